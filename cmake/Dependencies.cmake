@@ -1,0 +1,11 @@
+# Third-party packages, all from Debian (scripts/setup.sh installs them).
+# Each module links what it needs PRIVATE; no public header includes these libraries.
+find_package(Threads REQUIRED)
+find_package(tomlplusplus REQUIRED)
+find_package(date REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(nlohmann_json REQUIRED)
+find_package(Eigen3 REQUIRED NO_MODULE)
+find_package(GTest REQUIRED)
+find_package(benchmark REQUIRED)

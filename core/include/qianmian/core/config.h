@@ -1,0 +1,80 @@
+// Configuration: one TOML file for the whole engine, read section by section into one typed
+// struct per module (defaults written once, next to the field). Every key a section does not
+// read is reported as unknown; every bad value is reported with its full key name.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qianmian/core/status.h"
+#include "qianmian/core/types.h"
+
+namespace qm {
+
+struct ConfigState;  // private
+
+// A view of one TOML table. Reading a key marks it known; a missing key leaves the output
+// untouched (the default stays). Type errors are recorded and surface in ConfigFile::Finish.
+class ConfigTable {
+ public:
+  void Read(std::string_view key, bool* out);
+  void Read(std::string_view key, int* out);
+  void Read(std::string_view key, int64_t* out);
+  void Read(std::string_view key, double* out);
+  void Read(std::string_view key, float* out);
+  void Read(std::string_view key, std::string* out);
+  void Read(std::string_view key, std::vector<std::string>* out);
+  void Read(std::string_view key, std::vector<double>* out);
+  // A duration: an integer of milliseconds or a string "500ms", "30s", "15m", "12h", "7d", "2w".
+  void ReadDuration(std::string_view key, TimeMs* out);
+  // Sub-table `key` (an empty view when absent).
+  ConfigTable Table(std::string_view key);
+  // Array of tables `[[key]]` (empty when absent).
+  std::vector<ConfigTable> TableArray(std::string_view key);
+  bool Has(std::string_view key) const;
+  // Records a validation error for `key` (e.g. "must be in [0, 1]").
+  void Error(std::string_view key, std::string_view message);
+  // Full dotted name of `key` in this table, e.g. "policy.caps[2].limit".
+  std::string PathOf(std::string_view key) const;
+
+ private:
+  friend class ConfigFile;
+  ConfigTable(std::shared_ptr<ConfigState> state, const void* table, std::string path)
+      : state_(std::move(state)), table_(table), path_(std::move(path)) {}
+  std::shared_ptr<ConfigState> state_;
+  const void* table_ = nullptr;  // toml::table*, null for an absent table
+  std::string path_;
+};
+
+class ConfigFile {
+ public:
+  // An empty configuration (all defaults).
+  ConfigFile();
+  // Parses a TOML file; InvalidArgument with file, line and column on a syntax error.
+  static Result<ConfigFile> Load(const std::string& path);
+  static Result<ConfigFile> Parse(std::string_view text, std::string source_name = "config");
+
+  ConfigTable Root();
+  // OK when every key was read and every value was valid; otherwise InvalidArgument listing
+  // each problem ("unknown key 'data.foo'", "'data.max_bad_row_share': must be in [0, 1]").
+  Status Finish() const;
+
+ private:
+  std::shared_ptr<ConfigState> state_;
+};
+
+// [data]: where the bank's files are and how strictly they are read.
+struct DataConfig {
+  std::string dir = "data";                 // folder with customers.csv, items.csv, events.csv
+  double max_bad_row_share = 0.01;          // a file with more bad rows than this share fails
+  std::string timezone = "Asia/Shanghai";   // the bank's time zone (local times, calendars)
+  std::string schema;                       // schema file for extra customer columns;
+                                            // empty = <dir>/schema.toml when it exists
+  std::vector<std::string> channels = {"sms", "app_banner"};  // channels beyond the built-ins
+};
+void ReadDataConfig(ConfigTable t, DataConfig* c);
+
+}  // namespace qm

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package qianmian needs. Quick (a dpkg query) when all are present.
+set -euo pipefail
+PKGS=(
+  build-essential cmake ccache pkg-config git
+  libopenblas-dev libeigen3-dev
+  libfaiss-dev libtorch-dev
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
+  librocksdb-dev redis-server libhiredis-dev
+  libtomlplusplus-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
+  libxxhash-dev libroaring-dev
+  libhowardhinnant-date-dev tzdata
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-matplotlib
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

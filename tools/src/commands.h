@@ -1,0 +1,31 @@
+// The `qianmian` subcommands. Private to the tools module (CLI11 stays here).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "qianmian/core/status.h"
+
+namespace qm::tools {
+
+// A subcommand: its CLI11 parser and what runs when it was chosen.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<Status()> run;
+};
+
+// Options every command that touches them shares (SPEC §3: flags override the file).
+struct CommonOptions {
+  std::string config;     // --config FILE
+  std::string data;       // --data DIR
+  std::string artifacts;  // --artifacts ROOT
+  std::string bind;       // --bind ADDR
+};
+
+Command AddInspectCommand(CLI::App& root);
+Command AddGenerateCommand(CLI::App& root);
+Command AddImportCommand(CLI::App& root);
+
+}  // namespace qm::tools
