@@ -1,6 +1,8 @@
 # Third-party packages, all from Debian (scripts/setup.sh installs them).
 # Each module links what it needs PRIVATE; no public header includes these libraries.
 find_package(Threads REQUIRED)
+find_package(OpenMP REQUIRED)   # before Faiss: its CMake config needs OpenMP::OpenMP_CXX
+find_package(faiss REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(date REQUIRED)
 find_package(CLI11 REQUIRED)
@@ -9,3 +11,6 @@ find_package(nlohmann_json REQUIRED)
 find_package(Eigen3 REQUIRED NO_MODULE)
 find_package(GTest REQUIRED)
 find_package(benchmark REQUIRED)
+find_package(RocksDB REQUIRED)
+find_library(HIREDIS_LIBRARY hiredis REQUIRED)
+find_path(HIREDIS_INCLUDE_DIR hiredis/hiredis.h REQUIRED)

@@ -1,0 +1,65 @@
+// Nearest-neighbour search over item embeddings by inner product (the recall stage's ANN).
+// Wraps Faiss behind a small interface: callers never see Faiss, tests can substitute a fake.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "qianmian/core/status.h"
+
+namespace qm::recall {
+
+enum class IndexKind : uint8_t {
+  kAuto,   // exact below VectorIndexOptions::exact_max vectors, HNSW above
+  kExact,  // brute force; recall 1.0
+  kHnsw,   // graph index; recall measured against exact with MeasureRecallAgainstExact
+};
+const char* IndexKindName(IndexKind k);
+
+struct VectorIndexOptions {
+  int dim = 0;                    // REQUIRED: embedding width
+  IndexKind kind = IndexKind::kAuto;
+  int64_t exact_max = 30000;      // kAuto picks exact search up to this many vectors
+  int hnsw_m = 32;                // HNSW graph degree
+  int hnsw_ef_construction = 80;  // HNSW build effort
+  int hnsw_ef_search = 128;       // HNSW search effort (recall vs. speed)
+};
+
+// Thread-safety: Search may run concurrently from many threads; Add and Remove take an
+// exclusive lock inside, so they may be called while searches run (they wait for them).
+class VectorIndex {
+ public:
+  virtual ~VectorIndex() = default;
+
+  // Builds an index over `n` vectors (row-major n x dim) labelled `ids` (n, each >= 0, unique).
+  static Result<std::unique_ptr<VectorIndex>> Build(const VectorIndexOptions& options,
+                                                    const float* vectors, const int64_t* ids,
+                                                    int64_t n);
+  // Reads an index written by Save. Corruption if the file is not one.
+  static Result<std::unique_ptr<VectorIndex>> Load(const std::string& path);
+
+  // For `nq` queries (row-major nq x dim) writes the k best labels and inner products of
+  // each into labels[nq*k] and scores[nq*k], best first; label -1 where fewer than k exist.
+  // Removed ids never appear.
+  virtual Status Search(const float* queries, int64_t nq, int k, int64_t* labels,
+                        float* scores) const = 0;
+  // Adds n vectors; an id already present is replaced (its old vector no longer matches).
+  virtual Status Add(const float* vectors, const int64_t* ids, int64_t n) = 0;
+  // Removes ids (unknown ids are ignored). Returns how many were removed.
+  virtual Result<int64_t> Remove(const int64_t* ids, int64_t n) = 0;
+  virtual Status Save(const std::string& path) const = 0;
+
+  virtual int64_t size() const = 0;  // live vectors
+  virtual int dim() const = 0;
+  virtual IndexKind kind() const = 0;  // never kAuto
+};
+
+// Mean share of the exact top-k that `index` also returns, over `nq` queries. Exact search
+// runs over the same vectors (row-major n x dim with `ids`). Used to verify an approximate
+// index (the target is >= 0.95 at k = 100) before it is published.
+Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* vectors,
+                                         const int64_t* ids, int64_t n, const float* queries,
+                                         int64_t nq, int k);
+
+}  // namespace qm::recall
