@@ -1,0 +1,132 @@
+#include "qianmian/training/split.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+
+namespace qm::training {
+
+namespace {
+
+uint64_t Key(uint32_t customer, uint32_t item) {
+  return (static_cast<uint64_t>(customer) << 32) | item;
+}
+uint32_t KeyCustomer(uint64_t key) { return static_cast<uint32_t>(key >> 32); }
+uint32_t KeyItem(uint64_t key) { return static_cast<uint32_t>(key & 0xffffffffu); }
+
+void SortUnique(std::vector<uint64_t>* v) {
+  std::sort(v->begin(), v->end());
+  v->erase(std::unique(v->begin(), v->end()), v->end());
+}
+
+}  // namespace
+
+Split TimeSplit(const EventLog& events, TimeMs holdout_start) {
+  Split split;
+  split.held_out.resize(events.size());
+  for (size_t e = 0; e < events.size(); ++e) {
+    const bool held = events.ts[e] >= holdout_start;
+    split.held_out[e] = held ? 1 : 0;
+    if (held) ++split.num_held_out;
+  }
+  split.num_train = events.size() - split.num_held_out;
+  return split;
+}
+
+Result<TimeMs> HoldoutStartForLastDays(const EventLog& events, int holdout_days,
+                                       const TimeZone& tz) {
+  if (holdout_days < 1) {
+    return Status::InvalidArgument("holdout_days must be >= 1, got " +
+                                   std::to_string(holdout_days));
+  }
+  if (events.size() == 0) return Status::NotFound("no events to choose a holdout period from");
+  const TimeMs max_ts = *std::max_element(events.ts.begin(), events.ts.end());
+  // A local day lasts 23..25 hours, so 26 h after the start of max_ts's day is in the next day.
+  const TimeMs end = tz.StartOfDay(tz.StartOfDay(max_ts) + 26 * kMsPerHour);
+  TimeMs start = end;
+  for (int d = 0; d < holdout_days; ++d) start = tz.StartOfDay(start - 1);
+  return start;
+}
+
+Result<Split> PerCustomerTimeSplit(const EventLog& events, double fraction) {
+  if (!(fraction >= 0.0 && fraction <= 1.0)) {
+    return Status::InvalidArgument("holdout fraction must be in [0, 1], got " +
+                                   std::to_string(fraction));
+  }
+  const size_t n = events.size();
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  // Stable: equal (customer, ts) keep log order, which breaks time ties.
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    if (events.customer[a] != events.customer[b]) return events.customer[a] < events.customer[b];
+    return events.ts[a] < events.ts[b];
+  });
+  Split split;
+  split.held_out.assign(n, 0);
+  size_t i = 0;
+  while (i < n) {
+    size_t j = i;
+    size_t positives = 0;
+    while (j < n && events.customer[order[j]] == events.customer[order[i]]) {
+      if (IsPositive(events.type[order[j]])) ++positives;
+      ++j;
+    }
+    const size_t hold =
+        static_cast<size_t>(std::floor(fraction * static_cast<double>(positives) + 0.5));
+    if (hold > 0) {
+      // The first held-out positive is positive number (positives - hold), 0-based.
+      const size_t keep = positives - std::min(hold, positives);
+      size_t seen_pos = 0;
+      size_t cut = i;
+      for (; cut < j; ++cut) {
+        if (!IsPositive(events.type[order[cut]])) continue;
+        if (seen_pos == keep) break;
+        ++seen_pos;
+      }
+      for (size_t p = cut; p < j; ++p) {
+        split.held_out[order[p]] = 1;
+        ++split.num_held_out;
+      }
+    }
+    i = j;
+  }
+  split.num_train = n - split.num_held_out;
+  return split;
+}
+
+EvalTargets BuildEvalTargets(const EventLog& events, const Split& split) {
+  QM_CHECK(split.held_out.size() == events.size());
+  std::vector<uint64_t> train, held;
+  for (size_t e = 0; e < events.size(); ++e) {
+    if (!IsPositive(events.type[e])) continue;
+    (split.held_out[e] ? held : train).push_back(Key(events.customer[e], events.item[e]));
+  }
+  SortUnique(&train);
+  SortUnique(&held);
+
+  EvalTargets out;
+  std::vector<uint32_t> targets, seen;
+  size_t t = 0;  // cursor into train, advances monotonically with the customer
+  size_t h = 0;
+  while (h < held.size()) {
+    const uint32_t customer = KeyCustomer(held[h]);
+    while (t < train.size() && KeyCustomer(train[t]) < customer) ++t;
+    seen.clear();
+    for (size_t s = t; s < train.size() && KeyCustomer(train[s]) == customer; ++s) {
+      seen.push_back(KeyItem(train[s]));
+    }
+    targets.clear();
+    for (; h < held.size() && KeyCustomer(held[h]) == customer; ++h) {
+      const uint32_t item = KeyItem(held[h]);
+      if (!std::binary_search(seen.begin(), seen.end(), item)) targets.push_back(item);
+    }
+    if (targets.empty()) continue;
+    out.customers.push_back(customer);
+    out.targets.Append(targets);
+    out.seen.Append(seen);
+  }
+  return out;
+}
+
+}  // namespace qm::training
