@@ -3,12 +3,14 @@
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED)   # before Faiss: its CMake config needs OpenMP::OpenMP_CXX
 find_package(faiss REQUIRED)
+find_package(Torch REQUIRED)   # libtorch 1.13 (CPU): ${TORCH_LIBRARIES}
 find_package(tomlplusplus REQUIRED)
 find_package(date REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(Eigen3 REQUIRED NO_MODULE)
+find_package(OpenSSL REQUIRED)  # SHA-256 of artifact files
 find_package(GTest REQUIRED)
 find_package(benchmark REQUIRED)
 find_package(RocksDB REQUIRED)

@@ -8,7 +8,7 @@ PKGS=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   librocksdb-dev redis-server libhiredis-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
-  libxxhash-dev libroaring-dev
+  libxxhash-dev libroaring-dev libssl-dev
   libhowardhinnant-date-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-matplotlib

@@ -1,0 +1,66 @@
+// The ranker's input contract, shared by the built-in network and TorchScript models:
+//
+//   forward(cat: Long[n, C], dense: Float[n, K], bag: Long[n, B]) -> Float[n, 2]
+//
+// returning (p_click, p_convert) per row, probabilities in [0, 1]. The columns are:
+//   cat   = customer categorical fields (FeatureSpace::customer_cat_fields(), ids in
+//           [0, customer_cat_vocab())), then item fields (item id in [0, item_vocab()), then
+//           kind/category/risk/service in [0, item_cat_vocab())), then context channel
+//           [0, 32), local hour [0, 24), weekday [0, 7).
+//   dense = customer dense features (customer_dense()), the two-tower score u.v, the
+//           element-wise product u*v (embedding_dim), then kContactFeatures contact counts.
+//   bag   = customer label ids (1..label_vocab()-1) and item tag ids offset by label_vocab(),
+//           padded with 0 to B = kBagWidth.
+// RankInputs::Describe writes this layout (with sizes) as JSON for model authors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qianmian/core/types.h"
+#include "qianmian/features/feature_space.h"
+
+namespace qm::rank {
+
+inline constexpr int kContextFields = 3;  // channel, hour, weekday
+inline constexpr int kBagWidth = 16;
+
+struct RankInputs {
+  int64_t n = 0;
+  int cat_width = 0, dense_width = 0;
+  std::vector<int64_t> cat;    // n x cat_width
+  std::vector<float> dense;    // n x dense_width
+  std::vector<int64_t> bag;    // n x kBagWidth
+  void Clear();
+};
+
+struct RankContext {
+  ChannelId channel = kAppHome;
+  int hour = 12;     // local hour 0..23
+  int weekday = 0;   // 0 = Monday
+};
+
+// Builds RankInputs rows. Thread-safe (const).
+class RankInputBuilder {
+ public:
+  RankInputBuilder(const features::FeatureSpace& space, int embedding_dim);
+  int cat_width() const { return cat_width_; }
+  int dense_width() const { return dense_width_; }
+  int embedding_dim() const { return dim_; }
+
+  // Appends one row: customer row `c` of `customers`, item row `i` of `items`, their tower
+  // embeddings u (dim) and v (dim), the context and kContactFeatures contact values.
+  void Append(const features::CustomerBatch& customers, int64_t c,
+              const features::ItemBatch& items, int64_t i, const float* u, const float* v,
+              const RankContext& context, const float* contact, RankInputs* out) const;
+  // JSON description of the layout (column names and vocabulary sizes) for model authors.
+  std::string Describe() const;
+
+ private:
+  const features::FeatureSpace& space_;
+  int dim_;
+  int cat_width_, dense_width_;
+};
+
+}  // namespace qm::rank

@@ -1,0 +1,85 @@
+// The rank stage's model: predicts p_click and p_convert for (customer, item, context) rows
+// given as RankInputs (see rank_features.h for the input contract). Two implementations behind
+// one interface: the built-in multi-task cross network (trained by `qianmian train`), and any
+// TorchScript module following the same contract (e.g. exported from Python).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qianmian/core/status.h"
+#include "qianmian/features/feature_space.h"
+#include "qianmian/rank/rank_features.h"
+
+namespace qm::rank {
+
+struct RankerOptions {
+  int field_dim = 12;         // width of each categorical embedding
+  int cross_layers = 2;       // DCN-v2 cross layers (low rank)
+  int cross_rank = 32;        // rank of each cross layer's weight
+  int hidden1 = 128;          // deep tower widths
+  int hidden2 = 64;
+  int epochs = 2;
+  float learning_rate = 2e-3f;         // Adam, dense layers
+  float sparse_learning_rate = 0.05f;  // Adagrad, embedding tables
+  float convert_weight = 1.0f;         // weight of the conversion loss
+  uint64_t seed = 42;
+};
+
+// One training batch: inputs, labels and per-row weights (e.g. 1/keep-rate for downsampled
+// negatives, which keeps the predicted probabilities calibrated).
+struct RankBatch {
+  RankInputs inputs;
+  std::vector<float> click;    // n, 0/1
+  std::vector<float> convert;  // n, 0/1
+  std::vector<float> weight;   // n, > 0
+  void Clear() {
+    inputs.Clear();
+    click.clear();
+    convert.clear();
+    weight.clear();
+  }
+};
+
+struct RankTrainStats {
+  int64_t rows = 0;
+  double seconds = 0;
+  double rows_per_second = 0;
+  std::vector<double> epoch_loss;
+};
+
+// Thread-safety: Score may run concurrently; Train is exclusive.
+class Ranker {
+ public:
+  virtual ~Ranker() = default;
+
+  // A new built-in model for inputs shaped by `builder` over `space` (both must outlive it).
+  static Result<std::unique_ptr<Ranker>> CreateBuiltin(const features::FeatureSpace& space,
+                                                       const RankInputBuilder& builder,
+                                                       const RankerOptions& options);
+  // Loads a built-in model written by Save.
+  static Result<std::unique_ptr<Ranker>> LoadBuiltin(const std::string& path,
+                                                     const features::FeatureSpace& space,
+                                                     const RankInputBuilder& builder);
+  // Loads a TorchScript module (torch.jit.save) following the input contract. It is probed
+  // with one row shaped by `builder`; a module that rejects it or returns the wrong shape is
+  // refused with InvalidArgument.
+  static Result<std::unique_ptr<Ranker>> LoadTorchScript(const std::string& path,
+                                                         const RankInputBuilder& builder);
+
+  // Writes p_click[n] and p_convert[n] for the rows of `inputs`.
+  virtual Status Score(const RankInputs& inputs, float* p_click, float* p_convert) const = 0;
+  // Trains for options.epochs passes; each pass calls `next(batch)` until it returns false,
+  // then `rewind()` before the next pass. FailedPrecondition for TorchScript models.
+  virtual Status Train(const std::function<bool(RankBatch*)>& next,
+                       const std::function<void()>& rewind,
+                       const std::function<void(int64_t rows)>& on_batch,
+                       RankTrainStats* stats) = 0;
+  virtual Status Save(const std::string& path) const = 0;
+  virtual std::string kind() const = 0;  // "builtin" or "torchscript"
+};
+
+}  // namespace qm::rank

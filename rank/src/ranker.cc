@@ -1,0 +1,350 @@
+#include "qianmian/rank/ranker.h"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+namespace qm::rank {
+
+namespace nn = torch::nn;
+
+namespace {
+
+constexpr int64_t kContextVocab = kMaxChannels + 24 + 7;
+
+struct Tensors {
+  torch::Tensor cat, dense, bag;
+};
+
+Tensors ToTensors(const RankInputs& in) {
+  Tensors t;
+  t.cat = torch::from_blob(const_cast<int64_t*>(in.cat.data()), {in.n, in.cat_width}, torch::kInt64);
+  t.dense = torch::from_blob(const_cast<float*>(in.dense.data()), {in.n, in.dense_width}, torch::kFloat32);
+  t.bag = torch::from_blob(const_cast<int64_t*>(in.bag.data()), {in.n, kBagWidth}, torch::kInt64);
+  return t;
+}
+
+Status CheckShape(const RankInputs& in, int cat_width, int dense_width) {
+  if (in.n < 0 || in.cat_width != cat_width || in.dense_width != dense_width ||
+      in.cat.size() != static_cast<size_t>(in.n) * cat_width ||
+      in.dense.size() != static_cast<size_t>(in.n) * dense_width ||
+      in.bag.size() != static_cast<size_t>(in.n) * kBagWidth) {
+    return Status::InvalidArgument("rank inputs do not match the model's shape");
+  }
+  return Status::Ok();
+}
+
+// A DCN-v2-style multi-task network: embeddings + dense -> x0; low-rank cross layers and a
+// deep tower in parallel; two heads (click, convert).
+struct CrossNetImpl : nn::Module {
+  CrossNetImpl(const features::FeatureSpace& s, const RankInputBuilder& b, const RankerOptions& o) : opt(o) {
+    F = s.customer_cat_fields();
+    K = b.dense_width();
+    const int fd = o.field_dim;
+    cust_cat = register_module("cust_cat", nn::Embedding(nn::EmbeddingOptions(s.customer_cat_vocab(), fd).sparse(true)));
+    item_id = register_module("item_id", nn::Embedding(nn::EmbeddingOptions(s.item_vocab(), fd).sparse(true)));
+    item_cat = register_module("item_cat", nn::Embedding(nn::EmbeddingOptions(s.item_cat_vocab(), fd).sparse(true)));
+    context = register_module("context", nn::Embedding(nn::EmbeddingOptions(kContextVocab, fd).sparse(true)));
+    bag = register_module("bag", nn::Embedding(nn::EmbeddingOptions(s.label_vocab() + s.tag_vocab(), fd).padding_idx(0).sparse(true)));
+    x0_dim = (F + features::FeatureSpace::kItemCatFields + kContextFields + 1) * fd + K;
+    dense_norm = register_module("dense_norm", nn::LayerNorm(nn::LayerNormOptions({K})));
+    for (int l = 0; l < o.cross_layers; ++l) {
+      cross_v.push_back(register_module("cross_v" + std::to_string(l), nn::Linear(nn::LinearOptions(x0_dim, o.cross_rank).bias(false))));
+      cross_u.push_back(register_module("cross_u" + std::to_string(l), nn::Linear(o.cross_rank, x0_dim)));
+    }
+    deep = register_module("deep", nn::Sequential(nn::Linear(x0_dim, o.hidden1), nn::ReLU(),
+                                                  nn::Linear(o.hidden1, o.hidden2), nn::ReLU()));
+    head = register_module("head", nn::Linear(x0_dim + o.hidden2, 2));
+    for (auto* e : {&cust_cat, &item_id, &item_cat, &context, &bag}) nn::init::normal_((*e)->weight, 0.0, 0.05);
+    {
+      torch::NoGradGuard g;
+      bag->weight[0].zero_();
+    }
+  }
+
+  // Logits [n, 2].
+  torch::Tensor Logits(const torch::Tensor& cat, const torch::Tensor& dense, const torch::Tensor& bag_ids) {
+    const int64_t n = cat.size(0);
+    const int C = features::FeatureSpace::kItemCatFields;
+    auto c = cust_cat(cat.slice(1, 0, F)).view({n, -1});
+    auto id = item_id(cat.select(1, F));
+    auto ic = item_cat(cat.slice(1, F + 1, F + C)).view({n, -1});
+    auto ctx_ids = cat.slice(1, F + C, F + C + kContextFields);
+    auto offs = torch::tensor({int64_t{0}, int64_t{kMaxChannels}, int64_t{kMaxChannels + 24}}, torch::kInt64).view({1, 3});
+    auto cx = context(ctx_ids + offs).view({n, -1});
+    auto bg = bag(bag_ids);
+    auto cnt = (bag_ids > 0).sum(1, true).clamp_min(1).to(torch::kFloat32);
+    auto bm = bg.sum(1) / cnt;
+    auto x0 = torch::cat({c, id, ic, cx, bm, dense_norm(dense)}, 1);
+    auto x = x0;
+    for (size_t l = 0; l < cross_u.size(); ++l) x = x0 * cross_u[l](cross_v[l](x)) + x;
+    auto d = deep->forward(x0);
+    return head(torch::cat({x, d}, 1));
+  }
+
+  std::vector<torch::Tensor> SparseParameters() {
+    return {cust_cat->weight, item_id->weight, item_cat->weight, context->weight, bag->weight};
+  }
+  std::vector<torch::Tensor> DenseParameters() {
+    std::vector<torch::Tensor> out;
+    for (auto& p : named_parameters()) {
+      const auto& k = p.key();
+      if (k.rfind("cust_cat", 0) == 0 || k.rfind("item_id", 0) == 0 || k.rfind("item_cat", 0) == 0 ||
+          k.rfind("context", 0) == 0 || k.rfind("bag", 0) == 0) continue;
+      out.push_back(p.value());
+    }
+    return out;
+  }
+
+  RankerOptions opt;
+  int64_t F = 0, K = 0, x0_dim = 0;
+  nn::Embedding cust_cat{nullptr}, item_id{nullptr}, item_cat{nullptr}, context{nullptr}, bag{nullptr};
+  nn::LayerNorm dense_norm{nullptr};
+  std::vector<nn::Linear> cross_u, cross_v;
+  nn::Sequential deep{nullptr};
+  nn::Linear head{nullptr};
+};
+TORCH_MODULE(CrossNet);
+
+class BuiltinRanker final : public Ranker {
+ public:
+  BuiltinRanker(const features::FeatureSpace& s, const RankInputBuilder& b, const RankerOptions& o)
+      : builder_(b), options_(o), net_(s, b, o) {
+    net_->eval();
+  }
+
+  Status Score(const RankInputs& in, float* p_click, float* p_convert) const override {
+    QM_RETURN_IF_ERROR(CheckShape(in, builder_.cat_width(), builder_.dense_width()));
+    if (in.n == 0) return Status::Ok();
+    try {
+      c10::InferenceMode guard;
+      auto t = ToTensors(in);
+      auto p = torch::sigmoid(net_->Logits(t.cat, t.dense, t.bag)).contiguous();
+      const float* d = p.data_ptr<float>();
+      for (int64_t i = 0; i < in.n; ++i) {
+        p_click[i] = d[2 * i];
+        p_convert[i] = d[2 * i + 1];
+      }
+    } catch (const std::exception& e) {
+      return Status::Internal(std::string("ranker failed: ") + e.what());
+    }
+    return Status::Ok();
+  }
+
+  Status Train(const std::function<bool(RankBatch*)>& next, const std::function<void()>& rewind,
+               const std::function<void(int64_t)>& on_batch, RankTrainStats* stats) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto t0 = std::chrono::steady_clock::now();
+    torch::manual_seed(options_.seed);
+    net_->train();
+    torch::optim::Adam dense_opt(net_->DenseParameters(), torch::optim::AdamOptions(options_.learning_rate));
+    torch::optim::Adagrad sparse_opt(net_->SparseParameters(), torch::optim::AdagradOptions(options_.sparse_learning_rate));
+    RankBatch batch;
+    int64_t rows = 0;
+    if (stats) stats->epoch_loss.clear();
+    try {
+      for (int epoch = 0; epoch < options_.epochs; ++epoch) {
+        if (epoch > 0) rewind();
+        double loss_sum = 0, weight_sum = 0;
+        while (true) {
+          batch.Clear();
+          if (!next(&batch)) break;
+          if (batch.inputs.n == 0) continue;
+          QM_RETURN_IF_ERROR(CheckShape(batch.inputs, builder_.cat_width(), builder_.dense_width()));
+          const int64_t n = batch.inputs.n;
+          auto t = ToTensors(batch.inputs);
+          auto logits = net_->Logits(t.cat, t.dense, t.bag);
+          auto yc = torch::from_blob(batch.click.data(), {n}, torch::kFloat32);
+          auto yv = torch::from_blob(batch.convert.data(), {n}, torch::kFloat32);
+          auto w = torch::from_blob(batch.weight.data(), {n}, torch::kFloat32);
+          namespace F = torch::nn::functional;
+          auto opts = F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone);
+          auto lc = F::binary_cross_entropy_with_logits(logits.select(1, 0), yc, opts);
+          auto lv = F::binary_cross_entropy_with_logits(logits.select(1, 1), yv, opts);
+          auto loss = ((lc + options_.convert_weight * lv) * w).sum() / w.sum();
+          dense_opt.zero_grad();
+          sparse_opt.zero_grad();
+          loss.backward();
+          dense_opt.step();
+          sparse_opt.step();
+          double ws = w.sum().item<double>();
+          loss_sum += loss.item<double>() * ws;
+          weight_sum += ws;
+          rows += n;
+          if (on_batch) on_batch(n);
+        }
+        double l = weight_sum > 0 ? loss_sum / weight_sum : 0.0;
+        if (!std::isfinite(l)) {
+          net_->eval();
+          return Status::Internal("ranker training diverged (loss is not finite)");
+        }
+        if (stats) stats->epoch_loss.push_back(l);
+      }
+    } catch (const std::exception& e) {
+      net_->eval();
+      return Status::Internal(std::string("ranker training failed: ") + e.what());
+    }
+    net_->eval();
+    if (rows == 0) return Status::InvalidArgument("no training rows for the ranker");
+    if (stats) {
+      stats->rows = rows;
+      stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      stats->rows_per_second = stats->seconds > 0 ? rows / stats->seconds : 0;
+    }
+    return Status::Ok();
+  }
+
+  Status Save(const std::string& path) const override {
+    try {
+      std::lock_guard<std::mutex> lock(mu_);
+      torch::save(net_, path);
+    } catch (const std::exception& e) {
+      return Status::IoError("saving ranker to '" + path + "': " + e.what());
+    }
+    nlohmann::json j = {{"format", "qianmian.ranker/1"}, {"field_dim", options_.field_dim},
+                        {"cross_layers", options_.cross_layers}, {"cross_rank", options_.cross_rank},
+                        {"hidden1", options_.hidden1}, {"hidden2", options_.hidden2}};
+    std::ofstream out(path + ".json", std::ios::trunc);
+    out << j.dump(2);
+    out.close();
+    if (!out) return Status::IoError("writing '" + path + ".json' failed");
+    return Status::Ok();
+  }
+
+  Status LoadWeights(const std::string& path) {
+    try {
+      torch::load(net_, path);
+      net_->eval();
+    } catch (const std::exception& e) {
+      return Status::Corruption("loading ranker '" + path + "': " + e.what());
+    }
+    return Status::Ok();
+  }
+
+  std::string kind() const override { return "builtin"; }
+
+ private:
+  const RankInputBuilder& builder_;
+  RankerOptions options_;
+  mutable CrossNet net_;
+  mutable std::mutex mu_;  // serialises Train and Save
+};
+
+class TorchScriptRanker final : public Ranker {
+ public:
+  TorchScriptRanker(torch::jit::Module m, const RankInputBuilder& b) : module_(std::move(m)), builder_(b) {}
+
+  Status Score(const RankInputs& in, float* p_click, float* p_convert) const override {
+    QM_RETURN_IF_ERROR(CheckShape(in, builder_.cat_width(), builder_.dense_width()));
+    if (in.n == 0) return Status::Ok();
+    try {
+      c10::InferenceMode guard;
+      auto t = ToTensors(in);
+      std::vector<torch::jit::IValue> args = {t.cat, t.dense, t.bag};
+      auto out = const_cast<torch::jit::Module&>(module_).forward(args);
+      if (!out.isTensor()) return Status::InvalidArgument("TorchScript ranker did not return a tensor");
+      auto p = out.toTensor().to(torch::kFloat32).contiguous();
+      if (p.dim() != 2 || p.size(0) != in.n || p.size(1) != 2) {
+        return Status::InvalidArgument("TorchScript ranker must return Float[n, 2], got " + std::to_string(p.dim()) + "-d");
+      }
+      const float* d = p.data_ptr<float>();
+      for (int64_t i = 0; i < in.n; ++i) {
+        if (!(d[2 * i] >= 0 && d[2 * i] <= 1 && d[2 * i + 1] >= 0 && d[2 * i + 1] <= 1)) {
+          return Status::InvalidArgument("TorchScript ranker returned a value outside [0, 1]");
+        }
+        p_click[i] = d[2 * i];
+        p_convert[i] = d[2 * i + 1];
+      }
+    } catch (const std::exception& e) {
+      return Status::InvalidArgument(std::string("TorchScript ranker failed: ") + e.what());
+    }
+    return Status::Ok();
+  }
+
+  Status Train(const std::function<bool(RankBatch*)>&, const std::function<void()>&,
+               const std::function<void(int64_t)>&, RankTrainStats*) override {
+    return Status::FailedPrecondition("a TorchScript ranker is trained outside qianmian");
+  }
+
+  Status Save(const std::string& path) const override {
+    try {
+      module_.save(path);
+    } catch (const std::exception& e) {
+      return Status::IoError("saving TorchScript ranker: " + std::string(e.what()));
+    }
+    return Status::Ok();
+  }
+
+  std::string kind() const override { return "torchscript"; }
+
+ private:
+  torch::jit::Module module_;
+  const RankInputBuilder& builder_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Ranker>> Ranker::CreateBuiltin(const features::FeatureSpace& space,
+                                                      const RankInputBuilder& builder,
+                                                      const RankerOptions& o) {
+  if (o.field_dim < 1 || o.cross_rank < 1 || o.hidden1 < 1 || o.hidden2 < 1 || o.cross_layers < 0 || o.epochs < 1) {
+    return Status::InvalidArgument("ranker sizes must be positive (cross_layers >= 0, epochs >= 1)");
+  }
+  try {
+    torch::manual_seed(o.seed);
+    return std::unique_ptr<Ranker>(std::make_unique<BuiltinRanker>(space, builder, o));
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("creating ranker: ") + e.what());
+  }
+}
+
+Result<std::unique_ptr<Ranker>> Ranker::LoadBuiltin(const std::string& path, const features::FeatureSpace& space,
+                                                    const RankInputBuilder& builder) {
+  std::ifstream in(path + ".json");
+  if (!in) return Status::NotFound("'" + path + ".json' is missing");
+  RankerOptions o;
+  try {
+    auto j = nlohmann::json::parse(in);
+    if (j.at("format") != "qianmian.ranker/1") return Status::Corruption("'" + path + ".json': unknown format");
+    o.field_dim = j.at("field_dim");
+    o.cross_layers = j.at("cross_layers");
+    o.cross_rank = j.at("cross_rank");
+    o.hidden1 = j.at("hidden1");
+    o.hidden2 = j.at("hidden2");
+  } catch (const std::exception& e) {
+    return Status::Corruption("'" + path + ".json': " + e.what());
+  }
+  auto r = std::make_unique<BuiltinRanker>(space, builder, o);
+  QM_RETURN_IF_ERROR(r->LoadWeights(path));
+  return std::unique_ptr<Ranker>(std::move(r));
+}
+
+Result<std::unique_ptr<Ranker>> Ranker::LoadTorchScript(const std::string& path, const RankInputBuilder& builder) {
+  torch::jit::Module m;
+  try {
+    m = torch::jit::load(path);
+    m.eval();
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("'" + path + "' is not a loadable TorchScript module: " + e.what());
+  }
+  auto r = std::make_unique<TorchScriptRanker>(std::move(m), builder);
+  // Probe with one all-zero row of the contract's shape.
+  RankInputs probe;
+  probe.n = 1;
+  probe.cat_width = builder.cat_width();
+  probe.dense_width = builder.dense_width();
+  probe.cat.assign(builder.cat_width(), 0);
+  probe.dense.assign(builder.dense_width(), 0.0f);
+  probe.bag.assign(kBagWidth, 0);
+  float pc, pv;
+  Status st = r->Score(probe, &pc, &pv);
+  if (!st.ok()) return Status::InvalidArgument("TorchScript ranker '" + path + "' does not follow the input contract: " + st.message());
+  return std::unique_ptr<Ranker>(std::move(r));
+}
+
+}  // namespace qm::rank

@@ -1,0 +1,183 @@
+#include "qianmian/rank/ranker.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <random>
+#include <torch/script.h>
+
+namespace qm::rank {
+namespace {
+
+// Customers with label "young" click "card" items; others click "deposit" items. Clicks fall
+// when the item was shown recently (fatigue in the contact features).
+struct World {
+  Dataset ds;
+  std::unique_ptr<features::FeatureSpace> space;
+  World() {
+    uint32_t young = ds.labels.Intern("young"), old = ds.labels.Intern("senior");
+    uint32_t card = ds.categories.Intern("card"), dep = ds.categories.Intern("deposit");
+    for (int i = 0; i < 20; ++i) {
+      Item it;
+      it.id = "I" + std::to_string(i);
+      it.kind = ItemKind::kProduct;
+      it.category = i % 2 ? card : dep;
+      ds.AddItem(it);
+    }
+    for (int c = 0; c < 100; ++c) {
+      Customer cu;
+      cu.id = "C" + std::to_string(c);
+      cu.tags = {c % 2 ? young : old};
+      ds.AddCustomer(cu);
+    }
+    space = std::make_unique<features::FeatureSpace>(*features::FeatureSpace::Fit(ds, features::FeatureOptions{}));
+  }
+};
+
+void MakeBatch(const World& w, const RankInputBuilder& b, std::mt19937* rng, int n, RankBatch* out) {
+  features::CustomerBatch cb;
+  features::ItemBatch ib;
+  std::vector<float> u(b.embedding_dim(), 0.1f), v(b.embedding_dim(), 0.1f);
+  float contact[features::kContactFeatures];
+  for (int r = 0; r < n; ++r) {
+    uint32_t c = (*rng)() % 100, i = (*rng)() % 20;
+    cb.Clear();
+    ib.Clear();
+    w.space->EncodeCustomer(w.ds, c, 0, {}, &cb);
+    w.space->EncodeItems(w.ds, &i, 1, &ib);
+    bool shown_recently = (*rng)() % 2;
+    std::fill(contact, contact + features::kContactFeatures, 0.0f);
+    contact[1] = shown_recently ? std::log1p(3.0f) : 0.0f;
+    b.Append(cb, 0, ib, 0, u.data(), v.data(), RankContext{}, contact, &out->inputs);
+    bool match = (c % 2) == (i % 2);
+    float p = match ? (shown_recently ? 0.3f : 0.8f) : 0.05f;
+    out->click.push_back(std::bernoulli_distribution(p)(*rng) ? 1.0f : 0.0f);
+    out->convert.push_back(out->click.back() > 0 && std::bernoulli_distribution(0.3)(*rng) ? 1.0f : 0.0f);
+    out->weight.push_back(1.0f);
+  }
+}
+
+double Auc(const std::vector<float>& s, const std::vector<float>& y) {
+  double pos = 0, neg = 0, wins = 0;
+  for (size_t a = 0; a < s.size(); ++a) {
+    for (size_t b = 0; b < s.size(); ++b) {
+      if (y[a] > 0 && y[b] == 0) wins += s[a] > s[b] ? 1 : s[a] == s[b] ? 0.5 : 0;
+    }
+    (y[a] > 0 ? pos : neg) += 1;
+  }
+  return wins / (pos * neg);
+}
+
+TEST(Ranker, BuiltinModelLearnsPreferenceAndFatigue) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  RankerOptions o;
+  o.epochs = 4;
+  o.learning_rate = 3e-3f;
+  auto ranker = Ranker::CreateBuiltin(*w.space, b, o);
+  ASSERT_TRUE(ranker.ok());
+  std::mt19937 rng(1);
+  std::vector<RankBatch> batches(20);
+  for (auto& batch : batches) MakeBatch(w, b, &rng, 256, &batch);
+  size_t cursor = 0;
+  RankTrainStats stats;
+  Status st = (*ranker)->Train(
+      [&](RankBatch* out) {
+        if (cursor >= batches.size()) return false;
+        *out = batches[cursor++];
+        return true;
+      },
+      [&] { cursor = 0; }, nullptr, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(stats.rows, 4 * 20 * 256);
+  std::printf("epoch losses: %f .. %f\n", stats.epoch_loss.front(), stats.epoch_loss.back());
+  EXPECT_LT(stats.epoch_loss.back(), stats.epoch_loss.front());
+  RankBatch test;
+  MakeBatch(w, b, &rng, 1000, &test);
+  std::vector<float> pc(1000), pv(1000);
+  ASSERT_TRUE((*ranker)->Score(test.inputs, pc.data(), pv.data()).ok());
+  const double auc = Auc(pc, test.click);
+  std::printf("AUC %f\n", auc);
+  EXPECT_GT(auc, 0.8);
+  // Calibration: mean prediction near the observed click rate.
+  double mean_p = 0, mean_y = 0;
+  for (int i = 0; i < 1000; ++i) {
+    mean_p += pc[i] / 1000;
+    mean_y += test.click[i] / 1000;
+  }
+  EXPECT_NEAR(mean_p, mean_y, 0.05);
+}
+
+TEST(Ranker, BuiltinModelSavesAndLoads) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  auto ranker = Ranker::CreateBuiltin(*w.space, b, RankerOptions{});
+  ASSERT_TRUE(ranker.ok());
+  auto path = (std::filesystem::temp_directory_path() / "qm_ranker_test.pt").string();
+  ASSERT_TRUE((*ranker)->Save(path).ok());
+  auto loaded = Ranker::LoadBuiltin(path, *w.space, b);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  std::mt19937 rng(2);
+  RankBatch batch;
+  MakeBatch(w, b, &rng, 10, &batch);
+  std::vector<float> a(10), a2(10), c(10), c2(10);
+  ASSERT_TRUE((*ranker)->Score(batch.inputs, a.data(), a2.data()).ok());
+  ASSERT_TRUE((*loaded)->Score(batch.inputs, c.data(), c2.data()).ok());
+  EXPECT_EQ(a, c);
+  EXPECT_EQ(a2, c2);
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".json");
+}
+
+std::string SaveScript(const std::string& name, const std::string& body, int dense_width) {
+  torch::jit::Module m("Fixture");
+  m.register_parameter("w", torch::full({dense_width}, 0.5), false);
+  m.define(body);
+  auto path = (std::filesystem::temp_directory_path() / name).string();
+  m.save(path);
+  return path;
+}
+
+TEST(Ranker, AcceptsATorchScriptModelFollowingTheContract) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  auto path = SaveScript("qm_rank_fixture.pt", R"(
+def forward(self, cat: Tensor, dense: Tensor, bag: Tensor) -> Tensor:
+    s = torch.sigmoid((dense * self.w).sum(1, keepdim=True))
+    return torch.cat([s, s * 0.1], 1)
+)", b.dense_width());
+  auto ranker = Ranker::LoadTorchScript(path, b);
+  ASSERT_TRUE(ranker.ok()) << ranker.status().ToString();
+  EXPECT_EQ((*ranker)->kind(), "torchscript");
+  std::mt19937 rng(3);
+  RankBatch batch;
+  MakeBatch(w, b, &rng, 5, &batch);
+  std::vector<float> pc(5), pv(5);
+  ASSERT_TRUE((*ranker)->Score(batch.inputs, pc.data(), pv.data()).ok());
+  for (int i = 0; i < 5; ++i) {
+    float expect = 0;
+    for (int k = 0; k < b.dense_width(); ++k) expect += 0.5f * batch.inputs.dense[i * b.dense_width() + k];
+    EXPECT_NEAR(pc[i], 1.0f / (1.0f + std::exp(-expect)), 1e-5);
+    EXPECT_NEAR(pv[i], pc[i] * 0.1f, 1e-6);
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(Ranker, RefusesATorchScriptModelWithTheWrongOutputShape) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  auto path = SaveScript("qm_rank_bad_fixture.pt", R"(
+def forward(self, cat: Tensor, dense: Tensor, bag: Tensor) -> Tensor:
+    return torch.sigmoid((dense * self.w).sum(1))
+)", b.dense_width());
+  auto ranker = Ranker::LoadTorchScript(path, b);
+  ASSERT_FALSE(ranker.ok());
+  EXPECT_NE(ranker.status().message().find("does not follow the input contract"), std::string::npos)
+      << ranker.status().message();
+  std::filesystem::remove(path);
+  auto missing = Ranker::LoadTorchScript("/nonexistent/model.pt", b);
+  EXPECT_FALSE(missing.ok());
+}
+
+}  // namespace
+}  // namespace qm::rank
