@@ -1,0 +1,118 @@
+// The state the contact policy keeps per customer, and the one algorithm that checks and counts
+// contacts against it. Both event-store backends run exactly this algorithm (the Redis backend
+// as a Lua port of RunPlan/ApplyEvent), atomically per customer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qianmian/core/types.h"
+
+namespace qm::policy {
+
+// An event as the store records it. Campaign, category and service come from the catalog at
+// the time of the event, so counting never needs the catalog again.
+struct StoredEvent {
+  TimeMs ts = 0;
+  std::string customer_id;
+  std::string item_id;
+  EventType type = EventType::kImpression;
+  std::string channel;      // channel name ("app_home", "wechat_push", ...)
+  std::string request_id;   // "" = none; the serving request id or the push run id
+  std::string campaign;     // "" = none
+  std::string category;     // "" = none
+  bool service = false;     // service message (not marketing)
+  bool operator==(const StoredEvent& o) const;
+};
+
+// One record of a customer's contact state.
+struct ContactRecord {
+  TimeMs ts = 0;
+  EventType type = EventType::kImpression;
+  std::string channel, item, campaign, category, request_id;
+  bool counted = true;   // uses up caps (marketing; service only when configured)
+  TimeMs expires = 0;    // pending reservation released at this time; 0 = confirmed
+};
+
+// A customer's records, oldest first. Compacted: records older than the horizons are dropped.
+struct CustomerState {
+  std::vector<ContactRecord> records;
+};
+
+// How long records stay in the state (the event log keeps events for its own retention).
+struct StateOptions {
+  TimeMs keep_contacts = 35 * kMsPerDay;   // longest cap window / cooldown
+  TimeMs keep_clicks = 90 * kMsPerDay;     // click/push_open (eligibility.clicked)
+  TimeMs keep_dismissals = 30 * kMsPerDay; // dismiss (eligibility.dismissed)
+  bool count_service = false;              // service events count toward caps
+  TimeMs KeepFor(EventType t) const;
+};
+
+enum class KeyScope : uint8_t { kChannel = 0, kItem = 1, kCampaign = 2, kCategory = 3, kMarketing = 4 };
+
+// "used < limit" over records matching scope/value, types, channel and time.
+struct Constraint {
+  const char* rule = "";       // reported when exhausted: a `blocked_by` name (static storage)
+  KeyScope scope = KeyScope::kChannel;
+  std::string value;           // channel / item / campaign / category; "" for kMarketing
+  uint32_t types = 0;          // bit (1 << EventType) for each counted type
+  std::string channel;         // only records on this channel; "" = any
+  TimeMs since = 0;            // counts records with ts >= since
+  int limit = 0;               // exhausted when used >= limit
+  bool counted_only = true;    // only records with `counted`
+  bool per_request = false;    // a request's own takes never count (cooldown: one request = one contact)
+};
+
+struct PlanCandidate {
+  std::string item, campaign, category;
+  bool counted = true;                  // its contact record uses up caps
+  bool service = false;                 // a service item (recorded as such in the event log)
+  TimeMs ts = 0;                        // time of its contact record
+  std::vector<uint32_t> constraints;    // indexes into ContactPlan::constraints
+};
+
+// One atomic check (and, when max_take > 0, count) for one customer on one channel.
+struct ContactPlan {
+  std::string customer_id;
+  std::string request_id;     // idempotency key; REQUIRES non-empty when max_take > 0
+  std::string channel;
+  TimeMs now = 0;
+  EventType contact_type = EventType::kImpression;  // type of the records taking creates
+  TimeMs expires = 0;         // reservation expiry; 0 = counts at once (a send)
+  int max_take = 0;           // take at most this many eligible candidates, in order; 0 = check
+  std::vector<Constraint> constraints;
+  std::vector<PlanCandidate> candidates;
+  StateOptions options;
+};
+
+struct PlanOutcome {
+  bool replayed = false;                     // request_id seen before: its earlier result
+  std::vector<uint8_t> taken;                // per candidate
+  std::vector<std::vector<uint32_t>> blocked;  // per candidate: exhausted constraint indexes
+};
+
+// Runs `plan` against `state`: drops expired reservations, replays a known request id, counts
+// usage, then walks candidates in order taking each one that no constraint blocks (up to
+// max_take), appending its record. Sets *changed when `state` was modified. Pure.
+PlanOutcome RunPlan(const ContactPlan& plan, CustomerState* state, bool* changed);
+
+// Applies one event: confirms the pending reservation with the same request id, item, type and
+// channel, ignores an exact duplicate, otherwise appends a record. Returns false when the event
+// was a duplicate (already recorded). Pure.
+bool ApplyEvent(const StoredEvent& e, const StateOptions& o, CustomerState* state);
+
+// Drops records older than the horizons relative to `now` (and expired reservations).
+// Returns true when something was dropped.
+bool CompactState(TimeMs now, const StateOptions& o, CustomerState* state);
+
+// Number of records matching constraint `c` (the usage a History reports).
+int CountUsage(const Constraint& c, const CustomerState& state);
+
+// Binary encoding of a state / an event (embedded store; stable on disk).
+std::string EncodeState(const CustomerState& s);
+bool DecodeState(std::string_view data, CustomerState* s);
+std::string EncodeEvent(const StoredEvent& e);
+bool DecodeEvent(std::string_view data, StoredEvent* e);
+
+}  // namespace qm::policy

@@ -1,0 +1,77 @@
+// The event store: every event (feedback, sends) and each customer's contact state, with an
+// atomic per-customer check-and-count. Two backends with identical semantics:
+//   embedded (default): RocksDB in a folder (<data>/store/); Append is durable (WAL synced) before
+//                       it returns; a crash loses no acknowledged event.
+//   redis:              a Redis server shared by replicas; check-and-count is one Lua script per
+//                       customer (EVALSHA); keys expire after the longest horizon. Durability is
+//                       the server's (appendonly / appendfsync).
+// The embedded folder is locked by one process at a time (RocksDB LOCK); replicas or concurrent
+// commands that must share counters use redis.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qianmian/core/config.h"
+#include "qianmian/core/status.h"
+#include "qianmian/policy/contact_state.h"
+
+namespace qm::policy {
+
+// [store]
+struct StoreConfig {
+  std::string backend = "embedded";        // "embedded" | "redis"
+  std::string path = "data/store";         // embedded: the RocksDB folder (created)
+  bool sync = true;                        // embedded: fsync the WAL before acknowledging
+  std::string redis_host = "127.0.0.1";
+  int redis_port = 6379;
+  std::string redis_prefix = "qm";         // key prefix: <prefix>:{<customer>}:s / :l
+  TimeMs redis_timeout = 2 * kMsPerSecond; // connect and command timeout
+  int redis_connections = 8;               // pooled connections per store instance
+  TimeMs retention = 90 * kMsPerDay;       // events older than this are compacted away
+};
+void ReadStoreConfig(ConfigTable t, StoreConfig* c);
+
+// Thread-safe: every method may be called concurrently from any thread, and (redis) from any
+// number of store instances in any number of processes.
+class EventStore {
+ public:
+  // Opens (creating if needed) the configured backend. Unavailable when Redis cannot be reached,
+  // IoError when the folder cannot be opened.
+  [[nodiscard]] static Result<std::unique_ptr<EventStore>> Open(const StoreConfig& config);
+  virtual ~EventStore() = default;
+
+  // Records `events` (any customers) and updates the contact states: an event confirming a
+  // pending reservation (same customer, request id, item, type, channel) confirms it; an exact
+  // duplicate is ignored. Returns only once the events are durable.
+  [[nodiscard]] virtual Status Append(const std::vector<StoredEvent>& events,
+                                      const StateOptions& options) = 0;
+
+  // Runs RunPlan for the customer: the check and the count of what it takes are ONE atomic step
+  // (embedded: under the customer's lock; redis: one Lua script that re-checks the candidates a
+  // snapshot allowed), and what it took is persisted (durably) before returning. Under a race
+  // the redis backend may take fewer items than an unraced run; no backend ever exceeds a cap.
+  // A plan with max_take == 0 only checks and writes nothing.
+  [[nodiscard]] virtual Result<PlanOutcome> Apply(const ContactPlan& plan) = 0;
+
+  // The customer's current contact state (empty when unknown).
+  [[nodiscard]] virtual Result<CustomerState> State(const std::string& customer_id) = 0;
+
+  // The customer's recorded events with ts >= since, newest first, at most `limit`.
+  [[nodiscard]] virtual Result<std::vector<StoredEvent>> Log(const std::string& customer_id,
+                                                             TimeMs since, size_t limit) = 0;
+
+  // Calls `fn` for every recorded event (any order within a customer: by time); stops early
+  // when `fn` returns false. For training: serve -> feedback -> train.
+  [[nodiscard]] virtual Status Export(const std::function<bool(const StoredEvent&)>& fn) = 0;
+
+  // Drops events older than `now - retention` and state records past their horizons.
+  [[nodiscard]] virtual Status Compact(TimeMs now, const StateOptions& options) = 0;
+
+  // "embedded" or "redis".
+  virtual const char* backend() const = 0;
+};
+
+}  // namespace qm::policy

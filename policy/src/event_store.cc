@@ -1,0 +1,45 @@
+#include "qianmian/policy/event_store.h"
+
+#include "store_backends.h"
+
+namespace qm::policy {
+
+void ReadStoreConfig(ConfigTable t, StoreConfig* c) {
+  t.Read("backend", &c->backend);
+  if (c->backend != "embedded" && c->backend != "redis") {
+    t.Error("backend", "must be \"embedded\" or \"redis\"");
+  }
+  t.Read("path", &c->path);
+  t.Read("sync", &c->sync);
+  t.Read("redis_host", &c->redis_host);
+  t.Read("redis_port", &c->redis_port);
+  if (c->redis_port <= 0 || c->redis_port > 65535) t.Error("redis_port", "must be in [1, 65535]");
+  t.Read("redis_prefix", &c->redis_prefix);
+  t.ReadDuration("redis_timeout", &c->redis_timeout);
+  t.Read("redis_connections", &c->redis_connections);
+  if (c->redis_connections < 1) t.Error("redis_connections", "must be >= 1");
+  t.ReadDuration("retention", &c->retention);
+  if (c->retention <= 0) t.Error("retention", "must be positive");
+}
+
+StoredEvent TakenEvent(const ContactPlan& plan, const PlanCandidate& c) {
+  StoredEvent e;
+  e.ts = c.ts;
+  e.customer_id = plan.customer_id;
+  e.item_id = c.item;
+  e.type = plan.contact_type;
+  e.channel = plan.channel;
+  e.request_id = plan.request_id;
+  e.campaign = c.campaign;
+  e.category = c.category;
+  e.service = c.service;
+  return e;
+}
+
+Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreConfig& config) {
+  if (config.backend == "embedded") return OpenRocksStore(config);
+  if (config.backend == "redis") return OpenRedisStore(config);
+  return Status::InvalidArgument("unknown store backend '" + config.backend + "'");
+}
+
+}  // namespace qm::policy

@@ -1,0 +1,416 @@
+#include "qianmian/policy/policy.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+namespace qm::policy {
+
+struct Policy::CompiledCap {
+  CapRule rule;
+  int channel = -1;     // channel id the cap is restricted to, -1 = every channel
+  uint32_t types = 0;   // event types it counts
+};
+
+namespace {
+
+constexpr uint32_t Bit(EventType t) { return 1u << static_cast<int>(t); }
+constexpr uint32_t kContactTypes = Bit(EventType::kImpression) | Bit(EventType::kPushSent);
+
+KeyScope ToKeyScope(CapScope s) {
+  switch (s) {
+    case CapScope::kCustomerChannel: return KeyScope::kChannel;
+    case CapScope::kCustomerItem: return KeyScope::kItem;
+    case CapScope::kCustomerCampaign: return KeyScope::kCampaign;
+    case CapScope::kCustomerCategory: return KeyScope::kCategory;
+    case CapScope::kCustomerMarketing: return KeyScope::kMarketing;
+  }
+  return KeyScope::kChannel;
+}
+
+}  // namespace
+
+Result<Policy> Policy::Create(PolicyConfig config, ChannelRegistry channels, TimeZone tz) {
+  Policy p;
+  const int nch = channels.size();
+  p.quiet_.assign(nch, -1);
+  p.cooldown_.assign(nch, 0);
+  p.reserve_.assign(nch, false);
+  auto channel_id = [&](const std::string& name, const std::string& where) -> Result<int> {
+    auto id = channels.Find(name);
+    if (!id) return Status::InvalidArgument("'" + where + "': unknown channel '" + name + "'");
+    return static_cast<int>(*id);
+  };
+  for (const std::string& c : config.reserve_channels) {
+    QM_ASSIGN_OR_RETURN(int id, channel_id(c, "policy.reserve_channels"));
+    p.reserve_[id] = true;
+  }
+  auto caps = std::make_shared<std::vector<CompiledCap>>();
+  TimeMs longest = 0;
+  for (size_t i = 0; i < config.caps.size(); ++i) {
+    const CapRule& r = config.caps[i];
+    const std::string where = "policy.caps[" + std::to_string(i) + "]";
+    CompiledCap cc;
+    cc.rule = r;
+    if (!r.channel.empty()) {
+      QM_ASSIGN_OR_RETURN(cc.channel, channel_id(r.channel, where + ".channel"));
+    }
+    if (r.event == "contact") {
+      cc.types = kContactTypes;
+    } else if (auto t = ParseEventType(r.event)) {
+      cc.types = Bit(*t);
+    } else {
+      return Status::InvalidArgument("'" + where + ".event': unknown event '" + r.event + "'");
+    }
+    if (r.limit < 0) return Status::InvalidArgument("'" + where + ".limit': must be >= 0");
+    if (r.calendar == WindowKind::kRolling && r.window <= 0) {
+      return Status::InvalidArgument("'" + where + ".window': must be positive");
+    }
+    longest = std::max(longest, r.calendar == WindowKind::kRolling ? r.window : 8 * kMsPerDay);
+    caps->push_back(std::move(cc));
+  }
+  for (size_t i = 0; i < config.cooldowns.size(); ++i) {
+    const CooldownRule& r = config.cooldowns[i];
+    QM_ASSIGN_OR_RETURN(int id, channel_id(r.channel, "policy.cooldowns[" + std::to_string(i) + "].channel"));
+    p.cooldown_[id] = std::max(p.cooldown_[id], r.gap);
+    longest = std::max(longest, r.gap);
+  }
+  for (size_t i = 0; i < config.quiet_hours.size(); ++i) {
+    const QuietHoursRule& r = config.quiet_hours[i];
+    QM_ASSIGN_OR_RETURN(int id, channel_id(r.channel, "policy.quiet_hours[" + std::to_string(i) + "].channel"));
+    p.quiet_[id] = static_cast<int>(i);
+  }
+  // Scheduled sends sit up to a day in the future; keep a day's margin.
+  p.state_options_.keep_contacts = longest + kMsPerDay;
+  p.state_options_.keep_clicks = config.clicked_horizon;
+  p.state_options_.keep_dismissals = config.dismiss_suppression;
+  p.state_options_.count_service = config.count_service_contacts;
+  p.caps_ = std::move(caps);
+  p.config_ = std::make_shared<const PolicyConfig>(std::move(config));
+  p.channels_ = std::move(channels);
+  p.tz_ = std::move(tz);
+  return p;
+}
+
+TimeMs Policy::SendTime(ChannelId channel, TimeMs now, bool* quiet) const {
+  *quiet = false;
+  if (channel >= quiet_.size() || quiet_[channel] < 0) return now;
+  const QuietHoursRule& q = config_->quiet_hours[quiet_[channel]];
+  const int m = tz_.LocalMinuteOfDay(now);
+  const bool inside = q.start_minute < q.end_minute
+                          ? (m >= q.start_minute && m < q.end_minute)
+                          : (m >= q.start_minute || m < q.end_minute);
+  if (!inside) return now;
+  *quiet = true;
+  const TimeMs local = tz_.UtcToLocal(now);
+  TimeMs day = local - ((local % kMsPerDay) + kMsPerDay) % kMsPerDay;
+  TimeMs target = day + q.end_minute * kMsPerMinute;
+  if (target <= local) target += kMsPerDay;
+  return tz_.LocalToUtc(target);
+}
+
+void Policy::StaticCheck(const Customer& cu, const Candidate& c, ChannelId channel, TimeMs now,
+                         std::vector<std::string>* out) const {
+  const Item& it = *c.item;
+  bool quiet = false;
+  TimeMs at = it.service ? now : SendTime(channel, now, &quiet);
+  if (!it.service && (cu.opt_out >> channel & 1u)) out->push_back(blocked::kConsent);
+  if (it.risk != kNoRisk) {
+    const bool assessed = cu.risk != kNoRisk && cu.risk_assessed != kNoTime &&
+                          at - cu.risk_assessed < config_->suitability_max_age;
+    if (!assessed || it.risk > cu.risk) out->push_back(blocked::kSuitability);
+  }
+  if (it.tiers != 0 && !(it.tiers >> static_cast<int>(cu.tier) & 1u)) out->push_back(blocked::kTier);
+  if (!it.regions.empty() &&
+      std::find(it.regions.begin(), it.regions.end(), cu.region) == it.regions.end()) {
+    out->push_back(blocked::kRegion);
+  }
+  if (it.channels != 0 && !(it.channels >> channel & 1u)) out->push_back(blocked::kChannel);
+  if ((it.start != kNoTime && at < it.start) || (it.end != kNoTime && at >= it.end)) {
+    out->push_back(blocked::kValidity);
+  }
+  if (it.kind == ItemKind::kProduct && c.index != UINT32_MAX &&
+      std::binary_search(cu.holdings.begin(), cu.holdings.end(), c.index)) {
+    out->push_back(blocked::kHeld);
+  }
+  if (quiet && channel < quiet_.size() &&
+      config_->quiet_hours[quiet_[channel]].action == QuietAction::kDrop) {
+    out->push_back(blocked::kQuietHours);
+  }
+}
+
+ContactPlan Policy::BuildPlan(const Customer& cu, const std::vector<Candidate>& items,
+                              const std::vector<bool>& static_ok, ChannelId channel, TimeMs now,
+                              const std::string& request_id, int max_take) const {
+  ContactPlan plan;
+  plan.customer_id = cu.id;
+  plan.request_id = request_id;
+  plan.channel = channels_.Name(channel);
+  plan.now = now;
+  const bool reserve = channel < reserve_.size() && reserve_[channel];
+  plan.contact_type = reserve ? EventType::kImpression : EventType::kPushSent;
+  plan.expires = reserve ? now + config_->reservation_ttl : 0;
+  plan.max_take = max_take;
+  plan.options = state_options_;
+  bool quiet = false;
+  const TimeMs send = SendTime(channel, now, &quiet);
+  const uint32_t contact_bit = Bit(plan.contact_type);
+
+  // Constraints shared by candidates (channel, marketing, campaign, category scopes) are added
+  // once; item-scope ones belong to one candidate.
+  const size_t ncaps = caps_->size();
+  std::vector<int64_t> shared(ncaps, -1);                                // channel / marketing
+  std::vector<std::unordered_map<std::string, uint32_t>> by_value(ncaps);  // campaign / category
+  int64_t cooldown_index = -1;
+  auto add = [&](Constraint c) -> uint32_t {
+    plan.constraints.push_back(std::move(c));
+    return static_cast<uint32_t>(plan.constraints.size() - 1);
+  };
+  // Windows depend only on the contact time: `now` (service) or `send` (marketing).
+  auto since_of = [&](const CompiledCap& cap, TimeMs at) -> TimeMs {
+    switch (cap.rule.calendar) {
+      case WindowKind::kRolling: return at - cap.rule.window + 1;
+      case WindowKind::kCalendarDay: return tz_.StartOfDay(at);
+      case WindowKind::kCalendarWeek: return tz_.StartOfWeek(at);
+    }
+    return at;
+  };
+  std::vector<TimeMs> cap_since(ncaps);
+  for (size_t k = 0; k < ncaps; ++k) cap_since[k] = since_of((*caps_)[k], send);
+
+  plan.candidates.reserve(items.size());
+  plan.constraints.reserve(items.size() * 3 + ncaps + 1);
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!static_ok[i]) continue;
+    const Item& it = *items[i].item;
+    PlanCandidate pc;
+    pc.item = it.id;
+    pc.campaign = std::string(items[i].campaign);
+    pc.category = std::string(items[i].category);
+    pc.counted = !it.service || state_options_.count_service;
+    pc.service = it.service;
+    pc.ts = it.service ? now : send;  // service items are exempt from caps: only `send` matters
+    if (!it.service) {
+      for (size_t k = 0; k < ncaps; ++k) {
+        const CompiledCap& cap = (*caps_)[k];
+        if (cap.channel >= 0 && cap.channel != channel) continue;
+        if (!(cap.types & contact_bit)) continue;
+        const CapScope scope = cap.rule.scope;
+        const std::string* value = nullptr;
+        if (scope == CapScope::kCustomerCampaign) value = &pc.campaign;
+        if (scope == CapScope::kCustomerCategory) value = &pc.category;
+        if (value && value->empty()) continue;
+        if ((scope == CapScope::kCustomerChannel || scope == CapScope::kCustomerMarketing) && shared[k] >= 0) {
+          pc.constraints.push_back(static_cast<uint32_t>(shared[k]));
+          continue;
+        }
+        if (value) {
+          auto found = by_value[k].find(*value);
+          if (found != by_value[k].end()) {
+            pc.constraints.push_back(found->second);
+            continue;
+          }
+        }
+        Constraint c;
+        c.rule = CapBlockedName(scope);
+        c.scope = ToKeyScope(scope);
+        if (scope == CapScope::kCustomerChannel) c.value = plan.channel;
+        if (scope == CapScope::kCustomerItem) c.value = it.id;
+        if (value) c.value = *value;
+        c.types = cap.types;
+        c.channel = cap.rule.channel;
+        c.since = cap_since[k];
+        c.limit = cap.rule.limit;
+        const uint32_t j = add(std::move(c));
+        if (scope == CapScope::kCustomerChannel || scope == CapScope::kCustomerMarketing) shared[k] = j;
+        if (value) by_value[k].emplace(*value, j);
+        pc.constraints.push_back(j);
+      }
+      if (channel < cooldown_.size() && cooldown_[channel] > 0) {
+        if (cooldown_index < 0) {
+          Constraint c;
+          c.rule = blocked::kCooldown;
+          c.scope = KeyScope::kChannel;
+          c.value = plan.channel;
+          c.types = kContactTypes;
+          c.since = send - cooldown_[channel] + 1;
+          c.limit = 1;
+          c.per_request = true;
+          cooldown_index = add(std::move(c));
+        }
+        pc.constraints.push_back(static_cast<uint32_t>(cooldown_index));
+      }
+    }
+    if (it.kind == ItemKind::kContent && config_->clicked_horizon > 0) {
+      Constraint c;
+      c.rule = blocked::kClicked;
+      c.scope = KeyScope::kItem;
+      c.value = it.id;
+      c.types = Bit(EventType::kClick) | Bit(EventType::kPushOpen);
+      c.since = now - config_->clicked_horizon + 1;
+      c.limit = 1;
+      c.counted_only = false;
+      pc.constraints.push_back(add(std::move(c)));
+    }
+    if (config_->dismiss_suppression > 0) {
+      Constraint c;
+      c.rule = blocked::kDismissed;
+      c.scope = KeyScope::kItem;
+      c.value = it.id;
+      c.types = Bit(EventType::kDismiss);
+      c.since = now - config_->dismiss_suppression + 1;
+      c.limit = 1;
+      c.counted_only = false;
+      pc.constraints.push_back(add(std::move(c)));
+    }
+    plan.candidates.push_back(std::move(pc));
+  }
+  return plan;
+}
+
+std::vector<Decision> Policy::Combine(const std::vector<std::vector<std::string>>& stat,
+                                      const ContactPlan& plan, const std::vector<int>& plan_index,
+                                      const PlanOutcome& out,
+                                      const std::vector<TimeMs>& send_at) const {
+  std::vector<Decision> d(stat.size());
+  for (size_t i = 0; i < stat.size(); ++i) {
+    d[i].blocked_by = stat[i];
+    d[i].send_at = send_at[i];
+    const int pi = plan_index[i];
+    if (pi < 0) continue;
+    d[i].taken = out.taken[pi] != 0;
+    for (uint32_t j : out.blocked[pi]) {
+      const char* rule = plan.constraints[j].rule;
+      if (std::find(d[i].blocked_by.begin(), d[i].blocked_by.end(), rule) == d[i].blocked_by.end()) {
+        d[i].blocked_by.push_back(rule);
+      }
+    }
+  }
+  return d;
+}
+
+namespace {
+
+struct Prepared {
+  std::vector<std::vector<std::string>> stat;
+  std::vector<bool> ok;
+  std::vector<int> plan_index;
+  std::vector<TimeMs> send_at;
+};
+
+Prepared Prepare(const Policy& policy, const Customer& cu, const std::vector<Candidate>& items,
+                 ChannelId channel, TimeMs now) {
+  Prepared p;
+  const size_t n = items.size();
+  p.stat.resize(n);
+  p.ok.resize(n);
+  p.plan_index.assign(n, -1);
+  p.send_at.resize(n);
+  bool quiet = false;
+  const TimeMs send = policy.SendTime(channel, now, &quiet);
+  int next = 0;
+  for (size_t i = 0; i < n; ++i) {
+    QM_CHECK(items[i].item != nullptr);
+    policy.StaticCheck(cu, items[i], channel, now, &p.stat[i]);
+    p.ok[i] = p.stat[i].empty();
+    if (p.ok[i]) p.plan_index[i] = next++;
+    p.send_at[i] = items[i].item->service ? now : send;
+  }
+  return p;
+}
+
+}  // namespace
+
+std::vector<Decision> Policy::Evaluate(const Customer& cu, const std::vector<Candidate>& items,
+                                       ChannelId channel, TimeMs now,
+                                       const CustomerState& state) const {
+  Prepared p = Prepare(*this, cu, items, channel, now);
+  ContactPlan plan = BuildPlan(cu, items, p.ok, channel, now, "", 0);
+  CustomerState copy = state;
+  bool changed = false;
+  PlanOutcome out = RunPlan(plan, &copy, &changed);
+  return Combine(p.stat, plan, p.plan_index, out, p.send_at);
+}
+
+Result<std::vector<Decision>> Policy::Check(EventStore* store, const Customer& cu,
+                                            const std::vector<Candidate>& items,
+                                            ChannelId channel, TimeMs now) const {
+  Prepared p = Prepare(*this, cu, items, channel, now);
+  ContactPlan plan = BuildPlan(cu, items, p.ok, channel, now, "", 0);
+  QM_ASSIGN_OR_RETURN(PlanOutcome out, store->Apply(plan));
+  return Combine(p.stat, plan, p.plan_index, out, p.send_at);
+}
+
+Result<Contacts> Policy::Reserve(EventStore* store, const Customer& cu,
+                                 const std::vector<Candidate>& items, ChannelId channel,
+                                 TimeMs now, const std::string& request_id, int max_take) const {
+  if (request_id.empty()) return Status::InvalidArgument("a reservation needs a request id");
+  if (max_take < 0) return Status::InvalidArgument("max_take must be >= 0");
+  Prepared p = Prepare(*this, cu, items, channel, now);
+  ContactPlan plan = BuildPlan(cu, items, p.ok, channel, now, request_id, max_take);
+  QM_ASSIGN_OR_RETURN(PlanOutcome out, store->Apply(plan));
+  Contacts c;
+  c.replayed = out.replayed;
+  c.decisions = Combine(p.stat, plan, p.plan_index, out, p.send_at);
+  return c;
+}
+
+Result<CustomerHistory> Policy::History(EventStore* store, const std::string& customer_id,
+                                        TimeMs since, size_t limit, TimeMs now) const {
+  CustomerHistory h;
+  QM_ASSIGN_OR_RETURN(h.events, store->Log(customer_id, since, limit));
+  QM_ASSIGN_OR_RETURN(CustomerState state, store->State(customer_id));
+  CompactState(now, state_options_, &state);
+  for (const CompiledCap& cap : *caps_) {
+    Constraint c;
+    c.scope = ToKeyScope(cap.rule.scope);
+    c.types = cap.types;
+    c.channel = cap.rule.channel;
+    c.limit = cap.rule.limit;
+    TimeMs window = cap.rule.window;
+    switch (cap.rule.calendar) {
+      case WindowKind::kRolling: c.since = now - cap.rule.window + 1; break;
+      case WindowKind::kCalendarDay: c.since = tz_.StartOfDay(now); window = now - c.since; break;
+      case WindowKind::kCalendarWeek: c.since = tz_.StartOfWeek(now); window = now - c.since; break;
+    }
+    std::set<std::string> scopes;
+    if (cap.rule.scope == CapScope::kCustomerChannel && !cap.rule.channel.empty()) {
+      scopes.insert(cap.rule.channel);
+    }
+    if (cap.rule.scope == CapScope::kCustomerMarketing) scopes.insert("");
+    for (const ContactRecord& r : state.records) {
+      if (!(cap.types >> static_cast<int>(r.type) & 1u)) continue;
+      if (!cap.rule.channel.empty() && r.channel != cap.rule.channel) continue;
+      switch (cap.rule.scope) {
+        case CapScope::kCustomerChannel: scopes.insert(r.channel); break;
+        case CapScope::kCustomerItem: scopes.insert(r.item); break;
+        case CapScope::kCustomerCampaign: if (!r.campaign.empty()) scopes.insert(r.campaign); break;
+        case CapScope::kCustomerCategory: if (!r.category.empty()) scopes.insert(r.category); break;
+        case CapScope::kCustomerMarketing: break;
+      }
+    }
+    for (const std::string& s : scopes) {
+      c.value = s;
+      int used = CountUsage(c, state);
+      if (used == 0 && cap.rule.scope != CapScope::kCustomerChannel &&
+          cap.rule.scope != CapScope::kCustomerMarketing) {
+        continue;
+      }
+      h.caps.push_back({cap.rule.name, s, used, cap.rule.limit, window});
+    }
+  }
+  for (int ch = 0; ch < static_cast<int>(cooldown_.size()); ++ch) {
+    if (cooldown_[ch] <= 0) continue;
+    Constraint c;
+    c.scope = KeyScope::kChannel;
+    c.value = channels_.Name(static_cast<ChannelId>(ch));
+    c.types = kContactTypes;
+    c.since = now - cooldown_[ch] + 1;
+    c.limit = 1;
+    h.caps.push_back({blocked::kCooldown, c.value, CountUsage(c, state), 1, cooldown_[ch]});
+  }
+  return h;
+}
+
+}  // namespace qm::policy

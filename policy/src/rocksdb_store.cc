@@ -1,0 +1,266 @@
+// Embedded event store: RocksDB in one folder.
+//   "s" + customer                       -> EncodeState(contact state)
+//   "l" + customer + '\0' + be64(ts) + type + item + '\0' + request + '\0' + channel
+//                                        -> EncodeEvent(event)   (identical events share a key)
+// Per-customer atomicity: a striped mutex held across read-modify-write of the state and the
+// synced WriteBatch; concurrent synced writes are group-committed by RocksDB's write thread.
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+
+#include "store_backends.h"
+
+namespace qm::policy {
+namespace {
+
+constexpr size_t kStripes = 512;
+
+std::string StateKey(const std::string& customer) { return "s" + customer; }
+
+void PutBigEndian(std::string* s, uint64_t v) {
+  for (int i = 7; i >= 0; --i) s->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+uint64_t OrderedTime(TimeMs t) { return static_cast<uint64_t>(t) ^ (uint64_t{1} << 63); }
+
+std::string LogPrefix(const std::string& customer) {
+  std::string k = "l" + customer;
+  k.push_back('\0');
+  return k;
+}
+
+std::string LogKey(const StoredEvent& e) {
+  std::string k = LogPrefix(e.customer_id);
+  PutBigEndian(&k, OrderedTime(e.ts));
+  k.push_back(static_cast<char>(e.type));
+  k += e.item_id;
+  k.push_back('\0');
+  k += e.request_id;
+  k.push_back('\0');
+  k += e.channel;
+  return k;
+}
+
+// ts of a log key with the given prefix length.
+TimeMs LogKeyTime(const rocksdb::Slice& key, size_t prefix_len) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) v = v << 8 | static_cast<uint8_t>(key[prefix_len + i]);
+  return static_cast<TimeMs>(v ^ (uint64_t{1} << 63));
+}
+
+Status FromRocks(const rocksdb::Status& s, const char* what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsCorruption()) return Status::Corruption(std::string(what) + ": " + s.ToString());
+  return Status::IoError(std::string(what) + ": " + s.ToString());
+}
+
+bool ValidCustomer(const std::string& id) {
+  return !id.empty() && id.find('\0') == std::string::npos;
+}
+
+class RocksStore final : public EventStore {
+ public:
+  RocksStore(std::unique_ptr<rocksdb::DB> db, const StoreConfig& c) : db_(std::move(db)), config_(c) {
+    write_.sync = c.sync;
+  }
+
+  Status Append(const std::vector<StoredEvent>& events, const StateOptions& options) override {
+    std::map<std::string, std::vector<const StoredEvent*>> by_customer;
+    for (const StoredEvent& e : events) {
+      if (!ValidCustomer(e.customer_id)) return Status::InvalidArgument("event without a valid customer id");
+      by_customer[e.customer_id].push_back(&e);
+    }
+    if (by_customer.empty()) return Status::Ok();
+    std::vector<size_t> stripes;
+    for (const auto& [c, _] : by_customer) stripes.push_back(Stripe(c));
+    std::sort(stripes.begin(), stripes.end());
+    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+    std::vector<std::unique_lock<std::mutex>> locks;
+    locks.reserve(stripes.size());
+    for (size_t s : stripes) locks.emplace_back(mu_[s]);
+
+    rocksdb::WriteBatch batch;
+    for (const auto& [customer, evs] : by_customer) {
+      CustomerState state;
+      QM_RETURN_IF_ERROR(ReadState(customer, &state));
+      TimeMs newest = kNoTime;
+      for (const StoredEvent* e : evs) {
+        newest = std::max(newest, e->ts);
+        if (!ApplyEvent(*e, options, &state)) continue;
+        batch.Put(LogKey(*e), EncodeEvent(*e));
+      }
+      CompactState(newest, options, &state);
+      PutState(&batch, customer, state);
+    }
+    return FromRocks(db_->Write(write_, &batch), "append");
+  }
+
+  Result<PlanOutcome> Apply(const ContactPlan& plan) override {
+    if (!ValidCustomer(plan.customer_id)) return Status::InvalidArgument("plan without a valid customer id");
+    if (plan.max_take > 0 && plan.request_id.empty()) {
+      return Status::InvalidArgument("a reservation needs a request id");
+    }
+    if (plan.max_take == 0) {  // a check: read-only, no lock needed (Get is atomic)
+      CustomerState state;
+      QM_RETURN_IF_ERROR(ReadState(plan.customer_id, &state));
+      bool changed = false;
+      return RunPlan(plan, &state, &changed);
+    }
+    std::lock_guard<std::mutex> lock(mu_[Stripe(plan.customer_id)]);
+    CustomerState state;
+    QM_RETURN_IF_ERROR(ReadState(plan.customer_id, &state));
+    bool changed = false;
+    PlanOutcome out = RunPlan(plan, &state, &changed);
+    if (!changed) return out;
+    rocksdb::WriteBatch batch;
+    if (plan.expires == 0 && !out.replayed) {
+      for (size_t i = 0; i < plan.candidates.size(); ++i) {
+        if (!out.taken[i]) continue;
+        StoredEvent e = TakenEvent(plan, plan.candidates[i]);
+        batch.Put(LogKey(e), EncodeEvent(e));
+      }
+    }
+    CompactState(plan.now, plan.options, &state);
+    PutState(&batch, plan.customer_id, state);
+    QM_RETURN_IF_ERROR(FromRocks(db_->Write(write_, &batch), "reserve"));
+    return out;
+  }
+
+  Result<CustomerState> State(const std::string& customer_id) override {
+    CustomerState state;
+    QM_RETURN_IF_ERROR(ReadState(customer_id, &state));
+    return state;
+  }
+
+  Result<std::vector<StoredEvent>> Log(const std::string& customer_id, TimeMs since,
+                                       size_t limit) override {
+    std::vector<StoredEvent> out;
+    const std::string prefix = LogPrefix(customer_id);
+    std::string upper = "l" + customer_id;
+    upper.push_back('\x01');
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    it->Seek(upper);
+    if (it->Valid()) it->Prev();
+    else it->SeekToLast();
+    for (; it->Valid() && out.size() < limit; it->Prev()) {
+      if (!it->key().starts_with(prefix)) break;
+      if (LogKeyTime(it->key(), prefix.size()) < since) break;
+      StoredEvent e;
+      if (!DecodeEvent(std::string_view(it->value().data(), it->value().size()), &e)) {
+        return Status::Corruption("bad event record for customer '" + customer_id + "'");
+      }
+      out.push_back(std::move(e));
+    }
+    QM_RETURN_IF_ERROR(FromRocks(it->status(), "log"));
+    return out;
+  }
+
+  Status Export(const std::function<bool(const StoredEvent&)>& fn) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek("l"); it->Valid() && it->key().starts_with("l"); it->Next()) {
+      StoredEvent e;
+      if (!DecodeEvent(std::string_view(it->value().data(), it->value().size()), &e)) {
+        return Status::Corruption("bad event record");
+      }
+      if (!fn(e)) break;
+    }
+    return FromRocks(it->status(), "export");
+  }
+
+  Status Compact(TimeMs now, const StateOptions& options) override {
+    const TimeMs horizon = now - config_.retention;
+    {
+      rocksdb::WriteBatch batch;
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+      for (it->Seek("l"); it->Valid() && it->key().starts_with("l"); it->Next()) {
+        rocksdb::Slice k = it->key();
+        const char* zero = static_cast<const char*>(memchr(k.data(), '\0', k.size()));
+        if (!zero) continue;
+        size_t plen = zero - k.data() + 1;
+        if (k.size() >= plen + 8 && LogKeyTime(k, plen) < horizon) batch.Delete(k);
+        if (batch.Count() >= 10000) {
+          QM_RETURN_IF_ERROR(FromRocks(db_->Write(write_, &batch), "compact"));
+          batch.Clear();
+        }
+      }
+      QM_RETURN_IF_ERROR(FromRocks(it->status(), "compact"));
+      QM_RETURN_IF_ERROR(FromRocks(db_->Write(write_, &batch), "compact"));
+    }
+    std::vector<std::string> customers;
+    {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+      for (it->Seek("s"); it->Valid() && it->key().starts_with("s"); it->Next()) {
+        customers.push_back(it->key().ToString().substr(1));
+      }
+      QM_RETURN_IF_ERROR(FromRocks(it->status(), "compact"));
+    }
+    for (const std::string& c : customers) {
+      std::lock_guard<std::mutex> lock(mu_[Stripe(c)]);
+      CustomerState state;
+      QM_RETURN_IF_ERROR(ReadState(c, &state));
+      if (!CompactState(now, options, &state)) continue;
+      rocksdb::WriteBatch batch;
+      PutState(&batch, c, state);
+      QM_RETURN_IF_ERROR(FromRocks(db_->Write(write_, &batch), "compact"));
+    }
+    rocksdb::CompactRangeOptions cro;
+    return FromRocks(db_->CompactRange(cro, nullptr, nullptr), "compact");
+  }
+
+  const char* backend() const override { return "embedded"; }
+
+ private:
+  size_t Stripe(const std::string& customer) const {
+    return std::hash<std::string>()(customer) % kStripes;
+  }
+
+  Status ReadState(const std::string& customer, CustomerState* state) {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), StateKey(customer), &v);
+    if (s.IsNotFound()) {
+      state->records.clear();
+      return Status::Ok();
+    }
+    QM_RETURN_IF_ERROR(FromRocks(s, "read state"));
+    if (!DecodeState(v, state)) return Status::Corruption("bad contact state for customer '" + customer + "'");
+    return Status::Ok();
+  }
+
+  static void PutState(rocksdb::WriteBatch* b, const std::string& customer, const CustomerState& s) {
+    if (s.records.empty()) b->Delete(StateKey(customer));
+    else b->Put(StateKey(customer), EncodeState(s));
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  StoreConfig config_;
+  rocksdb::WriteOptions write_;
+  std::array<std::mutex, kStripes> mu_;  // mu_[Stripe(c)] guards customer c's state
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EventStore>> OpenRocksStore(const StoreConfig& config) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.path, ec);
+  if (ec) return Status::IoError("cannot create store folder '" + config.path + "': " + ec.message());
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.IncreaseParallelism(2);
+  options.keep_log_file_num = 5;
+  options.max_manifest_file_size = 64 << 20;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, config.path, &raw);
+  if (!s.ok()) {
+    return Status::IoError("cannot open event store '" + config.path + "': " + s.ToString());
+  }
+  return std::unique_ptr<EventStore>(new RocksStore(std::unique_ptr<rocksdb::DB>(raw), config));
+}
+
+}  // namespace qm::policy

@@ -1,0 +1,426 @@
+// The contact policy's configuration and its pure rule evaluator (no store).
+#include "qianmian/policy/policy.h"
+
+#include <gtest/gtest.h>
+
+#include "policy_test_util.h"
+
+namespace qm::policy {
+namespace {
+
+using namespace qm::policy::testing;  // NOLINT
+
+Status ReadPolicy(std::string_view toml, PolicyConfig* out) {
+  auto f = ConfigFile::Parse(toml);
+  if (!f.ok()) return f.status();
+  ReadPolicyConfig(f->Root().Table("policy"), out);
+  return f->Finish();
+}
+
+// A state holding `events` (all of one customer).
+CustomerState StateOf(const std::vector<StoredEvent>& events, const StateOptions& o = {}) {
+  CustomerState s;
+  for (const StoredEvent& e : events) ApplyEvent(e, o, &s);
+  return s;
+}
+
+// ---- configuration --------------------------------------------------------------------------
+
+TEST(PolicyConfig, EmptySectionKeepsTheDefaults) {
+  PolicyConfig c;
+  ASSERT_TRUE(ReadPolicy("", &c).ok());
+  EXPECT_EQ(c.suitability_max_age, 365 * kMsPerDay);
+  EXPECT_EQ(c.reservation_ttl, 30 * kMsPerMinute);
+  ASSERT_EQ(c.quiet_hours.size(), 1u);
+  EXPECT_EQ(c.quiet_hours[0].channel, "wechat_push");
+  EXPECT_EQ(c.quiet_hours[0].start_minute, 21 * 60);
+  EXPECT_EQ(c.quiet_hours[0].end_minute, 8 * 60);
+  EXPECT_FALSE(c.caps.empty());
+}
+
+TEST(PolicyConfig, ReadsCapsCooldownsAndQuietHours) {
+  PolicyConfig c;
+  Status st = ReadPolicy(R"(
+[policy]
+suitability_max_age = "180d"
+dismiss_suppression = "7d"
+reservation_ttl = "10m"
+[[policy.caps]]
+scope = "customer_channel"
+channel = "wechat_push"
+limit = 3
+window = "7d"
+[[policy.caps]]
+name = "daily_item"
+scope = "customer_item"
+event = "impression"
+limit = 2
+calendar = "day"
+[[policy.cooldowns]]
+channel = "sms"
+gap = "12h"
+[[policy.quiet_hours]]
+channel = "sms"
+start = "22:30"
+end = "07:15"
+action = "drop"
+)", &c);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(c.suitability_max_age, 180 * kMsPerDay);
+  EXPECT_EQ(c.reservation_ttl, 10 * kMsPerMinute);
+  ASSERT_EQ(c.caps.size(), 2u);
+  EXPECT_EQ(c.caps[0].name, "cap.customer_channel");
+  EXPECT_EQ(c.caps[0].window, 7 * kMsPerDay);
+  EXPECT_EQ(c.caps[1].name, "daily_item");
+  EXPECT_EQ(c.caps[1].scope, CapScope::kCustomerItem);
+  EXPECT_EQ(c.caps[1].calendar, WindowKind::kCalendarDay);
+  ASSERT_EQ(c.cooldowns.size(), 1u);
+  EXPECT_EQ(c.cooldowns[0].gap, 12 * kMsPerHour);
+  ASSERT_EQ(c.quiet_hours.size(), 1u);
+  EXPECT_EQ(c.quiet_hours[0].start_minute, 22 * 60 + 30);
+  EXPECT_EQ(c.quiet_hours[0].end_minute, 7 * 60 + 15);
+  EXPECT_EQ(c.quiet_hours[0].action, QuietAction::kDrop);
+}
+
+TEST(PolicyConfig, RejectsABadRuleNamingItsFullKey) {
+  PolicyConfig c;
+  Status st = ReadPolicy(R"(
+[[policy.caps]]
+scope = "customer_planet"
+limit = 1
+window = "1d"
+[[policy.caps]]
+limit = 1
+window = "1d"
+event = "klick"
+[[policy.caps]]
+limit = 2
+window = "0ms"
+[[policy.caps]]
+limit = 2
+[[policy.quiet_hours]]
+channel = "wechat_push"
+start = "25:00"
+)", &c);
+  ASSERT_FALSE(st.ok());
+  const std::string& m = st.message();
+  EXPECT_NE(m.find("'policy.caps[0].scope': unknown scope"), std::string::npos) << m;
+  EXPECT_NE(m.find("'policy.caps[1].event'"), std::string::npos) << m;
+  EXPECT_NE(m.find("'policy.caps[2].window': must be positive"), std::string::npos) << m;
+  EXPECT_NE(m.find("'policy.caps[3].window': required"), std::string::npos) << m;
+  EXPECT_NE(m.find("'policy.quiet_hours[0].start'"), std::string::npos) << m;
+}
+
+TEST(PolicyConfig, RejectsUnknownKeysInsideARule) {
+  PolicyConfig c;
+  Status st = ReadPolicy("[[policy.caps]]\nlimit = 1\nwindow = \"1d\"\nlimt = 3\n", &c);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("unknown key 'policy.caps[0].limt'"), std::string::npos) << st.message();
+}
+
+TEST(PolicyConfig, CreateRejectsAnUnknownChannelNamingTheRule) {
+  PolicyConfig c = NoRules();
+  c.caps.push_back({"x", CapScope::kCustomerChannel, "pager", "contact", 1, kMsPerDay, WindowKind::kRolling});
+  auto p = Policy::Create(c, Channels(), Shanghai());
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("policy.caps[0].channel"), std::string::npos) << p.status().message();
+}
+
+// ---- consent, suitability, eligibility --------------------------------------------------------
+
+class Rules : public ::testing::Test {
+ protected:
+  Rules() : policy_(MakePolicy(NoRules())) {
+    content_ = bank_.Add("article", ItemKind::kContent, "news");
+    fund_ = bank_.Add("fund_r3", ItemKind::kProduct, "funds");
+    bank_[fund_].risk = 3;
+    deposit_ = bank_.Add("deposit", ItemKind::kProduct, "deposits");
+    alert_ = bank_.Add("alert", ItemKind::kContent);
+    bank_[alert_].service = true;
+    customer_ = MakeCustomer("c1");
+    customer_.risk = 3;
+    customer_.risk_assessed = now_ - 30 * kMsPerDay;
+  }
+  std::vector<Decision> Eval(ChannelId ch = kAppHome, const CustomerState& s = {}) {
+    return policy_.Evaluate(customer_, bank_.All(), ch, now_, s);
+  }
+
+  Bank bank_;
+  Policy policy_;
+  uint32_t content_, fund_, deposit_, alert_;
+  Customer customer_;
+  TimeMs now_ = At("2024-03-04T10:00");
+};
+
+TEST_F(Rules, AllowEverythingForAnEligibleCustomer) {
+  for (const Decision& d : Eval()) EXPECT_TRUE(d.blocked_by.empty());
+}
+
+TEST_F(Rules, ConsentOptOutRemovesMarketingItemsOnThatChannelOnly) {
+  customer_.opt_out = 1u << kWechatPush;
+  auto push = Eval(kWechatPush);
+  EXPECT_TRUE(Has(push[content_], blocked::kConsent));
+  EXPECT_TRUE(Has(push[deposit_], blocked::kConsent));
+  EXPECT_TRUE(push[alert_].blocked_by.empty()) << "service items are not marketing";
+  for (const Decision& d : Eval(kAppHome)) EXPECT_FALSE(Has(d, blocked::kConsent));
+}
+
+TEST_F(Rules, SuitabilityBlocksAProductRiskierThanTheTolerance) {
+  customer_.risk = 2;
+  EXPECT_TRUE(Has(Eval()[fund_], blocked::kSuitability));
+  customer_.risk = 3;
+  EXPECT_FALSE(Has(Eval()[fund_], blocked::kSuitability)) << "R3 for C3 is allowed (k <= j)";
+  customer_.risk = 5;
+  EXPECT_FALSE(Has(Eval()[fund_], blocked::kSuitability));
+}
+
+TEST_F(Rules, SuitabilityExpiresTwelveMonthsAfterTheAssessment) {
+  customer_.risk = 5;
+  customer_.risk_assessed = now_ - 364 * kMsPerDay;
+  EXPECT_FALSE(Has(Eval()[fund_], blocked::kSuitability));
+  customer_.risk_assessed = now_ - 365 * kMsPerDay;
+  EXPECT_TRUE(Has(Eval()[fund_], blocked::kSuitability));
+  EXPECT_FALSE(Has(Eval()[deposit_], blocked::kSuitability)) << "not an investment product";
+}
+
+TEST_F(Rules, SuitabilityWithoutAssessmentAllowsNoInvestmentProductEvenAsService) {
+  customer_.risk = kNoRisk;
+  customer_.risk_assessed = kNoTime;
+  bank_[fund_].risk = 1;
+  bank_[fund_].service = true;
+  auto d = Eval();
+  EXPECT_TRUE(Has(d[fund_], blocked::kSuitability)) << "suitability is never exempt";
+  EXPECT_TRUE(d[deposit_].blocked_by.empty());
+}
+
+TEST_F(Rules, EligibilityChecksTierRegionChannelAndValidity) {
+  customer_.tier = Tier::kMass;
+  customer_.region = 7;
+  bank_[deposit_].tiers = 1u << static_cast<int>(Tier::kPrivate);
+  bank_[content_].regions = {3, 4};
+  bank_[alert_].channels = 1u << kWechatPush;
+  bank_[fund_].start = now_ + 1;
+  auto d = Eval();
+  EXPECT_EQ(d[deposit_].blocked_by, std::vector<std::string>{blocked::kTier});
+  EXPECT_EQ(d[content_].blocked_by, std::vector<std::string>{blocked::kRegion});
+  EXPECT_EQ(d[alert_].blocked_by, std::vector<std::string>{blocked::kChannel}) << "service items still need eligibility";
+  EXPECT_EQ(d[fund_].blocked_by, std::vector<std::string>{blocked::kValidity});
+  bank_[fund_].start = now_;
+  bank_[fund_].end = now_;
+  EXPECT_TRUE(Has(Eval()[fund_], blocked::kValidity)) << "the validity window is [start, end)";
+  bank_[fund_].end = now_ + 1;
+  EXPECT_FALSE(Has(Eval()[fund_], blocked::kValidity));
+}
+
+TEST_F(Rules, EligibilityNeverOffersAProductAlreadyHeld) {
+  customer_.holdings = {deposit_};
+  auto d = Eval();
+  EXPECT_TRUE(Has(d[deposit_], blocked::kHeld));
+  EXPECT_FALSE(Has(d[fund_], blocked::kHeld));
+}
+
+TEST_F(Rules, EligibilityHidesContentAlreadyClickedOrOpened) {
+  auto s = StateOf({bank_.Event("c1", content_, EventType::kPushOpen, "wechat_push", now_ - 5 * kMsPerDay)});
+  EXPECT_TRUE(Has(Eval(kAppHome, s)[content_], blocked::kClicked));
+  auto clicked_product = StateOf({bank_.Event("c1", deposit_, EventType::kClick, "app_home", now_ - kMsPerDay)});
+  EXPECT_FALSE(Has(Eval(kAppHome, clicked_product)[deposit_], blocked::kClicked)) << "products may be shown again";
+}
+
+TEST_F(Rules, EligibilitySuppressesADismissedItemForTheConfiguredPeriod) {
+  auto recent = StateOf({bank_.Event("c1", deposit_, EventType::kDismiss, "app_home", now_ - 29 * kMsPerDay)});
+  EXPECT_TRUE(Has(Eval(kAppHome, recent)[deposit_], blocked::kDismissed));
+  auto old = StateOf({bank_.Event("c1", deposit_, EventType::kDismiss, "app_home", now_ - 30 * kMsPerDay)});
+  EXPECT_FALSE(Has(Eval(kAppHome, old)[deposit_], blocked::kDismissed));
+}
+
+// ---- frequency caps ---------------------------------------------------------------------------
+
+class Caps : public ::testing::Test {
+ protected:
+  Caps() {
+    for (int i = 0; i < 6; ++i) {
+      items_.push_back(bank_.Add("item" + std::to_string(i), ItemKind::kProduct,
+                                 i < 3 ? "deposits" : "loans", i % 2 ? "spring" : ""));
+    }
+  }
+  void Use(CapRule r) { config_.caps.push_back(std::move(r)); }
+  Decision One(uint32_t item, ChannelId ch, TimeMs now, const std::vector<StoredEvent>& past) {
+    Policy p = MakePolicy(config_);
+    return p.Evaluate(MakeCustomer("c1"), bank_.Cands({item}), ch, now, StateOf(past, p.state_options()))[0];
+  }
+  StoredEvent Push(uint32_t item, TimeMs t, const char* ch = "wechat_push") {
+    return bank_.Event("c1", item, EventType::kPushSent, ch, t, "run" + std::to_string(t));
+  }
+
+  Bank bank_;
+  std::vector<uint32_t> items_;
+  PolicyConfig config_ = NoRules();
+};
+
+TEST_F(Caps, FrequencyCapBlocksFourthPushInSevenDays) {
+  Use({"push_weekly", CapScope::kCustomerChannel, "wechat_push", "contact", 3, 7 * kMsPerDay, WindowKind::kRolling});
+  const TimeMs t0 = At("2024-03-01T10:00");
+  std::vector<StoredEvent> past = {Push(0, t0), Push(1, t0 + kMsPerDay)};
+  EXPECT_TRUE(One(2, kWechatPush, t0 + 2 * kMsPerDay, past).blocked_by.empty()) << "the 3rd is allowed";
+  past.push_back(Push(2, t0 + 2 * kMsPerDay));
+  EXPECT_EQ(One(3, kWechatPush, t0 + 3 * kMsPerDay, past).blocked_by,
+            std::vector<std::string>{blocked::kCapCustomerChannel}) << "the 4th is blocked";
+  EXPECT_TRUE(Has(One(3, kWechatPush, t0 + 7 * kMsPerDay - 1, past), blocked::kCapCustomerChannel));
+  EXPECT_TRUE(One(3, kWechatPush, t0 + 7 * kMsPerDay, past).blocked_by.empty())
+      << "the first push left the rolling window";
+  EXPECT_TRUE(One(3, kAppHome, t0 + 3 * kMsPerDay, past).blocked_by.empty()) << "other channels unaffected";
+}
+
+TEST_F(Caps, CalendarDayResetsAtMidnightInShanghai) {
+  Use({"daily", CapScope::kCustomerChannel, "wechat_push", "contact", 1, kMsPerDay, WindowKind::kCalendarDay});
+  std::vector<StoredEvent> past = {Push(0, At("2024-03-04T23:59:59"))};
+  EXPECT_TRUE(Has(One(1, kWechatPush, At("2024-03-04T23:59:59.999"), past), blocked::kCapCustomerChannel));
+  EXPECT_TRUE(One(1, kWechatPush, At("2024-03-05T00:00"), past).blocked_by.empty());
+  // 00:00 Shanghai is 16:00 UTC: a UTC calendar would still block here.
+  EXPECT_EQ(FormatIsoUtc(At("2024-03-05T00:00")), "2024-03-04T16:00:00.000Z");
+}
+
+TEST_F(Caps, RollingDayStillBlocksAfterMidnight) {
+  Use({"daily", CapScope::kCustomerChannel, "wechat_push", "contact", 1, kMsPerDay, WindowKind::kRolling});
+  std::vector<StoredEvent> past = {Push(0, At("2024-03-04T23:00"))};
+  EXPECT_TRUE(Has(One(1, kWechatPush, At("2024-03-05T00:30"), past), blocked::kCapCustomerChannel));
+  EXPECT_TRUE(One(1, kWechatPush, At("2024-03-05T23:00"), past).blocked_by.empty());
+}
+
+TEST_F(Caps, CalendarWeekStartsOnMondayInShanghai) {
+  Use({"weekly", CapScope::kCustomerChannel, "wechat_push", "contact", 1, 0, WindowKind::kCalendarWeek});
+  std::vector<StoredEvent> past = {Push(0, At("2024-03-04T00:00"))};  // a Monday
+  EXPECT_TRUE(Has(One(1, kWechatPush, At("2024-03-10T23:59:59"), past), blocked::kCapCustomerChannel));
+  EXPECT_TRUE(One(1, kWechatPush, At("2024-03-11T00:00"), past).blocked_by.empty());
+}
+
+TEST_F(Caps, CountPerItemCampaignAndCategory) {
+  Use({"item", CapScope::kCustomerItem, "", "contact", 1, 7 * kMsPerDay, WindowKind::kRolling});
+  Use({"campaign", CapScope::kCustomerCampaign, "", "contact", 1, 7 * kMsPerDay, WindowKind::kRolling});
+  Use({"category", CapScope::kCustomerCategory, "", "contact", 2, 7 * kMsPerDay, WindowKind::kRolling});
+  const TimeMs t = At("2024-03-04T10:00");
+  // item1: campaign "spring", category deposits.
+  std::vector<StoredEvent> past = {Push(1, t - kMsPerDay)};
+  EXPECT_TRUE(Has(One(1, kWechatPush, t, past), blocked::kCapCustomerItem));
+  EXPECT_TRUE(Has(One(3, kWechatPush, t, past), blocked::kCapCustomerCampaign)) << "item3 shares the campaign";
+  EXPECT_TRUE(One(0, kWechatPush, t, past).blocked_by.empty()) << "category has room for a 2nd";
+  past.push_back(Push(0, t - 2 * kMsPerDay));
+  EXPECT_EQ(One(2, kWechatPush, t, past).blocked_by, std::vector<std::string>{blocked::kCapCustomerCategory});
+  EXPECT_TRUE(One(4, kWechatPush, t, past).blocked_by.empty()) << "another category, no campaign";
+}
+
+TEST_F(Caps, MarketingScopeCountsEveryChannel) {
+  Use({"all", CapScope::kCustomerMarketing, "", "push_sent", 2, kMsPerDay, WindowKind::kCalendarDay});
+  const TimeMs t = At("2024-03-04T12:00");
+  std::vector<StoredEvent> past = {Push(0, t - kMsPerHour), Push(1, t - 2 * kMsPerHour, "sms")};
+  EXPECT_TRUE(Has(One(2, kWechatPush, t, past), blocked::kCapCustomerMarketing));
+  EXPECT_TRUE(Has(One(2, kSms, t, past), blocked::kCapCustomerMarketing));
+  EXPECT_TRUE(One(2, kAppHome, t, past).blocked_by.empty()) << "home impressions are not push sends";
+}
+
+TEST_F(Caps, ServiceItemsAreExemptFromCapsButMayBeCounted) {
+  Use({"daily", CapScope::kCustomerChannel, "wechat_push", "contact", 1, kMsPerDay, WindowKind::kRolling});
+  bank_[items_[5]].service = true;
+  const TimeMs t = At("2024-03-04T12:00");
+  std::vector<StoredEvent> past = {Push(0, t - kMsPerHour)};
+  EXPECT_TRUE(One(5, kWechatPush, t, past).blocked_by.empty()) << "a service alert still goes out";
+  std::vector<StoredEvent> service_only = {Push(5, t - kMsPerHour)};
+  EXPECT_TRUE(One(0, kWechatPush, t, service_only).blocked_by.empty()) << "not counted by default";
+  config_.count_service_contacts = true;
+  EXPECT_TRUE(Has(One(0, kWechatPush, t, service_only), blocked::kCapCustomerChannel)) << "counted when configured";
+}
+
+TEST_F(Caps, CooldownBlocksASecondContactWithinTheGap) {
+  config_.cooldowns = {{"wechat_push", 4 * kMsPerHour}};
+  const TimeMs t = At("2024-03-04T12:00");
+  std::vector<StoredEvent> past = {Push(0, t - 4 * kMsPerHour + 1)};
+  EXPECT_EQ(One(1, kWechatPush, t, past).blocked_by, std::vector<std::string>{blocked::kCooldown});
+  past = {Push(0, t - 4 * kMsPerHour)};
+  EXPECT_TRUE(One(1, kWechatPush, t, past).blocked_by.empty());
+}
+
+TEST_F(Caps, ZeroLimitBlocksEveryContact) {
+  Use({"never", CapScope::kCustomerChannel, "sms", "contact", 0, kMsPerDay, WindowKind::kRolling});
+  EXPECT_TRUE(Has(One(0, kSms, At("2024-03-04T12:00"), {}), blocked::kCapCustomerChannel));
+}
+
+// ---- quiet hours ------------------------------------------------------------------------------
+
+TEST(QuietHours, PushInsideTheWindowIsScheduledForItsEnd) {
+  Policy p = MakePolicy(PolicyConfig{});
+  bool quiet = false;
+  EXPECT_EQ(p.SendTime(kWechatPush, At("2024-03-04T20:59:59"), &quiet), At("2024-03-04T20:59:59"));
+  EXPECT_FALSE(quiet);
+  EXPECT_EQ(p.SendTime(kWechatPush, At("2024-03-04T21:00"), &quiet), At("2024-03-05T08:00"));
+  EXPECT_TRUE(quiet);
+  EXPECT_EQ(p.SendTime(kWechatPush, At("2024-03-05T07:59:59"), &quiet), At("2024-03-05T08:00"));
+  EXPECT_TRUE(quiet);
+  EXPECT_EQ(p.SendTime(kWechatPush, At("2024-03-05T08:00"), &quiet), At("2024-03-05T08:00"));
+  EXPECT_FALSE(quiet);
+  EXPECT_EQ(p.SendTime(kAppHome, At("2024-03-04T23:00"), &quiet), At("2024-03-04T23:00")) << "home has no quiet hours";
+}
+
+TEST(QuietHours, DropActionBlocksMarketingButNotServiceItems) {
+  PolicyConfig c = NoRules();
+  c.quiet_hours = {{"wechat_push", 21 * 60, 8 * 60, QuietAction::kDrop}};
+  Policy p = MakePolicy(c);
+  Bank bank;
+  uint32_t promo = bank.Add("promo", ItemKind::kContent);
+  uint32_t alert = bank.Add("alert", ItemKind::kContent);
+  bank[alert].service = true;
+  auto at = [&](const char* t) { return p.Evaluate(MakeCustomer("c"), bank.All(), kWechatPush, At(t), {}); };
+  EXPECT_TRUE(at("2024-03-04T20:59:59")[promo].blocked_by.empty());
+  EXPECT_EQ(at("2024-03-04T21:00")[promo].blocked_by, std::vector<std::string>{blocked::kQuietHours});
+  EXPECT_TRUE(Has(at("2024-03-05T07:59:59")[promo], blocked::kQuietHours));
+  EXPECT_TRUE(at("2024-03-05T08:00")[promo].blocked_by.empty());
+  auto night = at("2024-03-04T23:00");
+  EXPECT_TRUE(night[alert].blocked_by.empty());
+  EXPECT_EQ(night[alert].send_at, At("2024-03-04T23:00")) << "service items go out at once";
+}
+
+TEST(QuietHours, ScheduledPushIsCheckedAgainstCapsAtItsSendTime) {
+  PolicyConfig c = NoRules();
+  c.caps = {{"daily", CapScope::kCustomerChannel, "wechat_push", "contact", 1, kMsPerDay, WindowKind::kCalendarDay}};
+  c.quiet_hours = PolicyConfig{}.quiet_hours;
+  Policy p = MakePolicy(c);
+  Bank bank;
+  bank.Add("a", ItemKind::kContent);
+  // Pushed today at 10:00; at 22:00 the send moves to tomorrow 08:00: a new calendar day.
+  auto s = StateOf({bank.Event("c", 0, EventType::kPushSent, "wechat_push", At("2024-03-04T10:00"), "r1")});
+  auto d = p.Evaluate(MakeCustomer("c"), bank.All(), kWechatPush, At("2024-03-04T22:00"), s);
+  EXPECT_TRUE(d[0].blocked_by.empty());
+  EXPECT_EQ(d[0].send_at, At("2024-03-05T08:00"));
+}
+
+// ---- the shared algorithm ---------------------------------------------------------------------
+
+TEST(ContactState, EncodingRoundTrips) {
+  CustomerState s;
+  s.records.push_back({At("2024-03-04T10:00"), EventType::kPushSent, "wechat_push", "i1", "spring", "funds", "run1", true, 0});
+  s.records.push_back({At("2024-03-04T11:00"), EventType::kImpression, "app_home", "i2", "", "", "req", false, 42});
+  CustomerState back;
+  ASSERT_TRUE(DecodeState(EncodeState(s), &back));
+  ASSERT_EQ(back.records.size(), 2u);
+  EXPECT_EQ(back.records[1].expires, 42);
+  EXPECT_EQ(back.records[0].campaign, "spring");
+  EXPECT_FALSE(DecodeState("garbage", &back));
+  StoredEvent e{1, "c", "i", EventType::kDismiss, "sms", "r", "p", "g", true};
+  StoredEvent e2;
+  ASSERT_TRUE(DecodeEvent(EncodeEvent(e), &e2));
+  EXPECT_EQ(e, e2);
+}
+
+TEST(ContactState, DuplicateEventsAreRecordedOnce) {
+  Bank bank;
+  bank.Add("a", ItemKind::kContent);
+  CustomerState s;
+  StoredEvent click = bank.Event("c", 0, EventType::kClick, "app_home", 1000);
+  EXPECT_TRUE(ApplyEvent(click, {}, &s));
+  EXPECT_FALSE(ApplyEvent(click, {}, &s));
+  click.ts = 2000;
+  EXPECT_TRUE(ApplyEvent(click, {}, &s)) << "a second click at another time is another event";
+  EXPECT_EQ(s.records.size(), 2u);
+}
+
+}  // namespace
+}  // namespace qm::policy
