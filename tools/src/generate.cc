@@ -1,0 +1,423 @@
+// `qianmian generate`: orchestration and the writers (SPEC §2 files, truth/, oracle.json).
+#include "qianmian/tools/generate.h"
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <queue>
+#include <unordered_map>
+
+#include "generate_internal.h"
+#include "generate_parallel.h"
+#include "qianmian/core/csv.h"
+#include "qianmian/core/progress.h"
+
+namespace qm::tools {
+
+namespace fs = std::filesystem;
+using gen::Ev;
+using gen::World;
+
+Status ValidateGenerateOptions(const GenerateOptions& o) {
+  if (o.out_dir.empty()) return Status::InvalidArgument("--out DIR is required");
+  auto count = [](const char* name, int64_t v, int64_t lo, int64_t hi) -> Status {
+    if (v < lo || v > hi) {
+      return Status::InvalidArgument(std::string("--") + name + " must be between " + std::to_string(lo) +
+                                     " and " + std::to_string(hi) + " (got " + std::to_string(v) + ")");
+    }
+    return Status::Ok();
+  };
+  QM_RETURN_IF_ERROR(count("customers", o.customers, 1, 50'000'000));
+  QM_RETURN_IF_ERROR(count("products", o.products, 1, 1'000'000));
+  QM_RETURN_IF_ERROR(count("contents", o.contents, 1, 10'000'000));
+  QM_RETURN_IF_ERROR(count("days", o.days, 1, 3660));
+  QM_RETURN_IF_ERROR(count("threads", o.threads, 0, 1024));
+  QM_RETURN_IF_ERROR(count("oracle-sample", o.oracle_sample, 1, 10'000'000));
+  return Status::Ok();
+}
+
+namespace {
+
+std::string ChannelList(uint32_t mask) {
+  std::string s;
+  for (int c = 0; c < 4; ++c) {
+    if (!((mask >> c) & 1)) continue;
+    if (!s.empty()) s += ';';
+    s += gen::kChannelNames[c];
+  }
+  return s;
+}
+
+Result<std::unique_ptr<CsvWriter>> OpenCsv(const fs::path& p) {
+  auto w = CsvWriter::Open(p.string());
+  if (!w.ok()) return w.status();
+  return w;
+}
+
+Status WriteItems(const World& w, const fs::path& dir) {
+  QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "items.csv"));
+  out->Row({"item_id", "kind", "title", "category", "tags", "text", "risk_level", "tiers", "regions",
+            "channels", "start", "end", "campaign_id", "value", "boost", "service"});
+  for (const auto& it : w.items) {
+    out->RawField(it.id);
+    out->RawField(it.product ? "product" : "content");
+    out->Field(it.title);
+    out->RawField(w.categories[it.category]);
+    out->RawField(it.tags);
+    out->Field(it.text);
+    out->RawField(it.risk ? "R" + std::to_string(it.risk) : "");
+    std::string tiers;
+    for (int t = 0; t < kNumTiers; ++t)
+      if ((it.tiers >> t) & 1) tiers += (tiers.empty() ? "" : ";") + std::string(TierName(static_cast<Tier>(t)));
+    out->RawField(tiers);
+    std::string regions;
+    for (int r = 0; r < gen::kNumRegions; ++r)
+      if ((it.regions >> r) & 1) regions += (regions.empty() ? "" : ";") + std::string(gen::kRegionNames[r]);
+    out->Field(regions);
+    out->RawField(ChannelList(it.channels));
+    out->RawField(it.start == kNoTime ? "" : FormatIsoLocal(it.start, w.tz));
+    out->RawField(it.end == kNoTime ? "" : FormatIsoLocal(it.end, w.tz));
+    out->RawField(it.campaign);
+    out->Field(static_cast<double>(it.value), 6);
+    out->Field(static_cast<double>(it.boost), 3);
+    out->RawField(it.service ? "1" : "0");
+    out->EndRow();
+  }
+  return out->Close();
+}
+
+Status WriteCustomers(const World& w, const fs::path& dir) {
+  QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "customers.csv"));
+  out->Row({"customer_id", "tier", "risk_level", "risk_assessed", "region", "tags", "holdings", "opt_out",
+            "age", "gender", "income", "aum", "life_stage", "occupation"});
+  std::unordered_map<TimeMs, std::string> dates;
+  Progress progress("generate: writing customers", w.customers.size(), "");
+  std::string buf;
+  for (size_t c = 0; c < w.customers.size(); ++c) {
+    const auto& cu = w.customers[c];
+    out->RawField(w.customer_ids[c]);
+    out->RawField(TierName(static_cast<Tier>(cu.tier)));
+    out->RawField(cu.risk ? "C" + std::to_string(cu.risk) : "");
+    if (cu.assessed == kNoTime) {
+      out->RawField("");
+    } else {
+      auto it = dates.find(cu.assessed);
+      if (it == dates.end()) it = dates.emplace(cu.assessed, FormatIsoLocal(cu.assessed, w.tz).substr(0, 10)).first;
+      out->RawField(it->second);
+    }
+    out->Field(gen::kRegionNames[cu.region]);
+    buf.clear();
+    for (int l = 0; l < gen::kNumLabels; ++l) {
+      if (!cu.HasLabel(static_cast<gen::Label>(l))) continue;
+      if (!buf.empty()) buf += ';';
+      buf += gen::kLabelNames[l];
+    }
+    out->RawField(buf);
+    buf.clear();
+    for (uint32_t k = w.holding_offsets[c]; k < w.holding_offsets[c + 1]; ++k) {
+      if (!buf.empty()) buf += ';';
+      buf += w.items[w.holdings[k]].id;
+    }
+    out->RawField(buf);
+    out->RawField(ChannelList(cu.opt_out));
+    out->Field(static_cast<int64_t>(cu.age));
+    out->RawField(cu.female ? "F" : "M");
+    out->Field(static_cast<int64_t>(cu.income));
+    out->Field(static_cast<int64_t>(cu.aum));
+    out->RawField(gen::kLifeStageNames[cu.life_stage]);
+    out->RawField(gen::kOccupationNames[cu.occupation]);
+    out->EndRow();
+    if ((c & 0xFFFF) == 0xFFFF) progress.Set(c + 1);
+  }
+  progress.Set(w.customers.size());
+  progress.Finish();
+  return out->Close();
+}
+
+// Writes events.csv: a k-way merge of the sorted runs.
+Status WriteEvents(const World& w, const std::vector<std::vector<Ev>>& runs, uint64_t total, const fs::path& dir) {
+  QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "events.csv"));
+  out->Row({"ts", "customer_id", "item_id", "type", "channel", "request_id"});
+  std::vector<size_t> pos(runs.size(), 0);
+  auto greater = [&](uint32_t a, uint32_t b) { return runs[b][pos[b]] < runs[a][pos[a]]; };
+  std::priority_queue<uint32_t, std::vector<uint32_t>, decltype(greater)> heap(greater);
+  for (uint32_t r = 0; r < runs.size(); ++r)
+    if (!runs[r].empty()) heap.push(r);
+  Progress progress("generate: writing events", total, "");
+  uint64_t n = 0;
+  char req[48];
+  while (!heap.empty()) {
+    uint32_t r = heap.top();
+    heap.pop();
+    const Ev& e = runs[r][pos[r]];
+    out->Field(static_cast<int64_t>(e.ts));
+    out->RawField(w.customer_ids[e.customer]);
+    out->RawField(w.items[e.item].id);
+    out->RawField(EventTypeName(static_cast<EventType>(e.type)));
+    out->RawField(gen::kChannelNames[e.channel]);
+    if (e.request) {
+      req[0] = (e.request & gen::kPushRequest) ? 'p' : 'r';
+      char* p = std::to_chars(req + 1, req + 20, e.customer + 1).ptr;
+      p[0] = '-';
+      p = std::to_chars(p + 1, req + sizeof req, e.request & ~gen::kPushRequest).ptr;
+      out->RawField(std::string_view(req, static_cast<size_t>(p - req)));
+    } else {
+      out->RawField("");
+    }
+    out->EndRow();
+    if (++pos[r] < runs[r].size()) heap.push(r);
+    if ((++n & 0xFFFFF) == 0) progress.Set(n);
+  }
+  progress.Set(n);
+  progress.Finish();
+  return out->Close();
+}
+
+Status WriteFloats(const fs::path& p, const float* data, size_t n) {
+  std::FILE* f = std::fopen(p.string().c_str(), "wb");
+  if (!f) return Status::IoError("cannot write '" + p.string() + "': " + std::strerror(errno));
+  bool ok = std::fwrite(data, sizeof(float), n, f) == n;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) return Status::IoError("write to '" + p.string() + "' failed");
+  return Status::Ok();
+}
+
+Status WriteText(const fs::path& p, const std::string& text) {
+  std::FILE* f = std::fopen(p.string().c_str(), "wb");
+  if (!f) return Status::IoError("cannot write '" + p.string() + "': " + std::strerror(errno));
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) return Status::IoError("write to '" + p.string() + "' failed");
+  return Status::Ok();
+}
+
+std::string Num(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.7g", v);
+  return buf;
+}
+
+std::string Str(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+template <typename T>
+std::string NumArray(const std::vector<T>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + Num(static_cast<double>(v[i]));
+  return s + "]";
+}
+
+std::string StrArray(const std::vector<std::string>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + Str(v[i]);
+  return s + "]";
+}
+
+Status WriteTruth(const World& w, const fs::path& dir) {
+  const size_t n = w.customers.size(), m = w.items.size();
+  QM_RETURN_IF_ERROR(WriteFloats(dir / "customer_latent.f32", w.customer_latent.data(), w.customer_latent.size()));
+  QM_RETURN_IF_ERROR(WriteFloats(dir / "item_latent.f32", w.item_latent.data(), w.item_latent.size()));
+  QM_RETURN_IF_ERROR(WriteFloats(dir / "item_bias.f32", w.item_bias.data(), m));
+  QM_RETURN_IF_ERROR(WriteFloats(dir / "item_popularity.f32", w.item_pop.data(), m));
+  std::vector<float> activity(n * 2);
+  for (size_t c = 0; c < n; ++c) {
+    activity[2 * c] = w.customers[c].app_rate;
+    activity[2 * c + 1] = w.customers[c].push_rate;
+  }
+  QM_RETURN_IF_ERROR(WriteFloats(dir / "customer_activity.f32", activity.data(), activity.size()));
+  const auto& p = w.params;
+  const auto& o = w.options;
+  std::vector<std::string> dims(gen::kDimNames, gen::kDimNames + gen::kDim);
+  std::vector<std::string> segments;
+  for (int t = 0; t < kNumTiers; ++t)
+    for (const char* band : {"<25", "25-34", "35-49", "50-59", "60+"})
+      for (const char* persona : {"investor", "parent", "car_owner", "other"})
+        segments.push_back(std::string(TierName(static_cast<Tier>(t))) + "/" + band + "/" + persona);
+  std::string targeting = "[";
+  for (int s = 0; s < gen::kNumSegments; ++s) {
+    std::vector<float> row(w.targeting.begin() + s * w.categories.size(),
+                           w.targeting.begin() + (s + 1) * w.categories.size());
+    targeting += std::string(s ? ",\n      " : "\n      ") + NumArray(row);
+  }
+  targeting += "]";
+  std::string j = "{\n";
+  j += "  \"format\": \"qianmian-generate-truth/1\",\n";
+  j += "  \"options\": {\"customers\": " + std::to_string(o.customers) + ", \"products\": " + std::to_string(o.products) +
+       ", \"contents\": " + std::to_string(o.contents) + ", \"days\": " + std::to_string(o.days) +
+       ", \"seed\": " + std::to_string(o.seed) + ", \"end_ms\": " + std::to_string(o.end) + "},\n";
+  j += "  \"timezone\": \"Asia/Shanghai\",\n";
+  j += "  \"start_ms\": " + std::to_string(w.start) + ", \"end_ms\": " + std::to_string(w.end) +
+       ", \"holdout_start_ms\": " + std::to_string(w.holdout_start) + ",\n";
+  j += "  \"service_items\": " + std::to_string(w.num_services) + ",\n";
+  j += "  \"dim\": " + std::to_string(gen::kDim) + ",\n  \"dims\": " + StrArray(dims) + ",\n";
+  j += "  \"files\": {\n"
+       "    \"customer_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", " + std::to_string(gen::kDim) + "], \"rows\": \"customers.csv order\"},\n"
+       "    \"item_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + ", " + std::to_string(gen::kDim) + "], \"rows\": \"items.csv order\"},\n"
+       "    \"item_bias.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + "]},\n"
+       "    \"item_popularity.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + "], \"meaning\": \"the logging policy's popularity weight\"},\n"
+       "    \"customer_activity.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", 2], \"columns\": [\"app_home sessions per day\", \"marketing push runs per day\"]},\n"
+       "    \"byte_order\": \"little endian, row-major\"\n  },\n";
+  j += "  \"response_model\": {\n"
+       "    \"affinity\": \"a(c,i) = dot(customer_latent[c], item_latent[i])\",\n"
+       "    \"p_click_given_impression\": \"sigmoid(click_intercept + (product_click_offset if a product) + item_bias[i] + alpha*a - fatigue)\",\n"
+       "    \"p_open_given_push_sent\": \"sigmoid(open_intercept + item_bias[i] + alpha*a - fatigue)\",\n"
+       "    \"p_convert_given_click\": \"sigmoid(convert_intercept + convert_alpha*a) (products only)\",\n"
+       "    \"p_dismiss_given_no_click\": \"sigmoid(dismiss_intercept + dismiss_alpha*a + 0.3*earlier exposures of the item)\",\n"
+       "    \"fatigue\": \"fatigue_item * earlier exposures of the item to the customer + fatigue_category * exposures of the item's category, each halved every fatigue_half_life_days\",\n"
+       "    \"alpha\": " + Num(p.alpha) + ", \"click_intercept\": " + Num(p.click_intercept) +
+       ", \"product_click_offset\": " + Num(p.product_click_offset) +
+       ", \"open_intercept\": " + Num(p.open_intercept) + ", \"convert_intercept\": " + Num(p.convert_intercept) +
+       ", \"convert_alpha\": " + Num(p.convert_alpha) + ", \"dismiss_intercept\": " + Num(p.dismiss_intercept) +
+       ", \"dismiss_alpha\": " + Num(p.dismiss_alpha) + ",\n"
+       "    \"fatigue_item\": " + Num(p.fatigue_item) + ", \"fatigue_category\": " + Num(p.fatigue_category) +
+       ", \"fatigue_half_life_days\": " + Num(p.fatigue_half_life_days) + ",\n"
+       "    \"calibration_targets\": {\"ctr\": " + Num(p.target_ctr) + ", \"push_open\": " + Num(p.target_open) +
+       ", \"convert_per_product_click\": " + Num(p.target_convert) + ", \"dismiss\": " + Num(p.target_dismiss) + "}\n  },\n";
+  j += "  \"latents\": {\n"
+       "    \"customer\": \"u = A*phi(c) + e: phi = the customers.csv attributes (age, age^2, age band, gender, tier, log income, log aum, risk level, life stage, occupation, region, tags), A = planted interpretable weights + N(0, 0.3^2); centred; e ~ N(0, s_k^2) idiosyncratic\",\n"
+       "    \"item\": \"v = B*psi(i) + e: psi = category, tags and risk level of items.csv (content text is generated from category and tags), B = planted weights + N(0, 0.3^2); e idiosyncratic\",\n"
+       "    \"scaling\": \"both sides multiplied by 1/sqrt(affinity_scale) so that a(c,i) has unit variance over random pairs\",\n"
+       "    \"affinity_scale\": " + Num(w.affinity_scale) + ",\n"
+       "    \"unobservable_share_target\": " + Num(p.unobservable_share) + ",\n"
+       "    \"customer_observable_share\": " + NumArray(w.customer_observable_share) + ",\n"
+       "    \"item_observable_share\": " + NumArray(w.item_observable_share) + "\n  },\n";
+  j += "  \"logging_policy\": {\n"
+       "    \"app_home\": \"sessions ~ Poisson(app_rate * trend * (weekend_factor on Sat/Sun)) per local day at diurnal times; each session (one request_id) shows product_slots products then content_slots contents\",\n"
+       "    \"slot\": \"component ~ (popularity pi_popularity | segment pi_segment | uniform pi_random); popularity draws items with weight item_popularity, segment draws weight targeting[segment][category]*sqrt(item_popularity), uniform draws uniformly; rejection-sampled (max_tries) until eligible\",\n"
+       "    \"eligible\": \"item channel allows the channel; customer has not opted out of it; tier, region and validity window; investment products (risk_level set) only when customer risk >= product risk and the assessment is younger than assessment_validity_days at the time; products not held (holdings or converted); nothing dismissed; content not already clicked or opened; not twice in one session\",\n"
+       "    \"wechat_push\": \"on each local day with probability push_rate * trend, one content push at 09:30, 12:00 or 18:30 (+ up to 30 min), never before 08:00 or after 21:00; component popularity push_pi_popularity or segment push_pi_segment; never an item already shown to the customer; service items (account alerts) pushed with probability service_push_rate per day\",\n"
+       "    \"trend\": \"1, or for churn_risk customers 1 - churn_decline * (t - start) / (end - start)\",\n"
+       "    \"segment\": \"tier x age band (<25, 25-34, 35-49, 50-59, 60+) x persona (investor, else parent, else car_owner, else other: from tags)\",\n"
+       "    \"product_slots\": " + std::to_string(p.product_slots) + ", \"content_slots\": " + std::to_string(p.content_slots) +
+       ", \"pi_popularity\": " + Num(p.pi_popularity) + ", \"pi_segment\": " + Num(p.pi_segment) +
+       ", \"pi_random\": " + Num(p.pi_random) + ",\n"
+       "    \"push_pi_popularity\": " + Num(p.push_pi_popularity) + ", \"push_pi_segment\": " + Num(p.push_pi_segment) +
+       ", \"service_push_rate\": " + Num(p.service_push_rate) + ", \"churn_decline\": " + Num(p.churn_decline) +
+       ", \"weekend_factor\": " + Num(p.weekend_factor) + ", \"max_tries\": " + std::to_string(p.max_tries) +
+       ", \"assessment_validity_days\": " + std::to_string(p.assessment_validity / kMsPerDay) + ",\n"
+       "    \"segments\": " + StrArray(segments) + ",\n"
+       "    \"categories\": " + StrArray(w.categories) + ",\n"
+       "    \"targeting\": " + targeting + "\n  }\n}\n";
+  return WriteText(dir / "truth.json", j);
+}
+
+Status WriteOracle(const World& w, const gen::OracleResult& r, const fs::path& dir) {
+  auto rk = [](const RecallAtKs& x) {
+    return "{\"recall@10\": " + Num(x.at10) + ", \"recall@20\": " + Num(x.at20) + ", \"recall@50\": " + Num(x.at50) + "}";
+  };
+  std::string j = "{\n";
+  j += "  \"holdout_start_ms\": " + std::to_string(w.holdout_start) + ",\n";
+  j += "  \"end_ms\": " + std::to_string(w.end) + ",\n";
+  j += "  \"holdout_days\": " + std::to_string((w.end - w.holdout_start) / kMsPerDay) + ",\n";
+  j += "  \"metric\": {\n"
+       "    \"name\": \"recall@k\",\n"
+       "    \"k\": [10, 20, 50],\n"
+       "    \"positives\": [\"click\", \"convert\", \"push_open\"],\n"
+       "    \"definition\": \"holdout_start = end - max(1, days/5) days. For each customer with at least one positive in [holdout_start, end) on an item they had no positive on before holdout_start, targets = the distinct such items. The ranking covers all items except those the customer had a positive on before holdout_start. Recall@K = |top-K of the ranking intersected with targets| / |targets|, averaged over those customers (unweighted).\"\n"
+       "  },\n";
+  j += "  \"eligible_customers\": " + std::to_string(r.eligible) + ",\n";
+  j += "  \"evaluated_customers\": " + std::to_string(r.evaluated) + ",\n";
+  j += "  \"sample\": \"uniform without replacement from the eligible customers, seeded by the generator seed; all of them when there are at most " +
+       std::to_string(w.options.oracle_sample) + "\",\n";
+  j += "  \"oracle_score\": \"1 - exp(-lambda), lambda = E[app_home impressions of i in the holdout] * P(click | impression) + E[pushes of i in the holdout] * P(push_open | push), both from truth.json without fatigue; exposures from the logging policy's mixture restricted to the items eligible for the customer (validity and assessment averaged over the holdout; items held, converted, dismissed or, for content, positive before holdout_start excluded)\",\n";
+  j += "  \"popularity_score\": \"number of positive events on the item before holdout_start (ties: items.csv order)\",\n";
+  j += "  \"oracle\": " + rk(r.oracle) + ",\n";
+  j += "  \"popularity\": " + rk(r.popularity) + "\n}\n";
+  return WriteText(dir / "oracle.json", j);
+}
+
+}  // namespace
+
+Result<GenerateSummary> GenerateBank(const GenerateOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  QM_RETURN_IF_ERROR(ValidateGenerateOptions(options));
+  const fs::path dir(options.out_dir), truth = fs::path(options.out_dir) / "truth";
+  {
+    std::error_code ec;
+    fs::create_directories(truth, ec);
+    if (ec) return Status::IoError("cannot create output folder '" + options.out_dir + "': " + ec.message());
+    // Fail before the long phases if the folder is not writable.
+    QM_RETURN_IF_ERROR(WriteText(dir / ".generate_probe", "").Annotate("output folder '" + options.out_dir + "' is not writable"));
+    fs::remove(dir / ".generate_probe", ec);
+  }
+  World w;
+  QM_RETURN_IF_ERROR(gen::BuildWorld(options, &w));
+  gen::Calibrate(&w);
+  QM_RETURN_IF_ERROR(WriteItems(w, dir));
+  QM_RETURN_IF_ERROR(WriteCustomers(w, dir));
+  std::vector<std::vector<Ev>> runs = gen::Simulate(w, options.threads);
+
+  GenerateSummary sum;
+  sum.customers = w.customers.size();
+  sum.products = static_cast<uint64_t>(options.products);
+  sum.contents = static_cast<uint64_t>(options.contents);
+  sum.service_items = static_cast<uint64_t>(w.num_services);
+  for (const auto& run : runs)
+    for (const Ev& e : run) {
+      sum.events_by_type[e.type]++;
+      if (e.type == static_cast<uint8_t>(EventType::kClick) && w.items[e.item].product) ++sum.product_clicks;
+    }
+  for (auto c : sum.events_by_type) sum.events += c;
+  auto count = [&](EventType t) { return static_cast<double>(sum.events_by_type[static_cast<int>(t)]); };
+  sum.ctr = count(EventType::kImpression) > 0 ? count(EventType::kClick) / count(EventType::kImpression) : 0;
+  sum.push_open_rate = count(EventType::kPushSent) > 0 ? count(EventType::kPushOpen) / count(EventType::kPushSent) : 0;
+  sum.start = w.start;
+  sum.end = w.end;
+  sum.holdout_start = w.holdout_start;
+
+  QM_RETURN_IF_ERROR(WriteEvents(w, runs, sum.events, dir));
+  QM_RETURN_IF_ERROR(WriteTruth(w, truth));
+  gen::OracleResult oracle = gen::ComputeOracle(w, runs, options.threads);
+  QM_RETURN_IF_ERROR(WriteOracle(w, oracle, truth));
+  sum.eligible_customers = oracle.eligible;
+  sum.evaluated_customers = oracle.evaluated;
+  sum.oracle = oracle.oracle;
+  sum.popularity = oracle.popularity;
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return sum;
+}
+
+std::string FormatGenerateSummary(const GenerateSummary& s) {
+  char buf[512];
+  std::string out;
+  std::snprintf(buf, sizeof buf, "customers  %llu\nitems      %llu (%llu products, %llu content incl. %llu service)\n",
+                (unsigned long long)s.customers, (unsigned long long)(s.products + s.contents),
+                (unsigned long long)s.products, (unsigned long long)s.contents, (unsigned long long)s.service_items);
+  out += buf;
+  std::snprintf(buf, sizeof buf, "events     %llu:", (unsigned long long)s.events);
+  out += buf;
+  for (int t = 0; t < kNumEventTypes; ++t) {
+    std::snprintf(buf, sizeof buf, " %s %llu", EventTypeName(static_cast<EventType>(t)),
+                  (unsigned long long)s.events_by_type[t]);
+    out += buf;
+  }
+  const double clicks = static_cast<double>(s.product_clicks);
+  const double conv = static_cast<double>(s.events_by_type[static_cast<int>(EventType::kConvert)]);
+  const double imp = static_cast<double>(s.events_by_type[static_cast<int>(EventType::kImpression)]);
+  const double dis = static_cast<double>(s.events_by_type[static_cast<int>(EventType::kDismiss)]);
+  std::snprintf(buf, sizeof buf, "\nrates      CTR %.2f%%, push open %.2f%%, dismiss %.2f%% of impressions, convert %.2f%% of product clicks\n",
+                100 * s.ctr, 100 * s.push_open_rate, imp > 0 ? 100 * dis / imp : 0.0, clicks > 0 ? 100 * conv / clicks : 0.0);
+  out += buf;
+  std::snprintf(buf, sizeof buf,
+                "holdout    from %lld (%lld days), %llu customers with targets, %llu evaluated\n"
+                "recall@20  oracle %.4f, popularity %.4f (x%.1f); @10 %.4f / %.4f; @50 %.4f / %.4f\n",
+                (long long)s.holdout_start, (long long)((s.end - s.holdout_start) / kMsPerDay),
+                (unsigned long long)s.eligible_customers, (unsigned long long)s.evaluated_customers, s.oracle.at20,
+                s.popularity.at20, s.popularity.at20 > 0 ? s.oracle.at20 / s.popularity.at20 : 0.0, s.oracle.at10,
+                s.popularity.at10, s.oracle.at50, s.popularity.at50);
+  out += buf;
+  std::snprintf(buf, sizeof buf, "took       %.1f s\n", s.seconds);
+  out += buf;
+  return out;
+}
+
+}  // namespace qm::tools

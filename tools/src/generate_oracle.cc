@@ -1,0 +1,337 @@
+// The held-out metric, and the oracle and popularity rankings scored with it.
+#include <Eigen/Core>
+#include <algorithm>
+
+#include "generate_internal.h"
+#include "generate_parallel.h"
+#include "qianmian/core/progress.h"
+
+namespace qm::tools {
+
+namespace {
+
+struct Positive {
+  uint32_t customer, item;
+  bool held_out;
+  bool operator<(const Positive& o) const {
+    if (customer != o.customer) return customer < o.customer;
+    if (item != o.item) return item < o.item;
+    return held_out < o.held_out;  // a positive before the holdout first
+  }
+};
+
+HoldoutTargets FromPositives(std::vector<Positive> pos) {
+  std::sort(pos.begin(), pos.end());
+  HoldoutTargets out;
+  std::vector<uint32_t> seen, targets;
+  size_t k = 0;
+  while (k < pos.size()) {
+    uint32_t c = pos[k].customer;
+    seen.clear();
+    targets.clear();
+    while (k < pos.size() && pos[k].customer == c) {
+      uint32_t i = pos[k].item;
+      bool before = !pos[k].held_out;  // sorted: any earlier positive comes first
+      while (k < pos.size() && pos[k].customer == c && pos[k].item == i) ++k;
+      (before ? seen : targets).push_back(i);
+    }
+    if (!targets.empty()) {
+      out.customers.push_back(c);
+      out.seen.push_back(seen);
+      out.targets.push_back(targets);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TimeMs HoldoutStart(TimeMs end, int64_t days) {
+  return end - std::max<int64_t>(1, days / 5) * kMsPerDay;
+}
+
+HoldoutTargets BuildHoldoutTargets(const EventLog& events, size_t num_customers,
+                                   TimeMs holdout_start) {
+  std::vector<Positive> pos;
+  for (size_t e = 0; e < events.size(); ++e) {
+    if (!IsPositive(events.type[e]) || events.customer[e] >= num_customers) continue;
+    pos.push_back({events.customer[e], events.item[e], events.ts[e] >= holdout_start});
+  }
+  return FromPositives(std::move(pos));
+}
+
+double RecallAtK(const std::vector<uint32_t>& ranking, const std::vector<uint32_t>& targets, int k) {
+  if (targets.empty()) return 0;
+  size_t hit = 0, n = std::min<size_t>(ranking.size(), static_cast<size_t>(std::max(k, 0)));
+  for (size_t r = 0; r < n; ++r) hit += std::binary_search(targets.begin(), targets.end(), ranking[r]);
+  return static_cast<double>(hit) / targets.size();
+}
+
+namespace gen {
+
+struct Facts {
+  float valid;      // share of the holdout the item is valid
+  float pop, sqrt_pop;
+  uint8_t tiers, risk, category, pools;  // pools: bit 0 app product, 1 app content, 2 push, 3 service
+  uint16_t regions;
+};
+
+// Tier, region, validity and suitability of an item for a customer, as a weight in [0, 1].
+inline float StaticWeight(const Facts& f, const CustomerRec& cu, float assessed_share) {
+  if (f.tiers && !((f.tiers >> cu.tier) & 1)) return 0;
+  if (f.regions && !((f.regions >> cu.region) & 1)) return 0;
+  if (f.risk) return cu.risk >= f.risk ? f.valid * assessed_share : 0;
+  return f.valid;
+}
+
+constexpr int kNumGroups = kNumTiers * kNumRegions * 6;
+inline int GroupOf(const CustomerRec& c) { return (c.tier * kNumRegions + c.region) * 6 + c.risk; }
+
+struct GroupSums {
+  double pop[2][4] = {};
+  double n[2][4] = {};
+  double seg[kNumSegments][2][4] = {};
+};
+
+OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& runs, int threads) {
+  OracleResult res;
+  const size_t n = w.customers.size(), m = w.items.size();
+  const TimeMs H = w.holdout_start;
+  std::vector<Positive> pos;
+  std::vector<uint32_t> pop_count(m, 0);
+  for (const auto& run : runs)
+    for (const Ev& e : run) {
+      if (!IsPositive(static_cast<EventType>(e.type))) continue;
+      pos.push_back({e.customer, e.item, e.ts >= H});
+      if (e.ts < H) ++pop_count[e.item];
+    }
+  HoldoutTargets ht = FromPositives(std::move(pos));
+  res.eligible = ht.customers.size();
+  if (ht.customers.empty()) return res;
+
+  // A seeded sample of the eligible customers (positions into ht).
+  std::vector<uint32_t> sample(ht.customers.size());
+  for (uint32_t k = 0; k < sample.size(); ++k) sample[k] = k;
+  const size_t want = static_cast<size_t>(std::max<int64_t>(1, w.options.oracle_sample));
+  if (sample.size() > want) {
+    Rng r(Mix(w.options.seed, 0, kStreamOracle));
+    for (size_t k = 0; k < want; ++k) {
+      size_t j = k + r.Below(static_cast<uint32_t>(sample.size() - k));
+      std::swap(sample[k], sample[j]);
+    }
+    sample.resize(want);
+    std::sort(sample.begin(), sample.end());
+  }
+  res.evaluated = sample.size();
+
+  // Dismissals and conversions before the holdout, for the sampled customers.
+  std::vector<int32_t> slot(n, -1);
+  for (size_t s = 0; s < sample.size(); ++s) slot[ht.customers[sample[s]]] = static_cast<int32_t>(s);
+  std::vector<std::vector<uint32_t>> blocked(sample.size());
+  for (const auto& run : runs)
+    for (const Ev& e : run) {
+      if (e.ts >= H || slot[e.customer] < 0) continue;
+      if (e.type == static_cast<uint8_t>(EventType::kDismiss) || e.type == static_cast<uint8_t>(EventType::kConvert))
+        blocked[slot[e.customer]].push_back(e.item);
+    }
+  for (auto& b : blocked) { std::sort(b.begin(), b.end()); b.erase(std::unique(b.begin(), b.end()), b.end()); }
+
+  // Popularity order.
+  std::vector<uint32_t> by_pop(m);
+  for (uint32_t i = 0; i < m; ++i) by_pop[i] = i;
+  std::stable_sort(by_pop.begin(), by_pop.end(), [&](uint32_t a, uint32_t b) { return pop_count[a] > pop_count[b]; });
+
+  // Per-item facts over the held-out period, as compact arrays.
+  const Params& p = w.params;
+  const double hold_len = static_cast<double>(w.end - H);
+  const double hold_days = hold_len / kMsPerDay;
+  std::vector<Facts> facts(m);
+  for (size_t i = 0; i < m; ++i) {
+    const ItemRec& it = w.items[i];
+    TimeMs a = std::max(H, it.start == kNoTime ? H : it.start);
+    TimeMs b = std::min(w.end, it.end == kNoTime ? w.end : it.end);
+    facts[i] = {b > a ? static_cast<float>((b - a) / hold_len) : 0.0f, w.item_pop[i], std::sqrt(w.item_pop[i]),
+                it.tiers, it.risk, it.category, 0, it.regions};
+  }
+  for (uint32_t i : w.app_products.items) facts[i].pools |= 1;
+  for (uint32_t i : w.app_contents.items) facts[i].pools |= 2;
+  for (uint32_t i : w.push_contents.items) facts[i].pools |= 4;
+  for (uint32_t i : w.service_items) facts[i].pools |= 8;
+  const TimeMs mid = H + (w.end - H) / 2;
+  const size_t num_cats = w.categories.size();
+
+  // Sums over the statically eligible items per (tier, region, risk level) group, split into
+  // non-investment [0] and investment [1] items, per pool q (the segment sums per segment).
+  std::vector<GroupSums> group_sums(kNumGroups);
+  ParallelFor(kNumGroups, threads, 1, [&](size_t gb, size_t ge) {
+    for (size_t gi = gb; gi < ge; ++gi) {
+      CustomerRec probe;
+      probe.tier = static_cast<uint8_t>(gi / (kNumRegions * 6));
+      probe.region = static_cast<uint8_t>(gi / 6 % kNumRegions);
+      probe.risk = static_cast<uint8_t>(gi % 6);
+      GroupSums& g = group_sums[gi];
+      std::vector<double> by_cat(2 * 4 * num_cats, 0.0);  // [part][q][category] sums of sqrt(pop)
+      for (size_t i = 0; i < m; ++i) {
+        const Facts& f = facts[i];
+        const float wt = StaticWeight(f, probe, 1.0f);
+        if (wt == 0) continue;
+        const int part = f.risk ? 1 : 0;
+        for (int q = 0; q < 4; ++q) {
+          if (!((f.pools >> q) & 1)) continue;
+          g.pop[part][q] += wt * f.pop;
+          g.n[part][q] += wt;
+          by_cat[(part * 4 + q) * num_cats + f.category] += wt * f.sqrt_pop;
+        }
+      }
+      for (int sg = 0; sg < kNumSegments; ++sg)
+        for (int part = 0; part < 2; ++part)
+          for (int q = 0; q < 4; ++q)
+            for (size_t cat = 0; cat < num_cats; ++cat)
+              g.seg[sg][part][q] += w.targeting[sg * num_cats + cat] * by_cat[(part * 4 + q) * num_cats + cat];
+    }
+  });
+
+  std::vector<float> recall(sample.size() * 6, 0.0f);
+  using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::Map<const RowMat> V(w.item_latent.data(), static_cast<Eigen::Index>(m), kDim);
+  Progress progress("generate: oracle", sample.size(), " customers");
+  constexpr size_t kBatch = 64;
+  ParallelFor(sample.size(), threads, kBatch, [&](size_t b, size_t e) {
+    RowMat U(static_cast<Eigen::Index>(e - b), kDim);
+    for (size_t s = b; s < e; ++s)
+      for (int k = 0; k < kDim; ++k) U(static_cast<Eigen::Index>(s - b), k) = w.customer_latent[size_t(ht.customers[sample[s]]) * kDim + k];
+    RowMat S = U * V.transpose();
+    std::vector<float> lambda(m);
+    std::vector<uint32_t> excluded, top;
+    std::vector<std::pair<float, uint32_t>> heap;
+    for (size_t s = b; s < e; ++s) {
+      const uint32_t c = ht.customers[sample[s]];
+      const CustomerRec& cu = w.customers[c];
+      const auto& seen = ht.seen[sample[s]];
+      const auto& targets = ht.targets[sample[s]];
+      // Share of the held-out period with a valid assessment.
+      float assessed_share = 0;
+      if (cu.assessed != kNoTime) {
+        TimeMs a = std::max(H, cu.assessed), z = std::min(w.end, cu.assessed + p.assessment_validity);
+        assessed_share = z > a ? static_cast<float>((z - a) / hold_len) : 0.0f;
+      }
+      const float* T = &w.targeting[cu.segment * num_cats];
+      // Normalisers of the policy's components over the eligible items: the group's sums, the
+      // risky part scaled by the assessment's validity, minus the items never shown again.
+      const GroupSums& g = group_sums[GroupOf(cu)];
+      double z_pop[4], z_seg[4], z_n[4];
+      for (int q = 0; q < 4; ++q) {
+        z_pop[q] = g.pop[0][q] + assessed_share * g.pop[1][q];
+        z_seg[q] = g.seg[cu.segment][0][q] + assessed_share * g.seg[cu.segment][1][q];
+        z_n[q] = g.n[0][q] + assessed_share * g.n[1][q];
+      }
+      excluded.assign(w.holdings.begin() + w.holding_offsets[c], w.holdings.begin() + w.holding_offsets[c + 1]);
+      excluded.insert(excluded.end(), blocked[s].begin(), blocked[s].end());
+      for (uint32_t i : seen)
+        if (!w.items[i].product) excluded.push_back(i);
+      std::sort(excluded.begin(), excluded.end());
+      excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+      for (uint32_t i : excluded) {
+        const float wt = StaticWeight(facts[i], cu, assessed_share);
+        if (wt == 0) continue;
+        const Facts& f = facts[i];
+        for (int q = 0; q < 4; ++q) {
+          if (!((f.pools >> q) & 1)) continue;
+          z_pop[q] -= wt * f.pop;
+          z_seg[q] -= wt * T[f.category] * f.sqrt_pop;
+          z_n[q] -= wt;
+        }
+      }
+      for (int q = 0; q < 4; ++q) {
+        if (z_pop[q] < 1e-9) z_pop[q] = 0;
+        if (z_seg[q] < 1e-9) z_seg[q] = 0;
+        if (z_n[q] < 1e-9) z_n[q] = 0;
+      }
+      const float trend = w.Trend(cu, mid);
+      const double sessions = ((cu.opt_out >> kChApp) & 1) ? 0.0 : cu.app_rate * trend * hold_days;
+      const double pushes = cu.push_rate * trend * hold_days;
+      const double service = ((cu.opt_out >> kChPush) & 1) || w.service_items.empty() ? 0.0 : p.service_push_rate * hold_days;
+      const float pi_r = 1.0f - p.pi_popularity - p.pi_segment;
+      // Expected exposures per unit of weight: pop * a[q] + T[cat] * sqrt_pop * b[q] + c[q].
+      float ca[4] = {0, 0, 0, 0}, cb[4] = {0, 0, 0, 0}, cc[4] = {0, 0, 0, 0};
+      const double slots[2] = {double(p.product_slots), double(p.content_slots)};
+      for (int q = 0; q < 2; ++q) {
+        if (sessions == 0) continue;
+        if (z_pop[q] > 0) ca[q] = static_cast<float>(sessions * slots[q] * p.pi_popularity / z_pop[q]);
+        if (z_seg[q] > 0) cb[q] = static_cast<float>(sessions * slots[q] * p.pi_segment / z_seg[q]);
+        if (z_n[q] > 0) cc[q] = static_cast<float>(sessions * slots[q] * pi_r / z_n[q]);
+      }
+      if (pushes > 0) {
+        if (z_pop[2] > 0) ca[2] = static_cast<float>(pushes * p.push_pi_popularity / z_pop[2]);
+        if (z_seg[2] > 0) cb[2] = static_cast<float>(pushes * p.push_pi_segment / z_seg[2]);
+      }
+      if (service > 0 && z_n[3] > 0) cc[3] = static_cast<float>(service / z_n[3]);
+      const float* srow = &S(static_cast<Eigen::Index>(s - b), 0);
+      const float e_click = std::exp(-p.click_intercept), e_open = std::exp(-p.open_intercept);
+      const float e_click_product = std::exp(-(p.click_intercept + p.product_click_offset));
+      for (size_t i = 0; i < m; ++i) {
+        const Facts& f = facts[i];
+        const float wt = StaticWeight(f, cu, assessed_share);
+        if (wt == 0) { lambda[i] = 0; continue; }
+        const float tp = T[f.category] * f.sqrt_pop;
+        float app = 0, push = 0;
+        if (f.pools & 1) app += f.pop * ca[0] + tp * cb[0] + cc[0];
+        if (f.pools & 2) app += f.pop * ca[1] + tp * cb[1] + cc[1];
+        if (f.pools & 4) push += f.pop * ca[2] + tp * cb[2];
+        if (f.pools & 8) push += cc[3];
+        // sigmoid(k + x) = 1 / (1 + exp(-k) * exp(-x)), x = bias + alpha * affinity.
+        const float ex = std::exp(-(w.item_bias[i] + p.alpha * srow[i]));
+        const float ec = (f.pools & 1) ? e_click_product : e_click;
+        lambda[i] = wt * (app / (1.0f + ec * ex) + push / (1.0f + e_open * ex));
+      }
+      for (uint32_t i : excluded) lambda[i] = 0;
+      // Oracle: top 50 by expected positives (ties: lower index), never a seen item.
+      for (uint32_t i : seen) lambda[i] = -1;
+      const size_t k = std::min<size_t>(50, m - seen.size());
+      heap.clear();
+      auto worse = [](const std::pair<float, uint32_t>& x, const std::pair<float, uint32_t>& y) {
+        return x.first != y.first ? x.first > y.first : x.second < y.second;  // min-heap on score
+      };
+      for (uint32_t i = 0; i < m; ++i) {
+        if (lambda[i] < 0) continue;
+        std::pair<float, uint32_t> cand{lambda[i], i};
+        if (heap.size() < k) {
+          heap.push_back(cand);
+          std::push_heap(heap.begin(), heap.end(), worse);
+        } else if (k > 0 && worse(cand, heap.front())) {
+          std::pop_heap(heap.begin(), heap.end(), worse);
+          heap.back() = cand;
+          std::push_heap(heap.begin(), heap.end(), worse);
+        }
+      }
+      std::sort(heap.begin(), heap.end(), worse);
+      top.clear();
+      for (const auto& h : heap) top.push_back(h.second);
+      float* rc = &recall[s * 6];
+      rc[0] = static_cast<float>(RecallAtK(top, targets, 10));
+      rc[1] = static_cast<float>(RecallAtK(top, targets, 20));
+      rc[2] = static_cast<float>(RecallAtK(top, targets, 50));
+      // Popularity: most positives before the holdout, minus the customer's seen items.
+      top.clear();
+      for (uint32_t i : by_pop) {
+        if (top.size() >= 50) break;
+        if (!std::binary_search(seen.begin(), seen.end(), i)) top.push_back(i);
+      }
+      rc[3] = static_cast<float>(RecallAtK(top, targets, 10));
+      rc[4] = static_cast<float>(RecallAtK(top, targets, 20));
+      rc[5] = static_cast<float>(RecallAtK(top, targets, 50));
+    }
+    progress.Add(e - b);
+  });
+  progress.Finish();
+  double sum[6] = {0};
+  for (size_t s = 0; s < sample.size(); ++s)
+    for (int k = 0; k < 6; ++k) sum[k] += recall[s * 6 + k];
+  const double ns = static_cast<double>(sample.size());
+  res.oracle = {sum[0] / ns, sum[1] / ns, sum[2] / ns};
+  res.popularity = {sum[3] / ns, sum[4] / ns, sum[5] / ns};
+  return res;
+}
+
+}  // namespace gen
+}  // namespace qm::tools
