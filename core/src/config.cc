@@ -240,6 +240,12 @@ Status ConfigFile::Finish() const {
   return Status::InvalidArgument(msg);
 }
 
+std::string ConfigFile::ToJson() const {
+  std::stringstream ss;
+  ss << toml::json_formatter{state_->root};
+  return ss.str();
+}
+
 void ReadDataConfig(ConfigTable t, DataConfig* c) {
   t.Read("dir", &c->dir);
   t.Read("max_bad_row_share", &c->max_bad_row_share);

@@ -32,6 +32,26 @@ void ItemBatch::Clear() {
   text_offsets.clear();
 }
 
+void GatherItems(const ItemBatch& all, const uint32_t* rows, int64_t n, ItemBatch* out) {
+  out->Clear();
+  const int C = FeatureSpace::kItemCatFields;
+  auto copy_bag = [&](uint32_t it, const std::vector<int64_t>& vals, const std::vector<int64_t>& offs,
+                      std::vector<int64_t>* ov, std::vector<int64_t>* oo) {
+    int64_t b = offs[it];
+    int64_t e = it + 1 < offs.size() ? offs[it + 1] : static_cast<int64_t>(vals.size());
+    oo->push_back(static_cast<int64_t>(ov->size()));
+    ov->insert(ov->end(), vals.begin() + b, vals.begin() + e);
+  };
+  for (int64_t k = 0; k < n; ++k) {
+    uint32_t it = rows[k];
+    out->cat.insert(out->cat.end(), all.cat.begin() + static_cast<int64_t>(it) * C,
+                    all.cat.begin() + static_cast<int64_t>(it + 1) * C);
+    copy_bag(it, all.tags, all.tag_offsets, &out->tags, &out->tag_offsets);
+    copy_bag(it, all.text, all.text_offsets, &out->text, &out->text_offsets);
+    ++out->n;
+  }
+}
+
 HistoryIndex::HistoryIndex(const EventLog& events, size_t num_customers, TimeMs until) {
   begin_.assign(num_customers + 1, 0);
   const size_t m = events.size();

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "qianmian/core/prefetch.h"
+
 namespace qm::recall {
 
 namespace nn = torch::nn;
@@ -100,27 +102,6 @@ struct TwoTowerNetImpl : nn::Module {
 };
 TORCH_MODULE(TwoTowerNet);
 
-// Every item encoded once; rows gathered into training batches.
-struct ItemTable {
-  ItemBatch all;
-  void Gather(const std::vector<uint32_t>& items, ItemBatch* out) const {
-    out->Clear();
-    const int C = FeatureSpace::kItemCatFields;
-    for (uint32_t it : items) {
-      out->cat.insert(out->cat.end(), all.cat.begin() + it * C, all.cat.begin() + (it + 1) * C);
-      auto copy_bag = [&](const std::vector<int64_t>& vals, const std::vector<int64_t>& offs,
-                          std::vector<int64_t>* ov, std::vector<int64_t>* oo) {
-        int64_t b = offs[it], e = it + 1 < offs.size() ? offs[it + 1] : static_cast<int64_t>(vals.size());
-        oo->push_back(static_cast<int64_t>(ov->size()));
-        ov->insert(ov->end(), vals.begin() + b, vals.begin() + e);
-      };
-      copy_bag(all.tags, all.tag_offsets, &out->tags, &out->tag_offsets);
-      copy_bag(all.text, all.text_offsets, &out->text, &out->text_offsets);
-      ++out->n;
-    }
-  }
-};
-
 class TorchTwoTower final : public TwoTowerModel {
  public:
   TorchTwoTower(const FeatureSpace& space, const TwoTowerOptions& o) : space_(space), options_(o), net_(space, o) {
@@ -164,10 +145,10 @@ class TorchTwoTower final : public TwoTowerModel {
     torch::manual_seed(options_.seed);
     std::mt19937_64 rng(options_.seed);
 
-    ItemTable table;
+    ItemBatch all_items;  // every item encoded once; rows gathered per batch
     std::vector<uint32_t> all(ds.items.size());
     std::iota(all.begin(), all.end(), 0u);
-    space_.EncodeItems(ds, all.data(), static_cast<int64_t>(all.size()), &table.all);
+    space_.EncodeItems(ds, all.data(), static_cast<int64_t>(all.size()), &all_items);
 
     // log q(item): share of training positives, for the popularity correction.
     std::vector<double> counts(ds.items.size(), 0.0);
@@ -186,61 +167,77 @@ class TorchTwoTower final : public TwoTowerModel {
     const int64_t total = batches * options_.epochs;
     std::vector<size_t> order(examples.size());
     std::iota(order.begin(), order.end(), size_t{0});
-    CustomerBatch cb;
-    ItemBatch ib;
-    std::vector<uint32_t> recent, items;
-    std::vector<float> lq;
+    // Batches are encoded on a background thread (the second core) while libtorch trains on
+    // the previous one; the order is the same as a single thread would give.
+    struct Prepared {
+      CustomerBatch cb;
+      ItemBatch ib;
+      std::vector<int64_t> ids;       // item ids after cold-start dropout
+      std::vector<int64_t> item_ids;  // dataset item indexes (duplicate mask)
+      std::vector<float> lq;
+      int epoch = 0;
+    };
     std::bernoulli_distribution drop(options_.item_id_dropout);
-    int64_t done = 0;
-    if (stats) stats->epoch_loss.clear();
-    try {
-      for (int epoch = 0; epoch < options_.epochs; ++epoch) {
-        std::shuffle(order.begin(), order.end(), rng);
-        double loss_sum = 0;
-        int64_t loss_n = 0;
-        for (int64_t b = 0; b < batches; ++b) {
-          const size_t lo = b * bs, hi = std::min(order.size(), static_cast<size_t>(lo + bs));
-          if (hi - lo < 2) { ++done; continue; }
-          cb.Clear();
-          items.clear();
-          lq.clear();
-          for (size_t k = lo; k < hi; ++k) {
-            const auto& e = examples[order[k]];
-            history.Before(e.customer, e.ts, space_.history_length(), &recent);
-            space_.EncodeCustomer(ds, e.customer, e.ts, recent, &cb);
-            items.push_back(e.item);
-            lq.push_back(logq[e.item]);
-          }
-          table.Gather(items, &ib);
-          const int64_t n = static_cast<int64_t>(items.size());
-          auto ids = I64(ib.cat).view({n, FeatureSpace::kItemCatFields}).select(1, 0).clone();
-          for (int64_t k = 0; k < n; ++k) {
-            if (drop(rng)) ids[k] = 1;  // train the cold-start path
-          }
-          auto u = net_->Customer(cb);
-          auto v = net_->Item(ib, ids);
-          auto logits = torch::matmul(u, v.t()) / options_.temperature;
-          if (options_.logq_correction) {
-            logits = logits - torch::from_blob(lq.data(), {1, n}, torch::kFloat32);
-          }
-          // The same item twice in a batch is not a negative of itself.
-          std::vector<int64_t> item_ids(items.begin(), items.end());
-          auto it = I64(item_ids);
-          auto same = it.view({n, 1}).eq(it.view({1, n})) & ~torch::eye(n, torch::kBool);
-          logits = logits.masked_fill(same, -1e9);
-          auto target = torch::arange(n, torch::kInt64);
-          auto loss = torch::nn::functional::cross_entropy(logits, target);
-          opt.zero_grad();
-          sparse_opt.zero_grad();
-          loss.backward();
-          opt.step();
-          sparse_opt.step();
-          loss_sum += loss.item<double>();
-          ++loss_n;
-          ++done;
-          if (on_batch) on_batch(done, total);
+    int64_t next_batch = 0;
+    auto produce = [&](Prepared* out) -> bool {
+      for (;;) {
+        if (next_batch >= total) return false;
+        const int epoch = static_cast<int>(next_batch / batches);
+        const int64_t b = next_batch % batches;
+        if (b == 0) std::shuffle(order.begin(), order.end(), rng);
+        ++next_batch;
+        const size_t lo = b * bs, hi = std::min(order.size(), static_cast<size_t>(lo + bs));
+        if (hi - lo < 2) continue;
+        std::vector<uint32_t> recent, items;
+        out->epoch = epoch;
+        for (size_t k = lo; k < hi; ++k) {
+          const auto& e = examples[order[k]];
+          history.Before(e.customer, e.ts, space_.history_length(), &recent);
+          space_.EncodeCustomer(ds, e.customer, e.ts, recent, &out->cb);
+          items.push_back(e.item);
+          out->lq.push_back(logq[e.item]);
+          out->item_ids.push_back(e.item);
         }
-        if (stats) stats->epoch_loss.push_back(loss_n ? loss_sum / loss_n : 0.0);
+        features::GatherItems(all_items, items.data(), static_cast<int64_t>(items.size()), &out->ib);
+        for (int64_t k = 0; k < out->ib.n; ++k) {
+          int64_t id = out->ib.cat[k * FeatureSpace::kItemCatFields];
+          out->ids.push_back(drop(rng) ? 1 : id);  // train the cold-start path
+        }
+        return true;
+      }
+    };
+    int64_t done = 0;
+    if (stats) stats->epoch_loss.assign(options_.epochs, 0.0);
+    std::vector<int64_t> loss_n(options_.epochs, 0);
+    try {
+      Prefetcher<Prepared> prefetch(produce);
+      Prepared p;
+      while (prefetch.Next(&p)) {
+        const int64_t n = p.cb.n;
+        auto u = net_->Customer(p.cb);
+        auto v = net_->Item(p.ib, I64(p.ids));
+        auto logits = torch::matmul(u, v.t()) / options_.temperature;
+        if (options_.logq_correction) {
+          logits = logits - torch::from_blob(p.lq.data(), {1, n}, torch::kFloat32);
+        }
+        // The same item twice in a batch is not a negative of itself.
+        auto it = I64(p.item_ids);
+        auto same = it.view({n, 1}).eq(it.view({1, n})) & ~torch::eye(n, torch::kBool);
+        logits = logits.masked_fill(same, -1e9);
+        auto target = torch::arange(n, torch::kInt64);
+        auto loss = torch::nn::functional::cross_entropy(logits, target);
+        opt.zero_grad();
+        sparse_opt.zero_grad();
+        loss.backward();
+        opt.step();
+        sparse_opt.step();
+        if (stats) stats->epoch_loss[p.epoch] += loss.item<double>();
+        ++loss_n[p.epoch];
+        ++done;
+        if (on_batch) on_batch(done, total);
+      }
+      if (stats) {
+        for (int e = 0; e < options_.epochs; ++e) stats->epoch_loss[e] /= std::max<int64_t>(1, loss_n[e]);
       }
     } catch (const std::exception& e) {
       net_->eval();

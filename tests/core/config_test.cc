@@ -84,3 +84,14 @@ TEST(Config, ReadsArraysOfTablesWithIndexedNames) {
 
 }  // namespace
 }  // namespace qm
+
+namespace qm {
+namespace {
+TEST(Config, ExportsItsContentAsJson) {
+  auto f = ConfigFile::Parse("[data]\ndir = \"/x\"\n");
+  ASSERT_TRUE(f.ok());
+  EXPECT_NE(f->ToJson().find("\"dir\" : \"/x\""), std::string::npos) << f->ToJson();
+  EXPECT_EQ(ConfigFile().ToJson(), "{}");
+}
+}  // namespace
+}  // namespace qm

@@ -56,7 +56,7 @@ Planted MakePlanted() {
 }
 
 TEST(TwoTower, LearnsPlantedPreferencesAndScoresColdItemsByContent) {
-  SetTorchThreads(2);
+  SetTorchThreads(1);
   Planted p = MakePlanted();
   features::FeatureOptions fo;
   fo.text_buckets = 1 << 12;  // small hash space keeps the test quick

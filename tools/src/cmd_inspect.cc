@@ -16,7 +16,7 @@ Command AddInspectCommand(CLI::App& root) {
   cmd.app->add_option("--data", opts->data, "data folder (overrides [data] dir)");
   cmd.run = [opts]() -> Status {
     QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(opts->config));
-    if (!opts->data.empty()) config.data.dir = opts->data;
+    ApplyOverrides(*opts, &config);
     LoadReport report;
     auto ds = LoadDataset(config.data.dir, config.data, &report);
     std::fputs(report.Format().c_str(), stderr);

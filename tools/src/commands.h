@@ -27,5 +27,7 @@ struct CommonOptions {
 Command AddInspectCommand(CLI::App& root);
 Command AddGenerateCommand(CLI::App& root);
 Command AddImportCommand(CLI::App& root);
+Command AddTrainCommand(CLI::App& root);
+Command AddEvalCommand(CLI::App& root);
 
 }  // namespace qm::tools

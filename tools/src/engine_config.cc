@@ -1,5 +1,6 @@
 #include "engine_config.h"
 
+
 namespace qm::tools {
 
 Result<EngineConfig> LoadEngineConfig(const std::string& path) {
@@ -8,10 +9,18 @@ Result<EngineConfig> LoadEngineConfig(const std::string& path) {
   if (!path.empty()) {
     QM_ASSIGN_OR_RETURN(file, ConfigFile::Load(path));
   }
+  config.json = file.ToJson();
   ConfigTable root = file.Root();
   ReadDataConfig(root.Table("data"), &config.data);
+  root.Table("artifacts").Read("root", &config.artifacts_root);
+  training::ReadTrainConfig(root.Table("training"), &config.training);
   QM_RETURN_IF_ERROR(file.Finish());
   return config;
+}
+
+void ApplyOverrides(const CommonOptions& o, EngineConfig* c) {
+  if (!o.data.empty()) c->data.dir = o.data;
+  if (!o.artifacts.empty()) c->artifacts_root = o.artifacts;
 }
 
 }  // namespace qm::tools

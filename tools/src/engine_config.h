@@ -3,16 +3,23 @@
 
 #include <string>
 
+#include "commands.h"
 #include "qianmian/core/config.h"
 #include "qianmian/core/status.h"
+#include "qianmian/training/pipeline.h"
 
 namespace qm::tools {
 
 struct EngineConfig {
-  DataConfig data;  // [data]
+  DataConfig data;                      // [data]
+  std::string artifacts_root = "artifacts";  // [artifacts] root
+  training::TrainConfig training;       // [training]
+  std::string json;                     // the effective configuration, for manifests
 };
 
 // Reads `path` ("" = built-in defaults). InvalidArgument names every unknown key and bad value.
 Result<EngineConfig> LoadEngineConfig(const std::string& path);
+// Applies --data / --artifacts / --bind over the file (SPEC §3).
+void ApplyOverrides(const CommonOptions& o, EngineConfig* c);
 
 }  // namespace qm::tools

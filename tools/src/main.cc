@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
       qm::tools::AddGenerateCommand(app),
       qm::tools::AddImportCommand(app),
       qm::tools::AddInspectCommand(app),
+      qm::tools::AddTrainCommand(app),
+      qm::tools::AddEvalCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -61,6 +61,8 @@ class ConfigFile {
   // OK when every key was read and every value was valid; otherwise InvalidArgument listing
   // each problem ("unknown key 'data.foo'", "'data.max_bad_row_share': must be in [0, 1]").
   Status Finish() const;
+  // The file's content as JSON ("{}" when empty), e.g. for artifact manifests.
+  std::string ToJson() const;
 
  private:
   std::shared_ptr<ConfigState> state_;

@@ -44,6 +44,9 @@ struct ItemBatch {
   void Clear();
 };
 
+// Copies rows `rows[0..n)` of `all` (e.g. every item encoded once) into `out` (cleared first).
+void GatherItems(const ItemBatch& all, const uint32_t* rows, int64_t n, ItemBatch* out);
+
 // A customer's positive events (click, convert, push_open) in time order, for history lookups.
 // Built once from an EventLog; read-only afterwards (thread-safe reads).
 class HistoryIndex {

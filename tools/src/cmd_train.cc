@@ -1,0 +1,62 @@
+// `qianmian train` and `qianmian eval` (SPEC §3-4).
+#include <cstdio>
+
+#include "commands.h"
+#include "engine_config.h"
+#include "qianmian/training/pipeline.h"
+
+namespace qm::tools {
+
+namespace {
+void AddCommon(CLI::App* app, CommonOptions* o) {
+  app->add_option("--config", o->config, "configuration file (TOML)");
+  app->add_option("--data", o->data, "data folder (overrides [data] dir)");
+  app->add_option("--artifacts", o->artifacts, "artifact root (overrides [artifacts] root)");
+}
+}  // namespace
+
+Command AddTrainCommand(CLI::App& root) {
+  auto opts = std::make_shared<CommonOptions>();
+  Command cmd;
+  cmd.app = root.add_subcommand("train",
+                                "Train retrieval embeddings and the ranking model on a data folder; "
+                                "write a new artifact version and point CURRENT at it");
+  AddCommon(cmd.app, opts.get());
+  cmd.run = [opts]() -> Status {
+    QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(opts->config));
+    ApplyOverrides(*opts, &config);
+    QM_ASSIGN_OR_RETURN(auto result, training::Train(config.data.dir, config.data, config.artifacts_root,
+                                                     config.training, config.json));
+    std::printf("%s", result.eval.Format().c_str());
+    std::printf("two-tower: %.0f examples/s; ranker: %.0f rows/s; total %.1f s\n",
+                result.stats["two_tower.examples_per_second"], result.stats["ranker.rows_per_second"],
+                result.stats["train.seconds"]);
+    std::printf("new version %s (CURRENT)\n", result.version.c_str());
+    return Status::Ok();
+  };
+  return cmd;
+}
+
+Command AddEvalCommand(CLI::App& root) {
+  auto opts = std::make_shared<CommonOptions>();
+  auto eval = std::make_shared<training::EvalOptions>();
+  auto no_baselines = std::make_shared<bool>(false);
+  Command cmd;
+  cmd.app = root.add_subcommand("eval", "Offline metrics of an artifact version on held-out events, beside "
+                                        "popularity, item-kNN, EASE and (generated data) the oracle");
+  AddCommon(cmd.app, opts.get());
+  cmd.app->add_option("--version", eval->version, "version to evaluate (default: CURRENT)");
+  cmd.app->add_flag("--no-baselines", *no_baselines, "skip the baselines");
+  cmd.run = [opts, eval, no_baselines]() -> Status {
+    QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(opts->config));
+    ApplyOverrides(*opts, &config);
+    eval->baselines = !*no_baselines;
+    QM_ASSIGN_OR_RETURN(auto report, training::Evaluate(config.data.dir, config.data, config.artifacts_root,
+                                                        config.training, *eval));
+    std::printf("%s", report.Format().c_str());
+    return Status::Ok();
+  };
+  return cmd;
+}
+
+}  // namespace qm::tools

@@ -1,0 +1,72 @@
+// `qianmian train` and `qianmian eval`: the offline training run that learns the retrieval
+// embeddings and the ranking model from a data folder, evaluates them on held-out events and
+// publishes a verified artifact version; and the evaluation of a published version beside
+// baselines (popularity, item-kNN, EASE) and, for generated banks, the oracle.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "qianmian/core/config.h"
+#include "qianmian/core/dataset.h"
+#include "qianmian/core/status.h"
+#include "qianmian/features/feature_space.h"
+#include "qianmian/rank/ranker.h"
+#include "qianmian/recall/two_tower.h"
+#include "qianmian/recall/vector_index.h"
+
+namespace qm::training {
+
+// [training] section of the configuration.
+struct TrainConfig {
+  std::string split = "time";        // "time": the last holdout_days are held out;
+                                     // "per_customer": each customer's last holdout_fraction
+  int holdout_days = 0;              // 0 = a fifth of the data's days (at least 1)
+  double holdout_fraction = 0.2;     // per_customer split
+  double negative_keep = 0.3;        // share of unclicked exposures kept for the ranker
+  TimeMs click_window = kMsPerDay;        // a click this soon after an exposure labels it
+  TimeMs convert_window = 7 * kMsPerDay;  // likewise for a conversion
+  int candidates = 300;              // two-stage: items recalled, then ranked
+  int max_eval_customers = 20000;    // evaluated customers (a seeded sample above this)
+  int64_t exact_index_max = 30000;   // exact Faiss search up to this many items, HNSW above
+  int threads = 0;                   // libtorch threads; 0 = 1 (the other core prepares batches)
+  uint64_t seed = 42;
+  features::FeatureOptions features;
+  recall::TwoTowerOptions two_tower;  // [training.two_tower]
+  rank::RankerOptions ranker;         // [training.ranker]
+};
+void ReadTrainConfig(ConfigTable t, TrainConfig* c);
+
+// Offline quality of one version on its held-out events.
+struct EvalReport {
+  int64_t customers = 0;   // evaluated customers (with at least one target)
+  // "<system>.<metric>@K" -> value, e.g. "two_stage.recall@20", "retrieval.ndcg@10",
+  // "popularity.recall@20", "ranker.auc", "ranker.gauc", "ranker.logloss", "oracle.recall@20".
+  std::map<std::string, double> metrics;
+  std::string Format() const;  // a readable table
+};
+
+struct TrainResult {
+  std::string version;       // the new artifact version (CURRENT names it)
+  EvalReport eval;
+  std::map<std::string, double> stats;  // throughput, wall times, index recall
+};
+
+// Trains on `data_dir` and writes a new version under `artifacts_root`; CURRENT moves only
+// after the bundle is complete and verified. `config_json` is recorded in the manifest.
+Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data,
+                         const std::string& artifacts_root, const TrainConfig& config,
+                         const std::string& config_json);
+
+struct EvalOptions {
+  bool baselines = true;     // popularity, item-kNN and (if the catalogue allows) EASE
+  std::string version;       // "" = CURRENT
+};
+
+// Evaluates a published version on the held-out events of `data_dir` (same split as training).
+Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
+                            const std::string& artifacts_root, const TrainConfig& config,
+                            const EvalOptions& options);
+
+}  // namespace qm::training

@@ -1,0 +1,746 @@
+#include "qianmian/training/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "qianmian/core/prefetch.h"
+#include "qianmian/core/progress.h"
+#include "qianmian/core/time.h"
+#include "qianmian/training/artifacts.h"
+#include "qianmian/training/baselines.h"
+#include "qianmian/training/metrics.h"
+#include "qianmian/training/split.h"
+
+namespace qm::training {
+
+namespace fs = std::filesystem;
+using features::CustomerBatch;
+using features::FeatureSpace;
+using features::ItemBatch;
+
+void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
+  t.Read("split", &c->split);
+  if (c->split != "time" && c->split != "per_customer") t.Error("split", "must be \"time\" or \"per_customer\"");
+  t.Read("holdout_days", &c->holdout_days);
+  if (c->holdout_days < 0) t.Error("holdout_days", "must be >= 0");
+  t.Read("holdout_fraction", &c->holdout_fraction);
+  if (!(c->holdout_fraction > 0 && c->holdout_fraction < 1)) t.Error("holdout_fraction", "must be in (0, 1)");
+  t.Read("negative_keep", &c->negative_keep);
+  if (!(c->negative_keep > 0 && c->negative_keep <= 1)) t.Error("negative_keep", "must be in (0, 1]");
+  t.ReadDuration("click_window", &c->click_window);
+  t.ReadDuration("convert_window", &c->convert_window);
+  t.Read("candidates", &c->candidates);
+  if (c->candidates < 1) t.Error("candidates", "must be >= 1");
+  t.Read("max_eval_customers", &c->max_eval_customers);
+  if (c->max_eval_customers < 1) t.Error("max_eval_customers", "must be >= 1");
+  t.Read("exact_index_max", &c->exact_index_max);
+  t.Read("threads", &c->threads);
+  int64_t seed = static_cast<int64_t>(c->seed);
+  t.Read("seed", &seed);
+  c->seed = static_cast<uint64_t>(seed);
+  c->two_tower.seed = c->seed;
+  c->ranker.seed = c->seed;
+  t.Read("history_length", &c->features.history_length);
+  if (c->features.history_length < 1) t.Error("history_length", "must be >= 1");
+  ConfigTable tt = t.Table("two_tower");
+  auto& o = c->two_tower;
+  tt.Read("embedding_dim", &o.embedding_dim);
+  tt.Read("hidden", &o.hidden);
+  tt.Read("temperature", &o.temperature);
+  tt.Read("item_id_dropout", &o.item_id_dropout);
+  tt.Read("logq_correction", &o.logq_correction);
+  tt.Read("batch_size", &o.batch_size);
+  tt.Read("epochs", &o.epochs);
+  tt.Read("learning_rate", &o.learning_rate);
+  tt.Read("sparse_learning_rate", &o.sparse_learning_rate);
+  if (o.embedding_dim < 1 || o.hidden < 1) tt.Error("embedding_dim", "widths must be positive");
+  if (o.epochs < 1) tt.Error("epochs", "must be >= 1");
+  if (o.batch_size < 2) tt.Error("batch_size", "must be >= 2");
+  if (!(o.temperature > 0)) tt.Error("temperature", "must be > 0");
+  ConfigTable rt = t.Table("ranker");
+  auto& r = c->ranker;
+  rt.Read("field_dim", &r.field_dim);
+  rt.Read("cross_layers", &r.cross_layers);
+  rt.Read("cross_rank", &r.cross_rank);
+  rt.Read("hidden1", &r.hidden1);
+  rt.Read("hidden2", &r.hidden2);
+  rt.Read("epochs", &r.epochs);
+  rt.Read("learning_rate", &r.learning_rate);
+  rt.Read("sparse_learning_rate", &r.sparse_learning_rate);
+  rt.Read("convert_weight", &r.convert_weight);
+  if (r.epochs < 1) rt.Error("epochs", "must be >= 1");
+  if (r.field_dim < 1 || r.cross_rank < 1 || r.hidden1 < 1 || r.hidden2 < 1) rt.Error("field_dim", "widths must be positive");
+}
+
+std::string EvalReport::Format() const {
+  std::string out;
+  char line[160];
+  std::snprintf(line, sizeof line, "evaluated customers: %lld\n", static_cast<long long>(customers));
+  out += line;
+  // Table of <system> x <metric@K>.
+  std::vector<std::string> systems = {"oracle", "two_stage", "retrieval", "ease", "item_knn", "popularity"};
+  std::vector<std::string> cols = {"recall@10", "recall@20", "recall@50", "ndcg@10", "ndcg@20", "ndcg@50", "coverage@20"};
+  std::snprintf(line, sizeof line, "%-12s", "system");
+  out += line;
+  for (const auto& c : cols) {
+    std::snprintf(line, sizeof line, " %11s", c.c_str());
+    out += line;
+  }
+  out += "\n";
+  for (const auto& s : systems) {
+    bool any = false;
+    for (const auto& c : cols) any |= metrics.count(s + "." + c) > 0;
+    if (!any) continue;
+    std::snprintf(line, sizeof line, "%-12s", s.c_str());
+    out += line;
+    for (const auto& c : cols) {
+      auto it = metrics.find(s + "." + c);
+      if (it == metrics.end()) std::snprintf(line, sizeof line, " %11s", "-");
+      else std::snprintf(line, sizeof line, " %11.4f", it->second);
+      out += line;
+    }
+    out += "\n";
+  }
+  for (const char* k : {"ranker.auc", "ranker.gauc", "ranker.logloss", "ranker.convert_auc",
+                        "ranker.rows", "two_stage.share_of_oracle@20", "two_stage.vs_popularity@20"}) {
+    auto it = metrics.find(k);
+    if (it == metrics.end()) continue;
+    std::snprintf(line, sizeof line, "%-30s %.4f\n", k, it->second);
+    out += line;
+  }
+  return out;
+}
+
+namespace {
+
+// libtorch intra-op threads. Default 1: on this project's 2-core machines the models' small
+// operations run faster single-threaded, and the second core prepares the next batch
+// (measured: docs/BENCHMARKS.md).
+int Threads(const TrainConfig& c) { return c.threads > 0 ? c.threads : 1; }
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The held-out split of a dataset and each customer's evaluation time (the start of their
+// held-out period).
+struct HeldOut {
+  Split split;
+  TimeMs holdout_start = kNoTime;             // time split only
+  std::vector<TimeMs> customer_time;          // per customer: first held-out time (or holdout_start)
+};
+
+Result<HeldOut> MakeSplit(const Dataset& ds, const TrainConfig& c, const TimeZone& tz) {
+  HeldOut h;
+  const EventLog& ev = ds.events;
+  if (ev.size() == 0) return Status::InvalidArgument("events.csv holds no events: nothing to train on");
+  if (c.split == "time") {
+    int days = c.holdout_days;
+    if (days == 0) {
+      TimeMs lo = *std::min_element(ev.ts.begin(), ev.ts.end());
+      TimeMs hi = *std::max_element(ev.ts.begin(), ev.ts.end());
+      days = std::max<int>(1, static_cast<int>((hi - lo) / kMsPerDay / 5));
+    }
+    QM_ASSIGN_OR_RETURN(h.holdout_start, HoldoutStartForLastDays(ev, days, tz));
+    h.split = TimeSplit(ev, h.holdout_start);
+    h.customer_time.assign(ds.customers.size(), h.holdout_start);
+  } else {
+    QM_ASSIGN_OR_RETURN(h.split, PerCustomerTimeSplit(ev, c.holdout_fraction));
+    h.customer_time.assign(ds.customers.size(), std::numeric_limits<TimeMs>::max());
+    for (size_t e = 0; e < ev.size(); ++e) {
+      if (h.split.held_out[e]) h.customer_time[ev.customer[e]] = std::min(h.customer_time[ev.customer[e]], ev.ts[e]);
+    }
+  }
+  if (h.split.num_train == 0) return Status::InvalidArgument("every event falls in the held-out period: nothing to train on");
+  return h;
+}
+
+// Events grouped by customer, each group in time order (stable).
+struct ByCustomer {
+  std::vector<uint64_t> begin;  // customers + 1
+  std::vector<uint32_t> event;  // event indexes
+  ByCustomer(const EventLog& ev, size_t customers) : begin(customers + 1, 0), event(ev.size()) {
+    for (size_t e = 0; e < ev.size(); ++e) ++begin[ev.customer[e] + 1];
+    for (size_t c = 0; c < customers; ++c) begin[c + 1] += begin[c];
+    std::vector<uint64_t> pos(begin.begin(), begin.end() - 1);
+    for (size_t e = 0; e < ev.size(); ++e) event[pos[ev.customer[e]]++] = static_cast<uint32_t>(e);
+    for (size_t c = 0; c < customers; ++c) {
+      std::stable_sort(event.begin() + begin[c], event.begin() + begin[c + 1],
+                       [&](uint32_t a, uint32_t b) { return ev.ts[a] < ev.ts[b]; });
+    }
+  }
+};
+
+bool IsExposure(EventType t) { return t == EventType::kImpression || t == EventType::kPushSent; }
+
+// One ranker training / evaluation row.
+struct RankRow {
+  uint32_t customer;
+  uint32_t item;
+  TimeMs ts;
+  ChannelId channel;
+  uint8_t click;
+  uint8_t convert;
+  float weight;
+  float contact[features::kContactFeatures];
+};
+
+// Builds ranker rows from exposures (impressions, push sends) whose held-out flag equals
+// `held_out`; labels from what followed. Logs without exposures (e.g. MovieLens, clicks only)
+// get each positive as a clicked row plus `implicit_negatives` random unclicked items.
+std::vector<RankRow> BuildRankRows(const Dataset& ds, const ByCustomer& by, const Split& split, bool held_out,
+                                   const TrainConfig& c, double keep, size_t max_rows, uint64_t seed) {
+  const EventLog& ev = ds.events;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> unif(0, 1);
+  bool any_exposure = false;
+  for (auto t : ev.type) if (IsExposure(t)) { any_exposure = true; break; }
+  std::vector<RankRow> rows;
+  std::vector<features::ContactEvent> recent;
+  const size_t customers = by.begin.size() - 1;
+  for (size_t cu = 0; cu < customers && rows.size() < max_rows; ++cu) {
+    const uint64_t b = by.begin[cu], e = by.begin[cu + 1];
+    recent.clear();
+    size_t window_start = 0;
+    for (uint64_t p = b; p < e; ++p) {
+      const uint32_t i = by.event[p];
+      const EventType type = ev.type[i];
+      const bool in_part = (split.held_out[i] != 0) == held_out;
+      // Drop contact history older than 30 days (amortised).
+      while (window_start < recent.size() && recent[window_start].ts < ev.ts[i] - 30 * kMsPerDay) ++window_start;
+      if (window_start > 256) {
+        recent.erase(recent.begin(), recent.begin() + window_start);
+        window_start = 0;
+      }
+      auto emit = [&](uint32_t item, uint8_t click, uint8_t convert, float weight) {
+        RankRow r{};
+        r.customer = static_cast<uint32_t>(cu);
+        r.item = item;
+        r.ts = ev.ts[i];
+        r.channel = ev.channel[i];
+        r.click = click;
+        r.convert = convert;
+        r.weight = weight;
+        std::vector<features::ContactEvent> view(recent.begin() + window_start, recent.end());
+        features::ContactFeatures(view, item, ds.items[item].category, ev.channel[i], ev.ts[i], r.contact);
+        rows.push_back(r);
+      };
+      if (in_part && any_exposure && IsExposure(type)) {
+        uint8_t click = 0, convert = 0;
+        const EventType want = type == EventType::kPushSent ? EventType::kPushOpen : EventType::kClick;
+        for (uint64_t q = p + 1; q < e; ++q) {
+          const uint32_t j = by.event[q];
+          if (ev.ts[j] - ev.ts[i] > std::max(c.click_window, c.convert_window)) break;
+          if (ev.item[j] != ev.item[i]) continue;
+          if (ev.type[j] == want && ev.ts[j] - ev.ts[i] <= c.click_window) click = 1;
+          if (ev.type[j] == EventType::kConvert && ev.ts[j] - ev.ts[i] <= c.convert_window) convert = 1;
+        }
+        if (click || convert) emit(ev.item[i], click, convert, 1.0f);
+        else if (unif(rng) < keep) emit(ev.item[i], 0, 0, static_cast<float>(1.0 / keep));
+      } else if (in_part && !any_exposure && IsPositive(type)) {
+        emit(ev.item[i], 1, type == EventType::kConvert, 1.0f);
+        for (int k = 0; k < 4; ++k) emit(static_cast<uint32_t>(rng() % ds.items.size()), 0, 0, 1.0f);
+      }
+      recent.push_back({ev.ts[i], ev.item[i], ds.items[ev.item[i]].category, ev.channel[i], type});
+    }
+  }
+  return rows;
+}
+
+// Everything one version holds, in memory.
+struct Bundle {
+  std::unique_ptr<FeatureSpace> space;
+  std::unique_ptr<recall::TwoTowerModel> towers;
+  std::vector<float> item_emb;                      // items x dim
+  std::unique_ptr<recall::VectorIndex> products, contents;
+  std::unique_ptr<rank::RankInputBuilder> builder;
+  std::unique_ptr<rank::Ranker> ranker;
+  ItemBatch all_items;
+};
+
+Status EncodeAllItems(const Dataset& ds, Bundle* b) {
+  std::vector<uint32_t> all(ds.items.size());
+  std::iota(all.begin(), all.end(), 0u);
+  b->all_items.Clear();
+  b->space->EncodeItems(ds, all.data(), static_cast<int64_t>(all.size()), &b->all_items);
+  const int d = b->towers->dim();
+  b->item_emb.assign(ds.items.size() * d, 0.0f);
+  ItemBatch batch;
+  for (size_t lo = 0; lo < all.size(); lo += 4096) {
+    size_t n = std::min<size_t>(4096, all.size() - lo);
+    features::GatherItems(b->all_items, all.data() + lo, static_cast<int64_t>(n), &batch);
+    QM_RETURN_IF_ERROR(b->towers->EncodeItems(batch, b->item_emb.data() + lo * d));
+  }
+  return Status::Ok();
+}
+
+// Customer embeddings for rows (customer, time) in one batch.
+Status EncodeCustomersAt(const Dataset& ds, const Bundle& b, const features::HistoryIndex& hist,
+                         const uint32_t* customers, const TimeMs* times, size_t n, CustomerBatch* cb,
+                         std::vector<float>* u) {
+  cb->Clear();
+  std::vector<uint32_t> recent;
+  for (size_t k = 0; k < n; ++k) {
+    hist.Before(customers[k], times[k], b.space->history_length(), &recent);
+    b.space->EncodeCustomer(ds, customers[k], times[k], recent, cb);
+  }
+  u->resize(n * b.towers->dim());
+  return b.towers->EncodeCustomers(*cb, u->data());
+}
+
+// Fills a RankBatch from rows [lo, hi).
+Status MakeRankBatch(const Dataset& ds, const Bundle& b, const features::HistoryIndex& hist,
+                     const TimeZone& tz, const std::vector<RankRow>& rows, const std::vector<size_t>& order,
+                     size_t lo, size_t hi, rank::RankBatch* out) {
+  const size_t n = hi - lo;
+  std::vector<uint32_t> cust(n), items(n);
+  std::vector<TimeMs> times(n);
+  for (size_t k = 0; k < n; ++k) {
+    const RankRow& r = rows[order[lo + k]];
+    cust[k] = r.customer;
+    items[k] = r.item;
+    times[k] = r.ts;
+  }
+  CustomerBatch cb;
+  std::vector<float> u;
+  QM_RETURN_IF_ERROR(EncodeCustomersAt(ds, b, hist, cust.data(), times.data(), n, &cb, &u));
+  ItemBatch ib;
+  features::GatherItems(b.all_items, items.data(), static_cast<int64_t>(n), &ib);
+  const int d = b.towers->dim();
+  for (size_t k = 0; k < n; ++k) {
+    const RankRow& r = rows[order[lo + k]];
+    rank::RankContext ctx{r.channel, tz.LocalHour(r.ts), tz.LocalWeekday(r.ts)};
+    b.builder->Append(cb, static_cast<int64_t>(k), ib, static_cast<int64_t>(k), u.data() + k * d,
+                      b.item_emb.data() + static_cast<size_t>(r.item) * d, ctx, r.contact, &out->inputs);
+    out->click.push_back(r.click);
+    out->convert.push_back(r.convert);
+    out->weight.push_back(r.weight);
+  }
+  return Status::Ok();
+}
+
+Status BuildIndexes(const Dataset& ds, const TrainConfig& c, Bundle* b, std::map<std::string, double>* stats) {
+  const int d = b->towers->dim();
+  for (ItemKind kind : {ItemKind::kProduct, ItemKind::kContent}) {
+    std::vector<float> vecs;
+    std::vector<int64_t> ids;
+    for (size_t i = 0; i < ds.items.size(); ++i) {
+      if (ds.items[i].kind != kind) continue;
+      ids.push_back(static_cast<int64_t>(i));
+      vecs.insert(vecs.end(), b->item_emb.begin() + i * d, b->item_emb.begin() + (i + 1) * d);
+    }
+    recall::VectorIndexOptions o;
+    o.dim = d;
+    o.exact_max = c.exact_index_max;
+    QM_ASSIGN_OR_RETURN(auto index, recall::VectorIndex::Build(o, vecs.data(), ids.data(), static_cast<int64_t>(ids.size())));
+    const std::string name = kind == ItemKind::kProduct ? "products" : "content";
+    (*stats)["index." + name + ".items"] = static_cast<double>(ids.size());
+    (*stats)["index." + name + ".hnsw"] = index->kind() == recall::IndexKind::kHnsw ? 1 : 0;
+    if (index->kind() == recall::IndexKind::kHnsw) {
+      // Verify the approximate index against exact search with item vectors as queries.
+      const int64_t nq = std::min<int64_t>(200, static_cast<int64_t>(ids.size()));
+      std::vector<float> q(vecs.begin(), vecs.begin() + nq * d);
+      QM_ASSIGN_OR_RETURN(double r, recall::MeasureRecallAgainstExact(*index, vecs.data(), ids.data(),
+                                                                       static_cast<int64_t>(ids.size()), q.data(), nq, 100));
+      (*stats)["index." + name + ".recall@100"] = r;
+      if (r < 0.95) {
+        return Status::FailedPrecondition("the " + name + " HNSW index reaches Recall@100 " + std::to_string(r) +
+                                          " against exact search, below 0.95; raise hnsw_ef_search");
+      }
+    }
+    (kind == ItemKind::kProduct ? b->products : b->contents) = std::move(index);
+  }
+  return Status::Ok();
+}
+
+// Reads <data>/truth/oracle.json if present: metrics "oracle.recall@K".
+void AddOracle(const std::string& data_dir, EvalReport* report) {
+  fs::path p = fs::path(data_dir) / "truth" / "oracle.json";
+  std::ifstream in(p);
+  if (!in) return;
+  try {
+    auto j = nlohmann::json::parse(in);
+    for (const char* sys : {"oracle", "popularity"}) {
+      if (!j.contains(sys)) continue;
+      const auto& o = j.at(sys);
+      for (auto it = o.begin(); it != o.end(); ++it) {
+        if (!it.value().is_number()) continue;
+        std::string key = it.key();  // e.g. "recall@20" or "recall_at_20"
+        for (auto pos = key.find("_at_"); pos != std::string::npos; pos = key.find("_at_")) key.replace(pos, 4, "@");
+        report->metrics[std::string(sys) + "_truth." + key] = it.value().get<double>();
+        if (std::string(sys) == "oracle") report->metrics["oracle." + key] = it.value().get<double>();
+      }
+    }
+  } catch (const std::exception&) {
+    // A malformed truth file only loses the oracle column.
+  }
+}
+
+// Evaluates a bundle: retrieval alone, two-stage, ranker classification metrics, baselines.
+Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const HeldOut& h, const ByCustomer& by,
+                                  const features::HistoryIndex& hist, const TimeZone& tz, const TrainConfig& c,
+                                  bool baselines, const std::string& data_dir) {
+  EvalReport report;
+  EvalTargets all = BuildEvalTargets(ds.events, h.split);
+  if (all.size() == 0) return Status::InvalidArgument("no held-out positives to evaluate on");
+  // Seeded sample of evaluated customers.
+  std::vector<size_t> pick(all.size());
+  std::iota(pick.begin(), pick.end(), size_t{0});
+  if (pick.size() > static_cast<size_t>(c.max_eval_customers)) {
+    std::mt19937_64 rng(c.seed ^ 0x5eed);
+    std::shuffle(pick.begin(), pick.end(), rng);
+    pick.resize(c.max_eval_customers);
+    std::sort(pick.begin(), pick.end());
+  }
+  EvalTargets t;
+  for (size_t k : pick) {
+    t.customers.push_back(all.customers[k]);
+    auto tg = all.targets[k];
+    auto sn = all.seen[k];
+    t.targets.Append(tg);
+    t.seen.Append(sn);
+  }
+  report.customers = static_cast<int64_t>(t.size());
+  const std::vector<int> ks = {10, 20, 50};
+  const int kmax = 50;
+  RankingMetrics retrieval(ks), two_stage(ks);
+  std::vector<uint32_t> two_stage_top;  // for coverage
+  const int d = b.towers->dim();
+  const int cand = std::max(c.candidates, kmax);
+  Progress progress("evaluating", t.size(), " customers");
+  std::vector<int64_t> labels(cand);
+  std::vector<float> scores(cand);
+  std::vector<features::ContactEvent> recent;
+  for (size_t lo = 0; lo < t.size(); lo += 256) {
+    const size_t n = std::min<size_t>(256, t.size() - lo);
+    std::vector<TimeMs> times(n);
+    for (size_t k = 0; k < n; ++k) times[k] = h.customer_time[t.customers[lo + k]];
+    CustomerBatch cb;
+    std::vector<float> u;
+    QM_RETURN_IF_ERROR(EncodeCustomersAt(ds, b, hist, t.customers.data() + lo, times.data(), n, &cb, &u));
+    for (size_t k = 0; k < n; ++k) {
+      const uint32_t cu = t.customers[lo + k];
+      auto seen = t.seen[lo + k];
+      // Recall: best `cand` of each index, merged by score, seen items removed.
+      std::vector<std::pair<float, uint32_t>> merged;
+      for (const auto* index : {b.products.get(), b.contents.get()}) {
+        if (index->size() == 0) continue;
+        QM_RETURN_IF_ERROR(index->Search(u.data() + k * d, 1, cand, labels.data(), scores.data()));
+        for (int j = 0; j < cand; ++j) {
+          if (labels[j] < 0) break;
+          uint32_t it = static_cast<uint32_t>(labels[j]);
+          if (std::binary_search(seen.begin(), seen.end(), it)) continue;
+          merged.emplace_back(scores[j], it);
+        }
+      }
+      std::sort(merged.begin(), merged.end(), [](auto& a, auto& x) { return a.first > x.first || (a.first == x.first && a.second < x.second); });
+      if (merged.size() > static_cast<size_t>(cand)) merged.resize(cand);
+      std::vector<uint32_t> ranked;
+      for (auto& m : merged) ranked.push_back(m.second);
+      std::vector<uint32_t> top(ranked.begin(), ranked.begin() + std::min<size_t>(kmax, ranked.size()));
+      retrieval.Add(IndexSpan{top.data(), top.size()}, t.targets[lo + k]);
+      // Rank the candidates.
+      rank::RankInputs in;
+      ItemBatch ib;
+      features::GatherItems(b.all_items, ranked.data(), static_cast<int64_t>(ranked.size()), &ib);
+      recent.clear();
+      for (uint64_t p = by.begin[cu]; p < by.begin[cu + 1]; ++p) {
+        uint32_t e = by.event[p];
+        if (ds.events.ts[e] >= times[k]) break;
+        if (ds.events.ts[e] < times[k] - 30 * kMsPerDay) continue;
+        recent.push_back({ds.events.ts[e], ds.events.item[e], ds.items[ds.events.item[e]].category,
+                          ds.events.channel[e], ds.events.type[e]});
+      }
+      rank::RankContext ctx{kAppHome, 12, tz.LocalWeekday(times[k])};
+      float contact[features::kContactFeatures];
+      for (size_t j = 0; j < ranked.size(); ++j) {
+        features::ContactFeatures(recent, ranked[j], ds.items[ranked[j]].category, kAppHome, times[k], contact);
+        b.builder->Append(cb, static_cast<int64_t>(k), ib, static_cast<int64_t>(j), u.data() + k * d,
+                          b.item_emb.data() + static_cast<size_t>(ranked[j]) * d, ctx, contact, &in);
+      }
+      std::vector<float> pc(ranked.size()), pv(ranked.size());
+      QM_RETURN_IF_ERROR(b.ranker->Score(in, pc.data(), pv.data()));
+      std::vector<size_t> ord(ranked.size());
+      std::iota(ord.begin(), ord.end(), size_t{0});
+      std::stable_sort(ord.begin(), ord.end(), [&](size_t a, size_t x) { return pc[a] > pc[x]; });
+      std::vector<uint32_t> ts_top;
+      for (size_t j = 0; j < ord.size() && ts_top.size() < static_cast<size_t>(kmax); ++j) ts_top.push_back(ranked[ord[j]]);
+      two_stage.Add(IndexSpan{ts_top.data(), ts_top.size()}, t.targets[lo + k]);
+      ts_top.resize(kmax, kNoIndex);
+      two_stage_top.insert(two_stage_top.end(), ts_top.begin(), ts_top.end());
+    }
+    progress.Add(n);
+  }
+  progress.Finish();
+  auto put = [&](const std::string& sys, const RankingMetrics& m) {
+    for (int k : ks) {
+      report.metrics[sys + ".recall@" + std::to_string(k)] = m.Recall(k);
+      report.metrics[sys + ".ndcg@" + std::to_string(k)] = m.Ndcg(k);
+    }
+  };
+  put("retrieval", retrieval);
+  put("two_stage", two_stage);
+  report.metrics["two_stage.coverage@20"] = CatalogueCoverage(two_stage_top.data(), t.size(), kmax, 20,
+                                                              static_cast<uint32_t>(ds.items.size()));
+  if (baselines) {
+    QM_ASSIGN_OR_RETURN(Interactions inter, BuildInteractions(ds.events, &h.split, static_cast<uint32_t>(ds.customers.size()),
+                                                              static_cast<uint32_t>(ds.items.size())));
+    std::vector<std::unique_ptr<Recommender>> recs;
+    QM_ASSIGN_OR_RETURN(auto pop, FitPopularity(inter));
+    recs.push_back(std::move(pop));
+    ItemKnnOptions ko;
+    QM_ASSIGN_OR_RETURN(auto knn, FitItemKnn(inter, ko));
+    recs.push_back(std::move(knn));
+    EaseOptions eo;
+    auto ease = FitEase(inter, eo);
+    if (ease.ok()) recs.push_back(std::move(ease).value());
+    for (const auto& r : recs) {
+      QM_ASSIGN_OR_RETURN(RankingEvaluation ev, EvaluateRecommender(*r, t, ks));
+      put(r->name(), ev.ranking);
+      for (size_t i = 0; i < ks.size(); ++i) {
+        if (ks[i] == 20) report.metrics[std::string(r->name()) + ".coverage@20"] = ev.coverage[i];
+      }
+    }
+  }
+  // Ranker classification quality on held-out exposures.
+  {
+    std::vector<RankRow> rows = BuildRankRows(ds, by, h.split, /*held_out=*/true, c, 1.0, 300000, c.seed ^ 0xe7a1);
+    if (!rows.empty()) {
+      std::vector<size_t> order(rows.size());
+      std::iota(order.begin(), order.end(), size_t{0});
+      std::vector<float> pc, pv, yc, yv;
+      std::vector<uint32_t> groups;
+      for (size_t lo = 0; lo < rows.size(); lo += 2048) {
+        rank::RankBatch batch;
+        size_t hi = std::min(rows.size(), lo + 2048);
+        QM_RETURN_IF_ERROR(MakeRankBatch(ds, b, hist, tz, rows, order, lo, hi, &batch));
+        std::vector<float> a(batch.inputs.n), v(batch.inputs.n);
+        QM_RETURN_IF_ERROR(b.ranker->Score(batch.inputs, a.data(), v.data()));
+        pc.insert(pc.end(), a.begin(), a.end());
+        pv.insert(pv.end(), v.begin(), v.end());
+        yc.insert(yc.end(), batch.click.begin(), batch.click.end());
+        yv.insert(yv.end(), batch.convert.begin(), batch.convert.end());
+        for (size_t k = lo; k < hi; ++k) groups.push_back(rows[k].customer);
+      }
+      report.metrics["ranker.rows"] = static_cast<double>(rows.size());
+      bool any_click = std::any_of(yc.begin(), yc.end(), [](float y) { return y > 0; });
+      if (any_click) {
+        QM_ASSIGN_OR_RETURN(report.metrics["ranker.auc"], Auc(pc.data(), yc.data(), pc.size()));
+        QM_ASSIGN_OR_RETURN(report.metrics["ranker.gauc"], GroupAuc(pc.data(), yc.data(), groups.data(), pc.size()));
+        QM_ASSIGN_OR_RETURN(report.metrics["ranker.logloss"], LogLoss(pc.data(), yc.data(), pc.size()));
+      }
+      if (std::any_of(yv.begin(), yv.end(), [](float y) { return y > 0; })) {
+        QM_ASSIGN_OR_RETURN(report.metrics["ranker.convert_auc"], Auc(pv.data(), yv.data(), pv.size()));
+      }
+    }
+  }
+  AddOracle(data_dir, &report);
+  auto o = report.metrics.find("oracle.recall@20");
+  if (o != report.metrics.end() && o->second > 0) {
+    report.metrics["two_stage.share_of_oracle@20"] = report.metrics["two_stage.recall@20"] / o->second;
+  }
+  auto p = report.metrics.find("popularity.recall@20");
+  if (p != report.metrics.end() && p->second > 0) {
+    report.metrics["two_stage.vs_popularity@20"] = report.metrics["two_stage.recall@20"] / p->second;
+  }
+  return report;
+}
+
+Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& data) {
+  LoadReport lr;
+  auto ds = LoadDataset(data_dir, data, &lr);
+  if (lr.items.bad_rows + lr.customers.bad_rows + lr.events.bad_rows > 0) std::fputs(lr.Format().c_str(), stderr);
+  if (!ds.ok()) return ds.status();
+  if (ds->items.empty()) return Status::InvalidArgument("items.csv holds no items");
+  if (ds->customers.empty()) return Status::InvalidArgument("customers.csv holds no customers");
+  return ds;
+}
+
+}  // namespace
+
+Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
+                          const TrainConfig& c, const std::string& config_json) {
+  const auto t_all = std::chrono::steady_clock::now();
+  recall::SetTorchThreads(Threads(c));
+  QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
+  QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data));
+  QM_ASSIGN_OR_RETURN(std::string fingerprint, DataFingerprint(data_dir));
+  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz));
+  TrainResult result;
+  auto& stats = result.stats;
+  stats["data.customers"] = static_cast<double>(ds.customers.size());
+  stats["data.items"] = static_cast<double>(ds.items.size());
+  stats["data.events"] = static_cast<double>(ds.events.size());
+  stats["data.train_events"] = static_cast<double>(h.split.num_train);
+
+  // Two-tower on training positives.
+  std::vector<recall::PositiveExample> positives;
+  for (size_t e = 0; e < ds.events.size(); ++e) {
+    if (!h.split.held_out[e] && IsPositive(ds.events.type[e])) {
+      positives.push_back({ds.events.customer[e], ds.events.item[e], ds.events.ts[e]});
+    }
+  }
+  if (positives.empty()) {
+    return Status::InvalidArgument("the training period holds no positive events (click, convert, push_open)");
+  }
+  stats["data.train_positives"] = static_cast<double>(positives.size());
+  Bundle b;
+  QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Fit(ds, c.features));
+  b.space = std::make_unique<FeatureSpace>(std::move(space));
+  QM_ASSIGN_OR_RETURN(b.towers, recall::TwoTowerModel::Create(*b.space, c.two_tower));
+  features::HistoryIndex hist(ds.events, ds.customers.size());
+  {
+    Progress progress("training two-tower", 0, " batches");
+    recall::TrainStats ts;
+    QM_RETURN_IF_ERROR(b.towers->Train(ds, hist, positives,
+                                       [&](int64_t done, int64_t total) {
+                                         progress.SetTotal(static_cast<uint64_t>(total));
+                                         progress.Set(static_cast<uint64_t>(done));
+                                       },
+                                       &ts));
+    progress.Finish();
+    stats["two_tower.examples_per_second"] = ts.examples_per_second;
+    stats["two_tower.seconds"] = ts.seconds;
+    stats["two_tower.final_loss"] = ts.epoch_loss.empty() ? 0 : ts.epoch_loss.back();
+  }
+  QM_RETURN_IF_ERROR(EncodeAllItems(ds, &b));
+  QM_RETURN_IF_ERROR(BuildIndexes(ds, c, &b, &stats));
+
+  // Ranker on training exposures.
+  ByCustomer by(ds.events, ds.customers.size());
+  std::vector<RankRow> rows = BuildRankRows(ds, by, h.split, /*held_out=*/false, c, c.negative_keep,
+                                            std::numeric_limits<size_t>::max(), c.seed);
+  if (rows.empty()) return Status::InvalidArgument("no exposures or positives to train the ranker on");
+  stats["ranker.rows"] = static_cast<double>(rows.size());
+  b.builder = std::make_unique<rank::RankInputBuilder>(*b.space, b.towers->dim());
+  QM_ASSIGN_OR_RETURN(b.ranker, rank::Ranker::CreateBuiltin(*b.space, *b.builder, c.ranker));
+  {
+    std::mt19937_64 rng(c.seed ^ 0x7a11);
+    std::vector<size_t> order(rows.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::shuffle(order.begin(), order.end(), rng);
+    const size_t bs = 2048;
+    size_t cursor = 0;
+    Status batch_status;
+    std::mutex status_mu;
+    // Batches are built on a background thread (customer tower + features) while the ranker
+    // trains on the previous one; recreated for each epoch.
+    auto produce = [&](rank::RankBatch* out) -> bool {
+      if (cursor >= rows.size()) return false;
+      size_t hi = std::min(rows.size(), cursor + bs);
+      Status st = MakeRankBatch(ds, b, hist, tz, rows, order, cursor, hi, out);
+      cursor = hi;
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(status_mu);
+        batch_status = st;
+        return false;
+      }
+      return true;
+    };
+    auto prefetch = std::make_unique<Prefetcher<rank::RankBatch>>(produce);
+    Progress progress("training ranker", static_cast<uint64_t>(rows.size()) * c.ranker.epochs, " rows");
+    rank::RankTrainStats rs;
+    Status st = b.ranker->Train(
+        [&](rank::RankBatch* out) { return prefetch->Next(out); },
+        [&] {
+          prefetch.reset();
+          cursor = 0;
+          std::shuffle(order.begin(), order.end(), rng);
+          prefetch = std::make_unique<Prefetcher<rank::RankBatch>>(produce);
+        },
+        [&](int64_t n) { progress.Add(static_cast<uint64_t>(n)); }, &rs);
+    prefetch.reset();
+    progress.Finish();
+    QM_RETURN_IF_ERROR(batch_status);
+    QM_RETURN_IF_ERROR(st);
+    stats["ranker.rows_per_second"] = rs.rows_per_second;
+    stats["ranker.seconds"] = rs.seconds;
+    stats["ranker.final_loss"] = rs.epoch_loss.empty() ? 0 : rs.epoch_loss.back();
+  }
+
+  QM_ASSIGN_OR_RETURN(result.eval, EvaluateBundle(ds, b, h, by, hist, tz, c, /*baselines=*/true, data_dir));
+
+  // Publish.
+  QM_ASSIGN_OR_RETURN(ArtifactWriter w, ArtifactWriter::Create(artifacts_root));
+  auto add = [&](const std::string& name) { return w.AddFile(name); };
+  QM_RETURN_IF_ERROR(b.space->Save(w.PathFor("features.json")));
+  QM_RETURN_IF_ERROR(add("features.json"));
+  QM_RETURN_IF_ERROR(b.towers->Save(w.PathFor("two_tower.pt")));
+  QM_RETURN_IF_ERROR(add("two_tower.pt"));
+  QM_RETURN_IF_ERROR(add("two_tower.pt.json"));
+  {
+    std::ofstream out(w.PathFor("item_embeddings.f32"), std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(b.item_emb.data()), static_cast<std::streamsize>(b.item_emb.size() * sizeof(float)));
+    std::ofstream ids(w.PathFor("item_ids.txt"), std::ios::trunc);
+    for (const auto& it : ds.items) ids << it.id << '\n';
+    if (!out || !ids) return Status::IoError("writing item embeddings failed");
+  }
+  QM_RETURN_IF_ERROR(add("item_embeddings.f32"));
+  QM_RETURN_IF_ERROR(add("item_ids.txt"));
+  QM_RETURN_IF_ERROR(b.products->Save(w.PathFor("products.index")));
+  QM_RETURN_IF_ERROR(add("products.index"));
+  QM_RETURN_IF_ERROR(b.contents->Save(w.PathFor("content.index")));
+  QM_RETURN_IF_ERROR(add("content.index"));
+  QM_RETURN_IF_ERROR(b.ranker->Save(w.PathFor("ranker.pt")));
+  QM_RETURN_IF_ERROR(add("ranker.pt"));
+  QM_RETURN_IF_ERROR(add("ranker.pt.json"));
+  {
+    std::ofstream out(w.PathFor("rank_inputs.json"), std::ios::trunc);
+    out << b.builder->Describe();
+    if (!out) return Status::IoError("writing rank_inputs.json failed");
+  }
+  QM_RETURN_IF_ERROR(add("rank_inputs.json"));
+  stats["train.seconds"] = Since(t_all);
+  std::map<std::string, double> metrics = result.eval.metrics;
+  for (const auto& [k, v] : stats) metrics["stats." + k] = v;
+  w.SetMetrics(metrics);
+  QM_RETURN_IF_ERROR(w.SetConfig(config_json));
+  w.SetDataFingerprint(fingerprint);
+  QM_ASSIGN_OR_RETURN(Manifest m, w.Commit());
+  result.version = w.version();
+  (void)m;
+  return result;
+}
+
+Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
+                            const TrainConfig& c, const EvalOptions& options) {
+  recall::SetTorchThreads(Threads(c));
+  QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
+  std::string version = options.version;
+  if (version.empty()) {
+    QM_ASSIGN_OR_RETURN(version, ReadCurrent(artifacts_root));
+  }
+  QM_RETURN_IF_ERROR(Verify(artifacts_root, version).status());
+  const std::string dir = (fs::path(artifacts_root) / version).string();
+  QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data));
+  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz));
+  Bundle b;
+  QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Load(dir + "/features.json"));
+  b.space = std::make_unique<FeatureSpace>(std::move(space));
+  QM_ASSIGN_OR_RETURN(b.towers, recall::TwoTowerModel::Load(dir + "/two_tower.pt", *b.space));
+  QM_RETURN_IF_ERROR(EncodeAllItems(ds, &b));
+  QM_ASSIGN_OR_RETURN(b.products, recall::VectorIndex::Load(dir + "/products.index"));
+  QM_ASSIGN_OR_RETURN(b.contents, recall::VectorIndex::Load(dir + "/content.index"));
+  if (b.products->size() + b.contents->size() != static_cast<int64_t>(ds.items.size())) {
+    return Status::FailedPrecondition("version " + version + " was trained on a different catalogue (" +
+                                      std::to_string(b.products->size() + b.contents->size()) + " items, data has " +
+                                      std::to_string(ds.items.size()) + ")");
+  }
+  b.builder = std::make_unique<rank::RankInputBuilder>(*b.space, b.towers->dim());
+  QM_ASSIGN_OR_RETURN(b.ranker, rank::Ranker::LoadBuiltin(dir + "/ranker.pt", *b.space, *b.builder));
+  features::HistoryIndex hist(ds.events, ds.customers.size());
+  ByCustomer by(ds.events, ds.customers.size());
+  return EvaluateBundle(ds, b, h, by, hist, tz, c, options.baselines, data_dir);
+}
+
+}  // namespace qm::training
