@@ -16,6 +16,7 @@
 #include "qianmian/core/prefetch.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/core/time.h"
+#include "qianmian/policy/policy.h"
 #include "qianmian/training/artifacts.h"
 #include "qianmian/training/baselines.h"
 #include "qianmian/training/metrics.h"
@@ -40,6 +41,8 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   t.ReadDuration("click_window", &c->click_window);
   t.ReadDuration("convert_window", &c->convert_window);
   t.Read("candidates", &c->candidates);
+  t.Read("retrieval_weight", &c->retrieval_weight);
+  if (c->retrieval_weight < 0) t.Error("retrieval_weight", "must be >= 0");
   if (c->candidates < 1) t.Error("candidates", "must be >= 1");
   t.Read("max_eval_customers", &c->max_eval_customers);
   if (c->max_eval_customers < 1) t.Error("max_eval_customers", "must be >= 1");
@@ -140,7 +143,21 @@ struct HeldOut {
   std::vector<TimeMs> customer_time;          // per customer: first held-out time (or holdout_start)
 };
 
-Result<HeldOut> MakeSplit(const Dataset& ds, const TrainConfig& c, const TimeZone& tz) {
+// A generated bank's truth/oracle.json names the held-out period its oracle used; the time
+// split follows it (unless holdout_days is set) so both measure the same period.
+TimeMs TruthHoldoutStart(const std::string& data_dir) {
+  std::ifstream in(fs::path(data_dir) / "truth" / "oracle.json");
+  if (!in) return kNoTime;
+  try {
+    auto j = nlohmann::json::parse(in);
+    return j.at("holdout_start_ms").get<TimeMs>();
+  } catch (const std::exception&) {
+    return kNoTime;
+  }
+}
+
+Result<HeldOut> MakeSplit(const Dataset& ds, const TrainConfig& c, const TimeZone& tz,
+                          TimeMs truth_holdout_start) {
   HeldOut h;
   const EventLog& ev = ds.events;
   if (ev.size() == 0) return Status::InvalidArgument("events.csv holds no events: nothing to train on");
@@ -149,9 +166,11 @@ Result<HeldOut> MakeSplit(const Dataset& ds, const TrainConfig& c, const TimeZon
     if (days == 0) {
       TimeMs lo = *std::min_element(ev.ts.begin(), ev.ts.end());
       TimeMs hi = *std::max_element(ev.ts.begin(), ev.ts.end());
-      days = std::max<int>(1, static_cast<int>((hi - lo) / kMsPerDay / 5));
+      const int span_days = static_cast<int>((hi - lo + kMsPerDay - 1) / kMsPerDay);
+      days = std::max(1, span_days / 5);
     }
     QM_ASSIGN_OR_RETURN(h.holdout_start, HoldoutStartForLastDays(ev, days, tz));
+    if (truth_holdout_start != kNoTime && c.holdout_days == 0) h.holdout_start = truth_holdout_start;
     h.split = TimeSplit(ev, h.holdout_start);
     h.customer_time.assign(ds.customers.size(), h.holdout_start);
   } else {
@@ -386,11 +405,35 @@ void AddOracle(const std::string& data_dir, EvalReport* report) {
   }
 }
 
+// The filter stage of the two-stage pipeline, as far as it is stateless (SPEC §6 consent,
+// suitability and eligibility): an item the customer could be shown on app_home or by
+// wechat_push at the start or in the middle of the held-out week.
+bool Eligible(const policy::Policy& policy, const Dataset& ds, uint32_t customer, uint32_t item, TimeMs t) {
+  policy::Candidate cand;
+  cand.item = &ds.items[item];
+  cand.index = item;
+  cand.category = ds.categories.Name(ds.items[item].category);
+  cand.campaign = ds.campaigns.Name(ds.items[item].campaign);
+  std::vector<std::string> blocked;
+  for (TimeMs when : {t + 12 * kMsPerHour, t + 3 * kMsPerDay + 12 * kMsPerHour}) {
+    for (ChannelId ch : {kAppHome, kWechatPush}) {
+      blocked.clear();
+      policy.StaticCheck(ds.customers[customer], cand, ch, when, &blocked);
+      bool only_quiet = !blocked.empty() && std::all_of(blocked.begin(), blocked.end(), [](const std::string& b) {
+        return b == policy::blocked::kQuietHours;
+      });
+      if (blocked.empty() || only_quiet) return true;
+    }
+  }
+  return false;
+}
+
 // Evaluates a bundle: retrieval alone, two-stage, ranker classification metrics, baselines.
 Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const HeldOut& h, const ByCustomer& by,
                                   const features::HistoryIndex& hist, const TimeZone& tz, const TrainConfig& c,
                                   bool baselines, const std::string& data_dir) {
   EvalReport report;
+  QM_ASSIGN_OR_RETURN(policy::Policy policy, policy::Policy::Create(policy::PolicyConfig{}, ds.channels, tz));
   EvalTargets all = BuildEvalTargets(ds.events, h.split);
   if (all.size() == 0) return Status::InvalidArgument("no held-out positives to evaluate on");
   // Seeded sample of evaluated customers.
@@ -414,6 +457,7 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   const std::vector<int> ks = {10, 20, 50};
   const int kmax = 50;
   RankingMetrics retrieval(ks), two_stage(ks);
+  const double inv_tau = 1.0 / c.two_tower.temperature;
   std::vector<uint32_t> two_stage_top;  // for coverage
   const int d = b.towers->dim();
   const int cand = std::max(c.candidates, kmax);
@@ -440,6 +484,7 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
           if (labels[j] < 0) break;
           uint32_t it = static_cast<uint32_t>(labels[j]);
           if (std::binary_search(seen.begin(), seen.end(), it)) continue;
+          if (!Eligible(policy, ds, cu, it, times[k])) continue;
           merged.emplace_back(scores[j], it);
         }
       }
@@ -472,7 +517,13 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
       QM_RETURN_IF_ERROR(b.ranker->Score(in, pc.data(), pv.data()));
       std::vector<size_t> ord(ranked.size());
       std::iota(ord.begin(), ord.end(), size_t{0});
-      std::stable_sort(ord.begin(), ord.end(), [&](size_t a, size_t x) { return pc[a] > pc[x]; });
+      // Two-stage score: log p_click from the ranker plus the retrieval logit u.v / tau,
+      // which (trained with the log-popularity correction) estimates log P(item | customer).
+      std::vector<double> final_score(ranked.size());
+      for (size_t j = 0; j < ranked.size(); ++j) {
+        final_score[j] = std::log(static_cast<double>(pc[j]) + 1e-9) + c.retrieval_weight * merged[j].first * inv_tau;
+      }
+      std::stable_sort(ord.begin(), ord.end(), [&](size_t a, size_t x) { return final_score[a] > final_score[x]; });
       std::vector<uint32_t> ts_top;
       for (size_t j = 0; j < ord.size() && ts_top.size() < static_cast<size_t>(kmax); ++j) ts_top.push_back(ranked[ord[j]]);
       two_stage.Add(IndexSpan{ts_top.data(), ts_top.size()}, t.targets[lo + k]);
@@ -490,6 +541,7 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   };
   put("retrieval", retrieval);
   put("two_stage", two_stage);
+
   report.metrics["two_stage.coverage@20"] = CatalogueCoverage(two_stage_top.data(), t.size(), kmax, 20,
                                                               static_cast<uint32_t>(ds.items.size()));
   if (baselines) {
@@ -575,7 +627,7 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
   QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data));
   QM_ASSIGN_OR_RETURN(std::string fingerprint, DataFingerprint(data_dir));
-  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz));
+  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
   TrainResult result;
   auto& stats = result.stats;
   stats["data.customers"] = static_cast<double>(ds.customers.size());
@@ -723,7 +775,7 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
   QM_RETURN_IF_ERROR(Verify(artifacts_root, version).status());
   const std::string dir = (fs::path(artifacts_root) / version).string();
   QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data));
-  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz));
+  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
   Bundle b;
   QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Load(dir + "/features.json"));
   b.space = std::make_unique<FeatureSpace>(std::move(space));

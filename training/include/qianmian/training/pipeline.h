@@ -28,6 +28,7 @@ struct TrainConfig {
   TimeMs click_window = kMsPerDay;        // a click this soon after an exposure labels it
   TimeMs convert_window = 7 * kMsPerDay;  // likewise for a conversion
   int candidates = 300;              // two-stage: items recalled, then ranked
+  double retrieval_weight = 1.0;     // two-stage score = log p_click + w * u.v / temperature
   int max_eval_customers = 20000;    // evaluated customers (a seeded sample above this)
   int64_t exact_index_max = 30000;   // exact Faiss search up to this many items, HNSW above
   int threads = 0;                   // libtorch threads; 0 = 1 (the other core prepares batches)
