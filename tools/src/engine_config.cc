@@ -14,6 +14,8 @@ Result<EngineConfig> LoadEngineConfig(const std::string& path) {
   ReadDataConfig(root.Table("data"), &config.data);
   root.Table("artifacts").Read("root", &config.artifacts_root);
   training::ReadTrainConfig(root.Table("training"), &config.training);
+  policy::ReadPolicyConfig(root.Table("policy"), &config.policy);
+  policy::ReadStoreConfig(root.Table("store"), &config.store);
   QM_RETURN_IF_ERROR(file.Finish());
   return config;
 }

@@ -6,6 +6,8 @@
 #include "commands.h"
 #include "qianmian/core/config.h"
 #include "qianmian/core/status.h"
+#include "qianmian/policy/event_store.h"
+#include "qianmian/policy/policy_config.h"
 #include "qianmian/training/pipeline.h"
 
 namespace qm::tools {
@@ -14,6 +16,8 @@ struct EngineConfig {
   DataConfig data;                      // [data]
   std::string artifacts_root = "artifacts";  // [artifacts] root
   training::TrainConfig training;       // [training]
+  policy::PolicyConfig policy;          // [policy]
+  policy::StoreConfig store;            // [store]
   std::string json;                     // the effective configuration, for manifests
 };
 

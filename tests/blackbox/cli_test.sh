@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Black-box test of the `qianmian` command line: generate -> inspect -> train -> eval on a small
+# bank, artifact verification, and clear one-line errors for bad input.
+# Usage: cli_test.sh QIANMIAN_BINARY
+set -u
+QM=${1:?usage: cli_test.sh QIANMIAN}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+export QM_PROGRESS=0
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   - $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
+expect_fail() {  # expect_fail "description" "needle" cmd...
+  local what=$1 needle=$2
+  shift 2
+  local err
+  err=$("$@" 2>&1 >/dev/null)
+  local rc=$?
+  if [ $rc -ne 0 ] && printf '%s' "$err" | grep -qF -- "$needle"; then ok "$what"
+  else bad "$what (exit $rc, stderr: $(printf '%s' "$err" | tail -2))"; fi
+}
+
+# 1. generate a small bank and load it back cleanly.
+if $QM generate --out "$W/bank" --customers 3000 --products 60 --contents 400 --days 30 --seed 3 >"$W/gen.txt" 2>&1; then
+  ok "generate writes a bank"
+else
+  bad "generate failed: $(tail -3 "$W/gen.txt")"
+fi
+for f in customers.csv items.csv events.csv truth/oracle.json; do
+  [ -s "$W/bank/$f" ] && ok "generate wrote $f" || bad "generate did not write $f"
+done
+if $QM inspect --data "$W/bank" >"$W/inspect.txt" 2>"$W/inspect.err" && grep -q "^customers  3000" "$W/inspect.txt" &&
+   grep -q "events.csv: [0-9]* rows, 0 rejected" "$W/inspect.err"; then
+  ok "inspect loads the generated bank with no rejected row"
+else
+  bad "inspect: $(cat "$W/inspect.txt" "$W/inspect.err" | tail -5)"
+fi
+
+# 2. train a quick version and evaluate it.
+cat > "$W/fast.toml" <<'TOML'
+[training]
+max_eval_customers = 300
+[training.two_tower]
+epochs = 1
+[training.ranker]
+epochs = 1
+TOML
+if $QM train --data "$W/bank" --artifacts "$W/art" --config "$W/fast.toml" >"$W/train.txt" 2>&1; then
+  ok "train publishes a version"
+else
+  bad "train failed: $(tail -5 "$W/train.txt")"
+fi
+v=$(cat "$W/art/CURRENT" 2>/dev/null)
+[ -n "$v" ] && [ -f "$W/art/$v/MANIFEST.json" ] && ok "CURRENT names a version with a manifest" || bad "no CURRENT/manifest"
+for f in features.json two_tower.pt products.index content.index ranker.pt rank_inputs.json; do
+  grep -q "\"$f\"" "$W/art/$v/MANIFEST.json" 2>/dev/null && ok "manifest lists $f" || bad "manifest misses $f"
+done
+grep -q "two_stage" "$W/train.txt" && grep -q "oracle" "$W/train.txt" && ok "train reports two-stage metrics beside the oracle" ||
+  bad "train output lacks metrics"
+if $QM eval --data "$W/bank" --artifacts "$W/art" --config "$W/fast.toml" >"$W/eval.txt" 2>&1 && grep -q "^popularity" "$W/eval.txt"; then
+  ok "eval reports the version beside the baselines"
+else
+  bad "eval: $(tail -5 "$W/eval.txt")"
+fi
+
+# 3. a tampered bundle is refused, naming the file.
+printf 'x' >> "$W/art/$v/ranker.pt"
+expect_fail "eval refuses a bundle that fails verification" "ranker.pt" \
+  $QM eval --data "$W/bank" --artifacts "$W/art" --config "$W/fast.toml"
+
+# 4. bad input: clear one-line errors, non-zero exit.
+printf '[data]\nmax_bad_row_share = 2\nbogus = 1\n' > "$W/bad.toml"
+expect_fail "an out-of-range value is named" "'data.max_bad_row_share': must be in [0, 1]" $QM inspect --config "$W/bad.toml" --data "$W/bank"
+expect_fail "an unknown key is named" "unknown key 'data.bogus'" $QM inspect --config "$W/bad.toml" --data "$W/bank"
+expect_fail "a missing data folder is reported" "does not exist" $QM inspect --data "$W/nope"
+mkdir -p "$W/broken"
+cp "$W/bank/items.csv" "$W/bank/customers.csv" "$W/broken/"
+printf 'ts,customer_id,item_id,type,channel\nnot-a-time,C1,P1,click,app_home\n' > "$W/broken/events.csv"
+expect_fail "a file of malformed rows fails with file, count and first reason" "events.csv: 1 of 1 rows are malformed" \
+  $QM inspect --data "$W/broken"
+printf 'ts,customer_id,item_id,type,channel\n' > "$W/broken/events.csv"
+expect_fail "train refuses data without events" "no events" $QM train --data "$W/broken" --artifacts "$W/art2"
+expect_fail "generate refuses a zero count" "customers" $QM generate --out "$W/g0" --customers 0
+expect_fail "an unknown command is refused" "" $QM frobnicate
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
