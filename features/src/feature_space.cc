@@ -142,6 +142,7 @@ void FeatureSpace::Finalize() {
 Result<FeatureSpace> FeatureSpace::Fit(const Dataset& ds, const FeatureOptions& options) {
   if (options.history_length < 1) return Status::InvalidArgument("history_length must be >= 1");
   if (options.text_buckets < 16) return Status::InvalidArgument("text_buckets must be >= 16");
+  if (options.numeric_buckets < 1) return Status::InvalidArgument("numeric_buckets must be >= 1");
   FeatureSpace fs;
   fs.options_ = options;
   auto add_field = [&](const std::string& name, const std::vector<std::string>& values) {
@@ -192,8 +193,24 @@ Result<FeatureSpace> FeatureSpace::Fit(const Dataset& ds, const FeatureOptions& 
         double var = sq / cnt - nf.mean * nf.mean;
         nf.stddev = var > 1e-12 ? std::sqrt(var) : 1.0;
       }
+      // Quantile boundaries: the numeric column is also a categorical field "q.<name>", which
+      // lets the models treat thresholds and sentinel values (e.g. 999 = never) non-linearly.
+      std::vector<float> sorted;
+      for (float v : col.numeric) {
+        if (!std::isnan(v)) sorted.push_back(v);
+      }
+      std::sort(sorted.begin(), sorted.end());
+      for (int q = 1; q < options.numeric_buckets && !sorted.empty(); ++q) {
+        double b = sorted[std::min(sorted.size() - 1, sorted.size() * q / options.numeric_buckets)];
+        if (nf.bounds.empty() || b > nf.bounds.back()) nf.bounds.push_back(b);
+      }
       fs.numeric_.push_back(nf);
     }
+  }
+  for (const auto& nf : fs.numeric_) {
+    std::vector<std::string> buckets;
+    for (size_t b = 1; b <= nf.bounds.size() + 1; ++b) buckets.push_back(std::to_string(b));
+    add_field("q." + nf.name, buckets);
   }
   for (uint32_t l = 0; l < ds.labels.size(); ++l) fs.labels_.emplace(ds.labels.Name(l), l + 1);
   for (size_t i = 0; i < ds.items.size(); ++i) fs.item_ids_.emplace(ds.items[i].id, static_cast<int64_t>(i) + 2);
@@ -220,7 +237,20 @@ void FeatureSpace::EncodeCustomer(const Dataset& ds, uint32_t customer, TimeMs n
     else if (f.name == "risk") out->cat.push_back(local(f, std::to_string(c.risk)));
     else if (f.name == "assessment") out->cat.push_back(local(f, AssessmentName(c, now, options_.risk_validity)));
     else if (f.name == "region") out->cat.push_back(local(f, ds.regions.Name(c.region)));
-    else {
+    else if (f.name.rfind("q.", 0) == 0) {
+      int64_t id = f.offset;
+      for (const NumericField& nf : numeric_) {
+        if (f.name.compare(2, std::string::npos, nf.name) != 0) continue;
+        for (const auto& col : ds.features) {
+          if (col.kind == FeatureColumn::Kind::kNumeric && col.name == nf.name) {
+            if (customer < col.numeric.size()) id = f.offset + Bucket(nf, col.numeric[customer]);
+            break;
+          }
+        }
+        break;
+      }
+      out->cat.push_back(id);
+    } else {
       // Extra categorical column "x.<name>".
       int64_t id = f.offset;
       for (const auto& col : ds.features) {
@@ -264,6 +294,11 @@ void FeatureSpace::EncodeCustomer(const Dataset& ds, uint32_t customer, TimeMs n
   }
   for (; h < options_.history_length; ++h) out->history.push_back(0);
   ++out->n;
+}
+
+int64_t FeatureSpace::Bucket(const NumericField& f, float v) {
+  if (std::isnan(v)) return 0;
+  return 1 + (std::upper_bound(f.bounds.begin(), f.bounds.end(), static_cast<double>(v)) - f.bounds.begin());
 }
 
 void FeatureSpace::EncodeCustomers(const Dataset& ds, const uint32_t* customers, int64_t n, TimeMs now,
@@ -339,6 +374,7 @@ Status FeatureSpace::Save(const std::string& path) const {
   j["options"] = {{"history_length", options_.history_length},
                   {"text_buckets", options_.text_buckets},
                   {"max_text_ngrams", options_.max_text_ngrams},
+                  {"numeric_buckets", options_.numeric_buckets},
                   {"risk_validity_ms", options_.risk_validity}};
   for (const auto& f : cust_fields_) {
     std::vector<std::pair<int64_t, std::string>> v;
@@ -350,7 +386,8 @@ Status FeatureSpace::Save(const std::string& path) const {
   }
   j["customer_fields"] = j.value("customer_fields", json::array());
   for (const auto& nf : numeric_) {
-    j["numeric"].push_back({{"name", nf.name}, {"log", nf.log}, {"mean", nf.mean}, {"stddev", nf.stddev}});
+    j["numeric"].push_back({{"name", nf.name}, {"log", nf.log}, {"mean", nf.mean}, {"stddev", nf.stddev},
+                            {"bounds", nf.bounds}});
   }
   j["numeric"] = j.value("numeric", json::array());
   auto ordered = [](const std::unordered_map<std::string, int64_t>& m, int64_t first) {
@@ -381,6 +418,7 @@ Result<FeatureSpace> FeatureSpace::Load(const std::string& path) {
     fs.options_.history_length = o.at("history_length");
     fs.options_.text_buckets = o.at("text_buckets");
     fs.options_.max_text_ngrams = o.at("max_text_ngrams");
+    fs.options_.numeric_buckets = o.value("numeric_buckets", 16);
     fs.options_.risk_validity = o.at("risk_validity_ms");
     for (const auto& f : j.at("customer_fields")) {
       CatField cf;
@@ -390,7 +428,9 @@ Result<FeatureSpace> FeatureSpace::Load(const std::string& path) {
       fs.cust_fields_.push_back(std::move(cf));
     }
     for (const auto& n : j.at("numeric")) {
-      fs.numeric_.push_back({n.at("name"), n.at("log"), n.at("mean"), n.at("stddev")});
+      NumericField nf{n.at("name"), n.at("log"), n.at("mean"), n.at("stddev"), {}};
+      if (n.contains("bounds")) nf.bounds = n.at("bounds").get<std::vector<double>>();
+      fs.numeric_.push_back(std::move(nf));
     }
     auto fill = [](const json& arr, int64_t first, std::unordered_map<std::string, int64_t>* m) {
       int64_t id = first;

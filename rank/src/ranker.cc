@@ -15,6 +15,16 @@ namespace nn = torch::nn;
 
 namespace {
 
+// Unsets sparse gradients without entries (e.g. a batch where every bag is padding):
+// libtorch 1.13's sparse Adagrad step fails on them, and there is nothing to update.
+void DropEmptySparseGrads(torch::optim::Optimizer* opt) {
+  for (auto& group : opt->param_groups()) {
+    for (auto& p : group.params()) {
+      if (p.grad().defined() && p.grad().is_sparse() && p.grad()._nnz() == 0) p.mutable_grad() = torch::Tensor();
+    }
+  }
+}
+
 constexpr int64_t kContextVocab = kMaxChannels + 24 + 7;
 
 struct Tensors {
@@ -171,6 +181,7 @@ class BuiltinRanker final : public Ranker {
           sparse_opt.zero_grad();
           loss.backward();
           dense_opt.step();
+          DropEmptySparseGrads(&sparse_opt);  // libtorch's sparse Adagrad fails on empty gradients
           sparse_opt.step();
           double ws = w.sum().item<double>();
           loss_sum += loss.item<double>() * ws;

@@ -27,6 +27,16 @@ void SetTorchThreads(int threads) {
 
 namespace {
 
+// Unsets sparse gradients without entries (e.g. a batch where every bag is padding):
+// libtorch 1.13's sparse Adagrad step fails on them, and there is nothing to update.
+void DropEmptySparseGrads(torch::optim::Optimizer* opt) {
+  for (auto& group : opt->param_groups()) {
+    for (auto& p : group.params()) {
+      if (p.grad().defined() && p.grad().is_sparse() && p.grad()._nnz() == 0) p.mutable_grad() = torch::Tensor();
+    }
+  }
+}
+
 torch::Tensor I64(const std::vector<int64_t>& v) {
   return torch::from_blob(const_cast<int64_t*>(v.data()), {static_cast<int64_t>(v.size())}, torch::kInt64);
 }
@@ -230,6 +240,7 @@ class TorchTwoTower final : public TwoTowerModel {
         sparse_opt.zero_grad();
         loss.backward();
         opt.step();
+        DropEmptySparseGrads(&sparse_opt);  // libtorch's sparse Adagrad fails on empty gradients
         sparse_opt.step();
         if (stats) stats->epoch_loss[p.epoch] += loss.item<double>();
         ++loss_n[p.epoch];

@@ -81,6 +81,25 @@ TEST(FeatureSpace, EncodesCustomersIntoFixedShapes) {
   EXPECT_FLOAT_EQ(b.dense[fs->customer_dense() + 1], 1.0f);
 }
 
+TEST(FeatureSpace, BucketsNumericColumnsByQuantileSoSentinelsGetTheirOwnBucket) {
+  Dataset ds = SmallBank();
+  // Replace age with a column where 999 means "never" (like pdays in UCI Bank Marketing).
+  ds.features[0].numeric = {3.0f, 999.0f};
+  features::FeatureOptions o;
+  o.numeric_buckets = 4;
+  auto fs = FeatureSpace::Fit(ds, o);
+  ASSERT_TRUE(fs.ok());
+  CustomerBatch b;
+  fs->EncodeCustomer(ds, 0, 0, {}, &b);
+  fs->EncodeCustomer(ds, 1, 0, {}, &b);
+  const int F = fs->customer_cat_fields();
+  // The last categorical field is "q.age": different buckets for 3 and 999.
+  EXPECT_NE(b.cat[F - 1], b.cat[2 * F - 1]);
+  CustomerBatch u;
+  fs->EncodeUnknownCustomer(&u);
+  EXPECT_EQ(u.cat.size(), static_cast<size_t>(F));
+}
+
 TEST(FeatureSpace, MarksExpiredAssessmentsDifferentlyFromValidOnes) {
   Dataset ds = SmallBank();
   auto fs = FeatureSpace::Fit(ds, FeatureOptions{});

@@ -134,3 +134,24 @@ TEST(EvalTargets, AreEmptyWhenNothingIsHeldOut) {
 
 }  // namespace
 }  // namespace qm::training
+
+namespace qm::training {
+namespace {
+TEST(CustomerHoldoutSplit, HoldsOutWholeCustomersInTheRequestedShare) {
+  EventLog log;
+  for (uint32_t c = 0; c < 100; ++c) {
+    for (int k = 0; k < 3; ++k) log.Append(1000 * k, c, 0, EventType::kImpression, kAppHome, "");
+  }
+  auto split = CustomerHoldoutSplit(log, 0.25, 7);
+  ASSERT_TRUE(split.ok());
+  EXPECT_EQ(split->num_held_out, 75u);  // 25 customers x 3 events
+  for (size_t e = 0; e < log.size(); e += 3) {
+    EXPECT_EQ(split->held_out[e], split->held_out[e + 1]);
+    EXPECT_EQ(split->held_out[e], split->held_out[e + 2]);
+  }
+  auto again = CustomerHoldoutSplit(log, 0.25, 7);
+  EXPECT_EQ(again->held_out, split->held_out);
+  EXPECT_FALSE(CustomerHoldoutSplit(log, 1.0, 7).ok());
+}
+}  // namespace
+}  // namespace qm::training

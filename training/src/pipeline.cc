@@ -31,13 +31,15 @@ using features::ItemBatch;
 
 void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   t.Read("split", &c->split);
-  if (c->split != "time" && c->split != "per_customer") t.Error("split", "must be \"time\" or \"per_customer\"");
+  if (c->split != "time" && c->split != "per_customer" && c->split != "customers") {
+    t.Error("split", "must be \"time\", \"per_customer\" or \"customers\"");
+  }
   t.Read("holdout_days", &c->holdout_days);
   if (c->holdout_days < 0) t.Error("holdout_days", "must be >= 0");
   t.Read("holdout_fraction", &c->holdout_fraction);
   if (!(c->holdout_fraction > 0 && c->holdout_fraction < 1)) t.Error("holdout_fraction", "must be in (0, 1)");
   t.Read("negative_keep", &c->negative_keep);
-  if (!(c->negative_keep > 0 && c->negative_keep <= 1)) t.Error("negative_keep", "must be in (0, 1]");
+  if (!(c->negative_keep >= 0 && c->negative_keep <= 1)) t.Error("negative_keep", "must be in [0, 1] (0 = auto)");
   t.ReadDuration("click_window", &c->click_window);
   t.ReadDuration("convert_window", &c->convert_window);
   t.Read("candidates", &c->candidates);
@@ -174,7 +176,11 @@ Result<HeldOut> MakeSplit(const Dataset& ds, const TrainConfig& c, const TimeZon
     h.split = TimeSplit(ev, h.holdout_start);
     h.customer_time.assign(ds.customers.size(), h.holdout_start);
   } else {
-    QM_ASSIGN_OR_RETURN(h.split, PerCustomerTimeSplit(ev, c.holdout_fraction));
+    if (c.split == "customers") {
+      QM_ASSIGN_OR_RETURN(h.split, CustomerHoldoutSplit(ev, c.holdout_fraction, c.seed));
+    } else {
+      QM_ASSIGN_OR_RETURN(h.split, PerCustomerTimeSplit(ev, c.holdout_fraction));
+    }
     h.customer_time.assign(ds.customers.size(), std::numeric_limits<TimeMs>::max());
     for (size_t e = 0; e < ev.size(); ++e) {
       if (h.split.held_out[e]) h.customer_time[ev.customer[e]] = std::min(h.customer_time[ev.customer[e]], ev.ts[e]);
@@ -670,7 +676,17 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
 
   // Ranker on training exposures.
   ByCustomer by(ds.events, ds.customers.size());
-  std::vector<RankRow> rows = BuildRankRows(ds, by, h.split, /*held_out=*/false, c, c.negative_keep,
+  double keep = c.negative_keep;
+  if (keep == 0) {
+    // Auto: every unclicked exposure on small data, about 4M rows on large data.
+    size_t exposures = 0;
+    for (size_t e = 0; e < ds.events.size(); ++e) {
+      exposures += !h.split.held_out[e] && IsExposure(ds.events.type[e]);
+    }
+    keep = exposures > 4'000'000 ? 4e6 / static_cast<double>(exposures) : 1.0;
+  }
+  stats["ranker.negative_keep"] = keep;
+  std::vector<RankRow> rows = BuildRankRows(ds, by, h.split, /*held_out=*/false, c, keep,
                                             std::numeric_limits<size_t>::max(), c.seed);
   if (rows.empty()) return Status::InvalidArgument("no exposures or positives to train the ranker on");
   stats["ranker.rows"] = static_cast<double>(rows.size());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <numeric>
 #include <string>
 
@@ -127,6 +128,32 @@ EvalTargets BuildEvalTargets(const EventLog& events, const Split& split) {
     out.seen.Append(seen);
   }
   return out;
+}
+
+Result<Split> CustomerHoldoutSplit(const EventLog& events, double fraction, uint64_t seed) {
+  if (!(fraction > 0 && fraction < 1)) {
+    return Status::InvalidArgument("customer holdout fraction must be in (0, 1)");
+  }
+  uint32_t max_customer = 0;
+  for (uint32_t c : events.customer) max_customer = std::max(max_customer, c);
+  std::vector<uint8_t> has(events.size() ? max_customer + 1 : 0, 0);
+  for (uint32_t c : events.customer) has[c] = 1;
+  std::vector<uint32_t> customers;
+  for (uint32_t c = 0; c < has.size(); ++c) {
+    if (has[c]) customers.push_back(c);
+  }
+  std::mt19937_64 rng(seed);
+  std::shuffle(customers.begin(), customers.end(), rng);
+  std::vector<uint8_t> out(has.size(), 0);
+  const size_t n = static_cast<size_t>(std::llround(fraction * customers.size()));
+  for (size_t i = 0; i < n && i < customers.size(); ++i) out[customers[i]] = 1;
+  Split split;
+  split.held_out.resize(events.size());
+  for (size_t e = 0; e < events.size(); ++e) {
+    split.held_out[e] = out[events.customer[e]];
+    (split.held_out[e] ? split.num_held_out : split.num_train) += 1;
+  }
+  return split;
 }
 
 }  // namespace qm::training

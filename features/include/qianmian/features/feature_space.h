@@ -18,6 +18,7 @@ struct FeatureOptions {
   int history_length = 20;              // recent positive items fed to the customer tower
   uint32_t text_buckets = 1u << 18;     // hashed n-gram space for titles and texts
   int max_text_ngrams = 256;            // n-grams kept per item (title first, then text)
+  int numeric_buckets = 16;             // each numeric column is also a quantile-bucket field
   TimeMs risk_validity = 365 * kMsPerDay;  // an assessment older than this is expired
 };
 
@@ -116,7 +117,10 @@ class FeatureSpace {
     std::string name;
     bool log = false;   // signed log1p before standardising
     double mean = 0, stddev = 1;
+    std::vector<double> bounds;  // quantile bucket boundaries (raw values), ascending
   };
+  // Bucket of a raw numeric value: 0 = missing, 1.. = quantile bucket.
+  static int64_t Bucket(const NumericField& f, float v);
 
   FeatureOptions options_;
   std::vector<CatField> cust_fields_;

@@ -21,10 +21,12 @@ namespace qm::training {
 // [training] section of the configuration.
 struct TrainConfig {
   std::string split = "time";        // "time": the last holdout_days are held out;
-                                     // "per_customer": each customer's last holdout_fraction
+                                     // "per_customer": each customer's last holdout_fraction;
+                                     // "customers": a holdout_fraction of customers, all events
   int holdout_days = 0;              // 0 = a fifth of the data's days (at least 1)
-  double holdout_fraction = 0.2;     // per_customer split
-  double negative_keep = 0.3;        // share of unclicked exposures kept for the ranker
+  double holdout_fraction = 0.2;     // per_customer and customers splits
+  double negative_keep = 0;          // share of unclicked exposures kept for the ranker;
+                                     // 0 = auto (all up to 4M exposures, ~4M rows above)
   TimeMs click_window = kMsPerDay;        // a click this soon after an exposure labels it
   TimeMs convert_window = 7 * kMsPerDay;  // likewise for a conversion
   int candidates = 300;              // two-stage: items recalled, then ranked

@@ -45,6 +45,11 @@ Result<TimeMs> HoldoutStartForLastDays(const EventLog& events, int holdout_days,
 // out are entirely training. InvalidArgument unless 0 <= fraction <= 1.
 Result<Split> PerCustomerTimeSplit(const EventLog& events, double fraction = 0.2);
 
+// Customer split (e.g. UCI Bank Marketing: generalisation to unseen customers): a seeded random
+// `fraction` of the customers that have events is held out with all their events.
+// InvalidArgument unless 0 < fraction < 1.
+Result<Split> CustomerHoldoutSplit(const EventLog& events, double fraction, uint64_t seed);
+
 // The evaluated customers of a split with their targets and seen items (see the file comment).
 struct EvalTargets {
   std::vector<uint32_t> customers;  // customers with >= 1 target, ascending
