@@ -247,6 +247,17 @@ class RocksStore final : public EventStore {
 }  // namespace
 
 Result<std::unique_ptr<EventStore>> OpenRocksStore(const StoreConfig& config) {
+  if (config.read_only) {
+    // No lock: a reader beside the process that writes. It sees the store as of opening.
+    if (!std::filesystem::exists(std::filesystem::path(config.path) / "CURRENT")) {
+      return Status::NotFound("no event store at '" + config.path + "'");
+    }
+    rocksdb::Options options;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, config.path, &raw);
+    if (!s.ok()) return Status::IoError("cannot open event store '" + config.path + "' read-only: " + s.ToString());
+    return std::unique_ptr<EventStore>(new RocksStore(std::unique_ptr<rocksdb::DB>(raw), config));
+  }
   std::error_code ec;
   std::filesystem::create_directories(config.path, ec);
   if (ec) return Status::IoError("cannot create store folder '" + config.path + "': " + ec.message());

@@ -26,7 +26,7 @@ Command AddTrainCommand(CLI::App& root) {
     QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(opts->config));
     ApplyOverrides(*opts, &config);
     QM_ASSIGN_OR_RETURN(auto result, training::Train(config.data.dir, config.data, config.artifacts_root,
-                                                     config.training, config.json));
+                                                     config.training, config.json, &config.store));
     std::printf("%s", result.eval.Format().c_str());
     std::printf("two-tower: %.0f examples/s; ranker: %.0f rows/s; total %.1f s\n",
                 result.stats["two_tower.examples_per_second"], result.stats["ranker.rows_per_second"],
@@ -52,7 +52,7 @@ Command AddEvalCommand(CLI::App& root) {
     ApplyOverrides(*opts, &config);
     eval->baselines = !*no_baselines;
     QM_ASSIGN_OR_RETURN(auto report, training::Evaluate(config.data.dir, config.data, config.artifacts_root,
-                                                        config.training, *eval));
+                                                        config.training, *eval, &config.store));
     std::printf("%s", report.Format().c_str());
     return Status::Ok();
   };

@@ -22,6 +22,8 @@ Result<EngineConfig> LoadEngineConfig(const std::string& path) {
 
 void ApplyOverrides(const CommonOptions& o, EngineConfig* c) {
   if (!o.data.empty()) c->data.dir = o.data;
+  // SPEC §6: the embedded store lives in <data>/store/ unless the file names another folder.
+  if (c->store.path == policy::StoreConfig{}.path) c->store.path = c->data.dir + "/store";
   if (!o.artifacts.empty()) c->artifacts_root = o.artifacts;
 }
 

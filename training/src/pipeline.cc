@@ -21,6 +21,7 @@
 #include "qianmian/training/baselines.h"
 #include "qianmian/training/metrics.h"
 #include "qianmian/training/split.h"
+#include "qianmian/training/store_events.h"
 
 namespace qm::training {
 
@@ -481,6 +482,18 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
     for (size_t k = 0; k < n; ++k) {
       const uint32_t cu = t.customers[lo + k];
       auto seen = t.seen[lo + k];
+      // Items the customer dismissed within the suppression period: the policy hides them
+      // (SPEC §6 eligibility), so the two-stage pipeline never shows them.
+      std::vector<uint32_t> dismissed;
+      for (uint64_t p = by.begin[cu]; p < by.begin[cu + 1]; ++p) {
+        uint32_t e = by.event[p];
+        if (ds.events.ts[e] >= times[k]) break;
+        if (ds.events.type[e] == EventType::kDismiss &&
+            ds.events.ts[e] >= times[k] - policy.config().dismiss_suppression) {
+          dismissed.push_back(ds.events.item[e]);
+        }
+      }
+      std::sort(dismissed.begin(), dismissed.end());
       // Recall: best `cand` of each index, merged by score, seen items removed.
       std::vector<std::pair<float, uint32_t>> merged;
       for (const auto* index : {b.products.get(), b.contents.get()}) {
@@ -490,6 +503,7 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
           if (labels[j] < 0) break;
           uint32_t it = static_cast<uint32_t>(labels[j]);
           if (std::binary_search(seen.begin(), seen.end(), it)) continue;
+          if (std::binary_search(dismissed.begin(), dismissed.end(), it)) continue;
           if (!Eligible(policy, ds, cu, it, times[k])) continue;
           merged.emplace_back(scores[j], it);
         }
@@ -614,11 +628,30 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   return report;
 }
 
-Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& data) {
+Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& data,
+                                const policy::StoreConfig* store, std::map<std::string, double>* stats) {
   LoadReport lr;
   auto ds = LoadDataset(data_dir, data, &lr);
   if (lr.items.bad_rows + lr.customers.bad_rows + lr.events.bad_rows > 0) std::fputs(lr.Format().c_str(), stderr);
   if (!ds.ok()) return ds.status();
+  if (store != nullptr) {
+    policy::StoreConfig sc = *store;
+    bool present = true;
+    if (sc.backend == "embedded") {
+      sc.read_only = true;
+      present = fs::exists(fs::path(sc.path) / "CURRENT");
+    }
+    if (present) {
+      QM_ASSIGN_OR_RETURN(auto es, policy::EventStore::Open(sc));
+      StoreMergeStats ms;
+      QM_RETURN_IF_ERROR(MergeStoreEvents(*es, &*ds, &ms).Annotate("reading the event store"));
+      std::fprintf(stderr, "event store %s: %llu events read, %llu added, %llu already in events.csv, %llu skipped (unknown customer/item/channel)\n",
+                   sc.backend == "embedded" ? sc.path.c_str() : "redis", static_cast<unsigned long long>(ms.read),
+                   static_cast<unsigned long long>(ms.added), static_cast<unsigned long long>(ms.duplicates),
+                   static_cast<unsigned long long>(ms.unknown_customer + ms.unknown_item + ms.unknown_channel));
+      if (stats) (*stats)["data.store_events_added"] = static_cast<double>(ms.added);
+    }
+  }
   if (ds->items.empty()) return Status::InvalidArgument("items.csv holds no items");
   if (ds->customers.empty()) return Status::InvalidArgument("customers.csv holds no customers");
   return ds;
@@ -627,15 +660,15 @@ Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& d
 }  // namespace
 
 Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
-                          const TrainConfig& c, const std::string& config_json) {
+                          const TrainConfig& c, const std::string& config_json, const policy::StoreConfig* store) {
   const auto t_all = std::chrono::steady_clock::now();
   recall::SetTorchThreads(Threads(c));
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
-  QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data));
-  QM_ASSIGN_OR_RETURN(std::string fingerprint, DataFingerprint(data_dir));
-  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
   TrainResult result;
   auto& stats = result.stats;
+  QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data, store, &stats));
+  QM_ASSIGN_OR_RETURN(std::string fingerprint, DataFingerprint(data_dir));
+  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
   stats["data.customers"] = static_cast<double>(ds.customers.size());
   stats["data.items"] = static_cast<double>(ds.items.size());
   stats["data.events"] = static_cast<double>(ds.events.size());
@@ -781,7 +814,7 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
 }
 
 Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
-                            const TrainConfig& c, const EvalOptions& options) {
+                            const TrainConfig& c, const EvalOptions& options, const policy::StoreConfig* store) {
   recall::SetTorchThreads(Threads(c));
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
   std::string version = options.version;
@@ -790,7 +823,7 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
   }
   QM_RETURN_IF_ERROR(Verify(artifacts_root, version).status());
   const std::string dir = (fs::path(artifacts_root) / version).string();
-  QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data));
+  QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data, store, nullptr));
   QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
   Bundle b;
   QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Load(dir + "/features.json"));

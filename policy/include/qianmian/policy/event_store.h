@@ -25,6 +25,8 @@ struct StoreConfig {
   std::string backend = "embedded";        // "embedded" | "redis"
   std::string path = "data/store";         // embedded: the RocksDB folder (created)
   bool sync = true;                        // embedded: fsync the WAL before acknowledging
+  bool read_only = false;                  // embedded: open without the lock, for readers
+                                           // (e.g. `train` beside a running server); writes fail
   std::string redis_host = "127.0.0.1";
   int redis_port = 6379;
   std::string redis_prefix = "qm";         // key prefix: <prefix>:{<customer>}:s / :l

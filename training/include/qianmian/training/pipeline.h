@@ -12,6 +12,7 @@
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/status.h"
 #include "qianmian/features/feature_space.h"
+#include "qianmian/policy/event_store.h"
 #include "qianmian/rank/ranker.h"
 #include "qianmian/recall/two_tower.h"
 #include "qianmian/recall/vector_index.h"
@@ -58,9 +59,12 @@ struct TrainResult {
 
 // Trains on `data_dir` and writes a new version under `artifacts_root`; CURRENT moves only
 // after the bundle is complete and verified. `config_json` is recorded in the manifest.
+// `store` (may be null): the event store whose recorded events (feedback, sends) are added to
+// events.csv's; an embedded store is opened read-only and skipped when it does not exist.
 Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data,
                          const std::string& artifacts_root, const TrainConfig& config,
-                         const std::string& config_json);
+                         const std::string& config_json,
+                         const policy::StoreConfig* store = nullptr);
 
 struct EvalOptions {
   bool baselines = true;     // popularity, item-kNN and (if the catalogue allows) EASE
@@ -70,6 +74,7 @@ struct EvalOptions {
 // Evaluates a published version on the held-out events of `data_dir` (same split as training).
 Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
                             const std::string& artifacts_root, const TrainConfig& config,
-                            const EvalOptions& options);
+                            const EvalOptions& options,
+                            const policy::StoreConfig* store = nullptr);
 
 }  // namespace qm::training
