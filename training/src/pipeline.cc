@@ -45,7 +45,11 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   t.ReadDuration("convert_window", &c->convert_window);
   t.Read("candidates", &c->candidates);
   t.Read("retrieval_weight", &c->retrieval_weight);
-  if (c->retrieval_weight < 0) t.Error("retrieval_weight", "must be >= 0");
+  t.Read("exposure_model", &c->exposure_model);
+  t.Read("exposure_examples", &c->exposure_examples);
+  if (c->exposure_examples < 1) t.Error("exposure_examples", "must be >= 1");
+  t.Read("exposure_weight", &c->exposure_weight);
+  if (c->retrieval_weight < 0 && c->retrieval_weight != -1) t.Error("retrieval_weight", "must be >= 0 (or -1 = auto)");
   if (c->candidates < 1) t.Error("candidates", "must be >= 1");
   t.Read("max_eval_customers", &c->max_eval_customers);
   if (c->max_eval_customers < 1) t.Error("max_eval_customers", "must be >= 1");
@@ -73,6 +77,14 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   if (o.epochs < 1) tt.Error("epochs", "must be >= 1");
   if (o.batch_size < 2) tt.Error("batch_size", "must be >= 2");
   if (!(o.temperature > 0)) tt.Error("temperature", "must be > 0");
+  ConfigTable et = t.Table("exposure_tower");
+  et.Read("epochs", &c->exposure_tower.epochs);
+  et.Read("batch_size", &c->exposure_tower.batch_size);
+  et.Read("embedding_dim", &c->exposure_tower.embedding_dim);
+  et.Read("hidden", &c->exposure_tower.hidden);
+  et.Read("temperature", &c->exposure_tower.temperature);
+  if (c->exposure_tower.epochs < 1) et.Error("epochs", "must be >= 1");
+  c->exposure_tower.seed = c->seed + 1;
   ConfigTable rt = t.Table("ranker");
   auto& r = c->ranker;
   rt.Read("field_dim", &r.field_dim);
@@ -292,6 +304,9 @@ struct Bundle {
   std::unique_ptr<rank::RankInputBuilder> builder;
   std::unique_ptr<rank::Ranker> ranker;
   ItemBatch all_items;
+  // Where the past (logging) policy exposed items: a second two-tower trained on exposures.
+  std::unique_ptr<recall::TwoTowerModel> exposure;
+  std::vector<float> exposure_item_emb;  // items x exposure dim
 };
 
 Status EncodeAllItems(const Dataset& ds, Bundle* b) {
@@ -299,13 +314,16 @@ Status EncodeAllItems(const Dataset& ds, Bundle* b) {
   std::iota(all.begin(), all.end(), 0u);
   b->all_items.Clear();
   b->space->EncodeItems(ds, all.data(), static_cast<int64_t>(all.size()), &b->all_items);
-  const int d = b->towers->dim();
-  b->item_emb.assign(ds.items.size() * d, 0.0f);
-  ItemBatch batch;
-  for (size_t lo = 0; lo < all.size(); lo += 4096) {
-    size_t n = std::min<size_t>(4096, all.size() - lo);
-    features::GatherItems(b->all_items, all.data() + lo, static_cast<int64_t>(n), &batch);
-    QM_RETURN_IF_ERROR(b->towers->EncodeItems(batch, b->item_emb.data() + lo * d));
+  for (auto [model, emb] : {std::pair{b->towers.get(), &b->item_emb}, std::pair{b->exposure.get(), &b->exposure_item_emb}}) {
+    if (model == nullptr) continue;
+    const int d = model->dim();
+    emb->assign(ds.items.size() * d, 0.0f);
+    ItemBatch batch;
+    for (size_t lo = 0; lo < all.size(); lo += 4096) {
+      size_t n = std::min<size_t>(4096, all.size() - lo);
+      features::GatherItems(b->all_items, all.data() + lo, static_cast<int64_t>(n), &batch);
+      QM_RETURN_IF_ERROR(model->EncodeItems(batch, emb->data() + lo * d));
+    }
   }
   return Status::Ok();
 }
@@ -477,8 +495,13 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
     std::vector<TimeMs> times(n);
     for (size_t k = 0; k < n; ++k) times[k] = h.customer_time[t.customers[lo + k]];
     CustomerBatch cb;
-    std::vector<float> u;
+    std::vector<float> u, ue;
     QM_RETURN_IF_ERROR(EncodeCustomersAt(ds, b, hist, t.customers.data() + lo, times.data(), n, &cb, &u));
+    const int de = b.exposure ? b.exposure->dim() : 0;
+    if (b.exposure) {
+      ue.resize(n * de);
+      QM_RETURN_IF_ERROR(b.exposure->EncodeCustomers(cb, ue.data()));
+    }
     for (size_t k = 0; k < n; ++k) {
       const uint32_t cu = t.customers[lo + k];
       auto seen = t.seen[lo + k];
@@ -537,11 +560,25 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
       QM_RETURN_IF_ERROR(b.ranker->Score(in, pc.data(), pv.data()));
       std::vector<size_t> ord(ranked.size());
       std::iota(ord.begin(), ord.end(), size_t{0});
-      // Two-stage score: log p_click from the ranker plus the retrieval logit u.v / tau,
-      // which (trained with the log-popularity correction) estimates log P(item | customer).
-      std::vector<double> final_score(ranked.size());
+      // Two-stage score: log p_click from the ranker (P(click | shown)) plus the exposure logit
+      // (where the bank's past policy showed items: together they estimate the chance of a
+      // positive in the held-out period), or, without an exposure model, the retrieval logit
+      // u.v / tau, which with the log-popularity correction estimates log P(item | customer).
+      std::vector<double> final_score(ranked.size()), exp_logit(ranked.size(), 0.0);
+      if (b.exposure) {
+        for (size_t j = 0; j < ranked.size(); ++j) {
+          const float* ve = b.exposure_item_emb.data() + static_cast<size_t>(ranked[j]) * de;
+          double dot = 0;
+          for (int x = 0; x < de; ++x) dot += ue[k * de + x] * ve[x];
+          exp_logit[j] = dot / c.exposure_tower.temperature;
+        }
+      }
+      // Auto retrieval weight: with an exposure model the retrieval logit would count the
+      // exposure twice (measured: docs/BENCHMARKS.md), so it only chooses the candidates.
+      const double rw = c.retrieval_weight >= 0 ? c.retrieval_weight : (b.exposure ? 0.0 : 1.0);
       for (size_t j = 0; j < ranked.size(); ++j) {
-        final_score[j] = std::log(static_cast<double>(pc[j]) + 1e-9) + c.retrieval_weight * merged[j].first * inv_tau;
+        final_score[j] = std::log(static_cast<double>(pc[j]) + 1e-9) + rw * merged[j].first * inv_tau +
+                         c.exposure_weight * exp_logit[j];
       }
       std::stable_sort(ord.begin(), ord.end(), [&](size_t a, size_t x) { return final_score[a] > final_score[x]; });
       std::vector<uint32_t> ts_top;
@@ -561,6 +598,7 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   };
   put("retrieval", retrieval);
   put("two_stage", two_stage);
+
 
   report.metrics["two_stage.coverage@20"] = CatalogueCoverage(two_stage_top.data(), t.size(), kmax, 20,
                                                               static_cast<uint32_t>(ds.items.size()));
@@ -704,6 +742,33 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
     stats["two_tower.seconds"] = ts.seconds;
     stats["two_tower.final_loss"] = ts.epoch_loss.empty() ? 0 : ts.epoch_loss.back();
   }
+  if (c.exposure_model) {
+    std::vector<recall::PositiveExample> exposures;
+    for (size_t e = 0; e < ds.events.size(); ++e) {
+      if (!h.split.held_out[e] && IsExposure(ds.events.type[e])) {
+        exposures.push_back({ds.events.customer[e], ds.events.item[e], ds.events.ts[e]});
+      }
+    }
+    if (static_cast<int64_t>(exposures.size()) > c.exposure_examples) {
+      std::mt19937_64 rng(c.seed ^ 0xe3b0);
+      std::shuffle(exposures.begin(), exposures.end(), rng);
+      exposures.resize(c.exposure_examples);
+    }
+    if (!exposures.empty()) {
+      QM_ASSIGN_OR_RETURN(b.exposure, recall::TwoTowerModel::Create(*b.space, c.exposure_tower));
+      Progress progress("training exposure model", 0, " batches");
+      recall::TrainStats ts;
+      QM_RETURN_IF_ERROR(b.exposure->Train(ds, hist, exposures,
+                                           [&](int64_t done, int64_t total) {
+                                             progress.SetTotal(static_cast<uint64_t>(total));
+                                             progress.Set(static_cast<uint64_t>(done));
+                                           },
+                                           &ts));
+      progress.Finish();
+      stats["exposure_model.examples_per_second"] = ts.examples_per_second;
+      stats["exposure_model.seconds"] = ts.seconds;
+    }
+  }
   QM_RETURN_IF_ERROR(EncodeAllItems(ds, &b));
   QM_RETURN_IF_ERROR(BuildIndexes(ds, c, &b, &stats));
 
@@ -788,6 +853,11 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   }
   QM_RETURN_IF_ERROR(add("item_embeddings.f32"));
   QM_RETURN_IF_ERROR(add("item_ids.txt"));
+  if (b.exposure) {
+    QM_RETURN_IF_ERROR(b.exposure->Save(w.PathFor("exposure_tower.pt")));
+    QM_RETURN_IF_ERROR(add("exposure_tower.pt"));
+    QM_RETURN_IF_ERROR(add("exposure_tower.pt.json"));
+  }
   QM_RETURN_IF_ERROR(b.products->Save(w.PathFor("products.index")));
   QM_RETURN_IF_ERROR(add("products.index"));
   QM_RETURN_IF_ERROR(b.contents->Save(w.PathFor("content.index")));
@@ -829,6 +899,9 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
   QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Load(dir + "/features.json"));
   b.space = std::make_unique<FeatureSpace>(std::move(space));
   QM_ASSIGN_OR_RETURN(b.towers, recall::TwoTowerModel::Load(dir + "/two_tower.pt", *b.space));
+  if (fs::exists(dir + "/exposure_tower.pt")) {
+    QM_ASSIGN_OR_RETURN(b.exposure, recall::TwoTowerModel::Load(dir + "/exposure_tower.pt", *b.space));
+  }
   QM_RETURN_IF_ERROR(EncodeAllItems(ds, &b));
   QM_ASSIGN_OR_RETURN(b.products, recall::VectorIndex::Load(dir + "/products.index"));
   QM_ASSIGN_OR_RETURN(b.contents, recall::VectorIndex::Load(dir + "/content.index"));

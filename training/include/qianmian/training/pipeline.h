@@ -31,13 +31,24 @@ struct TrainConfig {
   TimeMs click_window = kMsPerDay;        // a click this soon after an exposure labels it
   TimeMs convert_window = 7 * kMsPerDay;  // likewise for a conversion
   int candidates = 300;              // two-stage: items recalled, then ranked
-  double retrieval_weight = 1.0;     // two-stage score = log p_click + w * u.v / temperature
+  double retrieval_weight = -1;      // two-stage score = log p_click + w * u.v / temperature
+                                     //   + exposure_weight * exposure logit;
+                                     //   -1 = auto: 0 with an exposure model, else 1
+  bool exposure_model = true;        // also learn where the bank's past policy exposed items
+                                     // (a second two-tower on logged exposures)
+  int64_t exposure_examples = 500000;   // logged exposures sampled per training run
+  double exposure_weight = 1.0;
   int max_eval_customers = 20000;    // evaluated customers (a seeded sample above this)
   int64_t exact_index_max = 30000;   // exact Faiss search up to this many items, HNSW above
   int threads = 0;                   // libtorch threads; 0 = 1 (the other core prepares batches)
   uint64_t seed = 42;
   features::FeatureOptions features;
   recall::TwoTowerOptions two_tower;  // [training.two_tower]
+  recall::TwoTowerOptions exposure_tower = [] {  // [training.exposure_tower]
+    recall::TwoTowerOptions o;
+    o.epochs = 2;
+    return o;
+  }();
   rank::RankerOptions ranker;         // [training.ranker]
 };
 void ReadTrainConfig(ConfigTable t, TrainConfig* c);
