@@ -129,7 +129,10 @@ class RocksStore final : public EventStore {
     }
     CompactState(plan.now, plan.options, &state);
     PutState(&batch, plan.customer_id, state);
-    QM_RETURN_IF_ERROR(FromRocks(db_->Write(write_, &batch), "reserve"));
+    // An expiring (app_home) reservation need not wait for the disk (see StoreConfig).
+    rocksdb::WriteOptions wo = write_;
+    if (plan.expires != 0 && !config_.sync_reservations) wo.sync = false;
+    QM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "reserve"));
     return out;
   }
 

@@ -25,6 +25,12 @@ struct StoreConfig {
   std::string backend = "embedded";        // "embedded" | "redis"
   std::string path = "data/store";         // embedded: the RocksDB folder (created)
   bool sync = true;                        // embedded: fsync the WAL before acknowledging
+  bool sync_reservations = false;          // embedded: also fsync app_home reservations (those
+                                           // that expire). Off: they reach the WAL (they survive
+                                           // a process crash) but a power loss may release them
+                                           // early; the client's impression, which is always
+                                           // durable, then counts the contact. Sends and
+                                           // feedback are always synced when `sync` is on.
   bool read_only = false;                  // embedded: open without the lock, for readers
                                            // (e.g. `train` beside a running server); writes fail
   std::string redis_host = "127.0.0.1";
