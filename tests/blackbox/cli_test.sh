@@ -84,5 +84,28 @@ expect_fail "train refuses data without events" "no events" $QM train --data "$W
 expect_fail "generate refuses a zero count" "customers" $QM generate --out "$W/g0" --customers 0
 expect_fail "an unknown command is refused" "" $QM frobnicate
 
+# 5. recommend: batch recommendations through the serving engine (a dry run).
+head -7 "$W/bank/customers.csv" | tail -6 | cut -d, -f1 > "$W/ids.txt"
+echo "NEVER-SEEN" >> "$W/ids.txt"
+expect_fail "recommend refuses a bundle that fails verification" "ranker.pt" \
+  $QM recommend --data "$W/bank" --artifacts "$W/art" --customers "$W/ids.txt" --out "$W/rec0.csv"
+if $QM train --data "$W/bank" --artifacts "$W/art5" --config "$W/fast.toml" >"$W/train5.txt" 2>&1 &&
+   $QM recommend --data "$W/bank" --artifacts "$W/art5" --customers "$W/ids.txt" --channel app_home --count 5 \
+     --now 2026-11-01T12:00 --out "$W/rec.csv" >"$W/rec.txt" 2>&1; then
+  ok "recommend writes recommendations"
+else
+  bad "recommend failed: $(tail -3 "$W/rec.txt" "$W/train5.txt")"
+fi
+[ "$(head -1 "$W/rec.csv" 2>/dev/null)" = "customer_id,rank,item_id,kind,score,reasons" ] && ok "recommend writes the CSV header" ||
+  bad "recommend header: $(head -1 "$W/rec.csv" 2>/dev/null)"
+rows=$(($(wc -l < "$W/rec.csv" 2>/dev/null || echo 1) - 1))
+[ "$rows" -eq 35 ] && ok "recommend writes 5 rows for each of 7 customers" || bad "recommend wrote $rows rows, not 35"
+grep -q "^NEVER-SEEN,1,.*recall:popular" "$W/rec.csv" && ok "an unknown customer gets popular items" || bad "no popular items for an unknown customer"
+$QM recommend --data "$W/bank" --artifacts "$W/art5" --customers "$W/ids.txt" --count 5 --now 2026-11-01T12:00 \
+  --out "$W/rec2.csv" >/dev/null 2>&1
+cmp -s "$W/rec.csv" "$W/rec2.csv" && ok "recommend is a dry run: a second run gives the same answer" || bad "a second recommend run differs"
+expect_fail "recommend refuses a count outside 1..100" "count" \
+  $QM recommend --data "$W/bank" --artifacts "$W/art5" --customers "$W/ids.txt" --count 0 --out "$W/rec3.csv"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -29,5 +29,6 @@ Command AddGenerateCommand(CLI::App& root);
 Command AddImportCommand(CLI::App& root);
 Command AddTrainCommand(CLI::App& root);
 Command AddEvalCommand(CLI::App& root);
+Command AddRecommendCommand(CLI::App& root);
 
 }  // namespace qm::tools

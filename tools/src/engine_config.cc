@@ -16,6 +16,7 @@ Result<EngineConfig> LoadEngineConfig(const std::string& path) {
   training::ReadTrainConfig(root.Table("training"), &config.training);
   policy::ReadPolicyConfig(root.Table("policy"), &config.policy);
   policy::ReadStoreConfig(root.Table("store"), &config.store);
+  serving::ReadServingConfig(root.Table("serving"), &config.serving);
   QM_RETURN_IF_ERROR(file.Finish());
   return config;
 }

@@ -8,6 +8,7 @@
 #include "qianmian/core/status.h"
 #include "qianmian/policy/event_store.h"
 #include "qianmian/policy/policy_config.h"
+#include "qianmian/serving/serving_config.h"
 #include "qianmian/training/pipeline.h"
 
 namespace qm::tools {
@@ -18,6 +19,7 @@ struct EngineConfig {
   training::TrainConfig training;       // [training]
   policy::PolicyConfig policy;          // [policy]
   policy::StoreConfig store;            // [store]
+  serving::ServingConfig serving;       // [serving]
   std::string json;                     // the effective configuration, for manifests
 };
 

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
       qm::tools::AddInspectCommand(app),
       qm::tools::AddTrainCommand(app),
       qm::tools::AddEvalCommand(app),
+      qm::tools::AddRecommendCommand(app),
   };
   try {
     app.parse(argc, argv);

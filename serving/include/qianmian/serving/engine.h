@@ -1,0 +1,164 @@
+// The online engine: turns (customer, channel, context, now) into the items to show. Loads a
+// data folder and a verified artifact version, and runs recall (ANN over products and content
+// from the customer tower, item-to-item, popular, campaign pins, fresh items) -> filter (the
+// contact policy, caps reserved through the event store) -> rank (one batched ranker call) ->
+// re-rank (blended objective, diversity, slot layout, exploration, reasons).
+// Used by the ZeroMQ server, `qianmian recommend` and push runs. No torch/faiss here.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qianmian/core/config.h"
+#include "qianmian/core/status.h"
+#include "qianmian/core/types.h"
+#include "qianmian/policy/event_store.h"
+#include "qianmian/policy/policy.h"
+#include "qianmian/policy/policy_config.h"
+#include "qianmian/serving/serving_config.h"
+
+namespace qm::serving {
+
+struct EngineOptions {
+  DataConfig data;                    // data.dir: the bank's folder (LoadDataset)
+  std::string artifacts_root = "artifacts";  // <root>/CURRENT names the version to serve
+  policy::PolicyConfig policy;
+  // Event store. The default embedded path ("data/store") means <data.dir>/store.
+  policy::StoreConfig store;
+  ServingConfig serving;
+  // An already open store to use instead of opening `store` (e.g. shared with a push run).
+  std::shared_ptr<policy::EventStore> shared_store;
+};
+
+// A `recommend` request (SPEC §5).
+struct Request {
+  std::string customer_id;
+  std::string channel = "app_home";
+  int count = 10;                     // 1..100
+  TimeMs now_ms = kNoTime;            // kNoTime = the wall clock
+  std::vector<std::string> exclude;   // item ids never to return
+  std::map<std::string, std::string> context;  // free-form (e.g. "hour" overrides the local hour)
+  bool debug = false;                 // fill Response::debug counts and drop reasons
+  bool dry_run = false;               // reserve nothing (caps are only checked)
+  std::string request_id;             // "" = generated; the reservation / exploration key
+};
+
+struct ResponseItem {
+  std::string item_id;
+  std::string kind;                   // "product" | "content"
+  double score = 0;                   // the re-rank score
+  std::vector<std::string> reasons;   // "recall:ann", "recall:similar_to:<item>", "campaign:<id>",
+                                      // "recall:popular", "explore", "rank:p_click=0.12", ...
+};
+
+// Why the list is what it is. Always filled with stage times; counts only with Request::debug.
+struct Debug {
+  std::map<std::string, int64_t> counts;   // "recall.ann_products", "recall.merged", "filter.passed",
+                                           // "rank.scored", "served", ...
+  std::map<std::string, int64_t> dropped;  // blocked_by rule (or "excluded", "retired") -> candidates
+  std::vector<std::string> fallbacks;      // "popular", "any_eligible" when the list ran short
+  std::map<std::string, int64_t> stage_us; // recall, filter, rank, rerank, reserve; and inside them
+                                           // tower (customer tower), ann (Faiss), model (ranker)
+  bool known_customer = true;
+};
+
+struct Response {
+  Status status;                      // InvalidArgument for a bad request; the rest is then empty
+  std::string request_id;
+  std::string model_version;
+  std::vector<ResponseItem> items;    // best first, at most count
+  int64_t took_us = 0;
+  Debug debug;
+};
+
+// SPEC §5 `score`: one item for one customer on one channel.
+struct ItemScore {
+  std::string item_id;
+  float p_click = 0, p_convert = 0;
+  bool eligible = false;                 // no rule blocks it (caps checked, nothing taken)
+  std::vector<std::string> blocked_by;   // rule names; "not_found" for an unknown/retired item
+};
+
+// SPEC §5 `feedback` event.
+struct FeedbackEvent {
+  TimeMs ts_ms = 0;
+  std::string customer_id, item_id;
+  std::string type;                      // impression | click | convert | dismiss | push_sent | push_open
+  std::string channel;
+  std::string request_id;
+};
+struct FeedbackResult {
+  int64_t accepted = 0;
+  struct Rejected {
+    size_t index;
+    std::string code;                    // "bad_request" | "not_found"
+    std::string message;
+  };
+  std::vector<Rejected> rejected;
+};
+
+// An item or customer as a map of items.csv / customers.csv columns to cell text.
+using Record = std::map<std::string, std::string>;
+
+// Thread-safety: every method may be called concurrently from any number of threads. Requests
+// run concurrently with each other; catalogue and profile updates and Reload serialise among
+// themselves and hold requests back only for the moment they apply their change.
+class Engine {
+ public:
+  // Loads options.data.dir and the version <artifacts_root>/CURRENT (verified: a bundle that
+  // fails verification is refused), opens the event store and builds the policy.
+  [[nodiscard]] static Result<std::unique_ptr<Engine>> Open(EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Answers each request into (*responses)[i] (resized). A bad request (unknown channel, count
+  // outside 1..100) gets its own InvalidArgument; a source or filter that empties the list falls
+  // back (popular, then anything eligible) and says so in debug. Returns non-OK only when the
+  // event store fails. On reserve channels (app_home) served items reserve one unit of every
+  // applicable cap under the request id unless dry_run.
+  [[nodiscard]] Status Recommend(const std::vector<Request>& requests, std::vector<Response>* responses);
+
+  // p_click, p_convert and the policy verdict for each item (nothing reserved).
+  [[nodiscard]] Result<std::vector<ItemScore>> Score(const std::string& customer_id,
+                                                     const std::string& channel,
+                                                     const std::vector<std::string>& item_ids,
+                                                     TimeMs now_ms = kNoTime);
+
+  // Records events durably in the store (Policy::Record) and in the customers' recent history,
+  // so the next request sees them. Malformed events are rejected one by one.
+  [[nodiscard]] Result<FeedbackResult> Feedback(const std::vector<FeedbackEvent>& events);
+
+  // Adds or replaces items (items.csv columns; item_id and kind required); new or changed items
+  // are embedded by the item tower and enter the indexes at once. Returns how many.
+  [[nodiscard]] Result<int64_t> UpsertItems(const std::vector<Record>& items);
+  // Removes items from recommendation (unknown ids are ignored). Returns how many were retired.
+  [[nodiscard]] Result<int64_t> RetireItems(const std::vector<std::string>& item_ids);
+  // Adds or replaces customers (customers.csv columns; customer_id required).
+  [[nodiscard]] Result<int64_t> UpsertCustomers(const std::vector<Record>& customers);
+
+  // Loads `version` ("" = what CURRENT names now), verifies it and swaps it in atomically;
+  // requests in flight finish on the old one. A version that fails is refused and the old one
+  // keeps serving. Returns the version now serving.
+  [[nodiscard]] Result<std::string> Reload(const std::string& version);
+
+  // Events and cap usage of a customer (SPEC §5 `history`).
+  [[nodiscard]] Result<policy::CustomerHistory> History(const std::string& customer_id, TimeMs since,
+                                                        size_t limit, TimeMs now_ms = kNoTime);
+
+  std::string model_version() const;
+  const policy::Policy& policy() const;
+  policy::EventStore* store() const;
+  int64_t num_items() const;       // live (not retired) items
+  int64_t num_customers() const;
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qm::serving

@@ -1,0 +1,206 @@
+#include "model.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "qianmian/training/artifacts.h"
+
+namespace qm::serving {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The version's training.retrieval_weight from the manifest's configuration (default 1).
+double ManifestRetrievalWeight(const training::Manifest& m) {
+  try {
+    auto j = nlohmann::json::parse(m.config_json);
+    if (j.contains("training") && j["training"].contains("retrieval_weight")) {
+      return j["training"]["retrieval_weight"].get<double>();
+    }
+  } catch (const std::exception&) {
+  }
+  return 1.0;
+}
+
+// Appends the rows of `src` to `dst` without their text bags.
+void AppendWithoutText(const features::ItemBatch& src, features::ItemBatch* dst) {
+  dst->cat.insert(dst->cat.end(), src.cat.begin(), src.cat.end());
+  for (int64_t i = 0; i < src.n; ++i) {
+    const int64_t b = src.tag_offsets[i];
+    const int64_t e = i + 1 < src.n ? src.tag_offsets[i + 1] : static_cast<int64_t>(src.tags.size());
+    dst->tag_offsets.push_back(static_cast<int64_t>(dst->tags.size()));
+    dst->tags.insert(dst->tags.end(), src.tags.begin() + b, src.tags.begin() + e);
+    dst->text_offsets.push_back(static_cast<int64_t>(dst->text.size()));
+    dst->text.push_back(0);
+  }
+  dst->n += src.n;
+}
+
+}  // namespace
+
+void GatherForRank(const features::ItemBatch& all, const uint32_t* rows, int64_t n, features::ItemBatch* out) {
+  out->Clear();
+  const int C = features::FeatureSpace::kItemCatFields;
+  out->cat.reserve(static_cast<size_t>(n) * C);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t r = rows[k];
+    out->cat.insert(out->cat.end(), all.cat.begin() + r * C, all.cat.begin() + (r + 1) * C);
+    const int64_t b = all.tag_offsets[r];
+    const int64_t e = r + 1 < all.n ? all.tag_offsets[r + 1] : static_cast<int64_t>(all.tags.size());
+    out->tag_offsets.push_back(static_cast<int64_t>(out->tags.size()));
+    out->tags.insert(out->tags.end(), all.tags.begin() + b, all.tags.begin() + e);
+    out->text_offsets.push_back(static_cast<int64_t>(out->text.size()));
+    out->text.push_back(0);
+  }
+  out->n = n;
+}
+
+Status Model::Refresh(const Dataset& ds, const std::vector<uint32_t>& items, const std::vector<uint8_t>& retired) {
+  {
+    std::lock_guard<std::mutex> lock(nn_mu);
+    nn.clear();  // neighbour lists may name replaced rows or miss new items
+  }
+  if (item_row.size() < ds.items.size()) item_row.resize(ds.items.size(), -1);
+  if (item_enc.size() < ds.items.size()) item_enc.resize(ds.items.size(), 0);
+  // Old rows leave both indexes.
+  std::vector<int64_t> old_rows;
+  for (uint32_t it : items) {
+    if (item_row[it] >= 0) {
+      old_rows.push_back(item_row[it]);
+      row_item[item_row[it]] = -1;
+      item_row[it] = -1;
+    }
+  }
+  if (!old_rows.empty()) {
+    for (auto& ix : index) QM_RETURN_IF_ERROR(ix->Remove(old_rows.data(), static_cast<int64_t>(old_rows.size())).status());
+  }
+  std::vector<uint32_t> live;
+  for (uint32_t it : items) {
+    if (!(it < retired.size() && retired[it])) live.push_back(it);
+  }
+  if (live.empty()) return Status::Ok();
+  // Encode (the ranker's rows go to enc) and embed by content.
+  features::ItemBatch batch;
+  space->EncodeItems(ds, live.data(), static_cast<int64_t>(live.size()), &batch);
+  const int64_t first_enc = enc.n;
+  AppendWithoutText(batch, &enc);
+  for (size_t k = 0; k < live.size(); ++k) item_enc[live[k]] = static_cast<uint32_t>(first_enc + static_cast<int64_t>(k));
+  std::vector<float> v(live.size() * dim);
+  QM_RETURN_IF_ERROR(towers->EncodeItems(batch, v.data()));
+  const int64_t first_row = static_cast<int64_t>(row_item.size());
+  emb.insert(emb.end(), v.begin(), v.end());
+  std::vector<float> vk[2];
+  std::vector<int64_t> ik[2];
+  for (size_t k = 0; k < live.size(); ++k) {
+    const int64_t row = first_row + static_cast<int64_t>(k);
+    row_item.push_back(static_cast<int32_t>(live[k]));
+    item_row[live[k]] = static_cast<int32_t>(row);
+    const int kind = static_cast<int>(ds.items[live[k]].kind);
+    vk[kind].insert(vk[kind].end(), v.begin() + k * dim, v.begin() + (k + 1) * dim);
+    ik[kind].push_back(row);
+  }
+  for (int kind = 0; kind < 2; ++kind) {
+    if (ik[kind].empty()) continue;
+    QM_RETURN_IF_ERROR(index[kind]->Add(vk[kind].data(), ik[kind].data(), static_cast<int64_t>(ik[kind].size())));
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::string& version,
+                                         const Dataset& ds, const std::vector<uint8_t>& retired,
+                                         const ServingConfig& config) {
+  QM_ASSIGN_OR_RETURN(training::Manifest manifest, training::Verify(root, version));
+  auto m = std::make_shared<Model>();
+  m->version = version;
+  m->dir = (fs::path(root) / version).string();
+  const std::string& dir = m->dir;
+  QM_ASSIGN_OR_RETURN(features::FeatureSpace space, features::FeatureSpace::Load(dir + "/features.json"));
+  m->space = std::make_unique<features::FeatureSpace>(std::move(space));
+  QM_ASSIGN_OR_RETURN(m->towers, recall::TwoTowerModel::Load(dir + "/two_tower.pt", *m->space));
+  m->dim = m->towers->dim();
+  {
+    std::ifstream in(dir + "/two_tower.pt.json");
+    try {
+      auto j = nlohmann::json::parse(in);
+      const double t = j.at("temperature").get<double>();
+      if (!(t > 0)) return Status::Corruption("version " + version + ": two-tower temperature must be > 0");
+      m->inv_temperature = 1.0 / t;
+    } catch (const std::exception& e) {
+      return Status::Corruption("version " + version + ": two_tower.pt.json: " + e.what());
+    }
+  }
+  m->retrieval_weight = config.retrieval_weight >= 0 ? config.retrieval_weight : ManifestRetrievalWeight(manifest);
+  m->builder = std::make_unique<rank::RankInputBuilder>(*m->space, m->dim);
+  if (config.ranker.empty()) {
+    QM_ASSIGN_OR_RETURN(m->ranker, rank::Ranker::LoadBuiltin(dir + "/ranker.pt", *m->space, *m->builder));
+  } else {
+    auto r = rank::Ranker::LoadTorchScript(config.ranker, *m->builder);
+    if (!r.ok()) return r.status().Annotate("'serving.ranker' " + config.ranker);
+    m->ranker = std::move(r).value();
+  }
+  QM_ASSIGN_OR_RETURN(m->index[0], recall::VectorIndex::Load(dir + "/products.index"));
+  QM_ASSIGN_OR_RETURN(m->index[1], recall::VectorIndex::Load(dir + "/content.index"));
+  for (auto& ix : m->index) {
+    if (ix->dim() != m->dim) return Status::Corruption("version " + version + ": index width differs from the towers'");
+  }
+  // Trained rows.
+  std::vector<std::string> ids;
+  {
+    std::ifstream in(dir + "/item_ids.txt");
+    if (!in) return Status::Corruption("version " + version + ": item_ids.txt is missing");
+    std::string line;
+    while (std::getline(in, line)) ids.push_back(line);
+  }
+  m->trained_rows = static_cast<int64_t>(ids.size());
+  {
+    const std::string p = dir + "/item_embeddings.f32";
+    std::error_code ec;
+    const auto size = fs::file_size(p, ec);
+    if (ec || size != ids.size() * m->dim * sizeof(float)) {
+      return Status::Corruption("version " + version + ": item_embeddings.f32 does not hold " +
+                                std::to_string(ids.size()) + " x " + std::to_string(m->dim) + " floats");
+    }
+    m->emb.resize(ids.size() * m->dim);
+    std::ifstream in(p, std::ios::binary);
+    in.read(reinterpret_cast<char*>(m->emb.data()), static_cast<std::streamsize>(size));
+    if (!in) return Status::IoError("reading " + p + " failed");
+  }
+  m->row_item.assign(ids.size(), -1);
+  m->item_row.assign(ds.items.size(), -1);
+  std::vector<int64_t> dead;
+  for (size_t r = 0; r < ids.size(); ++r) {
+    auto it = ds.FindItem(ids[r]);
+    if (!it || (*it < retired.size() && retired[*it])) {
+      dead.push_back(static_cast<int64_t>(r));
+      continue;
+    }
+    m->row_item[r] = static_cast<int32_t>(*it);
+    m->item_row[*it] = static_cast<int32_t>(r);
+  }
+  if (!dead.empty()) {
+    for (auto& ix : m->index) QM_RETURN_IF_ERROR(ix->Remove(dead.data(), static_cast<int64_t>(dead.size())).status());
+  }
+  // Encode every item once (rank inputs); embed the ones the version has not seen.
+  std::vector<uint32_t> all(ds.items.size());
+  std::iota(all.begin(), all.end(), 0u);
+  for (size_t lo = 0; lo < all.size(); lo += 8192) {
+    features::ItemBatch part;
+    m->space->EncodeItems(ds, all.data() + lo, static_cast<int64_t>(std::min<size_t>(8192, all.size() - lo)), &part);
+    AppendWithoutText(part, &m->enc);
+  }
+  m->item_enc = all;
+  std::vector<uint32_t> missing;
+  for (uint32_t i = 0; i < ds.items.size(); ++i) {
+    if (m->item_row[i] < 0 && !(i < retired.size() && retired[i])) missing.push_back(i);
+  }
+  if (!missing.empty()) QM_RETURN_IF_ERROR(m->Refresh(ds, missing, retired));
+  return m;
+}
+
+}  // namespace qm::serving

@@ -1,0 +1,68 @@
+// One artifact version loaded for serving, fitted to the live catalogue. Private to serving.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <string>
+#include <vector>
+
+#include "qianmian/core/dataset.h"
+#include "qianmian/core/status.h"
+#include "qianmian/features/feature_space.h"
+#include "qianmian/rank/rank_features.h"
+#include "qianmian/rank/ranker.h"
+#include "qianmian/recall/two_tower.h"
+#include "qianmian/recall/vector_index.h"
+#include "qianmian/serving/serving_config.h"
+
+namespace qm::serving {
+
+// The immutable part (models, encoders) is safe for concurrent use. The catalogue part (item
+// rows, embeddings, encoded items, index contents) changes with UpsertItems/RetireItems: the
+// engine mutates it under its exclusive catalogue lock and reads it under the shared one.
+struct Model {
+  std::string version;
+  std::string dir;
+  std::unique_ptr<features::FeatureSpace> space;
+  std::unique_ptr<recall::TwoTowerModel> towers;
+  std::unique_ptr<rank::RankInputBuilder> builder;
+  std::unique_ptr<rank::Ranker> ranker;
+  std::unique_ptr<recall::VectorIndex> index[2];  // [ItemKind]: products, content
+  int dim = 0;
+  double inv_temperature = 20.0;   // 1 / two-tower temperature
+  double retrieval_weight = 1.0;
+
+  // Catalogue part. Embedding rows: 0..trained-1 are item_ids.txt, later rows are items embedded
+  // online; index labels are rows.
+  int64_t trained_rows = 0;
+  std::vector<float> emb;               // rows x dim
+  std::vector<int32_t> row_item;        // row -> dataset item index, -1 = none (retired, replaced)
+  std::vector<int32_t> item_row;        // dataset item -> row, -1 = none
+  features::ItemBatch enc;              // encoded items without text (what the ranker reads), one row per encoding
+  std::vector<uint32_t> item_enc;       // dataset item -> row of `enc`
+
+  // Item-to-item neighbours (index rows, best first) of a seed, keyed by row * 2 + kind; filled
+  // by requests on first use (under nn_mu), cleared by Refresh.
+  mutable std::mutex nn_mu;
+  mutable std::unordered_map<int64_t, std::vector<int64_t>> nn;
+
+  const float* Embedding(uint32_t item) const { return emb.data() + static_cast<size_t>(item_row[item]) * dim; }
+
+  // Re-encodes and re-embeds dataset items `items` (new or changed) and puts them in the
+  // indexes of their kind (removing their old rows). `retired[i]` items are removed instead.
+  Status Refresh(const Dataset& ds, const std::vector<uint32_t>& items, const std::vector<uint8_t>& retired);
+};
+
+// Copies rows of `all` into `out` (cleared) for RankInputBuilder::Append: categorical fields and
+// tags; text bags are left empty (one padding id per row), as the ranker does not read them.
+void GatherForRank(const features::ItemBatch& all, const uint32_t* rows, int64_t n, features::ItemBatch* out);
+
+// Verifies <root>/<version> and loads it; items of `ds` missing from the version are embedded by
+// its item tower, retired ones and those no longer in `ds` leave the indexes.
+Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::string& version,
+                                         const Dataset& ds, const std::vector<uint8_t>& retired,
+                                         const ServingConfig& config);
+
+}  // namespace qm::serving

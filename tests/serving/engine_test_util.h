@@ -1,0 +1,169 @@
+// A tiny generated bank with two trained versions, built once per test binary build and shared
+// by every serving test (cached under the temp folder, keyed by the test binary's mtime).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "qianmian/serving/engine.h"
+#include "qianmian/tools/generate.h"
+#include "qianmian/training/artifacts.h"
+#include "qianmian/training/pipeline.h"
+
+namespace qm::serving::testing {
+
+namespace fs = std::filesystem;
+
+// Noon (Asia/Shanghai) on the day after the generated period.
+inline constexpr TimeMs kNow = tools::kDefaultGenerateEnd + 12 * kMsPerHour;
+
+struct Fixture {
+  std::string dir;        // holds bank/ and art/
+  std::string data;       // the bank
+  std::string artifacts;  // two versions; CURRENT names the second
+  std::string v1, v2;
+};
+
+inline Status BuildFixture(const Fixture& f) {
+  tools::GenerateOptions g;
+  g.out_dir = f.data;
+  g.customers = 1500;
+  g.products = 40;
+  g.contents = 240;
+  g.days = 20;
+  g.seed = 11;
+  g.threads = 1;
+  g.oracle_sample = 200;
+  QM_RETURN_IF_ERROR(tools::GenerateBank(g).status());
+  training::TrainConfig c;
+  c.max_eval_customers = 100;
+  c.two_tower.epochs = 1;
+  c.two_tower.embedding_dim = 32;
+  c.two_tower.hidden = 64;
+  c.ranker.epochs = 1;
+  c.ranker.hidden1 = 32;
+  c.ranker.hidden2 = 16;
+  DataConfig data;
+  data.dir = f.data;
+  for (int run = 0; run < 2; ++run) {
+    c.seed = 42 + run;
+    c.two_tower.seed = c.ranker.seed = c.seed;
+    QM_RETURN_IF_ERROR(training::Train(f.data, data, f.artifacts, c, "{}").status());
+  }
+  return Status::Ok();
+}
+
+// The shared fixture (built on first use; later test processes reuse it).
+inline const Fixture& SharedFixture() {
+  static Fixture f = [] {
+    Fixture x;
+    std::error_code ec;
+    auto mtime = fs::last_write_time("/proc/self/exe", ec);
+    const auto stamp = ec ? 0 : mtime.time_since_epoch().count();
+    x.dir = (fs::path(::testing::TempDir()) / ("qm_serving_fixture_" + std::to_string(::getuid()) + "_" +
+                                               std::to_string(stamp)))
+                .string();
+    x.data = x.dir + "/bank";
+    x.artifacts = x.dir + "/art";
+    fs::create_directories(x.dir);
+    const std::string lock_path = x.dir + ".lock";
+    int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR, 0644);
+    if (fd >= 0) ::flock(fd, LOCK_EX);
+    if (!fs::exists(x.dir + "/READY")) {
+      // Fixtures of earlier builds of this binary, unused for an hour, go.
+      const std::string prefix = "qm_serving_fixture_" + std::to_string(::getuid()) + "_";
+      for (const auto& entry : fs::directory_iterator(::testing::TempDir(), ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind(prefix, 0) != 0 || entry.path().string() == x.dir || entry.path().string() == lock_path) continue;
+        std::error_code e2;
+        auto age = fs::file_time_type::clock::now() - fs::last_write_time(entry.path(), e2);
+        if (!e2 && age > std::chrono::hours(1)) fs::remove_all(entry.path(), e2);
+      }
+      fs::remove_all(x.data);
+      fs::remove_all(x.artifacts);
+      Status st = BuildFixture(x);
+      if (!st.ok()) {
+        std::fprintf(stderr, "fixture: %s\n", st.ToString().c_str());
+        std::abort();
+      }
+      std::ofstream(x.dir + "/READY") << "ok\n";
+    }
+    if (fd >= 0) {
+      ::flock(fd, LOCK_UN);
+      ::close(fd);
+    }
+    auto versions = training::ListVersions(x.artifacts);
+    if (!versions.ok() || versions->size() < 2) std::abort();
+    x.v1 = (*versions)[0];
+    x.v2 = (*versions)[1];
+    return x;
+  }();
+  return f;
+}
+
+// Options for an engine over the shared bank with its own event store (and, when given, its
+// own copy of the artifact root).
+inline EngineOptions OptionsFor(const std::string& scratch) {
+  const Fixture& f = SharedFixture();
+  EngineOptions o;
+  o.data.dir = f.data;
+  o.artifacts_root = f.artifacts;
+  o.store.path = scratch + "/store";
+  o.store.sync = false;
+  o.serving.seed_store = false;
+  return o;
+}
+
+// A fresh scratch folder per test.
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    scratch_ = (fs::path(::testing::TempDir()) / ("qm_serving_" + std::to_string(::getpid()) + "_" +
+                                                  info->test_suite_name() + "_" + info->name()))
+                   .string();
+    fs::remove_all(scratch_);
+    fs::create_directories(scratch_);
+  }
+  void TearDown() override {
+    engine_.reset();
+    fs::remove_all(scratch_);
+  }
+  Engine& Open(EngineOptions o) {
+    auto e = Engine::Open(std::move(o));
+    if (!e.ok()) ADD_FAILURE() << e.status().ToString();
+    QM_CHECK(e.ok());
+    engine_ = std::move(e).value();
+    return *engine_;
+  }
+  Engine& Open() { return Open(OptionsFor(scratch_)); }
+
+  Response Recommend(const std::string& customer, int count = 10, const std::string& channel = "app_home",
+                     bool dry_run = true, const std::string& request_id = "") {
+    Request r;
+    r.customer_id = customer;
+    r.channel = channel;
+    r.count = count;
+    r.now_ms = kNow;
+    r.dry_run = dry_run;
+    r.debug = true;
+    r.request_id = request_id;
+    std::vector<Response> out;
+    Status st = engine_->Recommend({r}, &out);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(out.size(), 1u);
+    return out.empty() ? Response() : out[0];
+  }
+
+  std::string scratch_;
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace qm::serving::testing
