@@ -138,9 +138,7 @@ Command AddRecommendCommand(CLI::App& root) {
                                 "Batch recommendations for a list of customers through the serving engine "
                                 "(a dry run: no contact is recorded); writes CSV "
                                 "customer_id,rank,item_id,kind,score,reasons");
-  cmd.app->add_option("--config", opts->common.config, "configuration file (TOML)");
-  cmd.app->add_option("--data", opts->common.data, "data folder (overrides [data] dir)");
-  cmd.app->add_option("--artifacts", opts->common.artifacts, "artifact root (overrides [artifacts] root)");
+  AddCommonOptions(cmd.app, &opts->common);
   cmd.app->add_option("--customers", opts->customers, "file with one customer id per line")->required();
   cmd.app->add_option("--channel", opts->channel, "channel (default app_home)");
   cmd.app->add_option("--count", opts->count, "items per customer, 1..100 (default 10)");

@@ -7,13 +7,6 @@
 
 namespace qm::tools {
 
-namespace {
-void AddCommon(CLI::App* app, CommonOptions* o) {
-  app->add_option("--config", o->config, "configuration file (TOML)");
-  app->add_option("--data", o->data, "data folder (overrides [data] dir)");
-  app->add_option("--artifacts", o->artifacts, "artifact root (overrides [artifacts] root)");
-}
-}  // namespace
 
 Command AddTrainCommand(CLI::App& root) {
   auto opts = std::make_shared<CommonOptions>();
@@ -21,7 +14,7 @@ Command AddTrainCommand(CLI::App& root) {
   cmd.app = root.add_subcommand("train",
                                 "Train retrieval embeddings and the ranking model on a data folder; "
                                 "write a new artifact version and point CURRENT at it");
-  AddCommon(cmd.app, opts.get());
+  AddCommonOptions(cmd.app, opts.get());
   cmd.run = [opts]() -> Status {
     QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(opts->config));
     ApplyOverrides(*opts, &config);
@@ -44,7 +37,7 @@ Command AddEvalCommand(CLI::App& root) {
   Command cmd;
   cmd.app = root.add_subcommand("eval", "Offline metrics of an artifact version on held-out events, beside "
                                         "popularity, item-kNN, EASE and (generated data) the oracle");
-  AddCommon(cmd.app, opts.get());
+  AddCommonOptions(cmd.app, opts.get());
   cmd.app->add_option("--version", eval->version, "version to evaluate (default: CURRENT)");
   cmd.app->add_flag("--no-baselines", *no_baselines, "skip the baselines");
   cmd.run = [opts, eval, no_baselines]() -> Status {

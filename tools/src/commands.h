@@ -24,6 +24,9 @@ struct CommonOptions {
   std::string bind;       // --bind ADDR
 };
 
+// Adds --config, --data and --artifacts (SPEC §3: they override the file) to a subcommand.
+void AddCommonOptions(CLI::App* app, CommonOptions* o);
+
 Command AddInspectCommand(CLI::App& root);
 Command AddGenerateCommand(CLI::App& root);
 Command AddImportCommand(CLI::App& root);

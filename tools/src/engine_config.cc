@@ -21,6 +21,12 @@ Result<EngineConfig> LoadEngineConfig(const std::string& path) {
   return config;
 }
 
+void AddCommonOptions(CLI::App* app, CommonOptions* o) {
+  app->add_option("--config", o->config, "configuration file (TOML)");
+  app->add_option("--data", o->data, "data folder (overrides [data] dir)");
+  app->add_option("--artifacts", o->artifacts, "artifact root (overrides [artifacts] root)");
+}
+
 void ApplyOverrides(const CommonOptions& o, EngineConfig* c) {
   if (!o.data.empty()) c->data.dir = o.data;
   // SPEC §6: the embedded store lives in <data>/store/ unless the file names another folder.

@@ -30,6 +30,25 @@ using features::CustomerBatch;
 using features::FeatureSpace;
 using features::ItemBatch;
 
+namespace {
+// [training.two_tower] and [training.exposure_tower].
+void ReadTowerOptions(ConfigTable tt, recall::TwoTowerOptions* o) {
+  tt.Read("embedding_dim", &o->embedding_dim);
+  tt.Read("hidden", &o->hidden);
+  tt.Read("temperature", &o->temperature);
+  tt.Read("item_id_dropout", &o->item_id_dropout);
+  tt.Read("logq_correction", &o->logq_correction);
+  tt.Read("batch_size", &o->batch_size);
+  tt.Read("epochs", &o->epochs);
+  tt.Read("learning_rate", &o->learning_rate);
+  tt.Read("sparse_learning_rate", &o->sparse_learning_rate);
+  if (o->embedding_dim < 1 || o->hidden < 1) tt.Error("embedding_dim", "widths must be positive");
+  if (o->epochs < 1) tt.Error("epochs", "must be >= 1");
+  if (o->batch_size < 2) tt.Error("batch_size", "must be >= 2");
+  if (!(o->temperature > 0)) tt.Error("temperature", "must be > 0");
+}
+}  // namespace
+
 void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   t.Read("split", &c->split);
   if (c->split != "time" && c->split != "per_customer" && c->split != "customers") {
@@ -62,28 +81,8 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   c->ranker.seed = c->seed;
   t.Read("history_length", &c->features.history_length);
   if (c->features.history_length < 1) t.Error("history_length", "must be >= 1");
-  ConfigTable tt = t.Table("two_tower");
-  auto& o = c->two_tower;
-  tt.Read("embedding_dim", &o.embedding_dim);
-  tt.Read("hidden", &o.hidden);
-  tt.Read("temperature", &o.temperature);
-  tt.Read("item_id_dropout", &o.item_id_dropout);
-  tt.Read("logq_correction", &o.logq_correction);
-  tt.Read("batch_size", &o.batch_size);
-  tt.Read("epochs", &o.epochs);
-  tt.Read("learning_rate", &o.learning_rate);
-  tt.Read("sparse_learning_rate", &o.sparse_learning_rate);
-  if (o.embedding_dim < 1 || o.hidden < 1) tt.Error("embedding_dim", "widths must be positive");
-  if (o.epochs < 1) tt.Error("epochs", "must be >= 1");
-  if (o.batch_size < 2) tt.Error("batch_size", "must be >= 2");
-  if (!(o.temperature > 0)) tt.Error("temperature", "must be > 0");
-  ConfigTable et = t.Table("exposure_tower");
-  et.Read("epochs", &c->exposure_tower.epochs);
-  et.Read("batch_size", &c->exposure_tower.batch_size);
-  et.Read("embedding_dim", &c->exposure_tower.embedding_dim);
-  et.Read("hidden", &c->exposure_tower.hidden);
-  et.Read("temperature", &c->exposure_tower.temperature);
-  if (c->exposure_tower.epochs < 1) et.Error("epochs", "must be >= 1");
+  ReadTowerOptions(t.Table("two_tower"), &c->two_tower);
+  ReadTowerOptions(t.Table("exposure_tower"), &c->exposure_tower);
   c->exposure_tower.seed = c->seed + 1;
   ConfigTable rt = t.Table("ranker");
   auto& r = c->ranker;
