@@ -449,12 +449,18 @@ Result<FeatureSpace> FeatureSpace::Load(const std::string& path) {
 
 void ContactFeatures(const std::vector<ContactEvent>& recent, uint32_t item, uint32_t category,
                      ChannelId channel, TimeMs now, float* out) {
+  ContactFeatures(recent.data(), recent.size(), item, category, channel, now, out);
+}
+
+void ContactFeatures(const ContactEvent* recent, size_t n, uint32_t item, uint32_t category,
+                     ChannelId channel, TimeMs now, float* out) {
   static constexpr TimeMs kWindows[3] = {kMsPerDay, 7 * kMsPerDay, 30 * kMsPerDay};
   static constexpr double kCapDays = 60.0;
   int item_exp[3] = {0, 0, 0}, cat_exp[3] = {0, 0, 0}, ch_exp[3] = {0, 0, 0};
   int item_pos = 0, cat_pos = 0;
   TimeMs last_channel = kNoTime, last_item = kNoTime;
-  for (const ContactEvent& e : recent) {
+  for (const ContactEvent* p = recent; p < recent + n; ++p) {
+    const ContactEvent& e = *p;
     if (e.ts >= now) break;
     TimeMs age = now - e.ts;
     bool exposure = e.type == EventType::kImpression || e.type == EventType::kPushSent;

@@ -268,8 +268,8 @@ std::vector<RankRow> BuildRankRows(const Dataset& ds, const ByCustomer& by, cons
         r.click = click;
         r.convert = convert;
         r.weight = weight;
-        std::vector<features::ContactEvent> view(recent.begin() + window_start, recent.end());
-        features::ContactFeatures(view, item, ds.items[item].category, ev.channel[i], ev.ts[i], r.contact);
+        features::ContactFeatures(recent.data() + window_start, recent.size() - window_start, item,
+                                  ds.items[item].category, ev.channel[i], ev.ts[i], r.contact);
         rows.push_back(r);
       };
       if (in_part && any_exposure && IsExposure(type)) {

@@ -152,5 +152,8 @@ struct ContactEvent {
 // `recent` holds the customer's events before `now`, oldest first.
 void ContactFeatures(const std::vector<ContactEvent>& recent, uint32_t item, uint32_t category,
                      ChannelId channel, TimeMs now, float* out /* kContactFeatures */);
+// Same over `n` events at `recent` (e.g. a window of a longer buffer, without copying it).
+void ContactFeatures(const ContactEvent* recent, size_t n, uint32_t item, uint32_t category,
+                     ChannelId channel, TimeMs now, float* out /* kContactFeatures */);
 
 }  // namespace qm::features
