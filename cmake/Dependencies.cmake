@@ -16,3 +16,5 @@ find_package(benchmark REQUIRED)
 find_package(RocksDB REQUIRED)
 find_library(HIREDIS_LIBRARY hiredis REQUIRED)
 find_path(HIREDIS_INCLUDE_DIR hiredis/hiredis.h REQUIRED)
+find_package(cppzmq REQUIRED)   # ZeroMQ + cppzmq: target cppzmq (server and client only)
+find_package(msgpack REQUIRED PATHS /usr/lib/x86_64-linux-gnu/cmake/msgpackc-cxx)  # target msgpackc-cxx

@@ -33,5 +33,9 @@ Command AddImportCommand(CLI::App& root);
 Command AddTrainCommand(CLI::App& root);
 Command AddEvalCommand(CLI::App& root);
 Command AddRecommendCommand(CLI::App& root);
+Command AddServeCommand(CLI::App& root);
+Command AddClientCommand(CLI::App& root);
+Command AddBenchCommand(CLI::App& root);
+Command AddPushCommand(CLI::App& root);
 
 }  // namespace qm::tools

@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
       qm::tools::AddTrainCommand(app),
       qm::tools::AddEvalCommand(app),
       qm::tools::AddRecommendCommand(app),
+      qm::tools::AddServeCommand(app),
+      qm::tools::AddClientCommand(app),
+      qm::tools::AddBenchCommand(app),
+      qm::tools::AddPushCommand(app),
   };
   try {
     app.parse(argc, argv);

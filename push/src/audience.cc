@@ -1,0 +1,2 @@
+// Scaffolding: filled in by issue 7.
+#include "qianmian/push/audience.h"

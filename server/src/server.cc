@@ -1,0 +1,2 @@
+// Scaffolding: filled in by issue 6.
+#include "qianmian/server/server.h"

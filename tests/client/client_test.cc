@@ -1,0 +1,1 @@
+// Scaffolding: the client library's tests arrive with issue 6.

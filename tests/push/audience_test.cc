@@ -1,0 +1,1 @@
+// Scaffolding: the push tests arrive with issue 7.

@@ -1,0 +1,1 @@
+// Scaffolding: the server's tests arrive with issue 6.
