@@ -3,8 +3,10 @@
 #include <vector>
 
 #include "commands.h"
+#include "qianmian/core/allocator.h"
 
 int main(int argc, char** argv) {
+  qm::ConfigureAllocatorForTensors();
   CLI::App app{"qianmian (千面): recommendation and content ranking for retail banks"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "qianmian 0.1.0");
