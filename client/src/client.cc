@@ -1,2 +1,262 @@
-// Scaffolding: filled in by issue 6.
+// A DEALER socket per Client. Each request travels as [tag, "", body]: the server echoes every
+// frame before the empty delimiter, so replies are matched by tag, whatever the body holds.
 #include "qianmian/client/client.h"
+
+#include <chrono>
+#include <cstring>
+#include <msgpack.hpp>
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+namespace qm::client {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+void PackStr(Packer& pk, const std::string& s) {
+  pk.pack_str(static_cast<uint32_t>(s.size()));
+  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+
+std::string EncodeRecommend(const RecommendRequest& r) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  const uint32_t n = 4 + (r.now_ms != kNoTime) + (r.deadline_ms > 0) + r.debug;
+  pk.pack_map(n);
+  PackStr(pk, "op");
+  PackStr(pk, "recommend");
+  PackStr(pk, "customer_id");
+  PackStr(pk, r.customer_id);
+  PackStr(pk, "channel");
+  PackStr(pk, r.channel);
+  PackStr(pk, "count");
+  pk.pack(r.count);
+  if (r.now_ms != kNoTime) {
+    PackStr(pk, "now_ms");
+    pk.pack(r.now_ms);
+  }
+  if (r.deadline_ms > 0) {
+    PackStr(pk, "deadline_ms");
+    pk.pack(r.deadline_ms);
+  }
+  if (r.debug) {
+    PackStr(pk, "debug");
+    pk.pack_true();
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+std::string AsString(const msgpack::object& o) {
+  return o.type == msgpack::type::STR ? std::string(o.via.str.ptr, o.via.str.size) : std::string();
+}
+
+bool KeyIs(const msgpack::object& k, const char* name) {
+  return k.type == msgpack::type::STR && k.via.str.size == std::strlen(name) &&
+         std::memcmp(k.via.str.ptr, name, k.via.str.size) == 0;
+}
+
+Status DecodeRecommend(const std::string& bytes, RecommendReply* out) {
+  *out = RecommendReply();
+  try {
+    msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size());
+    const msgpack::object& root = oh.get();
+    if (root.type != msgpack::type::MAP) return Status::Internal("reply is not a msgpack map");
+    for (uint32_t i = 0; i < root.via.map.size; ++i) {
+      const auto& k = root.via.map.ptr[i].key;
+      const auto& v = root.via.map.ptr[i].val;
+      if (KeyIs(k, "ok")) {
+        out->ok = v.type == msgpack::type::BOOLEAN && v.via.boolean;
+      } else if (KeyIs(k, "error") && v.type == msgpack::type::MAP) {
+        for (uint32_t j = 0; j < v.via.map.size; ++j) {
+          if (KeyIs(v.via.map.ptr[j].key, "code")) out->error_code = AsString(v.via.map.ptr[j].val);
+          if (KeyIs(v.via.map.ptr[j].key, "message")) out->error_message = AsString(v.via.map.ptr[j].val);
+        }
+      } else if (KeyIs(k, "request_id")) {
+        out->request_id = AsString(v);
+      } else if (KeyIs(k, "model_version")) {
+        out->model_version = AsString(v);
+      } else if (KeyIs(k, "took_us") && v.type == msgpack::type::POSITIVE_INTEGER) {
+        out->took_us = static_cast<int64_t>(v.via.u64);
+      } else if (KeyIs(k, "items") && v.type == msgpack::type::ARRAY) {
+        out->items.resize(v.via.array.size);
+        for (uint32_t j = 0; j < v.via.array.size; ++j) {
+          const auto& m = v.via.array.ptr[j];
+          if (m.type != msgpack::type::MAP) continue;
+          RecommendedItem& it = out->items[j];
+          for (uint32_t f = 0; f < m.via.map.size; ++f) {
+            const auto& fk = m.via.map.ptr[f].key;
+            const auto& fv = m.via.map.ptr[f].val;
+            if (KeyIs(fk, "item_id")) it.item_id = AsString(fv);
+            else if (KeyIs(fk, "kind")) it.kind = AsString(fv);
+            else if (KeyIs(fk, "score") && (fv.type == msgpack::type::FLOAT64 || fv.type == msgpack::type::FLOAT32)) it.score = fv.via.f64;
+            else if (KeyIs(fk, "reasons") && fv.type == msgpack::type::ARRAY) {
+              for (uint32_t r = 0; r < fv.via.array.size; ++r) it.reasons.push_back(AsString(fv.via.array.ptr[r]));
+            }
+          }
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("cannot decode the reply: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct Client::Impl {
+  ClientOptions options;
+  zmq::context_t ctx{1};
+  std::unique_ptr<zmq::socket_t> socket;
+  uint64_t next_tag = 1;
+
+  Status Open() {
+    try {
+      auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+      s->set(zmq::sockopt::linger, 0);
+      s->set(zmq::sockopt::sndhwm, 100000);
+      s->set(zmq::sockopt::rcvhwm, 100000);
+      s->set(zmq::sockopt::reconnect_ivl, 50);
+      s->set(zmq::sockopt::reconnect_ivl_max, 1000);
+      s->connect(options.endpoint);
+      socket = std::move(s);
+    } catch (const zmq::error_t& e) {
+      return Status::InvalidArgument("cannot connect to '" + options.endpoint + "': " + e.what());
+    }
+    return Status::Ok();
+  }
+
+  Result<uint64_t> Send(const void* data, size_t size) {
+    const uint64_t tag = next_tag++;
+    try {
+      socket->send(zmq::const_buffer(&tag, sizeof tag), zmq::send_flags::sndmore);
+      socket->send(zmq::const_buffer(), zmq::send_flags::sndmore);
+      socket->send(zmq::const_buffer(data, size), zmq::send_flags::none);
+    } catch (const zmq::error_t& e) {
+      return Status::Unavailable(std::string("send failed: ") + e.what());
+    }
+    return tag;
+  }
+
+  // Waits up to `timeout` for the next well-formed reply; false on timeout.
+  Result<bool> Next(TimeMs timeout, uint64_t* tag, std::string* body) {
+    const auto until = Clock::now() + std::chrono::milliseconds(timeout);
+    try {
+      for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+        zmq::pollitem_t item{socket->handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0))) == 0) {
+          if (Clock::now() >= until) return false;
+          continue;
+        }
+        std::vector<zmq::message_t> parts;
+        bool more = true;
+        while (more) {
+          zmq::message_t m;
+          (void)socket->recv(m);
+          more = m.more();
+          parts.push_back(std::move(m));
+        }
+        if (parts.size() != 3 || parts[0].size() != sizeof(uint64_t) || parts[1].size() != 0) continue;
+        std::memcpy(tag, parts[0].data(), sizeof(uint64_t));
+        body->assign(static_cast<const char*>(parts[2].data()), parts[2].size());
+        return true;
+      }
+    } catch (const zmq::error_t& e) {
+      return Status::Unavailable(std::string("receive failed: ") + e.what());
+    }
+  }
+
+  // One request, one reply; on timeout the socket is reopened (late replies die with it).
+  Result<std::string> Call(const void* data, size_t size) {
+    QM_ASSIGN_OR_RETURN(uint64_t want, Send(data, size));
+    const auto until = Clock::now() + std::chrono::milliseconds(options.timeout_ms);
+    std::string body;
+    for (;;) {
+      const TimeMs left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+      uint64_t tag = 0;
+      QM_ASSIGN_OR_RETURN(bool got, Next(std::max<TimeMs>(left, 0), &tag, &body));
+      if (!got) {
+        QM_RETURN_IF_ERROR(Open());
+        return Status::DeadlineExceeded("no reply from " + options.endpoint + " within " +
+                                        std::to_string(options.timeout_ms) + " ms");
+      }
+      if (tag == want) return body;
+    }
+  }
+};
+
+Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
+  if (options.timeout_ms <= 0) return Status::InvalidArgument("timeout_ms must be > 0");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  QM_RETURN_IF_ERROR(impl->Open());
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+const std::string& Client::endpoint() const { return impl_->options.endpoint; }
+
+Result<std::string> Client::CallRaw(const std::string& frame) { return impl_->Call(frame.data(), frame.size()); }
+
+Result<std::string> Client::CallJson(const std::string& request_json) {
+  nlohmann::json j = nlohmann::json::parse(request_json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("the request must be a JSON object");
+  std::vector<uint8_t> bytes;
+  try {
+    bytes = nlohmann::json::to_msgpack(j);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("cannot encode the request: ") + e.what());
+  }
+  QM_ASSIGN_OR_RETURN(std::string reply, impl_->Call(bytes.data(), bytes.size()));
+  try {
+    return nlohmann::json::from_msgpack(reply).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("cannot decode the reply: ") + e.what());
+  }
+}
+
+Result<JsonReply> Client::Call(const std::string& op, const std::string& fields_json) {
+  nlohmann::json j = fields_json.empty() ? nlohmann::json::object()
+                                         : nlohmann::json::parse(fields_json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("the request fields must be a JSON object");
+  if (j.contains("op") && j["op"] != op) return Status::InvalidArgument("the JSON names another op than '" + op + "'");
+  j["op"] = op;
+  QM_ASSIGN_OR_RETURN(std::string text, CallJson(j.dump()));
+  JsonReply out;
+  out.json = std::move(text);
+  nlohmann::json r = nlohmann::json::parse(out.json, nullptr, false);
+  out.ok = r.is_object() && r.value("ok", false) == true;
+  if (!out.ok && r.is_object() && r.contains("error") && r["error"].is_object()) {
+    out.error_code = r["error"].value("code", "");
+    out.error_message = r["error"].value("message", "");
+  }
+  return out;
+}
+
+Result<RecommendReply> Client::Recommend(const RecommendRequest& request) {
+  const std::string bytes = EncodeRecommend(request);
+  QM_ASSIGN_OR_RETURN(std::string reply, impl_->Call(bytes.data(), bytes.size()));
+  RecommendReply out;
+  QM_RETURN_IF_ERROR(DecodeRecommend(reply, &out));
+  return out;
+}
+
+Result<uint64_t> Client::PostRecommend(const RecommendRequest& request) {
+  const std::string bytes = EncodeRecommend(request);
+  return impl_->Send(bytes.data(), bytes.size());
+}
+
+Result<bool> Client::Receive(TimeMs timeout_ms, uint64_t* tag, RecommendReply* reply) {
+  std::string body;
+  QM_ASSIGN_OR_RETURN(bool got, impl_->Next(timeout_ms, tag, &body));
+  if (!got) return false;
+  QM_RETURN_IF_ERROR(DecodeRecommend(body, reply));
+  return true;
+}
+
+}  // namespace qm::client

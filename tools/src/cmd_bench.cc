@@ -1,12 +1,246 @@
-// `qianmian bench` (SPEC §3). Scaffolding: the command exists and says it is not built yet.
+// `qianmian bench` (SPEC §3): a `recommend` load generator against a running server.
+//   closed loop (--rate 0): C connections, each sends its next request when the last is answered;
+//   open loop (--rate R):   R requests/s spread over C connections on a fixed schedule, whatever
+//                           the replies do; latency counts from the scheduled send time, so a
+//                           stalled server is not hidden (no coordinated omission).
+// Prints throughput, latency percentiles and error counts; --csv writes every latency.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
 #include "commands.h"
+#include "qianmian/client/client.h"
+#include "qianmian/core/csv.h"
 
 namespace qm::tools {
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  std::string connect = "tcp://127.0.0.1:5555";
+  double rate = 0;         // 0 = closed loop
+  double duration = 10;    // seconds
+  int concurrency = 4;
+  std::string data;        // <data>/customers.csv supplies ids
+  std::string customers;   // or one id per line
+  std::string channel = "app_home";
+  int count = 10;
+  int64_t deadline_ms = 0;
+  int64_t timeout_ms = 5000;
+  uint64_t seed = 1;
+  std::string csv;
+};
+
+struct Sample {
+  int64_t send_us;     // scheduled (open loop) or actual (closed loop) send, from the start
+  int64_t latency_us;
+  std::string outcome; // "ok", a server error code, or "timeout" / "client_error"
+};
+
+Result<std::vector<std::string>> LoadIds(const BenchOptions& o) {
+  std::vector<std::string> ids;
+  if (!o.customers.empty()) {
+    std::ifstream in(o.customers);
+    if (!in) return Status::IoError("cannot read '" + o.customers + "'");
+    std::string line;
+    while (std::getline(in, line)) {
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+      if (!line.empty()) ids.push_back(line);
+    }
+  } else if (!o.data.empty()) {
+    QM_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(o.data + "/customers.csv"));
+    CsvRecord rec;
+    int col = -1;
+    while (reader->Next(&rec)) {
+      if (col < 0) {
+        for (size_t i = 0; i < rec.fields.size(); ++i) {
+          if (rec.fields[i] == "customer_id") col = static_cast<int>(i);
+        }
+        if (col < 0) return Status::InvalidArgument(o.data + "/customers.csv has no customer_id column");
+        continue;
+      }
+      if (rec.error.empty() && static_cast<size_t>(col) < rec.fields.size() && !rec.fields[col].empty()) {
+        ids.emplace_back(rec.fields[col]);
+      }
+    }
+    QM_RETURN_IF_ERROR(reader->status());
+  } else {
+    return Status::InvalidArgument("give --data DIR (customers.csv) or --customers FILE for the ids to ask for");
+  }
+  if (ids.empty()) return Status::InvalidArgument("no customer ids to ask for");
+  return ids;
+}
+
+int64_t Us(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+
+// One connection's share of the load; appends its samples to *out.
+Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids, int index, Clock::time_point start,
+                     std::vector<Sample>* out) {
+  client::ClientOptions co;
+  co.endpoint = o.connect;
+  co.timeout_ms = o.timeout_ms;
+  QM_ASSIGN_OR_RETURN(auto c, client::Client::Connect(co));
+  std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(index));
+  std::uniform_int_distribution<size_t> pick(0, ids.size() - 1);
+  client::RecommendRequest req;
+  req.channel = o.channel;
+  req.count = o.count;
+  req.deadline_ms = o.deadline_ms;
+  const auto end = start + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
+  if (o.rate <= 0) {
+    while (Clock::now() < end) {
+      req.customer_id = ids[pick(rng)];
+      const auto t0 = Clock::now();
+      auto r = c->Recommend(req);
+      const auto t1 = Clock::now();
+      std::string outcome = r.ok() ? (r->ok ? "ok" : r->error_code)
+                                   : (r.status().code() == StatusCode::kDeadlineExceeded ? "timeout" : "client_error");
+      out->push_back({Us(t0 - start), Us(t1 - t0), std::move(outcome)});
+    }
+    return Status::Ok();
+  }
+  // Open loop: this connection sends at start + (index + k * C) / R.
+  const double gap_us = 1e6 * o.concurrency / o.rate;
+  const double offset_us = 1e6 * index / o.rate;
+  std::unordered_map<uint64_t, Clock::time_point> pending;
+  int64_t k = 0;
+  auto scheduled = [&](int64_t n) {
+    return start + std::chrono::microseconds(static_cast<int64_t>(offset_us + gap_us * static_cast<double>(n)));
+  };
+  const auto drain_until = end + std::chrono::milliseconds(o.timeout_ms);
+  for (;;) {
+    const auto now = Clock::now();
+    auto next = scheduled(k);
+    if (next < end && next <= now) {
+      req.customer_id = ids[pick(rng)];
+      auto tag = c->PostRecommend(req);
+      if (tag.ok()) {
+        pending[*tag] = next;
+      } else {
+        out->push_back({Us(next - start), Us(Clock::now() - next), "client_error"});
+      }
+      ++k;
+      continue;
+    }
+    if (next >= end && (pending.empty() || now >= drain_until)) break;
+    const auto wait_until = next < end ? next : drain_until;
+    const int64_t wait_ms = std::max<int64_t>(0, (Us(wait_until - now) + 999) / 1000);
+    uint64_t tag = 0;
+    client::RecommendReply reply;
+    auto got = c->Receive(wait_ms, &tag, &reply);
+    if (!got.ok()) return got.status();
+    if (!*got) continue;
+    auto it = pending.find(tag);
+    if (it == pending.end()) continue;
+    out->push_back({Us(it->second - start), Us(Clock::now() - it->second), reply.ok ? "ok" : reply.error_code});
+    pending.erase(it);
+  }
+  for (const auto& [tag, t] : pending) out->push_back({Us(t - start), Us(Clock::now() - t), "timeout"});
+  return Status::Ok();
+}
+
+int64_t Percentile(const std::vector<int64_t>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  rank = std::clamp<size_t>(rank, 1, sorted.size());
+  return sorted[rank - 1];
+}
+
+Status Run(const BenchOptions& o) {
+  if (o.concurrency < 1 || o.concurrency > 1024) return Status::InvalidArgument("--concurrency must be in 1..1024");
+  if (!(o.duration > 0)) return Status::InvalidArgument("--duration must be > 0 seconds");
+  if (o.rate < 0) return Status::InvalidArgument("--rate must be >= 0 (0 = closed loop)");
+  QM_ASSIGN_OR_RETURN(std::vector<std::string> ids, LoadIds(o));
+  std::vector<std::vector<Sample>> samples(o.concurrency);
+  std::vector<Status> status(o.concurrency);
+  const auto start = Clock::now() + std::chrono::milliseconds(50);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < o.concurrency; ++i) {
+    threads.emplace_back([&, i] {
+      std::this_thread::sleep_until(start);
+      status[i] = RunConnection(o, ids, i, start, &samples[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  for (const auto& s : status) QM_RETURN_IF_ERROR(s);
+  std::vector<int64_t> all, ok;
+  std::map<std::string, int64_t> outcomes;
+  for (const auto& v : samples) {
+    for (const auto& s : v) {
+      all.push_back(s.latency_us);
+      if (s.outcome == "ok") ok.push_back(s.latency_us);
+      ++outcomes[s.outcome];
+    }
+  }
+  std::sort(all.begin(), all.end());
+  std::sort(ok.begin(), ok.end());
+  const double window = std::min(elapsed, o.duration);
+  std::printf("bench: %s loop, %s, concurrency %d, duration %.1f s, %zu customer ids, channel %s, count %d\n",
+              o.rate > 0 ? "open" : "closed", o.connect.c_str(), o.concurrency, o.duration, ids.size(),
+              o.channel.c_str(), o.count);
+  if (o.rate > 0) std::printf("target rate   %.1f req/s\n", o.rate);
+  std::printf("requests      %zu (%.1f req/s), ok %zu (%.1f req/s)\n", all.size(), all.size() / window, ok.size(),
+              ok.size() / window);
+  std::printf("outcomes     ");
+  for (const auto& [k, v] : outcomes) std::printf(" %s=%lld", k.c_str(), static_cast<long long>(v));
+  std::printf("\n");
+  auto line = [](const char* name, const std::vector<int64_t>& v) {
+    std::printf("%s p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n", name,
+                Percentile(v, 0.5) / 1e3, Percentile(v, 0.9) / 1e3, Percentile(v, 0.99) / 1e3,
+                Percentile(v, 0.999) / 1e3, v.empty() ? 0.0 : v.back() / 1e3);
+  };
+  line("latency (all)", all);
+  line("latency (ok) ", ok);
+  if (!o.csv.empty()) {
+    QM_ASSIGN_OR_RETURN(auto w, CsvWriter::Open(o.csv));
+    w->Row({"connection", "send_us", "latency_us", "outcome"});
+    for (size_t c = 0; c < samples.size(); ++c) {
+      for (const auto& s : samples[c]) {
+        w->Field(static_cast<int64_t>(c));
+        w->Field(s.send_us);
+        w->Field(s.latency_us);
+        w->Field(s.outcome);
+        w->EndRow();
+      }
+    }
+    QM_RETURN_IF_ERROR(w->Close());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Command AddBenchCommand(CLI::App& root) {
+  auto opts = std::make_shared<BenchOptions>();
   Command c;
-  c.app = root.add_subcommand("bench", "not built yet");
-  c.run = [] { return Status::FailedPrecondition("'bench' is not built yet"); };
+  c.app = root.add_subcommand("bench",
+                              "recommend load against a running server: closed loop (--rate 0) over C "
+                              "connections, or open loop at a fixed rate; prints throughput, latency "
+                              "percentiles and error counts");
+  c.app->add_option("--connect", opts->connect, "server address (default tcp://127.0.0.1:5555)");
+  c.app->add_option("--rate", opts->rate, "requests per second over all connections; 0 = closed loop (default)");
+  c.app->add_option("--duration", opts->duration, "seconds of load (default 10)");
+  c.app->add_option("--concurrency", opts->concurrency, "connections (default 4)");
+  c.app->add_option("--data", opts->data, "data folder whose customers.csv supplies the customer ids");
+  c.app->add_option("--customers", opts->customers, "file with one customer id per line (instead of --data)");
+  c.app->add_option("--channel", opts->channel, "channel (default app_home)");
+  c.app->add_option("--count", opts->count, "items per request (default 10)");
+  c.app->add_option("--deadline-ms", opts->deadline_ms, "deadline_ms sent with each request (default none)");
+  c.app->add_option("--timeout", opts->timeout_ms, "client timeout per request in ms (default 5000)");
+  c.app->add_option("--seed", opts->seed, "seed of the customer choice (default 1)");
+  c.app->add_option("--csv", opts->csv, "write every latency: connection,send_us,latency_us,outcome");
+  c.run = [opts]() -> Status { return Run(*opts); };
   return c;
 }
 

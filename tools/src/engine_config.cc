@@ -17,6 +17,7 @@ Result<EngineConfig> LoadEngineConfig(const std::string& path) {
   policy::ReadPolicyConfig(root.Table("policy"), &config.policy);
   policy::ReadStoreConfig(root.Table("store"), &config.store);
   serving::ReadServingConfig(root.Table("serving"), &config.serving);
+  server::ReadServerConfig(root.Table("server"), &config.server);
   QM_RETURN_IF_ERROR(file.Finish());
   return config;
 }
@@ -32,6 +33,7 @@ void ApplyOverrides(const CommonOptions& o, EngineConfig* c) {
   // SPEC §6: the embedded store lives in <data>/store/ unless the file names another folder.
   if (c->store.path == policy::StoreConfig{}.path) c->store.path = c->data.dir + "/store";
   if (!o.artifacts.empty()) c->artifacts_root = o.artifacts;
+  if (!o.bind.empty()) c->server.bind = o.bind;
 }
 
 }  // namespace qm::tools

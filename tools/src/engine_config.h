@@ -8,6 +8,7 @@
 #include "qianmian/core/status.h"
 #include "qianmian/policy/event_store.h"
 #include "qianmian/policy/policy_config.h"
+#include "qianmian/server/server.h"
 #include "qianmian/serving/serving_config.h"
 #include "qianmian/training/pipeline.h"
 
@@ -20,6 +21,7 @@ struct EngineConfig {
   policy::PolicyConfig policy;          // [policy]
   policy::StoreConfig store;            // [store]
   serving::ServingConfig serving;       // [serving]
+  server::ServerConfig server;          // [server]
   std::string json;                     // the effective configuration, for manifests
 };
 

@@ -1,6 +1,95 @@
-// The client library (SPEC §5). Scaffolding: filled in by issue 6.
+// The client library for the bank's back end (SPEC §5): one connection to a qianmian server,
+// requests as JSON text (any op) or typed `recommend` calls, timeouts and reconnects.
+// ZeroMQ, msgpack and JSON libraries stay in src/.
 #pragma once
 
-#include "qianmian/core/status.h"
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
-namespace qm::client {}  // namespace qm::client
+#include "qianmian/core/status.h"
+#include "qianmian/core/types.h"
+
+namespace qm::client {
+
+struct ClientOptions {
+  std::string endpoint = "tcp://127.0.0.1:5555";  // the server's address
+  TimeMs timeout_ms = 5000;  // a call without a reply by then fails with DeadlineExceeded
+  // After a timeout the connection is dropped and reopened, so a late reply is never taken
+  // for the answer to the next request.
+};
+
+// A typed `recommend` request (SPEC §5).
+struct RecommendRequest {
+  std::string customer_id;
+  std::string channel = "app_home";
+  int count = 10;             // 1..100
+  TimeMs now_ms = kNoTime;    // kNoTime = the server's clock
+  TimeMs deadline_ms = 0;     // 0 = none sent
+  bool debug = false;
+};
+
+struct RecommendedItem {
+  std::string item_id;
+  std::string kind;
+  double score = 0;
+  std::vector<std::string> reasons;
+};
+
+// A reply: ok, or the server's error code ("bad_request", "overloaded", ...) and message.
+struct RecommendReply {
+  bool ok = false;
+  std::string error_code, error_message;
+  std::string request_id, model_version;
+  std::vector<RecommendedItem> items;
+  int64_t took_us = 0;
+};
+
+// A reply as JSON text, with its outcome read out.
+struct JsonReply {
+  bool ok = false;
+  std::string error_code, error_message;  // set when !ok
+  std::string json;                       // the whole reply
+};
+
+// One connection (a DEALER socket). Not thread-safe: use one Client per thread.
+class Client {
+ public:
+  // Opens the connection (ZeroMQ connects lazily: an absent server shows as a timeout).
+  // InvalidArgument for a malformed endpoint.
+  [[nodiscard]] static Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends a JSON object (with "op") and returns the reply as JSON text. InvalidArgument when
+  // `request_json` is not a JSON object; DeadlineExceeded on timeout (the connection is then
+  // reopened). A server error is a reply with "ok": false, not a failed Result.
+  [[nodiscard]] Result<std::string> CallJson(const std::string& request_json);
+
+  // Sends `op` with the fields of `fields_json` (a JSON object; "" = no fields). InvalidArgument
+  // when fields_json is not an object or names another op. Other errors as CallJson.
+  [[nodiscard]] Result<JsonReply> Call(const std::string& op, const std::string& fields_json);
+
+  // Sends raw bytes as one frame and returns the reply frame's bytes (for tests and tools).
+  [[nodiscard]] Result<std::string> CallRaw(const std::string& frame);
+
+  // A typed recommend call. Errors as CallJson; a server error is reply.ok == false.
+  [[nodiscard]] Result<RecommendReply> Recommend(const RecommendRequest& request);
+
+  // Pipelined recommend calls (open-loop load): Post sends without waiting and returns the
+  // request's tag; Receive waits up to timeout_ms for the next reply and returns false when
+  // none came (an expected outcome, not an error). Replies may arrive in any order.
+  [[nodiscard]] Result<uint64_t> PostRecommend(const RecommendRequest& request);
+  [[nodiscard]] Result<bool> Receive(TimeMs timeout_ms, uint64_t* tag, RecommendReply* reply);
+
+  const std::string& endpoint() const;
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qm::client

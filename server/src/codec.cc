@@ -1,0 +1,272 @@
+#include "codec.h"
+
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <exception>
+#include <set>
+
+namespace qm::server {
+
+namespace {
+
+std::string Str(const msgpack::object& o) { return std::string(o.via.str.ptr, o.via.str.size); }
+
+bool IsInt(const msgpack::object& o) {
+  return o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER;
+}
+
+const char* TypeName(const msgpack::object& o) {
+  switch (o.type) {
+    case msgpack::type::NIL: return "nil";
+    case msgpack::type::BOOLEAN: return "a bool";
+    case msgpack::type::POSITIVE_INTEGER:
+    case msgpack::type::NEGATIVE_INTEGER: return "an integer";
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64: return "a float";
+    case msgpack::type::STR: return "a string";
+    case msgpack::type::BIN: return "binary";
+    case msgpack::type::ARRAY: return "an array";
+    case msgpack::type::MAP: return "a map";
+    case msgpack::type::EXT: return "an ext value";
+  }
+  return "an unknown type";
+}
+
+Status Bad(const std::string& name, const std::string& problem) {
+  return Status::InvalidArgument("'" + name + "': " + problem);
+}
+
+// Integer value, with overflow of int64 reported.
+bool ToInt64(const msgpack::object& o, int64_t* out) {
+  if (o.type == msgpack::type::POSITIVE_INTEGER) {
+    if (o.via.u64 > static_cast<uint64_t>(INT64_MAX)) return false;
+    *out = static_cast<int64_t>(o.via.u64);
+    return true;
+  }
+  if (o.type == msgpack::type::NEGATIVE_INTEGER) {
+    *out = o.via.i64;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status DecodeRequest(const void* data, size_t size, const DecodeLimits& limits, Decoded* out) {
+  if (size == 0) return Status::InvalidArgument("empty frame: a request is one msgpack map");
+  if (size > limits.max_frame_bytes) {
+    return Status::InvalidArgument("frame of " + std::to_string(size) + " bytes exceeds the limit of " +
+                                   std::to_string(limits.max_frame_bytes));
+  }
+  const msgpack::unpack_limit lim(limits.max_array, limits.max_array, limits.max_frame_bytes,
+                                  limits.max_frame_bytes, limits.max_frame_bytes, limits.max_depth);
+  size_t off = 0;
+  try {
+    out->handle = msgpack::unpack(static_cast<const char*>(data), size, off, nullptr, nullptr, lim);
+  } catch (const msgpack::array_size_overflow&) {
+    return Status::InvalidArgument("an array exceeds " + std::to_string(limits.max_array) + " elements");
+  } catch (const msgpack::map_size_overflow&) {
+    return Status::InvalidArgument("a map exceeds " + std::to_string(limits.max_array) + " entries");
+  } catch (const msgpack::depth_size_overflow&) {
+    return Status::InvalidArgument("nesting deeper than " + std::to_string(limits.max_depth) + " levels");
+  } catch (const msgpack::size_overflow&) {
+    return Status::InvalidArgument("a string or binary value exceeds the frame limit");
+  } catch (const msgpack::insufficient_bytes&) {
+    return Status::InvalidArgument("truncated msgpack");
+  } catch (const std::bad_alloc&) {
+    return Status::InvalidArgument("request too large to decode");
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("not valid msgpack (") + e.what() + ")");
+  }
+  if (off != size) return Status::InvalidArgument("trailing bytes after the request map");
+  const msgpack::object& root = out->handle.get();
+  if (root.type != msgpack::type::MAP) {
+    return Status::InvalidArgument(std::string("a request must be a msgpack map, not ") + TypeName(root));
+  }
+  std::set<std::string> seen;
+  for (uint32_t i = 0; i < root.via.map.size; ++i) {
+    const msgpack::object& k = root.via.map.ptr[i].key;
+    if (k.type != msgpack::type::STR) return Status::InvalidArgument("map keys must be strings");
+    if (!seen.insert(Str(k)).second) return Bad(Str(k), "duplicate key");
+  }
+  auto find = [&](const char* key) -> const msgpack::object* {
+    for (uint32_t i = 0; i < root.via.map.size; ++i) {
+      const auto& k = root.via.map.ptr[i].key;
+      if (k.via.str.size == std::strlen(key) && std::memcmp(k.via.str.ptr, key, k.via.str.size) == 0) {
+        return &root.via.map.ptr[i].val;
+      }
+    }
+    return nullptr;
+  };
+  if (const msgpack::object* id = find("id")) {
+    if (id->type == msgpack::type::STR) {
+      if (id->via.str.size > 256) return Bad("id", "longer than 256 bytes");
+      out->id = *id;
+    } else if (IsInt(*id)) {
+      out->id = *id;
+    } else {
+      return Bad("id", std::string("must be a string or an integer, not ") + TypeName(*id));
+    }
+  }
+  const msgpack::object* op = find("op");
+  if (!op) return Bad("op", "missing");
+  if (op->type != msgpack::type::STR) return Bad("op", std::string("must be a string, not ") + TypeName(*op));
+  if (op->via.str.size > 64) return Bad("op", "longer than 64 bytes");
+  out->op = Str(*op);
+  if (const msgpack::object* d = find("deadline_ms")) {
+    int64_t v = 0;
+    if (!ToInt64(*d, &v)) return Bad("deadline_ms", std::string("must be an integer, not ") + TypeName(*d));
+    if (v < 1 || v > limits.max_deadline) {
+      return Bad("deadline_ms", "must be in 1.." + std::to_string(limits.max_deadline));
+    }
+    out->deadline_ms = v;
+  }
+  return Status::Ok();
+}
+
+Result<Fields> Fields::Of(const msgpack::object& obj, std::string path) {
+  if (obj.type != msgpack::type::MAP) return Bad(path, std::string("must be a map, not ") + TypeName(obj));
+  for (uint32_t i = 0; i < obj.via.map.size; ++i) {
+    if (obj.via.map.ptr[i].key.type != msgpack::type::STR) return Bad(path, "map keys must be strings");
+  }
+  Fields f;
+  f.obj_ = &obj;
+  f.path_ = std::move(path);
+  return f;
+}
+
+const msgpack::object* Fields::Find(const char* key) const {
+  const size_t n = std::strlen(key);
+  for (uint32_t i = 0; i < obj_->via.map.size; ++i) {
+    const auto& k = obj_->via.map.ptr[i].key;
+    if (k.via.str.size == n && std::memcmp(k.via.str.ptr, key, n) == 0) return &obj_->via.map.ptr[i].val;
+  }
+  return nullptr;
+}
+
+std::string Fields::Name(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+
+Status Fields::Str(const char* key, std::string* out, bool required, size_t max_len) const {
+  const msgpack::object* v = Find(key);
+  if (!v) return required ? Bad(Name(key), "missing") : Status::Ok();
+  if (v->type != msgpack::type::STR) return Bad(Name(key), std::string("must be a string, not ") + TypeName(*v));
+  if (v->via.str.size > max_len) return Bad(Name(key), "longer than " + std::to_string(max_len) + " bytes");
+  out->assign(v->via.str.ptr, v->via.str.size);
+  return Status::Ok();
+}
+
+Status Fields::Int(const char* key, int64_t* out, bool required, int64_t lo, int64_t hi) const {
+  const msgpack::object* v = Find(key);
+  if (!v) return required ? Bad(Name(key), "missing") : Status::Ok();
+  int64_t x = 0;
+  if (!ToInt64(*v, &x)) return Bad(Name(key), std::string("must be an integer, not ") + TypeName(*v));
+  if (x < lo || x > hi) return Bad(Name(key), "must be in " + std::to_string(lo) + ".." + std::to_string(hi));
+  *out = x;
+  return Status::Ok();
+}
+
+Status Fields::Bool(const char* key, bool* out) const {
+  const msgpack::object* v = Find(key);
+  if (!v) return Status::Ok();
+  if (v->type != msgpack::type::BOOLEAN) return Bad(Name(key), std::string("must be a bool, not ") + TypeName(*v));
+  *out = v->via.boolean;
+  return Status::Ok();
+}
+
+Status Fields::StrList(const char* key, std::vector<std::string>* out, bool required, size_t max_len) const {
+  const msgpack::object* v = Find(key);
+  if (!v) return required ? Bad(Name(key), "missing") : Status::Ok();
+  if (v->type != msgpack::type::ARRAY) return Bad(Name(key), std::string("must be an array of strings, not ") + TypeName(*v));
+  out->clear();
+  out->reserve(v->via.array.size);
+  for (uint32_t i = 0; i < v->via.array.size; ++i) {
+    const auto& e = v->via.array.ptr[i];
+    const std::string name = Name(key) + "[" + std::to_string(i) + "]";
+    if (e.type != msgpack::type::STR) return Bad(name, std::string("must be a string, not ") + TypeName(e));
+    if (e.via.str.size > max_len) return Bad(name, "longer than " + std::to_string(max_len) + " bytes");
+    out->emplace_back(e.via.str.ptr, e.via.str.size);
+  }
+  return Status::Ok();
+}
+
+Status Fields::StrMap(const char* key, std::map<std::string, std::string>* out) const {
+  const msgpack::object* v = Find(key);
+  if (!v) return Status::Ok();
+  if (v->type != msgpack::type::MAP) return Bad(Name(key), std::string("must be a map, not ") + TypeName(*v));
+  for (uint32_t i = 0; i < v->via.map.size; ++i) {
+    const auto& kv = v->via.map.ptr[i];
+    if (kv.key.type != msgpack::type::STR) return Bad(Name(key), "map keys must be strings");
+    const std::string name = Name(key) + "." + qm::server::Str(kv.key);
+    if (kv.val.type == msgpack::type::ARRAY || kv.val.type == msgpack::type::MAP) {
+      return Bad(name, std::string("must be a scalar, not ") + TypeName(kv.val));
+    }
+    std::string text;
+    QM_RETURN_IF_ERROR(CellText(kv.val, name, &text));
+    (*out)[qm::server::Str(kv.key)] = std::move(text);
+  }
+  return Status::Ok();
+}
+
+Status Fields::Array(const char* key, const msgpack::object** begin, size_t* size) const {
+  const msgpack::object* v = Find(key);
+  if (!v) return Bad(Name(key), "missing");
+  if (v->type != msgpack::type::ARRAY) return Bad(Name(key), std::string("must be an array, not ") + TypeName(*v));
+  *begin = v->via.array.ptr;
+  *size = v->via.array.size;
+  return Status::Ok();
+}
+
+Status CellText(const msgpack::object& v, const std::string& name, std::string* out) {
+  switch (v.type) {
+    case msgpack::type::NIL: out->clear(); return Status::Ok();
+    case msgpack::type::BOOLEAN: *out = v.via.boolean ? "1" : "0"; return Status::Ok();
+    case msgpack::type::POSITIVE_INTEGER: *out = std::to_string(v.via.u64); return Status::Ok();
+    case msgpack::type::NEGATIVE_INTEGER: *out = std::to_string(v.via.i64); return Status::Ok();
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64: {
+      if (!std::isfinite(v.via.f64)) return Bad(name, "must be a finite number");
+      char b[64];
+      std::snprintf(b, sizeof b, "%.17g", v.via.f64);
+      *out = b;
+      return Status::Ok();
+    }
+    case msgpack::type::STR: out->assign(v.via.str.ptr, v.via.str.size); return Status::Ok();
+    case msgpack::type::ARRAY: {
+      out->clear();
+      for (uint32_t i = 0; i < v.via.array.size; ++i) {
+        const auto& e = v.via.array.ptr[i];
+        if (e.type == msgpack::type::ARRAY || e.type == msgpack::type::MAP) {
+          return Bad(name + "[" + std::to_string(i) + "]", std::string("must be a scalar, not ") + TypeName(e));
+        }
+        std::string cell;
+        QM_RETURN_IF_ERROR(CellText(e, name + "[" + std::to_string(i) + "]", &cell));
+        if (i) *out += ';';
+        *out += cell;
+      }
+      return Status::Ok();
+    }
+    default:
+      return Bad(name, std::string("must be a string, number, bool or list, not ") + TypeName(v));
+  }
+}
+
+void PackError(msgpack::sbuffer* buf, const std::optional<msgpack::object>& id, const char* code,
+               const std::string& message) {
+  Packer pk(buf);
+  pk.pack_map(id ? 3 : 2);
+  PackStr(pk, "ok");
+  pk.pack_false();
+  if (id) {
+    PackStr(pk, "id");
+    pk.pack(*id);
+  }
+  PackStr(pk, "error");
+  pk.pack_map(2);
+  PackStr(pk, "code");
+  PackStr(pk, code);
+  PackStr(pk, "message");
+  PackStr(pk, message);
+}
+
+}  // namespace qm::server
