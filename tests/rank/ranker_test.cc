@@ -129,6 +129,61 @@ TEST(Ranker, BuiltinModelSavesAndLoads) {
   std::filesystem::remove(path + ".json");
 }
 
+// One customer's candidates (one request) take a shortcut through the network: its result must
+// equal scoring each row alone, before and after training changes the weights.
+TEST(Ranker, ScoresOneRequestsCandidatesExactlyAsRowByRow) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  RankerOptions o;
+  o.epochs = 1;
+  auto ranker = Ranker::CreateBuiltin(*w.space, b, o);
+  ASSERT_TRUE(ranker.ok());
+  std::mt19937 rng(5);
+  auto compare = [&](const char* when) {
+    for (int customers : {1, 2}) {
+      features::CustomerBatch cb;
+      features::ItemBatch ib;
+      for (int c = 0; c < customers; ++c) w.space->EncodeCustomer(w.ds, static_cast<uint32_t>(7 + c), 0, {}, &cb);
+      std::vector<uint32_t> items(20);
+      for (uint32_t i = 0; i < 20; ++i) items[i] = i;
+      w.space->EncodeItems(w.ds, items.data(), 20, &ib);
+      RankInputs all;
+      std::vector<RankInputs> single(60);
+      std::normal_distribution<float> g(0, 1);
+      for (int r = 0; r < 60; ++r) {
+        std::vector<float> u(8), v(8);
+        for (auto& x : u) x = g(rng);
+        for (auto& x : v) x = g(rng);
+        float contact[features::kContactFeatures];
+        for (auto& x : contact) x = std::abs(g(rng));
+        const RankContext ctx{kWechatPush, 20, 5};
+        b.Append(cb, r % customers, ib, r % 20, u.data(), v.data(), ctx, contact, &all);
+        b.Append(cb, r % customers, ib, r % 20, u.data(), v.data(), ctx, contact, &single[r]);
+      }
+      std::vector<float> pc(60), pv(60);
+      ASSERT_TRUE((*ranker)->Score(all, pc.data(), pv.data()).ok());
+      for (int r = 0; r < 60; ++r) {
+        float c1, v1;
+        ASSERT_TRUE((*ranker)->Score(single[r], &c1, &v1).ok());
+        EXPECT_NEAR(pc[r], c1, 1e-5) << when << ", " << customers << " customer(s), row " << r;
+        EXPECT_NEAR(pv[r], v1, 1e-5) << when << ", " << customers << " customer(s), row " << r;
+      }
+    }
+  };
+  compare("untrained");
+  std::vector<RankBatch> batches(3);
+  for (auto& batch : batches) MakeBatch(w, b, &rng, 128, &batch);
+  size_t cursor = 0;
+  ASSERT_TRUE((*ranker)->Train(
+      [&](RankBatch* out) {
+        if (cursor >= batches.size()) return false;
+        *out = batches[cursor++];
+        return true;
+      },
+      [&] { cursor = 0; }, nullptr, nullptr).ok());
+  compare("trained");
+}
+
 std::string SaveScript(const std::string& name, const std::string& body, int dense_width) {
   torch::jit::Module m("Fixture");
   m.register_parameter("w", torch::full({dense_width}, 0.5), false);
