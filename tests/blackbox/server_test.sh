@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Black-box test of `qianmian serve`, `client` and `bench` as processes: every op through the
+# command-line client, error codes and exit status, a short bench, SIGTERM drain (exit 0) and an
+# acknowledged feedback event still present after a restart.
+# Usage: server_test.sh QIANMIAN_BINARY
+set -u
+QM=${1:?usage: server_test.sh QIANMIAN}
+W=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill -KILL "$SERVER_PID" 2>/dev/null; fi
+  rm -rf "$W"
+}
+trap cleanup EXIT
+export QM_PROGRESS=0
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   - $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
+ADDR="ipc://$W/s.sock"
+
+start_server() {  # start_server LOG
+  $QM serve --data "$W/bank" --artifacts "$W/art" --bind "$ADDR" >"$1" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 240); do
+    if $QM client --connect "$ADDR" --timeout 500 health >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then return 1; fi
+    sleep 0.25
+  done
+  return 1
+}
+STOP_RC=
+stop_server() {  # stop_server: SIGTERM; the exit status in STOP_RC
+  kill -TERM "$SERVER_PID"
+  wait "$SERVER_PID"
+  STOP_RC=$?
+  SERVER_PID=
+}
+
+# A small bank and a quick version.
+$QM generate --out "$W/bank" --customers 400 --products 20 --contents 80 --days 10 --seed 5 >"$W/gen.txt" 2>&1 ||
+  { echo "generate failed: $(tail -3 "$W/gen.txt")"; exit 1; }
+cat >"$W/fast.toml" <<'TOML'
+[training]
+max_eval_customers = 100
+[training.two_tower]
+epochs = 1
+[training.ranker]
+epochs = 1
+TOML
+$QM train --data "$W/bank" --artifacts "$W/art" --config "$W/fast.toml" >"$W/train.txt" 2>&1 ||
+  { echo "train failed: $(tail -3 "$W/train.txt")"; exit 1; }
+C=$(sed -n 2p "$W/bank/customers.csv" | cut -d, -f1)
+ITEM=$(grep ',content,' "$W/bank/items.csv" | head -1 | cut -d, -f1)
+
+if start_server "$W/serve1.log"; then ok "serve answers health"; else bad "serve did not start: $(tail -3 "$W/serve1.log")"; exit 1; fi
+
+out=$($QM client --connect "$ADDR" recommend "{\"customer_id\":\"$C\",\"channel\":\"app_home\",\"count\":4,\"id\":\"a1\"}")
+rc=$?
+if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q '"ok":true' && printf '%s' "$out" | grep -q '"id":"a1"' &&
+   [ "$(printf '%s' "$out" | grep -o '"item_id"' | wc -l)" -eq 4 ]; then
+  ok "client recommend prints four items as JSON"
+else
+  bad "client recommend (exit $rc): $out"
+fi
+for op in stats health; do
+  $QM client --connect "$ADDR" $op | grep -q '"ok":true' && ok "client $op" || bad "client $op"
+done
+out=$($QM client --connect "$ADDR" score "{\"customer_id\":\"$C\",\"channel\":\"app_home\",\"item_ids\":[\"$ITEM\"]}")
+printf '%s' "$out" | grep -q '"p_click"' && ok "client score" || bad "client score: $out"
+err=$($QM client --connect "$ADDR" recommend "{\"customer_id\":\"$C\",\"channel\":\"app_home\",\"count\":500}" 2>&1 >/dev/null)
+rc=$?
+[ $rc -ne 0 ] && printf '%s' "$err" | grep -q "bad_request: 'count'" && ok "a bad count exits non-zero naming the field" ||
+  bad "bad count (exit $rc): $err"
+err=$($QM client --connect "$ADDR" frobnicate 2>&1 >/dev/null)
+[ $? -ne 0 ] && printf '%s' "$err" | grep -q "unknown_op" && ok "an unknown op is unknown_op" || bad "unknown op: $err"
+err=$($QM client --connect "$ADDR" recommend '{not json' 2>&1 >/dev/null)
+[ $? -ne 0 ] && printf '%s' "$err" | grep -q "JSON object" && ok "client refuses malformed JSON" || bad "malformed JSON: $err"
+
+TS=$(( $(date +%s) * 1000 ))
+out=$($QM client --connect "$ADDR" feedback "{\"events\":[{\"ts_ms\":$TS,\"customer_id\":\"$C\",\"item_id\":\"$ITEM\",\"type\":\"click\",\"channel\":\"app_home\",\"request_id\":\"bb-drain-1\"}]}")
+printf '%s' "$out" | grep -q '"accepted":1' && ok "feedback is acknowledged" || bad "feedback: $out"
+
+# bench: closed loop, then open loop, with a CSV of latencies.
+out=$($QM bench --connect "$ADDR" --data "$W/bank" --duration 1.5 --concurrency 2 2>&1)
+if printf '%s' "$out" | grep -q "^requests" && printf '%s' "$out" | grep -q "ok=" && printf '%s' "$out" | grep -q "p99"; then
+  ok "bench closed loop reports throughput and percentiles"
+else
+  bad "bench closed loop: $out"
+fi
+out=$($QM bench --connect "$ADDR" --data "$W/bank" --rate 50 --duration 1 --concurrency 2 --csv "$W/lat.csv" 2>&1)
+rows=$(($(wc -l <"$W/lat.csv") - 1))
+if printf '%s' "$out" | grep -q "open loop" && [ "$rows" -ge 40 ] && [ "$rows" -le 60 ]; then
+  ok "bench open loop at 50/s sends about 50 requests and writes their latencies ($rows rows)"
+else
+  bad "bench open loop ($rows rows): $out"
+fi
+
+# SIGTERM drains and exits 0; the acknowledged event is there after a restart.
+stop_server
+[ "$STOP_RC" = 0 ] && ok "SIGTERM: serve exits 0" || bad "SIGTERM: exit $STOP_RC: $(tail -3 "$W/serve1.log")"
+grep -q "draining" "$W/serve1.log" && ok "serve logs the drain" || bad "no drain in the log"
+if start_server "$W/serve2.log"; then ok "serve restarts on the same store"; else bad "restart failed: $(tail -3 "$W/serve2.log")"; fi
+out=$($QM client --connect "$ADDR" history "{\"customer_id\":\"$C\",\"limit\":50}")
+printf '%s' "$out" | grep -q '"request_id":"bb-drain-1"' && ok "the acknowledged feedback survives the restart" ||
+  bad "history after restart lacks the event: $out"
+stop_server
+[ "$STOP_RC" = 0 ] && ok "second SIGTERM: exit 0" || bad "second SIGTERM: exit $STOP_RC"
+
+# A bad [server] value is named.
+printf '[server]\nworkers = -3\n' >"$W/bad.toml"
+err=$($QM serve --config "$W/bad.toml" --data "$W/bank" --artifacts "$W/art" 2>&1 >/dev/null)
+[ $? -ne 0 ] && printf '%s' "$err" | grep -q "'server.workers'" && ok "a bad [server] value is named" || bad "bad config: $err"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
