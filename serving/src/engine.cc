@@ -59,6 +59,10 @@ const char* const kStoreMarker = "QM_SEEDED";
 
 }  // namespace
 
+// OpenBLAS (when it is the BLAS libtorch and Faiss use) spins its own worker threads with
+// sched_yield; push runs parallelise across customers instead, so they pin BLAS to one thread.
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
 struct Engine::Impl {
   EngineOptions opt;
   TimeZone tz = TimeZone::Utc();
@@ -1001,6 +1005,260 @@ Result<std::string> Engine::Reload(const std::string& version) {
     im.model = std::move(loaded).value();
   }
   return v;  // `old` is freed here, after the swap, outside the lock
+}
+
+void Engine::WithDataset(const std::function<void(const Dataset&)>& fn) const {
+  std::shared_lock<WriterFirstMutex> lock(impl_->mu);
+  fn(impl_->ds);
+}
+
+Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
+  Impl& im = *impl_;
+  const size_t nreq = req.customer_ids.size();
+  choices->assign(nreq, PushChoice());
+  if (req.per_customer < 1 || req.per_customer > 10) return Status::InvalidArgument("per_customer must be in 1..10");
+  if (!req.dry_run && req.run_id.empty()) return Status::InvalidArgument("a push run needs a run id");
+  thread_local bool single_threaded = false;  // torch and Faiss (OpenMP) run one thread per caller
+  if (!single_threaded) {
+    recall::SetTorchThreads(1);
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
+    single_threaded = true;
+  }
+  std::shared_lock<WriterFirstMutex> lock(im.mu);
+  const Dataset& ds = im.ds;
+  auto ch_opt = ds.channels.Find(req.channel);
+  if (!ch_opt) return Status::InvalidArgument("unknown channel '" + req.channel + "'");
+  const ChannelId channel = *ch_opt;
+  const TimeMs now = req.now_ms == kNoTime ? NowMs() : req.now_ms;
+  const ServingConfig& sc = im.opt.serving;
+  std::shared_ptr<Model> m = im.model;
+  const Model& md = *m;
+  const int d = md.dim;
+  const TimeMs window = static_cast<TimeMs>(sc.history_window_days) * kMsPerDay;
+  const TimeMs clicked_horizon = im.policy->config().clicked_horizon;
+
+  // Profiles: known customers, their recent events (contact features) and positives (tower).
+  std::vector<size_t> slot;          // batch row -> request index
+  std::vector<uint32_t> cust;        // batch row -> customer index
+  for (size_t i = 0; i < nreq; ++i) {
+    auto f = ds.FindCustomer(req.customer_ids[i]);
+    if (!f) {
+      (*choices)[i].known = false;
+      (*choices)[i].skipped_by = "unknown_customer";
+      continue;
+    }
+    slot.push_back(i);
+    cust.push_back(*f);
+  }
+  const size_t n = cust.size();
+  if (n == 0) return Status::Ok();
+  features::CustomerBatch cb;
+  std::vector<std::vector<features::ContactEvent>> contact(n);
+  std::vector<std::vector<uint32_t>> clicked(n);  // content clicked/opened within the horizon, sorted
+  {
+    std::vector<Ev> recent;
+    std::vector<uint32_t> history;
+    for (size_t r = 0; r < n; ++r) {
+      im.RecentEvents(cust[r], now - std::max(window, clicked_horizon), now, &recent);
+      history.clear();
+      for (auto it = recent.rbegin(); it != recent.rend(); ++it) {
+        if (!IsPositive(it->type)) continue;
+        if (static_cast<int>(history.size()) < md.space->history_length() &&
+            std::find(history.begin(), history.end(), it->item) == history.end()) {
+          history.push_back(it->item);
+        }
+        if ((it->type == EventType::kClick || it->type == EventType::kPushOpen) && it->ts > now - clicked_horizon &&
+            ds.items[it->item].kind == ItemKind::kContent) {
+          clicked[r].push_back(it->item);
+        }
+      }
+      std::sort(clicked[r].begin(), clicked[r].end());
+      for (const Ev& x : recent) {
+        if (x.ts >= now - window) contact[r].push_back({x.ts, x.item, ds.items[x.item].category, x.channel, x.type});
+      }
+      md.space->EncodeCustomer(ds, cust[r], now, history, &cb);
+    }
+  }
+  std::vector<float> u(n * d);
+  QM_RETURN_IF_ERROR(md.towers->EncodeCustomers(cb, u.data()));
+
+  // Recall: one batched Faiss search over content, then popular content of the segment/channel.
+  const int k_ann = std::max(0, sc.push_ann);
+  std::vector<int64_t> labels(n * static_cast<size_t>(k_ann), -1);
+  if (k_ann > 0 && md.index[1]->size() > 0) {
+    std::vector<float> scores(labels.size());
+    QM_RETURN_IF_ERROR(md.index[1]->Search(u.data(), static_cast<int64_t>(n), k_ann, labels.data(), scores.data()));
+  }
+  struct Cand {
+    uint32_t item;
+    bool ann;
+    double uv = 0, score = 0;
+    float pc = 0, pv = 0;
+  };
+  std::vector<std::vector<Cand>> cands(n);
+  std::vector<std::map<std::string, int64_t>> drops(n);  // first blocking rule -> candidates
+  rank::RankInputs in;
+  features::ItemBatch ib;
+  std::vector<uint32_t> enc_rows;
+  std::vector<std::pair<uint32_t, uint32_t>> row_of;  // ranker row -> (batch row, candidate)
+  std::vector<std::string> blocked;
+  std::vector<uint32_t> seen;
+  for (size_t r = 0; r < n; ++r) {
+    const Customer& cu = ds.customers[cust[r]];
+    seen.clear();
+    auto consider = [&](uint32_t it, bool ann) {
+      if (it >= ds.items.size() || im.retired[it] || ds.items[it].kind != ItemKind::kContent) return;
+      if (std::find(seen.begin(), seen.end(), it) != seen.end()) return;
+      seen.push_back(it);
+      ++(*choices)[slot[r]].candidates;
+      blocked.clear();
+      im.policy->StaticCheck(cu, im.Cand(it), channel, now, &blocked);
+      if (blocked.empty() && std::binary_search(clicked[r].begin(), clicked[r].end(), it)) {
+        blocked.push_back(policy::blocked::kClicked);
+      }
+      if (!blocked.empty()) {
+        ++drops[r][blocked[0]];
+        return;
+      }
+      cands[r].push_back(Cand{it, ann});
+    };
+    for (int j = 0; j < k_ann; ++j) {
+      const int64_t row = labels[r * k_ann + j];
+      if (row < 0 || row >= static_cast<int64_t>(md.row_item.size()) || md.row_item[row] < 0) continue;
+      consider(static_cast<uint32_t>(md.row_item[row]), true);
+    }
+    int taken = 0;
+    for (const auto* list : {&im.popular_segment[static_cast<size_t>(channel) * kNumTiers + static_cast<int>(cu.tier)],
+                             &im.popular_channel[channel]}) {
+      for (size_t k = 0; k < list->size() && taken < sc.push_popular; ++k) {
+        if (ds.items[(*list)[k]].kind != ItemKind::kContent) continue;
+        ++taken;
+        consider((*list)[k], false);
+      }
+    }
+    for (uint32_t k = 0; k < cands[r].size(); ++k) {
+      enc_rows.push_back(md.item_enc[cands[r][k].item]);
+      row_of.emplace_back(static_cast<uint32_t>(r), k);
+    }
+  }
+
+  // Rank: every candidate of every customer in one ranker call.
+  const size_t rows = row_of.size();
+  if (rows > 0) {
+    GatherForRank(md.enc, enc_rows.data(), static_cast<int64_t>(rows), &ib);
+    const rank::RankContext ctx{channel, im.tz.LocalHour(now), im.tz.LocalWeekday(now)};
+    float cf[features::kContactFeatures];
+    std::vector<float> zero(d, 0.0f);
+    for (size_t q = 0; q < rows; ++q) {
+      auto [r, k] = row_of[q];
+      Cand& c = cands[r][k];
+      const float* v = md.item_row[c.item] >= 0 ? md.Embedding(c.item) : zero.data();
+      const float* ur = u.data() + r * d;
+      double uv = 0;
+      for (int j = 0; j < d; ++j) uv += static_cast<double>(ur[j]) * v[j];
+      c.uv = uv;
+      features::ContactFeatures(contact[r], c.item, ds.items[c.item].category, channel, now, cf);
+      md.builder->Append(cb, static_cast<int64_t>(r), ib, static_cast<int64_t>(q), ur, v, ctx, cf, &in);
+    }
+    std::vector<float> pc(rows), pv(rows);
+    QM_RETURN_IF_ERROR(md.ranker->Score(in, pc.data(), pv.data()));
+    for (size_t q = 0; q < rows; ++q) {
+      auto [r, k] = row_of[q];
+      Cand& c = cands[r][k];
+      const Item& item = ds.items[c.item];
+      c.pc = pc[q];
+      c.pv = pv[q];
+      const double obj = sc.w_click * pc[q] + sc.w_convert * pv[q] * item.value * item.boost;
+      c.score = std::log(obj + 1e-9) + md.retrieval_weight * c.uv * md.inv_temperature;
+    }
+  }
+
+  // Rules with state (caps, cooldown, dismissed, clicked) and the reservation, per customer.
+  std::vector<policy::Candidate> pcands;
+  for (size_t r = 0; r < n; ++r) {
+    PushChoice& out = (*choices)[slot[r]];
+    const Customer& cu = ds.customers[cust[r]];
+    auto& cs = cands[r];
+    std::stable_sort(cs.begin(), cs.end(), [](const Cand& a, const Cand& b) {
+      return a.score > b.score || (a.score == b.score && a.item < b.item);
+    });
+    QM_ASSIGN_OR_RETURN(policy::CustomerState state, im.store->State(cu.id));
+    for (const policy::ContactRecord& rec : state.records) {
+      if (rec.type != EventType::kPushSent || rec.channel != req.channel) continue;
+      if (!req.run_id.empty() && rec.request_id == req.run_id) continue;
+      if (rec.ts > now - 30 * kMsPerDay && rec.ts <= now) ++out.pushes_30d;
+      if (rec.ts > now - 7 * kMsPerDay && rec.ts <= now) ++out.pushes_7d;
+    }
+    pcands.clear();
+    for (const Cand& c : cs) pcands.push_back(im.Cand(c.item));
+    std::vector<policy::Decision> decisions;
+    if (req.dry_run) {
+      decisions = im.policy->Evaluate(cu, pcands, channel, now, state);
+      int left = req.per_customer;
+      for (auto& dcs : decisions) {
+        dcs.taken = left > 0 && dcs.blocked_by.empty();
+        left -= dcs.taken;
+      }
+    } else {
+      QM_ASSIGN_OR_RETURN(policy::Contacts contacts,
+                          im.policy->Reserve(im.store.get(), cu, pcands, channel, now, req.run_id, req.per_customer));
+      out.replayed = contacts.replayed;
+      decisions = std::move(contacts.decisions);
+      if (contacts.replayed) {
+        // The earlier sends of this run, as the store recorded them (items and send times).
+        QM_ASSIGN_OR_RETURN(policy::CustomerState after, im.store->State(cu.id));
+        for (const policy::ContactRecord& rec : after.records) {
+          if (rec.request_id != req.run_id || rec.channel != req.channel || rec.type != EventType::kPushSent) continue;
+          ResponseItem ri;
+          ri.item_id = rec.item;
+          ri.kind = "content";
+          for (const Cand& c : cs) {  // reasons as the first run wrote them, when still a candidate
+            if (ds.items[c.item].id != rec.item) continue;
+            ri.score = c.score;
+            ri.reasons.push_back(c.ann ? "recall:ann" : "recall:popular");
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "rank:p_click=%.4f", c.pc);
+            ri.reasons.push_back(buf);
+            if (rec.ts > now) ri.reasons.push_back("scheduled:quiet_hours");
+            if (ds.items[c.item].service) ri.reasons.push_back("exempt:service");
+          }
+          if (ri.reasons.empty()) ri.reasons.push_back("replayed:" + req.run_id);
+          out.items.push_back(std::move(ri));
+          out.send_at.push_back(rec.ts);
+        }
+        continue;
+      }
+    }
+    for (size_t k = 0; k < cs.size(); ++k) {
+      const policy::Decision& dc = decisions[k];
+      if (!dc.blocked_by.empty()) ++drops[r][dc.blocked_by[0]];
+      if (!dc.taken) continue;
+      const Cand& c = cs[k];
+      ResponseItem ri;
+      ri.item_id = ds.items[c.item].id;
+      ri.kind = "content";
+      ri.score = c.score;
+      ri.reasons.push_back(c.ann ? "recall:ann" : "recall:popular");
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "rank:p_click=%.4f", c.pc);
+      ri.reasons.push_back(buf);
+      if (dc.send_at != kNoTime && dc.send_at > now) ri.reasons.push_back("scheduled:quiet_hours");
+      if (ds.items[c.item].service) ri.reasons.push_back("exempt:service");
+      out.items.push_back(std::move(ri));
+      out.send_at.push_back(dc.send_at == kNoTime ? now : dc.send_at);
+    }
+    if (out.items.empty()) {
+      out.skipped_by = "no_candidates";
+      int64_t best = 0;
+      for (const auto& [rule, count] : drops[r]) {
+        if (count > best) {
+          best = count;
+          out.skipped_by = rule;
+        }
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 Result<policy::CustomerHistory> Engine::History(const std::string& customer_id, TimeMs since, size_t limit,

@@ -7,12 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "qianmian/core/config.h"
+#include "qianmian/core/dataset.h"
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
 #include "qianmian/policy/event_store.h"
@@ -100,6 +102,36 @@ struct FeedbackResult {
   std::vector<Rejected> rejected;
 };
 
+// A push run's batch (issue 7): the best content for many customers on a push channel, chosen
+// through the engine's path (customer tower, batched ANN over content plus popular content,
+// the contact policy, one ranker call for the whole batch) and reserved under the run id.
+struct PushRequest {
+  std::vector<std::string> customer_ids;
+  std::string channel = "wechat_push";
+  int per_customer = 1;               // items sent to each customer, 1..10
+  TimeMs now_ms = kNoTime;            // kNoTime = the wall clock
+  bool dry_run = false;               // only check the rules (Policy::Check); nothing reserved
+  std::string run_id;                 // the reservation key (Policy::Reserve); REQUIRED unless dry_run
+};
+
+struct PushChoice {
+  // Chosen, best first; empty = skipped. Reasons: "recall:ann" | "recall:popular",
+  // "rank:p_click=..", "scheduled:quiet_hours", "exempt:service" (a service item: SPEC §6
+  // exempts it from consent, caps and quiet hours), "replayed:<run>" (an earlier send of the run
+  // that is no longer a candidate).
+  std::vector<ResponseItem> items;
+  std::vector<TimeMs> send_at;        // per item: when it may be sent (the end of quiet hours)
+  bool known = true;                  // false: not a customer of the data (skipped)
+  bool replayed = false;              // the run id had already reserved for this customer: the
+                                      // earlier sends, nothing new counted
+  // Skipped: the rule that blocked most of the customer's candidates (a `blocked_by` name),
+  // "unknown_customer", or "no_candidates".
+  std::string skipped_by;
+  int64_t candidates = 0;             // content considered
+  // Push contacts (push_sent on the channel, other runs) in the 7 / 30 days before now.
+  int pushes_7d = 0, pushes_30d = 0;
+};
+
 // An item or customer as a map of items.csv / customers.csv columns to cell text.
 using Record = std::map<std::string, std::string>;
 
@@ -121,6 +153,17 @@ class Engine {
   // event store fails. On reserve channels (app_home) served items reserve one unit of every
   // applicable cap under the request id unless dry_run.
   [[nodiscard]] Status Recommend(const std::vector<Request>& requests, std::vector<Response>* responses);
+
+  // Chooses and (unless dry_run) reserves push contacts for req.customer_ids, answering into
+  // (*choices)[i] (resized). Batches of a few hundred customers amortise the tower, Faiss and
+  // ranker calls; call it from several threads to use every core and overlap store writes.
+  // InvalidArgument for an unknown channel, a bad per_customer or a missing run id; other
+  // errors are the store's. Re-submitting a customer under the same run id replays its earlier
+  // sends (nothing counted twice).
+  [[nodiscard]] Status Push(const PushRequest& req, std::vector<PushChoice>* choices);
+
+  // Calls fn with the loaded data under the shared lock (read-only; keep no references).
+  void WithDataset(const std::function<void(const Dataset&)>& fn) const;
 
   // p_click, p_convert and the policy verdict for each item (nothing reserved).
   [[nodiscard]] Result<std::vector<ItemScore>> Score(const std::string& customer_id,

@@ -47,6 +47,11 @@ struct ServingConfig {
   std::vector<CampaignPin> campaigns;  // [[serving.campaigns]] campaign, tiers, channels
   bool seed_store = true;        // embedded store: seed it once from events.csv (recent events)
   int history_window_days = 30;  // contact features look this far back
+  // Push runs (Engine::Push): content candidates per customer from the customer embedding (one
+  // batched Faiss search) and from the popular content of the channel and segment. Smaller than
+  // the home page's quotas: a push sends one or a few items.
+  int push_ann = 24;
+  int push_popular = 6;
 };
 
 // Reads [serving] into `c`; errors name the key (e.g. "'serving.explore_share': must be in [0, 1]").
