@@ -11,6 +11,7 @@ PKGS=(
   libxxhash-dev libroaring-dev libssl-dev
   libhowardhinnant-date-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev
+  libstb-dev
   python3 python3-matplotlib
 )
 missing=()
