@@ -27,6 +27,10 @@
 #include "qianmian/recall/two_tower.h"
 #include "qianmian/training/artifacts.h"
 
+// OpenBLAS (under Faiss and libtorch) keeps its own thread pool; when it is linked in, the
+// server pins it to one thread like libtorch. Weak: absent, the pointer is null.
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
 namespace qm::server {
 
 void ReadServerConfig(ConfigTable t, ServerConfig* c) {
@@ -366,7 +370,8 @@ void Server::Impl::FrontLoop(zmq::socket_t* router, zmq::socket_t* replies) {
 }
 
 void Server::Impl::WorkerLoop(int index) {
-  recall::SetTorchThreads(1);  // parallelism comes from the workers
+  recall::SetTorchThreads(1);  // parallelism comes from the workers (also pins OpenMP here)
+  if (openblas_set_num_threads) openblas_set_num_threads(1);
   zmq::socket_t push(ctx, zmq::socket_type::push);
   push.set(zmq::sockopt::linger, -1);
   push.set(zmq::sockopt::sndhwm, 0);
