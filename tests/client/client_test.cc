@@ -35,6 +35,7 @@ class FakeServer {
   ~FakeServer() {
     stop_ = true;
     thread_.join();
+    ::unlink(endpoint_.substr(6).c_str());  // "ipc://<path>": the socket file stays otherwise
   }
   const std::string& endpoint() const { return endpoint_; }
   int requests() const { return requests_.load(); }
