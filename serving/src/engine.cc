@@ -1086,8 +1086,28 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
   const int k_ann = std::max(0, sc.push_ann);
   std::vector<int64_t> labels(n * static_cast<size_t>(k_ann), -1);
   if (k_ann > 0 && md.index[1]->size() > 0) {
-    std::vector<float> scores(labels.size());
-    QM_RETURN_IF_ERROR(md.index[1]->Search(u.data(), static_cast<int64_t>(n), k_ann, labels.data(), scores.data()));
+    std::shared_ptr<const ExactTopK> exact;
+    if (md.index[1]->size() <= sc.push_exact_max_items) {
+      std::lock_guard<std::mutex> push_lock(md.push_mu);
+      if (!md.push_content) {
+        std::vector<float> rows;
+        std::vector<int64_t> row_ids;
+        for (size_t r = 0; r < md.row_item.size(); ++r) {
+          const int32_t it = md.row_item[r];
+          if (it < 0 || im.retired[it] || ds.items[it].kind != ItemKind::kContent) continue;
+          rows.insert(rows.end(), md.emb.begin() + r * d, md.emb.begin() + (r + 1) * d);
+          row_ids.push_back(static_cast<int64_t>(r));
+        }
+        md.push_content = std::make_shared<const ExactTopK>(std::move(rows), std::move(row_ids), d);
+      }
+      exact = md.push_content;
+    }
+    if (exact) {
+      exact->Search(u.data(), static_cast<int64_t>(n), k_ann, labels.data());
+    } else {
+      std::vector<float> scores(labels.size());
+      QM_RETURN_IF_ERROR(md.index[1]->Search(u.data(), static_cast<int64_t>(n), k_ann, labels.data(), scores.data()));
+    }
   }
   struct Cand {
     uint32_t item;
@@ -1108,6 +1128,7 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
     seen.clear();
     auto consider = [&](uint32_t it, bool ann) {
       if (it >= ds.items.size() || im.retired[it] || ds.items[it].kind != ItemKind::kContent) return;
+      if (ds.items[it].service && !req.include_service) return;
       if (std::find(seen.begin(), seen.end(), it) != seen.end()) return;
       seen.push_back(it);
       ++(*choices)[slot[r]].candidates;

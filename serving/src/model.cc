@@ -66,6 +66,10 @@ Status Model::Refresh(const Dataset& ds, const std::vector<uint32_t>& items, con
     std::lock_guard<std::mutex> lock(nn_mu);
     nn.clear();  // neighbour lists may name replaced rows or miss new items
   }
+  {
+    std::lock_guard<std::mutex> lock(push_mu);
+    push_content.reset();
+  }
   if (item_row.size() < ds.items.size()) item_row.resize(ds.items.size(), -1);
   if (item_enc.size() < ds.items.size()) item_enc.resize(ds.items.size(), 0);
   // Old rows leave both indexes.

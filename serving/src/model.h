@@ -16,6 +16,7 @@
 #include "qianmian/recall/two_tower.h"
 #include "qianmian/recall/vector_index.h"
 #include "qianmian/serving/serving_config.h"
+#include "exact_topk.h"
 
 namespace qm::serving {
 
@@ -47,6 +48,11 @@ struct Model {
   // by requests on first use (under nn_mu), cleared by Refresh.
   mutable std::mutex nn_mu;
   mutable std::unordered_map<int64_t, std::vector<int64_t>> nn;
+
+  // Push runs: the live content rows for exact batched scoring (ExactTopK), built on first use
+  // (under push_mu) when the content catalogue is small enough, cleared by Refresh.
+  mutable std::mutex push_mu;
+  mutable std::shared_ptr<const ExactTopK> push_content;
 
   const float* Embedding(uint32_t item) const { return emb.data() + static_cast<size_t>(item_row[item]) * dim; }
 

@@ -15,6 +15,8 @@ void ReadServingConfig(ConfigTable t, ServingConfig* c) {
     t.Read(q.key, q.v);
     if (*q.v < 0 || *q.v > 5000) t.Error(q.key, "must be in [0, 5000]");
   }
+  t.Read("push_exact_max_items", &c->push_exact_max_items);
+  if (c->push_exact_max_items < 0) t.Error("push_exact_max_items", "must be >= 0 (0 = always the index)");
   t.Read("w_click", &c->w_click);
   if (c->w_click < 0) t.Error("w_click", "must be >= 0");
   t.Read("w_convert", &c->w_convert);

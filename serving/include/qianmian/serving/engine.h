@@ -112,6 +112,10 @@ struct PushRequest {
   TimeMs now_ms = kNoTime;            // kNoTime = the wall clock
   bool dry_run = false;               // only check the rules (Policy::Check); nothing reserved
   std::string run_id;                 // the reservation key (Policy::Reserve); REQUIRED unless dry_run
+  // Service items (account alerts) are not marketing content: by default a push run leaves them
+  // out. When included they are candidates like any content and SPEC §6 exempts them from
+  // consent, caps and quiet hours.
+  bool include_service = false;
 };
 
 struct PushChoice {

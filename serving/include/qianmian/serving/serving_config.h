@@ -52,6 +52,9 @@ struct ServingConfig {
   // the home page's quotas: a push sends one or a few items.
   int push_ann = 24;
   int push_popular = 6;
+  // Up to this many live content items, push runs score the customer embedding against every
+  // content item exactly (one matrix product per batch); above it they search the HNSW index.
+  int push_exact_max_items = 300000;
 };
 
 // Reads [serving] into `c`; errors name the key (e.g. "'serving.explore_share': must be in [0, 1]").
