@@ -161,6 +161,7 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
     req.now_ms = now;
     req.dry_run = o.dry_run;
     req.run_id = o.run_id;
+    req.include_service = o.include_service;
     std::vector<serving::PushChoice> choices;
     std::string reasons;
     for (;;) {

@@ -146,18 +146,40 @@ TEST_F(PushRunTest, ConsentSkipsEveryOptedOutCustomerAndCountsThem) {
   ASSERT_GT(opted_out, 0) << "the generated bank should have opt-outs";
   const PushSummary s = Run(Options("run-consent"));
   ASSERT_GT(s.sends, 0);
-  // Every opted-out customer is skipped for consent, or gets a service item (exempt, SPEC §6).
-  int64_t service_to_opted_out = 0;
+  EXPECT_EQ(s.service, 0) << "service items are left out unless asked for";
+  EXPECT_EQ(s.skipped_by.count("consent") ? s.skipped_by.at("consent") : 0, opted_out);
+}
+
+TEST_F(PushRunTest, ServiceItemsWhenIncludedAreExemptFromConsentCooldownAndQuietHours) {
+  Open();
+  auto o = Options("service-a", "a.csv");
+  o.include_service = true;
+  o.now = kNow + 10 * kMsPerHour;  // 22:00 local: marketing waits for 08:00, service goes now
+  const PushSummary s = Run(o);
+  ASSERT_GT(s.service, 0) << "the generated bank should have service content";
+  auto tz = TimeZone::Load("Asia/Shanghai");
+  ASSERT_TRUE(tz.ok());
+  int64_t opted_out_served = 0;
   engine_->WithDataset([&](const Dataset& ds) {
-    for (const Row& r : Read(scratch_ + "/list.csv")) {
-      const Customer& cu = ds.customers[*ds.FindCustomer(r.customer)];
-      if (!(cu.opt_out >> kWechatPush & 1u)) continue;
-      EXPECT_TRUE(ds.items[*ds.FindItem(r.item)].service) << r.customer << " opted out but got " << r.item;
-      ++service_to_opted_out;
+    for (const Row& r : Read(o.out)) {
+      const bool service = ds.items[*ds.FindItem(r.item)].service;
+      EXPECT_EQ(r.scheduled, FormatIsoLocal(service ? o.now : kNow + 20 * kMsPerHour, *tz)) << r.item;
+      EXPECT_EQ(r.reasons.find("exempt:service") != std::string::npos, service);
+      if (ds.customers[*ds.FindCustomer(r.customer)].opt_out >> kWechatPush & 1u) {
+        EXPECT_TRUE(service) << r.customer << " opted out but got marketing item " << r.item;
+        ++opted_out_served;
+      }
     }
   });
-  EXPECT_GT(s.skipped_by.count("consent") ? s.skipped_by.at("consent") : 0, 0);
-  EXPECT_EQ((s.skipped_by.count("consent") ? s.skipped_by.at("consent") : 0) + service_to_opted_out, opted_out);
+  EXPECT_GT(opted_out_served, 0);
+  // Inside the cooldown of the first run's marketing pushes only service items reach those customers.
+  const auto marketing_a = Marketing(Read(o.out));
+  o.run_id = "service-b";
+  o.out = scratch_ + "/b.csv";
+  o.now += kMsPerHour;
+  const PushSummary b = Run(o);
+  EXPECT_GT(b.service, 0);
+  for (const auto& c : Marketing(Read(o.out))) EXPECT_EQ(marketing_a.count(c), 0u) << c << " pushed inside the cooldown";
 }
 
 TEST_F(PushRunTest, RerunWithTheSameRunIdReplaysTheListAndCountsNothingTwice) {
@@ -320,6 +342,26 @@ TEST_F(PushRunTest, BadInputFailsBeforeAnythingIsReserved) {
   o.run_id = "";
   EXPECT_FALSE(RunPush(engine_.get(), o).ok());
   EXPECT_EQ(TotalStorePushes(), 0);
+}
+
+TEST_F(PushRunTest, ExactContentScanChoosesWhatTheIndexChooses) {
+  // The fixture's content index is exact (Faiss flat below 30k items), so the push path's own
+  // matrix-product scan must pick the same items.
+  auto dry = Options("", "scan.csv");
+  dry.dry_run = true;
+  Open();
+  Run(dry);
+  engine_.reset();
+  auto eo = OptionsFor(scratch_);
+  eo.serving.push_exact_max_items = 0;  // always the index
+  Open(eo);
+  dry.out = scratch_ + "/index.csv";
+  Run(dry);
+  const auto scan = Sends(Read(scratch_ + "/scan.csv")), index = Sends(Read(scratch_ + "/index.csv"));
+  ASSERT_GT(scan.size(), 1000u);
+  size_t same = 0;
+  for (const auto& x : scan) same += std::binary_search(index.begin(), index.end(), x);
+  EXPECT_GE(same, scan.size() * 99 / 100);  // float summation order may reorder near-ties
 }
 
 TEST_F(PushRunTest, PressurePlotIsAPng) {

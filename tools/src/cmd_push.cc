@@ -72,6 +72,8 @@ Command AddPushCommand(CLI::App& root) {
   cmd.app->add_flag("--dry-run", r.dry_run, "check every rule but reserve nothing; the list is what would be sent");
   cmd.app->add_option("--channel", r.channel, "push channel (default wechat_push)");
   cmd.app->add_option("--per-customer", r.per_customer, "items sent to each customer, 1..10 (default 1)");
+  cmd.app->add_flag("--include-service", r.include_service,
+                    "also push service items (account alerts); SPEC 6 exempts them from opt-outs, caps and quiet hours");
   cmd.app->add_option("--summary", r.summary, "also write the summary table to this file");
   cmd.app->add_option("--plot", r.plot, "write the contact-pressure histogram (PNG) to this file");
   cmd.app->add_option("--threads", r.threads, "worker threads (default 4 per core: store writes overlap computation)");

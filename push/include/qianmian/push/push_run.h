@@ -31,6 +31,7 @@ struct PushRunOptions {
   TimeMs now = kNoTime;               // kNoTime = the wall clock
   bool dry_run = false;               // check only: nothing reserved (the list is what would be sent)
   int per_customer = 1;               // items per customer, 1..10
+  bool include_service = false;       // also push service items (exempt from consent, caps, quiet hours)
   int threads = 0;                    // 0 = 4 per core (store writes overlap computation)
   int batch = 256;                    // customers per engine call
   std::string time_zone = "Asia/Shanghai";  // scheduled_at is written in this zone
