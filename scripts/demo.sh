@@ -1,36 +1,174 @@
 #!/usr/bin/env bash
-# The demo: generate a bank, load it, train, evaluate; the same on public MovieLens data.
-# It grows with the engine (serve, recommend, feedback, push, retrain + reload come with the
-# server and push issues). Prints what it does as it goes; exits 0.
+# The demo: the whole loop in one command, on a fresh Debian machine, in a few minutes.
+#   install + build -> generate a bank -> train -> serve -> home pages of contrasting customers
+#   -> feedback changes the next page -> a cap blocks an over-contacted customer -> a WeChat
+#   push run (and its re-run sends nothing twice) -> retrain on the new events -> reload under
+#   load without a failed request -> clean stop.
+# Prints what it does as it goes; exits 0. Output lands in $QM_DEMO_DIR (default out/demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-step "Install dependencies and build"
+say() { printf '   %s\n' "$*"; }
+
+step "1. Install dependencies and build (scripts/setup.sh, scripts/build.sh)"
 bash scripts/build.sh qianmian
-QM=build/tools/qianmian
+QM=$ROOT/build/tools/qianmian
+VIEW=$ROOT/scripts/demo_view.py
 OUT=${QM_DEMO_DIR:-out/demo}
+PORT=${QM_DEMO_PORT:-5571}
+ADDR=tcp://127.0.0.1:$PORT
 export QM_PROGRESS=${QM_PROGRESS:-1}
 rm -rf "$OUT"
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+BANK=$OUT/bank
+ART=$OUT/artifacts
+# The demo's clock: noon (Asia/Shanghai) on the day after the generated 60 days.
+NOW=1793505600000
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then kill -TERM "$SERVER_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+client() { "$QM" client --connect "$ADDR" "$@"; }
 
-step "Generate a synthetic bank: 20,000 customers, 200 products, 2,000 content items, 60 days"
-$QM generate --out "$OUT/bank" --customers 20000 --products 200 --contents 2000 --days 60 --seed 7
+step "2. Generate a synthetic bank (20,000 customers, 200 products, 2,000 content items, 60 days) and train"
+"$QM" generate --out "$BANK" --customers 20000 --products 200 --contents 2000 --days 60 --seed 7
+"$QM" inspect --data "$BANK"
+"$QM" train --data "$BANK" --artifacts "$ART"
+V1=$(cat "$ART/CURRENT")
+say "published version $V1 (MANIFEST.json lists every file with its SHA-256)"
 
-step "Load it back and summarise it (every row is checked against SPEC §2)"
-$QM inspect --data "$OUT/bank"
+start_server() {
+  "$QM" serve --data "$BANK" --artifacts "$ART" --bind "$ADDR" >> "$OUT/serve.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 240); do
+    if client health > /dev/null 2>&1; then break; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$OUT/serve.log"; echo "demo: the server did not start" >&2; exit 1; fi
+    sleep 0.5
+  done
+  client health > /dev/null
+  say "server up at $ADDR (pid $SERVER_PID), log in $OUT/serve.log"
+}
+stop_server() {
+  kill -TERM "$SERVER_PID"
+  set +e
+  wait "$SERVER_PID"
+  local code=$?
+  set -e
+  SERVER_PID=""
+  say "server stopped (SIGTERM: requests in flight drained, event store closed), exit status $code"
+  [ "$code" -eq 0 ]
+}
 
-step "Train retrieval embeddings and the ranking model; publish a verified artifact version"
-$QM train --data "$OUT/bank" --artifacts "$OUT/artifacts"
-echo "CURRENT -> $(cat "$OUT/artifacts/CURRENT")"
-echo "manifest: $(ls "$OUT/artifacts/$(cat "$OUT/artifacts/CURRENT")")"
+step "3. Start the server and ask for the home page of three contrasting customers"
+start_server
+YOUNG=$("$VIEW" pick "$BANK/customers.csv" young_payroll "$NOW")
+RETIREE=$("$VIEW" pick "$BANK/customers.csv" affluent_c2_retiree "$NOW")
+UNKNOWN=C9999999-new
+for who in "$YOUNG" "$RETIREE" "$UNKNOWN"; do
+  echo
+  "$VIEW" customer "$BANK/customers.csv" "$who"
+  client recommend "{\"customer_id\":\"$who\",\"channel\":\"app_home\",\"count\":8,\"now_ms\":$NOW,\"debug\":true}" > "$OUT/page-$who.json"
+  "$VIEW" page "$BANK/items.csv" "$OUT/page-$who.json"
+done
 
-step "Evaluate the published version beside popularity, item-kNN and the planted oracle"
-$QM eval --data "$OUT/bank" --artifacts "$OUT/artifacts"
+echo
+say "Suitability: $RETIREE has tolerance C2; every R3-R5 product is blocked for them, on every channel."
+RISKY=$(python3 -c "import csv,json,sys; print(','.join(json.dumps(r['item_id']) for r in csv.DictReader(open(sys.argv[1], encoding='utf-8')) if r['kind'] == 'product' and r['risk_level'] in ('R3', 'R4', 'R5')))" "$BANK/items.csv")
+client score "{\"customer_id\":\"$RETIREE\",\"channel\":\"app_home\",\"item_ids\":[$RISKY],\"now_ms\":$NOW}" > "$OUT/score-risky.json"
+python3 - "$OUT/score-risky.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["scores"]
+blocked = [x for x in s if "suitability" in x["blocked_by"]]
+print(f"   R3-R5 products checked: {len(s)}; blocked by suitability: {len(blocked)}; eligible: {sum(x['eligible'] for x in s)}")
+if any(x["eligible"] for x in s):
+    sys.exit("demo: a C2 customer could be shown an R3-R5 product")
+PY
+for k in 1 2 3 4 5; do
+  client recommend "{\"customer_id\":\"$RETIREE\",\"channel\":\"app_home\",\"count\":20,\"now_ms\":$((NOW + k * 60000))}" > "$OUT/retiree-$k.json"
+done
+"$VIEW" risk "$BANK/items.csv" "$OUT"/retiree-*.json
 
-if [ -d ../shared/data/ml-100k ]; then
-  step "Public benchmark: MovieLens-100k through the same loader and trainer (per-user 80/20 split)"
-  $QM import movielens ../shared/data/ml-100k --out "$OUT/ml100k"
-  printf '[training]\nsplit = "per_customer"\n' > "$OUT/ml100k.toml"
-  $QM train --data "$OUT/ml100k" --artifacts "$OUT/ml-artifacts" --config "$OUT/ml100k.toml"
-fi
-step "Done. Files are in $OUT/"
+step "4. Feedback changes the next answer; a cap blocks an over-contacted customer"
+FIRST=$(python3 -c "import json,sys; print(next(i['item_id'] for i in json.load(open(sys.argv[1]))['items'] if i['kind'] == 'content'))" "$OUT/page-$YOUNG.json")
+REQ=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['request_id'])" "$OUT/page-$YOUNG.json")
+say "$YOUNG sees the page (impressions confirm its reservations) and clicks $FIRST"
+python3 - "$OUT/page-$YOUNG.json" "$YOUNG" "$NOW" "$FIRST" > "$OUT/feedback.json" <<'PY'
+import json, sys
+page, who, now, first = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+ev = [{"ts_ms": now + 1000, "customer_id": who, "item_id": i["item_id"], "type": "impression",
+       "channel": "app_home", "request_id": page["request_id"]} for i in page["items"]]
+ev.append({"ts_ms": now + 5000, "customer_id": who, "item_id": first, "type": "click", "channel": "app_home",
+           "request_id": page["request_id"]})
+print(json.dumps({"events": ev}))
+PY
+client feedback "$(cat "$OUT/feedback.json")"
+client recommend "{\"customer_id\":\"$YOUNG\",\"channel\":\"app_home\",\"count\":8,\"now_ms\":$((NOW + 60000)),\"debug\":true}" > "$OUT/page-$YOUNG-after.json"
+"$VIEW" page "$BANK/items.csv" "$OUT/page-$YOUNG-after.json"
+"$VIEW" changed "$BANK/items.csv" "$OUT/page-$YOUNG.json" "$OUT/page-$YOUNG-after.json"
+
+echo
+say "Contact caps: the bank's own systems already pushed 3 WeChat messages to $YOUNG this week"
+say "(recorded through feedback); the policy allows 3 pushes in 7 days, so a 4th is blocked."
+python3 - "$YOUNG" "$NOW" "$FIRST" > "$OUT/pushes.json" <<'PY'
+import json, sys
+who, now, item = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+print(json.dumps({"events": [{"ts_ms": now - d * 86400000, "customer_id": who, "item_id": item, "type": "push_sent",
+                              "channel": "wechat_push", "request_id": f"crm-{d}"} for d in (3, 2, 1)]}))
+PY
+client feedback "$(cat "$OUT/pushes.json")"
+CANDIDATES=$(python3 -c "import json,sys; print(','.join(json.dumps(i['item_id']) for i in json.load(open(sys.argv[1]))['items'] if i['kind'] == 'content'))" "$OUT/page-$YOUNG-after.json")
+client score "{\"customer_id\":\"$YOUNG\",\"channel\":\"wechat_push\",\"item_ids\":[$CANDIDATES],\"now_ms\":$NOW}" > "$OUT/cap-score.json"
+"$VIEW" scores "$BANK/items.csv" "$OUT/cap-score.json"
+client history "{\"customer_id\":\"$YOUNG\",\"limit\":6,\"now_ms\":$NOW}" > "$OUT/history.json"
+say "what a service agent sees when $YOUNG asks why (history: newest events, caps in use):"
+"$VIEW" history "$OUT/history.json"
+
+step "5. A WeChat push run for a segment; re-running it sends nothing twice"
+say "The embedded event store (<data>/store) has one writer process, so the server pauses while the"
+say "push run holds it (with the Redis store, [store] backend = \"redis\", both run at once)."
+stop_server
+SEGMENT='tier in (affluent, private) and region = "Jinan"'
+say "audience: $SEGMENT"
+"$QM" push --data "$BANK" --artifacts "$ART" --run-id demo-push-1 --audience "$SEGMENT" \
+  --now "$((NOW + 2 * 3600000))" --out "$OUT/push-1.csv" --plot "$OUT/push-pressure.png"
+say "send list: $(($(wc -l < "$OUT/push-1.csv") - 1)) sends in $OUT/push-1.csv; first lines:"
+head -4 "$OUT/push-1.csv" | sed 's/^/   /'
+say "re-run with the same run id:"
+"$QM" push --data "$BANK" --artifacts "$ART" --run-id demo-push-1 --audience "$SEGMENT" \
+  --now "$((NOW + 2 * 3600000))" --out "$OUT/push-1-rerun.csv" > "$OUT/push-rerun.log"
+tail -n 20 "$OUT/push-rerun.log" | sed 's/^/   /'
+python3 - "$OUT/push-1.csv" "$OUT/push-1-rerun.csv" <<'PY'
+import csv, sys
+first = list(csv.DictReader(open(sys.argv[1], encoding="utf-8")))
+again = list(csv.DictReader(open(sys.argv[2], encoding="utf-8")))
+key = lambda r: (r["customer_id"], r["item_id"])
+fresh = {key(r) for r in again} - {key(r) for r in first}
+print(f"   first run: {len(first)} sends; re-run: {len(fresh)} new sends (a send already reserved is never repeated)")
+if fresh:
+    sys.exit("demo: the re-run sent something twice")
+PY
+
+step "6. Train again on the new events, reload under load, no failed request"
+start_server
+"$QM" train --data "$BANK" --artifacts "$ART" > "$OUT/train-2.log"
+V2=$(cat "$ART/CURRENT")
+say "new version $V2 (the store's recorded events joined the training data: see $OUT/train-2.log)"
+"$QM" bench --connect "$ADDR" --data "$BANK" --duration 6 --concurrency 2 > "$OUT/bench.log" 2>&1 &
+BENCH_PID=$!
+sleep 2
+client reload "{\"version\":\"$V2\"}"
+wait "$BENCH_PID"
+sed 's/^/   /' "$OUT/bench.log"
+client stats > "$OUT/stats.json"
+python3 - "$OUT/stats.json" "$V2" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("   serving version:", s.get("model_version") or s.get("versions"))
+PY
+
+step "7. Stop cleanly (SIGTERM drains in-flight requests and flushes the event store)"
+stop_server
+step "Done. Everything is in $OUT/ (pages, send lists, the push pressure plot, logs)"
