@@ -52,7 +52,7 @@ struct Canvas {
 
 std::string Count(int64_t n) {
   if (n >= 1000000) return std::to_string(n / 100000 / 10.0).substr(0, 4) + "M";
-  if (n >= 10000) return std::to_string(n / 1000) + "k";
+  if (n >= 1000) return std::to_string(n / 1000) + "k";
   return std::to_string(n);
 }
 
@@ -64,10 +64,10 @@ Status WritePressurePlot(const PushSummary& s, const std::string& path) {
   c.Text(20, 12, "Contact pressure on " + s.channel + ", run " + (s.run_id.empty() ? "(dry run)" : s.run_id) +
                      (s.dry_run ? " (dry run)" : "") + ": customers by pushes per customer",
          2);
-  c.Rect(W - 330, 50, W - 314, 64, 0xa0a0a0);
-  c.Text(W - 308, 50, "before the run", 2);
-  c.Rect(W - 160, 50, W - 144, 64, 0x2f6fb5);
-  c.Text(W - 138, 50, "after", 2);
+  c.Rect(W - 400, 50, W - 384, 64, 0xa0a0a0);
+  c.Text(W - 378, 50, "before the run", 2);
+  c.Rect(W - 150, 50, W - 134, 64, 0x2f6fb5);
+  c.Text(W - 128, 50, "after", 2);
   const char* titles[2] = {"last 7 days", "last 30 days"};
   for (int w = 0; w < 2; ++w) {
     const int x0 = 60 + w * (W / 2), x1 = x0 + W / 2 - 90, y0 = 90, y1 = H - 60;
@@ -88,7 +88,7 @@ Status WritePressurePlot(const PushSummary& s, const std::string& path) {
         const int hgt = static_cast<int>(std::lround(static_cast<double>(n) / peak * (y1 - y0)));
         const int bx = sx + a * (slot - 8) / 2;
         c.Rect(bx, y1 - hgt, bx + (slot - 8) / 2 - 1, y1, a == 0 ? 0xa0a0a0 : 0x2f6fb5);
-        if (n > 0 && hgt < 18) c.Text(bx, y1 - hgt - 14, Count(n), 1);
+        if (n > 0 && hgt < 18) c.Text(bx, y1 - hgt - 14 - a * 12, Count(n), 1);  // staggered: no overlap
       }
       const std::string label = b == kPressureBuckets - 1 ? std::to_string(b) + "+" : std::to_string(b);
       c.Text(sx + (slot - 8) / 2 - c.TextWidth(label) / 2, y1 + 8, label, 2);
