@@ -56,6 +56,8 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   if (c->watch_interval < 0) t.Error("watch_interval", "must be >= 0 (0 = no watch)");
   t.ReadDuration("drain_timeout", &c->drain_timeout);
   if (c->drain_timeout < 0) t.Error("drain_timeout", "must be >= 0");
+  t.ReadDuration("compact_interval", &c->compact_interval);
+  if (c->compact_interval < 0) t.Error("compact_interval", "must be >= 0 (0 = never)");
 }
 
 namespace {
@@ -169,7 +171,7 @@ struct Server::Impl {
   Clock::time_point started = Clock::now();
 
   zmq::context_t ctx{1};
-  std::thread front, watch;
+  std::thread front, watch, maintain;
   std::vector<std::thread> workers;
 
   // Queue and drain state.
@@ -191,11 +193,14 @@ struct Server::Impl {
   std::array<OpStats, kOps.size() + 1> ops;
   int64_t shed = 0, reloads = 0, reload_failures = 0;
   std::string last_reload_error;
+  int64_t compactions = 0, compaction_failures = 0;
+  std::string last_compaction_error;
 
   Status Init();
   void FrontLoop(zmq::socket_t* router, zmq::socket_t* replies);
   void WorkerLoop(int index);
   void WatchLoop();
+  void MaintainLoop();
   // Handles one frame in the front thread: true when answered there (reply in *out).
   bool Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer* out);
   void Record(size_t op, const char* error_code, Clock::time_point arrival);
@@ -236,6 +241,7 @@ Status Server::Impl::Init() {
   });
   for (int i = 0; i < n; ++i) workers.emplace_back([this, i] { WorkerLoop(i); });
   if (config.watch_interval > 0) watch = std::thread([this] { WatchLoop(); });
+  if (config.compact_interval > 0) maintain = std::thread([this] { MaintainLoop(); });
   spdlog::info("server: listening on {} with {} workers, queue {}, model {}", endpoint, n, config.queue_capacity,
                engine->model_version());
   return Status::Ok();
@@ -427,6 +433,26 @@ void Server::Impl::WatchLoop() {
       failed = *current;
       last_reload_error = r.status().message();
       spdlog::error("server: CURRENT names {} but it was refused: {}", *current, r.status().message());
+    }
+  }
+}
+
+void Server::Impl::MaintainLoop() {
+  std::unique_lock<std::mutex> lock(watch_mu);
+  while (!watch_cv.wait_for(lock, std::chrono::milliseconds(config.compact_interval), [&] { return stop_watch; })) {
+    lock.unlock();
+    const auto t0 = Clock::now();
+    Status st = engine->store()->Compact(NowMs(), engine->policy().state_options());
+    const int64_t ms = MicrosSince(t0) / 1000;
+    lock.lock();
+    std::lock_guard<std::mutex> s(stats_mu);
+    if (st.ok()) {
+      ++compactions;
+      spdlog::info("server: event store compacted in {} ms", ms);
+    } else {
+      ++compaction_failures;
+      last_compaction_error = st.message();
+      spdlog::error("server: event store compaction failed ({})", StatusCodeName(st.code()));
     }
   }
 }
@@ -785,11 +811,17 @@ void Server::Impl::PackStats(Packer& pk, size_t* fields) {
   PackStr(pk, "current");
   PackStr(pk, current);
   PackStr(pk, "store");
-  pk.pack_map(2);
+  pk.pack_map(5);
   PackStr(pk, "backend");
   PackStr(pk, engine->store() ? engine->store()->backend() : "none");
   PackStr(pk, "status");
   PackStr(pk, store_status);
+  PackStr(pk, "compactions");
+  pk.pack(compactions);
+  PackStr(pk, "compaction_failures");
+  pk.pack(compaction_failures);
+  PackStr(pk, "last_compaction_error");
+  PackStr(pk, last_compaction_error);
   PackStr(pk, "queue");
   pk.pack_map(4);
   PackStr(pk, "depth");
@@ -892,6 +924,7 @@ Status Server::Stop() {
   }
   im.watch_cv.notify_all();
   if (im.watch.joinable()) im.watch.join();
+  if (im.maintain.joinable()) im.maintain.join();  // a compaction in progress finishes first
   im.ctx.close();
   spdlog::info("server: stopped ({})", drained ? "drained" : "drain timed out");
   return drained ? Status::Ok() : Status::DeadlineExceeded("drain timed out; queued requests were answered late");
@@ -906,6 +939,7 @@ StatsSnapshot Server::stats() const {
   }
   s.overloaded = impl_->shed;
   s.reloads = impl_->reloads;
+  s.compactions = impl_->compactions;
   return s;
 }
 

@@ -565,6 +565,42 @@ TEST_F(ServerTest, StopAnswersEveryQueuedRequestBeforeItReturns) {
   EXPECT_EQ(ok, n);
 }
 
+// The store's maintenance: event records past [store] retention disappear from `history` once
+// the server's periodic compaction has run; recent ones stay.
+TEST_F(ServerTest, CompactsTheEventStorePeriodically) {
+  ServerConfig config;
+  config.compact_interval = 200;
+  StartServer(config);
+  const std::string c = Customer(3);
+  const TimeMs now = NowMs();
+  const TimeMs old_ts = now - 200 * kMsPerDay;  // past the default 90-day retention
+  auto items = Call({{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 1}, {"now_ms", kNow}});
+  ASSERT_EQ(items["ok"], true) << items.dump();
+  const std::string item = items["items"][0]["item_id"];
+  json fb = Call({{"op", "feedback"},
+                  {"events",
+                   {{{"ts_ms", old_ts}, {"customer_id", c}, {"item_id", item}, {"type", "click"}, {"channel", "app_home"}},
+                    {{"ts_ms", now - kMsPerDay}, {"customer_id", c}, {"item_id", item}, {"type", "click"},
+                     {"channel", "app_home"}}}}});
+  ASSERT_EQ(fb["accepted"], 2) << fb.dump();
+  auto has = [&](TimeMs ts) {
+    json h = Call({{"op", "history"}, {"customer_id", c}, {"since_ms", 0}, {"limit", 1000}});
+    for (const auto& e : h["events"]) {
+      if (e["ts_ms"] == ts && e["item_id"] == item) return true;
+    }
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (has(old_ts) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_FALSE(has(old_ts)) << "the record past retention survived 20 s of compactions";
+  EXPECT_TRUE(has(now - kMsPerDay));
+  EXPECT_GE(server_->stats().compactions, 1);
+  json st = Call({{"op", "stats"}});
+  EXPECT_GE(st["store"]["compactions"].get<int64_t>(), 1) << st.dump();
+}
+
 TEST(ServerConfigTest, ReadsTheServerSectionAndNamesBadKeys) {
   auto f = ConfigFile::Parse(
       "[server]\nbind = \"tcp://0.0.0.0:6000\"\nworkers = 3\nqueue_capacity = 10\nwatch_interval = \"5s\"\n"

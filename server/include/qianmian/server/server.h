@@ -27,6 +27,10 @@ struct ServerConfig {
   TimeMs max_deadline = 60 * kMsPerSecond;  // largest accepted `deadline_ms`
   TimeMs watch_interval = 2 * kMsPerSecond;  // poll of <artifacts>/CURRENT; 0 = no watch
   TimeMs drain_timeout = 10 * kMsPerSecond;  // Stop: longest wait for requests in flight
+  // Event-store maintenance: every interval, cap state past the longest window and event
+  // records past [store] retention are compacted away (EventStore::Compact, in the background;
+  // requests go on). 0 = never. The first run is one interval after the start.
+  TimeMs compact_interval = 6 * 60 * kMsPerMinute;
 };
 
 // Reads [server] into `c`; errors name the key (e.g. "'server.workers': must be in [0, 256]").
@@ -38,14 +42,15 @@ struct StatsSnapshot {
   int64_t errors = 0;     // replies with ok = false
   int64_t overloaded = 0; // requests shed at the queue
   int64_t reloads = 0;    // successful version swaps (request or watch)
+  int64_t compactions = 0;  // completed event-store compactions
 };
 
 // Thread-safety: every method may be called from any thread. The engine is shared, not owned,
 // and must outlive the server.
 class Server {
  public:
-  // Binds config.bind and starts the front end, the workers and (watch_interval > 0) the
-  // watch of <artifacts_root>/CURRENT. InvalidArgument for a bad configuration, Unavailable
+  // Binds config.bind and starts the front end, the workers, (watch_interval > 0) the
+  // watch of <artifacts_root>/CURRENT and (compact_interval > 0) the store's compaction. InvalidArgument for a bad configuration, Unavailable
   // when the address cannot be bound.
   [[nodiscard]] static Result<std::unique_ptr<Server>> Start(const ServerConfig& config,
                                                              serving::Engine* engine,
