@@ -106,6 +106,12 @@ struct Engine::Impl {
   }
   // The customer's events before `now` (oldest first), from events.csv and feedback.
   void RecentEvents(uint32_t customer, TimeMs since, TimeMs now, std::vector<Ev>* out) const;
+  // What a request needs of a known customer's past: events since now - max(window, clicked
+  // horizon) into *recent (oldest first); distinct positives, newest first, into *history (up to
+  // `history_length`, topped up with older positives); content clicked or opened within the
+  // clicked horizon into *clicked (sorted, distinct).
+  void CustomerActivity(uint32_t customer, TimeMs now, TimeMs window, int history_length, std::vector<Ev>* recent,
+                        std::vector<uint32_t>* history, std::vector<uint32_t>* clicked) const;
   Status One(const Request& req, Response* resp);
 };
 
@@ -208,6 +214,40 @@ void Engine::Impl::RecentEvents(uint32_t customer, TimeMs since, TimeMs now, std
     }
     if (mid > 0 && mid < out->size()) {
       std::inplace_merge(out->begin(), out->begin() + mid, out->end(), [](const Ev& x, const Ev& y) { return x.ts < y.ts; });
+    }
+  }
+}
+
+void Engine::Impl::CustomerActivity(uint32_t customer, TimeMs now, TimeMs window, int history_length,
+                                    std::vector<Ev>* recent, std::vector<uint32_t>* history,
+                                    std::vector<uint32_t>* clicked) const {
+  const TimeMs clicked_horizon = policy->config().clicked_horizon;
+  const TimeMs since = now - std::max(window, clicked_horizon);
+  recent->clear();
+  history->clear();
+  clicked->clear();
+  RecentEvents(customer, since, now, recent);
+  auto add = [&](const Ev& e) {
+    if (static_cast<int>(history->size()) < history_length &&
+        std::find(history->begin(), history->end(), e.item) == history->end()) {
+      history->push_back(e.item);
+    }
+  };
+  for (auto it = recent->rbegin(); it != recent->rend(); ++it) {
+    if (!IsPositive(it->type)) continue;
+    add(*it);
+    if ((it->type == EventType::kClick || it->type == EventType::kPushOpen) && it->ts > now - clicked_horizon &&
+        ds.items[it->item].kind == ItemKind::kContent) {
+      clicked->push_back(it->item);
+    }
+  }
+  std::sort(clicked->begin(), clicked->end());
+  clicked->erase(std::unique(clicked->begin(), clicked->end()), clicked->end());
+  if (static_cast<int>(history->size()) < history_length) {  // positives older than the window
+    std::vector<Ev> older;
+    RecentEvents(customer, kNoTime + 1, since, &older);
+    for (auto it = older.rbegin(); it != older.rend(); ++it) {
+      if (IsPositive(it->type)) add(*it);
     }
   }
 }
@@ -396,31 +436,9 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
   const Customer& cu = known ? ds.customers[*found] : unknown;
   std::vector<Ev> recent;
   const TimeMs window = static_cast<TimeMs>(sc.history_window_days) * kMsPerDay;
-  const TimeMs clicked_horizon = policy->config().clicked_horizon;
-  std::vector<uint32_t> history;  // recent positives, newest first
-  std::unordered_set<uint32_t> clicked_content;
-  if (known) {
-    RecentEvents(*found, now - std::max(window, clicked_horizon), now, &recent);
-    for (auto it = recent.rbegin(); it != recent.rend(); ++it) {
-      if (!IsPositive(it->type)) continue;
-      if (static_cast<int>(history.size()) < md.space->history_length() &&
-          std::find(history.begin(), history.end(), it->item) == history.end()) {
-        history.push_back(it->item);
-      }
-      if ((it->type == EventType::kClick || it->type == EventType::kPushOpen) && it->ts > now - clicked_horizon &&
-          ds.items[it->item].kind == ItemKind::kContent) {
-        clicked_content.insert(it->item);
-      }
-    }
-    if (static_cast<int>(history.size()) < md.space->history_length()) {
-      // Older positives than the window.
-      std::vector<Ev> older;
-      RecentEvents(*found, kNoTime + 1, now - std::max(window, clicked_horizon), &older);
-      for (auto it = older.rbegin(); it != older.rend() && static_cast<int>(history.size()) < md.space->history_length(); ++it) {
-        if (IsPositive(it->type) && std::find(history.begin(), history.end(), it->item) == history.end()) history.push_back(it->item);
-      }
-    }
-  }
+  std::vector<uint32_t> history;          // recent positives, newest first
+  std::vector<uint32_t> clicked_content;  // sorted
+  if (known) CustomerActivity(*found, now, window, md.space->history_length(), &recent, &history, &clicked_content);
   features::CustomerBatch cb;
   if (known) md.space->EncodeCustomer(ds, *found, now, history, &cb);
   else md.space->EncodeUnknownCustomer(&cb);
@@ -582,7 +600,9 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     for (size_t k = from; k < cands.size(); ++k) {
       blocked.clear();
       policy->StaticCheck(cu, Cand(cands[k].item), channel, now, &blocked);
-      if (clicked_content.count(cands[k].item)) blocked.push_back(policy::blocked::kClicked);
+      if (std::binary_search(clicked_content.begin(), clicked_content.end(), cands[k].item)) {
+        blocked.push_back(policy::blocked::kClicked);
+      }
       if (blocked.empty()) pass.push_back(k);
       for (const auto& b : blocked) ++dbg.dropped[b];
     }
@@ -1035,7 +1055,6 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
   const Model& md = *m;
   const int d = md.dim;
   const TimeMs window = static_cast<TimeMs>(sc.history_window_days) * kMsPerDay;
-  const TimeMs clicked_horizon = im.policy->config().clicked_horizon;
 
   // Profiles: known customers, their recent events (contact features) and positives (tower).
   std::vector<size_t> slot;          // batch row -> request index
@@ -1059,20 +1078,7 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
     std::vector<Ev> recent;
     std::vector<uint32_t> history;
     for (size_t r = 0; r < n; ++r) {
-      im.RecentEvents(cust[r], now - std::max(window, clicked_horizon), now, &recent);
-      history.clear();
-      for (auto it = recent.rbegin(); it != recent.rend(); ++it) {
-        if (!IsPositive(it->type)) continue;
-        if (static_cast<int>(history.size()) < md.space->history_length() &&
-            std::find(history.begin(), history.end(), it->item) == history.end()) {
-          history.push_back(it->item);
-        }
-        if ((it->type == EventType::kClick || it->type == EventType::kPushOpen) && it->ts > now - clicked_horizon &&
-            ds.items[it->item].kind == ItemKind::kContent) {
-          clicked[r].push_back(it->item);
-        }
-      }
-      std::sort(clicked[r].begin(), clicked[r].end());
+      im.CustomerActivity(cust[r], now, window, md.space->history_length(), &recent, &history, &clicked[r]);
       for (const Ev& x : recent) {
         if (x.ts >= now - window) contact[r].push_back({x.ts, x.item, ds.items[x.item].category, x.channel, x.type});
       }
