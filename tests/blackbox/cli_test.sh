@@ -4,22 +4,7 @@
 # Usage: cli_test.sh QIANMIAN_BINARY
 set -u
 QM=${1:?usage: cli_test.sh QIANMIAN}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-export QM_PROGRESS=0
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
-expect_fail() {  # expect_fail "description" "needle" cmd...
-  local what=$1 needle=$2
-  shift 2
-  local err
-  err=$("$@" 2>&1 >/dev/null)
-  local rc=$?
-  if [ $rc -ne 0 ] && printf '%s' "$err" | grep -qF -- "$needle"; then ok "$what"
-  else bad "$what (exit $rc, stderr: $(printf '%s' "$err" | tail -2))"; fi
-}
+source "$(dirname "$0")/lib.sh"
 
 # 1. generate a small bank and load it back cleanly.
 if $QM generate --out "$W/bank" --customers 3000 --products 60 --contents 400 --days 30 --seed 3 >"$W/gen.txt" 2>&1; then
@@ -107,5 +92,4 @@ cmp -s "$W/rec.csv" "$W/rec2.csv" && ok "recommend is a dry run: a second run gi
 expect_fail "recommend refuses a count outside 1..100" "count" \
   $QM recommend --data "$W/bank" --artifacts "$W/art5" --customers "$W/ids.txt" --count 0 --out "$W/rec3.csv"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "command-line black-box"

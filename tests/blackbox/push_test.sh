@@ -5,39 +5,12 @@
 # Usage: push_test.sh QIANMIAN_BINARY
 set -u
 QM=${1:?usage: push_test.sh QIANMIAN}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-export QM_PROGRESS=0
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
-expect_fail() {  # expect_fail "description" "needle" cmd...
-  local what=$1 needle=$2
-  shift 2
-  local err
-  err=$("$@" 2>&1 >/dev/null)
-  local rc=$?
-  if [ $rc -ne 0 ] && printf '%s' "$err" | grep -qF -- "$needle" && [ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ]; then
-    ok "$what"
-  else bad "$what (exit $rc, stderr: $(printf '%s' "$err" | tail -2))"; fi
-}
+source "$(dirname "$0")/lib.sh"
 sends() { tail -n +2 "$1" | cut -d, -f1-3 | sort; }          # customer,item,scheduled_at
 replayed() { sed -n 's/^ *replayed from this run id *\([0-9]*\)$/\1/p' "$1"; }
 sent() { sed -n 's/^ *sends (rows of the send list) *\([0-9]*\)$/\1/p' "$1"; }
 
-$QM generate --out "$W/bank" --customers 3000 --products 40 --contents 300 --days 20 --seed 5 >"$W/gen.txt" 2>&1 ||
-  { bad "generate: $(tail -3 "$W/gen.txt")"; exit 1; }
-cat > "$W/fast.toml" <<'TOML'
-[training]
-max_eval_customers = 100
-[training.two_tower]
-epochs = 1
-[training.ranker]
-epochs = 1
-TOML
-$QM train --data "$W/bank" --artifacts "$W/art" --config "$W/fast.toml" >"$W/train.txt" 2>&1 ||
-  { bad "train: $(tail -5 "$W/train.txt")"; exit 1; }
+quick_bank 3000 40 300 20 5
 NOW=$(tail -n +2 "$W/bank/events.csv" | cut -d, -f1 | sort -n | tail -1)
 NOW=$((NOW + 12 * 3600 * 1000))  # half a day after the last event
 P=(--data "$W/bank" --artifacts "$W/art" --now "$NOW")
@@ -52,18 +25,18 @@ fi
 cp -r "$W/bank/store" "$W/store.ref"
 
 # 2. Bad input fails with one line before anything is reserved.
-expect_fail "unknown field in the audience points at it" "position 17: unknown field 'agee'" \
+expect_fail_one_line "unknown field in the audience points at it" "position 17: unknown field 'agee'" \
   $QM push "${P[@]}" --run-id bad --audience 'tier = mass and agee > 3' --out "$W/bad.csv"
-expect_fail "a parse error points at its position" "position 13: expected ')'" \
+expect_fail_one_line "a parse error points at its position" "position 13: expected ')'" \
   $QM push "${P[@]}" --run-id bad --audience '(tag:payroll' --out "$W/bad.csv"
-expect_fail "unknown channel" "unknown channel 'fax'" \
+expect_fail_one_line "unknown channel" "unknown channel 'fax'" \
   $QM push "${P[@]}" --run-id bad --audience all --channel fax --out "$W/bad.csv"
-expect_fail "unwritable output" "cannot write --out" \
+expect_fail_one_line "unwritable output" "cannot write --out" \
   $QM push "${P[@]}" --run-id bad --audience all --out "$W/no/such/dir/list.csv"
 cp -r "$W/art" "$W/art.bad"
 v=$(cat "$W/art.bad/CURRENT")
 printf 'x' >> "$W/art.bad/$v/ranker.pt"
-expect_fail "an artifact version failing verification is refused" "refused" \
+expect_fail_one_line "an artifact version failing verification is refused" "refused" \
   $QM push --data "$W/bank" --artifacts "$W/art.bad" --now "$NOW" --run-id bad --audience all --out "$W/bad.csv"
 [ ! -e "$W/bad.csv" ] && ok "no list written on bad input" || bad "a list was written on bad input"
 $QM push "${P[@]}" --dry-run --audience all --out "$W/dry2.csv" >/dev/null 2>&1
@@ -118,5 +91,4 @@ $QM push "${P[@]}" --run-id run-2 --audience all --out "$W/second.csv" --summary
 head -c 8 "$W/second.png" | grep -q PNG && ok "the pressure plot is a PNG" || bad "no PNG"
 cmp -s "$W/second.txt" "$W/second.sum" && ok "--summary holds the printed table" || bad "--summary differs from the table"
 
-echo "push black-box: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "push black-box"

@@ -5,18 +5,13 @@
 # Usage: server_test.sh QIANMIAN_BINARY
 set -u
 QM=${1:?usage: server_test.sh QIANMIAN}
-W=$(mktemp -d)
+source "$(dirname "$0")/lib.sh"
 SERVER_PID=
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill -KILL "$SERVER_PID" 2>/dev/null; fi
   rm -rf "$W"
 }
 trap cleanup EXIT
-export QM_PROGRESS=0
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
 ADDR="ipc://$W/s.sock"
 
 start_server() {  # start_server LOG
@@ -38,18 +33,7 @@ stop_server() {  # stop_server: SIGTERM; the exit status in STOP_RC
 }
 
 # A small bank and a quick version.
-$QM generate --out "$W/bank" --customers 400 --products 20 --contents 80 --days 10 --seed 5 >"$W/gen.txt" 2>&1 ||
-  { echo "generate failed: $(tail -3 "$W/gen.txt")"; exit 1; }
-cat >"$W/fast.toml" <<'TOML'
-[training]
-max_eval_customers = 100
-[training.two_tower]
-epochs = 1
-[training.ranker]
-epochs = 1
-TOML
-$QM train --data "$W/bank" --artifacts "$W/art" --config "$W/fast.toml" >"$W/train.txt" 2>&1 ||
-  { echo "train failed: $(tail -3 "$W/train.txt")"; exit 1; }
+quick_bank 400 20 80 10 5
 C=$(sed -n 2p "$W/bank/customers.csv" | cut -d, -f1)
 ITEM=$(grep ',content,' "$W/bank/items.csv" | head -1 | cut -d, -f1)
 
@@ -112,5 +96,4 @@ printf '[server]\nworkers = -3\n' >"$W/bad.toml"
 err=$($QM serve --config "$W/bad.toml" --data "$W/bank" --artifacts "$W/art" 2>&1 >/dev/null)
 [ $? -ne 0 ] && printf '%s' "$err" | grep -q "'server.workers'" && ok "a bad [server] value is named" || bad "bad config: $err"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "server black-box"

@@ -1,0 +1,56 @@
+# Shared by the black-box tests (source it after setting QM): a scratch folder $W removed on
+# exit, pass/fail counting, checks that a command fails with the expected reason (on one stderr
+# line, SPEC §3), and a small generated bank with a quickly trained version.
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+export QM_PROGRESS=0
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   - $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
+
+# expect_fail "description" "needle" cmd...: non-zero exit and needle on stderr (which may also
+# list details, e.g. the rejected rows of a file).
+expect_fail() {
+  local what=$1 needle=$2
+  shift 2
+  local err
+  err=$("$@" 2>&1 >/dev/null)
+  local rc=$?
+  if [ $rc -ne 0 ] && printf '%s' "$err" | grep -qF -- "$needle"; then
+    ok "$what"
+  else
+    bad "$what (exit $rc, stderr: $(printf '%s' "$err" | tail -2))"
+  fi
+}
+
+# expect_fail_one_line: the same, and stderr is exactly one line (SPEC §3's one-line reason).
+expect_fail_one_line() {
+  local what=$1 needle=$2
+  shift 2
+  local err
+  err=$("$@" 2>&1 >/dev/null)
+  local rc=$?
+  if [ $rc -ne 0 ] && printf '%s' "$err" | grep -qF -- "$needle" && [ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ]; then
+    ok "$what"
+  else
+    bad "$what (exit $rc, stderr: $(printf '%s' "$err" | tail -2))"
+  fi
+}
+
+# quick_bank CUSTOMERS PRODUCTS CONTENTS DAYS SEED: generates $W/bank and trains $W/art with one
+# epoch per model; exits the test when either fails.
+quick_bank() {
+  $QM generate --out "$W/bank" --customers "$1" --products "$2" --contents "$3" --days "$4" --seed "$5" \
+    >"$W/gen.txt" 2>&1 || { bad "generate: $(tail -3 "$W/gen.txt")"; exit 1; }
+  printf '[training]\nmax_eval_customers = 100\n[training.two_tower]\nepochs = 1\n[training.ranker]\nepochs = 1\n' \
+    >"$W/fast.toml"
+  $QM train --data "$W/bank" --artifacts "$W/art" --config "$W/fast.toml" >"$W/train.txt" 2>&1 ||
+    { bad "train: $(tail -5 "$W/train.txt")"; exit 1; }
+}
+
+# finish NAME: prints the counts; the exit status is the verdict.
+finish() {
+  echo "$1: $pass passed, $fail failed"
+  [ "$fail" -eq 0 ]
+}
