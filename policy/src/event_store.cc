@@ -38,6 +38,16 @@ StoredEvent TakenEvent(const ContactPlan& plan, const PlanCandidate& c) {
   return e;
 }
 
+Result<std::vector<PlanOutcome>> EventStore::ApplyMany(const std::vector<ContactPlan>& plans) {
+  std::vector<PlanOutcome> out;
+  out.reserve(plans.size());
+  for (const ContactPlan& plan : plans) {
+    QM_ASSIGN_OR_RETURN(PlanOutcome o, Apply(plan));
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
 Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreConfig& config) {
   if (config.backend == "embedded") return OpenRocksStore(config);
   if (config.backend == "redis") return OpenRedisStore(config);

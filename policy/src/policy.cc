@@ -356,6 +356,31 @@ Result<Contacts> Policy::Reserve(EventStore* store, const Customer& cu,
   return c;
 }
 
+Result<std::vector<Contacts>> Policy::ReserveMany(EventStore* store, const std::vector<const Customer*>& customers,
+                                                  const std::vector<std::vector<Candidate>>& items,
+                                                  ChannelId channel, TimeMs now, const std::string& request_id,
+                                                  int max_take) const {
+  if (request_id.empty()) return Status::InvalidArgument("a reservation needs a request id");
+  if (max_take < 0) return Status::InvalidArgument("max_take must be >= 0");
+  if (customers.size() != items.size()) return Status::InvalidArgument("one candidate list per customer");
+  std::vector<Prepared> prepared;
+  std::vector<ContactPlan> plans;
+  prepared.reserve(customers.size());
+  plans.reserve(customers.size());
+  for (size_t k = 0; k < customers.size(); ++k) {
+    QM_CHECK(customers[k] != nullptr);
+    prepared.push_back(Prepare(*this, *customers[k], items[k], channel, now));
+    plans.push_back(BuildPlan(*customers[k], items[k], prepared.back().ok, channel, now, request_id, max_take));
+  }
+  QM_ASSIGN_OR_RETURN(std::vector<PlanOutcome> outs, store->ApplyMany(plans));
+  std::vector<Contacts> result(customers.size());
+  for (size_t k = 0; k < customers.size(); ++k) {
+    result[k].replayed = outs[k].replayed;
+    result[k].decisions = Combine(prepared[k].stat, plans[k], prepared[k].plan_index, outs[k], prepared[k].send_at);
+  }
+  return result;
+}
+
 Result<CustomerHistory> Policy::History(EventStore* store, const std::string& customer_id,
                                         TimeMs since, size_t limit, TimeMs now) const {
   CustomerHistory h;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 
 #include "store_backends.h"
 
@@ -132,6 +133,64 @@ class RocksStore final : public EventStore {
     // An expiring (app_home) reservation need not wait for the disk (see StoreConfig).
     rocksdb::WriteOptions wo = write_;
     if (plan.expires != 0 && !config_.sync_reservations) wo.sync = false;
+    QM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "reserve"));
+    return out;
+  }
+
+  Result<std::vector<PlanOutcome>> ApplyMany(const std::vector<ContactPlan>& plans) override {
+    for (const ContactPlan& plan : plans) {
+      if (!ValidCustomer(plan.customer_id)) return Status::InvalidArgument("plan without a valid customer id");
+      if (plan.max_take > 0 && plan.request_id.empty()) return Status::InvalidArgument("a reservation needs a request id");
+    }
+    // Every customer's lock for the whole batch (in stripe order, as Append), so each plan is
+    // atomic with its customer's state; states carry over between plans of one customer.
+    std::vector<size_t> stripes;
+    for (const ContactPlan& plan : plans) stripes.push_back(Stripe(plan.customer_id));
+    std::sort(stripes.begin(), stripes.end());
+    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+    std::vector<std::unique_lock<std::mutex>> locks;
+    locks.reserve(stripes.size());
+    for (size_t st : stripes) locks.emplace_back(mu_[st]);
+    std::unordered_map<std::string, CustomerState> states;
+    std::unordered_map<std::string, bool> dirty;
+    std::vector<PlanOutcome> out;
+    out.reserve(plans.size());
+    rocksdb::WriteBatch batch;
+    bool sync = false;
+    for (const ContactPlan& plan : plans) {
+      auto it = states.find(plan.customer_id);
+      if (it == states.end()) {
+        CustomerState state;
+        QM_RETURN_IF_ERROR(ReadState(plan.customer_id, &state));
+        it = states.emplace(plan.customer_id, std::move(state)).first;
+      }
+      CustomerState& state = it->second;
+      bool changed = false;
+      // A check (max_take 0) must not persist what RunPlan dropped; it runs on a copy.
+      if (plan.max_take == 0) {
+        CustomerState copy = state;
+        out.push_back(RunPlan(plan, &copy, &changed));
+        continue;
+      }
+      PlanOutcome o = RunPlan(plan, &state, &changed);
+      if (changed) {
+        if (plan.expires == 0 && !o.replayed) {
+          for (size_t i = 0; i < plan.candidates.size(); ++i) {
+            if (!o.taken[i]) continue;
+            StoredEvent e = TakenEvent(plan, plan.candidates[i]);
+            batch.Put(LogKey(e), EncodeEvent(e));
+          }
+        }
+        CompactState(plan.now, plan.options, &state);
+        dirty[plan.customer_id] = true;
+        if (plan.expires == 0 || config_.sync_reservations) sync = true;
+      }
+      out.push_back(std::move(o));
+    }
+    if (dirty.empty()) return out;
+    for (const auto& [customer, _] : dirty) PutState(&batch, customer, states[customer]);
+    rocksdb::WriteOptions wo = write_;
+    if (!sync) wo.sync = false;
     QM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "reserve"));
     return out;
   }

@@ -1200,11 +1200,16 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
     }
   }
 
-  // Rules with state (caps, cooldown, dismissed, clicked) and the reservation, per customer.
-  std::vector<policy::Candidate> pcands;
+  // Rules with state (caps, cooldown, dismissed, clicked) and the reservation: the contact
+  // pressure before the run and the candidate lists per customer, then one reservation call for
+  // the whole batch (one durable store write), each customer's check-and-count still atomic.
+  std::vector<std::vector<policy::Candidate>> pcands(n);
+  std::vector<std::vector<policy::Decision>> decided(n);
+  std::vector<const Customer*> who(n);
   for (size_t r = 0; r < n; ++r) {
     PushChoice& out = (*choices)[slot[r]];
     const Customer& cu = ds.customers[cust[r]];
+    who[r] = &cu;
     auto& cs = cands[r];
     std::stable_sort(cs.begin(), cs.end(), [](const Cand& a, const Cand& b) {
       return a.score > b.score || (a.score == b.score && a.item < b.item);
@@ -1216,19 +1221,28 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
       if (rec.ts > now - 30 * kMsPerDay && rec.ts <= now) ++out.pushes_30d;
       if (rec.ts > now - 7 * kMsPerDay && rec.ts <= now) ++out.pushes_7d;
     }
-    pcands.clear();
-    for (const Cand& c : cs) pcands.push_back(im.Cand(c.item));
-    std::vector<policy::Decision> decisions;
+    for (const Cand& c : cs) pcands[r].push_back(im.Cand(c.item));
     if (req.dry_run) {
-      decisions = im.policy->Evaluate(cu, pcands, channel, now, state);
+      decided[r] = im.policy->Evaluate(cu, pcands[r], channel, now, state);
       int left = req.per_customer;
-      for (auto& dcs : decisions) {
+      for (auto& dcs : decided[r]) {
         dcs.taken = left > 0 && dcs.blocked_by.empty();
         left -= dcs.taken;
       }
-    } else {
-      QM_ASSIGN_OR_RETURN(policy::Contacts contacts,
-                          im.policy->Reserve(im.store.get(), cu, pcands, channel, now, req.run_id, req.per_customer));
+    }
+  }
+  std::vector<policy::Contacts> reserved;
+  if (!req.dry_run) {
+    QM_ASSIGN_OR_RETURN(reserved, im.policy->ReserveMany(im.store.get(), who, pcands, channel, now, req.run_id,
+                                                         req.per_customer));
+  }
+  for (size_t r = 0; r < n; ++r) {
+    PushChoice& out = (*choices)[slot[r]];
+    const Customer& cu = *who[r];
+    auto& cs = cands[r];
+    std::vector<policy::Decision>& decisions = decided[r];
+    if (!req.dry_run) {
+      policy::Contacts& contacts = reserved[r];
       out.replayed = contacts.replayed;
       decisions = std::move(contacts.decisions);
       if (contacts.replayed) {

@@ -147,6 +147,41 @@ TEST_P(EventStoreTest, ResubmittingTheSameRequestCountsNothingTwice) {
   EXPECT_EQ(store_->Log("frank", 0, 100)->size(), 1u);
 }
 
+// A push run reserves a batch of customers at once: the outcome equals reserving them one by
+// one (caps exact, a customer twice in a batch sees its first take, a re-run replays), and
+// every taken send is recorded.
+TEST_P(EventStoreTest, ReserveManyDecidesEachCustomerAsReserveDoes) {
+  Policy p = PolicyWith({kPushWeekly});
+  Customer a = MakeCustomer("ann"), b = MakeCustomer("ben"), c = MakeCustomer("cat");
+  // ben already has 3 pushes this week: a 4th is blocked.
+  for (int k = 0; k < 3; ++k) {
+    ASSERT_TRUE(p.Reserve(store_.get(), b, bank_.Cands({static_cast<uint32_t>(k)}), kWechatPush,
+                          t0_ - (k + 1) * kMsPerHour, "earlier" + std::to_string(k), 1).ok());
+  }
+  std::vector<const Customer*> who = {&a, &b, &c, &a};
+  std::vector<std::vector<Candidate>> items = {bank_.Cands({4, 5}), bank_.Cands({4}), bank_.Cands({6}),
+                                               bank_.Cands({7})};
+  auto r = p.ReserveMany(store_.get(), who, items, kWechatPush, t0_, "run-7", 1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 4u);
+  EXPECT_EQ(Taken((*r)[0]), std::vector<int>{0});
+  EXPECT_TRUE((*r)[1].decisions[0].blocked_by == std::vector<std::string>{blocked::kCapCustomerChannel});
+  EXPECT_EQ(Taken((*r)[2]), std::vector<int>{0});
+  EXPECT_TRUE((*r)[3].replayed) << "ann's second plan under the same run id sees the first one's take";
+  EXPECT_EQ(store_->Log("ann", 0, 100)->size(), 1u);
+  EXPECT_EQ(store_->Log("cat", 0, 100)->size(), 1u);
+  EXPECT_EQ(store_->Log("ben", 0, 100)->size(), 3u);
+  // The re-run replays every earlier take and counts nothing.
+  auto again = p.ReserveMany(store_.get(), {&a, &b, &c}, {bank_.Cands({4, 5}), bank_.Cands({4}), bank_.Cands({6})},
+                             kWechatPush, t0_ + 1000, "run-7", 1);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE((*again)[0].replayed);
+  EXPECT_TRUE((*again)[2].replayed);
+  EXPECT_EQ(store_->State("ann")->records.size(), 1u);
+  EXPECT_EQ(store_->State("cat")->records.size(), 1u);
+  EXPECT_EQ(store_->State("ben")->records.size(), 3u);
+}
+
 TEST_P(EventStoreTest, AppendingTheSameEventsTwiceRecordsThemOnce) {
   Policy p = PolicyWith({});
   std::vector<StoredEvent> evs = {bank_.Event("gina", 1, EventType::kClick, "app_home", t0_),

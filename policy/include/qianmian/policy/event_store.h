@@ -64,6 +64,12 @@ class EventStore {
   // A plan with max_take == 0 only checks and writes nothing.
   [[nodiscard]] virtual Result<PlanOutcome> Apply(const ContactPlan& plan) = 0;
 
+  // Applies many plans (any customers, several per customer allowed, in order) with the same
+  // per-customer atomicity as Apply; outcomes in the plans' order. The default applies them one
+  // by one; the embedded store makes the whole batch durable with one synced write (a push run's
+  // batch of customers), so it returns only when every taken contact is durable.
+  [[nodiscard]] virtual Result<std::vector<PlanOutcome>> ApplyMany(const std::vector<ContactPlan>& plans);
+
   // The customer's current contact state (empty when unknown).
   [[nodiscard]] virtual Result<CustomerState> State(const std::string& customer_id) = 0;
 

@@ -94,6 +94,14 @@ class Policy {
                                          TimeMs now, const std::string& request_id,
                                          int max_take) const;
 
+  // Reserve for many customers at once (customers[k] with items[k]), one store write for the
+  // batch (EventStore::ApplyMany); each customer's check and count stays one atomic step.
+  // Results in the customers' order. Used by push runs.
+  [[nodiscard]] Result<std::vector<Contacts>> ReserveMany(EventStore* store,
+                                                          const std::vector<const Customer*>& customers,
+                                                          const std::vector<std::vector<Candidate>>& items,
+                                                          ChannelId channel, TimeMs now,
+                                                          const std::string& request_id, int max_take) const;
   // Events since `since` (newest first, at most `limit`) and the usage of every applicable cap.
   [[nodiscard]] Result<CustomerHistory> History(EventStore* store, const std::string& customer_id,
                                                 TimeMs since, size_t limit, TimeMs now) const;
