@@ -104,10 +104,7 @@ class RocksStore final : public EventStore {
   }
 
   Result<PlanOutcome> Apply(const ContactPlan& plan) override {
-    if (!ValidCustomer(plan.customer_id)) return Status::InvalidArgument("plan without a valid customer id");
-    if (plan.max_take > 0 && plan.request_id.empty()) {
-      return Status::InvalidArgument("a reservation needs a request id");
-    }
+    QM_RETURN_IF_ERROR(CheckPlan(plan));
     if (plan.max_take == 0) {  // a check: read-only, no lock needed (Get is atomic)
       CustomerState state;
       QM_RETURN_IF_ERROR(ReadState(plan.customer_id, &state));
@@ -117,31 +114,17 @@ class RocksStore final : public EventStore {
     std::lock_guard<std::mutex> lock(mu_[Stripe(plan.customer_id)]);
     CustomerState state;
     QM_RETURN_IF_ERROR(ReadState(plan.customer_id, &state));
-    bool changed = false;
-    PlanOutcome out = RunPlan(plan, &state, &changed);
-    if (!changed) return out;
     rocksdb::WriteBatch batch;
-    if (plan.expires == 0 && !out.replayed) {
-      for (size_t i = 0; i < plan.candidates.size(); ++i) {
-        if (!out.taken[i]) continue;
-        StoredEvent e = TakenEvent(plan, plan.candidates[i]);
-        batch.Put(LogKey(e), EncodeEvent(e));
-      }
-    }
-    CompactState(plan.now, plan.options, &state);
+    bool changed = false, sync = false;
+    PlanOutcome out = RunReserving(plan, &state, &batch, &changed, &sync);
+    if (!changed) return out;
     PutState(&batch, plan.customer_id, state);
-    // An expiring (app_home) reservation need not wait for the disk (see StoreConfig).
-    rocksdb::WriteOptions wo = write_;
-    if (plan.expires != 0 && !config_.sync_reservations) wo.sync = false;
-    QM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "reserve"));
+    QM_RETURN_IF_ERROR(Write(&batch, sync));
     return out;
   }
 
   Result<std::vector<PlanOutcome>> ApplyMany(const std::vector<ContactPlan>& plans) override {
-    for (const ContactPlan& plan : plans) {
-      if (!ValidCustomer(plan.customer_id)) return Status::InvalidArgument("plan without a valid customer id");
-      if (plan.max_take > 0 && plan.request_id.empty()) return Status::InvalidArgument("a reservation needs a request id");
-    }
+    for (const ContactPlan& plan : plans) QM_RETURN_IF_ERROR(CheckPlan(plan));
     // Every customer's lock for the whole batch (in stripe order, as Append), so each plan is
     // atomic with its customer's state; states carry over between plans of one customer.
     std::vector<size_t> stripes;
@@ -164,34 +147,18 @@ class RocksStore final : public EventStore {
         QM_RETURN_IF_ERROR(ReadState(plan.customer_id, &state));
         it = states.emplace(plan.customer_id, std::move(state)).first;
       }
-      CustomerState& state = it->second;
       bool changed = false;
-      // A check (max_take 0) must not persist what RunPlan dropped; it runs on a copy.
-      if (plan.max_take == 0) {
-        CustomerState copy = state;
+      if (plan.max_take == 0) {  // a check persists nothing: it runs on a copy
+        CustomerState copy = it->second;
         out.push_back(RunPlan(plan, &copy, &changed));
         continue;
       }
-      PlanOutcome o = RunPlan(plan, &state, &changed);
-      if (changed) {
-        if (plan.expires == 0 && !o.replayed) {
-          for (size_t i = 0; i < plan.candidates.size(); ++i) {
-            if (!o.taken[i]) continue;
-            StoredEvent e = TakenEvent(plan, plan.candidates[i]);
-            batch.Put(LogKey(e), EncodeEvent(e));
-          }
-        }
-        CompactState(plan.now, plan.options, &state);
-        dirty[plan.customer_id] = true;
-        if (plan.expires == 0 || config_.sync_reservations) sync = true;
-      }
-      out.push_back(std::move(o));
+      out.push_back(RunReserving(plan, &it->second, &batch, &changed, &sync));
+      if (changed) dirty[plan.customer_id] = true;
     }
     if (dirty.empty()) return out;
     for (const auto& [customer, _] : dirty) PutState(&batch, customer, states[customer]);
-    rocksdb::WriteOptions wo = write_;
-    if (!sync) wo.sync = false;
-    QM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "reserve"));
+    QM_RETURN_IF_ERROR(Write(&batch, sync));
     return out;
   }
 
@@ -281,6 +248,39 @@ class RocksStore final : public EventStore {
  private:
   size_t Stripe(const std::string& customer) const {
     return std::hash<std::string>()(customer) % kStripes;
+  }
+
+  static Status CheckPlan(const ContactPlan& plan) {
+    if (!ValidCustomer(plan.customer_id)) return Status::InvalidArgument("plan without a valid customer id");
+    if (plan.max_take > 0 && plan.request_id.empty()) return Status::InvalidArgument("a reservation needs a request id");
+    return Status::Ok();
+  }
+
+  // Runs a reserving plan on the customer's state (REQUIRES the customer's stripe lock): what it
+  // took goes into `batch` as log records and the state is compacted. *changed is set when the
+  // state must be written; *sync when that write must reach the disk (anything but an expiring
+  // app_home reservation, unless store.sync_reservations).
+  PlanOutcome RunReserving(const ContactPlan& plan, CustomerState* state, rocksdb::WriteBatch* batch,
+                           bool* changed, bool* sync) const {
+    PlanOutcome out = RunPlan(plan, state, changed);
+    if (!*changed) return out;
+    if (plan.expires == 0 && !out.replayed) {
+      for (size_t i = 0; i < plan.candidates.size(); ++i) {
+        if (!out.taken[i]) continue;
+        StoredEvent e = TakenEvent(plan, plan.candidates[i]);
+        batch->Put(LogKey(e), EncodeEvent(e));
+      }
+    }
+    CompactState(plan.now, plan.options, state);
+    if (plan.expires == 0 || config_.sync_reservations) *sync = true;
+    return out;
+  }
+
+  // Writes `batch`; synced (when the store syncs at all) if `sync`.
+  Status Write(rocksdb::WriteBatch* batch, bool sync) {
+    rocksdb::WriteOptions wo = write_;
+    if (!sync) wo.sync = false;
+    return FromRocks(db_->Write(wo, batch), "reserve");
   }
 
   Status ReadState(const std::string& customer, CustomerState* state) {
