@@ -28,17 +28,9 @@ using namespace std::string_literals;
 using serving::testing::EngineTest;
 using serving::testing::kNow;
 using serving::testing::SharedFixture;
+using serving::testing::SharedBank;
 
-const Dataset& Bank() {
-  static Dataset ds = [] {
-    DataConfig c;
-    c.dir = SharedFixture().data;
-    auto r = LoadDataset(c.dir, c);
-    QM_CHECK(r.ok());
-    return std::move(r).value();
-  }();
-  return ds;
-}
+const Dataset& Bank() { return SharedBank(); }
 
 std::string Customer(int k) { return Bank().customers[static_cast<size_t>(k) % Bank().customers.size()].id; }
 std::string ItemOfKind(ItemKind kind, int nth = 0) {

@@ -10,16 +10,7 @@
 namespace qm::serving::testing {
 namespace {
 
-const Dataset& Bank() {
-  static Dataset ds = [] {
-    DataConfig c;
-    c.dir = SharedFixture().data;
-    auto r = LoadDataset(c.dir, c);
-    QM_CHECK(r.ok());
-    return std::move(r).value();
-  }();
-  return ds;
-}
+const Dataset& Bank() { return SharedBank(); }
 
 bool HasReasonPrefix(const ResponseItem& it, const std::string& prefix) {
   return std::any_of(it.reasons.begin(), it.reasons.end(),

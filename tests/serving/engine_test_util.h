@@ -12,6 +12,7 @@
 #include <fstream>
 #include <string>
 
+#include "qianmian/core/dataset.h"
 #include "qianmian/serving/engine.h"
 #include "qianmian/tools/generate.h"
 #include "qianmian/training/artifacts.h"
@@ -106,6 +107,18 @@ inline const Fixture& SharedFixture() {
     return x;
   }();
   return f;
+}
+
+// The shared bank as the engine loads it (loaded once per test process).
+inline const Dataset& SharedBank() {
+  static Dataset ds = [] {
+    DataConfig c;
+    c.dir = SharedFixture().data;
+    auto r = LoadDataset(c.dir, c);
+    QM_CHECK(r.ok());
+    return std::move(r).value();
+  }();
+  return ds;
 }
 
 // Options for an engine over the shared bank with its own event store (and, when given, its
