@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "qianmian/core/allocator.h"
 #include "qianmian/core/csv.h"
 #include "qianmian/serving/engine.h"
 
@@ -170,4 +171,10 @@ BENCHMARK(BM_RecommendAppHomeUnknownCustomer)->Iterations(1000)->Unit(benchmark:
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// The allocator tuned as in the program (core/allocator.h), so the figures are the server's.
+int main(int argc, char** argv) {
+  qm::ConfigureAllocatorForTensors();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}
