@@ -1,5 +1,7 @@
 #include "qianmian/core/csv.h"
 
+#include <cctype>
+#include <fstream>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -271,6 +273,20 @@ std::string_view Trim(std::string_view s) {
   while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
   while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
   return s.substr(b, e - b);
+}
+
+Result<std::vector<std::string>> ReadLines(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return Status::IoError("cannot read " + what + " '" + path + "'");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t b = 0, e = line.size();
+    while (b < e && std::isspace(static_cast<unsigned char>(line[b]))) ++b;
+    while (e > b && std::isspace(static_cast<unsigned char>(line[e - 1]))) --e;
+    if (b < e) out.emplace_back(line, b, e - b);
+  }
+  return out;
 }
 
 std::vector<std::string_view> SplitList(std::string_view cell, char sep) {

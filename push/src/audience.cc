@@ -4,7 +4,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
+
+#include "qianmian/core/csv.h"
 
 namespace qm::push {
 
@@ -435,16 +436,10 @@ std::vector<uint32_t> Audience::Select(const Dataset& ds) const {
 }
 
 Result<std::vector<std::string>> ReadIdFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::IoError("cannot read audience file '" + path + "'");
+  QM_ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadLines(path, "audience file"));
   std::vector<std::string> ids;
-  std::string line;
-  while (std::getline(in, line)) {
-    size_t b = 0, e = line.size();
-    while (b < e && std::isspace(static_cast<unsigned char>(line[b]))) ++b;
-    while (e > b && std::isspace(static_cast<unsigned char>(line[e - 1]))) --e;
-    if (b == e || line[b] == '#') continue;
-    ids.emplace_back(line.substr(b, e - b));
+  for (auto& line : lines) {
+    if (line[0] != '#') ids.push_back(std::move(line));
   }
   return ids;
 }

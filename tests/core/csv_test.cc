@@ -119,4 +119,16 @@ TEST(SplitList, TrimsAndDropsEmptyParts) {
 }
 
 }  // namespace
+TEST(ReadLines, TrimsCrlfAndSkipsBlankLinesAndNamesAnUnreadableFile) {
+  auto path = std::filesystem::temp_directory_path() / "qm_read_lines.txt";
+  std::ofstream(path) << "C1\r\n  C2 \n\n\t\r\nC3";
+  auto lines = ReadLines(path.string(), "customers file");
+  ASSERT_TRUE(lines.ok()) << lines.status().ToString();
+  EXPECT_EQ(*lines, (std::vector<std::string>{"C1", "C2", "C3"}));
+  std::filesystem::remove(path);
+  auto missing = ReadLines(path.string(), "customers file");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("cannot read customers file"), std::string::npos);
+}
+
 }  // namespace qm

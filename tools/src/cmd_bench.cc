@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,13 +49,7 @@ struct Sample {
 Result<std::vector<std::string>> LoadIds(const BenchOptions& o) {
   std::vector<std::string> ids;
   if (!o.customers.empty()) {
-    std::ifstream in(o.customers);
-    if (!in) return Status::IoError("cannot read '" + o.customers + "'");
-    std::string line;
-    while (std::getline(in, line)) {
-      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-      if (!line.empty()) ids.push_back(line);
-    }
+    QM_ASSIGN_OR_RETURN(ids, ReadLines(o.customers, "customers file"));
   } else if (!o.data.empty()) {
     QM_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(o.data + "/customers.csv"));
     CsvRecord rec;

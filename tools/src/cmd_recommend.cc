@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -28,18 +27,6 @@ struct RecommendOptions {
   int threads = 0;
 };
 
-Result<std::vector<std::string>> ReadIds(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::IoError("cannot read customers file '" + path + "'");
-  std::vector<std::string> ids;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto id = Trim(line);
-    if (!id.empty()) ids.emplace_back(id);
-  }
-  return ids;
-}
-
 Status Run(const RecommendOptions& o) {
   QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
   ApplyOverrides(o.common, &config);
@@ -51,7 +38,7 @@ Status Run(const RecommendOptions& o) {
     if (!t) return Status::InvalidArgument("--now: cannot parse time '" + o.now + "'");
     now = *t;
   }
-  QM_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadIds(o.customers));
+  QM_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadLines(o.customers, "customers file"));
   serving::EngineOptions eo;
   eo.data = config.data;
   eo.artifacts_root = config.artifacts_root;

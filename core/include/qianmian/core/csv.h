@@ -97,4 +97,9 @@ std::vector<std::string_view> SplitList(std::string_view cell, char sep = ';');
 // Trims ASCII white space.
 std::string_view Trim(std::string_view s);
 
+// The lines of a file of one value per line (e.g. `--customers FILE`, one id a line): white
+// space trimmed (including the CR of CRLF files), blank lines skipped. IoError naming `what`
+// ("customers file", ...) when the file cannot be read.
+[[nodiscard]] Result<std::vector<std::string>> ReadLines(const std::string& path, const std::string& what);
+
 }  // namespace qm
