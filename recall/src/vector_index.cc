@@ -1,6 +1,7 @@
 #include "qianmian/recall/vector_index.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <mutex>
 #include <shared_mutex>
@@ -11,6 +12,7 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_io.h>
 
@@ -21,8 +23,16 @@ const char* IndexKindName(IndexKind k) {
     case IndexKind::kAuto: return "auto";
     case IndexKind::kExact: return "exact";
     case IndexKind::kHnsw: return "hnsw";
+    case IndexKind::kIvf: return "ivf";
   }
   return "?";
+}
+
+Result<IndexKind> ParseIndexKind(const std::string& name) {
+  for (IndexKind k : {IndexKind::kAuto, IndexKind::kExact, IndexKind::kHnsw, IndexKind::kIvf}) {
+    if (name == IndexKindName(k)) return k;
+  }
+  return Status::InvalidArgument("unknown index kind '" + name + "' (auto, exact, hnsw or ivf)");
 }
 
 namespace {
@@ -30,34 +40,55 @@ namespace {
 using idx_t = faiss::Index::idx_t;
 constexpr uint32_t kFileMagic = 0x514D5649;  // "QMVI"
 
-// Faiss index + id bookkeeping. Exact: IndexIDMap2(IndexFlatIP), which supports removal.
-// HNSW: IndexIDMap2(IndexHNSWFlat) cannot remove, so removed ids become tombstones that
-// searches skip (over-fetching by the number of tombstones, bounded by a rebuild threshold).
+// Fixed on-disk form of the options (file version 2); version 1 files hold the
+// VectorIndexOptions of that time, whose layout OptionsV1 repeats.
+struct OptionsV1 {
+  int dim;
+  IndexKind kind;
+  int64_t exact_max;
+  int hnsw_m, hnsw_ef_construction, hnsw_ef_search;
+};
+struct OptionsV2 {
+  int64_t dim, exact_max, hnsw_m, hnsw_ef_construction, hnsw_ef_search, ivf_nlist, ivf_nprobe;
+};
+
+int AutoNlist(int64_t n) {
+  const double want = 4.0 * std::sqrt(static_cast<double>(std::max<int64_t>(n, 1)));
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(std::llround(want), n / 39)));
+}
+
+// Faiss index + id bookkeeping.
+// - Exact: IndexIDMap2(IndexFlatIP), which supports removal.
+// - HNSW: IndexIDMap2(IndexHNSWFlat) cannot remove, so removed ids become tombstones that
+//   searches skip (over-fetching by the number of tombstones, bounded by a rebuild threshold).
+// - IVF: IndexIVFFlat, which stores the ids itself and removes them from its lists.
 class FaissVectorIndex final : public VectorIndex {
  public:
-  FaissVectorIndex(IndexKind kind, const VectorIndexOptions& o, std::unique_ptr<faiss::IndexIDMap2> index)
-      : kind_(kind), options_(o), index_(std::move(index)) {}
+  FaissVectorIndex(IndexKind kind, const VectorIndexOptions& o, std::unique_ptr<faiss::IndexIDMap2> map)
+      : kind_(kind), options_(o), map_(std::move(map)) {}
+  FaissVectorIndex(const VectorIndexOptions& o, std::unique_ptr<faiss::IndexIVFFlat> ivf)
+      : kind_(IndexKind::kIvf), options_(o), ivf_(std::move(ivf)) {
+    options_.ivf_nlist = static_cast<int>(ivf_->nlist);
+    options_.ivf_nprobe = std::clamp(options_.ivf_nprobe, 1, options_.ivf_nlist);
+  }
 
   Status Search(const float* queries, int64_t nq, int k, int64_t* labels, float* scores) const override {
     if (k <= 0) return Status::InvalidArgument("k must be positive");
     if (nq < 0) return Status::InvalidArgument("nq must be >= 0");
     std::shared_lock lock(mu_);
     const int64_t extra = static_cast<int64_t>(tombstones_.size());
-    const int64_t fetch = std::min<int64_t>(k + extra, std::max<int64_t>(index_->ntotal, 1));
+    const int64_t fetch = std::min<int64_t>(k + extra, std::max<int64_t>(ntotal(), 1));
     std::vector<idx_t> l(nq * fetch);
     std::vector<float> s(nq * fetch);
     try {
-      if (kind_ == IndexKind::kHnsw) {
-        faiss::SearchParametersHNSW p;
-        p.efSearch = std::max<int>(options_.hnsw_ef_search, static_cast<int>(fetch));
-        // IndexIDMap2 takes no search parameters in Faiss 1.7.3: search the graph itself
-        // and translate its sequential ids.
-        index_->index->search(nq, queries, fetch, s.data(), l.data(), &p);
-        for (auto& id : l) {
-          if (id >= 0) id = index_->id_map[id];
-        }
+      if (ivf_) {
+        faiss::SearchParametersIVF p;
+        p.nprobe = static_cast<size_t>(options_.ivf_nprobe);
+        ivf_->search(nq, queries, fetch, s.data(), l.data(), &p);
       } else {
-        index_->search(nq, queries, fetch, s.data(), l.data());
+        // HNSW searches with the graph's own efSearch (at least `fetch`): Faiss 1.7.3 takes
+        // efSearch from SearchParametersHNSW only for its interrupt checks.
+        map_->search(nq, queries, fetch, s.data(), l.data());
       }
     } catch (const faiss::FaissException& e) {
       return Status::Internal(std::string("faiss search failed: ") + e.what());
@@ -85,20 +116,26 @@ class FaissVectorIndex final : public VectorIndex {
     }
     std::unique_lock lock(mu_);
     try {
-      // Replace: drop old copies first.
+      if (ivf_) {
+        // Replace: drop old copies first.
+        faiss::IDSelectorBatch sel(n, ids);
+        ivf_->remove_ids(sel);
+        ivf_->add_with_ids(n, vectors, ids);
+        return Status::Ok();
+      }
       std::vector<idx_t> present;
       for (int64_t i = 0; i < n; ++i) {
-        if (index_->rev_map.count(ids[i])) present.push_back(ids[i]);
+        if (map_->rev_map.count(ids[i])) present.push_back(ids[i]);
       }
       if (!present.empty()) RemoveLocked(present.data(), static_cast<int64_t>(present.size()));
       for (int64_t i = 0; i < n; ++i) {
-        if (kind_ == IndexKind::kHnsw && index_->rev_map.count(ids[i])) {
+        if (kind_ == IndexKind::kHnsw && map_->rev_map.count(ids[i])) {
           // A tombstoned id cannot be re-added to HNSW under the same label; rebuild.
           QM_RETURN_IF_ERROR(RebuildLocked());
         }
         tombstones_.erase(ids[i]);
       }
-      index_->add_with_ids(n, vectors, ids);
+      map_->add_with_ids(n, vectors, ids);
     } catch (const faiss::FaissException& e) {
       return Status::Internal(std::string("faiss add failed: ") + e.what());
     }
@@ -120,14 +157,15 @@ class FaissVectorIndex final : public VectorIndex {
     if (!f) return Status::IoError("cannot write '" + path + "'");
     bool ok = true;
     try {
-      uint32_t header[4] = {kFileMagic, 1, static_cast<uint32_t>(kind_), 0};
+      uint32_t header[4] = {kFileMagic, 2, static_cast<uint32_t>(kind_), 0};
       ok = std::fwrite(header, sizeof header, 1, f) == 1;
-      VectorIndexOptions o = options_;
+      OptionsV2 o{options_.dim,         options_.exact_max,      options_.hnsw_m,   options_.hnsw_ef_construction,
+                  options_.hnsw_ef_search, options_.ivf_nlist, options_.ivf_nprobe};
       ok = ok && std::fwrite(&o, sizeof o, 1, f) == 1;
       uint64_t nt = tombstones_.size();
       ok = ok && std::fwrite(&nt, sizeof nt, 1, f) == 1;
       for (idx_t t : tombstones_) ok = ok && std::fwrite(&t, sizeof t, 1, f) == 1;
-      if (ok) faiss::write_index(index_.get(), f);
+      if (ok) faiss::write_index(ivf_ ? static_cast<const faiss::Index*>(ivf_.get()) : map_.get(), f);
     } catch (const faiss::FaissException& e) {
       ok = false;
     }
@@ -136,9 +174,28 @@ class FaissVectorIndex final : public VectorIndex {
     return Status::Ok();
   }
 
+  int search_effort() const override {
+    std::shared_lock lock(mu_);
+    switch (kind_) {
+      case IndexKind::kHnsw: return options_.hnsw_ef_search;
+      case IndexKind::kIvf: return options_.ivf_nprobe;
+      default: return 0;
+    }
+  }
+
+  void SetSearchEffort(int effort) override {
+    std::unique_lock lock(mu_);
+    if (kind_ == IndexKind::kHnsw) {
+      options_.hnsw_ef_search = std::clamp(effort, 1, 1 << 16);
+      static_cast<faiss::IndexHNSW*>(map_->index)->hnsw.efSearch = options_.hnsw_ef_search;
+    } else if (kind_ == IndexKind::kIvf) {
+      options_.ivf_nprobe = std::clamp(effort, 1, options_.ivf_nlist);
+    }
+  }
+
   int64_t size() const override {
     std::shared_lock lock(mu_);
-    return index_->ntotal - static_cast<int64_t>(tombstones_.size());
+    return ntotal() - static_cast<int64_t>(tombstones_.size());
   }
   int dim() const override { return options_.dim; }
   IndexKind kind() const override { return kind_; }
@@ -146,17 +203,19 @@ class FaissVectorIndex final : public VectorIndex {
   static Result<std::unique_ptr<VectorIndex>> LoadFrom(const std::string& path);
 
  private:
+  int64_t ntotal() const { return ivf_ ? ivf_->ntotal : map_->ntotal; }
+
   // REQUIRES: mu_ held exclusively.
   int64_t RemoveLocked(const int64_t* ids, int64_t n) {
     int64_t removed = 0;
-    if (kind_ == IndexKind::kExact) {
+    if (kind_ != IndexKind::kHnsw) {
       faiss::IDSelectorBatch sel(n, ids);
-      removed = static_cast<int64_t>(index_->remove_ids(sel));
+      removed = static_cast<int64_t>(ivf_ ? ivf_->remove_ids(sel) : map_->remove_ids(sel));
     } else {
       for (int64_t i = 0; i < n; ++i) {
-        if (index_->rev_map.count(ids[i]) && tombstones_.insert(ids[i]).second) ++removed;
+        if (map_->rev_map.count(ids[i]) && tombstones_.insert(ids[i]).second) ++removed;
       }
-      if (static_cast<int64_t>(tombstones_.size()) > std::max<int64_t>(256, index_->ntotal / 10)) {
+      if (static_cast<int64_t>(tombstones_.size()) > std::max<int64_t>(256, map_->ntotal / 10)) {
         (void)RebuildLocked();
       }
     }
@@ -168,12 +227,12 @@ class FaissVectorIndex final : public VectorIndex {
     const int d = options_.dim;
     std::vector<float> vecs;
     std::vector<idx_t> ids;
-    vecs.reserve(index_->ntotal * d);
+    vecs.reserve(map_->ntotal * d);
     std::vector<float> one(d);
-    for (idx_t i = 0; i < index_->ntotal; ++i) {
-      idx_t id = index_->id_map[i];
+    for (idx_t i = 0; i < map_->ntotal; ++i) {
+      idx_t id = map_->id_map[i];
       if (tombstones_.count(id)) continue;
-      index_->index->reconstruct(i, one.data());
+      map_->index->reconstruct(i, one.data());
       vecs.insert(vecs.end(), one.begin(), one.end());
       ids.push_back(id);
     }
@@ -183,30 +242,54 @@ class FaissVectorIndex final : public VectorIndex {
     auto fresh = std::make_unique<faiss::IndexIDMap2>(hnsw);
     fresh->own_fields = true;
     fresh->add_with_ids(static_cast<idx_t>(ids.size()), vecs.data(), ids.data());
-    index_ = std::move(fresh);
+    map_ = std::move(fresh);
     tombstones_.clear();
     return Status::Ok();
   }
 
   IndexKind kind_;
-  VectorIndexOptions options_;
+  VectorIndexOptions options_;                   // search effort guarded by mu_
   mutable std::shared_mutex mu_;
-  std::unique_ptr<faiss::IndexIDMap2> index_;  // guarded by mu_
-  std::unordered_set<idx_t> tombstones_;       // guarded by mu_ (HNSW only)
+  std::unique_ptr<faiss::IndexIDMap2> map_;      // exact and HNSW; guarded by mu_
+  std::unique_ptr<faiss::IndexIVFFlat> ivf_;     // IVF; guarded by mu_
+  std::unordered_set<idx_t> tombstones_;         // guarded by mu_ (HNSW only)
 };
 
 Result<std::unique_ptr<VectorIndex>> FaissVectorIndex::LoadFrom(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return Status::IoError("cannot open index '" + path + "'");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, std::fclose);
+  const auto corrupt = [&] { return Status::Corruption("'" + path + "' is not a qianmian vector index"); };
   uint32_t header[4];
   VectorIndexOptions o;
   uint64_t nt = 0;
-  if (std::fread(header, sizeof header, 1, f) != 1 || header[0] != kFileMagic || header[1] != 1 ||
-      (header[2] != static_cast<uint32_t>(IndexKind::kExact) && header[2] != static_cast<uint32_t>(IndexKind::kHnsw)) ||
-      std::fread(&o, sizeof o, 1, f) != 1 || std::fread(&nt, sizeof nt, 1, f) != 1 || nt > (1ull << 40)) {
-    return Status::Corruption("'" + path + "' is not a qianmian vector index");
+  if (std::fread(header, sizeof header, 1, f) != 1 || header[0] != kFileMagic || header[1] < 1 || header[1] > 2 ||
+      header[2] < static_cast<uint32_t>(IndexKind::kExact) || header[2] > static_cast<uint32_t>(IndexKind::kIvf) ||
+      (header[1] == 1 && header[2] == static_cast<uint32_t>(IndexKind::kIvf))) {
+    return corrupt();
   }
+  const auto kind = static_cast<IndexKind>(header[2]);
+  if (header[1] == 1) {
+    OptionsV1 v;
+    if (std::fread(&v, sizeof v, 1, f) != 1) return corrupt();
+    o.dim = v.dim;
+    o.exact_max = v.exact_max;
+    o.hnsw_m = v.hnsw_m;
+    o.hnsw_ef_construction = v.hnsw_ef_construction;
+    o.hnsw_ef_search = v.hnsw_ef_search;
+  } else {
+    OptionsV2 v;
+    if (std::fread(&v, sizeof v, 1, f) != 1) return corrupt();
+    o.dim = static_cast<int>(v.dim);
+    o.exact_max = v.exact_max;
+    o.hnsw_m = static_cast<int>(v.hnsw_m);
+    o.hnsw_ef_construction = static_cast<int>(v.hnsw_ef_construction);
+    o.hnsw_ef_search = static_cast<int>(v.hnsw_ef_search);
+    o.ivf_nlist = static_cast<int>(v.ivf_nlist);
+    o.ivf_nprobe = static_cast<int>(v.ivf_nprobe);
+  }
+  o.kind = kind;
+  if (std::fread(&nt, sizeof nt, 1, f) != 1 || nt > (1ull << 40) || o.dim <= 0) return corrupt();
   std::unordered_set<idx_t> tomb;
   for (uint64_t i = 0; i < nt; ++i) {
     idx_t t;
@@ -215,11 +298,24 @@ Result<std::unique_ptr<VectorIndex>> FaissVectorIndex::LoadFrom(const std::strin
   }
   try {
     std::unique_ptr<faiss::Index> raw(faiss::read_index(f));
+    const auto unexpected = [&] { return Status::Corruption("'" + path + "' holds an unexpected index"); };
+    if (!raw || raw->d != o.dim) return unexpected();
+    if (kind == IndexKind::kIvf) {
+      auto* ivf = dynamic_cast<faiss::IndexIVFFlat*>(raw.get());
+      if (!ivf || !tomb.empty()) return unexpected();
+      raw.release();
+      return std::unique_ptr<VectorIndex>(
+          std::make_unique<FaissVectorIndex>(o, std::unique_ptr<faiss::IndexIVFFlat>(ivf)));
+    }
     auto* map = dynamic_cast<faiss::IndexIDMap2*>(raw.get());
-    if (!map || map->d != o.dim) return Status::Corruption("'" + path + "' holds an unexpected index");
+    if (!map) return unexpected();
+    if (kind == IndexKind::kHnsw) {
+      auto* h = dynamic_cast<faiss::IndexHNSW*>(map->index);
+      if (!h) return unexpected();
+      h->hnsw.efSearch = o.hnsw_ef_search;
+    }
     raw.release();
-    auto idx = std::make_unique<FaissVectorIndex>(static_cast<IndexKind>(header[2]), o,
-                                                  std::unique_ptr<faiss::IndexIDMap2>(map));
+    auto idx = std::make_unique<FaissVectorIndex>(kind, o, std::unique_ptr<faiss::IndexIDMap2>(map));
     idx->tombstones_ = std::move(tomb);
     return std::unique_ptr<VectorIndex>(std::move(idx));
   } catch (const faiss::FaissException& e) {
@@ -242,8 +338,21 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(const VectorIndexOptions
     }
   }
   IndexKind kind = options.kind;
-  if (kind == IndexKind::kAuto) kind = n <= options.exact_max ? IndexKind::kExact : IndexKind::kHnsw;
+  if (kind == IndexKind::kAuto) kind = n <= options.exact_max ? IndexKind::kExact : IndexKind::kIvf;
   try {
+    if (kind == IndexKind::kIvf) {
+      if (n < 1) return Status::InvalidArgument("an IVF index needs vectors to learn its cells from");
+      VectorIndexOptions o = options;
+      o.kind = kind;
+      const int nlist = options.ivf_nlist > 0 ? static_cast<int>(std::min<int64_t>(options.ivf_nlist, n)) : AutoNlist(n);
+      auto* quantizer = new faiss::IndexFlatIP(options.dim);
+      auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, options.dim, nlist, faiss::METRIC_INNER_PRODUCT);
+      ivf->own_fields = true;
+      ivf->cp.seed = 1234;  // deterministic cells for the same vectors
+      ivf->train(n, vectors);
+      ivf->add_with_ids(n, vectors, ids);
+      return std::unique_ptr<VectorIndex>(std::make_unique<FaissVectorIndex>(o, std::move(ivf)));
+    }
     faiss::Index* inner;
     if (kind == IndexKind::kExact) {
       inner = new faiss::IndexFlatIP(options.dim);
@@ -266,24 +375,32 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Load(const std::string& path) 
   return FaissVectorIndex::LoadFrom(path);
 }
 
-Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* vectors,
-                                         const int64_t* ids, int64_t n, const float* queries,
-                                         int64_t nq, int k) {
-  if (nq <= 0 || k <= 0) return Status::InvalidArgument("nq and k must be positive");
+namespace {
+
+// The exact top-k labels of each query over (vectors, ids).
+Result<std::vector<int64_t>> ExactTopK(int dim, const float* vectors, const int64_t* ids, int64_t n,
+                                       const float* queries, int64_t nq, int k) {
   VectorIndexOptions o;
-  o.dim = index.dim();
+  o.dim = dim;
   o.kind = IndexKind::kExact;
   QM_ASSIGN_OR_RETURN(auto exact, VectorIndex::Build(o, vectors, ids, n));
-  std::vector<int64_t> la(nq * k), le(nq * k);
-  std::vector<float> sa(nq * k), se(nq * k);
-  QM_RETURN_IF_ERROR(index.Search(queries, nq, k, la.data(), sa.data()));
-  QM_RETURN_IF_ERROR(exact->Search(queries, nq, k, le.data(), se.data()));
+  std::vector<int64_t> labels(nq * k);
+  std::vector<float> scores(nq * k);
+  QM_RETURN_IF_ERROR(exact->Search(queries, nq, k, labels.data(), scores.data()));
+  return labels;
+}
+
+Result<double> RecallAgainst(const VectorIndex& index, const std::vector<int64_t>& exact, const float* queries,
+                             int64_t nq, int k) {
+  std::vector<int64_t> got_labels(nq * k);
+  std::vector<float> scores(nq * k);
+  QM_RETURN_IF_ERROR(index.Search(queries, nq, k, got_labels.data(), scores.data()));
   double total = 0;
   for (int64_t q = 0; q < nq; ++q) {
-    std::unordered_set<int64_t> got(la.begin() + q * k, la.begin() + (q + 1) * k);
+    std::unordered_set<int64_t> got(got_labels.begin() + q * k, got_labels.begin() + (q + 1) * k);
     int want = 0, hit = 0;
     for (int j = 0; j < k; ++j) {
-      int64_t id = le[q * k + j];
+      int64_t id = exact[q * k + j];
       if (id < 0) continue;
       ++want;
       hit += got.count(id) ? 1 : 0;
@@ -291,6 +408,52 @@ Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* 
     total += want ? static_cast<double>(hit) / want : 1.0;
   }
   return total / nq;
+}
+
+}  // namespace
+
+Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* vectors,
+                                         const int64_t* ids, int64_t n, const float* queries,
+                                         int64_t nq, int k) {
+  if (nq <= 0 || k <= 0) return Status::InvalidArgument("nq and k must be positive");
+  QM_ASSIGN_OR_RETURN(auto exact, ExactTopK(index.dim(), vectors, ids, n, queries, nq, k));
+  return RecallAgainst(index, exact, queries, nq, k);
+}
+
+Result<double> TuneSearchEffort(VectorIndex* index, const float* vectors, const int64_t* ids,
+                                int64_t n, const float* queries, int64_t nq, int k, double target) {
+  if (nq <= 0 || k <= 0) return Status::InvalidArgument("nq and k must be positive");
+  if (index->kind() == IndexKind::kExact) return 1.0;
+  QM_ASSIGN_OR_RETURN(auto exact, ExactTopK(index->dim(), vectors, ids, n, queries, nq, k));
+  const auto recall_at = [&](int effort) -> Result<double> {
+    index->SetSearchEffort(effort);
+    return RecallAgainst(*index, exact, queries, nq, k);
+  };
+  // HNSW searches at least k candidates whatever its efSearch; IVF starts from one cell.
+  int lo = 0;  // largest effort known to miss the target
+  int hi = index->kind() == IndexKind::kHnsw ? k : 1;
+  QM_ASSIGN_OR_RETURN(double r, recall_at(hi));
+  if (r >= target) return r;  // the least effort already reaches it
+  while (r < target) {
+    lo = hi;
+    index->SetSearchEffort(hi * 2);
+    if (index->search_effort() == lo) return r;  // the largest effort misses the target
+    hi = index->search_effort();
+    QM_ASSIGN_OR_RETURN(r, recall_at(hi));
+  }
+  double r_hi = r;
+  while (hi - lo > std::max(1, hi / 16)) {  // bisect to within about 6%
+    const int mid = lo + (hi - lo) / 2;
+    QM_ASSIGN_OR_RETURN(double rm, recall_at(mid));
+    if (rm >= target) {
+      hi = mid;
+      r_hi = rm;
+    } else {
+      lo = mid;
+    }
+  }
+  index->SetSearchEffort(hi);
+  return r_hi;
 }
 
 }  // namespace qm::recall

@@ -1,6 +1,8 @@
 #include "qianmian/recall/vector_index.h"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <gtest/gtest.h>
 #include <random>
 
@@ -42,22 +44,58 @@ TEST(VectorIndex, ExactSearchReturnsTheBestInnerProductsInOrder) {
   EXPECT_FLOAT_EQ(scores[0], 1.0f);
 }
 
-TEST(VectorIndex, AutoPicksHnswAboveTheExactLimitAndKeepsRecallAbove95Percent) {
+TEST(VectorIndex, AutoPicksIvfAboveTheExactLimit) {
+  Data d = RandomData(6000, 16, 1);
+  VectorIndexOptions o;
+  o.dim = 16;
+  o.exact_max = 5000;
+  auto idx = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 6000);
+  ASSERT_TRUE(idx.ok());
+  EXPECT_EQ((*idx)->kind(), IndexKind::kIvf);
+  EXPECT_EQ((*idx)->size(), 6000);
+  o.exact_max = 6000;
+  auto small = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 6000);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ((*small)->kind(), IndexKind::kExact);
+}
+
+// Tuning on one set of queries reaches the target, and the recall holds on other queries;
+// lower efforts miss it (so the tuner did not simply pick the largest).
+TEST(VectorIndex, TunedSearchEffortReachesTheRecallTargetOnNewQueries) {
   Data d = RandomData(20000, 32, 1);
+  Data tune = RandomData(100, 32, 2), check = RandomData(100, 32, 5);
+  for (IndexKind kind : {IndexKind::kIvf, IndexKind::kHnsw}) {
+    VectorIndexOptions o;
+    o.dim = 32;
+    o.kind = kind;
+    auto idx = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 20000);
+    ASSERT_TRUE(idx.ok());
+    auto tuned = TuneSearchEffort(idx->get(), d.vecs.data(), d.ids.data(), 20000, tune.vecs.data(), 100, 100, 0.95);
+    ASSERT_TRUE(tuned.ok()) << tuned.status().message();
+    EXPECT_GE(*tuned, 0.95) << IndexKindName(kind);
+    const int effort = (*idx)->search_effort();
+    auto r = MeasureRecallAgainstExact(**idx, d.vecs.data(), d.ids.data(), 20000, check.vecs.data(), 100, 100);
+    ASSERT_TRUE(r.ok());
+    EXPECT_GE(*r, 0.93) << IndexKindName(kind) << " effort " << effort;
+    (*idx)->SetSearchEffort(effort / 4);
+    auto low = MeasureRecallAgainstExact(**idx, d.vecs.data(), d.ids.data(), 20000, tune.vecs.data(), 100, 100);
+    ASSERT_TRUE(low.ok());
+    EXPECT_LT(*low, 0.95) << IndexKindName(kind) << " effort " << effort;
+  }
+  // Exact search needs no tuning.
   VectorIndexOptions o;
   o.dim = 32;
-  o.exact_max = 5000;
-  auto idx = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 20000);
-  ASSERT_TRUE(idx.ok());
-  EXPECT_EQ((*idx)->kind(), IndexKind::kHnsw);
-  Data q = RandomData(50, 32, 2);
-  auto r = MeasureRecallAgainstExact(**idx, d.vecs.data(), d.ids.data(), 20000, q.vecs.data(), 50, 100);
-  ASSERT_TRUE(r.ok()) << r.status().message();
-  EXPECT_GE(*r, 0.95);
+  o.kind = IndexKind::kExact;
+  auto exact = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 2000);
+  ASSERT_TRUE(exact.ok());
+  auto one = TuneSearchEffort(exact->get(), d.vecs.data(), d.ids.data(), 2000, tune.vecs.data(), 10, 10, 0.95);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(*one, 1.0);
+  EXPECT_EQ((*exact)->search_effort(), 0);
 }
 
 TEST(VectorIndex, RemovedIdsNeverComeBackAndReAddedIdsDo) {
-  for (IndexKind kind : {IndexKind::kExact, IndexKind::kHnsw}) {
+  for (IndexKind kind : {IndexKind::kExact, IndexKind::kHnsw, IndexKind::kIvf}) {
     Data d = RandomData(500, 8, 3);
     VectorIndexOptions o;
     o.dim = 8;
@@ -77,7 +115,80 @@ TEST(VectorIndex, RemovedIdsNeverComeBackAndReAddedIdsDo) {
     EXPECT_EQ((*idx)->size(), 500);
     ASSERT_TRUE((*idx)->Search(d.vecs.data(), 1, 500, labels.data(), scores.data()).ok());
     EXPECT_EQ(std::count(labels.begin(), labels.end(), d.ids[0]), 1) << IndexKindName(kind);
+    // Adding a present id replaces its vector: item 1 now carries item 2's vector.
+    ASSERT_TRUE((*idx)->Add(d.vecs.data() + 2 * 8, &d.ids[1], 1).ok());
+    EXPECT_EQ((*idx)->size(), 500) << IndexKindName(kind);
+    ASSERT_TRUE((*idx)->Search(d.vecs.data() + 2 * 8, 1, 500, labels.data(), scores.data()).ok());
+    auto score_of = [&](int64_t id) {
+      auto at = std::find(labels.begin(), labels.end(), id);
+      return at == labels.end() ? -1e9f : scores[at - labels.begin()];
+    };
+    EXPECT_EQ(std::count(labels.begin(), labels.end(), d.ids[1]), 1) << IndexKindName(kind);
+    EXPECT_FLOAT_EQ(score_of(d.ids[1]), score_of(d.ids[2])) << IndexKindName(kind);
   }
+}
+
+TEST(VectorIndex, SavesAndLoadsAnIvfIndexWithItsSearchEffort) {
+  Data d = RandomData(4000, 8, 4);
+  VectorIndexOptions o;
+  o.dim = 8;
+  o.kind = IndexKind::kIvf;
+  auto idx = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 4000);
+  ASSERT_TRUE(idx.ok());
+  (*idx)->SetSearchEffort(7);
+  ASSERT_TRUE((*idx)->Remove(&d.ids[5], 1).ok());
+  auto path = (std::filesystem::temp_directory_path() / "qm_vi_ivf_test.idx").string();
+  ASSERT_TRUE((*idx)->Save(path).ok());
+  auto loaded = VectorIndex::Load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->kind(), IndexKind::kIvf);
+  EXPECT_EQ((*loaded)->size(), 3999);
+  EXPECT_EQ((*loaded)->search_effort(), 7);
+  std::vector<int64_t> a(50), b(50);
+  std::vector<float> sa(50), sb(50);
+  ASSERT_TRUE((*idx)->Search(d.vecs.data() + 8, 1, 50, a.data(), sa.data()).ok());
+  ASSERT_TRUE((*loaded)->Search(d.vecs.data() + 8, 1, 50, b.data(), sb.data()).ok());
+  EXPECT_EQ(a, b);
+  std::filesystem::remove(path);
+}
+
+// Indexes written before the file format's version 2 (artifacts already on disk) still load.
+TEST(VectorIndex, LoadsVersionOneFiles) {
+  Data d = RandomData(300, 8, 6);
+  VectorIndexOptions o;
+  o.dim = 8;
+  o.kind = IndexKind::kHnsw;
+  o.hnsw_ef_search = 77;
+  auto idx = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 300);
+  ASSERT_TRUE(idx.ok());
+  auto path = (std::filesystem::temp_directory_path() / "qm_vi_v1_test.idx").string();
+  ASSERT_TRUE((*idx)->Save(path).ok());
+  // Rewrite as version 1: header, the options struct of that version, then the rest as is.
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  struct V1 {
+    int dim;
+    IndexKind kind;
+    int64_t exact_max;
+    int m, efc, efs;
+  } v1{8, IndexKind::kHnsw, 30000, 32, 80, 77};
+  uint32_t header[4] = {0x514D5649, 1, static_cast<uint32_t>(IndexKind::kHnsw), 0};
+  std::string old(reinterpret_cast<const char*>(header), sizeof header);
+  old.append(reinterpret_cast<const char*>(&v1), sizeof v1);
+  old.append(bytes.substr(sizeof header + 7 * sizeof(int64_t)));
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << old;
+  }
+  auto loaded = VectorIndex::Load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->kind(), IndexKind::kHnsw);
+  EXPECT_EQ((*loaded)->search_effort(), 77);
+  EXPECT_EQ((*loaded)->size(), 300);
+  std::filesystem::remove(path);
 }
 
 TEST(VectorIndex, SavesAndLoadsWithTombstones) {
@@ -107,6 +218,8 @@ TEST(VectorIndex, RejectsBadInputWithAStatus) {
   std::vector<float> v(4);
   std::vector<int64_t> ids = {1, 1};
   EXPECT_FALSE(VectorIndex::Build(o, v.data(), ids.data(), 2).ok());  // dim 0
+  EXPECT_FALSE(ParseIndexKind("annoy").ok());
+  EXPECT_EQ(*ParseIndexKind("ivf"), IndexKind::kIvf);
   o.dim = 2;
   auto dup = VectorIndex::Build(o, v.data(), ids.data(), 2);
   ASSERT_FALSE(dup.ok());

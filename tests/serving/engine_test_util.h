@@ -28,7 +28,7 @@ inline constexpr TimeMs kNow = tools::kDefaultGenerateEnd + 12 * kMsPerHour;
 struct Fixture {
   std::string dir;        // holds bank/ and art/
   std::string data;       // the bank
-  std::string artifacts;  // two versions; CURRENT names the second
+  std::string artifacts;  // two versions; CURRENT names the second (IVF over contents)
   std::string v1, v2;
 };
 
@@ -56,6 +56,9 @@ inline Status BuildFixture(const Fixture& f) {
   for (int run = 0; run < 2; ++run) {
     c.seed = 42 + run;
     c.two_tower.seed = c.ranker.seed = c.seed;
+    // The second (current) version searches its 240 contents with an IVF index, as a large
+    // catalogue does; the first keeps exact search.
+    c.exact_index_max = run == 0 ? 30000 : 100;
     QM_RETURN_IF_ERROR(training::Train(f.data, data, f.artifacts, c, "{}").status());
   }
   return Status::Ok();

@@ -11,11 +11,14 @@
 namespace qm::recall {
 
 enum class IndexKind : uint8_t {
-  kAuto,   // exact below VectorIndexOptions::exact_max vectors, HNSW above
+  kAuto,   // exact up to VectorIndexOptions::exact_max vectors, IVF above
   kExact,  // brute force; recall 1.0
   kHnsw,   // graph index; recall measured against exact with MeasureRecallAgainstExact
+  kIvf,    // inverted lists over k-means cells (IVF-Flat); likewise measured
 };
 const char* IndexKindName(IndexKind k);
+// "auto", "exact", "hnsw" or "ivf"; InvalidArgument naming the accepted values otherwise.
+Result<IndexKind> ParseIndexKind(const std::string& name);
 
 struct VectorIndexOptions {
   int dim = 0;                    // REQUIRED: embedding width
@@ -23,7 +26,9 @@ struct VectorIndexOptions {
   int64_t exact_max = 30000;      // kAuto picks exact search up to this many vectors
   int hnsw_m = 32;                // HNSW graph degree
   int hnsw_ef_construction = 80;  // HNSW build effort
-  int hnsw_ef_search = 128;       // HNSW search effort (recall vs. speed)
+  int hnsw_ef_search = 128;       // HNSW search effort (recall vs. speed); at least k
+  int ivf_nlist = 0;              // IVF cells; 0 = 4 sqrt(n), with at least 39 vectors a cell
+  int ivf_nprobe = 32;            // IVF cells scanned per query (recall vs. speed)
 };
 
 // Thread-safety: Search may run concurrently from many threads; Add and Remove take an
@@ -50,6 +55,11 @@ class VectorIndex {
   virtual Result<int64_t> Remove(const int64_t* ids, int64_t n) = 0;
   virtual Status Save(const std::string& path) const = 0;
 
+  // The search effort of an approximate index (HNSW efSearch, IVF nprobe; 0 for exact).
+  // SetSearchEffort clamps to the index's range (IVF: 1..cells) and may run during searches.
+  virtual int search_effort() const = 0;
+  virtual void SetSearchEffort(int effort) = 0;
+
   virtual int64_t size() const = 0;  // live vectors
   virtual int dim() const = 0;
   virtual IndexKind kind() const = 0;  // never kAuto
@@ -61,5 +71,11 @@ class VectorIndex {
 Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* vectors,
                                          const int64_t* ids, int64_t n, const float* queries,
                                          int64_t nq, int k);
+
+// Sets an approximate index's search effort to the smallest value (searched over doublings,
+// then bisected) at which Recall@k against exact search over `queries` reaches `target`, or to
+// the largest effort if none does. Returns the recall at the chosen effort; exact: 1.0.
+Result<double> TuneSearchEffort(VectorIndex* index, const float* vectors, const int64_t* ids,
+                                int64_t n, const float* queries, int64_t nq, int k, double target);
 
 }  // namespace qm::recall

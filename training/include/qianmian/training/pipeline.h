@@ -39,7 +39,8 @@ struct TrainConfig {
   int64_t exposure_examples = 500000;   // logged exposures sampled per training run
   double exposure_weight = 1.0;
   int max_eval_customers = 20000;    // evaluated customers (a seeded sample above this)
-  int64_t exact_index_max = 30000;   // exact Faiss search up to this many items, HNSW above
+  int64_t exact_index_max = 30000;   // exact Faiss search up to this many items, IVF above
+  recall::IndexKind index_kind = recall::IndexKind::kAuto;  // "index": auto, exact, hnsw or ivf
   int threads = 0;                   // libtorch threads; 0 = 1 (the other core prepares batches)
   uint64_t seed = 42;
   features::FeatureOptions features;
