@@ -1,6 +1,7 @@
 #include "qianmian/recall/vector_index.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
@@ -418,6 +419,70 @@ Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* 
   if (nq <= 0 || k <= 0) return Status::InvalidArgument("nq and k must be positive");
   QM_ASSIGN_OR_RETURN(auto exact, ExactTopK(index.dim(), vectors, ids, n, queries, nq, k));
   return RecallAgainst(index, exact, queries, nq, k);
+}
+
+Status NeighbourLists(const VectorIndex& index, const float* queries, const int64_t* self, int64_t nq,
+                      int k, int32_t* out) {
+  if (k <= 0 || nq < 0) return Status::InvalidArgument("k must be positive and nq >= 0");
+  constexpr int64_t kChunk = 4096;
+  const int d = index.dim();
+  const int fetch = k + 1;  // the query's own label may take a place
+  std::vector<int64_t> labels(static_cast<size_t>(std::min(nq, kChunk)) * fetch);
+  std::vector<float> scores(labels.size());
+  for (int64_t lo = 0; lo < nq; lo += kChunk) {
+    const int64_t n = std::min(kChunk, nq - lo);
+    QM_RETURN_IF_ERROR(index.Search(queries + lo * d, n, fetch, labels.data(), scores.data()));
+    for (int64_t q = 0; q < n; ++q) {
+      int32_t* row = out + (lo + q) * k;
+      int got = 0;
+      for (int j = 0; j < fetch && got < k; ++j) {
+        const int64_t id = labels[q * fetch + j];
+        if (id < 0 || id == self[lo + q]) continue;
+        if (id > INT32_MAX) return Status::InvalidArgument("label " + std::to_string(id) + " does not fit a neighbour list");
+        row[got++] = static_cast<int32_t>(id);
+      }
+      std::fill(row + got, row + k, -1);
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+constexpr uint32_t kTableMagic = 0x544E4D51;  // "QMNT"
+}  // namespace
+
+Status SaveNeighbourTable(const NeighbourTable& t, const std::string& path) {
+  if (t.k <= 0 || t.rows < 0 || t.labels.size() != static_cast<size_t>(t.rows) * 2 * t.k) {
+    return Status::InvalidArgument("neighbour table shape does not match its labels");
+  }
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return Status::IoError("cannot write '" + path + "'");
+  const uint32_t header[4] = {kTableMagic, 1, static_cast<uint32_t>(t.rows), static_cast<uint32_t>(t.k)};
+  bool ok = std::fwrite(header, sizeof header, 1, f) == 1 &&
+            (t.labels.empty() || std::fwrite(t.labels.data(), sizeof(int32_t), t.labels.size(), f) == t.labels.size());
+  ok = (std::fclose(f) == 0) && ok;
+  return ok ? Status::Ok() : Status::IoError("writing '" + path + "' failed");
+}
+
+Result<NeighbourTable> LoadNeighbourTable(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return Status::IoError("cannot open '" + path + "'");
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, std::fclose);
+  uint32_t header[4];
+  const auto corrupt = [&] { return Status::Corruption("'" + path + "' is not a qianmian neighbour table"); };
+  if (std::fread(header, sizeof header, 1, f) != 1 || header[0] != kTableMagic || header[1] != 1 || header[3] == 0 ||
+      header[3] > 4096) {
+    return corrupt();
+  }
+  NeighbourTable t;
+  t.rows = header[2];
+  t.k = static_cast<int>(header[3]);
+  t.labels.resize(static_cast<size_t>(t.rows) * 2 * t.k);
+  if (!t.labels.empty() && std::fread(t.labels.data(), sizeof(int32_t), t.labels.size(), f) != t.labels.size()) {
+    return corrupt();
+  }
+  if (std::fgetc(f) != EOF) return corrupt();
+  return t;
 }
 
 Result<double> TuneSearchEffort(VectorIndex* index, const float* vectors, const int64_t* ids,

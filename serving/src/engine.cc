@@ -505,13 +505,22 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
       if (it < md.item_row.size() && md.item_row[it] >= 0) seeds.push_back(it);
     }
     if (!seeds.empty() && sc.similar > 0) {
-      // Neighbours of a seed are searched once per version and catalogue state, then cached.
+      // A trained seed's neighbours come from the version's table; others are searched once per
+      // version and catalogue state, then cached.
       const int per = std::max(2, sc.similar / std::max(1, sc.similar_seeds) + 1);
       std::vector<std::vector<int64_t>> nn(seeds.size() * 2);
       std::vector<size_t> missing;
       {
         std::lock_guard<std::mutex> nn_lock(md.nn_mu);
         for (size_t s = 0; s < seeds.size(); ++s) {
+          const int64_t row = md.item_row[seeds[s]];
+          if (row < md.neighbours.rows && per <= md.neighbours.k) {  // trained row: the version's table
+            for (int kind = 0; kind < 2; ++kind) {
+              const int32_t* list = md.neighbours.List(row, kind);
+              nn[s * 2 + kind].assign(list, list + per);
+            }
+            continue;
+          }
           for (int kind = 0; kind < 2; ++kind) {
             auto f = md.nn.find(static_cast<int64_t>(md.item_row[seeds[s]]) * 2 + kind);
             if (f != md.nn.end()) nn[s * 2 + kind] = f->second;

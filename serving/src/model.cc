@@ -162,6 +162,14 @@ Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::str
     while (std::getline(in, line)) ids.push_back(line);
   }
   m->trained_rows = static_cast<int64_t>(ids.size());
+  for (const auto& f : manifest.files) {
+    if (f.path != "neighbours.i32") continue;  // versions trained before the table have none
+    QM_ASSIGN_OR_RETURN(m->neighbours, recall::LoadNeighbourTable(dir + "/" + f.path));
+    if (m->neighbours.rows != m->trained_rows) {
+      return Status::Corruption("version " + version + ": neighbours.i32 covers " + std::to_string(m->neighbours.rows) +
+                                " items, item_ids.txt lists " + std::to_string(m->trained_rows));
+    }
+  }
   {
     const std::string p = dir + "/item_embeddings.f32";
     std::error_code ec;

@@ -44,8 +44,12 @@ struct Model {
   features::ItemBatch enc;              // encoded items without text (what the ranker reads), one row per encoding
   std::vector<uint32_t> item_enc;       // dataset item -> row of `enc`
 
-  // Item-to-item neighbours (index rows, best first) of a seed, keyed by row * 2 + kind; filled
-  // by requests on first use (under nn_mu), cleared by Refresh.
+  // Item-to-item neighbours of trained rows, computed by training (immutable; empty for versions
+  // without neighbours.i32). Rows retired or replaced since are skipped by their row_item of -1;
+  // items added since are not in these lists until the next version (the ANN source finds them).
+  recall::NeighbourTable neighbours;
+  // Item-to-item neighbours (index rows, best first) of a seed the table does not cover, keyed
+  // by row * 2 + kind; filled by requests on first use (under nn_mu), cleared by Refresh.
   mutable std::mutex nn_mu;
   mutable std::unordered_map<int64_t, std::vector<int64_t>> nn;
 

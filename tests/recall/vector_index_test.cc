@@ -1,5 +1,6 @@
 #include "qianmian/recall/vector_index.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -210,6 +211,56 @@ TEST(VectorIndex, SavesAndLoadsWithTombstones) {
   ASSERT_TRUE((*idx)->Search(d.vecs.data() + 8, 1, 10, a.data(), sa.data()).ok());
   ASSERT_TRUE((*loaded)->Search(d.vecs.data() + 8, 1, 10, b.data(), sb.data()).ok());
   EXPECT_EQ(a, b);
+  std::filesystem::remove(path);
+}
+
+// Each list holds the exact top-k other than the query's own label, best first.
+TEST(NeighbourLists, AreTheNearestOtherLabelsInOrder) {
+  Data d = RandomData(5000, 8, 8);  // more than one search chunk
+  VectorIndexOptions o;
+  o.dim = 8;
+  o.kind = IndexKind::kExact;
+  auto idx = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 5000);
+  ASSERT_TRUE(idx.ok());
+  const int k = 5;
+  std::vector<int32_t> out(5000 * k);
+  ASSERT_TRUE(NeighbourLists(**idx, d.vecs.data(), d.ids.data(), 5000, k, out.data()).ok());
+  for (int q : {0, 17, 4095, 4096, 4999}) {
+    std::vector<int64_t> want(k + 1);
+    std::vector<float> scores(k + 1);
+    ASSERT_TRUE((*idx)->Search(d.vecs.data() + q * 8, 1, k + 1, want.data(), scores.data()).ok());
+    want.erase(std::remove(want.begin(), want.end(), d.ids[q]), want.end());
+    want.resize(k);
+    EXPECT_EQ(std::vector<int64_t>(out.begin() + q * k, out.begin() + (q + 1) * k), want) << "query " << q;
+  }
+  // Fewer labels than k: padded with -1.
+  std::vector<int32_t> small(k);
+  ASSERT_TRUE(NeighbourLists(**idx, d.vecs.data(), d.ids.data(), 1, 1, small.data()).ok());
+  auto tiny = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 3);
+  ASSERT_TRUE(tiny.ok());
+  ASSERT_TRUE(NeighbourLists(**tiny, d.vecs.data(), d.ids.data(), 1, k, small.data()).ok());
+  EXPECT_EQ(std::count(small.begin(), small.end(), -1), k - 2);
+}
+
+TEST(NeighbourTable, SavesLoadsAndRejectsAWrongSize) {
+  NeighbourTable t;
+  t.rows = 3;
+  t.k = 2;
+  t.labels = {1, 2, -1, -1, 0, 2, 5, -1, 0, 1, 4, 5};
+  auto path = (std::filesystem::temp_directory_path() / "qm_nt_test.i32").string();
+  ASSERT_TRUE(SaveNeighbourTable(t, path).ok());
+  auto back = LoadNeighbourTable(path);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->rows, 3);
+  EXPECT_EQ(back->k, 2);
+  EXPECT_EQ(back->labels, t.labels);
+  EXPECT_EQ(back->List(1, 1)[0], 5);
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 4);
+  auto cut = LoadNeighbourTable(path);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.status().code(), StatusCode::kCorruption);
+  t.labels.pop_back();
+  EXPECT_FALSE(SaveNeighbourTable(t, path).ok());
   std::filesystem::remove(path);
 }
 

@@ -289,7 +289,15 @@ TEST_F(EngineTest, ItemToItemRecallFollowsTheLatestClick) {
   EXPECT_GT(r.debug.counts["recall.similar"], 0);
   int similar = 0;
   for (const auto& it : r.items) similar += HasReasonPrefix(it, "recall:similar_to:" + clicked);
-  EXPECT_GT(similar, 0);
+  EXPECT_GT(similar, 0);  // from the version's item-to-item table (a trained item)
+  // An item added online is not in the table: its neighbours are searched.
+  ASSERT_TRUE(e.UpsertItems({{{"item_id", "I2I-NEW"}, {"kind", "content"}, {"title", "基金定投入门"}, {"category", "education"}}}).ok());
+  ASSERT_TRUE(e.Feedback({{kNow - 30 * kMsPerSecond, cust, "I2I-NEW", "click", "app_home", ""}}).ok());
+  Response r2 = Recommend(cust, 100);
+  ASSERT_TRUE(r2.status.ok());
+  int similar_new = 0;
+  for (const auto& it : r2.items) similar_new += HasReasonPrefix(it, "recall:similar_to:I2I-NEW");
+  EXPECT_GT(similar_new, 0);
 }
 
 TEST_F(EngineTest, ScoreReportsProbabilitiesAndTheRulesThatBlock) {

@@ -28,7 +28,7 @@ inline constexpr TimeMs kNow = tools::kDefaultGenerateEnd + 12 * kMsPerHour;
 struct Fixture {
   std::string dir;        // holds bank/ and art/
   std::string data;       // the bank
-  std::string artifacts;  // two versions; CURRENT names the second (IVF over contents)
+  std::string artifacts;  // two versions; CURRENT names the second (IVF over contents, neighbour table)
   std::string v1, v2;
 };
 
@@ -59,6 +59,8 @@ inline Status BuildFixture(const Fixture& f) {
     // The second (current) version searches its 240 contents with an IVF index, as a large
     // catalogue does; the first keeps exact search.
     c.exact_index_max = run == 0 ? 30000 : 100;
+    // Only the second has an item-to-item table (the first searches neighbours per seed).
+    c.neighbours = run == 0 ? 0 : 16;
     QM_RETURN_IF_ERROR(training::Train(f.data, data, f.artifacts, c, "{}").status());
   }
   return Status::Ok();

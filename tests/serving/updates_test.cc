@@ -78,7 +78,7 @@ TEST_F(EngineTest, AnItemAddedOnlineIsFoundByTheAnnIndex) {
 
 // The fixture's current version was trained with exact_index_max = 100: its 240 contents are
 // in an IVF index whose search effort training tuned on customer queries and then verified.
-TEST_F(EngineTest, TheCurrentVersionSearchesContentsWithAVerifiedIvfIndex) {
+TEST_F(EngineTest, TheCurrentVersionSearchesContentsWithAVerifiedIvfIndexAndHasANeighbourTable) {
   auto m = training::ReadManifest(SharedFixture().artifacts, SharedFixture().v2);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   auto stats = nlohmann::json::parse(m->metrics_json);
@@ -89,6 +89,12 @@ TEST_F(EngineTest, TheCurrentVersionSearchesContentsWithAVerifiedIvfIndex) {
   auto v1 = training::ReadManifest(SharedFixture().artifacts, SharedFixture().v1);
   ASSERT_TRUE(v1.ok());
   EXPECT_EQ(nlohmann::json::parse(v1->metrics_json).at("stats.index.content.ivf").get<double>(), 0.0);
+  // Only the second version has an item-to-item table.
+  auto lists = [](const training::Manifest& x) {
+    return std::count_if(x.files.begin(), x.files.end(), [](const auto& f) { return f.path == "neighbours.i32"; });
+  };
+  EXPECT_EQ(lists(*m), 1);
+  EXPECT_EQ(lists(*v1), 0);
 }
 
 TEST_F(EngineTest, AnUpsertedCustomerIsServedAtOnce) {

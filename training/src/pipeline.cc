@@ -73,6 +73,8 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   t.Read("max_eval_customers", &c->max_eval_customers);
   if (c->max_eval_customers < 1) t.Error("max_eval_customers", "must be >= 1");
   t.Read("exact_index_max", &c->exact_index_max);
+  t.Read("neighbours", &c->neighbours);
+  if (c->neighbours < 0 || c->neighbours > 1024) t.Error("neighbours", "must be in [0, 1024] (0 = no item-to-item table)");
   std::string index_kind = recall::IndexKindName(c->index_kind);
   t.Read("index", &index_kind);
   if (auto k = recall::ParseIndexKind(index_kind); k.ok()) {
@@ -307,6 +309,7 @@ struct Bundle {
   std::unique_ptr<recall::TwoTowerModel> towers;
   std::vector<float> item_emb;                      // items x dim
   std::unique_ptr<recall::VectorIndex> products, contents;
+  recall::NeighbourTable neighbours;                // item-to-item lists for serving
   std::unique_ptr<rank::RankInputBuilder> builder;
   std::unique_ptr<rank::Ranker> ranker;
   ItemBatch all_items;
@@ -449,6 +452,31 @@ Status BuildIndexes(const Dataset& ds, const TrainConfig& c, const features::His
     }
     (kind == ItemKind::kProduct ? b->products : b->contents) = std::move(index);
   }
+  return Status::Ok();
+}
+
+// The item-to-item table serving reads instead of searching per request: each item's nearest
+// products and nearest content items (itself excluded).
+Status BuildNeighbours(const Dataset& ds, const TrainConfig& c, Bundle* b, std::map<std::string, double>* stats) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t n = static_cast<int64_t>(ds.items.size());
+  auto& t = b->neighbours;
+  t.rows = n;
+  t.k = c.neighbours;
+  t.labels.assign(static_cast<size_t>(n) * 2 * t.k, -1);
+  std::vector<int64_t> self(n);
+  std::iota(self.begin(), self.end(), int64_t{0});
+  std::vector<int32_t> lists(static_cast<size_t>(n) * t.k);
+  Progress progress("item-to-item lists", 2 * static_cast<uint64_t>(n), " items");
+  for (int kind = 0; kind < 2; ++kind) {
+    const recall::VectorIndex& index = kind == 0 ? *b->products : *b->contents;
+    if (index.size() == 0) continue;
+    QM_RETURN_IF_ERROR(recall::NeighbourLists(index, b->item_emb.data(), self.data(), n, t.k, lists.data()));
+    for (int64_t r = 0; r < n; ++r) std::copy_n(lists.data() + r * t.k, t.k, t.labels.data() + (r * 2 + kind) * t.k);
+    progress.Add(static_cast<uint64_t>(n));
+  }
+  progress.Finish();
+  (*stats)["neighbours.seconds"] = Since(t0);
   return Status::Ok();
 }
 
@@ -816,6 +844,7 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   }
   QM_RETURN_IF_ERROR(EncodeAllItems(ds, &b));
   QM_RETURN_IF_ERROR(BuildIndexes(ds, c, hist, &b, &stats));
+  if (c.neighbours > 0) QM_RETURN_IF_ERROR(BuildNeighbours(ds, c, &b, &stats));
 
   // Ranker on training exposures.
   ByCustomer by(ds.events, ds.customers.size());
@@ -907,6 +936,10 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   QM_RETURN_IF_ERROR(add("products.index"));
   QM_RETURN_IF_ERROR(b.contents->Save(w.PathFor("content.index")));
   QM_RETURN_IF_ERROR(add("content.index"));
+  if (c.neighbours > 0) {
+    QM_RETURN_IF_ERROR(recall::SaveNeighbourTable(b.neighbours, w.PathFor("neighbours.i32")));
+    QM_RETURN_IF_ERROR(add("neighbours.i32"));
+  }
   QM_RETURN_IF_ERROR(b.ranker->Save(w.PathFor("ranker.pt")));
   QM_RETURN_IF_ERROR(add("ranker.pt"));
   QM_RETURN_IF_ERROR(add("ranker.pt.json"));

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "qianmian/core/status.h"
 
@@ -71,6 +72,25 @@ class VectorIndex {
 Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* vectors,
                                          const int64_t* ids, int64_t n, const float* queries,
                                          int64_t nq, int k);
+
+// Item-to-item lists: for each of `nq` queries (row-major nq x dim), the k best labels of
+// `index` other than self[q] (a query's own label; -1 = none), best first, into out[q * k ..],
+// -1 where fewer exist. Searches in chunks, so nq may be the whole catalogue.
+Status NeighbourLists(const VectorIndex& index, const float* queries, const int64_t* self, int64_t nq,
+                      int k, int32_t* out);
+
+// A version's item-to-item table: for each embedding row, the k nearest rows among products
+// (kind 0) and among content (kind 1), computed offline so that serving searches only for
+// items embedded after training. File: "QMNT", version 1, rows, k, then rows x 2 x k int32.
+struct NeighbourTable {
+  int64_t rows = 0;
+  int k = 0;
+  std::vector<int32_t> labels;  // rows x 2 x k, -1 padded
+  const int32_t* List(int64_t row, int kind) const { return labels.data() + (row * 2 + kind) * k; }
+};
+Status SaveNeighbourTable(const NeighbourTable& t, const std::string& path);
+// Corruption if the file is not a table or its size does not match its header.
+Result<NeighbourTable> LoadNeighbourTable(const std::string& path);
 
 // Sets an approximate index's search effort to the smallest value (searched over doublings,
 // then bisected) at which Recall@k against exact search over `queries` reaches `target`, or to

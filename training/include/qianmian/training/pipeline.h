@@ -41,6 +41,8 @@ struct TrainConfig {
   int max_eval_customers = 20000;    // evaluated customers (a seeded sample above this)
   int64_t exact_index_max = 30000;   // exact Faiss search up to this many items, IVF above
   recall::IndexKind index_kind = recall::IndexKind::kAuto;  // "index": auto, exact, hnsw or ivf
+  int neighbours = 16;               // item-to-item table: nearest products and content per item
+                                     //   (0 = none; serving then searches per seed)
   int threads = 0;                   // libtorch threads; 0 = 1 (the other core prepares batches)
   uint64_t seed = 42;
   features::FeatureOptions features;
