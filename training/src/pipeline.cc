@@ -383,13 +383,16 @@ Status MakeRankBatch(const Dataset& ds, const Bundle& b, const features::History
 }
 
 // Builds the products and content indexes. An approximate index (above exact_index_max items)
-// has its search effort tuned to Recall@100 >= 0.95 against exact search on the embeddings of
+// has its search effort tuned to Recall@100 >= 0.96 against exact search on the embeddings of
 // a seeded sample of customers at the end of the training data (the queries serving sends),
-// then verified on a second, disjoint sample; both figures go into the manifest's stats.
+// then verified (>= 0.95) on a second, disjoint sample; both figures go into the manifest.
 Status BuildIndexes(const Dataset& ds, const TrainConfig& c, const features::HistoryIndex& hist, Bundle* b,
                     std::map<std::string, double>* stats) {
   constexpr int kRecallK = 100;
   constexpr double kRecallTarget = 0.95;
+  // Tuned with a margin over the target, so that the check on other customers (whose mean
+  // recall differs from the tuning sample's by a few 0.001) does not fail by chance.
+  constexpr double kTuningTarget = 0.96;
   const int d = b->towers->dim();
   std::vector<float> tune_q, check_q;  // customer queries, computed for the first approximate index
   const auto customer_queries = [&]() -> Status {
@@ -433,7 +436,7 @@ Status BuildIndexes(const Dataset& ds, const TrainConfig& c, const features::His
       QM_RETURN_IF_ERROR(customer_queries());
       const int64_t nt = static_cast<int64_t>(tune_q.size()) / d, nc = static_cast<int64_t>(check_q.size()) / d;
       QM_ASSIGN_OR_RETURN(double tuned, recall::TuneSearchEffort(index.get(), vecs.data(), ids.data(), n,
-                                                                 tune_q.data(), nt, kRecallK, kRecallTarget));
+                                                                 tune_q.data(), nt, kRecallK, kTuningTarget));
       QM_ASSIGN_OR_RETURN(double r, recall::MeasureRecallAgainstExact(*index, vecs.data(), ids.data(), n,
                                                                       check_q.data(), nc, kRecallK));
       // Item vectors as queries too (item-to-item recall uses them).
