@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Black-box test of two `qianmian serve` replicas sharing one Redis event store (SPEC §6
+# consistency): concurrent home-page requests for one customer, spread over both replicas, never
+# serve more marketing items than the customer x channel cap allows, and both replicas report the
+# same cap usage. Starts its own redis-server on a loopback port and stops it.
+# Usage: replicas_test.sh QIANMIAN_BINARY   (exit 77 = skipped: redis-server is not installed)
+set -u
+QM=${1:?usage: replicas_test.sh QIANMIAN}
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+  { echo "redis-server or redis-cli is not installed: skipped"; exit 77; }
+source "$(dirname "$0")/lib.sh"
+PIDS=()
+REDIS_PID=
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  if [ -n "$REDIS_PID" ]; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+# A private redis-server on a free loopback port.
+PORT=
+for _ in $(seq 1 20); do
+  p=$((20000 + RANDOM % 40000))
+  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$W" >"$W/redis.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 40); do
+    if [ "$(redis-cli -p "$p" ping 2>/dev/null)" = PONG ]; then PORT=$p; break 2; fi
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -TERM "$REDIS_PID" 2>/dev/null
+  wait "$REDIS_PID" 2>/dev/null
+  REDIS_PID=
+done
+[ -n "$PORT" ] || { bad "could not start redis-server: $(tail -2 "$W/redis.log")"; exit 1; }
+ok "redis-server on 127.0.0.1:$PORT"
+
+quick_bank 300 20 60 10 9
+LIMIT=5
+cat >"$W/replica.toml" <<EOF
+[store]
+backend = "redis"
+redis_port = $PORT
+redis_prefix = "qmtest:"
+
+[[policy.caps]]
+name = "home_daily"
+scope = "customer_channel"
+channel = "app_home"
+event = "impression"
+limit = $LIMIT
+window = "1d"
+
+[server]
+workers = 2
+EOF
+
+start_replica() {  # start_replica NAME: serves on ipc://$W/NAME.sock
+  $QM serve --config "$W/replica.toml" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/$1.sock" \
+    >"$W/$1.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 240); do
+    if $QM client --connect "ipc://$W/$1.sock" --timeout 500 health >/dev/null 2>&1; then return 0; fi
+    kill -0 "${PIDS[-1]}" 2>/dev/null || return 1
+    sleep 0.25
+  done
+  return 1
+}
+for r in a b; do
+  if start_replica $r; then ok "replica $r serves with the Redis store"; else bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; fi
+done
+
+# A customer who may be contacted on app_home (no opt-out), and the service (cap-exempt) items.
+C=$(awk -F, 'NR > 1 && $8 == "" { print $1; exit }' "$W/bank/customers.csv")
+awk -F, 'NR > 1 && $16 == "1" { print $1 }' "$W/bank/items.csv" | sort >"$W/service.txt"
+
+# 24 concurrent requests of 2 items each (48 slots, far above the cap), half on each replica.
+for i in $(seq 1 24); do
+  r=$([ $((i % 2)) -eq 0 ] && echo a || echo b)
+  $QM client --connect "ipc://$W/$r.sock" recommend \
+    "{\"customer_id\":\"$C\",\"channel\":\"app_home\",\"count\":2,\"id\":\"rep-$i\"}" >"$W/reply-$i.json" 2>&1 &
+done
+wait_fail=0
+for p in $(jobs -p); do
+  case " ${PIDS[*]} $REDIS_PID " in *" $p "*) continue ;; esac
+  wait "$p" || wait_fail=$((wait_fail + 1))
+done
+[ "$wait_fail" -eq 0 ] && ok "24 concurrent requests over two replicas all answered" ||
+  bad "$wait_fail requests failed: $(cat "$W"/reply-*.json | grep -v '"ok":true' | head -2)"
+cat "$W"/reply-*.json | grep -o '"item_id":"[^"]*"' | cut -d'"' -f4 | sort >"$W/served.txt"
+marketing=$(comm -23 "$W/served.txt" "$W/service.txt" | wc -l)
+if [ "$marketing" -eq "$LIMIT" ]; then
+  ok "exactly $LIMIT marketing items were served across both replicas (cap $LIMIT per day)"
+else
+  bad "$marketing marketing items served across both replicas, cap $LIMIT"
+fi
+
+# Both replicas see the same usage of the cap.
+for r in a b; do
+  out=$($QM client --connect "ipc://$W/$r.sock" history "{\"customer_id\":\"$C\"}")
+  cap=$(printf '%s' "$out" | tr -d ' ' | grep -o '{[^{}]*"rule":"home_daily"[^{}]*}')
+  if printf '%s' "$cap" | grep -q "\"used\":$LIMIT[,}]" && printf '%s' "$cap" | grep -q "\"limit\":$LIMIT[,}]"; then
+    ok "replica $r's history shows home_daily used $LIMIT of $LIMIT"
+  else
+    bad "replica $r's history: $(printf '%s' "$out" | grep -o '"caps":.*' | head -c 300)"
+  fi
+done
+
+# A request after the cap, on either replica, gets no marketing item.
+$QM client --connect "ipc://$W/a.sock" recommend "{\"customer_id\":\"$C\",\"channel\":\"app_home\",\"count\":3}" |
+  grep -o '"item_id":"[^"]*"' | cut -d'"' -f4 | sort >"$W/after.txt"
+[ "$(comm -23 "$W/after.txt" "$W/service.txt" | wc -l)" -eq 0 ] && ok "after the cap a replica serves no marketing item" ||
+  bad "marketing items after the cap: $(comm -23 "$W/after.txt" "$W/service.txt" | tr '\n' ' ')"
+
+for i in "${!PIDS[@]}"; do
+  kill -TERM "${PIDS[$i]}"
+  wait "${PIDS[$i]}"
+  rc=$?
+  [ $rc -eq 0 ] && ok "replica $i stops on SIGTERM with exit 0" || bad "replica $i exit $rc on SIGTERM"
+done
+PIDS=()
+finish replicas
