@@ -1,5 +1,7 @@
 #include "qianmian/features/feature_space.h"
 
+#include <Eigen/Core>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -11,6 +13,15 @@
 #include "qianmian/content/text_features.h"
 
 namespace qm::features {
+
+float Dot(const float* a, const float* b, int n) {
+  return Eigen::Map<const Eigen::VectorXf>(a, n).dot(Eigen::Map<const Eigen::VectorXf>(b, n));
+}
+
+void ScaledProduct(const float* a, const float* b, int n, float scale, float* out) {
+  Eigen::Map<Eigen::VectorXf>(out, n) =
+      Eigen::Map<const Eigen::VectorXf>(a, n).cwiseProduct(Eigen::Map<const Eigen::VectorXf>(b, n)) * scale;
+}
 
 using json = nlohmann::json;
 

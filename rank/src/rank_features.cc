@@ -31,10 +31,10 @@ void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, cons
   out->cat.push_back(std::clamp(ctx.hour, 0, 23));
   out->cat.push_back(std::clamp(ctx.weekday, 0, 6));
   out->dense.insert(out->dense.end(), cb.dense.begin() + c * D, cb.dense.begin() + (c + 1) * D);
-  float dot = 0;
-  for (int d = 0; d < dim_; ++d) dot += u[d] * v[d];
-  out->dense.push_back(dot);
-  for (int d = 0; d < dim_; ++d) out->dense.push_back(u[d] * v[d] * dim_);  // ~unit scale
+  out->dense.push_back(features::Dot(u, v, dim_));
+  const size_t at = out->dense.size();
+  out->dense.resize(at + dim_);
+  features::ScaledProduct(u, v, dim_, static_cast<float>(dim_), out->dense.data() + at);  // ~unit scale
   out->dense.insert(out->dense.end(), contact, contact + features::kContactFeatures);
   // Bag: labels then tags (offset), padded / truncated to kBagWidth.
   size_t start = out->bag.size();

@@ -349,8 +349,10 @@ Status Engine::Impl::Init() {
     store = std::move(s);
   }
   QM_RETURN_IF_ERROR(SeedStore());
-  // The version CURRENT names.
+  // The version CURRENT names. Requests run one thread each (libtorch, OpenMP and OpenBLAS),
+  // as in the server's workers; parallelism comes from concurrent callers.
   recall::SetTorchThreads(1);
+  if (openblas_set_num_threads) openblas_set_num_threads(1);
   QM_ASSIGN_OR_RETURN(std::string version, training::ReadCurrent(opt.artifacts_root));
   auto m = LoadModel(opt.artifacts_root, version, ds, retired, opt.serving);
   if (!m.ok()) return m.status().Annotate("version " + version + " refused");
@@ -680,9 +682,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     for (size_t k = 0; k < n; ++k) {
       const uint32_t it = allowed[k].item;
       const float* v = md.item_row[it] >= 0 ? md.Embedding(it) : zero.data();
-      double uv = 0;
-      for (int j = 0; j < d; ++j) uv += static_cast<double>(u[j]) * v[j];
-      allowed[k].uv = uv;
+      allowed[k].uv = features::Dot(u.data(), v, d);
       features::ContactFeatures(contact, it, ds.items[it].category, channel, now, cf);
       md.builder->Append(cb, 0, ib, static_cast<int64_t>(k), u.data(), v, ctx, cf, &in);
     }
@@ -1190,9 +1190,7 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
       Cand& c = cands[r][k];
       const float* v = md.item_row[c.item] >= 0 ? md.Embedding(c.item) : zero.data();
       const float* ur = u.data() + r * d;
-      double uv = 0;
-      for (int j = 0; j < d; ++j) uv += static_cast<double>(ur[j]) * v[j];
-      c.uv = uv;
+      c.uv = features::Dot(ur, v, d);
       features::ContactFeatures(contact[r], c.item, ds.items[c.item].category, channel, now, cf);
       md.builder->Append(cb, static_cast<int64_t>(r), ib, static_cast<int64_t>(q), ur, v, ctx, cf, &in);
     }

@@ -644,9 +644,7 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
       if (b.exposure) {
         for (size_t j = 0; j < ranked.size(); ++j) {
           const float* ve = b.exposure_item_emb.data() + static_cast<size_t>(ranked[j]) * de;
-          double dot = 0;
-          for (int x = 0; x < de; ++x) dot += ue[k * de + x] * ve[x];
-          exp_logit[j] = dot / c.exposure_tower.temperature;
+          exp_logit[j] = features::Dot(ue.data() + k * de, ve, de) / c.exposure_tower.temperature;
         }
       }
       // Auto retrieval weight: with an exposure model the retrieval logit would count the

@@ -137,6 +137,11 @@ class FeatureSpace {
   void Finalize();  // computes offsets from vocab sizes
 };
 
+// Embedding arithmetic (Eigen, vectorised), shared by training and serving so both compute the
+// same values: the inner product of a and b (n floats), and out[j] = a[j] * b[j] * scale.
+float Dot(const float* a, const float* b, int n);
+void ScaledProduct(const float* a, const float* b, int n, float scale, float* out);
+
 // Contact-history features of (customer, item, channel) at time `now`, from the customer's
 // recent events: exposures of this item / its category / this channel in the last 1, 7 and 30
 // days (log1p counts), days since the last contact on the channel and since the last exposure
