@@ -623,7 +623,9 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     for (size_t k : pass) pc.push_back(Cand(cands[k].item));
     QM_ASSIGN_OR_RETURN(auto decisions, policy->Check(store.get(), cu, pc, channel, now));
     for (size_t j = 0; j < pass.size(); ++j) {
-      if (decisions[j].blocked_by.empty()) allowed.push_back(cands[pass[j]]);
+      // Moved: later fallbacks only read a candidate's item (and may add reasons to it, which
+      // a copy would not have seen either).
+      if (decisions[j].blocked_by.empty()) allowed.push_back(std::move(cands[pass[j]]));
       for (const auto& b : decisions[j].blocked_by) ++dbg.dropped[b];
     }
     return Status::Ok();
@@ -677,6 +679,9 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
       if (x.ts >= now - window) contact.push_back({x.ts, x.item, ds.items[x.item].category, x.channel, x.type});
     }
     rank::RankInputs in;
+    in.cat.reserve(n * md.builder->cat_width());
+    in.dense.reserve(n * md.builder->dense_width());
+    in.bag.reserve(n * rank::kBagWidth);
     float cf[features::kContactFeatures];
     std::vector<float> zero(d, 0.0f);
     for (size_t k = 0; k < n; ++k) {
