@@ -2,6 +2,8 @@
 // frame before the empty delimiter, so replies are matched by tag, whatever the body holds.
 #include "qianmian/client/client.h"
 
+#include <poll.h>
+
 #include <chrono>
 #include <cstring>
 #include <msgpack.hpp>
@@ -140,15 +142,20 @@ struct Client::Impl {
     return tag;
   }
 
-  // Waits up to `timeout` for the next well-formed reply; false on timeout.
-  Result<bool> Next(TimeMs timeout, uint64_t* tag, std::string* body) {
-    const auto until = Clock::now() + std::chrono::milliseconds(timeout);
+  // Waits up to `timeout` for the next well-formed reply; false on timeout. Waits on the
+  // socket's file descriptor with ppoll, to the microsecond (zmq_poll counts milliseconds):
+  // ZMQ_EVENTS is checked before every wait, as the descriptor only signals changes.
+  Result<bool> Next(std::chrono::microseconds timeout, uint64_t* tag, std::string* body) {
+    const auto until = Clock::now() + timeout;
     try {
+      const int fd = socket->get(zmq::sockopt::fd);
       for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-        zmq::pollitem_t item{socket->handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0))) == 0) {
-          if (Clock::now() >= until) return false;
+        if (!(socket->get(zmq::sockopt::events) & ZMQ_POLLIN)) {
+          const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(until - Clock::now()).count();
+          if (left <= 0) return false;
+          pollfd p{fd, POLLIN, 0};
+          const timespec ts{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+          ::ppoll(&p, 1, &ts, nullptr);  // EINTR or a wake without a message: check again
           continue;
         }
         std::vector<zmq::message_t> parts;
@@ -177,7 +184,7 @@ struct Client::Impl {
     for (;;) {
       const TimeMs left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
       uint64_t tag = 0;
-      QM_ASSIGN_OR_RETURN(bool got, Next(std::max<TimeMs>(left, 0), &tag, &body));
+      QM_ASSIGN_OR_RETURN(bool got, Next(std::chrono::milliseconds(std::max<TimeMs>(left, 0)), &tag, &body));
       if (!got) {
         QM_RETURN_IF_ERROR(Open());
         return Status::DeadlineExceeded("no reply from " + options.endpoint + " within " +
@@ -252,8 +259,12 @@ Result<uint64_t> Client::PostRecommend(const RecommendRequest& request) {
 }
 
 Result<bool> Client::Receive(TimeMs timeout_ms, uint64_t* tag, RecommendReply* reply) {
+  return Receive(std::chrono::milliseconds(std::max<TimeMs>(timeout_ms, 0)), tag, reply);
+}
+
+Result<bool> Client::Receive(std::chrono::microseconds timeout, uint64_t* tag, RecommendReply* reply) {
   std::string body;
-  QM_ASSIGN_OR_RETURN(bool got, impl_->Next(timeout_ms, tag, &body));
+  QM_ASSIGN_OR_RETURN(bool got, impl_->Next(timeout, tag, &body));
   if (!got) return false;
   QM_RETURN_IF_ERROR(DecodeRecommend(body, reply));
   return true;

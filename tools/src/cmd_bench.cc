@@ -127,18 +127,14 @@ Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids,
     }
     if (next >= end && (pending.empty() || now >= drain_until)) break;
     const auto wait_until = next < end ? next : drain_until;
-    // ZeroMQ polls in whole milliseconds: wait the whole ones (rounded down, so a request is
-    // never sent late, which would add up to 1 ms to every latency measured from its schedule),
-    // then the rest in steps of at most 100 us between non-blocking polls.
-    const int64_t wait_us = std::max<int64_t>(0, Us(wait_until - now));
+    // Waits to the microsecond (a request sent late would add the delay to its latency, which
+    // counts from its schedule), receiving the replies that come meanwhile.
+    const auto wait = std::chrono::microseconds(std::max<int64_t>(0, Us(wait_until - now)));
     uint64_t tag = 0;
     client::RecommendReply reply;
-    auto got = c->Receive(wait_us / 1000, &tag, &reply);
+    auto got = c->Receive(wait, &tag, &reply);
     if (!got.ok()) return got.status();
-    if (!*got) {
-      if (wait_us < 1000 && wait_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(std::min<int64_t>(wait_us, 100)));
-      continue;
-    }
+    if (!*got) continue;
     auto it = pending.find(tag);
     if (it == pending.end()) continue;
     out->push_back({Us(it->second - start), Us(Clock::now() - it->second), reply.ok ? "ok" : reply.error_code});

@@ -3,6 +3,7 @@
 // ZeroMQ, msgpack and JSON libraries stay in src/.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -83,6 +84,7 @@ class Client {
   // none came (an expected outcome, not an error). Replies may arrive in any order.
   [[nodiscard]] Result<uint64_t> PostRecommend(const RecommendRequest& request);
   [[nodiscard]] Result<bool> Receive(TimeMs timeout_ms, uint64_t* tag, RecommendReply* reply);
+  [[nodiscard]] Result<bool> Receive(std::chrono::microseconds timeout, uint64_t* tag, RecommendReply* reply);
 
   const std::string& endpoint() const;
 
