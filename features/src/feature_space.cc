@@ -3,6 +3,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <numeric>
@@ -489,19 +490,31 @@ void ContactFeatures(const ContactEvent* recent, size_t n, uint32_t item, uint32
       cat_pos += e.category == category;
     }
   }
+  // log1p of small counts from a table (the same floats; serving computes these features for
+  // every candidate of every request, mostly of counts 0 and 1).
+  static const auto kLog1p = [] {
+    std::array<float, 256> t{};
+    for (size_t k = 0; k < t.size(); ++k) t[k] = std::log1p(static_cast<float>(k));
+    return t;
+  }();
+  static const float kNeverContacted = static_cast<float>(std::log1p(kCapDays));
+  const auto log1p_count = [&](int k) {
+    return k < static_cast<int>(kLog1p.size()) ? kLog1p[k] : std::log1p(static_cast<float>(k));
+  };
   for (int w = 0; w < 3; ++w) {
-    out[w] = std::log1p(static_cast<float>(item_exp[w]));
-    out[3 + w] = std::log1p(static_cast<float>(cat_exp[w]));
-    out[6 + w] = std::log1p(static_cast<float>(ch_exp[w]));
+    out[w] = log1p_count(item_exp[w]);
+    out[3 + w] = log1p_count(cat_exp[w]);
+    out[6 + w] = log1p_count(ch_exp[w]);
   }
   auto days_since = [&](TimeMs t) {
-    double d = t == kNoTime ? kCapDays : std::min(kCapDays, static_cast<double>(now - t) / kMsPerDay);
+    if (t == kNoTime) return kNeverContacted;
+    double d = std::min(kCapDays, static_cast<double>(now - t) / kMsPerDay);
     return static_cast<float>(std::log1p(d));
   };
   out[9] = days_since(last_channel);
   out[10] = days_since(last_item);
-  out[11] = std::log1p(static_cast<float>(item_pos));
-  out[12] = std::log1p(static_cast<float>(cat_pos));
+  out[11] = log1p_count(item_pos);
+  out[12] = log1p_count(cat_pos);
 }
 
 }  // namespace qm::features

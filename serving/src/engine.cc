@@ -453,6 +453,9 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
   // Recall: sources in priority order, de-duplicated; every source that found an item is a reason.
   std::vector<Scored> cands;
   std::unordered_map<uint32_t, size_t> where;
+  const size_t expected = static_cast<size_t>(sc.ann_products + sc.ann_content + sc.similar + sc.popular + sc.fresh) + 64;
+  cands.reserve(expected);
+  where.reserve(expected);
   std::unordered_set<uint32_t> excluded, excluded_seen;
   for (const auto& id : req.exclude) {
     if (auto it = ds.FindItem(id)) excluded.insert(*it);

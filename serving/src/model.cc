@@ -48,6 +48,9 @@ void GatherForRank(const features::ItemBatch& all, const uint32_t* rows, int64_t
   out->Clear();
   const int C = features::FeatureSpace::kItemCatFields;
   out->cat.reserve(static_cast<size_t>(n) * C);
+  out->tag_offsets.reserve(static_cast<size_t>(n));
+  out->text_offsets.reserve(static_cast<size_t>(n));
+  out->text.reserve(static_cast<size_t>(n));
   for (int64_t k = 0; k < n; ++k) {
     const int64_t r = rows[k];
     out->cat.insert(out->cat.end(), all.cat.begin() + r * C, all.cat.begin() + (r + 1) * C);

@@ -184,5 +184,21 @@ TEST(ContactFeatures, CountsExposuresPerWindowAndTimeSinceLastContact) {
   EXPECT_FLOAT_EQ(f[12], std::log1p(1.0f));   // one open in category 1
 }
 
+// Counts come from a table below 256 and from log1p above; both match log1p exactly, and a
+// customer never contacted on the channel gets the 60-day cap.
+TEST(ContactFeatures, LargeCountsAndNoContactMatchLog1pExactly) {
+  for (int count : {0, 1, 2, 255, 256, 300}) {
+    std::vector<ContactEvent> recent;
+    for (int k = 0; k < count; ++k) recent.push_back({kMsPerDay + k, 7, 1, kWechatPush, EventType::kPushSent});
+    float f[kContactFeatures];
+    ContactFeatures(recent, 7, 1, kWechatPush, 2 * kMsPerDay, f);
+    EXPECT_EQ(f[0], std::log1p(static_cast<float>(count))) << count;
+    EXPECT_EQ(f[6], std::log1p(static_cast<float>(count))) << count;
+    ContactFeatures(recent, 9, 2, kAppHome, 2 * kMsPerDay, f);
+    EXPECT_EQ(f[9], static_cast<float>(std::log1p(60.0))) << count;
+    EXPECT_EQ(f[0], 0.0f);
+  }
+}
+
 }  // namespace
 }  // namespace qm::features
