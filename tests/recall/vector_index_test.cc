@@ -25,6 +25,35 @@ Data RandomData(int n, int dim, uint32_t seed, int64_t id_base = 1000) {
   return d;
 }
 
+// An index of `kind` over all of `d` (nullptr, with a test failure, if the build fails).
+std::unique_ptr<VectorIndex> BuildOf(const Data& d, IndexKind kind) {
+  VectorIndexOptions o;
+  o.dim = d.dim;
+  o.kind = kind;
+  auto idx = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), static_cast<int64_t>(d.ids.size()));
+  EXPECT_TRUE(idx.ok()) << idx.status().ToString();
+  return idx.ok() ? std::move(idx).value() : nullptr;
+}
+
+// Saves `idx` to a temp file and loads it back (nullptr, with a test failure, if that fails).
+std::unique_ptr<VectorIndex> SaveAndLoad(const VectorIndex& idx, const std::string& file) {
+  const auto path = (std::filesystem::temp_directory_path() / file).string();
+  EXPECT_TRUE(idx.Save(path).ok());
+  auto loaded = VectorIndex::Load(path);
+  std::filesystem::remove(path);
+  EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
+  return loaded.ok() ? std::move(loaded).value() : nullptr;
+}
+
+// Both indexes return the same k labels for `query`.
+void ExpectSameSearch(const VectorIndex& a, const VectorIndex& b, const float* query, int k) {
+  std::vector<int64_t> la(k), lb(k);
+  std::vector<float> sa(k), sb(k);
+  ASSERT_TRUE(a.Search(query, 1, k, la.data(), sa.data()).ok());
+  ASSERT_TRUE(b.Search(query, 1, k, lb.data(), sb.data()).ok());
+  EXPECT_EQ(la, lb);
+}
+
 TEST(VectorIndex, ExactSearchReturnsTheBestInnerProductsInOrder) {
   // Three 2-d vectors; the query (1, 0) prefers x-heavy ones.
   std::vector<float> v = {1, 0, 0, 1, 0.5f, 0.5f};
@@ -131,26 +160,16 @@ TEST(VectorIndex, RemovedIdsNeverComeBackAndReAddedIdsDo) {
 
 TEST(VectorIndex, SavesAndLoadsAnIvfIndexWithItsSearchEffort) {
   Data d = RandomData(4000, 8, 4);
-  VectorIndexOptions o;
-  o.dim = 8;
-  o.kind = IndexKind::kIvf;
-  auto idx = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 4000);
-  ASSERT_TRUE(idx.ok());
-  (*idx)->SetSearchEffort(7);
-  ASSERT_TRUE((*idx)->Remove(&d.ids[5], 1).ok());
-  auto path = (std::filesystem::temp_directory_path() / "qm_vi_ivf_test.idx").string();
-  ASSERT_TRUE((*idx)->Save(path).ok());
-  auto loaded = VectorIndex::Load(path);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  EXPECT_EQ((*loaded)->kind(), IndexKind::kIvf);
-  EXPECT_EQ((*loaded)->size(), 3999);
-  EXPECT_EQ((*loaded)->search_effort(), 7);
-  std::vector<int64_t> a(50), b(50);
-  std::vector<float> sa(50), sb(50);
-  ASSERT_TRUE((*idx)->Search(d.vecs.data() + 8, 1, 50, a.data(), sa.data()).ok());
-  ASSERT_TRUE((*loaded)->Search(d.vecs.data() + 8, 1, 50, b.data(), sb.data()).ok());
-  EXPECT_EQ(a, b);
-  std::filesystem::remove(path);
+  auto idx = BuildOf(d, IndexKind::kIvf);
+  ASSERT_TRUE(idx);
+  idx->SetSearchEffort(7);
+  ASSERT_TRUE(idx->Remove(&d.ids[5], 1).ok());
+  auto loaded = SaveAndLoad(*idx, "qm_vi_ivf_test.idx");
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->kind(), IndexKind::kIvf);
+  EXPECT_EQ(loaded->size(), 3999);
+  EXPECT_EQ(loaded->search_effort(), 7);
+  ExpectSameSearch(*idx, *loaded, d.vecs.data() + 8, 50);
 }
 
 // Indexes written before the file format's version 2 (artifacts already on disk) still load.
@@ -194,24 +213,14 @@ TEST(VectorIndex, LoadsVersionOneFiles) {
 
 TEST(VectorIndex, SavesAndLoadsWithTombstones) {
   Data d = RandomData(300, 8, 4);
-  VectorIndexOptions o;
-  o.dim = 8;
-  o.kind = IndexKind::kHnsw;
-  auto idx = VectorIndex::Build(o, d.vecs.data(), d.ids.data(), 300);
-  ASSERT_TRUE(idx.ok());
-  ASSERT_TRUE((*idx)->Remove(&d.ids[5], 1).ok());
-  auto path = (std::filesystem::temp_directory_path() / "qm_vi_test.idx").string();
-  ASSERT_TRUE((*idx)->Save(path).ok());
-  auto loaded = VectorIndex::Load(path);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  EXPECT_EQ((*loaded)->size(), 299);
-  EXPECT_EQ((*loaded)->kind(), IndexKind::kHnsw);
-  std::vector<int64_t> a(10), b(10);
-  std::vector<float> sa(10), sb(10);
-  ASSERT_TRUE((*idx)->Search(d.vecs.data() + 8, 1, 10, a.data(), sa.data()).ok());
-  ASSERT_TRUE((*loaded)->Search(d.vecs.data() + 8, 1, 10, b.data(), sb.data()).ok());
-  EXPECT_EQ(a, b);
-  std::filesystem::remove(path);
+  auto idx = BuildOf(d, IndexKind::kHnsw);
+  ASSERT_TRUE(idx);
+  ASSERT_TRUE(idx->Remove(&d.ids[5], 1).ok());
+  auto loaded = SaveAndLoad(*idx, "qm_vi_test.idx");
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->size(), 299);
+  EXPECT_EQ(loaded->kind(), IndexKind::kHnsw);
+  ExpectSameSearch(*idx, *loaded, d.vecs.data() + 8, 10);
 }
 
 // Each list holds the exact top-k other than the query's own label, best first.
