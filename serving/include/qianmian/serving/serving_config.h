@@ -53,7 +53,7 @@ struct ServingConfig {
   int push_ann = 24;
   int push_popular = 6;
   // Up to this many live content items, push runs score the customer embedding against every
-  // content item exactly (one matrix product per batch); above it they search the HNSW index.
+  // content item exactly (one matrix product per batch); above it they search the content index.
   int push_exact_max_items = 300000;
 };
 
