@@ -5,11 +5,13 @@
 #include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <numeric>
 #include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include <Eigen/Core>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
@@ -83,9 +85,7 @@ class FaissVectorIndex final : public VectorIndex {
     std::vector<float> s(nq * fetch);
     try {
       if (ivf_) {
-        faiss::SearchParametersIVF p;
-        p.nprobe = static_cast<size_t>(options_.ivf_nprobe);
-        ivf_->search(nq, queries, fetch, s.data(), l.data(), &p);
+        for (int64_t q = 0; q < nq; ++q) SearchIvf(queries + q * options_.dim, fetch, l.data() + q * fetch, s.data() + q * fetch);
       } else {
         // HNSW searches with the graph's own efSearch (at least `fetch`): Faiss 1.7.3 takes
         // efSearch from SearchParametersHNSW only for its interrupt checks.
@@ -206,6 +206,54 @@ class FaissVectorIndex final : public VectorIndex {
  private:
   int64_t ntotal() const { return ivf_ ? ivf_->ntotal : map_->ntotal; }
 
+  // One IVF query: the same cells and lists as IndexIVFFlat::search, scored with Eigen's
+  // vectorised matrix-vector products (Debian's Faiss build scores one scalar product at a
+  // time). Best first; -1 where fewer than k exist. REQUIRES: mu_ held.
+  void SearchIvf(const float* query, int64_t k, idx_t* labels, float* scores) const {
+    using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    const int d = options_.dim;
+    const auto* cells = static_cast<const faiss::IndexFlat*>(ivf_->quantizer);
+    const Eigen::Map<const Eigen::VectorXf> q(query, d);
+    const Eigen::VectorXf cell_scores =
+        Eigen::Map<const Rows>(cells->get_xb(), static_cast<Eigen::Index>(ivf_->nlist), d) * q;
+    const int nprobe = std::min<int>(options_.ivf_nprobe, static_cast<int>(ivf_->nlist));
+    std::vector<int> probe(ivf_->nlist);
+    std::iota(probe.begin(), probe.end(), 0);
+    std::partial_sort(probe.begin(), probe.begin() + nprobe, probe.end(),
+                      [&](int a, int b) { return cell_scores[a] > cell_scores[b]; });
+    // A min-heap of the k best (score, label) pairs.
+    std::vector<std::pair<float, idx_t>> best;
+    best.reserve(static_cast<size_t>(k) + 1);
+    const auto worse = [](const std::pair<float, idx_t>& a, const std::pair<float, idx_t>& b) { return a.first > b.first; };
+    Eigen::VectorXf list_scores;
+    for (int p = 0; p < nprobe; ++p) {
+      const size_t list = static_cast<size_t>(probe[p]);
+      const size_t n = ivf_->invlists->list_size(list);
+      if (n == 0) continue;
+      faiss::InvertedLists::ScopedCodes codes(ivf_->invlists, list);
+      faiss::InvertedLists::ScopedIds ids(ivf_->invlists, list);
+      list_scores.noalias() =
+          Eigen::Map<const Rows>(reinterpret_cast<const float*>(codes.get()), static_cast<Eigen::Index>(n), d) * q;
+      for (size_t j = 0; j < n; ++j) {
+        const float sc = list_scores[static_cast<Eigen::Index>(j)];
+        if (static_cast<int64_t>(best.size()) < k) {
+          best.emplace_back(sc, ids[j]);
+          std::push_heap(best.begin(), best.end(), worse);
+        } else if (sc > best.front().first) {
+          std::pop_heap(best.begin(), best.end(), worse);
+          best.back() = {sc, ids[j]};
+          std::push_heap(best.begin(), best.end(), worse);
+        }
+      }
+    }
+    std::sort_heap(best.begin(), best.end(), worse);  // best first
+    for (int64_t j = 0; j < k; ++j) {
+      const bool have = j < static_cast<int64_t>(best.size());
+      labels[j] = have ? best[j].second : -1;
+      scores[j] = have ? best[j].first : 0.0f;
+    }
+  }
+
   // REQUIRES: mu_ held exclusively.
   int64_t RemoveLocked(const int64_t* ids, int64_t n) {
     int64_t removed = 0;
@@ -303,7 +351,10 @@ Result<std::unique_ptr<VectorIndex>> FaissVectorIndex::LoadFrom(const std::strin
     if (!raw || raw->d != o.dim) return unexpected();
     if (kind == IndexKind::kIvf) {
       auto* ivf = dynamic_cast<faiss::IndexIVFFlat*>(raw.get());
-      if (!ivf || !tomb.empty()) return unexpected();
+      if (!ivf || !tomb.empty() || ivf->metric_type != faiss::METRIC_INNER_PRODUCT ||
+          !dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer) || ivf->quantizer->ntotal != static_cast<idx_t>(ivf->nlist)) {
+        return unexpected();
+      }
       raw.release();
       return std::unique_ptr<VectorIndex>(
           std::make_unique<FaissVectorIndex>(o, std::unique_ptr<faiss::IndexIVFFlat>(ivf)));

@@ -158,6 +158,28 @@ TEST(VectorIndex, RemovedIdsNeverComeBackAndReAddedIdsDo) {
   }
 }
 
+// Scanning every cell, the IVF search returns exactly what exact search returns, in order.
+TEST(VectorIndex, IvfOverEveryCellIsExact) {
+  Data d = RandomData(3000, 16, 12);
+  auto ivf = BuildOf(d, IndexKind::kIvf);
+  auto exact = BuildOf(d, IndexKind::kExact);
+  ASSERT_TRUE(ivf && exact);
+  ivf->SetSearchEffort(1 << 20);  // clamped to the number of cells
+  Data q = RandomData(20, 16, 13);
+  const int k = 30;
+  std::vector<int64_t> li(20 * k), le(20 * k);
+  std::vector<float> si(20 * k), se(20 * k);
+  ASSERT_TRUE(ivf->Search(q.vecs.data(), 20, k, li.data(), si.data()).ok());
+  ASSERT_TRUE(exact->Search(q.vecs.data(), 20, k, le.data(), se.data()).ok());
+  EXPECT_EQ(li, le);
+  for (int j = 0; j < 20 * k; ++j) EXPECT_NEAR(si[j], se[j], 1e-4f) << j;
+  // More than the index holds: the rest is -1.
+  std::vector<int64_t> all(3100);
+  std::vector<float> all_scores(3100);
+  ASSERT_TRUE(ivf->Search(q.vecs.data(), 1, 3100, all.data(), all_scores.data()).ok());
+  EXPECT_EQ(std::count(all.begin(), all.end(), -1), 100);
+}
+
 TEST(VectorIndex, SavesAndLoadsAnIvfIndexWithItsSearchEffort) {
   Data d = RandomData(4000, 8, 4);
   auto idx = BuildOf(d, IndexKind::kIvf);
