@@ -86,6 +86,8 @@ class FaissVectorIndex final : public VectorIndex {
     try {
       if (ivf_) {
         for (int64_t q = 0; q < nq; ++q) SearchIvf(queries + q * options_.dim, fetch, l.data() + q * fetch, s.data() + q * fetch);
+      } else if (kind_ == IndexKind::kExact && nq <= kFewQueries) {
+        for (int64_t q = 0; q < nq; ++q) SearchFlat(queries + q * options_.dim, fetch, l.data() + q * fetch, s.data() + q * fetch);
       } else {
         // HNSW searches with the graph's own efSearch (at least `fetch`): Faiss 1.7.3 takes
         // efSearch from SearchParametersHNSW only for its interrupt checks.
@@ -206,6 +208,52 @@ class FaissVectorIndex final : public VectorIndex {
  private:
   int64_t ntotal() const { return ivf_ ? ivf_->ntotal : map_->ntotal; }
 
+  // Up to this many queries, exact search is one Eigen matrix-vector product per query; above,
+  // Faiss's batched search (a BLAS matrix product, parallel) is faster.
+  static constexpr int64_t kFewQueries = 16;
+
+  // Keeps the k best (score, label) pairs of a stream in a min-heap; Take writes them best first.
+  class TopK {
+   public:
+    explicit TopK(int64_t k) : k_(k) { best_.reserve(static_cast<size_t>(k) + 1); }
+    void Push(float score, idx_t label) {
+      if (static_cast<int64_t>(best_.size()) < k_) {
+        best_.emplace_back(score, label);
+        std::push_heap(best_.begin(), best_.end(), Worse);
+      } else if (k_ > 0 && score > best_.front().first) {
+        std::pop_heap(best_.begin(), best_.end(), Worse);
+        best_.back() = {score, label};
+        std::push_heap(best_.begin(), best_.end(), Worse);
+      }
+    }
+    // -1 where fewer than k were pushed.
+    void Take(idx_t* labels, float* scores) {
+      std::sort_heap(best_.begin(), best_.end(), Worse);  // best first
+      for (int64_t j = 0; j < k_; ++j) {
+        const bool have = j < static_cast<int64_t>(best_.size());
+        labels[j] = have ? best_[j].second : -1;
+        scores[j] = have ? best_[j].first : 0.0f;
+      }
+    }
+
+   private:
+    static bool Worse(const std::pair<float, idx_t>& a, const std::pair<float, idx_t>& b) { return a.first > b.first; }
+    int64_t k_;
+    std::vector<std::pair<float, idx_t>> best_;
+  };
+
+  // One exact query over IndexIDMap2(IndexFlatIP) with an Eigen matrix-vector product.
+  // REQUIRES: mu_ held.
+  void SearchFlat(const float* query, int64_t k, idx_t* labels, float* scores) const {
+    using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    const auto* flat = static_cast<const faiss::IndexFlat*>(map_->index);
+    const Eigen::VectorXf all = Eigen::Map<const Rows>(flat->get_xb(), static_cast<Eigen::Index>(flat->ntotal), options_.dim) *
+                                Eigen::Map<const Eigen::VectorXf>(query, options_.dim);
+    TopK top(k);
+    for (Eigen::Index j = 0; j < all.size(); ++j) top.Push(all[j], map_->id_map[static_cast<size_t>(j)]);
+    top.Take(labels, scores);
+  }
+
   // One IVF query: the same cells and lists as IndexIVFFlat::search, scored with Eigen's
   // vectorised matrix-vector products (Debian's Faiss build scores one scalar product at a
   // time). Best first; -1 where fewer than k exist. REQUIRES: mu_ held.
@@ -221,10 +269,7 @@ class FaissVectorIndex final : public VectorIndex {
     std::iota(probe.begin(), probe.end(), 0);
     std::partial_sort(probe.begin(), probe.begin() + nprobe, probe.end(),
                       [&](int a, int b) { return cell_scores[a] > cell_scores[b]; });
-    // A min-heap of the k best (score, label) pairs.
-    std::vector<std::pair<float, idx_t>> best;
-    best.reserve(static_cast<size_t>(k) + 1);
-    const auto worse = [](const std::pair<float, idx_t>& a, const std::pair<float, idx_t>& b) { return a.first > b.first; };
+    TopK top(k);
     Eigen::VectorXf list_scores;
     for (int p = 0; p < nprobe; ++p) {
       const size_t list = static_cast<size_t>(probe[p]);
@@ -234,24 +279,9 @@ class FaissVectorIndex final : public VectorIndex {
       faiss::InvertedLists::ScopedIds ids(ivf_->invlists, list);
       list_scores.noalias() =
           Eigen::Map<const Rows>(reinterpret_cast<const float*>(codes.get()), static_cast<Eigen::Index>(n), d) * q;
-      for (size_t j = 0; j < n; ++j) {
-        const float sc = list_scores[static_cast<Eigen::Index>(j)];
-        if (static_cast<int64_t>(best.size()) < k) {
-          best.emplace_back(sc, ids[j]);
-          std::push_heap(best.begin(), best.end(), worse);
-        } else if (sc > best.front().first) {
-          std::pop_heap(best.begin(), best.end(), worse);
-          best.back() = {sc, ids[j]};
-          std::push_heap(best.begin(), best.end(), worse);
-        }
-      }
+      for (size_t j = 0; j < n; ++j) top.Push(list_scores[static_cast<Eigen::Index>(j)], ids[j]);
     }
-    std::sort_heap(best.begin(), best.end(), worse);  // best first
-    for (int64_t j = 0; j < k; ++j) {
-      const bool have = j < static_cast<int64_t>(best.size());
-      labels[j] = have ? best[j].second : -1;
-      scores[j] = have ? best[j].first : 0.0f;
-    }
+    top.Take(labels, scores);
   }
 
   // REQUIRES: mu_ held exclusively.
