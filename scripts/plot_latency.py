@@ -6,27 +6,17 @@
 Each argument is LABEL=CSV (columns connection,send_us,latency_us,outcome); only ok replies are
 plotted. Draws the latency CDF with the p50/p99 of each run, on a log time axis. Tooling only.
 """
-import argparse
 import csv
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from plot_args import parse, plt
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--title", default="recommend latency (qianmian bench against qianmian serve)")
-    ap.add_argument("runs", nargs="+", help="LABEL=CSV")
-    a = ap.parse_args()
+    a, runs = parse("plot_latency", __doc__, "runs", "LABEL=CSV",
+                    [("--title", "recommend latency (qianmian bench against qianmian serve)")])
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    for run in a.runs:
-        if "=" not in run:
-            sys.exit(f"plot_latency: '{run}' is not LABEL=CSV")
-        label, path = run.split("=", 1)
+    for label, path in runs:
         with open(path, newline="") as f:
             ms = sorted(int(r["latency_us"]) / 1000.0 for r in csv.DictReader(f) if r["outcome"] == "ok")
         if not ms:

@@ -9,15 +9,10 @@ Plots Recall@20 of every system the manifest's metrics hold (two-stage, retrieva
 item-kNN, popularity, and the planted oracle on generated data). Tooling only: the numbers
 come from `qianmian train`/`eval`, which wrote them into the manifest.
 """
-import argparse
 import json
 import os
-import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from plot_args import parse, plt
 
 SYSTEMS = [("oracle", "oracle (planted truth)"), ("two_stage", "two-stage (qianmian)"),
            ("retrieval", "retrieval alone"), ("ease", "EASE"), ("item_knn", "item-kNN"),
@@ -33,17 +28,8 @@ def load(path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--metric", default="recall@20")
-    ap.add_argument("sets", nargs="+", help="LABEL=ARTIFACT_ROOT")
-    a = ap.parse_args()
-    sets = []
-    for s in a.sets:
-        if "=" not in s:
-            sys.exit(f"plot_quality: '{s}' is not LABEL=PATH")
-        label, path = s.split("=", 1)
-        sets.append((label, load(path)))
+    a, pairs = parse("plot_quality", __doc__, "sets", "LABEL=ARTIFACT_ROOT", [("--metric", "recall@20")])
+    sets = [(label, load(path)) for label, path in pairs]
     fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 3.8), squeeze=False)
     for ax, (label, m) in zip(axes[0], sets):
         names, values, colors = [], [], []

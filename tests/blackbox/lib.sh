@@ -11,27 +11,21 @@ bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
 
 # expect_fail "description" "needle" cmd...: non-zero exit and needle on stderr (which may also
 # list details, e.g. the rejected rows of a file).
-expect_fail() {
-  local what=$1 needle=$2
-  shift 2
-  local err
-  err=$("$@" 2>&1 >/dev/null)
-  local rc=$?
-  if [ $rc -ne 0 ] && printf '%s' "$err" | grep -qF -- "$needle"; then
-    ok "$what"
-  else
-    bad "$what (exit $rc, stderr: $(printf '%s' "$err" | tail -2))"
-  fi
-}
+expect_fail() { expect_fail_lines any "$@"; }
 
 # expect_fail_one_line: the same, and stderr is exactly one line (SPEC §3's one-line reason).
-expect_fail_one_line() {
-  local what=$1 needle=$2
-  shift 2
+expect_fail_one_line() { expect_fail_lines 1 "$@"; }
+
+# expect_fail_lines LINES "description" "needle" cmd...: both of the above; LINES is "any" or
+# the exact number of non-empty stderr lines.
+expect_fail_lines() {
+  local lines=$1 what=$2 needle=$3
+  shift 3
   local err
   err=$("$@" 2>&1 >/dev/null)
   local rc=$?
-  if [ $rc -ne 0 ] && printf '%s' "$err" | grep -qF -- "$needle" && [ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ]; then
+  if [ $rc -ne 0 ] && printf '%s' "$err" | grep -qF -- "$needle" &&
+     { [ "$lines" = any ] || [ "$(printf '%s\n' "$err" | grep -c .)" -eq "$lines" ]; }; then
     ok "$what"
   else
     bad "$what (exit $rc, stderr: $(printf '%s' "$err" | tail -2))"

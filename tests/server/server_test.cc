@@ -33,6 +33,45 @@ using serving::testing::SharedBank;
 const Dataset& Bank() { return SharedBank(); }
 
 std::string Customer(int k) { return Bank().customers[static_cast<size_t>(k) % Bank().customers.size()].id; }
+// Posts n pipelined app_home recommend requests (customers 0..n-1, count 10, at kNow) and
+// returns their tags; a failed post is a test failure.
+std::vector<uint64_t> PostMany(client::Client& c, int n, TimeMs deadline_ms = 0) {
+  std::vector<uint64_t> tags;
+  for (int k = 0; k < n; ++k) {
+    client::RecommendRequest r;
+    r.customer_id = Customer(k);
+    r.now_ms = kNow;
+    r.deadline_ms = deadline_ms;
+    auto tag = c.PostRecommend(r);
+    EXPECT_TRUE(tag.ok()) << "post " << k << ": " << tag.status().ToString();
+    if (tag.ok()) tags.push_back(*tag);
+  }
+  return tags;
+}
+
+// Receives n replies, each within timeout_ms; a missing one is a test failure and ends the wait.
+std::vector<std::pair<uint64_t, client::RecommendReply>> ReceiveMany(client::Client& c, int n, TimeMs timeout_ms) {
+  std::vector<std::pair<uint64_t, client::RecommendReply>> replies;
+  for (int k = 0; k < n; ++k) {
+    uint64_t tag = 0;
+    client::RecommendReply reply;
+    auto got = c.Receive(timeout_ms, &tag, &reply);
+    if (!got.ok() || !*got) {
+      ADD_FAILURE() << "reply " << k << " missing";
+      break;
+    }
+    replies.emplace_back(tag, std::move(reply));
+  }
+  return replies;
+}
+
+// Replies counted by outcome: "ok" or the error code.
+std::map<std::string, int> Outcomes(const std::vector<std::pair<uint64_t, client::RecommendReply>>& replies) {
+  std::map<std::string, int> outcomes;
+  for (const auto& [tag, reply] : replies) ++outcomes[reply.ok ? "ok" : reply.error_code];
+  return outcomes;
+}
+
 std::string ItemOfKind(ItemKind kind, int nth = 0) {
   for (const auto& it : Bank().items) {
     if (it.kind == kind && nth-- == 0) return it.id;
@@ -456,25 +495,13 @@ TEST_F(ServerTest, ShedsLoadWithOverloadedPastTheQueueCapacityAndAnswersEveryReq
   StartServer(config);
   auto c = Connect();
   const int n = 60;
-  std::set<uint64_t> tags;
-  for (int k = 0; k < n; ++k) {
-    client::RecommendRequest r;
-    r.customer_id = Customer(k);
-    r.count = 10;
-    r.now_ms = kNow;
-    auto tag = c->PostRecommend(r);
-    ASSERT_TRUE(tag.ok());
-    tags.insert(*tag);
-  }
-  std::map<std::string, int> outcomes;
-  for (int k = 0; k < n; ++k) {
-    uint64_t tag = 0;
-    client::RecommendReply reply;
-    auto got = c->Receive(30000, &tag, &reply);
-    ASSERT_TRUE(got.ok() && *got) << "reply " << k << " missing";
-    EXPECT_EQ(tags.erase(tag), 1u);
-    ++outcomes[reply.ok ? "ok" : reply.error_code];
-  }
+  auto posted = PostMany(*c, n);
+  ASSERT_EQ(static_cast<int>(posted.size()), n);
+  std::set<uint64_t> tags(posted.begin(), posted.end());
+  auto replies = ReceiveMany(*c, n, 30000);
+  ASSERT_EQ(static_cast<int>(replies.size()), n);
+  for (const auto& [tag, reply] : replies) EXPECT_EQ(tags.erase(tag), 1u);
+  auto outcomes = Outcomes(replies);
   EXPECT_GT(outcomes["overloaded"], 0);
   EXPECT_GE(outcomes["ok"], 1);
   EXPECT_EQ(outcomes["ok"] + outcomes["overloaded"], n);
@@ -491,38 +518,17 @@ TEST_F(ServerTest, AnswersDeadlineExceededRatherThanLate) {
   StartServer(config);
   auto c = Connect();
   const int n = 40;
-  for (int k = 0; k < n; ++k) {
-    client::RecommendRequest r;
-    r.customer_id = Customer(k);
-    r.count = 10;
-    r.now_ms = kNow;
-    r.deadline_ms = 2;
-    ASSERT_TRUE(c->PostRecommend(r).ok());
-  }
-  std::map<std::string, int> outcomes;
-  for (int k = 0; k < n; ++k) {
-    uint64_t tag = 0;
-    client::RecommendReply reply;
-    auto got = c->Receive(30000, &tag, &reply);
-    ASSERT_TRUE(got.ok() && *got);
-    ++outcomes[reply.ok ? "ok" : reply.error_code];
-  }
+  ASSERT_EQ(static_cast<int>(PostMany(*c, n, /*deadline_ms=*/2).size()), n);
+  auto replies = ReceiveMany(*c, n, 30000);
+  ASSERT_EQ(static_cast<int>(replies.size()), n);
+  auto outcomes = Outcomes(replies);
   EXPECT_GT(outcomes["deadline_exceeded"], 0);
   EXPECT_EQ(outcomes["ok"] + outcomes["deadline_exceeded"], n);
   // Without a deadline the same load is served in full.
-  for (int k = 0; k < 10; ++k) {
-    client::RecommendRequest r;
-    r.customer_id = Customer(k);
-    r.now_ms = kNow;
-    ASSERT_TRUE(c->PostRecommend(r).ok());
-  }
-  for (int k = 0; k < 10; ++k) {
-    uint64_t tag = 0;
-    client::RecommendReply reply;
-    auto got = c->Receive(30000, &tag, &reply);
-    ASSERT_TRUE(got.ok() && *got);
-    EXPECT_TRUE(reply.ok) << reply.error_code;
-  }
+  ASSERT_EQ(PostMany(*c, 10).size(), 10u);
+  auto again = ReceiveMany(*c, 10, 30000);
+  ASSERT_EQ(again.size(), 10u);
+  for (const auto& [tag, reply] : again) EXPECT_TRUE(reply.ok) << reply.error_code;
 }
 
 TEST_F(ServerTest, StopAnswersEveryQueuedRequestBeforeItReturns) {
@@ -532,12 +538,7 @@ TEST_F(ServerTest, StopAnswersEveryQueuedRequestBeforeItReturns) {
   StartServer(config);
   auto c = Connect();
   const int n = 25;
-  for (int k = 0; k < n; ++k) {
-    client::RecommendRequest r;
-    r.customer_id = Customer(k);
-    r.now_ms = kNow;
-    ASSERT_TRUE(c->PostRecommend(r).ok());
-  }
+  ASSERT_EQ(static_cast<int>(PostMany(*c, n).size()), n);
   // Wait until the front end has queued them, then stop while they run.
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (server_->stats().requests == 0 && std::chrono::steady_clock::now() < until) {
@@ -546,15 +547,9 @@ TEST_F(ServerTest, StopAnswersEveryQueuedRequestBeforeItReturns) {
   EXPECT_LT(server_->stats().requests, n) << "the queue drained before Stop: the test proves nothing";
   ASSERT_TRUE(server_->Stop().ok());
   EXPECT_EQ(server_->stats().requests, n);
-  int ok = 0;
-  for (int k = 0; k < n; ++k) {
-    uint64_t tag = 0;
-    client::RecommendReply reply;
-    auto got = c->Receive(5000, &tag, &reply);
-    ASSERT_TRUE(got.ok() && *got) << "reply " << k << " lost in the drain";
-    ok += reply.ok;
-  }
-  EXPECT_EQ(ok, n);
+  auto replies = ReceiveMany(*c, n, 5000);  // a missing one was lost in the drain
+  ASSERT_EQ(static_cast<int>(replies.size()), n);
+  EXPECT_EQ(Outcomes(replies)["ok"], n);
 }
 
 // The store's maintenance: event records past [store] retention disappear from `history` once
