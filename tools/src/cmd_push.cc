@@ -1,7 +1,6 @@
 // `qianmian push` (SPEC §3, §6; issue 7): a WeChat push run for an audience through the engine's
 // batched push path, every contact rule applied, sends reserved under the run id before the send
 // list is written, and a summary table (and optionally a PNG of the contact pressure).
-#include <malloc.h>
 
 #include <cstdio>
 
@@ -32,16 +31,7 @@ Status Run(PushOptions o) {
   }
   if (!o.run.dry_run && o.run.run_id.empty()) return Status::InvalidArgument("--run-id is required (except with --dry-run)");
   o.run.time_zone = config.data.timezone;
-  serving::EngineOptions eo;
-  eo.data = config.data;
-  eo.artifacts_root = config.artifacts_root;
-  eo.policy = config.policy;
-  eo.store = config.store;
-  eo.serving = config.serving;
-  // The ranker's and tower's per-batch buffers (megabytes) would otherwise be mmapped and
-  // unmapped on every batch: keep them in the heap.
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  serving::EngineOptions eo = EngineOptionsFrom(config);
   // Opening verifies the artifact version: a bundle that fails is refused before anything is reserved.
   QM_ASSIGN_OR_RETURN(auto engine, serving::Engine::Open(std::move(eo)));
   QM_ASSIGN_OR_RETURN(push::PushSummary summary, push::RunPush(engine.get(), o.run));

@@ -39,12 +39,7 @@ Status Run(const RecommendOptions& o) {
     now = *t;
   }
   QM_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadLines(o.customers, "customers file"));
-  serving::EngineOptions eo;
-  eo.data = config.data;
-  eo.artifacts_root = config.artifacts_root;
-  eo.policy = config.policy;
-  eo.store = config.store;
-  eo.serving = config.serving;
+  serving::EngineOptions eo = EngineOptionsFrom(config);
   QM_ASSIGN_OR_RETURN(auto engine, serving::Engine::Open(std::move(eo)));
   QM_ASSIGN_OR_RETURN(auto writer, CsvWriter::Open(o.out));
   writer->Row({"customer_id", "rank", "item_id", "kind", "score", "reasons"});

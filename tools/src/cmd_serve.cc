@@ -25,12 +25,7 @@ Status Run(const CommonOptions& o) {
 
   QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.config));
   ApplyOverrides(o, &config);
-  serving::EngineOptions eo;
-  eo.data = config.data;
-  eo.artifacts_root = config.artifacts_root;
-  eo.policy = config.policy;
-  eo.store = config.store;
-  eo.serving = config.serving;
+  serving::EngineOptions eo = EngineOptionsFrom(config);
   QM_ASSIGN_OR_RETURN(std::unique_ptr<serving::Engine> engine, serving::Engine::Open(std::move(eo)));
   QM_ASSIGN_OR_RETURN(std::unique_ptr<server::Server> srv,
                       server::Server::Start(config.server, engine.get(), config.artifacts_root));

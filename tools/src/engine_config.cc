@@ -36,4 +36,14 @@ void ApplyOverrides(const CommonOptions& o, EngineConfig* c) {
   if (!o.bind.empty()) c->server.bind = o.bind;
 }
 
+serving::EngineOptions EngineOptionsFrom(const EngineConfig& c) {
+  serving::EngineOptions eo;
+  eo.data = c.data;
+  eo.artifacts_root = c.artifacts_root;
+  eo.policy = c.policy;
+  eo.store = c.store;
+  eo.serving = c.serving;
+  return eo;
+}
+
 }  // namespace qm::tools

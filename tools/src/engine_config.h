@@ -9,6 +9,7 @@
 #include "qianmian/policy/event_store.h"
 #include "qianmian/policy/policy_config.h"
 #include "qianmian/server/server.h"
+#include "qianmian/serving/engine.h"
 #include "qianmian/serving/serving_config.h"
 #include "qianmian/training/pipeline.h"
 
@@ -29,5 +30,7 @@ struct EngineConfig {
 Result<EngineConfig> LoadEngineConfig(const std::string& path);
 // Applies --data / --artifacts / --bind over the file (SPEC §3).
 void ApplyOverrides(const CommonOptions& o, EngineConfig* c);
+// What serving::Engine::Open needs of the configuration.
+serving::EngineOptions EngineOptionsFrom(const EngineConfig& c);
 
 }  // namespace qm::tools
