@@ -606,18 +606,20 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
   dbg.counts["recall.merged"] = static_cast<int64_t>(cands.size());
   const auto t_recall = Clock::now();
 
-  // Filter: stateless rules, then the store's state (caps, cooldown, clicked, dismissed).
+  // Filter: content the customer already clicked, then every policy rule in one Check (its
+  // stateless rules, then the store's state: caps, cooldown, dismissed).
   std::vector<Scored> allowed;
   auto filter = [&](size_t from) -> Status {
     std::vector<size_t> pass;
     std::vector<std::string> blocked;
     for (size_t k = from; k < cands.size(); ++k) {
-      blocked.clear();
-      policy->StaticCheck(cu, Cand(cands[k].item), channel, now, &blocked);
-      if (std::binary_search(clicked_content.begin(), clicked_content.end(), cands[k].item)) {
-        blocked.push_back(policy::blocked::kClicked);
+      if (!std::binary_search(clicked_content.begin(), clicked_content.end(), cands[k].item)) {
+        pass.push_back(k);
+        continue;
       }
-      if (blocked.empty()) pass.push_back(k);
+      blocked.clear();  // counted with every other rule that blocks it, as Check would
+      policy->StaticCheck(cu, Cand(cands[k].item), channel, now, &blocked);
+      blocked.push_back(policy::blocked::kClicked);
       for (const auto& b : blocked) ++dbg.dropped[b];
     }
     if (pass.empty()) return Status::Ok();
