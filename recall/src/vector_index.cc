@@ -19,6 +19,8 @@
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_io.h>
 
+#include "qianmian/core/top_k.h"
+
 namespace qm::recall {
 
 const char* IndexKindName(IndexKind k) {
@@ -212,35 +214,15 @@ class FaissVectorIndex final : public VectorIndex {
   // Faiss's batched search (a BLAS matrix product, parallel) is faster.
   static constexpr int64_t kFewQueries = 16;
 
-  // Keeps the k best (score, label) pairs of a stream in a min-heap; Take writes them best first.
-  class TopK {
-   public:
-    explicit TopK(int64_t k) : k_(k) { best_.reserve(static_cast<size_t>(k) + 1); }
-    void Push(float score, idx_t label) {
-      if (static_cast<int64_t>(best_.size()) < k_) {
-        best_.emplace_back(score, label);
-        std::push_heap(best_.begin(), best_.end(), Worse);
-      } else if (k_ > 0 && score > best_.front().first) {
-        std::pop_heap(best_.begin(), best_.end(), Worse);
-        best_.back() = {score, label};
-        std::push_heap(best_.begin(), best_.end(), Worse);
-      }
+  // Writes top's pairs best first into labels/scores[0..k), -1 where fewer than k were kept.
+  static void Take(TopK<idx_t>* top, int64_t k, idx_t* labels, float* scores) {
+    const auto& sorted = top->SortBestFirst();
+    for (int64_t j = 0; j < k; ++j) {
+      const bool have = j < static_cast<int64_t>(sorted.size());
+      labels[j] = have ? sorted[j].second : -1;
+      scores[j] = have ? sorted[j].first : 0.0f;
     }
-    // -1 where fewer than k were pushed.
-    void Take(idx_t* labels, float* scores) {
-      std::sort_heap(best_.begin(), best_.end(), Worse);  // best first
-      for (int64_t j = 0; j < k_; ++j) {
-        const bool have = j < static_cast<int64_t>(best_.size());
-        labels[j] = have ? best_[j].second : -1;
-        scores[j] = have ? best_[j].first : 0.0f;
-      }
-    }
-
-   private:
-    static bool Worse(const std::pair<float, idx_t>& a, const std::pair<float, idx_t>& b) { return a.first > b.first; }
-    int64_t k_;
-    std::vector<std::pair<float, idx_t>> best_;
-  };
+  }
 
   // One exact query over IndexIDMap2(IndexFlatIP) with an Eigen matrix-vector product.
   // REQUIRES: mu_ held.
@@ -249,9 +231,9 @@ class FaissVectorIndex final : public VectorIndex {
     const auto* flat = static_cast<const faiss::IndexFlat*>(map_->index);
     const Eigen::VectorXf all = Eigen::Map<const Rows>(flat->get_xb(), static_cast<Eigen::Index>(flat->ntotal), options_.dim) *
                                 Eigen::Map<const Eigen::VectorXf>(query, options_.dim);
-    TopK top(k);
+    TopK<idx_t> top(k);
     for (Eigen::Index j = 0; j < all.size(); ++j) top.Push(all[j], map_->id_map[static_cast<size_t>(j)]);
-    top.Take(labels, scores);
+    Take(&top, k, labels, scores);
   }
 
   // One IVF query: the same cells and lists as IndexIVFFlat::search, scored with Eigen's
@@ -269,7 +251,7 @@ class FaissVectorIndex final : public VectorIndex {
     std::iota(probe.begin(), probe.end(), 0);
     std::partial_sort(probe.begin(), probe.begin() + nprobe, probe.end(),
                       [&](int a, int b) { return cell_scores[a] > cell_scores[b]; });
-    TopK top(k);
+    TopK<idx_t> top(k);
     Eigen::VectorXf list_scores;
     for (int p = 0; p < nprobe; ++p) {
       const size_t list = static_cast<size_t>(probe[p]);
@@ -281,7 +263,7 @@ class FaissVectorIndex final : public VectorIndex {
           Eigen::Map<const Rows>(reinterpret_cast<const float*>(codes.get()), static_cast<Eigen::Index>(n), d) * q;
       for (size_t j = 0; j < n; ++j) top.Push(list_scores[static_cast<Eigen::Index>(j)], ids[j]);
     }
-    top.Take(labels, scores);
+    Take(&top, k, labels, scores);
   }
 
   // REQUIRES: mu_ held exclusively.

@@ -1,0 +1,55 @@
+// The k best (score, label) pairs of a stream, for exact and approximate nearest-neighbour
+// scans: a min-heap of at most k, so a scan of n scores costs O(n log k).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace qm {
+
+template <typename Label>
+class TopK {
+ public:
+  using Entry = std::pair<float, Label>;
+
+  explicit TopK(int64_t k = 0) { Reset(k); }
+
+  // Empties the heap and keeps the k best from now on.
+  void Reset(int64_t k) {
+    k_ = std::max<int64_t>(k, 0);
+    heap_.clear();
+    heap_.reserve(static_cast<size_t>(k_));
+  }
+
+  // Keeps (score, label) if it is among the k best so far; a score equal to the worst kept one
+  // does not displace it.
+  void Push(float score, Label label) {
+    if (static_cast<int64_t>(heap_.size()) < k_) {
+      heap_.emplace_back(score, label);
+      std::push_heap(heap_.begin(), heap_.end(), Worse);
+    } else if (k_ > 0 && score > heap_.front().first) {
+      std::pop_heap(heap_.begin(), heap_.end(), Worse);
+      heap_.back() = {score, label};
+      std::push_heap(heap_.begin(), heap_.end(), Worse);
+    }
+  }
+
+  // The kept pairs, best first (equal scores: smaller label first). Push after it needs Reset.
+  const std::vector<Entry>& SortBestFirst() {
+    std::sort_heap(heap_.begin(), heap_.end(), Worse);
+    return heap_;
+  }
+
+ private:
+  // The heap's order: its front is the worst kept pair.
+  static bool Worse(const Entry& a, const Entry& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  }
+
+  int64_t k_ = 0;
+  std::vector<Entry> heap_;
+};
+
+}  // namespace qm
