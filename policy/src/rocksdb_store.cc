@@ -14,6 +14,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "store_backends.h"
@@ -79,13 +81,9 @@ class RocksStore final : public EventStore {
       by_customer[e.customer_id].push_back(&e);
     }
     if (by_customer.empty()) return Status::Ok();
-    std::vector<size_t> stripes;
-    for (const auto& [c, _] : by_customer) stripes.push_back(Stripe(c));
-    std::sort(stripes.begin(), stripes.end());
-    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
-    std::vector<std::unique_lock<std::mutex>> locks;
-    locks.reserve(stripes.size());
-    for (size_t s : stripes) locks.emplace_back(mu_[s]);
+    std::vector<std::string_view> customers;
+    for (const auto& [c, _] : by_customer) customers.push_back(c);
+    auto locks = LockCustomers(customers);
 
     rocksdb::WriteBatch batch;
     for (const auto& [customer, evs] : by_customer) {
@@ -127,13 +125,9 @@ class RocksStore final : public EventStore {
     for (const ContactPlan& plan : plans) QM_RETURN_IF_ERROR(CheckPlan(plan));
     // Every customer's lock for the whole batch (in stripe order, as Append), so each plan is
     // atomic with its customer's state; states carry over between plans of one customer.
-    std::vector<size_t> stripes;
-    for (const ContactPlan& plan : plans) stripes.push_back(Stripe(plan.customer_id));
-    std::sort(stripes.begin(), stripes.end());
-    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
-    std::vector<std::unique_lock<std::mutex>> locks;
-    locks.reserve(stripes.size());
-    for (size_t st : stripes) locks.emplace_back(mu_[st]);
+    std::vector<std::string_view> customers;
+    for (const ContactPlan& plan : plans) customers.push_back(plan.customer_id);
+    auto locks = LockCustomers(customers);
     std::unordered_map<std::string, CustomerState> states;
     std::unordered_map<std::string, bool> dirty;
     std::vector<PlanOutcome> out;
@@ -246,8 +240,18 @@ class RocksStore final : public EventStore {
   const char* backend() const override { return "embedded"; }
 
  private:
-  size_t Stripe(const std::string& customer) const {
-    return std::hash<std::string>()(customer) % kStripes;
+  size_t Stripe(std::string_view customer) const { return std::hash<std::string_view>()(customer) % kStripes; }
+
+  // Locks the stripes of every customer named, in stripe order (so batches never deadlock).
+  std::vector<std::unique_lock<std::mutex>> LockCustomers(const std::vector<std::string_view>& customers) {
+    std::vector<size_t> stripes;
+    for (std::string_view c : customers) stripes.push_back(Stripe(c));
+    std::sort(stripes.begin(), stripes.end());
+    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+    std::vector<std::unique_lock<std::mutex>> locks;
+    locks.reserve(stripes.size());
+    for (size_t st : stripes) locks.emplace_back(mu_[st]);
+    return locks;
   }
 
   static Status CheckPlan(const ContactPlan& plan) {
