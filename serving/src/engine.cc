@@ -514,18 +514,21 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
       // version and catalogue state, then cached.
       const int per = std::max(2, sc.similar / std::max(1, sc.similar_seeds) + 1);
       std::vector<std::vector<int64_t>> nn(seeds.size() * 2);
-      std::vector<size_t> missing;
-      {
+      std::vector<size_t> uncovered, missing;  // seeds the table does not cover; of those, not cached
+      for (size_t s = 0; s < seeds.size(); ++s) {
+        const int64_t row = md.item_row[seeds[s]];
+        if (row >= md.neighbours.rows || per > md.neighbours.k) {
+          uncovered.push_back(s);
+          continue;
+        }
+        for (int kind = 0; kind < 2; ++kind) {  // a trained row: the version's table (immutable)
+          const int32_t* list = md.neighbours.List(row, kind);
+          nn[s * 2 + kind].assign(list, list + per);
+        }
+      }
+      if (!uncovered.empty()) {
         std::lock_guard<std::mutex> nn_lock(md.nn_mu);
-        for (size_t s = 0; s < seeds.size(); ++s) {
-          const int64_t row = md.item_row[seeds[s]];
-          if (row < md.neighbours.rows && per <= md.neighbours.k) {  // trained row: the version's table
-            for (int kind = 0; kind < 2; ++kind) {
-              const int32_t* list = md.neighbours.List(row, kind);
-              nn[s * 2 + kind].assign(list, list + per);
-            }
-            continue;
-          }
+        for (size_t s : uncovered) {
           for (int kind = 0; kind < 2; ++kind) {
             auto f = md.nn.find(static_cast<int64_t>(md.item_row[seeds[s]]) * 2 + kind);
             if (f != md.nn.end()) nn[s * 2 + kind] = f->second;
