@@ -5,6 +5,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "qianmian/core/status.h"
+#include "qianmian/policy/policy_config.h"
+
 namespace qm::policy {
 
 bool StoredEvent::operator==(const StoredEvent& o) const {
@@ -54,12 +57,67 @@ int CountUsage(const Constraint& c, const CustomerState& state) {
   return n;
 }
 
+const char* StateRuleName(StateRule r) {
+  switch (r) {
+    case StateRule::kCapChannel: return blocked::kCapCustomerChannel;
+    case StateRule::kCapItem: return blocked::kCapCustomerItem;
+    case StateRule::kCapCampaign: return blocked::kCapCustomerCampaign;
+    case StateRule::kCapCategory: return blocked::kCapCustomerCategory;
+    case StateRule::kCapMarketing: return blocked::kCapCustomerMarketing;
+    case StateRule::kCooldown: return blocked::kCooldown;
+    case StateRule::kClicked: return blocked::kClicked;
+    case StateRule::kDismissed: return blocked::kDismissed;
+  }
+  return "cap";
+}
+
+namespace {
+
+constexpr uint32_t kEnd = UINT32_MAX;
+
+// A customer's records by item: an open-addressing table from item id to its newest record,
+// the item's other records chained through `next`. Keys are views into the records, so the
+// records vector must not reallocate while the index is in use.
+class ItemIndex {
+ public:
+  ItemIndex(const std::vector<ContactRecord>& recs, size_t extra) : recs_(recs) {
+    size_t cap = 16;
+    while (cap < 2 * (recs.size() + extra)) cap <<= 1;
+    slots_.assign(cap, kEnd);
+    mask_ = cap - 1;
+    next_.reserve(recs.size() + extra);
+    for (uint32_t k = 0; k < recs.size(); ++k) Add(k);
+  }
+  // Indexes record k (REQUIRES records 0..k-1 indexed).
+  void Add(uint32_t k) {
+    uint32_t& head = Slot(recs_[k].item);
+    next_.push_back(head);
+    head = k;
+  }
+  uint32_t Head(std::string_view item) const { return const_cast<ItemIndex*>(this)->Slot(item); }
+  uint32_t Next(uint32_t k) const { return next_[k]; }
+
+ private:
+  uint32_t& Slot(std::string_view item) {
+    size_t h = std::hash<std::string_view>()(item) & mask_;
+    while (slots_[h] != kEnd && recs_[slots_[h]].item != item) h = (h + 1) & mask_;
+    return slots_[h];
+  }
+  const std::vector<ContactRecord>& recs_;
+  std::vector<uint32_t> slots_, next_;
+  size_t mask_ = 0;
+};
+
+bool Matches(const Constraint& c, const ContactRecord& r) { return MatchesRest(c, r) && MatchesScope(c, r); }
+
+}  // namespace
+
 PlanOutcome RunPlan(const ContactPlan& plan, CustomerState* state, bool* changed) {
   *changed = false;
   PlanOutcome out;
   const size_t nc = plan.candidates.size();
   out.taken.assign(nc, 0);
-  out.blocked.assign(nc, {});
+  out.blocked.assign(nc, 0);
   auto& recs = state->records;
   const size_t before = recs.size();
   recs.erase(std::remove_if(recs.begin(), recs.end(),
@@ -70,7 +128,7 @@ PlanOutcome RunPlan(const ContactPlan& plan, CustomerState* state, bool* changed
   if (recs.size() != before) *changed = true;
 
   if (plan.max_take > 0 && !plan.request_id.empty()) {
-    std::unordered_set<std::string> earlier;
+    std::unordered_set<std::string_view> earlier;
     for (const ContactRecord& r : recs) {
       if (r.request_id == plan.request_id && r.channel == plan.channel &&
           r.type == plan.contact_type) {
@@ -84,49 +142,44 @@ PlanOutcome RunPlan(const ContactPlan& plan, CustomerState* state, bool* changed
     }
   }
 
-  // Usage: index the (few) records by scope value, then count per constraint.
-  std::unordered_map<std::string_view, std::vector<uint32_t>> by_value[5];
-  for (uint32_t k = 0; k < recs.size(); ++k) {
-    const ContactRecord& r = recs[k];
-    by_value[0][r.channel].push_back(k);
-    by_value[1][r.item].push_back(k);
-    if (!r.campaign.empty()) by_value[2][r.campaign].push_back(k);
-    if (!r.category.empty()) by_value[3][r.category].push_back(k);
+  // Takes append records: no reallocation, so the index's views stay valid.
+  const size_t max_new = std::min(nc, static_cast<size_t>(std::max(plan.max_take, 0)));
+  recs.reserve(recs.size() + max_new);
+  const uint32_t first_new = static_cast<uint32_t>(recs.size());
+  // Shared constraints are few: count each over the records once, bump on every take.
+  std::vector<int> used(plan.shared.size(), 0);
+  for (size_t j = 0; j < plan.shared.size(); ++j) {
+    const Constraint& c = plan.shared[j];
+    for (const ContactRecord& r : recs) used[j] += Matches(c, r);
   }
-  std::vector<int> used(plan.constraints.size(), 0);
-  for (uint32_t j = 0; j < plan.constraints.size(); ++j) {
-    const Constraint& c = plan.constraints[j];
-    if (c.scope == KeyScope::kMarketing) {
-      for (const ContactRecord& r : recs) used[j] += MatchesRest(c, r);
-      continue;
-    }
-    const auto& index = by_value[static_cast<int>(c.scope)];
-    auto it = index.find(c.value);
-    if (it == index.end()) continue;
-    for (uint32_t k : it->second) used[j] += MatchesRest(c, recs[k]);
-  }
-  // Constraints by scope value, built on the first take only (checks never need it).
-  std::unordered_map<std::string_view, std::vector<uint32_t>> con_by_value[5];
-  bool con_index_built = false;
-  auto bump = [&](KeyScope scope, std::string_view value, const ContactRecord& r) {
-    auto& index = con_by_value[static_cast<int>(scope)];
-    auto it = index.find(value);
-    if (it == index.end()) return;
-    for (uint32_t j : it->second) {
-      const Constraint& c = plan.constraints[j];
-      // A request is one contact for per-request constraints: its own takes never block it.
-      if (c.per_request || !MatchesRest(c, r)) continue;
-      ++used[j];
-    }
-  };
+  // Templates: counted per candidate over its item's records (this request's takes included,
+  // except for per-request constraints).
+  ItemIndex by_item(recs, max_new);
+  const size_t nt = plan.templates.size();
+  QM_CHECK(nt <= 32);
 
   int taken = 0;
   for (size_t i = 0; i < nc; ++i) {
     const PlanCandidate& cand = plan.candidates[i];
-    for (uint32_t j : cand.constraints) {
-      if (used[j] >= plan.constraints[j].limit) out.blocked[i].push_back(j);
+    uint32_t blocked = 0;
+    for (uint32_t s = cand.shared_begin; s < cand.shared_end; ++s) {
+      const uint32_t j = plan.candidate_shared[s];
+      if (used[j] >= plan.shared[j].limit) blocked |= 1u << static_cast<int>(plan.shared[j].rule);
     }
-    if (!out.blocked[i].empty() || taken >= plan.max_take) continue;
+    if (cand.templates != 0) {
+      const uint32_t head = by_item.Head(cand.item);
+      for (size_t t = 0; t < nt; ++t) {
+        if (!(cand.templates >> t & 1u)) continue;
+        const Constraint& c = plan.templates[t];
+        int n = 0;
+        for (uint32_t k = head; k != kEnd && n < c.limit; k = by_item.Next(k)) {
+          n += MatchesRest(c, recs[k]) && !(c.per_request && k >= first_new);
+        }
+        if (n >= c.limit) blocked |= 1u << static_cast<int>(c.rule);
+      }
+    }
+    out.blocked[i] = blocked;
+    if (blocked != 0 || taken >= plan.max_take) continue;
     ContactRecord r;
     r.ts = cand.ts;
     r.type = plan.contact_type;
@@ -137,19 +190,13 @@ PlanOutcome RunPlan(const ContactPlan& plan, CustomerState* state, bool* changed
     r.request_id = plan.request_id;
     r.counted = cand.counted;
     r.expires = plan.expires;
-    if (!con_index_built) {
-      con_index_built = true;
-      for (uint32_t j = 0; j < plan.constraints.size(); ++j) {
-        const Constraint& c = plan.constraints[j];
-        con_by_value[static_cast<int>(c.scope)][c.scope == KeyScope::kMarketing ? std::string_view() : std::string_view(c.value)].push_back(j);
-      }
+    // A request is one contact for per-request constraints: its own takes never block it.
+    for (size_t j = 0; j < plan.shared.size(); ++j) {
+      const Constraint& c = plan.shared[j];
+      if (!c.per_request && Matches(c, r)) ++used[j];
     }
-    bump(KeyScope::kChannel, r.channel, r);
-    bump(KeyScope::kItem, r.item, r);
-    if (!r.campaign.empty()) bump(KeyScope::kCampaign, r.campaign, r);
-    if (!r.category.empty()) bump(KeyScope::kCategory, r.category, r);
-    bump(KeyScope::kMarketing, std::string_view(), r);
     recs.push_back(std::move(r));
+    by_item.Add(static_cast<uint32_t>(recs.size() - 1));
     out.taken[i] = 1;
     ++taken;
     *changed = true;

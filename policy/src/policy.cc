@@ -18,6 +18,17 @@ namespace {
 constexpr uint32_t Bit(EventType t) { return 1u << static_cast<int>(t); }
 constexpr uint32_t kContactTypes = Bit(EventType::kImpression) | Bit(EventType::kPushSent);
 
+StateRule ToStateRule(CapScope s) {
+  switch (s) {
+    case CapScope::kCustomerChannel: return StateRule::kCapChannel;
+    case CapScope::kCustomerItem: return StateRule::kCapItem;
+    case CapScope::kCustomerCampaign: return StateRule::kCapCampaign;
+    case CapScope::kCustomerCategory: return StateRule::kCapCategory;
+    case CapScope::kCustomerMarketing: return StateRule::kCapMarketing;
+  }
+  return StateRule::kCapChannel;
+}
+
 KeyScope ToKeyScope(CapScope s) {
   switch (s) {
     case CapScope::kCustomerChannel: return KeyScope::kChannel;
@@ -157,189 +168,179 @@ ContactPlan Policy::BuildPlan(const Customer& cu, const std::vector<Candidate>& 
   const TimeMs send = SendTime(channel, now, &quiet);
   const uint32_t contact_bit = Bit(plan.contact_type);
 
-  // Constraints shared by candidates (channel, marketing, campaign, category scopes) are added
-  // once; item-scope ones belong to one candidate.
-  const size_t ncaps = caps_->size();
-  std::vector<int64_t> shared(ncaps, -1);                                // channel / marketing
-  std::vector<std::unordered_map<std::string, uint32_t>> by_value(ncaps);  // campaign / category
-  int64_t cooldown_index = -1;
-  auto add = [&](Constraint c) -> uint32_t {
-    plan.constraints.push_back(std::move(c));
-    return static_cast<uint32_t>(plan.constraints.size() - 1);
-  };
-  // Windows depend only on the contact time: `now` (service) or `send` (marketing).
-  auto since_of = [&](const CompiledCap& cap, TimeMs at) -> TimeMs {
+  // Windows depend only on the contact time, `send` (service items are exempt from caps).
+  auto since_of = [&](const CompiledCap& cap) -> TimeMs {
     switch (cap.rule.calendar) {
-      case WindowKind::kRolling: return at - cap.rule.window + 1;
-      case WindowKind::kCalendarDay: return tz_.StartOfDay(at);
-      case WindowKind::kCalendarWeek: return tz_.StartOfWeek(at);
+      case WindowKind::kRolling: return send - cap.rule.window + 1;
+      case WindowKind::kCalendarDay: return tz_.StartOfDay(send);
+      case WindowKind::kCalendarWeek: return tz_.StartOfWeek(send);
     }
-    return at;
+    return send;
   };
-  std::vector<TimeMs> cap_since(ncaps);
-  for (size_t k = 0; k < ncaps; ++k) cap_since[k] = since_of((*caps_)[k], send);
+  auto cap_constraint = [&](const CompiledCap& cap) {
+    Constraint c;
+    c.rule = ToStateRule(cap.rule.scope);
+    c.scope = ToKeyScope(cap.rule.scope);
+    c.types = cap.types;
+    c.channel = cap.rule.channel;
+    c.since = since_of(cap);
+    c.limit = cap.rule.limit;
+    return c;
+  };
+
+  // The caps that apply on this channel to this contact type. Channel and marketing caps are
+  // one constraint each for every marketing candidate (`common`, with the cooldown); item caps
+  // are templates; campaign and category caps get one constraint per value, made on first use.
+  std::vector<uint32_t> common;
+  uint32_t item_caps = 0, clicked = 0, dismissed = 0;
+  struct ByValue {
+    const CompiledCap* cap;
+    bool campaign;
+    std::unordered_map<std::string_view, uint32_t> index;
+  };
+  std::vector<ByValue> by_value;
+  for (const CompiledCap& cap : *caps_) {
+    if (cap.channel >= 0 && cap.channel != channel) continue;
+    if (!(cap.types & contact_bit)) continue;
+    switch (cap.rule.scope) {
+      case CapScope::kCustomerChannel:
+      case CapScope::kCustomerMarketing: {
+        Constraint c = cap_constraint(cap);
+        if (cap.rule.scope == CapScope::kCustomerChannel) c.value = plan.channel;
+        common.push_back(static_cast<uint32_t>(plan.shared.size()));
+        plan.shared.push_back(std::move(c));
+        break;
+      }
+      case CapScope::kCustomerItem:
+        item_caps |= 1u << plan.templates.size();
+        plan.templates.push_back(cap_constraint(cap));
+        break;
+      case CapScope::kCustomerCampaign:
+      case CapScope::kCustomerCategory:
+        by_value.push_back({&cap, cap.rule.scope == CapScope::kCustomerCampaign, {}});
+        break;
+    }
+  }
+  if (channel < cooldown_.size() && cooldown_[channel] > 0) {
+    Constraint c;
+    c.rule = StateRule::kCooldown;
+    c.scope = KeyScope::kChannel;
+    c.value = plan.channel;
+    c.types = kContactTypes;
+    c.since = send - cooldown_[channel] + 1;
+    c.limit = 1;
+    c.per_request = true;
+    common.push_back(static_cast<uint32_t>(plan.shared.size()));
+    plan.shared.push_back(std::move(c));
+  }
+  if (config_->clicked_horizon > 0) {
+    Constraint c;
+    c.rule = StateRule::kClicked;
+    c.scope = KeyScope::kItem;
+    c.types = Bit(EventType::kClick) | Bit(EventType::kPushOpen);
+    c.since = now - config_->clicked_horizon + 1;
+    c.limit = 1;
+    c.counted_only = false;
+    clicked = 1u << plan.templates.size();
+    plan.templates.push_back(std::move(c));
+  }
+  if (config_->dismiss_suppression > 0) {
+    Constraint c;
+    c.rule = StateRule::kDismissed;
+    c.scope = KeyScope::kItem;
+    c.types = Bit(EventType::kDismiss);
+    c.since = now - config_->dismiss_suppression + 1;
+    c.limit = 1;
+    c.counted_only = false;
+    dismissed = 1u << plan.templates.size();
+    plan.templates.push_back(std::move(c));
+  }
 
   plan.candidates.reserve(items.size());
-  plan.constraints.reserve(items.size() * 3 + ncaps + 1);
+  plan.candidate_shared.reserve(items.size() * (common.size() + by_value.size()));
   for (size_t i = 0; i < items.size(); ++i) {
     if (!static_ok[i]) continue;
     const Item& it = *items[i].item;
     PlanCandidate pc;
     pc.item = it.id;
-    pc.campaign = std::string(items[i].campaign);
-    pc.category = std::string(items[i].category);
+    pc.campaign = items[i].campaign;
+    pc.category = items[i].category;
     pc.counted = !it.service || state_options_.count_service;
     pc.service = it.service;
-    pc.ts = it.service ? now : send;  // service items are exempt from caps: only `send` matters
+    pc.ts = it.service ? now : send;
+    pc.shared_begin = static_cast<uint32_t>(plan.candidate_shared.size());
+    pc.templates = dismissed | (it.kind == ItemKind::kContent ? clicked : 0u);
     if (!it.service) {
-      for (size_t k = 0; k < ncaps; ++k) {
-        const CompiledCap& cap = (*caps_)[k];
-        if (cap.channel >= 0 && cap.channel != channel) continue;
-        if (!(cap.types & contact_bit)) continue;
-        const CapScope scope = cap.rule.scope;
-        const std::string* value = nullptr;
-        if (scope == CapScope::kCustomerCampaign) value = &pc.campaign;
-        if (scope == CapScope::kCustomerCategory) value = &pc.category;
-        if (value && value->empty()) continue;
-        if ((scope == CapScope::kCustomerChannel || scope == CapScope::kCustomerMarketing) && shared[k] >= 0) {
-          pc.constraints.push_back(static_cast<uint32_t>(shared[k]));
-          continue;
+      pc.templates |= item_caps;
+      plan.candidate_shared.insert(plan.candidate_shared.end(), common.begin(), common.end());
+      for (ByValue& bv : by_value) {
+        const std::string_view value = bv.campaign ? pc.campaign : pc.category;
+        if (value.empty()) continue;
+        auto [found, fresh] = bv.index.emplace(value, static_cast<uint32_t>(plan.shared.size()));
+        if (fresh) {
+          Constraint c = cap_constraint(*bv.cap);
+          c.value = std::string(value);
+          plan.shared.push_back(std::move(c));
         }
-        if (value) {
-          auto found = by_value[k].find(*value);
-          if (found != by_value[k].end()) {
-            pc.constraints.push_back(found->second);
-            continue;
-          }
-        }
-        Constraint c;
-        c.rule = CapBlockedName(scope);
-        c.scope = ToKeyScope(scope);
-        if (scope == CapScope::kCustomerChannel) c.value = plan.channel;
-        if (scope == CapScope::kCustomerItem) c.value = it.id;
-        if (value) c.value = *value;
-        c.types = cap.types;
-        c.channel = cap.rule.channel;
-        c.since = cap_since[k];
-        c.limit = cap.rule.limit;
-        const uint32_t j = add(std::move(c));
-        if (scope == CapScope::kCustomerChannel || scope == CapScope::kCustomerMarketing) shared[k] = j;
-        if (value) by_value[k].emplace(*value, j);
-        pc.constraints.push_back(j);
-      }
-      if (channel < cooldown_.size() && cooldown_[channel] > 0) {
-        if (cooldown_index < 0) {
-          Constraint c;
-          c.rule = blocked::kCooldown;
-          c.scope = KeyScope::kChannel;
-          c.value = plan.channel;
-          c.types = kContactTypes;
-          c.since = send - cooldown_[channel] + 1;
-          c.limit = 1;
-          c.per_request = true;
-          cooldown_index = add(std::move(c));
-        }
-        pc.constraints.push_back(static_cast<uint32_t>(cooldown_index));
+        plan.candidate_shared.push_back(found->second);
       }
     }
-    if (it.kind == ItemKind::kContent && config_->clicked_horizon > 0) {
-      Constraint c;
-      c.rule = blocked::kClicked;
-      c.scope = KeyScope::kItem;
-      c.value = it.id;
-      c.types = Bit(EventType::kClick) | Bit(EventType::kPushOpen);
-      c.since = now - config_->clicked_horizon + 1;
-      c.limit = 1;
-      c.counted_only = false;
-      pc.constraints.push_back(add(std::move(c)));
-    }
-    if (config_->dismiss_suppression > 0) {
-      Constraint c;
-      c.rule = blocked::kDismissed;
-      c.scope = KeyScope::kItem;
-      c.value = it.id;
-      c.types = Bit(EventType::kDismiss);
-      c.since = now - config_->dismiss_suppression + 1;
-      c.limit = 1;
-      c.counted_only = false;
-      pc.constraints.push_back(add(std::move(c)));
-    }
-    plan.candidates.push_back(std::move(pc));
+    pc.shared_end = static_cast<uint32_t>(plan.candidate_shared.size());
+    plan.candidates.push_back(pc);
   }
   return plan;
 }
 
-std::vector<Decision> Policy::Combine(const std::vector<std::vector<std::string>>& stat,
-                                      const ContactPlan& plan, const std::vector<int>& plan_index,
-                                      const PlanOutcome& out,
-                                      const std::vector<TimeMs>& send_at) const {
-  std::vector<Decision> d(stat.size());
-  for (size_t i = 0; i < stat.size(); ++i) {
-    d[i].blocked_by = stat[i];
-    d[i].send_at = send_at[i];
-    const int pi = plan_index[i];
+void Policy::Combine(const PlanOutcome& out, Prepared* p) const {
+  for (size_t i = 0; i < p->decisions.size(); ++i) {
+    const int pi = p->plan_index[i];
     if (pi < 0) continue;
-    d[i].taken = out.taken[pi] != 0;
-    for (uint32_t j : out.blocked[pi]) {
-      const char* rule = plan.constraints[j].rule;
-      if (std::find(d[i].blocked_by.begin(), d[i].blocked_by.end(), rule) == d[i].blocked_by.end()) {
-        d[i].blocked_by.push_back(rule);
-      }
+    p->decisions[i].taken = out.taken[pi] != 0;
+    for (uint32_t b = out.blocked[pi]; b != 0; b &= b - 1) {
+      p->decisions[i].blocked_by.push_back(StateRuleName(static_cast<StateRule>(__builtin_ctz(b))));
     }
   }
-  return d;
 }
 
-namespace {
-
-struct Prepared {
-  std::vector<std::vector<std::string>> stat;
-  std::vector<bool> ok;
-  std::vector<int> plan_index;
-  std::vector<TimeMs> send_at;
-};
-
-Prepared Prepare(const Policy& policy, const Customer& cu, const std::vector<Candidate>& items,
-                 ChannelId channel, TimeMs now) {
+Policy::Prepared Policy::Prepare(const Customer& cu, const std::vector<Candidate>& items,
+                                 ChannelId channel, TimeMs now) const {
   Prepared p;
   const size_t n = items.size();
-  p.stat.resize(n);
+  p.decisions.resize(n);
   p.ok.resize(n);
   p.plan_index.assign(n, -1);
-  p.send_at.resize(n);
   bool quiet = false;
-  const TimeMs send = policy.SendTime(channel, now, &quiet);
+  const TimeMs send = SendTime(channel, now, &quiet);
   int next = 0;
   for (size_t i = 0; i < n; ++i) {
     QM_CHECK(items[i].item != nullptr);
-    policy.StaticCheck(cu, items[i], channel, now, &p.stat[i]);
-    p.ok[i] = p.stat[i].empty();
+    StaticCheck(cu, items[i], channel, now, &p.decisions[i].blocked_by);
+    p.ok[i] = p.decisions[i].blocked_by.empty();
     if (p.ok[i]) p.plan_index[i] = next++;
-    p.send_at[i] = items[i].item->service ? now : send;
+    p.decisions[i].send_at = items[i].item->service ? now : send;
   }
   return p;
 }
 
-}  // namespace
-
 std::vector<Decision> Policy::Evaluate(const Customer& cu, const std::vector<Candidate>& items,
                                        ChannelId channel, TimeMs now,
                                        const CustomerState& state) const {
-  Prepared p = Prepare(*this, cu, items, channel, now);
+  Prepared p = Prepare(cu, items, channel, now);
   ContactPlan plan = BuildPlan(cu, items, p.ok, channel, now, "", 0);
   CustomerState copy = state;
   bool changed = false;
-  PlanOutcome out = RunPlan(plan, &copy, &changed);
-  return Combine(p.stat, plan, p.plan_index, out, p.send_at);
+  Combine(RunPlan(plan, &copy, &changed), &p);
+  return std::move(p.decisions);
 }
 
 Result<std::vector<Decision>> Policy::Check(EventStore* store, const Customer& cu,
                                             const std::vector<Candidate>& items,
                                             ChannelId channel, TimeMs now) const {
-  Prepared p = Prepare(*this, cu, items, channel, now);
+  Prepared p = Prepare(cu, items, channel, now);
   ContactPlan plan = BuildPlan(cu, items, p.ok, channel, now, "", 0);
   QM_ASSIGN_OR_RETURN(PlanOutcome out, store->Apply(plan));
-  return Combine(p.stat, plan, p.plan_index, out, p.send_at);
+  Combine(out, &p);
+  return std::move(p.decisions);
 }
 
 Result<Contacts> Policy::Reserve(EventStore* store, const Customer& cu,
@@ -347,12 +348,13 @@ Result<Contacts> Policy::Reserve(EventStore* store, const Customer& cu,
                                  TimeMs now, const std::string& request_id, int max_take) const {
   if (request_id.empty()) return Status::InvalidArgument("a reservation needs a request id");
   if (max_take < 0) return Status::InvalidArgument("max_take must be >= 0");
-  Prepared p = Prepare(*this, cu, items, channel, now);
+  Prepared p = Prepare(cu, items, channel, now);
   ContactPlan plan = BuildPlan(cu, items, p.ok, channel, now, request_id, max_take);
   QM_ASSIGN_OR_RETURN(PlanOutcome out, store->Apply(plan));
+  Combine(out, &p);
   Contacts c;
   c.replayed = out.replayed;
-  c.decisions = Combine(p.stat, plan, p.plan_index, out, p.send_at);
+  c.decisions = std::move(p.decisions);
   return c;
 }
 
@@ -369,14 +371,15 @@ Result<std::vector<Contacts>> Policy::ReserveMany(EventStore* store, const std::
   plans.reserve(customers.size());
   for (size_t k = 0; k < customers.size(); ++k) {
     QM_CHECK(customers[k] != nullptr);
-    prepared.push_back(Prepare(*this, *customers[k], items[k], channel, now));
+    prepared.push_back(Prepare(*customers[k], items[k], channel, now));
     plans.push_back(BuildPlan(*customers[k], items[k], prepared.back().ok, channel, now, request_id, max_take));
   }
   QM_ASSIGN_OR_RETURN(std::vector<PlanOutcome> outs, store->ApplyMany(plans));
   std::vector<Contacts> result(customers.size());
   for (size_t k = 0; k < customers.size(); ++k) {
     result[k].replayed = outs[k].replayed;
-    result[k].decisions = Combine(prepared[k].stat, plans[k], prepared[k].plan_index, outs[k], prepared[k].send_at);
+    Combine(outs[k], &prepared[k]);
+    result[k].decisions = std::move(prepared[k].decisions);
   }
   return result;
 }

@@ -335,42 +335,43 @@ class RedisStore final : public EventStore {
     std::vector<size_t> keep;
     const size_t max_keep = 2 * static_cast<size_t>(plan.max_take) + 4;
     for (size_t i = 0; i < plan.candidates.size() && keep.size() < max_keep; ++i) {
-      if (out.blocked[i].empty()) keep.push_back(i);
+      if (out.blocked[i] == 0) keep.push_back(i);
     }
     if (keep.empty() && !changed) return out;
-    ContactPlan sub = plan;
-    sub.candidates.clear();
-    sub.constraints.clear();
-    std::unordered_map<uint32_t, uint32_t> remap;
-    std::vector<uint32_t> back;
+    ContactPlan sub;
+    sub.customer_id = plan.customer_id;
+    sub.request_id = plan.request_id;
+    sub.channel = plan.channel;
+    sub.now = plan.now;
+    sub.contact_type = plan.contact_type;
+    sub.expires = plan.expires;
+    sub.max_take = plan.max_take;
+    sub.shared = plan.shared;
+    sub.templates = plan.templates;
+    sub.options = plan.options;
     for (size_t i : keep) {
       PlanCandidate c = plan.candidates[i];
-      for (uint32_t& j : c.constraints) {
-        auto [it, fresh] = remap.emplace(j, static_cast<uint32_t>(back.size()));
-        if (fresh) {
-          back.push_back(j);
-          sub.constraints.push_back(plan.constraints[j]);
-        }
-        j = it->second;
-      }
-      sub.candidates.push_back(std::move(c));
+      c.shared_begin = static_cast<uint32_t>(sub.candidate_shared.size());
+      sub.candidate_shared.insert(sub.candidate_shared.end(),
+                                  plan.candidate_shared.begin() + plan.candidates[i].shared_begin,
+                                  plan.candidate_shared.begin() + plan.candidates[i].shared_end);
+      c.shared_end = static_cast<uint32_t>(sub.candidate_shared.size());
+      sub.candidates.push_back(c);
     }
     QM_ASSIGN_OR_RETURN(PlanOutcome got, RunScript(sub));
     if (got.replayed) {  // a concurrent request with the same id won: report its result
       out.replayed = true;
-      for (auto& b : out.blocked) b.clear();
+      std::fill(out.blocked.begin(), out.blocked.end(), 0u);
       std::fill(out.taken.begin(), out.taken.end(), 0);
     }
     for (size_t k = 0; k < keep.size(); ++k) {
-      const size_t i = keep[k];
-      out.taken[i] = got.taken[k];
-      out.blocked[i].clear();
-      for (uint32_t j : got.blocked[k]) out.blocked[i].push_back(back[j]);
+      out.taken[keep[k]] = got.taken[k];
+      out.blocked[keep[k]] = got.blocked[k];
     }
     if (got.replayed) {
       // Items of the earlier request that were not among those sent: look them up.
       QM_ASSIGN_OR_RETURN(CustomerState now, State(plan.customer_id));
-      std::set<std::string> earlier;
+      std::set<std::string_view> earlier;
       for (const ContactRecord& r : now.records) {
         if (r.request_id == plan.request_id && r.channel == plan.channel && r.type == plan.contact_type) {
           earlier.insert(r.item);
@@ -383,43 +384,8 @@ class RedisStore final : public EventStore {
 
   // Runs the Lua port of RunPlan on `plan`: ONE atomic step on the customer's keys.
   Result<PlanOutcome> RunScript(const ContactPlan& plan) {
-    // Item-scope constraints on a candidate's own item are sent as templates (the script
-    // resolves them with one lookup of the item's records); the rest are shared constraints.
-    std::vector<int> shared_of(plan.constraints.size(), -1);
-    std::vector<uint32_t> shared;                         // script index -> plan index
-    std::vector<std::string> template_keys;               // script template -> fields
-    std::vector<const Constraint*> templates;
-    std::vector<std::vector<std::pair<int, uint32_t>>> cand_templates(plan.candidates.size());
-    std::vector<std::vector<int>> cand_shared(plan.candidates.size());
-    for (size_t i = 0; i < plan.candidates.size(); ++i) {
-      const PlanCandidate& pc = plan.candidates[i];
-      for (uint32_t j : pc.constraints) {
-        const Constraint& c = plan.constraints[j];
-        if (c.scope == KeyScope::kItem && c.value == pc.item) {
-          std::string key = std::to_string(c.types) + '\x1f' + c.channel + '\x1f' +
-                            std::to_string(c.since) + '\x1f' + std::to_string(c.limit) +
-                            (c.counted_only ? "c" : "") + (c.per_request ? "p" : "");
-          int t = -1;
-          for (size_t k = 0; k < template_keys.size(); ++k) {
-            if (template_keys[k] == key) t = static_cast<int>(k);
-          }
-          if (t < 0) {
-            t = static_cast<int>(templates.size());
-            template_keys.push_back(std::move(key));
-            templates.push_back(&c);
-          }
-          cand_templates[i].push_back({t, j});
-        } else {
-          if (shared_of[j] < 0) {
-            shared_of[j] = static_cast<int>(shared.size());
-            shared.push_back(j);
-          }
-          cand_shared[i].push_back(shared_of[j]);
-        }
-      }
-    }
     std::string p;
-    p.reserve(128 + plan.candidates.size() * 64);
+    p.reserve(256 + plan.candidates.size() * 64 + plan.shared.size() * 64);
     p += "{\"now\":" + std::to_string(plan.now) + ",\"r\":";
     JsonString(&p, plan.request_id);
     p += ",\"ch\":";
@@ -429,8 +395,8 @@ class RedisStore final : public EventStore {
          ",\"keep\":" + KeepArray(plan.options).dump() +
          ",\"ttl\":" + std::to_string(StateTtl(plan.options)) +
          ",\"lttl\":" + std::to_string(config_.retention + kMsPerDay) + ",\"sh\":[";
-    for (size_t k = 0; k < shared.size(); ++k) {
-      const Constraint& c = plan.constraints[shared[k]];
+    for (size_t k = 0; k < plan.shared.size(); ++k) {
+      const Constraint& c = plan.shared[k];
       if (k) p += ',';
       p += '[' + std::to_string(static_cast<int>(c.scope)) + ',';
       JsonString(&p, c.value);
@@ -440,8 +406,8 @@ class RedisStore final : public EventStore {
            (c.counted_only ? '1' : '0') + ',' + (c.per_request ? '1' : '0') + ']';
     }
     p += "],\"tp\":[";
-    for (size_t k = 0; k < templates.size(); ++k) {
-      const Constraint& c = *templates[k];
+    for (size_t k = 0; k < plan.templates.size(); ++k) {
+      const Constraint& c = plan.templates[k];
       if (k) p += ',';
       p += '[' + std::to_string(c.types) + ',';
       JsonString(&p, c.channel);
@@ -453,15 +419,19 @@ class RedisStore final : public EventStore {
     std::string patterns;
     std::vector<int> cand_pattern(plan.candidates.size());
     for (size_t i = 0; i < plan.candidates.size(); ++i) {
+      const PlanCandidate& c = plan.candidates[i];
       std::string pat = "[[";
-      for (size_t k = 0; k < cand_shared[i].size(); ++k) {
-        if (k) pat += ',';
-        pat += std::to_string(cand_shared[i][k]);
+      for (uint32_t s = c.shared_begin; s < c.shared_end; ++s) {
+        if (s != c.shared_begin) pat += ',';
+        pat += std::to_string(plan.candidate_shared[s]);
       }
       pat += "],[";
-      for (size_t k = 0; k < cand_templates[i].size(); ++k) {
-        if (k) pat += ',';
-        pat += std::to_string(cand_templates[i][k].first);
+      bool first = true;
+      for (size_t t = 0; t < plan.templates.size(); ++t) {
+        if (!(c.templates >> t & 1u)) continue;
+        if (!first) pat += ',';
+        first = false;
+        pat += std::to_string(t);
       }
       pat += "]]";
       auto [it, fresh] = pattern_of.emplace(pat, static_cast<int>(pattern_of.size()));
@@ -499,7 +469,7 @@ class RedisStore final : public EventStore {
     if (taken.size() != nc) return Status::Internal("plan script: bad reply size");
     out.taken.resize(nc);
     for (size_t i = 0; i < nc; ++i) out.taken[i] = taken[i] == '1';
-    out.blocked.assign(nc, {});
+    out.blocked.assign(nc, 0);
     // Blocked: per candidate (";"), shared indexes and templates as -(t + 1) (",").
     std::string_view b(r->element[2]->str, r->element[2]->len);
     size_t i = 0;
@@ -507,15 +477,10 @@ class RedisStore final : public EventStore {
     bool have = false, neg = false;
     auto flush = [&]() -> bool {
       if (!have || i >= nc) return true;
-      if (neg) {
-        const int t = static_cast<int>(v) - 1;
-        for (const auto& [tt, j] : cand_templates[i]) {
-          if (tt == t) { out.blocked[i].push_back(j); return true; }
-        }
-        return false;
-      }
-      if (v < 0 || static_cast<size_t>(v) >= shared.size()) return false;
-      out.blocked[i].push_back(shared[v]);
+      const std::vector<Constraint>& from = neg ? plan.templates : plan.shared;
+      const int64_t j = neg ? v - 1 : v;
+      if (j < 0 || static_cast<size_t>(j) >= from.size()) return false;
+      out.blocked[i] |= 1u << static_cast<int>(from[j].rule);
       return true;
     };
     for (char ch : b) {

@@ -331,6 +331,190 @@ TEST_P(EventStoreTest, ConcurrentRequestsNeverTakeTheLastUnitTwice) {
   EXPECT_EQ(taken.load(), total);
 }
 
+// The reference for the property test below: every rule of SPEC §6 evaluated from scratch
+// for each candidate over the recorded events and the request's own earlier takes, written
+// from the rules, not from the store's plan.
+struct RefRecord {
+  TimeMs ts;
+  EventType type;
+  std::string channel, item, campaign, category;
+  bool counted;
+  bool own;  // taken by the request being evaluated
+};
+
+std::vector<std::set<std::string>> ReferenceDecide(const PolicyConfig& pc, const Bank& bank,
+                                                   const std::vector<uint32_t>& cands,
+                                                   ChannelId channel, const std::string& channel_name,
+                                                   TimeMs now, int max_take,
+                                                   std::vector<RefRecord>* recs,
+                                                   std::vector<bool>* taken) {
+  const bool reserve = channel_name == "app_home";
+  const EventType contact = reserve ? EventType::kImpression : EventType::kPushSent;
+  auto is_contact = [](EventType t) { return t == EventType::kImpression || t == EventType::kPushSent; };
+  std::vector<std::set<std::string>> out(cands.size());
+  taken->assign(cands.size(), false);
+  int ntaken = 0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    const uint32_t ci = cands[i];
+    const Item& it = bank.items[ci];
+    const std::string& campaign = bank.campaigns[ci];
+    const std::string& category = bank.categories[ci];
+    std::set<std::string>& blocked = out[i];
+    if (!it.service) {
+      for (const CapRule& cap : pc.caps) {
+        if (!cap.channel.empty() && cap.channel != channel_name) continue;
+        auto counts = [&](EventType t) {
+          return cap.event == "contact" ? is_contact(t) : cap.event == EventTypeName(t);
+        };
+        if (!counts(contact)) continue;
+        if (cap.scope == CapScope::kCustomerCampaign && campaign.empty()) continue;
+        if (cap.scope == CapScope::kCustomerCategory && category.empty()) continue;
+        TimeMs since = now - cap.window + 1;
+        if (cap.calendar == WindowKind::kCalendarDay) since = Shanghai().StartOfDay(now);
+        if (cap.calendar == WindowKind::kCalendarWeek) since = Shanghai().StartOfWeek(now);
+        int used = 0;
+        for (const RefRecord& r : *recs) {
+          if (!counts(r.type) || r.ts < since || !r.counted) continue;
+          if (!cap.channel.empty() && r.channel != cap.channel) continue;
+          switch (cap.scope) {
+            case CapScope::kCustomerChannel: used += r.channel == channel_name; break;
+            case CapScope::kCustomerItem: used += r.item == it.id; break;
+            case CapScope::kCustomerCampaign: used += r.campaign == campaign; break;
+            case CapScope::kCustomerCategory: used += r.category == category; break;
+            case CapScope::kCustomerMarketing: ++used; break;
+          }
+        }
+        if (used >= cap.limit) blocked.insert(CapBlockedName(cap.scope));
+      }
+      for (const CooldownRule& cd : pc.cooldowns) {
+        if (cd.channel != channel_name) continue;
+        for (const RefRecord& r : *recs) {
+          if (!r.own && is_contact(r.type) && r.counted && r.channel == channel_name &&
+              r.ts > now - cd.gap) {
+            blocked.insert(blocked::kCooldown);
+          }
+        }
+      }
+    }
+    for (const RefRecord& r : *recs) {
+      if (r.item != it.id) continue;
+      if (it.kind == ItemKind::kContent && (r.type == EventType::kClick || r.type == EventType::kPushOpen) &&
+          r.ts > now - pc.clicked_horizon) {
+        blocked.insert(blocked::kClicked);
+      }
+      if (r.type == EventType::kDismiss && r.ts > now - pc.dismiss_suppression) {
+        blocked.insert(blocked::kDismissed);
+      }
+    }
+    if (!blocked.empty() || ntaken >= max_take) continue;
+    (*taken)[i] = true;
+    ++ntaken;
+    recs->push_back({now, contact, channel_name, it.id, campaign, category,
+                     !it.service || pc.count_service_contacts, true});
+  }
+  for (RefRecord& r : *recs) r.own = false;
+  return out;
+}
+
+// Random rules, histories and candidate lists (with repeated items, service items, content and
+// products): every decision and every take equals the reference's, on both backends.
+TEST_P(EventStoreTest, RandomRulesAndHistoriesDecideAsTheReference) {
+  std::mt19937 rng(20261122);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+  Bank bank;
+  for (int i = 0; i < 14; ++i) {
+    const uint32_t k = bank.Add("it" + std::to_string(i), i % 3 == 0 ? ItemKind::kProduct : ItemKind::kContent,
+                                i % 4 == 0 ? "" : "cat" + std::to_string(i % 3),
+                                i % 3 == 1 ? "camp" + std::to_string(i % 2) : "");
+    bank[k].service = i == 13 || i == 7;
+  }
+  const std::vector<std::string> events = {"contact", "impression", "push_sent", "click"};
+  const std::vector<std::string> channel_names = {"app_home", "wechat_push"};
+  const EventType types[] = {EventType::kImpression, EventType::kPushSent, EventType::kClick,
+                             EventType::kPushOpen, EventType::kDismiss};
+  int decisions = 0, takes = 0, blocks = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    PolicyConfig pc = NoRules();
+    pc.count_service_contacts = pick(4) == 0;
+    pc.clicked_horizon = (1 + pick(5)) * kMsPerDay;
+    pc.dismiss_suppression = (1 + pick(5)) * kMsPerDay;
+    const int ncaps = 1 + pick(5);
+    for (int k = 0; k < ncaps; ++k) {
+      CapRule cap;
+      cap.scope = static_cast<CapScope>(pick(5));
+      cap.name = CapBlockedName(cap.scope);
+      cap.channel = pick(3) == 0 ? "" : channel_names[pick(2)];
+      cap.event = events[pick(4)];
+      cap.limit = pick(4);
+      cap.window = (1 + pick(6)) * kMsPerDay;
+      cap.calendar = static_cast<WindowKind>(pick(3));
+      pc.caps.push_back(cap);
+    }
+    if (pick(2)) pc.cooldowns.push_back({channel_names[pick(2)], (1 + pick(48)) * kMsPerHour});
+    Policy policy = MakePolicy(pc);
+    const std::string cust = "rand" + std::to_string(trial);
+    const TimeMs now = t0_ + trial * kMsPerMinute;
+    std::vector<RefRecord> recs;
+    std::vector<StoredEvent> history;
+    const int nev = pick(25);
+    for (int k = 0; k < nev; ++k) {
+      const uint32_t item = static_cast<uint32_t>(pick(14));
+      const EventType t = types[pick(5)];
+      const std::string& ch = channel_names[pick(2)];
+      const TimeMs ts = now - 1 - static_cast<TimeMs>(rng() % static_cast<uint32_t>(8 * kMsPerDay));
+      history.push_back(bank.Event(cust, item, t, ch, ts, "h" + std::to_string(k)));
+      recs.push_back({ts, t, ch, bank.items[item].id, bank.campaigns[item], bank.categories[item],
+                      !bank.items[item].service || pc.count_service_contacts, false});
+    }
+    if (!history.empty()) {
+      ASSERT_TRUE(policy.Record(store_.get(), history).ok());
+    }
+    // Two requests in a row: the second sees the first's takes (reservations or sends).
+    for (int req = 0; req < 2; ++req) {
+      const int ch = pick(2);
+      std::vector<uint32_t> ids;
+      const int n = 1 + pick(20);
+      for (int k = 0; k < n; ++k) ids.push_back(static_cast<uint32_t>(pick(14)));
+      std::vector<Candidate> cands;
+      for (uint32_t id : ids) cands.push_back(bank.Cand(id));
+      const int max_take = pick(6);
+      const TimeMs at = now + req;
+      std::vector<bool> want_taken;
+      auto want = ReferenceDecide(pc, bank, ids, static_cast<ChannelId>(ch == 0 ? kAppHome : kWechatPush),
+                                  channel_names[ch], at, max_take, &recs, &want_taken);
+      const ChannelId cid = ch == 0 ? kAppHome : kWechatPush;
+      Contacts got;
+      if (max_take == 0) {  // a check
+        auto r = policy.Check(store_.get(), MakeCustomer(cust), cands, cid, at);
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        got.decisions = std::move(r).value();
+      } else {
+        auto r = policy.Reserve(store_.get(), MakeCustomer(cust), cands, cid, at,
+                                "r" + std::to_string(trial) + "_" + std::to_string(req), max_take);
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        got = std::move(r).value();
+      }
+      ASSERT_EQ(got.decisions.size(), ids.size());
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const Decision& d = got.decisions[i];
+        std::set<std::string> names(d.blocked_by.begin(), d.blocked_by.end());
+        EXPECT_EQ(names, want[i]) << "trial " << trial << " request " << req << " candidate " << i
+                                  << " (" << bank.items[ids[i]].id << ")";
+        EXPECT_EQ(names.size(), d.blocked_by.size()) << "each rule named once";
+        EXPECT_EQ(d.taken, static_cast<bool>(want_taken[i])) << "trial " << trial << " request " << req
+                                                            << " candidate " << i;
+        ++decisions;
+        takes += d.taken;
+        blocks += !d.blocked_by.empty();
+      }
+    }
+  }
+  // The random cases exercise both outcomes.
+  EXPECT_GT(takes, 50);
+  EXPECT_GT(blocks, 200);
+  EXPECT_GT(decisions, 1000);
+}
+
 TEST_P(EventStoreTest, ReopeningTheStoreRecoversTheCounters) {
   Policy p = PolicyWith({kPushWeekly});
   for (int run = 0; run < 3; ++run) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "qianmian/core/types.h"
@@ -51,11 +52,19 @@ struct StateOptions {
 
 enum class KeyScope : uint8_t { kChannel = 0, kItem = 1, kCampaign = 2, kCategory = 3, kMarketing = 4 };
 
+// The stateful rules a plan checks; bit r of PlanOutcome::blocked is rule r.
+enum class StateRule : uint8_t {
+  kCapChannel, kCapItem, kCapCampaign, kCapCategory, kCapMarketing, kCooldown, kClicked, kDismissed,
+};
+inline constexpr int kNumStateRules = 8;
+// The rule's `blocked_by` name (policy_config.h).
+const char* StateRuleName(StateRule r);
+
 // "used < limit" over records matching scope/value, types, channel and time.
 struct Constraint {
-  const char* rule = "";       // reported when exhausted: a `blocked_by` name (static storage)
+  StateRule rule = StateRule::kCapChannel;  // reported when exhausted
   KeyScope scope = KeyScope::kChannel;
-  std::string value;           // channel / item / campaign / category; "" for kMarketing
+  std::string value;           // channel / campaign / category; "" for kMarketing and templates
   uint32_t types = 0;          // bit (1 << EventType) for each counted type
   std::string channel;         // only records on this channel; "" = any
   TimeMs since = 0;            // counts records with ts >= since
@@ -64,12 +73,15 @@ struct Constraint {
   bool per_request = false;    // a request's own takes never count (cooldown: one request = one contact)
 };
 
+// Views into the caller's catalogue: a plan lives only for the call that runs it.
 struct PlanCandidate {
-  std::string item, campaign, category;
+  std::string_view item, campaign, category;
   bool counted = true;                  // its contact record uses up caps
   bool service = false;                 // a service item (recorded as such in the event log)
   TimeMs ts = 0;                        // time of its contact record
-  std::vector<uint32_t> constraints;    // indexes into ContactPlan::constraints
+  uint32_t shared_begin = 0;            // its shared constraints: ContactPlan::candidate_shared
+  uint32_t shared_end = 0;              //   [shared_begin, shared_end)
+  uint32_t templates = 0;               // bit t: ContactPlan::templates[t] on its own item
 };
 
 // One atomic check (and, when max_take > 0, count) for one customer on one channel.
@@ -81,15 +93,19 @@ struct ContactPlan {
   EventType contact_type = EventType::kImpression;  // type of the records taking creates
   TimeMs expires = 0;         // reservation expiry; 0 = counts at once (a send)
   int max_take = 0;           // take at most this many eligible candidates, in order; 0 = check
-  std::vector<Constraint> constraints;
+  // Constraints on a channel, campaign, category or all marketing, shared by candidates.
+  std::vector<Constraint> shared;
+  // Item-scope constraints, each applied to a candidate's own item (at most 32; value unused).
+  std::vector<Constraint> templates;
+  std::vector<uint32_t> candidate_shared;  // indexes into `shared`, ranges per candidate
   std::vector<PlanCandidate> candidates;
   StateOptions options;
 };
 
 struct PlanOutcome {
-  bool replayed = false;                     // request_id seen before: its earlier result
-  std::vector<uint8_t> taken;                // per candidate
-  std::vector<std::vector<uint32_t>> blocked;  // per candidate: exhausted constraint indexes
+  bool replayed = false;            // request_id seen before: its earlier result
+  std::vector<uint8_t> taken;       // per candidate
+  std::vector<uint32_t> blocked;    // per candidate: bit r set when a StateRule r constraint is exhausted
 };
 
 // Runs `plan` against `state`: drops expired reservations, replays a known request id, counts

@@ -124,9 +124,17 @@ class Policy {
   std::vector<int> quiet_;                 // per channel id: index into quiet_hours or -1
   std::vector<TimeMs> cooldown_;           // per channel id: gap or 0
   std::vector<bool> reserve_;              // per channel id: reservations need confirmation
-  std::vector<Decision> Combine(const std::vector<std::vector<std::string>>& stat,
-                                const ContactPlan& plan, const std::vector<int>& plan_index,
-                                const PlanOutcome& out, const std::vector<TimeMs>& send_at) const;
+  // Decisions with the stateless rules applied; plan_index[i] = candidate i's index in the plan
+  // (-1 = blocked already, left out).
+  struct Prepared {
+    std::vector<Decision> decisions;
+    std::vector<bool> ok;
+    std::vector<int> plan_index;
+  };
+  Prepared Prepare(const Customer& customer, const std::vector<Candidate>& items, ChannelId channel,
+                   TimeMs now) const;
+  // Adds the plan's outcome (taken, stateful rules) to the decisions.
+  void Combine(const PlanOutcome& out, Prepared* p) const;
 };
 
 }  // namespace qm::policy
