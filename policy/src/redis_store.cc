@@ -1,21 +1,26 @@
 // Shared event store: Redis via hiredis. Per customer c (hash-tagged, so one cluster slot):
-//   <prefix>:{c}:s  a string: JSON array of contact records [ts,type,channel,item,campaign,
-//                   category,request,counted,expires]; expires after the longest state horizon
+//   <prefix>:{c}:s  a string: the contact state, "QM\x02" + an 8-byte write token + EncodeState;
+//                   expires after the longest state horizon. (Older versions stored a JSON array
+//                   of records; it is still read, and replaced on the next write.)
 //   <prefix>:{c}:l  a sorted set of events scored by ts; member JSON [ts,type,channel,item,
 //                   request,campaign,category,service]; expires after the retention
-// Check-and-count is ONE Lua script per customer (EVALSHA), a port of RunPlan; Append is
-// another, a port of ApplyEvent. Durability is the Redis server's (appendfsync).
+// Check-and-count runs the same C++ RunPlan/ApplyEvent as the embedded store on a snapshot of
+// the state (GET), then commits with ONE Lua script per customer that writes the new state and
+// the log records only if the state's token is still the one read (compare-and-set). A
+// concurrent writer makes the script refuse, and the step is run again on the new state; so
+// per customer every check-and-count is atomic. Durability is the Redis server's (appendfsync).
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <condition_variable>
+#include <chrono>
 #include <map>
-#include <set>
-#include <unordered_map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
 
 #include "store_backends.h"
 
@@ -24,199 +29,30 @@ namespace {
 
 using json = nlohmann::json;
 
-// Shared by both scripts: record layout, compaction, save.
-constexpr const char* kCommonLua = R"LUA(
-local function compact(recs, now, keep)
-  local kept = {}
-  for _, r in ipairs(recs) do
-    if not ((r[9] ~= 0 and r[9] <= now) or r[1] < now - keep[r[2] + 1]) then kept[#kept + 1] = r end
-  end
-  return kept
+// Commits a customer's new state if nobody wrote it since it was read.
+// KEYS: state, log. ARGV[1]: the token read ("" = no state; "QM\2" + 8 bytes; or a whole
+// old-format JSON state). ARGV[2]: the new state ("" = delete). ARGV[3]: state TTL (ms).
+// ARGV[4]: log TTL (ms). ARGV[5..]: score, member pairs added to the log.
+// Returns 1 when written, 0 when the state changed meanwhile.
+constexpr const char* kCommitLua = R"LUA(
+local cur
+if #ARGV[1] == 11 and string.sub(ARGV[1], 1, 3) == 'QM\2' then
+  cur = redis.call('GETRANGE', KEYS[1], 0, 10)
+else
+  cur = redis.call('GET', KEYS[1]) or ''
 end
-local function save(recs, ttl)
-  if #recs == 0 then redis.call('DEL', KEYS[1])
-  else redis.call('SET', KEYS[1], cjson.encode(recs), 'PX', ttl) end
+if cur ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+if #ARGV >= 5 then
+  for i = 5, #ARGV, 2 do redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) end
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
-local function load()
-  local raw = redis.call('GET', KEYS[1])
-  if raw then return cjson.decode(raw) end
-  return {}
-end
+return 1
 )LUA";
 
-// ARGV[1]: {now, r, ch, ct, x, mt, keep:[6], ttl, lttl,
-//           sh:[[scope,value,types,channel,since,limit,counted_only,per_request]],
-//           tp:[[types,channel,since,limit,counted_only,per_request]]   (item scope, own item),
-//           pat:[[[sh indexes],[tp indexes]]]   (constraint patterns shared by candidates),
-//           cands:[[item,campaign,category,counted,ts,pattern,service]]}
-// Returns {replayed, taken ("0"/"1" per candidate), blocked (";" per candidate, ","-joined sh
-// indexes, templates as -(t + 1))}.
-constexpr const char* kPlanLua = R"LUA(
-local P = cjson.decode(ARGV[1])
-local recs = load()
-local changed = false
-local live = {}
-for _, r in ipairs(recs) do
-  if r[9] ~= 0 and r[9] <= P.now then changed = true else live[#live + 1] = r end
-end
-recs = live
-local function finish()
-  if changed and P.mt > 0 then save(compact(recs, P.now, P.keep), P.ttl) end
-end
-if P.mt > 0 and P.r ~= '' then
-  local earlier, any = {}, false
-  for _, r in ipairs(recs) do
-    if r[7] == P.r and r[3] == P.ch and r[2] == P.ct then earlier[r[4]] = true; any = true end
-  end
-  if any then
-    local t = {}
-    for i, c in ipairs(P.cands) do t[i] = earlier[c[1]] and '1' or '0' end
-    finish()
-    return {1, table.concat(t), ''}
-  end
-end
-local function rest(c, r)
-  return bit.band(c[3], bit.lshift(1, r[2])) ~= 0 and r[1] >= c[5] and (c[4] == '' or c[4] == r[3])
-     and (c[7] == 0 or r[8] == 1)
-end
-local function add(t, v, k)
-  local l = t[v]
-  if not l then l = {}; t[v] = l end
-  l[#l + 1] = k
-end
--- Usage: index the (few) records by scope value, then count per constraint.
-local ridx = {{}, {}, {}, {}}
-for k, r in ipairs(recs) do
-  add(ridx[1], r[3], k)
-  add(ridx[2], r[4], k)
-  if r[5] ~= '' then add(ridx[3], r[5], k) end
-  if r[6] ~= '' then add(ridx[4], r[6], k) end
-end
-local used = {}
-for j, c in ipairs(P.sh) do
-  local n = 0
-  if c[1] == 4 then
-    for _, r in ipairs(recs) do if rest(c, r) then n = n + 1 end end
-  else
-    local l = ridx[c[1] + 1][c[2]]
-    if l then for _, k in ipairs(l) do if rest(c, recs[k]) then n = n + 1 end end end
-  end
-  used[j] = n
-end
--- Item templates [types, channel, since, limit, counted_only, per_request]: usage per item.
-local function trest(t, r)
-  return bit.band(t[1], bit.lshift(1, r[2])) ~= 0 and r[1] >= t[3] and (t[2] == '' or t[2] == r[3])
-     and (t[5] == 0 or r[8] == 1)
-end
-local tused = {}
-local ZERO = {}
-for t = 1, #P.tp do ZERO[t] = 0 end
-local function tusage(item, fresh)
-  local u = tused[item]
-  if u then return u end
-  local l = ridx[2][item]
-  if not l and not fresh then return ZERO end
-  u = {}
-  for t, tp in ipairs(P.tp) do
-    local n = 0
-    if l then for _, k in ipairs(l) do if trest(tp, recs[k]) then n = n + 1 end end end
-    u[t] = n
-  end
-  tused[item] = u
-  return u
-end
--- Shared constraints by scope value, built on the first take only.
-local cidx = nil
-local function bump(s, v, r)
-  local l = cidx[s][v]
-  if l then
-    for _, j in ipairs(l) do
-      local con = P.sh[j]
-      if con[8] == 0 and rest(con, r) then used[j] = used[j] + 1 end
-    end
-  end
-end
-local taken, blocked, ntaken = {}, {}, 0
-for i, c in ipairs(P.cands) do
-  local pat = P.pat[c[6] + 1]
-  local b = nil
-  for _, j0 in ipairs(pat[1]) do
-    if used[j0 + 1] >= P.sh[j0 + 1][6] then b = b and (b .. ',' .. j0) or tostring(j0) end
-  end
-  if #pat[2] > 0 then
-    local u = tusage(c[1], false)
-    for _, t0 in ipairs(pat[2]) do
-      if u[t0 + 1] >= P.tp[t0 + 1][4] then
-        local v = tostring(-(t0 + 1))
-        b = b and (b .. ',' .. v) or v
-      end
-    end
-  end
-  blocked[i] = b or ''
-  taken[i] = '0'
-  if not b and ntaken < P.mt then
-    local r = {c[5], P.ct, P.ch, c[1], c[2], c[3], P.r, c[4], P.x}
-    if not cidx then
-      cidx = {{}, {}, {}, {}, {}}
-      for j, con in ipairs(P.sh) do add(cidx[con[1] + 1], con[1] == 4 and '' or con[2], j) end
-    end
-    bump(1, r[3], r)
-    bump(2, r[4], r)
-    if r[5] ~= '' then bump(3, r[5], r) end
-    if r[6] ~= '' then bump(4, r[6], r) end
-    bump(5, '', r)
-    local u = tusage(c[1], true)
-    for t, tp in ipairs(P.tp) do
-      if tp[6] == 0 and trest(tp, r) then u[t] = u[t] + 1 end
-    end
-    recs[#recs + 1] = r
-    taken[i] = '1'
-    ntaken = ntaken + 1
-    changed = true
-    if P.x == 0 then
-      redis.call('ZADD', KEYS[2], c[5], cjson.encode({c[5], P.ct, P.ch, c[1], P.r, c[2], c[3], c[7]}))
-      redis.call('PEXPIRE', KEYS[2], P.lttl)
-    end
-  end
-end
-finish()
-return {0, table.concat(taken), table.concat(blocked, ';')}
-)LUA";
-
-// ARGV[1]: {keep:[6], cs, ttl, lttl, now (or -1), ev:[[ts,type,channel,item,request,campaign,
-//           category,service]]}. Returns the number of events recorded (not duplicates).
-constexpr const char* kAppendLua = R"LUA(
-local A = cjson.decode(ARGV[1])
-local recs = load()
-local newest = A.now
-local n = 0
-for _, e in ipairs(A.ev) do
-  if e[1] > newest then newest = e[1] end
-  local dup, confirmed = false, false
-  for _, r in ipairs(recs) do
-    if r[2] == e[2] and r[4] == e[4] and r[3] == e[3] and r[7] == e[5] then
-      if r[9] ~= 0 and e[5] ~= '' then r[9] = 0; confirmed = true; break end
-      if r[1] == e[1] or e[5] ~= '' then dup = true; break end
-    end
-  end
-  if not dup then
-    if not confirmed then
-      local counted = 0
-      if e[8] == 0 or A.cs == 1 then counted = 1 end
-      local pos = #recs + 1
-      while pos > 1 and recs[pos - 1][1] > e[1] do pos = pos - 1 end
-      table.insert(recs, pos, {e[1], e[2], e[3], e[4], e[6], e[7], e[5], counted, 0})
-    end
-    redis.call('ZADD', KEYS[2], e[1], cjson.encode(e))
-    redis.call('PEXPIRE', KEYS[2], A.lttl)
-    n = n + 1
-  end
-end
-local before = #recs
-recs = compact(recs, newest, A.keep)
-if n > 0 or #recs ~= before then save(recs, A.ttl) end
-return n
-)LUA";
+constexpr std::string_view kMagic("QM\x02", 3);
+constexpr size_t kHeader = 11;  // magic + token
 
 struct ReplyDeleter {
   void operator()(redisReply* r) const { if (r) freeReplyObject(r); }
@@ -247,16 +83,65 @@ void JsonString(std::string* out, std::string_view v) {
   out->push_back('"');
 }
 
-json KeepArray(const StateOptions& o) {
-  json k = json::array();
-  for (int t = 0; t < kNumEventTypes; ++t) k.push_back(o.KeepFor(static_cast<EventType>(t)));
-  return k;
-}
-
 TimeMs StateTtl(const StateOptions& o) {
   TimeMs m = 0;
   for (int t = 0; t < kNumEventTypes; ++t) m = std::max(m, o.KeepFor(static_cast<EventType>(t)));
   return m + kMsPerDay;
+}
+
+std::string LogMember(const StoredEvent& e) {
+  std::string m = "[" + std::to_string(e.ts) + "," + std::to_string(static_cast<int>(e.type)) + ",";
+  JsonString(&m, e.channel);
+  m += ',';
+  JsonString(&m, e.item_id);
+  m += ',';
+  JsonString(&m, e.request_id);
+  m += ',';
+  JsonString(&m, e.campaign);
+  m += ',';
+  JsonString(&m, e.category);
+  m += e.service ? ",1]" : ",0]";
+  return m;
+}
+
+// A state as older versions stored it: a JSON array of records [ts,type,channel,item,campaign,
+// category,request,counted,expires].
+bool ParseJsonState(std::string_view raw, CustomerState* s) {
+  s->records.clear();
+  json j = json::parse(raw, nullptr, false);
+  if (j.is_discarded()) return false;
+  if (j.is_object()) return j.empty();  // Lua's cjson encodes an empty array as {}
+  if (!j.is_array()) return false;
+  try {
+    for (const json& x : j) {
+      ContactRecord c;
+      c.ts = x.at(0).get<TimeMs>();
+      const int t = x.at(1).get<int>();
+      if (t < 0 || t >= kNumEventTypes) return false;
+      c.type = static_cast<EventType>(t);
+      c.channel = x.at(2).get<std::string>();
+      c.item = x.at(3).get<std::string>();
+      c.campaign = x.at(4).get<std::string>();
+      c.category = x.at(5).get<std::string>();
+      c.request_id = x.at(6).get<std::string>();
+      c.counted = x.at(7).get<int>() != 0;
+      c.expires = x.at(8).get<TimeMs>();
+      s->records.push_back(std::move(c));
+    }
+  } catch (const json::exception&) {
+    return false;
+  }
+  return true;
+}
+
+// A fresh write token: random, so a state deleted and written again never repeats one.
+std::string NewToken() {
+  thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                   std::hash<std::thread::id>()(std::this_thread::get_id()));
+  const uint64_t v = rng();
+  std::string t(kMagic);
+  for (int i = 0; i < 8; ++i) t.push_back(static_cast<char>(v >> (8 * i)));
+  return t;
 }
 
 bool ParseLogMember(const std::string& customer, std::string_view member, StoredEvent* e) {
@@ -282,251 +167,96 @@ bool ParseLogMember(const std::string& customer, std::string_view member, Stored
 
 class RedisStore final : public EventStore {
  public:
-  explicit RedisStore(const StoreConfig& c) : config_(c) {
-    plan_script_ = std::string(kCommonLua) + kPlanLua;
-    append_script_ = std::string(kCommonLua) + kAppendLua;
-  }
+  explicit RedisStore(const StoreConfig& c) : config_(c) {}
 
   Status Init() {
     QM_ASSIGN_OR_RETURN(Context c, Connect());
-    QM_RETURN_IF_ERROR(LoadScripts(c.get()));
+    QM_RETURN_IF_ERROR(LoadScript(c.get()));
     Release(std::move(c));
     return Status::Ok();
   }
 
   Status Append(const std::vector<StoredEvent>& events, const StateOptions& options) override {
-    std::map<std::string, json> by_customer;
+    std::map<std::string, std::vector<const StoredEvent*>> by_customer;
     for (const StoredEvent& e : events) {
       if (e.customer_id.empty()) return Status::InvalidArgument("event without a customer id");
-      json& arr = by_customer[e.customer_id];
-      if (arr.is_null()) arr = json::array();
-      arr.push_back({e.ts, static_cast<int>(e.type), e.channel, e.item_id, e.request_id, e.campaign,
-                     e.category, e.service ? 1 : 0});
+      by_customer[e.customer_id].push_back(&e);
     }
-    if (by_customer.empty()) return Status::Ok();
-    // Pipelined: one EVALSHA per customer.
-    std::vector<std::vector<std::string>> cmds;
-    for (auto& [customer, evs] : by_customer) {
-      json a = {{"keep", KeepArray(options)}, {"cs", options.count_service ? 1 : 0},
-                {"ttl", StateTtl(options)}, {"lttl", config_.retention + kMsPerDay},
-                {"now", kNoTime / 2}, {"ev", std::move(evs)}};
-      cmds.push_back({"EVALSHA", append_sha_, "2", StateKey(customer), LogKey(customer), a.dump()});
+    std::vector<std::string> customers;
+    std::vector<const std::vector<const StoredEvent*>*> evs;
+    for (const auto& [customer, list] : by_customer) {
+      customers.push_back(customer);
+      evs.push_back(&list);
     }
-    QM_ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline(cmds, append_script_));
-    for (const Reply& r : replies) {
-      if (r->type == REDIS_REPLY_ERROR) return Status::Internal(std::string("append script: ") + r->str);
-    }
-    return Status::Ok();
+    return Transact(customers, [&](size_t k, CustomerState* state, Commit* commit) {
+      TimeMs newest = kNoTime / 2;
+      for (const StoredEvent* e : *evs[k]) {
+        newest = std::max(newest, e->ts);
+        if (!ApplyEvent(*e, options, state)) continue;  // a duplicate
+        commit->log.push_back({e->ts, LogMember(*e)});
+      }
+      const bool compacted = CompactState(newest, options, state);
+      commit->write = !commit->log.empty() || compacted;
+      commit->state_ttl = StateTtl(options);
+    });
   }
 
-  // Screens every candidate in C++ against a snapshot of the state (one GET), then sends only
-  // the candidates the snapshot allows (at most 2 * max_take + 4, in order) to the Lua script,
-  // which re-checks and counts them atomically. A concurrent writer can only make the script
-  // take fewer; it can never make a cap overflow. A check (max_take == 0) never runs a script.
+  // A check reads the state once; a reservation runs RunPlan on the state read and commits it
+  // with the compare-and-set script (again on the new state if another writer came first).
   Result<PlanOutcome> Apply(const ContactPlan& plan) override {
-    if (plan.customer_id.empty()) return Status::InvalidArgument("plan without a customer id");
-    if (plan.max_take > 0 && plan.request_id.empty()) {
-      return Status::InvalidArgument("a reservation needs a request id");
+    QM_RETURN_IF_ERROR(CheckPlan(plan));
+    if (plan.max_take == 0) {
+      QM_ASSIGN_OR_RETURN(CustomerState state, State(plan.customer_id));
+      bool changed = false;
+      return RunPlan(plan, &state, &changed);
     }
-    QM_ASSIGN_OR_RETURN(CustomerState snapshot, State(plan.customer_id));
-    bool changed = false;
-    PlanOutcome out = RunPlan(plan, &snapshot, &changed);
-    if (plan.max_take == 0 || out.replayed) return out;
-    std::vector<size_t> keep;
-    const size_t max_keep = 2 * static_cast<size_t>(plan.max_take) + 4;
-    for (size_t i = 0; i < plan.candidates.size() && keep.size() < max_keep; ++i) {
-      if (out.blocked[i] == 0) keep.push_back(i);
-    }
-    if (keep.empty() && !changed) return out;
-    ContactPlan sub;
-    sub.customer_id = plan.customer_id;
-    sub.request_id = plan.request_id;
-    sub.channel = plan.channel;
-    sub.now = plan.now;
-    sub.contact_type = plan.contact_type;
-    sub.expires = plan.expires;
-    sub.max_take = plan.max_take;
-    sub.shared = plan.shared;
-    sub.templates = plan.templates;
-    sub.options = plan.options;
-    for (size_t i : keep) {
-      PlanCandidate c = plan.candidates[i];
-      c.shared_begin = static_cast<uint32_t>(sub.candidate_shared.size());
-      sub.candidate_shared.insert(sub.candidate_shared.end(),
-                                  plan.candidate_shared.begin() + plan.candidates[i].shared_begin,
-                                  plan.candidate_shared.begin() + plan.candidates[i].shared_end);
-      c.shared_end = static_cast<uint32_t>(sub.candidate_shared.size());
-      sub.candidates.push_back(c);
-    }
-    QM_ASSIGN_OR_RETURN(PlanOutcome got, RunScript(sub));
-    if (got.replayed) {  // a concurrent request with the same id won: report its result
-      out.replayed = true;
-      std::fill(out.blocked.begin(), out.blocked.end(), 0u);
-      std::fill(out.taken.begin(), out.taken.end(), 0);
-    }
-    for (size_t k = 0; k < keep.size(); ++k) {
-      out.taken[keep[k]] = got.taken[k];
-      out.blocked[keep[k]] = got.blocked[k];
-    }
-    if (got.replayed) {
-      // Items of the earlier request that were not among those sent: look them up.
-      QM_ASSIGN_OR_RETURN(CustomerState now, State(plan.customer_id));
-      std::set<std::string_view> earlier;
-      for (const ContactRecord& r : now.records) {
-        if (r.request_id == plan.request_id && r.channel == plan.channel && r.type == plan.contact_type) {
-          earlier.insert(r.item);
-        }
-      }
-      for (size_t i = 0; i < plan.candidates.size(); ++i) out.taken[i] = earlier.count(plan.candidates[i].item) > 0;
-    }
+    PlanOutcome out;
+    QM_RETURN_IF_ERROR(Transact({plan.customer_id}, [&](size_t, CustomerState* state, Commit* commit) {
+      out = RunReserving(plan, state, commit);
+    }));
     return out;
   }
 
-  // Runs the Lua port of RunPlan on `plan`: ONE atomic step on the customer's keys.
-  Result<PlanOutcome> RunScript(const ContactPlan& plan) {
-    std::string p;
-    p.reserve(256 + plan.candidates.size() * 64 + plan.shared.size() * 64);
-    p += "{\"now\":" + std::to_string(plan.now) + ",\"r\":";
-    JsonString(&p, plan.request_id);
-    p += ",\"ch\":";
-    JsonString(&p, plan.channel);
-    p += ",\"ct\":" + std::to_string(static_cast<int>(plan.contact_type)) +
-         ",\"x\":" + std::to_string(plan.expires) + ",\"mt\":" + std::to_string(plan.max_take) +
-         ",\"keep\":" + KeepArray(plan.options).dump() +
-         ",\"ttl\":" + std::to_string(StateTtl(plan.options)) +
-         ",\"lttl\":" + std::to_string(config_.retention + kMsPerDay) + ",\"sh\":[";
-    for (size_t k = 0; k < plan.shared.size(); ++k) {
-      const Constraint& c = plan.shared[k];
-      if (k) p += ',';
-      p += '[' + std::to_string(static_cast<int>(c.scope)) + ',';
-      JsonString(&p, c.value);
-      p += ',' + std::to_string(c.types) + ',';
-      JsonString(&p, c.channel);
-      p += ',' + std::to_string(c.since) + ',' + std::to_string(c.limit) + ',' +
-           (c.counted_only ? '1' : '0') + ',' + (c.per_request ? '1' : '0') + ']';
+  // Every customer's state read in one pipeline and committed in another; plans of the same
+  // customer run in order on that customer's state.
+  Result<std::vector<PlanOutcome>> ApplyMany(const std::vector<ContactPlan>& plans) override {
+    std::map<std::string_view, std::vector<size_t>> by_customer;
+    for (size_t i = 0; i < plans.size(); ++i) {
+      QM_RETURN_IF_ERROR(CheckPlan(plans[i]));
+      by_customer[plans[i].customer_id].push_back(i);
     }
-    p += "],\"tp\":[";
-    for (size_t k = 0; k < plan.templates.size(); ++k) {
-      const Constraint& c = plan.templates[k];
-      if (k) p += ',';
-      p += '[' + std::to_string(c.types) + ',';
-      JsonString(&p, c.channel);
-      p += ',' + std::to_string(c.since) + ',' + std::to_string(c.limit) + ',' +
-           (c.counted_only ? '1' : '0') + ',' + (c.per_request ? '1' : '0') + ']';
+    std::vector<std::string> customers;
+    std::vector<const std::vector<size_t>*> of;
+    for (const auto& [customer, list] : by_customer) {
+      customers.emplace_back(customer);
+      of.push_back(&list);
     }
-    // Candidates share a few constraint patterns (same shared indexes, same templates).
-    std::unordered_map<std::string, int> pattern_of;
-    std::string patterns;
-    std::vector<int> cand_pattern(plan.candidates.size());
-    for (size_t i = 0; i < plan.candidates.size(); ++i) {
-      const PlanCandidate& c = plan.candidates[i];
-      std::string pat = "[[";
-      for (uint32_t s = c.shared_begin; s < c.shared_end; ++s) {
-        if (s != c.shared_begin) pat += ',';
-        pat += std::to_string(plan.candidate_shared[s]);
+    std::vector<PlanOutcome> out(plans.size());
+    QM_RETURN_IF_ERROR(Transact(customers, [&](size_t k, CustomerState* state, Commit* commit) {
+      for (size_t i : *of[k]) {
+        const ContactPlan& plan = plans[i];
+        if (plan.max_take == 0) {  // a check persists nothing: it runs on a copy
+          CustomerState copy = *state;
+          bool changed = false;
+          out[i] = RunPlan(plan, &copy, &changed);
+          continue;
+        }
+        Commit one;
+        out[i] = RunReserving(plan, state, &one);
+        commit->write |= one.write;
+        commit->state_ttl = std::max(commit->state_ttl, one.state_ttl);
+        for (auto& l : one.log) commit->log.push_back(std::move(l));
       }
-      pat += "],[";
-      bool first = true;
-      for (size_t t = 0; t < plan.templates.size(); ++t) {
-        if (!(c.templates >> t & 1u)) continue;
-        if (!first) pat += ',';
-        first = false;
-        pat += std::to_string(t);
-      }
-      pat += "]]";
-      auto [it, fresh] = pattern_of.emplace(pat, static_cast<int>(pattern_of.size()));
-      if (fresh) {
-        if (!patterns.empty()) patterns += ',';
-        patterns += pat;
-      }
-      cand_pattern[i] = it->second;
-    }
-    p += "],\"pat\":[" + patterns + "],\"cands\":[";
-    for (size_t i = 0; i < plan.candidates.size(); ++i) {
-      const PlanCandidate& c = plan.candidates[i];
-      if (i) p += ',';
-      p += '[';
-      JsonString(&p, c.item);
-      p += ',';
-      JsonString(&p, c.campaign);
-      p += ',';
-      JsonString(&p, c.category);
-      p += std::string(",") + (c.counted ? '1' : '0') + ',' + std::to_string(c.ts) + ',' +
-           std::to_string(cand_pattern[i]) + ',' + (c.service ? '1' : '0') + ']';
-    }
-    p += "]}";
-    std::vector<std::vector<std::string>> cmds = {{"EVALSHA", plan_sha_, "2",
-                                                   StateKey(plan.customer_id),
-                                                   LogKey(plan.customer_id), std::move(p)}};
-    QM_ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline(cmds, plan_script_));
-    redisReply* r = replies[0].get();
-    if (r->type == REDIS_REPLY_ERROR) return Status::Internal(std::string("plan script: ") + r->str);
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return Status::Internal("plan script: bad reply");
-    const size_t nc = plan.candidates.size();
-    PlanOutcome out;
-    out.replayed = r->element[0]->integer != 0;
-    std::string_view taken(r->element[1]->str, r->element[1]->len);
-    if (taken.size() != nc) return Status::Internal("plan script: bad reply size");
-    out.taken.resize(nc);
-    for (size_t i = 0; i < nc; ++i) out.taken[i] = taken[i] == '1';
-    out.blocked.assign(nc, 0);
-    // Blocked: per candidate (";"), shared indexes and templates as -(t + 1) (",").
-    std::string_view b(r->element[2]->str, r->element[2]->len);
-    size_t i = 0;
-    int64_t v = 0;
-    bool have = false, neg = false;
-    auto flush = [&]() -> bool {
-      if (!have || i >= nc) return true;
-      const std::vector<Constraint>& from = neg ? plan.templates : plan.shared;
-      const int64_t j = neg ? v - 1 : v;
-      if (j < 0 || static_cast<size_t>(j) >= from.size()) return false;
-      out.blocked[i] |= 1u << static_cast<int>(from[j].rule);
-      return true;
-    };
-    for (char ch : b) {
-      if (ch == ';' || ch == ',') {
-        if (!flush()) return Status::Internal("plan script: bad blocked index");
-        v = 0;
-        have = neg = false;
-        if (ch == ';') ++i;
-      } else if (ch == '-') {
-        neg = true;
-      } else {
-        v = v * 10 + (ch - '0');
-        have = true;
-      }
-    }
-    if (!flush()) return Status::Internal("plan script: bad blocked index");
+    }));
     return out;
   }
 
   Result<CustomerState> State(const std::string& customer_id) override {
     QM_ASSIGN_OR_RETURN(std::vector<Reply> replies,
-                        Pipeline({{"GET", StateKey(customer_id)}}, ""));
+                        Pipeline({{"GET", StateKey(customer_id)}}, false));
     CustomerState s;
-    redisReply* r = replies[0].get();
-    if (r->type == REDIS_REPLY_NIL) return s;
-    if (r->type != REDIS_REPLY_STRING) return Status::Internal("state: unexpected reply");
-    json j = json::parse(std::string_view(r->str, r->len), nullptr, false);
-    if (j.is_discarded()) return Status::Corruption("bad contact state for '" + customer_id + "'");
-    if (j.is_object()) return s;  // cjson encodes an empty array as {}
-    try {
-      for (const json& x : j) {
-        ContactRecord c;
-        c.ts = x[0].get<TimeMs>();
-        c.type = static_cast<EventType>(x[1].get<int>());
-        c.channel = x[2].get<std::string>();
-        c.item = x[3].get<std::string>();
-        c.campaign = x[4].get<std::string>();
-        c.category = x[5].get<std::string>();
-        c.request_id = x[6].get<std::string>();
-        c.counted = x[7].get<int>() != 0;
-        c.expires = x[8].get<TimeMs>();
-        s.records.push_back(std::move(c));
-      }
-    } catch (const json::exception& e) {
-      return Status::Corruption("bad contact state for '" + customer_id + "': " + e.what());
-    }
+    std::string token;
+    QM_RETURN_IF_ERROR(ParseState(customer_id, replies[0].get(), &s, &token));
     return s;
   }
 
@@ -535,7 +265,7 @@ class RedisStore final : public EventStore {
     QM_ASSIGN_OR_RETURN(std::vector<Reply> replies,
                         Pipeline({{"ZREVRANGEBYSCORE", LogKey(customer_id), "+inf",
                                    std::to_string(since), "LIMIT", "0", std::to_string(limit)}},
-                                 ""));
+                                 false));
     redisReply* r = replies[0].get();
     if (r->type != REDIS_REPLY_ARRAY) return Status::Internal("log: unexpected reply");
     std::vector<StoredEvent> out;
@@ -553,7 +283,7 @@ class RedisStore final : public EventStore {
     bool stop = false;
     return ForEachKey("l", [&](const std::string& key, const std::string& customer) -> Status {
       if (stop) return Status::Ok();
-      QM_ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline({{"ZRANGE", key, "0", "-1"}}, ""));
+      QM_ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline({{"ZRANGE", key, "0", "-1"}}, false));
       redisReply* r = replies[0].get();
       if (r->type != REDIS_REPLY_ARRAY) return Status::Internal("export: unexpected reply");
       for (size_t i = 0; i < r->elements && !stop; ++i) {
@@ -570,23 +300,129 @@ class RedisStore final : public EventStore {
   Status Compact(TimeMs now, const StateOptions& options) override {
     const std::string horizon = "(" + std::to_string(now - config_.retention);
     QM_RETURN_IF_ERROR(ForEachKey("l", [&](const std::string& key, const std::string&) -> Status {
-      return Pipeline({{"ZREMRANGEBYSCORE", key, "-inf", horizon}}, "").status();
+      return Pipeline({{"ZREMRANGEBYSCORE", key, "-inf", horizon}}, false).status();
     }));
     return ForEachKey("s", [&](const std::string&, const std::string& customer) -> Status {
-      json a = {{"keep", KeepArray(options)}, {"cs", options.count_service ? 1 : 0},
-                {"ttl", StateTtl(options)}, {"lttl", config_.retention + kMsPerDay},
-                {"now", now}, {"ev", json::array()}};
-      QM_ASSIGN_OR_RETURN(std::vector<Reply> replies,
-                          Pipeline({{"EVALSHA", append_sha_, "2", StateKey(customer),
-                                     LogKey(customer), a.dump()}}, append_script_));
-      if (replies[0]->type == REDIS_REPLY_ERROR) return Status::Internal(replies[0]->str);
-      return Status::Ok();
+      return Transact({customer}, [&](size_t, CustomerState* state, Commit* commit) {
+        commit->write = CompactState(now, options, state);
+        commit->state_ttl = StateTtl(options);
+      });
     });
   }
 
   const char* backend() const override { return "redis"; }
 
  private:
+  static constexpr int kMaxAttempts = 64;
+
+  // What a transaction writes for one customer: the state (when `write`), and log records.
+  struct Commit {
+    bool write = false;
+    TimeMs state_ttl = 0;
+    std::vector<std::pair<TimeMs, std::string>> log;  // score, member
+  };
+  using Update = std::function<void(size_t k, CustomerState* state, Commit* commit)>;
+
+  static Status CheckPlan(const ContactPlan& plan) {
+    if (plan.customer_id.empty()) return Status::InvalidArgument("plan without a customer id");
+    if (plan.max_take > 0 && plan.request_id.empty()) {
+      return Status::InvalidArgument("a reservation needs a request id");
+    }
+    return Status::Ok();
+  }
+
+  // Runs a reserving plan: what it took is logged at once when it counts at once (a send).
+  PlanOutcome RunReserving(const ContactPlan& plan, CustomerState* state, Commit* commit) const {
+    bool changed = false;
+    PlanOutcome out = RunPlan(plan, state, &changed);
+    if (!changed) return out;
+    if (plan.expires == 0 && !out.replayed) {
+      for (size_t i = 0; i < plan.candidates.size(); ++i) {
+        if (!out.taken[i]) continue;
+        StoredEvent e = TakenEvent(plan, plan.candidates[i]);
+        commit->log.push_back({e.ts, LogMember(e)});
+      }
+    }
+    CompactState(plan.now, plan.options, state);
+    commit->write = true;
+    commit->state_ttl = StateTtl(plan.options);
+    return out;
+  }
+
+  // Decodes a GET reply into *s, and the token a commit must find (*token).
+  Status ParseState(const std::string& customer, const redisReply* r, CustomerState* s,
+                    std::string* token) const {
+    s->records.clear();
+    token->clear();
+    if (r->type == REDIS_REPLY_NIL) return Status::Ok();
+    if (r->type != REDIS_REPLY_STRING) return Status::Internal("state: unexpected reply");
+    std::string_view v(r->str, r->len);
+    if (v.size() >= kHeader && v.substr(0, kMagic.size()) == kMagic) {
+      token->assign(v.substr(0, kHeader));
+      if (DecodeState(v.substr(kHeader), s)) return Status::Ok();
+    } else {
+      token->assign(v);
+      if (ParseJsonState(v, s)) return Status::Ok();
+    }
+    return Status::Corruption("bad contact state for customer '" + customer + "'");
+  }
+
+  // For each customer k: reads its state, lets `update` change it, and commits the change with
+  // the compare-and-set script, all customers in one pipeline per step. A customer whose state
+  // another writer changed in between is read and updated again (`update` runs again from the
+  // new state, so it must not keep results of an earlier run).
+  Status Transact(const std::vector<std::string>& customers, const Update& update) {
+    std::vector<size_t> pending(customers.size());
+    for (size_t k = 0; k < pending.size(); ++k) pending[k] = k;
+    thread_local std::mt19937 rng(std::random_device{}());
+    for (int attempt = 0; !pending.empty(); ++attempt) {
+      if (attempt == kMaxAttempts) {
+        return Status::Unavailable("redis: the contact state of customer '" + customers[pending[0]] +
+                                   "' kept changing; gave up after " + std::to_string(kMaxAttempts) +
+                                   " attempts");
+      }
+      if (attempt > 0) {  // back off a random while, longer after each conflict
+        std::this_thread::sleep_for(std::chrono::microseconds(rng() % (50u * std::min(attempt, 20))));
+      }
+      std::vector<std::vector<std::string>> gets;
+      for (size_t k : pending) gets.push_back({"GET", StateKey(customers[k])});
+      QM_ASSIGN_OR_RETURN(std::vector<Reply> states, Pipeline(gets, false));
+      std::vector<std::vector<std::string>> commits;
+      std::vector<size_t> committing;
+      for (size_t p = 0; p < pending.size(); ++p) {
+        const size_t k = pending[p];
+        CustomerState state;
+        std::string token;
+        QM_RETURN_IF_ERROR(ParseState(customers[k], states[p].get(), &state, &token));
+        Commit commit;
+        update(k, &state, &commit);
+        if (!commit.write && commit.log.empty()) continue;
+        std::string value;
+        if (!state.records.empty()) value = NewToken() + EncodeState(state);
+        std::vector<std::string> cmd = {"EVALSHA", commit_sha_, "2", StateKey(customers[k]),
+                                        LogKey(customers[k]), std::move(token), std::move(value),
+                                        std::to_string(commit.state_ttl),
+                                        std::to_string(config_.retention + kMsPerDay)};
+        for (auto& [score, member] : commit.log) {
+          cmd.push_back(std::to_string(score));
+          cmd.push_back(std::move(member));
+        }
+        commits.push_back(std::move(cmd));
+        committing.push_back(k);
+      }
+      pending.clear();
+      if (commits.empty()) break;
+      QM_ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline(commits, true));
+      for (size_t c = 0; c < replies.size(); ++c) {
+        const redisReply* r = replies[c].get();
+        if (r->type == REDIS_REPLY_ERROR) return Status::Internal(std::string("commit script: ") + r->str);
+        if (r->type != REDIS_REPLY_INTEGER) return Status::Internal("commit script: bad reply");
+        if (r->integer == 0) pending.push_back(committing[c]);
+      }
+    }
+    return Status::Ok();
+  }
+
   std::string StateKey(const std::string& c) const { return config_.redis_prefix + ":{" + c + "}:s"; }
   std::string LogKey(const std::string& c) const { return config_.redis_prefix + ":{" + c + "}:l"; }
 
@@ -626,16 +462,14 @@ class RedisStore final : public EventStore {
     return c;
   }
 
-  Status LoadScripts(redisContext* c) {
-    for (auto [script, sha] : {std::pair{&plan_script_, &plan_sha_}, std::pair{&append_script_, &append_sha_}}) {
-      Reply r(static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %b", script->data(), script->size())));
-      if (!r) return Status::Unavailable(std::string("redis: ") + c->errstr);
-      if (r->type != REDIS_REPLY_STRING) {
-        return Status::Internal(std::string("redis SCRIPT LOAD failed: ") + (r->str ? r->str : ""));
-      }
-      std::lock_guard<std::mutex> lock(mu_);
-      if (sha->empty()) sha->assign(r->str, r->len);  // a SHA1 never changes: set once
+  Status LoadScript(redisContext* c) {
+    Reply r(static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %s", kCommitLua)));
+    if (!r) return Status::Unavailable(std::string("redis: ") + c->errstr);
+    if (r->type != REDIS_REPLY_STRING) {
+      return Status::Internal(std::string("redis SCRIPT LOAD failed: ") + (r->str ? r->str : ""));
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (commit_sha_.empty()) commit_sha_.assign(r->str, r->len);  // a SHA1 never changes: set once
     return Status::Ok();
   }
 
@@ -666,56 +500,58 @@ class RedisStore final : public EventStore {
     cv_.notify_one();
   }
 
-  // Sends `cmds` pipelined on one connection and returns their replies. A NOSCRIPT error
-  // (the server lost its script cache) reloads `script` and retries once.
-  Result<std::vector<Reply>> Pipeline(const std::vector<std::vector<std::string>>& cmds,
-                                      const std::string& script) {
+  // Sends `cmds` pipelined on one connection and returns their replies. With `script`, the
+  // commands a NOSCRIPT error refused (the server lost its script cache: they never ran) are
+  // sent again, once, after reloading the commit script.
+  Result<std::vector<Reply>> Pipeline(const std::vector<std::vector<std::string>>& cmds, bool script) {
     QM_ASSIGN_OR_RETURN(Context c, Acquire());
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      for (const auto& cmd : cmds) {
+    std::vector<Reply> replies(cmds.size());
+    std::vector<size_t> send(cmds.size());
+    for (size_t i = 0; i < send.size(); ++i) send[i] = i;
+    for (int attempt = 0; attempt < 2 && !send.empty(); ++attempt) {
+      if (attempt == 1) {
+        Status s = LoadScript(c.get());
+        if (!s.ok()) {
+          Release(nullptr);
+          return s;
+        }
+      }
+      for (size_t i : send) {
         std::vector<const char*> argv;
         std::vector<size_t> lens;
-        for (const std::string& a : cmd) {
+        for (const std::string& a : cmds[i]) {
           argv.push_back(a.data());
           lens.push_back(a.size());
         }
         redisAppendCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
       }
-      std::vector<Reply> replies;
-      bool noscript = false;
-      for (size_t i = 0; i < cmds.size(); ++i) {
+      std::vector<size_t> refused;
+      for (size_t i : send) {
         void* raw = nullptr;
         if (redisGetReply(c.get(), &raw) != REDIS_OK || raw == nullptr) {
           Status s = Status::Unavailable(std::string("redis: ") + c->errstr);
           Release(nullptr);  // drop the broken connection
           return s;
         }
-        replies.emplace_back(static_cast<redisReply*>(raw));
-        const redisReply* r = replies.back().get();
-        if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).substr(0, 8) == "NOSCRIPT") {
-          noscript = true;
+        replies[i].reset(static_cast<redisReply*>(raw));
+        const redisReply* r = replies[i].get();
+        if (script && r->type == REDIS_REPLY_ERROR &&
+            std::string_view(r->str, r->len).substr(0, 8) == "NOSCRIPT") {
+          refused.push_back(i);
         }
       }
-      if (!noscript || script.empty() || attempt == 1) {
-        Release(std::move(c));
-        return replies;
-      }
-      Status s = LoadScripts(c.get());
-      if (!s.ok()) {
-        Release(nullptr);
-        return s;
-      }
+      send = std::move(refused);
     }
-    return Status::Internal("unreachable");
+    Release(std::move(c));
+    return replies;
   }
 
   StoreConfig config_;
-  std::string plan_script_, append_script_;
   std::mutex mu_;                    // guards the pool below and the script hashes
   std::condition_variable cv_;
   std::vector<Context> idle_;
   int open_ = 0;                     // connections handed out or idle
-  std::string plan_sha_, append_sha_;
+  std::string commit_sha_;
 };
 
 }  // namespace

@@ -564,6 +564,123 @@ TEST_P(EventStoreTest, ReservationNeedsARequestId) {
 INSTANTIATE_TEST_SUITE_P(Backends, EventStoreTest, ::testing::Values("embedded", "redis"),
                          [](const auto& info) { return info.param; });
 
+// Redis only: what the compare-and-set commit must get right.
+class RedisStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!RedisServer::Installed()) GTEST_SKIP() << RedisServer::kBinary << " is not installed";
+    ASSERT_NE(RedisServer::Port(), 0) << "could not start a private redis-server";
+    config_ = StoreFor("redis", dir_.path());
+    for (int k = 0; k < 2; ++k) {
+      auto s = EventStore::Open(config_);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      stores_[k] = std::move(s).value();
+    }
+    for (int i = 0; i < 4; ++i) bank_.Add("item" + std::to_string(i), ItemKind::kContent, "news");
+  }
+  // Runs redis-cli against the private server; returns its output.
+  std::string Cli(const std::string& args) const {
+    const std::string cmd = "redis-cli -p " + std::to_string(RedisServer::Port()) + " " + args;
+    std::string out;
+    if (FILE* f = popen(cmd.c_str(), "r")) {
+      char buf[512];
+      while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+      pclose(f);
+    }
+    return out;
+  }
+  std::string Key(const std::string& customer) const { return config_.redis_prefix + ":{" + customer + "}:s"; }
+
+  TempDir dir_;
+  StoreConfig config_;
+  std::unique_ptr<EventStore> stores_[2];
+  Bank bank_;
+  const TimeMs t0_ = At("2024-03-04T10:00");
+};
+
+// Two store instances (two replicas) and eight threads write the same two customers at once:
+// every write conflicts often, and none is lost.
+TEST_F(RedisStoreTest, ConcurrentWritersToOneCustomerLoseNothing) {
+  Policy p = MakePolicy(NoRules());
+  const int kThreads = 8, kPerThread = 40;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string customer = "w" + std::to_string(i % 2);
+        const std::string id = std::to_string(t) + "_" + std::to_string(i);
+        Status s;
+        if (i % 2 == 0) {  // feedback
+          s = p.Record(stores_[t % 2].get(),
+                       {bank_.Event(customer, 0, EventType::kClick, "app_home", t0_ + i, "f" + id)});
+        } else {  // a reservation (no caps: always takes its one item)
+          auto r = p.Reserve(stores_[t % 2].get(), MakeCustomer(customer), bank_.Cands({1}), kAppHome,
+                             t0_ + i, "r" + id, 1);
+          s = r.ok() ? (r->decisions[0].taken ? Status::Ok() : Status::Internal("not taken")) : r.status();
+        }
+        if (!s.ok()) {
+          ++errors;
+          ADD_FAILURE() << s.ToString();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  size_t total = 0;
+  for (int c = 0; c < 2; ++c) {
+    auto st = stores_[0]->State("w" + std::to_string(c));
+    ASSERT_TRUE(st.ok());
+    total += st->records.size();
+  }
+  EXPECT_EQ(total, static_cast<size_t>(kThreads * kPerThread)) << "every click and every reservation is in the state";
+  auto log = stores_[1]->Log("w0", 0, 10000);
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ(log->size(), static_cast<size_t>(kThreads * kPerThread / 2)) << "every click of w0 is in the log";
+}
+
+// A state in the JSON format of earlier versions is read, counted, and replaced on the next write.
+TEST_F(RedisStoreTest, ReadsAStateInTheOlderJsonFormatAndRewritesIt) {
+  const std::string old = "'[[" + std::to_string(t0_ - kMsPerHour) +
+                          ",0,\"app_home\",\"item0\",\"\",\"news\",\"r0\",1,0]]'";
+  ASSERT_EQ(Cli("SET '" + Key("old") + "' " + old), "OK\n");
+  auto st = stores_[0]->State("old");
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  ASSERT_EQ(st->records.size(), 1u);
+  EXPECT_EQ(st->records[0].item, "item0");
+  EXPECT_EQ(st->records[0].type, EventType::kImpression);
+  PolicyConfig c = NoRules();
+  c.caps = {{"home", CapScope::kCustomerChannel, "app_home", "impression", 2, kMsPerDay, WindowKind::kRolling}};
+  Policy p = MakePolicy(c);
+  auto r = p.Reserve(stores_[0].get(), MakeCustomer("old"), bank_.Cands({1, 2}), kAppHome, t0_, "r1", 2);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->decisions[0].taken);
+  EXPECT_FALSE(r->decisions[1].taken) << "the old record counts: 1 + 1 reaches the cap of 2";
+  EXPECT_EQ(Cli("GETRANGE '" + Key("old") + "' 0 1"), "QM\n") << "rewritten in the current format";
+  st = stores_[1]->State("old");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->records.size(), 2u);
+  ASSERT_EQ(Cli("SET '" + Key("bad") + "' 'not a state'"), "OK\n");
+  auto bad = stores_[0]->State("bad");
+  EXPECT_EQ(bad.status().code(), StatusCode::kCorruption);
+}
+
+// The server forgets its scripts (restart, SCRIPT FLUSH): the next write reloads the script
+// and still counts exactly once.
+TEST_F(RedisStoreTest, ReloadsTheCommitScriptAfterTheServerForgetsIt) {
+  Policy p = MakePolicy(NoRules());
+  ASSERT_TRUE(p.Reserve(stores_[0].get(), MakeCustomer("f"), bank_.Cands({0}), kAppHome, t0_, "a", 1).ok());
+  ASSERT_EQ(Cli("SCRIPT FLUSH"), "OK\n");
+  auto r = p.Reserve(stores_[0].get(), MakeCustomer("f"), bank_.Cands({1}), kAppHome, t0_ + 1, "b", 1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->decisions[0].taken);
+  EXPECT_FALSE(r->replayed);
+  auto st = stores_[1]->State("f");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->records.size(), 2u);
+}
+
 TEST(EventStoreOpen, RefusesAnUnreachableRedis) {
   StoreConfig c;
   c.backend = "redis";
