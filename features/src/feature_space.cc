@@ -459,6 +459,50 @@ Result<FeatureSpace> FeatureSpace::Load(const std::string& path) {
   return fs;
 }
 
+namespace {
+
+constexpr TimeMs kContactWindows[3] = {kMsPerDay, 7 * kMsPerDay, 30 * kMsPerDay};
+
+bool IsExposure(EventType t) { return t == EventType::kImpression || t == EventType::kPushSent; }
+
+// The counts behind the features, and the features from them.
+struct ContactCounts {
+  int item_exp[3] = {0, 0, 0}, cat_exp[3] = {0, 0, 0}, ch_exp[3] = {0, 0, 0};
+  int item_pos = 0, cat_pos = 0;
+  TimeMs last_channel = kNoTime, last_item = kNoTime;
+
+  void Write(TimeMs now, float* out) const {
+    static constexpr double kCapDays = 60.0;
+    // log1p of small counts from a table (the same floats; serving computes these features for
+    // every candidate of every request, mostly of counts 0 and 1).
+    static const auto kLog1p = [] {
+      std::array<float, 256> t{};
+      for (size_t k = 0; k < t.size(); ++k) t[k] = std::log1p(static_cast<float>(k));
+      return t;
+    }();
+    static const float kNeverContacted = static_cast<float>(std::log1p(kCapDays));
+    const auto log1p_count = [&](int k) {
+      return k < static_cast<int>(kLog1p.size()) ? kLog1p[k] : std::log1p(static_cast<float>(k));
+    };
+    for (int w = 0; w < 3; ++w) {
+      out[w] = log1p_count(item_exp[w]);
+      out[3 + w] = log1p_count(cat_exp[w]);
+      out[6 + w] = log1p_count(ch_exp[w]);
+    }
+    auto days_since = [&](TimeMs t) {
+      if (t == kNoTime) return kNeverContacted;
+      double d = std::min(kCapDays, static_cast<double>(now - t) / kMsPerDay);
+      return static_cast<float>(std::log1p(d));
+    };
+    out[9] = days_since(last_channel);
+    out[10] = days_since(last_item);
+    out[11] = log1p_count(item_pos);
+    out[12] = log1p_count(cat_pos);
+  }
+};
+
+}  // namespace
+
 void ContactFeatures(const std::vector<ContactEvent>& recent, uint32_t item, uint32_t category,
                      ChannelId channel, TimeMs now, float* out) {
   ContactFeatures(recent.data(), recent.size(), item, category, channel, now, out);
@@ -466,55 +510,78 @@ void ContactFeatures(const std::vector<ContactEvent>& recent, uint32_t item, uin
 
 void ContactFeatures(const ContactEvent* recent, size_t n, uint32_t item, uint32_t category,
                      ChannelId channel, TimeMs now, float* out) {
-  static constexpr TimeMs kWindows[3] = {kMsPerDay, 7 * kMsPerDay, 30 * kMsPerDay};
-  static constexpr double kCapDays = 60.0;
-  int item_exp[3] = {0, 0, 0}, cat_exp[3] = {0, 0, 0}, ch_exp[3] = {0, 0, 0};
-  int item_pos = 0, cat_pos = 0;
-  TimeMs last_channel = kNoTime, last_item = kNoTime;
+  ContactCounts c;
   for (const ContactEvent* p = recent; p < recent + n; ++p) {
     const ContactEvent& e = *p;
     if (e.ts >= now) break;
     TimeMs age = now - e.ts;
-    bool exposure = e.type == EventType::kImpression || e.type == EventType::kPushSent;
-    if (exposure) {
+    if (IsExposure(e.type)) {
       for (int w = 0; w < 3; ++w) {
-        if (age > kWindows[w]) continue;
-        item_exp[w] += e.item == item;
-        cat_exp[w] += e.category == category;
-        ch_exp[w] += e.channel == channel;
+        if (age > kContactWindows[w]) continue;
+        c.item_exp[w] += e.item == item;
+        c.cat_exp[w] += e.category == category;
+        c.ch_exp[w] += e.channel == channel;
       }
-      if (e.channel == channel) last_channel = e.ts;
-      if (e.item == item) last_item = e.ts;
-    } else if (IsPositive(e.type) && age <= kWindows[2]) {
-      item_pos += e.item == item;
-      cat_pos += e.category == category;
+      if (e.channel == channel) c.last_channel = e.ts;
+      if (e.item == item) c.last_item = e.ts;
+    } else if (IsPositive(e.type) && age <= kContactWindows[2]) {
+      c.item_pos += e.item == item;
+      c.cat_pos += e.category == category;
     }
   }
-  // log1p of small counts from a table (the same floats; serving computes these features for
-  // every candidate of every request, mostly of counts 0 and 1).
-  static const auto kLog1p = [] {
-    std::array<float, 256> t{};
-    for (size_t k = 0; k < t.size(); ++k) t[k] = std::log1p(static_cast<float>(k));
-    return t;
-  }();
-  static const float kNeverContacted = static_cast<float>(std::log1p(kCapDays));
-  const auto log1p_count = [&](int k) {
-    return k < static_cast<int>(kLog1p.size()) ? kLog1p[k] : std::log1p(static_cast<float>(k));
+  c.Write(now, out);
+}
+
+ContactSummary::ContactSummary(const std::vector<ContactEvent>& recent, ChannelId channel, TimeMs now)
+    : now_(now) {
+  auto find = [](std::vector<Key>* keys, uint32_t key) -> Key& {
+    for (Key& k : *keys) if (k.key == key) return k;
+    keys->push_back(Key{key});
+    return keys->back();
   };
-  for (int w = 0; w < 3; ++w) {
-    out[w] = log1p_count(item_exp[w]);
-    out[3 + w] = log1p_count(cat_exp[w]);
-    out[6 + w] = log1p_count(ch_exp[w]);
+  for (const ContactEvent& e : recent) {
+    if (e.ts >= now) break;
+    const TimeMs age = now - e.ts;
+    if (IsExposure(e.type)) {
+      Key& it = find(&items_, e.item);
+      Key& cat = find(&categories_, e.category);
+      for (int w = 0; w < 3; ++w) {
+        if (age > kContactWindows[w]) continue;
+        ++it.exp[w];
+        ++cat.exp[w];
+        ch_exp_[w] += e.channel == channel;
+      }
+      if (e.channel == channel) last_channel_ = e.ts;
+      it.last = e.ts;
+    } else if (IsPositive(e.type) && age <= kContactWindows[2]) {
+      ++find(&items_, e.item).pos;
+      ++find(&categories_, e.category).pos;
+    }
   }
-  auto days_since = [&](TimeMs t) {
-    if (t == kNoTime) return kNeverContacted;
-    double d = std::min(kCapDays, static_cast<double>(now - t) / kMsPerDay);
-    return static_cast<float>(std::log1p(d));
-  };
-  out[9] = days_since(last_channel);
-  out[10] = days_since(last_item);
-  out[11] = log1p_count(item_pos);
-  out[12] = log1p_count(cat_pos);
+  auto by_key = [](const Key& a, const Key& b) { return a.key < b.key; };
+  std::sort(items_.begin(), items_.end(), by_key);
+  std::sort(categories_.begin(), categories_.end(), by_key);
+}
+
+const ContactSummary::Key* ContactSummary::Find(const std::vector<Key>& keys, uint32_t key) {
+  auto it = std::lower_bound(keys.begin(), keys.end(), key, [](const Key& k, uint32_t v) { return k.key < v; });
+  return it != keys.end() && it->key == key ? &*it : nullptr;
+}
+
+void ContactSummary::Features(uint32_t item, uint32_t category, float* out) const {
+  ContactCounts c;
+  for (int w = 0; w < 3; ++w) c.ch_exp[w] = ch_exp_[w];
+  c.last_channel = last_channel_;
+  if (const Key* k = Find(items_, item)) {
+    for (int w = 0; w < 3; ++w) c.item_exp[w] = k->exp[w];
+    c.item_pos = k->pos;
+    c.last_item = k->last;
+  }
+  if (const Key* k = Find(categories_, category)) {
+    for (int w = 0; w < 3; ++w) c.cat_exp[w] = k->exp[w];
+    c.cat_pos = k->pos;
+  }
+  c.Write(now_, out);
 }
 
 }  // namespace qm::features

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <random>
 #include <gtest/gtest.h>
 
 namespace qm::features {
@@ -198,6 +199,44 @@ TEST(ContactFeatures, LargeCountsAndNoContactMatchLog1pExactly) {
     EXPECT_EQ(f[9], static_cast<float>(std::log1p(60.0))) << count;
     EXPECT_EQ(f[0], 0.0f);
   }
+}
+
+// The per-request summary gives exactly ContactFeatures' values for every item and category:
+// random histories (repeated items and categories, every event type, events at or after `now`),
+// items and categories with and without events.
+TEST(ContactSummary, GivesExactlyTheFeaturesOfTheFullPass) {
+  std::mt19937 rng(11);
+  const EventType types[] = {EventType::kImpression, EventType::kPushSent, EventType::kClick,
+                             EventType::kConvert, EventType::kPushOpen, EventType::kDismiss};
+  int compared = 0, nonzero = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    const TimeMs now = 40 * kMsPerDay;
+    std::vector<ContactEvent> recent;
+    const int n = static_cast<int>(rng() % 60);
+    TimeMs ts = now - 45 * kMsPerDay;
+    for (int k = 0; k < n; ++k) {
+      ts += static_cast<TimeMs>(rng() % (2 * kMsPerDay));  // oldest first; may pass `now`
+      recent.push_back({ts, static_cast<uint32_t>(rng() % 12), static_cast<uint32_t>(rng() % 5),
+                        static_cast<ChannelId>(rng() % 3), types[rng() % 6]});
+    }
+    const ChannelId channel = static_cast<ChannelId>(rng() % 3);
+    const ContactSummary summary(recent, channel, now);
+    for (uint32_t item = 0; item < 14; ++item) {
+      for (uint32_t category = 0; category < 6; ++category) {
+        float want[kContactFeatures], got[kContactFeatures];
+        ContactFeatures(recent, item, category, channel, now, want);
+        summary.Features(item, category, got);
+        for (int f = 0; f < kContactFeatures; ++f) {
+          ASSERT_EQ(got[f], want[f]) << "trial " << trial << " item " << item << " category " << category
+                                     << " feature " << f;
+          nonzero += f < 9 && want[f] != 0.0f;
+        }
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 200 * 14 * 6);
+  EXPECT_GT(nonzero, 10000) << "the histories exercise the counts";
 }
 
 }  // namespace

@@ -161,4 +161,26 @@ void ContactFeatures(const std::vector<ContactEvent>& recent, uint32_t item, uin
 void ContactFeatures(const ContactEvent* recent, size_t n, uint32_t item, uint32_t category,
                      ChannelId channel, TimeMs now, float* out /* kContactFeatures */);
 
+// ContactFeatures of many items for one customer, channel and time: the events are summarised
+// once (per item, per category, for the channel), so each item costs two small lookups instead
+// of a pass over the events. Features() gives exactly ContactFeatures' values.
+class ContactSummary {
+ public:
+  ContactSummary(const std::vector<ContactEvent>& recent, ChannelId channel, TimeMs now);
+  void Features(uint32_t item, uint32_t category, float* out /* kContactFeatures */) const;
+
+ private:
+  struct Key {
+    uint32_t key = 0;
+    int exp[3] = {0, 0, 0};     // exposures in the last 1 / 7 / 30 days
+    int pos = 0;                // positives in the last 30 days
+    TimeMs last = kNoTime;      // last exposure (items)
+  };
+  static const Key* Find(const std::vector<Key>& keys, uint32_t key);
+  std::vector<Key> items_, categories_;  // sorted by key
+  int ch_exp_[3] = {0, 0, 0};
+  TimeMs last_channel_ = kNoTime;
+  TimeMs now_;
+};
+
 }  // namespace qm::features
