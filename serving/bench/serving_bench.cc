@@ -150,9 +150,7 @@ void Run(benchmark::State& state, bool dry_run, bool unknown) {
   state.counters["cpu_p50_us"] = cpu_took[cpu_took.size() / 2];
   state.counters["cpu_p99_us"] = cpu_took[std::min(cpu_took.size() - 1, cpu_took.size() * 99 / 100)];
   const double n = static_cast<double>(took.size());
-  for (const char* name : {"recall", "filter", "rank", "rerank", "reserve", "tower", "ann", "model"}) {
-    state.counters[std::string(name) + "_us"] = stage[name] / n;
-  }
+  for (const auto& [name, total] : stage) state.counters[name + "_us"] = total / n;  // every stage the engine reports
   const double outside = (stage["tower"] + stage["ann"] + stage["model"]) / n;
   state.counters["engine_share"] = mean > 0 ? (mean - outside) / mean : 0;
   state.counters["empty_share"] = empty / n;

@@ -888,9 +888,10 @@ Result<std::vector<ItemScore>> Engine::Score(const std::string& customer_id, con
   rank::RankInputs in;
   float cf[features::kContactFeatures];
   std::vector<float> zero(d, 0.0f);
+  const features::ContactSummary summary(contact, *ch, now);
   for (size_t k = 0; k < items.size(); ++k) {
     const float* v = md.item_row[items[k]] >= 0 ? md.Embedding(items[k]) : zero.data();
-    features::ContactFeatures(contact, items[k], im.ds.items[items[k]].category, *ch, now, cf);
+    summary.Features(items[k], im.ds.items[items[k]].category, cf);
     md.builder->Append(cb, 0, ib, static_cast<int64_t>(k), u.data(), v, ctx, cf, &in);
   }
   std::vector<float> p_click(items.size()), p_convert(items.size());
@@ -1205,13 +1206,16 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
     const rank::RankContext ctx{channel, im.tz.LocalHour(now), im.tz.LocalWeekday(now)};
     float cf[features::kContactFeatures];
     std::vector<float> zero(d, 0.0f);
+    std::vector<features::ContactSummary> summary;
+    summary.reserve(contact.size());
+    for (const auto& events : contact) summary.emplace_back(events, channel, now);
     for (size_t q = 0; q < rows; ++q) {
       auto [r, k] = row_of[q];
       Cand& c = cands[r][k];
       const float* v = md.item_row[c.item] >= 0 ? md.Embedding(c.item) : zero.data();
       const float* ur = u.data() + r * d;
       c.uv = features::Dot(ur, v, d);
-      features::ContactFeatures(contact[r], c.item, ds.items[c.item].category, channel, now, cf);
+      summary[r].Features(c.item, ds.items[c.item].category, cf);
       md.builder->Append(cb, static_cast<int64_t>(r), ib, static_cast<int64_t>(q), ur, v, ctx, cf, &in);
     }
     std::vector<float> pc(rows), pv(rows);
