@@ -117,12 +117,63 @@ struct Engine::Impl {
 
 namespace {
 
+// Why a candidate was recalled, as codes in a per-request pool: a reason's text is made only
+// for the items served.
+enum class Source : uint8_t { kAnn, kSimilarTo, kPopular, kCampaign, kFresh, kFallbackPopular, kFallbackAnyEligible };
+struct Reason {
+  Source source;
+  uint32_t arg;   // kSimilarTo: the seed item; kCampaign: the campaign's code; else 0
+  int32_t next;   // the candidate's next reason in the pool, or kNoReason
+};
+constexpr int32_t kNoReason = -1;
+constexpr int32_t kReasonsMoved = -2;  // the candidate moved on to ranking: later reasons are not kept
+
 struct Scored {
   uint32_t item;
-  std::vector<std::string> reasons;
+  int32_t reasons = kNoReason;  // first reason in the request's pool
   bool fallback = false;
   float pc = 0, pv = 0;
   double uv = 0, score = 0;
+};
+
+// Candidate positions by item: open addressing over a power-of-two table, so a request's few
+// hundred candidates cost no allocation each.
+class CandidateIndex {
+ public:
+  explicit CandidateIndex(size_t expected) {
+    size_t cap = 64;
+    while (cap < 2 * expected) cap <<= 1;
+    slots_.assign(cap, {kEmpty, 0});
+  }
+  // The position of `item`, or -1.
+  int64_t Find(uint32_t item) const {
+    for (size_t h = Hash(item);; h = (h + 1) & (slots_.size() - 1)) {
+      if (slots_[h].first == item) return slots_[h].second;
+      if (slots_[h].first == kEmpty) return -1;
+    }
+  }
+  // REQUIRES: `item` not present.
+  void Insert(uint32_t item, uint32_t pos) {
+    if (2 * (size_ + 1) > slots_.size()) Grow();
+    size_t h = Hash(item);
+    while (slots_[h].first != kEmpty) h = (h + 1) & (slots_.size() - 1);
+    slots_[h] = {item, pos};
+    ++size_;
+  }
+
+ private:
+  static constexpr uint32_t kEmpty = UINT32_MAX;  // never an item index (items are < 2^32 - 1)
+  size_t Hash(uint32_t item) const { return (item * 0x9E3779B1u) & (slots_.size() - 1); }
+  void Grow() {
+    std::vector<std::pair<uint32_t, uint32_t>> old(slots_.size() * 2, {kEmpty, 0});
+    old.swap(slots_);
+    size_ = 0;
+    for (const auto& [item, pos] : old) {
+      if (item != kEmpty) Insert(item, pos);
+    }
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> slots_;
+  size_t size_ = 0;
 };
 
 }  // namespace
@@ -452,33 +503,53 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
 
   // Recall: sources in priority order, de-duplicated; every source that found an item is a reason.
   std::vector<Scored> cands;
-  std::unordered_map<uint32_t, size_t> where;
   const size_t expected = static_cast<size_t>(sc.ann_products + sc.ann_content + sc.similar + sc.popular + sc.fresh) + 64;
+  CandidateIndex where(expected);
+  std::vector<Reason> reasons;
   cands.reserve(expected);
-  where.reserve(expected);
+  reasons.reserve(2 * expected);
   std::unordered_set<uint32_t> excluded, excluded_seen;
   for (const auto& id : req.exclude) {
     if (auto it = ds.FindItem(id)) excluded.insert(*it);
   }
-  auto add = [&](uint32_t item, const std::string& reason, bool fallback) -> bool {
+  // Adds `item` as a candidate, or the reason to the candidate it already is.
+  auto add = [&](uint32_t item, Source source, uint32_t arg, bool fallback) -> bool {
     if (item >= ds.items.size() || retired[item]) return false;
-    if (excluded.count(item)) {
+    if (!excluded.empty() && excluded.count(item)) {
       if (excluded_seen.insert(item).second) ++dbg.dropped["excluded"];
       return false;
     }
-    auto w = where.find(item);
-    if (w != where.end()) {
-      auto& rs = cands[w->second].reasons;
-      if (std::find(rs.begin(), rs.end(), reason) == rs.end()) rs.push_back(reason);
+    const int64_t w = where.Find(item);
+    if (w >= 0) {
+      int32_t* link = &cands[w].reasons;
+      if (*link == kReasonsMoved) return false;
+      for (; *link != kNoReason; link = &reasons[*link].next) {
+        if (reasons[*link].source == source && reasons[*link].arg == arg) return false;
+      }
+      *link = static_cast<int32_t>(reasons.size());  // set before push_back may move the pool
+      reasons.push_back({source, arg, kNoReason});
       return false;
     }
-    where.emplace(item, cands.size());
+    where.Insert(item, static_cast<uint32_t>(cands.size()));
     Scored c;
     c.item = item;
-    c.reasons.push_back(reason);
+    c.reasons = static_cast<int32_t>(reasons.size());
+    reasons.push_back({source, arg, kNoReason});
     c.fallback = fallback;
-    cands.push_back(std::move(c));
+    cands.push_back(c);
     return true;
+  };
+  auto reason_text = [&](const Reason& r) -> std::string {
+    switch (r.source) {
+      case Source::kAnn: return "recall:ann";
+      case Source::kSimilarTo: return "recall:similar_to:" + ds.items[r.arg].id;
+      case Source::kPopular: return "recall:popular";
+      case Source::kCampaign: return "campaign:" + std::string(ds.campaigns.Name(r.arg));
+      case Source::kFresh: return "recall:fresh";
+      case Source::kFallbackPopular: return "fallback:popular";
+      case Source::kFallbackAnyEligible: return "fallback:any_eligible";
+    }
+    return "recall";
   };
   auto search = [&](int kind, const float* q, int64_t nq, int k, std::vector<int64_t>* labels) -> Status {
     labels->assign(static_cast<size_t>(nq) * k, -1);
@@ -499,7 +570,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
       int64_t n = 0;
       for (int64_t row : labels) {
         if (row < 0 || row >= static_cast<int64_t>(md.row_item.size()) || md.row_item[row] < 0) continue;
-        n += add(static_cast<uint32_t>(md.row_item[row]), "recall:ann", false);
+        n += add(static_cast<uint32_t>(md.row_item[row]), Source::kAnn, 0, false);
       }
       dbg.counts[names[kind]] = n;
     }
@@ -560,7 +631,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
             if (row < 0 || row >= static_cast<int64_t>(md.row_item.size()) || md.row_item[row] < 0) continue;
             const uint32_t it = static_cast<uint32_t>(md.row_item[row]);
             if (it == seeds[s]) continue;
-            n += add(it, "recall:similar_to:" + ds.items[seeds[s]].id, false);
+            n += add(it, Source::kSimilarTo, seeds[s], false);
           }
         }
       }
@@ -571,11 +642,11 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     int64_t n = 0;
     const auto& seg = popular_segment[static_cast<size_t>(channel) * kNumTiers + tier];
     if (known) {
-      for (size_t k = 0; k < seg.size() && n < sc.popular; ++k) n += add(seg[k], "recall:popular", false);
+      for (size_t k = 0; k < seg.size() && n < sc.popular; ++k) n += add(seg[k], Source::kPopular, 0, false);
     }
     const int quota = known ? sc.popular : sc.popular + sc.ann_products;  // cold start: popular carries the page
     const auto& pc = popular_channel[channel];
-    for (size_t k = 0; k < pc.size() && n < quota; ++k) n += add(pc[k], "recall:popular", false);
+    for (size_t k = 0; k < pc.size() && n < quota; ++k) n += add(pc[k], Source::kPopular, 0, false);
     dbg.counts["recall.popular"] = n;
   }
   if (known && sc.campaign > 0) {
@@ -589,7 +660,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
       if (it == campaign_items.end()) continue;
       for (uint32_t item : it->second) {
         if (n >= sc.campaign) break;
-        n += add(item, "campaign:" + sc.campaigns[k].campaign, false);
+        n += add(item, Source::kCampaign, *code, false);
       }
     }
     dbg.counts["recall.campaign"] = n;
@@ -602,7 +673,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     while (lo > 0 && IsNew(any_order[lo - 1])) --lo;
     const size_t span = any_order.size() - lo;
     for (int tries = 0; span > 0 && tries < 4 * sc.fresh && n < sc.fresh; ++tries) {
-      n += add(any_order[lo + rng() % span], "recall:fresh", false);
+      n += add(any_order[lo + rng() % span], Source::kFresh, 0, false);
     }
     dbg.counts["recall.fresh"] = n;
   }
@@ -631,9 +702,11 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     for (size_t k : pass) pc.push_back(Cand(cands[k].item));
     QM_ASSIGN_OR_RETURN(auto decisions, policy->Check(store.get(), cu, pc, channel, now));
     for (size_t j = 0; j < pass.size(); ++j) {
-      // Moved: later fallbacks only read a candidate's item (and may add reasons to it, which
-      // a copy would not have seen either).
-      if (decisions[j].blocked_by.empty()) allowed.push_back(std::move(cands[pass[j]]));
+      // Reasons a later fallback finds for a candidate already allowed are not kept.
+      if (decisions[j].blocked_by.empty()) {
+        allowed.push_back(cands[pass[j]]);
+        cands[pass[j]].reasons = kReasonsMoved;
+      }
       for (const auto& b : decisions[j].blocked_by) ++dbg.dropped[b];
     }
     return Status::Ok();
@@ -645,7 +718,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     int64_t n = 0;
     for (uint32_t it : popular_channel[channel]) {
       if (n >= 3 * count) break;
-      n += add(it, "fallback:popular", true);
+      n += add(it, Source::kFallbackPopular, 0, true);
     }
     QM_RETURN_IF_ERROR(filter(from));
   }
@@ -657,11 +730,11 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     int64_t n = 0;
     for (size_t k = 0; k < any_order.size() && k < 5000 && n < 3 * count; ++k) {
       const uint32_t it = any_order[k];
-      if (where.count(it) || retired[it]) continue;
+      if (where.Find(it) >= 0 || retired[it]) continue;
       blocked.clear();
       policy->StaticCheck(cu, Cand(it), channel, now, &blocked);
       if (!blocked.empty()) continue;
-      n += add(it, "fallback:any_eligible", true);
+      n += add(it, Source::kFallbackAnyEligible, 0, true);
     }
     QM_RETURN_IF_ERROR(filter(from));
   }
@@ -800,7 +873,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     r.item_id = it.id;
     r.kind = ItemKindName(it.kind);
     r.score = c.score;
-    r.reasons = c.reasons;
+    for (int32_t x = c.reasons; x >= 0; x = reasons[x].next) r.reasons.push_back(reason_text(reasons[x]));
     if (explored[k]) r.reasons.push_back("explore");
     char buf[64];
     std::snprintf(buf, sizeof buf, "rank:p_click=%.4f", c.pc);
