@@ -17,6 +17,8 @@ namespace {
 
 constexpr uint32_t Bit(EventType t) { return 1u << static_cast<int>(t); }
 constexpr uint32_t kContactTypes = Bit(EventType::kImpression) | Bit(EventType::kPushSent);
+// Item caps become plan templates, with clicked and dismissed: at most 32 (a bit mask each).
+constexpr int kMaxItemCaps = 30;
 
 StateRule ToStateRule(CapScope s) {
   switch (s) {
@@ -59,6 +61,7 @@ Result<Policy> Policy::Create(PolicyConfig config, ChannelRegistry channels, Tim
   }
   auto caps = std::make_shared<std::vector<CompiledCap>>();
   TimeMs longest = 0;
+  int item_caps = 0;
   for (size_t i = 0; i < config.caps.size(); ++i) {
     const CapRule& r = config.caps[i];
     const std::string where = "policy.caps[" + std::to_string(i) + "]";
@@ -75,6 +78,10 @@ Result<Policy> Policy::Create(PolicyConfig config, ChannelRegistry channels, Tim
       return Status::InvalidArgument("'" + where + ".event': unknown event '" + r.event + "'");
     }
     if (r.limit < 0) return Status::InvalidArgument("'" + where + ".limit': must be >= 0");
+    if (r.scope == CapScope::kCustomerItem && ++item_caps > kMaxItemCaps) {
+      return Status::InvalidArgument("'" + where + "': at most " + std::to_string(kMaxItemCaps) +
+                                     " caps of scope customer_item");
+    }
     if (r.calendar == WindowKind::kRolling && r.window <= 0) {
       return Status::InvalidArgument("'" + where + ".window': must be positive");
     }

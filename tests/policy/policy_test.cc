@@ -126,6 +126,27 @@ TEST(PolicyConfig, CreateRejectsAnUnknownChannelNamingTheRule) {
   EXPECT_NE(p.status().message().find("policy.caps[0].channel"), std::string::npos) << p.status().message();
 }
 
+// Each item cap is one bit of a candidate's template mask: more than 30 are refused by name,
+// 30 are accepted and each still counts.
+TEST(PolicyConfig, CreateRejectsMoreItemCapsThanAPlanHolds) {
+  PolicyConfig c = NoRules();
+  for (int k = 0; k < 31; ++k) {
+    c.caps.push_back({"i" + std::to_string(k), CapScope::kCustomerItem, "", "contact", 100 - k, kMsPerDay,
+                      WindowKind::kRolling});
+  }
+  auto p = Policy::Create(c, Channels(), Shanghai());
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("policy.caps[30]"), std::string::npos) << p.status().message();
+  c.caps.pop_back();
+  c.caps.back().limit = 0;  // the 30th blocks every contact
+  auto ok = Policy::Create(c, Channels(), Shanghai());
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  Bank bank;
+  bank.Add("a", ItemKind::kContent);
+  auto d = ok->Evaluate(MakeCustomer("c"), bank.All(), kAppHome, At("2024-03-04T10:00"), {});
+  EXPECT_EQ(d[0].blocked_by, std::vector<std::string>{blocked::kCapCustomerItem});
+}
+
 // ---- consent, suitability, eligibility --------------------------------------------------------
 
 class Rules : public ::testing::Test {
