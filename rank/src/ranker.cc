@@ -10,21 +10,13 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "qianmian/torchutil/torchutil.h"
+
 namespace qm::rank {
 
 namespace nn = torch::nn;
 
 namespace {
-
-// Unsets sparse gradients without entries (e.g. a batch where every bag is padding):
-// libtorch 1.13's sparse Adagrad step fails on them, and there is nothing to update.
-void DropEmptySparseGrads(torch::optim::Optimizer* opt) {
-  for (auto& group : opt->param_groups()) {
-    for (auto& p : group.params()) {
-      if (p.grad().defined() && p.grad().is_sparse() && p.grad()._nnz() == 0) p.mutable_grad() = torch::Tensor();
-    }
-  }
-}
 
 constexpr int64_t kContextVocab = kMaxChannels + 24 + 7;
 
@@ -248,7 +240,7 @@ class BuiltinRanker final : public Ranker {
           sparse_opt.zero_grad();
           loss.backward();
           dense_opt.step();
-          DropEmptySparseGrads(&sparse_opt);  // libtorch's sparse Adagrad fails on empty gradients
+          torchutil::DropEmptySparseGrads(&sparse_opt);  // libtorch's sparse Adagrad fails on empty gradients
           sparse_opt.step();
           double ws = w.sum().item<double>();
           loss_sum += loss.item<double>() * ws;
@@ -278,20 +270,12 @@ class BuiltinRanker final : public Ranker {
   }
 
   Status Save(const std::string& path) const override {
-    try {
-      std::lock_guard<std::mutex> lock(mu_);
-      torch::save(net_, path);
-    } catch (const std::exception& e) {
-      return Status::IoError("saving ranker to '" + path + "': " + e.what());
-    }
-    nlohmann::json j = {{"format", "qianmian.ranker/1"}, {"field_dim", options_.field_dim},
-                        {"cross_layers", options_.cross_layers}, {"cross_rank", options_.cross_rank},
-                        {"hidden1", options_.hidden1}, {"hidden2", options_.hidden2}};
-    std::ofstream out(path + ".json", std::ios::trunc);
-    out << j.dump(2);
-    out.close();
-    if (!out) return Status::IoError("writing '" + path + ".json' failed");
-    return Status::Ok();
+    std::lock_guard<std::mutex> lock(mu_);
+    return torchutil::SaveWithSidecar(net_, path,
+                                      {{"format", "qianmian.ranker/1"}, {"field_dim", options_.field_dim},
+                                       {"cross_layers", options_.cross_layers}, {"cross_rank", options_.cross_rank},
+                                       {"hidden1", options_.hidden1}, {"hidden2", options_.hidden2}},
+                                      "ranker");
   }
 
   Status LoadWeights(const std::string& path) {

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "qianmian/torchutil/torchutil.h"
+
 #include "qianmian/core/prefetch.h"
 
 namespace qm::recall {
@@ -26,16 +28,6 @@ void SetTorchThreads(int threads) {
 }
 
 namespace {
-
-// Unsets sparse gradients without entries (e.g. a batch where every bag is padding):
-// libtorch 1.13's sparse Adagrad step fails on them, and there is nothing to update.
-void DropEmptySparseGrads(torch::optim::Optimizer* opt) {
-  for (auto& group : opt->param_groups()) {
-    for (auto& p : group.params()) {
-      if (p.grad().defined() && p.grad().is_sparse() && p.grad()._nnz() == 0) p.mutable_grad() = torch::Tensor();
-    }
-  }
-}
 
 torch::Tensor I64(const std::vector<int64_t>& v) {
   return torch::from_blob(const_cast<int64_t*>(v.data()), {static_cast<int64_t>(v.size())}, torch::kInt64);
@@ -119,21 +111,13 @@ class TorchTwoTower final : public TwoTowerModel {
   }
 
   Status Save(const std::string& path) const override {
-    try {
-      std::lock_guard<std::mutex> lock(mu_);
-      torch::save(net_, path);
-    } catch (const std::exception& e) {
-      return Status::IoError("saving two-tower model to '" + path + "': " + e.what());
-    }
-    nlohmann::json j = {{"format", "qianmian.two_tower/1"},
-                        {"embedding_dim", options_.embedding_dim}, {"field_dim", options_.field_dim},
-                        {"id_dim", options_.id_dim}, {"text_dim", options_.text_dim},
-                        {"hidden", options_.hidden}, {"temperature", options_.temperature}};
-    std::ofstream out(path + ".json", std::ios::trunc);
-    out << j.dump(2);
-    out.close();
-    if (!out) return Status::IoError("writing '" + path + ".json' failed");
-    return Status::Ok();
+    std::lock_guard<std::mutex> lock(mu_);
+    return torchutil::SaveWithSidecar(net_, path,
+                                      {{"format", "qianmian.two_tower/1"},
+                                       {"embedding_dim", options_.embedding_dim}, {"field_dim", options_.field_dim},
+                                       {"id_dim", options_.id_dim}, {"text_dim", options_.text_dim},
+                                       {"hidden", options_.hidden}, {"temperature", options_.temperature}},
+                                      "two-tower model");
   }
 
   Status LoadWeights(const std::string& path) {
@@ -240,7 +224,7 @@ class TorchTwoTower final : public TwoTowerModel {
         sparse_opt.zero_grad();
         loss.backward();
         opt.step();
-        DropEmptySparseGrads(&sparse_opt);  // libtorch's sparse Adagrad fails on empty gradients
+        torchutil::DropEmptySparseGrads(&sparse_opt);  // libtorch's sparse Adagrad fails on empty gradients
         sparse_opt.step();
         if (stats) stats->epoch_loss[p.epoch] += loss.item<double>();
         ++loss_n[p.epoch];
