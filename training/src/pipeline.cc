@@ -138,7 +138,8 @@ std::string EvalReport::Format() const {
     out += "\n";
   }
   for (const char* k : {"ranker.auc", "ranker.gauc", "ranker.logloss", "ranker.convert_auc",
-                        "ranker.rows", "two_stage.share_of_oracle@20", "two_stage.vs_popularity@20"}) {
+                        "ranker.rows", "two_stage.candidate_recall", "two_stage.share_of_oracle@20",
+                        "two_stage.vs_popularity@20"}) {
     auto it = metrics.find(k);
     if (it == metrics.end()) continue;
     std::snprintf(line, sizeof line, "%-30s %.4f\n", k, it->second);
@@ -562,6 +563,8 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   std::vector<uint32_t> two_stage_top;  // for coverage
   const int d = b.towers->dim();
   const int cand = std::max(c.candidates, kmax);
+  // The ranker's ceiling: how many targets are among the filtered candidates at all.
+  RankingMetrics candidates({cand});
   Progress progress("evaluating", t.size(), " customers");
   std::vector<int64_t> labels(cand);
   std::vector<float> scores(cand);
@@ -613,6 +616,7 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
       for (auto& m : merged) ranked.push_back(m.second);
       std::vector<uint32_t> top(ranked.begin(), ranked.begin() + std::min<size_t>(kmax, ranked.size()));
       retrieval.Add(IndexSpan{top.data(), top.size()}, t.targets[lo + k]);
+      candidates.Add(IndexSpan{ranked.data(), ranked.size()}, t.targets[lo + k]);
       // Rank the candidates.
       rank::RankInputs in;
       ItemBatch ib;
@@ -627,8 +631,9 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
       }
       rank::RankContext ctx{kAppHome, 12, tz.LocalWeekday(times[k])};
       float contact[features::kContactFeatures];
+      const features::ContactSummary summary(recent, kAppHome, times[k]);
       for (size_t j = 0; j < ranked.size(); ++j) {
-        features::ContactFeatures(recent, ranked[j], ds.items[ranked[j]].category, kAppHome, times[k], contact);
+        summary.Features(ranked[j], ds.items[ranked[j]].category, contact);
         b.builder->Append(cb, static_cast<int64_t>(k), ib, static_cast<int64_t>(j), u.data() + k * d,
                           b.item_emb.data() + static_cast<size_t>(ranked[j]) * d, ctx, contact, &in);
       }
@@ -672,6 +677,7 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   };
   put("retrieval", retrieval);
   put("two_stage", two_stage);
+  report.metrics["two_stage.candidate_recall"] = candidates.Recall(cand);
 
 
   report.metrics["two_stage.coverage@20"] = CatalogueCoverage(two_stage_top.data(), t.size(), kmax, 20,
