@@ -48,6 +48,8 @@ if $QM eval --data "$W/bank" --artifacts "$W/art" --config "$W/fast.toml" >"$W/e
 else
   bad "eval: $(tail -5 "$W/eval.txt")"
 fi
+awk '$1 == "two_stage.candidate_recall" && $2 > 0 && $2 <= 1 { found = 1 } END { exit !found }' "$W/eval.txt" &&
+  ok "eval reports the share of targets among the ranker's candidates" || bad "eval lacks two_stage.candidate_recall"
 
 # 3. a tampered bundle is refused, naming the file.
 printf 'x' >> "$W/art/$v/ranker.pt"
