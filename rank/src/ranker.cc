@@ -271,7 +271,7 @@ class BuiltinRanker final : public Ranker {
 
   Status Save(const std::string& path) const override {
     std::lock_guard<std::mutex> lock(mu_);
-    return torchutil::SaveWithSidecar(net_, path,
+    return torchutil::SaveWithSidecar([&](const std::string& p) { torch::save(net_, p); }, path,
                                       {{"format", "qianmian.ranker/1"}, {"field_dim", options_.field_dim},
                                        {"cross_layers", options_.cross_layers}, {"cross_rank", options_.cross_rank},
                                        {"hidden1", options_.hidden1}, {"hidden2", options_.hidden2}},

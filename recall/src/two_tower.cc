@@ -112,7 +112,7 @@ class TorchTwoTower final : public TwoTowerModel {
 
   Status Save(const std::string& path) const override {
     std::lock_guard<std::mutex> lock(mu_);
-    return torchutil::SaveWithSidecar(net_, path,
+    return torchutil::SaveWithSidecar([&](const std::string& p) { torch::save(net_, p); }, path,
                                       {{"format", "qianmian.two_tower/1"},
                                        {"embedding_dim", options_.embedding_dim}, {"field_dim", options_.field_dim},
                                        {"id_dim", options_.id_dim}, {"text_dim", options_.text_dim},

@@ -127,6 +127,10 @@ TEST(Ranker, BuiltinModelSavesAndLoads) {
   EXPECT_EQ(a2, c2);
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".json");
+  // A folder that does not exist: an IoError naming the model, no exception.
+  Status bad = (*ranker)->Save("/nonexistent-qm-dir/ranker.pt");
+  EXPECT_EQ(bad.code(), StatusCode::kIoError);
+  EXPECT_NE(bad.message().find("saving ranker"), std::string::npos) << bad.message();
 }
 
 // One customer's candidates (one request) take a shortcut through the network: its result must

@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include <torch/torch.h>
+
 namespace qm::torchutil {
 
 void DropEmptySparseGrads(torch::optim::Optimizer* opt) {
@@ -12,11 +14,17 @@ void DropEmptySparseGrads(torch::optim::Optimizer* opt) {
   }
 }
 
-Status WriteSidecar(const std::string& path, const nlohmann::json& meta) {
-  std::ofstream out(path, std::ios::trunc);
+Status SaveWithSidecar(const std::function<void(const std::string&)>& save_weights, const std::string& path,
+                       const nlohmann::json& meta, const std::string& what) {
+  try {
+    save_weights(path);
+  } catch (const std::exception& e) {
+    return Status::IoError("saving " + what + " to '" + path + "': " + e.what());
+  }
+  std::ofstream out(path + ".json", std::ios::trunc);
   out << meta.dump(2);
   out.close();
-  if (!out) return Status::IoError("writing '" + path + "' failed");
+  if (!out) return Status::IoError("writing '" + path + ".json' failed");
   return Status::Ok();
 }
 
