@@ -130,9 +130,16 @@ TimeMs Policy::SendTime(ChannelId channel, TimeMs now, bool* quiet) const {
 
 void Policy::StaticCheck(const Customer& cu, const Candidate& c, ChannelId channel, TimeMs now,
                          std::vector<std::string>* out) const {
-  const Item& it = *c.item;
   bool quiet = false;
-  TimeMs at = it.service ? now : SendTime(channel, now, &quiet);
+  const TimeMs send = SendTime(channel, now, &quiet);
+  StaticCheckAt(cu, c, channel, now, send, quiet, out);
+}
+
+void Policy::StaticCheckAt(const Customer& cu, const Candidate& c, ChannelId channel, TimeMs now, TimeMs send,
+                           bool send_quiet, std::vector<std::string>* out) const {
+  const Item& it = *c.item;
+  const bool quiet = !it.service && send_quiet;  // service items go out at once
+  const TimeMs at = it.service ? now : send;
   if (!it.service && (cu.opt_out >> channel & 1u)) out->push_back(blocked::kConsent);
   if (it.risk != kNoRisk) {
     const bool assessed = cu.risk != kNoRisk && cu.risk_assessed != kNoTime &&
@@ -321,7 +328,7 @@ Policy::Prepared Policy::Prepare(const Customer& cu, const std::vector<Candidate
   int next = 0;
   for (size_t i = 0; i < n; ++i) {
     QM_CHECK(items[i].item != nullptr);
-    StaticCheck(cu, items[i], channel, now, &p.decisions[i].blocked_by);
+    StaticCheckAt(cu, items[i], channel, now, send, quiet, &p.decisions[i].blocked_by);
     p.ok[i] = p.decisions[i].blocked_by.empty();
     if (p.ok[i]) p.plan_index[i] = next++;
     p.decisions[i].send_at = items[i].item->service ? now : send;

@@ -21,6 +21,12 @@ RankInputBuilder::RankInputBuilder(const features::FeatureSpace& space, int embe
 void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, const features::ItemBatch& ib,
                               int64_t i, const float* u, const float* v, const RankContext& ctx,
                               const float* contact, RankInputs* out) const {
+  Append(cb, c, ib, i, u, v, features::Dot(u, v, dim_), ctx, contact, out);
+}
+
+void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, const features::ItemBatch& ib,
+                              int64_t i, const float* u, const float* v, float uv, const RankContext& ctx,
+                              const float* contact, RankInputs* out) const {
   const int F = space_.customer_cat_fields(), D = space_.customer_dense();
   const int C = features::FeatureSpace::kItemCatFields;
   out->cat_width = cat_width_;
@@ -31,7 +37,7 @@ void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, cons
   out->cat.push_back(std::clamp(ctx.hour, 0, 23));
   out->cat.push_back(std::clamp(ctx.weekday, 0, 6));
   out->dense.insert(out->dense.end(), cb.dense.begin() + c * D, cb.dense.begin() + (c + 1) * D);
-  out->dense.push_back(features::Dot(u, v, dim_));
+  out->dense.push_back(uv);
   const size_t at = out->dense.size();
   out->dense.resize(at + dim_);
   features::ScaledProduct(u, v, dim_, static_cast<float>(dim_), out->dense.data() + at);  // ~unit scale

@@ -777,7 +777,8 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
       const uint32_t it = allowed[k].item;
       const float* v = md.item_row[it] >= 0 ? md.Embedding(it) : zero.data();
       summary.Features(it, ds.items[it].category, cf);
-      md.builder->Append(cb, 0, ib, static_cast<int64_t>(k), u.data(), v, ctx, cf, &in);
+      md.builder->Append(cb, 0, ib, static_cast<int64_t>(k), u.data(), v, static_cast<float>(allowed[k].uv), ctx,
+                         cf, &in);
     }
     std::vector<float> pc(n), pv(n);
     const auto a = Clock::now();
@@ -1289,7 +1290,8 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
       const float* ur = u.data() + r * d;
       c.uv = features::Dot(ur, v, d);
       summary[r].Features(c.item, ds.items[c.item].category, cf);
-      md.builder->Append(cb, static_cast<int64_t>(r), ib, static_cast<int64_t>(q), ur, v, ctx, cf, &in);
+      md.builder->Append(cb, static_cast<int64_t>(r), ib, static_cast<int64_t>(q), ur, v, static_cast<float>(c.uv), ctx,
+                         cf, &in);
     }
     std::vector<float> pc(rows), pv(rows);
     QM_RETURN_IF_ERROR(md.ranker->Score(in, pc.data(), pv.data()));

@@ -124,6 +124,10 @@ class Policy {
   std::vector<int> quiet_;                 // per channel id: index into quiet_hours or -1
   std::vector<TimeMs> cooldown_;           // per channel id: gap or 0
   std::vector<bool> reserve_;              // per channel id: reservations need confirmation
+  // StaticCheck with the channel's send time for `now` (and whether `now` is in its quiet window)
+  // worked out once for all candidates.
+  void StaticCheckAt(const Customer& customer, const Candidate& c, ChannelId channel, TimeMs now, TimeMs send,
+                     bool send_quiet, std::vector<std::string>* blocked_by) const;
   // Decisions with the stateless rules applied; plan_index[i] = candidate i's index in the plan
   // (-1 = blocked already, left out).
   struct Prepared {

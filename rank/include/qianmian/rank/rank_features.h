@@ -54,6 +54,10 @@ class RankInputBuilder {
   void Append(const features::CustomerBatch& customers, int64_t c,
               const features::ItemBatch& items, int64_t i, const float* u, const float* v,
               const RankContext& context, const float* contact, RankInputs* out) const;
+  // Same, with u.v already computed by the caller (features::Dot(u, v, dim)).
+  void Append(const features::CustomerBatch& customers, int64_t c,
+              const features::ItemBatch& items, int64_t i, const float* u, const float* v, float uv,
+              const RankContext& context, const float* contact, RankInputs* out) const;
   // JSON description of the layout (column names and vocabulary sizes) for model authors.
   std::string Describe() const;
 
