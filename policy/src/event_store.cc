@@ -24,6 +24,9 @@ void ReadStoreConfig(ConfigTable t, StoreConfig* c) {
   if (c->retention <= 0) t.Error("retention", "must be positive");
 }
 
+namespace {
+
+// The event a taken candidate becomes in the log (sends that count at once).
 StoredEvent TakenEvent(const ContactPlan& plan, const PlanCandidate& c) {
   StoredEvent e;
   e.ts = c.ts;
@@ -36,6 +39,21 @@ StoredEvent TakenEvent(const ContactPlan& plan, const PlanCandidate& c) {
   e.category = c.category;
   e.service = c.service;
   return e;
+}
+
+}  // namespace
+
+PlanOutcome RunReserving(const ContactPlan& plan, CustomerState* state, bool* changed,
+                         const std::function<void(const StoredEvent&)>& log) {
+  PlanOutcome out = RunPlan(plan, state, changed);
+  if (!*changed) return out;
+  if (plan.expires == 0 && !out.replayed) {
+    for (size_t i = 0; i < plan.candidates.size(); ++i) {
+      if (out.taken[i]) log(TakenEvent(plan, plan.candidates[i]));
+    }
+  }
+  CompactState(plan.now, plan.options, state);
+  return out;
 }
 
 Result<std::vector<PlanOutcome>> EventStore::ApplyMany(const std::vector<ContactPlan>& plans) {

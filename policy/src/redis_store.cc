@@ -212,7 +212,7 @@ class RedisStore final : public EventStore {
     }
     PlanOutcome out;
     QM_RETURN_IF_ERROR(Transact({plan.customer_id}, [&](size_t, CustomerState* state, Commit* commit) {
-      out = RunReserving(plan, state, commit);
+      out = ReserveInCommit(plan, state, commit);
     }));
     return out;
   }
@@ -241,11 +241,7 @@ class RedisStore final : public EventStore {
           out[i] = RunPlan(plan, &copy, &changed);
           continue;
         }
-        Commit one;
-        out[i] = RunReserving(plan, state, &one);
-        commit->write |= one.write;
-        commit->state_ttl = std::max(commit->state_ttl, one.state_ttl);
-        for (auto& l : one.log) commit->log.push_back(std::move(l));
+        out[i] = ReserveInCommit(plan, state, commit);
       }
     }));
     return out;
@@ -331,21 +327,15 @@ class RedisStore final : public EventStore {
     return Status::Ok();
   }
 
-  // Runs a reserving plan: what it took is logged at once when it counts at once (a send).
-  PlanOutcome RunReserving(const ContactPlan& plan, CustomerState* state, Commit* commit) const {
+  // Runs a reserving plan on the state read: the sends it took go into the commit's log records.
+  PlanOutcome ReserveInCommit(const ContactPlan& plan, CustomerState* state, Commit* commit) const {
     bool changed = false;
-    PlanOutcome out = RunPlan(plan, state, &changed);
-    if (!changed) return out;
-    if (plan.expires == 0 && !out.replayed) {
-      for (size_t i = 0; i < plan.candidates.size(); ++i) {
-        if (!out.taken[i]) continue;
-        StoredEvent e = TakenEvent(plan, plan.candidates[i]);
-        commit->log.push_back({e.ts, LogMember(e)});
-      }
+    PlanOutcome out = RunReserving(plan, state, &changed,
+                                   [&](const StoredEvent& e) { commit->log.push_back({e.ts, LogMember(e)}); });
+    if (changed) {
+      commit->write = true;
+      commit->state_ttl = StateTtl(plan.options);
     }
-    CompactState(plan.now, plan.options, state);
-    commit->write = true;
-    commit->state_ttl = StateTtl(plan.options);
     return out;
   }
 

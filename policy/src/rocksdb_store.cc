@@ -114,7 +114,7 @@ class RocksStore final : public EventStore {
     QM_RETURN_IF_ERROR(ReadState(plan.customer_id, &state));
     rocksdb::WriteBatch batch;
     bool changed = false, sync = false;
-    PlanOutcome out = RunReserving(plan, &state, &batch, &changed, &sync);
+    PlanOutcome out = ReserveInBatch(plan, &state, &batch, &changed, &sync);
     if (!changed) return out;
     PutState(&batch, plan.customer_id, state);
     QM_RETURN_IF_ERROR(Write(&batch, sync));
@@ -147,7 +147,7 @@ class RocksStore final : public EventStore {
         out.push_back(RunPlan(plan, &copy, &changed));
         continue;
       }
-      out.push_back(RunReserving(plan, &it->second, &batch, &changed, &sync));
+      out.push_back(ReserveInBatch(plan, &it->second, &batch, &changed, &sync));
       if (changed) dirty[plan.customer_id] = true;
     }
     if (dirty.empty()) return out;
@@ -260,23 +260,15 @@ class RocksStore final : public EventStore {
     return Status::Ok();
   }
 
-  // Runs a reserving plan on the customer's state (REQUIRES the customer's stripe lock): what it
-  // took goes into `batch` as log records and the state is compacted. *changed is set when the
-  // state must be written; *sync when that write must reach the disk (anything but an expiring
-  // app_home reservation, unless store.sync_reservations).
-  PlanOutcome RunReserving(const ContactPlan& plan, CustomerState* state, rocksdb::WriteBatch* batch,
-                           bool* changed, bool* sync) const {
-    PlanOutcome out = RunPlan(plan, state, changed);
-    if (!*changed) return out;
-    if (plan.expires == 0 && !out.replayed) {
-      for (size_t i = 0; i < plan.candidates.size(); ++i) {
-        if (!out.taken[i]) continue;
-        StoredEvent e = TakenEvent(plan, plan.candidates[i]);
-        batch->Put(LogKey(e), EncodeEvent(e));
-      }
-    }
-    CompactState(plan.now, plan.options, state);
-    if (plan.expires == 0 || config_.sync_reservations) *sync = true;
+  // Runs a reserving plan on the customer's state (REQUIRES the customer's stripe lock): the sends
+  // it took go into `batch` as log records. *changed is set when the state must be written; *sync
+  // when that write must reach the disk (anything but an expiring app_home reservation, unless
+  // store.sync_reservations).
+  PlanOutcome ReserveInBatch(const ContactPlan& plan, CustomerState* state, rocksdb::WriteBatch* batch,
+                             bool* changed, bool* sync) const {
+    PlanOutcome out = RunReserving(plan, state, changed,
+                                   [&](const StoredEvent& e) { batch->Put(LogKey(e), EncodeEvent(e)); });
+    if (*changed && (plan.expires == 0 || config_.sync_reservations)) *sync = true;
     return out;
   }
 

@@ -1,6 +1,7 @@
 // Private: the event-store backends and helpers they share.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "qianmian/policy/event_store.h"
@@ -10,7 +11,10 @@ namespace qm::policy {
 Result<std::unique_ptr<EventStore>> OpenRocksStore(const StoreConfig& config);
 Result<std::unique_ptr<EventStore>> OpenRedisStore(const StoreConfig& config);
 
-// The event a taken candidate becomes in the log (sends that count at once).
-StoredEvent TakenEvent(const ContactPlan& plan, const PlanCandidate& c);
+// Runs a reserving plan on a customer's state, as both backends do: RunPlan, then, when the
+// state changed, every send it took (a plan without expiry that was not a replay) goes to `log`
+// as an event and the state is compacted. *changed is RunPlan's.
+PlanOutcome RunReserving(const ContactPlan& plan, CustomerState* state, bool* changed,
+                         const std::function<void(const StoredEvent&)>& log);
 
 }  // namespace qm::policy
