@@ -96,7 +96,7 @@ TEST_F(Generate, OutputLoadsWithZeroBadRows) {
     EXPECT_TRUE(features.count(name)) << name;
   }
   for (const char* f : {"truth/truth.json", "truth/oracle.json", "truth/customer_latent.f32", "truth/item_latent.f32",
-                        "truth/item_bias.f32"}) {
+                        "truth/item_bias.f32", "truth/customer_latent_observable.f32"}) {
     EXPECT_TRUE(fs::exists(*root_ / "a" / f)) << f;
   }
 }
@@ -271,6 +271,44 @@ TEST_F(Generate, OracleBeatsPopularityByAClearMargin) {
   std::string oracle = ReadAll(*root_ / "a" / "truth" / "oracle.json");
   EXPECT_NE(oracle.find("\"holdout_start_ms\": " + std::to_string(summary_->holdout_start)), std::string::npos);
   EXPECT_NE(oracle.find("\"evaluated_customers\""), std::string::npos);
+}
+
+std::vector<float> ReadFloats(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::vector<float> v;
+  float x;
+  while (in.read(reinterpret_cast<char*>(&x), sizeof x)) v.push_back(x);
+  return v;
+}
+
+// customer_latent = customer_latent_observable + idiosyncratic noise whose share of the
+// variance is the planted unobservable share (0.2); the noise does not depend on the attributes.
+TEST_F(Generate, ObservableLatentIsTheAttributePartOfTheCustomerLatent) {
+  const auto u = ReadFloats(*root_ / "a" / "truth" / "customer_latent.f32");
+  const auto o = ReadFloats(*root_ / "a" / "truth" / "customer_latent_observable.f32");
+  ASSERT_EQ(u.size(), 3000u * 24);
+  ASSERT_EQ(o.size(), u.size());
+  double noise = 0, total = 0, cross = 0;
+  double mean[24] = {0};
+  for (size_t k = 0; k < u.size(); ++k) mean[k % 24] += u[k] / 3000.0;
+  for (size_t k = 0; k < u.size(); ++k) {
+    const double e = u[k] - o[k], c = u[k] - mean[k % 24];
+    noise += e * e;
+    total += c * c;
+    cross += e * (o[k]);
+  }
+  EXPECT_NEAR(noise / total, 0.2, 0.03);
+  EXPECT_NEAR(cross / total, 0.0, 0.03);  // noise uncorrelated with the attribute part
+}
+
+TEST_F(Generate, AttributeOracleLiesBetweenPopularityAndTheOracle) {
+  // Knowing customers only by their attributes loses their idiosyncratic taste (a fifth of the
+  // latent variance), but keeps the items, the response model and the logging policy.
+  EXPECT_GT(summary_->attribute_oracle.at20, 1.5 * summary_->popularity.at20);
+  EXPECT_LT(summary_->attribute_oracle.at20, summary_->oracle.at20);
+  EXPECT_GT(summary_->attribute_oracle.at20, 0.6 * summary_->oracle.at20);
+  std::string oracle = ReadAll(*root_ / "a" / "truth" / "oracle.json");
+  EXPECT_NE(oracle.find("\"attribute_oracle\": {"), std::string::npos);
 }
 
 TEST_F(Generate, HoldoutTargetsFromTheLoadedEventsMatchTheGenerator) {

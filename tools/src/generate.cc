@@ -225,6 +225,8 @@ std::string StrArray(const std::vector<std::string>& v) {
 Status WriteTruth(const World& w, const fs::path& dir) {
   const size_t n = w.customers.size(), m = w.items.size();
   QM_RETURN_IF_ERROR(WriteFloats(dir / "customer_latent.f32", w.customer_latent.data(), w.customer_latent.size()));
+  QM_RETURN_IF_ERROR(WriteFloats(dir / "customer_latent_observable.f32", w.customer_latent_observable.data(),
+                                 w.customer_latent_observable.size()));
   QM_RETURN_IF_ERROR(WriteFloats(dir / "item_latent.f32", w.item_latent.data(), w.item_latent.size()));
   QM_RETURN_IF_ERROR(WriteFloats(dir / "item_bias.f32", w.item_bias.data(), m));
   QM_RETURN_IF_ERROR(WriteFloats(dir / "item_popularity.f32", w.item_pop.data(), m));
@@ -261,6 +263,7 @@ Status WriteTruth(const World& w, const fs::path& dir) {
   j += "  \"dim\": " + std::to_string(gen::kDim) + ",\n  \"dims\": " + StrArray(dims) + ",\n";
   j += "  \"files\": {\n"
        "    \"customer_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", " + std::to_string(gen::kDim) + "], \"rows\": \"customers.csv order\"},\n"
+       "    \"customer_latent_observable.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", " + std::to_string(gen::kDim) + "], \"rows\": \"customers.csv order\", \"meaning\": \"A*phi(c), centred and scaled: the part of customer_latent the customers.csv attributes determine (customer_latent minus the idiosyncratic e)\"},\n"
        "    \"item_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + ", " + std::to_string(gen::kDim) + "], \"rows\": \"items.csv order\"},\n"
        "    \"item_bias.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + "]},\n"
        "    \"item_popularity.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + "], \"meaning\": \"the logging policy's popularity weight\"},\n"
@@ -330,7 +333,9 @@ Status WriteOracle(const World& w, const gen::OracleResult& r, const fs::path& d
        std::to_string(w.options.oracle_sample) + "\",\n";
   j += "  \"oracle_score\": \"1 - exp(-lambda), lambda = E[app_home impressions of i in the holdout] * P(click | impression) + E[pushes of i in the holdout] * P(push_open | push), both from truth.json without fatigue; exposures from the logging policy's mixture restricted to the items eligible for the customer (validity and assessment averaged over the holdout; items held, converted, dismissed or, for content, positive before holdout_start excluded)\",\n";
   j += "  \"popularity_score\": \"number of positive events on the item before holdout_start (ties: items.csv order)\",\n";
+  j += "  \"attribute_oracle_score\": \"the oracle score with customer_latent replaced by customer_latent_observable: everything known but each customer's idiosyncratic taste, which only their own history reveals (a reference a learned model can approach)\",\n";
   j += "  \"oracle\": " + rk(r.oracle) + ",\n";
+  j += "  \"attribute_oracle\": " + rk(r.attribute_oracle) + ",\n";
   j += "  \"popularity\": " + rk(r.popularity) + "\n}\n";
   return WriteText(dir / "oracle.json", j);
 }
@@ -382,6 +387,7 @@ Result<GenerateSummary> GenerateBank(const GenerateOptions& options) {
   sum.evaluated_customers = oracle.evaluated;
   sum.oracle = oracle.oracle;
   sum.popularity = oracle.popularity;
+  sum.attribute_oracle = oracle.attribute_oracle;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
 }
@@ -414,6 +420,9 @@ std::string FormatGenerateSummary(const GenerateSummary& s) {
                 (unsigned long long)s.eligible_customers, (unsigned long long)s.evaluated_customers, s.oracle.at20,
                 s.popularity.at20, s.popularity.at20 > 0 ? s.oracle.at20 / s.popularity.at20 : 0.0, s.oracle.at10,
                 s.popularity.at10, s.oracle.at50, s.popularity.at50);
+  out += buf;
+  std::snprintf(buf, sizeof buf, "           attribute oracle (customers known by attributes only) %.4f; @10 %.4f; @50 %.4f\n",
+                s.attribute_oracle.at20, s.attribute_oracle.at10, s.attribute_oracle.at50);
   out += buf;
   std::snprintf(buf, sizeof buf, "took       %.1f s\n", s.seconds);
   out += buf;

@@ -243,6 +243,9 @@ struct World {
   std::vector<uint32_t> holdings;         // item indexes, sorted per customer
   std::vector<std::string> customer_ids;
   std::vector<float> customer_latent;     // customers x kDim
+  // The part of customer_latent the customers.csv attributes determine (A phi, centred and
+  // scaled like customer_latent): E[latent | attributes]. The rest is idiosyncratic noise.
+  std::vector<float> customer_latent_observable;  // customers x kDim
   std::vector<float> customer_observable_share;  // per dim, measured
   std::vector<ItemRec> items;
   std::vector<float> item_latent;         // items x kDim
@@ -323,6 +326,9 @@ std::vector<std::vector<Ev>> Simulate(const World& world, int threads);
 struct OracleResult {
   uint64_t eligible = 0, evaluated = 0;
   RecallAtKs oracle, popularity;
+  // The oracle with each customer's latent replaced by its attribute part: what a model that
+  // knew everything but the customers' idiosyncratic tastes would reach.
+  RecallAtKs attribute_oracle;
 };
 OracleResult ComputeOracle(const World& world, const std::vector<std::vector<Ev>>& runs, int threads);
 

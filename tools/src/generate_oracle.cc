@@ -191,16 +191,21 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
     }
   });
 
-  std::vector<float> recall(sample.size() * 6, 0.0f);
+  constexpr int kCols = 9;  // recall@10/20/50 of the oracle, popularity, attribute oracle
+  std::vector<float> recall(sample.size() * kCols, 0.0f);
   using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   Eigen::Map<const RowMat> V(w.item_latent.data(), static_cast<Eigen::Index>(m), kDim);
   Progress progress("generate: oracle", sample.size(), " customers");
   constexpr size_t kBatch = 64;
   ParallelFor(sample.size(), threads, kBatch, [&](size_t b, size_t e) {
-    RowMat U(static_cast<Eigen::Index>(e - b), kDim);
+    RowMat U(static_cast<Eigen::Index>(e - b), kDim), Uo(static_cast<Eigen::Index>(e - b), kDim);
     for (size_t s = b; s < e; ++s)
-      for (int k = 0; k < kDim; ++k) U(static_cast<Eigen::Index>(s - b), k) = w.customer_latent[size_t(ht.customers[sample[s]]) * kDim + k];
-    RowMat S = U * V.transpose();
+      for (int k = 0; k < kDim; ++k) {
+        const size_t at = size_t(ht.customers[sample[s]]) * kDim + k;
+        U(static_cast<Eigen::Index>(s - b), k) = w.customer_latent[at];
+        Uo(static_cast<Eigen::Index>(s - b), k) = w.customer_latent_observable[at];
+      }
+    const RowMat S = U * V.transpose(), So = Uo * V.transpose();
     std::vector<float> lambda(m);
     std::vector<uint32_t> excluded, top;
     std::vector<std::pair<float, uint32_t>> heap;
@@ -266,48 +271,55 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
         if (z_seg[2] > 0) cb[2] = static_cast<float>(pushes * p.push_pi_segment / z_seg[2]);
       }
       if (service > 0 && z_n[3] > 0) cc[3] = static_cast<float>(service / z_n[3]);
-      const float* srow = &S(static_cast<Eigen::Index>(s - b), 0);
       const float e_click = std::exp(-p.click_intercept), e_open = std::exp(-p.open_intercept);
       const float e_click_product = std::exp(-(p.click_intercept + p.product_click_offset));
-      for (size_t i = 0; i < m; ++i) {
-        const Facts& f = facts[i];
-        const float wt = StaticWeight(f, cu, assessed_share);
-        if (wt == 0) { lambda[i] = 0; continue; }
-        const float tp = T[f.category] * f.sqrt_pop;
-        float app = 0, push = 0;
-        if (f.pools & 1) app += f.pop * ca[0] + tp * cb[0] + cc[0];
-        if (f.pools & 2) app += f.pop * ca[1] + tp * cb[1] + cc[1];
-        if (f.pools & 4) push += f.pop * ca[2] + tp * cb[2];
-        if (f.pools & 8) push += cc[3];
-        // sigmoid(k + x) = 1 / (1 + exp(-k) * exp(-x)), x = bias + alpha * affinity.
-        const float ex = std::exp(-(w.item_bias[i] + p.alpha * srow[i]));
-        const float ec = (f.pools & 1) ? e_click_product : e_click;
-        lambda[i] = wt * (app / (1.0f + ec * ex) + push / (1.0f + e_open * ex));
-      }
-      for (uint32_t i : excluded) lambda[i] = 0;
-      // Oracle: top 50 by expected positives (ties: lower index), never a seen item.
-      for (uint32_t i : seen) lambda[i] = -1;
-      const size_t k = std::min<size_t>(50, m - seen.size());
-      heap.clear();
-      auto worse = [](const std::pair<float, uint32_t>& x, const std::pair<float, uint32_t>& y) {
-        return x.first != y.first ? x.first > y.first : x.second < y.second;  // min-heap on score
-      };
-      for (uint32_t i = 0; i < m; ++i) {
-        if (lambda[i] < 0) continue;
-        std::pair<float, uint32_t> cand{lambda[i], i};
-        if (heap.size() < k) {
-          heap.push_back(cand);
-          std::push_heap(heap.begin(), heap.end(), worse);
-        } else if (k > 0 && worse(cand, heap.front())) {
-          std::pop_heap(heap.begin(), heap.end(), worse);
-          heap.back() = cand;
-          std::push_heap(heap.begin(), heap.end(), worse);
+      // Top 50 by expected positives under affinities `srow` (ties: lower index), never a seen item.
+      auto rank_by = [&](const float* srow) {
+        for (size_t i = 0; i < m; ++i) {
+          const Facts& f = facts[i];
+          const float wt = StaticWeight(f, cu, assessed_share);
+          if (wt == 0) { lambda[i] = 0; continue; }
+          const float tp = T[f.category] * f.sqrt_pop;
+          float app = 0, push = 0;
+          if (f.pools & 1) app += f.pop * ca[0] + tp * cb[0] + cc[0];
+          if (f.pools & 2) app += f.pop * ca[1] + tp * cb[1] + cc[1];
+          if (f.pools & 4) push += f.pop * ca[2] + tp * cb[2];
+          if (f.pools & 8) push += cc[3];
+          // sigmoid(k + x) = 1 / (1 + exp(-k) * exp(-x)), x = bias + alpha * affinity.
+          const float ex = std::exp(-(w.item_bias[i] + p.alpha * srow[i]));
+          const float ec = (f.pools & 1) ? e_click_product : e_click;
+          lambda[i] = wt * (app / (1.0f + ec * ex) + push / (1.0f + e_open * ex));
         }
-      }
-      std::sort(heap.begin(), heap.end(), worse);
-      top.clear();
-      for (const auto& h : heap) top.push_back(h.second);
-      float* rc = &recall[s * 6];
+        for (uint32_t i : excluded) lambda[i] = 0;
+        for (uint32_t i : seen) lambda[i] = -1;
+        const size_t k = std::min<size_t>(50, m - seen.size());
+        heap.clear();
+        auto worse = [](const std::pair<float, uint32_t>& x, const std::pair<float, uint32_t>& y) {
+          return x.first != y.first ? x.first > y.first : x.second < y.second;  // min-heap on score
+        };
+        for (uint32_t i = 0; i < m; ++i) {
+          if (lambda[i] < 0) continue;
+          std::pair<float, uint32_t> cand{lambda[i], i};
+          if (heap.size() < k) {
+            heap.push_back(cand);
+            std::push_heap(heap.begin(), heap.end(), worse);
+          } else if (k > 0 && worse(cand, heap.front())) {
+            std::pop_heap(heap.begin(), heap.end(), worse);
+            heap.back() = cand;
+            std::push_heap(heap.begin(), heap.end(), worse);
+          }
+        }
+        std::sort(heap.begin(), heap.end(), worse);
+        top.clear();
+        for (const auto& h : heap) top.push_back(h.second);
+      };
+      float* rc = &recall[s * kCols];
+      const Eigen::Index row = static_cast<Eigen::Index>(s - b);
+      rank_by(&So(row, 0));
+      rc[6] = static_cast<float>(RecallAtK(top, targets, 10));
+      rc[7] = static_cast<float>(RecallAtK(top, targets, 20));
+      rc[8] = static_cast<float>(RecallAtK(top, targets, 50));
+      rank_by(&S(row, 0));
       rc[0] = static_cast<float>(RecallAtK(top, targets, 10));
       rc[1] = static_cast<float>(RecallAtK(top, targets, 20));
       rc[2] = static_cast<float>(RecallAtK(top, targets, 50));
@@ -324,12 +336,13 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
     progress.Add(e - b);
   });
   progress.Finish();
-  double sum[6] = {0};
+  double sum[kCols] = {0};
   for (size_t s = 0; s < sample.size(); ++s)
-    for (int k = 0; k < 6; ++k) sum[k] += recall[s * 6 + k];
+    for (int k = 0; k < kCols; ++k) sum[k] += recall[s * kCols + k];
   const double ns = static_cast<double>(sample.size());
   res.oracle = {sum[0] / ns, sum[1] / ns, sum[2] / ns};
   res.popularity = {sum[3] / ns, sum[4] / ns, sum[5] / ns};
+  res.attribute_oracle = {sum[6] / ns, sum[7] / ns, sum[8] / ns};
   return res;
 }
 

@@ -770,11 +770,16 @@ void BuildLatents(World* w, int threads) {
   double mean[kDim], var[kDim], sd_noise[kDim];
   Moments(w->customer_latent.data(), stat_n, mean, var);
   for (int k = 0; k < kDim; ++k) sd_noise[k] = std::sqrt(noise_ratio * var[k]);
+  w->customer_latent_observable.assign(n * kDim, 0);
   ParallelFor(n, threads, 8192, [&](size_t b, size_t e) {
     for (size_t c = b; c < e; ++c) {
       Rng r(Mix(w->options.seed, c, kStreamCustomer + 200));
       float* u = &w->customer_latent[c * kDim];
-      for (int k = 0; k < kDim; ++k) u[k] = static_cast<float>(u[k] - mean[k] + sd_noise[k] * r.Normal());
+      float* o = &w->customer_latent_observable[c * kDim];
+      for (int k = 0; k < kDim; ++k) {
+        o[k] = static_cast<float>(u[k] - mean[k]);
+        u[k] = static_cast<float>(u[k] - mean[k] + sd_noise[k] * r.Normal());
+      }
     }
   });
   w->customer_observable_share.assign(kDim, 0);
@@ -824,6 +829,7 @@ void BuildLatents(World* w, int threads) {
   w->affinity_scale = sd;
   float f = static_cast<float>(1.0 / std::sqrt(sd));
   for (auto& x : w->customer_latent) x *= f;
+  for (auto& x : w->customer_latent_observable) x *= f;
   for (auto& x : w->item_latent) x *= f;
 }
 

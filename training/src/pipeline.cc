@@ -114,9 +114,9 @@ std::string EvalReport::Format() const {
   std::snprintf(line, sizeof line, "evaluated customers: %lld\n", static_cast<long long>(customers));
   out += line;
   // Table of <system> x <metric@K>.
-  std::vector<std::string> systems = {"oracle", "two_stage", "retrieval", "ease", "item_knn", "popularity"};
+  std::vector<std::string> systems = {"oracle", "attribute_oracle", "two_stage", "retrieval", "ease", "item_knn", "popularity"};
   std::vector<std::string> cols = {"recall@10", "recall@20", "recall@50", "ndcg@10", "ndcg@20", "ndcg@50", "coverage@20"};
-  std::snprintf(line, sizeof line, "%-12s", "system");
+  std::snprintf(line, sizeof line, "%-16s", "system");
   out += line;
   for (const auto& c : cols) {
     std::snprintf(line, sizeof line, " %11s", c.c_str());
@@ -127,7 +127,7 @@ std::string EvalReport::Format() const {
     bool any = false;
     for (const auto& c : cols) any |= metrics.count(s + "." + c) > 0;
     if (!any) continue;
-    std::snprintf(line, sizeof line, "%-12s", s.c_str());
+    std::snprintf(line, sizeof line, "%-16s", s.c_str());
     out += line;
     for (const auto& c : cols) {
       auto it = metrics.find(s + "." + c);
@@ -139,10 +139,10 @@ std::string EvalReport::Format() const {
   }
   for (const char* k : {"ranker.auc", "ranker.gauc", "ranker.logloss", "ranker.convert_auc",
                         "ranker.rows", "two_stage.candidate_recall", "two_stage.share_of_oracle@20",
-                        "two_stage.vs_popularity@20"}) {
+                        "two_stage.share_of_attribute_oracle@20", "two_stage.vs_popularity@20"}) {
     auto it = metrics.find(k);
     if (it == metrics.end()) continue;
-    std::snprintf(line, sizeof line, "%-30s %.4f\n", k, it->second);
+    std::snprintf(line, sizeof line, "%-40s %.4f\n", k, it->second);
     out += line;
   }
   return out;
@@ -484,22 +484,23 @@ Status BuildNeighbours(const Dataset& ds, const TrainConfig& c, Bundle* b, std::
   return Status::Ok();
 }
 
-// Reads <data>/truth/oracle.json if present: metrics "oracle.recall@K".
+// Reads <data>/truth/oracle.json if present: metrics "oracle.recall@K" and (generators since
+// 2026-11-22) "attribute_oracle.recall@K".
 void AddOracle(const std::string& data_dir, EvalReport* report) {
   fs::path p = fs::path(data_dir) / "truth" / "oracle.json";
   std::ifstream in(p);
   if (!in) return;
   try {
     auto j = nlohmann::json::parse(in);
-    for (const char* sys : {"oracle", "popularity"}) {
+    for (const std::string sys : {"oracle", "attribute_oracle", "popularity"}) {
       if (!j.contains(sys)) continue;
       const auto& o = j.at(sys);
       for (auto it = o.begin(); it != o.end(); ++it) {
         if (!it.value().is_number()) continue;
         std::string key = it.key();  // e.g. "recall@20" or "recall_at_20"
         for (auto pos = key.find("_at_"); pos != std::string::npos; pos = key.find("_at_")) key.replace(pos, 4, "@");
-        report->metrics[std::string(sys) + "_truth." + key] = it.value().get<double>();
-        if (std::string(sys) == "oracle") report->metrics["oracle." + key] = it.value().get<double>();
+        report->metrics[sys + "_truth." + key] = it.value().get<double>();
+        if (sys != "popularity") report->metrics[sys + "." + key] = it.value().get<double>();
       }
     }
   } catch (const std::exception&) {
@@ -738,6 +739,10 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   auto o = report.metrics.find("oracle.recall@20");
   if (o != report.metrics.end() && o->second > 0) {
     report.metrics["two_stage.share_of_oracle@20"] = report.metrics["two_stage.recall@20"] / o->second;
+  }
+  auto ao = report.metrics.find("attribute_oracle.recall@20");
+  if (ao != report.metrics.end() && ao->second > 0) {
+    report.metrics["two_stage.share_of_attribute_oracle@20"] = report.metrics["two_stage.recall@20"] / ao->second;
   }
   auto p = report.metrics.find("popularity.recall@20");
   if (p != report.metrics.end() && p->second > 0) {

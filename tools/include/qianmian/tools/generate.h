@@ -64,6 +64,7 @@ struct GenerateSummary {
   uint64_t eligible_customers = 0;   // customers with at least one held-out target
   uint64_t evaluated_customers = 0;  // the oracle's sample of them
   RecallAtKs oracle, popularity;
+  RecallAtKs attribute_oracle;  // the oracle knowing customers only by their attributes
   double seconds = 0;                // wall time
 };
 
