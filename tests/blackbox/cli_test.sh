@@ -50,8 +50,9 @@ else
 fi
 awk '$1 == "two_stage.candidate_recall" && $2 > 0 && $2 <= 1 { found = 1 } END { exit !found }' "$W/eval.txt" &&
   ok "eval reports the share of targets among the ranker's candidates" || bad "eval lacks two_stage.candidate_recall"
-awk '$1 == "attribute_oracle" && $3 > 0 { a = 1 } $1 == "two_stage.share_of_attribute_oracle@20" && $2 > 0 { s = 1 } END { exit !(a && s) }' "$W/eval.txt" &&
-  ok "eval reports the attribute oracle (customers known by attributes only) and the share of it" ||
+awk '$1 == "attribute_oracle" && $3 > 0 { a = 1 } $1 == "history_oracle" && $3 > 0 { h = 1 }
+     $1 == "two_stage.share_of_attribute_oracle@20" && $2 > 0 { s = 1 } END { exit !(a && h && s) }' "$W/eval.txt" &&
+  ok "eval reports the attribute and history oracles and two-stage's share of them" ||
   bad "eval lacks the attribute oracle: $(grep -i oracle "$W/eval.txt")"
 
 # 3. a tampered bundle is refused, naming the file.

@@ -311,6 +311,16 @@ TEST_F(Generate, AttributeOracleLiesBetweenPopularityAndTheOracle) {
   EXPECT_NE(oracle.find("\"attribute_oracle\": {"), std::string::npos);
 }
 
+TEST_F(Generate, HistoryOracleLearnsFromEachCustomersOwnResponses) {
+  // The MAP estimate from a customer's own clicks and opens recovers part of their
+  // idiosyncratic taste: above the attribute oracle, below the oracle that knows it.
+  EXPECT_GT(summary_->history_oracle.at20, summary_->attribute_oracle.at20);
+  EXPECT_GT(summary_->history_oracle.at50, summary_->attribute_oracle.at50);
+  EXPECT_LT(summary_->history_oracle.at20, summary_->oracle.at20);
+  std::string oracle = ReadAll(*root_ / "a" / "truth" / "oracle.json");
+  EXPECT_NE(oracle.find("\"history_oracle\": {"), std::string::npos);
+}
+
 TEST_F(Generate, HoldoutTargetsFromTheLoadedEventsMatchTheGenerator) {
   EXPECT_EQ(summary_->holdout_start, HoldoutStart(kDefaultGenerateEnd, 40));
   EXPECT_EQ(summary_->holdout_start, kDefaultGenerateEnd - 8 * kMsPerDay);

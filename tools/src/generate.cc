@@ -336,6 +336,8 @@ Status WriteOracle(const World& w, const gen::OracleResult& r, const fs::path& d
   j += "  \"attribute_oracle_score\": \"the oracle score with customer_latent replaced by customer_latent_observable: everything known but each customer's idiosyncratic taste, which only their own history reveals (a reference a learned model can approach)\",\n";
   j += "  \"oracle\": " + rk(r.oracle) + ",\n";
   j += "  \"attribute_oracle\": " + rk(r.attribute_oracle) + ",\n";
+  j += "  \"history_oracle_score\": \"the oracle score with customer_latent replaced by its MAP estimate from customer_latent_observable (prior mean), the idiosyncratic prior N(0, s_k^2) and the customer's own responses (click after impression, open after push) before holdout_start under the true response model with fatigue: the best a model that knew the items, the response model and the logging policy exactly could do with each customer's attributes and history\",\n";
+  j += "  \"history_oracle\": " + rk(r.history_oracle) + ",\n";
   j += "  \"popularity\": " + rk(r.popularity) + "\n}\n";
   return WriteText(dir / "oracle.json", j);
 }
@@ -388,6 +390,7 @@ Result<GenerateSummary> GenerateBank(const GenerateOptions& options) {
   sum.oracle = oracle.oracle;
   sum.popularity = oracle.popularity;
   sum.attribute_oracle = oracle.attribute_oracle;
+  sum.history_oracle = oracle.history_oracle;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
 }
@@ -421,8 +424,10 @@ std::string FormatGenerateSummary(const GenerateSummary& s) {
                 s.popularity.at20, s.popularity.at20 > 0 ? s.oracle.at20 / s.popularity.at20 : 0.0, s.oracle.at10,
                 s.popularity.at10, s.oracle.at50, s.popularity.at50);
   out += buf;
-  std::snprintf(buf, sizeof buf, "           attribute oracle (customers known by attributes only) %.4f; @10 %.4f; @50 %.4f\n",
-                s.attribute_oracle.at20, s.attribute_oracle.at10, s.attribute_oracle.at50);
+  std::snprintf(buf, sizeof buf,
+                "           attribute oracle %.4f, history oracle %.4f (customers known by attributes, and by their history); @10 %.4f / %.4f; @50 %.4f / %.4f\n",
+                s.attribute_oracle.at20, s.history_oracle.at20, s.attribute_oracle.at10, s.history_oracle.at10,
+                s.attribute_oracle.at50, s.history_oracle.at50);
   out += buf;
   std::snprintf(buf, sizeof buf, "took       %.1f s\n", s.seconds);
   out += buf;

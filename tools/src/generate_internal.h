@@ -329,6 +329,10 @@ struct OracleResult {
   // The oracle with each customer's latent replaced by its attribute part: what a model that
   // knew everything but the customers' idiosyncratic tastes would reach.
   RecallAtKs attribute_oracle;
+  // The oracle with each customer's latent estimated (MAP) from their attribute part and their
+  // own responses before the holdout: the best a model that learned the items, the response
+  // model and the logging policy exactly could do with each customer's history.
+  RecallAtKs history_oracle;
 };
 OracleResult ComputeOracle(const World& world, const std::vector<std::vector<Ev>>& runs, int threads);
 

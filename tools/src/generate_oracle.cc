@@ -1,4 +1,5 @@
 // The held-out metric, and the oracle and popularity rankings scored with it.
+#include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <algorithm>
 
@@ -93,6 +94,106 @@ struct GroupSums {
   double seg[kNumSegments][2][4] = {};
 };
 
+// One logged exposure of a sampled customer before the holdout, as the response model saw it.
+struct Exposure {
+  uint32_t item;
+  float offset;  // intercept + item bias - fatigue at the time
+  bool positive;  // a click or push open followed (same request)
+};
+
+// The history oracle's customer latents (rows of `customers`): the MAP estimate of each latent
+// given its attribute part (the prior mean), the idiosyncratic prior N(0, s_k^2) measured over
+// the customers, and the customer's own responses before `H` under the true response model
+// (fatigue replayed as the simulation applied it). Newton's method on the log posterior.
+std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<Ev>>& runs,
+                                  const std::vector<uint32_t>& customers, TimeMs H, int threads) {
+  const Params& p = w.params;
+  const size_t n = w.customers.size(), k = customers.size();
+  double prior_var[kDim] = {0};
+  const size_t stat_n = std::min<size_t>(n, 50000);
+  for (size_t c = 0; c < stat_n; ++c)
+    for (int d = 0; d < kDim; ++d) {
+      const double e = w.customer_latent[c * kDim + d] - w.customer_latent_observable[c * kDim + d];
+      prior_var[d] += e * e / static_cast<double>(stat_n);
+    }
+  std::vector<int32_t> slot(n, -1);
+  for (size_t s = 0; s < k; ++s) slot[customers[s]] = static_cast<int32_t>(s);
+  // Each sampled customer's events before H, in time order (runs are sorted by time).
+  std::vector<std::vector<const Ev*>> events(k);
+  for (const auto& run : runs)
+    for (const Ev& e : run)
+      if (e.ts < H && slot[e.customer] >= 0) events[slot[e.customer]].push_back(&e);
+  std::vector<float> out(k * kDim);
+  ParallelFor(k, threads, 64, [&](size_t b, size_t e) {
+    std::vector<Exposure> xs;
+    std::vector<std::pair<uint32_t, int>> counts;  // earlier exposures per item
+    std::vector<double> cat_fatigue(w.categories.size()), cat_last(w.categories.size());
+    for (size_t s = b; s < e; ++s) {
+      const auto& ev = events[s];
+      xs.clear();
+      counts.clear();
+      std::fill(cat_fatigue.begin(), cat_fatigue.end(), 0.0);
+      auto count_of = [&](uint32_t i) -> int* {
+        for (auto& c : counts)
+          if (c.first == i) return &c.second;
+        counts.push_back({i, 0});
+        return &counts.back().second;
+      };
+      for (size_t j = 0; j < ev.size(); ++j) {
+        const Ev& x = *ev[j];
+        const auto type = static_cast<EventType>(x.type);
+        if (type != EventType::kImpression && type != EventType::kPushSent) continue;
+        const ItemRec& it = w.items[x.item];
+        const bool service = type == EventType::kPushSent && it.service;
+        const int cat = it.category;
+        const double days = (static_cast<double>(x.ts) - cat_last[cat]) / kMsPerDay;
+        const float decayed = static_cast<float>(cat_fatigue[cat] * std::exp2(-days / p.fatigue_half_life_days));
+        int* count = count_of(x.item);
+        const float fatigue = service ? 0.0f : p.fatigue_item * *count + p.fatigue_category * decayed;
+        float intercept = type == EventType::kPushSent ? p.open_intercept
+                                                       : p.click_intercept + (it.product ? p.product_click_offset : 0.0f);
+        bool positive = false;
+        const EventType response = type == EventType::kPushSent ? EventType::kPushOpen : EventType::kClick;
+        for (size_t q = j + 1; q < ev.size(); ++q)
+          if (ev[q]->request == x.request && ev[q]->item == x.item && static_cast<EventType>(ev[q]->type) == response) {
+            positive = true;
+            break;
+          }
+        xs.push_back({x.item, intercept + w.item_bias[x.item] - fatigue, positive});
+        if (!service) {
+          ++*count;
+          cat_fatigue[cat] = decayed + 1.0f;
+          cat_last[cat] = static_cast<double>(x.ts);
+        }
+      }
+      const uint32_t c = customers[s];
+      Eigen::VectorXd mean(kDim), delta = Eigen::VectorXd::Zero(kDim);
+      for (int d = 0; d < kDim; ++d) mean(d) = w.customer_latent_observable[size_t(c) * kDim + d];
+      for (int iter = 0; iter < 20 && !xs.empty(); ++iter) {
+        Eigen::VectorXd g = Eigen::VectorXd::Zero(kDim);
+        Eigen::MatrixXd hess = Eigen::MatrixXd::Zero(kDim, kDim);
+        for (int d = 0; d < kDim; ++d) {
+          g(d) = delta(d) / prior_var[d];
+          hess(d, d) = 1.0 / prior_var[d];
+        }
+        for (const Exposure& x : xs) {
+          Eigen::Map<const Eigen::VectorXf> v(&w.item_latent[size_t(x.item) * kDim], kDim);
+          const Eigen::VectorXd vd = v.cast<double>();
+          const double z = x.offset + p.alpha * vd.dot(mean + delta);
+          const double pr = 1.0 / (1.0 + std::exp(-z));
+          g += p.alpha * (pr - (x.positive ? 1.0 : 0.0)) * vd;
+          hess.selfadjointView<Eigen::Lower>().rankUpdate(vd, p.alpha * p.alpha * pr * (1 - pr));
+        }
+        const Eigen::VectorXd step = hess.selfadjointView<Eigen::Lower>().ldlt().solve(g);
+        delta -= step;
+        if (step.norm() < 1e-6) break;
+      }
+      for (int d = 0; d < kDim; ++d) out[s * kDim + d] = static_cast<float>(mean(d) + delta(d));
+    }
+  });
+  return out;
+}
+
 OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& runs, int threads) {
   OracleResult res;
   const size_t n = w.customers.size(), m = w.items.size();
@@ -123,6 +224,10 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
     std::sort(sample.begin(), sample.end());
   }
   res.evaluated = sample.size();
+
+  std::vector<uint32_t> sampled(sample.size());
+  for (size_t s = 0; s < sample.size(); ++s) sampled[s] = ht.customers[sample[s]];
+  const std::vector<float> history_latent = HistoryLatents(w, runs, sampled, H, threads);
 
   // Dismissals and conversions before the holdout, for the sampled customers.
   std::vector<int32_t> slot(n, -1);
@@ -191,21 +296,23 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
     }
   });
 
-  constexpr int kCols = 9;  // recall@10/20/50 of the oracle, popularity, attribute oracle
+  constexpr int kCols = 12;  // recall@10/20/50 of the oracle, popularity, attribute and history oracles
   std::vector<float> recall(sample.size() * kCols, 0.0f);
   using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   Eigen::Map<const RowMat> V(w.item_latent.data(), static_cast<Eigen::Index>(m), kDim);
   Progress progress("generate: oracle", sample.size(), " customers");
   constexpr size_t kBatch = 64;
   ParallelFor(sample.size(), threads, kBatch, [&](size_t b, size_t e) {
-    RowMat U(static_cast<Eigen::Index>(e - b), kDim), Uo(static_cast<Eigen::Index>(e - b), kDim);
+    const Eigen::Index rows = static_cast<Eigen::Index>(e - b);
+    RowMat U(rows, kDim), Uo(rows, kDim), Uh(rows, kDim);
     for (size_t s = b; s < e; ++s)
       for (int k = 0; k < kDim; ++k) {
         const size_t at = size_t(ht.customers[sample[s]]) * kDim + k;
         U(static_cast<Eigen::Index>(s - b), k) = w.customer_latent[at];
         Uo(static_cast<Eigen::Index>(s - b), k) = w.customer_latent_observable[at];
+        Uh(static_cast<Eigen::Index>(s - b), k) = history_latent[s * kDim + k];
       }
-    const RowMat S = U * V.transpose(), So = Uo * V.transpose();
+    const RowMat S = U * V.transpose(), So = Uo * V.transpose(), Sh = Uh * V.transpose();
     std::vector<float> lambda(m);
     std::vector<uint32_t> excluded, top;
     std::vector<std::pair<float, uint32_t>> heap;
@@ -319,6 +426,10 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
       rc[6] = static_cast<float>(RecallAtK(top, targets, 10));
       rc[7] = static_cast<float>(RecallAtK(top, targets, 20));
       rc[8] = static_cast<float>(RecallAtK(top, targets, 50));
+      rank_by(&Sh(row, 0));
+      rc[9] = static_cast<float>(RecallAtK(top, targets, 10));
+      rc[10] = static_cast<float>(RecallAtK(top, targets, 20));
+      rc[11] = static_cast<float>(RecallAtK(top, targets, 50));
       rank_by(&S(row, 0));
       rc[0] = static_cast<float>(RecallAtK(top, targets, 10));
       rc[1] = static_cast<float>(RecallAtK(top, targets, 20));
@@ -343,6 +454,7 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
   res.oracle = {sum[0] / ns, sum[1] / ns, sum[2] / ns};
   res.popularity = {sum[3] / ns, sum[4] / ns, sum[5] / ns};
   res.attribute_oracle = {sum[6] / ns, sum[7] / ns, sum[8] / ns};
+  res.history_oracle = {sum[9] / ns, sum[10] / ns, sum[11] / ns};
   return res;
 }
 

@@ -114,7 +114,7 @@ std::string EvalReport::Format() const {
   std::snprintf(line, sizeof line, "evaluated customers: %lld\n", static_cast<long long>(customers));
   out += line;
   // Table of <system> x <metric@K>.
-  std::vector<std::string> systems = {"oracle", "attribute_oracle", "two_stage", "retrieval", "ease", "item_knn", "popularity"};
+  std::vector<std::string> systems = {"oracle", "history_oracle", "attribute_oracle", "two_stage", "retrieval", "ease", "item_knn", "popularity"};
   std::vector<std::string> cols = {"recall@10", "recall@20", "recall@50", "ndcg@10", "ndcg@20", "ndcg@50", "coverage@20"};
   std::snprintf(line, sizeof line, "%-16s", "system");
   out += line;
@@ -139,7 +139,8 @@ std::string EvalReport::Format() const {
   }
   for (const char* k : {"ranker.auc", "ranker.gauc", "ranker.logloss", "ranker.convert_auc",
                         "ranker.rows", "two_stage.candidate_recall", "two_stage.share_of_oracle@20",
-                        "two_stage.share_of_attribute_oracle@20", "two_stage.vs_popularity@20"}) {
+                        "two_stage.share_of_history_oracle@20", "two_stage.share_of_attribute_oracle@20",
+                        "two_stage.vs_popularity@20"}) {
     auto it = metrics.find(k);
     if (it == metrics.end()) continue;
     std::snprintf(line, sizeof line, "%-40s %.4f\n", k, it->second);
@@ -485,14 +486,14 @@ Status BuildNeighbours(const Dataset& ds, const TrainConfig& c, Bundle* b, std::
 }
 
 // Reads <data>/truth/oracle.json if present: metrics "oracle.recall@K" and (generators since
-// 2026-11-22) "attribute_oracle.recall@K".
+// 2026-11-22) "history_oracle.recall@K" and "attribute_oracle.recall@K".
 void AddOracle(const std::string& data_dir, EvalReport* report) {
   fs::path p = fs::path(data_dir) / "truth" / "oracle.json";
   std::ifstream in(p);
   if (!in) return;
   try {
     auto j = nlohmann::json::parse(in);
-    for (const std::string sys : {"oracle", "attribute_oracle", "popularity"}) {
+    for (const std::string sys : {"oracle", "history_oracle", "attribute_oracle", "popularity"}) {
       if (!j.contains(sys)) continue;
       const auto& o = j.at(sys);
       for (auto it = o.begin(); it != o.end(); ++it) {
@@ -740,9 +741,11 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   if (o != report.metrics.end() && o->second > 0) {
     report.metrics["two_stage.share_of_oracle@20"] = report.metrics["two_stage.recall@20"] / o->second;
   }
-  auto ao = report.metrics.find("attribute_oracle.recall@20");
-  if (ao != report.metrics.end() && ao->second > 0) {
-    report.metrics["two_stage.share_of_attribute_oracle@20"] = report.metrics["two_stage.recall@20"] / ao->second;
+  for (const std::string sys : {"history_oracle", "attribute_oracle"}) {
+    auto ao = report.metrics.find(sys + ".recall@20");
+    if (ao != report.metrics.end() && ao->second > 0) {
+      report.metrics["two_stage.share_of_" + sys + "@20"] = report.metrics["two_stage.recall@20"] / ao->second;
+    }
   }
   auto p = report.metrics.find("popularity.recall@20");
   if (p != report.metrics.end() && p->second > 0) {

@@ -65,6 +65,7 @@ struct GenerateSummary {
   uint64_t evaluated_customers = 0;  // the oracle's sample of them
   RecallAtKs oracle, popularity;
   RecallAtKs attribute_oracle;  // the oracle knowing customers only by their attributes
+  RecallAtKs history_oracle;    // ... by their attributes and their own responses (MAP)
   double seconds = 0;                // wall time
 };
 
