@@ -19,6 +19,7 @@
 #include "qianmian/policy/policy.h"
 #include "qianmian/training/artifacts.h"
 #include "qianmian/training/baselines.h"
+#include "qianmian/training/exposure_sample.h"
 #include "qianmian/training/metrics.h"
 #include "qianmian/training/split.h"
 #include "qianmian/training/store_events.h"
@@ -66,6 +67,7 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   t.Read("retrieval_weight", &c->retrieval_weight);
   t.Read("exposure_model", &c->exposure_model);
   t.Read("exposure_examples", &c->exposure_examples);
+  t.Read("exposure_per_valid_day", &c->exposure_per_valid_day);
   if (c->exposure_examples < 1) t.Error("exposure_examples", "must be >= 1");
   t.Read("exposure_weight", &c->exposure_weight);
   if (c->retrieval_weight < 0 && c->retrieval_weight != -1) t.Error("retrieval_weight", "must be >= 0 (or -1 = auto)");
@@ -567,6 +569,8 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   const int cand = std::max(c.candidates, kmax);
   // The ranker's ceiling: how many targets are among the filtered candidates at all.
   RankingMetrics candidates({cand});
+  // End of the held-out period: the last event.
+  const TimeMs eval_end = ds.events.size() ? *std::max_element(ds.events.ts.begin(), ds.events.ts.end()) + 1 : 0;
   Progress progress("evaluating", t.size(), " customers");
   std::vector<int64_t> labels(cand);
   std::vector<float> scores(cand);
@@ -658,8 +662,11 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
       // exposure twice (measured: docs/BENCHMARKS.md), so it only chooses the candidates.
       const double rw = c.retrieval_weight >= 0 ? c.retrieval_weight : (b.exposure ? 0.0 : 1.0);
       for (size_t j = 0; j < ranked.size(); ++j) {
+        // A model of exposures per valid day counts them over the days of the held-out
+        // period the item is valid (its schedule in items.csv is known in advance).
+        const double days = b.exposure && c.exposure_per_valid_day ? std::log(ValidShare(ds.items[ranked[j]], times[k], eval_end)) : 0.0;
         final_score[j] = std::log(static_cast<double>(pc[j]) + 1e-9) + rw * merged[j].first * inv_tau +
-                         c.exposure_weight * exp_logit[j];
+                         c.exposure_weight * (exp_logit[j] + days);
       }
       std::stable_sort(ord.begin(), ord.end(), [&](size_t a, size_t x) { return final_score[a] > final_score[x]; });
       std::vector<uint32_t> ts_top;
@@ -837,11 +844,10 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
         exposures.push_back({ds.events.customer[e], ds.events.item[e], ds.events.ts[e]});
       }
     }
-    if (static_cast<int64_t>(exposures.size()) > c.exposure_examples) {
-      std::mt19937_64 rng(c.seed ^ 0xe3b0);
-      std::shuffle(exposures.begin(), exposures.end(), rng);
-      exposures.resize(c.exposure_examples);
-    }
+    ExposureSample sample = SampleExposures(ds.items, std::move(exposures), c.exposure_examples,
+                                            c.exposure_per_valid_day, c.seed ^ 0xe3b0);
+    exposures = std::move(sample.examples);
+    stats["exposure_model.per_valid_day"] = sample.per_valid_day ? 1 : 0;
     if (!exposures.empty()) {
       QM_ASSIGN_OR_RETURN(b.exposure, recall::TwoTowerModel::Create(*b.space, c.exposure_tower));
       Progress progress("training exposure model", 0, " batches");

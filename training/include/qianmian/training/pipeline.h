@@ -37,6 +37,10 @@ struct TrainConfig {
   bool exposure_model = true;        // also learn where the bank's past policy exposed items
                                      // (a second two-tower on logged exposures)
   int64_t exposure_examples = 500000;   // logged exposures sampled per training run
+  bool exposure_per_valid_day = true;   // sample exposures by 1 / (share of the training period the
+                                        // item was valid), so the exposure model learns a rate per
+                                        // valid day (an item launched late is not "rarely shown");
+                                        // evaluation multiplies it by the days valid in the horizon
   double exposure_weight = 1.0;
   int max_eval_customers = 20000;    // evaluated customers (a seeded sample above this)
   int64_t exact_index_max = 30000;   // exact Faiss search up to this many items, IVF above
