@@ -16,12 +16,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The version's training.retrieval_weight from the manifest's configuration (default 1).
+// The version's training.retrieval_weight from the manifest's configuration (default 1; the
+// "auto" value -1 is 1 too: serving has no exposure model).
 double ManifestRetrievalWeight(const training::Manifest& m) {
   try {
     auto j = nlohmann::json::parse(m.config_json);
     if (j.contains("training") && j["training"].contains("retrieval_weight")) {
-      return j["training"]["retrieval_weight"].get<double>();
+      const double w = j["training"]["retrieval_weight"].get<double>();
+      return w >= 0 ? w : 1.0;
     }
   } catch (const std::exception&) {
   }

@@ -658,9 +658,10 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
           exp_logit[j] = features::Dot(ue.data() + k * de, ve, de) / c.exposure_tower.temperature;
         }
       }
-      // Auto retrieval weight: with an exposure model the retrieval logit would count the
-      // exposure twice (measured: docs/BENCHMARKS.md), so it only chooses the candidates.
-      const double rw = c.retrieval_weight >= 0 ? c.retrieval_weight : (b.exposure ? 0.0 : 1.0);
+      // Auto retrieval weight: with an exposure model the full retrieval logit would count the
+      // exposure twice; a small share still adds what the towers learned from each customer's
+      // history (0.3: measured on the generated banks, docs/BENCHMARKS.md).
+      const double rw = c.retrieval_weight >= 0 ? c.retrieval_weight : (b.exposure ? 0.3 : 1.0);
       for (size_t j = 0; j < ranked.size(); ++j) {
         // A model of exposures per valid day counts them over the days of the held-out
         // period the item is valid (its schedule in items.csv is known in advance).

@@ -33,7 +33,7 @@ struct TrainConfig {
   int candidates = 300;              // two-stage: items recalled, then ranked
   double retrieval_weight = -1;      // two-stage score = log p_click + w * u.v / temperature
                                      //   + exposure_weight * exposure logit;
-                                     //   -1 = auto: 0 with an exposure model, else 1
+                                     //   -1 = auto: 0.3 with an exposure model, else 1
   bool exposure_model = true;        // also learn where the bank's past policy exposed items
                                      // (a second two-tower on logged exposures)
   int64_t exposure_examples = 500000;   // logged exposures sampled per training run
