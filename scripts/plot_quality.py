@@ -6,7 +6,8 @@
 
 Each argument is LABEL=ARTIFACT_ROOT (or a MANIFEST.json); the version CURRENT names is read.
 Plots Recall@20 of every system the manifest's metrics hold (two-stage, retrieval, EASE,
-item-kNN, popularity, and the planted oracle on generated data). Tooling only: the numbers
+item-kNN, popularity, and on generated data the planted oracle and the history and attribute
+oracles). Tooling only: the numbers
 come from `qianmian train`/`eval`, which wrote them into the manifest.
 """
 import json
@@ -14,7 +15,9 @@ import os
 
 from plot_args import parse, plt
 
-SYSTEMS = [("oracle", "oracle (planted truth)"), ("two_stage", "two-stage (qianmian)"),
+SYSTEMS = [("oracle", "oracle (planted truth)"),
+           ("history_oracle", "history oracle (a model's bound)"), ("attribute_oracle", "attribute oracle"),
+           ("two_stage", "two-stage (qianmian)"),
            ("retrieval", "retrieval alone"), ("ease", "EASE"), ("item_knn", "item-kNN"),
            ("popularity", "popularity")]
 
@@ -39,7 +42,7 @@ def main():
                 continue
             names.append(name)
             values.append(v)
-            colors.append("#c0392b" if key == "two_stage" else "#7f8c8d" if key == "oracle" else "#2980b9")
+            colors.append("#c0392b" if key == "two_stage" else "#7f8c8d" if key.endswith("oracle") else "#2980b9")
         y = range(len(names))
         ax.barh(list(y), values, color=colors)
         ax.set_yticks(list(y))
