@@ -133,6 +133,7 @@ std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<
       xs.clear();
       counts.clear();
       std::fill(cat_fatigue.begin(), cat_fatigue.end(), 0.0);
+      std::fill(cat_last.begin(), cat_last.end(), 0.0);
       auto count_of = [&](uint32_t i) -> int* {
         for (auto& c : counts)
           if (c.first == i) return &c.second;
@@ -150,7 +151,7 @@ std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<
         const float decayed = static_cast<float>(cat_fatigue[cat] * std::exp2(-days / p.fatigue_half_life_days));
         int* count = count_of(x.item);
         const float fatigue = service ? 0.0f : p.fatigue_item * *count + p.fatigue_category * decayed;
-        float intercept = type == EventType::kPushSent ? p.open_intercept
+        const float intercept = type == EventType::kPushSent ? p.open_intercept
                                                        : p.click_intercept + (it.product ? p.product_click_offset : 0.0f);
         bool positive = false;
         const EventType response = type == EventType::kPushSent ? EventType::kPushOpen : EventType::kClick;
