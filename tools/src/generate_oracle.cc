@@ -6,6 +6,7 @@
 #include "generate_internal.h"
 #include "generate_parallel.h"
 #include "qianmian/core/progress.h"
+#include "qianmian/core/top_k.h"
 
 namespace qm::tools {
 
@@ -103,10 +104,11 @@ struct Exposure {
 
 // The history oracle's customer latents (rows of `customers`): the MAP estimate of each latent
 // given its attribute part (the prior mean), the idiosyncratic prior N(0, s_k^2) measured over
-// the customers, and the customer's own responses before `H` under the true response model
-// (fatigue replayed as the simulation applied it). Newton's method on the log posterior.
-std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<Ev>>& runs,
-                                  const std::vector<uint32_t>& customers, TimeMs H, int threads) {
+// the customers, and the customer's own responses in `events` (per customer, before the
+// holdout, in time order) under the true response model (fatigue replayed as the simulation
+// applied it). Newton's method on the log posterior.
+std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<const Ev*>>& events,
+                                  const std::vector<uint32_t>& customers, int threads) {
   const Params& p = w.params;
   const size_t n = w.customers.size(), k = customers.size();
   double prior_var[kDim] = {0};
@@ -116,13 +118,6 @@ std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<
       const double e = w.customer_latent[c * kDim + d] - w.customer_latent_observable[c * kDim + d];
       prior_var[d] += e * e / static_cast<double>(stat_n);
     }
-  std::vector<int32_t> slot(n, -1);
-  for (size_t s = 0; s < k; ++s) slot[customers[s]] = static_cast<int32_t>(s);
-  // Each sampled customer's events before H, in time order (runs are sorted by time).
-  std::vector<std::vector<const Ev*>> events(k);
-  for (const auto& run : runs)
-    for (const Ev& e : run)
-      if (e.ts < H && slot[e.customer] >= 0) events[slot[e.customer]].push_back(&e);
   std::vector<float> out(k * kDim);
   ParallelFor(k, threads, 64, [&](size_t b, size_t e) {
     std::vector<Exposure> xs;
@@ -226,21 +221,25 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
   }
   res.evaluated = sample.size();
 
+  // The sampled customers' events before the holdout, in time order (runs are sorted by time),
+  // and from them their dismissals and conversions and their history oracle latents.
   std::vector<uint32_t> sampled(sample.size());
-  for (size_t s = 0; s < sample.size(); ++s) sampled[s] = ht.customers[sample[s]];
-  const std::vector<float> history_latent = HistoryLatents(w, runs, sampled, H, threads);
-
-  // Dismissals and conversions before the holdout, for the sampled customers.
   std::vector<int32_t> slot(n, -1);
-  for (size_t s = 0; s < sample.size(); ++s) slot[ht.customers[sample[s]]] = static_cast<int32_t>(s);
+  for (size_t s = 0; s < sample.size(); ++s) {
+    sampled[s] = ht.customers[sample[s]];
+    slot[sampled[s]] = static_cast<int32_t>(s);
+  }
+  std::vector<std::vector<const Ev*>> before(sample.size());
   std::vector<std::vector<uint32_t>> blocked(sample.size());
   for (const auto& run : runs)
     for (const Ev& e : run) {
       if (e.ts >= H || slot[e.customer] < 0) continue;
+      before[slot[e.customer]].push_back(&e);
       if (e.type == static_cast<uint8_t>(EventType::kDismiss) || e.type == static_cast<uint8_t>(EventType::kConvert))
         blocked[slot[e.customer]].push_back(e.item);
     }
   for (auto& b : blocked) { std::sort(b.begin(), b.end()); b.erase(std::unique(b.begin(), b.end()), b.end()); }
+  const std::vector<float> history_latent = HistoryLatents(w, before, sampled, threads);
 
   // Popularity order.
   std::vector<uint32_t> by_pop(m);
@@ -314,9 +313,9 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
         Uh(static_cast<Eigen::Index>(s - b), k) = history_latent[s * kDim + k];
       }
     const RowMat S = U * V.transpose(), So = Uo * V.transpose(), Sh = Uh * V.transpose();
-    std::vector<float> lambda(m);
+    std::vector<float> lambda(m), weight(m), app_exp(m), push_exp(m);
     std::vector<uint32_t> excluded, top;
-    std::vector<std::pair<float, uint32_t>> heap;
+    TopK<uint32_t> best;
     for (size_t s = b; s < e; ++s) {
       const uint32_t c = ht.customers[sample[s]];
       const CustomerRec& cu = w.customers[c];
@@ -381,45 +380,39 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
       if (service > 0 && z_n[3] > 0) cc[3] = static_cast<float>(service / z_n[3]);
       const float e_click = std::exp(-p.click_intercept), e_open = std::exp(-p.open_intercept);
       const float e_click_product = std::exp(-(p.click_intercept + p.product_click_offset));
-      // Top 50 by expected positives under affinities `srow` (ties: lower index), never a seen item.
-      auto rank_by = [&](const float* srow) {
-        for (size_t i = 0; i < m; ++i) {
-          const Facts& f = facts[i];
-          const float wt = StaticWeight(f, cu, assessed_share);
-          if (wt == 0) { lambda[i] = 0; continue; }
+      // Expected app_home impressions and pushes of each item in the holdout, as weight x per
+      // unit of weight (the same for the three rankings below); weight 0: never shown.
+      for (size_t i = 0; i < m; ++i) {
+        const Facts& f = facts[i];
+        const float wt = StaticWeight(f, cu, assessed_share);
+        float app = 0, push = 0;
+        if (wt != 0) {
           const float tp = T[f.category] * f.sqrt_pop;
-          float app = 0, push = 0;
           if (f.pools & 1) app += f.pop * ca[0] + tp * cb[0] + cc[0];
           if (f.pools & 2) app += f.pop * ca[1] + tp * cb[1] + cc[1];
           if (f.pools & 4) push += f.pop * ca[2] + tp * cb[2];
           if (f.pools & 8) push += cc[3];
+        }
+        weight[i] = wt;
+        app_exp[i] = app;  // per unit of weight
+        push_exp[i] = push;
+      }
+      for (uint32_t i : excluded) weight[i] = 0;
+      // Top 50 by expected positives under affinities `srow` (ties: lower index), never a seen item.
+      auto rank_by = [&](const float* srow) {
+        for (size_t i = 0; i < m; ++i) {
+          if (weight[i] == 0) { lambda[i] = 0; continue; }
           // sigmoid(k + x) = 1 / (1 + exp(-k) * exp(-x)), x = bias + alpha * affinity.
           const float ex = std::exp(-(w.item_bias[i] + p.alpha * srow[i]));
-          const float ec = (f.pools & 1) ? e_click_product : e_click;
-          lambda[i] = wt * (app / (1.0f + ec * ex) + push / (1.0f + e_open * ex));
+          const float ec = (facts[i].pools & 1) ? e_click_product : e_click;
+          lambda[i] = weight[i] * (app_exp[i] / (1.0f + ec * ex) + push_exp[i] / (1.0f + e_open * ex));
         }
-        for (uint32_t i : excluded) lambda[i] = 0;
         for (uint32_t i : seen) lambda[i] = -1;
-        const size_t k = std::min<size_t>(50, m - seen.size());
-        heap.clear();
-        auto worse = [](const std::pair<float, uint32_t>& x, const std::pair<float, uint32_t>& y) {
-          return x.first != y.first ? x.first > y.first : x.second < y.second;  // min-heap on score
-        };
-        for (uint32_t i = 0; i < m; ++i) {
-          if (lambda[i] < 0) continue;
-          std::pair<float, uint32_t> cand{lambda[i], i};
-          if (heap.size() < k) {
-            heap.push_back(cand);
-            std::push_heap(heap.begin(), heap.end(), worse);
-          } else if (k > 0 && worse(cand, heap.front())) {
-            std::pop_heap(heap.begin(), heap.end(), worse);
-            heap.back() = cand;
-            std::push_heap(heap.begin(), heap.end(), worse);
-          }
-        }
-        std::sort(heap.begin(), heap.end(), worse);
+        best.Reset(static_cast<int64_t>(std::min<size_t>(50, m - seen.size())));
+        for (uint32_t i = 0; i < m; ++i)
+          if (lambda[i] >= 0) best.Push(lambda[i], i);
         top.clear();
-        for (const auto& h : heap) top.push_back(h.second);
+        for (const auto& h : best.SortBestFirst()) top.push_back(h.second);
       };
       float* rc = &recall[s * kCols];
       const Eigen::Index row = static_cast<Eigen::Index>(s - b);
