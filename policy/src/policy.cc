@@ -44,6 +44,15 @@ KeyScope ToKeyScope(CapScope s) {
 
 }  // namespace
 
+Candidate MakeCandidate(const Dataset& ds, uint32_t item) {
+  Candidate c;
+  c.item = &ds.items[item];
+  c.index = item;
+  c.category = ds.categories.Name(ds.items[item].category);
+  c.campaign = ds.campaigns.Name(ds.items[item].campaign);
+  return c;
+}
+
 Result<Policy> Policy::Create(PolicyConfig config, ChannelRegistry channels, TimeZone tz) {
   Policy p;
   const int nch = channels.size();

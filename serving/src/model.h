@@ -59,6 +59,11 @@ struct Model {
   mutable std::shared_ptr<const ExactTopK> push_content;
 
   const float* Embedding(uint32_t item) const { return emb.data() + static_cast<size_t>(item_row[item]) * dim; }
+  // The dataset item of embedding row `row` (an index label or a neighbour-list entry), or -1
+  // when there is none (out of range, retired or replaced).
+  int32_t ItemOfRow(int64_t row) const {
+    return row < 0 || row >= static_cast<int64_t>(row_item.size()) ? -1 : row_item[row];
+  }
 
   // Re-encodes and re-embeds dataset items `items` (new or changed) and puts them in the
   // indexes of their kind (removing their old rows). `retired[i]` items are removed instead.

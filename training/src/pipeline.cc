@@ -17,6 +17,7 @@
 #include "qianmian/core/progress.h"
 #include "qianmian/core/time.h"
 #include "qianmian/policy/policy.h"
+#include "qianmian/rank/two_stage_score.h"
 #include "qianmian/training/artifacts.h"
 #include "qianmian/training/baselines.h"
 #include "qianmian/training/exposure_sample.h"
@@ -515,11 +516,7 @@ void AddOracle(const std::string& data_dir, EvalReport* report) {
 // suitability and eligibility): an item the customer could be shown on app_home or by
 // wechat_push at the start or in the middle of the held-out week.
 bool Eligible(const policy::Policy& policy, const Dataset& ds, uint32_t customer, uint32_t item, TimeMs t) {
-  policy::Candidate cand;
-  cand.item = &ds.items[item];
-  cand.index = item;
-  cand.category = ds.categories.Name(ds.items[item].category);
-  cand.campaign = ds.campaigns.Name(ds.items[item].campaign);
+  const policy::Candidate cand = policy::MakeCandidate(ds, item);
   std::vector<std::string> blocked;
   for (TimeMs when : {t + 12 * kMsPerHour, t + 3 * kMsPerDay + 12 * kMsPerHour}) {
     for (ChannelId ch : {kAppHome, kWechatPush}) {
@@ -647,29 +644,35 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
       QM_RETURN_IF_ERROR(b.ranker->Score(in, pc.data(), pv.data()));
       std::vector<size_t> ord(ranked.size());
       std::iota(ord.begin(), ord.end(), size_t{0});
-      // Two-stage score: log p_click from the ranker (P(click | shown)) plus the exposure logit
-      // (where the bank's past policy showed items: together they estimate the chance of a
-      // positive in the held-out period), or, without an exposure model, the retrieval logit
-      // u.v / tau, which with the log-popularity correction estimates log P(item | customer).
-      std::vector<double> final_score(ranked.size()), exp_logit(ranked.size(), 0.0);
-      if (b.exposure) {
-        for (size_t j = 0; j < ranked.size(); ++j) {
-          const float* ve = b.exposure_item_emb.data() + static_cast<size_t>(ranked[j]) * de;
-          exp_logit[j] = features::Dot(ue.data() + k * de, ve, de) / c.exposure_tower.temperature;
-        }
-      }
+      // The two-stage score (rank/two_stage_score.h): log p_click from the ranker (P(click |
+      // shown)) plus the exposure logit (where the bank's past policy showed items: together they
+      // estimate the chance of a positive in the held-out period), or, without an exposure model,
+      // the retrieval logit u.v / tau, which with the log-popularity correction estimates
+      // log P(item | customer).
+      std::vector<double> final_score(ranked.size());
+      rank::ScoreWeights weights;
       // Auto retrieval weight: with an exposure model the full retrieval logit would count the
       // exposure twice; a small share still adds what the towers learned from each customer's
       // history (0.3: measured on the generated banks, docs/BENCHMARKS.md).
-      const double rw = c.retrieval_weight >= 0 ? c.retrieval_weight : (b.exposure ? 0.3 : 1.0);
+      weights.retrieval_weight = c.retrieval_weight >= 0 ? c.retrieval_weight : (b.exposure ? 0.3 : 1.0);
+      weights.inv_temperature = inv_tau;
+      weights.exposure_weight = c.exposure_weight;
       for (size_t j = 0; j < ranked.size(); ++j) {
-        // A model of exposures per valid day counts them over the days of the held-out
-        // period the item is valid (its schedule in items.csv is known in advance).
-        const double days = b.exposure && c.exposure_per_valid_day ? std::log(ValidShare(ds.items[ranked[j]], times[k], eval_end)) : 0.0;
-        final_score[j] = std::log(static_cast<double>(pc[j]) + 1e-9) + rw * merged[j].first * inv_tau +
-                         c.exposure_weight * (exp_logit[j] + days);
+        rank::ScoreTerms terms;
+        terms.p_click = pc[j];
+        terms.uv = merged[j].first;
+        if (b.exposure) {
+          const float* ve = b.exposure_item_emb.data() + static_cast<size_t>(ranked[j]) * de;
+          terms.exposure_logit = features::Dot(ue.data() + k * de, ve, de) / c.exposure_tower.temperature;
+          // A model of exposures per valid day counts them over the days of the held-out
+          // period the item is valid (its schedule in items.csv is known in advance).
+          if (c.exposure_per_valid_day) terms.log_valid_share = std::log(ValidShare(ds.items[ranked[j]], times[k], eval_end));
+        }
+        final_score[j] = rank::TwoStageScore(weights, terms);
       }
-      std::stable_sort(ord.begin(), ord.end(), [&](size_t a, size_t x) { return final_score[a] > final_score[x]; });
+      std::stable_sort(ord.begin(), ord.end(), [&](size_t a, size_t x) {
+        return rank::ScoresBefore(final_score[a], ranked[a], final_score[x], ranked[x]);
+      });
       std::vector<uint32_t> ts_top;
       for (size_t j = 0; j < ord.size() && ts_top.size() < static_cast<size_t>(kmax); ++j) ts_top.push_back(ranked[ord[j]]);
       two_stage.Add(IndexSpan{ts_top.data(), ts_top.size()}, t.targets[lo + k]);

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "qianmian/core/dataset.h"
 #include "qianmian/core/status.h"
 #include "qianmian/core/time.h"
 #include "qianmian/core/types.h"
@@ -26,6 +27,9 @@ struct Candidate {
   std::string_view category;        // category name, "" = none
   std::string_view campaign;        // campaign name, "" = none
 };
+
+// The candidate for item `item` of `ds` (its names point into ds, which must outlive it).
+Candidate MakeCandidate(const Dataset& ds, uint32_t item);
 
 struct Decision {
   std::vector<std::string> blocked_by;  // empty = allowed; names from policy_config.h

@@ -1,0 +1,84 @@
+// What serving keeps of each customer's past: the events of events.csv indexed by customer (time
+// order) and the feedback recorded since the engine opened, and the lists derived from them
+// (positives per item, popular items per channel and segment). Private to serving.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "qianmian/core/dataset.h"
+#include "qianmian/core/types.h"
+#include "qianmian/features/feature_space.h"
+
+namespace qm::serving {
+
+// A customer's event as serving keeps it.
+struct Ev {
+  TimeMs ts;
+  uint32_t item;
+  EventType type;
+  ChannelId channel;
+};
+
+// A request's view of one known customer's past.
+struct Activity {
+  std::vector<uint32_t> history;                // distinct positives, newest first (tower input)
+  std::vector<uint32_t> clicked;                // content clicked or opened within the clicked horizon, sorted
+  std::vector<features::ContactEvent> contact;  // events within the contact window, oldest first
+};
+
+// Not thread-safe for writers: the engine mutates it under its exclusive lock and reads it under
+// the shared one.
+class ActivityLog {
+ public:
+  // Indexes `events` (any order) of `num_customers` customers.
+  void Build(const EventLog& events, size_t num_customers);
+  // A customer added online (no events.csv history).
+  void AddCustomer() { begin_.push_back(begin_.back()); }
+  // A feedback event of a known customer.
+  void AddFeedback(uint32_t customer, const Ev& ev);
+
+  // The customer's events in [since, now), oldest first, from events.csv and feedback.
+  void Recent(uint32_t customer, TimeMs since, TimeMs now, std::vector<Ev>* out) const;
+
+  // What a request needs of a known customer at `now`: contact events within `window`,
+  // `history_length` distinct positives (newest first, from the events since now - max(window,
+  // clicked_horizon), topped up with older ones), and content clicked or opened within
+  // `clicked_horizon`.
+  void Gather(const Dataset& ds, uint32_t customer, TimeMs now, TimeMs window, TimeMs clicked_horizon,
+              int history_length, Activity* out) const;
+
+  // The events.csv part (customers in index order, each in time order).
+  size_t num_customers() const { return begin_.size() - 1; }
+  const Ev* begin(uint32_t customer) const { return ev_.data() + begin_[customer]; }
+  const Ev* end(uint32_t customer) const { return ev_.data() + begin_[customer + 1]; }
+  // The latest events.csv time (kNoTime when there are none).
+  TimeMs last_ts() const;
+
+ private:
+  std::vector<uint64_t> begin_{0};  // per customer (+1) into ev_
+  std::vector<Ev> ev_;
+  std::unordered_map<uint32_t, std::vector<Ev>> overlay_;  // feedback since Open, time order
+};
+
+// Item lists derived from positives: what the popular recall source and the fallbacks read.
+struct PopularLists {
+  std::vector<uint32_t> positives;                  // per item: positives seen (data + feedback)
+  std::vector<std::vector<uint32_t>> by_channel;    // [channel] -> items, best first
+  std::vector<std::vector<uint32_t>> by_segment;    // [channel * kNumTiers + tier]
+  std::vector<uint32_t> any_order;                  // every item, most positives first
+
+  // Counts positives of `log` (popular lists over the last `window_days` days of its data),
+  // keeping max(200, 4 * popular_quota) items per list.
+  void Build(const ActivityLog& log, const Dataset& ds, int window_days, int popular_quota);
+  const std::vector<uint32_t>& Segment(ChannelId channel, Tier tier) const {
+    return by_segment[static_cast<size_t>(channel) * kNumTiers + static_cast<int>(tier)];
+  }
+  // An item with fewer than `max_positives` positives counts as new (exploration).
+  bool IsNew(uint32_t item, int max_positives) const {
+    return positives[item] < static_cast<uint32_t>(max_positives);
+  }
+};
+
+}  // namespace qm::serving

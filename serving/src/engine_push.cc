@@ -1,0 +1,186 @@
+// Engine::Push: a push run's batch through the same stages as a home page, batched: profiles and
+// one customer-tower call for the batch, recall (one batched content search, popular content)
+// with the stateless rules, one ranker call for every candidate of the batch, and one store write
+// reserving the batch under the run id.
+#include <cstdio>
+
+#include "engine_impl.h"
+#include "filter.h"
+#include "qianmian/recall/two_tower.h"
+#include "rank_stage.h"
+#include "reserve.h"
+
+// OpenBLAS (when it is the BLAS libtorch and Faiss use) spins its own worker threads with
+// sched_yield; push runs parallelise across customers instead, so they pin BLAS to one thread.
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
+namespace qm::serving {
+
+namespace {
+
+// A push send's reasons: the source that found it, the ranker's p_click, a send scheduled after
+// quiet hours, a service item's exemption.
+ResponseItem PushItem(const Dataset& ds, const CandidateSet& set, const Candidate& c, bool scheduled) {
+  ResponseItem ri;
+  ri.item_id = ds.items[c.item].id;
+  ri.kind = "content";
+  ri.score = c.score;
+  ri.reasons.push_back(set.reason(c.reasons).source == Source::kAnn ? "recall:ann" : "recall:popular");
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "rank:p_click=%.4f", c.pc);
+  ri.reasons.push_back(buf);
+  if (scheduled) ri.reasons.push_back("scheduled:quiet_hours");
+  if (ds.items[c.item].service) ri.reasons.push_back("exempt:service");
+  return ri;
+}
+
+// The sends a run already made to the customer (a replay), with the reasons of the first run
+// when the item is still a candidate.
+Status Replay(policy::EventStore* store, const Dataset& ds, const PushRequest& req, const Customer& cu, TimeMs now,
+              const CandidateSet& set, const std::vector<Candidate>& ranked, PushChoice* out) {
+  QM_ASSIGN_OR_RETURN(auto sends, RecordedSends(store, cu.id, req.run_id, req.channel));
+  for (const policy::ContactRecord& rec : sends) {
+    ResponseItem ri;
+    ri.item_id = rec.item;
+    ri.kind = "content";
+    for (const Candidate& c : ranked) {
+      if (ds.items[c.item].id == rec.item) ri = PushItem(ds, set, c, rec.ts > now);
+    }
+    if (ri.reasons.empty()) ri.reasons.push_back("replayed:" + req.run_id);
+    out->items.push_back(std::move(ri));
+    out->send_at.push_back(rec.ts);
+  }
+  return Status::Ok();
+}
+
+// The chosen sends of one customer (decisions over `ranked`, served order), or why none.
+void Choose(const Dataset& ds, const CandidateSet& set, const std::vector<Candidate>& ranked,
+            const std::vector<policy::Decision>& decisions, TimeMs now, std::map<std::string, int64_t>* drops,
+            PushChoice* out) {
+  for (size_t k = 0; k < ranked.size(); ++k) {
+    const policy::Decision& dc = decisions[k];
+    if (!dc.blocked_by.empty()) ++(*drops)[dc.blocked_by[0]];
+    if (!dc.taken) continue;
+    out->items.push_back(PushItem(ds, set, ranked[k], dc.send_at != kNoTime && dc.send_at > now));
+    out->send_at.push_back(dc.send_at == kNoTime ? now : dc.send_at);
+  }
+  if (!out->items.empty()) return;
+  out->skipped_by = "no_candidates";
+  int64_t best = 0;
+  for (const auto& [rule, count] : *drops) {
+    if (count > best) {
+      best = count;
+      out->skipped_by = rule;
+    }
+  }
+}
+
+}  // namespace
+
+Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
+  choices->assign(req.customer_ids.size(), PushChoice());
+  if (req.per_customer < 1 || req.per_customer > 10) return Status::InvalidArgument("per_customer must be in 1..10");
+  if (!req.dry_run && req.run_id.empty()) return Status::InvalidArgument("a push run needs a run id");
+  thread_local bool single_threaded = false;  // torch and Faiss (OpenMP) run one thread per caller
+  if (!single_threaded) {
+    recall::SetTorchThreads(1);
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
+    single_threaded = true;
+  }
+  std::shared_lock<WriterFirstMutex> lock(impl_->mu);
+  return impl_->PushBatch(req, choices);
+}
+
+Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, ChannelId channel, TimeMs now,
+                                const ProfileBatch& pb, const std::vector<PushChoice*>& out, std::vector<CandidateSet>* sets,
+                                std::vector<std::vector<Candidate>>* kept,
+                                std::vector<std::map<std::string, int64_t>>* drops) const {
+  const ServingConfig& sc = opt.serving;
+  const size_t n = pb.profiles.size();
+  const int k_ann = std::max(0, sc.push_ann);
+  std::vector<int64_t> labels;
+  QM_RETURN_IF_ERROR(SearchContentBatch(md, ds, retired, pb.u.data(), static_cast<int64_t>(n), k_ann,
+                                        sc.push_exact_max_items, &labels));
+  auto keep = [&](uint32_t it) {
+    return ds.items[it].kind == ItemKind::kContent && (!ds.items[it].service || req.include_service);
+  };
+  std::vector<std::string> blocked;
+  sets->reserve(n);
+  kept->assign(n, {});
+  drops->assign(n, {});
+  for (size_t r = 0; r < n; ++r) {
+    const Profile& p = pb.profiles[r];
+    const Customer& cu = p.customer(ds);
+    CandidateSet& set = sets->emplace_back(static_cast<size_t>(k_ann + sc.push_popular), &retired);
+    AddRows(md, labels.data() + r * k_ann, k_ann, Source::kAnn, &set, keep);
+    RecallPushPopular(popular, ds, channel, cu.tier, sc.push_popular, &set, keep);
+    out[r]->candidates = static_cast<int64_t>(set.size());
+    for (const Candidate& c : set.candidates()) {
+      StaticBlocked(*policy, ds, cu, p.activity.clicked, c.item, channel, now, &blocked);
+      if (blocked.empty()) (*kept)[r].push_back(c);
+      else ++(*drops)[r][blocked[0]];
+    }
+  }
+  return Status::Ok();
+}
+
+Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* choices) {
+  auto ch_opt = ds.channels.Find(req.channel);
+  if (!ch_opt) return Status::InvalidArgument("unknown channel '" + req.channel + "'");
+  const ChannelId channel = *ch_opt;
+  const TimeMs now = req.now_ms == kNoTime ? NowMs() : req.now_ms;
+  std::shared_ptr<Model> m = model;
+  const Model& md = *m;
+
+  // Profiles: known customers only.
+  ProfileBatch pb;
+  std::vector<PushChoice*> out;  // batch row -> its choice
+  for (size_t i = 0; i < req.customer_ids.size(); ++i) {
+    auto f = ds.FindCustomer(req.customer_ids[i]);
+    if (!f) {
+      (*choices)[i].known = false;
+      (*choices)[i].skipped_by = "unknown_customer";
+      continue;
+    }
+    AddKnownProfile(Sources(), md, *f, now, &pb);
+    out.push_back(&(*choices)[i]);
+  }
+  const size_t n = out.size();
+  if (n == 0) return Status::Ok();
+  QM_RETURN_IF_ERROR(EmbedProfiles(ds, md, now, &pb));
+
+  // Recall and the stateless rules.
+  std::vector<CandidateSet> sets;
+  std::vector<std::vector<Candidate>> ranked;
+  std::vector<std::map<std::string, int64_t>> drops;  // per customer: first blocking rule -> candidates
+  QM_RETURN_IF_ERROR(PushRecall(md, req, channel, now, pb, out, &sets, &ranked, &drops));
+
+  // Rank: every candidate of every customer in one ranker call.
+  std::vector<RankRow> rows;
+  for (size_t r = 0; r < n; ++r) {
+    for (Candidate& c : ranked[r]) rows.push_back({static_cast<uint32_t>(r), &c});
+  }
+  const std::vector<rank::RankContext> ctx(n, rank::RankContext{channel, tz.LocalHour(now), tz.LocalWeekday(now)});
+  QM_RETURN_IF_ERROR(RankCandidates(md, ds, pb, now, ctx, ServingScoreWeights(opt.serving, md), rows));
+  for (auto& list : ranked) SortByScore(&list);
+
+  // Reserve the batch (one store write; each customer's check and count atomic), then choose.
+  std::vector<const Customer*> who(n);
+  for (size_t r = 0; r < n; ++r) who[r] = &pb.profiles[r].customer(ds);
+  QM_ASSIGN_OR_RETURN(PushReservation res, ReservePushes(*policy, store.get(), ds, who, ranked, channel, req.channel,
+                                                         now, req.run_id, req.per_customer, req.dry_run));
+  for (size_t r = 0; r < n; ++r) {
+    PushChoice& choice = *out[r];
+    choice.pushes_7d = res.pushes_7d[r];
+    choice.pushes_30d = res.pushes_30d[r];
+    choice.replayed = res.contacts[r].replayed;
+    if (choice.replayed) {
+      QM_RETURN_IF_ERROR(Replay(store.get(), ds, req, *who[r], now, sets[r], ranked[r], &choice));
+    } else {
+      Choose(ds, sets[r], ranked[r], res.contacts[r].decisions, now, &drops[r], &choice);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace qm::serving

@@ -1,0 +1,81 @@
+#include "rank_stage.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace qm::serving {
+
+rank::ScoreWeights ServingScoreWeights(const ServingConfig& sc, const Model& md) {
+  rank::ScoreWeights w;
+  w.w_click = sc.w_click;
+  w.w_convert = sc.w_convert;
+  w.retrieval_weight = md.retrieval_weight;
+  w.inv_temperature = md.inv_temperature;
+  return w;
+}
+
+Status RankCandidates(const Model& md, const Dataset& ds, const ProfileBatch& profiles, TimeMs now,
+                      const std::vector<rank::RankContext>& context, const rank::ScoreWeights& weights,
+                      const std::vector<RankRow>& rows, int64_t* model_us) {
+  const size_t n = rows.size();
+  if (n == 0) return Status::Ok();
+  const int d = md.dim;
+  std::vector<uint32_t> enc_rows(n);
+  for (size_t k = 0; k < n; ++k) enc_rows[k] = md.item_enc[rows[k].candidate->item];
+  features::ItemBatch ib;
+  GatherForRank(md.enc, enc_rows.data(), static_cast<int64_t>(n), &ib);
+  // u.v first, in a loop of its own: the candidates' embedding rows are scattered over the table
+  // and cold, and a tight loop lets their cache misses overlap (measured: the rank inputs took
+  // ~20 us less than with the product inside the loop below).
+  for (const RankRow& r : rows) {
+    const uint32_t it = r.candidate->item;
+    r.candidate->uv = md.item_row[it] >= 0 ? features::Dot(profiles.U(r.profile), md.Embedding(it), d) : 0.0f;
+  }
+  std::vector<features::ContactSummary> summary;
+  summary.reserve(profiles.profiles.size());
+  for (size_t p = 0; p < profiles.profiles.size(); ++p) {
+    summary.emplace_back(profiles.profiles[p].activity.contact, context[p].channel, now);
+  }
+  rank::RankInputs in;
+  in.cat.reserve(n * md.builder->cat_width());
+  in.dense.reserve(n * md.builder->dense_width());
+  in.bag.reserve(n * rank::kBagWidth);
+  float cf[features::kContactFeatures];
+  const std::vector<float> zero(d, 0.0f);
+  for (size_t k = 0; k < n; ++k) {
+    const Candidate& c = *rows[k].candidate;
+    const uint32_t p = rows[k].profile;
+    const float* v = md.item_row[c.item] >= 0 ? md.Embedding(c.item) : zero.data();
+    summary[p].Features(c.item, ds.items[c.item].category, cf);
+    md.builder->Append(profiles.encoded, p, ib, static_cast<int64_t>(k), profiles.U(p), v, static_cast<float>(c.uv),
+                       context[p], cf, &in);
+  }
+  std::vector<float> pc(n), pv(n);
+  const auto t0 = std::chrono::steady_clock::now();
+  QM_RETURN_IF_ERROR(md.ranker->Score(in, pc.data(), pv.data()));
+  if (model_us) {
+    *model_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  }
+  for (size_t k = 0; k < n; ++k) {
+    Candidate& c = *rows[k].candidate;
+    const Item& item = ds.items[c.item];
+    c.pc = pc[k];
+    c.pv = pv[k];
+    rank::ScoreTerms t;
+    t.p_click = pc[k];
+    t.p_convert = pv[k];
+    t.value = item.value;
+    t.boost = item.boost;
+    t.uv = c.uv;
+    c.score = rank::TwoStageScore(weights, t);
+  }
+  return Status::Ok();
+}
+
+void SortByScore(std::vector<Candidate>* candidates) {
+  std::stable_sort(candidates->begin(), candidates->end(), [](const Candidate& a, const Candidate& b) {
+    return rank::ScoresBefore(a.score, a.item, b.score, b.item);
+  });
+}
+
+}  // namespace qm::serving

@@ -1,0 +1,85 @@
+#include "reserve.h"
+
+namespace qm::serving {
+
+Result<PageReservation> ReservePage(const policy::Policy& policy, policy::EventStore* store, const Dataset& ds,
+                                    const Customer& customer, const std::vector<Candidate>& ranked, const Page& page,
+                                    ChannelId channel, TimeMs now, const std::string& request_id, int count,
+                                    std::map<std::string, int64_t>* dropped) {
+  PageReservation out;
+  std::vector<size_t> order = page.positions;
+  for (size_t k = 0; k < ranked.size() && order.size() < page.positions.size() + static_cast<size_t>(count); ++k) {
+    if (!page.used[k]) order.push_back(k);
+  }
+  std::vector<policy::Candidate> pc;
+  pc.reserve(order.size());
+  for (size_t k : order) pc.push_back(policy::MakeCandidate(ds, ranked[k].item));
+  QM_ASSIGN_OR_RETURN(policy::Contacts contacts, policy.Reserve(store, customer, pc, channel, now, request_id, count));
+  for (size_t j = 0; j < order.size(); ++j) {
+    const policy::Decision& d = contacts.decisions[j];
+    if (d.taken) out.served.push_back(order[j]);
+    else if (!d.blocked_by.empty()) ++(*dropped)["reserve." + d.blocked_by[0]];
+  }
+  out.replayed = contacts.replayed;
+  return out;
+}
+
+namespace {
+
+// Push contacts on the channel from other runs in the 7 and 30 days before now.
+void CountPressure(const policy::CustomerState& state, const std::string& channel_name, const std::string& run_id,
+                   TimeMs now, int* pushes_7d, int* pushes_30d) {
+  for (const policy::ContactRecord& rec : state.records) {
+    if (rec.type != EventType::kPushSent || rec.channel != channel_name) continue;
+    if (!run_id.empty() && rec.request_id == run_id) continue;
+    if (rec.ts > now - 30 * kMsPerDay && rec.ts <= now) ++*pushes_30d;
+    if (rec.ts > now - 7 * kMsPerDay && rec.ts <= now) ++*pushes_7d;
+  }
+}
+
+}  // namespace
+
+Result<PushReservation> ReservePushes(const policy::Policy& policy, policy::EventStore* store, const Dataset& ds,
+                                      const std::vector<const Customer*>& customers,
+                                      const std::vector<std::vector<Candidate>>& ranked, ChannelId channel,
+                                      const std::string& channel_name, TimeMs now, const std::string& run_id,
+                                      int per_customer, bool dry_run) {
+  const size_t n = customers.size();
+  PushReservation out;
+  out.pushes_7d.assign(n, 0);
+  out.pushes_30d.assign(n, 0);
+  out.contacts.resize(n);
+  std::vector<std::vector<policy::Candidate>> pcands(n);
+  for (size_t r = 0; r < n; ++r) {
+    QM_ASSIGN_OR_RETURN(policy::CustomerState state, store->State(customers[r]->id));
+    CountPressure(state, channel_name, run_id, now, &out.pushes_7d[r], &out.pushes_30d[r]);
+    for (const Candidate& c : ranked[r]) pcands[r].push_back(policy::MakeCandidate(ds, c.item));
+    if (dry_run) {
+      auto& decisions = out.contacts[r].decisions;
+      decisions = policy.Evaluate(*customers[r], pcands[r], channel, now, state);
+      int left = per_customer;
+      for (auto& d : decisions) {
+        d.taken = left > 0 && d.blocked_by.empty();
+        left -= d.taken;
+      }
+    }
+  }
+  if (!dry_run) {
+    QM_ASSIGN_OR_RETURN(out.contacts,
+                        policy.ReserveMany(store, customers, pcands, channel, now, run_id, per_customer));
+  }
+  return out;
+}
+
+Result<std::vector<policy::ContactRecord>> RecordedSends(policy::EventStore* store, const std::string& customer_id,
+                                                         const std::string& run_id, const std::string& channel_name) {
+  QM_ASSIGN_OR_RETURN(policy::CustomerState state, store->State(customer_id));
+  std::vector<policy::ContactRecord> sends;
+  for (policy::ContactRecord& rec : state.records) {
+    if (rec.request_id != run_id || rec.channel != channel_name || rec.type != EventType::kPushSent) continue;
+    sends.push_back(std::move(rec));
+  }
+  return sends;
+}
+
+}  // namespace qm::serving
