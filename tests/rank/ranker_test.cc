@@ -1,4 +1,7 @@
 #include "qianmian/rank/ranker.h"
+#include "qianmian/rank/two_stage_score.h"
+
+#include <cmath>
 
 #include <algorithm>
 #include <filesystem>
@@ -236,6 +239,42 @@ def forward(self, cat: Tensor, dense: Tensor, bag: Tensor) -> Tensor:
   std::filesystem::remove(path);
   auto missing = Ranker::LoadTorchScript("/nonexistent/model.pt", b);
   EXPECT_FALSE(missing.ok());
+}
+
+}  // namespace
+}  // namespace qm::rank
+
+namespace qm::rank {
+namespace {
+
+TEST(TwoStageScore, IsTheLogObjectivePlusTheRetrievalAndExposureTerms) {
+  ScoreWeights w;
+  w.w_click = 1.0;
+  w.w_convert = 2.0;
+  w.retrieval_weight = 0.3;
+  w.inv_temperature = 20.0;
+  ScoreTerms t;
+  t.p_click = 0.1f;
+  t.p_convert = 0.05f;
+  t.value = 3.0;
+  t.boost = 0.5;
+  t.uv = 0.2;
+  t.exposure_logit = 1.5;  // no exposure weight: not read
+  const double objective = 0.1f + 2.0 * 0.05f * 3.0 * 0.5;
+  EXPECT_DOUBLE_EQ(TwoStageScore(w, t), std::log(objective + 1e-9) + 0.3 * 0.2 * 20.0);
+  w.exposure_weight = 0.5;
+  t.log_valid_share = std::log(0.25);
+  EXPECT_DOUBLE_EQ(TwoStageScore(w, t),
+                   std::log(objective + 1e-9) + 0.3 * 0.2 * 20.0 + 0.5 * (1.5 + std::log(0.25)));
+  t.p_click = t.p_convert = 0;  // a zero objective stays finite
+  EXPECT_TRUE(std::isfinite(TwoStageScore(w, t)));
+}
+
+TEST(TwoStageScore, OrdersByScoreThenByItem) {
+  EXPECT_TRUE(ScoresBefore(2.0, 9, 1.0, 1));
+  EXPECT_FALSE(ScoresBefore(1.0, 1, 2.0, 9));
+  EXPECT_TRUE(ScoresBefore(1.0, 3, 1.0, 4));
+  EXPECT_FALSE(ScoresBefore(1.0, 4, 1.0, 4));
 }
 
 }  // namespace
