@@ -1,6 +1,8 @@
 // The state the contact policy keeps per customer, and the one algorithm that checks and counts
-// contacts against it. Both event-store backends run exactly this algorithm (the Redis backend
-// as a Lua port of RunPlan/ApplyEvent), atomically per customer.
+// contacts against it (RunPlan, ApplyEvent). Both event-store backends run exactly this C++
+// algorithm, atomically per customer: the embedded store under the customer's lock, the Redis
+// store on a snapshot of the state, committed by a compare-and-set script that writes only if the
+// state is still the one read (otherwise it runs again on the new state).
 #pragma once
 
 #include <cstdint>

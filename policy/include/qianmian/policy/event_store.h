@@ -2,9 +2,11 @@
 // atomic per-customer check-and-count. Two backends with identical semantics:
 //   embedded (default): RocksDB in a folder (<data>/store/); Append is durable (WAL synced) before
 //                       it returns; a crash loses no acknowledged event.
-//   redis:              a Redis server shared by replicas; check-and-count is one Lua script per
-//                       customer (EVALSHA); keys expire after the longest horizon. Durability is
-//                       the server's (appendonly / appendfsync).
+//   redis:              a Redis server shared by replicas; check-and-count runs RunPlan on the
+//                       customer's state read from Redis and commits it with one compare-and-set
+//                       Lua script (EVALSHA) that writes only if the state is unchanged, else runs
+//                       again (at most 64 times, then Unavailable); keys expire after the longest
+//                       horizon. Durability is the server's (appendonly / appendfsync).
 // The embedded folder is locked by one process at a time (RocksDB LOCK); replicas or concurrent
 // commands that must share counters use redis.
 #pragma once
@@ -58,9 +60,9 @@ class EventStore {
                                       const StateOptions& options) = 0;
 
   // Runs RunPlan for the customer: the check and the count of what it takes are ONE atomic step
-  // (embedded: under the customer's lock; redis: one Lua script that re-checks the candidates a
-  // snapshot allowed), and what it took is persisted (durably) before returning. Under a race
-  // the redis backend may take fewer items than an unraced run; no backend ever exceeds a cap.
+  // (embedded: under the customer's lock; redis: on a snapshot of the state, committed by a
+  // compare-and-set script and run again when another writer changed the state first), and what
+  // it took is persisted (durably) before returning. No backend ever exceeds a cap.
   // A plan with max_take == 0 only checks and writes nothing.
   [[nodiscard]] virtual Result<PlanOutcome> Apply(const ContactPlan& plan) = 0;
 

@@ -1,9 +1,13 @@
-// The online engine: turns (customer, channel, context, now) into the items to show. Loads a
-// data folder and a verified artifact version, and runs recall (ANN over products and content
-// from the customer tower, item-to-item, popular, campaign pins, fresh items) -> filter (the
-// contact policy, caps reserved through the event store) -> rank (one batched ranker call) ->
-// re-rank (blended objective, diversity, slot layout, exploration, reasons).
-// Used by the ZeroMQ server, `qianmian recommend` and push runs. No torch/faiss here.
+// serving: the online engine. Turns (customer, channel, context, now) into the items to show.
+// Loads a data folder and a verified artifact version, and runs the request path's stages, a
+// file each in serving/src: profile -> recall sources (ANN over products and content from the
+// customer tower, item-to-item, popular, campaign pins, fresh items) -> filter (the contact
+// policy) -> rank (one batched ranker call, the two-stage score) -> re-rank (diversity, slot
+// layout, exploration, reasons) -> reserve (caps counted through the event store). A push run
+// takes the same stages in batches of customers.
+// Used by the ZeroMQ server, `qianmian recommend` and push runs.
+// May depend on: core, policy (public); features, recall, rank, artifacts (private). Never on
+// training or the generator. No libtorch, Faiss or BLAS headers here.
 #pragma once
 
 #include <cstdint>
@@ -146,6 +150,8 @@ class Engine {
  public:
   // Loads options.data.dir and the version <artifacts_root>/CURRENT (verified: a bundle that
   // fails verification is refused), opens the event store and builds the policy.
+  // Sets process-wide globals: libtorch's intra-op threads and (when the BLAS is OpenBLAS) its
+  // threads to 1, so that each caller runs one thread; parallelism comes from concurrent callers.
   [[nodiscard]] static Result<std::unique_ptr<Engine>> Open(EngineOptions options);
   ~Engine();
   Engine(const Engine&) = delete;
@@ -163,7 +169,8 @@ class Engine {
   // ranker calls; call it from several threads to use every core and overlap store writes.
   // InvalidArgument for an unknown channel, a bad per_customer or a missing run id; other
   // errors are the store's. Re-submitting a customer under the same run id replays its earlier
-  // sends (nothing counted twice).
+  // sends (nothing counted twice). The first call on a thread sets that thread's libtorch and
+  // OpenMP threads (and the process's OpenBLAS threads) to 1.
   [[nodiscard]] Status Push(const PushRequest& req, std::vector<PushChoice>* choices);
 
   // Calls fn with the loaded data under the shared lock (read-only; keep no references).

@@ -31,11 +31,15 @@ struct ServingConfig {
   int campaign = 20;             // items of campaigns pinned for the customer's segment
   int fresh = 10;                // new items (few positives) offered to exploration
   // Re-rank objective: w_click * p_click + w_convert * p_convert * value * boost, combined with
-  // the retrieval logit as in training: log(objective) + retrieval_weight * u.v / temperature.
-  // With the defaults the served order is the two-stage order `qianmian eval` measures.
+  // the retrieval logit by the two-stage score (rank/two_stage_score.h): log(objective) +
+  // retrieval_weight * u.v / temperature. Serving applies no exposure term (it loads no exposure
+  // model), so its order differs from the two-stage order `qianmian eval` measures, which adds
+  // the exposure term and its own retrieval weight (0.3 by default with an exposure model); the
+  // page then also applies diversity, the slot layout and exploration, which eval leaves out.
   double w_click = 1.0;
   double w_convert = 0.0;
-  double retrieval_weight = -1;  // < 0 = the version's training.retrieval_weight (default 1)
+  double retrieval_weight = -1;  // < 0 = the version's retrieval weight for a score without an
+                                 // exposure term (its training.retrieval_weight, default 1)
   int max_per_category = 3;      // diversity: at most this many items of a category on a page; 0 = off
   // Page layout of app_home: the kind of each slot, in order; slots past the list take the best
   // remaining item of either kind. Empty = no layout.
