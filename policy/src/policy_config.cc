@@ -152,4 +152,24 @@ void ReadPolicyConfig(ConfigTable t, PolicyConfig* c) {
   }
 }
 
+void ReadStoreConfig(ConfigTable t, StoreConfig* c) {
+  t.Read("backend", &c->backend);
+  if (c->backend != "embedded" && c->backend != "redis") {
+    t.Error("backend", "must be \"embedded\" or \"redis\"");
+  }
+  t.Read("path", &c->path);
+  t.Read("sync", &c->sync);
+  t.Read("read_only", &c->read_only);
+  t.Read("sync_reservations", &c->sync_reservations);
+  t.Read("redis_host", &c->redis_host);
+  t.Read("redis_port", &c->redis_port);
+  if (c->redis_port <= 0 || c->redis_port > 65535) t.Error("redis_port", "must be in [1, 65535]");
+  t.Read("redis_prefix", &c->redis_prefix);
+  t.ReadDuration("redis_timeout", &c->redis_timeout);
+  t.Read("redis_connections", &c->redis_connections);
+  if (c->redis_connections < 1) t.Error("redis_connections", "must be >= 1");
+  t.ReadDuration("retention", &c->retention);
+  if (c->retention <= 0) t.Error("retention", "must be positive");
+}
+
 }  // namespace qm::policy

@@ -1,4 +1,5 @@
 #include "qianmian/core/config.h"
+#include "qianmian/core/core_config.h"
 
 #include <gtest/gtest.h>
 

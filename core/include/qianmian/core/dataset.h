@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "qianmian/core/config.h"
+#include "qianmian/core/core_config.h"
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
 

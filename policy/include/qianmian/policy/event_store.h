@@ -19,30 +19,10 @@
 #include "qianmian/core/config.h"
 #include "qianmian/core/status.h"
 #include "qianmian/policy/contact_state.h"
+#include "qianmian/policy/policy_config.h"
 
 namespace qm::policy {
 
-// [store]
-struct StoreConfig {
-  std::string backend = "embedded";        // "embedded" | "redis"
-  std::string path = "data/store";         // embedded: the RocksDB folder (created)
-  bool sync = true;                        // embedded: fsync the WAL before acknowledging
-  bool sync_reservations = false;          // embedded: also fsync app_home reservations (those
-                                           // that expire). Off: they reach the WAL (they survive
-                                           // a process crash) but a power loss may release them
-                                           // early; the client's impression, which is always
-                                           // durable, then counts the contact. Sends and
-                                           // feedback are always synced when `sync` is on.
-  bool read_only = false;                  // embedded: open without the lock, for readers
-                                           // (e.g. `train` beside a running server); writes fail
-  std::string redis_host = "127.0.0.1";
-  int redis_port = 6379;
-  std::string redis_prefix = "qm";         // key prefix: <prefix>:{<customer>}:s / :l
-  TimeMs redis_timeout = 2 * kMsPerSecond; // connect and command timeout
-  int redis_connections = 8;               // pooled connections per store instance
-  TimeMs retention = 90 * kMsPerDay;       // events older than this are compacted away
-};
-void ReadStoreConfig(ConfigTable t, StoreConfig* c);
 
 // Thread-safe: every method may be called concurrently from any thread, and (redis) from any
 // number of store instances in any number of processes.

@@ -1,5 +1,6 @@
-// Contact-policy configuration (SPEC §6): the [policy] section of the engine's TOML file, and the
-// stable names of the rules that can block an item (`blocked_by` in `score`/`debug` replies).
+// policy's settings: the contact policy (SPEC §6, the [policy] section of the engine's TOML file)
+// and the event store ([store]), each read by one function next to it; and the stable names of
+// the rules that can block an item (`blocked_by` in `score`/`debug` replies).
 #pragma once
 
 #include <string>
@@ -97,5 +98,27 @@ struct PolicyConfig {
 // [[policy.cooldowns]] keys: channel, gap. [[policy.quiet_hours]] keys: channel, start, end
 // ("HH:MM"), action ("schedule"|"drop").
 void ReadPolicyConfig(ConfigTable t, PolicyConfig* c);
+
+// [store]: where the event store keeps events and contact state.
+struct StoreConfig {
+  std::string backend = "embedded";        // "embedded" | "redis"
+  std::string path = "data/store";         // embedded: the RocksDB folder (created)
+  bool sync = true;                        // embedded: fsync the WAL before acknowledging
+  bool sync_reservations = false;          // embedded: also fsync app_home reservations (those
+                                           // that expire). Off: they reach the WAL (they survive
+                                           // a process crash) but a power loss may release them
+                                           // early; the client's impression, which is always
+                                           // durable, then counts the contact. Sends and
+                                           // feedback are always synced when `sync` is on.
+  bool read_only = false;                  // embedded: open without the lock, for readers
+                                           // (e.g. `train` beside a running server); writes fail
+  std::string redis_host = "127.0.0.1";
+  int redis_port = 6379;
+  std::string redis_prefix = "qm";         // key prefix: <prefix>:{<customer>}:s / :l
+  TimeMs redis_timeout = 2 * kMsPerSecond; // connect and command timeout
+  int redis_connections = 8;               // pooled connections per store instance
+  TimeMs retention = 90 * kMsPerDay;       // events older than this are compacted away
+};
+void ReadStoreConfig(ConfigTable t, StoreConfig* c);
 
 }  // namespace qm::policy
