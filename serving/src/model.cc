@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "qianmian/training/artifacts.h"
+#include "qianmian/artifacts/manifest.h"
 
 namespace qm::serving {
 
@@ -18,7 +18,7 @@ namespace {
 
 // The version's training.retrieval_weight from the manifest's configuration (default 1; the
 // "auto" value -1 is 1 too: serving has no exposure model).
-double ManifestRetrievalWeight(const training::Manifest& m) {
+double ManifestRetrievalWeight(const artifacts::Manifest& m) {
   try {
     auto j = nlohmann::json::parse(m.config_json);
     if (j.contains("training") && j["training"].contains("retrieval_weight")) {
@@ -124,7 +124,7 @@ Status Model::Refresh(const Dataset& ds, const std::vector<uint32_t>& items, con
 Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::string& version,
                                          const Dataset& ds, const std::vector<uint8_t>& retired,
                                          const ServingConfig& config) {
-  QM_ASSIGN_OR_RETURN(training::Manifest manifest, training::Verify(root, version));
+  QM_ASSIGN_OR_RETURN(artifacts::Manifest manifest, artifacts::Verify(root, version));
   auto m = std::make_shared<Model>();
   m->version = version;
   m->dir = (fs::path(root) / version).string();

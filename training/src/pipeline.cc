@@ -13,11 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "qianmian/artifacts/manifest.h"
 #include "qianmian/core/prefetch.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/core/time.h"
 #include "qianmian/policy/policy.h"
-#include "qianmian/training/artifacts.h"
 #include "qianmian/training/baselines.h"
 #include "qianmian/training/exposure_sample.h"
 #include "qianmian/training/metrics.h"
@@ -801,7 +801,7 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   TrainResult result;
   auto& stats = result.stats;
   QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data, store, &stats));
-  QM_ASSIGN_OR_RETURN(std::string fingerprint, DataFingerprint(data_dir));
+  QM_ASSIGN_OR_RETURN(std::string fingerprint, artifacts::DataFingerprint(data_dir));
   QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
   stats["data.customers"] = static_cast<double>(ds.customers.size());
   stats["data.items"] = static_cast<double>(ds.items.size());
@@ -933,7 +933,7 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   QM_ASSIGN_OR_RETURN(result.eval, EvaluateBundle(ds, b, h, by, hist, tz, c, /*baselines=*/true, data_dir));
 
   // Publish.
-  QM_ASSIGN_OR_RETURN(ArtifactWriter w, ArtifactWriter::Create(artifacts_root));
+  QM_ASSIGN_OR_RETURN(artifacts::ArtifactWriter w, artifacts::ArtifactWriter::Create(artifacts_root));
   auto add = [&](const std::string& name) { return w.AddFile(name); };
   QM_RETURN_IF_ERROR(b.space->Save(w.PathFor("features.json")));
   QM_RETURN_IF_ERROR(add("features.json"));
@@ -977,7 +977,7 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   w.SetMetrics(metrics);
   QM_RETURN_IF_ERROR(w.SetConfig(config_json));
   w.SetDataFingerprint(fingerprint);
-  QM_ASSIGN_OR_RETURN(Manifest m, w.Commit());
+  QM_ASSIGN_OR_RETURN(artifacts::Manifest m, w.Commit());
   result.version = w.version();
   (void)m;
   return result;
@@ -989,9 +989,9 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
   std::string version = options.version;
   if (version.empty()) {
-    QM_ASSIGN_OR_RETURN(version, ReadCurrent(artifacts_root));
+    QM_ASSIGN_OR_RETURN(version, artifacts::ReadCurrent(artifacts_root));
   }
-  QM_RETURN_IF_ERROR(Verify(artifacts_root, version).status());
+  QM_RETURN_IF_ERROR(artifacts::Verify(artifacts_root, version).status());
   const std::string dir = (fs::path(artifacts_root) / version).string();
   QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data, store, nullptr));
   QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));

@@ -1,4 +1,4 @@
-#include "qianmian/training/artifacts.h"
+#include "qianmian/artifacts/manifest.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -15,7 +15,7 @@
 
 #include "qianmian/core/time.h"
 
-namespace qm::training {
+namespace qm::artifacts {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -562,4 +562,4 @@ Result<std::string> DataFingerprint(const std::string& data_dir) {
   return "sha256:" + hash.HexDigest();
 }
 
-}  // namespace qm::training
+}  // namespace qm::artifacts
