@@ -24,8 +24,8 @@
 #include <zmq.hpp>
 
 #include "codec.h"
+#include "qianmian/artifacts/manifest.h"
 #include "qianmian/recall/two_tower.h"
-#include "qianmian/training/artifacts.h"
 
 // OpenBLAS (under Faiss and libtorch) keeps its own thread pool; when it is linked in, the
 // server pins it to one thread like libtorch. Weak: absent, the pointer is null.
@@ -418,7 +418,7 @@ void Server::Impl::WatchLoop() {
   std::string failed;  // a version that failed to load is not retried until CURRENT changes
   std::unique_lock<std::mutex> lock(watch_mu);
   while (!watch_cv.wait_for(lock, std::chrono::milliseconds(config.watch_interval), [&] { return stop_watch; })) {
-    auto current = training::ReadCurrent(artifacts_root);
+    auto current = artifacts::ReadCurrent(artifacts_root);
     if (!current.ok() || *current == engine->model_version() || *current == failed) continue;
     lock.unlock();
     auto r = engine->Reload(*current);
@@ -790,7 +790,7 @@ void Server::Impl::PackStats(Packer& pk, size_t* fields) {
     if (!st.ok()) store_status = st.status().ToString();
   }
   std::string current;
-  if (auto c = training::ReadCurrent(artifacts_root); c.ok()) current = *c;
+  if (auto c = artifacts::ReadCurrent(artifacts_root); c.ok()) current = *c;
   size_t depth = 0;
   int running = 0;
   {

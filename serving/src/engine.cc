@@ -6,9 +6,9 @@
 #include <random>
 
 #include "engine_impl.h"
+#include "qianmian/artifacts/manifest.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/recall/two_tower.h"
-#include "qianmian/training/artifacts.h"
 #include "rank_stage.h"
 #include "records.h"
 
@@ -119,7 +119,7 @@ Status Engine::Impl::Init() {
   // as in the server's workers; parallelism comes from concurrent callers.
   recall::SetTorchThreads(1);
   if (openblas_set_num_threads) openblas_set_num_threads(1);
-  QM_ASSIGN_OR_RETURN(std::string version, training::ReadCurrent(opt.artifacts_root));
+  QM_ASSIGN_OR_RETURN(std::string version, artifacts::ReadCurrent(opt.artifacts_root));
   auto m = LoadModel(opt.artifacts_root, version, ds, retired, opt.serving);
   if (!m.ok()) return m.status().Annotate("version " + version + " refused");
   model = std::move(m).value();
@@ -328,7 +328,7 @@ Result<std::string> Engine::Reload(const std::string& version) {
   std::lock_guard<std::mutex> writer(im.writer_mu);
   std::string v = version;
   if (v.empty()) {
-    QM_ASSIGN_OR_RETURN(v, training::ReadCurrent(im.opt.artifacts_root));
+    QM_ASSIGN_OR_RETURN(v, artifacts::ReadCurrent(im.opt.artifacts_root));
   }
   // Writers are held off by writer_mu, so the catalogue is stable while the version loads;
   // requests keep running on the old model until the swap below.

@@ -1,34 +1,14 @@
 #include "model.h"
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <unordered_map>
 
-#include <nlohmann/json.hpp>
-
-#include "qianmian/training/artifacts.h"
+#include "qianmian/artifacts/bundle.h"
 
 namespace qm::serving {
 
-namespace fs = std::filesystem;
-
 namespace {
-
-// The version's training.retrieval_weight from the manifest's configuration (default 1; the
-// "auto" value -1 is 1 too: serving has no exposure model).
-double ManifestRetrievalWeight(const training::Manifest& m) {
-  try {
-    auto j = nlohmann::json::parse(m.config_json);
-    if (j.contains("training") && j["training"].contains("retrieval_weight")) {
-      const double w = j["training"]["retrieval_weight"].get<double>();
-      return w >= 0 ? w : 1.0;
-    }
-  } catch (const std::exception&) {
-  }
-  return 1.0;
-}
 
 // Appends the rows of `src` to `dst` without their text bags.
 void AppendWithoutText(const features::ItemBatch& src, features::ItemBatch* dst) {
@@ -124,69 +104,50 @@ Status Model::Refresh(const Dataset& ds, const std::vector<uint32_t>& items, con
 Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::string& version,
                                          const Dataset& ds, const std::vector<uint8_t>& retired,
                                          const ServingConfig& config) {
-  QM_ASSIGN_OR_RETURN(training::Manifest manifest, training::Verify(root, version));
+  using artifacts::BundleFile;
+  QM_ASSIGN_OR_RETURN(artifacts::BundleReader bundle, artifacts::BundleReader::Open(root, version));
+  const artifacts::BundleSettings& settings = bundle.settings();
   auto m = std::make_shared<Model>();
   m->version = version;
-  m->dir = (fs::path(root) / version).string();
-  const std::string& dir = m->dir;
-  QM_ASSIGN_OR_RETURN(features::FeatureSpace space, features::FeatureSpace::Load(dir + "/features.json"));
+  m->dir = bundle.dir();
+  QM_ASSIGN_OR_RETURN(features::FeatureSpace space, features::FeatureSpace::Load(bundle.PathFor(BundleFile::kFeatures)));
   m->space = std::make_unique<features::FeatureSpace>(std::move(space));
-  QM_ASSIGN_OR_RETURN(m->towers, recall::TwoTowerModel::Load(dir + "/two_tower.pt", *m->space));
+  QM_ASSIGN_OR_RETURN(m->towers, recall::TwoTowerModel::Load(bundle.PathFor(BundleFile::kTwoTower), *m->space));
   m->dim = m->towers->dim();
-  {
-    std::ifstream in(dir + "/two_tower.pt.json");
-    try {
-      auto j = nlohmann::json::parse(in);
-      const double t = j.at("temperature").get<double>();
-      if (!(t > 0)) return Status::Corruption("version " + version + ": two-tower temperature must be > 0");
-      m->inv_temperature = 1.0 / t;
-    } catch (const std::exception& e) {
-      return Status::Corruption("version " + version + ": two_tower.pt.json: " + e.what());
-    }
+  if (m->dim != settings.embedding_dim) {
+    return Status::Corruption("version " + version + ": the towers' width differs from the bundle's embedding_dim");
   }
-  m->retrieval_weight = config.retrieval_weight >= 0 ? config.retrieval_weight : ManifestRetrievalWeight(manifest);
+  m->inv_temperature = 1.0 / settings.temperature;
+  // Serving's score has no exposure term: it takes the weight resolved for that score.
+  m->retrieval_weight = config.retrieval_weight >= 0 ? config.retrieval_weight : settings.retrieval_weight_without_exposure;
   m->builder = std::make_unique<rank::RankInputBuilder>(*m->space, m->dim);
+  QM_RETURN_IF_ERROR(bundle.CheckRankInputs(m->builder->Describe()));
   if (config.ranker.empty()) {
-    QM_ASSIGN_OR_RETURN(m->ranker, rank::Ranker::LoadBuiltin(dir + "/ranker.pt", *m->space, *m->builder));
+    QM_ASSIGN_OR_RETURN(m->ranker, rank::Ranker::LoadBuiltin(bundle.PathFor(BundleFile::kRanker), *m->space, *m->builder));
   } else {
     auto r = rank::Ranker::LoadTorchScript(config.ranker, *m->builder);
     if (!r.ok()) return r.status().Annotate("'serving.ranker' " + config.ranker);
     m->ranker = std::move(r).value();
   }
-  QM_ASSIGN_OR_RETURN(m->index[0], recall::VectorIndex::Load(dir + "/products.index"));
-  QM_ASSIGN_OR_RETURN(m->index[1], recall::VectorIndex::Load(dir + "/content.index"));
+  QM_ASSIGN_OR_RETURN(m->index[0], recall::VectorIndex::Load(bundle.PathFor(BundleFile::kProductsIndex)));
+  QM_ASSIGN_OR_RETURN(m->index[1], recall::VectorIndex::Load(bundle.PathFor(BundleFile::kContentIndex)));
   for (auto& ix : m->index) {
     if (ix->dim() != m->dim) return Status::Corruption("version " + version + ": index width differs from the towers'");
   }
   // Trained rows.
-  std::vector<std::string> ids;
-  {
-    std::ifstream in(dir + "/item_ids.txt");
-    if (!in) return Status::Corruption("version " + version + ": item_ids.txt is missing");
-    std::string line;
-    while (std::getline(in, line)) ids.push_back(line);
-  }
+  QM_ASSIGN_OR_RETURN(artifacts::ItemEmbeddings trained, bundle.ReadItemEmbeddings());
+  const std::vector<std::string>& ids = trained.ids;
   m->trained_rows = static_cast<int64_t>(ids.size());
-  for (const auto& f : manifest.files) {
-    if (f.path != "neighbours.i32") continue;  // versions trained before the table have none
-    QM_ASSIGN_OR_RETURN(m->neighbours, recall::LoadNeighbourTable(dir + "/" + f.path));
-    if (m->neighbours.rows != m->trained_rows) {
-      return Status::Corruption("version " + version + ": neighbours.i32 covers " + std::to_string(m->neighbours.rows) +
-                                " items, item_ids.txt lists " + std::to_string(m->trained_rows));
+  m->emb = std::move(trained.vectors);
+  if (bundle.Has(BundleFile::kNeighbours)) {  // versions trained without the table have none
+    QM_ASSIGN_OR_RETURN(m->neighbours, recall::LoadNeighbourTable(bundle.PathFor(BundleFile::kNeighbours)));
+    if (m->neighbours.rows != m->trained_rows || m->neighbours.k != settings.neighbours) {
+      return Status::Corruption("version " + version + ": " + artifacts::FileName(BundleFile::kNeighbours) +
+                                " holds " + std::to_string(m->neighbours.rows) + " x " +
+                                std::to_string(m->neighbours.k) + " neighbours; the bundle has " +
+                                std::to_string(m->trained_rows) + " trained items and width " +
+                                std::to_string(settings.neighbours));
     }
-  }
-  {
-    const std::string p = dir + "/item_embeddings.f32";
-    std::error_code ec;
-    const auto size = fs::file_size(p, ec);
-    if (ec || size != ids.size() * m->dim * sizeof(float)) {
-      return Status::Corruption("version " + version + ": item_embeddings.f32 does not hold " +
-                                std::to_string(ids.size()) + " x " + std::to_string(m->dim) + " floats");
-    }
-    m->emb.resize(ids.size() * m->dim);
-    std::ifstream in(p, std::ios::binary);
-    in.read(reinterpret_cast<char*>(m->emb.data()), static_cast<std::streamsize>(size));
-    if (!in) return Status::IoError("reading " + p + " failed");
   }
   m->row_item.assign(ids.size(), -1);
   m->item_row.assign(ds.items.size(), -1);

@@ -14,10 +14,10 @@
 #include <zmq.hpp>
 
 #include "../serving/engine_test_util.h"
+#include "qianmian/artifacts/manifest.h"
 #include "qianmian/client/client.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/server/server.h"
-#include "qianmian/training/artifacts.h"
 
 namespace qm::server {
 namespace {
@@ -472,7 +472,7 @@ TEST_F(ServerTest, ServesConcurrentClientsAndSwapsVersionsUnderLoadWithoutAFaile
     EXPECT_TRUE(r->ok) << r->json;
   }
   // ...and by the watch of CURRENT.
-  ASSERT_TRUE(training::SetCurrent(art, f.v1).ok());
+  ASSERT_TRUE(artifacts::SetCurrent(art, f.v1).ok());
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (engine_->model_version() != f.v1 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -12,10 +12,10 @@
 #include <fstream>
 #include <string>
 
+#include "qianmian/artifacts/manifest.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/serving/engine.h"
 #include "qianmian/tools/generate.h"
-#include "qianmian/training/artifacts.h"
 #include "qianmian/training/pipeline.h"
 
 namespace qm::serving::testing {
@@ -105,7 +105,7 @@ inline const Fixture& SharedFixture() {
       ::flock(fd, LOCK_UN);
       ::close(fd);
     }
-    auto versions = training::ListVersions(x.artifacts);
+    auto versions = artifacts::ListVersions(x.artifacts);
     if (!versions.ok() || versions->size() < 2) std::abort();
     x.v1 = (*versions)[0];
     x.v2 = (*versions)[1];

@@ -79,18 +79,18 @@ TEST_F(EngineTest, AnItemAddedOnlineIsFoundByTheAnnIndex) {
 // The fixture's current version was trained with exact_index_max = 100: its 240 contents are
 // in an IVF index whose search effort training tuned on customer queries and then verified.
 TEST_F(EngineTest, TheCurrentVersionSearchesContentsWithAVerifiedIvfIndexAndHasANeighbourTable) {
-  auto m = training::ReadManifest(SharedFixture().artifacts, SharedFixture().v2);
+  auto m = artifacts::ReadManifest(SharedFixture().artifacts, SharedFixture().v2);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   auto stats = nlohmann::json::parse(m->metrics_json);
   EXPECT_EQ(stats.at("stats.index.content.ivf").get<double>(), 1.0);
   EXPECT_EQ(stats.at("stats.index.products.ivf").get<double>(), 0.0);  // 40 products: exact
   EXPECT_GE(stats.at("stats.index.content.recall@100").get<double>(), 0.95);
   EXPECT_GE(stats.at("stats.index.content.search_effort").get<double>(), 1.0);
-  auto v1 = training::ReadManifest(SharedFixture().artifacts, SharedFixture().v1);
+  auto v1 = artifacts::ReadManifest(SharedFixture().artifacts, SharedFixture().v1);
   ASSERT_TRUE(v1.ok());
   EXPECT_EQ(nlohmann::json::parse(v1->metrics_json).at("stats.index.content.ivf").get<double>(), 0.0);
   // Only the second version has an item-to-item table.
-  auto lists = [](const training::Manifest& x) {
+  auto lists = [](const artifacts::Manifest& x) {
     return std::count_if(x.files.begin(), x.files.end(), [](const auto& f) { return f.path == "neighbours.i32"; });
   };
   EXPECT_EQ(lists(*m), 1);

@@ -13,12 +13,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "qianmian/artifacts/bundle.h"
+#include "qianmian/artifacts/manifest.h"
 #include "qianmian/core/prefetch.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/core/time.h"
 #include "qianmian/policy/policy.h"
 #include "qianmian/rank/two_stage_score.h"
-#include "qianmian/training/artifacts.h"
 #include "qianmian/training/baselines.h"
 #include "qianmian/training/exposure_sample.h"
 #include "qianmian/training/metrics.h"
@@ -321,7 +322,24 @@ struct Bundle {
   // Where the past (logging) policy exposed items: a second two-tower trained on exposures.
   std::unique_ptr<recall::TwoTowerModel> exposure;
   std::vector<float> exposure_item_emb;  // items x exposure dim
+  artifacts::BundleSettings settings;    // resolved by ResolveSettings, or read from the version
 };
+
+// The version's settings, resolved once from the configuration and the trained models: what
+// evaluation scores with and what the bundle records for serving.
+artifacts::BundleSettings ResolveSettings(const TrainConfig& c, const Bundle& b) {
+  artifacts::BundleSettings s;
+  s.embedding_dim = b.towers->dim();
+  s.temperature = c.two_tower.temperature;
+  s.exposure_model = b.exposure != nullptr;
+  s.exposure_temperature = b.exposure ? c.exposure_tower.temperature : 0.0f;
+  s.exposure_weight = c.exposure_weight;
+  s.exposure_per_valid_day = c.exposure_per_valid_day;
+  s.retrieval_weight = artifacts::ResolveRetrievalWeight(c.retrieval_weight, s.exposure_model);
+  s.retrieval_weight_without_exposure = artifacts::ResolveRetrievalWeight(c.retrieval_weight, false);
+  s.neighbours = c.neighbours;
+  return s;
+}
 
 Status EncodeAllItems(const Dataset& ds, Bundle* b) {
   std::vector<uint32_t> all(ds.items.size());
@@ -560,7 +578,7 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   const std::vector<int> ks = {10, 20, 50};
   const int kmax = 50;
   RankingMetrics retrieval(ks), two_stage(ks);
-  const double inv_tau = 1.0 / c.two_tower.temperature;
+  const double inv_tau = 1.0 / b.settings.temperature;
   std::vector<uint32_t> two_stage_top;  // for coverage
   const int d = b.towers->dim();
   const int cand = std::max(c.candidates, kmax);
@@ -651,22 +669,21 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
       // log P(item | customer).
       std::vector<double> final_score(ranked.size());
       rank::ScoreWeights weights;
-      // Auto retrieval weight: with an exposure model the full retrieval logit would count the
-      // exposure twice; a small share still adds what the towers learned from each customer's
-      // history (0.3: measured on the generated banks, docs/BENCHMARKS.md).
-      weights.retrieval_weight = c.retrieval_weight >= 0 ? c.retrieval_weight : (b.exposure ? 0.3 : 1.0);
+      // The version's retrieval weight for this score (with its exposure term), resolved once
+      // (artifacts::ResolveRetrievalWeight: "auto" is 0.3 with an exposure model).
+      weights.retrieval_weight = b.settings.retrieval_weight;
       weights.inv_temperature = inv_tau;
-      weights.exposure_weight = c.exposure_weight;
+      weights.exposure_weight = b.settings.exposure_weight;
       for (size_t j = 0; j < ranked.size(); ++j) {
         rank::ScoreTerms terms;
         terms.p_click = pc[j];
         terms.uv = merged[j].first;
         if (b.exposure) {
           const float* ve = b.exposure_item_emb.data() + static_cast<size_t>(ranked[j]) * de;
-          terms.exposure_logit = features::Dot(ue.data() + k * de, ve, de) / c.exposure_tower.temperature;
+          terms.exposure_logit = features::Dot(ue.data() + k * de, ve, de) / b.settings.exposure_temperature;
           // A model of exposures per valid day counts them over the days of the held-out
           // period the item is valid (its schedule in items.csv is known in advance).
-          if (c.exposure_per_valid_day) terms.log_valid_share = std::log(ValidShare(ds.items[ranked[j]], times[k], eval_end));
+          if (b.settings.exposure_per_valid_day) terms.log_valid_share = std::log(ValidShare(ds.items[ranked[j]], times[k], eval_end));
         }
         final_score[j] = rank::TwoStageScore(weights, terms);
       }
@@ -804,7 +821,7 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   TrainResult result;
   auto& stats = result.stats;
   QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data, store, &stats));
-  QM_ASSIGN_OR_RETURN(std::string fingerprint, DataFingerprint(data_dir));
+  QM_ASSIGN_OR_RETURN(std::string fingerprint, artifacts::DataFingerprint(data_dir));
   QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
   stats["data.customers"] = static_cast<double>(ds.customers.size());
   stats["data.items"] = static_cast<double>(ds.items.size());
@@ -933,56 +950,49 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
     stats["ranker.final_loss"] = rs.epoch_loss.empty() ? 0 : rs.epoch_loss.back();
   }
 
+  b.settings = ResolveSettings(c, b);
   QM_ASSIGN_OR_RETURN(result.eval, EvaluateBundle(ds, b, h, by, hist, tz, c, /*baselines=*/true, data_dir));
 
   // Publish.
-  QM_ASSIGN_OR_RETURN(ArtifactWriter w, ArtifactWriter::Create(artifacts_root));
-  auto add = [&](const std::string& name) { return w.AddFile(name); };
-  QM_RETURN_IF_ERROR(b.space->Save(w.PathFor("features.json")));
-  QM_RETURN_IF_ERROR(add("features.json"));
-  QM_RETURN_IF_ERROR(b.towers->Save(w.PathFor("two_tower.pt")));
-  QM_RETURN_IF_ERROR(add("two_tower.pt"));
-  QM_RETURN_IF_ERROR(add("two_tower.pt.json"));
+  using artifacts::BundleFile;
+  QM_ASSIGN_OR_RETURN(artifacts::BundleWriter w, artifacts::BundleWriter::Create(artifacts_root));
+  w.SetSettings(b.settings);
+  QM_RETURN_IF_ERROR(b.space->Save(w.PathFor(BundleFile::kFeatures)));
+  QM_RETURN_IF_ERROR(w.Add(BundleFile::kFeatures));
+  QM_RETURN_IF_ERROR(b.towers->Save(w.PathFor(BundleFile::kTwoTower)));
+  QM_RETURN_IF_ERROR(w.Add(BundleFile::kTwoTower));
+  QM_RETURN_IF_ERROR(w.Add(BundleFile::kTwoTowerOptions));
   {
-    std::ofstream out(w.PathFor("item_embeddings.f32"), std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(b.item_emb.data()), static_cast<std::streamsize>(b.item_emb.size() * sizeof(float)));
-    std::ofstream ids(w.PathFor("item_ids.txt"), std::ios::trunc);
-    for (const auto& it : ds.items) ids << it.id << '\n';
-    if (!out || !ids) return Status::IoError("writing item embeddings failed");
+    std::vector<std::string> ids;
+    ids.reserve(ds.items.size());
+    for (const auto& it : ds.items) ids.push_back(it.id);
+    QM_RETURN_IF_ERROR(w.WriteItemEmbeddings(ids, b.item_emb.data(), b.towers->dim()));
   }
-  QM_RETURN_IF_ERROR(add("item_embeddings.f32"));
-  QM_RETURN_IF_ERROR(add("item_ids.txt"));
   if (b.exposure) {
-    QM_RETURN_IF_ERROR(b.exposure->Save(w.PathFor("exposure_tower.pt")));
-    QM_RETURN_IF_ERROR(add("exposure_tower.pt"));
-    QM_RETURN_IF_ERROR(add("exposure_tower.pt.json"));
+    QM_RETURN_IF_ERROR(b.exposure->Save(w.PathFor(BundleFile::kExposureTower)));
+    QM_RETURN_IF_ERROR(w.Add(BundleFile::kExposureTower));
+    QM_RETURN_IF_ERROR(w.Add(BundleFile::kExposureTowerOptions));
   }
-  QM_RETURN_IF_ERROR(b.products->Save(w.PathFor("products.index")));
-  QM_RETURN_IF_ERROR(add("products.index"));
-  QM_RETURN_IF_ERROR(b.contents->Save(w.PathFor("content.index")));
-  QM_RETURN_IF_ERROR(add("content.index"));
+  QM_RETURN_IF_ERROR(b.products->Save(w.PathFor(BundleFile::kProductsIndex)));
+  QM_RETURN_IF_ERROR(w.Add(BundleFile::kProductsIndex));
+  QM_RETURN_IF_ERROR(b.contents->Save(w.PathFor(BundleFile::kContentIndex)));
+  QM_RETURN_IF_ERROR(w.Add(BundleFile::kContentIndex));
   if (c.neighbours > 0) {
-    QM_RETURN_IF_ERROR(recall::SaveNeighbourTable(b.neighbours, w.PathFor("neighbours.i32")));
-    QM_RETURN_IF_ERROR(add("neighbours.i32"));
+    QM_RETURN_IF_ERROR(recall::SaveNeighbourTable(b.neighbours, w.PathFor(BundleFile::kNeighbours)));
+    QM_RETURN_IF_ERROR(w.Add(BundleFile::kNeighbours));
   }
-  QM_RETURN_IF_ERROR(b.ranker->Save(w.PathFor("ranker.pt")));
-  QM_RETURN_IF_ERROR(add("ranker.pt"));
-  QM_RETURN_IF_ERROR(add("ranker.pt.json"));
-  {
-    std::ofstream out(w.PathFor("rank_inputs.json"), std::ios::trunc);
-    out << b.builder->Describe();
-    if (!out) return Status::IoError("writing rank_inputs.json failed");
-  }
-  QM_RETURN_IF_ERROR(add("rank_inputs.json"));
+  QM_RETURN_IF_ERROR(b.ranker->Save(w.PathFor(BundleFile::kRanker)));
+  QM_RETURN_IF_ERROR(w.Add(BundleFile::kRanker));
+  QM_RETURN_IF_ERROR(w.Add(BundleFile::kRankerOptions));
+  QM_RETURN_IF_ERROR(w.WriteRankInputs(b.builder->Describe()));
   stats["train.seconds"] = Since(t_all);
   std::map<std::string, double> metrics = result.eval.metrics;
   for (const auto& [k, v] : stats) metrics["stats." + k] = v;
   w.SetMetrics(metrics);
   QM_RETURN_IF_ERROR(w.SetConfig(config_json));
   w.SetDataFingerprint(fingerprint);
-  QM_ASSIGN_OR_RETURN(Manifest m, w.Commit());
+  QM_RETURN_IF_ERROR(w.Commit().status());
   result.version = w.version();
-  (void)m;
   return result;
 }
 
@@ -992,29 +1002,31 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
   std::string version = options.version;
   if (version.empty()) {
-    QM_ASSIGN_OR_RETURN(version, ReadCurrent(artifacts_root));
+    QM_ASSIGN_OR_RETURN(version, artifacts::ReadCurrent(artifacts_root));
   }
-  QM_RETURN_IF_ERROR(Verify(artifacts_root, version).status());
-  const std::string dir = (fs::path(artifacts_root) / version).string();
+  using artifacts::BundleFile;
+  QM_ASSIGN_OR_RETURN(artifacts::BundleReader bundle, artifacts::BundleReader::Open(artifacts_root, version));
   QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data, store, nullptr));
   QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
   Bundle b;
-  QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Load(dir + "/features.json"));
+  b.settings = bundle.settings();
+  QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Load(bundle.PathFor(BundleFile::kFeatures)));
   b.space = std::make_unique<FeatureSpace>(std::move(space));
-  QM_ASSIGN_OR_RETURN(b.towers, recall::TwoTowerModel::Load(dir + "/two_tower.pt", *b.space));
-  if (fs::exists(dir + "/exposure_tower.pt")) {
-    QM_ASSIGN_OR_RETURN(b.exposure, recall::TwoTowerModel::Load(dir + "/exposure_tower.pt", *b.space));
+  QM_ASSIGN_OR_RETURN(b.towers, recall::TwoTowerModel::Load(bundle.PathFor(BundleFile::kTwoTower), *b.space));
+  if (bundle.Has(BundleFile::kExposureTower)) {
+    QM_ASSIGN_OR_RETURN(b.exposure, recall::TwoTowerModel::Load(bundle.PathFor(BundleFile::kExposureTower), *b.space));
   }
   QM_RETURN_IF_ERROR(EncodeAllItems(ds, &b));
-  QM_ASSIGN_OR_RETURN(b.products, recall::VectorIndex::Load(dir + "/products.index"));
-  QM_ASSIGN_OR_RETURN(b.contents, recall::VectorIndex::Load(dir + "/content.index"));
+  QM_ASSIGN_OR_RETURN(b.products, recall::VectorIndex::Load(bundle.PathFor(BundleFile::kProductsIndex)));
+  QM_ASSIGN_OR_RETURN(b.contents, recall::VectorIndex::Load(bundle.PathFor(BundleFile::kContentIndex)));
   if (b.products->size() + b.contents->size() != static_cast<int64_t>(ds.items.size())) {
     return Status::FailedPrecondition("version " + version + " was trained on a different catalogue (" +
                                       std::to_string(b.products->size() + b.contents->size()) + " items, data has " +
                                       std::to_string(ds.items.size()) + ")");
   }
   b.builder = std::make_unique<rank::RankInputBuilder>(*b.space, b.towers->dim());
-  QM_ASSIGN_OR_RETURN(b.ranker, rank::Ranker::LoadBuiltin(dir + "/ranker.pt", *b.space, *b.builder));
+  QM_RETURN_IF_ERROR(bundle.CheckRankInputs(b.builder->Describe()));
+  QM_ASSIGN_OR_RETURN(b.ranker, rank::Ranker::LoadBuiltin(bundle.PathFor(BundleFile::kRanker), *b.space, *b.builder));
   features::HistoryIndex hist(ds.events, ds.customers.size());
   ByCustomer by(ds.events, ds.customers.size());
   return EvaluateBundle(ds, b, h, by, hist, tz, c, options.baselines, data_dir);

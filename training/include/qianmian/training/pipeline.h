@@ -2,6 +2,7 @@
 // embeddings and the ranking model from a data folder, evaluates them on held-out events and
 // publishes a verified artifact version; and the evaluation of a published version beside
 // baselines (popularity, item-kNN, EASE) and, for generated banks, the oracle.
+// May depend on: core, features, recall, rank, policy (public); artifacts, Eigen (private).
 #pragma once
 
 #include <map>
@@ -90,6 +91,9 @@ struct EvalOptions {
 };
 
 // Evaluates a published version on the held-out events of `data_dir` (same split as training).
+// The two-stage score uses the version's settings (artifacts::BundleSettings: temperatures,
+// exposure and retrieval weights); `config` gives the split and the evaluation's sample,
+// candidate count and seed.
 Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
                             const std::string& artifacts_root, const TrainConfig& config,
                             const EvalOptions& options,

@@ -1,4 +1,4 @@
-#include "qianmian/training/artifacts.h"
+#include "qianmian/artifacts/manifest.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-namespace qm::training {
+namespace qm::artifacts {
 namespace {
 
 namespace fs = std::filesystem;
@@ -278,4 +278,4 @@ TEST(DataFingerprint, ChangesWhenAnyInputFileChangesAppearsOrDisappears) {
 }
 
 }  // namespace
-}  // namespace qm::training
+}  // namespace qm::artifacts

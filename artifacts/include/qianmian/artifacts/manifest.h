@@ -1,6 +1,9 @@
-// Versioned artifact bundles (SPEC §4): <root>/<version>/ holds the files of one training run and
-// a MANIFEST.json (version, creation time, input data fingerprint, configuration, offline
-// metrics, and every file with its size and SHA-256); <root>/CURRENT names the version to serve.
+// qm_artifacts: the versioned artifact bundle (SPEC §4), written by training and read by serving.
+// This header is the manifest layer: <root>/<version>/ holds the files of one training run and a
+// MANIFEST.json (version, creation time, input data fingerprint, configuration, offline metrics,
+// and every file with its size and SHA-256); <root>/CURRENT names the version to serve.
+// bundle.h names the files of a version and holds its resolved settings.
+// May depend on: core (public); OpenSSL and nlohmann_json (private, never in a public header).
 //
 // Durability: a bundle becomes visible only through Commit, which writes the manifest
 // atomically, verifies the bundle and only then replaces CURRENT atomically (temp file, fsync,
@@ -17,7 +20,7 @@
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
 
-namespace qm::training {
+namespace qm::artifacts {
 
 inline constexpr char kManifestFile[] = "MANIFEST.json";
 inline constexpr char kCurrentFile[] = "CURRENT";
@@ -124,4 +127,4 @@ Result<std::string> Sha256File(const std::string& path);
 // Returns "sha256:<hex>". IoError when a present file cannot be read.
 Result<std::string> DataFingerprint(const std::string& data_dir);
 
-}  // namespace qm::training
+}  // namespace qm::artifacts
