@@ -14,7 +14,7 @@
 
 #include "qianmian/core/dataset.h"
 #include "qianmian/serving/engine.h"
-#include "qianmian/tools/generate.h"
+#include "qianmian/synth/generate.h"
 #include "qianmian/training/artifacts.h"
 #include "qianmian/training/pipeline.h"
 
@@ -23,7 +23,7 @@ namespace qm::serving::testing {
 namespace fs = std::filesystem;
 
 // Noon (Asia/Shanghai) on the day after the generated period.
-inline constexpr TimeMs kNow = tools::kDefaultGenerateEnd + 12 * kMsPerHour;
+inline constexpr TimeMs kNow = synth::kDefaultGenerateEnd + 12 * kMsPerHour;
 
 struct Fixture {
   std::string dir;        // holds bank/ and art/
@@ -33,7 +33,7 @@ struct Fixture {
 };
 
 inline Status BuildFixture(const Fixture& f) {
-  tools::GenerateOptions g;
+  synth::GenerateOptions g;
   g.out_dir = f.data;
   g.customers = 1500;
   g.products = 40;
@@ -42,7 +42,7 @@ inline Status BuildFixture(const Fixture& f) {
   g.seed = 11;
   g.threads = 1;
   g.oracle_sample = 200;
-  QM_RETURN_IF_ERROR(tools::GenerateBank(g).status());
+  QM_RETURN_IF_ERROR(synth::GenerateBank(g).status());
   training::TrainConfig c;
   c.max_eval_customers = 100;
   c.two_tower.epochs = 1;

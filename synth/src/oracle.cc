@@ -3,12 +3,12 @@
 #include <Eigen/Core>
 #include <algorithm>
 
-#include "generate_internal.h"
-#include "generate_parallel.h"
+#include "parallel.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/core/top_k.h"
+#include "world.h"
 
-namespace qm::tools {
+namespace qm::synth {
 
 namespace {
 
@@ -453,4 +453,4 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
 }
 
 }  // namespace gen
-}  // namespace qm::tools
+}  // namespace qm::synth

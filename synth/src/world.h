@@ -10,9 +10,9 @@
 
 #include "qianmian/core/time.h"
 #include "qianmian/core/types.h"
-#include "qianmian/tools/generate.h"
+#include "qianmian/synth/generate.h"
 
-namespace qm::tools::gen {
+namespace qm::synth::gen {
 
 // ---------------------------------------------------------------------------------------------
 // Random numbers: xoshiro256** seeded through SplitMix64; every stream is a pure function of
@@ -336,4 +336,4 @@ struct OracleResult {
 };
 OracleResult ComputeOracle(const World& world, const std::vector<std::vector<Ev>>& runs, int threads);
 
-}  // namespace qm::tools::gen
+}  // namespace qm::synth::gen

@@ -31,7 +31,7 @@
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
 
-namespace qm::tools {
+namespace qm::synth {
 
 // 2026-11-01T00:00:00+08:00, the default last instant of the simulated period.
 inline constexpr TimeMs kDefaultGenerateEnd = 1793462400000;
@@ -100,4 +100,4 @@ HoldoutTargets BuildHoldoutTargets(const EventLog& events, size_t num_customers,
 // items; `targets` sorted. 0 when targets is empty.
 double RecallAtK(const std::vector<uint32_t>& ranking, const std::vector<uint32_t>& targets, int k);
 
-}  // namespace qm::tools
+}  // namespace qm::synth

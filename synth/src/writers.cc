@@ -1,5 +1,5 @@
 // `qianmian generate`: orchestration and the writers (SPEC §2 files, truth/, oracle.json).
-#include "qianmian/tools/generate.h"
+#include "qianmian/synth/generate.h"
 
 #include <cerrno>
 #include <charconv>
@@ -10,12 +10,12 @@
 #include <queue>
 #include <unordered_map>
 
-#include "generate_internal.h"
-#include "generate_parallel.h"
+#include "parallel.h"
 #include "qianmian/core/csv.h"
 #include "qianmian/core/progress.h"
+#include "world.h"
 
-namespace qm::tools {
+namespace qm::synth {
 
 namespace fs = std::filesystem;
 using gen::Ev;
@@ -434,4 +434,4 @@ std::string FormatGenerateSummary(const GenerateSummary& s) {
   return out;
 }
 
-}  // namespace qm::tools
+}  // namespace qm::synth

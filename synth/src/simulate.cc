@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <functional>
 
-#include "generate_internal.h"
-#include "generate_parallel.h"
+#include "parallel.h"
 #include "qianmian/core/progress.h"
+#include "world.h"
 
-namespace qm::tools::gen {
+namespace qm::synth::gen {
 
 namespace {
 
@@ -317,4 +317,4 @@ std::vector<std::vector<Ev>> Simulate(const World& w, int threads) {
   return runs;
 }
 
-}  // namespace qm::tools::gen
+}  // namespace qm::synth::gen

@@ -1,4 +1,4 @@
-#include "qianmian/tools/generate.h"
+#include "qianmian/synth/generate.h"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/time.h"
 
-namespace qm::tools {
+namespace qm::synth {
 namespace {
 
 namespace fs = std::filesystem;
@@ -395,4 +395,4 @@ TEST(GenerateOptions, TinyBanksStillWork) {
 }
 
 }  // namespace
-}  // namespace qm::tools
+}  // namespace qm::synth

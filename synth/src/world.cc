@@ -7,11 +7,11 @@
 #include <iterator>
 #include <thread>
 
-#include "generate_internal.h"
-#include "generate_parallel.h"
+#include "parallel.h"
 #include "qianmian/core/progress.h"
+#include "world.h"
 
-namespace qm::tools::gen {
+namespace qm::synth::gen {
 
 const char* const kDimNames[kDim] = {
     "deposit", "wealth", "equity", "fixed_income", "insurance", "card", "loan", "housing",
@@ -938,4 +938,4 @@ Status BuildWorld(const GenerateOptions& options, World* w) {
   return Status::Ok();
 }
 
-}  // namespace qm::tools::gen
+}  // namespace qm::synth::gen
