@@ -1,4 +1,4 @@
-// The held-out metric, and the oracle and popularity rankings scored with it.
+// The oracle and popularity rankings, scored on the held-out metric (qianmian/metrics).
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <algorithm>
@@ -6,70 +6,11 @@
 #include "parallel.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/core/top_k.h"
+#include "qianmian/metrics/held_out.h"
+#include "qianmian/metrics/metrics.h"
 #include "world.h"
 
-namespace qm::synth {
-
-namespace {
-
-struct Positive {
-  uint32_t customer, item;
-  bool held_out;
-  bool operator<(const Positive& o) const {
-    if (customer != o.customer) return customer < o.customer;
-    if (item != o.item) return item < o.item;
-    return held_out < o.held_out;  // a positive before the holdout first
-  }
-};
-
-HoldoutTargets FromPositives(std::vector<Positive> pos) {
-  std::sort(pos.begin(), pos.end());
-  HoldoutTargets out;
-  std::vector<uint32_t> seen, targets;
-  size_t k = 0;
-  while (k < pos.size()) {
-    uint32_t c = pos[k].customer;
-    seen.clear();
-    targets.clear();
-    while (k < pos.size() && pos[k].customer == c) {
-      uint32_t i = pos[k].item;
-      bool before = !pos[k].held_out;  // sorted: any earlier positive comes first
-      while (k < pos.size() && pos[k].customer == c && pos[k].item == i) ++k;
-      (before ? seen : targets).push_back(i);
-    }
-    if (!targets.empty()) {
-      out.customers.push_back(c);
-      out.seen.push_back(seen);
-      out.targets.push_back(targets);
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-TimeMs HoldoutStart(TimeMs end, int64_t days) {
-  return end - std::max<int64_t>(1, days / 5) * kMsPerDay;
-}
-
-HoldoutTargets BuildHoldoutTargets(const EventLog& events, size_t num_customers,
-                                   TimeMs holdout_start) {
-  std::vector<Positive> pos;
-  for (size_t e = 0; e < events.size(); ++e) {
-    if (!IsPositive(events.type[e]) || events.customer[e] >= num_customers) continue;
-    pos.push_back({events.customer[e], events.item[e], events.ts[e] >= holdout_start});
-  }
-  return FromPositives(std::move(pos));
-}
-
-double RecallAtK(const std::vector<uint32_t>& ranking, const std::vector<uint32_t>& targets, int k) {
-  if (targets.empty()) return 0;
-  size_t hit = 0, n = std::min<size_t>(ranking.size(), static_cast<size_t>(std::max(k, 0)));
-  for (size_t r = 0; r < n; ++r) hit += std::binary_search(targets.begin(), targets.end(), ranking[r]);
-  return static_cast<double>(hit) / targets.size();
-}
-
-namespace gen {
+namespace qm::synth::gen {
 
 struct Facts {
   float valid;      // share of the holdout the item is valid
@@ -194,7 +135,7 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
   OracleResult res;
   const size_t n = w.customers.size(), m = w.items.size();
   const TimeMs H = w.holdout_start;
-  std::vector<Positive> pos;
+  std::vector<metrics::PositiveEvent> pos;
   std::vector<uint32_t> pop_count(m, 0);
   for (const auto& run : runs)
     for (const Ev& e : run) {
@@ -202,7 +143,7 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
       pos.push_back({e.customer, e.item, e.ts >= H});
       if (e.ts < H) ++pop_count[e.item];
     }
-  HoldoutTargets ht = FromPositives(std::move(pos));
+  const metrics::EvalTargets ht = metrics::BuildEvalTargets(std::move(pos));
   res.eligible = ht.customers.size();
   if (ht.customers.empty()) return res;
 
@@ -319,8 +260,8 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
     for (size_t s = b; s < e; ++s) {
       const uint32_t c = ht.customers[sample[s]];
       const CustomerRec& cu = w.customers[c];
-      const auto& seen = ht.seen[sample[s]];
-      const auto& targets = ht.targets[sample[s]];
+      const metrics::IndexSpan seen = ht.seen[sample[s]];
+      const metrics::IndexSpan targets = ht.targets[sample[s]];
       // Share of the held-out period with a valid assessment.
       float assessed_share = 0;
       if (cu.assessed != kNoTime) {
@@ -408,7 +349,7 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
           lambda[i] = weight[i] * (app_exp[i] / (1.0f + ec * ex) + push_exp[i] / (1.0f + e_open * ex));
         }
         for (uint32_t i : seen) lambda[i] = -1;
-        best.Reset(static_cast<int64_t>(std::min<size_t>(50, m - seen.size())));
+        best.Reset(static_cast<int64_t>(std::min<size_t>(50, m - seen.size)));
         for (uint32_t i = 0; i < m; ++i)
           if (lambda[i] >= 0) best.Push(lambda[i], i);
         top.clear();
@@ -417,26 +358,26 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
       float* rc = &recall[s * kCols];
       const Eigen::Index row = static_cast<Eigen::Index>(s - b);
       rank_by(&So(row, 0));
-      rc[6] = static_cast<float>(RecallAtK(top, targets, 10));
-      rc[7] = static_cast<float>(RecallAtK(top, targets, 20));
-      rc[8] = static_cast<float>(RecallAtK(top, targets, 50));
+      rc[6] = static_cast<float>(metrics::RecallAtK(top, targets, 10));
+      rc[7] = static_cast<float>(metrics::RecallAtK(top, targets, 20));
+      rc[8] = static_cast<float>(metrics::RecallAtK(top, targets, 50));
       rank_by(&Sh(row, 0));
-      rc[9] = static_cast<float>(RecallAtK(top, targets, 10));
-      rc[10] = static_cast<float>(RecallAtK(top, targets, 20));
-      rc[11] = static_cast<float>(RecallAtK(top, targets, 50));
+      rc[9] = static_cast<float>(metrics::RecallAtK(top, targets, 10));
+      rc[10] = static_cast<float>(metrics::RecallAtK(top, targets, 20));
+      rc[11] = static_cast<float>(metrics::RecallAtK(top, targets, 50));
       rank_by(&S(row, 0));
-      rc[0] = static_cast<float>(RecallAtK(top, targets, 10));
-      rc[1] = static_cast<float>(RecallAtK(top, targets, 20));
-      rc[2] = static_cast<float>(RecallAtK(top, targets, 50));
+      rc[0] = static_cast<float>(metrics::RecallAtK(top, targets, 10));
+      rc[1] = static_cast<float>(metrics::RecallAtK(top, targets, 20));
+      rc[2] = static_cast<float>(metrics::RecallAtK(top, targets, 50));
       // Popularity: most positives before the holdout, minus the customer's seen items.
       top.clear();
       for (uint32_t i : by_pop) {
         if (top.size() >= 50) break;
         if (!std::binary_search(seen.begin(), seen.end(), i)) top.push_back(i);
       }
-      rc[3] = static_cast<float>(RecallAtK(top, targets, 10));
-      rc[4] = static_cast<float>(RecallAtK(top, targets, 20));
-      rc[5] = static_cast<float>(RecallAtK(top, targets, 50));
+      rc[3] = static_cast<float>(metrics::RecallAtK(top, targets, 10));
+      rc[4] = static_cast<float>(metrics::RecallAtK(top, targets, 20));
+      rc[5] = static_cast<float>(metrics::RecallAtK(top, targets, 50));
     }
     progress.Add(e - b);
   });
@@ -452,5 +393,4 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
   return res;
 }
 
-}  // namespace gen
-}  // namespace qm::synth
+}  // namespace qm::synth::gen

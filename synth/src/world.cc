@@ -9,6 +9,7 @@
 
 #include "parallel.h"
 #include "qianmian/core/progress.h"
+#include "qianmian/metrics/held_out.h"
 #include "world.h"
 
 namespace qm::synth::gen {
@@ -913,7 +914,8 @@ Status BuildWorld(const GenerateOptions& options, World* w) {
   w->tz = *tz;
   w->end = options.end;
   w->start = options.end - options.days * kMsPerDay;
-  w->holdout_start = HoldoutStart(options.end, options.days);
+  // The period is `days` days of 24 hours back from `end` (any instant), hence UTC days.
+  w->holdout_start = metrics::HoldoutStart(options.end, metrics::HoldoutDays(options.days));
   const int threads = options.threads;
   const size_t n = static_cast<size_t>(options.customers);
   w->customers.resize(n);

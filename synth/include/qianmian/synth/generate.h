@@ -14,8 +14,8 @@
 //   truth/customer_activity.f32            customers x 2 float32 (app sessions/day, pushes/day)
 //   truth/oracle.json                      the held-out metric, oracle and popularity Recall@K
 //
-// The held-out metric (the `eval` command must compute exactly this; see HoldoutTargets and
-// RecallAtK below):
+// The held-out metric (the `eval` command computes exactly this; its one definition is
+// qianmian/metrics/held_out.h: HoldoutStart, BuildEvalTargets, RecallAtK):
 //   holdout_start = end - max(1, days / 5) days; the held-out period is [holdout_start, end).
 //   A positive is a click, convert or push_open event. For each customer with at least one
 //   positive in the held-out period on an item they had no positive on before holdout_start,
@@ -78,26 +78,5 @@ Result<GenerateSummary> GenerateBank(const GenerateOptions& options);
 
 // Human-readable multi-line summary (customers, items, events by type, CTR, Recall@K).
 std::string FormatGenerateSummary(const GenerateSummary& summary);
-
-// The start of the held-out period for a simulated period of `days` days ending at `end`.
-TimeMs HoldoutStart(TimeMs end, int64_t days);
-
-// Per-customer sets of the held-out metric, built from an event log.
-struct HoldoutTargets {
-  std::vector<uint32_t> customers;            // customers with >= 1 target, ascending
-  std::vector<std::vector<uint32_t>> seen;    // per listed customer: items with a positive
-                                              // before holdout_start (excluded from ranking), sorted
-  std::vector<std::vector<uint32_t>> targets; // per listed customer: targets, sorted
-};
-
-// Scans `events` (any order; indexes < num_customers) and returns the customers with at least
-// one target, their seen items and their targets (events at or after holdout_start are
-// held out). Thread-safe.
-HoldoutTargets BuildHoldoutTargets(const EventLog& events, size_t num_customers,
-                                   TimeMs holdout_start);
-
-// |ranking[0..k) ∩ targets| / |targets|; `ranking` must already exclude the customer's seen
-// items; `targets` sorted. 0 when targets is empty.
-double RecallAtK(const std::vector<uint32_t>& ranking, const std::vector<uint32_t>& targets, int k);
 
 }  // namespace qm::synth
