@@ -8,6 +8,7 @@
 #include "qianmian/core/top_k.h"
 #include "qianmian/metrics/held_out.h"
 #include "qianmian/metrics/metrics.h"
+#include "response.h"
 #include "world.h"
 
 namespace qm::synth::gen {
@@ -37,7 +38,7 @@ struct GroupSums {
 };
 
 // One logged exposure of a sampled customer before the holdout, as the response model saw it.
-struct Exposure {
+struct LoggedExposure {
   uint32_t item;
   float offset;  // intercept + item bias - fatigue at the time
   bool positive;  // a click or push open followed (same request)
@@ -48,7 +49,7 @@ struct Exposure {
 // the customers, and the customer's own responses in `events` (per customer, before the
 // holdout, in time order) under the true response model (fatigue replayed as the simulation
 // applied it). Newton's method on the log posterior.
-std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<const Ev*>>& events,
+std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<const Event*>>& events,
                                   const std::vector<uint32_t>& customers, int threads) {
   const Params& p = w.params;
   const size_t n = w.customers.size(), k = customers.size();
@@ -61,47 +62,29 @@ std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<
     }
   std::vector<float> out(k * kDim);
   ParallelFor(k, threads, 64, [&](size_t b, size_t e) {
-    std::vector<Exposure> xs;
-    std::vector<std::pair<uint32_t, int>> counts;  // earlier exposures per item
-    std::vector<double> cat_fatigue(w.categories.size()), cat_last(w.categories.size());
+    std::vector<LoggedExposure> xs;
     for (size_t s = b; s < e; ++s) {
       const auto& ev = events[s];
       xs.clear();
-      counts.clear();
-      std::fill(cat_fatigue.begin(), cat_fatigue.end(), 0.0);
-      std::fill(cat_last.begin(), cat_last.end(), 0.0);
-      auto count_of = [&](uint32_t i) -> int* {
-        for (auto& c : counts)
-          if (c.first == i) return &c.second;
-        counts.push_back({i, 0});
-        return &counts.back().second;
-      };
+      CustomerState state(w.start);  // replays the fatigue the simulation applied
       for (size_t j = 0; j < ev.size(); ++j) {
-        const Ev& x = *ev[j];
-        const auto type = static_cast<EventType>(x.type);
+        const Event& x = *ev[j];
+        const auto type = x.type;
         if (type != EventType::kImpression && type != EventType::kPushSent) continue;
         const ItemRec& it = w.items[x.item];
         const bool service = type == EventType::kPushSent && it.service;
-        const int cat = it.category;
-        const double days = (static_cast<double>(x.ts) - cat_last[cat]) / kMsPerDay;
-        const float decayed = static_cast<float>(cat_fatigue[cat] * std::exp2(-days / p.fatigue_half_life_days));
-        int* count = count_of(x.item);
-        const float fatigue = service ? 0.0f : p.fatigue_item * *count + p.fatigue_category * decayed;
+        const float fatigue = service ? 0.0f : state.Fatigue(w, x.item, x.ts);
         const float intercept = type == EventType::kPushSent ? p.open_intercept
                                                        : p.click_intercept + (it.product ? p.product_click_offset : 0.0f);
         bool positive = false;
         const EventType response = type == EventType::kPushSent ? EventType::kPushOpen : EventType::kClick;
         for (size_t q = j + 1; q < ev.size(); ++q)
-          if (ev[q]->request == x.request && ev[q]->item == x.item && static_cast<EventType>(ev[q]->type) == response) {
+          if (ev[q]->request == x.request && ev[q]->item == x.item && ev[q]->type == response) {
             positive = true;
             break;
           }
         xs.push_back({x.item, intercept + w.item_bias[x.item] - fatigue, positive});
-        if (!service) {
-          ++*count;
-          cat_fatigue[cat] = decayed + 1.0f;
-          cat_last[cat] = static_cast<double>(x.ts);
-        }
+        if (!service) state.Expose(w, x.item, x.ts);
       }
       const uint32_t c = customers[s];
       Eigen::VectorXd mean(kDim), delta = Eigen::VectorXd::Zero(kDim);
@@ -113,7 +96,7 @@ std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<
           g(d) = delta(d) / prior_var[d];
           hess(d, d) = 1.0 / prior_var[d];
         }
-        for (const Exposure& x : xs) {
+        for (const LoggedExposure& x : xs) {
           Eigen::Map<const Eigen::VectorXf> v(&w.item_latent[size_t(x.item) * kDim], kDim);
           const Eigen::VectorXd vd = v.cast<double>();
           const double z = x.offset + p.alpha * vd.dot(mean + delta);
@@ -131,15 +114,16 @@ std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<
   return out;
 }
 
-OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& runs, int threads) {
+OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Event>>& runs, int threads,
+                           int64_t oracle_sample) {
   OracleResult res;
   const size_t n = w.customers.size(), m = w.items.size();
   const TimeMs H = w.holdout_start;
   std::vector<metrics::PositiveEvent> pos;
   std::vector<uint32_t> pop_count(m, 0);
   for (const auto& run : runs)
-    for (const Ev& e : run) {
-      if (!IsPositive(static_cast<EventType>(e.type))) continue;
+    for (const Event& e : run) {
+      if (!IsPositive(e.type)) continue;
       pos.push_back({e.customer, e.item, e.ts >= H});
       if (e.ts < H) ++pop_count[e.item];
     }
@@ -150,7 +134,7 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
   // A seeded sample of the eligible customers (positions into ht).
   std::vector<uint32_t> sample(ht.customers.size());
   for (uint32_t k = 0; k < sample.size(); ++k) sample[k] = k;
-  const size_t want = static_cast<size_t>(std::max<int64_t>(1, w.options.oracle_sample));
+  const size_t want = static_cast<size_t>(std::max<int64_t>(1, oracle_sample));
   if (sample.size() > want) {
     Rng r(Mix(w.options.seed, 0, kStreamOracle));
     for (size_t k = 0; k < want; ++k) {
@@ -170,13 +154,13 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
     sampled[s] = ht.customers[sample[s]];
     slot[sampled[s]] = static_cast<int32_t>(s);
   }
-  std::vector<std::vector<const Ev*>> before(sample.size());
+  std::vector<std::vector<const Event*>> before(sample.size());
   std::vector<std::vector<uint32_t>> blocked(sample.size());
   for (const auto& run : runs)
-    for (const Ev& e : run) {
+    for (const Event& e : run) {
       if (e.ts >= H || slot[e.customer] < 0) continue;
       before[slot[e.customer]].push_back(&e);
-      if (e.type == static_cast<uint8_t>(EventType::kDismiss) || e.type == static_cast<uint8_t>(EventType::kConvert))
+      if (e.type == EventType::kDismiss || e.type == EventType::kConvert)
         blocked[slot[e.customer]].push_back(e.item);
     }
   for (auto& b : blocked) { std::sort(b.begin(), b.end()); b.erase(std::unique(b.begin(), b.end()), b.end()); }

@@ -1,10 +1,11 @@
-// The simulation: the old logging policy decides what each customer is shown (app_home
-// sessions, WeChat pushes); the hidden true model decides how the customer responds.
+// The simulation: the bank's old logging policy decides what each customer is shown (app_home
+// sessions, WeChat pushes); the hidden true model (response.cc) decides how the customer
+// responds. Also the calibration of the model's intercepts.
 #include <algorithm>
 #include <functional>
 
-#include "parallel.h"
-#include "qianmian/core/progress.h"
+#include "logging_policy.h"
+#include "response.h"
 #include "world.h"
 
 namespace qm::synth::gen {
@@ -52,181 +53,106 @@ float SolveIntercept(const std::function<double(float)>& mean_fn, double target)
   return 0.5f * (lo + hi);
 }
 
-struct Contact {
-  TimeMs t;
-  uint8_t kind;  // 0 app session, 1 marketing push, 2 service push
-  bool operator<(const Contact& o) const { return t != o.t ? t < o.t : kind < o.kind; }
-};
-
-class CustomerSim {
- public:
-  CustomerSim(const World& w, uint32_t c, std::vector<Ev>* out)
-      : w_(w), p_(w.params), c_(c), cust_(w.customers[c]), out_(out),
-        rng_(Mix(w.options.seed, c, kStreamEvents)) {
-    std::fill(std::begin(cat_fatigue_), std::end(cat_fatigue_), 0.0f);
-    std::fill(std::begin(cat_last_), std::end(cat_last_), w.start);
-  }
-
-  void Run() {
-    PlanContacts();
-    for (const Contact& k : contacts_) {
-      if (k.kind == 0) AppSession(k.t);
-      else Push(k.t, k.kind == 2);
-    }
-  }
-
- private:
-  void PlanContacts() {
-    const TimeMs day0 = w_.tz.StartOfDay(w_.start);
-    for (TimeMs d = day0; d < w_.end; d += kMsPerDay) {
-      const TimeMs noon = d + 12 * kMsPerHour;
-      const float trend = w_.Trend(cust_, std::clamp(noon, w_.start, w_.end));
-      const bool weekend = w_.tz.LocalWeekday(noon) >= 5;
-      int sessions = rng_.Poisson(cust_.app_rate * trend * (weekend ? p_.weekend_factor : 1.0f));
-      for (int s = 0; s < sessions; ++s) {
-        int h = rng_.Pick(kAppHours, 24);
-        TimeMs t = d + h * kMsPerHour + static_cast<TimeMs>(rng_.Below(3600 * 1000));
-        if (t >= w_.start && t < w_.end) contacts_.push_back({t, 0});
-      }
-      if (cust_.push_rate > 0 && rng_.Bernoulli(cust_.push_rate * trend)) {
-        static const int kRunMinutes[3] = {9 * 60 + 30, 12 * 60, 18 * 60 + 30};
-        TimeMs t = d + kRunMinutes[rng_.Below(3)] * kMsPerMinute + static_cast<TimeMs>(rng_.Below(30 * 60 * 1000));
-        if (t >= w_.start && t < w_.end) contacts_.push_back({t, 1});
-      }
-      if (!w_.service_items.empty() && rng_.Bernoulli(p_.service_push_rate)) {
-        TimeMs t = d + 10 * kMsPerHour + static_cast<TimeMs>(rng_.Below(10 * 3600 * 1000));
-        if (t >= w_.start && t < w_.end) contacts_.push_back({t, 2});
-      }
-    }
-    std::sort(contacts_.begin(), contacts_.end());
-  }
-
-  bool Blocked(uint32_t i) const {
-    return std::find(blocked_.begin(), blocked_.end(), i) != blocked_.end();
-  }
-  int ExposureCount(uint32_t i) const {
-    for (const auto& e : exposures_)
-      if (e.first == i) return e.second;
-    return 0;
-  }
-  void Expose(uint32_t i, TimeMs t) {
-    bool found = false;
-    for (auto& e : exposures_)
-      if (e.first == i) { ++e.second; found = true; break; }
-    if (!found) exposures_.push_back({i, 1});
-    int cat = w_.items[i].category;
-    cat_fatigue_[cat] = CategoryFatigue(cat, t) + 1.0f;
-    cat_last_[cat] = t;
-  }
-  float CategoryFatigue(int cat, TimeMs t) const {
-    double days = double(t - cat_last_[cat]) / kMsPerDay;
-    return static_cast<float>(cat_fatigue_[cat] * std::exp2(-days / p_.fatigue_half_life_days));
-  }
-  float Fatigue(uint32_t i, TimeMs t) const {
-    return p_.fatigue_item * ExposureCount(i) + p_.fatigue_category * CategoryFatigue(w_.items[i].category, t);
-  }
-  void Emit(TimeMs t, uint32_t item, EventType type, uint8_t channel, uint32_t request) {
-    out_->push_back(Ev{t, c_, item, request, static_cast<uint8_t>(type), channel});
-  }
-
-  void AppSession(TimeMs t) {
-    if ((cust_.opt_out >> kChApp) & 1) return;  // consent: no marketing on app_home
-    const uint32_t request = ++app_requests_;
-    uint32_t shown[8];
-    int n_shown = 0;
-    auto accept = [&](uint32_t i) {
-      for (int k = 0; k < n_shown; ++k)
-        if (shown[k] == i) return false;
-      return w_.Eligible(cust_, w_.items[i], kChApp, t) && !w_.Holds(c_, i) && !Blocked(i);
-    };
-    const int slots = p_.product_slots + p_.content_slots;
-    for (int s = 0; s < slots && s < 8; ++s) {
-      const Pool& pool = s < p_.product_slots ? w_.app_products : w_.app_contents;
-      uint32_t i = DrawSlot(w_, pool, cust_.segment, p_.pi_popularity, p_.pi_segment, rng_, accept);
-      if (i == kNone) continue;
-      shown[n_shown++] = i;
-      const TimeMs ts = t + s;
-      Emit(ts, i, EventType::kImpression, kChApp, request);
-      const float a = w_.Affinity(c_, i);
-      const float fatigue = Fatigue(i, ts);
-      const int before = ExposureCount(i);
-      Expose(i, ts);
-      const float p_click = Sigmoid(p_.click_intercept + (w_.items[i].product ? p_.product_click_offset : 0.0f) +
-                                    w_.item_bias[i] + p_.alpha * a - fatigue);
-      if (rng_.Bernoulli(p_click)) {
-        TimeMs tc = ts + 1000 + static_cast<TimeMs>(rng_.Exponential(20000));
-        if (tc >= w_.end) continue;
-        Emit(tc, i, EventType::kClick, kChApp, request);
-        if (w_.items[i].product) {
-          float p_conv = Sigmoid(p_.convert_intercept + p_.convert_alpha * a);
-          if (rng_.Bernoulli(p_conv)) {
-            TimeMs tv = tc + 30000 + static_cast<TimeMs>(rng_.Exponential(240000));
-            if (tv < w_.end) {
-              Emit(tv, i, EventType::kConvert, kChApp, request);
-              blocked_.push_back(i);  // now held
-            }
-          }
-        } else {
-          blocked_.push_back(i);  // content already clicked is not shown again
-        }
-      } else {
-        float p_dis = Sigmoid(p_.dismiss_intercept + p_.dismiss_alpha * a + 0.3f * before);
-        if (rng_.Bernoulli(p_dis)) {
-          TimeMs td = ts + 2000 + static_cast<TimeMs>(rng_.Exponential(5000));
-          if (td < w_.end) {
-            Emit(td, i, EventType::kDismiss, kChApp, request);
-            blocked_.push_back(i);
-          }
-        }
-      }
-    }
-  }
-
-  void Push(TimeMs t, bool service) {
-    if ((cust_.opt_out >> kChPush) & 1) return;
-    auto accept = [&](uint32_t i) {
-      return w_.Eligible(cust_, w_.items[i], kChPush, t) && !Blocked(i) && ExposureCount(i) == 0;
-    };
-    uint32_t i = kNone;
-    if (service) {
-      for (int k = 0; k < p_.max_tries && i == kNone; ++k) {
-        uint32_t cand = w_.service_items[rng_.Below(static_cast<uint32_t>(w_.service_items.size()))];
-        if (w_.Eligible(cust_, w_.items[cand], kChPush, t)) i = cand;
-      }
-    } else {
-      i = DrawSlot(w_, w_.push_contents, cust_.segment, p_.push_pi_popularity, p_.push_pi_segment, rng_, accept);
-    }
-    if (i == kNone) return;
-    const uint32_t request = kPushRequest | ++push_requests_;
-    Emit(t, i, EventType::kPushSent, kChPush, request);
-    const float a = w_.Affinity(c_, i);
-    const float fatigue = service ? 0.0f : Fatigue(i, t);
-    if (!service) Expose(i, t);
-    const float p_open = Sigmoid(p_.open_intercept + w_.item_bias[i] + p_.alpha * a - fatigue);
-    if (rng_.Bernoulli(p_open)) {
-      TimeMs to = t + 60000 + static_cast<TimeMs>(rng_.Exponential(40 * 60000.0));
-      if (to < w_.end) {
-        Emit(to, i, EventType::kPushOpen, kChPush, request);
-        if (!service) blocked_.push_back(i);
-      }
-    }
-  }
-
-  const World& w_;
-  const Params& p_;
-  const uint32_t c_;
-  const CustomerRec& cust_;
-  std::vector<Ev>* out_;
-  Rng rng_;
-  std::vector<Contact> contacts_;
-  std::vector<std::pair<uint32_t, int>> exposures_;
-  std::vector<uint32_t> blocked_;  // dismissed, converted, or content already clicked/opened
-  float cat_fatigue_[32];
-  TimeMs cat_last_[32];
-  uint32_t app_requests_ = 0, push_requests_ = 0;
-};
-
 }  // namespace
+
+CustomerSim::CustomerSim(const World& w, uint32_t c)
+    : w_(&w), c_(c), rng_(Mix(w.options.seed, c, kStreamEvents)), state_(w.start) {
+  PlanContacts();
+}
+
+void CustomerSim::RunUntil(TimeMs until, std::vector<Event>* out) {
+  for (; next_ < contacts_.size() && contacts_[next_].t < until; ++next_) {
+    const Contact& k = contacts_[next_];
+    if (k.kind == 0) {
+      AppSession(k.t, out);
+    } else {
+      Push(k.t, k.kind == 2, out);
+    }
+  }
+}
+
+void CustomerSim::Show(uint32_t item, uint8_t channel, TimeMs t, bool same_request, std::vector<Event>* out) {
+  uint32_t request;
+  if (channel == kChPush) {
+    request = kPushRequest | (same_request ? push_requests_ : ++push_requests_);
+  } else {
+    request = same_request ? app_requests_ : ++app_requests_;
+  }
+  ShowItem(*w_, c_, item, channel, t, request, rng_, &state_, out);
+}
+
+void CustomerSim::PlanContacts() {
+  const World& w = *w_;
+  const Params& p = w.params;
+  const CustomerRec& cust = w.customers[c_];
+  const TimeMs day0 = w.tz.StartOfDay(w.start);
+  for (TimeMs d = day0; d < w.end; d += kMsPerDay) {
+    const TimeMs noon = d + 12 * kMsPerHour;
+    const float trend = w.Trend(cust, std::clamp(noon, w.start, w.end));
+    const bool weekend = w.tz.LocalWeekday(noon) >= 5;
+    int sessions = rng_.Poisson(cust.app_rate * trend * (weekend ? p.weekend_factor : 1.0f));
+    for (int s = 0; s < sessions; ++s) {
+      int h = rng_.Pick(kAppHours, 24);
+      TimeMs t = d + h * kMsPerHour + static_cast<TimeMs>(rng_.Below(3600 * 1000));
+      if (t >= w.start && t < w.end) contacts_.push_back({t, 0});
+    }
+    if (cust.push_rate > 0 && rng_.Bernoulli(cust.push_rate * trend)) {
+      static const int kRunMinutes[3] = {9 * 60 + 30, 12 * 60, 18 * 60 + 30};
+      TimeMs t = d + kRunMinutes[rng_.Below(3)] * kMsPerMinute + static_cast<TimeMs>(rng_.Below(30 * 60 * 1000));
+      if (t >= w.start && t < w.end) contacts_.push_back({t, 1});
+    }
+    if (!w.service_items.empty() && rng_.Bernoulli(p.service_push_rate)) {
+      TimeMs t = d + 10 * kMsPerHour + static_cast<TimeMs>(rng_.Below(10 * 3600 * 1000));
+      if (t >= w.start && t < w.end) contacts_.push_back({t, 2});
+    }
+  }
+  std::sort(contacts_.begin(), contacts_.end());
+}
+
+void CustomerSim::AppSession(TimeMs t, std::vector<Event>* out) {
+  const World& w = *w_;
+  const Params& p = w.params;
+  const CustomerRec& cust = w.customers[c_];
+  if ((cust.opt_out >> kChApp) & 1) return;  // consent: no marketing on app_home
+  const uint32_t request = ++app_requests_;
+  uint32_t shown[8];
+  int n_shown = 0;
+  auto accept = [&](uint32_t i) {
+    for (int k = 0; k < n_shown; ++k)
+      if (shown[k] == i) return false;
+    return w.Eligible(cust, w.items[i], kChApp, t) && !w.Holds(c_, i) && !state_.Blocked(i);
+  };
+  const int slots = p.product_slots + p.content_slots;
+  for (int s = 0; s < slots && s < 8; ++s) {
+    const Pool& pool = s < p.product_slots ? w.app_products : w.app_contents;
+    uint32_t i = DrawSlot(w, pool, cust.segment, p.pi_popularity, p.pi_segment, rng_, accept);
+    if (i == kNone) continue;
+    shown[n_shown++] = i;
+    ShowItem(w, c_, i, kChApp, t + s, request, rng_, &state_, out);
+  }
+}
+
+void CustomerSim::Push(TimeMs t, bool service, std::vector<Event>* out) {
+  const World& w = *w_;
+  const Params& p = w.params;
+  const CustomerRec& cust = w.customers[c_];
+  if ((cust.opt_out >> kChPush) & 1) return;
+  auto accept = [&](uint32_t i) {
+    return w.Eligible(cust, w.items[i], kChPush, t) && !state_.Blocked(i) && state_.ExposureCount(i) == 0;
+  };
+  uint32_t i = kNone;
+  if (service) {
+    for (int k = 0; k < p.max_tries && i == kNone; ++k) {
+      uint32_t cand = w.service_items[rng_.Below(static_cast<uint32_t>(w.service_items.size()))];
+      if (w.Eligible(cust, w.items[cand], kChPush, t)) i = cand;
+    }
+  } else {
+    i = DrawSlot(w, w.push_contents, cust.segment, p.push_pi_popularity, p.push_pi_segment, rng_, accept);
+  }
+  if (i == kNone) return;
+  const uint32_t request = kPushRequest | ++push_requests_;
+  ShowItem(w, c_, i, kChPush, t, request, rng_, &state_, out);
+}
 
 void Calibrate(World* world) {
   World& w = *world;
@@ -295,26 +221,6 @@ void Calibrate(World* world) {
       return s / push.size();
     }, p.target_open * kFatigueAllowance);
   }
-}
-
-std::vector<std::vector<Ev>> Simulate(const World& w, int threads) {
-  const size_t n = w.customers.size();
-  constexpr size_t kBlock = 2048;
-  std::vector<std::vector<Ev>> runs((n + kBlock - 1) / kBlock);
-  Progress progress("generate: events", n, " customers");
-  ParallelFor(n, threads, kBlock, [&](size_t b, size_t e) {
-    std::vector<Ev>& out = runs[b / kBlock];
-    out.reserve((e - b) * 40);
-    for (size_t c = b; c < e; ++c) {
-      CustomerSim sim(w, static_cast<uint32_t>(c), &out);
-      sim.Run();
-    }
-    std::sort(out.begin(), out.end());
-    out.shrink_to_fit();
-    progress.Add(e - b);
-  });
-  progress.Finish();
-  return runs;
 }
 
 }  // namespace qm::synth::gen

@@ -907,7 +907,7 @@ void BuildPolicy(World* w) {
 
 }  // namespace
 
-Status BuildWorld(const GenerateOptions& options, World* w) {
+Status BuildWorld(const BankOptions& options, World* w) {
   w->options = options;
   auto tz = TimeZone::Load("Asia/Shanghai");
   if (!tz.ok()) return tz.status().Annotate("generate needs the Asia/Shanghai time zone");

@@ -14,23 +14,14 @@
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/time.h"
 #include "qianmian/metrics/held_out.h"
+#include "synth_test_util.h"
 
 namespace qm::synth {
 namespace {
 
 namespace fs = std::filesystem;
-
-GenerateOptions SmallOptions(const std::string& out, int threads) {
-  GenerateOptions o;
-  o.out_dir = out;
-  o.customers = 3000;
-  o.products = 60;
-  o.contents = 500;
-  o.days = 40;
-  o.seed = 7;
-  o.threads = threads;
-  return o;
-}
+using test_util::ReadFloats;
+using test_util::SmallOptions;
 
 std::string ReadAll(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -272,14 +263,6 @@ TEST_F(Generate, OracleBeatsPopularityByAClearMargin) {
   std::string oracle = ReadAll(*root_ / "a" / "truth" / "oracle.json");
   EXPECT_NE(oracle.find("\"holdout_start_ms\": " + std::to_string(summary_->holdout_start)), std::string::npos);
   EXPECT_NE(oracle.find("\"evaluated_customers\""), std::string::npos);
-}
-
-std::vector<float> ReadFloats(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::vector<float> v;
-  float x;
-  while (in.read(reinterpret_cast<char*>(&x), sizeof x)) v.push_back(x);
-  return v;
 }
 
 // customer_latent = customer_latent_observable + idiosyncratic noise whose share of the
