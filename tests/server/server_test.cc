@@ -13,7 +13,7 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "../serving/engine_test_util.h"
+#include "testing/engine_fixture.h"
 #include "qianmian/client/client.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/server/server.h"
