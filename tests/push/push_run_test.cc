@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "../serving/engine_test_util.h"
+#include "testing/engine_fixture.h"
 #include "qianmian/core/csv.h"
 #include "qianmian/core/time.h"
 

@@ -13,8 +13,8 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "../serving/engine_test_util.h"
 #include "qianmian/artifacts/manifest.h"
+#include "testing/engine_fixture.h"
 #include "qianmian/client/client.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/server/server.h"

@@ -4,7 +4,7 @@
 #include <map>
 #include <set>
 
-#include "engine_test_util.h"
+#include "testing/engine_fixture.h"
 #include "qianmian/core/dataset.h"
 
 namespace qm::serving::testing {

@@ -2,7 +2,7 @@
 // risk tolerance or served without a valid (unexpired) assessment.
 #include <random>
 
-#include "engine_test_util.h"
+#include "testing/engine_fixture.h"
 #include "qianmian/core/time.h"
 
 namespace qm::serving::testing {

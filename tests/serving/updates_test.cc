@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine_test_util.h"
+#include "testing/engine_fixture.h"
 
 namespace qm::serving::testing {
 namespace {

@@ -13,6 +13,10 @@
 namespace qm::training {
 namespace {
 
+using metrics::EvalTargets;
+using metrics::IndexLists;
+using metrics::IndexSpan;
+using metrics::kNoIndex;
 using Ids = std::vector<uint32_t>;
 
 // An event log where customer c clicked every item of rows[c] (all training).

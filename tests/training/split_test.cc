@@ -7,6 +7,8 @@
 namespace qm::training {
 namespace {
 
+using metrics::EvalTargets;
+using metrics::IndexSpan;
 using Ids = std::vector<uint32_t>;
 
 void Add(EventLog* log, TimeMs ts, uint32_t customer, uint32_t item, EventType type) {

@@ -4,12 +4,12 @@
 
 #include "commands.h"
 #include "qianmian/core/time.h"
-#include "qianmian/tools/generate.h"
+#include "qianmian/synth/generate.h"
 
 namespace qm::tools {
 
 Command AddGenerateCommand(CLI::App& root) {
-  auto opts = std::make_shared<GenerateOptions>();
+  auto opts = std::make_shared<synth::GenerateOptions>();
   auto end = std::make_shared<std::string>("2026-11-01T00:00:00+08:00");
   Command cmd;
   cmd.app = root.add_subcommand(
@@ -37,8 +37,8 @@ Command AddGenerateCommand(CLI::App& root) {
     auto t = ParseTime(*end, tz);
     if (!t) return Status::InvalidArgument("--end: cannot parse time '" + *end + "'");
     opts->end = *t;
-    QM_ASSIGN_OR_RETURN(GenerateSummary summary, GenerateBank(*opts));
-    std::printf("wrote %s\n%s", opts->out_dir.c_str(), FormatGenerateSummary(summary).c_str());
+    QM_ASSIGN_OR_RETURN(synth::GenerateSummary summary, synth::GenerateBank(*opts));
+    std::printf("wrote %s\n%s", opts->out_dir.c_str(), synth::FormatGenerateSummary(summary).c_str());
     return Status::Ok();
   };
   return cmd;

@@ -15,6 +15,12 @@
 
 namespace qm::training {
 
+using metrics::EvalTargets;
+using metrics::IndexLists;
+using metrics::IndexSpan;
+using metrics::kNoIndex;
+using metrics::RankingMetrics;
+
 namespace {
 
 constexpr float kPadScore = -std::numeric_limits<float>::infinity();

@@ -18,11 +18,12 @@
 #include "qianmian/core/prefetch.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/core/time.h"
+#include "qianmian/metrics/held_out.h"
+#include "qianmian/metrics/metrics.h"
 #include "qianmian/policy/policy.h"
 #include "qianmian/rank/two_stage_score.h"
 #include "qianmian/training/baselines.h"
 #include "qianmian/training/exposure_sample.h"
-#include "qianmian/training/metrics.h"
 #include "qianmian/training/split.h"
 #include "qianmian/training/store_events.h"
 
@@ -32,6 +33,14 @@ namespace fs = std::filesystem;
 using features::CustomerBatch;
 using features::FeatureSpace;
 using features::ItemBatch;
+using metrics::Auc;
+using metrics::CatalogueCoverage;
+using metrics::EvalTargets;
+using metrics::GroupAuc;
+using metrics::IndexSpan;
+using metrics::kNoIndex;
+using metrics::LogLoss;
+using metrics::RankingMetrics;
 
 namespace {
 // [training.two_tower] and [training.exposure_tower].
@@ -196,7 +205,7 @@ Result<HeldOut> MakeSplit(const Dataset& ds, const TrainConfig& c, const TimeZon
       TimeMs lo = *std::min_element(ev.ts.begin(), ev.ts.end());
       TimeMs hi = *std::max_element(ev.ts.begin(), ev.ts.end());
       const int span_days = static_cast<int>((hi - lo + kMsPerDay - 1) / kMsPerDay);
-      days = std::max(1, span_days / 5);
+      days = static_cast<int>(metrics::HoldoutDays(span_days));
     }
     QM_ASSIGN_OR_RETURN(h.holdout_start, HoldoutStartForLastDays(ev, days, tz));
     if (truth_holdout_start != kNoTime && c.holdout_days == 0) h.holdout_start = truth_holdout_start;

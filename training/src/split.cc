@@ -8,21 +8,6 @@
 
 namespace qm::training {
 
-namespace {
-
-uint64_t Key(uint32_t customer, uint32_t item) {
-  return (static_cast<uint64_t>(customer) << 32) | item;
-}
-uint32_t KeyCustomer(uint64_t key) { return static_cast<uint32_t>(key >> 32); }
-uint32_t KeyItem(uint64_t key) { return static_cast<uint32_t>(key & 0xffffffffu); }
-
-void SortUnique(std::vector<uint64_t>* v) {
-  std::sort(v->begin(), v->end());
-  v->erase(std::unique(v->begin(), v->end()), v->end());
-}
-
-}  // namespace
-
 Split TimeSplit(const EventLog& events, TimeMs holdout_start) {
   Split split;
   split.held_out.resize(events.size());
@@ -45,9 +30,7 @@ Result<TimeMs> HoldoutStartForLastDays(const EventLog& events, int holdout_days,
   const TimeMs max_ts = *std::max_element(events.ts.begin(), events.ts.end());
   // A local day lasts 23..25 hours, so 26 h after the start of max_ts's day is in the next day.
   const TimeMs end = tz.StartOfDay(tz.StartOfDay(max_ts) + 26 * kMsPerHour);
-  TimeMs start = end;
-  for (int d = 0; d < holdout_days; ++d) start = tz.StartOfDay(start - 1);
-  return start;
+  return metrics::HoldoutStart(end, holdout_days, tz);
 }
 
 Result<Split> PerCustomerTimeSplit(const EventLog& events, double fraction) {
@@ -96,38 +79,8 @@ Result<Split> PerCustomerTimeSplit(const EventLog& events, double fraction) {
   return split;
 }
 
-EvalTargets BuildEvalTargets(const EventLog& events, const Split& split) {
-  QM_CHECK(split.held_out.size() == events.size());
-  std::vector<uint64_t> train, held;
-  for (size_t e = 0; e < events.size(); ++e) {
-    if (!IsPositive(events.type[e])) continue;
-    (split.held_out[e] ? held : train).push_back(Key(events.customer[e], events.item[e]));
-  }
-  SortUnique(&train);
-  SortUnique(&held);
-
-  EvalTargets out;
-  std::vector<uint32_t> targets, seen;
-  size_t t = 0;  // cursor into train, advances monotonically with the customer
-  size_t h = 0;
-  while (h < held.size()) {
-    const uint32_t customer = KeyCustomer(held[h]);
-    while (t < train.size() && KeyCustomer(train[t]) < customer) ++t;
-    seen.clear();
-    for (size_t s = t; s < train.size() && KeyCustomer(train[s]) == customer; ++s) {
-      seen.push_back(KeyItem(train[s]));
-    }
-    targets.clear();
-    for (; h < held.size() && KeyCustomer(held[h]) == customer; ++h) {
-      const uint32_t item = KeyItem(held[h]);
-      if (!std::binary_search(seen.begin(), seen.end(), item)) targets.push_back(item);
-    }
-    if (targets.empty()) continue;
-    out.customers.push_back(customer);
-    out.targets.Append(targets);
-    out.seen.Append(seen);
-  }
-  return out;
+metrics::EvalTargets BuildEvalTargets(const EventLog& events, const Split& split) {
+  return metrics::BuildEvalTargets(events, split.held_out);
 }
 
 Result<Split> CustomerHoldoutSplit(const EventLog& events, double fraction, uint64_t seed) {

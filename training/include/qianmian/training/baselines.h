@@ -11,7 +11,8 @@
 
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
-#include "qianmian/training/metrics.h"
+#include "qianmian/metrics/held_out.h"
+#include "qianmian/metrics/metrics.h"
 #include "qianmian/training/split.h"
 
 namespace qm {
@@ -25,7 +26,7 @@ namespace qm::training {
 struct Interactions {
   uint32_t num_customers = 0;
   uint32_t num_items = 0;
-  IndexLists items;                      // num_customers lists: items with a positive, sorted
+  metrics::IndexLists items;             // num_customers lists: items with a positive, sorted
   std::vector<uint64_t> item_positives;  // num_items: positive events per item (not distinct)
   uint64_t num_positives = 0;            // positive events counted
 };
@@ -53,11 +54,12 @@ class Recommender {
   // scores into scores[n*k] (scores may be null). Row i never holds an item of exclude[i]
   // (exclude may be null; else REQUIRES exclude->size() == n) nor an item outside the fit's
   // allowed_items. Equal scores are ordered by training popularity, then by item index. A row
-  // with fewer than k candidates is padded with kNoIndex (score -infinity). A customer index
+  // with fewer than k candidates is padded with metrics::kNoIndex (score -infinity). A customer index
   // the fit never saw has no history (a cold start), which is not an error.
   // InvalidArgument when k < 1 or exclude has the wrong size.
-  virtual Status Recommend(const uint32_t* customers, size_t n, int k, const IndexLists* exclude,
-                           uint32_t* items, float* scores) const = 0;
+  virtual Status Recommend(const uint32_t* customers, size_t n, int k,
+                           const metrics::IndexLists* exclude, uint32_t* items,
+                           float* scores) const = 0;
 
   virtual const char* name() const = 0;  // "popularity", "item_knn", "ease"
   virtual uint32_t num_items() const = 0;
@@ -86,7 +88,7 @@ struct ItemKnnOptions : CandidateOptions {
 // The kept neighbours of every item: neighbours[j] lists j's most similar items (best first,
 // ties by index) and similarity[offset] the matching cosine (aligned with neighbours.ids).
 struct ItemNeighbours {
-  IndexLists neighbours;  // num_items lists
+  metrics::IndexLists neighbours;  // num_items lists
   std::vector<float> similarity;
 };
 // InvalidArgument when neighbours < 1. `threads` 0 = all cores.
@@ -112,11 +114,11 @@ Result<std::unique_ptr<Recommender>> FitEase(const Interactions& data,
 // Ranking metrics of `recommender` on `targets`: each evaluated customer's top max(ks) with
 // their seen items excluded, against their targets; plus catalogue coverage per K.
 struct RankingEvaluation {
-  RankingMetrics ranking;
+  metrics::RankingMetrics ranking;
   std::vector<double> coverage;  // per K of ranking.ks(), share of the recommender's items
 };
 Result<RankingEvaluation> EvaluateRecommender(const Recommender& recommender,
-                                              const EvalTargets& targets,
+                                              const metrics::EvalTargets& targets,
                                               std::vector<int> ks = {10, 20, 50});
 
 }  // namespace qm::training

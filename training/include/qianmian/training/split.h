@@ -1,12 +1,7 @@
 // Held-out splits of an event log (by a global time cut, or per customer by time) and the
-// evaluation targets built from a split. The target definition is the project's held-out
-// metric; the synthetic-bank generator computes its oracle with the same definition:
-//   a positive is a click, convert or push_open (qm::IsPositive);
-//   seen(c)    = items c had a positive on in the training part;
-//   targets(c) = distinct items c had a positive on in the held-out part, minus seen(c);
-//   customers with at least one target are evaluated; their seen items are excluded from the
-//   ranking. Recall@K = |top-K ∩ targets| / |targets| averaged over them (RankingMetrics).
-// All functions are pure and thread-safe.
+// evaluation targets built from a split: the held-out metric's targets as
+// qianmian/metrics/held_out.h defines them (the synthetic bank's oracle uses the same
+// definition). All functions are pure and thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +11,7 @@
 #include "qianmian/core/status.h"
 #include "qianmian/core/time.h"
 #include "qianmian/core/types.h"
-#include "qianmian/training/metrics.h"
+#include "qianmian/metrics/held_out.h"
 
 namespace qm::training {
 
@@ -32,8 +27,8 @@ Split TimeSplit(const EventLog& events, TimeMs holdout_start);
 
 // The start of the last `holdout_days` local calendar days of the log in `tz`: the data is taken
 // to end at the local midnight after the latest event, and the held-out period is the
-// `holdout_days` days before that end. (For a generated bank ending at a local midnight in
-// Asia/Shanghai this equals tools::HoldoutStart(end, days).) InvalidArgument when
+// `holdout_days` days before that end (metrics::HoldoutStart). (For a generated bank ending at a
+// local midnight in Asia/Shanghai this is the bank's own holdout start.) InvalidArgument when
 // holdout_days < 1; NotFound when the log is empty.
 Result<TimeMs> HoldoutStartForLastDays(const EventLog& events, int holdout_days,
                                        const TimeZone& tz = TimeZone::Utc());
@@ -50,18 +45,8 @@ Result<Split> PerCustomerTimeSplit(const EventLog& events, double fraction = 0.2
 // InvalidArgument unless 0 < fraction < 1.
 Result<Split> CustomerHoldoutSplit(const EventLog& events, double fraction, uint64_t seed);
 
-// The evaluated customers of a split with their targets and seen items (see the file comment).
-struct EvalTargets {
-  std::vector<uint32_t> customers;  // customers with >= 1 target, ascending
-  IndexLists targets;               // targets[i]: customers[i]'s targets, sorted, distinct
-  IndexLists seen;                  // seen[i]: items with a training positive, sorted, distinct
-
-  size_t size() const { return customers.size(); }
-  // Total number of targets over all customers.
-  size_t num_targets() const { return targets.ids.size(); }
-};
-
-// Builds the targets of `split` (REQUIRES: made from `events`).
-EvalTargets BuildEvalTargets(const EventLog& events, const Split& split);
+// The held-out metric's targets of `split` (REQUIRES: made from `events`): its held-out events
+// are the held-out period (metrics::BuildEvalTargets).
+metrics::EvalTargets BuildEvalTargets(const EventLog& events, const Split& split);
 
 }  // namespace qm::training

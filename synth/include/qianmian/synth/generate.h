@@ -1,5 +1,8 @@
-// `qianmian generate`: a synthetic bank (SPEC §2 files) drawn from a hidden ground-truth model,
-// with the truth and an oracle written next to it so later stages can be scored against it.
+// qianmian::synth: the synthetic bank (see bank.h; depends on core and metrics only).
+//
+// generate.h: `qianmian generate`, a synthetic bank (SPEC §2 files) drawn from a hidden
+// ground-truth model, with the truth and an oracle written next to it so later stages can be
+// scored against it. Built on bank.h and simulator.h: world -> days -> oracle -> writers.
 //
 // Output folder:
 //   customers.csv, items.csv, events.csv   SPEC §2; events sorted by ts (epoch ms).
@@ -14,8 +17,8 @@
 //   truth/customer_activity.f32            customers x 2 float32 (app sessions/day, pushes/day)
 //   truth/oracle.json                      the held-out metric, oracle and popularity Recall@K
 //
-// The held-out metric (the `eval` command must compute exactly this; see HoldoutTargets and
-// RecallAtK below):
+// The held-out metric (the `eval` command computes exactly this; its one definition is
+// qianmian/metrics/held_out.h: HoldoutStart, BuildEvalTargets, RecallAtK):
 //   holdout_start = end - max(1, days / 5) days; the held-out period is [holdout_start, end).
 //   A positive is a click, convert or push_open event. For each customer with at least one
 //   positive in the held-out period on an item they had no positive on before holdout_start,
@@ -30,22 +33,15 @@
 
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
+#include "qianmian/synth/bank.h"
 
-namespace qm::tools {
+namespace qm::synth {
 
-// 2026-11-01T00:00:00+08:00, the default last instant of the simulated period.
-inline constexpr TimeMs kDefaultGenerateEnd = 1793462400000;
-
-struct GenerateOptions {
-  std::string out_dir;             // created if missing; existing files are overwritten
-  int64_t customers = 20000;       // >= 1
-  int64_t products = 200;          // >= 1
-  int64_t contents = 2000;         // >= 1 (a few of them are service items)
-  int64_t days = 60;               // >= 1; length of the simulated period
-  uint64_t seed = 42;              // the whole output is a function of the options but threads
-  TimeMs end = kDefaultGenerateEnd;  // exclusive end of the simulated period
-  int threads = 0;                 // worker threads; 0 = all cores. Never changes the output.
-  int64_t oracle_sample = 20000;   // customers the oracle is computed on (seeded sample), >= 1
+// The bank's options (customers, products, contents, days, seed, end, threads), plus where and
+// how it is written. The whole output is a function of the options but threads.
+struct GenerateOptions : BankOptions {
+  std::string out_dir;            // created if missing; existing files are overwritten
+  int64_t oracle_sample = 20000;  // customers the oracle is computed on (seeded sample), >= 1
 };
 
 // Recall@10/20/50 of one ranking method on the held-out metric.
@@ -69,35 +65,14 @@ struct GenerateSummary {
   double seconds = 0;                // wall time
 };
 
-// InvalidArgument with a one-line reason when an option is out of range.
-Status ValidateGenerateOptions(const GenerateOptions& options);
+// InvalidArgument with a one-line reason when an option is out of range or out_dir is empty.
+[[nodiscard]] Status ValidateGenerateOptions(const GenerateOptions& options);
 
 // Writes the synthetic bank into options.out_dir (see the file comment). Shows progress bars
 // on stderr (QM_PROGRESS=0 silences them). IoError when the folder cannot be written.
-Result<GenerateSummary> GenerateBank(const GenerateOptions& options);
+[[nodiscard]] Result<GenerateSummary> GenerateBank(const GenerateOptions& options);
 
 // Human-readable multi-line summary (customers, items, events by type, CTR, Recall@K).
 std::string FormatGenerateSummary(const GenerateSummary& summary);
 
-// The start of the held-out period for a simulated period of `days` days ending at `end`.
-TimeMs HoldoutStart(TimeMs end, int64_t days);
-
-// Per-customer sets of the held-out metric, built from an event log.
-struct HoldoutTargets {
-  std::vector<uint32_t> customers;            // customers with >= 1 target, ascending
-  std::vector<std::vector<uint32_t>> seen;    // per listed customer: items with a positive
-                                              // before holdout_start (excluded from ranking), sorted
-  std::vector<std::vector<uint32_t>> targets; // per listed customer: targets, sorted
-};
-
-// Scans `events` (any order; indexes < num_customers) and returns the customers with at least
-// one target, their seen items and their targets (events at or after holdout_start are
-// held out). Thread-safe.
-HoldoutTargets BuildHoldoutTargets(const EventLog& events, size_t num_customers,
-                                   TimeMs holdout_start);
-
-// |ranking[0..k) ∩ targets| / |targets|; `ranking` must already exclude the customer's seen
-// items; `targets` sorted. 0 when targets is empty.
-double RecallAtK(const std::vector<uint32_t>& ranking, const std::vector<uint32_t>& targets, int k);
-
-}  // namespace qm::tools
+}  // namespace qm::synth

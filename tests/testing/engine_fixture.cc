@@ -1,39 +1,18 @@
-// A tiny generated bank with two trained versions, built once per test binary build and shared
-// by every serving test (cached under the temp folder, keyed by the test binary's mtime).
-#pragma once
+#include "engine_fixture.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/file.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <string>
+#include <cstdio>
+#include <cstdlib>
 
 #include "qianmian/artifacts/manifest.h"
-#include "qianmian/core/dataset.h"
-#include "qianmian/serving/engine.h"
-#include "qianmian/tools/generate.h"
-#include "qianmian/training/pipeline.h"
+#include "qianmian/synth/generate.h"
 
 namespace qm::serving::testing {
 
-namespace fs = std::filesystem;
-
-// Noon (Asia/Shanghai) on the day after the generated period.
-inline constexpr TimeMs kNow = tools::kDefaultGenerateEnd + 12 * kMsPerHour;
-
-struct Fixture {
-  std::string dir;        // holds bank/ and art/
-  std::string data;       // the bank
-  std::string artifacts;  // two versions; CURRENT names the second (IVF over contents, neighbour table)
-  std::string v1, v2;
-};
-
-inline Status BuildFixture(const Fixture& f) {
-  tools::GenerateOptions g;
+Status BuildFixture(const Fixture& f) {
+  synth::GenerateOptions g;
   g.out_dir = f.data;
   g.customers = 1500;
   g.products = 40;
@@ -42,7 +21,7 @@ inline Status BuildFixture(const Fixture& f) {
   g.seed = 11;
   g.threads = 1;
   g.oracle_sample = 200;
-  QM_RETURN_IF_ERROR(tools::GenerateBank(g).status());
+  QM_RETURN_IF_ERROR(synth::GenerateBank(g).status());
   training::TrainConfig c;
   c.max_eval_customers = 100;
   c.two_tower.epochs = 1;
@@ -66,8 +45,7 @@ inline Status BuildFixture(const Fixture& f) {
   return Status::Ok();
 }
 
-// The shared fixture (built on first use; later test processes reuse it).
-inline const Fixture& SharedFixture() {
+const Fixture& SharedFixture() {
   static Fixture f = [] {
     Fixture x;
     std::error_code ec;
@@ -114,8 +92,7 @@ inline const Fixture& SharedFixture() {
   return f;
 }
 
-// The shared bank as the engine loads it (loaded once per test process).
-inline const Dataset& SharedBank() {
+const Dataset& SharedBank() {
   static Dataset ds = [] {
     DataConfig c;
     c.dir = SharedFixture().data;
@@ -126,9 +103,7 @@ inline const Dataset& SharedBank() {
   return ds;
 }
 
-// Options for an engine over the shared bank with its own event store (and, when given, its
-// own copy of the artifact root).
-inline EngineOptions OptionsFor(const std::string& scratch) {
+EngineOptions OptionsFor(const std::string& scratch) {
   const Fixture& f = SharedFixture();
   EngineOptions o;
   o.data.dir = f.data;
@@ -139,49 +114,43 @@ inline EngineOptions OptionsFor(const std::string& scratch) {
   return o;
 }
 
-// A fresh scratch folder per test.
-class EngineTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    scratch_ = (fs::path(::testing::TempDir()) / ("qm_serving_" + std::to_string(::getpid()) + "_" +
-                                                  info->test_suite_name() + "_" + info->name()))
-                   .string();
-    fs::remove_all(scratch_);
-    fs::create_directories(scratch_);
-  }
-  void TearDown() override {
-    engine_.reset();
-    fs::remove_all(scratch_);
-  }
-  Engine& Open(EngineOptions o) {
-    auto e = Engine::Open(std::move(o));
-    if (!e.ok()) ADD_FAILURE() << e.status().ToString();
-    QM_CHECK(e.ok());
-    engine_ = std::move(e).value();
-    return *engine_;
-  }
-  Engine& Open() { return Open(OptionsFor(scratch_)); }
+void EngineTest::SetUp() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  scratch_ = (fs::path(::testing::TempDir()) / ("qm_serving_" + std::to_string(::getpid()) + "_" +
+                                                info->test_suite_name() + "_" + info->name()))
+                 .string();
+  fs::remove_all(scratch_);
+  fs::create_directories(scratch_);
+}
 
-  Response Recommend(const std::string& customer, int count = 10, const std::string& channel = "app_home",
-                     bool dry_run = true, const std::string& request_id = "") {
-    Request r;
-    r.customer_id = customer;
-    r.channel = channel;
-    r.count = count;
-    r.now_ms = kNow;
-    r.dry_run = dry_run;
-    r.debug = true;
-    r.request_id = request_id;
-    std::vector<Response> out;
-    Status st = engine_->Recommend({r}, &out);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    EXPECT_EQ(out.size(), 1u);
-    return out.empty() ? Response() : out[0];
-  }
+void EngineTest::TearDown() {
+  engine_.reset();
+  fs::remove_all(scratch_);
+}
 
-  std::string scratch_;
-  std::unique_ptr<Engine> engine_;
-};
+Engine& EngineTest::Open(EngineOptions o) {
+  auto e = Engine::Open(std::move(o));
+  if (!e.ok()) ADD_FAILURE() << e.status().ToString();
+  QM_CHECK(e.ok());
+  engine_ = std::move(e).value();
+  return *engine_;
+}
+
+Response EngineTest::Recommend(const std::string& customer, int count, const std::string& channel, bool dry_run,
+                               const std::string& request_id) {
+  Request r;
+  r.customer_id = customer;
+  r.channel = channel;
+  r.count = count;
+  r.now_ms = kNow;
+  r.dry_run = dry_run;
+  r.debug = true;
+  r.request_id = request_id;
+  std::vector<Response> out;
+  Status st = engine_->Recommend({r}, &out);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(out.size(), 1u);
+  return out.empty() ? Response() : out[0];
+}
 
 }  // namespace qm::serving::testing

@@ -1,43 +1,21 @@
-// `qianmian generate`: orchestration and the writers (SPEC §2 files, truth/, oracle.json).
-#include "qianmian/tools/generate.h"
+// The writers of a bank's folder: SPEC §2 files, truth/ and oracle.json.
+#include "writers.h"
 
 #include <cerrno>
 #include <charconv>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <queue>
 #include <unordered_map>
 
-#include "generate_internal.h"
-#include "generate_parallel.h"
 #include "qianmian/core/csv.h"
 #include "qianmian/core/progress.h"
+#include "world.h"
 
-namespace qm::tools {
+namespace qm::synth::gen {
 
 namespace fs = std::filesystem;
-using gen::Ev;
-using gen::World;
-
-Status ValidateGenerateOptions(const GenerateOptions& o) {
-  if (o.out_dir.empty()) return Status::InvalidArgument("--out DIR is required");
-  auto count = [](const char* name, int64_t v, int64_t lo, int64_t hi) -> Status {
-    if (v < lo || v > hi) {
-      return Status::InvalidArgument(std::string("--") + name + " must be between " + std::to_string(lo) +
-                                     " and " + std::to_string(hi) + " (got " + std::to_string(v) + ")");
-    }
-    return Status::Ok();
-  };
-  QM_RETURN_IF_ERROR(count("customers", o.customers, 1, 50'000'000));
-  QM_RETURN_IF_ERROR(count("products", o.products, 1, 1'000'000));
-  QM_RETURN_IF_ERROR(count("contents", o.contents, 1, 10'000'000));
-  QM_RETURN_IF_ERROR(count("days", o.days, 1, 3660));
-  QM_RETURN_IF_ERROR(count("threads", o.threads, 0, 1024));
-  QM_RETURN_IF_ERROR(count("oracle-sample", o.oracle_sample, 1, 10'000'000));
-  return Status::Ok();
-}
 
 namespace {
 
@@ -46,7 +24,7 @@ std::string ChannelList(uint32_t mask) {
   for (int c = 0; c < 4; ++c) {
     if (!((mask >> c) & 1)) continue;
     if (!s.empty()) s += ';';
-    s += gen::kChannelNames[c];
+    s += kChannelNames[c];
   }
   return s;
 }
@@ -57,138 +35,10 @@ Result<std::unique_ptr<CsvWriter>> OpenCsv(const fs::path& p) {
   return w;
 }
 
-Status WriteItems(const World& w, const fs::path& dir) {
-  QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "items.csv"));
-  out->Row({"item_id", "kind", "title", "category", "tags", "text", "risk_level", "tiers", "regions",
-            "channels", "start", "end", "campaign_id", "value", "boost", "service"});
-  for (const auto& it : w.items) {
-    out->RawField(it.id);
-    out->RawField(it.product ? "product" : "content");
-    out->Field(it.title);
-    out->RawField(w.categories[it.category]);
-    out->RawField(it.tags);
-    out->Field(it.text);
-    out->RawField(it.risk ? "R" + std::to_string(it.risk) : "");
-    std::string tiers;
-    for (int t = 0; t < kNumTiers; ++t)
-      if ((it.tiers >> t) & 1) tiers += (tiers.empty() ? "" : ";") + std::string(TierName(static_cast<Tier>(t)));
-    out->RawField(tiers);
-    std::string regions;
-    for (int r = 0; r < gen::kNumRegions; ++r)
-      if ((it.regions >> r) & 1) regions += (regions.empty() ? "" : ";") + std::string(gen::kRegionNames[r]);
-    out->Field(regions);
-    out->RawField(ChannelList(it.channels));
-    out->RawField(it.start == kNoTime ? "" : FormatIsoLocal(it.start, w.tz));
-    out->RawField(it.end == kNoTime ? "" : FormatIsoLocal(it.end, w.tz));
-    out->RawField(it.campaign);
-    out->Field(static_cast<double>(it.value), 6);
-    out->Field(static_cast<double>(it.boost), 3);
-    out->RawField(it.service ? "1" : "0");
-    out->EndRow();
-  }
-  return out->Close();
-}
-
-Status WriteCustomers(const World& w, const fs::path& dir) {
-  QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "customers.csv"));
-  out->Row({"customer_id", "tier", "risk_level", "risk_assessed", "region", "tags", "holdings", "opt_out",
-            "age", "gender", "income", "aum", "life_stage", "occupation"});
-  std::unordered_map<TimeMs, std::string> dates;
-  Progress progress("generate: writing customers", w.customers.size(), "");
-  std::string buf;
-  for (size_t c = 0; c < w.customers.size(); ++c) {
-    const auto& cu = w.customers[c];
-    out->RawField(w.customer_ids[c]);
-    out->RawField(TierName(static_cast<Tier>(cu.tier)));
-    out->RawField(cu.risk ? "C" + std::to_string(cu.risk) : "");
-    if (cu.assessed == kNoTime) {
-      out->RawField("");
-    } else {
-      auto it = dates.find(cu.assessed);
-      if (it == dates.end()) it = dates.emplace(cu.assessed, FormatIsoLocal(cu.assessed, w.tz).substr(0, 10)).first;
-      out->RawField(it->second);
-    }
-    out->Field(gen::kRegionNames[cu.region]);
-    buf.clear();
-    for (int l = 0; l < gen::kNumLabels; ++l) {
-      if (!cu.HasLabel(static_cast<gen::Label>(l))) continue;
-      if (!buf.empty()) buf += ';';
-      buf += gen::kLabelNames[l];
-    }
-    out->RawField(buf);
-    buf.clear();
-    for (uint32_t k = w.holding_offsets[c]; k < w.holding_offsets[c + 1]; ++k) {
-      if (!buf.empty()) buf += ';';
-      buf += w.items[w.holdings[k]].id;
-    }
-    out->RawField(buf);
-    out->RawField(ChannelList(cu.opt_out));
-    out->Field(static_cast<int64_t>(cu.age));
-    out->RawField(cu.female ? "F" : "M");
-    out->Field(static_cast<int64_t>(cu.income));
-    out->Field(static_cast<int64_t>(cu.aum));
-    out->RawField(gen::kLifeStageNames[cu.life_stage]);
-    out->RawField(gen::kOccupationNames[cu.occupation]);
-    out->EndRow();
-    if ((c & 0xFFFF) == 0xFFFF) progress.Set(c + 1);
-  }
-  progress.Set(w.customers.size());
-  progress.Finish();
-  return out->Close();
-}
-
-// Writes events.csv: a k-way merge of the sorted runs.
-Status WriteEvents(const World& w, const std::vector<std::vector<Ev>>& runs, uint64_t total, const fs::path& dir) {
-  QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "events.csv"));
-  out->Row({"ts", "customer_id", "item_id", "type", "channel", "request_id"});
-  std::vector<size_t> pos(runs.size(), 0);
-  auto greater = [&](uint32_t a, uint32_t b) { return runs[b][pos[b]] < runs[a][pos[a]]; };
-  std::priority_queue<uint32_t, std::vector<uint32_t>, decltype(greater)> heap(greater);
-  for (uint32_t r = 0; r < runs.size(); ++r)
-    if (!runs[r].empty()) heap.push(r);
-  Progress progress("generate: writing events", total, "");
-  uint64_t n = 0;
-  char req[48];
-  while (!heap.empty()) {
-    uint32_t r = heap.top();
-    heap.pop();
-    const Ev& e = runs[r][pos[r]];
-    out->Field(static_cast<int64_t>(e.ts));
-    out->RawField(w.customer_ids[e.customer]);
-    out->RawField(w.items[e.item].id);
-    out->RawField(EventTypeName(static_cast<EventType>(e.type)));
-    out->RawField(gen::kChannelNames[e.channel]);
-    if (e.request) {
-      req[0] = (e.request & gen::kPushRequest) ? 'p' : 'r';
-      char* p = std::to_chars(req + 1, req + 20, e.customer + 1).ptr;
-      p[0] = '-';
-      p = std::to_chars(p + 1, req + sizeof req, e.request & ~gen::kPushRequest).ptr;
-      out->RawField(std::string_view(req, static_cast<size_t>(p - req)));
-    } else {
-      out->RawField("");
-    }
-    out->EndRow();
-    if (++pos[r] < runs[r].size()) heap.push(r);
-    if ((++n & 0xFFFFF) == 0) progress.Set(n);
-  }
-  progress.Set(n);
-  progress.Finish();
-  return out->Close();
-}
-
 Status WriteFloats(const fs::path& p, const float* data, size_t n) {
   std::FILE* f = std::fopen(p.string().c_str(), "wb");
   if (!f) return Status::IoError("cannot write '" + p.string() + "': " + std::strerror(errno));
   bool ok = std::fwrite(data, sizeof(float), n, f) == n;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) return Status::IoError("write to '" + p.string() + "' failed");
-  return Status::Ok();
-}
-
-Status WriteText(const fs::path& p, const std::string& text) {
-  std::FILE* f = std::fopen(p.string().c_str(), "wb");
-  if (!f) return Status::IoError("cannot write '" + p.string() + "': " + std::strerror(errno));
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) return Status::IoError("write to '" + p.string() + "' failed");
   return Status::Ok();
@@ -222,6 +72,136 @@ std::string StrArray(const std::vector<std::string>& v) {
   return s + "]";
 }
 
+}  // namespace
+
+size_t FormatRequestId(const Event& e, char (&buf)[kRequestIdChars]) {
+  if (!e.request) return 0;
+  buf[0] = (e.request & kPushRequest) ? 'p' : 'r';
+  char* p = std::to_chars(buf + 1, buf + 20, e.customer + 1).ptr;
+  p[0] = '-';
+  p = std::to_chars(p + 1, buf + kRequestIdChars, e.request & ~kPushRequest).ptr;
+  return static_cast<size_t>(p - buf);
+}
+
+Status WriteItems(const World& w, const fs::path& dir) {
+  QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "items.csv"));
+  out->Row({"item_id", "kind", "title", "category", "tags", "text", "risk_level", "tiers", "regions",
+            "channels", "start", "end", "campaign_id", "value", "boost", "service"});
+  for (const auto& it : w.items) {
+    out->RawField(it.id);
+    out->RawField(it.product ? "product" : "content");
+    out->Field(it.title);
+    out->RawField(w.categories[it.category]);
+    out->RawField(it.tags);
+    out->Field(it.text);
+    out->RawField(it.risk ? "R" + std::to_string(it.risk) : "");
+    std::string tiers;
+    for (int t = 0; t < kNumTiers; ++t)
+      if ((it.tiers >> t) & 1) tiers += (tiers.empty() ? "" : ";") + std::string(TierName(static_cast<Tier>(t)));
+    out->RawField(tiers);
+    std::string regions;
+    for (int r = 0; r < kNumRegions; ++r)
+      if ((it.regions >> r) & 1) regions += (regions.empty() ? "" : ";") + std::string(kRegionNames[r]);
+    out->Field(regions);
+    out->RawField(ChannelList(it.channels));
+    out->RawField(it.start == kNoTime ? "" : FormatIsoLocal(it.start, w.tz));
+    out->RawField(it.end == kNoTime ? "" : FormatIsoLocal(it.end, w.tz));
+    out->RawField(it.campaign);
+    out->Field(static_cast<double>(it.value), 6);
+    out->Field(static_cast<double>(it.boost), 3);
+    out->RawField(it.service ? "1" : "0");
+    out->EndRow();
+  }
+  return out->Close();
+}
+
+Status WriteCustomers(const World& w, const fs::path& dir) {
+  QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "customers.csv"));
+  out->Row({"customer_id", "tier", "risk_level", "risk_assessed", "region", "tags", "holdings", "opt_out",
+            "age", "gender", "income", "aum", "life_stage", "occupation"});
+  std::unordered_map<TimeMs, std::string> dates;
+  Progress progress("generate: writing customers", w.customers.size(), "");
+  std::string buf;
+  for (size_t c = 0; c < w.customers.size(); ++c) {
+    const auto& cu = w.customers[c];
+    out->RawField(w.customer_ids[c]);
+    out->RawField(TierName(static_cast<Tier>(cu.tier)));
+    out->RawField(cu.risk ? "C" + std::to_string(cu.risk) : "");
+    if (cu.assessed == kNoTime) {
+      out->RawField("");
+    } else {
+      auto it = dates.find(cu.assessed);
+      if (it == dates.end()) it = dates.emplace(cu.assessed, FormatIsoLocal(cu.assessed, w.tz).substr(0, 10)).first;
+      out->RawField(it->second);
+    }
+    out->Field(kRegionNames[cu.region]);
+    buf.clear();
+    for (int l = 0; l < kNumLabels; ++l) {
+      if (!cu.HasLabel(static_cast<Label>(l))) continue;
+      if (!buf.empty()) buf += ';';
+      buf += kLabelNames[l];
+    }
+    out->RawField(buf);
+    buf.clear();
+    for (uint32_t k = w.holding_offsets[c]; k < w.holding_offsets[c + 1]; ++k) {
+      if (!buf.empty()) buf += ';';
+      buf += w.items[w.holdings[k]].id;
+    }
+    out->RawField(buf);
+    out->RawField(ChannelList(cu.opt_out));
+    out->Field(static_cast<int64_t>(cu.age));
+    out->RawField(cu.female ? "F" : "M");
+    out->Field(static_cast<int64_t>(cu.income));
+    out->Field(static_cast<int64_t>(cu.aum));
+    out->RawField(kLifeStageNames[cu.life_stage]);
+    out->RawField(kOccupationNames[cu.occupation]);
+    out->EndRow();
+    if ((c & 0xFFFF) == 0xFFFF) progress.Set(c + 1);
+  }
+  progress.Set(w.customers.size());
+  progress.Finish();
+  return out->Close();
+}
+
+Status WriteEvents(const World& w, const std::vector<std::vector<Event>>& runs, uint64_t total, const fs::path& dir) {
+  QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "events.csv"));
+  out->Row({"ts", "customer_id", "item_id", "type", "channel", "request_id"});
+  std::vector<size_t> pos(runs.size(), 0);
+  auto greater = [&](uint32_t a, uint32_t b) { return runs[b][pos[b]] < runs[a][pos[a]]; };
+  std::priority_queue<uint32_t, std::vector<uint32_t>, decltype(greater)> heap(greater);
+  for (uint32_t r = 0; r < runs.size(); ++r)
+    if (!runs[r].empty()) heap.push(r);
+  Progress progress("generate: writing events", total, "");
+  uint64_t n = 0;
+  char req[kRequestIdChars];
+  while (!heap.empty()) {
+    uint32_t r = heap.top();
+    heap.pop();
+    const Event& e = runs[r][pos[r]];
+    out->Field(static_cast<int64_t>(e.ts));
+    out->RawField(w.customer_ids[e.customer]);
+    out->RawField(w.items[e.item].id);
+    out->RawField(EventTypeName(e.type));
+    out->RawField(kChannelNames[e.channel]);
+    out->RawField(std::string_view(req, FormatRequestId(e, req)));
+    out->EndRow();
+    if (++pos[r] < runs[r].size()) heap.push(r);
+    if ((++n & 0xFFFFF) == 0) progress.Set(n);
+  }
+  progress.Set(n);
+  progress.Finish();
+  return out->Close();
+}
+
+Status WriteText(const fs::path& p, const std::string& text) {
+  std::FILE* f = std::fopen(p.string().c_str(), "wb");
+  if (!f) return Status::IoError("cannot write '" + p.string() + "': " + std::strerror(errno));
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) return Status::IoError("write to '" + p.string() + "' failed");
+  return Status::Ok();
+}
+
 Status WriteTruth(const World& w, const fs::path& dir) {
   const size_t n = w.customers.size(), m = w.items.size();
   QM_RETURN_IF_ERROR(WriteFloats(dir / "customer_latent.f32", w.customer_latent.data(), w.customer_latent.size()));
@@ -238,14 +218,14 @@ Status WriteTruth(const World& w, const fs::path& dir) {
   QM_RETURN_IF_ERROR(WriteFloats(dir / "customer_activity.f32", activity.data(), activity.size()));
   const auto& p = w.params;
   const auto& o = w.options;
-  std::vector<std::string> dims(gen::kDimNames, gen::kDimNames + gen::kDim);
+  std::vector<std::string> dims(kDimNames, kDimNames + kDim);
   std::vector<std::string> segments;
   for (int t = 0; t < kNumTiers; ++t)
     for (const char* band : {"<25", "25-34", "35-49", "50-59", "60+"})
       for (const char* persona : {"investor", "parent", "car_owner", "other"})
         segments.push_back(std::string(TierName(static_cast<Tier>(t))) + "/" + band + "/" + persona);
   std::string targeting = "[";
-  for (int s = 0; s < gen::kNumSegments; ++s) {
+  for (int s = 0; s < kNumSegments; ++s) {
     std::vector<float> row(w.targeting.begin() + s * w.categories.size(),
                            w.targeting.begin() + (s + 1) * w.categories.size());
     targeting += std::string(s ? ",\n      " : "\n      ") + NumArray(row);
@@ -260,11 +240,11 @@ Status WriteTruth(const World& w, const fs::path& dir) {
   j += "  \"start_ms\": " + std::to_string(w.start) + ", \"end_ms\": " + std::to_string(w.end) +
        ", \"holdout_start_ms\": " + std::to_string(w.holdout_start) + ",\n";
   j += "  \"service_items\": " + std::to_string(w.num_services) + ",\n";
-  j += "  \"dim\": " + std::to_string(gen::kDim) + ",\n  \"dims\": " + StrArray(dims) + ",\n";
+  j += "  \"dim\": " + std::to_string(kDim) + ",\n  \"dims\": " + StrArray(dims) + ",\n";
   j += "  \"files\": {\n"
-       "    \"customer_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", " + std::to_string(gen::kDim) + "], \"rows\": \"customers.csv order\"},\n"
-       "    \"customer_latent_observable.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", " + std::to_string(gen::kDim) + "], \"rows\": \"customers.csv order\", \"meaning\": \"A*phi(c), centred and scaled: the part of customer_latent the customers.csv attributes determine (customer_latent minus the idiosyncratic e)\"},\n"
-       "    \"item_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + ", " + std::to_string(gen::kDim) + "], \"rows\": \"items.csv order\"},\n"
+       "    \"customer_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", " + std::to_string(kDim) + "], \"rows\": \"customers.csv order\"},\n"
+       "    \"customer_latent_observable.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", " + std::to_string(kDim) + "], \"rows\": \"customers.csv order\", \"meaning\": \"A*phi(c), centred and scaled: the part of customer_latent the customers.csv attributes determine (customer_latent minus the idiosyncratic e)\"},\n"
+       "    \"item_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + ", " + std::to_string(kDim) + "], \"rows\": \"items.csv order\"},\n"
        "    \"item_bias.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + "]},\n"
        "    \"item_popularity.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + "], \"meaning\": \"the logging policy's popularity weight\"},\n"
        "    \"customer_activity.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", 2], \"columns\": [\"app_home sessions per day\", \"marketing push runs per day\"]},\n"
@@ -313,7 +293,7 @@ Status WriteTruth(const World& w, const fs::path& dir) {
   return WriteText(dir / "truth.json", j);
 }
 
-Status WriteOracle(const World& w, const gen::OracleResult& r, const fs::path& dir) {
+Status WriteOracle(const World& w, const OracleResult& r, int64_t oracle_sample, const fs::path& dir) {
   auto rk = [](const RecallAtKs& x) {
     return "{\"recall@10\": " + Num(x.at10) + ", \"recall@20\": " + Num(x.at20) + ", \"recall@50\": " + Num(x.at50) + "}";
   };
@@ -330,7 +310,7 @@ Status WriteOracle(const World& w, const gen::OracleResult& r, const fs::path& d
   j += "  \"eligible_customers\": " + std::to_string(r.eligible) + ",\n";
   j += "  \"evaluated_customers\": " + std::to_string(r.evaluated) + ",\n";
   j += "  \"sample\": \"uniform without replacement from the eligible customers, seeded by the generator seed; all of them when there are at most " +
-       std::to_string(w.options.oracle_sample) + "\",\n";
+       std::to_string(oracle_sample) + "\",\n";
   j += "  \"oracle_score\": \"1 - exp(-lambda), lambda = E[app_home impressions of i in the holdout] * P(click | impression) + E[pushes of i in the holdout] * P(push_open | push), both from truth.json without fatigue; exposures from the logging policy's mixture restricted to the items eligible for the customer (validity and assessment averaged over the holdout; items held, converted, dismissed or, for content, positive before holdout_start excluded)\",\n";
   j += "  \"popularity_score\": \"number of positive events on the item before holdout_start (ties: items.csv order)\",\n";
   j += "  \"attribute_oracle_score\": \"the oracle score with customer_latent replaced by customer_latent_observable: everything known but each customer's idiosyncratic taste, which only their own history reveals (a reference a learned model can approach)\",\n";
@@ -342,96 +322,4 @@ Status WriteOracle(const World& w, const gen::OracleResult& r, const fs::path& d
   return WriteText(dir / "oracle.json", j);
 }
 
-}  // namespace
-
-Result<GenerateSummary> GenerateBank(const GenerateOptions& options) {
-  auto t0 = std::chrono::steady_clock::now();
-  QM_RETURN_IF_ERROR(ValidateGenerateOptions(options));
-  const fs::path dir(options.out_dir), truth = fs::path(options.out_dir) / "truth";
-  {
-    std::error_code ec;
-    fs::create_directories(truth, ec);
-    if (ec) return Status::IoError("cannot create output folder '" + options.out_dir + "': " + ec.message());
-    // Fail before the long phases if the folder is not writable.
-    QM_RETURN_IF_ERROR(WriteText(dir / ".generate_probe", "").Annotate("output folder '" + options.out_dir + "' is not writable"));
-    fs::remove(dir / ".generate_probe", ec);
-  }
-  World w;
-  QM_RETURN_IF_ERROR(gen::BuildWorld(options, &w));
-  gen::Calibrate(&w);
-  QM_RETURN_IF_ERROR(WriteItems(w, dir));
-  QM_RETURN_IF_ERROR(WriteCustomers(w, dir));
-  std::vector<std::vector<Ev>> runs = gen::Simulate(w, options.threads);
-
-  GenerateSummary sum;
-  sum.customers = w.customers.size();
-  sum.products = static_cast<uint64_t>(options.products);
-  sum.contents = static_cast<uint64_t>(options.contents);
-  sum.service_items = static_cast<uint64_t>(w.num_services);
-  for (const auto& run : runs)
-    for (const Ev& e : run) {
-      sum.events_by_type[e.type]++;
-      if (e.type == static_cast<uint8_t>(EventType::kClick) && w.items[e.item].product) ++sum.product_clicks;
-    }
-  for (auto c : sum.events_by_type) sum.events += c;
-  auto count = [&](EventType t) { return static_cast<double>(sum.events_by_type[static_cast<int>(t)]); };
-  sum.ctr = count(EventType::kImpression) > 0 ? count(EventType::kClick) / count(EventType::kImpression) : 0;
-  sum.push_open_rate = count(EventType::kPushSent) > 0 ? count(EventType::kPushOpen) / count(EventType::kPushSent) : 0;
-  sum.start = w.start;
-  sum.end = w.end;
-  sum.holdout_start = w.holdout_start;
-
-  QM_RETURN_IF_ERROR(WriteEvents(w, runs, sum.events, dir));
-  QM_RETURN_IF_ERROR(WriteTruth(w, truth));
-  gen::OracleResult oracle = gen::ComputeOracle(w, runs, options.threads);
-  QM_RETURN_IF_ERROR(WriteOracle(w, oracle, truth));
-  sum.eligible_customers = oracle.eligible;
-  sum.evaluated_customers = oracle.evaluated;
-  sum.oracle = oracle.oracle;
-  sum.popularity = oracle.popularity;
-  sum.attribute_oracle = oracle.attribute_oracle;
-  sum.history_oracle = oracle.history_oracle;
-  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return sum;
-}
-
-std::string FormatGenerateSummary(const GenerateSummary& s) {
-  char buf[512];
-  std::string out;
-  std::snprintf(buf, sizeof buf, "customers  %llu\nitems      %llu (%llu products, %llu content incl. %llu service)\n",
-                (unsigned long long)s.customers, (unsigned long long)(s.products + s.contents),
-                (unsigned long long)s.products, (unsigned long long)s.contents, (unsigned long long)s.service_items);
-  out += buf;
-  std::snprintf(buf, sizeof buf, "events     %llu:", (unsigned long long)s.events);
-  out += buf;
-  for (int t = 0; t < kNumEventTypes; ++t) {
-    std::snprintf(buf, sizeof buf, " %s %llu", EventTypeName(static_cast<EventType>(t)),
-                  (unsigned long long)s.events_by_type[t]);
-    out += buf;
-  }
-  const double clicks = static_cast<double>(s.product_clicks);
-  const double conv = static_cast<double>(s.events_by_type[static_cast<int>(EventType::kConvert)]);
-  const double imp = static_cast<double>(s.events_by_type[static_cast<int>(EventType::kImpression)]);
-  const double dis = static_cast<double>(s.events_by_type[static_cast<int>(EventType::kDismiss)]);
-  std::snprintf(buf, sizeof buf, "\nrates      CTR %.2f%%, push open %.2f%%, dismiss %.2f%% of impressions, convert %.2f%% of product clicks\n",
-                100 * s.ctr, 100 * s.push_open_rate, imp > 0 ? 100 * dis / imp : 0.0, clicks > 0 ? 100 * conv / clicks : 0.0);
-  out += buf;
-  std::snprintf(buf, sizeof buf,
-                "holdout    from %lld (%lld days), %llu customers with targets, %llu evaluated\n"
-                "recall@20  oracle %.4f, popularity %.4f (x%.1f); @10 %.4f / %.4f; @50 %.4f / %.4f\n",
-                (long long)s.holdout_start, (long long)((s.end - s.holdout_start) / kMsPerDay),
-                (unsigned long long)s.eligible_customers, (unsigned long long)s.evaluated_customers, s.oracle.at20,
-                s.popularity.at20, s.popularity.at20 > 0 ? s.oracle.at20 / s.popularity.at20 : 0.0, s.oracle.at10,
-                s.popularity.at10, s.oracle.at50, s.popularity.at50);
-  out += buf;
-  std::snprintf(buf, sizeof buf,
-                "           attribute oracle %.4f, history oracle %.4f (customers known by attributes, and by their history); @10 %.4f / %.4f; @50 %.4f / %.4f\n",
-                s.attribute_oracle.at20, s.history_oracle.at20, s.attribute_oracle.at10, s.history_oracle.at10,
-                s.attribute_oracle.at50, s.history_oracle.at50);
-  out += buf;
-  std::snprintf(buf, sizeof buf, "took       %.1f s\n", s.seconds);
-  out += buf;
-  return out;
-}
-
-}  // namespace qm::tools
+}  // namespace qm::synth::gen

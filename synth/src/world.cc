@@ -7,11 +7,12 @@
 #include <iterator>
 #include <thread>
 
-#include "generate_internal.h"
-#include "generate_parallel.h"
+#include "parallel.h"
 #include "qianmian/core/progress.h"
+#include "qianmian/metrics/held_out.h"
+#include "world.h"
 
-namespace qm::tools::gen {
+namespace qm::synth::gen {
 
 const char* const kDimNames[kDim] = {
     "deposit", "wealth", "equity", "fixed_income", "insurance", "card", "loan", "housing",
@@ -906,14 +907,15 @@ void BuildPolicy(World* w) {
 
 }  // namespace
 
-Status BuildWorld(const GenerateOptions& options, World* w) {
+Status BuildWorld(const BankOptions& options, World* w) {
   w->options = options;
   auto tz = TimeZone::Load("Asia/Shanghai");
   if (!tz.ok()) return tz.status().Annotate("generate needs the Asia/Shanghai time zone");
   w->tz = *tz;
   w->end = options.end;
   w->start = options.end - options.days * kMsPerDay;
-  w->holdout_start = HoldoutStart(options.end, options.days);
+  // The period is `days` days of 24 hours back from `end` (any instant), hence UTC days.
+  w->holdout_start = metrics::HoldoutStart(options.end, metrics::HoldoutDays(options.days));
   const int threads = options.threads;
   const size_t n = static_cast<size_t>(options.customers);
   w->customers.resize(n);
@@ -938,4 +940,4 @@ Status BuildWorld(const GenerateOptions& options, World* w) {
   return Status::Ok();
 }
 
-}  // namespace qm::tools::gen
+}  // namespace qm::synth::gen

@@ -1,4 +1,4 @@
-#include "qianmian/tools/generate.h"
+#include "qianmian/synth/generate.h"
 
 #include <gtest/gtest.h>
 
@@ -13,23 +13,15 @@
 
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/time.h"
+#include "qianmian/metrics/held_out.h"
+#include "synth_test_util.h"
 
-namespace qm::tools {
+namespace qm::synth {
 namespace {
 
 namespace fs = std::filesystem;
-
-GenerateOptions SmallOptions(const std::string& out, int threads) {
-  GenerateOptions o;
-  o.out_dir = out;
-  o.customers = 3000;
-  o.products = 60;
-  o.contents = 500;
-  o.days = 40;
-  o.seed = 7;
-  o.threads = threads;
-  return o;
-}
+using test_util::ReadFloats;
+using test_util::SmallOptions;
 
 std::string ReadAll(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -273,14 +265,6 @@ TEST_F(Generate, OracleBeatsPopularityByAClearMargin) {
   EXPECT_NE(oracle.find("\"evaluated_customers\""), std::string::npos);
 }
 
-std::vector<float> ReadFloats(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::vector<float> v;
-  float x;
-  while (in.read(reinterpret_cast<char*>(&x), sizeof x)) v.push_back(x);
-  return v;
-}
-
 // customer_latent = customer_latent_observable + idiosyncratic noise whose share of the
 // variance is the planted unobservable share (0.2); the noise does not depend on the attributes.
 TEST_F(Generate, ObservableLatentIsTheAttributePartOfTheCustomerLatent) {
@@ -322,25 +306,17 @@ TEST_F(Generate, HistoryOracleLearnsFromEachCustomersOwnResponses) {
 }
 
 TEST_F(Generate, HoldoutTargetsFromTheLoadedEventsMatchTheGenerator) {
-  EXPECT_EQ(summary_->holdout_start, HoldoutStart(kDefaultGenerateEnd, 40));
+  EXPECT_EQ(summary_->holdout_start, metrics::HoldoutStart(kDefaultGenerateEnd, metrics::HoldoutDays(40)));
   EXPECT_EQ(summary_->holdout_start, kDefaultGenerateEnd - 8 * kMsPerDay);
-  HoldoutTargets ht = BuildHoldoutTargets(data_->events, data_->customers.size(), summary_->holdout_start);
+  std::vector<uint8_t> held_out(data_->events.size());
+  for (size_t e = 0; e < held_out.size(); ++e) held_out[e] = data_->events.ts[e] >= summary_->holdout_start;
+  const metrics::EvalTargets ht = metrics::BuildEvalTargets(data_->events, held_out);
   EXPECT_EQ(ht.customers.size(), summary_->eligible_customers);
   for (size_t k = 0; k < ht.customers.size(); ++k) {
     for (uint32_t t : ht.targets[k]) {
       EXPECT_FALSE(std::binary_search(ht.seen[k].begin(), ht.seen[k].end(), t));
     }
   }
-}
-
-TEST(GenerateMetric, RecallAtKCountsTargetsInTheTopK) {
-  std::vector<uint32_t> ranking = {5, 3, 9, 1};
-  EXPECT_DOUBLE_EQ(RecallAtK(ranking, {1, 3}, 2), 0.5);
-  EXPECT_DOUBLE_EQ(RecallAtK(ranking, {1, 3}, 4), 1.0);
-  EXPECT_DOUBLE_EQ(RecallAtK(ranking, {7}, 4), 0.0);
-  EXPECT_DOUBLE_EQ(RecallAtK(ranking, {}, 4), 0.0);
-  EXPECT_EQ(HoldoutStart(1000 * kMsPerDay, 3), 999 * kMsPerDay);   // at least one day
-  EXPECT_EQ(HoldoutStart(1000 * kMsPerDay, 60), 988 * kMsPerDay);  // days / 5
 }
 
 TEST(GenerateOptions, BadOptionsAreRejectedWithClearErrors) {
@@ -395,4 +371,4 @@ TEST(GenerateOptions, TinyBanksStillWork) {
 }
 
 }  // namespace
-}  // namespace qm::tools
+}  // namespace qm::synth

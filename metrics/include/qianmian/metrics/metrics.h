@@ -1,6 +1,10 @@
-// Offline metrics: ranking quality of top-K lists against held-out targets (Recall@K, NDCG@K,
+// qianmian::metrics: offline metrics and the one definition of the project's held-out metric,
+// shared by training's evaluation and the synthetic bank's oracle. Depends on core only.
+//
+// metrics.h: ranking quality of top-K lists against held-out targets (Recall@K, NDCG@K,
 // catalogue coverage) and classification quality of scores against 0/1 labels (AUC, group AUC,
-// log loss). Plain data in, numbers out; every function is thread-safe (no shared state).
+// log loss). held_out.h: the held-out period and targets. Plain data in, numbers out; every
+// function is thread-safe (no shared state).
 #pragma once
 
 #include <cstddef>
@@ -10,7 +14,7 @@
 
 #include "qianmian/core/status.h"
 
-namespace qm::training {
+namespace qm::metrics {
 
 // Marks an empty slot in a top-K row (fewer than K items were eligible). Never a target.
 inline constexpr uint32_t kNoIndex = std::numeric_limits<uint32_t>::max();
@@ -130,4 +134,4 @@ Result<double> GroupAuc(const float* scores, const float* labels, const uint32_t
 Result<double> LogLoss(const float* probabilities, const float* labels, size_t n,
                        const float* weights = nullptr);
 
-}  // namespace qm::training
+}  // namespace qm::metrics

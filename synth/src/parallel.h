@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-namespace qm::tools::gen {
+namespace qm::synth::gen {
 
 inline int ResolveThreads(int threads) {
   if (threads > 0) return threads;
@@ -41,4 +41,4 @@ void ParallelFor(size_t n, int threads, size_t block, Fn&& fn) {
   for (auto& th : pool) th.join();
 }
 
-}  // namespace qm::tools::gen
+}  // namespace qm::synth::gen

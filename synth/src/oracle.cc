@@ -1,75 +1,17 @@
-// The held-out metric, and the oracle and popularity rankings scored with it.
+// The oracle and popularity rankings, scored on the held-out metric (qianmian/metrics).
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <algorithm>
 
-#include "generate_internal.h"
-#include "generate_parallel.h"
+#include "parallel.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/core/top_k.h"
+#include "qianmian/metrics/held_out.h"
+#include "qianmian/metrics/metrics.h"
+#include "response.h"
+#include "world.h"
 
-namespace qm::tools {
-
-namespace {
-
-struct Positive {
-  uint32_t customer, item;
-  bool held_out;
-  bool operator<(const Positive& o) const {
-    if (customer != o.customer) return customer < o.customer;
-    if (item != o.item) return item < o.item;
-    return held_out < o.held_out;  // a positive before the holdout first
-  }
-};
-
-HoldoutTargets FromPositives(std::vector<Positive> pos) {
-  std::sort(pos.begin(), pos.end());
-  HoldoutTargets out;
-  std::vector<uint32_t> seen, targets;
-  size_t k = 0;
-  while (k < pos.size()) {
-    uint32_t c = pos[k].customer;
-    seen.clear();
-    targets.clear();
-    while (k < pos.size() && pos[k].customer == c) {
-      uint32_t i = pos[k].item;
-      bool before = !pos[k].held_out;  // sorted: any earlier positive comes first
-      while (k < pos.size() && pos[k].customer == c && pos[k].item == i) ++k;
-      (before ? seen : targets).push_back(i);
-    }
-    if (!targets.empty()) {
-      out.customers.push_back(c);
-      out.seen.push_back(seen);
-      out.targets.push_back(targets);
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-TimeMs HoldoutStart(TimeMs end, int64_t days) {
-  return end - std::max<int64_t>(1, days / 5) * kMsPerDay;
-}
-
-HoldoutTargets BuildHoldoutTargets(const EventLog& events, size_t num_customers,
-                                   TimeMs holdout_start) {
-  std::vector<Positive> pos;
-  for (size_t e = 0; e < events.size(); ++e) {
-    if (!IsPositive(events.type[e]) || events.customer[e] >= num_customers) continue;
-    pos.push_back({events.customer[e], events.item[e], events.ts[e] >= holdout_start});
-  }
-  return FromPositives(std::move(pos));
-}
-
-double RecallAtK(const std::vector<uint32_t>& ranking, const std::vector<uint32_t>& targets, int k) {
-  if (targets.empty()) return 0;
-  size_t hit = 0, n = std::min<size_t>(ranking.size(), static_cast<size_t>(std::max(k, 0)));
-  for (size_t r = 0; r < n; ++r) hit += std::binary_search(targets.begin(), targets.end(), ranking[r]);
-  return static_cast<double>(hit) / targets.size();
-}
-
-namespace gen {
+namespace qm::synth::gen {
 
 struct Facts {
   float valid;      // share of the holdout the item is valid
@@ -96,7 +38,7 @@ struct GroupSums {
 };
 
 // One logged exposure of a sampled customer before the holdout, as the response model saw it.
-struct Exposure {
+struct LoggedExposure {
   uint32_t item;
   float offset;  // intercept + item bias - fatigue at the time
   bool positive;  // a click or push open followed (same request)
@@ -107,7 +49,7 @@ struct Exposure {
 // the customers, and the customer's own responses in `events` (per customer, before the
 // holdout, in time order) under the true response model (fatigue replayed as the simulation
 // applied it). Newton's method on the log posterior.
-std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<const Ev*>>& events,
+std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<const Event*>>& events,
                                   const std::vector<uint32_t>& customers, int threads) {
   const Params& p = w.params;
   const size_t n = w.customers.size(), k = customers.size();
@@ -120,47 +62,29 @@ std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<
     }
   std::vector<float> out(k * kDim);
   ParallelFor(k, threads, 64, [&](size_t b, size_t e) {
-    std::vector<Exposure> xs;
-    std::vector<std::pair<uint32_t, int>> counts;  // earlier exposures per item
-    std::vector<double> cat_fatigue(w.categories.size()), cat_last(w.categories.size());
+    std::vector<LoggedExposure> xs;
     for (size_t s = b; s < e; ++s) {
       const auto& ev = events[s];
       xs.clear();
-      counts.clear();
-      std::fill(cat_fatigue.begin(), cat_fatigue.end(), 0.0);
-      std::fill(cat_last.begin(), cat_last.end(), 0.0);
-      auto count_of = [&](uint32_t i) -> int* {
-        for (auto& c : counts)
-          if (c.first == i) return &c.second;
-        counts.push_back({i, 0});
-        return &counts.back().second;
-      };
+      CustomerState state(w.start);  // replays the fatigue the simulation applied
       for (size_t j = 0; j < ev.size(); ++j) {
-        const Ev& x = *ev[j];
-        const auto type = static_cast<EventType>(x.type);
+        const Event& x = *ev[j];
+        const auto type = x.type;
         if (type != EventType::kImpression && type != EventType::kPushSent) continue;
         const ItemRec& it = w.items[x.item];
         const bool service = type == EventType::kPushSent && it.service;
-        const int cat = it.category;
-        const double days = (static_cast<double>(x.ts) - cat_last[cat]) / kMsPerDay;
-        const float decayed = static_cast<float>(cat_fatigue[cat] * std::exp2(-days / p.fatigue_half_life_days));
-        int* count = count_of(x.item);
-        const float fatigue = service ? 0.0f : p.fatigue_item * *count + p.fatigue_category * decayed;
+        const float fatigue = service ? 0.0f : state.Fatigue(w, x.item, x.ts);
         const float intercept = type == EventType::kPushSent ? p.open_intercept
                                                        : p.click_intercept + (it.product ? p.product_click_offset : 0.0f);
         bool positive = false;
         const EventType response = type == EventType::kPushSent ? EventType::kPushOpen : EventType::kClick;
         for (size_t q = j + 1; q < ev.size(); ++q)
-          if (ev[q]->request == x.request && ev[q]->item == x.item && static_cast<EventType>(ev[q]->type) == response) {
+          if (ev[q]->request == x.request && ev[q]->item == x.item && ev[q]->type == response) {
             positive = true;
             break;
           }
         xs.push_back({x.item, intercept + w.item_bias[x.item] - fatigue, positive});
-        if (!service) {
-          ++*count;
-          cat_fatigue[cat] = decayed + 1.0f;
-          cat_last[cat] = static_cast<double>(x.ts);
-        }
+        if (!service) state.Expose(w, x.item, x.ts);
       }
       const uint32_t c = customers[s];
       Eigen::VectorXd mean(kDim), delta = Eigen::VectorXd::Zero(kDim);
@@ -172,7 +96,7 @@ std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<
           g(d) = delta(d) / prior_var[d];
           hess(d, d) = 1.0 / prior_var[d];
         }
-        for (const Exposure& x : xs) {
+        for (const LoggedExposure& x : xs) {
           Eigen::Map<const Eigen::VectorXf> v(&w.item_latent[size_t(x.item) * kDim], kDim);
           const Eigen::VectorXd vd = v.cast<double>();
           const double z = x.offset + p.alpha * vd.dot(mean + delta);
@@ -190,26 +114,27 @@ std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<
   return out;
 }
 
-OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& runs, int threads) {
+OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Event>>& runs, int threads,
+                           int64_t oracle_sample) {
   OracleResult res;
   const size_t n = w.customers.size(), m = w.items.size();
   const TimeMs H = w.holdout_start;
-  std::vector<Positive> pos;
+  std::vector<metrics::PositiveEvent> pos;
   std::vector<uint32_t> pop_count(m, 0);
   for (const auto& run : runs)
-    for (const Ev& e : run) {
-      if (!IsPositive(static_cast<EventType>(e.type))) continue;
+    for (const Event& e : run) {
+      if (!IsPositive(e.type)) continue;
       pos.push_back({e.customer, e.item, e.ts >= H});
       if (e.ts < H) ++pop_count[e.item];
     }
-  HoldoutTargets ht = FromPositives(std::move(pos));
+  const metrics::EvalTargets ht = metrics::BuildEvalTargets(std::move(pos));
   res.eligible = ht.customers.size();
   if (ht.customers.empty()) return res;
 
   // A seeded sample of the eligible customers (positions into ht).
   std::vector<uint32_t> sample(ht.customers.size());
   for (uint32_t k = 0; k < sample.size(); ++k) sample[k] = k;
-  const size_t want = static_cast<size_t>(std::max<int64_t>(1, w.options.oracle_sample));
+  const size_t want = static_cast<size_t>(std::max<int64_t>(1, oracle_sample));
   if (sample.size() > want) {
     Rng r(Mix(w.options.seed, 0, kStreamOracle));
     for (size_t k = 0; k < want; ++k) {
@@ -229,13 +154,13 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
     sampled[s] = ht.customers[sample[s]];
     slot[sampled[s]] = static_cast<int32_t>(s);
   }
-  std::vector<std::vector<const Ev*>> before(sample.size());
+  std::vector<std::vector<const Event*>> before(sample.size());
   std::vector<std::vector<uint32_t>> blocked(sample.size());
   for (const auto& run : runs)
-    for (const Ev& e : run) {
+    for (const Event& e : run) {
       if (e.ts >= H || slot[e.customer] < 0) continue;
       before[slot[e.customer]].push_back(&e);
-      if (e.type == static_cast<uint8_t>(EventType::kDismiss) || e.type == static_cast<uint8_t>(EventType::kConvert))
+      if (e.type == EventType::kDismiss || e.type == EventType::kConvert)
         blocked[slot[e.customer]].push_back(e.item);
     }
   for (auto& b : blocked) { std::sort(b.begin(), b.end()); b.erase(std::unique(b.begin(), b.end()), b.end()); }
@@ -319,8 +244,8 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
     for (size_t s = b; s < e; ++s) {
       const uint32_t c = ht.customers[sample[s]];
       const CustomerRec& cu = w.customers[c];
-      const auto& seen = ht.seen[sample[s]];
-      const auto& targets = ht.targets[sample[s]];
+      const metrics::IndexSpan seen = ht.seen[sample[s]];
+      const metrics::IndexSpan targets = ht.targets[sample[s]];
       // Share of the held-out period with a valid assessment.
       float assessed_share = 0;
       if (cu.assessed != kNoTime) {
@@ -408,7 +333,7 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
           lambda[i] = weight[i] * (app_exp[i] / (1.0f + ec * ex) + push_exp[i] / (1.0f + e_open * ex));
         }
         for (uint32_t i : seen) lambda[i] = -1;
-        best.Reset(static_cast<int64_t>(std::min<size_t>(50, m - seen.size())));
+        best.Reset(static_cast<int64_t>(std::min<size_t>(50, m - seen.size)));
         for (uint32_t i = 0; i < m; ++i)
           if (lambda[i] >= 0) best.Push(lambda[i], i);
         top.clear();
@@ -417,26 +342,26 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
       float* rc = &recall[s * kCols];
       const Eigen::Index row = static_cast<Eigen::Index>(s - b);
       rank_by(&So(row, 0));
-      rc[6] = static_cast<float>(RecallAtK(top, targets, 10));
-      rc[7] = static_cast<float>(RecallAtK(top, targets, 20));
-      rc[8] = static_cast<float>(RecallAtK(top, targets, 50));
+      rc[6] = static_cast<float>(metrics::RecallAtK(top, targets, 10));
+      rc[7] = static_cast<float>(metrics::RecallAtK(top, targets, 20));
+      rc[8] = static_cast<float>(metrics::RecallAtK(top, targets, 50));
       rank_by(&Sh(row, 0));
-      rc[9] = static_cast<float>(RecallAtK(top, targets, 10));
-      rc[10] = static_cast<float>(RecallAtK(top, targets, 20));
-      rc[11] = static_cast<float>(RecallAtK(top, targets, 50));
+      rc[9] = static_cast<float>(metrics::RecallAtK(top, targets, 10));
+      rc[10] = static_cast<float>(metrics::RecallAtK(top, targets, 20));
+      rc[11] = static_cast<float>(metrics::RecallAtK(top, targets, 50));
       rank_by(&S(row, 0));
-      rc[0] = static_cast<float>(RecallAtK(top, targets, 10));
-      rc[1] = static_cast<float>(RecallAtK(top, targets, 20));
-      rc[2] = static_cast<float>(RecallAtK(top, targets, 50));
+      rc[0] = static_cast<float>(metrics::RecallAtK(top, targets, 10));
+      rc[1] = static_cast<float>(metrics::RecallAtK(top, targets, 20));
+      rc[2] = static_cast<float>(metrics::RecallAtK(top, targets, 50));
       // Popularity: most positives before the holdout, minus the customer's seen items.
       top.clear();
       for (uint32_t i : by_pop) {
         if (top.size() >= 50) break;
         if (!std::binary_search(seen.begin(), seen.end(), i)) top.push_back(i);
       }
-      rc[3] = static_cast<float>(RecallAtK(top, targets, 10));
-      rc[4] = static_cast<float>(RecallAtK(top, targets, 20));
-      rc[5] = static_cast<float>(RecallAtK(top, targets, 50));
+      rc[3] = static_cast<float>(metrics::RecallAtK(top, targets, 10));
+      rc[4] = static_cast<float>(metrics::RecallAtK(top, targets, 20));
+      rc[5] = static_cast<float>(metrics::RecallAtK(top, targets, 50));
     }
     progress.Add(e - b);
   });
@@ -452,5 +377,4 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Ev>>& r
   return res;
 }
 
-}  // namespace gen
-}  // namespace qm::tools
+}  // namespace qm::synth::gen

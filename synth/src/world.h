@@ -1,6 +1,6 @@
-// Private to the generator: the synthetic world (customers, items), the hidden true model,
-// the logging policy that decided past exposures, and the pieces shared by the simulation,
-// the oracle and the writers.
+// Private to synth: the synthetic world (customers, items), the hidden true model, the logging
+// policy's pools and targeting, and the pieces shared by the simulation, the oracle and the
+// writers. Bank (bank.h) owns one World.
 #pragma once
 
 #include <cmath>
@@ -10,9 +10,11 @@
 
 #include "qianmian/core/time.h"
 #include "qianmian/core/types.h"
-#include "qianmian/tools/generate.h"
+#include "qianmian/synth/bank.h"
+#include "qianmian/synth/generate.h"
+#include "qianmian/synth/simulator.h"
 
-namespace qm::tools::gen {
+namespace qm::synth::gen {
 
 // ---------------------------------------------------------------------------------------------
 // Random numbers: xoshiro256** seeded through SplitMix64; every stream is a pure function of
@@ -132,6 +134,7 @@ extern const char* const kDimNames[kDim];
 
 // Channels, in the order the default DataConfig registers them.
 enum : uint8_t { kChApp = 0, kChPush = 1, kChSms = 2, kChBanner = 3 };
+static_assert(kChApp == kAppHome && kChPush == kWechatPush, "the bank's channel ids are core's");
 extern const char* const kChannelNames[4];
 
 inline constexpr int kNumRegions = 12;
@@ -233,7 +236,7 @@ struct Pool {
 };
 
 struct World {
-  GenerateOptions options;
+  BankOptions options;
   TimeZone tz = TimeZone::Utc();
   TimeMs start = 0, end = 0, holdout_start = 0;
   Params params;
@@ -269,7 +272,7 @@ struct World {
   }
   bool Holds(uint32_t c, uint32_t i) const;
   // Static eligibility of an item for a customer on a channel at time t (tier, region,
-  // channel, validity, suitability, consent); state-dependent rules are the simulator's.
+  // channel, validity, suitability, consent); state-dependent rules are the logging policy's.
   bool Eligible(const CustomerRec& c, const ItemRec& it, int channel, TimeMs t) const {
     if (!it.AllowsChannel(channel)) return false;
     if ((c.opt_out >> channel) & 1) return false;
@@ -292,35 +295,14 @@ struct World {
   }
 };
 
-// Builds customers, items, latents and the logging policy. Uses `threads` workers.
-Status BuildWorld(const GenerateOptions& options, World* world);
+// OK when lo <= v <= hi; else InvalidArgument "--<flag> must be between lo and hi (got v)".
+Status CheckOptionRange(const char* flag, int64_t v, int64_t lo, int64_t hi);
 
-// One event as simulated: 24 bytes. `request` is 0 (none) or the customer's contact number
-// (1-based), with kPushRequest set for pushes; its text is "r<customer>-<n>" or "p<customer>-<n>".
-struct Ev {
-  TimeMs ts;
-  uint32_t customer;
-  uint32_t item;
-  uint32_t request;
-  uint8_t type;
-  uint8_t channel;
-  bool operator<(const Ev& o) const {
-    if (ts != o.ts) return ts < o.ts;
-    if (customer != o.customer) return customer < o.customer;
-    if (request != o.request) return request < o.request;
-    if (type != o.type) return type < o.type;
-    if (item != o.item) return item < o.item;
-    return channel < o.channel;
-  }
-};
-static_assert(sizeof(Ev) == 24, "Ev must stay compact");
-inline constexpr uint32_t kPushRequest = 0x80000000u;
+// Builds customers, items, latents and the logging policy. Uses options.threads workers.
+Status BuildWorld(const BankOptions& options, World* world);
 
 // Calibrates the intercepts of world->params on a fixed sample (single-threaded).
 void Calibrate(World* world);
-
-// Simulates every customer; returns sorted runs of events (one per block of customers).
-std::vector<std::vector<Ev>> Simulate(const World& world, int threads);
 
 // The oracle and popularity baselines on the held-out metric.
 struct OracleResult {
@@ -334,6 +316,8 @@ struct OracleResult {
   // model and the logging policy exactly could do with each customer's history.
   RecallAtKs history_oracle;
 };
-OracleResult ComputeOracle(const World& world, const std::vector<std::vector<Ev>>& runs, int threads);
+// `runs`: the bank's events, each run sorted. `oracle_sample` as GenerateOptions::oracle_sample.
+OracleResult ComputeOracle(const World& world, const std::vector<std::vector<Event>>& runs, int threads,
+                           int64_t oracle_sample);
 
-}  // namespace qm::tools::gen
+}  // namespace qm::synth::gen

@@ -1,11 +1,11 @@
-#include "qianmian/training/metrics.h"
+#include "qianmian/metrics/metrics.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <string>
 
-namespace qm::training {
+namespace qm::metrics {
 
 namespace {
 
@@ -274,4 +274,4 @@ Result<double> LogLoss(const float* probabilities, const float* labels, size_t n
   return loss / total;
 }
 
-}  // namespace qm::training
+}  // namespace qm::metrics

@@ -1,11 +1,11 @@
-#include "qianmian/training/metrics.h"
+#include "qianmian/metrics/metrics.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
-namespace qm::training {
+namespace qm::metrics {
 namespace {
 
 using Ids = std::vector<uint32_t>;
@@ -229,4 +229,4 @@ TEST(LogLoss, RejectsProbabilitiesOutsideTheUnitIntervalAndEmptyInput) {
 }
 
 }  // namespace
-}  // namespace qm::training
+}  // namespace qm::metrics

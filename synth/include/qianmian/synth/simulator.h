@@ -1,0 +1,127 @@
+// qianmian::synth: the synthetic bank (see bank.h; depends on core and metrics only).
+//
+// simulator.h: the bank driven one local day at a time. Each customer has planned contacts (app
+// sessions, marketing pushes, service pushes) over the period; on each day the bank's old logging
+// policy chooses what every contact shows and the true model draws the customer's response. A
+// caller can also ask the true response to items it shows itself (the closed-loop case).
+// Driving every day by hand yields exactly the events.csv of `qianmian generate`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qianmian/core/status.h"
+#include "qianmian/core/types.h"
+#include "qianmian/synth/bank.h"
+
+namespace qm::synth {
+
+// Set in Event::request for a push (else an app_home session).
+inline constexpr uint32_t kPushRequest = 0x80000000u;
+
+// One simulated event (24 bytes; indexes into the Bank). `request` is 0 (none) or the customer's
+// contact number (1-based, counted per kind), with kPushRequest set for pushes.
+struct Event {
+  TimeMs ts;
+  uint32_t customer;
+  uint32_t item;
+  uint32_t request;
+  EventType type;
+  ChannelId channel;  // kAppHome or kWechatPush
+  // events.csv order: by ts, then customer, request, type, item, channel.
+  bool operator<(const Event& o) const {
+    if (ts != o.ts) return ts < o.ts;
+    if (customer != o.customer) return customer < o.customer;
+    if (request != o.request) return request < o.request;
+    if (type != o.type) return type < o.type;
+    if (item != o.item) return item < o.item;
+    return channel < o.channel;
+  }
+};
+static_assert(sizeof(Event) == 24, "Event must stay compact");
+
+// The request id events.csv writes for `e`: "r<customer number>-<n>" for an app_home session,
+// "p<customer number>-<n>" for a push (customer number = index + 1), "" for none.
+std::string RequestIdText(const Event& e);
+
+// One item shown to one customer.
+struct Exposure {
+  uint32_t customer = 0;
+  uint32_t item = 0;
+  ChannelId channel = kAppHome;  // kAppHome (an impression) or kWechatPush (a push)
+  TimeMs ts = 0;
+};
+
+// The true model's probabilities for one exposure, given what the customer was shown before it
+// (the fatigue of truth.json's "response_model"). Fields that do not apply are 0.
+struct ResponseProbabilities {
+  float click = 0;    // app_home: P(click | impression)
+  float convert = 0;  // app_home, products: P(convert | click)
+  float dismiss = 0;  // app_home: P(dismiss | impression without a click)
+  float open = 0;     // wechat_push: P(push_open | push_sent)
+};
+
+struct SimulatorOptions {
+  // The customers simulated: [first_customer, end_customer); end_customer 0 = to the last one.
+  // Customers are independent, so slices of a large bank can be driven separately.
+  uint32_t first_customer = 0;
+  uint32_t end_customer = 0;
+  int threads = 0;  // worker threads of NextDay; 0 = all cores. Never changes the output.
+};
+
+// The bank's logging policy and its customers' true responses, one local day (Asia/Shanghai) at
+// a time. Holds each simulated customer's contact plan, random stream and state (about 0.6 KB per
+// customer, plus 16 bytes per planned contact and 8 per item shown; drive a very large bank in
+// slices).
+// Not thread-safe: one caller at a time (NextDay uses `threads` workers inside).
+class Simulator {
+ public:
+  // Plans every contact of the slice over the period. REQUIRES: `bank` outlives the simulator.
+  // InvalidArgument for an empty or out-of-range slice or a negative thread count.
+  [[nodiscard]] static Result<std::unique_ptr<Simulator>> Create(const Bank& bank,
+                                                                const SimulatorOptions& options = {});
+  ~Simulator();
+  Simulator(const Simulator&) = delete;
+  Simulator& operator=(const Simulator&) = delete;
+
+  // Local days overlapping the period (its days, plus one when the end is not a local midnight).
+  int64_t num_days() const;
+  // Days simulated so far, 0 .. num_days().
+  int64_t day() const;
+  bool done() const { return day() == num_days(); }
+  // The local midnight starting day `d` (UTC ms); DayStart(num_days()) is at or after the end.
+  TimeMs DayStart(int64_t d) const;
+
+  // Simulates day `day()` for every customer of the slice and replaces `events` with what it
+  // logged, sorted (Event::operator<): the contacts that start that day and the responses they
+  // drew, a response possibly falling after midnight (never at or after the bank's end).
+  // FailedPrecondition once done().
+  [[nodiscard]] Status NextDay(std::vector<Event>* events) { return NextDays(1, events); }
+  // The same for the next `days` days at once (fewer when fewer are left), as one sorted list:
+  // what `days` calls of NextDay log, merged. InvalidArgument when days < 1.
+  [[nodiscard]] Status NextDays(int64_t days, std::vector<Event>* events);
+
+  // The true response to `n` exposures, each given its customer's state now (out[i] for
+  // shown[i]); changes nothing. InvalidArgument for a customer outside the slice, an unknown
+  // item or a channel other than app_home and wechat_push. REQUIRES: out holds n entries.
+  [[nodiscard]] Status Probabilities(const Exposure* shown, size_t n, ResponseProbabilities* out) const;
+
+  // Shows `n` items (a policy other than the logging one): appends each exposure event
+  // (impression or push_sent) and the response the true model draws from the customer's own
+  // random stream, and records the exposure in the customer's state, as the logging policy's
+  // exposures are. Consecutive entries of one customer and channel form one request. Neither
+  // eligibility nor consent is checked: that is the showing policy's part. InvalidArgument, with
+  // nothing shown, as for Probabilities or when a time is outside [start, end) or earlier than
+  // something already shown to that customer.
+  [[nodiscard]] Status Show(const Exposure* shown, size_t n, std::vector<Event>* events);
+
+ private:
+  struct Impl;
+  explicit Simulator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qm::synth

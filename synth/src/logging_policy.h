@@ -1,0 +1,52 @@
+// Private to synth: the bank's old logging policy for one customer. Its contacts over the whole
+// period are planned first (the first draws of the customer's random stream), then run in time
+// order, a day at a time: each contact shows what the policy chooses and the true model
+// (response.h) draws the response. Every draw comes from the customer's own stream, so customers
+// can be simulated in any order, on any thread.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "response.h"
+#include "world.h"
+
+namespace qm::synth::gen {
+
+class CustomerSim {
+ public:
+  CustomerSim() = default;
+  // Plans customer c's contacts over the period.
+  CustomerSim(const World& w, uint32_t c);
+
+  // Runs the planned contacts before `until` that have not run yet, appending their events.
+  void RunUntil(TimeMs until, std::vector<Event>* out);
+  // The true model's probabilities for `item` shown on `channel` at t, given the state now.
+  ResponseProbabilities Probabilities(uint32_t item, uint8_t channel, TimeMs t) const {
+    return TrueResponse(*w_, c_, item, channel, t, state_);
+  }
+  // Shows `item` on `channel` at t under the customer's next request of that kind, or under the
+  // latest one when `same_request` (see ShowItem).
+  void Show(uint32_t item, uint8_t channel, TimeMs t, bool same_request, std::vector<Event>* out);
+  const CustomerState& state() const { return state_; }
+
+ private:
+  struct Contact {
+    TimeMs t;
+    uint8_t kind;  // 0 app session, 1 marketing push, 2 service push
+    bool operator<(const Contact& o) const { return t != o.t ? t < o.t : kind < o.kind; }
+  };
+  void PlanContacts();
+  void AppSession(TimeMs t, std::vector<Event>* out);
+  void Push(TimeMs t, bool service, std::vector<Event>* out);
+
+  const World* w_ = nullptr;
+  uint32_t c_ = 0;
+  Rng rng_{0};
+  std::vector<Contact> contacts_;  // sorted
+  size_t next_ = 0;                // contacts_[next_] runs next
+  CustomerState state_;
+  uint32_t app_requests_ = 0, push_requests_ = 0;
+};
+
+}  // namespace qm::synth::gen

@@ -1,0 +1,345 @@
+#include "qianmian/synth/simulator.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "qianmian/core/dataset.h"
+#include "qianmian/synth/bank.h"
+#include "qianmian/synth/generate.h"
+#include "synth_test_util.h"
+
+namespace qm::synth {
+namespace {
+
+namespace fs = std::filesystem;
+
+double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double Logit(double p) { return std::log(p / (1.0 - p)); }
+
+// Every day of `sim`, by hand; checks that each day's events start that day and are sorted.
+std::vector<Event> RunAllDays(Simulator* sim) {
+  std::vector<Event> all, day;
+  while (!sim->done()) {
+    const int64_t d = sim->day();
+    Status st = sim->NextDay(&day);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    EXPECT_TRUE(std::is_sorted(day.begin(), day.end()));
+    for (const Event& e : day) {
+      EXPECT_GE(e.ts, sim->DayStart(d));
+      // A contact starts that day (an app session's slots are 1 ms apart).
+      if (e.type == EventType::kImpression || e.type == EventType::kPushSent) {
+        EXPECT_LT(e.ts, sim->DayStart(d + 1) + 8);
+      }
+    }
+    all.insert(all.end(), day.begin(), day.end());
+  }
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+// The small bank of the synth tests, generated to a folder once per process, with a Bank of the
+// same options, the folder as loaded and its truth.json.
+struct Shared {
+  fs::path root;
+  std::unique_ptr<Bank> bank;
+  Dataset data;
+  nlohmann::json truth;
+};
+
+const Shared& TheBank() {
+  static const Shared* shared = [] {
+    setenv("QM_PROGRESS", "0", 1);
+    auto* s = new Shared;
+    s->root = fs::temp_directory_path() / ("qm_simulator_test_" + std::to_string(::getpid()));
+    const GenerateOptions options = test_util::SmallOptions(s->root.string(), 2);
+    Status st = GenerateBank(options).status();
+    QM_CHECK_MSG(st.ok(), st.ToString());
+    auto bank = Bank::Create(options);
+    QM_CHECK_MSG(bank.ok(), bank.status().ToString());
+    s->bank = std::move(bank).value();
+    auto ds = LoadDataset(s->root.string(), DataConfig{});
+    QM_CHECK_MSG(ds.ok(), ds.status().ToString());
+    s->data = std::move(ds).value();
+    std::ifstream in(s->root / "truth" / "truth.json");
+    s->truth = nlohmann::json::parse(in);
+    std::atexit([] { fs::remove_all(TheBank().root); });
+    return s;
+  }();
+  return *shared;
+}
+
+class SimulatorTest : public ::testing::Test {
+ protected:
+  SimulatorTest()
+      : root_(TheBank().root), bank_(TheBank().bank.get()), data_(&TheBank().data), truth_(&TheBank().truth) {}
+
+  std::unique_ptr<Simulator> NewSimulator(SimulatorOptions o = {}) const {
+    auto sim = Simulator::Create(*bank_, o);
+    EXPECT_TRUE(sim.ok()) << sim.status().ToString();
+    return sim.ok() ? std::move(sim).value() : nullptr;
+  }
+
+  const fs::path& root_;
+  const Bank* bank_;
+  const Dataset* data_;
+  const nlohmann::json* truth_;
+};
+
+TEST_F(SimulatorTest, DrivingEveryDayByHandGivesTheEventsGenerateBankWrote) {
+  auto sim = NewSimulator({0, 0, 3});
+  ASSERT_NE(sim, nullptr);
+  EXPECT_EQ(sim->num_days(), 40);  // the period ends at a local midnight
+  const std::vector<Event> events = RunAllDays(sim.get());
+  const EventLog& log = data_->events;
+  ASSERT_EQ(events.size(), log.size());
+  for (size_t e = 0; e < events.size(); ++e) {
+    const Event& x = events[e];
+    ASSERT_EQ(x.ts, log.ts[e]) << "event " << e;
+    ASSERT_EQ(bank_->customer_id(x.customer), data_->customers[log.customer[e]].id) << "event " << e;
+    ASSERT_EQ(bank_->item_id(x.item), data_->items[log.item[e]].id) << "event " << e;
+    ASSERT_EQ(x.type, log.type[e]) << "event " << e;
+    ASSERT_EQ(x.channel, log.channel[e]) << "event " << e;
+    ASSERT_EQ(RequestIdText(x), log.RequestId(e)) << "event " << e;
+  }
+  std::vector<Event> after;
+  EXPECT_EQ(sim->NextDay(&after).code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SimulatorTest, SlicesOfCustomersTogetherGiveTheWholeBanksEvents) {
+  auto whole = NewSimulator({0, 0, 1});
+  auto first = NewSimulator({0, 500, 2});
+  auto rest = NewSimulator({500, 0, 2});
+  ASSERT_TRUE(whole && first && rest);
+  std::vector<Event> a = RunAllDays(first.get()), b = RunAllDays(rest.get());
+  for (const Event& e : a) ASSERT_LT(e.customer, 500u);
+  for (const Event& e : b) ASSERT_GE(e.customer, 500u);
+  a.insert(a.end(), b.begin(), b.end());
+  std::sort(a.begin(), a.end());
+  const std::vector<Event> all = RunAllDays(whole.get());
+  ASSERT_EQ(a.size(), all.size());
+  for (size_t e = 0; e < all.size(); ++e) {
+    ASSERT_TRUE(!(a[e] < all[e]) && !(all[e] < a[e])) << "event " << e;
+    ASSERT_EQ(a[e].item, all[e].item);
+  }
+}
+
+TEST_F(SimulatorTest, SeveralDaysAtOnceLogWhatTheDaysLogOneByOne) {
+  auto by_day = NewSimulator({0, 300, 1});
+  auto at_once = NewSimulator({0, 300, 2});
+  ASSERT_TRUE(by_day && at_once);
+  std::vector<Event> expected, day, got;
+  for (int d = 0; d < 5; ++d) {
+    ASSERT_TRUE(by_day->NextDay(&day).ok());
+    expected.insert(expected.end(), day.begin(), day.end());
+  }
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(at_once->NextDays(0, &got).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(at_once->NextDays(5, &got).ok());
+  EXPECT_EQ(at_once->day(), 5);
+  ASSERT_EQ(got.size(), expected.size());
+  EXPECT_GT(got.size(), 300u);
+  for (size_t e = 0; e < got.size(); ++e) {
+    ASSERT_TRUE(!(got[e] < expected[e]) && !(expected[e] < got[e]) && got[e].item == expected[e].item) << e;
+  }
+  ASSERT_TRUE(at_once->NextDays(1000, &got).ok());  // the rest
+  EXPECT_TRUE(at_once->done());
+}
+
+TEST_F(SimulatorTest, ABadSliceOrExposureIsAnInvalidArgument) {
+  EXPECT_EQ(Simulator::Create(*bank_, {5, 5, 0}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Simulator::Create(*bank_, {0, 3001, 0}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Simulator::Create(*bank_, {0, 0, -1}).status().code(), StatusCode::kInvalidArgument);
+  auto sim = NewSimulator({100, 200, 1});
+  ASSERT_NE(sim, nullptr);
+  const TimeMs t = bank_->start() + kMsPerDay;
+  ResponseProbabilities p;
+  std::vector<Event> events;
+  for (const Exposure& bad : {Exposure{99, 0, kAppHome, t}, Exposure{200, 0, kAppHome, t},
+                              Exposure{150, bank_->num_items(), kAppHome, t}, Exposure{150, 0, 2, t}}) {
+    EXPECT_EQ(sim->Probabilities(&bad, 1, &p).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(sim->Show(&bad, 1, &events).code(), StatusCode::kInvalidArgument);
+  }
+  const Exposure too_late{150, 0, kAppHome, bank_->end()};
+  EXPECT_EQ(sim->Show(&too_late, 1, &events).code(), StatusCode::kInvalidArgument);
+  // Out of time order within a batch: nothing is shown.
+  const Exposure batch[2] = {{150, 0, kAppHome, t + 10}, {150, 1, kAppHome, t}};
+  EXPECT_EQ(sim->Show(batch, 2, &events).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(events.empty());
+  ASSERT_TRUE(sim->Show(batch, 1, &events).ok());
+  EXPECT_EQ(sim->Show(&batch[1], 1, &events).code(), StatusCode::kInvalidArgument);  // earlier than shown
+}
+
+TEST_F(SimulatorTest, TrueProbabilitiesLieInZeroOneAndFollowThePlantedModel) {
+  const auto& m = (*truth_)["response_model"];
+  const double alpha = m["alpha"], click = m["click_intercept"], offset = m["product_click_offset"];
+  const double open = m["open_intercept"], convert = m["convert_intercept"], convert_alpha = m["convert_alpha"];
+  const double dismiss = m["dismiss_intercept"], dismiss_alpha = m["dismiss_alpha"];
+  const auto u = test_util::ReadFloats(root_ / "truth" / "customer_latent.f32");
+  const auto v = test_util::ReadFloats(root_ / "truth" / "item_latent.f32");
+  const auto bias = test_util::ReadFloats(root_ / "truth" / "item_bias.f32");
+  const int dim = (*truth_)["dim"];
+  auto sim = NewSimulator();
+  ASSERT_NE(sim, nullptr);
+  std::vector<Exposure> shown;
+  for (uint32_t c = 0; c < bank_->num_customers(); c += 37)
+    for (uint32_t i = c % 7; i < bank_->num_items(); i += 23) {
+      shown.push_back({c, i, kAppHome, bank_->start() + 3 * kMsPerDay});
+      shown.push_back({c, i, kWechatPush, bank_->start() + 3 * kMsPerDay});
+    }
+  std::vector<ResponseProbabilities> p(shown.size());
+  ASSERT_TRUE(sim->Probabilities(shown.data(), shown.size(), p.data()).ok());
+  int products = 0;
+  for (size_t k = 0; k < shown.size(); ++k) {
+    const uint32_t c = shown[k].customer, i = shown[k].item;
+    double a = 0;
+    for (int d = 0; d < dim; ++d) a += double(u[size_t(c) * dim + d]) * v[size_t(i) * dim + d];
+    ASSERT_NEAR(bank_->Affinity(c, i), a, 1e-4);
+    const Item& item = data_->items[i];
+    const bool product = item.kind == ItemKind::kProduct;
+    for (float x : {p[k].click, p[k].convert, p[k].dismiss, p[k].open}) {
+      ASSERT_GE(x, 0.0f);
+      ASSERT_LE(x, 1.0f);
+    }
+    if (shown[k].channel == kWechatPush) {
+      // Nothing shown yet: no fatigue.
+      EXPECT_NEAR(p[k].open, Sigmoid(open + bias[i] + alpha * a), 1e-5);
+      EXPECT_EQ(p[k].click + p[k].convert + p[k].dismiss, 0.0f);
+      continue;
+    }
+    products += product;
+    EXPECT_NEAR(p[k].click, Sigmoid(click + (product ? offset : 0.0) + bias[i] + alpha * a), 1e-5);
+    EXPECT_NEAR(p[k].convert, product ? Sigmoid(convert + convert_alpha * a) : 0.0, 1e-5);
+    EXPECT_NEAR(p[k].dismiss, Sigmoid(dismiss + dismiss_alpha * a), 1e-5);
+    EXPECT_EQ(p[k].open, 0.0f);
+  }
+  EXPECT_GT(products, 20);
+}
+
+TEST_F(SimulatorTest, ShowingAnItemTiresTheCustomerOfItAndOfItsCategory) {
+  const auto& m = (*truth_)["response_model"];
+  const double fatigue_item = m["fatigue_item"], fatigue_category = m["fatigue_category"];
+  const double half_life = m["fatigue_half_life_days"];
+  auto sim = NewSimulator({40, 41, 1});
+  ASSERT_NE(sim, nullptr);
+  // A content item and another of the same category (not a service item).
+  constexpr uint32_t kNone = ~0u;
+  uint32_t item = kNone, other = kNone;
+  for (uint32_t i = 0; i < bank_->num_items() && other == kNone; ++i) {
+    const Item& it = data_->items[i];
+    if (it.kind != ItemKind::kContent || it.service) continue;
+    if (item == kNone) {
+      item = i;
+    } else if (it.category == data_->items[item].category) {
+      other = i;
+    }
+  }
+  ASSERT_NE(other, kNone);
+  const TimeMs t0 = bank_->start() + kMsPerDay, t1 = t0 + 12 * kMsPerHour;
+  const Exposure before[2] = {{40, item, kAppHome, t1}, {40, other, kAppHome, t1}};
+  ResponseProbabilities p0[2], p1[2];
+  ASSERT_TRUE(sim->Probabilities(before, 2, p0).ok());
+  std::vector<Event> events;
+  const Exposure show{40, item, kAppHome, t0};
+  ASSERT_TRUE(sim->Show(&show, 1, &events).ok());
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0].type, EventType::kImpression);
+  EXPECT_EQ(events[0].ts, t0);
+  EXPECT_EQ(RequestIdText(events[0]), "r41-1");  // the customer's first app_home request
+  ASSERT_TRUE(sim->Probabilities(before, 2, p1).ok());
+  // Half a day later the category's exposure has decayed by 2^(-0.5 / half_life).
+  const double decayed = std::exp2(-0.5 / half_life);
+  EXPECT_NEAR(Logit(p0[0].click) - Logit(p1[0].click), fatigue_item + fatigue_category * decayed, 1e-3);
+  EXPECT_NEAR(Logit(p0[1].click) - Logit(p1[1].click), fatigue_category * decayed, 1e-3);
+  // The dismissal grows with the item's earlier exposures (0.3 a time).
+  EXPECT_NEAR(Logit(p1[0].dismiss) - Logit(p0[0].dismiss), 0.3, 1e-3);
+}
+
+TEST_F(SimulatorTest, ShownItemsAreAnsweredAtTheTrueRates) {
+  auto sim = NewSimulator();
+  ASSERT_NE(sim, nullptr);
+  // Every customer is shown four items on app_home and one push, a day apart.
+  double expected_clicks = 0, expected_opens = 0;
+  size_t clicks = 0, opens = 0, impressions = 0, pushes = 0;
+  std::vector<Event> events;
+  for (uint32_t c = 0; c < bank_->num_customers(); ++c) {
+    for (int k = 0; k < 5; ++k) {
+      const Exposure x{c, (c * 13 + k * 101) % bank_->num_items(), k < 4 ? kAppHome : kWechatPush,
+                       bank_->start() + (k + 1) * kMsPerDay};
+      ResponseProbabilities p;
+      ASSERT_TRUE(sim->Probabilities(&x, 1, &p).ok());
+      (x.channel == kAppHome ? expected_clicks : expected_opens) += x.channel == kAppHome ? p.click : p.open;
+      ASSERT_TRUE(sim->Show(&x, 1, &events).ok());
+    }
+  }
+  std::set<std::string> requests;
+  for (const Event& e : events) {
+    clicks += e.type == EventType::kClick;
+    opens += e.type == EventType::kPushOpen;
+    impressions += e.type == EventType::kImpression;
+    pushes += e.type == EventType::kPushSent;
+    if (e.type == EventType::kImpression || e.type == EventType::kPushSent) requests.insert(RequestIdText(e));
+  }
+  EXPECT_EQ(impressions, 4u * bank_->num_customers());
+  EXPECT_EQ(pushes, 1u * bank_->num_customers());
+  EXPECT_EQ(requests.size(), 5u * bank_->num_customers());  // one request per Show call here
+  // Counts of Bernoulli draws: within five standard deviations of their expectation.
+  EXPECT_NEAR(double(clicks), expected_clicks, 5 * std::sqrt(expected_clicks) + 1);
+  EXPECT_NEAR(double(opens), expected_opens, 5 * std::sqrt(expected_opens) + 1);
+  EXPECT_GT(clicks, 20u);
+  EXPECT_GT(opens, 20u);
+}
+
+TEST_F(SimulatorTest, ConsecutiveExposuresOfACustomerAndChannelFormOneRequest) {
+  auto sim = NewSimulator({7, 9, 1});
+  ASSERT_NE(sim, nullptr);
+  const TimeMs t = bank_->start() + 2 * kMsPerDay;
+  const Exposure batch[4] = {
+      {7, 1, kAppHome, t}, {7, 2, kAppHome, t + 1}, {8, 3, kAppHome, t}, {7, 4, kAppHome, t + 2}};
+  std::vector<Event> events;
+  ASSERT_TRUE(sim->Show(batch, 4, &events).ok());
+  std::vector<std::string> requests;
+  for (const Event& e : events)
+    if (e.type == EventType::kImpression) requests.push_back(RequestIdText(e));
+  EXPECT_EQ(requests, (std::vector<std::string>{"r8-1", "r8-1", "r9-1", "r8-2"}));
+}
+
+TEST_F(SimulatorTest, BankToDatasetIsTheFolderAsLoaded) {
+  auto ds = bank_->ToDataset();
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ(ds->events.size(), 0u);
+  ASSERT_EQ(ds->customers.size(), data_->customers.size());
+  ASSERT_EQ(ds->items.size(), data_->items.size());
+  for (size_t c = 0; c < ds->customers.size(); ++c) {
+    const Customer &a = ds->customers[c], &b = data_->customers[c];
+    ASSERT_EQ(a.id, bank_->customer_id(static_cast<uint32_t>(c)));
+    ASSERT_EQ(std::tie(a.id, a.tier, a.risk, a.risk_assessed, a.region, a.tags, a.holdings, a.opt_out),
+              std::tie(b.id, b.tier, b.risk, b.risk_assessed, b.region, b.tags, b.holdings, b.opt_out));
+  }
+  for (size_t i = 0; i < ds->items.size(); ++i) {
+    const Item &a = ds->items[i], &b = data_->items[i];
+    ASSERT_EQ(a.id, bank_->item_id(static_cast<uint32_t>(i)));
+    ASSERT_EQ(std::tie(a.id, a.kind, a.title, a.category, a.tags, a.text, a.risk, a.tiers, a.regions, a.channels,
+                       a.start, a.end, a.campaign, a.value, a.boost, a.service),
+              std::tie(b.id, b.kind, b.title, b.category, b.tags, b.text, b.risk, b.tiers, b.regions, b.channels,
+                       b.start, b.end, b.campaign, b.value, b.boost, b.service));
+  }
+  ASSERT_EQ(ds->features.size(), data_->features.size());
+  for (size_t f = 0; f < ds->features.size(); ++f) EXPECT_EQ(ds->features[f].name, data_->features[f].name);
+  EXPECT_EQ(bank_->holdout_start(), bank_->end() - 8 * kMsPerDay);  // 40 / 5 = 8 days
+}
+
+}  // namespace
+}  // namespace qm::synth
