@@ -41,35 +41,12 @@ using Clock = std::chrono::steady_clock;
 constexpr std::array<const char*, 10> kOps = {"recommend", "feedback", "score", "items.upsert", "items.retire",
                                               "customers.upsert", "history", "reload", "stats", "health"};
 constexpr size_t kOther = kOps.size();
-constexpr std::array<const char*, 7> kCodes = {"bad_request", "unknown_op", "not_found", "overloaded",
-                                               "deadline_exceeded", "unavailable", "internal"};
 
 size_t OpIndex(const std::string& op) {
   for (size_t i = 0; i < kOps.size(); ++i) {
     if (op == kOps[i]) return i;
   }
   return kOther;
-}
-size_t CodeIndex(const char* code) {
-  for (size_t i = 0; i < kCodes.size(); ++i) {
-    if (std::strcmp(code, kCodes[i]) == 0) return i;
-  }
-  return kCodes.size() - 1;
-}
-
-// SPEC §5 error code of a Status.
-const char* CodeOf(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument: return "bad_request";
-    case StatusCode::kNotFound: return "not_found";
-    case StatusCode::kResourceExhausted: return "overloaded";
-    case StatusCode::kDeadlineExceeded: return "deadline_exceeded";
-    case StatusCode::kUnavailable:
-    case StatusCode::kIoError:
-    case StatusCode::kCorruption:
-    case StatusCode::kFailedPrecondition: return "unavailable";
-    default: return "internal";
-  }
 }
 
 // Latency histogram: exact below 16 us, then 16 sub-buckets per power of two (<= 6.25% error).
@@ -108,7 +85,7 @@ class Histogram {
 
 struct OpStats {
   int64_t count = 0;
-  std::array<int64_t, kCodes.size()> errors{};
+  std::array<int64_t, kNumErrorCodes> errors{};
   Histogram latency;
 };
 
@@ -225,7 +202,7 @@ void Server::Impl::Record(size_t op, const char* error_code, Clock::time_point a
   std::lock_guard<std::mutex> lock(stats_mu);
   OpStats& s = ops[op];
   ++s.count;
-  if (error_code) ++s.errors[CodeIndex(error_code)];
+  if (error_code) ++s.errors[ErrorCodeIndex(error_code)];
   s.latency.Add(us);
 }
 
@@ -445,7 +422,7 @@ void Server::Impl::Handle(const Job& job, msgpack::sbuffer* out, const char** er
     Packer pk(&body);
     size_t fields = 0;
     Status st = Dispatch(job.req, pk, &fields, job.deadline);
-    if (!st.ok()) return fail(CodeOf(st), st.message());
+    if (!st.ok()) return fail(ErrorCodeOf(st), st.message());
     const std::string& op = job.req.op;
     const bool read_only = op == "recommend" || op == "score" || op == "history" || op == "stats";
     if (read_only && Clock::now() > job.deadline) {
@@ -813,7 +790,7 @@ void Server::Impl::PackStats(Packer& pk, size_t* fields) {
   pk.pack(reload_failures);
   PackStr(pk, "last_error");
   PackStr(pk, last_reload_error);
-  std::array<int64_t, kCodes.size()> total{};
+  std::array<int64_t, kNumErrorCodes> total{};
   int64_t requests = 0;
   PackStr(pk, "ops");
   pk.pack_map(static_cast<uint32_t>(ops.size()));
@@ -828,10 +805,10 @@ void Server::Impl::PackStats(Packer& pk, size_t* fields) {
     uint32_t nonzero = 0;
     for (int64_t e : s.errors) nonzero += e > 0;
     pk.pack_map(nonzero);
-    for (size_t c = 0; c < kCodes.size(); ++c) {
+    for (size_t c = 0; c < kNumErrorCodes; ++c) {
       total[c] += s.errors[c];
       if (s.errors[c] == 0) continue;
-      PackStr(pk, kCodes[c]);
+      PackStr(pk, kErrorCodes[c]);
       pk.pack(s.errors[c]);
     }
     PackStr(pk, "p50_us");
@@ -850,9 +827,9 @@ void Server::Impl::PackStats(Packer& pk, size_t* fields) {
   PackStr(pk, "requests");
   pk.pack(requests);
   PackStr(pk, "errors");
-  pk.pack_map(static_cast<uint32_t>(kCodes.size()));
-  for (size_t c = 0; c < kCodes.size(); ++c) {
-    PackStr(pk, kCodes[c]);
+  pk.pack_map(static_cast<uint32_t>(kNumErrorCodes));
+  for (size_t c = 0; c < kNumErrorCodes; ++c) {
+    PackStr(pk, kErrorCodes[c]);
     pk.pack(total[c]);
   }
 }
