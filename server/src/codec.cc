@@ -10,6 +10,8 @@ namespace qm::server {
 
 namespace {
 
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
 std::string Str(const msgpack::object& o) { return std::string(o.via.str.ptr, o.via.str.size); }
 
 bool IsInt(const msgpack::object& o) {

@@ -127,11 +127,6 @@ class MapWriter {
   uint32_t fields_ = 0;  // keys written
 };
 
-using Packer = msgpack::packer<msgpack::sbuffer>;
-
-inline void PackStr(Packer& pk, const std::string& s) { pk.pack_str(static_cast<uint32_t>(s.size())); pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size())); }
-inline void PackStr(Packer& pk, const char* s) { PackStr(pk, std::string(s)); }
-
 // The fields every reply opens with: `ok`, then `id` when the request had one.
 void WriteReplyHead(bool ok, const std::optional<msgpack::object>& id, MapWriter* reply);
 

@@ -95,20 +95,20 @@ void EncodeStats(const StatsReply& s, MapWriter* reply) {
   reply->Map("store", [&](MapWriter& store) {
     store.Str("backend", s.store_backend);
     store.Str("status", s.store_status);
-    store.Int("compactions", s.compactions);
-    store.Int("compaction_failures", s.compaction_failures);
-    store.Str("last_compaction_error", s.last_compaction_error);
+    store.Int("compactions", s.counters.compactions);
+    store.Int("compaction_failures", s.counters.compaction_failures);
+    store.Str("last_compaction_error", s.counters.last_compaction_error);
   });
   reply->Map("queue", [&](MapWriter& q) {
     q.Int("depth", s.queue_depth);
     q.Int("capacity", s.queue_capacity);
     q.Int("busy_workers", s.busy_workers);
-    q.Int("shed", s.shed);
+    q.Int("shed", s.counters.shed);
   });
   reply->Map("reloads", [&](MapWriter& r) {
-    r.Int("ok", s.reloads);
-    r.Int("failed", s.reload_failures);
-    r.Str("last_error", s.last_reload_error);
+    r.Int("ok", s.counters.reloads);
+    r.Int("failed", s.counters.reload_failures);
+    r.Str("last_error", s.counters.last_reload_error);
   });
   int64_t requests = 0, errors[kNumErrorCodes] = {};
   for (const OpStatsReply& op : s.ops) {

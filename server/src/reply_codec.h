@@ -47,16 +47,23 @@ struct OpStatsReply {
   int64_t max_us_bucket = 0;  // upper bound of the slowest reply's latency bucket
 };
 
+// The server's event counters, as the server keeps them (under its stats mutex) and `stats`
+// reports them.
+struct ServerCounters {
+  int64_t shed = 0;                          // requests refused at the queue (overloaded)
+  int64_t reloads = 0, reload_failures = 0;  // version swaps (request or watch) done, refused
+  std::string last_reload_error;
+  int64_t compactions = 0, compaction_failures = 0;  // event-store compactions done, failed
+  std::string last_compaction_error;
+};
+
 // What `stats` reports, gathered by the server under its locks.
 struct StatsReply {
   int64_t uptime_s = 0;
   std::string server_version, model_version, current_version;  // current: <artifacts>/CURRENT
   std::string store_backend, store_status;
-  int64_t compactions = 0, compaction_failures = 0;
-  std::string last_compaction_error;
-  int64_t queue_depth = 0, queue_capacity = 0, busy_workers = 0, shed = 0;
-  int64_t reloads = 0, reload_failures = 0;
-  std::string last_reload_error;
+  int64_t queue_depth = 0, queue_capacity = 0, busy_workers = 0;
+  ServerCounters counters;
   std::vector<OpStatsReply> ops;  // every op, in the server's order
 };
 

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <exception>
+#include <iterator>
 
 namespace qm::server::testing {
 namespace {
@@ -12,31 +13,11 @@ bool IsInt(const msgpack::object& o) {
   return o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER;
 }
 
+// The shape word of a value's msgpack type (msgpack::type::object_type numbers them 0..10).
 const char* TypeName(const msgpack::object& o) {
-  switch (o.type) {
-    case msgpack::type::NIL:
-      return "nil";
-    case msgpack::type::BOOLEAN:
-      return "bool";
-    case msgpack::type::POSITIVE_INTEGER:
-    case msgpack::type::NEGATIVE_INTEGER:
-      return "int";
-    case msgpack::type::FLOAT32:
-      return "float32";
-    case msgpack::type::FLOAT64:
-      return "float";
-    case msgpack::type::STR:
-      return "str";
-    case msgpack::type::BIN:
-      return "bin";
-    case msgpack::type::ARRAY:
-      return "array";
-    case msgpack::type::MAP:
-      return "map";
-    case msgpack::type::EXT:
-      return "ext";
-  }
-  return "unknown";
+  static const char* const kNames[] = {"nil", "bool",  "int", "int", "float",  "str",
+                                       "bin", "array", "map", "ext", "float32"};
+  return o.type < std::size(kNames) ? kNames[o.type] : "unknown";
 }
 
 // Walks a value and its shape together; the first difference ends the walk.
