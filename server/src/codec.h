@@ -80,7 +80,8 @@ const char* ErrorCodeOf(const Status& s);
 
 // Writes one msgpack map at the end of a buffer, its size taken from the fields written rather
 // than counted by hand: one header byte is reserved when the map opens and set when it closes
-// (widened in place past 15 fields), so the bytes are those of msgpack's pack_map(n) + fields.
+// (widened in place past 15 and 65535 fields), so the bytes are those of msgpack's pack_map(n)
+// followed by the fields.
 // Keys are written as given; a key written twice is written twice.
 class MapWriter {
  public:
@@ -97,7 +98,8 @@ class MapWriter {
 
   void Str(std::string_view key, std::string_view value);
   void Int(std::string_view key, int64_t value);
-  void Double(std::string_view key, double value);  // always a float64
+  // As msgpack-c's pack_double writes it: a float64, or an integer for a whole value (2.0 -> 2).
+  void Double(std::string_view key, double value);
   void Bool(std::string_view key, bool value);
   void Object(std::string_view key, const msgpack::object& value);  // a decoded value, as it came
   void StrList(std::string_view key, const std::vector<std::string>& values);
