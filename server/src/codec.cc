@@ -10,6 +10,8 @@ namespace qm::server {
 
 namespace {
 
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
 std::string Str(const msgpack::object& o) { return std::string(o.via.str.ptr, o.via.str.size); }
 
 bool IsInt(const msgpack::object& o) {
@@ -251,22 +253,118 @@ Status CellText(const msgpack::object& v, const std::string& name, std::string* 
   }
 }
 
+size_t ErrorCodeIndex(const char* code) {
+  for (size_t i = 0; i < kNumErrorCodes; ++i) {
+    if (std::strcmp(code, kErrorCodes[i]) == 0) return i;
+  }
+  return kNumErrorCodes - 1;
+}
+
+const char* ErrorCodeOf(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument: return "bad_request";
+    case StatusCode::kNotFound: return "not_found";
+    case StatusCode::kResourceExhausted: return "overloaded";
+    case StatusCode::kDeadlineExceeded: return "deadline_exceeded";
+    case StatusCode::kUnavailable:
+    case StatusCode::kIoError:
+    case StatusCode::kCorruption:
+    case StatusCode::kFailedPrecondition: return "unavailable";
+    default: return "internal";
+  }
+}
+
+MapWriter::MapWriter(msgpack::sbuffer* buf) : buf_(buf), header_(buf->size()) {
+  const char reserved = 0;
+  buf_->write(&reserved, 1);
+}
+
+void MapWriter::Key(std::string_view key) {
+  ++fields_;
+  PackText(key);
+}
+
+void MapWriter::PackText(std::string_view s) {
+  Packer pk(*buf_);
+  pk.pack_str(static_cast<uint32_t>(s.size()));
+  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+
+void MapWriter::Str(std::string_view key, std::string_view value) {
+  Key(key);
+  PackText(value);
+}
+
+void MapWriter::Int(std::string_view key, int64_t value) {
+  Key(key);
+  Packer(*buf_).pack_int64(value);
+}
+
+void MapWriter::Double(std::string_view key, double value) {
+  Key(key);
+  Packer(*buf_).pack_double(value);
+}
+
+void MapWriter::Bool(std::string_view key, bool value) {
+  Key(key);
+  Packer(*buf_).pack(value);
+}
+
+void MapWriter::Object(std::string_view key, const msgpack::object& value) {
+  Key(key);
+  Packer(*buf_).pack(value);
+}
+
+void MapWriter::StrList(std::string_view key, const std::vector<std::string>& values) {
+  ArrayHeader(key, values.size());
+  for (const std::string& v : values) PackText(v);
+}
+
+void MapWriter::IntMap(std::string_view key, const std::map<std::string, int64_t>& values) {
+  Map(key, [&](MapWriter& map) {
+    for (const auto& [k, v] : values) map.Int(k, v);
+  });
+}
+
+void MapWriter::ArrayHeader(std::string_view key, size_t size) {
+  Key(key);
+  Packer(*buf_).pack_array(static_cast<uint32_t>(size));
+}
+
+void MapWriter::Close() {
+  if (fields_ < 16) {
+    buf_->data()[header_] = static_cast<char>(0x80 | fields_);  // fixmap
+    return;
+  }
+  // map 16 or map 32: the fields move right to make room for the longer header.
+  const size_t extra = fields_ < 0x10000 ? 2 : 4;
+  const char room[4] = {};
+  buf_->write(room, extra);
+  char* d = buf_->data();
+  std::memmove(d + header_ + 1 + extra, d + header_ + 1, buf_->size() - extra - header_ - 1);
+  if (extra == 2) {
+    d[header_] = static_cast<char>(0xde);
+    _msgpack_store16(d + header_ + 1, static_cast<uint16_t>(fields_));
+  } else {
+    d[header_] = static_cast<char>(0xdf);
+    _msgpack_store32(d + header_ + 1, fields_);
+  }
+}
+
+void WriteReplyHead(bool ok, const std::optional<msgpack::object>& id, MapWriter* reply) {
+  reply->Bool("ok", ok);
+  if (id) reply->Object("id", *id);
+}
+
 void PackError(msgpack::sbuffer* buf, const std::optional<msgpack::object>& id, const char* code,
                const std::string& message) {
-  Packer pk(buf);
-  pk.pack_map(id ? 3 : 2);
-  PackStr(pk, "ok");
-  pk.pack_false();
-  if (id) {
-    PackStr(pk, "id");
-    pk.pack(*id);
-  }
-  PackStr(pk, "error");
-  pk.pack_map(2);
-  PackStr(pk, "code");
-  PackStr(pk, code);
-  PackStr(pk, "message");
-  PackStr(pk, message);
+  MapWriter::Write(buf, [&](MapWriter& reply) {
+    WriteReplyHead(false, id, &reply);
+    reply.Map("error", [&](MapWriter& error) {
+      error.Str("code", code);
+      error.Str("message", message);
+    });
+  });
 }
 
 }  // namespace qm::server

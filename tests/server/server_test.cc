@@ -18,6 +18,7 @@
 #include "qianmian/client/client.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/server/server.h"
+#include "reply_shape.h"
 
 namespace qm::server {
 namespace {
@@ -333,6 +334,77 @@ TEST_F(ServerTest, AnswersEachErrorCodeForTheRequestsThatEarnIt) {
   EXPECT_EQ(st["totals"]["errors"]["unknown_op"], 1);
   EXPECT_EQ(st["totals"]["errors"]["not_found"], 1);
   EXPECT_EQ(st["totals"]["errors"]["unavailable"], 1);
+}
+
+// Every op's replies, success and error, decoded with msgpack: each map has exactly the keys of
+// SPEC §5 in the wire's order with the wire's value types, and nothing follows the reply (a map
+// whose count is off by one fails here, where a JSON view of it might not).
+TEST_F(ServerTest, RepliesOfEveryOpDecodeWithExactlyTheKeysAndTypesOfTheWireProtocol) {
+  using testing::ErrorShape;
+  using testing::OkShape;
+  StartServer();
+  if (!client_) client_ = Connect();
+  const std::string c = Customer(4);
+  const std::string content = ItemOfKind(ItemKind::kContent);
+  const json event = {{"ts_ms", kNow + 1}, {"customer_id", c},      {"item_id", content},
+                      {"type", "click"},   {"channel", "app_home"}, {"request_id", "shape-1"}};
+  struct Case {
+    json request;
+    std::string shape;
+  };
+  const std::vector<Case> cases = {
+      {{{"op", "health"}, {"id", "h"}}, OkShape(testing::kHealthFields, "str")},
+      {{{"op", "health"}}, OkShape(testing::kHealthFields)},
+      {{{"op", "recommend"}, {"id", 7}, {"customer_id", c}, {"channel", "app_home"}, {"count", 3}, {"now_ms", kNow}},
+       OkShape(testing::kRecommendFields, "int")},
+      {{{"op", "recommend"},
+        {"customer_id", c},
+        {"channel", "app_home"},
+        {"count", 3},
+        {"now_ms", kNow},
+        {"debug", true}},
+       OkShape(testing::kRecommendDebugFields)},
+      {{{"op", "recommend"}, {"id", "r"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 0}},
+       ErrorShape("str")},
+      {{{"op", "feedback"}, {"id", 1}, {"events", {event, {{"ts_ms", "soon"}}}}},
+       OkShape(testing::kFeedbackFields, "int")},
+      {{{"op", "feedback"}}, ErrorShape()},
+      {{{"op", "score"},
+        {"customer_id", c},
+        {"channel", "app_home"},
+        {"item_ids", {content, "nope"}},
+        {"now_ms", kNow}},
+       OkShape(testing::kScoreFields)},
+      {{{"op", "score"}, {"id", 2}, {"customer_id", c}, {"channel", "nope"}, {"item_ids", {content}}},
+       ErrorShape("int")},
+      {{{"op", "items.upsert"},
+        {"items", {{{"item_id", "SHAPE-1"}, {"kind", "content"}, {"title", "t"}, {"category", "news"}}}}},
+       OkShape(testing::kCountFields)},
+      {{{"op", "items.upsert"}, {"items", {1}}}, ErrorShape()},
+      {{{"op", "items.retire"}, {"id", "x"}, {"item_ids", {"SHAPE-1"}}}, OkShape(testing::kCountFields, "str")},
+      {{{"op", "items.retire"}, {"item_ids", "SHAPE-1"}}, ErrorShape()},
+      {{{"op", "customers.upsert"}, {"customers", {{{"customer_id", "SHAPEC-1"}, {"tier", "mass"}}}}},
+       OkShape(testing::kCountFields)},
+      {{{"op", "customers.upsert"}, {"customers", {{{"tier", "mass"}}}}}, ErrorShape()},
+      {{{"op", "history"}, {"customer_id", c}, {"since_ms", kNow}, {"now_ms", kNow + 10}},
+       OkShape(testing::kHistoryFields)},
+      {{{"op", "history"}, {"id", 3}}, ErrorShape("int")},
+      {{{"op", "reload"}}, OkShape(testing::kReloadFields)},
+      {{{"op", "reload"}, {"version", "v19990101-000000-0000"}}, ErrorShape()},
+      {{{"op", "stats"}, {"id", "s"}}, OkShape(testing::StatsFields(), "str")},
+      {{{"op", "no.such.op"}, {"id", 4}}, ErrorShape("int")},
+      {{{"id", "no-op"}}, ErrorShape("str")},
+  };
+  for (const auto& k : cases) {
+    auto reply = client_->CallRaw(Msgpack(k.request));
+    ASSERT_TRUE(reply.ok()) << k.request.dump() << ": " << reply.status().ToString();
+    EXPECT_EQ(testing::FrameShapeMismatch(*reply, k.shape), "")
+        << k.request.dump() << " -> " << json::from_msgpack(*reply, true, false).dump();
+  }
+  // A frame that is not a request map is answered with an error of the same shape.
+  auto bad = client_->CallRaw(Msgpack(json::array({1, 2})));
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(testing::FrameShapeMismatch(*bad, ErrorShape()), "");
 }
 
 TEST_F(ServerTest, AnswersBadRequestToMalformedFramesAndKeepsServing) {

@@ -1,0 +1,129 @@
+#include "reply_codec.h"
+
+namespace qm::server {
+
+void EncodeHealth(bool draining, const std::string& model_version, MapWriter* reply) {
+  reply->Str("status", draining ? "draining" : "ok");
+  reply->Str("model_version", model_version);
+}
+
+void EncodeRecommend(const serving::Response& response, bool debug, MapWriter* reply) {
+  reply->Str("request_id", response.request_id);
+  reply->Str("model_version", response.model_version);
+  reply->MapArray("items", response.items, [](MapWriter& item, const serving::ResponseItem& it) {
+    item.Str("item_id", it.item_id);
+    item.Str("kind", it.kind);
+    item.Double("score", it.score);
+    item.StrList("reasons", it.reasons);
+  });
+  reply->Int("took_us", response.took_us);
+  if (!debug) return;
+  reply->Map("debug", [&](MapWriter& d) {
+    d.IntMap("counts", response.debug.counts);
+    d.IntMap("dropped", response.debug.dropped);
+    d.StrList("fallbacks", response.debug.fallbacks);
+    d.IntMap("stage_us", response.debug.stage_us);
+    d.Bool("known_customer", response.debug.known_customer);
+  });
+}
+
+void EncodeFeedback(const serving::FeedbackResult& result, MapWriter* reply) {
+  reply->Int("accepted", result.accepted);
+  reply->MapArray("rejected", result.rejected, [](MapWriter& r, const serving::FeedbackResult::Rejected& rej) {
+    r.Int("index", static_cast<int64_t>(rej.index));
+    r.Str("code", rej.code);
+    r.Str("message", rej.message);
+  });
+}
+
+void EncodeScores(const std::vector<serving::ItemScore>& scores, MapWriter* reply) {
+  reply->MapArray("scores", scores, [](MapWriter& s, const serving::ItemScore& score) {
+    s.Str("item_id", score.item_id);
+    s.Double("p_click", score.p_click);
+    s.Double("p_convert", score.p_convert);
+    s.Bool("eligible", score.eligible);
+    s.StrList("blocked_by", score.blocked_by);
+  });
+}
+
+void EncodeCount(int64_t count, MapWriter* reply) { reply->Int("count", count); }
+
+void EncodeHistory(const policy::CustomerHistory& history, MapWriter* reply) {
+  reply->MapArray("events", history.events, [](MapWriter& e, const policy::StoredEvent& event) {
+    e.Int("ts_ms", event.ts);
+    e.Str("item_id", event.item_id);
+    e.Str("type", EventTypeName(event.type));
+    e.Str("channel", event.channel);
+    e.Str("request_id", event.request_id);
+  });
+  reply->MapArray("caps", history.caps, [](MapWriter& c, const policy::CapUsage& cap) {
+    c.Str("rule", cap.rule);
+    c.Str("scope", cap.scope);
+    c.Int("used", cap.used);
+    c.Int("limit", cap.limit);
+    c.Int("window_ms", cap.window_ms);
+  });
+}
+
+void EncodeReload(const std::string& model_version, MapWriter* reply) { reply->Str("model_version", model_version); }
+
+namespace {
+
+void EncodeOpStats(const OpStatsReply& op, MapWriter* stats) {
+  stats->Int("count", op.count);
+  stats->Map("errors", [&](MapWriter& errors) {
+    for (size_t c = 0; c < kNumErrorCodes; ++c) {
+      if (op.errors[c] != 0) errors.Int(kErrorCodes[c], op.errors[c]);
+    }
+  });
+  stats->Int("p50_us", op.p50_us);
+  stats->Int("p90_us", op.p90_us);
+  stats->Int("p99_us", op.p99_us);
+  stats->Int("p999_us", op.p999_us);
+  stats->Int("max_us_bucket", op.max_us_bucket);
+}
+
+}  // namespace
+
+void EncodeStats(const StatsReply& s, MapWriter* reply) {
+  reply->Int("uptime_s", s.uptime_s);
+  reply->Map("versions", [&](MapWriter& v) {
+    v.Str("server", s.server_version);
+    v.Str("model", s.model_version);
+    v.Str("current", s.current_version);
+  });
+  reply->Map("store", [&](MapWriter& store) {
+    store.Str("backend", s.store_backend);
+    store.Str("status", s.store_status);
+    store.Int("compactions", s.counters.compactions);
+    store.Int("compaction_failures", s.counters.compaction_failures);
+    store.Str("last_compaction_error", s.counters.last_compaction_error);
+  });
+  reply->Map("queue", [&](MapWriter& q) {
+    q.Int("depth", s.queue_depth);
+    q.Int("capacity", s.queue_capacity);
+    q.Int("busy_workers", s.busy_workers);
+    q.Int("shed", s.counters.shed);
+  });
+  reply->Map("reloads", [&](MapWriter& r) {
+    r.Int("ok", s.counters.reloads);
+    r.Int("failed", s.counters.reload_failures);
+    r.Str("last_error", s.counters.last_reload_error);
+  });
+  int64_t requests = 0, errors[kNumErrorCodes] = {};
+  for (const OpStatsReply& op : s.ops) {
+    requests += op.count;
+    for (size_t c = 0; c < kNumErrorCodes; ++c) errors[c] += op.errors[c];
+  }
+  reply->Map("ops", [&](MapWriter& ops) {
+    for (const OpStatsReply& op : s.ops) ops.Map(op.name, [&](MapWriter& o) { EncodeOpStats(op, &o); });
+  });
+  reply->Map("totals", [&](MapWriter& totals) {
+    totals.Int("requests", requests);
+    totals.Map("errors", [&](MapWriter& e) {
+      for (size_t c = 0; c < kNumErrorCodes; ++c) e.Int(kErrorCodes[c], errors[c]);
+    });
+  });
+}
+
+}  // namespace qm::server

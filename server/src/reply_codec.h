@@ -1,0 +1,75 @@
+// Private: the encoding of each op's success reply (SPEC §5), the writing half of the codec.
+// Each Encode* writes the op's own fields into a reply map that WriteReplyHead (codec.h) opened
+// with `ok` and `id`; every map's size comes from MapWriter, none is counted here. Key order
+// and value types are the wire format's: clients and tests depend on them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "codec.h"
+#include "qianmian/policy/policy.h"
+#include "qianmian/serving/engine.h"
+
+namespace qm::server {
+
+// health: {status: "ok" | "draining", model_version}.
+void EncodeHealth(bool draining, const std::string& model_version, MapWriter* reply);
+
+// recommend: {request_id, model_version, items: [{item_id, kind, score, reasons}], took_us}
+// and, when `debug`, debug: {counts, dropped, fallbacks, stage_us, known_customer}.
+void EncodeRecommend(const serving::Response& response, bool debug, MapWriter* reply);
+
+// feedback: {accepted, rejected: [{index, code, message}]}.
+void EncodeFeedback(const serving::FeedbackResult& result, MapWriter* reply);
+
+// score: {scores: [{item_id, p_click, p_convert, eligible, blocked_by}]}.
+void EncodeScores(const std::vector<serving::ItemScore>& scores, MapWriter* reply);
+
+// items.upsert, items.retire, customers.upsert: {count}.
+void EncodeCount(int64_t count, MapWriter* reply);
+
+// history: {events: [{ts_ms, item_id, type, channel, request_id}],
+//           caps: [{rule, scope, used, limit, window_ms}]}.
+void EncodeHistory(const policy::CustomerHistory& history, MapWriter* reply);
+
+// reload: {model_version}.
+void EncodeReload(const std::string& model_version, MapWriter* reply);
+
+// One op's counters as `stats` reports them.
+struct OpStatsReply {
+  std::string_view name;                // the op, or "other" (must outlive the encoding)
+  int64_t count = 0;                    // replies sent
+  int64_t errors[kNumErrorCodes] = {};  // failed replies, by index in kErrorCodes
+  int64_t p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0;
+  int64_t max_us_bucket = 0;  // upper bound of the slowest reply's latency bucket
+};
+
+// The server's event counters, as the server keeps them (under its stats mutex) and `stats`
+// reports them.
+struct ServerCounters {
+  int64_t shed = 0;                          // requests refused at the queue (overloaded)
+  int64_t reloads = 0, reload_failures = 0;  // version swaps (request or watch) done, refused
+  std::string last_reload_error;
+  int64_t compactions = 0, compaction_failures = 0;  // event-store compactions done, failed
+  std::string last_compaction_error;
+};
+
+// What `stats` reports, gathered by the server under its locks.
+struct StatsReply {
+  int64_t uptime_s = 0;
+  std::string server_version, model_version, current_version;  // current: <artifacts>/CURRENT
+  std::string store_backend, store_status;
+  int64_t queue_depth = 0, queue_capacity = 0, busy_workers = 0;
+  ServerCounters counters;
+  std::vector<OpStatsReply> ops;  // every op, in the server's order
+};
+
+// stats: {uptime_s, versions, store, queue, reloads, ops: {<op>: {count, errors, p50_us, p90_us,
+// p99_us, p999_us, max_us_bucket}}, totals: {requests, errors}}. An op's `errors` lists the codes
+// it has had; the totals list every code.
+void EncodeStats(const StatsReply& stats, MapWriter* reply);
+
+}  // namespace qm::server

@@ -1,0 +1,32 @@
+#include "qianmian/server/server_config.h"
+
+namespace qm::server {
+
+void ReadServerConfig(ConfigTable t, ServerConfig* c) {
+  t.Read("bind", &c->bind);
+  if (c->bind.empty()) t.Error("bind", "an address is required (e.g. tcp://127.0.0.1:5555)");
+  t.Read("workers", &c->workers);
+  if (c->workers < 0 || c->workers > 256) t.Error("workers", "must be in [0, 256] (0 = one per core)");
+  t.Read("queue_capacity", &c->queue_capacity);
+  if (c->queue_capacity < 1 || c->queue_capacity > 1000000) t.Error("queue_capacity", "must be in [1, 1000000]");
+  t.Read("max_frame_bytes", &c->max_frame_bytes);
+  if (c->max_frame_bytes < 64 || c->max_frame_bytes > (int64_t{1} << 30)) {
+    t.Error("max_frame_bytes", "must be in [64, 1073741824]");
+  }
+  t.Read("max_array", &c->max_array);
+  if (c->max_array < 1 || c->max_array > 10000000) t.Error("max_array", "must be in [1, 10000000]");
+  t.Read("max_depth", &c->max_depth);
+  if (c->max_depth < 2 || c->max_depth > 64) t.Error("max_depth", "must be in [2, 64]");
+  t.ReadDuration("default_deadline", &c->default_deadline);
+  if (c->default_deadline < 0) t.Error("default_deadline", "must be >= 0 (0 = none)");
+  t.ReadDuration("max_deadline", &c->max_deadline);
+  if (c->max_deadline < 1) t.Error("max_deadline", "must be > 0");
+  t.ReadDuration("watch_interval", &c->watch_interval);
+  if (c->watch_interval < 0) t.Error("watch_interval", "must be >= 0 (0 = no watch)");
+  t.ReadDuration("drain_timeout", &c->drain_timeout);
+  if (c->drain_timeout < 0) t.Error("drain_timeout", "must be >= 0");
+  t.ReadDuration("compact_interval", &c->compact_interval);
+  if (c->compact_interval < 0) t.Error("compact_interval", "must be >= 0 (0 = never)");
+}
+
+}  // namespace qm::server

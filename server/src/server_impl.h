@@ -1,0 +1,159 @@
+// Private: the server's state, shared by its threads (server.cc) and its ops (ops.cc).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "codec.h"
+#include "qianmian/server/server.h"
+#include "reply_codec.h"
+
+namespace qm::server {
+
+using Clock = std::chrono::steady_clock;
+
+inline int64_t MicrosSince(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count();
+}
+
+// Latency histogram: exact below 16 us, then 16 sub-buckets per power of two (<= 6.25% error).
+class Histogram {
+ public:
+  static constexpr int kBuckets = 16 + 16 * 40;
+  void Add(int64_t us) {
+    ++b_[Index(us)];
+    ++n_;
+  }
+  int64_t count() const { return n_; }
+  // The upper bound of the bucket holding quantile q (0 when empty).
+  int64_t Quantile(double q) const {
+    if (n_ == 0) return 0;
+    const int64_t rank = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(q * static_cast<double>(n_))));
+    int64_t seen = 0;
+    for (int i = 0; i < kBuckets; ++i) {
+      seen += b_[i];
+      if (seen >= rank) return Upper(i);
+    }
+    return Upper(kBuckets - 1);
+  }
+
+ private:
+  static int Index(int64_t v) {
+    if (v < 16) return static_cast<int>(std::max<int64_t>(v, 0));
+    const int e = 63 - __builtin_clzll(static_cast<uint64_t>(v));  // >= 4
+    const int sub = static_cast<int>((v >> (e - 4)) & 15);
+    return std::min(kBuckets - 1, 16 + 16 * (e - 4) + sub);
+  }
+  static int64_t Upper(int i) {
+    if (i < 16) return i;
+    const int e = (i - 16) / 16 + 4, sub = (i - 16) % 16;
+    return ((int64_t{16} + sub + 1) << (e - 4)) - 1;
+  }
+  std::array<int64_t, kBuckets> b_{};
+  int64_t n_ = 0;
+};
+
+struct OpStats {
+  int64_t count = 0;
+  std::array<int64_t, kNumErrorCodes> errors{};
+  Histogram latency;
+};
+
+struct Server::Impl {
+  // One op of SPEC §5. `run` reads the request's fields and, on success, writes the reply's own
+  // fields (after `ok` and `id`); on failure it writes nothing and the reply is an error.
+  struct Op {
+    const char* name;
+    bool read_only;  // changes nothing: a reply ready past the deadline becomes deadline_exceeded
+    bool front;      // answered at once by the front thread, never queued (nor refused while draining)
+    Status (Impl::*run)(const Fields& request, MapWriter* reply);
+  };
+  // The op table (ops.cc): every op once, in the order `stats` lists them.
+  static const Op kOps[];
+  static const size_t kNumOps;  // entries of kOps
+  // The entry named `name`; null when no op has this name.
+  static const Op* FindOp(std::string_view name);
+  // The index of an op's counters: its place in kOps, or kNumOps ("other") for no op.
+  static size_t OpSlot(const Op* op) { return op ? static_cast<size_t>(op - kOps) : kNumOps; }
+
+  // A request waiting for a worker.
+  struct Job {
+    std::vector<zmq::message_t> envelope;  // peer identity [+ empty delimiter]
+    zmq::message_t body;
+    Decoded req;
+    const Op* op = nullptr;  // the entry of req.op (set before the job is queued)
+    Clock::time_point arrival;
+    Clock::time_point deadline = Clock::time_point::max();
+  };
+
+  ServerConfig config;
+  serving::Engine* engine = nullptr;
+  std::string artifacts_root;
+  DecodeLimits limits;
+  std::string endpoint;
+  std::string replies_endpoint;  // inproc PULL of the front thread
+  Clock::time_point started = Clock::now();
+
+  zmq::context_t ctx{1};
+  std::thread front, watch, maintain;
+  std::vector<std::thread> workers;
+
+  // Queue and drain state.
+  std::mutex mu;
+  std::condition_variable work_cv;  // a job arrived, or stopping
+  std::condition_variable idle_cv;  // queue empty and no worker busy
+  std::deque<Job> queue;            // guarded by mu
+  int busy = 0;                     // guarded by mu: workers running a job
+  bool stop_workers = false;        // guarded by mu
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stop_front{false};
+  std::atomic<bool> stopped{false};
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  bool stop_watch = false;  // guarded by watch_mu
+
+  // Stats, guarded by stats_mu.
+  mutable std::mutex stats_mu;
+  std::vector<OpStats> ops = std::vector<OpStats>(kNumOps + 1);  // by OpSlot
+  ServerCounters counters;
+
+  // server.cc: the threads.
+  Status Init();
+  void FrontLoop(zmq::socket_t* router, zmq::socket_t* replies);
+  void WorkerLoop(int index);
+  void WatchLoop();
+  void MaintainLoop();
+  // Handles one frame in the front thread: true when answered there (reply in *out).
+  bool Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer* out);
+  void Record(size_t slot, const char* error_code, Clock::time_point arrival);
+  // Runs a decoded request; fills `out` with the reply (*error_code: null or the error's code).
+  // Never throws.
+  void Handle(const Job& job, msgpack::sbuffer* out, const char** error_code);
+  // Runs `op`: on success *out holds the whole reply; on failure, part of one (to discard).
+  Status Run(const Op& op, const Decoded& req, msgpack::sbuffer* out);
+
+  // ops.cc: one function per op.
+  Status Health(const Fields& request, MapWriter* reply);
+  Status Recommend(const Fields& request, MapWriter* reply);
+  Status Feedback(const Fields& request, MapWriter* reply);
+  Status Score(const Fields& request, MapWriter* reply);
+  Status UpsertItems(const Fields& request, MapWriter* reply);
+  Status RetireItems(const Fields& request, MapWriter* reply);
+  Status UpsertCustomers(const Fields& request, MapWriter* reply);
+  Status History(const Fields& request, MapWriter* reply);
+  Status Reload(const Fields& request, MapWriter* reply);
+  Status Stats(const Fields& request, MapWriter* reply);
+};
+
+}  // namespace qm::server
