@@ -1,0 +1,32 @@
+# The module graph's rules (docs/ARCHITECTURE.md), checked when CMake configures: the online path
+# (serving, server, push) never links the offline modules (training, the synthetic bank).
+# qm_forbid_links(TARGET FORBIDDEN...) fails the configuration when TARGET reaches a FORBIDDEN
+# target through target_link_libraries, directly or through other qm_ targets.
+function(_qm_links_of target out)
+  set(seen "")
+  set(todo ${target})
+  while(todo)
+    list(POP_FRONT todo t)
+    if(NOT TARGET ${t} OR t IN_LIST seen)
+      continue()
+    endif()
+    list(APPEND seen ${t})
+    get_target_property(libs ${t} LINK_LIBRARIES)
+    get_target_property(ilibs ${t} INTERFACE_LINK_LIBRARIES)
+    foreach(l IN LISTS libs ilibs)
+      if(l MATCHES "^qm_")
+        list(APPEND todo ${l})
+      endif()
+    endforeach()
+  endwhile()
+  set(${out} ${seen} PARENT_SCOPE)
+endfunction()
+
+function(qm_forbid_links target)
+  _qm_links_of(${target} reached)
+  foreach(f IN LISTS ARGN)
+    if(f IN_LIST reached)
+      message(FATAL_ERROR "module graph: ${target} must not link ${f} (docs/ARCHITECTURE.md)")
+    endif()
+  endforeach()
+endfunction()
