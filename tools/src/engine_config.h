@@ -1,17 +1,17 @@
-// The whole engine's configuration: one TOML file, one typed section per module.
+// The whole engine's configuration: one TOML file, one typed section per module, each read by
+// the function next to its struct in <module>/<module>_config.h.
 #pragma once
 
 #include <string>
 
 #include "commands.h"
-#include "qianmian/core/config.h"
+#include "qianmian/core/core_config.h"
 #include "qianmian/core/status.h"
-#include "qianmian/policy/event_store.h"
 #include "qianmian/policy/policy_config.h"
-#include "qianmian/server/server.h"
+#include "qianmian/server/server_config.h"
 #include "qianmian/serving/engine.h"
 #include "qianmian/serving/serving_config.h"
-#include "qianmian/training/pipeline.h"
+#include "qianmian/training/training_config.h"
 
 namespace qm::tools {
 
