@@ -1,3 +1,6 @@
+// Module client: the client library for the bank's back end. May depend on: core; ZeroMQ, msgpack
+// (private).
+//
 // The client library for the bank's back end (SPEC §5): one connection to a qianmian server,
 // requests as JSON text (any op) or typed `recommend` calls, timeouts and reconnects.
 // ZeroMQ, msgpack and JSON libraries stay in src/.

@@ -1,3 +1,5 @@
+// Module content: text features of content items. May depend on: core; xxhash (private).
+//
 // Text features of content items: hashed character n-grams over UTF-8 code points, which
 // work for Chinese titles and bodies without a word segmenter. An item with no interactions
 // still gets features (cold start).

@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // Process-wide tuning of the C allocator for tensor-sized buffers.
 #pragma once
 

@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // Configuration: one TOML file for the whole engine, read section by section into one typed
 // struct per module (defaults written once, next to the field). Every key a section does not
 // read is reported as unknown; every bad value is reported with its full key name.

@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // [data]: core's settings (where the bank's files are and how strictly they are read), read by
 // ReadDataConfig next to them. Every module's settings live in <module>/<module>_config.h.
 #pragma once

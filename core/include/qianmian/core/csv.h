@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // RFC 4180 CSV: a streaming reader (large buffered reads, no per-field allocation) and a
 // buffered writer that quotes only where needed. UTF-8; a leading BOM is skipped.
 #pragma once

@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // A bank's data as loaded from a SPEC §2 folder (customers.csv, items.csv, events.csv).
 #pragma once
 

@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // Prepares work items on a background thread while the caller consumes the previous ones:
 // e.g. encoding the next training batch while libtorch runs the current one.
 #pragma once

@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // A progress bar on stderr for long-running commands: a redrawn line with rate and ETA on a
 // terminal, a plain line every ~10% or 10 s otherwise. Add() is thread-safe and cheap.
 #pragma once

@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // Status and Result<T>: how every public qianmian function reports failure.
 // A user error (bad input, missing file) is a Status; a broken invariant is QM_CHECK (aborts).
 #pragma once

@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // Time: parsing ISO-8601 / epoch-ms cells and calendar arithmetic in the bank's time zone.
 #pragma once
 

@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // The k best (score, label) pairs of a stream, for exact and approximate nearest-neighbour
 // scans: a min-heap of at most k, so a scan of n scores costs O(n log k).
 #pragma once

@@ -1,3 +1,5 @@
+// Module core: the foundation: Status, domain types, CSV, time, configuration, dataset loading. May
+// depend on: the standard library; toml++ and date (private).
 // Domain types of SPEC §1: customers, items, events, channels, and the string dictionaries
 // that keep them compact (1M customers, 100k items and 30M events fit in well under 8 GB).
 #pragma once

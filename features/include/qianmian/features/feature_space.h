@@ -1,3 +1,5 @@
+// Module features: the models' inputs, shared by training and serving. May depend on: core;
+// content, Eigen (private).
 // Feature encoding shared by training and serving: vocabularies and normalisation fitted on a
 // Dataset, and the encoding of customers, items and contact history into fixed-shape integer
 // and float batches that the neural models (recall towers, ranker) read. No torch here.

@@ -1,3 +1,5 @@
+// Module policy: the contact policy and the event store. May depend on: core; RocksDB, hiredis
+// (private).
 // The state the contact policy keeps per customer, and the one algorithm that checks and counts
 // contacts against it (RunPlan, ApplyEvent). Both event-store backends run exactly this C++
 // algorithm, atomically per customer: the embedded store under the customer's lock, the Redis

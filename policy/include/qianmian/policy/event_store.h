@@ -1,3 +1,5 @@
+// Module policy: the contact policy and the event store. May depend on: core; RocksDB, hiredis
+// (private).
 // The event store: every event (feedback, sends) and each customer's contact state, with an
 // atomic per-customer check-and-count. Two backends with identical semantics:
 //   embedded (default): RocksDB in a folder (<data>/store/); Append is durable (WAL synced) before

@@ -1,3 +1,5 @@
+// Module policy: the contact policy and the event store. May depend on: core; RocksDB, hiredis
+// (private).
 // The contact policy (SPEC §6): consent, suitability, eligibility, frequency caps, cooldowns,
 // quiet hours and the service exemption, compiled from PolicyConfig for one channel registry
 // and time zone. Stateless rules are evaluated here; stateful ones (caps, cooldown, clicked,

@@ -1,3 +1,5 @@
+// Module policy: the contact policy and the event store. May depend on: core; RocksDB, hiredis
+// (private).
 // policy's settings: the contact policy (SPEC §6, the [policy] section of the engine's TOML file)
 // and the event store ([store]), each read by one function next to it; and the stable names of
 // the rules that can block an item (`blocked_by` in `score`/`debug` replies).

@@ -1,3 +1,4 @@
+// Module push: WeChat push runs. May depend on: core, serving, policy; never training or synth.
 // Audience expressions for push runs (issue 7): which customers a run targets, written over the
 // bank's label system and customer attributes, e.g.
 //   tier in (affluent, private) and region = "Jinan" and tag:payroll and age >= 30

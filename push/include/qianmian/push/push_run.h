@@ -1,3 +1,4 @@
+// Module push: WeChat push runs. May depend on: core, serving, policy; never training or synth.
 // Push runs (issue 7, SPEC §3 `push`, §6): for an audience, the best content per customer on a
 // push channel through the engine's batched path, every contact rule applied by the policy, the
 // sends reserved in the event store under the run id before the send list is written, and a

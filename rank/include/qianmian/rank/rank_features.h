@@ -1,3 +1,5 @@
+// Module rank: the ranking model, its input contract and the two-stage score. May depend on: core,
+// features; torchutil, libtorch (private).
 // The ranker's input contract, shared by the built-in network and TorchScript models:
 //
 //   forward(cat: Long[n, C], dense: Float[n, K], bag: Long[n, B]) -> Float[n, 2]

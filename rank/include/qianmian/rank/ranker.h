@@ -1,3 +1,5 @@
+// Module rank: the ranking model, its input contract and the two-stage score. May depend on: core,
+// features; torchutil, libtorch (private).
 // The rank stage's model: predicts p_click and p_convert for (customer, item, context) rows
 // given as RankInputs (see rank_features.h for the input contract). Two implementations behind
 // one interface: the built-in multi-task cross network (trained by `qianmian train`), and any

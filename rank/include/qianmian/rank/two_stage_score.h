@@ -1,3 +1,5 @@
+// Module rank: the ranking model, its input contract and the two-stage score. May depend on: core,
+// features; torchutil, libtorch (private).
 // The two-stage score: how a ranked candidate's model outputs become the number the page, a push
 // run and `qianmian eval` order by. One definition, used by serving (recommend, push, score) and
 // by evaluation; part of the rank module (core only, no libtorch).

@@ -1,3 +1,5 @@
+// Module recall: the two-tower retrieval model and vector search. May depend on: core, features;
+// torchutil, libtorch, Faiss, Eigen (private).
 // The two-tower retrieval model: a customer tower (profile + recent history) and an item tower
 // (id, kind, category, risk, tags, title/text n-grams) mapping both into one space, so that
 // recall is an inner-product search. Items without interactions still get a useful embedding

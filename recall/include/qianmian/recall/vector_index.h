@@ -1,3 +1,5 @@
+// Module recall: the two-tower retrieval model and vector search. May depend on: core, features;
+// torchutil, libtorch, Faiss, Eigen (private).
 // Nearest-neighbour search over item embeddings by inner product (the recall stage's ANN).
 // Wraps Faiss behind a small interface: callers never see Faiss, tests can substitute a fake.
 #pragma once

@@ -1,3 +1,5 @@
+// Module server: the ZeroMQ server over the engine. May depend on: core, serving; artifacts,
+// recall, ZeroMQ, msgpack, spdlog (private); never training or synth.
 // [server]: the ZeroMQ server's endpoint, worker pool, request limits, deadlines and background
 // tasks. Defaults are written once, next to the field; ReadServerConfig reports bad values with
 // the key's name.

@@ -1,3 +1,5 @@
+// Module serving: the online engine. May depend on: core, policy; artifacts, features, recall,
+// rank, BLAS (private); never training or synth.
 // [serving]: how the online engine recalls, filters, ranks and lays out a page. Defaults are
 // written once, next to the field; ReadServingConfig reports bad values with the key's name.
 #pragma once

@@ -1,3 +1,5 @@
+// Module tools: the qianmian command line and the public-data importers. May depend on: every
+// module.
 // Importers of public benchmark data sets into SPEC §2 data folders (customers.csv, items.csv,
 // events.csv and a schema.toml typing the extra customer columns), so public benchmarks run
 // through the same loading, training and evaluation path as a bank's own data.

@@ -1,3 +1,4 @@
+// Module torchutil: helpers the libtorch models share. May depend on: core; libtorch (private).
 // Helpers the libtorch models share (recall's two-tower and exposure towers, rank's ranker).
 // Free of libtorch headers, like every public header: callers pass what needs libtorch.
 #pragma once

@@ -1,3 +1,5 @@
+// Module training: offline training and evaluation runs. May depend on: core, metrics, features,
+// recall, rank, policy; artifacts, Eigen (private).
 // Non-neural recommenders to compare the trained models against: popularity, item-kNN (cosine)
 // and EASE (Steck 2019). All fit on the binary customer x item matrix of training positives and
 // answer batches of customers with their top-K items, excluded items left out.

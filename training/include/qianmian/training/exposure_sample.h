@@ -1,3 +1,5 @@
+// Module training: offline training and evaluation runs. May depend on: core, metrics, features,
+// recall, rank, policy; artifacts, Eigen (private).
 // The logged exposures the exposure model learns from. The model estimates where the bank's
 // past (logging) policy showed items; evaluation uses it to tell which held-out positives the
 // old policy would have made possible. An item valid for only part of the training period

@@ -1,3 +1,5 @@
+// Module training: offline training and evaluation runs. May depend on: core, metrics, features,
+// recall, rank, policy; artifacts, Eigen (private).
 // Held-out splits of an event log (by a global time cut, or per customer by time) and the
 // evaluation targets built from a split: the held-out metric's targets as
 // qianmian/metrics/held_out.h defines them (the synthetic bank's oracle uses the same

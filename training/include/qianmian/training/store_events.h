@@ -1,3 +1,5 @@
+// Module training: offline training and evaluation runs. May depend on: core, metrics, features,
+// recall, rank, policy; artifacts, Eigen (private).
 // The loop serve -> feedback -> train: events recorded in the event store (SPEC §6: after
 // events.csv seeded it, the store is the record) are added to a dataset for training.
 #pragma once

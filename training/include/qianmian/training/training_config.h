@@ -1,3 +1,5 @@
+// Module training: offline training and evaluation runs. May depend on: core, metrics, features,
+// recall, rank, policy; artifacts, Eigen (private).
 // training's settings: the [training] section of the engine's TOML file (the split, the
 // two-stage evaluation, the towers, the exposure model and the ranker), read by ReadTrainConfig
 // next to them.
