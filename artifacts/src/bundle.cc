@@ -19,20 +19,9 @@ constexpr char kSettingsFormat[] = "qianmian.bundle/1";
 
 // The names of BundleFile, in its order.
 constexpr const char* kFileNames[kBundleFiles] = {
-    "bundle.json",
-    "features.json",
-    "two_tower.pt",
-    "two_tower.pt.json",
-    "item_embeddings.f32",
-    "item_ids.txt",
-    "exposure_tower.pt",
-    "exposure_tower.pt.json",
-    "products.index",
-    "content.index",
-    "neighbours.i32",
-    "ranker.pt",
-    "ranker.pt.json",
-    "rank_inputs.json",
+    "bundle.json",    "features.json",     "two_tower.pt",           "two_tower.pt.json", "item_embeddings.f32",
+    "item_ids.txt",   "exposure_tower.pt", "exposure_tower.pt.json", "products.index",    "content.index",
+    "neighbours.i32", "ranker.pt",         "ranker.pt.json",         "rank_inputs.json",
 };
 
 // Defaults of [training] when versions were written without bundle.json: a legacy version whose
@@ -290,8 +279,8 @@ Result<BundleReader> BundleReader::Open(const std::string& root, const std::stri
   r.dir_ = (fs::path(root) / version).string();
   const auto listed = [&](BundleFile f) { return Listed(r.manifest_, f) != nullptr; };
   r.legacy_ = !listed(BundleFile::kSettings);
-  const std::string where = "version " + version + ": " +
-                            (r.legacy_ ? "settings derived without bundle.json: " : "bundle.json: ");
+  const std::string where =
+      "version " + version + ": " + (r.legacy_ ? "settings derived without bundle.json: " : "bundle.json: ");
   if (r.legacy_) {
     QM_ASSIGN_OR_RETURN(r.settings_, LegacySettings(r.manifest_, r.dir_));
   } else {

@@ -97,8 +97,8 @@ Status WriteFileSynced(const std::string& path, const std::string& content) {
 
 // Replaces `path` atomically with `content`: temp file in the same folder, fsync, rename,
 // fsync of the folder. Readers see the old or the new content, never a mix.
-Status ReplaceFileAtomically(const std::string& dir, const std::string& name,
-                             const std::string& temp_name, const std::string& content) {
+Status ReplaceFileAtomically(const std::string& dir, const std::string& name, const std::string& temp_name,
+                             const std::string& content) {
   const std::string temp = dir + "/" + temp_name;
   const std::string path = dir + "/" + name;
   Status st = WriteFileSynced(temp, content);
@@ -131,8 +131,7 @@ bool IsSafeRelativePath(const std::string& path) {
   size_t start = 0;
   while (start <= path.size()) {
     const size_t slash = path.find('/', start);
-    const std::string part =
-        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    const std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (!IsPlainName(part)) return false;
     if (slash == std::string::npos) break;
     start = slash + 1;
@@ -161,9 +160,7 @@ std::string VersionPrefix(TimeMs now) {
   return buf;
 }
 
-std::string VersionDir(const std::string& root, const std::string& version) {
-  return root + "/" + version;
-}
+std::string VersionDir(const std::string& root, const std::string& version) { return root + "/" + version; }
 
 json ManifestToJson(const Manifest& m) {
   json files = json::array();
@@ -188,8 +185,7 @@ Result<Manifest> ManifestFromJson(const std::string& text, const std::string& wh
     Manifest m;
     m.format = j.at("format").get<int>();
     if (m.format != kManifestFormat) {
-      return Status::Corruption(where + ": unsupported manifest format " +
-                                std::to_string(m.format));
+      return Status::Corruption(where + ": unsupported manifest format " + std::to_string(m.format));
     }
     m.version = j.at("version").get<std::string>();
     m.created_ms = j.at("created_ms").get<TimeMs>();
@@ -236,8 +232,7 @@ Result<std::string> ReadWholeFile(const std::string& path) {
 }
 
 Status WriteCurrent(const std::string& root, const std::string& version) {
-  return ReplaceFileAtomically(root, kCurrentFile, std::string(kCurrentFile) + ".tmp-" + version,
-                               version + "\n");
+  return ReplaceFileAtomically(root, kCurrentFile, std::string(kCurrentFile) + ".tmp-" + version, version + "\n");
 }
 
 }  // namespace
@@ -311,8 +306,7 @@ Result<ArtifactWriter> ArtifactWriter::Create(const std::string& root) {
     }
     if (errno != EEXIST) return Status::IoError("cannot create " + dir + ": " + ErrnoText());
   }
-  return Status::ResourceExhausted("more than 10000 artifact versions in one second under " +
-                                   root);
+  return Status::ResourceExhausted("more than 10000 artifact versions in one second under " + root);
 }
 
 const std::string& ArtifactWriter::version() const { return state_->version; }
@@ -334,8 +328,7 @@ Status ArtifactWriter::AddFile(const std::string& relative_path) {
   std::error_code ec;
   const fs::file_status st = fs::symlink_status(PathFor(relative_path), ec);
   if (ec || !fs::is_regular_file(st)) {
-    return Status::NotFound("artifact file '" + relative_path + "' is not a regular file in " +
-                            state_->dir);
+    return Status::NotFound("artifact file '" + relative_path + "' is not a regular file in " + state_->dir);
   }
   state_->files.insert(relative_path);
   return Status::Ok();
@@ -359,9 +352,7 @@ void ArtifactWriter::SetMetrics(const std::map<std::string, double>& metrics) {
   state_->metrics_json = j.dump();
 }
 
-void ArtifactWriter::SetDataFingerprint(const std::string& fingerprint) {
-  state_->fingerprint = fingerprint;
-}
+void ArtifactWriter::SetDataFingerprint(const std::string& fingerprint) { state_->fingerprint = fingerprint; }
 
 Result<Manifest> ArtifactWriter::Commit() {
   QM_CHECK_MSG(state_ != nullptr, "ArtifactWriter used after move");
@@ -405,8 +396,7 @@ Result<Manifest> ArtifactWriter::Commit() {
   }
   for (const std::string& d : dirs) QM_RETURN_IF_ERROR(FsyncDir(d));
 
-  QM_RETURN_IF_ERROR(
-      ReplaceFileAtomically(s.dir, kManifestFile, kManifestTemp, ManifestToJson(m).dump(2) + "\n"));
+  QM_RETURN_IF_ERROR(ReplaceFileAtomically(s.dir, kManifestFile, kManifestTemp, ManifestToJson(m).dump(2) + "\n"));
   QM_RETURN_IF_ERROR(Verify(s.root, s.version).status());
   QM_RETURN_IF_ERROR(FsyncDir(s.root));  // the version folder's entry, before CURRENT names it
   QM_RETURN_IF_ERROR(WriteCurrent(s.root, s.version));
@@ -427,8 +417,7 @@ Result<Manifest> ReadManifest(const std::string& root, const std::string& versio
   Result<std::string> text = ReadWholeFile(path);
   if (!text.ok()) {
     if (text.status().code() == StatusCode::kNotFound) {
-      return Status::Corruption("version " + version + " has no " + kManifestFile +
-                                " (an unfinished write?)");
+      return Status::Corruption("version " + version + " has no " + kManifestFile + " (an unfinished write?)");
     }
     return text.status();
   }
@@ -456,8 +445,8 @@ Result<Manifest> Verify(const std::string& root, const std::string& version) {
     Result<uint64_t> size = HashInto(path, &hash, /*sync=*/false);
     if (!size.ok()) return Status::Corruption(where + " cannot be read: " + size.status().message());
     if (*size != f.size) {
-      return Status::Corruption(where + " has " + std::to_string(*size) +
-                                " bytes; the manifest says " + std::to_string(f.size));
+      return Status::Corruption(where + " has " + std::to_string(*size) + " bytes; the manifest says " +
+                                std::to_string(f.size));
     }
     if (hash.HexDigest() != f.sha256) {
       return Status::Corruption(where + " does not match its SHA-256 in the manifest");
@@ -476,8 +465,8 @@ Result<std::string> ReadCurrent(const std::string& root) {
     return text.status();
   }
   std::string version = *text;
-  while (!version.empty() && (version.back() == '\n' || version.back() == '\r' ||
-                              version.back() == ' ' || version.back() == '\t')) {
+  while (!version.empty() &&
+         (version.back() == '\n' || version.back() == '\r' || version.back() == ' ' || version.back() == '\t')) {
     version.pop_back();
   }
   if (!IsPlainName(version)) {

@@ -90,9 +90,12 @@ Status DecodeRecommend(const std::string& bytes, RecommendReply* out) {
           for (uint32_t f = 0; f < m.via.map.size; ++f) {
             const auto& fk = m.via.map.ptr[f].key;
             const auto& fv = m.via.map.ptr[f].val;
-            if (KeyIs(fk, "item_id")) it.item_id = AsString(fv);
-            else if (KeyIs(fk, "kind")) it.kind = AsString(fv);
-            else if (KeyIs(fk, "score") && (fv.type == msgpack::type::FLOAT64 || fv.type == msgpack::type::FLOAT32)) it.score = fv.via.f64;
+            if (KeyIs(fk, "item_id"))
+              it.item_id = AsString(fv);
+            else if (KeyIs(fk, "kind"))
+              it.kind = AsString(fv);
+            else if (KeyIs(fk, "score") && (fv.type == msgpack::type::FLOAT64 || fv.type == msgpack::type::FLOAT32))
+              it.score = fv.via.f64;
             else if (KeyIs(fk, "reasons") && fv.type == msgpack::type::ARRAY) {
               for (uint32_t r = 0; r < fv.via.array.size; ++r) it.reasons.push_back(AsString(fv.via.array.ptr[r]));
             }

@@ -1,7 +1,7 @@
 #include "qianmian/content/text_features.h"
 
-#include <string>
 #include <xxhash.h>
+#include <string>
 
 namespace qm::content {
 
@@ -14,7 +14,10 @@ std::vector<std::string_view> Utf8CodePoints(std::string_view text) {
     size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
     if (i + len > text.size()) len = 1;
     for (size_t k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) { len = 1; break; }
+      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) {
+        len = 1;
+        break;
+      }
     }
     cps.push_back(text.substr(i, len));
     i += len;
@@ -27,7 +30,8 @@ bool IsSpaceOrPunct(std::string_view cp) {
   if (cp.size() != 1) {
     // Common CJK punctuation: ，。、！？：；“”（）《》
     static const char* kPunct[] = {"，", "。", "、", "！", "？", "：", "；", "“", "”", "（", "）", "《", "》", "…"};
-    for (const char* p : kPunct) if (cp == p) return true;
+    for (const char* p : kPunct)
+      if (cp == p) return true;
     return false;
   }
   char c = cp[0];
@@ -36,8 +40,7 @@ bool IsSpaceOrPunct(std::string_view cp) {
 }
 }  // namespace
 
-void HashedNgrams(std::string_view text, const TextFeatureOptions& options,
-                  std::vector<uint32_t>* out) {
+void HashedNgrams(std::string_view text, const TextFeatureOptions& options, std::vector<uint32_t>* out) {
   std::vector<std::string_view> cps = Utf8CodePoints(text);
   std::string gram;
   for (size_t i = 0; i < cps.size(); ++i) {

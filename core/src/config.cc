@@ -1,17 +1,17 @@
 #include "qianmian/core/config.h"
 
+#include <toml++/toml.h>
 #include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace qm {
 
 struct ConfigState {
   toml::table root;
   std::string source;
-  std::map<std::string, bool> known;   // full paths that a section read or opened
+  std::map<std::string, bool> known;  // full paths that a section read or opened
   std::vector<std::string> errors;
 };
 
@@ -63,16 +63,20 @@ void ConfigTable::Read(std::string_view key, bool* out) {
   const toml::node* n = Lookup(table_, key);
   if (!n) return;
   state_->known[PathOf(key)] = true;
-  if (auto v = n->value<bool>(); v && n->is_boolean()) *out = *v;
-  else TypeError(state_.get(), PathOf(key), "a boolean");
+  if (auto v = n->value<bool>(); v && n->is_boolean())
+    *out = *v;
+  else
+    TypeError(state_.get(), PathOf(key), "a boolean");
 }
 
 void ConfigTable::Read(std::string_view key, int64_t* out) {
   const toml::node* n = Lookup(table_, key);
   if (!n) return;
   state_->known[PathOf(key)] = true;
-  if (n->is_integer()) *out = *n->value<int64_t>();
-  else TypeError(state_.get(), PathOf(key), "an integer");
+  if (n->is_integer())
+    *out = *n->value<int64_t>();
+  else
+    TypeError(state_.get(), PathOf(key), "an integer");
 }
 
 void ConfigTable::Read(std::string_view key, int* out) {
@@ -80,8 +84,10 @@ void ConfigTable::Read(std::string_view key, int* out) {
   const size_t before = state_->errors.size();
   Read(key, &v);
   if (state_->errors.size() != before) return;
-  if (v < INT32_MIN || v > INT32_MAX) Error(key, "out of range");
-  else *out = static_cast<int>(v);
+  if (v < INT32_MIN || v > INT32_MAX)
+    Error(key, "out of range");
+  else
+    *out = static_cast<int>(v);
 }
 
 void ConfigTable::Read(std::string_view key, double* out) {
@@ -90,8 +96,10 @@ void ConfigTable::Read(std::string_view key, double* out) {
   state_->known[PathOf(key)] = true;
   if (n->is_floating_point() || n->is_integer()) {
     double v = *n->value<double>();
-    if (!std::isfinite(v)) Error(key, "must be a finite number");
-    else *out = v;
+    if (!std::isfinite(v))
+      Error(key, "must be a finite number");
+    else
+      *out = v;
   } else {
     TypeError(state_.get(), PathOf(key), "a number");
   }
@@ -107,8 +115,10 @@ void ConfigTable::Read(std::string_view key, std::string* out) {
   const toml::node* n = Lookup(table_, key);
   if (!n) return;
   state_->known[PathOf(key)] = true;
-  if (n->is_string()) *out = *n->value<std::string>();
-  else TypeError(state_.get(), PathOf(key), "a string");
+  if (n->is_string())
+    *out = *n->value<std::string>();
+  else
+    TypeError(state_.get(), PathOf(key), "a string");
 }
 
 void ConfigTable::Read(std::string_view key, std::vector<std::string>* out) {
@@ -120,12 +130,17 @@ void ConfigTable::Read(std::string_view key, std::vector<std::string>* out) {
   bool ok = a != nullptr;
   if (ok) {
     for (const auto& e : *a) {
-      if (!e.is_string()) { ok = false; break; }
+      if (!e.is_string()) {
+        ok = false;
+        break;
+      }
       v.push_back(*e.value<std::string>());
     }
   }
-  if (ok) *out = std::move(v);
-  else TypeError(state_.get(), PathOf(key), "an array of strings");
+  if (ok)
+    *out = std::move(v);
+  else
+    TypeError(state_.get(), PathOf(key), "an array of strings");
 }
 
 void ConfigTable::Read(std::string_view key, std::vector<double>* out) {
@@ -137,12 +152,17 @@ void ConfigTable::Read(std::string_view key, std::vector<double>* out) {
   bool ok = a != nullptr;
   if (ok) {
     for (const auto& e : *a) {
-      if (!(e.is_floating_point() || e.is_integer())) { ok = false; break; }
+      if (!(e.is_floating_point() || e.is_integer())) {
+        ok = false;
+        break;
+      }
       v.push_back(*e.value<double>());
     }
   }
-  if (ok) *out = std::move(v);
-  else TypeError(state_.get(), PathOf(key), "an array of numbers");
+  if (ok)
+    *out = std::move(v);
+  else
+    TypeError(state_.get(), PathOf(key), "an array of numbers");
 }
 
 void ConfigTable::ReadDuration(std::string_view key, TimeMs* out) {
@@ -151,8 +171,10 @@ void ConfigTable::ReadDuration(std::string_view key, TimeMs* out) {
   state_->known[PathOf(key)] = true;
   if (n->is_integer()) {
     int64_t v = *n->value<int64_t>();
-    if (v < 0) Error(key, "a duration cannot be negative");
-    else *out = v;
+    if (v < 0)
+      Error(key, "a duration cannot be negative");
+    else
+      *out = v;
     return;
   }
   if (!n->is_string()) {
@@ -164,8 +186,8 @@ void ConfigTable::ReadDuration(std::string_view key, TimeMs* out) {
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
   std::string unit = s.substr(i);
   static const std::map<std::string, TimeMs> kUnits = {
-      {"ms", 1}, {"s", kMsPerSecond}, {"m", kMsPerMinute}, {"min", kMsPerMinute},
-      {"h", kMsPerHour}, {"d", kMsPerDay}, {"w", 7 * kMsPerDay}};
+      {"ms", 1},         {"s", kMsPerSecond}, {"m", kMsPerMinute}, {"min", kMsPerMinute},
+      {"h", kMsPerHour}, {"d", kMsPerDay},    {"w", 7 * kMsPerDay}};
   auto u = kUnits.find(unit);
   if (i == 0 || i > 15 || u == kUnits.end()) {
     Error(key, "bad duration '" + s + "' (use e.g. \"500ms\", \"30s\", \"15m\", \"12h\", \"7d\", \"2w\")");
@@ -199,8 +221,10 @@ std::vector<ConfigTable> ConfigTable::TableArray(std::string_view key) {
   }
   for (size_t i = 0; i < a->size(); ++i) {
     std::string ip = path + "[" + std::to_string(i) + "]";
-    if (const auto* t = (*a)[i].as_table()) out.push_back(ConfigTable(state_, t, ip));
-    else TypeError(state_.get(), ip, "a table");
+    if (const auto* t = (*a)[i].as_table())
+      out.push_back(ConfigTable(state_, t, ip));
+    else
+      TypeError(state_.get(), ip, "a table");
   }
   return out;
 }
@@ -214,8 +238,7 @@ Result<ConfigFile> ConfigFile::Parse(std::string_view text, std::string source_n
     f.state_->root = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
-    return Status::InvalidArgument(source_name + ":" + std::to_string(b.line) + ":" +
-                                   std::to_string(b.column) + ": " +
+    return Status::InvalidArgument(source_name + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": " +
                                    std::string(e.description()));
   }
   return f;
@@ -235,7 +258,8 @@ Status ConfigFile::Finish() const {
   std::vector<std::string> problems = state_->errors;
   CollectUnknown(state_->root, "", *state_, &problems);
   if (problems.empty()) return Status::Ok();
-  std::string msg = "configuration " + (state_->source.empty() ? std::string("") : "'" + state_->source + "' ") + "rejected: ";
+  std::string msg =
+      "configuration " + (state_->source.empty() ? std::string("") : "'" + state_->source + "' ") + "rejected: ";
   for (size_t i = 0; i < problems.size(); ++i) msg += (i ? "; " : "") + problems[i];
   return Status::InvalidArgument(msg);
 }

@@ -1,12 +1,12 @@
 #include "qianmian/core/csv.h"
 
+#include <sys/stat.h>
 #include <cctype>
-#include <fstream>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
-#include <sys/stat.h>
+#include <fstream>
 
 namespace qm {
 
@@ -87,26 +87,40 @@ bool CsvReader::Next(CsvRecord* rec) {
     size_t newlines = 0;
     for (;;) {
       if (p >= end_) {
-        if (eof_ || mem_) { complete = true; break; }
+        if (eof_ || mem_) {
+          complete = true;
+          break;
+        }
         if (p - begin_ > kMaxRecordBytes) break;
         size_t off = p - begin_;
         bool more = Fill();
         data = buf_.data();
         p = begin_ + off;
-        if (!more) { complete = true; break; }
+        if (!more) {
+          complete = true;
+          break;
+        }
         continue;
       }
       char ch = data[p];
       if (st == St::kQuoted) {
-        if (ch == '"') st = St::kAfterQuote;
-        else if (ch == '\n') ++newlines;
+        if (ch == '"')
+          st = St::kAfterQuote;
+        else if (ch == '\n')
+          ++newlines;
         ++p;
         continue;
       }
-      if (ch == '\n') { complete = true; break; }
-      if (ch == delim_) st = St::kFieldStart;
-      else if (ch == '"' && (st == St::kFieldStart || st == St::kAfterQuote)) st = St::kQuoted;
-      else if (st != St::kUnquoted) st = St::kUnquoted;
+      if (ch == '\n') {
+        complete = true;
+        break;
+      }
+      if (ch == delim_)
+        st = St::kFieldStart;
+      else if (ch == '"' && (st == St::kFieldStart || st == St::kAfterQuote))
+        st = St::kQuoted;
+      else if (st != St::kUnquoted)
+        st = St::kUnquoted;
       ++p;
     }
     const bool in_quotes = st == St::kQuoted;
@@ -144,9 +158,16 @@ bool CsvReader::Next(CsvRecord* rec) {
         size_t start = scratch_.size();
         ++i;
         for (;;) {
-          if (i >= rec_end) { rec->error = "unterminated quoted field"; return true; }
+          if (i >= rec_end) {
+            rec->error = "unterminated quoted field";
+            return true;
+          }
           if (data[i] == '"') {
-            if (i + 1 < rec_end && data[i + 1] == '"') { scratch_.push_back('"'); i += 2; continue; }
+            if (i + 1 < rec_end && data[i + 1] == '"') {
+              scratch_.push_back('"');
+              i += 2;
+              continue;
+            }
             ++i;
             break;
           }
@@ -170,7 +191,10 @@ bool CsvReader::Next(CsvRecord* rec) {
       }
       if (i >= rec_end) break;
       ++i;  // delimiter
-      if (i == rec_end) { rec->fields.emplace_back(); break; }
+      if (i == rec_end) {
+        rec->fields.emplace_back();
+        break;
+      }
     }
     return true;
   }
@@ -217,9 +241,15 @@ void CsvWriter::Field(std::string_view s) {
   Sep();
   bool quote = false;
   for (char c : s) {
-    if (c == delim_ || c == '"' || c == '\n' || c == '\r') { quote = true; break; }
+    if (c == delim_ || c == '"' || c == '\n' || c == '\r') {
+      quote = true;
+      break;
+    }
   }
-  if (!quote) { Put(s); return; }
+  if (!quote) {
+    Put(s);
+    return;
+  }
   buf_.push_back('"');
   for (char c : s) {
     if (c == '"') buf_.push_back('"');

@@ -53,8 +53,7 @@ std::string LoadReport::Format(size_t max_rows) const {
   for (const FileReport* f : {&items, &customers, &events}) {
     if (f->path.empty()) continue;
     std::string name = fs::path(f->path).filename().string();
-    out += name + ": " + std::to_string(f->rows) + " rows, " + std::to_string(f->bad_rows) +
-           " rejected\n";
+    out += name + ": " + std::to_string(f->rows) + " rows, " + std::to_string(f->bad_rows) + " rejected\n";
     size_t shown = 0;
     for (const auto& e : f->errors) {
       if (shown++ >= max_rows) break;
@@ -113,9 +112,9 @@ bool ParseFloat(std::string_view s, float* out) {
 // applies the bad-row threshold. `row` returns an empty string when the row is good, else
 // the reason it is rejected.
 template <typename RowFn>
-Status ForEachRow(const std::string& path, const std::vector<std::string>& required,
-                  const DataConfig& config, FileReport* report, const char* label,
-                  const std::function<Status(const Header&)>& on_header, RowFn row) {
+Status ForEachRow(const std::string& path, const std::vector<std::string>& required, const DataConfig& config,
+                  FileReport* report, const char* label, const std::function<Status(const Header&)>& on_header,
+                  RowFn row) {
   report->path = path;
   QM_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path));
   CsvRecord rec;
@@ -134,8 +133,7 @@ Status ForEachRow(const std::string& path, const std::vector<std::string>& requi
   if (!missing.empty()) {
     std::string m;
     for (const auto& c : missing) m += (m.empty() ? "'" : ", '") + c + "'";
-    return Status::InvalidArgument(name + ": missing required column" +
-                                   (missing.size() > 1 ? "s " : " ") + m);
+    return Status::InvalidArgument(name + ": missing required column" + (missing.size() > 1 ? "s " : " ") + m);
   }
   QM_RETURN_IF_ERROR(on_header(header));
   const size_t width = header.names().size();
@@ -163,14 +161,15 @@ Status ForEachRow(const std::string& path, const std::vector<std::string>& requi
   QM_RETURN_IF_ERROR(reader->status());
   if (report->rows > 0 &&
       static_cast<double>(report->bad_rows) > config.max_bad_row_share * static_cast<double>(report->rows)) {
-    std::string first = report->errors.empty() ? "" :
-        " (first: line " + std::to_string(report->errors[0].line) + ": " + report->errors[0].reason + ")";
+    std::string first = report->errors.empty() ? ""
+                                               : " (first: line " + std::to_string(report->errors[0].line) + ": " +
+                                                     report->errors[0].reason + ")";
     char share[32];
     std::snprintf(share, sizeof share, "%.2f%%", 100.0 * report->bad_rows / report->rows);
     return Status::InvalidArgument(name + ": " + std::to_string(report->bad_rows) + " of " +
                                    std::to_string(report->rows) + " rows are malformed (" + share +
-                                   ", more than the allowed " +
-                                   std::to_string(config.max_bad_row_share * 100) + "%)" + first);
+                                   ", more than the allowed " + std::to_string(config.max_bad_row_share * 100) + "%)" +
+                                   first);
   }
   return Status::Ok();
 }
@@ -186,8 +185,7 @@ Status DeclareChannels(const DataConfig& config, Dataset* ds) {
   return Status::Ok();
 }
 
-bool ParseChannelList(std::string_view cell, const ChannelRegistry& reg, ChannelMask* out,
-                      std::string* reason) {
+bool ParseChannelList(std::string_view cell, const ChannelRegistry& reg, ChannelMask* out, std::string* reason) {
   ChannelMask m = 0;
   for (auto part : SplitList(cell)) {
     auto c = reg.Find(part);
@@ -211,22 +209,24 @@ std::vector<uint32_t> InternList(std::string_view cell, Dictionary* dict) {
 
 }  // namespace
 
-Status LoadItemsCsv(const std::string& path, const DataConfig& config, Dataset* ds,
-                    FileReport* report) {
+Status LoadItemsCsv(const std::string& path, const DataConfig& config, Dataset* ds, FileReport* report) {
   QM_ASSIGN_OR_RETURN(TimeZone tz, ZoneOf(config));
   QM_RETURN_IF_ERROR(DeclareChannels(config, ds));
-  struct Cols { int id, kind, title, category, tags, text, risk, tiers, regions, channels, start, end, campaign, value, boost, service; } c{};
+  struct Cols {
+    int id, kind, title, category, tags, text, risk, tiers, regions, channels, start, end, campaign, value, boost,
+        service;
+  } c{};
   return ForEachRow(
       path, {"item_id", "kind"}, config, report, "items",
       [&](const Header& h) {
-        c = {h.Find("item_id"), h.Find("kind"), h.Find("title"), h.Find("category"), h.Find("tags"),
-             h.Find("text"), h.Find("risk_level"), h.Find("tiers"), h.Find("regions"), h.Find("channels"),
-             h.Find("start"), h.Find("end"), h.Find("campaign_id"), h.Find("value"), h.Find("boost"),
-             h.Find("service")};
+        c = {h.Find("item_id"),     h.Find("kind"),     h.Find("title"),      h.Find("category"),
+             h.Find("tags"),        h.Find("text"),     h.Find("risk_level"), h.Find("tiers"),
+             h.Find("regions"),     h.Find("channels"), h.Find("start"),      h.Find("end"),
+             h.Find("campaign_id"), h.Find("value"),    h.Find("boost"),      h.Find("service")};
         for (const auto& n : h.names()) {
           static const std::unordered_set<std::string> kKnown = {
-              "item_id", "kind", "title", "category", "tags", "text", "risk_level", "tiers", "regions",
-              "channels", "start", "end", "campaign_id", "value", "boost", "service"};
+              "item_id", "kind",     "title", "category", "tags",        "text",  "risk_level", "tiers",
+              "regions", "channels", "start", "end",      "campaign_id", "value", "boost",      "service"};
           if (!kKnown.count(n)) report->notes.push_back("column '" + n + "' is not used by the engine");
         }
         return Status::Ok();
@@ -234,24 +234,40 @@ Status LoadItemsCsv(const std::string& path, const DataConfig& config, Dataset* 
       [&](const CsvRecord& rec, std::string* reason) {
         Item it;
         it.id = std::string(Cell(rec, c.id));
-        if (it.id.empty()) { *reason = "empty item_id"; return; }
-        if (ds->FindItem(it.id)) { *reason = "duplicate item_id " + Quote(it.id); return; }
+        if (it.id.empty()) {
+          *reason = "empty item_id";
+          return;
+        }
+        if (ds->FindItem(it.id)) {
+          *reason = "duplicate item_id " + Quote(it.id);
+          return;
+        }
         auto kind = ParseItemKind(Cell(rec, c.kind));
-        if (!kind) { *reason = "bad kind " + Quote(Cell(rec, c.kind)) + " (product or content)"; return; }
+        if (!kind) {
+          *reason = "bad kind " + Quote(Cell(rec, c.kind)) + " (product or content)";
+          return;
+        }
         it.kind = *kind;
         it.title = std::string(Cell(rec, c.title));
         it.category = ds->categories.Intern(Cell(rec, c.category));
         it.tags = InternList(Cell(rec, c.tags), &ds->item_tags);
         if (c.text >= 0) it.text = std::string(Cell(rec, c.text));
         auto risk = ParseRisk(Cell(rec, c.risk), 'R');
-        if (!risk) { *reason = "bad risk_level " + Quote(Cell(rec, c.risk)) + " (R1..R5)"; return; }
+        if (!risk) {
+          *reason = "bad risk_level " + Quote(Cell(rec, c.risk)) + " (R1..R5)";
+          return;
+        }
         if (*risk != kNoRisk && it.kind == ItemKind::kContent) {
-          *reason = "risk_level on a content item"; return;
+          *reason = "risk_level on a content item";
+          return;
         }
         it.risk = *risk;
         for (auto t : SplitList(Cell(rec, c.tiers))) {
           auto tier = ParseTier(t);
-          if (!tier) { *reason = "bad tier " + Quote(t) + " in tiers"; return; }
+          if (!tier) {
+            *reason = "bad tier " + Quote(t) + " in tiers";
+            return;
+          }
           it.tiers |= static_cast<uint8_t>(1u << static_cast<int>(*tier));
         }
         it.regions = InternList(Cell(rec, c.regions), &ds->regions);
@@ -260,22 +276,34 @@ Status LoadItemsCsv(const std::string& path, const DataConfig& config, Dataset* 
           auto cell = Cell(rec, col);
           if (cell.empty()) continue;
           auto t = ParseTime(cell, tz);
-          if (!t) { *reason = std::string("bad ") + name + " time " + Quote(cell); return; }
+          if (!t) {
+            *reason = std::string("bad ") + name + " time " + Quote(cell);
+            return;
+          }
           *out = *t;
         }
         if (it.start != kNoTime && it.end != kNoTime && it.end <= it.start) {
-          *reason = "end is not after start"; return;
+          *reason = "end is not after start";
+          return;
         }
         auto camp = Cell(rec, c.campaign);
         it.campaign = camp.empty() ? 0 : ds->campaigns.Intern(camp);
-        for (auto [col, out, name] : {std::tuple{c.value, &it.value, "value"}, std::tuple{c.boost, &it.boost, "boost"}}) {
+        for (auto [col, out, name] :
+             {std::tuple{c.value, &it.value, "value"}, std::tuple{c.boost, &it.boost, "boost"}}) {
           auto cell = Cell(rec, col);
           if (cell.empty()) continue;
-          if (!ParseFloat(cell, out) || *out < 0) { *reason = std::string("bad ") + name + " " + Quote(cell) + " (a number >= 0)"; return; }
+          if (!ParseFloat(cell, out) || *out < 0) {
+            *reason = std::string("bad ") + name + " " + Quote(cell) + " (a number >= 0)";
+            return;
+          }
         }
         auto svc = Cell(rec, c.service);
-        if (svc == "1" || svc == "true") it.service = true;
-        else if (!(svc.empty() || svc == "0" || svc == "false")) { *reason = "bad service " + Quote(svc) + " (0 or 1)"; return; }
+        if (svc == "1" || svc == "true")
+          it.service = true;
+        else if (!(svc.empty() || svc == "0" || svc == "false")) {
+          *reason = "bad service " + Quote(svc) + " (0 or 1)";
+          return;
+        }
         ds->AddItem(std::move(it));
       });
 }
@@ -308,7 +336,8 @@ Result<Schema> LoadSchema(const std::string& path) {
   QM_RETURN_IF_ERROR(f.Finish().Annotate("schema"));
   for (const auto& n : numeric) s.kinds[n] = FeatureColumn::Kind::kNumeric;
   for (const auto& n : categorical) {
-    if (s.kinds.count(n)) return Status::InvalidArgument("schema '" + path + "': column '" + n + "' is both numeric and categorical");
+    if (s.kinds.count(n))
+      return Status::InvalidArgument("schema '" + path + "': column '" + n + "' is both numeric and categorical");
     s.kinds[n] = FeatureColumn::Kind::kCategorical;
   }
   return s;
@@ -316,8 +345,7 @@ Result<Schema> LoadSchema(const std::string& path) {
 
 }  // namespace
 
-Status LoadCustomersCsv(const std::string& path, const DataConfig& config, Dataset* ds,
-                        FileReport* report) {
+Status LoadCustomersCsv(const std::string& path, const DataConfig& config, Dataset* ds, FileReport* report) {
   QM_ASSIGN_OR_RETURN(TimeZone tz, ZoneOf(config));
   QM_RETURN_IF_ERROR(DeclareChannels(config, ds));
   Schema schema;
@@ -329,19 +357,22 @@ Status LoadCustomersCsv(const std::string& path, const DataConfig& config, Datas
   if (!schema_path.empty()) {
     QM_ASSIGN_OR_RETURN(schema, LoadSchema(schema_path));
   }
-  struct Cols { int id, tier, risk, assessed, region, tags, holdings, opt_out; } c{};
+  struct Cols {
+    int id, tier, risk, assessed, region, tags, holdings, opt_out;
+  } c{};
   std::vector<std::pair<int, RawColumn>> extras;
   uint64_t unknown_holdings = 0;
   Status st = ForEachRow(
       path, {"customer_id"}, config, report, "customers",
       [&](const Header& h) {
         c = {h.Find("customer_id"), h.Find("tier"), h.Find("risk_level"), h.Find("risk_assessed"),
-             h.Find("region"), h.Find("tags"), h.Find("holdings"), h.Find("opt_out")};
-        static const std::unordered_set<std::string> kKnown = {
-            "customer_id", "tier", "risk_level", "risk_assessed", "region", "tags", "holdings", "opt_out"};
+             h.Find("region"),      h.Find("tags"), h.Find("holdings"),   h.Find("opt_out")};
+        static const std::unordered_set<std::string> kKnown = {"customer_id", "tier", "risk_level", "risk_assessed",
+                                                               "region",      "tags", "holdings",   "opt_out"};
         for (size_t i = 0; i < h.names().size(); ++i) {
           if (kKnown.count(h.names()[i])) continue;
-          if (h.names()[i].empty()) return Status::InvalidArgument(fs::path(path).filename().string() + ":1: empty column name in header");
+          if (h.names()[i].empty())
+            return Status::InvalidArgument(fs::path(path).filename().string() + ":1: empty column name in header");
           RawColumn rc;
           rc.name = h.names()[i];
           extras.emplace_back(static_cast<int>(i), std::move(rc));
@@ -354,21 +385,36 @@ Status LoadCustomersCsv(const std::string& path, const DataConfig& config, Datas
       [&](const CsvRecord& rec, std::string* reason) {
         Customer cu;
         cu.id = std::string(Cell(rec, c.id));
-        if (cu.id.empty()) { *reason = "empty customer_id"; return; }
-        if (ds->FindCustomer(cu.id)) { *reason = "duplicate customer_id " + Quote(cu.id); return; }
+        if (cu.id.empty()) {
+          *reason = "empty customer_id";
+          return;
+        }
+        if (ds->FindCustomer(cu.id)) {
+          *reason = "duplicate customer_id " + Quote(cu.id);
+          return;
+        }
         auto tier_cell = Cell(rec, c.tier);
         if (!tier_cell.empty()) {
           auto tier = ParseTier(tier_cell);
-          if (!tier) { *reason = "bad tier " + Quote(tier_cell) + " (mass, affluent or private)"; return; }
+          if (!tier) {
+            *reason = "bad tier " + Quote(tier_cell) + " (mass, affluent or private)";
+            return;
+          }
           cu.tier = *tier;
         }
         auto risk = ParseRisk(Cell(rec, c.risk), 'C');
-        if (!risk) { *reason = "bad risk_level " + Quote(Cell(rec, c.risk)) + " (C1..C5)"; return; }
+        if (!risk) {
+          *reason = "bad risk_level " + Quote(Cell(rec, c.risk)) + " (C1..C5)";
+          return;
+        }
         cu.risk = *risk;
         auto assessed = Cell(rec, c.assessed);
         if (!assessed.empty()) {
           auto t = ParseTime(assessed, tz);
-          if (!t) { *reason = "bad risk_assessed time " + Quote(assessed); return; }
+          if (!t) {
+            *reason = "bad risk_assessed time " + Quote(assessed);
+            return;
+          }
           cu.risk_assessed = *t;
         }
         cu.region = ds->regions.Intern(Cell(rec, c.region));
@@ -376,8 +422,10 @@ Status LoadCustomersCsv(const std::string& path, const DataConfig& config, Datas
         if (!ParseChannelList(Cell(rec, c.opt_out), ds->channels, &cu.opt_out, reason)) return;
         for (auto h : SplitList(Cell(rec, c.holdings))) {
           auto idx = ds->FindItem(h);
-          if (idx) cu.holdings.push_back(*idx);
-          else ++unknown_holdings;
+          if (idx)
+            cu.holdings.push_back(*idx);
+          else
+            ++unknown_holdings;
         }
         std::sort(cu.holdings.begin(), cu.holdings.end());
         cu.holdings.erase(std::unique(cu.holdings.begin(), cu.holdings.end()), cu.holdings.end());
@@ -387,15 +435,17 @@ Status LoadCustomersCsv(const std::string& path, const DataConfig& config, Datas
           raw.offsets.push_back(raw.chars.size());
           if (raw.all_numeric && !v.empty()) {
             float f;
-            if (!ParseFloat(v, &f)) { raw.all_numeric = false; raw.first_non_numeric = std::string(v); }
+            if (!ParseFloat(v, &f)) {
+              raw.all_numeric = false;
+              raw.first_non_numeric = std::string(v);
+            }
           }
         }
         ds->AddCustomer(std::move(cu));
       });
   QM_RETURN_IF_ERROR(st);
   if (unknown_holdings > 0) {
-    report->notes.push_back(std::to_string(unknown_holdings) +
-                            " holdings name products not in items.csv (ignored)");
+    report->notes.push_back(std::to_string(unknown_holdings) + " holdings name products not in items.csv (ignored)");
   }
   // Type the extra columns.
   for (auto& [col, raw] : extras) {
@@ -430,11 +480,12 @@ Status LoadCustomersCsv(const std::string& path, const DataConfig& config, Datas
   return Status::Ok();
 }
 
-Status LoadEventsCsv(const std::string& path, const DataConfig& config, Dataset* ds,
-                     FileReport* report) {
+Status LoadEventsCsv(const std::string& path, const DataConfig& config, Dataset* ds, FileReport* report) {
   QM_ASSIGN_OR_RETURN(TimeZone tz, ZoneOf(config));
   QM_RETURN_IF_ERROR(DeclareChannels(config, ds));
-  struct Cols { int ts, customer, item, type, channel, request; } c{};
+  struct Cols {
+    int ts, customer, item, type, channel, request;
+  } c{};
   {
     std::error_code ec;
     auto size = fs::file_size(path, ec);
@@ -443,10 +494,11 @@ Status LoadEventsCsv(const std::string& path, const DataConfig& config, Dataset*
   return ForEachRow(
       path, {"ts", "customer_id", "item_id", "type", "channel"}, config, report, "events",
       [&](const Header& h) {
-        c = {h.Find("ts"), h.Find("customer_id"), h.Find("item_id"), h.Find("type"), h.Find("channel"),
-             h.Find("request_id")};
+        c = {h.Find("ts"),   h.Find("customer_id"), h.Find("item_id"),
+             h.Find("type"), h.Find("channel"),     h.Find("request_id")};
         for (const auto& n : h.names()) {
-          static const std::unordered_set<std::string> kKnown = {"ts", "customer_id", "item_id", "type", "channel", "request_id"};
+          static const std::unordered_set<std::string> kKnown = {"ts",   "customer_id", "item_id",
+                                                                 "type", "channel",     "request_id"};
           if (!kKnown.count(n)) report->notes.push_back("column '" + n + "' is not used by the engine");
         }
         return Status::Ok();
@@ -454,15 +506,30 @@ Status LoadEventsCsv(const std::string& path, const DataConfig& config, Dataset*
       [&](const CsvRecord& rec, std::string* reason) {
         auto ts_cell = Cell(rec, c.ts);
         auto ts = ParseTime(ts_cell, tz);
-        if (!ts) { *reason = "bad ts " + Quote(ts_cell); return; }
+        if (!ts) {
+          *reason = "bad ts " + Quote(ts_cell);
+          return;
+        }
         auto cust = ds->FindCustomer(Cell(rec, c.customer));
-        if (!cust) { *reason = "unknown customer_id " + Quote(Cell(rec, c.customer)); return; }
+        if (!cust) {
+          *reason = "unknown customer_id " + Quote(Cell(rec, c.customer));
+          return;
+        }
         auto item = ds->FindItem(Cell(rec, c.item));
-        if (!item) { *reason = "unknown item_id " + Quote(Cell(rec, c.item)); return; }
+        if (!item) {
+          *reason = "unknown item_id " + Quote(Cell(rec, c.item));
+          return;
+        }
         auto type = ParseEventType(Cell(rec, c.type));
-        if (!type) { *reason = "unknown type " + Quote(Cell(rec, c.type)); return; }
+        if (!type) {
+          *reason = "unknown type " + Quote(Cell(rec, c.type));
+          return;
+        }
         auto ch = ds->channels.Find(Cell(rec, c.channel));
-        if (!ch) { *reason = "unknown channel " + Quote(Cell(rec, c.channel)); return; }
+        if (!ch) {
+          *reason = "unknown channel " + Quote(Cell(rec, c.channel));
+          return;
+        }
         ds->events.Append(*ts, *cust, *item, *type, *ch, Cell(rec, c.request));
       });
 }

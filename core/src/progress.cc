@@ -1,24 +1,27 @@
 #include "qianmian/core/progress.h"
 
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
-#include <unistd.h>
 
 namespace qm {
 
 namespace {
 int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
 std::string Human(double v) {
   char buf[32];
-  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
-  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1e4) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  if (v >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (v >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e4)
+    std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f", v);
   return buf;
 }
 
@@ -26,8 +29,10 @@ std::string Clock(double s) {
   if (s < 0 || s > 1e7) return "--:--";
   int t = static_cast<int>(s + 0.5);
   char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%d:%02d", t / 60, t % 60);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%d:%02d", t / 60, t % 60);
   return buf;
 }
 }  // namespace
@@ -53,15 +58,15 @@ void Progress::Set(uint64_t done) {
   if (NowNs() >= next_render_ns_.load(std::memory_order_relaxed)) MaybeRender(false);
 }
 
-void Progress::Finish() {
-  MaybeRender(true);
-}
+void Progress::Finish() { MaybeRender(true); }
 
 void Progress::MaybeRender(bool force) {
   if (!enabled_) return;
   std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
-  if (force) lock.lock();
-  else if (!lock.try_lock()) return;
+  if (force)
+    lock.lock();
+  else if (!lock.try_lock())
+    return;
   if (finished_) return;
   int64_t now = NowNs();
   next_render_ns_.store(now + 100'000'000, std::memory_order_relaxed);  // at most 10 per second
@@ -78,8 +83,10 @@ void Progress::MaybeRender(bool force) {
     line += pct;
     line += " " + Human(done) + "/" + Human(total) + unit_;
     line += " " + Human(rate) + unit_ + "/s";
-    if (force) line += " in " + Clock(secs);
-    else line += " ETA " + Clock(rate > 0 ? (total - std::min(done, total)) / rate : -1);
+    if (force)
+      line += " in " + Clock(secs);
+    else
+      line += " ETA " + Clock(rate > 0 ? (total - std::min(done, total)) / rate : -1);
   } else {
     line += " " + Human(done) + unit_ + " " + Human(rate) + unit_ + "/s";
     if (force) line += " in " + Clock(secs);

@@ -1,9 +1,9 @@
 #include "qianmian/core/time.h"
 
-#include <chrono>
-#include <cstdio>
 #include <date/date.h>
 #include <date/tz.h>
+#include <chrono>
+#include <cstdio>
 
 namespace qm {
 
@@ -74,7 +74,7 @@ TimeMs TimeZone::StartOfDay(TimeMs utc) const {
 
 TimeMs TimeZone::StartOfWeek(TimeMs utc) const {
   TimeMs local = UtcToLocal(utc);
-  TimeMs day = FloorDiv(local, kMsPerDay);  // days since 1970-01-01 (a Thursday)
+  TimeMs day = FloorDiv(local, kMsPerDay);   // days since 1970-01-01 (a Thursday)
   TimeMs weekday = ((day + 3) % 7 + 7) % 7;  // 0 = Monday
   return LocalToUtc((day - weekday) * kMsPerDay);
 }
@@ -123,12 +123,11 @@ std::optional<TimeMs> ParseTime(std::string_view s, const TimeZone& tz) {
     }
   }
   int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;
-  if (s.size() < 10 || !Digits(s, 0, 4, &y) || s[4] != '-' || !Digits(s, 5, 2, &mo) ||
-      s[7] != '-' || !Digits(s, 8, 2, &d)) {
+  if (s.size() < 10 || !Digits(s, 0, 4, &y) || s[4] != '-' || !Digits(s, 5, 2, &mo) || s[7] != '-' ||
+      !Digits(s, 8, 2, &d)) {
     return std::nullopt;
   }
-  date::year_month_day ymd{date::year(y), date::month(static_cast<unsigned>(mo)),
-                           date::day(static_cast<unsigned>(d))};
+  date::year_month_day ymd{date::year(y), date::month(static_cast<unsigned>(mo)), date::day(static_cast<unsigned>(d))};
   if (!ymd.ok()) return std::nullopt;
   size_t p = 10;
   bool has_offset = false;
@@ -136,8 +135,7 @@ std::optional<TimeMs> ParseTime(std::string_view s, const TimeZone& tz) {
   if (p < s.size()) {
     if (s[p] != 'T' && s[p] != ' ') return std::nullopt;
     ++p;
-    if (!Digits(s, p, 2, &h) || p + 2 >= s.size() + 0 || s[p + 2] != ':' ||
-        !Digits(s, p + 3, 2, &mi)) {
+    if (!Digits(s, p, 2, &h) || p + 2 >= s.size() + 0 || s[p + 2] != ':' || !Digits(s, p + 3, 2, &mi)) {
       return std::nullopt;
     }
     p += 5;
@@ -178,24 +176,20 @@ std::optional<TimeMs> ParseTime(std::string_view s, const TimeZone& tz) {
   return tz.LocalToUtc(wall);
 }
 
-std::string FormatIsoUtc(TimeMs t) {
-  return date::format("%Y-%m-%dT%H:%M:%SZ", SysMs(milliseconds(t)));
-}
+std::string FormatIsoUtc(TimeMs t) { return date::format("%Y-%m-%dT%H:%M:%SZ", SysMs(milliseconds(t))); }
 
 std::string FormatIsoLocal(TimeMs t, const TimeZone& tz) {
   TimeMs off = tz.OffsetAt(t);
   std::string s = date::format("%Y-%m-%dT%H:%M:%S", SysMs(milliseconds(t + off)));
   TimeMs a = off < 0 ? -off : off;
   char buf[8];
-  std::snprintf(buf, sizeof buf, "%c%02d:%02d", off < 0 ? '-' : '+',
-                static_cast<int>(a / kMsPerHour), static_cast<int>((a % kMsPerHour) / kMsPerMinute));
+  std::snprintf(buf, sizeof buf, "%c%02d:%02d", off < 0 ? '-' : '+', static_cast<int>(a / kMsPerHour),
+                static_cast<int>((a % kMsPerHour) / kMsPerMinute));
   return s + buf;
 }
 
 TimeMs NowMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace qm

@@ -6,9 +6,12 @@ namespace qm {
 
 const char* TierName(Tier t) {
   switch (t) {
-    case Tier::kMass: return "mass";
-    case Tier::kAffluent: return "affluent";
-    case Tier::kPrivate: return "private";
+    case Tier::kMass:
+      return "mass";
+    case Tier::kAffluent:
+      return "affluent";
+    case Tier::kPrivate:
+      return "private";
   }
   return "?";
 }
@@ -30,12 +33,18 @@ std::optional<ItemKind> ParseItemKind(std::string_view s) {
 
 const char* EventTypeName(EventType t) {
   switch (t) {
-    case EventType::kImpression: return "impression";
-    case EventType::kClick: return "click";
-    case EventType::kConvert: return "convert";
-    case EventType::kDismiss: return "dismiss";
-    case EventType::kPushSent: return "push_sent";
-    case EventType::kPushOpen: return "push_open";
+    case EventType::kImpression:
+      return "impression";
+    case EventType::kClick:
+      return "click";
+    case EventType::kConvert:
+      return "convert";
+    case EventType::kDismiss:
+      return "dismiss";
+    case EventType::kPushSent:
+      return "push_sent";
+    case EventType::kPushOpen:
+      return "push_open";
   }
   return "?";
 }
@@ -96,12 +105,10 @@ std::optional<uint32_t> Dictionary::Find(std::string_view s) const {
 
 std::string_view EventLog::RequestId(size_t event) const {
   uint32_t r = request[event];
-  return std::string_view(request_chars).substr(request_offsets[r],
-                                                request_offsets[r + 1] - request_offsets[r]);
+  return std::string_view(request_chars).substr(request_offsets[r], request_offsets[r + 1] - request_offsets[r]);
 }
 
-void EventLog::Append(TimeMs t, uint32_t cust, uint32_t it, EventType ty, ChannelId ch,
-                      std::string_view request_id) {
+void EventLog::Append(TimeMs t, uint32_t cust, uint32_t it, EventType ty, ChannelId ch, std::string_view request_id) {
   ts.push_back(t);
   customer.push_back(cust);
   item.push_back(it);

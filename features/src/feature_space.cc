@@ -237,18 +237,22 @@ int64_t FeatureSpace::ItemVocabId(const std::string& item_id) const {
   return it == item_ids_.end() ? 1 : it->second;
 }
 
-void FeatureSpace::EncodeCustomer(const Dataset& ds, uint32_t customer, TimeMs now,
-                                  const std::vector<uint32_t>& recent, CustomerBatch* out) const {
+void FeatureSpace::EncodeCustomer(const Dataset& ds, uint32_t customer, TimeMs now, const std::vector<uint32_t>& recent,
+                                  CustomerBatch* out) const {
   const Customer& c = ds.customers[customer];
   auto local = [](const CatField& f, const std::string& v) -> int64_t {
     auto it = f.vocab.find(v);
     return f.offset + (it == f.vocab.end() ? 0 : it->second);
   };
   for (const CatField& f : cust_fields_) {
-    if (f.name == "tier") out->cat.push_back(local(f, TierName(c.tier)));
-    else if (f.name == "risk") out->cat.push_back(local(f, std::to_string(c.risk)));
-    else if (f.name == "assessment") out->cat.push_back(local(f, AssessmentName(c, now, options_.risk_validity)));
-    else if (f.name == "region") out->cat.push_back(local(f, ds.regions.Name(c.region)));
+    if (f.name == "tier")
+      out->cat.push_back(local(f, TierName(c.tier)));
+    else if (f.name == "risk")
+      out->cat.push_back(local(f, std::to_string(c.risk)));
+    else if (f.name == "assessment")
+      out->cat.push_back(local(f, AssessmentName(c, now, options_.risk_validity)));
+    else if (f.name == "region")
+      out->cat.push_back(local(f, ds.regions.Name(c.region)));
     else if (f.name.rfind("q.", 0) == 0) {
       int64_t id = f.offset;
       for (const NumericField& nf : numeric_) {
@@ -330,9 +334,12 @@ void FeatureSpace::EncodeUnknownCustomer(CustomerBatch* out) const {
       auto it = f.vocab.find(v);
       if (it != f.vocab.end()) id = f.offset + it->second;
     };
-    if (f.name == "tier") pick("mass");
-    else if (f.name == "risk") pick("0");
-    else if (f.name == "assessment") pick("missing");
+    if (f.name == "tier")
+      pick("mass");
+    else if (f.name == "risk")
+      pick("0");
+    else if (f.name == "assessment")
+      pick("missing");
     out->cat.push_back(id);
   }
   for (size_t i = 0; i < numeric_.size(); ++i) {
@@ -398,8 +405,8 @@ Status FeatureSpace::Save(const std::string& path) const {
   }
   j["customer_fields"] = j.value("customer_fields", json::array());
   for (const auto& nf : numeric_) {
-    j["numeric"].push_back({{"name", nf.name}, {"log", nf.log}, {"mean", nf.mean}, {"stddev", nf.stddev},
-                            {"bounds", nf.bounds}});
+    j["numeric"].push_back(
+        {{"name", nf.name}, {"log", nf.log}, {"mean", nf.mean}, {"stddev", nf.stddev}, {"bounds", nf.bounds}});
   }
   j["numeric"] = j.value("numeric", json::array());
   auto ordered = [](const std::unordered_map<std::string, int64_t>& m, int64_t first) {
@@ -503,13 +510,13 @@ struct ContactCounts {
 
 }  // namespace
 
-void ContactFeatures(const std::vector<ContactEvent>& recent, uint32_t item, uint32_t category,
-                     ChannelId channel, TimeMs now, float* out) {
+void ContactFeatures(const std::vector<ContactEvent>& recent, uint32_t item, uint32_t category, ChannelId channel,
+                     TimeMs now, float* out) {
   ContactFeatures(recent.data(), recent.size(), item, category, channel, now, out);
 }
 
-void ContactFeatures(const ContactEvent* recent, size_t n, uint32_t item, uint32_t category,
-                     ChannelId channel, TimeMs now, float* out) {
+void ContactFeatures(const ContactEvent* recent, size_t n, uint32_t item, uint32_t category, ChannelId channel,
+                     TimeMs now, float* out) {
   ContactCounts c;
   for (const ContactEvent* p = recent; p < recent + n; ++p) {
     const ContactEvent& e = *p;
@@ -532,10 +539,10 @@ void ContactFeatures(const ContactEvent* recent, size_t n, uint32_t item, uint32
   c.Write(now, out);
 }
 
-ContactSummary::ContactSummary(const std::vector<ContactEvent>& recent, ChannelId channel, TimeMs now)
-    : now_(now) {
+ContactSummary::ContactSummary(const std::vector<ContactEvent>& recent, ChannelId channel, TimeMs now) : now_(now) {
   auto find = [](std::vector<Key>* keys, uint32_t key) -> Key& {
-    for (Key& k : *keys) if (k.key == key) return k;
+    for (Key& k : *keys)
+      if (k.key == key) return k;
     keys->push_back(Key{key});
     return keys->back();
   };

@@ -46,19 +46,17 @@ double IdealDcg(size_t num_targets, int k) {
   return idcg;
 }
 
-Status CheckInputs(const float* scores, const float* labels, size_t n, const float* weights,
-                   const char* score_name) {
+Status CheckInputs(const float* scores, const float* labels, size_t n, const float* weights, const char* score_name) {
   if (n > 0 && (scores == nullptr || labels == nullptr)) {
     return Status::InvalidArgument("null scores or labels for " + std::to_string(n) + " samples");
   }
   for (size_t i = 0; i < n; ++i) {
     if (!std::isfinite(scores[i])) {
-      return Status::InvalidArgument(std::string(score_name) + " " + std::to_string(i) +
-                                     " is not finite");
+      return Status::InvalidArgument(std::string(score_name) + " " + std::to_string(i) + " is not finite");
     }
     if (labels[i] != 0.0f && labels[i] != 1.0f) {
-      return Status::InvalidArgument("label " + std::to_string(i) + " is " +
-                                     std::to_string(labels[i]) + ", not 0 or 1");
+      return Status::InvalidArgument("label " + std::to_string(i) + " is " + std::to_string(labels[i]) +
+                                     ", not 0 or 1");
     }
     if (weights != nullptr && (!std::isfinite(weights[i]) || weights[i] < 0.0f)) {
       return Status::InvalidArgument("weight " + std::to_string(i) + " is negative or not finite");
@@ -69,8 +67,8 @@ Status CheckInputs(const float* scores, const float* labels, size_t n, const flo
 
 // AUC over the samples idx[0..m), which must be sorted by ascending score.
 // Returns false when one class has zero weight.
-bool AucOfSorted(const uint32_t* idx, size_t m, const float* scores, const float* labels,
-                 const float* weights, double* auc, double* total_weight) {
+bool AucOfSorted(const uint32_t* idx, size_t m, const float* scores, const float* labels, const float* weights,
+                 double* auc, double* total_weight) {
   double neg_below = 0, area = 0, pos_total = 0, neg_total = 0;
   size_t i = 0;
   while (i < m) {
@@ -79,8 +77,10 @@ bool AucOfSorted(const uint32_t* idx, size_t m, const float* scores, const float
     const float s = scores[idx[i]];
     while (j < m && scores[idx[j]] == s) {
       const double w = weights ? weights[idx[j]] : 1.0;
-      if (labels[idx[j]] == 1.0f) group_pos += w;
-      else group_neg += w;
+      if (labels[idx[j]] == 1.0f)
+        group_pos += w;
+      else
+        group_neg += w;
       ++j;
     }
     area += group_pos * (neg_below + 0.5 * group_neg);
@@ -148,12 +148,10 @@ void RankingMetrics::Add(IndexSpan ranked, IndexSpan targets) {
   }
 }
 
-void RankingMetrics::AddBatch(const uint32_t* ranked, size_t n, int width,
-                              const IndexLists& targets, size_t first) {
+void RankingMetrics::AddBatch(const uint32_t* ranked, size_t n, int width, const IndexLists& targets, size_t first) {
   QM_CHECK(first + n <= targets.size());
   for (size_t i = 0; i < n; ++i) {
-    Add(IndexSpan(ranked + i * static_cast<size_t>(width), static_cast<size_t>(width)),
-        targets[first + i]);
+    Add(IndexSpan(ranked + i * static_cast<size_t>(width), static_cast<size_t>(width)), targets[first + i]);
   }
 }
 
@@ -254,16 +252,15 @@ Result<double> GroupAuc(const float* scores, const float* labels, const uint32_t
   return weighted / weight_sum;
 }
 
-Result<double> LogLoss(const float* probabilities, const float* labels, size_t n,
-                       const float* weights) {
+Result<double> LogLoss(const float* probabilities, const float* labels, size_t n, const float* weights) {
   QM_RETURN_IF_ERROR(CheckInputs(probabilities, labels, n, weights, "probability"));
   constexpr double kEps = 1e-7;
   double loss = 0, total = 0;
   for (size_t i = 0; i < n; ++i) {
     const double p_raw = probabilities[i];
     if (p_raw < 0.0 || p_raw > 1.0) {
-      return Status::InvalidArgument("probability " + std::to_string(i) + " is " +
-                                     std::to_string(p_raw) + ", outside [0, 1]");
+      return Status::InvalidArgument("probability " + std::to_string(i) + " is " + std::to_string(p_raw) +
+                                     ", outside [0, 1]");
     }
     const double p = std::clamp(p_raw, kEps, 1.0 - kEps);
     const double w = weights ? weights[i] : 1.0;

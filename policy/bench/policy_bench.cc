@@ -57,8 +57,8 @@ struct RedisChild {
       int devnull = open("/dev/null", O_WRONLY);
       dup2(devnull, 1);
       dup2(devnull, 2);
-      execl("/usr/bin/redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--daemonize", "no", static_cast<char*>(nullptr));
+      execl("/usr/bin/redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--daemonize", "no", static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 300; ++i) {
@@ -99,10 +99,10 @@ struct World {
     t0 = ParseTime("2024-03-04T10:00", tz).value();
     clock = t0;
     PolicyConfig pc;  // the defaults, plus a category cap and a home cooldown-free channel cap
-    pc.caps.push_back({"home_daily", CapScope::kCustomerChannel, "app_home", "impression", 200,
-                       kMsPerDay, WindowKind::kRolling});
-    pc.caps.push_back({"category_weekly", CapScope::kCustomerCategory, "", "contact", 50,
-                       7 * kMsPerDay, WindowKind::kRolling});
+    pc.caps.push_back(
+        {"home_daily", CapScope::kCustomerChannel, "app_home", "impression", 200, kMsPerDay, WindowKind::kRolling});
+    pc.caps.push_back(
+        {"category_weekly", CapScope::kCustomerCategory, "", "contact", 50, 7 * kMsPerDay, WindowKind::kRolling});
     policy = std::make_unique<Policy>(Policy::Create(pc, channels, tz).value());
     std::mt19937 rng(7);
     items.resize(kItems);
@@ -187,7 +187,10 @@ void Percentiles(benchmark::State& state, std::vector<double>& us) {
 void BM_CheckAndCount(benchmark::State& state) {
   World& w = W();
   EventStore* store = w.Store(static_cast<int>(state.range(0)));
-  if (!store) { state.SkipWithError("redis-server unavailable"); return; }
+  if (!store) {
+    state.SkipWithError("redis-server unavailable");
+    return;
+  }
   std::mt19937 rng(static_cast<uint32_t>(state.thread_index() * 7919 + 1));
   uint64_t n = 0, taken = 0;
   for (auto _ : state) {
@@ -196,11 +199,15 @@ void BM_CheckAndCount(benchmark::State& state) {
     TimeMs now = w.clock.fetch_add(1);
     auto r = w.policy->Reserve(store, c, one, kAppHome, now,
                                "op" + std::to_string(state.thread_index()) + "_" + std::to_string(n++), 1);
-    if (!r.ok()) { state.SkipWithError(r.status().ToString().c_str()); break; }
+    if (!r.ok()) {
+      state.SkipWithError(r.status().ToString().c_str());
+      break;
+    }
     taken += r->decisions[0].taken;
   }
   state.SetItemsProcessed(state.iterations());
-  state.counters["taken"] = benchmark::Counter(static_cast<double>(taken) / std::max<uint64_t>(1, n), benchmark::Counter::kAvgThreads);
+  state.counters["taken"] =
+      benchmark::Counter(static_cast<double>(taken) / std::max<uint64_t>(1, n), benchmark::Counter::kAvgThreads);
   state.SetLabel(Name(static_cast<int>(state.range(0))));
 }
 
@@ -208,7 +215,10 @@ void BM_CheckAndCount(benchmark::State& state) {
 void RequestBench(benchmark::State& state, bool reserve) {
   World& w = W();
   EventStore* store = w.Store(static_cast<int>(state.range(0)));
-  if (!store) { state.SkipWithError("redis-server unavailable"); return; }
+  if (!store) {
+    state.SkipWithError("redis-server unavailable");
+    return;
+  }
   std::mt19937 rng(11);
   std::vector<double> us;
   uint64_t n = 0;
@@ -218,10 +228,16 @@ void RequestBench(benchmark::State& state, bool reserve) {
     auto t = std::chrono::steady_clock::now();
     if (reserve) {
       auto r = w.policy->Reserve(store, c, w.candidates, kAppHome, now, "req" + std::to_string(n++), 10);
-      if (!r.ok()) { state.SkipWithError(r.status().ToString().c_str()); break; }
+      if (!r.ok()) {
+        state.SkipWithError(r.status().ToString().c_str());
+        break;
+      }
     } else {
       auto r = w.policy->Check(store, c, w.candidates, kAppHome, now);
-      if (!r.ok()) { state.SkipWithError(r.status().ToString().c_str()); break; }
+      if (!r.ok()) {
+        state.SkipWithError(r.status().ToString().c_str());
+        break;
+      }
     }
     us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t).count());
   }

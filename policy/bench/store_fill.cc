@@ -112,8 +112,8 @@ int main(int argc, char** argv) {
   store->reset();
   std::printf("customers %zu, events in the last %d days recorded: %llu in %.1f s (%.0f events/s, sync=%d)\n",
               ds->customers.size(), days, static_cast<unsigned long long>(recorded), secs, recorded / secs, sync);
-  std::printf("peak RSS: %ld MB after loading the data, %ld MB after recording (store's own share ~%ld MB)\n",
-              rss_data, rss_fill, rss_fill - rss_data);
+  std::printf("peak RSS: %ld MB after loading the data, %ld MB after recording (store's own share ~%ld MB)\n", rss_data,
+              rss_fill, rss_fill - rss_data);
   std::printf("store on disk: %.1f MB before compaction, %.1f MB after (%s, %.1f s)\n", bytes_before / 1e6,
               DirBytes(store_dir) / 1e6, cst.ok() ? "ok" : cst.ToString().c_str(), csecs);
   return cst.ok() ? 0 : 1;

@@ -11,17 +11,19 @@
 namespace qm::policy {
 
 bool StoredEvent::operator==(const StoredEvent& o) const {
-  return ts == o.ts && customer_id == o.customer_id && item_id == o.item_id && type == o.type &&
-         channel == o.channel && request_id == o.request_id && campaign == o.campaign &&
-         category == o.category && service == o.service;
+  return ts == o.ts && customer_id == o.customer_id && item_id == o.item_id && type == o.type && channel == o.channel &&
+         request_id == o.request_id && campaign == o.campaign && category == o.category && service == o.service;
 }
 
 TimeMs StateOptions::KeepFor(EventType t) const {
   switch (t) {
     case EventType::kClick:
-    case EventType::kPushOpen: return std::max(keep_contacts, keep_clicks);
-    case EventType::kDismiss: return std::max(keep_contacts, keep_dismissals);
-    default: return keep_contacts;
+    case EventType::kPushOpen:
+      return std::max(keep_contacts, keep_clicks);
+    case EventType::kDismiss:
+      return std::max(keep_contacts, keep_dismissals);
+    default:
+      return keep_contacts;
   }
 }
 
@@ -35,18 +37,22 @@ bool MatchesRest(const Constraint& c, const ContactRecord& r) {
 
 bool MatchesScope(const Constraint& c, const ContactRecord& r) {
   switch (c.scope) {
-    case KeyScope::kChannel: return r.channel == c.value;
-    case KeyScope::kItem: return r.item == c.value;
-    case KeyScope::kCampaign: return !r.campaign.empty() && r.campaign == c.value;
-    case KeyScope::kCategory: return !r.category.empty() && r.category == c.value;
-    case KeyScope::kMarketing: return true;
+    case KeyScope::kChannel:
+      return r.channel == c.value;
+    case KeyScope::kItem:
+      return r.item == c.value;
+    case KeyScope::kCampaign:
+      return !r.campaign.empty() && r.campaign == c.value;
+    case KeyScope::kCategory:
+      return !r.category.empty() && r.category == c.value;
+    case KeyScope::kMarketing:
+      return true;
   }
   return false;
 }
 
 bool SameEvent(const ContactRecord& r, const StoredEvent& e) {
-  return r.type == e.type && r.item == e.item_id && r.channel == e.channel &&
-         r.request_id == e.request_id;
+  return r.type == e.type && r.item == e.item_id && r.channel == e.channel && r.request_id == e.request_id;
 }
 
 }  // namespace
@@ -59,14 +65,22 @@ int CountUsage(const Constraint& c, const CustomerState& state) {
 
 const char* StateRuleName(StateRule r) {
   switch (r) {
-    case StateRule::kCapChannel: return blocked::kCapCustomerChannel;
-    case StateRule::kCapItem: return blocked::kCapCustomerItem;
-    case StateRule::kCapCampaign: return blocked::kCapCustomerCampaign;
-    case StateRule::kCapCategory: return blocked::kCapCustomerCategory;
-    case StateRule::kCapMarketing: return blocked::kCapCustomerMarketing;
-    case StateRule::kCooldown: return blocked::kCooldown;
-    case StateRule::kClicked: return blocked::kClicked;
-    case StateRule::kDismissed: return blocked::kDismissed;
+    case StateRule::kCapChannel:
+      return blocked::kCapCustomerChannel;
+    case StateRule::kCapItem:
+      return blocked::kCapCustomerItem;
+    case StateRule::kCapCampaign:
+      return blocked::kCapCustomerCampaign;
+    case StateRule::kCapCategory:
+      return blocked::kCapCustomerCategory;
+    case StateRule::kCapMarketing:
+      return blocked::kCapCustomerMarketing;
+    case StateRule::kCooldown:
+      return blocked::kCooldown;
+    case StateRule::kClicked:
+      return blocked::kClicked;
+    case StateRule::kDismissed:
+      return blocked::kDismissed;
   }
   return "cap";
 }
@@ -121,17 +135,14 @@ PlanOutcome RunPlan(const ContactPlan& plan, CustomerState* state, bool* changed
   auto& recs = state->records;
   const size_t before = recs.size();
   recs.erase(std::remove_if(recs.begin(), recs.end(),
-                            [&](const ContactRecord& r) {
-                              return r.expires != 0 && r.expires <= plan.now;
-                            }),
+                            [&](const ContactRecord& r) { return r.expires != 0 && r.expires <= plan.now; }),
              recs.end());
   if (recs.size() != before) *changed = true;
 
   if (plan.max_take > 0 && !plan.request_id.empty()) {
     std::unordered_set<std::string_view> earlier;
     for (const ContactRecord& r : recs) {
-      if (r.request_id == plan.request_id && r.channel == plan.channel &&
-          r.type == plan.contact_type) {
+      if (r.request_id == plan.request_id && r.channel == plan.channel && r.type == plan.contact_type) {
         earlier.insert(r.item);
       }
     }
@@ -234,8 +245,7 @@ bool CompactState(TimeMs now, const StateOptions& o, CustomerState* state) {
   const size_t before = recs.size();
   recs.erase(std::remove_if(recs.begin(), recs.end(),
                             [&](const ContactRecord& r) {
-                              return (r.expires != 0 && r.expires <= now) ||
-                                     r.ts < now - o.KeepFor(r.type);
+                              return (r.expires != 0 && r.expires <= now) || r.ts < now - o.KeepFor(r.type);
                             }),
              recs.end());
   return recs.size() != before;
@@ -262,24 +272,36 @@ struct Reader {
   std::string_view d;
   bool ok = true;
   uint64_t U64() {
-    if (d.size() < 8) { ok = false; return 0; }
+    if (d.size() < 8) {
+      ok = false;
+      return 0;
+    }
     uint64_t v = 0;
     for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(d[i])) << (8 * i);
     d.remove_prefix(8);
     return v;
   }
   uint8_t U8() {
-    if (d.empty()) { ok = false; return 0; }
+    if (d.empty()) {
+      ok = false;
+      return 0;
+    }
     uint8_t v = static_cast<uint8_t>(d[0]);
     d.remove_prefix(1);
     return v;
   }
   std::string Str() {
-    if (d.size() < 4) { ok = false; return {}; }
+    if (d.size() < 4) {
+      ok = false;
+      return {};
+    }
     uint32_t n = 0;
     for (int i = 0; i < 4; ++i) n |= static_cast<uint32_t>(static_cast<uint8_t>(d[i])) << (8 * i);
     d.remove_prefix(4);
-    if (d.size() < n) { ok = false; return {}; }
+    if (d.size() < n) {
+      ok = false;
+      return {};
+    }
     std::string s(d.substr(0, n));
     d.remove_prefix(n);
     return s;

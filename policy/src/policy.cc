@@ -9,8 +9,8 @@ namespace qm::policy {
 
 struct Policy::CompiledCap {
   CapRule rule;
-  int channel = -1;     // channel id the cap is restricted to, -1 = every channel
-  uint32_t types = 0;   // event types it counts
+  int channel = -1;    // channel id the cap is restricted to, -1 = every channel
+  uint32_t types = 0;  // event types it counts
 };
 
 namespace {
@@ -22,22 +22,32 @@ constexpr int kMaxItemCaps = 30;
 
 StateRule ToStateRule(CapScope s) {
   switch (s) {
-    case CapScope::kCustomerChannel: return StateRule::kCapChannel;
-    case CapScope::kCustomerItem: return StateRule::kCapItem;
-    case CapScope::kCustomerCampaign: return StateRule::kCapCampaign;
-    case CapScope::kCustomerCategory: return StateRule::kCapCategory;
-    case CapScope::kCustomerMarketing: return StateRule::kCapMarketing;
+    case CapScope::kCustomerChannel:
+      return StateRule::kCapChannel;
+    case CapScope::kCustomerItem:
+      return StateRule::kCapItem;
+    case CapScope::kCustomerCampaign:
+      return StateRule::kCapCampaign;
+    case CapScope::kCustomerCategory:
+      return StateRule::kCapCategory;
+    case CapScope::kCustomerMarketing:
+      return StateRule::kCapMarketing;
   }
   return StateRule::kCapChannel;
 }
 
 KeyScope ToKeyScope(CapScope s) {
   switch (s) {
-    case CapScope::kCustomerChannel: return KeyScope::kChannel;
-    case CapScope::kCustomerItem: return KeyScope::kItem;
-    case CapScope::kCustomerCampaign: return KeyScope::kCampaign;
-    case CapScope::kCustomerCategory: return KeyScope::kCategory;
-    case CapScope::kCustomerMarketing: return KeyScope::kMarketing;
+    case CapScope::kCustomerChannel:
+      return KeyScope::kChannel;
+    case CapScope::kCustomerItem:
+      return KeyScope::kItem;
+    case CapScope::kCustomerCampaign:
+      return KeyScope::kCampaign;
+    case CapScope::kCustomerCategory:
+      return KeyScope::kCategory;
+    case CapScope::kCustomerMarketing:
+      return KeyScope::kMarketing;
   }
   return KeyScope::kChannel;
 }
@@ -125,9 +135,8 @@ TimeMs Policy::SendTime(ChannelId channel, TimeMs now, bool* quiet) const {
   if (channel >= quiet_.size() || quiet_[channel] < 0) return now;
   const QuietHoursRule& q = config_->quiet_hours[quiet_[channel]];
   const int m = tz_.LocalMinuteOfDay(now);
-  const bool inside = q.start_minute < q.end_minute
-                          ? (m >= q.start_minute && m < q.end_minute)
-                          : (m >= q.start_minute || m < q.end_minute);
+  const bool inside = q.start_minute < q.end_minute ? (m >= q.start_minute && m < q.end_minute)
+                                                    : (m >= q.start_minute || m < q.end_minute);
   if (!inside) return now;
   *quiet = true;
   const TimeMs local = tz_.UtcToLocal(now);
@@ -151,13 +160,12 @@ void Policy::StaticCheckAt(const Customer& cu, const Candidate& c, ChannelId cha
   const TimeMs at = it.service ? now : send;
   if (!it.service && (cu.opt_out >> channel & 1u)) out->push_back(blocked::kConsent);
   if (it.risk != kNoRisk) {
-    const bool assessed = cu.risk != kNoRisk && cu.risk_assessed != kNoTime &&
-                          at - cu.risk_assessed < config_->suitability_max_age;
+    const bool assessed =
+        cu.risk != kNoRisk && cu.risk_assessed != kNoTime && at - cu.risk_assessed < config_->suitability_max_age;
     if (!assessed || it.risk > cu.risk) out->push_back(blocked::kSuitability);
   }
   if (it.tiers != 0 && !(it.tiers >> static_cast<int>(cu.tier) & 1u)) out->push_back(blocked::kTier);
-  if (!it.regions.empty() &&
-      std::find(it.regions.begin(), it.regions.end(), cu.region) == it.regions.end()) {
+  if (!it.regions.empty() && std::find(it.regions.begin(), it.regions.end(), cu.region) == it.regions.end()) {
     out->push_back(blocked::kRegion);
   }
   if (it.channels != 0 && !(it.channels >> channel & 1u)) out->push_back(blocked::kChannel);
@@ -168,8 +176,7 @@ void Policy::StaticCheckAt(const Customer& cu, const Candidate& c, ChannelId cha
       std::binary_search(cu.holdings.begin(), cu.holdings.end(), c.index)) {
     out->push_back(blocked::kHeld);
   }
-  if (quiet && channel < quiet_.size() &&
-      config_->quiet_hours[quiet_[channel]].action == QuietAction::kDrop) {
+  if (quiet && channel < quiet_.size() && config_->quiet_hours[quiet_[channel]].action == QuietAction::kDrop) {
     out->push_back(blocked::kQuietHours);
   }
 }
@@ -194,9 +201,12 @@ ContactPlan Policy::BuildPlan(const Customer& cu, const std::vector<Candidate>& 
   // Windows depend only on the contact time, `send` (service items are exempt from caps).
   auto since_of = [&](const CompiledCap& cap) -> TimeMs {
     switch (cap.rule.calendar) {
-      case WindowKind::kRolling: return send - cap.rule.window + 1;
-      case WindowKind::kCalendarDay: return tz_.StartOfDay(send);
-      case WindowKind::kCalendarWeek: return tz_.StartOfWeek(send);
+      case WindowKind::kRolling:
+        return send - cap.rule.window + 1;
+      case WindowKind::kCalendarDay:
+        return tz_.StartOfDay(send);
+      case WindowKind::kCalendarWeek:
+        return tz_.StartOfWeek(send);
     }
     return send;
   };
@@ -325,8 +335,8 @@ void Policy::Combine(const PlanOutcome& out, Prepared* p) const {
   }
 }
 
-Policy::Prepared Policy::Prepare(const Customer& cu, const std::vector<Candidate>& items,
-                                 ChannelId channel, TimeMs now) const {
+Policy::Prepared Policy::Prepare(const Customer& cu, const std::vector<Candidate>& items, ChannelId channel,
+                                 TimeMs now) const {
   Prepared p;
   const size_t n = items.size();
   p.decisions.resize(n);
@@ -345,9 +355,8 @@ Policy::Prepared Policy::Prepare(const Customer& cu, const std::vector<Candidate
   return p;
 }
 
-std::vector<Decision> Policy::Evaluate(const Customer& cu, const std::vector<Candidate>& items,
-                                       ChannelId channel, TimeMs now,
-                                       const CustomerState& state) const {
+std::vector<Decision> Policy::Evaluate(const Customer& cu, const std::vector<Candidate>& items, ChannelId channel,
+                                       TimeMs now, const CustomerState& state) const {
   Prepared p = Prepare(cu, items, channel, now);
   ContactPlan plan = BuildPlan(cu, items, p.ok, channel, now, "", 0);
   CustomerState copy = state;
@@ -356,8 +365,7 @@ std::vector<Decision> Policy::Evaluate(const Customer& cu, const std::vector<Can
   return std::move(p.decisions);
 }
 
-Result<std::vector<Decision>> Policy::Check(EventStore* store, const Customer& cu,
-                                            const std::vector<Candidate>& items,
+Result<std::vector<Decision>> Policy::Check(EventStore* store, const Customer& cu, const std::vector<Candidate>& items,
                                             ChannelId channel, TimeMs now) const {
   Prepared p = Prepare(cu, items, channel, now);
   ContactPlan plan = BuildPlan(cu, items, p.ok, channel, now, "", 0);
@@ -366,9 +374,8 @@ Result<std::vector<Decision>> Policy::Check(EventStore* store, const Customer& c
   return std::move(p.decisions);
 }
 
-Result<Contacts> Policy::Reserve(EventStore* store, const Customer& cu,
-                                 const std::vector<Candidate>& items, ChannelId channel,
-                                 TimeMs now, const std::string& request_id, int max_take) const {
+Result<Contacts> Policy::Reserve(EventStore* store, const Customer& cu, const std::vector<Candidate>& items,
+                                 ChannelId channel, TimeMs now, const std::string& request_id, int max_take) const {
   if (request_id.empty()) return Status::InvalidArgument("a reservation needs a request id");
   if (max_take < 0) return Status::InvalidArgument("max_take must be >= 0");
   Prepared p = Prepare(cu, items, channel, now);
@@ -382,9 +389,8 @@ Result<Contacts> Policy::Reserve(EventStore* store, const Customer& cu,
 }
 
 Result<std::vector<Contacts>> Policy::ReserveMany(EventStore* store, const std::vector<const Customer*>& customers,
-                                                  const std::vector<std::vector<Candidate>>& items,
-                                                  ChannelId channel, TimeMs now, const std::string& request_id,
-                                                  int max_take) const {
+                                                  const std::vector<std::vector<Candidate>>& items, ChannelId channel,
+                                                  TimeMs now, const std::string& request_id, int max_take) const {
   if (request_id.empty()) return Status::InvalidArgument("a reservation needs a request id");
   if (max_take < 0) return Status::InvalidArgument("max_take must be >= 0");
   if (customers.size() != items.size()) return Status::InvalidArgument("one candidate list per customer");
@@ -407,8 +413,8 @@ Result<std::vector<Contacts>> Policy::ReserveMany(EventStore* store, const std::
   return result;
 }
 
-Result<CustomerHistory> Policy::History(EventStore* store, const std::string& customer_id,
-                                        TimeMs since, size_t limit, TimeMs now) const {
+Result<CustomerHistory> Policy::History(EventStore* store, const std::string& customer_id, TimeMs since, size_t limit,
+                                        TimeMs now) const {
   CustomerHistory h;
   QM_ASSIGN_OR_RETURN(h.events, store->Log(customer_id, since, limit));
   QM_ASSIGN_OR_RETURN(CustomerState state, store->State(customer_id));
@@ -421,9 +427,17 @@ Result<CustomerHistory> Policy::History(EventStore* store, const std::string& cu
     c.limit = cap.rule.limit;
     TimeMs window = cap.rule.window;
     switch (cap.rule.calendar) {
-      case WindowKind::kRolling: c.since = now - cap.rule.window + 1; break;
-      case WindowKind::kCalendarDay: c.since = tz_.StartOfDay(now); window = now - c.since; break;
-      case WindowKind::kCalendarWeek: c.since = tz_.StartOfWeek(now); window = now - c.since; break;
+      case WindowKind::kRolling:
+        c.since = now - cap.rule.window + 1;
+        break;
+      case WindowKind::kCalendarDay:
+        c.since = tz_.StartOfDay(now);
+        window = now - c.since;
+        break;
+      case WindowKind::kCalendarWeek:
+        c.since = tz_.StartOfWeek(now);
+        window = now - c.since;
+        break;
     }
     std::set<std::string> scopes;
     if (cap.rule.scope == CapScope::kCustomerChannel && !cap.rule.channel.empty()) {
@@ -434,18 +448,26 @@ Result<CustomerHistory> Policy::History(EventStore* store, const std::string& cu
       if (!(cap.types >> static_cast<int>(r.type) & 1u)) continue;
       if (!cap.rule.channel.empty() && r.channel != cap.rule.channel) continue;
       switch (cap.rule.scope) {
-        case CapScope::kCustomerChannel: scopes.insert(r.channel); break;
-        case CapScope::kCustomerItem: scopes.insert(r.item); break;
-        case CapScope::kCustomerCampaign: if (!r.campaign.empty()) scopes.insert(r.campaign); break;
-        case CapScope::kCustomerCategory: if (!r.category.empty()) scopes.insert(r.category); break;
-        case CapScope::kCustomerMarketing: break;
+        case CapScope::kCustomerChannel:
+          scopes.insert(r.channel);
+          break;
+        case CapScope::kCustomerItem:
+          scopes.insert(r.item);
+          break;
+        case CapScope::kCustomerCampaign:
+          if (!r.campaign.empty()) scopes.insert(r.campaign);
+          break;
+        case CapScope::kCustomerCategory:
+          if (!r.category.empty()) scopes.insert(r.category);
+          break;
+        case CapScope::kCustomerMarketing:
+          break;
       }
     }
     for (const std::string& s : scopes) {
       c.value = s;
       int used = CountUsage(c, state);
-      if (used == 0 && cap.rule.scope != CapScope::kCustomerChannel &&
-          cap.rule.scope != CapScope::kCustomerMarketing) {
+      if (used == 0 && cap.rule.scope != CapScope::kCustomerChannel && cap.rule.scope != CapScope::kCustomerMarketing) {
         continue;
       }
       h.caps.push_back({cap.rule.name, s, used, cap.rule.limit, window});

@@ -6,22 +6,32 @@ namespace qm::policy {
 
 const char* CapScopeName(CapScope s) {
   switch (s) {
-    case CapScope::kCustomerChannel: return "customer_channel";
-    case CapScope::kCustomerItem: return "customer_item";
-    case CapScope::kCustomerCampaign: return "customer_campaign";
-    case CapScope::kCustomerCategory: return "customer_category";
-    case CapScope::kCustomerMarketing: return "customer_marketing";
+    case CapScope::kCustomerChannel:
+      return "customer_channel";
+    case CapScope::kCustomerItem:
+      return "customer_item";
+    case CapScope::kCustomerCampaign:
+      return "customer_campaign";
+    case CapScope::kCustomerCategory:
+      return "customer_category";
+    case CapScope::kCustomerMarketing:
+      return "customer_marketing";
   }
   return "?";
 }
 
 const char* CapBlockedName(CapScope s) {
   switch (s) {
-    case CapScope::kCustomerChannel: return blocked::kCapCustomerChannel;
-    case CapScope::kCustomerItem: return blocked::kCapCustomerItem;
-    case CapScope::kCustomerCampaign: return blocked::kCapCustomerCampaign;
-    case CapScope::kCustomerCategory: return blocked::kCapCustomerCategory;
-    case CapScope::kCustomerMarketing: return blocked::kCapCustomerMarketing;
+    case CapScope::kCustomerChannel:
+      return blocked::kCapCustomerChannel;
+    case CapScope::kCustomerItem:
+      return blocked::kCapCustomerItem;
+    case CapScope::kCustomerCampaign:
+      return blocked::kCapCustomerCampaign;
+    case CapScope::kCustomerCategory:
+      return blocked::kCapCustomerCategory;
+    case CapScope::kCustomerMarketing:
+      return blocked::kCapCustomerMarketing;
   }
   return "cap";
 }
@@ -29,17 +39,15 @@ const char* CapBlockedName(CapScope s) {
 std::vector<CapRule> DefaultCaps() {
   std::vector<CapRule> caps(4);
   // At most 3 WeChat pushes in any 7 days.
-  caps[0] = {"push_weekly", CapScope::kCustomerChannel, "wechat_push", "contact", 3, 7 * kMsPerDay,
-             WindowKind::kRolling};
+  caps[0] = {"push_weekly", CapScope::kCustomerChannel, "wechat_push", "contact", 3,
+             7 * kMsPerDay, WindowKind::kRolling};
   // At most 1 push a calendar day across every push-like channel.
-  caps[1] = {"marketing_daily", CapScope::kCustomerMarketing, "", "push_sent", 1, kMsPerDay,
-             WindowKind::kCalendarDay};
+  caps[1] = {"marketing_daily", CapScope::kCustomerMarketing, "", "push_sent", 1, kMsPerDay, WindowKind::kCalendarDay};
   // The same item on the home page at most 6 times a day.
-  caps[2] = {"home_item_daily", CapScope::kCustomerItem, "app_home", "impression", 6, kMsPerDay,
-             WindowKind::kRolling};
+  caps[2] = {"home_item_daily", CapScope::kCustomerItem, "app_home", "impression", 6, kMsPerDay, WindowKind::kRolling};
   // A campaign at most 2 pushes a week.
   caps[3] = {"campaign_weekly", CapScope::kCustomerCampaign, "wechat_push", "contact", 2,
-             7 * kMsPerDay, WindowKind::kRolling};
+             7 * kMsPerDay,     WindowKind::kRolling};
   return caps;
 }
 
@@ -58,10 +66,12 @@ void ReadCap(ConfigTable t, CapRule* c) {
   std::string scope = CapScopeName(c->scope);
   t.Read("scope", &scope);
   bool scope_ok = false;
-  for (CapScope s : {CapScope::kCustomerChannel, CapScope::kCustomerItem,
-                     CapScope::kCustomerCampaign, CapScope::kCustomerCategory,
-                     CapScope::kCustomerMarketing}) {
-    if (scope == CapScopeName(s)) { c->scope = s; scope_ok = true; }
+  for (CapScope s : {CapScope::kCustomerChannel, CapScope::kCustomerItem, CapScope::kCustomerCampaign,
+                     CapScope::kCustomerCategory, CapScope::kCustomerMarketing}) {
+    if (scope == CapScopeName(s)) {
+      c->scope = s;
+      scope_ok = true;
+    }
   }
   if (!scope_ok) {
     t.Error("scope", "unknown scope '" + scope +
@@ -81,10 +91,14 @@ void ReadCap(ConfigTable t, CapRule* c) {
   if (c->limit < 0) t.Error("limit", "must be >= 0");
   std::string cal = "rolling";
   t.Read("calendar", &cal);
-  if (cal == "rolling") c->calendar = WindowKind::kRolling;
-  else if (cal == "day") c->calendar = WindowKind::kCalendarDay;
-  else if (cal == "week") c->calendar = WindowKind::kCalendarWeek;
-  else t.Error("calendar", "must be \"rolling\", \"day\" or \"week\"");
+  if (cal == "rolling")
+    c->calendar = WindowKind::kRolling;
+  else if (cal == "day")
+    c->calendar = WindowKind::kCalendarDay;
+  else if (cal == "week")
+    c->calendar = WindowKind::kCalendarWeek;
+  else
+    t.Error("calendar", "must be \"rolling\", \"day\" or \"week\"");
   if (c->calendar == WindowKind::kRolling) {
     if (!t.Has("window")) t.Error("window", "required for a rolling window");
     c->window = 0;
@@ -144,9 +158,12 @@ void ReadPolicyConfig(ConfigTable t, PolicyConfig* c) {
       if (r.start_minute == r.end_minute) qt.Error("end", "an empty quiet window");
       std::string action = "schedule";
       qt.Read("action", &action);
-      if (action == "schedule") r.action = QuietAction::kSchedule;
-      else if (action == "drop") r.action = QuietAction::kDrop;
-      else qt.Error("action", "must be \"schedule\" or \"drop\"");
+      if (action == "schedule")
+        r.action = QuietAction::kSchedule;
+      else if (action == "drop")
+        r.action = QuietAction::kDrop;
+      else
+        qt.Error("action", "must be \"schedule\" or \"drop\"");
       c->quiet_hours.push_back(r);
     }
   }

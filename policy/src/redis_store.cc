@@ -13,9 +13,9 @@
 #include <sys/time.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <condition_variable>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -55,12 +55,16 @@ constexpr std::string_view kMagic("QM\x02", 3);
 constexpr size_t kHeader = 11;  // magic + token
 
 struct ReplyDeleter {
-  void operator()(redisReply* r) const { if (r) freeReplyObject(r); }
+  void operator()(redisReply* r) const {
+    if (r) freeReplyObject(r);
+  }
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 struct ContextDeleter {
-  void operator()(redisContext* c) const { if (c) redisFree(c); }
+  void operator()(redisContext* c) const {
+    if (c) redisFree(c);
+  }
 };
 using Context = std::unique_ptr<redisContext, ContextDeleter>;
 
@@ -136,8 +140,7 @@ bool ParseJsonState(std::string_view raw, CustomerState* s) {
 
 // A fresh write token: random, so a state deleted and written again never repeats one.
 std::string NewToken() {
-  thread_local std::mt19937_64 rng(std::random_device{}() ^
-                                   std::hash<std::thread::id>()(std::this_thread::get_id()));
+  thread_local std::mt19937_64 rng(std::random_device{}() ^ std::hash<std::thread::id>()(std::this_thread::get_id()));
   const uint64_t v = rng();
   std::string t(kMagic);
   for (int i = 0; i < 8; ++i) t.push_back(static_cast<char>(v >> (8 * i)));
@@ -248,19 +251,17 @@ class RedisStore final : public EventStore {
   }
 
   Result<CustomerState> State(const std::string& customer_id) override {
-    QM_ASSIGN_OR_RETURN(std::vector<Reply> replies,
-                        Pipeline({{"GET", StateKey(customer_id)}}, false));
+    QM_ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline({{"GET", StateKey(customer_id)}}, false));
     CustomerState s;
     std::string token;
     QM_RETURN_IF_ERROR(ParseState(customer_id, replies[0].get(), &s, &token));
     return s;
   }
 
-  Result<std::vector<StoredEvent>> Log(const std::string& customer_id, TimeMs since,
-                                       size_t limit) override {
+  Result<std::vector<StoredEvent>> Log(const std::string& customer_id, TimeMs since, size_t limit) override {
     QM_ASSIGN_OR_RETURN(std::vector<Reply> replies,
-                        Pipeline({{"ZREVRANGEBYSCORE", LogKey(customer_id), "+inf",
-                                   std::to_string(since), "LIMIT", "0", std::to_string(limit)}},
+                        Pipeline({{"ZREVRANGEBYSCORE", LogKey(customer_id), "+inf", std::to_string(since), "LIMIT", "0",
+                                   std::to_string(limit)}},
                                  false));
     redisReply* r = replies[0].get();
     if (r->type != REDIS_REPLY_ARRAY) return Status::Internal("log: unexpected reply");
@@ -330,8 +331,9 @@ class RedisStore final : public EventStore {
   // Runs a reserving plan on the state read: the sends it took go into the commit's log records.
   PlanOutcome ReserveInCommit(const ContactPlan& plan, CustomerState* state, Commit* commit) const {
     bool changed = false;
-    PlanOutcome out = RunReserving(plan, state, &changed,
-                                   [&](const StoredEvent& e) { commit->log.push_back({e.ts, LogMember(e)}); });
+    PlanOutcome out = RunReserving(plan, state, &changed, [&](const StoredEvent& e) {
+      commit->log.push_back({e.ts, LogMember(e)});
+    });
     if (changed) {
       commit->write = true;
       commit->state_ttl = StateTtl(plan.options);
@@ -340,8 +342,7 @@ class RedisStore final : public EventStore {
   }
 
   // Decodes a GET reply into *s, and the token a commit must find (*token).
-  Status ParseState(const std::string& customer, const redisReply* r, CustomerState* s,
-                    std::string* token) const {
+  Status ParseState(const std::string& customer, const redisReply* r, CustomerState* s, std::string* token) const {
     s->records.clear();
     token->clear();
     if (r->type == REDIS_REPLY_NIL) return Status::Ok();
@@ -368,8 +369,7 @@ class RedisStore final : public EventStore {
     for (int attempt = 0; !pending.empty(); ++attempt) {
       if (attempt == kMaxAttempts) {
         return Status::Unavailable("redis: the contact state of customer '" + customers[pending[0]] +
-                                   "' kept changing; gave up after " + std::to_string(kMaxAttempts) +
-                                   " attempts");
+                                   "' kept changing; gave up after " + std::to_string(kMaxAttempts) + " attempts");
       }
       if (attempt > 0) {  // back off a random while, longer after each conflict
         std::this_thread::sleep_for(std::chrono::microseconds(rng() % (50u * std::min(attempt, 20))));
@@ -389,8 +389,13 @@ class RedisStore final : public EventStore {
         if (!commit.write && commit.log.empty()) continue;
         std::string value;
         if (!state.records.empty()) value = NewToken() + EncodeState(state);
-        std::vector<std::string> cmd = {"EVALSHA", commit_sha_, "2", StateKey(customers[k]),
-                                        LogKey(customers[k]), std::move(token), std::move(value),
+        std::vector<std::string> cmd = {"EVALSHA",
+                                        commit_sha_,
+                                        "2",
+                                        StateKey(customers[k]),
+                                        LogKey(customers[k]),
+                                        std::move(token),
+                                        std::move(value),
                                         std::to_string(commit.state_ttl),
                                         std::to_string(config_.retention + kMsPerDay)};
         for (auto& [score, member] : commit.log) {
@@ -485,8 +490,10 @@ class RedisStore final : public EventStore {
 
   void Release(Context c) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (c) idle_.push_back(std::move(c));
-    else --open_;
+    if (c)
+      idle_.push_back(std::move(c));
+    else
+      --open_;
     cv_.notify_one();
   }
 
@@ -525,8 +532,7 @@ class RedisStore final : public EventStore {
         }
         replies[i].reset(static_cast<redisReply*>(raw));
         const redisReply* r = replies[i].get();
-        if (script && r->type == REDIS_REPLY_ERROR &&
-            std::string_view(r->str, r->len).substr(0, 8) == "NOSCRIPT") {
+        if (script && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).substr(0, 8) == "NOSCRIPT") {
           refused.push_back(i);
         }
       }
@@ -537,10 +543,10 @@ class RedisStore final : public EventStore {
   }
 
   StoreConfig config_;
-  std::mutex mu_;                    // guards the pool below and the script hashes
+  std::mutex mu_;  // guards the pool below and the script hashes
   std::condition_variable cv_;
   std::vector<Context> idle_;
-  int open_ = 0;                     // connections handed out or idle
+  int open_ = 0;  // connections handed out or idle
   std::string commit_sha_;
 };
 

@@ -64,9 +64,7 @@ Status FromRocks(const rocksdb::Status& s, const char* what) {
   return Status::IoError(std::string(what) + ": " + s.ToString());
 }
 
-bool ValidCustomer(const std::string& id) {
-  return !id.empty() && id.find('\0') == std::string::npos;
-}
+bool ValidCustomer(const std::string& id) { return !id.empty() && id.find('\0') == std::string::npos; }
 
 class RocksStore final : public EventStore {
  public:
@@ -162,16 +160,17 @@ class RocksStore final : public EventStore {
     return state;
   }
 
-  Result<std::vector<StoredEvent>> Log(const std::string& customer_id, TimeMs since,
-                                       size_t limit) override {
+  Result<std::vector<StoredEvent>> Log(const std::string& customer_id, TimeMs since, size_t limit) override {
     std::vector<StoredEvent> out;
     const std::string prefix = LogPrefix(customer_id);
     std::string upper = "l" + customer_id;
     upper.push_back('\x01');
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     it->Seek(upper);
-    if (it->Valid()) it->Prev();
-    else it->SeekToLast();
+    if (it->Valid())
+      it->Prev();
+    else
+      it->SeekToLast();
     for (; it->Valid() && out.size() < limit; it->Prev()) {
       if (!it->key().starts_with(prefix)) break;
       if (LogKeyTime(it->key(), prefix.size()) < since) break;
@@ -256,7 +255,8 @@ class RocksStore final : public EventStore {
 
   static Status CheckPlan(const ContactPlan& plan) {
     if (!ValidCustomer(plan.customer_id)) return Status::InvalidArgument("plan without a valid customer id");
-    if (plan.max_take > 0 && plan.request_id.empty()) return Status::InvalidArgument("a reservation needs a request id");
+    if (plan.max_take > 0 && plan.request_id.empty())
+      return Status::InvalidArgument("a reservation needs a request id");
     return Status::Ok();
   }
 
@@ -264,10 +264,10 @@ class RocksStore final : public EventStore {
   // it took go into `batch` as log records. *changed is set when the state must be written; *sync
   // when that write must reach the disk (anything but an expiring app_home reservation, unless
   // store.sync_reservations).
-  PlanOutcome ReserveInBatch(const ContactPlan& plan, CustomerState* state, rocksdb::WriteBatch* batch,
-                             bool* changed, bool* sync) const {
-    PlanOutcome out = RunReserving(plan, state, changed,
-                                   [&](const StoredEvent& e) { batch->Put(LogKey(e), EncodeEvent(e)); });
+  PlanOutcome ReserveInBatch(const ContactPlan& plan, CustomerState* state, rocksdb::WriteBatch* batch, bool* changed,
+                             bool* sync) const {
+    PlanOutcome out =
+        RunReserving(plan, state, changed, [&](const StoredEvent& e) { batch->Put(LogKey(e), EncodeEvent(e)); });
     if (*changed && (plan.expires == 0 || config_.sync_reservations)) *sync = true;
     return out;
   }
@@ -292,8 +292,10 @@ class RocksStore final : public EventStore {
   }
 
   static void PutState(rocksdb::WriteBatch* b, const std::string& customer, const CustomerState& s) {
-    if (s.records.empty()) b->Delete(StateKey(customer));
-    else b->Put(StateKey(customer), EncodeState(s));
+    if (s.records.empty())
+      b->Delete(StateKey(customer));
+    else
+      b->Put(StateKey(customer), EncodeState(s));
   }
 
   std::unique_ptr<rocksdb::DB> db_;

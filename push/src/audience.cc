@@ -44,9 +44,18 @@ Result<std::vector<Token>> Lex(std::string_view s) {
       continue;
     }
     const size_t start = i;
-    if (c == '(') { out.push_back({Tok::kLParen, "(", i++}); continue; }
-    if (c == ')') { out.push_back({Tok::kRParen, ")", i++}); continue; }
-    if (c == ',') { out.push_back({Tok::kComma, ",", i++}); continue; }
+    if (c == '(') {
+      out.push_back({Tok::kLParen, "(", i++});
+      continue;
+    }
+    if (c == ')') {
+      out.push_back({Tok::kRParen, ")", i++});
+      continue;
+    }
+    if (c == ',') {
+      out.push_back({Tok::kComma, ",", i++});
+      continue;
+    }
     if (c == '"' || c == '\'') {
       std::string v;
       ++i;
@@ -90,14 +99,14 @@ struct Audience::Node {
   enum class Kind : uint8_t { kAll, kAnd, kOr, kNot, kCompare, kIn } kind = Kind::kAll;
   std::vector<std::shared_ptr<const Node>> kids;
   Field field = Field::kId;
-  size_t column = 0;              // kNumeric / kCategorical: index into Dataset::features
+  size_t column = 0;  // kNumeric / kCategorical: index into Dataset::features
   Op op = Op::kEq;
-  bool negate_in = false;         // `not in`
-  double number = 0;              // tier / risk / numeric
-  std::string text;               // customer_id
-  std::vector<uint32_t> codes;    // region / label / category codes, channel ids; UINT32_MAX = unknown
-  std::vector<double> numbers;    // kIn over ordered or numeric fields
-  std::vector<std::string> texts; // kIn over customer_id
+  bool negate_in = false;          // `not in`
+  double number = 0;               // tier / risk / numeric
+  std::string text;                // customer_id
+  std::vector<uint32_t> codes;     // region / label / category codes, channel ids; UINT32_MAX = unknown
+  std::vector<double> numbers;     // kIn over ordered or numeric fields
+  std::vector<std::string> texts;  // kIn over customer_id
 };
 
 namespace {
@@ -107,12 +116,18 @@ using NodePtr = std::shared_ptr<const Node>;
 
 bool CompareNumber(double a, Op op, double b) {
   switch (op) {
-    case Op::kEq: return a == b;
-    case Op::kNe: return a != b;
-    case Op::kLt: return a < b;
-    case Op::kLe: return a <= b;
-    case Op::kGt: return a > b;
-    case Op::kGe: return a >= b;
+    case Op::kEq:
+      return a == b;
+    case Op::kNe:
+      return a != b;
+    case Op::kLt:
+      return a < b;
+    case Op::kLe:
+      return a <= b;
+    case Op::kGt:
+      return a > b;
+    case Op::kGe:
+      return a >= b;
   }
   return false;
 }
@@ -132,7 +147,8 @@ class Parser {
 
   Result<NodePtr> Parse() {
     QM_ASSIGN_OR_RETURN(NodePtr n, Or());
-    if (Peek().kind != Tok::kEnd) return ErrorAt(Peek().pos, "expected 'and', 'or' or the end, found '" + Peek().text + "'");
+    if (Peek().kind != Tok::kEnd)
+      return ErrorAt(Peek().pos, "expected 'and', 'or' or the end, found '" + Peek().text + "'");
     return n;
   }
 
@@ -186,7 +202,8 @@ class Parser {
       ++i_;
       return a;
     }
-    if (t.kind != Tok::kWord) return ErrorAt(t.pos, "expected a field, 'tag:NAME', 'not' or '(', found '" + t.text + "'");
+    if (t.kind != Tok::kWord)
+      return ErrorAt(t.pos, "expected a field, 'tag:NAME', 'not' or '(', found '" + t.text + "'");
     if (IsWord("all")) {
       ++i_;
       return NodePtr(std::make_shared<Node>());
@@ -212,12 +229,18 @@ class Parser {
 
   Status BindField(const Token& t, Node* n) {
     const std::string f = Lower(t.text);
-    if (f == "customer_id" || f == "id") n->field = Field::kId;
-    else if (f == "tier") n->field = Field::kTier;
-    else if (f == "risk_level" || f == "risk") n->field = Field::kRisk;
-    else if (f == "region") n->field = Field::kRegion;
-    else if (f == "tag" || f == "tags") n->field = Field::kTag;
-    else if (f == "opt_out") n->field = Field::kOptOut;
+    if (f == "customer_id" || f == "id")
+      n->field = Field::kId;
+    else if (f == "tier")
+      n->field = Field::kTier;
+    else if (f == "risk_level" || f == "risk")
+      n->field = Field::kRisk;
+    else if (f == "region")
+      n->field = Field::kRegion;
+    else if (f == "tag" || f == "tags")
+      n->field = Field::kTag;
+    else if (f == "opt_out")
+      n->field = Field::kOptOut;
     else {
       for (size_t k = 0; k < ds_.features.size(); ++k) {
         if (ds_.features[k].name == t.text) {
@@ -239,7 +262,9 @@ class Parser {
       return ErrorAt(v.pos, "expected a value, found '" + v.text + "'");
     }
     switch (n->field) {
-      case Field::kId: n->texts.push_back(v.text); break;
+      case Field::kId:
+        n->texts.push_back(v.text);
+        break;
       case Field::kTier: {
         auto tier = ParseTier(Lower(v.text));
         if (!tier) return ErrorAt(v.pos, "unknown tier '" + v.text + "' (mass, affluent, private)");
@@ -254,8 +279,12 @@ class Parser {
         n->numbers.push_back(*r);
         break;
       }
-      case Field::kRegion: n->codes.push_back(Code(ds_.regions, v.text)); break;
-      case Field::kTag: n->codes.push_back(Code(ds_.labels, v.text)); break;
+      case Field::kRegion:
+        n->codes.push_back(Code(ds_.regions, v.text));
+        break;
+      case Field::kTag:
+        n->codes.push_back(Code(ds_.labels, v.text));
+        break;
       case Field::kOptOut: {
         auto ch = ds_.channels.Find(v.text);
         if (!ch) return ErrorAt(v.pos, "unknown channel '" + v.text + "'");
@@ -271,7 +300,9 @@ class Parser {
         n->numbers.push_back(x);
         break;
       }
-      case Field::kCategorical: n->codes.push_back(Code(ds_.features[n->column].categories, v.text)); break;
+      case Field::kCategorical:
+        n->codes.push_back(Code(ds_.features[n->column].categories, v.text));
+        break;
     }
     return Status::Ok();
   }
@@ -281,8 +312,8 @@ class Parser {
     auto n = std::make_shared<Node>();
     QM_RETURN_IF_ERROR(BindField(ft, n.get()));
     ++i_;
-    const bool ordered = n->field == Field::kTier || n->field == Field::kRisk || n->field == Field::kNumeric ||
-                         n->field == Field::kId;
+    const bool ordered =
+        n->field == Field::kTier || n->field == Field::kRisk || n->field == Field::kNumeric || n->field == Field::kId;
     bool negate = false;
     if (IsWord("not")) {
       negate = true;
@@ -298,8 +329,14 @@ class Parser {
       for (;;) {
         QM_RETURN_IF_ERROR(AddValue(Peek(), n.get()));
         ++i_;
-        if (Peek().kind == Tok::kComma) { ++i_; continue; }
-        if (Peek().kind == Tok::kRParen) { ++i_; break; }
+        if (Peek().kind == Tok::kComma) {
+          ++i_;
+          continue;
+        }
+        if (Peek().kind == Tok::kRParen) {
+          ++i_;
+          break;
+        }
         return ErrorAt(Peek().pos, "expected ',' or ')' in the list");
       }
       return NodePtr(n);
@@ -340,7 +377,8 @@ bool HasCode(const std::vector<uint32_t>& sorted, uint32_t code) {
 bool Eval(const Node& n, const Dataset& ds, uint32_t c) {
   const Customer& cu = ds.customers[c];
   switch (n.kind) {
-    case Node::Kind::kAll: return true;
+    case Node::Kind::kAll:
+      return true;
     case Node::Kind::kAnd:
       for (const auto& k : n.kids) {
         if (!Eval(*k, ds, c)) return false;
@@ -351,7 +389,8 @@ bool Eval(const Node& n, const Dataset& ds, uint32_t c) {
         if (Eval(*k, ds, c)) return true;
       }
       return false;
-    case Node::Kind::kNot: return !Eval(*n.kids[0], ds, c);
+    case Node::Kind::kNot:
+      return !Eval(*n.kids[0], ds, c);
     case Node::Kind::kCompare: {
       if (n.field == Field::kId) {
         const int cmp = cu.id.compare(n.text);
@@ -359,13 +398,18 @@ bool Eval(const Node& n, const Dataset& ds, uint32_t c) {
       }
       double x = 0;
       switch (n.field) {
-        case Field::kTier: x = static_cast<double>(cu.tier); break;
+        case Field::kTier:
+          x = static_cast<double>(cu.tier);
+          break;
         case Field::kRisk:
           if (cu.risk == kNoRisk) return n.op == Op::kNe;
           x = cu.risk;
           break;
-        case Field::kNumeric: x = ds.features[n.column].numeric[c]; break;
-        default: return false;
+        case Field::kNumeric:
+          x = ds.features[n.column].numeric[c];
+          break;
+        default:
+          return false;
       }
       if (std::isnan(x)) return n.op == Op::kNe;
       return CompareNumber(x, n.op, n.number);
@@ -379,9 +423,9 @@ bool Eval(const Node& n, const Dataset& ds, uint32_t c) {
         case Field::kTier:
         case Field::kRisk:
         case Field::kNumeric: {
-          double x = n.field == Field::kTier ? static_cast<double>(cu.tier)
-                   : n.field == Field::kRisk ? (cu.risk == kNoRisk ? NAN : cu.risk)
-                                              : ds.features[n.column].numeric[c];
+          double x = n.field == Field::kTier   ? static_cast<double>(cu.tier)
+                     : n.field == Field::kRisk ? (cu.risk == kNoRisk ? NAN : cu.risk)
+                                               : ds.features[n.column].numeric[c];
           if (std::isnan(x)) return n.negate_in;
           hit = std::find(n.numbers.begin(), n.numbers.end(), x) != n.numbers.end();
           break;
@@ -421,9 +465,7 @@ Result<Audience> Audience::Compile(std::string_view text, const Dataset& ds) {
   return a;
 }
 
-bool Audience::Matches(const Dataset& ds, uint32_t index) const {
-  return !root_ || Eval(*root_, ds, index);
-}
+bool Audience::Matches(const Dataset& ds, uint32_t index) const { return !root_ || Eval(*root_, ds, index); }
 
 std::vector<uint32_t> Audience::Select(const Dataset& ds) const {
   std::vector<uint32_t> out;

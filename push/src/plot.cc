@@ -2,8 +2,8 @@
 // (grey) and after (blue) the run. Drawn in memory; text from stb_easy_font, PNG by stb_image_write.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -61,8 +61,9 @@ std::string Count(int64_t n) {
 Status WritePressurePlot(const PushSummary& s, const std::string& path) {
   const int W = 1200, H = 520;
   Canvas c(W, H);
-  c.Text(20, 12, "Contact pressure on " + s.channel + ", run " + (s.run_id.empty() ? "(dry run)" : s.run_id) +
-                     (s.dry_run ? " (dry run)" : "") + ": customers by pushes per customer",
+  c.Text(20, 12,
+         "Contact pressure on " + s.channel + ", run " + (s.run_id.empty() ? "(dry run)" : s.run_id) +
+             (s.dry_run ? " (dry run)" : "") + ": customers by pushes per customer",
          2);
   c.Rect(W - 400, 50, W - 384, 64, 0xa0a0a0);
   c.Text(W - 378, 50, "before the run", 2);
@@ -76,7 +77,7 @@ Status WritePressurePlot(const PushSummary& s, const std::string& path) {
     for (int a = 0; a < 2; ++a) {
       for (int b = 0; b < kPressureBuckets; ++b) peak = std::max(peak, s.pressure[a][w][b]);
     }
-    c.Rect(x0, y1, x1, y1 + 2, 0x202020);   // x axis
+    c.Rect(x0, y1, x1, y1 + 2, 0x202020);      // x axis
     c.Rect(x0 - 2, y0, x0, y1 + 2, 0x202020);  // y axis
     c.Text(x0 - 50, y0 - 4, Count(peak), 2);
     c.Text(x0 - 20, y1 - 12, "0", 2);

@@ -106,7 +106,9 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
     return Status::InvalidArgument("unknown channel '" + o.channel + "' (known: " + known + ")");
   }
   for (const auto& r : engine->policy().config().reserve_channels) {
-    if (r == o.channel) return Status::InvalidArgument("channel '" + o.channel + "' is not a push channel (its contacts are reservations confirmed by impressions)");
+    if (r == o.channel)
+      return Status::InvalidArgument(
+          "channel '" + o.channel + "' is not a push channel (its contacts are reservations confirmed by impressions)");
   }
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(o.time_zone));
   const TimeMs now = o.now == kNoTime ? NowMs() : o.now;
@@ -142,8 +144,8 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
   const size_t nb = (ids.size() + o.batch - 1) / o.batch;
   std::vector<std::string> parts(nb + 1);
   parts[0] = "customer_id,item_id,scheduled_at,reasons\n";
-  const int workers = o.threads > 0 ? o.threads
-                                    : 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int workers =
+      o.threads > 0 ? o.threads : 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::atomic<size_t> next{0};
   std::atomic<int64_t> done{0};
   std::atomic<bool> stop{false};
@@ -151,7 +153,8 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
   Status first_error;
   Tally total;
   std::unique_ptr<Progress> progress;
-  if (o.progress) progress = std::make_unique<Progress>(o.dry_run ? "push (dry run)" : "push", ids.size(), " customers");
+  if (o.progress)
+    progress = std::make_unique<Progress>(o.dry_run ? "push (dry run)" : "push", ids.size(), " customers");
   const auto t0 = std::chrono::steady_clock::now();
   auto work = [&] {
     Tally t;
@@ -294,7 +297,8 @@ std::string PushSummary::Format() const {
   line("  contact pressure: customers by pushes on %s", channel.c_str());
   std::string head = "    pushes      ";
   for (int b = 0; b < kPressureBuckets; ++b) {
-    std::snprintf(buf, sizeof buf, "%9s", b == kPressureBuckets - 1 ? (std::to_string(b) + "+").c_str() : std::to_string(b).c_str());
+    std::snprintf(buf, sizeof buf, "%9s",
+                  b == kPressureBuckets - 1 ? (std::to_string(b) + "+").c_str() : std::to_string(b).c_str());
     head += buf;
   }
   s += head + "       mean\n";

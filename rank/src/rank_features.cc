@@ -18,15 +18,15 @@ RankInputBuilder::RankInputBuilder(const features::FeatureSpace& space, int embe
   dense_width_ = space.customer_dense() + 1 + dim_ + features::kContactFeatures;
 }
 
-void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, const features::ItemBatch& ib,
-                              int64_t i, const float* u, const float* v, const RankContext& ctx,
-                              const float* contact, RankInputs* out) const {
+void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, const features::ItemBatch& ib, int64_t i,
+                              const float* u, const float* v, const RankContext& ctx, const float* contact,
+                              RankInputs* out) const {
   Append(cb, c, ib, i, u, v, features::Dot(u, v, dim_), ctx, contact, out);
 }
 
-void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, const features::ItemBatch& ib,
-                              int64_t i, const float* u, const float* v, float uv, const RankContext& ctx,
-                              const float* contact, RankInputs* out) const {
+void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, const features::ItemBatch& ib, int64_t i,
+                              const float* u, const float* v, float uv, const RankContext& ctx, const float* contact,
+                              RankInputs* out) const {
   const int F = space_.customer_cat_fields(), D = space_.customer_dense();
   const int C = features::FeatureSpace::kItemCatFields;
   out->cat_width = cat_width_;
@@ -44,8 +44,8 @@ void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, cons
   out->dense.insert(out->dense.end(), contact, contact + features::kContactFeatures);
   // Bag: labels then tags (offset), padded / truncated to kBagWidth.
   size_t start = out->bag.size();
-  auto add_range = [&](const std::vector<int64_t>& vals, const std::vector<int64_t>& offs, int64_t row,
-                       int64_t rows, int64_t shift) {
+  auto add_range = [&](const std::vector<int64_t>& vals, const std::vector<int64_t>& offs, int64_t row, int64_t rows,
+                       int64_t shift) {
     int64_t b = offs[row], e = row + 1 < rows ? offs[row + 1] : static_cast<int64_t>(vals.size());
     for (int64_t k = b; k < e && out->bag.size() - start < static_cast<size_t>(kBagWidth); ++k) {
       if (vals[k] > 0) out->bag.push_back(vals[k] + shift);
@@ -63,13 +63,18 @@ std::string RankInputBuilder::Describe() const {
   j["C"] = cat_width_;
   j["K"] = dense_width_;
   j["B"] = kBagWidth;
-  j["cat"] = {{"customer_fields", space_.customer_cat_fields()}, {"customer_vocab", space_.customer_cat_vocab()},
-              {"item_fields", features::FeatureSpace::kItemCatFields}, {"item_id_vocab", space_.item_vocab()},
+  j["cat"] = {{"customer_fields", space_.customer_cat_fields()},
+              {"customer_vocab", space_.customer_cat_vocab()},
+              {"item_fields", features::FeatureSpace::kItemCatFields},
+              {"item_id_vocab", space_.item_vocab()},
               {"item_cat_vocab", space_.item_cat_vocab()},
               {"context", {{"channel", kMaxChannels}, {"hour", 24}, {"weekday", 7}}}};
-  j["dense"] = {{"customer_dense", space_.customer_dense()}, {"two_tower_dot", 1},
-                {"two_tower_product", dim_}, {"contact", features::kContactFeatures}};
-  j["bag"] = {{"label_ids", space_.label_vocab()}, {"tag_ids_offset", space_.label_vocab()},
+  j["dense"] = {{"customer_dense", space_.customer_dense()},
+                {"two_tower_dot", 1},
+                {"two_tower_product", dim_},
+                {"contact", features::kContactFeatures}};
+  j["bag"] = {{"label_ids", space_.label_vocab()},
+              {"tag_ids_offset", space_.label_vocab()},
               {"vocab", space_.label_vocab() + space_.tag_vocab()}};
   return j.dump(2);
 }

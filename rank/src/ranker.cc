@@ -6,9 +6,9 @@
 #include <fstream>
 #include <mutex>
 
-#include <nlohmann/json.hpp>
 #include <torch/script.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "qianmian/torchutil/torchutil.h"
 
@@ -49,15 +49,18 @@ struct CrossNetImpl : nn::Module {
     F = s.customer_cat_fields();
     K = b.dense_width();
     const int fd = o.field_dim;
-    cust_cat = register_module("cust_cat", nn::Embedding(nn::EmbeddingOptions(s.customer_cat_vocab(), fd).sparse(true)));
+    cust_cat =
+        register_module("cust_cat", nn::Embedding(nn::EmbeddingOptions(s.customer_cat_vocab(), fd).sparse(true)));
     item_id = register_module("item_id", nn::Embedding(nn::EmbeddingOptions(s.item_vocab(), fd).sparse(true)));
     item_cat = register_module("item_cat", nn::Embedding(nn::EmbeddingOptions(s.item_cat_vocab(), fd).sparse(true)));
     context = register_module("context", nn::Embedding(nn::EmbeddingOptions(kContextVocab, fd).sparse(true)));
-    bag = register_module("bag", nn::Embedding(nn::EmbeddingOptions(s.label_vocab() + s.tag_vocab(), fd).padding_idx(0).sparse(true)));
+    bag = register_module(
+        "bag", nn::Embedding(nn::EmbeddingOptions(s.label_vocab() + s.tag_vocab(), fd).padding_idx(0).sparse(true)));
     x0_dim = (F + features::FeatureSpace::kItemCatFields + kContextFields + 1) * fd + K;
     dense_norm = register_module("dense_norm", nn::LayerNorm(nn::LayerNormOptions({K})));
     for (int l = 0; l < o.cross_layers; ++l) {
-      cross_v.push_back(register_module("cross_v" + std::to_string(l), nn::Linear(nn::LinearOptions(x0_dim, o.cross_rank).bias(false))));
+      cross_v.push_back(register_module("cross_v" + std::to_string(l),
+                                        nn::Linear(nn::LinearOptions(x0_dim, o.cross_rank).bias(false))));
       cross_u.push_back(register_module("cross_u" + std::to_string(l), nn::Linear(o.cross_rank, x0_dim)));
     }
     deep1 = nn::Linear(x0_dim, o.hidden1);
@@ -79,7 +82,8 @@ struct CrossNetImpl : nn::Module {
     auto id = item_id(cat.select(1, F));
     auto ic = item_cat(cat.slice(1, F + 1, F + C)).view({n, -1});
     auto ctx_ids = cat.slice(1, F + C, F + C + kContextFields);
-    auto offs = torch::tensor({int64_t{0}, int64_t{kMaxChannels}, int64_t{kMaxChannels + 24}}, torch::kInt64).view({1, 3});
+    auto offs =
+        torch::tensor({int64_t{0}, int64_t{kMaxChannels}, int64_t{kMaxChannels + 24}}, torch::kInt64).view({1, 3});
     auto cx = context(ctx_ids + offs).view({n, -1});
     auto bg = bag(bag_ids);
     auto cnt = (bag_ids > 0).sum(1, true).clamp_min(1).to(torch::kFloat32);
@@ -100,7 +104,8 @@ struct CrossNetImpl : nn::Module {
     const int C = features::FeatureSpace::kItemCatFields;
     auto first = cat.slice(0, 0, 1);
     auto c = cust_cat(first.slice(1, 0, F)).view({1, -1});
-    auto offs = torch::tensor({int64_t{0}, int64_t{kMaxChannels}, int64_t{kMaxChannels + 24}}, torch::kInt64).view({1, 3});
+    auto offs =
+        torch::tensor({int64_t{0}, int64_t{kMaxChannels}, int64_t{kMaxChannels + 24}}, torch::kInt64).view({1, 3});
     auto cx = context(first.slice(1, F + C, F + C + kContextFields) + offs).view({1, -1});
     auto id = item_id(cat.select(1, F));
     auto ic = item_cat(cat.slice(1, F + 1, F + C)).view({n, -1});
@@ -108,13 +113,12 @@ struct CrossNetImpl : nn::Module {
     auto cnt = (bag_ids > 0).sum(1, true).clamp_min(1).to(torch::kFloat32);
     auto bm = bg.sum(1) / cnt;
     auto dn = dense_norm(dense);
-    auto shared = torch::cat({c, cx}, 1);                   // [1, (F + 3) * fd]
-    auto rows = torch::cat({id, ic, bm, dn}, 1);            // [n, the rest of x0]
+    auto shared = torch::cat({c, cx}, 1);         // [1, (F + 3) * fd]
+    auto rows = torch::cat({id, ic, bm, dn}, 1);  // [n, the rest of x0]
     auto x0 = torch::cat({c.expand({n, -1}), id, ic, cx.expand({n, -1}), bm, dn}, 1);
     auto x = x0;
     for (size_t l = 0; l < cross_u.size(); ++l) {
-      auto v = l == 0 ? torch::addmm(torch::mm(shared, split.v0_shared.t()), rows, split.v0_rows.t())
-                      : cross_v[l](x);
+      auto v = l == 0 ? torch::addmm(torch::mm(shared, split.v0_shared.t()), rows, split.v0_rows.t()) : cross_v[l](x);
       x = x0 * cross_u[l](v) + x;
     }
     auto h = torch::relu(torch::addmm(torch::addmm(split.b1, shared, split.w1_shared.t()), rows, split.w1_rows.t()));
@@ -153,7 +157,8 @@ struct CrossNetImpl : nn::Module {
     for (auto& p : named_parameters()) {
       const auto& k = p.key();
       if (k.rfind("cust_cat", 0) == 0 || k.rfind("item_id", 0) == 0 || k.rfind("item_cat", 0) == 0 ||
-          k.rfind("context", 0) == 0 || k.rfind("bag", 0) == 0) continue;
+          k.rfind("context", 0) == 0 || k.rfind("bag", 0) == 0)
+        continue;
       out.push_back(p.value());
     }
     return out;
@@ -188,7 +193,7 @@ class BuiltinRanker final : public Ranker {
       c10::InferenceMode guard;
       auto t = ToTensors(in);
       auto logits = in.n >= kSharedMinRows && OneCustomer(in) ? net_->LogitsOneCustomer(t.cat, t.dense, t.bag)
-                                                               : net_->Logits(t.cat, t.dense, t.bag);
+                                                              : net_->Logits(t.cat, t.dense, t.bag);
       auto p = torch::sigmoid(logits).contiguous();
       const float* d = p.data_ptr<float>();
       for (int64_t i = 0; i < in.n; ++i) {
@@ -212,7 +217,8 @@ class BuiltinRanker final : public Ranker {
     } resplit{net_};
     net_->train();
     torch::optim::Adam dense_opt(net_->DenseParameters(), torch::optim::AdamOptions(options_.learning_rate));
-    torch::optim::Adagrad sparse_opt(net_->SparseParameters(), torch::optim::AdagradOptions(options_.sparse_learning_rate));
+    torch::optim::Adagrad sparse_opt(net_->SparseParameters(),
+                                     torch::optim::AdagradOptions(options_.sparse_learning_rate));
     RankBatch batch;
     int64_t rows = 0;
     if (stats) stats->epoch_loss.clear();
@@ -272,9 +278,12 @@ class BuiltinRanker final : public Ranker {
   Status Save(const std::string& path) const override {
     std::lock_guard<std::mutex> lock(mu_);
     return torchutil::SaveWithSidecar([&](const std::string& p) { torch::save(net_, p); }, path,
-                                      {{"format", "qianmian.ranker/1"}, {"field_dim", options_.field_dim},
-                                       {"cross_layers", options_.cross_layers}, {"cross_rank", options_.cross_rank},
-                                       {"hidden1", options_.hidden1}, {"hidden2", options_.hidden2}},
+                                      {{"format", "qianmian.ranker/1"},
+                                       {"field_dim", options_.field_dim},
+                                       {"cross_layers", options_.cross_layers},
+                                       {"cross_rank", options_.cross_rank},
+                                       {"hidden1", options_.hidden1},
+                                       {"hidden2", options_.hidden2}},
                                       "ranker");
   }
 
@@ -326,7 +335,8 @@ class TorchScriptRanker final : public Ranker {
       if (!out.isTensor()) return Status::InvalidArgument("TorchScript ranker did not return a tensor");
       auto p = out.toTensor().to(torch::kFloat32).contiguous();
       if (p.dim() != 2 || p.size(0) != in.n || p.size(1) != 2) {
-        return Status::InvalidArgument("TorchScript ranker must return Float[n, 2], got " + std::to_string(p.dim()) + "-d");
+        return Status::InvalidArgument("TorchScript ranker must return Float[n, 2], got " + std::to_string(p.dim()) +
+                                       "-d");
       }
       const float* d = p.data_ptr<float>();
       for (int64_t i = 0; i < in.n; ++i) {
@@ -366,8 +376,7 @@ class TorchScriptRanker final : public Ranker {
 }  // namespace
 
 Result<std::unique_ptr<Ranker>> Ranker::CreateBuiltin(const features::FeatureSpace& space,
-                                                      const RankInputBuilder& builder,
-                                                      const RankerOptions& o) {
+                                                      const RankInputBuilder& builder, const RankerOptions& o) {
   if (o.field_dim < 1 || o.cross_rank < 1 || o.hidden1 < 1 || o.hidden2 < 1 || o.cross_layers < 0 || o.epochs < 1) {
     return Status::InvalidArgument("ranker sizes must be positive (cross_layers >= 0, epochs >= 1)");
   }
@@ -419,7 +428,9 @@ Result<std::unique_ptr<Ranker>> Ranker::LoadTorchScript(const std::string& path,
   probe.bag.assign(kBagWidth, 0);
   float pc, pv;
   Status st = r->Score(probe, &pc, &pv);
-  if (!st.ok()) return Status::InvalidArgument("TorchScript ranker '" + path + "' does not follow the input contract: " + st.message());
+  if (!st.ok())
+    return Status::InvalidArgument("TorchScript ranker '" + path +
+                                   "' does not follow the input contract: " + st.message());
   return std::unique_ptr<Ranker>(std::move(r));
 }
 

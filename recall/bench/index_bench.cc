@@ -135,7 +135,8 @@ void BM_ContentSearch(benchmark::State& state) {
     if (!(*index)->Search(v, 1, k, labels.data(), scores.data()).ok()) Die("search failed");
     benchmark::DoNotOptimize(labels.data());
   }
-  state.SetLabel(std::string(qm::recall::IndexKindName(kind)) + (tune || kind == IndexKind::kExact ? "" : " (untuned: the built-in effort)"));
+  state.SetLabel(std::string(qm::recall::IndexKindName(kind)) +
+                 (tune || kind == IndexKind::kExact ? "" : " (untuned: the built-in effort)"));
   state.counters["effort"] = (*index)->search_effort();
   if (tune) state.counters["recall100_tuning"] = tuned;
   state.counters["recall100"] = *r;

@@ -8,8 +8,8 @@
 #include <numeric>
 #include <random>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "qianmian/torchutil/torchutil.h"
 
@@ -38,18 +38,25 @@ struct TwoTowerNetImpl : nn::Module {
     F = s.customer_cat_fields();
     D = s.customer_dense();
     H = s.history_length();
-    cust_cat = register_module("cust_cat", nn::Embedding(nn::EmbeddingOptions(s.customer_cat_vocab(), o.field_dim).sparse(true)));
-    labels = register_module("labels", nn::EmbeddingBag(nn::EmbeddingBagOptions(s.label_vocab(), o.field_dim).mode(torch::kMean).sparse(true)));
-    item_id = register_module("item_id", nn::Embedding(nn::EmbeddingOptions(s.item_vocab(), o.id_dim).padding_idx(0).sparse(true)));
-    item_cat = register_module("item_cat", nn::Embedding(nn::EmbeddingOptions(s.item_cat_vocab(), o.field_dim).sparse(true)));
-    tags = register_module("tags", nn::EmbeddingBag(nn::EmbeddingBagOptions(s.tag_vocab(), o.field_dim).mode(torch::kMean).sparse(true)));
-    text = register_module("text", nn::EmbeddingBag(nn::EmbeddingBagOptions(s.text_vocab(), o.text_dim).mode(torch::kMean).sparse(true)));
+    cust_cat = register_module("cust_cat",
+                               nn::Embedding(nn::EmbeddingOptions(s.customer_cat_vocab(), o.field_dim).sparse(true)));
+    labels = register_module(
+        "labels",
+        nn::EmbeddingBag(nn::EmbeddingBagOptions(s.label_vocab(), o.field_dim).mode(torch::kMean).sparse(true)));
+    item_id = register_module(
+        "item_id", nn::Embedding(nn::EmbeddingOptions(s.item_vocab(), o.id_dim).padding_idx(0).sparse(true)));
+    item_cat =
+        register_module("item_cat", nn::Embedding(nn::EmbeddingOptions(s.item_cat_vocab(), o.field_dim).sparse(true)));
+    tags = register_module(
+        "tags", nn::EmbeddingBag(nn::EmbeddingBagOptions(s.tag_vocab(), o.field_dim).mode(torch::kMean).sparse(true)));
+    text = register_module(
+        "text", nn::EmbeddingBag(nn::EmbeddingBagOptions(s.text_vocab(), o.text_dim).mode(torch::kMean).sparse(true)));
     const int64_t cust_in = F * o.field_dim + D + o.field_dim + o.id_dim;
     const int64_t item_in = o.id_dim + (FeatureSpace::kItemCatFields - 1) * o.field_dim + o.field_dim + o.text_dim;
-    cust_mlp = register_module("cust_mlp", nn::Sequential(nn::Linear(cust_in, o.hidden), nn::ReLU(),
-                                                          nn::Linear(o.hidden, o.embedding_dim)));
-    item_mlp = register_module("item_mlp", nn::Sequential(nn::Linear(item_in, o.hidden), nn::ReLU(),
-                                                          nn::Linear(o.hidden, o.embedding_dim)));
+    cust_mlp = register_module(
+        "cust_mlp", nn::Sequential(nn::Linear(cust_in, o.hidden), nn::ReLU(), nn::Linear(o.hidden, o.embedding_dim)));
+    item_mlp = register_module(
+        "item_mlp", nn::Sequential(nn::Linear(item_in, o.hidden), nn::ReLU(), nn::Linear(o.hidden, o.embedding_dim)));
     for (auto* e : {&cust_cat, &item_cat}) nn::init::normal_((*e)->weight, 0.0, 0.05);
     nn::init::normal_(item_id->weight, 0.0, 0.05);
     {
@@ -114,9 +121,12 @@ class TorchTwoTower final : public TwoTowerModel {
     std::lock_guard<std::mutex> lock(mu_);
     return torchutil::SaveWithSidecar([&](const std::string& p) { torch::save(net_, p); }, path,
                                       {{"format", "qianmian.two_tower/1"},
-                                       {"embedding_dim", options_.embedding_dim}, {"field_dim", options_.field_dim},
-                                       {"id_dim", options_.id_dim}, {"text_dim", options_.text_dim},
-                                       {"hidden", options_.hidden}, {"temperature", options_.temperature}},
+                                       {"embedding_dim", options_.embedding_dim},
+                                       {"field_dim", options_.field_dim},
+                                       {"id_dim", options_.id_dim},
+                                       {"text_dim", options_.text_dim},
+                                       {"hidden", options_.hidden},
+                                       {"temperature", options_.temperature}},
                                       "two-tower model");
   }
 
@@ -130,8 +140,7 @@ class TorchTwoTower final : public TwoTowerModel {
     return Status::Ok();
   }
 
-  Status Train(const Dataset& ds, const features::HistoryIndex& history,
-               const std::vector<PositiveExample>& examples,
+  Status Train(const Dataset& ds, const features::HistoryIndex& history, const std::vector<PositiveExample>& examples,
                const std::function<void(int64_t, int64_t)>& on_batch, TrainStats* stats) override {
     if (examples.empty()) return Status::InvalidArgument("no positive examples to train the two-tower model on");
     std::lock_guard<std::mutex> lock(mu_);
@@ -148,7 +157,8 @@ class TorchTwoTower final : public TwoTowerModel {
     std::vector<double> counts(ds.items.size(), 0.0);
     for (const auto& e : examples) counts[e.item] += 1;
     std::vector<float> logq(ds.items.size());
-    for (size_t i = 0; i < counts.size(); ++i) logq[i] = static_cast<float>(std::log((counts[i] + 1.0) / (examples.size() + counts.size())));
+    for (size_t i = 0; i < counts.size(); ++i)
+      logq[i] = static_cast<float>(std::log((counts[i] + 1.0) / (examples.size() + counts.size())));
 
     net_->train();
     // Embedding tables get sparse gradients (Adagrad updates only the rows a batch touched);
@@ -286,13 +296,13 @@ class TorchTwoTower final : public TwoTowerModel {
 
 }  // namespace
 
-Result<std::unique_ptr<TwoTowerModel>> TwoTowerModel::Create(const FeatureSpace& space,
-                                                             const TwoTowerOptions& o) {
+Result<std::unique_ptr<TwoTowerModel>> TwoTowerModel::Create(const FeatureSpace& space, const TwoTowerOptions& o) {
   if (o.embedding_dim < 1 || o.field_dim < 1 || o.id_dim < 1 || o.text_dim < 1 || o.hidden < 1) {
     return Status::InvalidArgument("two-tower widths must be positive");
   }
   if (!(o.temperature > 0)) return Status::InvalidArgument("two-tower temperature must be > 0");
-  if (o.epochs < 1 || o.batch_size < 2) return Status::InvalidArgument("two-tower needs epochs >= 1 and batch_size >= 2");
+  if (o.epochs < 1 || o.batch_size < 2)
+    return Status::InvalidArgument("two-tower needs epochs >= 1 and batch_size >= 2");
   try {
     torch::manual_seed(o.seed);
     return std::unique_ptr<TwoTowerModel>(std::make_unique<TorchTwoTower>(space, o));

@@ -11,13 +11,13 @@
 #include <unordered_set>
 #include <vector>
 
-#include <Eigen/Core>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_io.h>
+#include <Eigen/Core>
 
 #include "qianmian/core/top_k.h"
 
@@ -25,10 +25,14 @@ namespace qm::recall {
 
 const char* IndexKindName(IndexKind k) {
   switch (k) {
-    case IndexKind::kAuto: return "auto";
-    case IndexKind::kExact: return "exact";
-    case IndexKind::kHnsw: return "hnsw";
-    case IndexKind::kIvf: return "ivf";
+    case IndexKind::kAuto:
+      return "auto";
+    case IndexKind::kExact:
+      return "exact";
+    case IndexKind::kHnsw:
+      return "hnsw";
+    case IndexKind::kIvf:
+      return "ivf";
   }
   return "?";
 }
@@ -87,9 +91,11 @@ class FaissVectorIndex final : public VectorIndex {
     std::vector<float> s(nq * fetch);
     try {
       if (ivf_) {
-        for (int64_t q = 0; q < nq; ++q) SearchIvf(queries + q * options_.dim, fetch, l.data() + q * fetch, s.data() + q * fetch);
+        for (int64_t q = 0; q < nq; ++q)
+          SearchIvf(queries + q * options_.dim, fetch, l.data() + q * fetch, s.data() + q * fetch);
       } else if (kind_ == IndexKind::kExact && nq <= kFewQueries) {
-        for (int64_t q = 0; q < nq; ++q) SearchFlat(queries + q * options_.dim, fetch, l.data() + q * fetch, s.data() + q * fetch);
+        for (int64_t q = 0; q < nq; ++q)
+          SearchFlat(queries + q * options_.dim, fetch, l.data() + q * fetch, s.data() + q * fetch);
       } else {
         // HNSW searches with the graph's own efSearch (at least `fetch`): Faiss 1.7.3 takes
         // efSearch from SearchParametersHNSW only for its interrupt checks.
@@ -164,8 +170,13 @@ class FaissVectorIndex final : public VectorIndex {
     try {
       uint32_t header[4] = {kFileMagic, 2, static_cast<uint32_t>(kind_), 0};
       ok = std::fwrite(header, sizeof header, 1, f) == 1;
-      OptionsV2 o{options_.dim,         options_.exact_max,      options_.hnsw_m,   options_.hnsw_ef_construction,
-                  options_.hnsw_ef_search, options_.ivf_nlist, options_.ivf_nprobe};
+      OptionsV2 o{options_.dim,
+                  options_.exact_max,
+                  options_.hnsw_m,
+                  options_.hnsw_ef_construction,
+                  options_.hnsw_ef_search,
+                  options_.ivf_nlist,
+                  options_.ivf_nprobe};
       ok = ok && std::fwrite(&o, sizeof o, 1, f) == 1;
       uint64_t nt = tombstones_.size();
       ok = ok && std::fwrite(&nt, sizeof nt, 1, f) == 1;
@@ -182,9 +193,12 @@ class FaissVectorIndex final : public VectorIndex {
   int search_effort() const override {
     std::shared_lock lock(mu_);
     switch (kind_) {
-      case IndexKind::kHnsw: return options_.hnsw_ef_search;
-      case IndexKind::kIvf: return options_.ivf_nprobe;
-      default: return 0;
+      case IndexKind::kHnsw:
+        return options_.hnsw_ef_search;
+      case IndexKind::kIvf:
+        return options_.ivf_nprobe;
+      default:
+        return 0;
     }
   }
 
@@ -229,8 +243,9 @@ class FaissVectorIndex final : public VectorIndex {
   void SearchFlat(const float* query, int64_t k, idx_t* labels, float* scores) const {
     using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     const auto* flat = static_cast<const faiss::IndexFlat*>(map_->index);
-    const Eigen::VectorXf all = Eigen::Map<const Rows>(flat->get_xb(), static_cast<Eigen::Index>(flat->ntotal), options_.dim) *
-                                Eigen::Map<const Eigen::VectorXf>(query, options_.dim);
+    const Eigen::VectorXf all =
+        Eigen::Map<const Rows>(flat->get_xb(), static_cast<Eigen::Index>(flat->ntotal), options_.dim) *
+        Eigen::Map<const Eigen::VectorXf>(query, options_.dim);
     TopK<idx_t> top(k);
     for (Eigen::Index j = 0; j < all.size(); ++j) top.Push(all[j], map_->id_map[static_cast<size_t>(j)]);
     Take(&top, k, labels, scores);
@@ -309,11 +324,11 @@ class FaissVectorIndex final : public VectorIndex {
   }
 
   IndexKind kind_;
-  VectorIndexOptions options_;                   // search effort guarded by mu_
+  VectorIndexOptions options_;  // search effort guarded by mu_
   mutable std::shared_mutex mu_;
-  std::unique_ptr<faiss::IndexIDMap2> map_;      // exact and HNSW; guarded by mu_
-  std::unique_ptr<faiss::IndexIVFFlat> ivf_;     // IVF; guarded by mu_
-  std::unordered_set<idx_t> tombstones_;         // guarded by mu_ (HNSW only)
+  std::unique_ptr<faiss::IndexIDMap2> map_;   // exact and HNSW; guarded by mu_
+  std::unique_ptr<faiss::IndexIVFFlat> ivf_;  // IVF; guarded by mu_
+  std::unordered_set<idx_t> tombstones_;      // guarded by mu_ (HNSW only)
 };
 
 Result<std::unique_ptr<VectorIndex>> FaissVectorIndex::LoadFrom(const std::string& path) {
@@ -364,7 +379,8 @@ Result<std::unique_ptr<VectorIndex>> FaissVectorIndex::LoadFrom(const std::strin
     if (kind == IndexKind::kIvf) {
       auto* ivf = dynamic_cast<faiss::IndexIVFFlat*>(raw.get());
       if (!ivf || !tomb.empty() || ivf->metric_type != faiss::METRIC_INNER_PRODUCT ||
-          !dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer) || ivf->quantizer->ntotal != static_cast<idx_t>(ivf->nlist)) {
+          !dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer) ||
+          ivf->quantizer->ntotal != static_cast<idx_t>(ivf->nlist)) {
         return unexpected();
       }
       raw.release();
@@ -389,9 +405,8 @@ Result<std::unique_ptr<VectorIndex>> FaissVectorIndex::LoadFrom(const std::strin
 
 }  // namespace
 
-Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(const VectorIndexOptions& options,
-                                                        const float* vectors, const int64_t* ids,
-                                                        int64_t n) {
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(const VectorIndexOptions& options, const float* vectors,
+                                                        const int64_t* ids, int64_t n) {
   if (options.dim <= 0) return Status::InvalidArgument("VectorIndexOptions::dim must be positive");
   if (n < 0) return Status::InvalidArgument("n must be >= 0");
   {
@@ -408,7 +423,8 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(const VectorIndexOptions
       if (n < 1) return Status::InvalidArgument("an IVF index needs vectors to learn its cells from");
       VectorIndexOptions o = options;
       o.kind = kind;
-      const int nlist = options.ivf_nlist > 0 ? static_cast<int>(std::min<int64_t>(options.ivf_nlist, n)) : AutoNlist(n);
+      const int nlist =
+          options.ivf_nlist > 0 ? static_cast<int>(std::min<int64_t>(options.ivf_nlist, n)) : AutoNlist(n);
       auto* quantizer = new faiss::IndexFlatIP(options.dim);
       auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, options.dim, nlist, faiss::METRIC_INNER_PRODUCT);
       ivf->own_fields = true;
@@ -476,16 +492,15 @@ Result<double> RecallAgainst(const VectorIndex& index, const std::vector<int64_t
 
 }  // namespace
 
-Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* vectors,
-                                         const int64_t* ids, int64_t n, const float* queries,
-                                         int64_t nq, int k) {
+Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* vectors, const int64_t* ids, int64_t n,
+                                         const float* queries, int64_t nq, int k) {
   if (nq <= 0 || k <= 0) return Status::InvalidArgument("nq and k must be positive");
   QM_ASSIGN_OR_RETURN(auto exact, ExactTopK(index.dim(), vectors, ids, n, queries, nq, k));
   return RecallAgainst(index, exact, queries, nq, k);
 }
 
-Status NeighbourLists(const VectorIndex& index, const float* queries, const int64_t* self, int64_t nq,
-                      int k, int32_t* out) {
+Status NeighbourLists(const VectorIndex& index, const float* queries, const int64_t* self, int64_t nq, int k,
+                      int32_t* out) {
   if (k <= 0 || nq < 0) return Status::InvalidArgument("k must be positive and nq >= 0");
   constexpr int64_t kChunk = 4096;
   const int d = index.dim();
@@ -501,7 +516,8 @@ Status NeighbourLists(const VectorIndex& index, const float* queries, const int6
       for (int j = 0; j < fetch && got < k; ++j) {
         const int64_t id = labels[q * fetch + j];
         if (id < 0 || id == self[lo + q]) continue;
-        if (id > INT32_MAX) return Status::InvalidArgument("label " + std::to_string(id) + " does not fit a neighbour list");
+        if (id > INT32_MAX)
+          return Status::InvalidArgument("label " + std::to_string(id) + " does not fit a neighbour list");
         row[got++] = static_cast<int32_t>(id);
       }
       std::fill(row + got, row + k, -1);
@@ -548,8 +564,8 @@ Result<NeighbourTable> LoadNeighbourTable(const std::string& path) {
   return t;
 }
 
-Result<double> TuneSearchEffort(VectorIndex* index, const float* vectors, const int64_t* ids,
-                                int64_t n, const float* queries, int64_t nq, int k, double target) {
+Result<double> TuneSearchEffort(VectorIndex* index, const float* vectors, const int64_t* ids, int64_t n,
+                                const float* queries, int64_t nq, int k, double target) {
   if (nq <= 0 || k <= 0) return Status::InvalidArgument("nq and k must be positive");
   if (index->kind() == IndexKind::kExact) return 1.0;
   QM_ASSIGN_OR_RETURN(auto exact, ExactTopK(index->dim(), vectors, ids, n, queries, nq, k));

@@ -1,8 +1,8 @@
 #include "codec.h"
 
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <set>
 
@@ -20,17 +20,26 @@ bool IsInt(const msgpack::object& o) {
 
 const char* TypeName(const msgpack::object& o) {
   switch (o.type) {
-    case msgpack::type::NIL: return "nil";
-    case msgpack::type::BOOLEAN: return "a bool";
+    case msgpack::type::NIL:
+      return "nil";
+    case msgpack::type::BOOLEAN:
+      return "a bool";
     case msgpack::type::POSITIVE_INTEGER:
-    case msgpack::type::NEGATIVE_INTEGER: return "an integer";
+    case msgpack::type::NEGATIVE_INTEGER:
+      return "an integer";
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: return "a float";
-    case msgpack::type::STR: return "a string";
-    case msgpack::type::BIN: return "binary";
-    case msgpack::type::ARRAY: return "an array";
-    case msgpack::type::MAP: return "a map";
-    case msgpack::type::EXT: return "an ext value";
+    case msgpack::type::FLOAT64:
+      return "a float";
+    case msgpack::type::STR:
+      return "a string";
+    case msgpack::type::BIN:
+      return "binary";
+    case msgpack::type::ARRAY:
+      return "an array";
+    case msgpack::type::MAP:
+      return "a map";
+    case msgpack::type::EXT:
+      return "an ext value";
   }
   return "an unknown type";
 }
@@ -61,8 +70,8 @@ Status DecodeRequest(const void* data, size_t size, const DecodeLimits& limits, 
     return Status::InvalidArgument("frame of " + std::to_string(size) + " bytes exceeds the limit of " +
                                    std::to_string(limits.max_frame_bytes));
   }
-  const msgpack::unpack_limit lim(limits.max_array, limits.max_array, limits.max_frame_bytes,
-                                  limits.max_frame_bytes, limits.max_frame_bytes, limits.max_depth);
+  const msgpack::unpack_limit lim(limits.max_array, limits.max_array, limits.max_frame_bytes, limits.max_frame_bytes,
+                                  limits.max_frame_bytes, limits.max_depth);
   size_t off = 0;
   try {
     out->handle = msgpack::unpack(static_cast<const char*>(data), size, off, nullptr, nullptr, lim);
@@ -179,7 +188,8 @@ Status Fields::Bool(const char* key, bool* out) const {
 Status Fields::StrList(const char* key, std::vector<std::string>* out, bool required, size_t max_len) const {
   const msgpack::object* v = Find(key);
   if (!v) return required ? Bad(Name(key), "missing") : Status::Ok();
-  if (v->type != msgpack::type::ARRAY) return Bad(Name(key), std::string("must be an array of strings, not ") + TypeName(*v));
+  if (v->type != msgpack::type::ARRAY)
+    return Bad(Name(key), std::string("must be an array of strings, not ") + TypeName(*v));
   out->clear();
   out->reserve(v->via.array.size);
   for (uint32_t i = 0; i < v->via.array.size; ++i) {
@@ -221,10 +231,18 @@ Status Fields::Array(const char* key, const msgpack::object** begin, size_t* siz
 
 Status CellText(const msgpack::object& v, const std::string& name, std::string* out) {
   switch (v.type) {
-    case msgpack::type::NIL: out->clear(); return Status::Ok();
-    case msgpack::type::BOOLEAN: *out = v.via.boolean ? "1" : "0"; return Status::Ok();
-    case msgpack::type::POSITIVE_INTEGER: *out = std::to_string(v.via.u64); return Status::Ok();
-    case msgpack::type::NEGATIVE_INTEGER: *out = std::to_string(v.via.i64); return Status::Ok();
+    case msgpack::type::NIL:
+      out->clear();
+      return Status::Ok();
+    case msgpack::type::BOOLEAN:
+      *out = v.via.boolean ? "1" : "0";
+      return Status::Ok();
+    case msgpack::type::POSITIVE_INTEGER:
+      *out = std::to_string(v.via.u64);
+      return Status::Ok();
+    case msgpack::type::NEGATIVE_INTEGER:
+      *out = std::to_string(v.via.i64);
+      return Status::Ok();
     case msgpack::type::FLOAT32:
     case msgpack::type::FLOAT64: {
       if (!std::isfinite(v.via.f64)) return Bad(name, "must be a finite number");
@@ -233,7 +251,9 @@ Status CellText(const msgpack::object& v, const std::string& name, std::string* 
       *out = b;
       return Status::Ok();
     }
-    case msgpack::type::STR: out->assign(v.via.str.ptr, v.via.str.size); return Status::Ok();
+    case msgpack::type::STR:
+      out->assign(v.via.str.ptr, v.via.str.size);
+      return Status::Ok();
     case msgpack::type::ARRAY: {
       out->clear();
       for (uint32_t i = 0; i < v.via.array.size; ++i) {
@@ -262,15 +282,21 @@ size_t ErrorCodeIndex(const char* code) {
 
 const char* ErrorCodeOf(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kInvalidArgument: return "bad_request";
-    case StatusCode::kNotFound: return "not_found";
-    case StatusCode::kResourceExhausted: return "overloaded";
-    case StatusCode::kDeadlineExceeded: return "deadline_exceeded";
+    case StatusCode::kInvalidArgument:
+      return "bad_request";
+    case StatusCode::kNotFound:
+      return "not_found";
+    case StatusCode::kResourceExhausted:
+      return "overloaded";
+    case StatusCode::kDeadlineExceeded:
+      return "deadline_exceeded";
     case StatusCode::kUnavailable:
     case StatusCode::kIoError:
     case StatusCode::kCorruption:
-    case StatusCode::kFailedPrecondition: return "unavailable";
-    default: return "internal";
+    case StatusCode::kFailedPrecondition:
+      return "unavailable";
+    default:
+      return "internal";
   }
 }
 

@@ -31,8 +31,8 @@ struct Decoded {
   msgpack::object_handle handle;
   const msgpack::object& root() const { return handle.get(); }  // a map once decoded
   std::string op;
-  std::optional<msgpack::object> id;      // string or integer, echoed in the reply
-  TimeMs deadline_ms = 0;                 // 0 = none given
+  std::optional<msgpack::object> id;  // string or integer, echoed in the reply
+  TimeMs deadline_ms = 0;             // 0 = none given
 };
 
 // Decodes one request frame. InvalidArgument (-> bad_request) names what is wrong; `out->id`

@@ -64,10 +64,10 @@ class ActivityLog {
 
 // Item lists derived from positives: what the popular recall source and the fallbacks read.
 struct PopularLists {
-  std::vector<uint32_t> positives;                  // per item: positives seen (data + feedback)
-  std::vector<std::vector<uint32_t>> by_channel;    // [channel] -> items, best first
-  std::vector<std::vector<uint32_t>> by_segment;    // [channel * kNumTiers + tier]
-  std::vector<uint32_t> any_order;                  // every item, most positives first
+  std::vector<uint32_t> positives;                // per item: positives seen (data + feedback)
+  std::vector<std::vector<uint32_t>> by_channel;  // [channel] -> items, best first
+  std::vector<std::vector<uint32_t>> by_segment;  // [channel * kNumTiers + tier]
+  std::vector<uint32_t> any_order;                // every item, most positives first
 
   // Counts positives of `log` (popular lists over the last `window_days` days of its data),
   // keeping max(200, 4 * popular_quota) items per list.
@@ -76,9 +76,7 @@ struct PopularLists {
     return by_segment[static_cast<size_t>(channel) * kNumTiers + static_cast<int>(tier)];
   }
   // An item with fewer than `max_positives` positives counts as new (exploration).
-  bool IsNew(uint32_t item, int max_positives) const {
-    return positives[item] < static_cast<uint32_t>(max_positives);
-  }
+  bool IsNew(uint32_t item, int max_positives) const { return positives[item] < static_cast<uint32_t>(max_positives); }
 };
 
 }  // namespace qm::serving

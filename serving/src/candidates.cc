@@ -4,13 +4,20 @@ namespace qm::serving {
 
 std::string ReasonText(const Reason& r, const Dataset& ds) {
   switch (r.source) {
-    case Source::kAnn: return "recall:ann";
-    case Source::kSimilarTo: return "recall:similar_to:" + ds.items[r.arg].id;
-    case Source::kPopular: return "recall:popular";
-    case Source::kCampaign: return "campaign:" + std::string(ds.campaigns.Name(r.arg));
-    case Source::kFresh: return "recall:fresh";
-    case Source::kFallbackPopular: return "fallback:popular";
-    case Source::kFallbackAnyEligible: return "fallback:any_eligible";
+    case Source::kAnn:
+      return "recall:ann";
+    case Source::kSimilarTo:
+      return "recall:similar_to:" + ds.items[r.arg].id;
+    case Source::kPopular:
+      return "recall:popular";
+    case Source::kCampaign:
+      return "campaign:" + std::string(ds.campaigns.Name(r.arg));
+    case Source::kFresh:
+      return "recall:fresh";
+    case Source::kFallbackPopular:
+      return "fallback:popular";
+    case Source::kFallbackAnyEligible:
+      return "fallback:any_eligible";
   }
   return "recall";
 }

@@ -18,8 +18,8 @@ enum class Source : uint8_t { kAnn, kSimilarTo, kPopular, kCampaign, kFresh, kFa
 
 struct Reason {
   Source source;
-  uint32_t arg;   // kSimilarTo: the seed item; kCampaign: the campaign's code; else 0
-  int32_t next;   // the candidate's next reason in the pool, or kNoReason
+  uint32_t arg;  // kSimilarTo: the seed item; kCampaign: the campaign's code; else 0
+  int32_t next;  // the candidate's next reason in the pool, or kNoReason
 };
 inline constexpr int32_t kNoReason = -1;
 inline constexpr int32_t kReasonsClosed = -2;  // the candidate moved on to ranking: later reasons are not kept
@@ -31,8 +31,8 @@ struct Candidate {
   uint32_t item;
   int32_t reasons = kNoReason;  // first reason in the set's pool
   bool fallback = false;
-  float pc = 0, pv = 0;         // ranker: p_click, p_convert
-  double uv = 0, score = 0;     // two-tower u.v; the two-stage score
+  float pc = 0, pv = 0;      // ranker: p_click, p_convert
+  double uv = 0, score = 0;  // two-tower u.v; the two-stage score
 };
 
 // Candidate positions by item: open addressing over a power-of-two table, so a request's few

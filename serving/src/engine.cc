@@ -39,11 +39,15 @@ Status Engine::Impl::SeedStore() {
   auto keep = [&](EventType t) -> TimeMs {
     switch (t) {
       case EventType::kImpression:
-      case EventType::kPushSent: return so.keep_contacts;
+      case EventType::kPushSent:
+        return so.keep_contacts;
       case EventType::kClick:
-      case EventType::kPushOpen: return so.keep_clicks;
-      case EventType::kDismiss: return so.keep_dismissals;
-      case EventType::kConvert: return -1;
+      case EventType::kPushOpen:
+        return so.keep_clicks;
+      case EventType::kDismiss:
+        return so.keep_dismissals;
+      case EventType::kConvert:
+        return -1;
     }
     return -1;
   };
@@ -211,13 +215,28 @@ Result<FeedbackResult> Engine::Feedback(const std::vector<FeedbackEvent>& events
       const FeedbackEvent& e = events[k];
       auto reject = [&](const char* code, std::string msg) { result.rejected.push_back({k, code, std::move(msg)}); };
       auto type = ParseEventType(e.type);
-      if (!type) { reject("bad_request", "unknown event type '" + e.type + "'"); continue; }
+      if (!type) {
+        reject("bad_request", "unknown event type '" + e.type + "'");
+        continue;
+      }
       auto ch = im.ds.channels.Find(e.channel);
-      if (!ch) { reject("bad_request", "unknown channel '" + e.channel + "'"); continue; }
-      if (e.customer_id.empty()) { reject("bad_request", "customer_id is required"); continue; }
-      if (e.ts_ms <= 0) { reject("bad_request", "ts_ms must be a positive epoch time in ms"); continue; }
+      if (!ch) {
+        reject("bad_request", "unknown channel '" + e.channel + "'");
+        continue;
+      }
+      if (e.customer_id.empty()) {
+        reject("bad_request", "customer_id is required");
+        continue;
+      }
+      if (e.ts_ms <= 0) {
+        reject("bad_request", "ts_ms must be a positive epoch time in ms");
+        continue;
+      }
       auto item = im.ds.FindItem(e.item_id);
-      if (!item) { reject("not_found", "unknown item '" + e.item_id + "'"); continue; }
+      if (!item) {
+        reject("not_found", "unknown item '" + e.item_id + "'");
+        continue;
+      }
       const Item& it = im.ds.items[*item];
       policy::StoredEvent s;
       s.ts = e.ts_ms;
@@ -259,7 +278,8 @@ Result<int64_t> Engine::UpsertItems(const std::vector<Record>& records) {
   // Parse everything first: a bad record changes nothing.
   std::vector<Item> items(records.size());
   for (size_t k = 0; k < records.size(); ++k) {
-    QM_RETURN_IF_ERROR(ParseItemRecord(records[k], im.tz, &im.ds, &items[k]).Annotate("items[" + std::to_string(k) + "]"));
+    QM_RETURN_IF_ERROR(
+        ParseItemRecord(records[k], im.tz, &im.ds, &items[k]).Annotate("items[" + std::to_string(k) + "]"));
   }
   std::vector<uint32_t> changed;
   for (Item& it : items) {

@@ -4,8 +4,8 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <random>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -28,13 +28,13 @@ struct Engine::Impl {
   std::shared_ptr<policy::EventStore> store;
   uint64_t id_salt = 0;
   std::atomic<uint64_t> request_counter{0};
-  PageOptions home_page, other_page;    // re-rank on app_home (with the slot layout) and elsewhere
-  std::vector<uint8_t> reserve_channel; // per channel id
+  PageOptions home_page, other_page;     // re-rank on app_home (with the slot layout) and elsewhere
+  std::vector<uint8_t> reserve_channel;  // per channel id
 
-  std::mutex writer_mu;                 // serialises writers (upserts, retire, reload)
-  mutable WriterFirstMutex mu;          // guards everything below: shared for requests
+  std::mutex writer_mu;         // serialises writers (upserts, retire, reload)
+  mutable WriterFirstMutex mu;  // guards everything below: shared for requests
   Dataset ds;
-  std::vector<uint8_t> retired;         // per dataset item
+  std::vector<uint8_t> retired;  // per dataset item
   std::shared_ptr<Model> model;
   ActivityLog activity;
   PopularLists popular;
@@ -59,7 +59,8 @@ struct Engine::Impl {
   // (*kept)[r]) and the first blocking rule of each dropped one.
   Status PushRecall(const Model& md, const PushRequest& req, ChannelId channel, TimeMs now, const ProfileBatch& pb,
                     const std::vector<PushChoice*>& out, std::vector<CandidateSet>* sets,
-                    std::vector<std::vector<Candidate>>* kept, std::vector<std::map<std::string, int64_t>>* drops) const;
+                    std::vector<std::vector<Candidate>>* kept,
+                    std::vector<std::map<std::string, int64_t>>* drops) const;
 };
 
 }  // namespace qm::serving

@@ -92,8 +92,8 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
 }
 
 Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, ChannelId channel, TimeMs now,
-                                const ProfileBatch& pb, const std::vector<PushChoice*>& out, std::vector<CandidateSet>* sets,
-                                std::vector<std::vector<Candidate>>* kept,
+                                const ProfileBatch& pb, const std::vector<PushChoice*>& out,
+                                std::vector<CandidateSet>* sets, std::vector<std::vector<Candidate>>* kept,
                                 std::vector<std::map<std::string, int64_t>>* drops) const {
   const ServingConfig& sc = opt.serving;
   const size_t n = pb.profiles.size();
@@ -117,8 +117,10 @@ Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, Channel
     out[r]->candidates = static_cast<int64_t>(set.size());
     for (const Candidate& c : set.candidates()) {
       StaticBlocked(*policy, ds, cu, p.activity.clicked, c.item, channel, now, &blocked);
-      if (blocked.empty()) (*kept)[r].push_back(c);
-      else ++(*drops)[r][blocked[0]];
+      if (blocked.empty())
+        (*kept)[r].push_back(c);
+      else
+        ++(*drops)[r][blocked[0]];
     }
   }
   return Status::Ok();

@@ -60,21 +60,23 @@ Status Engine::Recommend(const std::vector<Request>& requests, std::vector<Respo
   return Status::Ok();
 }
 
-Status Engine::Impl::Recall(const Model& md, const Profile& p, const float* u, ChannelId channel,
-                            std::mt19937_64* rng, CandidateSet* set, Debug* dbg, int64_t* ann_us) const {
+Status Engine::Impl::Recall(const Model& md, const Profile& p, const float* u, ChannelId channel, std::mt19937_64* rng,
+                            CandidateSet* set, Debug* dbg, int64_t* ann_us) const {
   const ServingConfig& sc = opt.serving;
   auto& counts = dbg->counts;
   const Tier tier = p.customer(ds).tier;
   if (p.known) {
     QM_ASSIGN_OR_RETURN(counts["recall.ann_products"], RecallAnn(md, 0, u, sc.ann_products, set, ann_us));
     QM_ASSIGN_OR_RETURN(counts["recall.ann_content"], RecallAnn(md, 1, u, sc.ann_content, set, ann_us));
-    QM_ASSIGN_OR_RETURN(int64_t similar, RecallSimilar(md, p.activity.history, sc.similar_seeds, sc.similar, set, ann_us));
+    QM_ASSIGN_OR_RETURN(int64_t similar,
+                        RecallSimilar(md, p.activity.history, sc.similar_seeds, sc.similar, set, ann_us));
     if (similar >= 0) counts["recall.similar"] = similar;
   }
   // Cold start: popular carries the page.
   const int popular_quota = p.known ? sc.popular : sc.popular + sc.ann_products;
   counts["recall.popular"] = RecallPopular(popular, channel, tier, p.known, popular_quota, set);
-  if (p.known && sc.campaign > 0) counts["recall.campaign"] = RecallCampaigns(pins, ds, channel, tier, sc.campaign, set);
+  if (p.known && sc.campaign > 0)
+    counts["recall.campaign"] = RecallCampaigns(pins, ds, channel, tier, sc.campaign, set);
   if (p.known && sc.fresh > 0 && sc.explore_share > 0) {
     counts["recall.fresh"] = RecallFresh(popular, sc.explore_max_positives, sc.fresh, rng, set);
   }
@@ -86,20 +88,21 @@ Status Engine::Impl::Filter(const Profile& p, ChannelId channel, TimeMs now, int
                             std::vector<Candidate>* allowed, Debug* dbg) const {
   const Customer& cu = p.customer(ds);
   const auto& clicked = p.activity.clicked;
-  QM_RETURN_IF_ERROR(FilterCandidates(*policy, store.get(), ds, cu, clicked, channel, now, 0, set, allowed, &dbg->dropped));
+  QM_RETURN_IF_ERROR(
+      FilterCandidates(*policy, store.get(), ds, cu, clicked, channel, now, 0, set, allowed, &dbg->dropped));
   if (static_cast<int>(allowed->size()) < count) {
     dbg->fallbacks.push_back("popular");
     const size_t from = set->size();
     AddWhileBelow(popular.by_channel[channel], 3 * count, 0, Source::kFallbackPopular, set, /*fallback=*/true);
-    QM_RETURN_IF_ERROR(FilterCandidates(*policy, store.get(), ds, cu, clicked, channel, now, from, set, allowed,
-                                        &dbg->dropped));
+    QM_RETURN_IF_ERROR(
+        FilterCandidates(*policy, store.get(), ds, cu, clicked, channel, now, from, set, allowed, &dbg->dropped));
   }
   if (static_cast<int>(allowed->size()) < count) {
     dbg->fallbacks.push_back("any_eligible");
     const size_t from = set->size();
     RecallAnyEligible(popular, ds, retired, *policy, cu, channel, now, 3 * count, set);
-    QM_RETURN_IF_ERROR(FilterCandidates(*policy, store.get(), ds, cu, clicked, channel, now, from, set, allowed,
-                                        &dbg->dropped));
+    QM_RETURN_IF_ERROR(
+        FilterCandidates(*policy, store.get(), ds, cu, clicked, channel, now, from, set, allowed, &dbg->dropped));
   }
   dbg->counts["filter.passed"] = static_cast<int64_t>(allowed->size());
   return Status::Ok();

@@ -67,7 +67,8 @@ Status Model::Refresh(const Dataset& ds, const std::vector<uint32_t>& items, con
     }
   }
   if (!old_rows.empty()) {
-    for (auto& ix : index) QM_RETURN_IF_ERROR(ix->Remove(old_rows.data(), static_cast<int64_t>(old_rows.size())).status());
+    for (auto& ix : index)
+      QM_RETURN_IF_ERROR(ix->Remove(old_rows.data(), static_cast<int64_t>(old_rows.size())).status());
   }
   std::vector<uint32_t> live;
   for (uint32_t it : items) {
@@ -79,7 +80,8 @@ Status Model::Refresh(const Dataset& ds, const std::vector<uint32_t>& items, con
   space->EncodeItems(ds, live.data(), static_cast<int64_t>(live.size()), &batch);
   const int64_t first_enc = enc.n;
   AppendWithoutText(batch, &enc);
-  for (size_t k = 0; k < live.size(); ++k) item_enc[live[k]] = static_cast<uint32_t>(first_enc + static_cast<int64_t>(k));
+  for (size_t k = 0; k < live.size(); ++k)
+    item_enc[live[k]] = static_cast<uint32_t>(first_enc + static_cast<int64_t>(k));
   std::vector<float> v(live.size() * dim);
   QM_RETURN_IF_ERROR(towers->EncodeItems(batch, v.data()));
   const int64_t first_row = static_cast<int64_t>(row_item.size());
@@ -101,16 +103,16 @@ Status Model::Refresh(const Dataset& ds, const std::vector<uint32_t>& items, con
   return Status::Ok();
 }
 
-Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::string& version,
-                                         const Dataset& ds, const std::vector<uint8_t>& retired,
-                                         const ServingConfig& config) {
+Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::string& version, const Dataset& ds,
+                                         const std::vector<uint8_t>& retired, const ServingConfig& config) {
   using artifacts::BundleFile;
   QM_ASSIGN_OR_RETURN(artifacts::BundleReader bundle, artifacts::BundleReader::Open(root, version));
   const artifacts::BundleSettings& settings = bundle.settings();
   auto m = std::make_shared<Model>();
   m->version = version;
   m->dir = bundle.dir();
-  QM_ASSIGN_OR_RETURN(features::FeatureSpace space, features::FeatureSpace::Load(bundle.PathFor(BundleFile::kFeatures)));
+  QM_ASSIGN_OR_RETURN(features::FeatureSpace space,
+                      features::FeatureSpace::Load(bundle.PathFor(BundleFile::kFeatures)));
   m->space = std::make_unique<features::FeatureSpace>(std::move(space));
   QM_ASSIGN_OR_RETURN(m->towers, recall::TwoTowerModel::Load(bundle.PathFor(BundleFile::kTwoTower), *m->space));
   m->dim = m->towers->dim();
@@ -119,11 +121,13 @@ Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::str
   }
   m->inv_temperature = 1.0 / settings.temperature;
   // Serving's score has no exposure term: it takes the weight resolved for that score.
-  m->retrieval_weight = config.retrieval_weight >= 0 ? config.retrieval_weight : settings.retrieval_weight_without_exposure;
+  m->retrieval_weight =
+      config.retrieval_weight >= 0 ? config.retrieval_weight : settings.retrieval_weight_without_exposure;
   m->builder = std::make_unique<rank::RankInputBuilder>(*m->space, m->dim);
   QM_RETURN_IF_ERROR(bundle.CheckRankInputs(m->builder->Describe()));
   if (config.ranker.empty()) {
-    QM_ASSIGN_OR_RETURN(m->ranker, rank::Ranker::LoadBuiltin(bundle.PathFor(BundleFile::kRanker), *m->space, *m->builder));
+    QM_ASSIGN_OR_RETURN(m->ranker,
+                        rank::Ranker::LoadBuiltin(bundle.PathFor(BundleFile::kRanker), *m->space, *m->builder));
   } else {
     auto r = rank::Ranker::LoadTorchScript(config.ranker, *m->builder);
     if (!r.ok()) return r.status().Annotate("'serving.ranker' " + config.ranker);
@@ -142,11 +146,10 @@ Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::str
   if (bundle.Has(BundleFile::kNeighbours)) {  // versions trained without the table have none
     QM_ASSIGN_OR_RETURN(m->neighbours, recall::LoadNeighbourTable(bundle.PathFor(BundleFile::kNeighbours)));
     if (m->neighbours.rows != m->trained_rows || m->neighbours.k != settings.neighbours) {
-      return Status::Corruption("version " + version + ": " + artifacts::FileName(BundleFile::kNeighbours) +
-                                " holds " + std::to_string(m->neighbours.rows) + " x " +
-                                std::to_string(m->neighbours.k) + " neighbours; the bundle has " +
-                                std::to_string(m->trained_rows) + " trained items and width " +
-                                std::to_string(settings.neighbours));
+      return Status::Corruption("version " + version + ": " + artifacts::FileName(BundleFile::kNeighbours) + " holds " +
+                                std::to_string(m->neighbours.rows) + " x " + std::to_string(m->neighbours.k) +
+                                " neighbours; the bundle has " + std::to_string(m->trained_rows) +
+                                " trained items and width " + std::to_string(settings.neighbours));
     }
   }
   m->row_item.assign(ids.size(), -1);

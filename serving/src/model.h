@@ -4,10 +4,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "exact_topk.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/status.h"
 #include "qianmian/features/feature_space.h"
@@ -16,7 +17,6 @@
 #include "qianmian/recall/two_tower.h"
 #include "qianmian/recall/vector_index.h"
 #include "qianmian/serving/serving_config.h"
-#include "exact_topk.h"
 
 namespace qm::serving {
 
@@ -32,17 +32,17 @@ struct Model {
   std::unique_ptr<rank::Ranker> ranker;
   std::unique_ptr<recall::VectorIndex> index[2];  // [ItemKind]: products, content
   int dim = 0;
-  double inv_temperature = 20.0;   // 1 / two-tower temperature
+  double inv_temperature = 20.0;  // 1 / two-tower temperature
   double retrieval_weight = 1.0;
 
   // Catalogue part. Embedding rows: 0..trained-1 are item_ids.txt, later rows are items embedded
   // online; index labels are rows.
   int64_t trained_rows = 0;
-  std::vector<float> emb;               // rows x dim
-  std::vector<int32_t> row_item;        // row -> dataset item index, -1 = none (retired, replaced)
-  std::vector<int32_t> item_row;        // dataset item -> row, -1 = none
-  features::ItemBatch enc;              // encoded items without text (what the ranker reads), one row per encoding
-  std::vector<uint32_t> item_enc;       // dataset item -> row of `enc`
+  std::vector<float> emb;          // rows x dim
+  std::vector<int32_t> row_item;   // row -> dataset item index, -1 = none (retired, replaced)
+  std::vector<int32_t> item_row;   // dataset item -> row, -1 = none
+  features::ItemBatch enc;         // encoded items without text (what the ranker reads), one row per encoding
+  std::vector<uint32_t> item_enc;  // dataset item -> row of `enc`
 
   // Item-to-item neighbours of trained rows, computed by training (immutable; empty for versions
   // without neighbours.i32). Rows retired or replaced since are skipped by their row_item of -1;
@@ -76,8 +76,7 @@ void GatherForRank(const features::ItemBatch& all, const uint32_t* rows, int64_t
 
 // Verifies <root>/<version> and loads it; items of `ds` missing from the version are embedded by
 // its item tower, retired ones and those no longer in `ds` leave the indexes.
-Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::string& version,
-                                         const Dataset& ds, const std::vector<uint8_t>& retired,
-                                         const ServingConfig& config);
+Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::string& version, const Dataset& ds,
+                                         const std::vector<uint8_t>& retired, const ServingConfig& config);
 
 }  // namespace qm::serving

@@ -17,9 +17,9 @@ namespace qm::serving {
 
 struct Profile {
   bool known = false;
-  uint32_t index = 0;       // dataset customer index when known
-  Customer unknown;         // the customer when not known: risk C1, assessed now (SPEC §5)
-  Activity activity;        // empty when not known
+  uint32_t index = 0;  // dataset customer index when known
+  Customer unknown;    // the customer when not known: risk C1, assessed now (SPEC §5)
+  Activity activity;   // empty when not known
   const Customer& customer(const Dataset& ds) const { return known ? ds.customers[index] : unknown; }
 };
 
@@ -27,7 +27,7 @@ struct Profile {
 struct ProfileBatch {
   std::vector<Profile> profiles;
   features::CustomerBatch encoded;
-  std::vector<float> u;     // profiles x dim
+  std::vector<float> u;  // profiles x dim
   int dim = 0;
   const float* U(size_t r) const { return u.data() + r * dim; }
 };
@@ -36,8 +36,8 @@ struct ProfileBatch {
 struct ProfileSources {
   const Dataset* ds;
   const ActivityLog* activity;
-  TimeMs contact_window;    // contact events look this far back
-  TimeMs clicked_horizon;   // the policy's clicked horizon
+  TimeMs contact_window;   // contact events look this far back
+  TimeMs clicked_horizon;  // the policy's clicked horizon
 };
 
 // Appends the profile of `customer_id` at `now` to *out->profiles (not yet embedded).

@@ -54,8 +54,10 @@ Status NeighbourLists(const Model& md, const std::vector<uint32_t>& seeds, int p
     for (size_t s : uncovered) {
       for (int kind = 0; kind < 2; ++kind) {
         auto f = md.nn.find(static_cast<int64_t>(md.item_row[seeds[s]]) * 2 + kind);
-        if (f != md.nn.end()) (*nn)[s * 2 + kind] = f->second;
-        else if (kind == 0) missing.push_back(s);
+        if (f != md.nn.end())
+          (*nn)[s * 2 + kind] = f->second;
+        else if (kind == 0)
+          missing.push_back(s);
       }
     }
   }
@@ -71,7 +73,8 @@ Status NeighbourLists(const Model& md, const std::vector<uint32_t>& seeds, int p
   }
   std::lock_guard<std::mutex> nn_lock(md.nn_mu);
   for (size_t s : missing) {
-    for (int kind = 0; kind < 2; ++kind) md.nn[static_cast<int64_t>(md.item_row[seeds[s]]) * 2 + kind] = (*nn)[s * 2 + kind];
+    for (int kind = 0; kind < 2; ++kind)
+      md.nn[static_cast<int64_t>(md.item_row[seeds[s]]) * 2 + kind] = (*nn)[s * 2 + kind];
   }
   return Status::Ok();
 }

@@ -61,9 +61,9 @@ int64_t RecallPopular(const PopularLists& popular, ChannelId channel, Tier tier,
 
 // The campaigns pinned for segments ([[serving.campaigns]]) and the live items of each campaign.
 struct CampaignPins {
-  std::vector<std::string> campaign;   // per pin: campaign id as in items.csv
-  std::vector<ChannelMask> channels;   // per pin; 0 = every channel
-  std::vector<uint8_t> tiers;          // per pin: bit per tier; 0 = every tier
+  std::vector<std::string> campaign;                          // per pin: campaign id as in items.csv
+  std::vector<ChannelMask> channels;                          // per pin; 0 = every channel
+  std::vector<uint8_t> tiers;                                 // per pin: bit per tier; 0 = every tier
   std::unordered_map<uint32_t, std::vector<uint32_t>> items;  // campaign code -> live items
 
   // InvalidArgument naming the key for an unknown channel.
@@ -78,8 +78,7 @@ int64_t RecallCampaigns(const CampaignPins& pins, const Dataset& ds, ChannelId c
 
 // Fresh: a sample (seeded by *rng) of the items with fewer than `max_positives` positives (the
 // least-known end of popular.any_order), up to `quota`, trying at most 4 * quota draws.
-int64_t RecallFresh(const PopularLists& popular, int max_positives, int quota, std::mt19937_64* rng,
-                    CandidateSet* set);
+int64_t RecallFresh(const PopularLists& popular, int max_positives, int quota, std::mt19937_64* rng, CandidateSet* set);
 
 // Fallback when the filtered list runs short: any item that passes the stateless rules, most
 // positives first, scanning at most 5,000 items, up to `quota` new candidates.

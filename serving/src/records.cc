@@ -59,7 +59,8 @@ Status ParseItemRecord(const Record& r, const TimeZone& tz, Dataset* ds, Item* o
   it.text = std::string(Get(r, "text"));
   auto risk = ParseRisk(Get(r, "risk_level"), 'R');
   if (!risk) return Status::InvalidArgument(where + "bad risk_level (R1..R5)");
-  if (*risk != kNoRisk && it.kind == ItemKind::kContent) return Status::InvalidArgument(where + "risk_level on a content item");
+  if (*risk != kNoRisk && it.kind == ItemKind::kContent)
+    return Status::InvalidArgument(where + "risk_level on a content item");
   it.risk = *risk;
   for (auto t : SplitList(Get(r, "tiers"))) {
     auto tier = ParseTier(t);
@@ -75,17 +76,21 @@ Status ParseItemRecord(const Record& r, const TimeZone& tz, Dataset* ds, Item* o
     if (!t) return Status::InvalidArgument(where + "bad " + key + " time '" + std::string(cell) + "'");
     *field = *t;
   }
-  if (it.start != kNoTime && it.end != kNoTime && it.end <= it.start) return Status::InvalidArgument(where + "end is not after start");
+  if (it.start != kNoTime && it.end != kNoTime && it.end <= it.start)
+    return Status::InvalidArgument(where + "end is not after start");
   auto camp = Trim(Get(r, "campaign_id"));
   it.campaign = camp.empty() ? 0 : ds->campaigns.Intern(camp);
   for (auto [key, field] : {std::pair{"value", &it.value}, std::pair{"boost", &it.boost}}) {
     auto cell = Get(r, key);
     if (cell.empty()) continue;
-    if (!ParseFloat(cell, field) || *field < 0) return Status::InvalidArgument(where + "bad " + key + " (a number >= 0)");
+    if (!ParseFloat(cell, field) || *field < 0)
+      return Status::InvalidArgument(where + "bad " + key + " (a number >= 0)");
   }
   auto svc = Trim(Get(r, "service"));
-  if (svc == "1" || svc == "true") it.service = true;
-  else if (!(svc.empty() || svc == "0" || svc == "false")) return Status::InvalidArgument(where + "bad service (0 or 1)");
+  if (svc == "1" || svc == "true")
+    it.service = true;
+  else if (!(svc.empty() || svc == "0" || svc == "false"))
+    return Status::InvalidArgument(where + "bad service (0 or 1)");
   *out = std::move(it);
   return Status::Ok();
 }
@@ -125,7 +130,8 @@ Status ParseCustomerRecord(const Record& r, const TimeZone& tz, Dataset* ds, Cus
     if (it == r.end()) continue;
     if (ds->features[f].kind == FeatureColumn::Kind::kNumeric && !Trim(it->second).empty()) {
       float v;
-      if (!ParseFloat(it->second, &v)) return Status::InvalidArgument(where + ds->features[f].name + " must be a number");
+      if (!ParseFloat(it->second, &v))
+        return Status::InvalidArgument(where + ds->features[f].name + " must be a number");
     }
     feature_values->emplace_back(f, it->second);
   }

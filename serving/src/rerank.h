@@ -13,16 +13,16 @@ namespace qm::serving {
 
 // What re-rank needs to know of a ranked candidate.
 struct PageCandidate {
-  int kind = 0;             // ItemKind: 0 product, 1 content
-  uint32_t category = 0;    // 0 = none (never limited by diversity)
-  bool is_new = false;      // may be explored
+  int kind = 0;           // ItemKind: 0 product, 1 content
+  uint32_t category = 0;  // 0 = none (never limited by diversity)
+  bool is_new = false;    // may be explored
 };
 
 struct PageOptions {
-  std::vector<int> slot_kinds;   // the kind of each position in order (-1 = either); positions
-                                 // past the list take either kind; empty = no layout
-  int max_per_category = 0;      // 0 = no diversity limit
-  double explore_share = 0;      // chance that a position goes to a random new item
+  std::vector<int> slot_kinds;  // the kind of each position in order (-1 = either); positions
+                                // past the list take either kind; empty = no layout
+  int max_per_category = 0;     // 0 = no diversity limit
+  double explore_share = 0;     // chance that a position goes to a random new item
 };
 
 // The slot kinds of [serving] slots ("product" / "content") for a channel with a layout.

@@ -17,8 +17,10 @@ Result<PageReservation> ReservePage(const policy::Policy& policy, policy::EventS
   QM_ASSIGN_OR_RETURN(policy::Contacts contacts, policy.Reserve(store, customer, pc, channel, now, request_id, count));
   for (size_t j = 0; j < order.size(); ++j) {
     const policy::Decision& d = contacts.decisions[j];
-    if (d.taken) out.served.push_back(order[j]);
-    else if (!d.blocked_by.empty()) ++(*dropped)["reserve." + d.blocked_by[0]];
+    if (d.taken)
+      out.served.push_back(order[j]);
+    else if (!d.blocked_by.empty())
+      ++(*dropped)["reserve." + d.blocked_by[0]];
   }
   out.replayed = contacts.replayed;
   return out;
@@ -65,8 +67,7 @@ Result<PushReservation> ReservePushes(const policy::Policy& policy, policy::Even
     }
   }
   if (!dry_run) {
-    QM_ASSIGN_OR_RETURN(out.contacts,
-                        policy.ReserveMany(store, customers, pcands, channel, now, run_id, per_customer));
+    QM_ASSIGN_OR_RETURN(out.contacts, policy.ReserveMany(store, customers, pcands, channel, now, run_id, per_customer));
   }
   return out;
 }

@@ -6,12 +6,14 @@ namespace qm::serving {
 
 void ReadServingConfig(ConfigTable t, ServingConfig* c) {
   t.Read("ranker", &c->ranker);
-  struct Quota { const char* key; int* v; };
-  for (Quota q : {Quota{"ann_products", &c->ann_products}, Quota{"ann_content", &c->ann_content},
-                  Quota{"similar", &c->similar}, Quota{"similar_seeds", &c->similar_seeds},
-                  Quota{"popular", &c->popular}, Quota{"campaign", &c->campaign},
-                  Quota{"fresh", &c->fresh}, Quota{"push_ann", &c->push_ann},
-                  Quota{"push_popular", &c->push_popular}}) {
+  struct Quota {
+    const char* key;
+    int* v;
+  };
+  for (Quota q :
+       {Quota{"ann_products", &c->ann_products}, Quota{"ann_content", &c->ann_content}, Quota{"similar", &c->similar},
+        Quota{"similar_seeds", &c->similar_seeds}, Quota{"popular", &c->popular}, Quota{"campaign", &c->campaign},
+        Quota{"fresh", &c->fresh}, Quota{"push_ann", &c->push_ann}, Quota{"push_popular", &c->push_popular}}) {
     t.Read(q.key, q.v);
     if (*q.v < 0 || *q.v > 5000) t.Error(q.key, "must be in [0, 5000]");
   }

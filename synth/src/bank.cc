@@ -50,8 +50,8 @@ float Bank::Affinity(uint32_t customer, uint32_t item) const { return world_->Af
 
 Result<Dataset> Bank::ToDataset(const DataConfig& config) const {
   static std::atomic<uint64_t> serial{0};
-  const fs::path dir = fs::temp_directory_path() /
-                       ("qm_synth_bank_" + std::to_string(::getpid()) + "_" + std::to_string(serial++));
+  const fs::path dir =
+      fs::temp_directory_path() / ("qm_synth_bank_" + std::to_string(::getpid()) + "_" + std::to_string(serial++));
   std::error_code ec;
   fs::remove_all(dir, ec);
   fs::create_directories(dir, ec);

@@ -62,7 +62,8 @@ Result<GenerateSummary> GenerateBank(const GenerateOptions& options) {
     fs::create_directories(truth, ec);
     if (ec) return Status::IoError("cannot create output folder '" + options.out_dir + "': " + ec.message());
     // Fail before the long phases if the folder is not writable.
-    QM_RETURN_IF_ERROR(gen::WriteText(dir / ".generate_probe", "").Annotate("output folder '" + options.out_dir + "' is not writable"));
+    QM_RETURN_IF_ERROR(gen::WriteText(dir / ".generate_probe", "")
+                           .Annotate("output folder '" + options.out_dir + "' is not writable"));
     fs::remove(dir / ".generate_probe", ec);
   }
   // world -> days -> oracle -> writers.
@@ -122,8 +123,10 @@ std::string FormatGenerateSummary(const GenerateSummary& s) {
   const double conv = static_cast<double>(s.events_by_type[static_cast<int>(EventType::kConvert)]);
   const double imp = static_cast<double>(s.events_by_type[static_cast<int>(EventType::kImpression)]);
   const double dis = static_cast<double>(s.events_by_type[static_cast<int>(EventType::kDismiss)]);
-  std::snprintf(buf, sizeof buf, "\nrates      CTR %.2f%%, push open %.2f%%, dismiss %.2f%% of impressions, convert %.2f%% of product clicks\n",
-                100 * s.ctr, 100 * s.push_open_rate, imp > 0 ? 100 * dis / imp : 0.0, clicks > 0 ? 100 * conv / clicks : 0.0);
+  std::snprintf(
+      buf, sizeof buf,
+      "\nrates      CTR %.2f%%, push open %.2f%%, dismiss %.2f%% of impressions, convert %.2f%% of product clicks\n",
+      100 * s.ctr, 100 * s.push_open_rate, imp > 0 ? 100 * dis / imp : 0.0, clicks > 0 ? 100 * conv / clicks : 0.0);
   out += buf;
   std::snprintf(buf, sizeof buf,
                 "holdout    from %lld (%lld days), %llu customers with targets, %llu evaluated\n"
@@ -134,7 +137,8 @@ std::string FormatGenerateSummary(const GenerateSummary& s) {
                 s.popularity.at10, s.oracle.at50, s.popularity.at50);
   out += buf;
   std::snprintf(buf, sizeof buf,
-                "           attribute oracle %.4f, history oracle %.4f (customers known by attributes, and by their history); @10 %.4f / %.4f; @50 %.4f / %.4f\n",
+                "           attribute oracle %.4f, history oracle %.4f (customers known by attributes, and by their "
+                "history); @10 %.4f / %.4f; @50 %.4f / %.4f\n",
                 s.attribute_oracle.at20, s.history_oracle.at20, s.attribute_oracle.at10, s.history_oracle.at10,
                 s.attribute_oracle.at50, s.history_oracle.at50);
   out += buf;

@@ -14,7 +14,7 @@
 namespace qm::synth::gen {
 
 struct Facts {
-  float valid;      // share of the holdout the item is valid
+  float valid;  // share of the holdout the item is valid
   float pop, sqrt_pop;
   uint8_t tiers, risk, category, pools;  // pools: bit 0 app product, 1 app content, 2 push, 3 service
   uint16_t regions;
@@ -40,7 +40,7 @@ struct GroupSums {
 // One logged exposure of a sampled customer before the holdout, as the response model saw it.
 struct LoggedExposure {
   uint32_t item;
-  float offset;  // intercept + item bias - fatigue at the time
+  float offset;   // intercept + item bias - fatigue at the time
   bool positive;  // a click or push open followed (same request)
 };
 
@@ -74,8 +74,9 @@ std::vector<float> HistoryLatents(const World& w, const std::vector<std::vector<
         const ItemRec& it = w.items[x.item];
         const bool service = type == EventType::kPushSent && it.service;
         const float fatigue = service ? 0.0f : state.Fatigue(w, x.item, x.ts);
-        const float intercept = type == EventType::kPushSent ? p.open_intercept
-                                                       : p.click_intercept + (it.product ? p.product_click_offset : 0.0f);
+        const float intercept = type == EventType::kPushSent
+                                    ? p.open_intercept
+                                    : p.click_intercept + (it.product ? p.product_click_offset : 0.0f);
         bool positive = false;
         const EventType response = type == EventType::kPushSent ? EventType::kPushOpen : EventType::kClick;
         for (size_t q = j + 1; q < ev.size(); ++q)
@@ -160,10 +161,12 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Event>>
     for (const Event& e : run) {
       if (e.ts >= H || slot[e.customer] < 0) continue;
       before[slot[e.customer]].push_back(&e);
-      if (e.type == EventType::kDismiss || e.type == EventType::kConvert)
-        blocked[slot[e.customer]].push_back(e.item);
+      if (e.type == EventType::kDismiss || e.type == EventType::kConvert) blocked[slot[e.customer]].push_back(e.item);
     }
-  for (auto& b : blocked) { std::sort(b.begin(), b.end()); b.erase(std::unique(b.begin(), b.end()), b.end()); }
+  for (auto& b : blocked) {
+    std::sort(b.begin(), b.end());
+    b.erase(std::unique(b.begin(), b.end()), b.end());
+  }
   const std::vector<float> history_latent = HistoryLatents(w, before, sampled, threads);
 
   // Popularity order.
@@ -180,8 +183,14 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Event>>
     const ItemRec& it = w.items[i];
     TimeMs a = std::max(H, it.start == kNoTime ? H : it.start);
     TimeMs b = std::min(w.end, it.end == kNoTime ? w.end : it.end);
-    facts[i] = {b > a ? static_cast<float>((b - a) / hold_len) : 0.0f, w.item_pop[i], std::sqrt(w.item_pop[i]),
-                it.tiers, it.risk, it.category, 0, it.regions};
+    facts[i] = {b > a ? static_cast<float>((b - a) / hold_len) : 0.0f,
+                w.item_pop[i],
+                std::sqrt(w.item_pop[i]),
+                it.tiers,
+                it.risk,
+                it.category,
+                0,
+                it.regions};
   }
   for (uint32_t i : w.app_products.items) facts[i].pools |= 1;
   for (uint32_t i : w.app_contents.items) facts[i].pools |= 2;
@@ -287,7 +296,8 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Event>>
       const float trend = w.Trend(cu, mid);
       const double sessions = ((cu.opt_out >> kChApp) & 1) ? 0.0 : cu.app_rate * trend * hold_days;
       const double pushes = cu.push_rate * trend * hold_days;
-      const double service = ((cu.opt_out >> kChPush) & 1) || w.service_items.empty() ? 0.0 : p.service_push_rate * hold_days;
+      const double service =
+          ((cu.opt_out >> kChPush) & 1) || w.service_items.empty() ? 0.0 : p.service_push_rate * hold_days;
       const float pi_r = 1.0f - p.pi_popularity - p.pi_segment;
       // Expected exposures per unit of weight: pop * a[q] + T[cat] * sqrt_pop * b[q] + c[q].
       float ca[4] = {0, 0, 0, 0}, cb[4] = {0, 0, 0, 0}, cc[4] = {0, 0, 0, 0};
@@ -326,7 +336,10 @@ OracleResult ComputeOracle(const World& w, const std::vector<std::vector<Event>>
       // Top 50 by expected positives under affinities `srow` (ties: lower index), never a seen item.
       auto rank_by = [&](const float* srow) {
         for (size_t i = 0; i < m; ++i) {
-          if (weight[i] == 0) { lambda[i] = 0; continue; }
+          if (weight[i] == 0) {
+            lambda[i] = 0;
+            continue;
+          }
           // sigmoid(k + x) = 1 / (1 + exp(-k) * exp(-x)), x = bias + alpha * affinity.
           const float ex = std::exp(-(w.item_bias[i] + p.alpha * srow[i]));
           const float ec = (facts[i].pools & 1) ? e_click_product : e_click;

@@ -39,15 +39,15 @@ ResponseProbabilities TrueResponse(const World& w, uint32_t c, uint32_t item, ui
   }
   const float fatigue = state.Fatigue(w, item, t);
   const int before = state.ExposureCount(item);
-  r.click = Sigmoid(p.click_intercept + (it.product ? p.product_click_offset : 0.0f) + w.item_bias[item] +
-                    p.alpha * a - fatigue);
+  r.click = Sigmoid(p.click_intercept + (it.product ? p.product_click_offset : 0.0f) + w.item_bias[item] + p.alpha * a -
+                    fatigue);
   if (it.product) r.convert = Sigmoid(p.convert_intercept + p.convert_alpha * a);
   r.dismiss = Sigmoid(p.dismiss_intercept + p.dismiss_alpha * a + 0.3f * before);
   return r;
 }
 
-ResponseProbabilities ShowItem(const World& w, uint32_t c, uint32_t item, uint8_t channel, TimeMs t,
-                               uint32_t request, Rng& rng, CustomerState* state, std::vector<Event>* out) {
+ResponseProbabilities ShowItem(const World& w, uint32_t c, uint32_t item, uint8_t channel, TimeMs t, uint32_t request,
+                               Rng& rng, CustomerState* state, std::vector<Event>* out) {
   const ItemRec& it = w.items[item];
   const ResponseProbabilities p = TrueResponse(w, c, item, channel, t, *state);
   auto emit = [&](TimeMs ts, EventType type) { out->push_back(Event{ts, c, item, request, type, channel}); };

@@ -64,7 +64,7 @@ ResponseProbabilities TrueResponse(const World& w, uint32_t c, uint32_t item, ui
 // click and maybe a conversion or a dismissal on app_home; an open on a push; none at or after
 // the end), blocking the items the logging policy must not show again. Returns the exposure's
 // probabilities.
-ResponseProbabilities ShowItem(const World& w, uint32_t c, uint32_t item, uint8_t channel, TimeMs t,
-                               uint32_t request, Rng& rng, CustomerState* state, std::vector<Event>* out);
+ResponseProbabilities ShowItem(const World& w, uint32_t c, uint32_t item, uint8_t channel, TimeMs t, uint32_t request,
+                               Rng& rng, CustomerState* state, std::vector<Event>* out);
 
 }  // namespace qm::synth::gen

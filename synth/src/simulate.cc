@@ -17,8 +17,7 @@ constexpr uint32_t kNone = 0xFFFFFFFFu;
 // One slot of the logging policy: a mixture of popularity, segment targeting and uniform
 // exploration over `pool`, each component rejection-sampled until `accept` holds.
 template <typename Accept>
-uint32_t DrawSlot(const World& w, const Pool& pool, int segment, float pi_pop, float pi_seg, Rng& r,
-                  Accept&& accept) {
+uint32_t DrawSlot(const World& w, const Pool& pool, int segment, float pi_pop, float pi_seg, Rng& r, Accept&& accept) {
   if (pool.items.empty()) return kNone;
   double u = r.Uniform();
   int comp = u < pi_pop ? 0 : u < pi_pop + pi_seg ? 1 : 2;
@@ -41,7 +40,7 @@ uint32_t DrawSlot(const World& w, const Pool& pool, int segment, float pi_pop, f
 
 // Hourly weights of app sessions (local time).
 constexpr double kAppHours[24] = {0.2, 0.1, 0.05, 0.05, 0.05, 0.2, 0.6, 1.2, 1.6, 1.3, 1.1, 1.2,
-                                  1.6, 1.3, 1.0, 1.0, 1.0, 1.1, 1.4, 1.7, 1.9, 1.8, 1.2, 0.6};
+                                  1.6, 1.3, 1.0,  1.0,  1.0,  1.1, 1.4, 1.7, 1.9, 1.8, 1.2, 0.6};
 
 // Bisection for the intercept b with mean_fn(b) = target (mean_fn increasing in b).
 float SolveIntercept(const std::function<double(float)>& mean_fn, double target) {
@@ -175,7 +174,8 @@ void Calibrate(World* world) {
         });
         if (i != kNone) {
           const bool product = w.items[i].product;
-          app.push_back({w.item_bias[i] + (product ? p.product_click_offset : 0.0f), w.Affinity(static_cast<uint32_t>(c), i), product});
+          app.push_back({w.item_bias[i] + (product ? p.product_click_offset : 0.0f),
+                         w.Affinity(static_cast<uint32_t>(c), i), product});
         }
       }
     }
@@ -190,36 +190,44 @@ void Calibrate(World* world) {
   // Repeated exposures and category fatigue lower the realised rates; aim a little higher.
   const double kFatigueAllowance = 1.15;
   if (!app.empty()) {
-    p.click_intercept = SolveIntercept([&](float b) {
-      double s = 0;
-      for (const auto& x : app) s += Sigmoid(b + x.bias + p.alpha * x.a);
-      return s / app.size();
-    }, p.target_ctr * kFatigueAllowance);
-    p.convert_intercept = SolveIntercept([&](float b) {
-      double num = 0, den = 0;
-      for (const auto& x : app) {
-        if (!x.product) continue;
-        double pc = Sigmoid(p.click_intercept + x.bias + p.alpha * x.a);
-        num += pc * Sigmoid(b + p.convert_alpha * x.a);
-        den += pc;
-      }
-      return den > 0 ? num / den : 0.0;
-    }, p.target_convert);
-    p.dismiss_intercept = SolveIntercept([&](float b) {
-      double s = 0;
-      for (const auto& x : app) {
-        double pc = Sigmoid(p.click_intercept + x.bias + p.alpha * x.a);
-        s += (1 - pc) * Sigmoid(b + p.dismiss_alpha * x.a);
-      }
-      return s / app.size();
-    }, p.target_dismiss);
+    p.click_intercept = SolveIntercept(
+        [&](float b) {
+          double s = 0;
+          for (const auto& x : app) s += Sigmoid(b + x.bias + p.alpha * x.a);
+          return s / app.size();
+        },
+        p.target_ctr * kFatigueAllowance);
+    p.convert_intercept = SolveIntercept(
+        [&](float b) {
+          double num = 0, den = 0;
+          for (const auto& x : app) {
+            if (!x.product) continue;
+            double pc = Sigmoid(p.click_intercept + x.bias + p.alpha * x.a);
+            num += pc * Sigmoid(b + p.convert_alpha * x.a);
+            den += pc;
+          }
+          return den > 0 ? num / den : 0.0;
+        },
+        p.target_convert);
+    p.dismiss_intercept = SolveIntercept(
+        [&](float b) {
+          double s = 0;
+          for (const auto& x : app) {
+            double pc = Sigmoid(p.click_intercept + x.bias + p.alpha * x.a);
+            s += (1 - pc) * Sigmoid(b + p.dismiss_alpha * x.a);
+          }
+          return s / app.size();
+        },
+        p.target_dismiss);
   }
   if (!push.empty()) {
-    p.open_intercept = SolveIntercept([&](float b) {
-      double s = 0;
-      for (const auto& x : push) s += Sigmoid(b + x.bias + p.alpha * x.a);
-      return s / push.size();
-    }, p.target_open * kFatigueAllowance);
+    p.open_intercept = SolveIntercept(
+        [&](float b) {
+          double s = 0;
+          for (const auto& x : push) s += Sigmoid(b + x.bias + p.alpha * x.a);
+          return s / push.size();
+        },
+        p.target_open * kFatigueAllowance);
   }
 }
 

@@ -115,8 +115,7 @@ Status Simulator::Show(const Exposure* shown, size_t n, std::vector<Event>* even
                                      std::to_string(w.end) + ")");
     }
     auto it = latest.find(x.customer);
-    const TimeMs before =
-        it != latest.end() ? it->second : impl_->sims[x.customer - impl_->first].state().last_shown();
+    const TimeMs before = it != latest.end() ? it->second : impl_->sims[x.customer - impl_->first].state().last_shown();
     if (before != kNoTime && x.ts < before) {
       return Status::InvalidArgument("exposure " + std::to_string(k) + " of customer " + std::to_string(x.customer) +
                                      " is earlier than something already shown to them");

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <numeric>
 #include <iterator>
+#include <numeric>
 #include <thread>
 
 #include "parallel.h"
@@ -14,23 +14,21 @@
 
 namespace qm::synth::gen {
 
-const char* const kDimNames[kDim] = {
-    "deposit", "wealth", "equity", "fixed_income", "insurance", "card", "loan", "housing",
-    "car", "travel", "education", "retirement", "health", "market", "security", "deals",
-    "private", "payroll", "digital", "gold", "video", "depth", "hidden1", "hidden2"};
+const char* const kDimNames[kDim] = {"deposit", "wealth",  "equity",   "fixed_income", "insurance", "card",
+                                     "loan",    "housing", "car",      "travel",       "education", "retirement",
+                                     "health",  "market",  "security", "deals",        "private",   "payroll",
+                                     "digital", "gold",    "video",    "depth",        "hidden1",   "hidden2"};
 const char* const kChannelNames[4] = {"app_home", "wechat_push", "sms", "app_banner"};
-const char* const kRegionNames[kNumRegions] = {"Jinan", "Qingdao", "Yantai", "Weifang",
-                                               "Zibo", "Linyi", "Jining", "Tai'an",
-                                               "Weihai", "Dezhou", "Liaocheng", "Heze"};
+const char* const kRegionNames[kNumRegions] = {"Jinan",  "Qingdao", "Yantai", "Weifang", "Zibo",      "Linyi",
+                                               "Jining", "Tai'an",  "Weihai", "Dezhou",  "Liaocheng", "Heze"};
 const char* const kLabelNames[kNumLabels] = {
-    "payroll", "young_professional", "retiree", "new_customer", "dormant", "churn_risk",
-    "car_owner", "parent", "high_net_worth", "investor", "homeowner", "frequent_traveler",
-    "online_shopper"};
-const char* const kLifeStageNames[kNumLifeStages] = {"student", "young_single", "young_family",
+    "payroll", "young_professional", "retiree",  "new_customer", "dormant",           "churn_risk",    "car_owner",
+    "parent",  "high_net_worth",     "investor", "homeowner",    "frequent_traveler", "online_shopper"};
+const char* const kLifeStageNames[kNumLifeStages] = {"student",       "young_single",   "young_family",
                                                      "mature_family", "pre_retirement", "retired"};
 const char* const kOccupationNames[kNumOccupations] = {
-    "student", "retired", "civil_servant", "teacher", "engineer", "medical",
-    "it", "finance", "self_employed", "manufacturing", "sales_service", "farmer"};
+    "student", "retired", "civil_servant", "teacher",       "engineer",      "medical",
+    "it",      "finance", "self_employed", "manufacturing", "sales_service", "farmer"};
 
 void AliasTable::Build(const std::vector<double>& weights) {
   size_t n = weights.size();
@@ -40,7 +38,10 @@ void AliasTable::Build(const std::vector<double>& weights) {
   double total = 0;
   for (double w : weights) total += w;
   if (total <= 0) {
-    for (size_t i = 0; i < n; ++i) { prob_[i] = 1; alias_[i] = static_cast<uint32_t>(i); }
+    for (size_t i = 0; i < n; ++i) {
+      prob_[i] = 1;
+      alias_[i] = static_cast<uint32_t>(i);
+    }
     return;
   }
   std::vector<double> scaled(n);
@@ -60,8 +61,14 @@ void AliasTable::Build(const std::vector<double>& weights) {
       small.push_back(l);
     }
   }
-  for (uint32_t i : large) { prob_[i] = 1; alias_[i] = i; }
-  for (uint32_t i : small) { prob_[i] = 1; alias_[i] = i; }
+  for (uint32_t i : large) {
+    prob_[i] = 1;
+    alias_[i] = i;
+  }
+  for (uint32_t i : small) {
+    prob_[i] = 1;
+    alias_[i] = i;
+  }
 }
 
 bool World::Holds(uint32_t c, uint32_t i) const {
@@ -88,10 +95,28 @@ struct CategoryDef {
 };
 
 enum Cat : int {
-  kCatDeposit, kCatWealth, kCatFund, kCatInsurance, kCatCard, kCatLoan, kCatGold, kCatPension,
-  kCatMarketNews, kCatWealthTips, kCatRetirement, kCatCardOffers, kCatTravel, kCatEducation,
-  kCatCar, kCatHousing, kCatInsuranceKnowledge, kCatAntiFraud, kCatHealth, kCatShopping,
-  kCatFundInsight, kCatAccountService,
+  kCatDeposit,
+  kCatWealth,
+  kCatFund,
+  kCatInsurance,
+  kCatCard,
+  kCatLoan,
+  kCatGold,
+  kCatPension,
+  kCatMarketNews,
+  kCatWealthTips,
+  kCatRetirement,
+  kCatCardOffers,
+  kCatTravel,
+  kCatEducation,
+  kCatCar,
+  kCatHousing,
+  kCatInsuranceKnowledge,
+  kCatAntiFraud,
+  kCatHealth,
+  kCatShopping,
+  kCatFundInsight,
+  kCatAccountService,
   kNumCats
 };
 
@@ -219,8 +244,8 @@ constexpr int kTagArticle = 71, kTagVideo = 72, kTagActivity = 73, kTagAccountAl
 
 // Content keywords per content category (index - kCatMarketNews), as tag indexes.
 const std::vector<int> kTopicTags[kCatAccountService - kCatMarketNews] = {
-    {42, 43, 44}, {45, 46, 47}, {48, 49}, {50, 51, 52}, {53, 54}, {55, 56}, {57, 58},
-    {59, 60}, {61, 62}, {63, 64}, {65, 66}, {67, 68}, {69, 70, 42}};
+    {42, 43, 44}, {45, 46, 47}, {48, 49}, {50, 51, 52}, {53, 54}, {55, 56},    {57, 58},
+    {59, 60},     {61, 62},     {63, 64}, {65, 66},     {67, 68}, {69, 70, 42}};
 
 struct ProductType {
   int category;
@@ -353,7 +378,9 @@ const TopicText& Topic(int cat) {
 }
 
 template <typename V>
-const char* PickStr(Rng& r, const V& v) { return v[r.Below(static_cast<uint32_t>(std::size(v)))]; }
+const char* PickStr(Rng& r, const V& v) {
+  return v[r.Below(static_cast<uint32_t>(std::size(v)))];
+}
 
 std::string Fmt(const char* f, long long v) {
   char buf[64];
@@ -377,28 +404,42 @@ void MakeCustomer(const World& w, uint32_t index, CustomerRec* c) {
   c->female = r.Bernoulli(0.52);
   // Life stage.
   int ls;
-  if (age < 23) ls = r.Bernoulli(0.75) ? 0 : 1;
-  else if (age <= 30) ls = r.Bernoulli(0.35) ? 2 : 1;
-  else if (age <= 45) { double x = r.Uniform(); ls = x < 0.6 ? 2 : x < 0.8 ? 1 : 3; }
-  else if (age <= 57) ls = r.Bernoulli(0.85) ? 3 : 1;
-  else if (age <= 62) ls = r.Bernoulli(0.5) ? 4 : 5;
-  else ls = 5;
+  if (age < 23)
+    ls = r.Bernoulli(0.75) ? 0 : 1;
+  else if (age <= 30)
+    ls = r.Bernoulli(0.35) ? 2 : 1;
+  else if (age <= 45) {
+    double x = r.Uniform();
+    ls = x < 0.6 ? 2 : x < 0.8 ? 1 : 3;
+  } else if (age <= 57)
+    ls = r.Bernoulli(0.85) ? 3 : 1;
+  else if (age <= 62)
+    ls = r.Bernoulli(0.5) ? 4 : 5;
+  else
+    ls = 5;
   c->life_stage = static_cast<uint8_t>(ls);
   // Occupation.
-  if (ls == 0) c->occupation = 0;
-  else if (ls == 5) c->occupation = 1;
+  if (ls == 0)
+    c->occupation = 0;
+  else if (ls == 5)
+    c->occupation = 1;
   else {
     double ow[kNumOccupations] = {0, 0, 0.08, 0.07, 0.1, 0.06, 0.08, 0.05, 0.14, 0.16, 0.16, 0.08};
-    if (c->tier >= 1) { ow[8] *= 2.5; ow[7] *= 2.5; ow[11] *= 0.3; ow[9] *= 0.5; }
+    if (c->tier >= 1) {
+      ow[8] *= 2.5;
+      ow[7] *= 2.5;
+      ow[11] *= 0.3;
+      ow[9] *= 0.5;
+    }
     c->occupation = static_cast<uint8_t>(r.Pick(ow, kNumOccupations));
   }
   // Income (monthly) and assets.
-  static const float kOccIncome[kNumOccupations] = {800, 4200, 8000, 7500, 11000, 10000,
-                                                    13000, 14000, 12000, 6000, 5500, 3500};
+  static const float kOccIncome[kNumOccupations] = {800,   4200,  8000,  7500, 11000, 10000,
+                                                    13000, 14000, 12000, 6000, 5500,  3500};
   double career = age < 60 ? 0.75 + 0.5 * std::exp(-std::pow((age - 45) / 14.0, 2)) : 1.0;
   double tier_mult = c->tier == 0 ? 1.0 : c->tier == 1 ? 1.8 : 4.0;
-  c->income = static_cast<float>(std::round(kOccIncome[c->occupation] * career * tier_mult *
-                                            std::exp(0.35 * r.Normal()) / 10) * 10);
+  c->income = static_cast<float>(
+      std::round(kOccIncome[c->occupation] * career * tier_mult * std::exp(0.35 * r.Normal()) / 10) * 10);
   if (c->tier == 0) {
     double aum = 25000 * std::exp(0.018 * (age - 40) + 1.2 * r.Normal()) * (c->income / 6000.0);
     c->aum = static_cast<float>(std::min(aum, 499000.0));
@@ -418,15 +459,15 @@ void MakeCustomer(const World& w, uint32_t index, CustomerRec* c) {
   auto set = [&L](Label l) { L |= 1u << l; };
   bool working = ls != 0 && ls != 5;
   if (working && r.Bernoulli(0.55)) set(kPayroll);
-  if (age >= 23 && age <= 35 && c->occupation >= 2 && c->occupation <= 7 && c->income > 7000 &&
-      r.Bernoulli(0.85)) {
+  if (age >= 23 && age <= 35 && c->occupation >= 2 && c->occupation <= 7 && c->income > 7000 && r.Bernoulli(0.85)) {
     set(kYoungProfessional);
   }
   if (ls == 5) set(kRetiree);
   if (r.Bernoulli(0.08)) set(kNewCustomer);
   if (!(L & (1u << kNewCustomer)) && r.Bernoulli(0.07)) set(kDormant);
   if (r.Bernoulli(0.05)) set(kChurnRisk);
-  if (age >= 23 && age <= 70 && r.Bernoulli(Sigmoid(static_cast<float>(-0.8 + 1.2 * std::log(c->income / 7000.0))))) set(kCarOwner);
+  if (age >= 23 && age <= 70 && r.Bernoulli(Sigmoid(static_cast<float>(-0.8 + 1.2 * std::log(c->income / 7000.0)))))
+    set(kCarOwner);
   if ((ls == 2 || ls == 3) && r.Bernoulli(0.85)) set(kParent);
   if (c->tier == 2 || (c->tier == 1 && c->aum > 3e6)) set(kHighNetWorth);
   if ((z_invest > 0.6 && c->aum > 30000) || (c->tier >= 1 && z_invest > -0.2)) set(kInvestor);
@@ -435,8 +476,8 @@ void MakeCustomer(const World& w, uint32_t index, CustomerRec* c) {
   if (age < 50 && z_shop > 0.0) set(kOnlineShopper);
   c->labels = L;
   // Risk tolerance and its assessment.
-  double score = 2.75 + 0.7 * z_invest + 0.3 * std::log10(c->aum / 50000.0 + 0.1) - 0.022 * (age - 40) +
-                 0.6 * r.Normal();
+  double score =
+      2.75 + 0.7 * z_invest + 0.3 * std::log10(c->aum / 50000.0 + 0.1) - 0.022 * (age - 40) + 0.6 * r.Normal();
   int risk = static_cast<int>(std::lround(std::clamp(score, 1.0, 5.0)));
   double a = r.Uniform();
   const int64_t days = w.options.days;
@@ -446,9 +487,12 @@ void MakeCustomer(const World& w, uint32_t index, CustomerRec* c) {
   } else {
     c->risk = static_cast<uint8_t>(risk);
     int64_t back;  // days before the period start
-    if (a < 0.25) back = 400 + r.Below(700);                           // expired
-    else if (L & (1u << kNewCustomer)) back = 1 + r.Below(60);
-    else back = 1 + r.Below(static_cast<uint32_t>(std::max<int64_t>(2, 330 - days)));
+    if (a < 0.25)
+      back = 400 + r.Below(700);  // expired
+    else if (L & (1u << kNewCustomer))
+      back = 1 + r.Below(60);
+    else
+      back = 1 + r.Below(static_cast<uint32_t>(std::max<int64_t>(2, 330 - days)));
     TimeMs t = w.start - back * kMsPerDay - static_cast<TimeMs>(r.Below(12 * 3600)) * 1000;
     c->assessed = w.tz.StartOfDay(t);  // written as a date: local midnight
   }
@@ -463,16 +507,15 @@ void MakeCustomer(const World& w, uint32_t index, CustomerRec* c) {
   if (age < 35) act *= 1.2;
   if (age >= 60) act *= 0.75;
   c->app_rate = static_cast<float>(act);
-  c->push_rate = (c->opt_out >> kChPush) & 1 ? 0.0f
-                                              : static_cast<float>(std::min(0.9, 0.12 * std::exp(0.5 * r.Normal() - 0.125)));
+  c->push_rate =
+      (c->opt_out >> kChPush) & 1 ? 0.0f : static_cast<float>(std::min(0.9, 0.12 * std::exp(0.5 * r.Normal() - 0.125)));
   const int persona = c->HasLabel(kInvestor) ? 0 : c->HasLabel(kParent) ? 1 : c->HasLabel(kCarOwner) ? 2 : 3;
   c->segment = static_cast<uint8_t>((c->tier * kNumAgeBands + AgeBand(age)) * kNumPersonas + persona);
 }
 
 // Observable customer features phi(c) (the columns of customers.csv, encoded).
-constexpr int kFAge = 0, kFAge2 = 1, kFBand = 2, kFFemale = 7, kFTier = 8, kFIncome = 11, kFAum = 12,
-              kFRisk = 13, kFStage = 19, kFOcc = 25, kFRegion = 37, kFLabel = 49,
-              kNumCustFeatures = kFLabel + kNumLabels;
+constexpr int kFAge = 0, kFAge2 = 1, kFBand = 2, kFFemale = 7, kFTier = 8, kFIncome = 11, kFAum = 12, kFRisk = 13,
+              kFStage = 19, kFOcc = 25, kFRegion = 37, kFLabel = 49, kNumCustFeatures = kFLabel + kNumLabels;
 
 void CustomerFeatures(const CustomerRec& c, float* f) {
   std::fill(f, f + kNumCustFeatures, 0.0f);
@@ -500,37 +543,78 @@ struct FeatW {
 // The planted, interpretable part of customer tastes.
 const std::vector<FeatW>& CustomerHandWeights() {
   static const std::vector<FeatW> w = {
-      {kFAge, kDimRetirement, 0.8f}, {kFAge, kDimHealth, 0.5f}, {kFAge, kDimDeposit, 0.5f},
-      {kFAge, kDimDigital, -0.7f}, {kFAge, kDimCard, -0.4f}, {kFAge, kDimEquity, -0.3f},
-      {kFAge, kDimVideo, -0.3f}, {kFAge, kDimSecurity, 0.4f}, {kFAge2, kDimVideo, 0.4f},
-      {kFBand + 0, kDimDeals, 0.6f}, {kFBand + 0, kDimVideo, 0.6f},
-      {kFTier + 1, kDimWealth, 0.6f}, {kFTier + 1, kDimEquity, 0.3f},
-      {kFTier + 2, kDimPrivate, 1.5f}, {kFTier + 2, kDimWealth, 0.8f}, {kFTier + 2, kDimDeals, -0.6f},
-      {kFAum, kDimWealth, 0.6f}, {kFAum, kDimDeposit, 0.3f}, {kFAum, kDimFixedIncome, 0.3f},
-      {kFAum, kDimDepth, 0.3f}, {kFIncome, kDimCard, 0.3f}, {kFIncome, kDimTravel, 0.4f},
-      {kFIncome, kDimCar, 0.3f}, {kFIncome, kDimLoan, -0.2f},
-      {kFRisk + 0, kDimDeposit, 0.5f}, {kFRisk + 1, kDimDeposit, 0.7f}, {kFRisk + 1, kDimEquity, -0.9f},
-      {kFRisk + 2, kDimFixedIncome, 0.6f}, {kFRisk + 3, kDimWealth, 0.4f}, {kFRisk + 4, kDimEquity, 0.8f},
-      {kFRisk + 5, kDimEquity, 1.3f}, {kFRisk + 5, kDimGold, 0.4f}, {kFRisk + 5, kDimMarket, 0.6f},
-      {kFStage + 0, kDimDigital, 0.6f}, {kFStage + 0, kDimEducation, 0.5f}, {kFStage + 1, kDimTravel, 0.4f},
-      {kFStage + 2, kDimEducation, 0.7f}, {kFStage + 2, kDimHousing, 0.6f}, {kFStage + 3, kDimInsurance, 0.5f},
-      {kFStage + 4, kDimRetirement, 0.7f}, {kFStage + 5, kDimRetirement, 0.6f}, {kFStage + 5, kDimHealth, 0.5f},
-      {kFLabel + kPayroll, kDimPayroll, 1.0f}, {kFLabel + kPayroll, kDimCard, 0.3f},
-      {kFLabel + kYoungProfessional, kDimCard, 0.8f}, {kFLabel + kYoungProfessional, kDimTravel, 0.5f},
-      {kFLabel + kYoungProfessional, kDimDigital, 0.6f}, {kFLabel + kYoungProfessional, kDimLoan, 0.3f},
-      {kFLabel + kRetiree, kDimRetirement, 1.0f}, {kFLabel + kRetiree, kDimHealth, 0.7f},
+      {kFAge, kDimRetirement, 0.8f},
+      {kFAge, kDimHealth, 0.5f},
+      {kFAge, kDimDeposit, 0.5f},
+      {kFAge, kDimDigital, -0.7f},
+      {kFAge, kDimCard, -0.4f},
+      {kFAge, kDimEquity, -0.3f},
+      {kFAge, kDimVideo, -0.3f},
+      {kFAge, kDimSecurity, 0.4f},
+      {kFAge2, kDimVideo, 0.4f},
+      {kFBand + 0, kDimDeals, 0.6f},
+      {kFBand + 0, kDimVideo, 0.6f},
+      {kFTier + 1, kDimWealth, 0.6f},
+      {kFTier + 1, kDimEquity, 0.3f},
+      {kFTier + 2, kDimPrivate, 1.5f},
+      {kFTier + 2, kDimWealth, 0.8f},
+      {kFTier + 2, kDimDeals, -0.6f},
+      {kFAum, kDimWealth, 0.6f},
+      {kFAum, kDimDeposit, 0.3f},
+      {kFAum, kDimFixedIncome, 0.3f},
+      {kFAum, kDimDepth, 0.3f},
+      {kFIncome, kDimCard, 0.3f},
+      {kFIncome, kDimTravel, 0.4f},
+      {kFIncome, kDimCar, 0.3f},
+      {kFIncome, kDimLoan, -0.2f},
+      {kFRisk + 0, kDimDeposit, 0.5f},
+      {kFRisk + 1, kDimDeposit, 0.7f},
+      {kFRisk + 1, kDimEquity, -0.9f},
+      {kFRisk + 2, kDimFixedIncome, 0.6f},
+      {kFRisk + 3, kDimWealth, 0.4f},
+      {kFRisk + 4, kDimEquity, 0.8f},
+      {kFRisk + 5, kDimEquity, 1.3f},
+      {kFRisk + 5, kDimGold, 0.4f},
+      {kFRisk + 5, kDimMarket, 0.6f},
+      {kFStage + 0, kDimDigital, 0.6f},
+      {kFStage + 0, kDimEducation, 0.5f},
+      {kFStage + 1, kDimTravel, 0.4f},
+      {kFStage + 2, kDimEducation, 0.7f},
+      {kFStage + 2, kDimHousing, 0.6f},
+      {kFStage + 3, kDimInsurance, 0.5f},
+      {kFStage + 4, kDimRetirement, 0.7f},
+      {kFStage + 5, kDimRetirement, 0.6f},
+      {kFStage + 5, kDimHealth, 0.5f},
+      {kFLabel + kPayroll, kDimPayroll, 1.0f},
+      {kFLabel + kPayroll, kDimCard, 0.3f},
+      {kFLabel + kYoungProfessional, kDimCard, 0.8f},
+      {kFLabel + kYoungProfessional, kDimTravel, 0.5f},
+      {kFLabel + kYoungProfessional, kDimDigital, 0.6f},
+      {kFLabel + kYoungProfessional, kDimLoan, 0.3f},
+      {kFLabel + kRetiree, kDimRetirement, 1.0f},
+      {kFLabel + kRetiree, kDimHealth, 0.7f},
       {kFLabel + kRetiree, kDimSecurity, 0.6f},
-      {kFLabel + kNewCustomer, kDimDeals, 0.6f}, {kFLabel + kNewCustomer, kDimDeposit, 0.3f},
-      {kFLabel + kChurnRisk, kDimDeals, 0.4f}, {kFLabel + kChurnRisk, kDimDeposit, 0.3f},
-      {kFLabel + kCarOwner, kDimCar, 1.3f}, {kFLabel + kCarOwner, kDimInsurance, 0.3f},
-      {kFLabel + kParent, kDimEducation, 1.3f}, {kFLabel + kParent, kDimInsurance, 0.5f},
-      {kFLabel + kHighNetWorth, kDimPrivate, 0.8f}, {kFLabel + kHighNetWorth, kDimWealth, 0.6f},
+      {kFLabel + kNewCustomer, kDimDeals, 0.6f},
+      {kFLabel + kNewCustomer, kDimDeposit, 0.3f},
+      {kFLabel + kChurnRisk, kDimDeals, 0.4f},
+      {kFLabel + kChurnRisk, kDimDeposit, 0.3f},
+      {kFLabel + kCarOwner, kDimCar, 1.3f},
+      {kFLabel + kCarOwner, kDimInsurance, 0.3f},
+      {kFLabel + kParent, kDimEducation, 1.3f},
+      {kFLabel + kParent, kDimInsurance, 0.5f},
+      {kFLabel + kHighNetWorth, kDimPrivate, 0.8f},
+      {kFLabel + kHighNetWorth, kDimWealth, 0.6f},
       {kFLabel + kHighNetWorth, kDimGold, 0.4f},
-      {kFLabel + kInvestor, kDimEquity, 0.9f}, {kFLabel + kInvestor, kDimMarket, 1.0f},
-      {kFLabel + kInvestor, kDimGold, 0.3f}, {kFLabel + kInvestor, kDimDepth, 0.4f},
-      {kFLabel + kHomeowner, kDimHousing, 1.0f}, {kFLabel + kHomeowner, kDimLoan, 0.2f},
-      {kFLabel + kFrequentTraveler, kDimTravel, 1.3f}, {kFLabel + kFrequentTraveler, kDimCard, 0.4f},
-      {kFLabel + kOnlineShopper, kDimDeals, 0.9f}, {kFLabel + kOnlineShopper, kDimDigital, 0.4f},
+      {kFLabel + kInvestor, kDimEquity, 0.9f},
+      {kFLabel + kInvestor, kDimMarket, 1.0f},
+      {kFLabel + kInvestor, kDimGold, 0.3f},
+      {kFLabel + kInvestor, kDimDepth, 0.4f},
+      {kFLabel + kHomeowner, kDimHousing, 1.0f},
+      {kFLabel + kHomeowner, kDimLoan, 0.2f},
+      {kFLabel + kFrequentTraveler, kDimTravel, 1.3f},
+      {kFLabel + kFrequentTraveler, kDimCard, 0.4f},
+      {kFLabel + kOnlineShopper, kDimDeals, 0.9f},
+      {kFLabel + kOnlineShopper, kDimDigital, 0.4f},
       {kFLabel + kOnlineShopper, kDimCard, 0.3f},
   };
   return w;
@@ -541,7 +625,10 @@ constexpr int kGCat = 0, kGTag = kNumCats, kGRisk = kGTag + kNumTags, kNumItemFe
 
 // Per-dimension mean and variance of rows[0..n) (n x kDim), sequentially.
 void Moments(const float* rows, size_t n, double* mean, double* var) {
-  for (int k = 0; k < kDim; ++k) { mean[k] = 0; var[k] = 0; }
+  for (int k = 0; k < kDim; ++k) {
+    mean[k] = 0;
+    var[k] = 0;
+  }
   if (n == 0) return;
   for (size_t i = 0; i < n; ++i)
     for (int k = 0; k < kDim; ++k) mean[k] += rows[i * kDim + k];
@@ -589,8 +676,8 @@ void BuildItems(World* w) {
       if (!it.tiers && (cat == kCatWealth || cat == kCatFund) && r.Bernoulli(0.08)) it.tiers = kAffluentUp;
       const char* name = PickStr(r, pt.names);
       if (cat == kCatWealth || cat == kCatFund) {
-        it.title = std::string(PickStr(r, kBrands)) + name + (cat == kCatFund ? (r.Bernoulli(0.5) ? "A" : "C")
-                                                                             : Fmt("%lld号", 1 + r.Below(60)));
+        it.title = std::string(PickStr(r, kBrands)) + name +
+                   (cat == kCatFund ? (r.Bernoulli(0.5) ? "A" : "C") : Fmt("%lld号", 1 + r.Below(60)));
       } else if (pt.tag == 1) {
         it.title = Fmt("2026年第%lld期", 1 + r.Below(40)) + name;
       } else {
@@ -603,8 +690,10 @@ void BuildItems(World* w) {
       } else if (r.Bernoulli(0.08)) {
         it.start = w->start + static_cast<TimeMs>(r.Uniform(0.0, 0.9) * period);  // new launch
       }
-      if (r.Bernoulli(0.06)) it.channels = (1u << kChApp) | (1u << kChBanner);
-      else it.channels = 1u << kChApp;  // products are not pushed on WeChat
+      if (r.Bernoulli(0.06))
+        it.channels = (1u << kChApp) | (1u << kChBanner);
+      else
+        it.channels = 1u << kChApp;  // products are not pushed on WeChat
       it.value = std::round(pt.value * std::exp(0.3 * r.Normal()));
       has_campaign = r.Bernoulli(0.15);
       bias = kCats[cat].bias + 0.45f * static_cast<float>(r.Normal());
@@ -665,7 +754,10 @@ void BuildItems(World* w) {
         if (cat == kCatTravel && r.Bernoulli(0.1)) it.tiers = kAffluentUp;
         if (!it.channels && r.Bernoulli(0.1)) it.channels = 1u << (r.Bernoulli(0.5) ? kChApp : kChPush);
         it.value = 1;
-        bias = kCats[cat].bias + (format == kTagVideo ? 0.2f : format == kTagActivity ? 0.1f : 0.0f) +
+        bias = kCats[cat].bias +
+               (format == kTagVideo      ? 0.2f
+                : format == kTagActivity ? 0.1f
+                                         : 0.0f) +
                0.45f * static_cast<float>(r.Normal());
       }
     }
@@ -728,15 +820,18 @@ void BuildHoldings(World* w, int threads) {
         int k = 1 + static_cast<int>(r.Below(3));
         for (int i = 0; i < k; ++i) pick_from({4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
       }
-      if (c.HasLabel(kCarOwner) && r.Bernoulli(0.15)) pick_from({30});
-      else if (r.Bernoulli(0.06)) pick_from({29, 31});
+      if (c.HasLabel(kCarOwner) && r.Bernoulli(0.15))
+        pick_from({30});
+      else if (r.Bernoulli(0.06))
+        pick_from({29, 31});
       if (r.Bernoulli(c.HasLabel(kParent) ? 0.2 : 0.07)) pick_from({17, 18, 19, 20, 21});
       std::sort(h.begin(), h.end());
       h.erase(std::unique(h.begin(), h.end()), h.end());
     }
   });
   w->holding_offsets.assign(n + 1, 0);
-  for (size_t i = 0; i < n; ++i) w->holding_offsets[i + 1] = w->holding_offsets[i] + static_cast<uint32_t>(held[i].size());
+  for (size_t i = 0; i < n; ++i)
+    w->holding_offsets[i + 1] = w->holding_offsets[i] + static_cast<uint32_t>(held[i].size());
   w->holdings.reserve(w->holding_offsets[n]);
   for (auto& h : held) w->holdings.insert(w->holdings.end(), h.begin(), h.end());
 }
@@ -784,7 +879,8 @@ void BuildLatents(World* w, int threads) {
     }
   });
   w->customer_observable_share.assign(kDim, 0);
-  for (int k = 0; k < kDim; ++k) w->customer_observable_share[k] = static_cast<float>(var[k] / (var[k] + sd_noise[k] * sd_noise[k] + 1e-12));
+  for (int k = 0; k < kDim; ++k)
+    w->customer_observable_share[k] = static_cast<float>(var[k] / (var[k] + sd_noise[k] * sd_noise[k] + 1e-12));
 
   // Items: v = B psi + noise.
   std::vector<float> B = RandomMap(model, kNumItemFeatures, 0.3f);
@@ -802,7 +898,9 @@ void BuildLatents(World* w, int threads) {
   for (size_t i = 0; i < m; ++i) {
     const ItemRec& it = w->items[i];
     float* v = &w->item_latent[i * kDim];
-    auto add = [&](int row) { for (int k = 0; k < kDim; ++k) v[k] += B[row * kDim + k]; };
+    auto add = [&](int row) {
+      for (int k = 0; k < kDim; ++k) v[k] += B[row * kDim + k];
+    };
     add(kGCat + it.category);
     for (uint16_t t : it.tag_codes) add(kGTag + t);
     add(kGRisk + it.risk);
@@ -815,7 +913,8 @@ void BuildLatents(World* w, int threads) {
     for (int k = 0; k < kDim; ++k) v[k] = static_cast<float>(v[k] + sd_noise[k] * r.Normal());
   }
   w->item_observable_share.assign(kDim, 0);
-  for (int k = 0; k < kDim; ++k) w->item_observable_share[k] = static_cast<float>(var[k] / (var[k] + sd_noise[k] * sd_noise[k] + 1e-12));
+  for (int k = 0; k < kDim; ++k)
+    w->item_observable_share[k] = static_cast<float>(var[k] / (var[k] + sd_noise[k] * sd_noise[k] + 1e-12));
 
   // Scale both sides so that the affinity has unit variance over random pairs.
   double s1 = 0, s2 = 0;
@@ -867,7 +966,8 @@ void BuildPolicy(World* w) {
     for (int k = 0; k < kDim; ++k) vbar[c * kDim + k] += w->item_latent[i * kDim + k];
   }
   for (int c = 0; c < kNumCats; ++c)
-    if (count[c]) for (int k = 0; k < kDim; ++k) vbar[c * kDim + k] /= count[c];
+    if (count[c])
+      for (int k = 0; k < kDim; ++k) vbar[c * kDim + k] /= count[c];
   std::vector<double> ubar(kNumSegments * kDim, 0.0);
   std::vector<int> seg_n(kNumSegments, 0);
   for (size_t c = 0; c < std::min<size_t>(n, 50000); ++c) {
@@ -883,11 +983,15 @@ void BuildPolicy(World* w) {
     for (int c = 0; c < kNumCats; ++c) {
       x[c] = 0;
       for (int k = 0; k < kDim; ++k) x[c] += ubar[s * kDim + k] / seg_n[s] * vbar[c * kDim + k];
-      if (count[c]) { mu += x[c]; ++k_used; }
+      if (count[c]) {
+        mu += x[c];
+        ++k_used;
+      }
     }
     if (!k_used) continue;
     mu /= k_used;
-    for (int c = 0; c < kNumCats; ++c) if (count[c]) sd += (x[c] - mu) * (x[c] - mu);
+    for (int c = 0; c < kNumCats; ++c)
+      if (count[c]) sd += (x[c] - mu) * (x[c] - mu);
     sd = std::sqrt(sd / k_used) + 1e-9;
     for (int c = 0; c < kNumCats; ++c)
       w->targeting[s * kNumCats + c] = static_cast<float>(std::exp(w->params.segment_temperature * (x[c] - mu) / sd));
@@ -895,8 +999,14 @@ void BuildPolicy(World* w) {
   std::vector<uint32_t> ap, ac, pc;
   for (uint32_t i = 0; i < m; ++i) {
     const ItemRec& it = w->items[i];
-    if (it.service) { w->service_items.push_back(i); continue; }
-    if (it.product) { if (it.AllowsChannel(kChApp)) ap.push_back(i); continue; }
+    if (it.service) {
+      w->service_items.push_back(i);
+      continue;
+    }
+    if (it.product) {
+      if (it.AllowsChannel(kChApp)) ap.push_back(i);
+      continue;
+    }
     if (it.AllowsChannel(kChApp)) ac.push_back(i);
     if (it.AllowsChannel(kChPush)) pc.push_back(i);
   }

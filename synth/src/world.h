@@ -124,10 +124,30 @@ inline float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 // Latent taste dimensions: topics shared by customers and items, two style dimensions and two
 // dimensions with no name (only reachable through the random part of the feature maps).
 enum Dim : int {
-  kDimDeposit, kDimWealth, kDimEquity, kDimFixedIncome, kDimInsurance, kDimCard, kDimLoan,
-  kDimHousing, kDimCar, kDimTravel, kDimEducation, kDimRetirement, kDimHealth, kDimMarket,
-  kDimSecurity, kDimDeals, kDimPrivate, kDimPayroll, kDimDigital, kDimGold, kDimVideo, kDimDepth,
-  kDimHidden1, kDimHidden2,
+  kDimDeposit,
+  kDimWealth,
+  kDimEquity,
+  kDimFixedIncome,
+  kDimInsurance,
+  kDimCard,
+  kDimLoan,
+  kDimHousing,
+  kDimCar,
+  kDimTravel,
+  kDimEducation,
+  kDimRetirement,
+  kDimHealth,
+  kDimMarket,
+  kDimSecurity,
+  kDimDeals,
+  kDimPrivate,
+  kDimPayroll,
+  kDimDigital,
+  kDimGold,
+  kDimVideo,
+  kDimDepth,
+  kDimHidden1,
+  kDimHidden2,
   kDim
 };
 extern const char* const kDimNames[kDim];
@@ -141,8 +161,19 @@ inline constexpr int kNumRegions = 12;
 extern const char* const kRegionNames[kNumRegions];
 
 enum Label : int {
-  kPayroll, kYoungProfessional, kRetiree, kNewCustomer, kDormant, kChurnRisk, kCarOwner, kParent,
-  kHighNetWorth, kInvestor, kHomeowner, kFrequentTraveler, kOnlineShopper,
+  kPayroll,
+  kYoungProfessional,
+  kRetiree,
+  kNewCustomer,
+  kDormant,
+  kChurnRisk,
+  kCarOwner,
+  kParent,
+  kHighNetWorth,
+  kInvestor,
+  kHomeowner,
+  kFrequentTraveler,
+  kOnlineShopper,
   kNumLabels
 };
 extern const char* const kLabelNames[kNumLabels];
@@ -160,21 +191,21 @@ inline constexpr int kNumSegments = kNumTiers * kNumAgeBands * kNumPersonas;
 // The world.
 
 struct CustomerRec {
-  uint8_t tier = 0;        // Tier
-  uint8_t risk = 0;        // 1..5, 0 = never assessed
+  uint8_t tier = 0;  // Tier
+  uint8_t risk = 0;  // 1..5, 0 = never assessed
   uint8_t age = 0;
   uint8_t female = 0;
   uint8_t life_stage = 0;
   uint8_t occupation = 0;
   uint8_t region = 0;
-  uint8_t segment = 0;     // (tier * kNumAgeBands + age band) * kNumPersonas + persona (the logging policy's segment)
-  uint8_t opt_out = 0;     // bit = channel id
-  uint32_t labels = 0;     // bit = Label
-  float income = 0;        // monthly, CNY
-  float aum = 0;           // CNY
+  uint8_t segment = 0;  // (tier * kNumAgeBands + age band) * kNumPersonas + persona (the logging policy's segment)
+  uint8_t opt_out = 0;  // bit = channel id
+  uint32_t labels = 0;  // bit = Label
+  float income = 0;     // monthly, CNY
+  float aum = 0;        // CNY
   TimeMs assessed = kNoTime;
-  float app_rate = 0;      // app_home sessions per day (before the churn trend)
-  float push_rate = 0;     // marketing push runs per day that reach the customer
+  float app_rate = 0;   // app_home sessions per day (before the churn trend)
+  float push_rate = 0;  // marketing push runs per day that reach the customer
   bool HasLabel(Label l) const { return (labels >> l) & 1u; }
 };
 
@@ -183,10 +214,10 @@ struct ItemRec {
   bool product = true;
   bool service = false;
   uint8_t category = 0;
-  uint8_t risk = 0;             // 1..5, 0 = not an investment product
-  uint8_t tiers = 0;            // bit = Tier, 0 = all
-  uint16_t regions = 0;         // bit = region, 0 = all
-  uint8_t channels = 0;         // bit = channel id, 0 = all
+  uint8_t risk = 0;      // 1..5, 0 = not an investment product
+  uint8_t tiers = 0;     // bit = Tier, 0 = all
+  uint16_t regions = 0;  // bit = region, 0 = all
+  uint8_t channels = 0;  // bit = channel id, 0 = all
   TimeMs start = kNoTime, end = kNoTime;
   float value = 1, boost = 1;
   std::vector<uint16_t> tag_codes;
@@ -201,38 +232,38 @@ struct Params {
   // affinity = dot(customer_latent, item_latent) (latents are pre-scaled so that affinity has
   // unit variance over random pairs).
   float alpha = 4.0f;
-  float click_intercept = -4.0f;    // app_home impression -> click (calibrated)
+  float click_intercept = -4.0f;       // app_home impression -> click (calibrated)
   float product_click_offset = -1.0f;  // added to the click logit of products (cards are clicked less)
-  float open_intercept = -2.5f;     // push_sent -> push_open (calibrated)
-  float convert_intercept = -3.0f;  // product click -> convert (calibrated)
+  float open_intercept = -2.5f;        // push_sent -> push_open (calibrated)
+  float convert_intercept = -3.0f;     // product click -> convert (calibrated)
   float convert_alpha = 1.0f;
   float dismiss_intercept = -5.0f;  // impression without click -> dismiss (calibrated)
   float dismiss_alpha = -1.2f;
-  float fatigue_item = 0.45f;       // per earlier exposure of the same item
-  float fatigue_category = 0.12f;   // per recent (decayed) exposure of the same category
+  float fatigue_item = 0.45f;      // per earlier exposure of the same item
+  float fatigue_category = 0.12f;  // per recent (decayed) exposure of the same category
   float fatigue_half_life_days = 2.0f;
   float target_ctr = 0.035f, target_open = 0.10f, target_convert = 0.04f, target_dismiss = 0.01f;
   float unobservable_share = 0.2f;  // idiosyncratic share of latent variance (customers, items)
   // Logging policy.
-  int product_slots = 1, content_slots = 3;  // per app_home session
-  float pi_popularity = 0.30f, pi_segment = 0.60f, pi_random = 0.10f;       // app_home slots
-  float push_pi_popularity = 0.35f, push_pi_segment = 0.65f;               // wechat_push
+  int product_slots = 1, content_slots = 3;                            // per app_home session
+  float pi_popularity = 0.30f, pi_segment = 0.60f, pi_random = 0.10f;  // app_home slots
+  float push_pi_popularity = 0.35f, push_pi_segment = 0.65f;           // wechat_push
   float segment_temperature = 1.5f;
   float service_push_rate = 0.004f;  // service pushes per customer-day
-  float churn_decline = 0.7f;       // churn_risk customers' activity falls by this share over the period
+  float churn_decline = 0.7f;        // churn_risk customers' activity falls by this share over the period
   float weekend_factor = 1.15f;
-  int max_tries = 24;               // rejection-sampling attempts per slot
+  int max_tries = 24;                            // rejection-sampling attempts per slot
   TimeMs assessment_validity = 360 * kMsPerDay;  // stricter than the 12-month rule
 };
 
 // One candidate pool of the logging policy (e.g. app_home products) and its samplers.
 struct Pool {
-  std::vector<uint32_t> items;                  // item indexes
-  AliasTable popularity;                        // over items, weight pop
+  std::vector<uint32_t> items;                     // item indexes
+  AliasTable popularity;                           // over items, weight pop
   std::vector<std::vector<uint32_t>> by_category;  // item indexes per category
-  std::vector<AliasTable> category_items;       // per category, weight sqrt(pop)
-  std::vector<double> category_mass;            // per category, sum of sqrt(pop)
-  AliasTable segment_category[kNumSegments];    // per segment, weight T[s][cat] * mass
+  std::vector<AliasTable> category_items;          // per category, weight sqrt(pop)
+  std::vector<double> category_mass;               // per category, sum of sqrt(pop)
+  AliasTable segment_category[kNumSegments];       // per segment, weight T[s][cat] * mass
 };
 
 struct World {
@@ -245,20 +276,20 @@ struct World {
   std::vector<uint32_t> holding_offsets;  // CSR into holdings, size customers + 1
   std::vector<uint32_t> holdings;         // item indexes, sorted per customer
   std::vector<std::string> customer_ids;
-  std::vector<float> customer_latent;     // customers x kDim
+  std::vector<float> customer_latent;  // customers x kDim
   // The part of customer_latent the customers.csv attributes determine (A phi, centred and
   // scaled like customer_latent): E[latent | attributes]. The rest is idiosyncratic noise.
   std::vector<float> customer_latent_observable;  // customers x kDim
-  std::vector<float> customer_observable_share;  // per dim, measured
+  std::vector<float> customer_observable_share;   // per dim, measured
   std::vector<ItemRec> items;
-  std::vector<float> item_latent;         // items x kDim
+  std::vector<float> item_latent;  // items x kDim
   std::vector<float> item_observable_share;
   std::vector<float> item_bias, item_pop;
-  std::vector<std::string> categories;    // category names
+  std::vector<std::string> categories;  // category names
   std::vector<std::string> tag_names;
-  double affinity_scale = 1;              // raw dot products were divided by this
+  double affinity_scale = 1;  // raw dot products were divided by this
 
-  std::vector<float> targeting;           // kNumSegments x categories: T[s][cat]
+  std::vector<float> targeting;  // kNumSegments x categories: T[s][cat]
   Pool app_products, app_contents, push_contents;
   std::vector<uint32_t> service_items;
   int num_services = 0;
@@ -280,8 +311,7 @@ struct World {
     if (it.regions && !((it.regions >> c.region) & 1)) return false;
     if (!it.ValidAt(t)) return false;
     if (it.risk) {
-      if (c.risk < it.risk || c.assessed == kNoTime || c.assessed > t ||
-          t - c.assessed >= params.assessment_validity) {
+      if (c.risk < it.risk || c.assessed == kNoTime || c.assessed > t || t - c.assessed >= params.assessment_validity) {
         return false;
       }
     }

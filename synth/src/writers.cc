@@ -85,8 +85,8 @@ size_t FormatRequestId(const Event& e, char (&buf)[kRequestIdChars]) {
 
 Status WriteItems(const World& w, const fs::path& dir) {
   QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "items.csv"));
-  out->Row({"item_id", "kind", "title", "category", "tags", "text", "risk_level", "tiers", "regions",
-            "channels", "start", "end", "campaign_id", "value", "boost", "service"});
+  out->Row({"item_id", "kind", "title", "category", "tags", "text", "risk_level", "tiers", "regions", "channels",
+            "start", "end", "campaign_id", "value", "boost", "service"});
   for (const auto& it : w.items) {
     out->RawField(it.id);
     out->RawField(it.product ? "product" : "content");
@@ -117,8 +117,8 @@ Status WriteItems(const World& w, const fs::path& dir) {
 
 Status WriteCustomers(const World& w, const fs::path& dir) {
   QM_ASSIGN_OR_RETURN(auto out, OpenCsv(dir / "customers.csv"));
-  out->Row({"customer_id", "tier", "risk_level", "risk_assessed", "region", "tags", "holdings", "opt_out",
-            "age", "gender", "income", "aum", "life_stage", "occupation"});
+  out->Row({"customer_id", "tier", "risk_level", "risk_assessed", "region", "tags", "holdings", "opt_out", "age",
+            "gender", "income", "aum", "life_stage", "occupation"});
   std::unordered_map<TimeMs, std::string> dates;
   Progress progress("generate: writing customers", w.customers.size(), "");
   std::string buf;
@@ -233,69 +233,123 @@ Status WriteTruth(const World& w, const fs::path& dir) {
   targeting += "]";
   std::string j = "{\n";
   j += "  \"format\": \"qianmian-generate-truth/1\",\n";
-  j += "  \"options\": {\"customers\": " + std::to_string(o.customers) + ", \"products\": " + std::to_string(o.products) +
-       ", \"contents\": " + std::to_string(o.contents) + ", \"days\": " + std::to_string(o.days) +
-       ", \"seed\": " + std::to_string(o.seed) + ", \"end_ms\": " + std::to_string(o.end) + "},\n";
+  j += "  \"options\": {\"customers\": " + std::to_string(o.customers) +
+       ", \"products\": " + std::to_string(o.products) + ", \"contents\": " + std::to_string(o.contents) +
+       ", \"days\": " + std::to_string(o.days) + ", \"seed\": " + std::to_string(o.seed) +
+       ", \"end_ms\": " + std::to_string(o.end) + "},\n";
   j += "  \"timezone\": \"Asia/Shanghai\",\n";
   j += "  \"start_ms\": " + std::to_string(w.start) + ", \"end_ms\": " + std::to_string(w.end) +
        ", \"holdout_start_ms\": " + std::to_string(w.holdout_start) + ",\n";
   j += "  \"service_items\": " + std::to_string(w.num_services) + ",\n";
   j += "  \"dim\": " + std::to_string(kDim) + ",\n  \"dims\": " + StrArray(dims) + ",\n";
   j += "  \"files\": {\n"
-       "    \"customer_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", " + std::to_string(kDim) + "], \"rows\": \"customers.csv order\"},\n"
-       "    \"customer_latent_observable.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", " + std::to_string(kDim) + "], \"rows\": \"customers.csv order\", \"meaning\": \"A*phi(c), centred and scaled: the part of customer_latent the customers.csv attributes determine (customer_latent minus the idiosyncratic e)\"},\n"
-       "    \"item_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + ", " + std::to_string(kDim) + "], \"rows\": \"items.csv order\"},\n"
-       "    \"item_bias.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + "]},\n"
-       "    \"item_popularity.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(m) + "], \"meaning\": \"the logging policy's popularity weight\"},\n"
-       "    \"customer_activity.f32\": {\"dtype\": \"float32\", \"shape\": [" + std::to_string(n) + ", 2], \"columns\": [\"app_home sessions per day\", \"marketing push runs per day\"]},\n"
+       "    \"customer_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" +
+       std::to_string(n) + ", " + std::to_string(kDim) +
+       "], \"rows\": \"customers.csv order\"},\n"
+       "    \"customer_latent_observable.f32\": {\"dtype\": \"float32\", \"shape\": [" +
+       std::to_string(n) + ", " + std::to_string(kDim) +
+       "], \"rows\": \"customers.csv order\", \"meaning\": \"A*phi(c), centred and scaled: the part of customer_latent "
+       "the customers.csv attributes determine (customer_latent minus the idiosyncratic e)\"},\n"
+       "    \"item_latent.f32\": {\"dtype\": \"float32\", \"shape\": [" +
+       std::to_string(m) + ", " + std::to_string(kDim) +
+       "], \"rows\": \"items.csv order\"},\n"
+       "    \"item_bias.f32\": {\"dtype\": \"float32\", \"shape\": [" +
+       std::to_string(m) +
+       "]},\n"
+       "    \"item_popularity.f32\": {\"dtype\": \"float32\", \"shape\": [" +
+       std::to_string(m) +
+       "], \"meaning\": \"the logging policy's popularity weight\"},\n"
+       "    \"customer_activity.f32\": {\"dtype\": \"float32\", \"shape\": [" +
+       std::to_string(n) +
+       ", 2], \"columns\": [\"app_home sessions per day\", \"marketing push runs per day\"]},\n"
        "    \"byte_order\": \"little endian, row-major\"\n  },\n";
   j += "  \"response_model\": {\n"
        "    \"affinity\": \"a(c,i) = dot(customer_latent[c], item_latent[i])\",\n"
-       "    \"p_click_given_impression\": \"sigmoid(click_intercept + (product_click_offset if a product) + item_bias[i] + alpha*a - fatigue)\",\n"
+       "    \"p_click_given_impression\": \"sigmoid(click_intercept + (product_click_offset if a product) + "
+       "item_bias[i] + alpha*a - fatigue)\",\n"
        "    \"p_open_given_push_sent\": \"sigmoid(open_intercept + item_bias[i] + alpha*a - fatigue)\",\n"
        "    \"p_convert_given_click\": \"sigmoid(convert_intercept + convert_alpha*a) (products only)\",\n"
-       "    \"p_dismiss_given_no_click\": \"sigmoid(dismiss_intercept + dismiss_alpha*a + 0.3*earlier exposures of the item)\",\n"
-       "    \"fatigue\": \"fatigue_item * earlier exposures of the item to the customer + fatigue_category * exposures of the item's category, each halved every fatigue_half_life_days\",\n"
-       "    \"alpha\": " + Num(p.alpha) + ", \"click_intercept\": " + Num(p.click_intercept) +
-       ", \"product_click_offset\": " + Num(p.product_click_offset) +
-       ", \"open_intercept\": " + Num(p.open_intercept) + ", \"convert_intercept\": " + Num(p.convert_intercept) +
-       ", \"convert_alpha\": " + Num(p.convert_alpha) + ", \"dismiss_intercept\": " + Num(p.dismiss_intercept) +
-       ", \"dismiss_alpha\": " + Num(p.dismiss_alpha) + ",\n"
-       "    \"fatigue_item\": " + Num(p.fatigue_item) + ", \"fatigue_category\": " + Num(p.fatigue_category) +
-       ", \"fatigue_half_life_days\": " + Num(p.fatigue_half_life_days) + ",\n"
-       "    \"calibration_targets\": {\"ctr\": " + Num(p.target_ctr) + ", \"push_open\": " + Num(p.target_open) +
-       ", \"convert_per_product_click\": " + Num(p.target_convert) + ", \"dismiss\": " + Num(p.target_dismiss) + "}\n  },\n";
+       "    \"p_dismiss_given_no_click\": \"sigmoid(dismiss_intercept + dismiss_alpha*a + 0.3*earlier exposures of the "
+       "item)\",\n"
+       "    \"fatigue\": \"fatigue_item * earlier exposures of the item to the customer + fatigue_category * exposures "
+       "of the item's category, each halved every fatigue_half_life_days\",\n"
+       "    \"alpha\": " +
+       Num(p.alpha) + ", \"click_intercept\": " + Num(p.click_intercept) +
+       ", \"product_click_offset\": " + Num(p.product_click_offset) + ", \"open_intercept\": " + Num(p.open_intercept) +
+       ", \"convert_intercept\": " + Num(p.convert_intercept) + ", \"convert_alpha\": " + Num(p.convert_alpha) +
+       ", \"dismiss_intercept\": " + Num(p.dismiss_intercept) + ", \"dismiss_alpha\": " + Num(p.dismiss_alpha) +
+       ",\n"
+       "    \"fatigue_item\": " +
+       Num(p.fatigue_item) + ", \"fatigue_category\": " + Num(p.fatigue_category) +
+       ", \"fatigue_half_life_days\": " + Num(p.fatigue_half_life_days) +
+       ",\n"
+       "    \"calibration_targets\": {\"ctr\": " +
+       Num(p.target_ctr) + ", \"push_open\": " + Num(p.target_open) +
+       ", \"convert_per_product_click\": " + Num(p.target_convert) + ", \"dismiss\": " + Num(p.target_dismiss) +
+       "}\n  },\n";
   j += "  \"latents\": {\n"
-       "    \"customer\": \"u = A*phi(c) + e: phi = the customers.csv attributes (age, age^2, age band, gender, tier, log income, log aum, risk level, life stage, occupation, region, tags), A = planted interpretable weights + N(0, 0.3^2); centred; e ~ N(0, s_k^2) idiosyncratic\",\n"
-       "    \"item\": \"v = B*psi(i) + e: psi = category, tags and risk level of items.csv (content text is generated from category and tags), B = planted weights + N(0, 0.3^2); e idiosyncratic\",\n"
-       "    \"scaling\": \"both sides multiplied by 1/sqrt(affinity_scale) so that a(c,i) has unit variance over random pairs\",\n"
-       "    \"affinity_scale\": " + Num(w.affinity_scale) + ",\n"
-       "    \"unobservable_share_target\": " + Num(p.unobservable_share) + ",\n"
-       "    \"customer_observable_share\": " + NumArray(w.customer_observable_share) + ",\n"
-       "    \"item_observable_share\": " + NumArray(w.item_observable_share) + "\n  },\n";
+       "    \"customer\": \"u = A*phi(c) + e: phi = the customers.csv attributes (age, age^2, age band, gender, tier, "
+       "log income, log aum, risk level, life stage, occupation, region, tags), A = planted interpretable weights + "
+       "N(0, 0.3^2); centred; e ~ N(0, s_k^2) idiosyncratic\",\n"
+       "    \"item\": \"v = B*psi(i) + e: psi = category, tags and risk level of items.csv (content text is generated "
+       "from category and tags), B = planted weights + N(0, 0.3^2); e idiosyncratic\",\n"
+       "    \"scaling\": \"both sides multiplied by 1/sqrt(affinity_scale) so that a(c,i) has unit variance over "
+       "random pairs\",\n"
+       "    \"affinity_scale\": " +
+       Num(w.affinity_scale) +
+       ",\n"
+       "    \"unobservable_share_target\": " +
+       Num(p.unobservable_share) +
+       ",\n"
+       "    \"customer_observable_share\": " +
+       NumArray(w.customer_observable_share) +
+       ",\n"
+       "    \"item_observable_share\": " +
+       NumArray(w.item_observable_share) + "\n  },\n";
   j += "  \"logging_policy\": {\n"
-       "    \"app_home\": \"sessions ~ Poisson(app_rate * trend * (weekend_factor on Sat/Sun)) per local day at diurnal times; each session (one request_id) shows product_slots products then content_slots contents\",\n"
-       "    \"slot\": \"component ~ (popularity pi_popularity | segment pi_segment | uniform pi_random); popularity draws items with weight item_popularity, segment draws weight targeting[segment][category]*sqrt(item_popularity), uniform draws uniformly; rejection-sampled (max_tries) until eligible\",\n"
-       "    \"eligible\": \"item channel allows the channel; customer has not opted out of it; tier, region and validity window; investment products (risk_level set) only when customer risk >= product risk and the assessment is younger than assessment_validity_days at the time; products not held (holdings or converted); nothing dismissed; content not already clicked or opened; not twice in one session\",\n"
-       "    \"wechat_push\": \"on each local day with probability push_rate * trend, one content push at 09:30, 12:00 or 18:30 (+ up to 30 min), never before 08:00 or after 21:00; component popularity push_pi_popularity or segment push_pi_segment; never an item already shown to the customer; service items (account alerts) pushed with probability service_push_rate per day\",\n"
+       "    \"app_home\": \"sessions ~ Poisson(app_rate * trend * (weekend_factor on Sat/Sun)) per local day at "
+       "diurnal times; each session (one request_id) shows product_slots products then content_slots contents\",\n"
+       "    \"slot\": \"component ~ (popularity pi_popularity | segment pi_segment | uniform pi_random); popularity "
+       "draws items with weight item_popularity, segment draws weight "
+       "targeting[segment][category]*sqrt(item_popularity), uniform draws uniformly; rejection-sampled (max_tries) "
+       "until eligible\",\n"
+       "    \"eligible\": \"item channel allows the channel; customer has not opted out of it; tier, region and "
+       "validity window; investment products (risk_level set) only when customer risk >= product risk and the "
+       "assessment is younger than assessment_validity_days at the time; products not held (holdings or converted); "
+       "nothing dismissed; content not already clicked or opened; not twice in one session\",\n"
+       "    \"wechat_push\": \"on each local day with probability push_rate * trend, one content push at 09:30, 12:00 "
+       "or 18:30 (+ up to 30 min), never before 08:00 or after 21:00; component popularity push_pi_popularity or "
+       "segment push_pi_segment; never an item already shown to the customer; service items (account alerts) pushed "
+       "with probability service_push_rate per day\",\n"
        "    \"trend\": \"1, or for churn_risk customers 1 - churn_decline * (t - start) / (end - start)\",\n"
-       "    \"segment\": \"tier x age band (<25, 25-34, 35-49, 50-59, 60+) x persona (investor, else parent, else car_owner, else other: from tags)\",\n"
-       "    \"product_slots\": " + std::to_string(p.product_slots) + ", \"content_slots\": " + std::to_string(p.content_slots) +
+       "    \"segment\": \"tier x age band (<25, 25-34, 35-49, 50-59, 60+) x persona (investor, else parent, else "
+       "car_owner, else other: from tags)\",\n"
+       "    \"product_slots\": " +
+       std::to_string(p.product_slots) + ", \"content_slots\": " + std::to_string(p.content_slots) +
        ", \"pi_popularity\": " + Num(p.pi_popularity) + ", \"pi_segment\": " + Num(p.pi_segment) +
-       ", \"pi_random\": " + Num(p.pi_random) + ",\n"
-       "    \"push_pi_popularity\": " + Num(p.push_pi_popularity) + ", \"push_pi_segment\": " + Num(p.push_pi_segment) +
+       ", \"pi_random\": " + Num(p.pi_random) +
+       ",\n"
+       "    \"push_pi_popularity\": " +
+       Num(p.push_pi_popularity) + ", \"push_pi_segment\": " + Num(p.push_pi_segment) +
        ", \"service_push_rate\": " + Num(p.service_push_rate) + ", \"churn_decline\": " + Num(p.churn_decline) +
        ", \"weekend_factor\": " + Num(p.weekend_factor) + ", \"max_tries\": " + std::to_string(p.max_tries) +
-       ", \"assessment_validity_days\": " + std::to_string(p.assessment_validity / kMsPerDay) + ",\n"
-       "    \"segments\": " + StrArray(segments) + ",\n"
-       "    \"categories\": " + StrArray(w.categories) + ",\n"
-       "    \"targeting\": " + targeting + "\n  }\n}\n";
+       ", \"assessment_validity_days\": " + std::to_string(p.assessment_validity / kMsPerDay) +
+       ",\n"
+       "    \"segments\": " +
+       StrArray(segments) +
+       ",\n"
+       "    \"categories\": " +
+       StrArray(w.categories) +
+       ",\n"
+       "    \"targeting\": " +
+       targeting + "\n  }\n}\n";
   return WriteText(dir / "truth.json", j);
 }
 
 Status WriteOracle(const World& w, const OracleResult& r, int64_t oracle_sample, const fs::path& dir) {
   auto rk = [](const RecallAtKs& x) {
-    return "{\"recall@10\": " + Num(x.at10) + ", \"recall@20\": " + Num(x.at20) + ", \"recall@50\": " + Num(x.at50) + "}";
+    return "{\"recall@10\": " + Num(x.at10) + ", \"recall@20\": " + Num(x.at20) + ", \"recall@50\": " + Num(x.at50) +
+           "}";
   };
   std::string j = "{\n";
   j += "  \"holdout_start_ms\": " + std::to_string(w.holdout_start) + ",\n";
@@ -305,18 +359,33 @@ Status WriteOracle(const World& w, const OracleResult& r, int64_t oracle_sample,
        "    \"name\": \"recall@k\",\n"
        "    \"k\": [10, 20, 50],\n"
        "    \"positives\": [\"click\", \"convert\", \"push_open\"],\n"
-       "    \"definition\": \"holdout_start = end - max(1, days/5) days. For each customer with at least one positive in [holdout_start, end) on an item they had no positive on before holdout_start, targets = the distinct such items. The ranking covers all items except those the customer had a positive on before holdout_start. Recall@K = |top-K of the ranking intersected with targets| / |targets|, averaged over those customers (unweighted).\"\n"
+       "    \"definition\": \"holdout_start = end - max(1, days/5) days. For each customer with at least one positive "
+       "in [holdout_start, end) on an item they had no positive on before holdout_start, targets = the distinct such "
+       "items. The ranking covers all items except those the customer had a positive on before holdout_start. Recall@K "
+       "= |top-K of the ranking intersected with targets| / |targets|, averaged over those customers (unweighted).\"\n"
        "  },\n";
   j += "  \"eligible_customers\": " + std::to_string(r.eligible) + ",\n";
   j += "  \"evaluated_customers\": " + std::to_string(r.evaluated) + ",\n";
-  j += "  \"sample\": \"uniform without replacement from the eligible customers, seeded by the generator seed; all of them when there are at most " +
+  j += "  \"sample\": \"uniform without replacement from the eligible customers, seeded by the generator seed; all of "
+       "them when there are at most " +
        std::to_string(oracle_sample) + "\",\n";
-  j += "  \"oracle_score\": \"1 - exp(-lambda), lambda = E[app_home impressions of i in the holdout] * P(click | impression) + E[pushes of i in the holdout] * P(push_open | push), both from truth.json without fatigue; exposures from the logging policy's mixture restricted to the items eligible for the customer (validity and assessment averaged over the holdout; items held, converted, dismissed or, for content, positive before holdout_start excluded)\",\n";
-  j += "  \"popularity_score\": \"number of positive events on the item before holdout_start (ties: items.csv order)\",\n";
-  j += "  \"attribute_oracle_score\": \"the oracle score with customer_latent replaced by customer_latent_observable: everything known but each customer's idiosyncratic taste, which only their own history reveals (a reference a learned model can approach)\",\n";
+  j += "  \"oracle_score\": \"1 - exp(-lambda), lambda = E[app_home impressions of i in the holdout] * P(click | "
+       "impression) + E[pushes of i in the holdout] * P(push_open | push), both from truth.json without fatigue; "
+       "exposures from the logging policy's mixture restricted to the items eligible for the customer (validity and "
+       "assessment averaged over the holdout; items held, converted, dismissed or, for content, positive before "
+       "holdout_start excluded)\",\n";
+  j += "  \"popularity_score\": \"number of positive events on the item before holdout_start (ties: items.csv "
+       "order)\",\n";
+  j += "  \"attribute_oracle_score\": \"the oracle score with customer_latent replaced by customer_latent_observable: "
+       "everything known but each customer's idiosyncratic taste, which only their own history reveals (a reference a "
+       "learned model can approach)\",\n";
   j += "  \"oracle\": " + rk(r.oracle) + ",\n";
   j += "  \"attribute_oracle\": " + rk(r.attribute_oracle) + ",\n";
-  j += "  \"history_oracle_score\": \"the oracle score with customer_latent replaced by its MAP estimate from customer_latent_observable (prior mean), the idiosyncratic prior N(0, s_k^2) and the customer's own responses (click after impression, open after push) before holdout_start under the true response model with fatigue: the best a model that knew the items, the response model and the logging policy exactly could do with each customer's attributes and history\",\n";
+  j += "  \"history_oracle_score\": \"the oracle score with customer_latent replaced by its MAP estimate from "
+       "customer_latent_observable (prior mean), the idiosyncratic prior N(0, s_k^2) and the customer's own responses "
+       "(click after impression, open after push) before holdout_start under the true response model with fatigue: the "
+       "best a model that knew the items, the response model and the logging policy exactly could do with each "
+       "customer's attributes and history\",\n";
   j += "  \"history_oracle\": " + rk(r.history_oracle) + ",\n";
   j += "  \"popularity\": " + rk(r.popularity) + "\n}\n";
   return WriteText(dir / "oracle.json", j);

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <cstdio>
 #include <functional>
 #include <map>
 #include <numeric>
@@ -48,11 +48,12 @@ BundleSettings SomeSettings() {
 // comparing settings with a readable difference.
 std::string Fields(const BundleSettings& s) {
   char text[400];
-  std::snprintf(text, sizeof text,
-                "embedding_dim=%d temperature=%.9g exposure_model=%d exposure_temperature=%.9g exposure_weight=%.17g "
-                "exposure_per_valid_day=%d retrieval_weight=%.17g retrieval_weight_without_exposure=%.17g neighbours=%d",
-                s.embedding_dim, s.temperature, s.exposure_model, s.exposure_temperature, s.exposure_weight,
-                s.exposure_per_valid_day, s.retrieval_weight, s.retrieval_weight_without_exposure, s.neighbours);
+  std::snprintf(
+      text, sizeof text,
+      "embedding_dim=%d temperature=%.9g exposure_model=%d exposure_temperature=%.9g exposure_weight=%.17g "
+      "exposure_per_valid_day=%d retrieval_weight=%.17g retrieval_weight_without_exposure=%.17g neighbours=%d",
+      s.embedding_dim, s.temperature, s.exposure_model, s.exposure_temperature, s.exposure_weight,
+      s.exposure_per_valid_day, s.retrieval_weight, s.retrieval_weight_without_exposure, s.neighbours);
   return text;
 }
 
@@ -279,9 +280,9 @@ TEST_F(BundleTest, ItemEmbeddingsOfAnotherWidthAreRefusedWrittenAndRead) {
     s.exposure_model = false;
     s.neighbours = 0;
     bw->SetSettings(s);
-    for (BundleFile f : {BundleFile::kFeatures, BundleFile::kTwoTower, BundleFile::kTwoTowerOptions,
-                         BundleFile::kProductsIndex, BundleFile::kContentIndex, BundleFile::kRanker,
-                         BundleFile::kRankerOptions}) {
+    for (BundleFile f :
+         {BundleFile::kFeatures, BundleFile::kTwoTower, BundleFile::kTwoTowerOptions, BundleFile::kProductsIndex,
+          BundleFile::kContentIndex, BundleFile::kRanker, BundleFile::kRankerOptions}) {
       Put(bw->PathFor(f), "x");
       ASSERT_TRUE(bw->Add(f).ok());
     }
@@ -375,9 +376,9 @@ TEST(ResolveRetrievalWeight, KeepsAConfiguredWeightAndReadsAutoAsPointThreeWithA
 // The names are a stored format: versions written by earlier builds are read by them.
 TEST(BundleFile, EveryFileKeepsItsNameInTheVersionFolder) {
   const std::vector<std::string> names = {
-      "bundle.json",    "features.json", "two_tower.pt",   "two_tower.pt.json", "item_embeddings.f32",
-      "item_ids.txt",   "exposure_tower.pt", "exposure_tower.pt.json", "products.index", "content.index",
-      "neighbours.i32", "ranker.pt",     "ranker.pt.json", "rank_inputs.json"};
+      "bundle.json",    "features.json",     "two_tower.pt",           "two_tower.pt.json", "item_embeddings.f32",
+      "item_ids.txt",   "exposure_tower.pt", "exposure_tower.pt.json", "products.index",    "content.index",
+      "neighbours.i32", "ranker.pt",         "ranker.pt.json",         "rank_inputs.json"};
   ASSERT_EQ(names.size(), static_cast<size_t>(kBundleFiles));
   for (int i = 0; i < kBundleFiles; ++i) EXPECT_EQ(FileName(static_cast<BundleFile>(i)), names[i]);
   EXPECT_EQ(std::set<std::string>(names.begin(), names.end()).size(), names.size());

@@ -21,9 +21,8 @@ class ArtifactsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    root_ = (fs::path(::testing::TempDir()) /
-             ("qm_artifacts_" + std::to_string(::getpid()) + "_" + info->name()))
-                .string();
+    root_ =
+        (fs::path(::testing::TempDir()) / ("qm_artifacts_" + std::to_string(::getpid()) + "_" + info->name())).string();
     fs::remove_all(root_);
   }
   void TearDown() override { fs::remove_all(root_); }

@@ -128,12 +128,13 @@ TEST(Client, RejectsRequestsThatAreNotJsonObjectsWithoutSendingThem) {
 
 TEST(Client, DecodesATypedRecommendReply) {
   FakeServer server([](const json& req, int*) {
-    return json{{"ok", true},
-                {"request_id", "r-1"},
-                {"model_version", "v1"},
-                {"took_us", 123},
-                {"items",
-                 {{{"item_id", req["customer_id"]}, {"kind", "product"}, {"score", 0.5}, {"reasons", {"recall:ann"}}}}}};
+    return json{
+        {"ok", true},
+        {"request_id", "r-1"},
+        {"model_version", "v1"},
+        {"took_us", 123},
+        {"items",
+         {{{"item_id", req["customer_id"]}, {"kind", "product"}, {"score", 0.5}, {"reasons", {"recall:ann"}}}}}};
   });
   auto c = ConnectTo(server.endpoint());
   RecommendRequest req;

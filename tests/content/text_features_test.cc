@@ -1,7 +1,7 @@
 #include "qianmian/content/text_features.h"
 
-#include <algorithm>
 #include <gtest/gtest.h>
+#include <algorithm>
 
 namespace qm::content {
 namespace {

@@ -1,9 +1,9 @@
 #include "qianmian/core/csv.h"
 
+#include <gtest/gtest.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 
 namespace qm {
 namespace {

@@ -1,9 +1,9 @@
 #include "qianmian/core/dataset.h"
 
+#include <gtest/gtest.h>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 
 #include "qianmian/core/time.h"
 
@@ -19,12 +19,14 @@ class DatasetTest : public ::testing::Test {
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    Write("items.csv",
-          "item_id,kind,title,category,tags,risk_level,tiers,regions,channels,start,end,campaign_id,value,boost,service\n"
-          "P1,product,稳健理财,wealth,low_risk;monthly,R2,affluent;private,Jinan,app_home,2024-01-01,2025-01-01,camp1,120.5,1.2,0\n"
-          "P2,product,\"Fund, equity\",fund,,R4,,,,,,,,,\n"
-          "A1,content,\"理财小课堂：\"\"复利\"\"\",education,tips,,,,wechat_push;app_home,,,,,,\n"
-          "S1,content,账户提醒,alert,,,,,,,,,,,1\n");
+    Write(
+        "items.csv",
+        "item_id,kind,title,category,tags,risk_level,tiers,regions,channels,start,end,campaign_id,value,boost,service\n"
+        "P1,product,稳健理财,wealth,low_risk;monthly,R2,affluent;private,Jinan,app_home,2024-01-01,2025-01-01,camp1,"
+        "120.5,1.2,0\n"
+        "P2,product,\"Fund, equity\",fund,,R4,,,,,,,,,\n"
+        "A1,content,\"理财小课堂：\"\"复利\"\"\",education,tips,,,,wechat_push;app_home,,,,,,\n"
+        "S1,content,账户提醒,alert,,,,,,,,,,,1\n");
     Write("customers.csv",
           "customer_id,tier,risk_level,risk_assessed,region,tags,holdings,opt_out,age,segment\n"
           "C1,affluent,C3,2024-02-01,Jinan,payroll;young_professional,P1;GONE,wechat_push,31,gold\n"
@@ -39,9 +41,7 @@ class DatasetTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  void Write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ / name) << text;
-  }
+  void Write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
 
   fs::path dir_;
   DataConfig config_;
@@ -69,7 +69,7 @@ TEST_F(DatasetTest, LoadsAWellFormedFolder) {
   const Item& p2 = ds->items[*ds->FindItem("P2")];
   EXPECT_EQ(p2.title, "Fund, equity");
   EXPECT_FLOAT_EQ(p2.value, 1.0f);  // default
-  EXPECT_EQ(p2.tiers, 0);            // all tiers
+  EXPECT_EQ(p2.tiers, 0);           // all tiers
   EXPECT_EQ(ds->items[*ds->FindItem("A1")].title, "理财小课堂：\"复利\"");
   EXPECT_TRUE(ds->items[*ds->FindItem("S1")].service);
 
@@ -105,7 +105,7 @@ TEST_F(DatasetTest, LoadsAWellFormedFolder) {
 TEST_F(DatasetTest, ReportsEachBadRowWithLineAndReason) {
   std::string events = "ts,customer_id,item_id,type,channel,request_id\n";
   for (int i = 0; i < 300; ++i) events += "1709251201000,C1,P1,click,app_home,\n";
-  events += "yesterday,C1,P1,click,app_home,\n";       // line 302
+  events += "yesterday,C1,P1,click,app_home,\n";        // line 302
   events += "1709251201000,NOPE,P1,click,app_home,\n";  // line 303
   events += "1709251201000,C1,P1,klick,app_home,\n";    // line 304
   events += "1709251201000,C1,P1,click,fax,\n";         // line 305
@@ -128,8 +128,7 @@ TEST_F(DatasetTest, ReportsEachBadRowWithLineAndReason) {
 }
 
 TEST_F(DatasetTest, FailsWhenMoreThanTheAllowedShareOfRowsIsBad) {
-  Write("customers.csv",
-        "customer_id,tier,risk_level\nC1,mass,C1\nC2,gold,C1\nC3,mass,C9\nC1,mass,C2\n");
+  Write("customers.csv", "customer_id,tier,risk_level\nC1,mass,C1\nC2,gold,C1\nC3,mass,C9\nC1,mass,C2\n");
   auto ds = LoadDataset(dir_.string(), config_);
   ASSERT_FALSE(ds.ok());
   const std::string& m = ds.status().message();
@@ -146,8 +145,7 @@ TEST_F(DatasetTest, FailsClearlyOnAMissingRequiredColumn) {
   Write("events.csv", "ts,customer,item_id\n");
   ds = LoadDataset(dir_.string(), config_);
   ASSERT_FALSE(ds.ok());
-  EXPECT_EQ(ds.status().message(),
-            "events.csv: missing required columns 'customer_id', 'type', 'channel'");
+  EXPECT_EQ(ds.status().message(), "events.csv: missing required columns 'customer_id', 'type', 'channel'");
 }
 
 TEST_F(DatasetTest, RejectsItemRowsThatBreakTheContract) {
@@ -166,10 +164,10 @@ TEST_F(DatasetTest, RejectsItemRowsThatBreakTheContract) {
   ASSERT_TRUE(ds.ok()) << ds.status().ToString();
   std::vector<std::string> reasons;
   for (const auto& e : report.items.errors) reasons.push_back(e.reason);
-  EXPECT_EQ(reasons, (std::vector<std::string>{
-                         "bad risk_level 'R7' (R1..R5)", "risk_level on a content item",
-                         "end is not after start", "bad value '-5' (a number >= 0)",
-                         "bad kind 'gadget' (product or content)", "bad service 'maybe' (0 or 1)"}));
+  EXPECT_EQ(reasons,
+            (std::vector<std::string>{"bad risk_level 'R7' (R1..R5)", "risk_level on a content item",
+                                      "end is not after start", "bad value '-5' (a number >= 0)",
+                                      "bad kind 'gadget' (product or content)", "bad service 'maybe' (0 or 1)"}));
   EXPECT_EQ(ds->items.size(), 1u);
 }
 
@@ -182,8 +180,8 @@ TEST_F(DatasetTest, SchemaFileOverridesTheInferredFeatureKind) {
   Write("schema.toml", "[columns]\nnumeric = [\"segment\"]\n");
   ds = LoadDataset(dir_.string(), config_);
   ASSERT_FALSE(ds.ok());
-  EXPECT_NE(ds.status().message().find("'segment' is numeric in the schema but holds 'gold'"),
-            std::string::npos) << ds.status().message();
+  EXPECT_NE(ds.status().message().find("'segment' is numeric in the schema but holds 'gold'"), std::string::npos)
+      << ds.status().message();
 }
 
 TEST_F(DatasetTest, ReportsAMissingFolderOrFile) {

@@ -7,7 +7,8 @@ namespace {
 
 TEST(TopK, KeepsTheKBestBestFirstAndBreaksTiesBySmallerLabel) {
   TopK<int> top(3);
-  for (auto [score, label] : std::vector<std::pair<float, int>>{{0.5f, 7}, {0.9f, 1}, {0.5f, 3}, {0.1f, 9}, {0.7f, 4}}) {
+  for (auto [score, label] :
+       std::vector<std::pair<float, int>>{{0.5f, 7}, {0.9f, 1}, {0.5f, 3}, {0.1f, 9}, {0.7f, 4}}) {
     top.Push(score, label);
   }
   const auto& best = top.SortBestFirst();

@@ -1,9 +1,9 @@
 #include "qianmian/features/feature_space.h"
 
+#include <gtest/gtest.h>
 #include <cmath>
 #include <filesystem>
 #include <random>
-#include <gtest/gtest.h>
 
 namespace qm::features {
 namespace {
@@ -207,7 +207,7 @@ TEST(ContactFeatures, LargeCountsAndNoContactMatchLog1pExactly) {
 TEST(ContactSummary, GivesExactlyTheFeaturesOfTheFullPass) {
   std::mt19937 rng(11);
   const EventType types[] = {EventType::kImpression, EventType::kPushSent, EventType::kClick,
-                             EventType::kConvert, EventType::kPushOpen, EventType::kDismiss};
+                             EventType::kConvert,    EventType::kPushOpen, EventType::kDismiss};
   int compared = 0, nonzero = 0;
   for (int trial = 0; trial < 200; ++trial) {
     const TimeMs now = 40 * kMsPerDay;
@@ -227,8 +227,8 @@ TEST(ContactSummary, GivesExactlyTheFeaturesOfTheFullPass) {
         ContactFeatures(recent, item, category, channel, now, want);
         summary.Features(item, category, got);
         for (int f = 0; f < kContactFeatures; ++f) {
-          ASSERT_EQ(got[f], want[f]) << "trial " << trial << " item " << item << " category " << category
-                                     << " feature " << f;
+          ASSERT_EQ(got[f], want[f]) << "trial " << trial << " item " << item << " category " << category << " feature "
+                                     << f;
           nonzero += f < 9 && want[f] != 0.0f;
         }
         ++compared;

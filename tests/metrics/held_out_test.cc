@@ -30,7 +30,7 @@ TEST(HoldoutDays, AreTheLastFifthOfThePeriodAndAtLeastOne) {
 TEST(HoldoutStart, InUtcIsTheEndMinusWholeDays) {
   EXPECT_EQ(HoldoutStart(1000 * kMsPerDay, HoldoutDays(3)), 999 * kMsPerDay);   // at least one day
   EXPECT_EQ(HoldoutStart(1000 * kMsPerDay, HoldoutDays(60)), 988 * kMsPerDay);  // days / 5
-  const TimeMs end = 1000 * kMsPerDay + 5 * kMsPerHour + 17;                     // not a midnight
+  const TimeMs end = 1000 * kMsPerDay + 5 * kMsPerHour + 17;                    // not a midnight
   EXPECT_EQ(HoldoutStart(end, 2), end - 2 * kMsPerDay);
   EXPECT_EQ(HoldoutStart(end, 0), end);
 }

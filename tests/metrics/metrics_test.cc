@@ -52,9 +52,7 @@ TEST(Ndcg, IdealDcgIsOverTheSmallerOfKAndTheTargetCount) {
   EXPECT_DOUBLE_EQ(NdcgAtK(Ids{7, 8}, Ids{1}, 2), 0.0);
 }
 
-TEST(Ndcg, IsOneForAPerfectRanking) {
-  EXPECT_DOUBLE_EQ(NdcgAtK(Ids{4, 2, 8, 1}, Ids{2, 4}, 10), 1.0);
-}
+TEST(Ndcg, IsOneForAPerfectRanking) { EXPECT_DOUBLE_EQ(NdcgAtK(Ids{4, 2, 8, 1}, Ids{2, 4}, 10), 1.0); }
 
 // ---- RankingMetrics ----
 
@@ -77,10 +75,10 @@ TEST(RankingMetrics, AveragesOverUsersWithTargetsForEveryK) {
 
 TEST(RankingMetrics, AddBatchScoresEachRowAgainstItsTargets) {
   IndexLists targets;
-  targets.Append(Ids{9});      // unused: the batch starts at 1
+  targets.Append(Ids{9});  // unused: the batch starts at 1
   targets.Append(Ids{2});
   targets.Append(Ids{5, 6});
-  const Ids rows = {2, 3,    // row 0 vs targets[1]: hit
+  const Ids rows = {2, 3,          // row 0 vs targets[1]: hit
                     6, kNoIndex};  // row 1 vs targets[2]: 1 of 2
   RankingMetrics m({2});
   m.AddBatch(rows.data(), 2, 2, targets, 1);
@@ -107,8 +105,7 @@ TEST(RankingMetrics, ReportsZerosWhenNoUserWasAdded) {
 // ---- Coverage ----
 
 TEST(Coverage, IsTheShareOfItemsShownInSomeTopK) {
-  const Ids rows = {0, 1, 2,
-                    1, 3, kNoIndex};
+  const Ids rows = {0, 1, 2, 1, 3, kNoIndex};
   EXPECT_DOUBLE_EQ(CatalogueCoverage(rows.data(), 2, 3, 2, 10), 0.3);  // {0, 1, 3}
   EXPECT_DOUBLE_EQ(CatalogueCoverage(rows.data(), 2, 3, 3, 10), 0.4);  // {0, 1, 2, 3}
   EXPECT_DOUBLE_EQ(CatalogueCoverage(rows.data(), 2, 3, 3, 0), 0.0);
@@ -166,8 +163,7 @@ TEST(Auc, RejectsLabelsOtherThanZeroOrOneAndNonFiniteScores) {
   const std::vector<float> y = {0, 1};
   EXPECT_EQ(Auc(nan_s.data(), y.data(), 2).status().code(), StatusCode::kInvalidArgument);
   const std::vector<float> neg_w = {1, -1};
-  EXPECT_EQ(Auc(s.data(), y.data(), 2, neg_w.data()).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Auc(s.data(), y.data(), 2, neg_w.data()).status().code(), StatusCode::kInvalidArgument);
 }
 
 // ---- Group AUC ----
@@ -209,8 +205,7 @@ TEST(LogLoss, MatchesAHandComputedValue) {
   const std::vector<float> y = {1, 0};
   EXPECT_NEAR(*LogLoss(p.data(), y.data(), 2), -(std::log(0.9) + std::log(0.8)) / 2, 1e-6);
   const std::vector<float> w = {3, 1};
-  EXPECT_NEAR(*LogLoss(p.data(), y.data(), 2, w.data()),
-              -(3 * std::log(0.9) + std::log(0.8)) / 4, 1e-6);
+  EXPECT_NEAR(*LogLoss(p.data(), y.data(), 2, w.data()), -(3 * std::log(0.9) + std::log(0.8)) / 4, 1e-6);
 }
 
 TEST(LogLoss, ClipsCertainWrongPredictionsToAFiniteLoss) {

@@ -89,13 +89,15 @@ TEST(Crash, KillNineLosesNoAcknowledgedEvent) {
   };
   // Let it get well into the stream, then kill it at an arbitrary moment.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (acked.size() < 400 && std::chrono::steady_clock::now() < deadline && read_one()) {}
+  while (acked.size() < 400 && std::chrono::steady_clock::now() < deadline && read_one()) {
+  }
   ASSERT_GE(acked.size(), 50u) << "the child did not acknowledge events";
   ASSERT_EQ(kill(pid, SIGKILL), 0);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-  while (read_one()) {}  // acknowledgements written before the kill
+  while (read_one()) {
+  }  // acknowledgements written before the kill
   close(fds[0]);
 
   StoreConfig c;
@@ -103,7 +105,12 @@ TEST(Crash, KillNineLosesNoAcknowledgedEvent) {
   auto store = EventStore::Open(c);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   std::set<std::string> in_log;
-  ASSERT_TRUE((*store)->Export([&](const StoredEvent& e) { in_log.insert(e.request_id); return true; }).ok());
+  ASSERT_TRUE((*store)
+                  ->Export([&](const StoredEvent& e) {
+                    in_log.insert(e.request_id);
+                    return true;
+                  })
+                  .ok());
   size_t missing_log = 0, missing_state = 0;
   std::map<std::string, std::set<std::string>> state_ids;
   for (uint32_t id : acked) {

@@ -29,8 +29,7 @@ class EventStoreTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
     for (int i = 0; i < 12; ++i) {
-      bank_.Add("item" + std::to_string(i), ItemKind::kContent, i < 6 ? "news" : "tips",
-                i % 3 == 0 ? "spring" : "");
+      bank_.Add("item" + std::to_string(i), ItemKind::kContent, i < 6 ? "news" : "tips", i % 3 == 0 ? "spring" : "");
     }
   }
 
@@ -44,7 +43,8 @@ class EventStoreTest : public ::testing::TestWithParam<std::string> {
   // Items taken by a reservation.
   static std::vector<int> Taken(const Contacts& c) {
     std::vector<int> v;
-    for (size_t i = 0; i < c.decisions.size(); ++i) if (c.decisions[i].taken) v.push_back(static_cast<int>(i));
+    for (size_t i = 0; i < c.decisions.size(); ++i)
+      if (c.decisions[i].taken) v.push_back(static_cast<int>(i));
     return v;
   }
 
@@ -58,14 +58,14 @@ class EventStoreTest : public ::testing::TestWithParam<std::string> {
 const CapRule kPushWeekly{"push_weekly", CapScope::kCustomerChannel, "wechat_push", "contact", 3,
                           7 * kMsPerDay, WindowKind::kRolling};
 const CapRule kHomeItemDaily{"home_item", CapScope::kCustomerItem, "app_home", "impression", 1,
-                             kMsPerDay, WindowKind::kRolling};
+                             kMsPerDay,   WindowKind::kRolling};
 
 TEST_P(EventStoreTest, AllowsTheThirdPushAndBlocksTheFourthInSevenDays) {
   Policy p = PolicyWith({kPushWeekly});
   Customer c = MakeCustomer("alice");
   for (int run = 0; run < 3; ++run) {
-    auto r = p.Reserve(store_.get(), c, bank_.Cands({static_cast<uint32_t>(run)}), kWechatPush,
-                       t0_ + run * kMsPerDay, "run" + std::to_string(run), 1);
+    auto r = p.Reserve(store_.get(), c, bank_.Cands({static_cast<uint32_t>(run)}), kWechatPush, t0_ + run * kMsPerDay,
+                       "run" + std::to_string(run), 1);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_TRUE(r->decisions[0].taken) << "push " << run + 1;
   }
@@ -79,7 +79,8 @@ TEST_P(EventStoreTest, AllowsTheThirdPushAndBlocksTheFourthInSevenDays) {
 }
 
 TEST_P(EventStoreTest, TakesAllowedItemsInOrderUpToTheCap) {
-  Policy p = PolicyWith({{"home", CapScope::kCustomerChannel, "app_home", "impression", 4, kMsPerDay, WindowKind::kRolling}});
+  Policy p =
+      PolicyWith({{"home", CapScope::kCustomerChannel, "app_home", "impression", 4, kMsPerDay, WindowKind::kRolling}});
   auto r = p.Reserve(store_.get(), MakeCustomer("bob"), bank_.All(), kAppHome, t0_, "req1", 10);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(Taken(*r), (std::vector<int>{0, 1, 2, 3}));
@@ -105,7 +106,8 @@ TEST_P(EventStoreTest, ImpressionConfirmsTheReservationWithoutASecondUnit) {
   Policy p = MakePolicy(pc);
   Customer c = MakeCustomer("dave");
   ASSERT_TRUE(p.Reserve(store_.get(), c, bank_.Cands({0}), kAppHome, t0_, "req1", 1)->decisions[0].taken);
-  ASSERT_TRUE(p.Record(store_.get(), {bank_.Event("dave", 0, EventType::kImpression, "app_home", t0_ + 1000, "req1")}).ok());
+  ASSERT_TRUE(
+      p.Record(store_.get(), {bank_.Event("dave", 0, EventType::kImpression, "app_home", t0_ + 1000, "req1")}).ok());
   auto st = store_->State("dave");
   ASSERT_TRUE(st.ok());
   ASSERT_EQ(st->records.size(), 1u) << "confirmed, not counted twice";
@@ -142,7 +144,9 @@ TEST_P(EventStoreTest, ResubmittingTheSameRequestCountsNothingTwice) {
   EXPECT_EQ((*log)[0].type, EventType::kPushSent);
   EXPECT_EQ((*log)[0].request_id, "run-42");
   // The client's push_sent for the same run is a duplicate, not a second unit.
-  ASSERT_TRUE(p.Record(store_.get(), {bank_.Event("frank", 0, EventType::kPushSent, "wechat_push", t0_ + 9000, "run-42")}).ok());
+  ASSERT_TRUE(
+      p.Record(store_.get(), {bank_.Event("frank", 0, EventType::kPushSent, "wechat_push", t0_ + 9000, "run-42")})
+          .ok());
   EXPECT_EQ(store_->State("frank")->records.size(), 1u);
   EXPECT_EQ(store_->Log("frank", 0, 100)->size(), 1u);
 }
@@ -156,7 +160,8 @@ TEST_P(EventStoreTest, ReserveManyDecidesEachCustomerAsReserveDoes) {
   // ben already has 3 pushes this week: a 4th is blocked.
   for (int k = 0; k < 3; ++k) {
     ASSERT_TRUE(p.Reserve(store_.get(), b, bank_.Cands({static_cast<uint32_t>(k)}), kWechatPush,
-                          t0_ - (k + 1) * kMsPerHour, "earlier" + std::to_string(k), 1).ok());
+                          t0_ - (k + 1) * kMsPerHour, "earlier" + std::to_string(k), 1)
+                    .ok());
   }
   std::vector<const Customer*> who = {&a, &b, &c, &a};
   std::vector<std::vector<Candidate>> items = {bank_.Cands({4, 5}), bank_.Cands({4}), bank_.Cands({6}),
@@ -197,7 +202,8 @@ TEST_P(EventStoreTest, AppendingTheSameEventsTwiceRecordsThemOnce) {
 TEST_P(EventStoreTest, ClickedAndDismissedItemsAreBlockedFromTheStore) {
   Policy p = PolicyWith({});
   ASSERT_TRUE(p.Record(store_.get(), {bank_.Event("ivan", 1, EventType::kClick, "app_home", t0_),
-                                      bank_.Event("ivan", 2, EventType::kDismiss, "app_home", t0_)}).ok());
+                                      bank_.Event("ivan", 2, EventType::kDismiss, "app_home", t0_)})
+                  .ok());
   auto r = p.Check(store_.get(), MakeCustomer("ivan"), bank_.Cands({0, 1, 2}), kAppHome, t0_ + kMsPerDay);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE((*r)[0].blocked_by.empty());
@@ -209,7 +215,8 @@ TEST_P(EventStoreTest, CooldownCountsOneRequestAsOneContact) {
   Policy p = PolicyWith({}, {{"app_home", kMsPerHour}});
   auto first = p.Reserve(store_.get(), MakeCustomer("jade"), bank_.Cands({0, 1, 2}), kAppHome, t0_, "req1", 3);
   EXPECT_EQ(Taken(*first), (std::vector<int>{0, 1, 2})) << "one request is one contact";
-  auto second = p.Reserve(store_.get(), MakeCustomer("jade"), bank_.Cands({3}), kAppHome, t0_ + 10 * kMsPerMinute, "req2", 1);
+  auto second =
+      p.Reserve(store_.get(), MakeCustomer("jade"), bank_.Cands({3}), kAppHome, t0_ + 10 * kMsPerMinute, "req2", 1);
   EXPECT_EQ(second->decisions[0].blocked_by, std::vector<std::string>{blocked::kCooldown});
 }
 
@@ -226,8 +233,11 @@ TEST_P(EventStoreTest, HistoryShowsContactsAndTheUsageOfEachCap) {
   Policy p = PolicyWith({kPushWeekly, kHomeItemDaily}, {{"wechat_push", 4 * kMsPerHour}});
   Customer c = MakeCustomer("lena");
   ASSERT_TRUE(p.Reserve(store_.get(), c, bank_.Cands({0}), kWechatPush, t0_, "run1", 1)->decisions[0].taken);
-  ASSERT_TRUE(p.Reserve(store_.get(), c, bank_.Cands({1}), kWechatPush, t0_ + kMsPerDay, "run2", 1)->decisions[0].taken);
-  ASSERT_TRUE(p.Record(store_.get(), {bank_.Event("lena", 1, EventType::kPushOpen, "wechat_push", t0_ + kMsPerDay + 60000, "run2")}).ok());
+  ASSERT_TRUE(
+      p.Reserve(store_.get(), c, bank_.Cands({1}), kWechatPush, t0_ + kMsPerDay, "run2", 1)->decisions[0].taken);
+  ASSERT_TRUE(p.Record(store_.get(),
+                       {bank_.Event("lena", 1, EventType::kPushOpen, "wechat_push", t0_ + kMsPerDay + 60000, "run2")})
+                  .ok());
   auto h = p.History(store_.get(), "lena", 0, 10, t0_ + kMsPerDay + kMsPerHour);
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   ASSERT_EQ(h->events.size(), 3u);
@@ -262,7 +272,12 @@ TEST_P(EventStoreTest, ExportReturnsEveryRecordedEvent) {
   }
   ASSERT_TRUE(p.Record(store_.get(), evs).ok());
   std::vector<StoredEvent> seen;
-  ASSERT_TRUE(store_->Export([&](const StoredEvent& e) { seen.push_back(e); return true; }).ok());
+  ASSERT_TRUE(store_
+                  ->Export([&](const StoredEvent& e) {
+                    seen.push_back(e);
+                    return true;
+                  })
+                  .ok());
   ASSERT_EQ(seen.size(), evs.size());
   auto key = [](const StoredEvent& e) { return e.customer_id + "/" + std::to_string(e.ts); };
   std::set<std::string> want, got;
@@ -278,7 +293,9 @@ TEST_P(EventStoreTest, CompactionDropsEventsPastRetentionAndStaleCapState) {
   Policy p = PolicyWith({kPushWeekly});
   const TimeMs old = t0_ - 100 * kMsPerDay;
   ASSERT_TRUE(p.Record(store_.get(), {bank_.Event("mona", 0, EventType::kPushSent, "wechat_push", old, "r0")}).ok());
-  ASSERT_TRUE(p.Record(store_.get(), {bank_.Event("mona", 1, EventType::kPushSent, "wechat_push", t0_ - 20 * kMsPerDay, "r1")}).ok());
+  ASSERT_TRUE(
+      p.Record(store_.get(), {bank_.Event("mona", 1, EventType::kPushSent, "wechat_push", t0_ - 20 * kMsPerDay, "r1")})
+          .ok());
   ASSERT_EQ(store_->Log("mona", 0, 10)->size(), 2u);
   ASSERT_TRUE(store_->Compact(t0_, p.state_options()).ok());
   auto log = store_->Log("mona", 0, 10);
@@ -289,8 +306,9 @@ TEST_P(EventStoreTest, CompactionDropsEventsPastRetentionAndStaleCapState) {
 
 TEST_P(EventStoreTest, ConcurrentRequestsNeverTakeTheLastUnitTwice) {
   const int kCustomers = 6, kThreads = 8, kPerThread = 60;
-  Policy p = PolicyWith({{"home", CapScope::kCustomerChannel, "app_home", "impression", 5, kMsPerDay, WindowKind::kRolling},
-                         {"item", CapScope::kCustomerItem, "app_home", "impression", 1, kMsPerDay, WindowKind::kRolling}});
+  Policy p =
+      PolicyWith({{"home", CapScope::kCustomerChannel, "app_home", "impression", 5, kMsPerDay, WindowKind::kRolling},
+                  {"item", CapScope::kCustomerItem, "app_home", "impression", 1, kMsPerDay, WindowKind::kRolling}});
   // Redis: half the threads go through a second store instance (another "replica").
   std::unique_ptr<EventStore> second;
   if (GetParam() == "redis") {
@@ -311,7 +329,10 @@ TEST_P(EventStoreTest, ConcurrentRequestsNeverTakeTheLastUnitTwice) {
         std::vector<Candidate> cands;
         for (int k = 0; k < 3; ++k) cands.push_back(bank_.Cand(order[k]));
         auto r = p.Reserve(store, c, cands, kAppHome, t0_ + i, "t" + std::to_string(t) + "_" + std::to_string(i), 2);
-        if (!r.ok()) { ++errors; continue; }
+        if (!r.ok()) {
+          ++errors;
+          continue;
+        }
         for (const Decision& d : r->decisions) taken += d.taken;
       }
     });
@@ -343,11 +364,9 @@ struct RefRecord {
 };
 
 std::vector<std::set<std::string>> ReferenceDecide(const PolicyConfig& pc, const Bank& bank,
-                                                   const std::vector<uint32_t>& cands,
-                                                   ChannelId channel, const std::string& channel_name,
-                                                   TimeMs now, int max_take,
-                                                   std::vector<RefRecord>* recs,
-                                                   std::vector<bool>* taken) {
+                                                   const std::vector<uint32_t>& cands, ChannelId channel,
+                                                   const std::string& channel_name, TimeMs now, int max_take,
+                                                   std::vector<RefRecord>* recs, std::vector<bool>* taken) {
   const bool reserve = channel_name == "app_home";
   const EventType contact = reserve ? EventType::kImpression : EventType::kPushSent;
   auto is_contact = [](EventType t) { return t == EventType::kImpression || t == EventType::kPushSent; };
@@ -377,11 +396,21 @@ std::vector<std::set<std::string>> ReferenceDecide(const PolicyConfig& pc, const
           if (!counts(r.type) || r.ts < since || !r.counted) continue;
           if (!cap.channel.empty() && r.channel != cap.channel) continue;
           switch (cap.scope) {
-            case CapScope::kCustomerChannel: used += r.channel == channel_name; break;
-            case CapScope::kCustomerItem: used += r.item == it.id; break;
-            case CapScope::kCustomerCampaign: used += r.campaign == campaign; break;
-            case CapScope::kCustomerCategory: used += r.category == category; break;
-            case CapScope::kCustomerMarketing: ++used; break;
+            case CapScope::kCustomerChannel:
+              used += r.channel == channel_name;
+              break;
+            case CapScope::kCustomerItem:
+              used += r.item == it.id;
+              break;
+            case CapScope::kCustomerCampaign:
+              used += r.campaign == campaign;
+              break;
+            case CapScope::kCustomerCategory:
+              used += r.category == category;
+              break;
+            case CapScope::kCustomerMarketing:
+              ++used;
+              break;
           }
         }
         if (used >= cap.limit) blocked.insert(CapBlockedName(cap.scope));
@@ -389,8 +418,7 @@ std::vector<std::set<std::string>> ReferenceDecide(const PolicyConfig& pc, const
       for (const CooldownRule& cd : pc.cooldowns) {
         if (cd.channel != channel_name) continue;
         for (const RefRecord& r : *recs) {
-          if (!r.own && is_contact(r.type) && r.counted && r.channel == channel_name &&
-              r.ts > now - cd.gap) {
+          if (!r.own && is_contact(r.type) && r.counted && r.channel == channel_name && r.ts > now - cd.gap) {
             blocked.insert(blocked::kCooldown);
           }
         }
@@ -409,8 +437,8 @@ std::vector<std::set<std::string>> ReferenceDecide(const PolicyConfig& pc, const
     if (!blocked.empty() || ntaken >= max_take) continue;
     (*taken)[i] = true;
     ++ntaken;
-    recs->push_back({now, contact, channel_name, it.id, campaign, category,
-                     !it.service || pc.count_service_contacts, true});
+    recs->push_back(
+        {now, contact, channel_name, it.id, campaign, category, !it.service || pc.count_service_contacts, true});
   }
   for (RefRecord& r : *recs) r.own = false;
   return out;
@@ -423,15 +451,15 @@ TEST_P(EventStoreTest, RandomRulesAndHistoriesDecideAsTheReference) {
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
   Bank bank;
   for (int i = 0; i < 14; ++i) {
-    const uint32_t k = bank.Add("it" + std::to_string(i), i % 3 == 0 ? ItemKind::kProduct : ItemKind::kContent,
-                                i % 4 == 0 ? "" : "cat" + std::to_string(i % 3),
-                                i % 3 == 1 ? "camp" + std::to_string(i % 2) : "");
+    const uint32_t k =
+        bank.Add("it" + std::to_string(i), i % 3 == 0 ? ItemKind::kProduct : ItemKind::kContent,
+                 i % 4 == 0 ? "" : "cat" + std::to_string(i % 3), i % 3 == 1 ? "camp" + std::to_string(i % 2) : "");
     bank[k].service = i == 13 || i == 7;
   }
   const std::vector<std::string> events = {"contact", "impression", "push_sent", "click"};
   const std::vector<std::string> channel_names = {"app_home", "wechat_push"};
-  const EventType types[] = {EventType::kImpression, EventType::kPushSent, EventType::kClick,
-                             EventType::kPushOpen, EventType::kDismiss};
+  const EventType types[] = {EventType::kImpression, EventType::kPushSent, EventType::kClick, EventType::kPushOpen,
+                             EventType::kDismiss};
   int decisions = 0, takes = 0, blocks = 0;
   for (int trial = 0; trial < 60; ++trial) {
     PolicyConfig pc = NoRules();
@@ -498,11 +526,11 @@ TEST_P(EventStoreTest, RandomRulesAndHistoriesDecideAsTheReference) {
       for (size_t i = 0; i < ids.size(); ++i) {
         const Decision& d = got.decisions[i];
         std::set<std::string> names(d.blocked_by.begin(), d.blocked_by.end());
-        EXPECT_EQ(names, want[i]) << "trial " << trial << " request " << req << " candidate " << i
-                                  << " (" << bank.items[ids[i]].id << ")";
+        EXPECT_EQ(names, want[i]) << "trial " << trial << " request " << req << " candidate " << i << " ("
+                                  << bank.items[ids[i]].id << ")";
         EXPECT_EQ(names.size(), d.blocked_by.size()) << "each rule named once";
-        EXPECT_EQ(d.taken, static_cast<bool>(want_taken[i])) << "trial " << trial << " request " << req
-                                                            << " candidate " << i;
+        EXPECT_EQ(d.taken, static_cast<bool>(want_taken[i]))
+            << "trial " << trial << " request " << req << " candidate " << i;
         ++decisions;
         takes += d.taken;
         blocks += !d.blocked_by.empty();
@@ -518,8 +546,10 @@ TEST_P(EventStoreTest, RandomRulesAndHistoriesDecideAsTheReference) {
 TEST_P(EventStoreTest, ReopeningTheStoreRecoversTheCounters) {
   Policy p = PolicyWith({kPushWeekly});
   for (int run = 0; run < 3; ++run) {
-    ASSERT_TRUE(p.Reserve(store_.get(), MakeCustomer("nina"), bank_.Cands({0}), kWechatPush,
-                          t0_ + run * kMsPerHour, "r" + std::to_string(run), 1)->decisions[0].taken);
+    ASSERT_TRUE(p.Reserve(store_.get(), MakeCustomer("nina"), bank_.Cands({0}), kWechatPush, t0_ + run * kMsPerHour,
+                          "r" + std::to_string(run), 1)
+                    ->decisions[0]
+                    .taken);
   }
   store_.reset();
   auto s = EventStore::Open(config_);
@@ -615,8 +645,8 @@ TEST_F(RedisStoreTest, ConcurrentWritersToOneCustomerLoseNothing) {
           s = p.Record(stores_[t % 2].get(),
                        {bank_.Event(customer, 0, EventType::kClick, "app_home", t0_ + i, "f" + id)});
         } else {  // a reservation (no caps: always takes its one item)
-          auto r = p.Reserve(stores_[t % 2].get(), MakeCustomer(customer), bank_.Cands({1}), kAppHome,
-                             t0_ + i, "r" + id, 1);
+          auto r =
+              p.Reserve(stores_[t % 2].get(), MakeCustomer(customer), bank_.Cands({1}), kAppHome, t0_ + i, "r" + id, 1);
           s = r.ok() ? (r->decisions[0].taken ? Status::Ok() : Status::Internal("not taken")) : r.status();
         }
         if (!s.ok()) {
@@ -642,8 +672,8 @@ TEST_F(RedisStoreTest, ConcurrentWritersToOneCustomerLoseNothing) {
 
 // A state in the JSON format of earlier versions is read, counted, and replaced on the next write.
 TEST_F(RedisStoreTest, ReadsAStateInTheOlderJsonFormatAndRewritesIt) {
-  const std::string old = "'[[" + std::to_string(t0_ - kMsPerHour) +
-                          ",0,\"app_home\",\"item0\",\"\",\"news\",\"r0\",1,0]]'";
+  const std::string old =
+      "'[[" + std::to_string(t0_ - kMsPerHour) + ",0,\"app_home\",\"item0\",\"\",\"news\",\"r0\",1,0]]'";
   ASSERT_EQ(Cli("SET '" + Key("old") + "' " + old), "OK\n");
   auto st = stores_[0]->State("old");
   ASSERT_TRUE(st.ok()) << st.status().ToString();

@@ -64,7 +64,8 @@ channel = "sms"
 start = "22:30"
 end = "07:15"
 action = "drop"
-)", &c);
+)",
+                         &c);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(c.suitability_max_age, 180 * kMsPerDay);
   EXPECT_EQ(c.reservation_ttl, 10 * kMsPerMinute);
@@ -101,7 +102,8 @@ limit = 2
 [[policy.quiet_hours]]
 channel = "wechat_push"
 start = "25:00"
-)", &c);
+)",
+                         &c);
   ASSERT_FALSE(st.ok());
   const std::string& m = st.message();
   EXPECT_NE(m.find("'policy.caps[0].scope': unknown scope"), std::string::npos) << m;
@@ -131,8 +133,8 @@ TEST(PolicyConfig, CreateRejectsAnUnknownChannelNamingTheRule) {
 TEST(PolicyConfig, CreateRejectsMoreItemCapsThanAPlanHolds) {
   PolicyConfig c = NoRules();
   for (int k = 0; k < 31; ++k) {
-    c.caps.push_back({"i" + std::to_string(k), CapScope::kCustomerItem, "", "contact", 100 - k, kMsPerDay,
-                      WindowKind::kRolling});
+    c.caps.push_back(
+        {"i" + std::to_string(k), CapScope::kCustomerItem, "", "contact", 100 - k, kMsPerDay, WindowKind::kRolling});
   }
   auto p = Policy::Create(c, Channels(), Shanghai());
   ASSERT_FALSE(p.ok());
@@ -224,7 +226,8 @@ TEST_F(Rules, EligibilityChecksTierRegionChannelAndValidity) {
   auto d = Eval();
   EXPECT_EQ(d[deposit_].blocked_by, std::vector<std::string>{blocked::kTier});
   EXPECT_EQ(d[content_].blocked_by, std::vector<std::string>{blocked::kRegion});
-  EXPECT_EQ(d[alert_].blocked_by, std::vector<std::string>{blocked::kChannel}) << "service items still need eligibility";
+  EXPECT_EQ(d[alert_].blocked_by, std::vector<std::string>{blocked::kChannel})
+      << "service items still need eligibility";
   EXPECT_EQ(d[fund_].blocked_by, std::vector<std::string>{blocked::kValidity});
   bank_[fund_].start = now_;
   bank_[fund_].end = now_;
@@ -260,8 +263,8 @@ class Caps : public ::testing::Test {
  protected:
   Caps() {
     for (int i = 0; i < 6; ++i) {
-      items_.push_back(bank_.Add("item" + std::to_string(i), ItemKind::kProduct,
-                                 i < 3 ? "deposits" : "loans", i % 2 ? "spring" : ""));
+      items_.push_back(bank_.Add("item" + std::to_string(i), ItemKind::kProduct, i < 3 ? "deposits" : "loans",
+                                 i % 2 ? "spring" : ""));
     }
   }
   void Use(CapRule r) { config_.caps.push_back(std::move(r)); }
@@ -285,7 +288,8 @@ TEST_F(Caps, FrequencyCapBlocksFourthPushInSevenDays) {
   EXPECT_TRUE(One(2, kWechatPush, t0 + 2 * kMsPerDay, past).blocked_by.empty()) << "the 3rd is allowed";
   past.push_back(Push(2, t0 + 2 * kMsPerDay));
   EXPECT_EQ(One(3, kWechatPush, t0 + 3 * kMsPerDay, past).blocked_by,
-            std::vector<std::string>{blocked::kCapCustomerChannel}) << "the 4th is blocked";
+            std::vector<std::string>{blocked::kCapCustomerChannel})
+      << "the 4th is blocked";
   EXPECT_TRUE(Has(One(3, kWechatPush, t0 + 7 * kMsPerDay - 1, past), blocked::kCapCustomerChannel));
   EXPECT_TRUE(One(3, kWechatPush, t0 + 7 * kMsPerDay, past).blocked_by.empty())
       << "the first push left the rolling window";
@@ -417,7 +421,8 @@ TEST(QuietHours, ScheduledPushIsCheckedAgainstCapsAtItsSendTime) {
 
 TEST(ContactState, EncodingRoundTrips) {
   CustomerState s;
-  s.records.push_back({At("2024-03-04T10:00"), EventType::kPushSent, "wechat_push", "i1", "spring", "funds", "run1", true, 0});
+  s.records.push_back(
+      {At("2024-03-04T10:00"), EventType::kPushSent, "wechat_push", "i1", "spring", "funds", "run1", true, 0});
   s.records.push_back({At("2024-03-04T11:00"), EventType::kImpression, "app_home", "i2", "", "", "req", false, 42});
   CustomerState back;
   ASSERT_TRUE(DecodeState(EncodeState(s), &back));

@@ -82,7 +82,10 @@ class RedisServer {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) { close(fd); return 0; }
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      close(fd);
+      return 0;
+    }
     socklen_t len = sizeof a;
     getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
     close(fd);
@@ -109,15 +112,21 @@ class RedisServer {
       pid_ = fork();
       if (pid_ == 0) {
         int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) { dup2(devnull, 1); dup2(devnull, 2); }
-        execl(kBinary, kBinary, "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", "no", "--daemonize", "no", static_cast<char*>(nullptr));
+        if (devnull >= 0) {
+          dup2(devnull, 1);
+          dup2(devnull, 2);
+        }
+        execl(kBinary, kBinary, "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+              "--daemonize", "no", static_cast<char*>(nullptr));
         _exit(127);
       }
       for (int i = 0; i < 200; ++i) {
         if (CanConnect(port_)) return true;
         int st = 0;
-        if (waitpid(pid_, &st, WNOHANG) == pid_) { pid_ = -1; break; }
+        if (waitpid(pid_, &st, WNOHANG) == pid_) {
+          pid_ = -1;
+          break;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
       Stop();
@@ -155,8 +164,7 @@ struct Bank {
   std::vector<Item> items;
   std::vector<std::string> categories, campaigns;  // per item
 
-  uint32_t Add(const std::string& id, ItemKind kind, std::string category = "",
-               std::string campaign = "") {
+  uint32_t Add(const std::string& id, ItemKind kind, std::string category = "", std::string campaign = "") {
     Item it;
     it.id = id;
     it.kind = kind;
@@ -167,9 +175,7 @@ struct Bank {
   }
   Item& operator[](uint32_t i) { return items[i]; }
 
-  Candidate Cand(uint32_t i) const {
-    return Candidate{&items[i], i, categories[i], campaigns[i]};
-  }
+  Candidate Cand(uint32_t i) const { return Candidate{&items[i], i, categories[i], campaigns[i]}; }
   std::vector<Candidate> Cands(std::initializer_list<uint32_t> ids) const {
     std::vector<Candidate> v;
     for (uint32_t i : ids) v.push_back(Cand(i));
@@ -180,8 +186,8 @@ struct Bank {
     for (uint32_t i = 0; i < items.size(); ++i) v.push_back(Cand(i));
     return v;
   }
-  StoredEvent Event(const std::string& customer, uint32_t item, EventType type,
-                    const std::string& channel, TimeMs ts, std::string request = "") const {
+  StoredEvent Event(const std::string& customer, uint32_t item, EventType type, const std::string& channel, TimeMs ts,
+                    std::string request = "") const {
     StoredEvent e;
     e.ts = ts;
     e.customer_id = customer;
@@ -216,7 +222,8 @@ inline PolicyConfig NoRules() {
 }
 
 inline bool Has(const Decision& d, const std::string& rule) {
-  for (const std::string& b : d.blocked_by) if (b == rule) return true;
+  for (const std::string& b : d.blocked_by)
+    if (b == rule) return true;
   return false;
 }
 

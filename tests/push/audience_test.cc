@@ -81,7 +81,7 @@ TEST(Audience, OrderedFieldsCompare) {
   EXPECT_EQ(Ids("risk_level >= C3"), (V{"C2", "C3"}));
   EXPECT_EQ(Ids("risk_level != C3"), (V{"C1", "C3", "C4"}));  // unassessed C1 has no level
   EXPECT_EQ(Ids("age != 40"), (V{"C1", "C3", "C4"}));
-  EXPECT_EQ(Ids("age <= 31"), (V{"C1", "C4"}));             // missing age satisfies no comparison
+  EXPECT_EQ(Ids("age <= 31"), (V{"C1", "C4"}));  // missing age satisfies no comparison
   EXPECT_EQ(Ids("customer_id in (C2, C4, C9)"), (V{"C2", "C4"}));
 }
 

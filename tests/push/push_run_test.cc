@@ -7,9 +7,9 @@
 #include <set>
 #include <sstream>
 
-#include "testing/engine_fixture.h"
 #include "qianmian/core/csv.h"
 #include "qianmian/core/time.h"
+#include "testing/engine_fixture.h"
 
 namespace qm::push {
 namespace {
@@ -179,7 +179,8 @@ TEST_F(PushRunTest, ServiceItemsWhenIncludedAreExemptFromConsentCooldownAndQuiet
   o.now += kMsPerHour;
   const PushSummary b = Run(o);
   EXPECT_GT(b.service, 0);
-  for (const auto& c : Marketing(Read(o.out))) EXPECT_EQ(marketing_a.count(c), 0u) << c << " pushed inside the cooldown";
+  for (const auto& c : Marketing(Read(o.out)))
+    EXPECT_EQ(marketing_a.count(c), 0u) << c << " pushed inside the cooldown";
 }
 
 TEST_F(PushRunTest, RerunWithTheSameRunIdReplaysTheListAndCountsNothingTwice) {
@@ -241,8 +242,10 @@ TEST_F(PushRunTest, CooldownAndCapsBlockLaterRunsAndAreCountedByRule) {
   auto ob = Options("cap-b", "b.csv");
   ob.now = kNow + kMsPerHour;  // inside the cooldown: only service items (exempt) may go
   const PushSummary b = Run(ob);
-  for (const auto& c : Marketing(Read(ob.out))) EXPECT_EQ(marketing_a.count(c), 0u) << c << " pushed inside the cooldown";
-  EXPECT_GT(b.skipped_by.count("cooldown") ? b.skipped_by.at("cooldown") : 0, static_cast<int64_t>(marketing_a.size()) / 2);
+  for (const auto& c : Marketing(Read(ob.out)))
+    EXPECT_EQ(marketing_a.count(c), 0u) << c << " pushed inside the cooldown";
+  EXPECT_GT(b.skipped_by.count("cooldown") ? b.skipped_by.at("cooldown") : 0,
+            static_cast<int64_t>(marketing_a.size()) / 2);
   ob.run_id = "cap-c";
   ob.out = scratch_ + "/c.csv";
   ob.now = kNow - 9 * kMsPerHour + kMsPerDay;  // next day 03:00: scheduled for 08:00, past the cooldown

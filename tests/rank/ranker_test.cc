@@ -3,11 +3,11 @@
 
 #include <cmath>
 
+#include <gtest/gtest.h>
+#include <torch/script.h>
 #include <algorithm>
 #include <filesystem>
-#include <gtest/gtest.h>
 #include <random>
-#include <torch/script.h>
 
 namespace qm::rank {
 namespace {
@@ -181,13 +181,15 @@ TEST(Ranker, ScoresOneRequestsCandidatesExactlyAsRowByRow) {
   std::vector<RankBatch> batches(3);
   for (auto& batch : batches) MakeBatch(w, b, &rng, 128, &batch);
   size_t cursor = 0;
-  ASSERT_TRUE((*ranker)->Train(
-      [&](RankBatch* out) {
-        if (cursor >= batches.size()) return false;
-        *out = batches[cursor++];
-        return true;
-      },
-      [&] { cursor = 0; }, nullptr, nullptr).ok());
+  ASSERT_TRUE((*ranker)
+                  ->Train(
+                      [&](RankBatch* out) {
+                        if (cursor >= batches.size()) return false;
+                        *out = batches[cursor++];
+                        return true;
+                      },
+                      [&] { cursor = 0; }, nullptr, nullptr)
+                  .ok());
   compare("trained");
 }
 
@@ -207,7 +209,8 @@ TEST(Ranker, AcceptsATorchScriptModelFollowingTheContract) {
 def forward(self, cat: Tensor, dense: Tensor, bag: Tensor) -> Tensor:
     s = torch.sigmoid((dense * self.w).sum(1, keepdim=True))
     return torch.cat([s, s * 0.1], 1)
-)", b.dense_width());
+)",
+                         b.dense_width());
   auto ranker = Ranker::LoadTorchScript(path, b);
   ASSERT_TRUE(ranker.ok()) << ranker.status().ToString();
   EXPECT_EQ((*ranker)->kind(), "torchscript");
@@ -231,7 +234,8 @@ TEST(Ranker, RefusesATorchScriptModelWithTheWrongOutputShape) {
   auto path = SaveScript("qm_rank_bad_fixture.pt", R"(
 def forward(self, cat: Tensor, dense: Tensor, bag: Tensor) -> Tensor:
     return torch.sigmoid((dense * self.w).sum(1))
-)", b.dense_width());
+)",
+                         b.dense_width());
   auto ranker = Ranker::LoadTorchScript(path, b);
   ASSERT_FALSE(ranker.ok());
   EXPECT_NE(ranker.status().message().find("does not follow the input contract"), std::string::npos)
@@ -264,8 +268,7 @@ TEST(TwoStageScore, IsTheLogObjectivePlusTheRetrievalAndExposureTerms) {
   EXPECT_DOUBLE_EQ(TwoStageScore(w, t), std::log(objective + 1e-9) + 0.3 * 0.2 * 20.0);
   w.exposure_weight = 0.5;
   t.log_valid_share = std::log(0.25);
-  EXPECT_DOUBLE_EQ(TwoStageScore(w, t),
-                   std::log(objective + 1e-9) + 0.3 * 0.2 * 20.0 + 0.5 * (1.5 + std::log(0.25)));
+  EXPECT_DOUBLE_EQ(TwoStageScore(w, t), std::log(objective + 1e-9) + 0.3 * 0.2 * 20.0 + 0.5 * (1.5 + std::log(0.25)));
   t.p_click = t.p_convert = 0;  // a zero objective stays finite
   EXPECT_TRUE(std::isfinite(TwoStageScore(w, t)));
 }

@@ -1,7 +1,7 @@
 #include "qianmian/recall/two_tower.h"
 
-#include <filesystem>
 #include <gtest/gtest.h>
+#include <filesystem>
 #include <random>
 
 namespace qm::recall {
@@ -24,7 +24,8 @@ Planted MakePlanted() {
     bool is_dep = i % 2 == 0;
     it.id = "A" + std::to_string(i);
     it.category = is_dep ? dep : fund;
-    it.title = is_dep ? "定期存款利率解读第" + std::to_string(i) + "期" : "基金定投收益分析第" + std::to_string(i) + "期";
+    it.title =
+        is_dep ? "定期存款利率解读第" + std::to_string(i) + "期" : "基金定投收益分析第" + std::to_string(i) + "期";
     ds.AddItem(it);
   }
   for (int c = 0; c < 200; ++c) {

@@ -1,10 +1,10 @@
 #include "qianmian/recall/vector_index.h"
 
+#include <gtest/gtest.h>
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <gtest/gtest.h>
 #include <random>
 
 namespace qm::recall {
@@ -307,7 +307,11 @@ TEST(VectorIndex, RejectsBadInputWithAStatus) {
   ASSERT_FALSE(dup.ok());
   EXPECT_NE(dup.status().message().find("duplicate id 1"), std::string::npos);
   auto path = (std::filesystem::temp_directory_path() / "qm_vi_garbage.idx").string();
-  { std::FILE* f = std::fopen(path.c_str(), "wb"); std::fputs("not an index", f); std::fclose(f); }
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    std::fputs("not an index", f);
+    std::fclose(f);
+  }
   auto bad = VectorIndex::Load(path);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kCorruption);

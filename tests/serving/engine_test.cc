@@ -4,8 +4,8 @@
 #include <map>
 #include <set>
 
-#include "testing/engine_fixture.h"
 #include "qianmian/core/dataset.h"
+#include "testing/engine_fixture.h"
 
 namespace qm::serving::testing {
 namespace {
@@ -291,7 +291,10 @@ TEST_F(EngineTest, ItemToItemRecallFollowsTheLatestClick) {
   for (const auto& it : r.items) similar += HasReasonPrefix(it, "recall:similar_to:" + clicked);
   EXPECT_GT(similar, 0);  // from the version's item-to-item table (a trained item)
   // An item added online is not in the table: its neighbours are searched.
-  ASSERT_TRUE(e.UpsertItems({{{"item_id", "I2I-NEW"}, {"kind", "content"}, {"title", "基金定投入门"}, {"category", "education"}}}).ok());
+  ASSERT_TRUE(
+      e.UpsertItems(
+           {{{"item_id", "I2I-NEW"}, {"kind", "content"}, {"title", "基金定投入门"}, {"category", "education"}}})
+          .ok());
   ASSERT_TRUE(e.Feedback({{kNow - 30 * kMsPerSecond, cust, "I2I-NEW", "click", "app_home", ""}}).ok());
   Response r2 = Recommend(cust, 100);
   ASSERT_TRUE(r2.status.ok());
@@ -312,7 +315,8 @@ TEST_F(EngineTest, ScoreReportsProbabilitiesAndTheRulesThatBlock) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   ASSERT_EQ(s->size(), 3u);
   EXPECT_FALSE((*s)[0].eligible);
-  EXPECT_NE(std::find((*s)[0].blocked_by.begin(), (*s)[0].blocked_by.end(), "eligibility.held"), (*s)[0].blocked_by.end());
+  EXPECT_NE(std::find((*s)[0].blocked_by.begin(), (*s)[0].blocked_by.end(), "eligibility.held"),
+            (*s)[0].blocked_by.end());
   EXPECT_GT((*s)[0].p_click, 0.0f);
   EXPECT_LT((*s)[0].p_click, 1.0f);
   EXPECT_EQ((*s)[2].blocked_by, std::vector<std::string>{"not_found"});
@@ -333,7 +337,8 @@ TEST(ServingConfig, ErrorsNameTheKey) {
 
 TEST(ServingConfig, ReadsCampaignPinsAndWeights) {
   auto f = ConfigFile::Parse(
-      "[serving]\nw_convert = 0.5\nranker = \"m.pt\"\n[[serving.campaigns]]\ncampaign = \"spring\"\ntiers = [\"affluent\"]\n");
+      "[serving]\nw_convert = 0.5\nranker = \"m.pt\"\n[[serving.campaigns]]\ncampaign = \"spring\"\ntiers = "
+      "[\"affluent\"]\n");
   ASSERT_TRUE(f.ok());
   ServingConfig c;
   ReadServingConfig(f->Root().Table("serving"), &c);

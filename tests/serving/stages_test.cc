@@ -71,7 +71,8 @@ std::unique_ptr<Model> HandModel() {
     recall::VectorIndexOptions o;
     o.dim = kDim;
     o.kind = recall::IndexKind::kExact;
-    m->index[kind] = std::move(recall::VectorIndex::Build(o, vecs.data(), ids.data(), static_cast<int64_t>(ids.size()))).value();
+    m->index[kind] =
+        std::move(recall::VectorIndex::Build(o, vecs.data(), ids.data(), static_cast<int64_t>(ids.size()))).value();
   }
   for (int i = 0; i < kItems; ++i) {
     auto v = Vec(i);
@@ -311,23 +312,23 @@ TEST_F(StagesTest, ActivityGathersHistoryContactAndClickedContentWithinTheirWind
   auto add = [&](TimeMs days_ago, uint32_t item, EventType t) {
     log.Append(now - days_ago * kMsPerDay, 0, item, t, kAppHome, "");
   };
-  add(200, 2, EventType::kClick);   // older than every window: history only
-  add(60, 9, EventType::kClick);    // content clicked within the 90-day horizon
+  add(200, 2, EventType::kClick);  // older than every window: history only
+  add(60, 9, EventType::kClick);   // content clicked within the 90-day horizon
   add(20, 10, EventType::kImpression);
   add(5, 11, EventType::kClick);
-  add(3, 2, EventType::kConvert);   // a second positive on item 2
-  add(-1, 12, EventType::kClick);   // after now: not seen
+  add(3, 2, EventType::kConvert);  // a second positive on item 2
+  add(-1, 12, EventType::kClick);  // after now: not seen
   ActivityLog activity;
   activity.Build(log, ds_.customers.size());
   Activity a;
   activity.Gather(ds_, 0, now, 30 * kMsPerDay, 90 * kMsPerDay, 10, &a);
   EXPECT_EQ(a.history, (std::vector<uint32_t>{2, 11, 9}));  // distinct positives, newest first
   EXPECT_EQ(a.clicked, (std::vector<uint32_t>{9, 11}));
-  ASSERT_EQ(a.contact.size(), 3u);                          // the last 30 days, oldest first
+  ASSERT_EQ(a.contact.size(), 3u);  // the last 30 days, oldest first
   EXPECT_EQ(a.contact[0].item, 10u);
   activity.AddFeedback(0, Ev{now - kMsPerDay, 13, EventType::kClick, kAppHome});
   activity.Gather(ds_, 0, now, 30 * kMsPerDay, 90 * kMsPerDay, 2, &a);
-  EXPECT_EQ(a.history, (std::vector<uint32_t>{13, 2}));     // feedback first; history_length 2
+  EXPECT_EQ(a.history, (std::vector<uint32_t>{13, 2}));  // feedback first; history_length 2
   EXPECT_EQ(a.contact.size(), 4u);
   EXPECT_EQ(a.contact.back().item, 13u);
 }

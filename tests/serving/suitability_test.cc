@@ -2,8 +2,8 @@
 // risk tolerance or served without a valid (unexpired) assessment.
 #include <random>
 
-#include "testing/engine_fixture.h"
 #include "qianmian/core/time.h"
+#include "testing/engine_fixture.h"
 
 namespace qm::serving::testing {
 namespace {
@@ -25,8 +25,8 @@ TEST_F(EngineTest, SuitabilityIsNeverViolatedForRandomCustomersAndProducts) {
   ASSERT_TRUE(e.UpsertItems(products).ok());
   // Random customers: any tolerance or none, assessed from 2 years ago to yesterday (or never).
   struct Profile {
-    int risk;          // 0 = none
-    TimeMs assessed;   // kNoTime = never
+    int risk;         // 0 = none
+    TimeMs assessed;  // kNoTime = never
   };
   std::vector<Record> customers;
   std::vector<Profile> profiles;

@@ -57,7 +57,9 @@ TEST_F(EngineTest, AnItemAddedOnlineIsFoundByTheAnnIndex) {
   Engine& e = Open();
   std::vector<Record> items;
   for (int i = 0; i < 30; ++i) {
-    items.push_back({{"item_id", "ANN" + std::to_string(i)}, {"kind", "content"}, {"title", "理财知识 第" + std::to_string(i) + "期"},
+    items.push_back({{"item_id", "ANN" + std::to_string(i)},
+                     {"kind", "content"},
+                     {"title", "理财知识 第" + std::to_string(i) + "期"},
                      {"category", "education"}});
   }
   ASSERT_TRUE(e.UpsertItems(items).ok());
@@ -99,8 +101,12 @@ TEST_F(EngineTest, TheCurrentVersionSearchesContentsWithAVerifiedIvfIndexAndHasA
 
 TEST_F(EngineTest, AnUpsertedCustomerIsServedAtOnce) {
   Engine& e = Open();
-  ASSERT_TRUE(e.UpsertCustomers({{{"customer_id", "FRESH-1"}, {"tier", "private"}, {"risk_level", "C5"},
-                                  {"risk_assessed", "2026-10-01"}, {"region", "Jinan"}, {"age", "41"}}})
+  ASSERT_TRUE(e.UpsertCustomers({{{"customer_id", "FRESH-1"},
+                                  {"tier", "private"},
+                                  {"risk_level", "C5"},
+                                  {"risk_assessed", "2026-10-01"},
+                                  {"region", "Jinan"},
+                                  {"age", "41"}}})
                   .ok());
   Response r = Recommend("FRESH-1", 10);
   ASSERT_TRUE(r.status.ok());
@@ -143,8 +149,10 @@ TEST_F(EngineTest, ReloadSwapsVersionsAtomicallyUnderConcurrentRequests) {
         q.request_id = "hammer-" + std::to_string(t) + "-" + std::to_string(k++);
         std::vector<Response> out;
         Status st = e.Recommend({q}, &out);
-        if (!st.ok() || !out[0].status.ok()) ++failures;
-        else served += !out[0].items.empty();
+        if (!st.ok() || !out[0].status.ok())
+          ++failures;
+        else
+          served += !out[0].items.empty();
         if (st.ok() && out[0].model_version != v1 && out[0].model_version != v2) ++wrong_version;
       }
     });

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,7 +10,6 @@
 #include <set>
 #include <sstream>
 #include <tuple>
-#include <unistd.h>
 
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/time.h"
@@ -127,8 +127,8 @@ TEST_F(Generate, TiersRiskLevelsAndOptOutsHaveTheDesignedProportions) {
   EXPECT_NEAR(tiers[0] / n, 0.85, 0.04);
   EXPECT_NEAR(tiers[1] / n, 0.13, 0.04);
   EXPECT_NEAR(tiers[2] / n, 0.02, 0.015);
-  EXPECT_NEAR(risk[0] / n, 0.12, 0.04);   // never assessed
-  EXPECT_NEAR(expired / n, 0.13, 0.04);   // assessed more than 12 months before the end
+  EXPECT_NEAR(risk[0] / n, 0.12, 0.04);  // never assessed
+  EXPECT_NEAR(expired / n, 0.13, 0.04);  // assessed more than 12 months before the end
   for (int r = 1; r <= 5; ++r) EXPECT_GT(risk[r], 30) << "C" << r;
   EXPECT_NEAR(wechat_out / n, 0.05, 0.02);
 }

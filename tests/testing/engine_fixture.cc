@@ -51,8 +51,8 @@ const Fixture& SharedFixture() {
     std::error_code ec;
     auto mtime = fs::last_write_time("/proc/self/exe", ec);
     const auto stamp = ec ? 0 : mtime.time_since_epoch().count();
-    x.dir = (fs::path(::testing::TempDir()) / ("qm_serving_fixture_" + std::to_string(::getuid()) + "_" +
-                                               std::to_string(stamp)))
+    x.dir = (fs::path(::testing::TempDir()) /
+             ("qm_serving_fixture_" + std::to_string(::getuid()) + "_" + std::to_string(stamp)))
                 .string();
     x.data = x.dir + "/bank";
     x.artifacts = x.dir + "/art";
@@ -65,7 +65,8 @@ const Fixture& SharedFixture() {
       const std::string prefix = "qm_serving_fixture_" + std::to_string(::getuid()) + "_";
       for (const auto& entry : fs::directory_iterator(::testing::TempDir(), ec)) {
         const std::string name = entry.path().filename().string();
-        if (name.rfind(prefix, 0) != 0 || entry.path().string() == x.dir || entry.path().string() == lock_path) continue;
+        if (name.rfind(prefix, 0) != 0 || entry.path().string() == x.dir || entry.path().string() == lock_path)
+          continue;
         std::error_code e2;
         auto age = fs::file_time_type::clock::now() - fs::last_write_time(entry.path(), e2);
         if (!e2 && age > std::chrono::hours(1)) fs::remove_all(entry.path(), e2);
@@ -116,8 +117,8 @@ EngineOptions OptionsFor(const std::string& scratch) {
 
 void EngineTest::SetUp() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  scratch_ = (fs::path(::testing::TempDir()) / ("qm_serving_" + std::to_string(::getpid()) + "_" +
-                                                info->test_suite_name() + "_" + info->name()))
+  scratch_ = (fs::path(::testing::TempDir()) /
+              ("qm_serving_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name()))
                  .string();
   fs::remove_all(scratch_);
   fs::create_directories(scratch_);

@@ -16,10 +16,10 @@
 #include <memory>
 #include <string>
 
+#include "qianmian/artifacts/manifest.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/serving/engine.h"
 #include "qianmian/synth/bank.h"
-#include "qianmian/artifacts/manifest.h"
 #include "qianmian/training/pipeline.h"
 
 namespace qm::serving::testing {

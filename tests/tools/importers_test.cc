@@ -2,9 +2,9 @@
 
 #include <unistd.h>
 
+#include <gtest/gtest.h>
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <sstream>
 
 #include "qianmian/core/csv.h"
@@ -22,18 +22,15 @@ std::string ReadFile(const fs::path& p) {
   return ss.str();
 }
 
-void WriteFile(const fs::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::binary) << text;
-}
+void WriteFile(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 
 // A fresh temporary folder per test, removed afterwards.
 class ImportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("qm_import_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name() + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = fs::temp_directory_path() / ("qm_import_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name() +
+                                         "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_ / "in");
     out_ = root_ / "out";
@@ -44,8 +41,7 @@ class ImportTest : public ::testing::Test {
   Result<Dataset> LoadOutput() {
     LoadReport report;
     auto ds = LoadDataset(out_.string(), DataConfig(), &report);
-    EXPECT_EQ(report.customers.bad_rows + report.items.bad_rows + report.events.bad_rows, 0u)
-        << report.Format();
+    EXPECT_EQ(report.customers.bad_rows + report.items.bad_rows + report.events.bad_rows, 0u) << report.Format();
     return ds;
   }
 
@@ -85,12 +81,10 @@ class MovieLensImport : public ImportTest {
           "1|24|M|technician|85711\n"
           "2|53|F|other|94043\n"
           "3|23|M|writer|32067\n");
-    Write("u.item",
-          "1|Toy Story (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?Toy%20Story%20(1995)" +
-              Flags({3, 4, 5}) + "\n" +
-          "2|Caf\xE9 Society, The (1995)|12-May-1995||http://x" + Flags({8, 14}) + "\n" +
-          "3|GoldenEye (1995)|01-Jan-1995||http://x" + Flags({1, 2, 16}) + "\n" +
-          "4|unknown||||" + Flags({0}).substr(1) + "\n");
+    Write("u.item", "1|Toy Story (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?Toy%20Story%20(1995)" +
+                        Flags({3, 4, 5}) + "\n" + "2|Caf\xE9 Society, The (1995)|12-May-1995||http://x" +
+                        Flags({8, 14}) + "\n" + "3|GoldenEye (1995)|01-Jan-1995||http://x" + Flags({1, 2, 16}) + "\n" +
+                        "4|unknown||||" + Flags({0}).substr(1) + "\n");
     Write("u.data",
           "1\t1\t5\t881250949\n"
           "2\t2\t3\t881250000\n"
@@ -323,14 +317,15 @@ class BankMarketingImport : public ImportTest {
 
 TEST_F(BankMarketingImport, WritesOneMassCustomerPerRowWithEveryAttributeButDurationAndY) {
   ASSERT_TRUE(Import().ok());
-  EXPECT_EQ(ReadFile(out_ / "customers.csv"),
-            "customer_id,tier,age,job,marital,education,default,housing,loan,campaign,pdays,previous,"
-            "emp.var.rate,cons.price.idx,cons.conf.idx,euribor3m,nr.employed\n"
-            "b000001,mass,56,housemaid,married,basic.4y,no,no,no,1,999,0,1.1,93.994,-36.4,4.857,5191\n"
-            "b000002,mass,57,services,married,high.school,unknown,no,no,1,999,0,1.1,93.994,-36.4,4.857,5191\n"
-            "b000003,mass,41,\"admin., senior\",single,university.degree,no,yes,no,2,6,1,-1.8,92.893,-46.2,1.299,5099.1\n"
-            "b000004,mass,25,student,single,high.school,no,yes,no,3,999,0,-1.8,92.893,-46.2,1.299,5099.1\n"
-            "b000005,mass,38,blue-collar,married,basic;9y,no,no,yes,1,999,0,1.4,93.918,-42.7,4.962,5228.1\n");
+  EXPECT_EQ(
+      ReadFile(out_ / "customers.csv"),
+      "customer_id,tier,age,job,marital,education,default,housing,loan,campaign,pdays,previous,"
+      "emp.var.rate,cons.price.idx,cons.conf.idx,euribor3m,nr.employed\n"
+      "b000001,mass,56,housemaid,married,basic.4y,no,no,no,1,999,0,1.1,93.994,-36.4,4.857,5191\n"
+      "b000002,mass,57,services,married,high.school,unknown,no,no,1,999,0,1.1,93.994,-36.4,4.857,5191\n"
+      "b000003,mass,41,\"admin., senior\",single,university.degree,no,yes,no,2,6,1,-1.8,92.893,-46.2,1.299,5099.1\n"
+      "b000004,mass,25,student,single,high.school,no,yes,no,3,999,0,-1.8,92.893,-46.2,1.299,5099.1\n"
+      "b000005,mass,38,blue-collar,married,basic;9y,no,no,yes,1,999,0,1.4,93.918,-42.7,4.962,5228.1\n");
   EXPECT_EQ(stats_.customers, 5u);
 }
 
@@ -347,14 +342,11 @@ TEST_F(BankMarketingImport, WritesAnImpressionPerRowAndAConvertWhenYIsOneEvenlyS
   const TimeMs step = (kBankMarketingEndMs - kBankMarketingStartMs) / 5;
   auto ts = [&](int row, TimeMs plus = 0) { return std::to_string(kBankMarketingStartMs + row * step + plus); };
   EXPECT_EQ(ReadFile(out_ / "events.csv"),
-            "ts,customer_id,item_id,type,channel\n" +
-            ts(0) + ",b000001,term_deposit,impression,app_home\n" +
-            ts(1) + ",b000002,term_deposit,impression,app_home\n" +
-            ts(1, kMsPerMinute) + ",b000002,term_deposit,convert,app_home\n" +
-            ts(2) + ",b000003,term_deposit,impression,app_home\n" +
-            ts(2, kMsPerMinute) + ",b000003,term_deposit,convert,app_home\n" +
-            ts(3) + ",b000004,term_deposit,impression,app_home\n" +
-            ts(4) + ",b000005,term_deposit,impression,app_home\n");
+            "ts,customer_id,item_id,type,channel\n" + ts(0) + ",b000001,term_deposit,impression,app_home\n" + ts(1) +
+                ",b000002,term_deposit,impression,app_home\n" + ts(1, kMsPerMinute) +
+                ",b000002,term_deposit,convert,app_home\n" + ts(2) + ",b000003,term_deposit,impression,app_home\n" +
+                ts(2, kMsPerMinute) + ",b000003,term_deposit,convert,app_home\n" + ts(3) +
+                ",b000004,term_deposit,impression,app_home\n" + ts(4) + ",b000005,term_deposit,impression,app_home\n");
   EXPECT_EQ(ts(0), "1209600000000");  // 2008-05-01T00:00:00Z
   EXPECT_EQ(stats_.impressions, 5u);
   EXPECT_EQ(stats_.converts, 2u);
@@ -382,8 +374,8 @@ TEST_F(BankMarketingImport, OutputLoadsWithZeroBadRowsAndNumericColumnsStayNumer
   EXPECT_EQ(Feature(*ds, "duration"), nullptr);
   EXPECT_EQ(Feature(*ds, "y"), nullptr);
   ASSERT_EQ(ds->features.size(), 15u);
-  for (const char* n : {"age", "campaign", "pdays", "previous", "emp.var.rate", "cons.price.idx",
-                        "cons.conf.idx", "euribor3m", "nr.employed"}) {
+  for (const char* n : {"age", "campaign", "pdays", "previous", "emp.var.rate", "cons.price.idx", "cons.conf.idx",
+                        "euribor3m", "nr.employed"}) {
     ASSERT_NE(Feature(*ds, n), nullptr) << n;
     EXPECT_EQ(Feature(*ds, n)->kind, FeatureColumn::Kind::kNumeric) << n;
   }
@@ -396,9 +388,10 @@ TEST_F(BankMarketingImport, OutputLoadsWithZeroBadRowsAndNumericColumnsStayNumer
 }
 
 TEST_F(BankMarketingImport, WorksWithoutADurationColumn) {
-  Write("age;job;marital;education;default;housing;loan;campaign;pdays;previous;"
-        "emp.var.rate;cons.price.idx;cons.conf.idx;euribor3m;nr.employed;y\n"
-        "56;housemaid;married;basic.4y;no;no;no;1;999;0;1.1;93.994;-36.4;4.857;5191;1\n");
+  Write(
+      "age;job;marital;education;default;housing;loan;campaign;pdays;previous;"
+      "emp.var.rate;cons.price.idx;cons.conf.idx;euribor3m;nr.employed;y\n"
+      "56;housemaid;married;basic.4y;no;no;no;1;999;0;1.1;93.994;-36.4;4.857;5191;1\n");
   ASSERT_TRUE(Import().ok());
   EXPECT_EQ(stats_.converts, 1u);
 }
@@ -411,9 +404,10 @@ TEST_F(BankMarketingImport, FailsNamingAMissingFile) {
 }
 
 TEST_F(BankMarketingImport, FailsNamingAMissingRequiredColumn) {
-  Write("age;job;marital;education;default;housing;loan;duration;campaign;pdays;previous;"
-        "emp.var.rate;cons.price.idx;cons.conf.idx;nr.employed;y\n"
-        "56;housemaid;married;basic.4y;no;no;no;261;1;999;0;1.1;93.994;-36.4;5191;0\n");
+  Write(
+      "age;job;marital;education;default;housing;loan;duration;campaign;pdays;previous;"
+      "emp.var.rate;cons.price.idx;cons.conf.idx;nr.employed;y\n"
+      "56;housemaid;married;basic.4y;no;no;no;261;1;999;0;1.1;93.994;-36.4;5191;0\n");
   std::string m = ImportError();
   EXPECT_NE(m.find("bank-additional-full.csv:1: missing required column 'euribor3m'"), std::string::npos) << m;
 }

@@ -38,8 +38,7 @@ Interactions Build(const std::vector<Ids>& rows, uint32_t num_items) {
 Ids ToIds(IndexSpan s) { return Ids(s.begin(), s.end()); }
 
 // Top-k of one customer.
-Ids Top(const Recommender& r, uint32_t customer, int k, Ids exclude = {},
-        std::vector<float>* scores = nullptr) {
+Ids Top(const Recommender& r, uint32_t customer, int k, Ids exclude = {}, std::vector<float>* scores = nullptr) {
   IndexLists ex;
   ex.Append(exclude);
   Ids out(static_cast<size_t>(k));
@@ -55,10 +54,10 @@ Ids Top(const Recommender& r, uint32_t customer, int k, Ids exclude = {},
 TEST(Interactions, KeepTrainingPositivesOnlyAsDistinctSortedItems) {
   EventLog log;
   log.Append(1, 0, 2, EventType::kClick, kAppHome, "");
-  log.Append(2, 0, 2, EventType::kConvert, kAppHome, "");    // same item again
-  log.Append(3, 0, 1, EventType::kImpression, kAppHome, ""); // not a positive
+  log.Append(2, 0, 2, EventType::kConvert, kAppHome, "");     // same item again
+  log.Append(3, 0, 1, EventType::kImpression, kAppHome, "");  // not a positive
   log.Append(4, 1, 0, EventType::kPushOpen, kWechatPush, "");
-  log.Append(5, 1, 1, EventType::kClick, kAppHome, "");      // held out below
+  log.Append(5, 1, 1, EventType::kClick, kAppHome, "");  // held out below
   const Split split = TimeSplit(log, 5);
   auto data = BuildInteractions(log, &split, 3, 3);
   ASSERT_TRUE(data.ok()) << data.status().ToString();
@@ -113,13 +112,11 @@ TEST(Recommender, RejectsKBelowOneAndAnExclusionListPerCustomerMismatch) {
   auto pop = FitPopularity(data);
   ASSERT_TRUE(pop.ok());
   uint32_t customer = 0, item = 0;
-  EXPECT_EQ((*pop)->Recommend(&customer, 1, 0, nullptr, &item, nullptr).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ((*pop)->Recommend(&customer, 1, 0, nullptr, &item, nullptr).code(), StatusCode::kInvalidArgument);
   IndexLists two;
   two.Append(Ids{});
   two.Append(Ids{});
-  EXPECT_EQ((*pop)->Recommend(&customer, 1, 1, &two, &item, nullptr).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ((*pop)->Recommend(&customer, 1, 1, &two, &item, nullptr).code(), StatusCode::kInvalidArgument);
 }
 
 // ---- Item-kNN ----
@@ -134,7 +131,7 @@ TEST(ItemKnn, NeighboursAreTheMostCosineSimilarItems) {
   EXPECT_EQ(ToIds(nb->neighbours[0]), (Ids{1, 2}));
   EXPECT_EQ(ToIds(nb->neighbours[2]), (Ids{3, 0}));  // 0.707, then 0.5 (tie with 1 by index)
   EXPECT_EQ(ToIds(nb->neighbours[3]), (Ids{2}));
-  EXPECT_EQ(ToIds(nb->neighbours[4]), (Ids{}));      // nobody liked item 4
+  EXPECT_EQ(ToIds(nb->neighbours[4]), (Ids{}));  // nobody liked item 4
   const uint64_t o2 = nb->neighbours.offsets[2];
   EXPECT_NEAR(nb->similarity[o2], 1 / std::sqrt(2.0), 1e-6);
   EXPECT_NEAR(nb->similarity[o2 + 1], 0.5, 1e-6);
@@ -181,8 +178,7 @@ TEST(Ease, WithTwoItemsIsTheRidgeRegressionCoefficient) {
 }
 
 TEST(Ease, WithLambdaNearZeroSolvesEachItemsLeastSquaresRegression) {
-  const std::vector<Ids> rows = {{0, 1, 2}, {0, 1}, {1, 2, 3}, {0, 3}, {2, 3}, {0},
-                                 {1, 3},    {0, 2}, {3},       {1}};
+  const std::vector<Ids> rows = {{0, 1, 2}, {0, 1}, {1, 2, 3}, {0, 3}, {2, 3}, {0}, {1, 3}, {0, 2}, {3}, {1}};
   const uint32_t n = 4;
   const Interactions data = Build(rows, n);
   EaseOptions options;
@@ -230,8 +226,7 @@ TEST(Ease, RefusesMoreItemsThanTheDenseLimitNamingTheLimit) {
   options.max_items = 2;
   auto ease = FitEase(data, options);
   ASSERT_EQ(ease.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_NE(ease.status().message().find("max_items = 2"), std::string::npos)
-      << ease.status().message();
+  EXPECT_NE(ease.status().message().find("max_items = 2"), std::string::npos) << ease.status().message();
 }
 
 TEST(Ease, CountsOnlyItemsWithPositivesAgainstTheLimit) {
@@ -304,15 +299,13 @@ TEST(MovieLens100k, EaseBeatsItemKnnBeatsPopularityOnAPerUserTimeSplit) {
     auto eval = EvaluateRecommender(**fitted, targets, {10, 20, 50});
     ASSERT_TRUE(eval.ok()) << eval.status().ToString();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    rows.push_back({(*fitted)->name(), eval->ranking.Recall(20), eval->ranking.Ndcg(20),
-                    eval->ranking.Recall(10), eval->ranking.Recall(50), eval->coverage[1],
-                    fit_seconds + s});
+    rows.push_back({(*fitted)->name(), eval->ranking.Recall(20), eval->ranking.Ndcg(20), eval->ranking.Recall(10),
+                    eval->ranking.Recall(50), eval->coverage[1], fit_seconds + s});
   };
   auto timed = [](auto fit) {
     const auto t0 = std::chrono::steady_clock::now();
     auto r = fit();
-    return std::make_pair(std::move(r), std::chrono::duration<double>(
-                                            std::chrono::steady_clock::now() - t0).count());
+    return std::make_pair(std::move(r), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   };
   {
     auto [r, s] = timed([&] { return FitPopularity(*data); });
@@ -327,14 +320,15 @@ TEST(MovieLens100k, EaseBeatsItemKnnBeatsPopularityOnAPerUserTimeSplit) {
     run(std::move(r), s);
   }
   ASSERT_EQ(rows.size(), 3u);
-  std::printf("MovieLens-100k, per-user 80/20 time split: %zu users evaluated, %zu targets, "
-              "%u users x %u items, %zu training events\n",
-              targets.size(), targets.num_targets(), users, items, split->num_train);
-  std::printf("%-12s %9s %9s %9s %9s %11s %8s\n", "model", "Recall@10", "Recall@20", "NDCG@20",
-              "Recall@50", "Coverage@20", "seconds");
+  std::printf(
+      "MovieLens-100k, per-user 80/20 time split: %zu users evaluated, %zu targets, "
+      "%u users x %u items, %zu training events\n",
+      targets.size(), targets.num_targets(), users, items, split->num_train);
+  std::printf("%-12s %9s %9s %9s %9s %11s %8s\n", "model", "Recall@10", "Recall@20", "NDCG@20", "Recall@50",
+              "Coverage@20", "seconds");
   for (const Row& r : rows) {
-    std::printf("%-12s %9.4f %9.4f %9.4f %9.4f %11.4f %8.2f\n", r.name.c_str(), r.recall10,
-                r.recall20, r.ndcg20, r.recall50, r.coverage20, r.seconds);
+    std::printf("%-12s %9.4f %9.4f %9.4f %9.4f %11.4f %8.2f\n", r.name.c_str(), r.recall10, r.recall20, r.ndcg20,
+                r.recall50, r.coverage20, r.seconds);
     RecordProperty(r.name + "_recall20", std::to_string(r.recall20));
     RecordProperty(r.name + "_ndcg20", std::to_string(r.ndcg20));
   }

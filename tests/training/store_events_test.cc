@@ -1,8 +1,8 @@
 #include "qianmian/training/store_events.h"
 
-#include <filesystem>
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <filesystem>
 
 namespace qm::training {
 namespace {
@@ -40,11 +40,11 @@ TEST(StoreEvents, AddsRecordedFeedbackToTheDatasetWithoutDuplicatingEventsCsv) {
   auto writer = policy::EventStore::Open(sc);  // a "server" holding the store open
   ASSERT_TRUE(writer.ok()) << writer.status().ToString();
   std::vector<policy::StoredEvent> recorded = {
-      Ev(1000, "C1", "A1", EventType::kImpression, "app_home"),  // seeded from events.csv
-      Ev(2000, "C1", "A1", EventType::kClick, "app_home"),       // feedback
-      Ev(3000, "C2", "A2", EventType::kPushOpen, "wechat_push"), // feedback
-      Ev(4000, "NOBODY", "A2", EventType::kClick, "app_home"),   // unknown customer
-      Ev(5000, "C2", "GONE", EventType::kClick, "app_home"),     // unknown item
+      Ev(1000, "C1", "A1", EventType::kImpression, "app_home"),   // seeded from events.csv
+      Ev(2000, "C1", "A1", EventType::kClick, "app_home"),        // feedback
+      Ev(3000, "C2", "A2", EventType::kPushOpen, "wechat_push"),  // feedback
+      Ev(4000, "NOBODY", "A2", EventType::kClick, "app_home"),    // unknown customer
+      Ev(5000, "C2", "GONE", EventType::kClick, "app_home"),      // unknown item
   };
   ASSERT_TRUE((*writer)->Append(recorded, policy::StateOptions{}).ok());
 

@@ -27,11 +27,11 @@ using Clock = std::chrono::steady_clock;
 
 struct BenchOptions {
   std::string connect = "tcp://127.0.0.1:5555";
-  double rate = 0;         // 0 = closed loop
-  double duration = 10;    // seconds
+  double rate = 0;       // 0 = closed loop
+  double duration = 10;  // seconds
   int concurrency = 4;
-  std::string data;        // <data>/customers.csv supplies ids
-  std::string customers;   // or one id per line
+  std::string data;       // <data>/customers.csv supplies ids
+  std::string customers;  // or one id per line
   std::string channel = "app_home";
   int count = 10;
   int64_t deadline_ms = 0;
@@ -41,9 +41,9 @@ struct BenchOptions {
 };
 
 struct Sample {
-  int64_t send_us;     // scheduled (open loop) or actual (closed loop) send, from the start
+  int64_t send_us;  // scheduled (open loop) or actual (closed loop) send, from the start
   int64_t latency_us;
-  std::string outcome; // "ok", a server error code, or "timeout" / "client_error"
+  std::string outcome;  // "ok", a server error code, or "timeout" / "client_error"
 };
 
 Result<std::vector<std::string>> LoadIds(const BenchOptions& o) {

@@ -41,9 +41,10 @@ Command AddClientCommand(CLI::App& root) {
   c.app->add_option("--connect", opts->connect, "server address (default tcp://127.0.0.1:5555)");
   c.app->add_option("--timeout", opts->timeout_ms, "milliseconds to wait for the reply (default 10000)")
       ->check(CLI::Range(int64_t{1}, int64_t{3600000}));
-  c.app->add_option("op", opts->op,
-                    "recommend, feedback, score, items.upsert, items.retire, customers.upsert, history, reload, "
-                    "stats or health")
+  c.app
+      ->add_option("op", opts->op,
+                   "recommend, feedback, score, items.upsert, items.retire, customers.upsert, history, reload, "
+                   "stats or health")
       ->required();
   c.app->add_option("json", opts->json, "the request's other fields as a JSON object (default {})");
   c.run = [opts]() -> Status { return Run(*opts); };

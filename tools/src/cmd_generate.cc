@@ -24,13 +24,14 @@ Command AddGenerateCommand(CLI::App& root) {
   cmd.app->add_option("--days", opts->days, "length of the simulated period in days")->capture_default_str();
   cmd.app->add_option("--seed", opts->seed, "random seed; the output is a function of the options")
       ->capture_default_str();
-  cmd.app->add_option("--end", *end,
-                      "end of the simulated period (ISO-8601, or epoch ms; local times are Asia/Shanghai)")
+  cmd.app
+      ->add_option("--end", *end, "end of the simulated period (ISO-8601, or epoch ms; local times are Asia/Shanghai)")
       ->capture_default_str();
   cmd.app->add_option("--threads", opts->threads, "worker threads (0 = all cores); never changes the output")
       ->capture_default_str();
-  cmd.app->add_option("--oracle-sample", opts->oracle_sample,
-                      "customers the oracle's Recall@K is computed on (a seeded sample)")
+  cmd.app
+      ->add_option("--oracle-sample", opts->oracle_sample,
+                   "customers the oracle's Recall@K is computed on (a seeded sample)")
       ->capture_default_str();
   cmd.run = [opts, end]() -> Status {
     QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load("Asia/Shanghai"));

@@ -19,8 +19,8 @@ struct ImportOptions {
 };
 
 void PrintStats(const std::string& out, const ImportStats& s) {
-  std::printf("wrote %s: customers %" PRIu64 ", items %" PRIu64 ", events %" PRIu64
-              " (impression %" PRIu64 ", click %" PRIu64 ", convert %" PRIu64 ")",
+  std::printf("wrote %s: customers %" PRIu64 ", items %" PRIu64 ", events %" PRIu64 " (impression %" PRIu64
+              ", click %" PRIu64 ", convert %" PRIu64 ")",
               out.c_str(), s.customers, s.items, s.events, s.impressions, s.clicks, s.converts);
   if (s.skipped > 0) std::printf("; %" PRIu64 " ratings below --min-rating left out", s.skipped);
   std::printf("\n");

@@ -33,18 +33,16 @@ Command AddInspectCommand(CLI::App& root) {
     uint64_t by_type[kNumEventTypes] = {0};
     for (auto t : d.events.type) by_type[static_cast<int>(t)]++;
     std::printf("customers  %zu (mass %d, affluent %d, private %d; risk unassessed %d, C1..C5 %d/%d/%d/%d/%d)\n",
-                d.customers.size(), tiers[0], tiers[1], tiers[2], risk[0], risk[1], risk[2], risk[3],
-                risk[4], risk[5]);
-    std::printf("items      %zu (%zu products, %zu content; %u categories, %u campaigns)\n", d.items.size(),
-                products, d.items.size() - products, d.categories.size() - 1, d.campaigns.size() - 1);
+                d.customers.size(), tiers[0], tiers[1], tiers[2], risk[0], risk[1], risk[2], risk[3], risk[4], risk[5]);
+    std::printf("items      %zu (%zu products, %zu content; %u categories, %u campaigns)\n", d.items.size(), products,
+                d.items.size() - products, d.categories.size() - 1, d.campaigns.size() - 1);
     std::printf("features   %zu extra customer columns:", d.features.size());
     for (const auto& f : d.features) {
       std::printf(" %s(%s)", f.name.c_str(), f.kind == FeatureColumn::Kind::kNumeric ? "num" : "cat");
     }
     std::printf("\nevents     %zu:", d.events.size());
     for (int t = 0; t < kNumEventTypes; ++t) {
-      std::printf(" %s %llu", EventTypeName(static_cast<EventType>(t)),
-                  static_cast<unsigned long long>(by_type[t]));
+      std::printf(" %s %llu", EventTypeName(static_cast<EventType>(t)), static_cast<unsigned long long>(by_type[t]));
     }
     std::printf("\n");
     return Status::Ok();

@@ -29,7 +29,8 @@ Status Run(PushOptions o) {
     if (!t) return Status::InvalidArgument("--now: cannot parse time '" + o.now + "'");
     o.run.now = *t;
   }
-  if (!o.run.dry_run && o.run.run_id.empty()) return Status::InvalidArgument("--run-id is required (except with --dry-run)");
+  if (!o.run.dry_run && o.run.run_id.empty())
+    return Status::InvalidArgument("--run-id is required (except with --dry-run)");
   o.run.time_zone = config.data.timezone;
   serving::EngineOptions eo = EngineOptionsFrom(config);
   // Opening verifies the artifact version: a bundle that fails is refused before anything is reserved.
@@ -53,17 +54,19 @@ Command AddPushCommand(CLI::App& root) {
   AddCommonOptions(cmd.app, &opts->common);
   auto& r = opts->run;
   cmd.app->add_option("--run-id", r.run_id, "push run id: the reservation key (required unless --dry-run)");
-  cmd.app->add_option("--audience", r.audience,
-                      "'all', an expression such as 'tier in (affluent, private) and region = \"Jinan\" and "
-                      "tag:payroll and age >= 30', or @FILE with one customer id per line")
+  cmd.app
+      ->add_option("--audience", r.audience,
+                   "'all', an expression such as 'tier in (affluent, private) and region = \"Jinan\" and "
+                   "tag:payroll and age >= 30', or @FILE with one customer id per line")
       ->required();
   cmd.app->add_option("--out", r.out, "send list CSV (written atomically)")->required();
   cmd.app->add_option("--now", opts->now, "time of the run (ISO-8601 or epoch ms; default now)");
   cmd.app->add_flag("--dry-run", r.dry_run, "check every rule but reserve nothing; the list is what would be sent");
   cmd.app->add_option("--channel", r.channel, "push channel (default wechat_push)");
   cmd.app->add_option("--per-customer", r.per_customer, "items sent to each customer, 1..10 (default 1)");
-  cmd.app->add_flag("--include-service", r.include_service,
-                    "also push service items (account alerts); SPEC 6 exempts them from opt-outs, caps and quiet hours");
+  cmd.app->add_flag(
+      "--include-service", r.include_service,
+      "also push service items (account alerts); SPEC 6 exempts them from opt-outs, caps and quiet hours");
   cmd.app->add_option("--summary", r.summary, "also write the summary table to this file");
   cmd.app->add_option("--plot", r.plot, "write the contact-pressure histogram (PNG) to this file");
   cmd.app->add_option("--threads", r.threads, "worker threads (default 4 per core: store writes overlap computation)");

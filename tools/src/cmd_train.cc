@@ -7,7 +7,6 @@
 
 namespace qm::tools {
 
-
 Command AddTrainCommand(CLI::App& root) {
   auto opts = std::make_shared<CommonOptions>();
   Command cmd;
@@ -35,8 +34,9 @@ Command AddEvalCommand(CLI::App& root) {
   auto eval = std::make_shared<training::EvalOptions>();
   auto no_baselines = std::make_shared<bool>(false);
   Command cmd;
-  cmd.app = root.add_subcommand("eval", "Offline metrics of an artifact version on held-out events, beside "
-                                        "popularity, item-kNN, EASE and (generated data) the oracle");
+  cmd.app = root.add_subcommand("eval",
+                                "Offline metrics of an artifact version on held-out events, beside "
+                                "popularity, item-kNN, EASE and (generated data) the oracle");
   AddCommonOptions(cmd.app, opts.get());
   cmd.app->add_option("--version", eval->version, "version to evaluate (default: CURRENT)");
   cmd.app->add_flag("--no-baselines", *no_baselines, "skip the baselines");

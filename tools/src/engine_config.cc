@@ -1,6 +1,5 @@
 #include "engine_config.h"
 
-
 namespace qm::tools {
 
 Result<EngineConfig> LoadEngineConfig(const std::string& path) {

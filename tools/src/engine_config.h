@@ -16,14 +16,14 @@
 namespace qm::tools {
 
 struct EngineConfig {
-  DataConfig data;                      // [data]
+  DataConfig data;                           // [data]
   std::string artifacts_root = "artifacts";  // [artifacts] root
-  training::TrainConfig training;       // [training]
-  policy::PolicyConfig policy;          // [policy]
-  policy::StoreConfig store;            // [store]
-  serving::ServingConfig serving;       // [serving]
-  server::ServerConfig server;          // [server]
-  std::string json;                     // the effective configuration, for manifests
+  training::TrainConfig training;            // [training]
+  policy::PolicyConfig policy;               // [policy]
+  policy::StoreConfig store;                 // [store]
+  serving::ServingConfig serving;            // [serving]
+  server::ServerConfig server;               // [server]
+  std::string json;                          // the effective configuration, for manifests
 };
 
 // Reads `path` ("" = built-in defaults). InvalidArgument names every unknown key and bad value.

@@ -21,8 +21,9 @@ using import_internal::OutputFolder;
 using import_internal::Quoted;
 
 // Attributes known before the call, in the order of the distributed file.
-const char* const kNumericColumns[] = {"age", "campaign", "pdays", "previous", "emp.var.rate",
-                                       "cons.price.idx", "cons.conf.idx", "euribor3m", "nr.employed"};
+const char* const kNumericColumns[] = {"age",           "campaign",     "pdays",
+                                       "previous",      "emp.var.rate", "cons.price.idx",
+                                       "cons.conf.idx", "euribor3m",    "nr.employed"};
 const char* const kCategoricalColumns[] = {"job", "marital", "education", "default", "housing", "loan"};
 constexpr const char* kLabelColumn = "y";
 constexpr const char* kLeakColumn = "duration";  // known only after the call: never a feature
@@ -68,8 +69,10 @@ Status ImportBankMarketing(const std::string& file, const std::string& out, Impo
   std::vector<std::string> names;
   for (size_t i = 0; i < rec.fields.size(); ++i) {
     std::string name(Trim(rec.fields[i]));
-    if (name.empty()) return BadLine(file, rec.line, "empty column name in the header (column " + std::to_string(i + 1) + ")");
-    if (!by_name.emplace(name, static_cast<int>(i)).second) return BadLine(file, rec.line, "duplicate column " + Quoted(name));
+    if (name.empty())
+      return BadLine(file, rec.line, "empty column name in the header (column " + std::to_string(i + 1) + ")");
+    if (!by_name.emplace(name, static_cast<int>(i)).second)
+      return BadLine(file, rec.line, "duplicate column " + Quoted(name));
     names.push_back(std::move(name));
   }
   std::vector<std::string> required(std::begin(kNumericColumns), std::end(kNumericColumns));
@@ -80,9 +83,9 @@ Status ImportBankMarketing(const std::string& file, const std::string& out, Impo
     if (!by_name.count(c)) missing += (missing.empty() ? "'" : ", '") + c + "'";
   }
   if (!missing.empty()) {
-    return BadLine(file, rec.line, "missing required column" +
-                                       std::string(missing.find(',') != std::string::npos ? "s " : " ") + missing +
-                                       " (is this bank-additional-full.csv, ';'-separated with a header?)");
+    return BadLine(file, rec.line,
+                   "missing required column" + std::string(missing.find(',') != std::string::npos ? "s " : " ") +
+                       missing + " (is this bank-additional-full.csv, ';'-separated with a header?)");
   }
   const std::set<std::string> numeric(std::begin(kNumericColumns), std::end(kNumericColumns));
   const int label_col = by_name[kLabelColumn];
@@ -105,8 +108,8 @@ Status ImportBankMarketing(const std::string& file, const std::string& out, Impo
     while (reader->Next(&rec)) {
       if (!rec.error.empty()) return BadLine(file, rec.line, rec.error);
       if (rec.fields.size() != width) {
-        return BadLine(file, rec.line, "expected " + std::to_string(width) + " fields, found " +
-                                           std::to_string(rec.fields.size()));
+        return BadLine(file, rec.line,
+                       "expected " + std::to_string(width) + " fields, found " + std::to_string(rec.fields.size()));
       }
       for (size_t k = 0; k < kept.size(); ++k) {
         auto cell = Trim(rec.fields[kept[k]]);
@@ -117,9 +120,12 @@ Status ImportBankMarketing(const std::string& file, const std::string& out, Impo
         offsets.push_back(chars.size());
       }
       auto y = Trim(rec.fields[label_col]);
-      if (y == "1" || y == "yes") converted.push_back(true);
-      else if (y == "0" || y == "no") converted.push_back(false);
-      else return BadLine(file, rec.line, "y " + Quoted(y) + " is not 0 or 1");
+      if (y == "1" || y == "yes")
+        converted.push_back(true);
+      else if (y == "0" || y == "no")
+        converted.push_back(false);
+      else
+        return BadLine(file, rec.line, "y " + Quoted(y) + " is not 0 or 1");
       if ((++n & 0xFFF) == 0) progress.Set(reader->bytes_read());
     }
     progress.Set(reader->bytes_read());
@@ -134,7 +140,7 @@ Status ImportBankMarketing(const std::string& file, const std::string& out, Impo
   ids.reserve(rows);
   for (uint64_t i = 0; i < rows; ++i) ids.push_back(CustomerId(i + 1));
   {
-    QM_ASSIGN_OR_RETURN(CsvWriter* w, folder->Open("customers.csv"));
+    QM_ASSIGN_OR_RETURN(CsvWriter * w, folder->Open("customers.csv"));
     w->Field(std::string_view("customer_id"));
     w->Field(std::string_view("tier"));
     for (int c : kept) w->Field(names[c]);
@@ -156,13 +162,13 @@ Status ImportBankMarketing(const std::string& file, const std::string& out, Impo
     stats->customers = rows;
   }
   {
-    QM_ASSIGN_OR_RETURN(CsvWriter* w, folder->Open("items.csv"));
+    QM_ASSIGN_OR_RETURN(CsvWriter * w, folder->Open("items.csv"));
     w->Row({"item_id", "kind", "title", "category"});
     w->Row({kItemId, "product", "Term deposit", "deposit"});
     stats->items = 1;
   }
   {
-    QM_ASSIGN_OR_RETURN(CsvWriter* w, folder->Open("events.csv"));
+    QM_ASSIGN_OR_RETURN(CsvWriter * w, folder->Open("events.csv"));
     w->Row({"ts", "customer_id", "item_id", "type", "channel"});
     const TimeMs step = (kBankMarketingEndMs - kBankMarketingStartMs) / static_cast<TimeMs>(rows);
     const TimeMs convert_delay = std::min(kConvertDelayMs, step / 2);
@@ -194,9 +200,11 @@ Status ImportBankMarketing(const std::string& file, const std::string& out, Impo
   std::vector<std::string> numeric_out, categorical_out;
   for (size_t k = 0; k < kept.size(); ++k) {
     const std::string& name = names[kept[k]];
-    if (kept_numeric[k]) numeric_out.push_back(name);
+    if (kept_numeric[k])
+      numeric_out.push_back(name);
     else if (std::find(std::begin(kCategoricalColumns), std::end(kCategoricalColumns), name) !=
-             std::end(kCategoricalColumns)) categorical_out.push_back(name);
+             std::end(kCategoricalColumns))
+      categorical_out.push_back(name);
     // Other columns (not in the distributed file) are typed by the loader from their values.
   }
   QM_RETURN_IF_ERROR(folder->WriteText("schema.toml", import_internal::SchemaToml(numeric_out, categorical_out)));

@@ -3,8 +3,8 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -58,8 +58,7 @@ class OutputFolder {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec || !fs::is_directory(dir)) {
-      return Status::IoError("cannot create output folder '" + dir + "'" +
-                             (ec ? ": " + ec.message() : std::string()));
+      return Status::IoError("cannot create output folder '" + dir + "'" + (ec ? ": " + ec.message() : std::string()));
     }
     return std::unique_ptr<OutputFolder>(new OutputFolder(dir));
   }
@@ -119,8 +118,7 @@ class OutputFolder {
 };
 
 // A schema.toml typing extra customer columns (SPEC §2: "a schema file may override").
-inline std::string SchemaToml(const std::vector<std::string>& numeric,
-                              const std::vector<std::string>& categorical) {
+inline std::string SchemaToml(const std::vector<std::string>& numeric, const std::vector<std::string>& categorical) {
   auto list = [](const std::vector<std::string>& v) {
     std::string s = "[";
     for (size_t i = 0; i < v.size(); ++i) {
@@ -134,7 +132,8 @@ inline std::string SchemaToml(const std::vector<std::string>& numeric,
     return s + "]";
   };
   return "# Types of the extra columns of customers.csv, written by `qianmian import`.\n"
-         "[columns]\nnumeric = " + list(numeric) + "\ncategorical = " + list(categorical) + "\n";
+         "[columns]\nnumeric = " +
+         list(numeric) + "\ncategorical = " + list(categorical) + "\n";
 }
 
 }  // namespace qm::tools::import_internal

@@ -23,14 +23,14 @@ using import_internal::ParseInt64;
 using import_internal::Quoted;
 
 // u.genre as distributed, used when the folder has no u.genre.
-const char* const kDefaultGenres[] = {
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-    "Romance", "Sci-Fi", "Thriller", "War", "Western"};
+const char* const kDefaultGenres[] = {"unknown",   "Action",   "Adventure",   "Animation", "Children's",
+                                      "Comedy",    "Crime",    "Documentary", "Drama",     "Fantasy",
+                                      "Film-Noir", "Horror",   "Musical",     "Mystery",   "Romance",
+                                      "Sci-Fi",    "Thriller", "War",         "Western"};
 
-constexpr int kUserFields = 5;        // id|age|gender|occupation|zip
-constexpr int kItemFixedFields = 5;   // id|title|release date|video release date|IMDb URL
-constexpr int kRatingFields = 4;      // user \t item \t rating \t timestamp
+constexpr int kUserFields = 5;       // id|age|gender|occupation|zip
+constexpr int kItemFixedFields = 5;  // id|title|release date|video release date|IMDb URL
+constexpr int kRatingFields = 4;     // user \t item \t rating \t timestamp
 
 struct User {
   int64_t id;
@@ -109,8 +109,8 @@ bool ParseId(std::string_view cell, int64_t* id) { return ParseInt64(cell, id) &
 Status CheckShape(const std::string& path, const CsvRecord& rec, size_t want) {
   if (!rec.error.empty()) return BadLine(path, rec.line, rec.error);
   if (rec.fields.size() != want) {
-    return BadLine(path, rec.line, "expected " + std::to_string(want) + " fields, found " +
-                                       std::to_string(rec.fields.size()));
+    return BadLine(path, rec.line,
+                   "expected " + std::to_string(want) + " fields, found " + std::to_string(rec.fields.size()));
   }
   return Status::Ok();
 }
@@ -132,8 +132,9 @@ Result<std::vector<std::string>> ReadGenres(const std::string& dir) {
     QM_RETURN_IF_ERROR(CheckShape(path, rec, 2));
     int64_t index = -1;
     if (!ParseInt64(Trim(rec.fields[1]), &index) || index != static_cast<int64_t>(genres.size())) {
-      return BadLine(path, rec.line, "genre index " + Quoted(rec.fields[1]) + " is not " +
-                                         std::to_string(genres.size()) + " (genres must be listed in order)");
+      return BadLine(path, rec.line,
+                     "genre index " + Quoted(rec.fields[1]) + " is not " + std::to_string(genres.size()) +
+                         " (genres must be listed in order)");
     }
     std::string name(Trim(rec.fields[0]));
     if (name.empty()) return BadLine(path, rec.line, "empty genre name");
@@ -143,8 +144,7 @@ Result<std::vector<std::string>> ReadGenres(const std::string& dir) {
   return genres;
 }
 
-Status ReadUsers(const std::string& path, std::vector<User>* users,
-                 std::unordered_map<int64_t, uint32_t>* index) {
+Status ReadUsers(const std::string& path, std::vector<User>* users, std::unordered_map<int64_t, uint32_t>* index) {
   QM_RETURN_IF_ERROR(RequireFile(path, "user file"));
   QM_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path, '|'));
   CsvRecord rec;
@@ -152,7 +152,8 @@ Status ReadUsers(const std::string& path, std::vector<User>* users,
     QM_RETURN_IF_ERROR(CheckShape(path, rec, kUserFields));
     User u;
     auto id_cell = Trim(rec.fields[0]);
-    if (!ParseId(id_cell, &u.id)) return BadLine(path, rec.line, "user id " + Quoted(id_cell) + " is not a positive integer");
+    if (!ParseId(id_cell, &u.id))
+      return BadLine(path, rec.line, "user id " + Quoted(id_cell) + " is not a positive integer");
     auto age_cell = Trim(rec.fields[1]);
     int64_t age = 0;
     if (!ParseInt64(age_cell, &age) || age < 0 || age > 200) {
@@ -172,8 +173,8 @@ Status ReadUsers(const std::string& path, std::vector<User>* users,
   return Status::Ok();
 }
 
-Status ReadMovies(const std::string& path, const std::vector<std::string>& genres,
-                  std::vector<Movie>* movies, std::unordered_map<int64_t, uint32_t>* index) {
+Status ReadMovies(const std::string& path, const std::vector<std::string>& genres, std::vector<Movie>* movies,
+                  std::unordered_map<int64_t, uint32_t>* index) {
   QM_RETURN_IF_ERROR(RequireFile(path, "movie file"));
   QM_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
   // As distributed, u.item is Latin-1; a copy someone already converted is valid UTF-8.
@@ -185,7 +186,8 @@ Status ReadMovies(const std::string& path, const std::vector<std::string>& genre
     QM_RETURN_IF_ERROR(CheckShape(path, rec, want));
     Movie m;
     auto id_cell = Trim(rec.fields[0]);
-    if (!ParseId(id_cell, &m.id)) return BadLine(path, rec.line, "movie id " + Quoted(id_cell) + " is not a positive integer");
+    if (!ParseId(id_cell, &m.id))
+      return BadLine(path, rec.line, "movie id " + Quoted(id_cell) + " is not a positive integer");
     m.title = std::string(Trim(rec.fields[1]));
     m.released = std::string(Trim(rec.fields[2]));
     for (size_t g = 0; g < genres.size(); ++g) {
@@ -206,8 +208,8 @@ Status ReadMovies(const std::string& path, const std::vector<std::string>& genre
 }
 
 Status ReadRatings(const std::string& path, const std::unordered_map<int64_t, uint32_t>& users,
-                   const std::unordered_map<int64_t, uint32_t>& movies, int min_rating,
-                   std::vector<Rating>* ratings, uint64_t* skipped) {
+                   const std::unordered_map<int64_t, uint32_t>& movies, int min_rating, std::vector<Rating>* ratings,
+                   uint64_t* skipped) {
   QM_RETURN_IF_ERROR(RequireFile(path, "rating file"));
   QM_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path, '\t'));
   Progress progress("reading u.data", reader->size(), "B");
@@ -220,19 +222,22 @@ Status ReadRatings(const std::string& path, const std::unordered_map<int64_t, ui
     auto movie_cell = Trim(rec.fields[1]);
     auto rating_cell = Trim(rec.fields[2]);
     auto ts_cell = Trim(rec.fields[3]);
-    if (!ParseId(user_cell, &user_id)) return BadLine(path, rec.line, "user id " + Quoted(user_cell) + " is not a positive integer");
-    if (!ParseId(movie_cell, &movie_id)) return BadLine(path, rec.line, "movie id " + Quoted(movie_cell) + " is not a positive integer");
+    if (!ParseId(user_cell, &user_id))
+      return BadLine(path, rec.line, "user id " + Quoted(user_cell) + " is not a positive integer");
+    if (!ParseId(movie_cell, &movie_id))
+      return BadLine(path, rec.line, "movie id " + Quoted(movie_cell) + " is not a positive integer");
     if (!ParseInt64(rating_cell, &rating) || rating < 1 || rating > 5) {
       return BadLine(path, rec.line, "rating " + Quoted(rating_cell) + " is not a whole number from 1 to 5");
     }
-    if (!ParseInt64(ts_cell, &seconds) || seconds < 0 ||
-        seconds > std::numeric_limits<TimeMs>::max() / kMsPerSecond) {
+    if (!ParseInt64(ts_cell, &seconds) || seconds < 0 || seconds > std::numeric_limits<TimeMs>::max() / kMsPerSecond) {
       return BadLine(path, rec.line, "timestamp " + Quoted(ts_cell) + " is not Unix seconds");
     }
     auto u = users.find(user_id);
-    if (u == users.end()) return BadLine(path, rec.line, "rating by unknown user " + std::to_string(user_id) + " (not in u.user)");
+    if (u == users.end())
+      return BadLine(path, rec.line, "rating by unknown user " + std::to_string(user_id) + " (not in u.user)");
     auto m = movies.find(movie_id);
-    if (m == movies.end()) return BadLine(path, rec.line, "rating of unknown movie " + std::to_string(movie_id) + " (not in u.item)");
+    if (m == movies.end())
+      return BadLine(path, rec.line, "rating of unknown movie " + std::to_string(movie_id) + " (not in u.item)");
     if (rating < min_rating) {
       ++*skipped;
     } else {
@@ -250,8 +255,8 @@ std::string MovieId(int64_t id) { return "m" + std::to_string(id); }
 
 }  // namespace
 
-Status ImportMovieLens(const std::string& dir, const std::string& out,
-                       const MovieLensOptions& options, ImportStats* stats) {
+Status ImportMovieLens(const std::string& dir, const std::string& out, const MovieLensOptions& options,
+                       ImportStats* stats) {
   ImportStats local;
   if (!stats) stats = &local;
   *stats = ImportStats();
@@ -271,14 +276,13 @@ Status ImportMovieLens(const std::string& dir, const std::string& out,
   std::unordered_map<int64_t, uint32_t> movie_index;
   QM_RETURN_IF_ERROR(ReadMovies(file("u.item"), genres, &movies, &movie_index));
   std::vector<Rating> ratings;
-  QM_RETURN_IF_ERROR(ReadRatings(file("u.data"), user_index, movie_index, options.min_rating,
-                                 &ratings, &stats->skipped));
-  std::stable_sort(ratings.begin(), ratings.end(),
-                   [](const Rating& a, const Rating& b) { return a.ts < b.ts; });
+  QM_RETURN_IF_ERROR(
+      ReadRatings(file("u.data"), user_index, movie_index, options.min_rating, &ratings, &stats->skipped));
+  std::stable_sort(ratings.begin(), ratings.end(), [](const Rating& a, const Rating& b) { return a.ts < b.ts; });
 
   QM_ASSIGN_OR_RETURN(auto folder, OutputFolder::Create(out));
   {
-    QM_ASSIGN_OR_RETURN(CsvWriter* w, folder->Open("customers.csv"));
+    QM_ASSIGN_OR_RETURN(CsvWriter * w, folder->Open("customers.csv"));
     w->Row({"customer_id", "tier", "age", "gender", "occupation", "zip"});
     for (const User& u : users) {
       w->Field(UserId(u.id));
@@ -292,7 +296,7 @@ Status ImportMovieLens(const std::string& dir, const std::string& out,
     stats->customers = users.size();
   }
   {
-    QM_ASSIGN_OR_RETURN(CsvWriter* w, folder->Open("items.csv"));
+    QM_ASSIGN_OR_RETURN(CsvWriter * w, folder->Open("items.csv"));
     w->Row({"item_id", "kind", "title", "category", "tags", "text"});
     std::string tags;
     for (const Movie& m : movies) {
@@ -312,7 +316,7 @@ Status ImportMovieLens(const std::string& dir, const std::string& out,
     stats->items = movies.size();
   }
   {
-    QM_ASSIGN_OR_RETURN(CsvWriter* w, folder->Open("events.csv"));
+    QM_ASSIGN_OR_RETURN(CsvWriter * w, folder->Open("events.csv"));
     w->Row({"ts", "customer_id", "item_id", "type", "channel", "rating"});
     Progress progress("writing events", ratings.size());
     uint64_t n = 0;
@@ -334,8 +338,8 @@ Status ImportMovieLens(const std::string& dir, const std::string& out,
     stats->clicks = ratings.size();
     stats->events = ratings.size();
   }
-  QM_RETURN_IF_ERROR(folder->WriteText(
-      "schema.toml", import_internal::SchemaToml({"age"}, {"gender", "occupation", "zip"})));
+  QM_RETURN_IF_ERROR(
+      folder->WriteText("schema.toml", import_internal::SchemaToml({"age"}, {"gender", "occupation", "zip"})));
   return folder->Commit();
 }
 

@@ -11,15 +11,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "qianmian 0.1.0");
   std::vector<qm::tools::Command> commands = {
-      qm::tools::AddGenerateCommand(app),
-      qm::tools::AddImportCommand(app),
-      qm::tools::AddInspectCommand(app),
-      qm::tools::AddTrainCommand(app),
-      qm::tools::AddEvalCommand(app),
-      qm::tools::AddRecommendCommand(app),
-      qm::tools::AddServeCommand(app),
-      qm::tools::AddClientCommand(app),
-      qm::tools::AddBenchCommand(app),
+      qm::tools::AddGenerateCommand(app), qm::tools::AddImportCommand(app), qm::tools::AddInspectCommand(app),
+      qm::tools::AddTrainCommand(app),    qm::tools::AddEvalCommand(app),   qm::tools::AddRecommendCommand(app),
+      qm::tools::AddServeCommand(app),    qm::tools::AddClientCommand(app), qm::tools::AddBenchCommand(app),
       qm::tools::AddPushCommand(app),
   };
   try {

@@ -61,8 +61,7 @@ void ParallelChunks(size_t n, int workers, size_t chunk, Fn fn) {
 
 Status CheckAllowed(const CandidateOptions& options, uint32_t num_items) {
   if (!options.allowed_items.empty() && options.allowed_items.size() != num_items) {
-    return Status::InvalidArgument("allowed_items has " +
-                                   std::to_string(options.allowed_items.size()) +
+    return Status::InvalidArgument("allowed_items has " + std::to_string(options.allowed_items.size()) +
                                    " entries for " + std::to_string(num_items) + " items");
   }
   return Status::Ok();
@@ -71,8 +70,8 @@ Status CheckAllowed(const CandidateOptions& options, uint32_t num_items) {
 Status CheckRecommendArgs(size_t n, int k, const IndexLists* exclude) {
   if (k < 1) return Status::InvalidArgument("k must be >= 1, got " + std::to_string(k));
   if (exclude != nullptr && exclude->size() != n) {
-    return Status::InvalidArgument("exclude has " + std::to_string(exclude->size()) +
-                                   " lists for " + std::to_string(n) + " customers");
+    return Status::InvalidArgument("exclude has " + std::to_string(exclude->size()) + " lists for " +
+                                   std::to_string(n) + " customers");
   }
   return Status::Ok();
 }
@@ -81,9 +80,8 @@ Status CheckRecommendArgs(size_t n, int k, const IndexLists* exclude) {
 std::vector<uint32_t> PopularityRank(const Interactions& data) {
   std::vector<uint32_t> order(data.num_items);
   std::iota(order.begin(), order.end(), 0u);
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    return data.item_positives[a] > data.item_positives[b];
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return data.item_positives[a] > data.item_positives[b]; });
   std::vector<uint32_t> rank(data.num_items);
   for (uint32_t r = 0; r < data.num_items; ++r) rank[order[r]] = r;
   return rank;
@@ -101,8 +99,8 @@ class DenseRecommender : public Recommender {
 
   uint32_t num_items() const override { return num_items_; }
 
-  Status Recommend(const uint32_t* customers, size_t n, int k, const IndexLists* exclude,
-                   uint32_t* items, float* scores) const override {
+  Status Recommend(const uint32_t* customers, size_t n, int k, const IndexLists* exclude, uint32_t* items,
+                   float* scores) const override {
     QM_RETURN_IF_ERROR(CheckRecommendArgs(n, k, exclude));
     struct Scratch {
       std::vector<float> score;
@@ -139,8 +137,7 @@ class DenseRecommender : public Recommender {
         };
         const size_t take = std::min(s.candidates.size(), static_cast<size_t>(k));
         if (take < s.candidates.size()) {
-          std::nth_element(s.candidates.begin(), s.candidates.begin() + take,
-                           s.candidates.end(), better);
+          std::nth_element(s.candidates.begin(), s.candidates.begin() + take, s.candidates.end(), better);
         }
         std::sort(s.candidates.begin(), s.candidates.begin() + take, better);
         uint32_t* row = items + r * static_cast<size_t>(k);
@@ -172,14 +169,12 @@ class DenseRecommender : public Recommender {
 
 class PopularityRecommender : public Recommender {
  public:
-  PopularityRecommender(const Interactions& data, const PopularityOptions& options)
-      : num_items_(data.num_items) {
+  PopularityRecommender(const Interactions& data, const PopularityOptions& options) : num_items_(data.num_items) {
     std::vector<uint32_t> rank = PopularityRank(data);
     order_.assign(num_items_, 0);
     for (uint32_t i = 0; i < num_items_; ++i) order_[rank[i]] = i;
     if (!options.allowed_items.empty()) {
-      order_.erase(std::remove_if(order_.begin(), order_.end(),
-                                  [&](uint32_t i) { return !options.allowed_items[i]; }),
+      order_.erase(std::remove_if(order_.begin(), order_.end(), [&](uint32_t i) { return !options.allowed_items[i]; }),
                    order_.end());
     }
     count_.resize(num_items_);
@@ -189,8 +184,8 @@ class PopularityRecommender : public Recommender {
   const char* name() const override { return "popularity"; }
   uint32_t num_items() const override { return num_items_; }
 
-  Status Recommend(const uint32_t* customers, size_t n, int k, const IndexLists* exclude,
-                   uint32_t* items, float* scores) const override {
+  Status Recommend(const uint32_t* customers, size_t n, int k, const IndexLists* exclude, uint32_t* items,
+                   float* scores) const override {
     QM_RETURN_IF_ERROR(CheckRecommendArgs(n, k, exclude));
     std::vector<uint32_t> ex;
     for (size_t r = 0; r < n; ++r) {
@@ -250,9 +245,9 @@ class ItemKnnRecommender : public DenseRecommender {
 // B over the items with positives ("active"), stored transposed so that column a of bt is
 // row a of B: what active item a in a history adds to every active item's score.
 struct EaseModel {
-  std::vector<uint32_t> active;  // active position -> item
-  std::vector<int32_t> position; // item -> active position, -1 when inactive
-  Eigen::MatrixXf bt;            // m x m, column-major
+  std::vector<uint32_t> active;   // active position -> item
+  std::vector<int32_t> position;  // item -> active position, -1 when inactive
+  Eigen::MatrixXf bt;             // m x m, column-major
 };
 
 template <typename T>
@@ -273,16 +268,17 @@ Status SolveEase(const Interactions& data, double lambda, EaseModel* model) {
     g.diagonal().array() += static_cast<T>(lambda);
     Eigen::LLT<Eigen::Ref<Mat>> llt(g);  // factorises g in place
     if (llt.info() != Eigen::Success) {
-      return Status::FailedPrecondition("EASE: XᵀX + λI is singular (λ = " +
-                                        std::to_string(lambda) + "); use a larger lambda");
+      return Status::FailedPrecondition("EASE: XᵀX + λI is singular (λ = " + std::to_string(lambda) +
+                                        "); use a larger lambda");
     }
     p = llt.solve(Mat::Identity(m, m));
   }
   // Bᵀ(i, j) = B(j, i) = -P(j, i) / P(i, i) = -P(i, j) / P(i, i) (P is symmetric); diag 0.
   for (Eigen::Index i = 0; i < m; ++i) {
     if (!(p(i, i) > T(0)) || !std::isfinite(static_cast<double>(p(i, i)))) {
-      return Status::FailedPrecondition("EASE: the inverse is not positive definite; use a "
-                                        "larger lambda");
+      return Status::FailedPrecondition(
+          "EASE: the inverse is not positive definite; use a "
+          "larger lambda");
     }
   }
   const Eigen::Matrix<T, Eigen::Dynamic, 1> inv_diag = p.diagonal().cwiseInverse();
@@ -313,10 +309,10 @@ Result<EaseModel> BuildEase(const Interactions& data, const EaseOptions& options
   if (m > options.max_items) {
     const double gb = 2.0 * static_cast<double>(m) * static_cast<double>(m) * 4.0 / 1e9;
     return Status::ResourceExhausted(
-        "EASE needs two dense " + std::to_string(m) + " x " + std::to_string(m) +
-        " matrices (~" + std::to_string(static_cast<int>(gb + 0.5)) + " GB): " +
-        std::to_string(m) + " items with positives exceed EaseOptions::max_items = " +
-        std::to_string(options.max_items) + "; use item-kNN or a smaller catalogue");
+        "EASE needs two dense " + std::to_string(m) + " x " + std::to_string(m) + " matrices (~" +
+        std::to_string(static_cast<int>(gb + 0.5)) + " GB): " + std::to_string(m) +
+        " items with positives exceed EaseOptions::max_items = " + std::to_string(options.max_items) +
+        "; use item-kNN or a smaller catalogue");
   }
   if (m == 0) return model;
   constexpr int64_t kDoubleUpTo = 6000;
@@ -357,12 +353,11 @@ class EaseRecommender : public DenseRecommender {
 
 // ---- Interactions ----
 
-Result<Interactions> BuildInteractions(const EventLog& events, const Split* split,
-                                       uint32_t num_customers, uint32_t num_items,
-                                       const InteractionOptions& options) {
+Result<Interactions> BuildInteractions(const EventLog& events, const Split* split, uint32_t num_customers,
+                                       uint32_t num_items, const InteractionOptions& options) {
   if (split != nullptr && split->held_out.size() != events.size()) {
-    return Status::InvalidArgument("split has " + std::to_string(split->held_out.size()) +
-                                   " entries for " + std::to_string(events.size()) + " events");
+    return Status::InvalidArgument("split has " + std::to_string(split->held_out.size()) + " entries for " +
+                                   std::to_string(events.size()) + " events");
   }
   Interactions out;
   out.num_customers = num_customers;
@@ -379,9 +374,8 @@ Result<Interactions> BuildInteractions(const EventLog& events, const Split* spli
     if (!counted(e)) continue;
     if (events.customer[e] >= num_customers || events.item[e] >= num_items) {
       return Status::InvalidArgument("event " + std::to_string(e) + " has customer " +
-                                     std::to_string(events.customer[e]) + " / item " +
-                                     std::to_string(events.item[e]) + " outside " +
-                                     std::to_string(num_customers) + " customers x " +
+                                     std::to_string(events.customer[e]) + " / item " + std::to_string(events.item[e]) +
+                                     " outside " + std::to_string(num_customers) + " customers x " +
                                      std::to_string(num_items) + " items");
     }
     ++per_customer[events.customer[e] + 1];
@@ -415,17 +409,14 @@ std::vector<uint8_t> ItemsOfKind(const Dataset& data, ItemKind kind) {
 
 // ---- Fitting ----
 
-Result<std::unique_ptr<Recommender>> FitPopularity(const Interactions& data,
-                                                   const PopularityOptions& options) {
+Result<std::unique_ptr<Recommender>> FitPopularity(const Interactions& data, const PopularityOptions& options) {
   QM_RETURN_IF_ERROR(CheckAllowed(options, data.num_items));
   return std::unique_ptr<Recommender>(new PopularityRecommender(data, options));
 }
 
-Result<ItemNeighbours> ComputeItemNeighbours(const Interactions& data, int neighbours,
-                                             int threads) {
+Result<ItemNeighbours> ComputeItemNeighbours(const Interactions& data, int neighbours, int threads) {
   if (neighbours < 1) {
-    return Status::InvalidArgument("item-kNN neighbours must be >= 1, got " +
-                                   std::to_string(neighbours));
+    return Status::InvalidArgument("item-kNN neighbours must be >= 1, got " + std::to_string(neighbours));
   }
   const uint32_t n_items = data.num_items;
   // Columns: the customers of each item (transpose of data.items).
@@ -439,9 +430,7 @@ Result<ItemNeighbours> ComputeItemNeighbours(const Interactions& data, int neigh
       for (uint32_t item : data.items[c]) col_customers[fill[item]++] = static_cast<uint32_t>(c);
     }
   }
-  auto column_size = [&](uint32_t i) {
-    return static_cast<double>(col_offsets[i + 1] - col_offsets[i]);
-  };
+  auto column_size = [&](uint32_t i) { return static_cast<double>(col_offsets[i + 1] - col_offsets[i]); };
 
   const int workers = ResolveThreads(threads);
   struct Scratch {
@@ -494,21 +483,18 @@ Result<ItemNeighbours> ComputeItemNeighbours(const Interactions& data, int neigh
   return out;
 }
 
-Result<std::unique_ptr<Recommender>> FitItemKnn(const Interactions& data,
-                                                const ItemKnnOptions& options) {
+Result<std::unique_ptr<Recommender>> FitItemKnn(const Interactions& data, const ItemKnnOptions& options) {
   QM_RETURN_IF_ERROR(CheckAllowed(options, data.num_items));
-  QM_ASSIGN_OR_RETURN(ItemNeighbours nb,
-                      ComputeItemNeighbours(data, options.neighbours, options.threads));
+  QM_ASSIGN_OR_RETURN(ItemNeighbours nb, ComputeItemNeighbours(data, options.neighbours, options.threads));
   return std::unique_ptr<Recommender>(new ItemKnnRecommender(data, options, std::move(nb)));
 }
 
-Result<std::vector<float>> ComputeEaseWeights(const Interactions& data,
-                                              const EaseOptions& options) {
+Result<std::vector<float>> ComputeEaseWeights(const Interactions& data, const EaseOptions& options) {
   QM_ASSIGN_OR_RETURN(EaseModel model, BuildEase(data, options));
   const size_t n = data.num_items;
   std::vector<float> b(n * n, 0.0f);
   const size_t m = model.active.size();
-  for (size_t a = 0; a < m; ++a) {      // row item active[a] of B = column a of Bᵀ
+  for (size_t a = 0; a < m; ++a) {  // row item active[a] of B = column a of Bᵀ
     for (size_t c = 0; c < m; ++c) {
       b[static_cast<size_t>(model.active[a]) * n + model.active[c]] =
           model.bt(static_cast<Eigen::Index>(c), static_cast<Eigen::Index>(a));
@@ -517,8 +503,7 @@ Result<std::vector<float>> ComputeEaseWeights(const Interactions& data,
   return b;
 }
 
-Result<std::unique_ptr<Recommender>> FitEase(const Interactions& data,
-                                             const EaseOptions& options) {
+Result<std::unique_ptr<Recommender>> FitEase(const Interactions& data, const EaseOptions& options) {
   QM_RETURN_IF_ERROR(CheckAllowed(options, data.num_items));
   QM_ASSIGN_OR_RETURN(EaseModel model, BuildEase(data, options));
   return std::unique_ptr<Recommender>(new EaseRecommender(data, options, std::move(model)));
@@ -526,8 +511,8 @@ Result<std::unique_ptr<Recommender>> FitEase(const Interactions& data,
 
 // ---- Evaluation ----
 
-Result<RankingEvaluation> EvaluateRecommender(const Recommender& recommender,
-                                              const EvalTargets& targets, std::vector<int> ks) {
+Result<RankingEvaluation> EvaluateRecommender(const Recommender& recommender, const EvalTargets& targets,
+                                              std::vector<int> ks) {
   if (ks.empty()) return Status::InvalidArgument("no K to evaluate at");
   int max_k = 0;
   for (int k : ks) {
@@ -549,8 +534,8 @@ Result<RankingEvaluation> EvaluateRecommender(const Recommender& recommender,
     exclude.Clear();
     for (size_t i = 0; i < n; ++i) exclude.Append(targets.seen[begin + i]);
     rows.assign(n * static_cast<size_t>(max_k), kNoIndex);
-    QM_RETURN_IF_ERROR(recommender.Recommend(targets.customers.data() + begin, n, max_k,
-                                             &exclude, rows.data(), nullptr));
+    QM_RETURN_IF_ERROR(
+        recommender.Recommend(targets.customers.data() + begin, n, max_k, &exclude, rows.data(), nullptr));
     out.ranking.AddBatch(rows.data(), n, max_k, targets.targets, begin);
     for (size_t i = 0; i < n; ++i) {
       for (int p = 0; p < max_k; ++p) {

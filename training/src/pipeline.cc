@@ -48,8 +48,10 @@ std::string EvalReport::Format() const {
   std::snprintf(line, sizeof line, "evaluated customers: %lld\n", static_cast<long long>(customers));
   out += line;
   // Table of <system> x <metric@K>.
-  std::vector<std::string> systems = {"oracle", "history_oracle", "attribute_oracle", "two_stage", "retrieval", "ease", "item_knn", "popularity"};
-  std::vector<std::string> cols = {"recall@10", "recall@20", "recall@50", "ndcg@10", "ndcg@20", "ndcg@50", "coverage@20"};
+  std::vector<std::string> systems = {"oracle",    "history_oracle", "attribute_oracle", "two_stage",
+                                      "retrieval", "ease",           "item_knn",         "popularity"};
+  std::vector<std::string> cols = {"recall@10", "recall@20", "recall@50",  "ndcg@10",
+                                   "ndcg@20",   "ndcg@50",   "coverage@20"};
   std::snprintf(line, sizeof line, "%-16s", "system");
   out += line;
   for (const auto& c : cols) {
@@ -65,16 +67,18 @@ std::string EvalReport::Format() const {
     out += line;
     for (const auto& c : cols) {
       auto it = metrics.find(s + "." + c);
-      if (it == metrics.end()) std::snprintf(line, sizeof line, " %11s", "-");
-      else std::snprintf(line, sizeof line, " %11.4f", it->second);
+      if (it == metrics.end())
+        std::snprintf(line, sizeof line, " %11s", "-");
+      else
+        std::snprintf(line, sizeof line, " %11.4f", it->second);
       out += line;
     }
     out += "\n";
   }
-  for (const char* k : {"ranker.auc", "ranker.gauc", "ranker.logloss", "ranker.convert_auc",
-                        "ranker.rows", "two_stage.candidate_recall", "two_stage.share_of_oracle@20",
-                        "two_stage.share_of_history_oracle@20", "two_stage.share_of_attribute_oracle@20",
-                        "two_stage.vs_popularity@20"}) {
+  for (const char* k :
+       {"ranker.auc", "ranker.gauc", "ranker.logloss", "ranker.convert_auc", "ranker.rows",
+        "two_stage.candidate_recall", "two_stage.share_of_oracle@20", "two_stage.share_of_history_oracle@20",
+        "two_stage.share_of_attribute_oracle@20", "two_stage.vs_popularity@20"}) {
     auto it = metrics.find(k);
     if (it == metrics.end()) continue;
     std::snprintf(line, sizeof line, "%-40s %.4f\n", k, it->second);
@@ -98,8 +102,8 @@ double Since(std::chrono::steady_clock::time_point t0) {
 // held-out period).
 struct HeldOut {
   Split split;
-  TimeMs holdout_start = kNoTime;             // time split only
-  std::vector<TimeMs> customer_time;          // per customer: first held-out time (or holdout_start)
+  TimeMs holdout_start = kNoTime;     // time split only
+  std::vector<TimeMs> customer_time;  // per customer: first held-out time (or holdout_start)
 };
 
 // A generated bank's truth/oracle.json names the held-out period its oracle used; the time
@@ -115,8 +119,7 @@ TimeMs TruthHoldoutStart(const std::string& data_dir) {
   }
 }
 
-Result<HeldOut> MakeSplit(const Dataset& ds, const TrainConfig& c, const TimeZone& tz,
-                          TimeMs truth_holdout_start) {
+Result<HeldOut> MakeSplit(const Dataset& ds, const TrainConfig& c, const TimeZone& tz, TimeMs truth_holdout_start) {
   HeldOut h;
   const EventLog& ev = ds.events;
   if (ev.size() == 0) return Status::InvalidArgument("events.csv holds no events: nothing to train on");
@@ -143,7 +146,8 @@ Result<HeldOut> MakeSplit(const Dataset& ds, const TrainConfig& c, const TimeZon
       if (h.split.held_out[e]) h.customer_time[ev.customer[e]] = std::min(h.customer_time[ev.customer[e]], ev.ts[e]);
     }
   }
-  if (h.split.num_train == 0) return Status::InvalidArgument("every event falls in the held-out period: nothing to train on");
+  if (h.split.num_train == 0)
+    return Status::InvalidArgument("every event falls in the held-out period: nothing to train on");
   return h;
 }
 
@@ -186,7 +190,11 @@ std::vector<RankRow> BuildRankRows(const Dataset& ds, const ByCustomer& by, cons
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> unif(0, 1);
   bool any_exposure = false;
-  for (auto t : ev.type) if (IsExposure(t)) { any_exposure = true; break; }
+  for (auto t : ev.type)
+    if (IsExposure(t)) {
+      any_exposure = true;
+      break;
+    }
   std::vector<RankRow> rows;
   std::vector<features::ContactEvent> recent;
   const size_t customers = by.begin.size() - 1;
@@ -227,8 +235,10 @@ std::vector<RankRow> BuildRankRows(const Dataset& ds, const ByCustomer& by, cons
           if (ev.type[j] == want && ev.ts[j] - ev.ts[i] <= c.click_window) click = 1;
           if (ev.type[j] == EventType::kConvert && ev.ts[j] - ev.ts[i] <= c.convert_window) convert = 1;
         }
-        if (click || convert) emit(ev.item[i], click, convert, 1.0f);
-        else if (unif(rng) < keep) emit(ev.item[i], 0, 0, static_cast<float>(1.0 / keep));
+        if (click || convert)
+          emit(ev.item[i], click, convert, 1.0f);
+        else if (unif(rng) < keep)
+          emit(ev.item[i], 0, 0, static_cast<float>(1.0 / keep));
       } else if (in_part && !any_exposure && IsPositive(type)) {
         emit(ev.item[i], 1, type == EventType::kConvert, 1.0f);
         for (int k = 0; k < 4; ++k) emit(static_cast<uint32_t>(rng() % ds.items.size()), 0, 0, 1.0f);
@@ -243,9 +253,9 @@ std::vector<RankRow> BuildRankRows(const Dataset& ds, const ByCustomer& by, cons
 struct Bundle {
   std::unique_ptr<FeatureSpace> space;
   std::unique_ptr<recall::TwoTowerModel> towers;
-  std::vector<float> item_emb;                      // items x dim
+  std::vector<float> item_emb;  // items x dim
   std::unique_ptr<recall::VectorIndex> products, contents;
-  recall::NeighbourTable neighbours;                // item-to-item lists for serving
+  recall::NeighbourTable neighbours;  // item-to-item lists for serving
   std::unique_ptr<rank::RankInputBuilder> builder;
   std::unique_ptr<rank::Ranker> ranker;
   ItemBatch all_items;
@@ -276,7 +286,8 @@ Status EncodeAllItems(const Dataset& ds, Bundle* b) {
   std::iota(all.begin(), all.end(), 0u);
   b->all_items.Clear();
   b->space->EncodeItems(ds, all.data(), static_cast<int64_t>(all.size()), &b->all_items);
-  for (auto [model, emb] : {std::pair{b->towers.get(), &b->item_emb}, std::pair{b->exposure.get(), &b->exposure_item_emb}}) {
+  for (auto [model, emb] :
+       {std::pair{b->towers.get(), &b->item_emb}, std::pair{b->exposure.get(), &b->exposure_item_emb}}) {
     if (model == nullptr) continue;
     const int d = model->dim();
     emb->assign(ds.items.size() * d, 0.0f);
@@ -305,9 +316,9 @@ Status EncodeCustomersAt(const Dataset& ds, const Bundle& b, const features::His
 }
 
 // Fills a RankBatch from rows [lo, hi).
-Status MakeRankBatch(const Dataset& ds, const Bundle& b, const features::HistoryIndex& hist,
-                     const TimeZone& tz, const std::vector<RankRow>& rows, const std::vector<size_t>& order,
-                     size_t lo, size_t hi, rank::RankBatch* out) {
+Status MakeRankBatch(const Dataset& ds, const Bundle& b, const features::HistoryIndex& hist, const TimeZone& tz,
+                     const std::vector<RankRow>& rows, const std::vector<size_t>& order, size_t lo, size_t hi,
+                     rank::RankBatch* out) {
   const size_t n = hi - lo;
   std::vector<uint32_t> cust(n), items(n);
   std::vector<TimeMs> times(n);
@@ -388,14 +399,14 @@ Status BuildIndexes(const Dataset& ds, const TrainConfig& c, const features::His
     if (index->kind() != recall::IndexKind::kExact) {
       QM_RETURN_IF_ERROR(customer_queries());
       const int64_t nt = static_cast<int64_t>(tune_q.size()) / d, nc = static_cast<int64_t>(check_q.size()) / d;
-      QM_ASSIGN_OR_RETURN(double tuned, recall::TuneSearchEffort(index.get(), vecs.data(), ids.data(), n,
-                                                                 tune_q.data(), nt, kRecallK, kTuningTarget));
+      QM_ASSIGN_OR_RETURN(double tuned, recall::TuneSearchEffort(index.get(), vecs.data(), ids.data(), n, tune_q.data(),
+                                                                 nt, kRecallK, kTuningTarget));
       QM_ASSIGN_OR_RETURN(double r, recall::MeasureRecallAgainstExact(*index, vecs.data(), ids.data(), n,
                                                                       check_q.data(), nc, kRecallK));
       // Item vectors as queries too (item-to-item recall uses them).
       const int64_t ni = std::min<int64_t>(200, n);
-      QM_ASSIGN_OR_RETURN(double ri, recall::MeasureRecallAgainstExact(*index, vecs.data(), ids.data(), n,
-                                                                       vecs.data(), ni, kRecallK));
+      QM_ASSIGN_OR_RETURN(
+          double ri, recall::MeasureRecallAgainstExact(*index, vecs.data(), ids.data(), n, vecs.data(), ni, kRecallK));
       (*stats)[key + "search_effort"] = index->search_effort();
       (*stats)[key + "recall@100.tuning"] = tuned;
       (*stats)[key + "recall@100"] = r;
@@ -561,7 +572,8 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
           merged.emplace_back(scores[j], it);
         }
       }
-      std::sort(merged.begin(), merged.end(), [](auto& a, auto& x) { return a.first > x.first || (a.first == x.first && a.second < x.second); });
+      std::sort(merged.begin(), merged.end(),
+                [](auto& a, auto& x) { return a.first > x.first || (a.first == x.first && a.second < x.second); });
       if (merged.size() > static_cast<size_t>(cand)) merged.resize(cand);
       std::vector<uint32_t> ranked;
       for (auto& m : merged) ranked.push_back(m.second);
@@ -613,7 +625,8 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
           terms.exposure_logit = features::Dot(ue.data() + k * de, ve, de) / b.settings.exposure_temperature;
           // A model of exposures per valid day counts them over the days of the held-out
           // period the item is valid (its schedule in items.csv is known in advance).
-          if (b.settings.exposure_per_valid_day) terms.log_valid_share = std::log(ValidShare(ds.items[ranked[j]], times[k], eval_end));
+          if (b.settings.exposure_per_valid_day)
+            terms.log_valid_share = std::log(ValidShare(ds.items[ranked[j]], times[k], eval_end));
         }
         final_score[j] = rank::TwoStageScore(weights, terms);
       }
@@ -621,7 +634,8 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
         return rank::ScoresBefore(final_score[a], ranked[a], final_score[x], ranked[x]);
       });
       std::vector<uint32_t> ts_top;
-      for (size_t j = 0; j < ord.size() && ts_top.size() < static_cast<size_t>(kmax); ++j) ts_top.push_back(ranked[ord[j]]);
+      for (size_t j = 0; j < ord.size() && ts_top.size() < static_cast<size_t>(kmax); ++j)
+        ts_top.push_back(ranked[ord[j]]);
       two_stage.Add(IndexSpan{ts_top.data(), ts_top.size()}, t.targets[lo + k]);
       ts_top.resize(kmax, kNoIndex);
       two_stage_top.insert(two_stage_top.end(), ts_top.begin(), ts_top.end());
@@ -639,12 +653,12 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   put("two_stage", two_stage);
   report.metrics["two_stage.candidate_recall"] = candidates.Recall(cand);
 
-
-  report.metrics["two_stage.coverage@20"] = CatalogueCoverage(two_stage_top.data(), t.size(), kmax, 20,
-                                                              static_cast<uint32_t>(ds.items.size()));
+  report.metrics["two_stage.coverage@20"] =
+      CatalogueCoverage(two_stage_top.data(), t.size(), kmax, 20, static_cast<uint32_t>(ds.items.size()));
   if (baselines) {
-    QM_ASSIGN_OR_RETURN(Interactions inter, BuildInteractions(ds.events, &h.split, static_cast<uint32_t>(ds.customers.size()),
-                                                              static_cast<uint32_t>(ds.items.size())));
+    QM_ASSIGN_OR_RETURN(Interactions inter,
+                        BuildInteractions(ds.events, &h.split, static_cast<uint32_t>(ds.customers.size()),
+                                          static_cast<uint32_t>(ds.items.size())));
     std::vector<std::unique_ptr<Recommender>> recs;
     QM_ASSIGN_OR_RETURN(auto pop, FitPopularity(inter));
     recs.push_back(std::move(pop));
@@ -712,8 +726,8 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   return report;
 }
 
-Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& data,
-                                const policy::StoreConfig* store, std::map<std::string, double>* stats) {
+Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& data, const policy::StoreConfig* store,
+                                std::map<std::string, double>* stats) {
   LoadReport lr;
   auto ds = LoadDataset(data_dir, data, &lr);
   if (lr.items.bad_rows + lr.customers.bad_rows + lr.events.bad_rows > 0) std::fputs(lr.Format().c_str(), stderr);
@@ -729,7 +743,9 @@ Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& d
       QM_ASSIGN_OR_RETURN(auto es, policy::EventStore::Open(sc));
       StoreMergeStats ms;
       QM_RETURN_IF_ERROR(MergeStoreEvents(*es, &*ds, &ms).Annotate("reading the event store"));
-      std::fprintf(stderr, "event store %s: %llu events read, %llu added, %llu already in events.csv, %llu skipped (unknown customer/item/channel)\n",
+      std::fprintf(stderr,
+                   "event store %s: %llu events read, %llu added, %llu already in events.csv, %llu skipped (unknown "
+                   "customer/item/channel)\n",
                    sc.backend == "embedded" ? sc.path.c_str() : "redis", static_cast<unsigned long long>(ms.read),
                    static_cast<unsigned long long>(ms.added), static_cast<unsigned long long>(ms.duplicates),
                    static_cast<unsigned long long>(ms.unknown_customer + ms.unknown_item + ms.unknown_channel));
@@ -777,12 +793,13 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   {
     Progress progress("training two-tower", 0, " batches");
     recall::TrainStats ts;
-    QM_RETURN_IF_ERROR(b.towers->Train(ds, hist, positives,
-                                       [&](int64_t done, int64_t total) {
-                                         progress.SetTotal(static_cast<uint64_t>(total));
-                                         progress.Set(static_cast<uint64_t>(done));
-                                       },
-                                       &ts));
+    QM_RETURN_IF_ERROR(b.towers->Train(
+        ds, hist, positives,
+        [&](int64_t done, int64_t total) {
+          progress.SetTotal(static_cast<uint64_t>(total));
+          progress.Set(static_cast<uint64_t>(done));
+        },
+        &ts));
     progress.Finish();
     stats["two_tower.examples_per_second"] = ts.examples_per_second;
     stats["two_tower.seconds"] = ts.seconds;
@@ -795,20 +812,21 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
         exposures.push_back({ds.events.customer[e], ds.events.item[e], ds.events.ts[e]});
       }
     }
-    ExposureSample sample = SampleExposures(ds.items, std::move(exposures), c.exposure_examples,
-                                            c.exposure_per_valid_day, c.seed ^ 0xe3b0);
+    ExposureSample sample =
+        SampleExposures(ds.items, std::move(exposures), c.exposure_examples, c.exposure_per_valid_day, c.seed ^ 0xe3b0);
     exposures = std::move(sample.examples);
     stats["exposure_model.per_valid_day"] = sample.per_valid_day ? 1 : 0;
     if (!exposures.empty()) {
       QM_ASSIGN_OR_RETURN(b.exposure, recall::TwoTowerModel::Create(*b.space, c.exposure_tower));
       Progress progress("training exposure model", 0, " batches");
       recall::TrainStats ts;
-      QM_RETURN_IF_ERROR(b.exposure->Train(ds, hist, exposures,
-                                           [&](int64_t done, int64_t total) {
-                                             progress.SetTotal(static_cast<uint64_t>(total));
-                                             progress.Set(static_cast<uint64_t>(done));
-                                           },
-                                           &ts));
+      QM_RETURN_IF_ERROR(b.exposure->Train(
+          ds, hist, exposures,
+          [&](int64_t done, int64_t total) {
+            progress.SetTotal(static_cast<uint64_t>(total));
+            progress.Set(static_cast<uint64_t>(done));
+          },
+          &ts));
       progress.Finish();
       stats["exposure_model.examples_per_second"] = ts.examples_per_second;
       stats["exposure_model.seconds"] = ts.seconds;
@@ -830,8 +848,8 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
     keep = exposures > 4'000'000 ? 4e6 / static_cast<double>(exposures) : 1.0;
   }
   stats["ranker.negative_keep"] = keep;
-  std::vector<RankRow> rows = BuildRankRows(ds, by, h.split, /*held_out=*/false, c, keep,
-                                            std::numeric_limits<size_t>::max(), c.seed);
+  std::vector<RankRow> rows =
+      BuildRankRows(ds, by, h.split, /*held_out=*/false, c, keep, std::numeric_limits<size_t>::max(), c.seed);
   if (rows.empty()) return Status::InvalidArgument("no exposures or positives to train the ranker on");
   stats["ranker.rows"] = static_cast<double>(rows.size());
   b.builder = std::make_unique<rank::RankInputBuilder>(*b.space, b.towers->dim());
@@ -862,15 +880,14 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
     auto prefetch = std::make_unique<Prefetcher<rank::RankBatch>>(produce);
     Progress progress("training ranker", static_cast<uint64_t>(rows.size()) * c.ranker.epochs, " rows");
     rank::RankTrainStats rs;
-    Status st = b.ranker->Train(
-        [&](rank::RankBatch* out) { return prefetch->Next(out); },
-        [&] {
-          prefetch.reset();
-          cursor = 0;
-          std::shuffle(order.begin(), order.end(), rng);
-          prefetch = std::make_unique<Prefetcher<rank::RankBatch>>(produce);
-        },
-        [&](int64_t n) { progress.Add(static_cast<uint64_t>(n)); }, &rs);
+    Status st = b.ranker->Train([&](rank::RankBatch* out) { return prefetch->Next(out); },
+                                [&] {
+                                  prefetch.reset();
+                                  cursor = 0;
+                                  std::shuffle(order.begin(), order.end(), rng);
+                                  prefetch = std::make_unique<Prefetcher<rank::RankBatch>>(produce);
+                                },
+                                [&](int64_t n) { progress.Add(static_cast<uint64_t>(n)); }, &rs);
     prefetch.reset();
     progress.Finish();
     QM_RETURN_IF_ERROR(batch_status);

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <numeric>
+#include <random>
 #include <string>
 
 namespace qm::training {
@@ -20,11 +20,9 @@ Split TimeSplit(const EventLog& events, TimeMs holdout_start) {
   return split;
 }
 
-Result<TimeMs> HoldoutStartForLastDays(const EventLog& events, int holdout_days,
-                                       const TimeZone& tz) {
+Result<TimeMs> HoldoutStartForLastDays(const EventLog& events, int holdout_days, const TimeZone& tz) {
   if (holdout_days < 1) {
-    return Status::InvalidArgument("holdout_days must be >= 1, got " +
-                                   std::to_string(holdout_days));
+    return Status::InvalidArgument("holdout_days must be >= 1, got " + std::to_string(holdout_days));
   }
   if (events.size() == 0) return Status::NotFound("no events to choose a holdout period from");
   const TimeMs max_ts = *std::max_element(events.ts.begin(), events.ts.end());
@@ -35,8 +33,7 @@ Result<TimeMs> HoldoutStartForLastDays(const EventLog& events, int holdout_days,
 
 Result<Split> PerCustomerTimeSplit(const EventLog& events, double fraction) {
   if (!(fraction >= 0.0 && fraction <= 1.0)) {
-    return Status::InvalidArgument("holdout fraction must be in [0, 1], got " +
-                                   std::to_string(fraction));
+    return Status::InvalidArgument("holdout fraction must be in [0, 1], got " + std::to_string(fraction));
   }
   const size_t n = events.size();
   std::vector<uint32_t> order(n);
@@ -56,8 +53,7 @@ Result<Split> PerCustomerTimeSplit(const EventLog& events, double fraction) {
       if (IsPositive(events.type[order[j]])) ++positives;
       ++j;
     }
-    const size_t hold =
-        static_cast<size_t>(std::floor(fraction * static_cast<double>(positives) + 0.5));
+    const size_t hold = static_cast<size_t>(std::floor(fraction * static_cast<double>(positives) + 0.5));
     if (hold > 0) {
       // The first held-out positive is positive number (positives - hold), 0-based.
       const size_t keep = positives - std::min(hold, positives);

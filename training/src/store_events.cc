@@ -32,11 +32,20 @@ Status MergeStoreEvents(policy::EventStore& store, Dataset* ds, StoreMergeStats*
   QM_RETURN_IF_ERROR(store.Export([&](const policy::StoredEvent& s) {
     ++stats->read;
     auto c = ds->FindCustomer(s.customer_id);
-    if (!c) { ++stats->unknown_customer; return true; }
+    if (!c) {
+      ++stats->unknown_customer;
+      return true;
+    }
     auto i = ds->FindItem(s.item_id);
-    if (!i) { ++stats->unknown_item; return true; }
+    if (!i) {
+      ++stats->unknown_item;
+      return true;
+    }
     auto ch = ds->channels.Find(s.channel);
-    if (!ch) { ++stats->unknown_channel; return true; }
+    if (!ch) {
+      ++stats->unknown_channel;
+      return true;
+    }
     if (std::binary_search(keys.begin(), keys.end(), Key(s.ts, *c, *i, s.type, *ch))) {
       ++stats->duplicates;
       return true;

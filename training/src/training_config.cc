@@ -47,7 +47,8 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   if (c->max_eval_customers < 1) t.Error("max_eval_customers", "must be >= 1");
   t.Read("exact_index_max", &c->exact_index_max);
   t.Read("neighbours", &c->neighbours);
-  if (c->neighbours < 0 || c->neighbours > 1024) t.Error("neighbours", "must be in [0, 1024] (0 = no item-to-item table)");
+  if (c->neighbours < 0 || c->neighbours > 1024)
+    t.Error("neighbours", "must be in [0, 1024] (0 = no item-to-item table)");
   std::string index_kind = recall::IndexKindName(c->index_kind);
   t.Read("index", &index_kind);
   if (auto k = recall::ParseIndexKind(index_kind); k.ok()) {
@@ -78,7 +79,8 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   rt.Read("sparse_learning_rate", &r.sparse_learning_rate);
   rt.Read("convert_weight", &r.convert_weight);
   if (r.epochs < 1) rt.Error("epochs", "must be >= 1");
-  if (r.field_dim < 1 || r.cross_rank < 1 || r.hidden1 < 1 || r.hidden2 < 1) rt.Error("field_dim", "widths must be positive");
+  if (r.field_dim < 1 || r.cross_rank < 1 || r.hidden1 < 1 || r.hidden2 < 1)
+    rt.Error("field_dim", "widths must be positive");
 }
 
 }  // namespace qm::training

@@ -41,11 +41,11 @@ const char* FileName(BundleFile file);
 // A version's settings, resolved once by training: what `qianmian eval` scores with and what
 // serving reads, so that neither works them out again from the configuration.
 struct BundleSettings {
-  int embedding_dim = 0;         // two-tower width: item_embeddings.f32 columns, the indexes' width
-  float temperature = 0;         // two-tower softmax temperature τ (> 0; float, as the towers hold it)
-  bool exposure_model = false;   // the version holds an exposure model (exposure_tower.pt)
-  float exposure_temperature = 0;  // its τ (> 0 with an exposure model, else 0)
-  double exposure_weight = 1;      // weight of the exposure term in the two-stage score
+  int embedding_dim = 0;                // two-tower width: item_embeddings.f32 columns, the indexes' width
+  float temperature = 0;                // two-tower softmax temperature τ (> 0; float, as the towers hold it)
+  bool exposure_model = false;          // the version holds an exposure model (exposure_tower.pt)
+  float exposure_temperature = 0;       // its τ (> 0 with an exposure model, else 0)
+  double exposure_weight = 1;           // weight of the exposure term in the two-stage score
   bool exposure_per_valid_day = false;  // the exposure term adds log(share of the horizon the
                                         // item is valid): the model learnt a rate per valid day
   // Two-stage score with the exposure term (evaluation):
@@ -53,7 +53,7 @@ struct BundleSettings {
   double retrieval_weight = 1;
   // The same score without an exposure term (serving today): log(objective) + w * u.v / τ.
   double retrieval_weight_without_exposure = 1;
-  int neighbours = 0;              // width k of the item-to-item table (0: no neighbours.i32)
+  int neighbours = 0;  // width k of the item-to-item table (0: no neighbours.i32)
   // The ranker contract: SHA-256 (64 hex digits) of rank_inputs.json, i.e. of
   // RankInputBuilder::Describe() for the version's features. Filled by BundleWriter::Commit.
   std::string rank_inputs_sha256;

@@ -37,11 +37,11 @@ struct ArtifactFile {
 struct Manifest {
   int format = kManifestFormat;
   std::string version;
-  TimeMs created_ms = 0;          // epoch ms
-  std::string created_at;         // the same instant, ISO-8601 UTC
-  std::string data_fingerprint;   // DataFingerprint of the training data; may be empty
-  std::string config_json;        // configuration as compact JSON ("{}" when none was given)
-  std::string metrics_json;       // offline metrics as compact JSON ("{}" when none)
+  TimeMs created_ms = 0;            // epoch ms
+  std::string created_at;           // the same instant, ISO-8601 UTC
+  std::string data_fingerprint;     // DataFingerprint of the training data; may be empty
+  std::string config_json;          // configuration as compact JSON ("{}" when none was given)
+  std::string metrics_json;         // offline metrics as compact JSON ("{}" when none)
   std::vector<ArtifactFile> files;  // sorted by path
 };
 

@@ -19,7 +19,7 @@ namespace qm::client {
 
 struct ClientOptions {
   std::string endpoint = "tcp://127.0.0.1:5555";  // the server's address
-  TimeMs timeout_ms = 5000;  // a call without a reply by then fails with DeadlineExceeded
+  TimeMs timeout_ms = 5000;                       // a call without a reply by then fails with DeadlineExceeded
   // After a timeout the connection is dropped and reopened, so a late reply is never taken
   // for the answer to the next request.
 };
@@ -28,9 +28,9 @@ struct ClientOptions {
 struct RecommendRequest {
   std::string customer_id;
   std::string channel = "app_home";
-  int count = 10;             // 1..100
-  TimeMs now_ms = kNoTime;    // kNoTime = the server's clock
-  TimeMs deadline_ms = 0;     // 0 = none sent
+  int count = 10;           // 1..100
+  TimeMs now_ms = kNoTime;  // kNoTime = the server's clock
+  TimeMs deadline_ms = 0;   // 0 = none sent
   bool debug = false;
 };
 

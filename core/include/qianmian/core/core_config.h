@@ -12,11 +12,11 @@
 namespace qm {
 
 struct DataConfig {
-  std::string dir = "data";                 // folder with customers.csv, items.csv, events.csv
-  double max_bad_row_share = 0.01;          // a file with more bad rows than this share fails
-  std::string timezone = "Asia/Shanghai";   // the bank's time zone (local times, calendars)
-  std::string schema;                       // schema file for extra customer columns;
-                                            // empty = <dir>/schema.toml when it exists
+  std::string dir = "data";                                   // folder with customers.csv, items.csv, events.csv
+  double max_bad_row_share = 0.01;                            // a file with more bad rows than this share fails
+  std::string timezone = "Asia/Shanghai";                     // the bank's time zone (local times, calendars)
+  std::string schema;                                         // schema file for extra customer columns;
+                                                              // empty = <dir>/schema.toml when it exists
   std::vector<std::string> channels = {"sms", "app_banner"};  // channels beyond the built-ins
 };
 void ReadDataConfig(ConfigTable t, DataConfig* c);

@@ -18,8 +18,8 @@ namespace qm {
 struct CsvRecord {
   // Fields of the record; views valid until the next CsvReader::Next call.
   std::vector<std::string_view> fields;
-  uint64_t line = 0;   // 1-based physical line where the record starts
-  std::string error;   // non-empty when the record is malformed (fields then unreliable)
+  uint64_t line = 0;  // 1-based physical line where the record starts
+  std::string error;  // non-empty when the record is malformed (fields then unreliable)
 };
 
 class CsvReader {
@@ -49,13 +49,13 @@ class CsvReader {
   std::FILE* file_ = nullptr;
   char delim_ = ',';
   std::vector<char> buf_;
-  const char* mem_ = nullptr;  // FromString input
-  size_t begin_ = 0, end_ = 0; // unread window in buf_ (or mem_)
+  const char* mem_ = nullptr;   // FromString input
+  size_t begin_ = 0, end_ = 0;  // unread window in buf_ (or mem_)
   bool eof_ = false;
   uint64_t line_ = 1;
   uint64_t consumed_ = 0;
   uint64_t size_ = 0;
-  std::string scratch_;        // unescaped quoted fields
+  std::string scratch_;  // unescaped quoted fields
   Status status_;
 };
 

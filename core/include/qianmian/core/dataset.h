@@ -19,18 +19,18 @@ struct FeatureColumn {
   enum class Kind : uint8_t { kNumeric, kCategorical };
   std::string name;
   Kind kind = Kind::kNumeric;
-  std::vector<float> numeric;        // kNumeric: one per customer; NaN = missing
-  std::vector<uint32_t> codes;       // kCategorical: one per customer; 0 = missing ("")
-  Dictionary categories;             // kCategorical: code -> value
+  std::vector<float> numeric;   // kNumeric: one per customer; NaN = missing
+  std::vector<uint32_t> codes;  // kCategorical: one per customer; 0 = missing ("")
+  Dictionary categories;        // kCategorical: code -> value
 };
 
 // What loading one file found: rows read, rows rejected and why.
 struct FileReport {
   std::string path;
-  uint64_t rows = 0;       // data rows seen (header excluded)
-  uint64_t bad_rows = 0;   // rows rejected
+  uint64_t rows = 0;      // data rows seen (header excluded)
+  uint64_t bad_rows = 0;  // rows rejected
   struct BadRow {
-    uint64_t line;         // 1-based physical line where the row starts
+    uint64_t line;  // 1-based physical line where the row starts
     std::string reason;
   };
   std::vector<BadRow> errors;  // the first kMaxKeptErrors bad rows
@@ -47,11 +47,11 @@ struct LoadReport {
 class Dataset {
  public:
   ChannelRegistry channels;
-  Dictionary regions;       // code 0 is ""
-  Dictionary labels;        // customer tags (the bank's label system)
-  Dictionary categories;    // item categories; code 0 is ""
+  Dictionary regions;     // code 0 is ""
+  Dictionary labels;      // customer tags (the bank's label system)
+  Dictionary categories;  // item categories; code 0 is ""
   Dictionary item_tags;
-  Dictionary campaigns;     // code 0 is "" (no campaign)
+  Dictionary campaigns;  // code 0 is "" (no campaign)
 
   std::vector<Customer> customers;
   std::vector<Item> items;
@@ -77,16 +77,12 @@ class Dataset {
 // Each malformed row is recorded in `report` (file, line, reason) and skipped; fails with
 // InvalidArgument naming the file when a required column is missing or more than
 // config.max_bad_row_share of a file's rows are bad. `report` may be null.
-Result<Dataset> LoadDataset(const std::string& dir, const DataConfig& config,
-                            LoadReport* report = nullptr);
+Result<Dataset> LoadDataset(const std::string& dir, const DataConfig& config, LoadReport* report = nullptr);
 
 // The single-file loaders LoadDataset uses, for callers that load piecemeal.
 // Items before customers (holdings refer to items), both before events.
-Status LoadItemsCsv(const std::string& path, const DataConfig& config, Dataset* ds,
-                    FileReport* report);
-Status LoadCustomersCsv(const std::string& path, const DataConfig& config, Dataset* ds,
-                        FileReport* report);
-Status LoadEventsCsv(const std::string& path, const DataConfig& config, Dataset* ds,
-                     FileReport* report);
+Status LoadItemsCsv(const std::string& path, const DataConfig& config, Dataset* ds, FileReport* report);
+Status LoadCustomersCsv(const std::string& path, const DataConfig& config, Dataset* ds, FileReport* report);
+Status LoadEventsCsv(const std::string& path, const DataConfig& config, Dataset* ds, FileReport* report);
 
 }  // namespace qm

@@ -14,14 +14,14 @@ namespace qm {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // bad input from a caller or a file
-  kNotFound,           // a named thing does not exist
+  kInvalidArgument,  // bad input from a caller or a file
+  kNotFound,         // a named thing does not exist
   kAlreadyExists,
-  kFailedPrecondition, // the system is not in a state to do this
-  kIoError,            // the OS said no
-  kCorruption,         // stored data failed verification
-  kUnavailable,        // a dependency (store, server) cannot be reached
-  kResourceExhausted,  // over capacity
+  kFailedPrecondition,  // the system is not in a state to do this
+  kIoError,             // the OS said no
+  kCorruption,          // stored data failed verification
+  kUnavailable,         // a dependency (store, server) cannot be reached
+  kResourceExhausted,   // over capacity
   kDeadlineExceeded,
   kInternal,
 };
@@ -63,8 +63,8 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {          // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     if (std::get<Status>(v_).ok()) v_ = Status::Internal("Result built from an OK status");
   }
 
@@ -91,12 +91,12 @@ class [[nodiscard]] Result {
 }  // namespace qm
 
 // Aborts with file and line when a program invariant is broken (never for bad input).
-#define QM_CHECK(cond)                                              \
-  do {                                                              \
+#define QM_CHECK(cond)                                             \
+  do {                                                             \
     if (!(cond)) ::qm::CheckFailed(__FILE__, __LINE__, #cond, ""); \
   } while (0)
-#define QM_CHECK_MSG(cond, msg)                                        \
-  do {                                                                 \
+#define QM_CHECK_MSG(cond, msg)                                       \
+  do {                                                                \
     if (!(cond)) ::qm::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)
 
@@ -104,15 +104,14 @@ class [[nodiscard]] Result {
 #define QM_CONCAT_(a, b) QM_CONCAT_INNER_(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define QM_RETURN_IF_ERROR(expr)                  \
-  do {                                            \
-    ::qm::Status qm_status_ = (expr);             \
-    if (!qm_status_.ok()) return qm_status_;      \
+#define QM_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::qm::Status qm_status_ = (expr);        \
+    if (!qm_status_.ok()) return qm_status_; \
   } while (0)
 
 // `lhs = value of expr` or return its Status.
-#define QM_ASSIGN_OR_RETURN(lhs, expr) \
-  QM_ASSIGN_OR_RETURN_IMPL_(QM_CONCAT_(qm_result_, __LINE__), lhs, expr)
+#define QM_ASSIGN_OR_RETURN(lhs, expr) QM_ASSIGN_OR_RETURN_IMPL_(QM_CONCAT_(qm_result_, __LINE__), lhs, expr)
 #define QM_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                              \
   if (!tmp.ok()) return tmp.status();             \

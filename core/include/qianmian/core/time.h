@@ -31,9 +31,9 @@ class TimeZone {
   // UTC instant of the local midnight starting the day / ISO week (Monday) that holds `utc`.
   TimeMs StartOfDay(TimeMs utc) const;
   TimeMs StartOfWeek(TimeMs utc) const;
-  int LocalHour(TimeMs utc) const;      // 0..23
+  int LocalHour(TimeMs utc) const;         // 0..23
   int LocalMinuteOfDay(TimeMs utc) const;  // 0..1439
-  int LocalWeekday(TimeMs utc) const;   // 0 = Monday .. 6 = Sunday
+  int LocalWeekday(TimeMs utc) const;      // 0 = Monday .. 6 = Sunday
 
  private:
   struct Impl;

@@ -92,41 +92,41 @@ class Dictionary {
 struct Customer {
   std::string id;
   Tier tier = Tier::kMass;
-  RiskLevel risk = kNoRisk;          // tolerance C1..C5 as 1..5; kNoRisk = never assessed
-  TimeMs risk_assessed = kNoTime;    // when the tolerance was assessed
-  uint32_t region = 0;               // Dataset::regions code; 0 is "" (unknown)
-  std::vector<uint32_t> tags;        // Dataset::labels codes, sorted, unique
-  std::vector<uint32_t> holdings;    // item indexes of held products, sorted, unique
-  ChannelMask opt_out = 0;           // channels the customer opted out of (marketing)
+  RiskLevel risk = kNoRisk;        // tolerance C1..C5 as 1..5; kNoRisk = never assessed
+  TimeMs risk_assessed = kNoTime;  // when the tolerance was assessed
+  uint32_t region = 0;             // Dataset::regions code; 0 is "" (unknown)
+  std::vector<uint32_t> tags;      // Dataset::labels codes, sorted, unique
+  std::vector<uint32_t> holdings;  // item indexes of held products, sorted, unique
+  ChannelMask opt_out = 0;         // channels the customer opted out of (marketing)
 };
 
 struct Item {
   std::string id;
   ItemKind kind = ItemKind::kContent;
   std::string title;
-  uint32_t category = 0;             // Dataset::categories code; 0 is ""
-  std::vector<uint32_t> tags;        // Dataset::item_tags codes, sorted, unique
-  std::string text;                  // body (content)
-  RiskLevel risk = kNoRisk;          // R1..R5 as 1..5; kNoRisk = not an investment product
-  uint8_t tiers = 0;                 // bit t = Tier t eligible; 0 = all tiers
-  std::vector<uint32_t> regions;     // Dataset::regions codes; empty = all regions
-  ChannelMask channels = 0;          // 0 = all channels
-  TimeMs start = kNoTime;            // validity window [start, end); kNoTime = open
+  uint32_t category = 0;          // Dataset::categories code; 0 is ""
+  std::vector<uint32_t> tags;     // Dataset::item_tags codes, sorted, unique
+  std::string text;               // body (content)
+  RiskLevel risk = kNoRisk;       // R1..R5 as 1..5; kNoRisk = not an investment product
+  uint8_t tiers = 0;              // bit t = Tier t eligible; 0 = all tiers
+  std::vector<uint32_t> regions;  // Dataset::regions codes; empty = all regions
+  ChannelMask channels = 0;       // 0 = all channels
+  TimeMs start = kNoTime;         // validity window [start, end); kNoTime = open
   TimeMs end = kNoTime;
-  uint32_t campaign = 0;             // Dataset::campaigns code; 0 = no campaign
-  float value = 1.0f;                // business value of a conversion
-  float boost = 1.0f;                // operator boost
-  bool service = false;              // service message (not marketing)
+  uint32_t campaign = 0;  // Dataset::campaigns code; 0 = no campaign
+  float value = 1.0f;     // business value of a conversion
+  float boost = 1.0f;     // operator boost
+  bool service = false;   // service message (not marketing)
 };
 
 // Events as columns (structure of arrays): 22 bytes an event plus request ids.
 struct EventLog {
   std::vector<TimeMs> ts;
-  std::vector<uint32_t> customer;    // customer index
-  std::vector<uint32_t> item;        // item index
+  std::vector<uint32_t> customer;  // customer index
+  std::vector<uint32_t> item;      // item index
   std::vector<EventType> type;
   std::vector<ChannelId> channel;
-  std::vector<uint32_t> request;     // index into request_ids; 0 = none
+  std::vector<uint32_t> request;  // index into request_ids; 0 = none
 
   // Request ids, each stored once per run of equal consecutive ids; request_ids[0] is "".
   std::vector<uint64_t> request_offsets{0, 0};
@@ -135,8 +135,7 @@ struct EventLog {
   size_t size() const { return ts.size(); }
   std::string_view RequestId(size_t event) const;
   // Appends one event. request may be empty.
-  void Append(TimeMs t, uint32_t cust, uint32_t it, EventType ty, ChannelId ch,
-              std::string_view request_id);
+  void Append(TimeMs t, uint32_t cust, uint32_t it, EventType ty, ChannelId ch, std::string_view request_id);
   void Reserve(size_t n);
 };
 

@@ -17,10 +17,10 @@
 namespace qm::features {
 
 struct FeatureOptions {
-  int history_length = 20;              // recent positive items fed to the customer tower
-  uint32_t text_buckets = 1u << 18;     // hashed n-gram space for titles and texts
-  int max_text_ngrams = 256;            // n-grams kept per item (title first, then text)
-  int numeric_buckets = 16;             // each numeric column is also a quantile-bucket field
+  int history_length = 20;                 // recent positive items fed to the customer tower
+  uint32_t text_buckets = 1u << 18;        // hashed n-gram space for titles and texts
+  int max_text_ngrams = 256;               // n-grams kept per item (title first, then text)
+  int numeric_buckets = 16;                // each numeric column is also a quantile-bucket field
   TimeMs risk_validity = 365 * kMsPerDay;  // an assessment older than this is expired
 };
 
@@ -39,11 +39,11 @@ struct CustomerBatch {
 // Integer-coded inputs of `n` items.
 struct ItemBatch {
   int64_t n = 0;
-  std::vector<int64_t> cat;            // n x item_cat_fields(); field 0 is the item id
-  std::vector<int64_t> tags;           // tag ids, concatenated (every item has >= 1: 0 = none)
-  std::vector<int64_t> tag_offsets;    // n
-  std::vector<int64_t> text;           // hashed n-gram ids, concatenated (>= 1 per item)
-  std::vector<int64_t> text_offsets;   // n
+  std::vector<int64_t> cat;           // n x item_cat_fields(); field 0 is the item id
+  std::vector<int64_t> tags;          // tag ids, concatenated (every item has >= 1: 0 = none)
+  std::vector<int64_t> tag_offsets;   // n
+  std::vector<int64_t> text;          // hashed n-gram ids, concatenated (>= 1 per item)
+  std::vector<int64_t> text_offsets;  // n
   void Clear();
 };
 
@@ -63,7 +63,7 @@ class HistoryIndex {
   void SeenBefore(uint32_t customer, TimeMs t, std::vector<uint32_t>* out) const;
 
  private:
-  std::vector<uint64_t> begin_;   // num_customers + 1 offsets into ts_/item_
+  std::vector<uint64_t> begin_;  // num_customers + 1 offsets into ts_/item_
   std::vector<TimeMs> ts_;
   std::vector<uint32_t> item_;
 };
@@ -80,11 +80,11 @@ class FeatureSpace {
 
   // Encodes customers (indexes into ds.customers) as of time `now`; `history` gives recent
   // positives (may be null: empty history). Appends to `out` (call out->Clear() first).
-  void EncodeCustomers(const Dataset& ds, const uint32_t* customers, int64_t n, TimeMs now,
-                       const HistoryIndex* history, CustomerBatch* out) const;
+  void EncodeCustomers(const Dataset& ds, const uint32_t* customers, int64_t n, TimeMs now, const HistoryIndex* history,
+                       CustomerBatch* out) const;
   // Same, with each customer's history given explicitly (item indexes, newest first).
-  void EncodeCustomer(const Dataset& ds, uint32_t customer, TimeMs now,
-                      const std::vector<uint32_t>& recent_items, CustomerBatch* out) const;
+  void EncodeCustomer(const Dataset& ds, uint32_t customer, TimeMs now, const std::vector<uint32_t>& recent_items,
+                      CustomerBatch* out) const;
   // A customer the engine has never seen (cold start): tier mass, no assessment, no labels.
   void EncodeUnknownCustomer(CustomerBatch* out) const;
   // Encodes items (indexes into ds.items). Items unseen at fit time get the OOV id but
@@ -110,14 +110,14 @@ class FeatureSpace {
 
  private:
   struct CatField {
-    std::string name;   // "tier", "risk", "assessment", "region", or an extra column
-    int64_t offset = 0; // first id of this field in the shared vocabulary
+    std::string name;                                // "tier", "risk", "assessment", "region", or an extra column
+    int64_t offset = 0;                              // first id of this field in the shared vocabulary
     std::unordered_map<std::string, int64_t> vocab;  // value -> local id (>= 1; 0 = unknown)
-    int64_t size = 1;   // local ids in use
+    int64_t size = 1;                                // local ids in use
   };
   struct NumericField {
     std::string name;
-    bool log = false;   // signed log1p before standardising
+    bool log = false;  // signed log1p before standardising
     double mean = 0, stddev = 1;
     std::vector<double> bounds;  // quantile bucket boundaries (raw values), ascending
   };
@@ -157,11 +157,11 @@ struct ContactEvent {
   EventType type;
 };
 // `recent` holds the customer's events before `now`, oldest first.
-void ContactFeatures(const std::vector<ContactEvent>& recent, uint32_t item, uint32_t category,
-                     ChannelId channel, TimeMs now, float* out /* kContactFeatures */);
+void ContactFeatures(const std::vector<ContactEvent>& recent, uint32_t item, uint32_t category, ChannelId channel,
+                     TimeMs now, float* out /* kContactFeatures */);
 // Same over `n` events at `recent` (e.g. a window of a longer buffer, without copying it).
-void ContactFeatures(const ContactEvent* recent, size_t n, uint32_t item, uint32_t category,
-                     ChannelId channel, TimeMs now, float* out /* kContactFeatures */);
+void ContactFeatures(const ContactEvent* recent, size_t n, uint32_t item, uint32_t category, ChannelId channel,
+                     TimeMs now, float* out /* kContactFeatures */);
 
 // ContactFeatures of many items for one customer, channel and time: the events are summarised
 // once (per item, per category, for the channel), so each item costs two small lookups instead
@@ -174,9 +174,9 @@ class ContactSummary {
  private:
   struct Key {
     uint32_t key = 0;
-    int exp[3] = {0, 0, 0};     // exposures in the last 1 / 7 / 30 days
-    int pos = 0;                // positives in the last 30 days
-    TimeMs last = kNoTime;      // last exposure (items)
+    int exp[3] = {0, 0, 0};  // exposures in the last 1 / 7 / 30 days
+    int pos = 0;             // positives in the last 30 days
+    TimeMs last = kNoTime;   // last exposure (items)
   };
   static const Key* Find(const std::vector<Key>& keys, uint32_t key);
   std::vector<Key> items_, categories_;  // sorted by key

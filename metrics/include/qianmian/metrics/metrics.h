@@ -79,8 +79,7 @@ class RankingMetrics {
   void Add(IndexSpan ranked, IndexSpan targets);
   // Adds n users: row i of `ranked` (row-major n x width) against targets[first + i].
   // REQUIRES: first + n <= targets.size().
-  void AddBatch(const uint32_t* ranked, size_t n, int width, const IndexLists& targets,
-                size_t first = 0);
+  void AddBatch(const uint32_t* ranked, size_t n, int width, const IndexLists& targets, size_t first = 0);
   // Adds the users of `other`. REQUIRES: same ks.
   void Merge(const RankingMetrics& other);
 
@@ -120,8 +119,7 @@ double CatalogueCoverage(const uint32_t* ranked, size_t n, int width, int k, uin
 // Area under the ROC curve: the (weighted) probability that a random positive scores above a
 // random negative, ties counting one half (the average-rank rule). 0.5 when either class has
 // zero total weight (including n = 0), so the result is never NaN.
-Result<double> Auc(const float* scores, const float* labels, size_t n,
-                   const float* weights = nullptr);
+Result<double> Auc(const float* scores, const float* labels, size_t n, const float* weights = nullptr);
 
 // Group AUC: the AUC within each group, averaged with the group's total sample weight (its
 // sample count when weights is null) as weight. Groups with only one class are skipped.
@@ -131,7 +129,6 @@ Result<double> GroupAuc(const float* scores, const float* labels, const uint32_t
 
 // Mean (weighted) binary cross-entropy of probabilities, each clipped to [1e-7, 1 - 1e-7].
 // InvalidArgument for a probability outside [0, 1] or when the total weight is 0.
-Result<double> LogLoss(const float* probabilities, const float* labels, size_t n,
-                       const float* weights = nullptr);
+Result<double> LogLoss(const float* probabilities, const float* labels, size_t n, const float* weights = nullptr);
 
 }  // namespace qm::metrics

@@ -23,11 +23,11 @@ struct StoredEvent {
   std::string customer_id;
   std::string item_id;
   EventType type = EventType::kImpression;
-  std::string channel;      // channel name ("app_home", "wechat_push", ...)
-  std::string request_id;   // "" = none; the serving request id or the push run id
-  std::string campaign;     // "" = none
-  std::string category;     // "" = none
-  bool service = false;     // service message (not marketing)
+  std::string channel;     // channel name ("app_home", "wechat_push", ...)
+  std::string request_id;  // "" = none; the serving request id or the push run id
+  std::string campaign;    // "" = none
+  std::string category;    // "" = none
+  bool service = false;    // service message (not marketing)
   bool operator==(const StoredEvent& o) const;
 };
 
@@ -36,8 +36,8 @@ struct ContactRecord {
   TimeMs ts = 0;
   EventType type = EventType::kImpression;
   std::string channel, item, campaign, category, request_id;
-  bool counted = true;   // uses up caps (marketing; service only when configured)
-  TimeMs expires = 0;    // pending reservation released at this time; 0 = confirmed
+  bool counted = true;  // uses up caps (marketing; service only when configured)
+  TimeMs expires = 0;   // pending reservation released at this time; 0 = confirmed
 };
 
 // A customer's records, oldest first. Compacted: records older than the horizons are dropped.
@@ -47,10 +47,10 @@ struct CustomerState {
 
 // How long records stay in the state (the event log keeps events for its own retention).
 struct StateOptions {
-  TimeMs keep_contacts = 35 * kMsPerDay;   // longest cap window / cooldown
-  TimeMs keep_clicks = 90 * kMsPerDay;     // click/push_open (eligibility.clicked)
-  TimeMs keep_dismissals = 30 * kMsPerDay; // dismiss (eligibility.dismissed)
-  bool count_service = false;              // service events count toward caps
+  TimeMs keep_contacts = 35 * kMsPerDay;    // longest cap window / cooldown
+  TimeMs keep_clicks = 90 * kMsPerDay;      // click/push_open (eligibility.clicked)
+  TimeMs keep_dismissals = 30 * kMsPerDay;  // dismiss (eligibility.dismissed)
+  bool count_service = false;               // service events count toward caps
   TimeMs KeepFor(EventType t) const;
 };
 
@@ -58,7 +58,14 @@ enum class KeyScope : uint8_t { kChannel = 0, kItem = 1, kCampaign = 2, kCategor
 
 // The stateful rules a plan checks; bit r of PlanOutcome::blocked is rule r.
 enum class StateRule : uint8_t {
-  kCapChannel, kCapItem, kCapCampaign, kCapCategory, kCapMarketing, kCooldown, kClicked, kDismissed,
+  kCapChannel,
+  kCapItem,
+  kCapCampaign,
+  kCapCategory,
+  kCapMarketing,
+  kCooldown,
+  kClicked,
+  kDismissed,
 };
 inline constexpr int kNumStateRules = 8;
 // The rule's `blocked_by` name (policy_config.h).
@@ -68,35 +75,35 @@ const char* StateRuleName(StateRule r);
 struct Constraint {
   StateRule rule = StateRule::kCapChannel;  // reported when exhausted
   KeyScope scope = KeyScope::kChannel;
-  std::string value;           // channel / campaign / category; "" for kMarketing and templates
-  uint32_t types = 0;          // bit (1 << EventType) for each counted type
-  std::string channel;         // only records on this channel; "" = any
-  TimeMs since = 0;            // counts records with ts >= since
-  int limit = 0;               // exhausted when used >= limit
-  bool counted_only = true;    // only records with `counted`
-  bool per_request = false;    // a request's own takes never count (cooldown: one request = one contact)
+  std::string value;         // channel / campaign / category; "" for kMarketing and templates
+  uint32_t types = 0;        // bit (1 << EventType) for each counted type
+  std::string channel;       // only records on this channel; "" = any
+  TimeMs since = 0;          // counts records with ts >= since
+  int limit = 0;             // exhausted when used >= limit
+  bool counted_only = true;  // only records with `counted`
+  bool per_request = false;  // a request's own takes never count (cooldown: one request = one contact)
 };
 
 // Views into the caller's catalogue: a plan lives only for the call that runs it.
 struct PlanCandidate {
   std::string_view item, campaign, category;
-  bool counted = true;                  // its contact record uses up caps
-  bool service = false;                 // a service item (recorded as such in the event log)
-  TimeMs ts = 0;                        // time of its contact record
-  uint32_t shared_begin = 0;            // its shared constraints: ContactPlan::candidate_shared
-  uint32_t shared_end = 0;              //   [shared_begin, shared_end)
-  uint32_t templates = 0;               // bit t: ContactPlan::templates[t] on its own item
+  bool counted = true;        // its contact record uses up caps
+  bool service = false;       // a service item (recorded as such in the event log)
+  TimeMs ts = 0;              // time of its contact record
+  uint32_t shared_begin = 0;  // its shared constraints: ContactPlan::candidate_shared
+  uint32_t shared_end = 0;    //   [shared_begin, shared_end)
+  uint32_t templates = 0;     // bit t: ContactPlan::templates[t] on its own item
 };
 
 // One atomic check (and, when max_take > 0, count) for one customer on one channel.
 struct ContactPlan {
   std::string customer_id;
-  std::string request_id;     // idempotency key; REQUIRES non-empty when max_take > 0
+  std::string request_id;  // idempotency key; REQUIRES non-empty when max_take > 0
   std::string channel;
   TimeMs now = 0;
   EventType contact_type = EventType::kImpression;  // type of the records taking creates
-  TimeMs expires = 0;         // reservation expiry; 0 = counts at once (a send)
-  int max_take = 0;           // take at most this many eligible candidates, in order; 0 = check
+  TimeMs expires = 0;                               // reservation expiry; 0 = counts at once (a send)
+  int max_take = 0;                                 // take at most this many eligible candidates, in order; 0 = check
   // Constraints on a channel, campaign, category or all marketing, shared by candidates.
   std::vector<Constraint> shared;
   // Item-scope constraints, each applied to a candidate's own item (at most 32; value unused).
@@ -107,9 +114,9 @@ struct ContactPlan {
 };
 
 struct PlanOutcome {
-  bool replayed = false;            // request_id seen before: its earlier result
-  std::vector<uint8_t> taken;       // per candidate
-  std::vector<uint32_t> blocked;    // per candidate: bit r set when a StateRule r constraint is exhausted
+  bool replayed = false;          // request_id seen before: its earlier result
+  std::vector<uint8_t> taken;     // per candidate
+  std::vector<uint32_t> blocked;  // per candidate: bit r set when a StateRule r constraint is exhausted
 };
 
 // Runs `plan` against `state`: drops expired reservations, replays a known request id, counts

@@ -25,7 +25,6 @@
 
 namespace qm::policy {
 
-
 // Thread-safe: every method may be called concurrently from any thread, and (redis) from any
 // number of store instances in any number of processes.
 class EventStore {
@@ -38,8 +37,7 @@ class EventStore {
   // Records `events` (any customers) and updates the contact states: an event confirming a
   // pending reservation (same customer, request id, item, type, channel) confirms it; an exact
   // duplicate is ignored. Returns only once the events are durable.
-  [[nodiscard]] virtual Status Append(const std::vector<StoredEvent>& events,
-                                      const StateOptions& options) = 0;
+  [[nodiscard]] virtual Status Append(const std::vector<StoredEvent>& events, const StateOptions& options) = 0;
 
   // Runs RunPlan for the customer: the check and the count of what it takes are ONE atomic step
   // (embedded: under the customer's lock; redis: on a snapshot of the state, committed by a
@@ -58,8 +56,8 @@ class EventStore {
   [[nodiscard]] virtual Result<CustomerState> State(const std::string& customer_id) = 0;
 
   // The customer's recorded events with ts >= since, newest first, at most `limit`.
-  [[nodiscard]] virtual Result<std::vector<StoredEvent>> Log(const std::string& customer_id,
-                                                             TimeMs since, size_t limit) = 0;
+  [[nodiscard]] virtual Result<std::vector<StoredEvent>> Log(const std::string& customer_id, TimeMs since,
+                                                             size_t limit) = 0;
 
   // Calls `fn` for every recorded event (any order within a customer: by time); stops early
   // when `fn` returns false. For training: serve -> feedback -> train.

@@ -24,10 +24,10 @@ namespace qm::policy {
 // An item considered for a customer. Names rather than codes, so stored state stays valid
 // when the catalog is reloaded.
 struct Candidate {
-  const Item* item = nullptr;       // not owned; REQUIRES non-null
-  uint32_t index = UINT32_MAX;      // item index in the dataset (matches Customer::holdings)
-  std::string_view category;        // category name, "" = none
-  std::string_view campaign;        // campaign name, "" = none
+  const Item* item = nullptr;   // not owned; REQUIRES non-null
+  uint32_t index = UINT32_MAX;  // item index in the dataset (matches Customer::holdings)
+  std::string_view category;    // category name, "" = none
+  std::string_view campaign;    // campaign name, "" = none
 };
 
 // The candidate for item `item` of `ds` (its names point into ds, which must outlive it).
@@ -40,14 +40,14 @@ struct Decision {
 };
 
 struct Contacts {
-  std::vector<Decision> decisions;      // one per candidate, same order
-  bool replayed = false;                // the request id was seen before: its earlier result
+  std::vector<Decision> decisions;  // one per candidate, same order
+  bool replayed = false;            // the request id was seen before: its earlier result
 };
 
 // Cap usage for a customer, as `history` reports it.
 struct CapUsage {
-  std::string rule;      // the cap's name (or "cooldown")
-  std::string scope;     // channel / item / campaign / category it counts ("" = all marketing)
+  std::string rule;   // the cap's name (or "cooldown")
+  std::string scope;  // channel / item / campaign / category it counts ("" = all marketing)
   int used = 0;
   int limit = 0;
   TimeMs window_ms = 0;  // rolling window, or time since the calendar period began
@@ -62,8 +62,7 @@ struct CustomerHistory {
 class Policy {
  public:
   // InvalidArgument naming the rule when a configured channel or event type is unknown.
-  [[nodiscard]] static Result<Policy> Create(PolicyConfig config, ChannelRegistry channels,
-                                             TimeZone tz);
+  [[nodiscard]] static Result<Policy> Create(PolicyConfig config, ChannelRegistry channels, TimeZone tz);
 
   const PolicyConfig& config() const { return *config_; }
   // Horizons the store needs to compact state (longest cap window, clicked, dismissed).
@@ -79,8 +78,8 @@ class Policy {
                    std::vector<std::string>* blocked_by) const;
 
   // The pure evaluator: every rule against a given contact state, nothing taken or written.
-  std::vector<Decision> Evaluate(const Customer& customer, const std::vector<Candidate>& items,
-                                 ChannelId channel, TimeMs now, const CustomerState& state) const;
+  std::vector<Decision> Evaluate(const Customer& customer, const std::vector<Candidate>& items, ChannelId channel,
+                                 TimeMs now, const CustomerState& state) const;
 
   // The stateful plan for the candidates; `static_ok[i]` false leaves candidate i out.
   ContactPlan BuildPlan(const Customer& customer, const std::vector<Candidate>& items,
@@ -89,16 +88,15 @@ class Policy {
 
   // Checks every rule against the store's state (a dry run: nothing is counted).
   [[nodiscard]] Result<std::vector<Decision>> Check(EventStore* store, const Customer& customer,
-                                                    const std::vector<Candidate>& items,
-                                                    ChannelId channel, TimeMs now) const;
+                                                    const std::vector<Candidate>& items, ChannelId channel,
+                                                    TimeMs now) const;
 
   // Checks and counts in one atomic step: takes up to `max_take` allowed items in order under
   // `request_id` (a serving request id: reservations confirmed by `impression`; a push run id:
   // the send counts). Re-submitting the same request id counts nothing twice.
   [[nodiscard]] Result<Contacts> Reserve(EventStore* store, const Customer& customer,
-                                         const std::vector<Candidate>& items, ChannelId channel,
-                                         TimeMs now, const std::string& request_id,
-                                         int max_take) const;
+                                         const std::vector<Candidate>& items, ChannelId channel, TimeMs now,
+                                         const std::string& request_id, int max_take) const;
 
   // Reserve for many customers at once (customers[k] with items[k]), one store write for the
   // batch (EventStore::ApplyMany); each customer's check and count stays one atomic step.
@@ -106,11 +104,11 @@ class Policy {
   [[nodiscard]] Result<std::vector<Contacts>> ReserveMany(EventStore* store,
                                                           const std::vector<const Customer*>& customers,
                                                           const std::vector<std::vector<Candidate>>& items,
-                                                          ChannelId channel, TimeMs now,
-                                                          const std::string& request_id, int max_take) const;
+                                                          ChannelId channel, TimeMs now, const std::string& request_id,
+                                                          int max_take) const;
   // Events since `since` (newest first, at most `limit`) and the usage of every applicable cap.
-  [[nodiscard]] Result<CustomerHistory> History(EventStore* store, const std::string& customer_id,
-                                                TimeMs since, size_t limit, TimeMs now) const;
+  [[nodiscard]] Result<CustomerHistory> History(EventStore* store, const std::string& customer_id, TimeMs since,
+                                                size_t limit, TimeMs now) const;
 
   // Records feedback events (durable on return), with the policy's state horizons.
   [[nodiscard]] Status Record(EventStore* store, const std::vector<StoredEvent>& events) const {
@@ -127,9 +125,9 @@ class Policy {
   TimeZone tz_ = TimeZone::Utc();
   StateOptions state_options_;
   std::shared_ptr<const std::vector<CompiledCap>> caps_;
-  std::vector<int> quiet_;                 // per channel id: index into quiet_hours or -1
-  std::vector<TimeMs> cooldown_;           // per channel id: gap or 0
-  std::vector<bool> reserve_;              // per channel id: reservations need confirmation
+  std::vector<int> quiet_;        // per channel id: index into quiet_hours or -1
+  std::vector<TimeMs> cooldown_;  // per channel id: gap or 0
+  std::vector<bool> reserve_;     // per channel id: reservations need confirmation
   // StaticCheck with the channel's send time for `now` (and whether `now` is in its quiet window)
   // worked out once for all candidates.
   void StaticCheckAt(const Customer& customer, const Candidate& c, ChannelId channel, TimeMs now, TimeMs send,
@@ -141,8 +139,7 @@ class Policy {
     std::vector<bool> ok;
     std::vector<int> plan_index;
   };
-  Prepared Prepare(const Customer& customer, const std::vector<Candidate>& items, ChannelId channel,
-                   TimeMs now) const;
+  Prepared Prepare(const Customer& customer, const std::vector<Candidate>& items, ChannelId channel, TimeMs now) const;
   // Adds the plan's outcome (taken, stateful rules) to the decisions.
   void Combine(const PlanOutcome& out, Prepared* p) const;
 };

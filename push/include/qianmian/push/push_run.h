@@ -25,20 +25,20 @@
 namespace qm::push {
 
 struct PushRunOptions {
-  std::string run_id;                 // REQUIRED unless dry_run: the reservation key
+  std::string run_id;  // REQUIRED unless dry_run: the reservation key
   std::string channel = "wechat_push";
-  std::string audience;               // an expression (audience.h), or "@FILE" of customer ids
-  std::string out;                    // send list CSV customer_id,item_id,scheduled_at,reasons
-  TimeMs now = kNoTime;               // kNoTime = the wall clock
-  bool dry_run = false;               // check only: nothing reserved (the list is what would be sent)
-  int per_customer = 1;               // items per customer, 1..10
-  bool include_service = false;       // also push service items (exempt from consent, caps, quiet hours)
-  int threads = 0;                    // 0 = 4 per core (store writes overlap computation)
-  int batch = 256;                    // customers per engine call
+  std::string audience;                     // an expression (audience.h), or "@FILE" of customer ids
+  std::string out;                          // send list CSV customer_id,item_id,scheduled_at,reasons
+  TimeMs now = kNoTime;                     // kNoTime = the wall clock
+  bool dry_run = false;                     // check only: nothing reserved (the list is what would be sent)
+  int per_customer = 1;                     // items per customer, 1..10
+  bool include_service = false;             // also push service items (exempt from consent, caps, quiet hours)
+  int threads = 0;                          // 0 = 4 per core (store writes overlap computation)
+  int batch = 256;                          // customers per engine call
   std::string time_zone = "Asia/Shanghai";  // scheduled_at is written in this zone
-  std::string summary;                // "" = none; otherwise the summary table is written here
-  std::string plot;                   // "" = none; otherwise the pressure histogram PNG
-  bool progress = true;               // progress bar with ETA on stderr
+  std::string summary;                      // "" = none; otherwise the summary table is written here
+  std::string plot;                         // "" = none; otherwise the pressure histogram PNG
+  bool progress = true;                     // progress bar with ETA on stderr
   // Testing: stop as if killed after at least this many customers were processed (reserved),
   // before anything is written. < 0 = never.
   int64_t stop_after = -1;
@@ -50,20 +50,20 @@ inline constexpr int kPressureBuckets = 11;
 struct PushSummary {
   std::string run_id, channel, model_version;
   bool dry_run = false;
-  int64_t audience = 0;               // customers selected
-  int64_t sent_customers = 0;         // customers with at least one send
-  int64_t sends = 0;                  // rows of the send list
-  int64_t scheduled = 0;              // sends moved to the end of quiet hours
-  int64_t service = 0;                // sends of service items (exempt from consent, caps, quiet hours)
-  int64_t replayed = 0;               // customers whose sends an earlier run with this id reserved
-  int64_t skipped = 0;                // customers with nothing sent
+  int64_t audience = 0;                       // customers selected
+  int64_t sent_customers = 0;                 // customers with at least one send
+  int64_t sends = 0;                          // rows of the send list
+  int64_t scheduled = 0;                      // sends moved to the end of quiet hours
+  int64_t service = 0;                        // sends of service items (exempt from consent, caps, quiet hours)
+  int64_t replayed = 0;                       // customers whose sends an earlier run with this id reserved
+  int64_t skipped = 0;                        // customers with nothing sent
   std::map<std::string, int64_t> skipped_by;  // rule (blocked_by name, unknown_customer, ...) -> customers
   std::vector<double> score_quantiles;        // of sent items: min, p10, p25, p50, p75, p90, max
   std::vector<int64_t> score_histogram;       // 10 equal bins between min and max
   // Customers by pushes on the channel in the last 7 / 30 days, before and after this run.
   int64_t pressure[2][2][kPressureBuckets] = {};  // [before=0/after=1][7d=0/30d=1][bucket]
   double mean_pressure[2][2] = {};
-  double seconds = 0;                 // choosing and reserving (engine open excluded)
+  double seconds = 0;  // choosing and reserving (engine open excluded)
   double customers_per_second = 0;
 
   // The printed table.

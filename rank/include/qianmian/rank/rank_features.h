@@ -31,16 +31,16 @@ inline constexpr int kBagWidth = 16;
 struct RankInputs {
   int64_t n = 0;
   int cat_width = 0, dense_width = 0;
-  std::vector<int64_t> cat;    // n x cat_width
-  std::vector<float> dense;    // n x dense_width
-  std::vector<int64_t> bag;    // n x kBagWidth
+  std::vector<int64_t> cat;  // n x cat_width
+  std::vector<float> dense;  // n x dense_width
+  std::vector<int64_t> bag;  // n x kBagWidth
   void Clear();
 };
 
 struct RankContext {
   ChannelId channel = kAppHome;
-  int hour = 12;     // local hour 0..23
-  int weekday = 0;   // 0 = Monday
+  int hour = 12;    // local hour 0..23
+  int weekday = 0;  // 0 = Monday
 };
 
 // Builds RankInputs rows. Thread-safe (const).
@@ -53,13 +53,12 @@ class RankInputBuilder {
 
   // Appends one row: customer row `c` of `customers`, item row `i` of `items`, their tower
   // embeddings u (dim) and v (dim), the context and kContactFeatures contact values.
-  void Append(const features::CustomerBatch& customers, int64_t c,
-              const features::ItemBatch& items, int64_t i, const float* u, const float* v,
-              const RankContext& context, const float* contact, RankInputs* out) const;
+  void Append(const features::CustomerBatch& customers, int64_t c, const features::ItemBatch& items, int64_t i,
+              const float* u, const float* v, const RankContext& context, const float* contact, RankInputs* out) const;
   // Same, with u.v already computed by the caller (features::Dot(u, v, dim)).
-  void Append(const features::CustomerBatch& customers, int64_t c,
-              const features::ItemBatch& items, int64_t i, const float* u, const float* v, float uv,
-              const RankContext& context, const float* contact, RankInputs* out) const;
+  void Append(const features::CustomerBatch& customers, int64_t c, const features::ItemBatch& items, int64_t i,
+              const float* u, const float* v, float uv, const RankContext& context, const float* contact,
+              RankInputs* out) const;
   // JSON description of the layout (column names and vocabulary sizes) for model authors.
   std::string Describe() const;
 

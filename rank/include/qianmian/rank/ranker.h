@@ -19,10 +19,10 @@
 namespace qm::rank {
 
 struct RankerOptions {
-  int field_dim = 12;         // width of each categorical embedding
-  int cross_layers = 2;       // DCN-v2 cross layers (low rank)
-  int cross_rank = 32;        // rank of each cross layer's weight
-  int hidden1 = 128;          // deep tower widths
+  int field_dim = 12;    // width of each categorical embedding
+  int cross_layers = 2;  // DCN-v2 cross layers (low rank)
+  int cross_rank = 32;   // rank of each cross layer's weight
+  int hidden1 = 128;     // deep tower widths
   int hidden2 = 64;
   int epochs = 2;
   float learning_rate = 2e-3f;         // Adam, dense layers
@@ -60,26 +60,21 @@ class Ranker {
 
   // A new built-in model for inputs shaped by `builder` over `space` (both must outlive it).
   static Result<std::unique_ptr<Ranker>> CreateBuiltin(const features::FeatureSpace& space,
-                                                       const RankInputBuilder& builder,
-                                                       const RankerOptions& options);
+                                                       const RankInputBuilder& builder, const RankerOptions& options);
   // Loads a built-in model written by Save.
-  static Result<std::unique_ptr<Ranker>> LoadBuiltin(const std::string& path,
-                                                     const features::FeatureSpace& space,
+  static Result<std::unique_ptr<Ranker>> LoadBuiltin(const std::string& path, const features::FeatureSpace& space,
                                                      const RankInputBuilder& builder);
   // Loads a TorchScript module (torch.jit.save) following the input contract. It is probed
   // with one row shaped by `builder`; a module that rejects it or returns the wrong shape is
   // refused with InvalidArgument.
-  static Result<std::unique_ptr<Ranker>> LoadTorchScript(const std::string& path,
-                                                         const RankInputBuilder& builder);
+  static Result<std::unique_ptr<Ranker>> LoadTorchScript(const std::string& path, const RankInputBuilder& builder);
 
   // Writes p_click[n] and p_convert[n] for the rows of `inputs`.
   virtual Status Score(const RankInputs& inputs, float* p_click, float* p_convert) const = 0;
   // Trains for options.epochs passes; each pass calls `next(batch)` until it returns false,
   // then `rewind()` before the next pass. FailedPrecondition for TorchScript models.
-  virtual Status Train(const std::function<bool(RankBatch*)>& next,
-                       const std::function<void()>& rewind,
-                       const std::function<void(int64_t rows)>& on_batch,
-                       RankTrainStats* stats) = 0;
+  virtual Status Train(const std::function<bool(RankBatch*)>& next, const std::function<void()>& rewind,
+                       const std::function<void(int64_t rows)>& on_batch, RankTrainStats* stats) = 0;
   virtual Status Save(const std::string& path) const = 0;
   virtual std::string kind() const = 0;  // "builtin" or "torchscript"
 };

@@ -31,11 +31,11 @@ struct ScoreWeights {
 struct ScoreTerms {
   float p_click = 0;
   float p_convert = 0;
-  double value = 1.0;            // the item's value and boost (they weigh p_convert)
+  double value = 1.0;  // the item's value and boost (they weigh p_convert)
   double boost = 1.0;
-  double uv = 0;                 // two-tower u.v
-  double exposure_logit = 0;     // u_e.v_e / exposure temperature; read only with exposure_weight
-  double log_valid_share = 0;    // log(share of the period the item is valid); likewise
+  double uv = 0;               // two-tower u.v
+  double exposure_logit = 0;   // u_e.v_e / exposure temperature; read only with exposure_weight
+  double log_valid_share = 0;  // log(share of the period the item is valid); likewise
 };
 
 double TwoStageScore(const ScoreWeights& w, const ScoreTerms& t);

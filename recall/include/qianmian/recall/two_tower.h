@@ -19,18 +19,18 @@
 namespace qm::recall {
 
 struct TwoTowerOptions {
-  int embedding_dim = 64;        // output width of both towers (L2-normalised)
-  int field_dim = 16;            // width of each categorical field's embedding
-  int id_dim = 32;               // width of the item-id embedding (also used for history)
-  int text_dim = 32;             // width of the text n-gram embedding
-  int hidden = 256;              // hidden layer width of each tower
-  float temperature = 0.05f;     // softmax temperature
-  float item_id_dropout = 0.15f; // share of training items shown as "unknown" (cold start)
-  bool logq_correction = true;   // subtract log popularity from in-batch logits
+  int embedding_dim = 64;         // output width of both towers (L2-normalised)
+  int field_dim = 16;             // width of each categorical field's embedding
+  int id_dim = 32;                // width of the item-id embedding (also used for history)
+  int text_dim = 32;              // width of the text n-gram embedding
+  int hidden = 256;               // hidden layer width of each tower
+  float temperature = 0.05f;      // softmax temperature
+  float item_id_dropout = 0.15f;  // share of training items shown as "unknown" (cold start)
+  bool logq_correction = true;    // subtract log popularity from in-batch logits
   int batch_size = 1024;
   int epochs = 4;
-  float learning_rate = 2e-3f;        // Adam, dense layers
-  float sparse_learning_rate = 0.05f; // Adagrad, embedding tables
+  float learning_rate = 2e-3f;         // Adam, dense layers
+  float sparse_learning_rate = 0.05f;  // Adagrad, embedding tables
   uint64_t seed = 42;
 };
 
@@ -57,8 +57,7 @@ class TwoTowerModel {
   static Result<std::unique_ptr<TwoTowerModel>> Create(const features::FeatureSpace& space,
                                                        const TwoTowerOptions& options);
   // Loads a model written by Save; `space` must be the FeatureSpace it was trained with.
-  static Result<std::unique_ptr<TwoTowerModel>> Load(const std::string& path,
-                                                     const features::FeatureSpace& space);
+  static Result<std::unique_ptr<TwoTowerModel>> Load(const std::string& path, const features::FeatureSpace& space);
   // Writes `path` (weights) and `path + ".json"` (options).
   virtual Status Save(const std::string& path) const = 0;
 
@@ -67,8 +66,7 @@ class TwoTowerModel {
   // `on_batch(done, total)` reports progress; may be empty.
   virtual Status Train(const Dataset& ds, const features::HistoryIndex& history,
                        const std::vector<PositiveExample>& examples,
-                       const std::function<void(int64_t, int64_t)>& on_batch,
-                       TrainStats* stats) = 0;
+                       const std::function<void(int64_t, int64_t)>& on_batch, TrainStats* stats) = 0;
 
   // Embeddings, row-major n x dim(), L2-normalised.
   virtual Status EncodeCustomers(const features::CustomerBatch& batch, float* out) const = 0;

@@ -24,7 +24,7 @@ const char* IndexKindName(IndexKind k);
 Result<IndexKind> ParseIndexKind(const std::string& name);
 
 struct VectorIndexOptions {
-  int dim = 0;                    // REQUIRED: embedding width
+  int dim = 0;  // REQUIRED: embedding width
   IndexKind kind = IndexKind::kAuto;
   int64_t exact_max = 30000;      // kAuto picks exact search up to this many vectors
   int hnsw_m = 32;                // HNSW graph degree
@@ -41,17 +41,15 @@ class VectorIndex {
   virtual ~VectorIndex() = default;
 
   // Builds an index over `n` vectors (row-major n x dim) labelled `ids` (n, each >= 0, unique).
-  static Result<std::unique_ptr<VectorIndex>> Build(const VectorIndexOptions& options,
-                                                    const float* vectors, const int64_t* ids,
-                                                    int64_t n);
+  static Result<std::unique_ptr<VectorIndex>> Build(const VectorIndexOptions& options, const float* vectors,
+                                                    const int64_t* ids, int64_t n);
   // Reads an index written by Save. Corruption if the file is not one.
   static Result<std::unique_ptr<VectorIndex>> Load(const std::string& path);
 
   // For `nq` queries (row-major nq x dim) writes the k best labels and inner products of
   // each into labels[nq*k] and scores[nq*k], best first; label -1 where fewer than k exist.
   // Removed ids never appear.
-  virtual Status Search(const float* queries, int64_t nq, int k, int64_t* labels,
-                        float* scores) const = 0;
+  virtual Status Search(const float* queries, int64_t nq, int k, int64_t* labels, float* scores) const = 0;
   // Adds n vectors; an id already present is replaced (its old vector no longer matches).
   virtual Status Add(const float* vectors, const int64_t* ids, int64_t n) = 0;
   // Removes ids (unknown ids are ignored). Returns how many were removed.
@@ -71,15 +69,14 @@ class VectorIndex {
 // Mean share of the exact top-k that `index` also returns, over `nq` queries. Exact search
 // runs over the same vectors (row-major n x dim with `ids`). Used to verify an approximate
 // index (the target is >= 0.95 at k = 100) before it is published.
-Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* vectors,
-                                         const int64_t* ids, int64_t n, const float* queries,
-                                         int64_t nq, int k);
+Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* vectors, const int64_t* ids, int64_t n,
+                                         const float* queries, int64_t nq, int k);
 
 // Item-to-item lists: for each of `nq` queries (row-major nq x dim), the k best labels of
 // `index` other than self[q] (a query's own label; -1 = none), best first, into out[q * k ..],
 // -1 where fewer exist. Searches in chunks, so nq may be the whole catalogue.
-Status NeighbourLists(const VectorIndex& index, const float* queries, const int64_t* self, int64_t nq,
-                      int k, int32_t* out);
+Status NeighbourLists(const VectorIndex& index, const float* queries, const int64_t* self, int64_t nq, int k,
+                      int32_t* out);
 
 // A version's item-to-item table: for each embedding row, the k nearest rows among products
 // (kind 0) and among content (kind 1), computed offline so that serving searches only for
@@ -97,7 +94,7 @@ Result<NeighbourTable> LoadNeighbourTable(const std::string& path);
 // Sets an approximate index's search effort to the smallest value (searched over doublings,
 // then bisected) at which Recall@k against exact search over `queries` reaches `target`, or to
 // the largest effort if none does. Returns the recall at the chosen effort; exact: 1.0.
-Result<double> TuneSearchEffort(VectorIndex* index, const float* vectors, const int64_t* ids,
-                                int64_t n, const float* queries, int64_t nq, int k, double target);
+Result<double> TuneSearchEffort(VectorIndex* index, const float* vectors, const int64_t* ids, int64_t n,
+                                const float* queries, int64_t nq, int k, double target);
 
 }  // namespace qm::recall

@@ -16,15 +16,15 @@ namespace qm::server {
 // [server]
 struct ServerConfig {
   std::string bind = "tcp://127.0.0.1:5555";  // ROUTER endpoint (tcp://, ipc://, inproc://)
-  int workers = 0;                  // worker threads; 0 = one per core
-  int queue_capacity = 256;         // requests waiting for a worker; past it: `overloaded`
-  int64_t max_frame_bytes = 1 << 20;  // a larger request frame gets `bad_request`
-  int max_array = 10000;            // longest array or map inside a request
-  int max_depth = 16;               // deepest nesting inside a request
-  TimeMs default_deadline = 0;      // deadline of a request without `deadline_ms`; 0 = none
-  TimeMs max_deadline = 60 * kMsPerSecond;  // largest accepted `deadline_ms`
-  TimeMs watch_interval = 2 * kMsPerSecond;  // poll of <artifacts>/CURRENT; 0 = no watch
-  TimeMs drain_timeout = 10 * kMsPerSecond;  // Stop: longest wait for requests in flight
+  int workers = 0;                            // worker threads; 0 = one per core
+  int queue_capacity = 256;                   // requests waiting for a worker; past it: `overloaded`
+  int64_t max_frame_bytes = 1 << 20;          // a larger request frame gets `bad_request`
+  int max_array = 10000;                      // longest array or map inside a request
+  int max_depth = 16;                         // deepest nesting inside a request
+  TimeMs default_deadline = 0;                // deadline of a request without `deadline_ms`; 0 = none
+  TimeMs max_deadline = 60 * kMsPerSecond;    // largest accepted `deadline_ms`
+  TimeMs watch_interval = 2 * kMsPerSecond;   // poll of <artifacts>/CURRENT; 0 = no watch
+  TimeMs drain_timeout = 10 * kMsPerSecond;   // Stop: longest wait for requests in flight
   // Event-store maintenance: every interval, cap state past the longest window and event
   // records past [store] retention are compacted away (EventStore::Compact, in the background;
   // requests go on). 0 = never. The first run is one interval after the start.

@@ -29,7 +29,7 @@
 namespace qm::serving {
 
 struct EngineOptions {
-  DataConfig data;                    // data.dir: the bank's folder (LoadDataset)
+  DataConfig data;                           // data.dir: the bank's folder (LoadDataset)
   std::string artifacts_root = "artifacts";  // <root>/CURRENT names the version to serve
   policy::PolicyConfig policy;
   // Event store. The default embedded path ("data/store") means <data.dir>/store.
@@ -43,39 +43,39 @@ struct EngineOptions {
 struct Request {
   std::string customer_id;
   std::string channel = "app_home";
-  int count = 10;                     // 1..100
-  TimeMs now_ms = kNoTime;            // kNoTime = the wall clock
-  std::vector<std::string> exclude;   // item ids never to return
+  int count = 10;                              // 1..100
+  TimeMs now_ms = kNoTime;                     // kNoTime = the wall clock
+  std::vector<std::string> exclude;            // item ids never to return
   std::map<std::string, std::string> context;  // free-form (e.g. "hour" overrides the local hour)
-  bool debug = false;                 // fill Response::debug counts and drop reasons
-  bool dry_run = false;               // reserve nothing (caps are only checked)
-  std::string request_id;             // "" = generated; the reservation / exploration key
+  bool debug = false;                          // fill Response::debug counts and drop reasons
+  bool dry_run = false;                        // reserve nothing (caps are only checked)
+  std::string request_id;                      // "" = generated; the reservation / exploration key
 };
 
 struct ResponseItem {
   std::string item_id;
-  std::string kind;                   // "product" | "content"
-  double score = 0;                   // the re-rank score
-  std::vector<std::string> reasons;   // "recall:ann", "recall:similar_to:<item>", "campaign:<id>",
-                                      // "recall:popular", "explore", "rank:p_click=0.12", ...
+  std::string kind;                  // "product" | "content"
+  double score = 0;                  // the re-rank score
+  std::vector<std::string> reasons;  // "recall:ann", "recall:similar_to:<item>", "campaign:<id>",
+                                     // "recall:popular", "explore", "rank:p_click=0.12", ...
 };
 
 // Why the list is what it is. Always filled with stage times; counts only with Request::debug.
 struct Debug {
-  std::map<std::string, int64_t> counts;   // "recall.ann_products", "recall.merged", "filter.passed",
-                                           // "rank.scored", "served", ...
-  std::map<std::string, int64_t> dropped;  // blocked_by rule (or "excluded", "retired") -> candidates
-  std::vector<std::string> fallbacks;      // "popular", "any_eligible" when the list ran short
-  std::map<std::string, int64_t> stage_us; // recall, filter, rank, rerank, reserve; and inside them
-                                           // tower (customer tower), ann (Faiss), model (ranker)
+  std::map<std::string, int64_t> counts;    // "recall.ann_products", "recall.merged", "filter.passed",
+                                            // "rank.scored", "served", ...
+  std::map<std::string, int64_t> dropped;   // blocked_by rule (or "excluded", "retired") -> candidates
+  std::vector<std::string> fallbacks;       // "popular", "any_eligible" when the list ran short
+  std::map<std::string, int64_t> stage_us;  // recall, filter, rank, rerank, reserve; and inside them
+                                            // tower (customer tower), ann (Faiss), model (ranker)
   bool known_customer = true;
 };
 
 struct Response {
-  Status status;                      // InvalidArgument for a bad request; the rest is then empty
+  Status status;  // InvalidArgument for a bad request; the rest is then empty
   std::string request_id;
   std::string model_version;
-  std::vector<ResponseItem> items;    // best first, at most count
+  std::vector<ResponseItem> items;  // best first, at most count
   int64_t took_us = 0;
   Debug debug;
 };
@@ -84,15 +84,15 @@ struct Response {
 struct ItemScore {
   std::string item_id;
   float p_click = 0, p_convert = 0;
-  bool eligible = false;                 // no rule blocks it (caps checked, nothing taken)
-  std::vector<std::string> blocked_by;   // rule names; "not_found" for an unknown/retired item
+  bool eligible = false;                // no rule blocks it (caps checked, nothing taken)
+  std::vector<std::string> blocked_by;  // rule names; "not_found" for an unknown/retired item
 };
 
 // SPEC §5 `feedback` event.
 struct FeedbackEvent {
   TimeMs ts_ms = 0;
   std::string customer_id, item_id;
-  std::string type;                      // impression | click | convert | dismiss | push_sent | push_open
+  std::string type;  // impression | click | convert | dismiss | push_sent | push_open
   std::string channel;
   std::string request_id;
 };
@@ -100,7 +100,7 @@ struct FeedbackResult {
   int64_t accepted = 0;
   struct Rejected {
     size_t index;
-    std::string code;                    // "bad_request" | "not_found"
+    std::string code;  // "bad_request" | "not_found"
     std::string message;
   };
   std::vector<Rejected> rejected;
@@ -112,10 +112,10 @@ struct FeedbackResult {
 struct PushRequest {
   std::vector<std::string> customer_ids;
   std::string channel = "wechat_push";
-  int per_customer = 1;               // items sent to each customer, 1..10
-  TimeMs now_ms = kNoTime;            // kNoTime = the wall clock
-  bool dry_run = false;               // only check the rules (Policy::Check); nothing reserved
-  std::string run_id;                 // the reservation key (Policy::Reserve); REQUIRED unless dry_run
+  int per_customer = 1;     // items sent to each customer, 1..10
+  TimeMs now_ms = kNoTime;  // kNoTime = the wall clock
+  bool dry_run = false;     // only check the rules (Policy::Check); nothing reserved
+  std::string run_id;       // the reservation key (Policy::Reserve); REQUIRED unless dry_run
   // Service items (account alerts) are not marketing content: by default a push run leaves them
   // out. When included they are candidates like any content and SPEC §6 exempts them from
   // consent, caps and quiet hours.
@@ -128,14 +128,14 @@ struct PushChoice {
   // exempts it from consent, caps and quiet hours), "replayed:<run>" (an earlier send of the run
   // that is no longer a candidate).
   std::vector<ResponseItem> items;
-  std::vector<TimeMs> send_at;        // per item: when it may be sent (the end of quiet hours)
-  bool known = true;                  // false: not a customer of the data (skipped)
-  bool replayed = false;              // the run id had already reserved for this customer: the
-                                      // earlier sends, nothing new counted
+  std::vector<TimeMs> send_at;  // per item: when it may be sent (the end of quiet hours)
+  bool known = true;            // false: not a customer of the data (skipped)
+  bool replayed = false;        // the run id had already reserved for this customer: the
+                                // earlier sends, nothing new counted
   // Skipped: the rule that blocked most of the customer's candidates (a `blocked_by` name),
   // "unknown_customer", or "no_candidates".
   std::string skipped_by;
-  int64_t candidates = 0;             // content considered
+  int64_t candidates = 0;  // content considered
   // Push contacts (push_sent on the channel, other runs) in the 7 / 30 days before now.
   int pushes_7d = 0, pushes_30d = 0;
 };
@@ -177,10 +177,8 @@ class Engine {
   void WithDataset(const std::function<void(const Dataset&)>& fn) const;
 
   // p_click, p_convert and the policy verdict for each item (nothing reserved).
-  [[nodiscard]] Result<std::vector<ItemScore>> Score(const std::string& customer_id,
-                                                     const std::string& channel,
-                                                     const std::vector<std::string>& item_ids,
-                                                     TimeMs now_ms = kNoTime);
+  [[nodiscard]] Result<std::vector<ItemScore>> Score(const std::string& customer_id, const std::string& channel,
+                                                     const std::vector<std::string>& item_ids, TimeMs now_ms = kNoTime);
 
   // Records events durably in the store (Policy::Record) and in the customers' recent history,
   // so the next request sees them. Malformed events are rejected one by one.
@@ -200,13 +198,13 @@ class Engine {
   [[nodiscard]] Result<std::string> Reload(const std::string& version);
 
   // Events and cap usage of a customer (SPEC §5 `history`).
-  [[nodiscard]] Result<policy::CustomerHistory> History(const std::string& customer_id, TimeMs since,
-                                                        size_t limit, TimeMs now_ms = kNoTime);
+  [[nodiscard]] Result<policy::CustomerHistory> History(const std::string& customer_id, TimeMs since, size_t limit,
+                                                        TimeMs now_ms = kNoTime);
 
   std::string model_version() const;
   const policy::Policy& policy() const;
   policy::EventStore* store() const;
-  int64_t num_items() const;       // live (not retired) items
+  int64_t num_items() const;  // live (not retired) items
   int64_t num_customers() const;
 
  private:

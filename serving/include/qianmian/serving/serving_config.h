@@ -15,9 +15,9 @@ namespace qm::serving {
 // A campaign pinned for a segment: its items (items.csv campaign_id) join the candidates of
 // the segment's customers on the listed channels, with the reason "campaign:<id>".
 struct CampaignPin {
-  std::string campaign;                  // campaign id as in items.csv
-  std::vector<std::string> tiers;        // segments (customer tiers); empty = every tier
-  std::vector<std::string> channels;     // empty = every channel
+  std::string campaign;               // campaign id as in items.csv
+  std::vector<std::string> tiers;     // segments (customer tiers); empty = every tier
+  std::vector<std::string> channels;  // empty = every channel
 };
 
 struct ServingConfig {
@@ -25,13 +25,13 @@ struct ServingConfig {
   // contract) used with every version.
   std::string ranker;
   // Recall quotas per source (candidates each source may contribute before de-duplication).
-  int ann_products = 100;        // customer embedding -> Faiss over products
-  int ann_content = 200;         // customer embedding -> Faiss over content
-  int similar = 40;              // item-to-item: nearest items of the customer's recent clicks
-  int similar_seeds = 4;         // recent clicks used as item-to-item seeds
-  int popular = 60;              // popular within the channel and the customer's segment (tier)
-  int campaign = 20;             // items of campaigns pinned for the customer's segment
-  int fresh = 10;                // new items (few positives) offered to exploration
+  int ann_products = 100;  // customer embedding -> Faiss over products
+  int ann_content = 200;   // customer embedding -> Faiss over content
+  int similar = 40;        // item-to-item: nearest items of the customer's recent clicks
+  int similar_seeds = 4;   // recent clicks used as item-to-item seeds
+  int popular = 60;        // popular within the channel and the customer's segment (tier)
+  int campaign = 20;       // items of campaigns pinned for the customer's segment
+  int fresh = 10;          // new items (few positives) offered to exploration
   // Re-rank objective: w_click * p_click + w_convert * p_convert * value * boost, combined with
   // the retrieval logit by the two-stage score (rank/two_stage_score.h): log(objective) +
   // retrieval_weight * u.v / temperature. Serving applies no exposure term (it loads no exposure
@@ -47,12 +47,12 @@ struct ServingConfig {
   // remaining item of either kind. Empty = no layout.
   std::vector<std::string> slots = {"product", "content", "content", "product", "content",
                                     "content", "product", "content", "content", "content"};
-  double explore_share = 0.05;   // share of page positions given to a new item (seeded per request id)
-  int explore_max_positives = 3; // an item with fewer positives than this counts as new
-  uint64_t seed = 7;             // exploration seed (mixed with the request id)
+  double explore_share = 0.05;         // share of page positions given to a new item (seeded per request id)
+  int explore_max_positives = 3;       // an item with fewer positives than this counts as new
+  uint64_t seed = 7;                   // exploration seed (mixed with the request id)
   std::vector<CampaignPin> campaigns;  // [[serving.campaigns]] campaign, tiers, channels
-  bool seed_store = true;        // embedded store: seed it once from events.csv (recent events)
-  int history_window_days = 30;  // contact features look this far back
+  bool seed_store = true;              // embedded store: seed it once from events.csv (recent events)
+  int history_window_days = 30;        // contact features look this far back
   // Push runs (Engine::Push): content candidates per customer from the customer embedding (one
   // batched Faiss search) and from the popular content of the channel and segment. Smaller than
   // the home page's quotas: a push sends one or a few items.

@@ -29,10 +29,10 @@ inline constexpr TimeMs kDefaultGenerateEnd = 1793462400000;
 
 // What a bank is drawn from. The bank is a function of these options, never of `threads`.
 struct BankOptions {
-  int64_t customers = 20000;         // >= 1
-  int64_t products = 200;            // >= 1
-  int64_t contents = 2000;           // >= 1 (a few of them are service items)
-  int64_t days = 60;                 // >= 1; length of the simulated period
+  int64_t customers = 20000;  // >= 1
+  int64_t products = 200;     // >= 1
+  int64_t contents = 2000;    // >= 1 (a few of them are service items)
+  int64_t days = 60;          // >= 1; length of the simulated period
   uint64_t seed = 42;
   TimeMs end = kDefaultGenerateEnd;  // exclusive end of the simulated period
   int threads = 0;                   // worker threads; 0 = all cores. Never changes the output.

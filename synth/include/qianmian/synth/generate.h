@@ -53,16 +53,16 @@ struct GenerateSummary {
   uint64_t customers = 0, products = 0, contents = 0, service_items = 0;
   uint64_t events = 0;
   uint64_t events_by_type[kNumEventTypes] = {0};  // indexed by EventType
-  uint64_t product_clicks = 0;   // clicks on products (conversions follow only these)
-  double ctr = 0;                // app_home clicks / impressions
-  double push_open_rate = 0;     // push_open / push_sent
+  uint64_t product_clicks = 0;                    // clicks on products (conversions follow only these)
+  double ctr = 0;                                 // app_home clicks / impressions
+  double push_open_rate = 0;                      // push_open / push_sent
   TimeMs start = 0, holdout_start = 0, end = 0;
   uint64_t eligible_customers = 0;   // customers with at least one held-out target
   uint64_t evaluated_customers = 0;  // the oracle's sample of them
   RecallAtKs oracle, popularity;
   RecallAtKs attribute_oracle;  // the oracle knowing customers only by their attributes
   RecallAtKs history_oracle;    // ... by their attributes and their own responses (MAP)
-  double seconds = 0;                // wall time
+  double seconds = 0;           // wall time
 };
 
 // InvalidArgument with a one-line reason when an option is out of range or out_dir is empty.

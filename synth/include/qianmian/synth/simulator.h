@@ -82,7 +82,7 @@ class Simulator {
   // Plans every contact of the slice over the period. REQUIRES: `bank` outlives the simulator.
   // InvalidArgument for an empty or out-of-range slice or a negative thread count.
   [[nodiscard]] static Result<std::unique_ptr<Simulator>> Create(const Bank& bank,
-                                                                const SimulatorOptions& options = {});
+                                                                 const SimulatorOptions& options = {});
   ~Simulator();
   Simulator(const Simulator&) = delete;
   Simulator& operator=(const Simulator&) = delete;

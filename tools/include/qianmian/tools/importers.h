@@ -20,13 +20,13 @@ namespace qm::tools {
 
 // What an import wrote.
 struct ImportStats {
-  uint64_t customers = 0;    // rows of customers.csv
-  uint64_t items = 0;        // rows of items.csv
-  uint64_t events = 0;       // rows of events.csv (the sum of the four below)
+  uint64_t customers = 0;  // rows of customers.csv
+  uint64_t items = 0;      // rows of items.csv
+  uint64_t events = 0;     // rows of events.csv (the sum of the four below)
   uint64_t impressions = 0;
   uint64_t clicks = 0;
   uint64_t converts = 0;
-  uint64_t skipped = 0;      // input records deliberately not written (ratings below min_rating)
+  uint64_t skipped = 0;  // input records deliberately not written (ratings below min_rating)
 };
 
 struct MovieLensOptions {
@@ -47,8 +47,8 @@ struct MovieLensOptions {
 //              (ties keep file order); events.csv has an extra `rating` column (1..5) that the
 //              loader ignores but downstream tools may read (e.g. graded relevance).
 // `stats` may be null.
-Status ImportMovieLens(const std::string& dir, const std::string& out,
-                       const MovieLensOptions& options, ImportStats* stats);
+Status ImportMovieLens(const std::string& dir, const std::string& out, const MovieLensOptions& options,
+                       ImportStats* stats);
 
 // The period the UCI Bank Marketing file covers (May 2008 - Nov 2010), in UTC epoch ms:
 // [kBankMarketingStartMs, kBankMarketingEndMs) = [2008-05-01T00:00Z, 2010-12-01T00:00Z).

@@ -40,9 +40,8 @@ struct InteractionOptions {
 // The positives of `events` outside the held-out part of `split` (null = every event).
 // InvalidArgument when an event's customer >= num_customers or item >= num_items, or when the
 // split was not made from `events`.
-Result<Interactions> BuildInteractions(const EventLog& events, const Split* split,
-                                       uint32_t num_customers, uint32_t num_items,
-                                       const InteractionOptions& options = {});
+Result<Interactions> BuildInteractions(const EventLog& events, const Split* split, uint32_t num_customers,
+                                       uint32_t num_items, const InteractionOptions& options = {});
 
 // Per item: 1 when the item is of `kind`. For PopularityOptions::allowed_items and the like.
 std::vector<uint8_t> ItemsOfKind(const Dataset& data, ItemKind kind);
@@ -59,9 +58,8 @@ class Recommender {
   // with fewer than k candidates is padded with metrics::kNoIndex (score -infinity). A customer index
   // the fit never saw has no history (a cold start), which is not an error.
   // InvalidArgument when k < 1 or exclude has the wrong size.
-  virtual Status Recommend(const uint32_t* customers, size_t n, int k,
-                           const metrics::IndexLists* exclude, uint32_t* items,
-                           float* scores) const = 0;
+  virtual Status Recommend(const uint32_t* customers, size_t n, int k, const metrics::IndexLists* exclude,
+                           uint32_t* items, float* scores) const = 0;
 
   virtual const char* name() const = 0;  // "popularity", "item_knn", "ease"
   virtual uint32_t num_items() const = 0;
@@ -76,8 +74,7 @@ struct CandidateOptions {
 // Most training positives first, the same list for everyone (minus exclusions). Restrict it to
 // a channel with InteractionOptions::channel and to a kind with allowed_items = ItemsOfKind.
 struct PopularityOptions : CandidateOptions {};
-Result<std::unique_ptr<Recommender>> FitPopularity(const Interactions& data,
-                                                   const PopularityOptions& options = {});
+Result<std::unique_ptr<Recommender>> FitPopularity(const Interactions& data, const PopularityOptions& options = {});
 
 // Item-kNN: cosine similarity between item columns of the binary matrix,
 // sim(i, j) = |C(i) ∩ C(j)| / sqrt(|C(i)| |C(j)|) with C(i) the customers who liked i; each item
@@ -94,10 +91,8 @@ struct ItemNeighbours {
   std::vector<float> similarity;
 };
 // InvalidArgument when neighbours < 1. `threads` 0 = all cores.
-Result<ItemNeighbours> ComputeItemNeighbours(const Interactions& data, int neighbours,
-                                             int threads = 0);
-Result<std::unique_ptr<Recommender>> FitItemKnn(const Interactions& data,
-                                                const ItemKnnOptions& options = {});
+Result<ItemNeighbours> ComputeItemNeighbours(const Interactions& data, int neighbours, int threads = 0);
+Result<std::unique_ptr<Recommender>> FitItemKnn(const Interactions& data, const ItemKnnOptions& options = {});
 
 // EASE: B = I - P diag(1/diag(P)) with P = (XᵀX + λI)⁻¹, so diag(B) = 0; score(c) = x_c B.
 // Only items with at least one training positive enter the dense matrices (others score 0).
@@ -110,8 +105,7 @@ struct EaseOptions : CandidateOptions {
 // item j in a history adds to every item's score). For tests and small catalogues.
 // ResourceExhausted above max_items; FailedPrecondition when XᵀX + λI is singular (λ = 0).
 Result<std::vector<float>> ComputeEaseWeights(const Interactions& data, const EaseOptions& options);
-Result<std::unique_ptr<Recommender>> FitEase(const Interactions& data,
-                                             const EaseOptions& options = {});
+Result<std::unique_ptr<Recommender>> FitEase(const Interactions& data, const EaseOptions& options = {});
 
 // Ranking metrics of `recommender` on `targets`: each evaluated customer's top max(ks) with
 // their seen items excluded, against their targets; plus catalogue coverage per K.
@@ -119,8 +113,7 @@ struct RankingEvaluation {
   metrics::RankingMetrics ranking;
   std::vector<double> coverage;  // per K of ranking.ks(), share of the recommender's items
 };
-Result<RankingEvaluation> EvaluateRecommender(const Recommender& recommender,
-                                              const metrics::EvalTargets& targets,
+Result<RankingEvaluation> EvaluateRecommender(const Recommender& recommender, const metrics::EvalTargets& targets,
                                               std::vector<int> ks = {10, 20, 50});
 
 }  // namespace qm::training

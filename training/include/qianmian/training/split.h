@@ -32,8 +32,7 @@ Split TimeSplit(const EventLog& events, TimeMs holdout_start);
 // `holdout_days` days before that end (metrics::HoldoutStart). (For a generated bank ending at a
 // local midnight in Asia/Shanghai this is the bank's own holdout start.) InvalidArgument when
 // holdout_days < 1; NotFound when the log is empty.
-Result<TimeMs> HoldoutStartForLastDays(const EventLog& events, int holdout_days,
-                                       const TimeZone& tz = TimeZone::Utc());
+Result<TimeMs> HoldoutStartForLastDays(const EventLog& events, int holdout_days, const TimeZone& tz = TimeZone::Utc());
 
 // Per-customer time split (the usual MovieLens protocol). Each customer's events are ordered by
 // time, ties by position in the log; the last round(fraction x positives) of the customer's

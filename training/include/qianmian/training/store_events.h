@@ -13,10 +13,10 @@
 namespace qm::training {
 
 struct StoreMergeStats {
-  uint64_t read = 0;             // events exported from the store
-  uint64_t added = 0;            // appended to the dataset (not in events.csv)
-  uint64_t duplicates = 0;       // already in events.csv (e.g. seeded from it)
-  uint64_t unknown_customer = 0; // customer or item not in the data files: skipped, counted
+  uint64_t read = 0;              // events exported from the store
+  uint64_t added = 0;             // appended to the dataset (not in events.csv)
+  uint64_t duplicates = 0;        // already in events.csv (e.g. seeded from it)
+  uint64_t unknown_customer = 0;  // customer or item not in the data files: skipped, counted
   uint64_t unknown_item = 0;
   uint64_t unknown_channel = 0;
 };
