@@ -13,8 +13,8 @@
 #include <cstring>
 #include <memory>
 
-#include "qianmian/recall/two_tower.h"
 #include "qianmian/artifacts/manifest.h"
+#include "qianmian/recall/two_tower.h"
 #include "server_impl.h"
 
 // OpenBLAS (under Faiss and libtorch) keeps its own thread pool; when it is linked in, the
@@ -73,6 +73,7 @@ bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer
   // frames: identity, [envelope..., empty delimiter], body. REQ peers send the delimiter;
   // DEALER peers may or may not.
   const Clock::time_point arrival = Clock::now();
+  received.fetch_add(1, std::memory_order_relaxed);
   size_t body_at = 1;
   for (size_t i = 1; i < frames->size(); ++i) {
     if ((*frames)[i].size() == 0) {
@@ -120,6 +121,9 @@ bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer
       work_cv.notify_one();
       return false;
     }
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mu);  // counters are stats_mu's, like every reader's
     ++counters.shed;
   }
   return answer("overloaded", "queue full (" + std::to_string(config.queue_capacity) + " waiting); retry later", slot);
@@ -268,15 +272,15 @@ void Server::Impl::Handle(const Job& job, msgpack::sbuffer* out, const char** er
     *error_code = code;
   };
   if (Clock::now() >= job.deadline) {
-    return fail("deadline_exceeded", "deadline passed after " + std::to_string(MicrosSince(job.arrival) / 1000) +
-                                         " ms in the queue");
+    return fail("deadline_exceeded",
+                "deadline passed after " + std::to_string(MicrosSince(job.arrival) / 1000) + " ms in the queue");
   }
   try {
     Status st = Run(*job.op, job.req, out);
     if (!st.ok()) return fail(ErrorCodeOf(st), st.message());
     if (job.op->read_only && Clock::now() > job.deadline) {
-      return fail("deadline_exceeded", "not answered within the deadline (" +
-                                           std::to_string(MicrosSince(job.arrival) / 1000) + " ms)");
+      return fail("deadline_exceeded",
+                  "not answered within the deadline (" + std::to_string(MicrosSince(job.arrival) / 1000) + " ms)");
     }
   } catch (const std::bad_alloc&) {
     fail("internal", "out of memory");
@@ -329,7 +333,7 @@ Status Server::Stop() {
   }
   im.work_cv.notify_all();
   for (auto& t : im.workers) t.join();  // a worker still in the engine finishes its request first
-  im.stop_front = true;  // forwards every reply the workers pushed, then closes (linger 2 s)
+  im.stop_front = true;                 // forwards every reply the workers pushed, then closes (linger 2 s)
   if (im.front.joinable()) im.front.join();
   {
     std::lock_guard<std::mutex> lock(im.watch_mu);
@@ -351,6 +355,7 @@ StatsSnapshot Server::stats() const {
     for (int64_t e : o.errors) s.errors += e;
   }
   s.overloaded = impl_->counters.shed;
+  s.received = impl_->received.load();
   s.reloads = impl_->counters.reloads;
   s.compactions = impl_->counters.compactions;
   return s;

@@ -127,6 +127,7 @@ struct Server::Impl {
   mutable std::mutex stats_mu;
   std::vector<OpStats> ops = std::vector<OpStats>(kNumOps + 1);  // by OpSlot
   ServerCounters counters;
+  std::atomic<int64_t> received{0};  // frames the front thread took off the socket
 
   // server.cc: the threads.
   Status Init();

@@ -14,11 +14,11 @@
 #include <zmq.hpp>
 
 #include "qianmian/artifacts/manifest.h"
-#include "testing/engine_fixture.h"
 #include "qianmian/client/client.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/server/server.h"
 #include "reply_shape.h"
+#include "testing/engine_fixture.h"
 
 namespace qm::server {
 namespace {
@@ -28,8 +28,8 @@ using json = nlohmann::json;
 using namespace std::string_literals;
 using serving::testing::EngineTest;
 using serving::testing::kNow;
-using serving::testing::SharedFixture;
 using serving::testing::SharedBank;
+using serving::testing::SharedFixture;
 
 const Dataset& Bank() { return SharedBank(); }
 
@@ -156,8 +156,14 @@ TEST_F(ServerTest, AnswersEveryOpWithTheFieldsOfTheWireProtocol) {
   EXPECT_EQ(h["id"], "h1");
   EXPECT_EQ(h["status"], "ok");
   // recommend, with the id echoed (integer ids too) and debug counts on request
-  json r = Call({{"op", "recommend"}, {"id", 17}, {"customer_id", c}, {"channel", "app_home"}, {"count", 5},
-                 {"now_ms", kNow}, {"debug", true}, {"context", {{"hour", "9"}}}});
+  json r = Call({{"op", "recommend"},
+                 {"id", 17},
+                 {"customer_id", c},
+                 {"channel", "app_home"},
+                 {"count", 5},
+                 {"now_ms", kNow},
+                 {"debug", true},
+                 {"context", {{"hour", "9"}}}});
   ASSERT_EQ(r["ok"], true) << r.dump();
   EXPECT_EQ(r["id"], 17);
   EXPECT_EQ(r["model_version"], SharedFixture().v2);
@@ -175,8 +181,12 @@ TEST_F(ServerTest, AnswersEveryOpWithTheFieldsOfTheWireProtocol) {
   EXPECT_TRUE(r["debug"].contains("dropped"));
   // exclude removes an item
   const std::string first = r["items"][0]["item_id"];
-  json r2 = Call({{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 5},
-                  {"now_ms", kNow}, {"exclude", {first}}});
+  json r2 = Call({{"op", "recommend"},
+                  {"customer_id", c},
+                  {"channel", "app_home"},
+                  {"count", 5},
+                  {"now_ms", kNow},
+                  {"exclude", {first}}});
   ASSERT_EQ(r2["ok"], true) << r2.dump();
   for (const auto& it : r2["items"]) EXPECT_NE(it["item_id"], first);
   // an unknown customer is served too (SPEC §5), never an error
@@ -185,7 +195,10 @@ TEST_F(ServerTest, AnswersEveryOpWithTheFieldsOfTheWireProtocol) {
   EXPECT_EQ(u["items"].size(), 3u);
   // score
   const std::string product = ItemOfKind(ItemKind::kProduct), content = ItemOfKind(ItemKind::kContent);
-  json s = Call({{"op", "score"}, {"customer_id", c}, {"channel", "app_home"}, {"item_ids", {product, content, "nope"}},
+  json s = Call({{"op", "score"},
+                 {"customer_id", c},
+                 {"channel", "app_home"},
+                 {"item_ids", {product, content, "nope"}},
                  {"now_ms", kNow}});
   ASSERT_EQ(s["ok"], true) << s.dump();
   ASSERT_EQ(s["scores"].size(), 3u);
@@ -196,9 +209,16 @@ TEST_F(ServerTest, AnswersEveryOpWithTheFieldsOfTheWireProtocol) {
   // feedback: one accepted, one rejected by the engine, one malformed (with its own index)
   json fb = Call({{"op", "feedback"},
                   {"events",
-                   {{{"ts_ms", kNow + 1}, {"customer_id", c}, {"item_id", content}, {"type", "click"},
-                     {"channel", "app_home"}, {"request_id", "rq-1"}},
-                    {{"ts_ms", kNow + 2}, {"customer_id", c}, {"item_id", "no-such-item"}, {"type", "click"},
+                   {{{"ts_ms", kNow + 1},
+                     {"customer_id", c},
+                     {"item_id", content},
+                     {"type", "click"},
+                     {"channel", "app_home"},
+                     {"request_id", "rq-1"}},
+                    {{"ts_ms", kNow + 2},
+                     {"customer_id", c},
+                     {"item_id", "no-such-item"},
+                     {"type", "click"},
                      {"channel", "app_home"}},
                     {{"ts_ms", "soon"}, {"customer_id", c}}}}});
   ASSERT_EQ(fb["ok"], true) << fb.dump();
@@ -214,7 +234,8 @@ TEST_F(ServerTest, AnswersEveryOpWithTheFieldsOfTheWireProtocol) {
   ASSERT_EQ(hist["ok"], true) << hist.dump();
   bool found = false;
   for (const auto& e : hist["events"]) {
-    if (e["item_id"] == content && e["type"] == "click" && e["request_id"] == "rq-1" && e["ts_ms"] == kNow + 1) found = true;
+    if (e["item_id"] == content && e["type"] == "click" && e["request_id"] == "rq-1" && e["ts_ms"] == kNow + 1)
+      found = true;
   }
   EXPECT_TRUE(found) << hist.dump();
   EXPECT_FALSE(hist["caps"].empty());
@@ -224,8 +245,14 @@ TEST_F(ServerTest, AnswersEveryOpWithTheFieldsOfTheWireProtocol) {
   // items.upsert (lists and numbers as cells), then the item is scored; items.retire
   json up = Call({{"op", "items.upsert"},
                   {"items",
-                   {{{"item_id", "NEW-1"}, {"kind", "content"}, {"title", "new"}, {"category", "news"},
-                     {"tags", {"a", "b"}}, {"value", 2}, {"boost", 1.5}, {"channels", {"app_home", "wechat_push"}}}}}});
+                   {{{"item_id", "NEW-1"},
+                     {"kind", "content"},
+                     {"title", "new"},
+                     {"category", "news"},
+                     {"tags", {"a", "b"}},
+                     {"value", 2},
+                     {"boost", 1.5},
+                     {"channels", {"app_home", "wechat_push"}}}}}});
   ASSERT_EQ(up["ok"], true) << up.dump();
   EXPECT_EQ(up["count"], 1);
   json s2 = Call({{"op", "score"}, {"customer_id", c}, {"channel", "app_home"}, {"item_ids", {"NEW-1"}}});
@@ -278,10 +305,13 @@ TEST_F(ServerTest, AnswersEachErrorCodeForTheRequestsThatEarnIt) {
       {{{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", "3"}}, "count"},
       {{{"op", "recommend"}, {"customer_id", c}, {"channel", "carrier_pigeon"}, {"count", 3}}, "channel"},
       {{{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 3}, {"exclude", "x"}}, "exclude"},
-      {{{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 3}, {"exclude", {1}}}, "exclude[0]"},
+      {{{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 3}, {"exclude", {1}}},
+       "exclude[0]"},
       {{{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 3}, {"debug", 1}}, "debug"},
-      {{{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 3}, {"context", {1, 2}}}, "context"},
-      {{{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 3}, {"deadline_ms", -5}}, "deadline_ms"},
+      {{{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 3}, {"context", {1, 2}}},
+       "context"},
+      {{{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 3}, {"deadline_ms", -5}},
+       "deadline_ms"},
       {{{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 3}, {"now_ms", 1.5}}, "now_ms"},
       {{{"op", "recommend"}, {"id", {1, 2}}}, "id"},
       {{{"op", 7}}, "op"},
@@ -290,7 +320,8 @@ TEST_F(ServerTest, AnswersEachErrorCodeForTheRequestsThatEarnIt) {
       {{{"op", "feedback"}, {"events", {{"a", 1}}}}, "events"},
       {{{"op", "score"}, {"customer_id", c}, {"channel", "app_home"}}, "item_ids"},
       {{{"op", "score"}, {"customer_id", c}, {"channel", "nope"}, {"item_ids", json::array()}}, "channel"},
-      {{{"op", "items.upsert"}, {"items", {{{"item_id", "X"}, {"kind", "content"}, {"tags", {{{"a", 1}}}}}}}}, "items[0].tags"},
+      {{{"op", "items.upsert"}, {"items", {{{"item_id", "X"}, {"kind", "content"}, {"tags", {{{"a", 1}}}}}}}},
+       "items[0].tags"},
       {{{"op", "items.upsert"}, {"items", {1}}}, "items[0]"},
       {{{"op", "items.upsert"}, {"items", {{{"item_id", "X"}, {"kind", "spaceship"}}}}}, "items[0]"},
       {{{"op", "items.retire"}, {"item_ids", "X"}}, "item_ids"},
@@ -319,9 +350,7 @@ TEST_F(ServerTest, AnswersEachErrorCodeForTheRequestsThatEarnIt) {
   json nf = Call({{"op", "reload"}, {"version", "v19990101-000000-0000"}});
   EXPECT_EQ(ErrorCode(nf), "not_found") << nf.dump();
   // unavailable: a version that fails verification is refused; the old one keeps serving
-  {
-    std::ofstream(art + "/" + SharedFixture().v1 + "/ranker.pt", std::ios::app) << "tampered";
-  }
+  { std::ofstream(art + "/" + SharedFixture().v1 + "/ranker.pt", std::ios::app) << "tampered"; }
   json un2 = Call({{"op", "reload"}, {"version", SharedFixture().v1}});
   EXPECT_EQ(ErrorCode(un2), "unavailable") << un2.dump();
   json still = Call({{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 2}});
@@ -611,11 +640,14 @@ TEST_F(ServerTest, StopAnswersEveryQueuedRequestBeforeItReturns) {
   auto c = Connect();
   const int n = 25;
   ASSERT_EQ(static_cast<int>(PostMany(*c, n).size()), n);
-  // Wait until the front end has queued them, then stop while they run.
+  // Wait until the front end has taken every request off the socket (queued, or running on the
+  // one worker), then stop while they run. (Waiting only for the first reply raced the client's
+  // own sending on a loaded machine: requests still in flight were never received.)
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (server_->stats().requests == 0 && std::chrono::steady_clock::now() < until) {
+  while (server_->stats().received < n && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  ASSERT_EQ(server_->stats().received, n);
   EXPECT_LT(server_->stats().requests, n) << "the queue drained before Stop: the test proves nothing";
   ASSERT_TRUE(server_->Stop().ok());
   EXPECT_EQ(server_->stats().requests, n);
@@ -636,11 +668,15 @@ TEST_F(ServerTest, CompactsTheEventStorePeriodically) {
   auto items = Call({{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 1}, {"now_ms", kNow}});
   ASSERT_EQ(items["ok"], true) << items.dump();
   const std::string item = items["items"][0]["item_id"];
-  json fb = Call({{"op", "feedback"},
-                  {"events",
-                   {{{"ts_ms", old_ts}, {"customer_id", c}, {"item_id", item}, {"type", "click"}, {"channel", "app_home"}},
-                    {{"ts_ms", now - kMsPerDay}, {"customer_id", c}, {"item_id", item}, {"type", "click"},
-                     {"channel", "app_home"}}}}});
+  json fb =
+      Call({{"op", "feedback"},
+            {"events",
+             {{{"ts_ms", old_ts}, {"customer_id", c}, {"item_id", item}, {"type", "click"}, {"channel", "app_home"}},
+              {{"ts_ms", now - kMsPerDay},
+               {"customer_id", c},
+               {"item_id", item},
+               {"type", "click"},
+               {"channel", "app_home"}}}}});
   ASSERT_EQ(fb["accepted"], 2) << fb.dump();
   auto has = [&](TimeMs ts) {
     json h = Call({{"op", "history"}, {"customer_id", c}, {"since_ms", 0}, {"limit", 1000}});

@@ -19,10 +19,11 @@ namespace qm::server {
 
 // A snapshot of the counters `stats` reports (for tests and the command line).
 struct StatsSnapshot {
-  int64_t requests = 0;   // replies sent, every op and outcome
-  int64_t errors = 0;     // replies with ok = false
-  int64_t overloaded = 0; // requests shed at the queue
-  int64_t reloads = 0;    // successful version swaps (request or watch)
+  int64_t requests = 0;     // replies sent, every op and outcome
+  int64_t received = 0;     // requests taken off the socket (answered, queued or running)
+  int64_t errors = 0;       // replies with ok = false
+  int64_t overloaded = 0;   // requests shed at the queue
+  int64_t reloads = 0;      // successful version swaps (request or watch)
   int64_t compactions = 0;  // completed event-store compactions
 };
 
@@ -31,10 +32,9 @@ struct StatsSnapshot {
 class Server {
  public:
   // Binds config.bind and starts the front end, the workers, (watch_interval > 0) the
-  // watch of <artifacts_root>/CURRENT and (compact_interval > 0) the store's compaction. InvalidArgument for a bad configuration, Unavailable
-  // when the address cannot be bound.
-  [[nodiscard]] static Result<std::unique_ptr<Server>> Start(const ServerConfig& config,
-                                                             serving::Engine* engine,
+  // watch of <artifacts_root>/CURRENT and (compact_interval > 0) the store's compaction. InvalidArgument for a bad
+  // configuration, Unavailable when the address cannot be bound.
+  [[nodiscard]] static Result<std::unique_ptr<Server>> Start(const ServerConfig& config, serving::Engine* engine,
                                                              std::string artifacts_root);
   // Stops (as Stop) if still running.
   ~Server();
