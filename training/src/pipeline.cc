@@ -757,43 +757,29 @@ Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& d
   return ds;
 }
 
-}  // namespace
-
-Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
-                          const TrainConfig& c, const std::string& config_json, const policy::StoreConfig* store) {
-  const auto t_all = std::chrono::steady_clock::now();
-  recall::SetTorchThreads(Threads(c));
-  QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
-  TrainResult result;
-  auto& stats = result.stats;
-  QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data, store, &stats));
-  QM_ASSIGN_OR_RETURN(std::string fingerprint, artifacts::DataFingerprint(data_dir));
-  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
-  stats["data.customers"] = static_cast<double>(ds.customers.size());
-  stats["data.items"] = static_cast<double>(ds.items.size());
-  stats["data.events"] = static_cast<double>(ds.events.size());
-  stats["data.train_events"] = static_cast<double>(h.split.num_train);
-
+// Fits every model of a version on the events `split` keeps for training (held_out[e] == 0):
+// the two towers, the exposure model, the indexes and item-to-item table, the ranker; training
+// statistics go to *stats.
+Status FitBundle(const Dataset& ds, const Split& split, const ByCustomer& by, const features::HistoryIndex& hist,
+                 const TimeZone& tz, const TrainConfig& c, Bundle* b, std::map<std::string, double>* stats) {
   // Two-tower on training positives.
   std::vector<recall::PositiveExample> positives;
   for (size_t e = 0; e < ds.events.size(); ++e) {
-    if (!h.split.held_out[e] && IsPositive(ds.events.type[e])) {
+    if (!split.held_out[e] && IsPositive(ds.events.type[e])) {
       positives.push_back({ds.events.customer[e], ds.events.item[e], ds.events.ts[e]});
     }
   }
   if (positives.empty()) {
     return Status::InvalidArgument("the training period holds no positive events (click, convert, push_open)");
   }
-  stats["data.train_positives"] = static_cast<double>(positives.size());
-  Bundle b;
+  (*stats)["data.train_positives"] = static_cast<double>(positives.size());
   QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Fit(ds, c.features));
-  b.space = std::make_unique<FeatureSpace>(std::move(space));
-  QM_ASSIGN_OR_RETURN(b.towers, recall::TwoTowerModel::Create(*b.space, c.two_tower));
-  features::HistoryIndex hist(ds.events, ds.customers.size());
+  b->space = std::make_unique<FeatureSpace>(std::move(space));
+  QM_ASSIGN_OR_RETURN(b->towers, recall::TwoTowerModel::Create(*b->space, c.two_tower));
   {
     Progress progress("training two-tower", 0, " batches");
     recall::TrainStats ts;
-    QM_RETURN_IF_ERROR(b.towers->Train(
+    QM_RETURN_IF_ERROR(b->towers->Train(
         ds, hist, positives,
         [&](int64_t done, int64_t total) {
           progress.SetTotal(static_cast<uint64_t>(total));
@@ -801,26 +787,26 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
         },
         &ts));
     progress.Finish();
-    stats["two_tower.examples_per_second"] = ts.examples_per_second;
-    stats["two_tower.seconds"] = ts.seconds;
-    stats["two_tower.final_loss"] = ts.epoch_loss.empty() ? 0 : ts.epoch_loss.back();
+    (*stats)["two_tower.examples_per_second"] = ts.examples_per_second;
+    (*stats)["two_tower.seconds"] = ts.seconds;
+    (*stats)["two_tower.final_loss"] = ts.epoch_loss.empty() ? 0 : ts.epoch_loss.back();
   }
   if (c.exposure_model) {
     std::vector<recall::PositiveExample> exposures;
     for (size_t e = 0; e < ds.events.size(); ++e) {
-      if (!h.split.held_out[e] && IsExposure(ds.events.type[e])) {
+      if (!split.held_out[e] && IsExposure(ds.events.type[e])) {
         exposures.push_back({ds.events.customer[e], ds.events.item[e], ds.events.ts[e]});
       }
     }
     ExposureSample sample =
         SampleExposures(ds.items, std::move(exposures), c.exposure_examples, c.exposure_per_valid_day, c.seed ^ 0xe3b0);
     exposures = std::move(sample.examples);
-    stats["exposure_model.per_valid_day"] = sample.per_valid_day ? 1 : 0;
+    (*stats)["exposure_model.per_valid_day"] = sample.per_valid_day ? 1 : 0;
     if (!exposures.empty()) {
-      QM_ASSIGN_OR_RETURN(b.exposure, recall::TwoTowerModel::Create(*b.space, c.exposure_tower));
+      QM_ASSIGN_OR_RETURN(b->exposure, recall::TwoTowerModel::Create(*b->space, c.exposure_tower));
       Progress progress("training exposure model", 0, " batches");
       recall::TrainStats ts;
-      QM_RETURN_IF_ERROR(b.exposure->Train(
+      QM_RETURN_IF_ERROR(b->exposure->Train(
           ds, hist, exposures,
           [&](int64_t done, int64_t total) {
             progress.SetTotal(static_cast<uint64_t>(total));
@@ -828,32 +814,31 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
           },
           &ts));
       progress.Finish();
-      stats["exposure_model.examples_per_second"] = ts.examples_per_second;
-      stats["exposure_model.seconds"] = ts.seconds;
+      (*stats)["exposure_model.examples_per_second"] = ts.examples_per_second;
+      (*stats)["exposure_model.seconds"] = ts.seconds;
     }
   }
-  QM_RETURN_IF_ERROR(EncodeAllItems(ds, &b));
-  QM_RETURN_IF_ERROR(BuildIndexes(ds, c, hist, &b, &stats));
-  if (c.neighbours > 0) QM_RETURN_IF_ERROR(BuildNeighbours(ds, c, &b, &stats));
+  QM_RETURN_IF_ERROR(EncodeAllItems(ds, b));
+  QM_RETURN_IF_ERROR(BuildIndexes(ds, c, hist, b, stats));
+  if (c.neighbours > 0) QM_RETURN_IF_ERROR(BuildNeighbours(ds, c, b, stats));
 
   // Ranker on training exposures.
-  ByCustomer by(ds.events, ds.customers.size());
   double keep = c.negative_keep;
   if (keep == 0) {
     // Auto: every unclicked exposure on small data, about 4M rows on large data.
     size_t exposures = 0;
     for (size_t e = 0; e < ds.events.size(); ++e) {
-      exposures += !h.split.held_out[e] && IsExposure(ds.events.type[e]);
+      exposures += !split.held_out[e] && IsExposure(ds.events.type[e]);
     }
     keep = exposures > 4'000'000 ? 4e6 / static_cast<double>(exposures) : 1.0;
   }
-  stats["ranker.negative_keep"] = keep;
+  (*stats)["ranker.negative_keep"] = keep;
   std::vector<RankRow> rows =
-      BuildRankRows(ds, by, h.split, /*held_out=*/false, c, keep, std::numeric_limits<size_t>::max(), c.seed);
+      BuildRankRows(ds, by, split, /*held_out=*/false, c, keep, std::numeric_limits<size_t>::max(), c.seed);
   if (rows.empty()) return Status::InvalidArgument("no exposures or positives to train the ranker on");
-  stats["ranker.rows"] = static_cast<double>(rows.size());
-  b.builder = std::make_unique<rank::RankInputBuilder>(*b.space, b.towers->dim());
-  QM_ASSIGN_OR_RETURN(b.ranker, rank::Ranker::CreateBuiltin(*b.space, *b.builder, c.ranker));
+  (*stats)["ranker.rows"] = static_cast<double>(rows.size());
+  b->builder = std::make_unique<rank::RankInputBuilder>(*b->space, b->towers->dim());
+  QM_ASSIGN_OR_RETURN(b->ranker, rank::Ranker::CreateBuiltin(*b->space, *b->builder, c.ranker));
   {
     std::mt19937_64 rng(c.seed ^ 0x7a11);
     std::vector<size_t> order(rows.size());
@@ -868,7 +853,7 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
     auto produce = [&](rank::RankBatch* out) -> bool {
       if (cursor >= rows.size()) return false;
       size_t hi = std::min(rows.size(), cursor + bs);
-      Status st = MakeRankBatch(ds, b, hist, tz, rows, order, cursor, hi, out);
+      Status st = MakeRankBatch(ds, *b, hist, tz, rows, order, cursor, hi, out);
       cursor = hi;
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(status_mu);
@@ -880,29 +865,34 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
     auto prefetch = std::make_unique<Prefetcher<rank::RankBatch>>(produce);
     Progress progress("training ranker", static_cast<uint64_t>(rows.size()) * c.ranker.epochs, " rows");
     rank::RankTrainStats rs;
-    Status st = b.ranker->Train([&](rank::RankBatch* out) { return prefetch->Next(out); },
-                                [&] {
-                                  prefetch.reset();
-                                  cursor = 0;
-                                  std::shuffle(order.begin(), order.end(), rng);
-                                  prefetch = std::make_unique<Prefetcher<rank::RankBatch>>(produce);
-                                },
-                                [&](int64_t n) { progress.Add(static_cast<uint64_t>(n)); }, &rs);
+    Status st = b->ranker->Train([&](rank::RankBatch* out) { return prefetch->Next(out); },
+                                 [&] {
+                                   prefetch.reset();
+                                   cursor = 0;
+                                   std::shuffle(order.begin(), order.end(), rng);
+                                   prefetch = std::make_unique<Prefetcher<rank::RankBatch>>(produce);
+                                 },
+                                 [&](int64_t n) { progress.Add(static_cast<uint64_t>(n)); }, &rs);
     prefetch.reset();
     progress.Finish();
     QM_RETURN_IF_ERROR(batch_status);
     QM_RETURN_IF_ERROR(st);
-    stats["ranker.rows_per_second"] = rs.rows_per_second;
-    stats["ranker.seconds"] = rs.seconds;
-    stats["ranker.final_loss"] = rs.epoch_loss.empty() ? 0 : rs.epoch_loss.back();
+    (*stats)["ranker.rows_per_second"] = rs.rows_per_second;
+    (*stats)["ranker.seconds"] = rs.seconds;
+    (*stats)["ranker.final_loss"] = rs.epoch_loss.empty() ? 0 : rs.epoch_loss.back();
   }
 
-  b.settings = ResolveSettings(c, b);
-  QM_ASSIGN_OR_RETURN(result.eval, EvaluateBundle(ds, b, h, by, hist, tz, c, /*baselines=*/true, data_dir));
+  b->settings = ResolveSettings(c, *b);
+  return Status::Ok();
+}
 
-  // Publish.
+// Writes `b` as a new version under `root` (CURRENT moves to it once it verifies), with the
+// metrics, configuration and data fingerprint of its manifest. Returns the version.
+Result<std::string> PublishBundle(const Dataset& ds, const Bundle& b, const TrainConfig& c, const std::string& root,
+                                  const std::map<std::string, double>& metrics, const std::string& config_json,
+                                  const std::string& fingerprint) {
   using artifacts::BundleFile;
-  QM_ASSIGN_OR_RETURN(artifacts::BundleWriter w, artifacts::BundleWriter::Create(artifacts_root));
+  QM_ASSIGN_OR_RETURN(artifacts::BundleWriter w, artifacts::BundleWriter::Create(root));
   w.SetSettings(b.settings);
   QM_RETURN_IF_ERROR(b.space->Save(w.PathFor(BundleFile::kFeatures)));
   QM_RETURN_IF_ERROR(w.Add(BundleFile::kFeatures));
@@ -932,14 +922,38 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   QM_RETURN_IF_ERROR(w.Add(BundleFile::kRanker));
   QM_RETURN_IF_ERROR(w.Add(BundleFile::kRankerOptions));
   QM_RETURN_IF_ERROR(w.WriteRankInputs(b.builder->Describe()));
-  stats["train.seconds"] = Since(t_all);
-  std::map<std::string, double> metrics = result.eval.metrics;
-  for (const auto& [k, v] : stats) metrics["stats." + k] = v;
   w.SetMetrics(metrics);
   QM_RETURN_IF_ERROR(w.SetConfig(config_json));
   w.SetDataFingerprint(fingerprint);
   QM_RETURN_IF_ERROR(w.Commit().status());
-  result.version = w.version();
+  return w.version();
+}
+
+}  // namespace
+
+Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
+                          const TrainConfig& c, const std::string& config_json, const policy::StoreConfig* store) {
+  const auto t_all = std::chrono::steady_clock::now();
+  recall::SetTorchThreads(Threads(c));
+  QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
+  TrainResult result;
+  auto& stats = result.stats;
+  QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data, store, &stats));
+  QM_ASSIGN_OR_RETURN(std::string fingerprint, artifacts::DataFingerprint(data_dir));
+  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
+  stats["data.customers"] = static_cast<double>(ds.customers.size());
+  stats["data.items"] = static_cast<double>(ds.items.size());
+  stats["data.events"] = static_cast<double>(ds.events.size());
+  stats["data.train_events"] = static_cast<double>(h.split.num_train);
+  features::HistoryIndex hist(ds.events, ds.customers.size());
+  ByCustomer by(ds.events, ds.customers.size());
+  Bundle b;
+  QM_RETURN_IF_ERROR(FitBundle(ds, h.split, by, hist, tz, c, &b, &stats));
+  QM_ASSIGN_OR_RETURN(result.eval, EvaluateBundle(ds, b, h, by, hist, tz, c, /*baselines=*/true, data_dir));
+  stats["train.seconds"] = Since(t_all);
+  std::map<std::string, double> metrics = result.eval.metrics;
+  for (const auto& [k, v] : stats) metrics["stats." + k] = v;
+  QM_ASSIGN_OR_RETURN(result.version, PublishBundle(ds, b, c, artifacts_root, metrics, config_json, fingerprint));
   return result;
 }
 
