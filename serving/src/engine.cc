@@ -23,6 +23,10 @@ namespace {
 const char* const kStoreMarker = "QM_SEEDED";
 }  // namespace
 
+std::string BatchRequestId(TimeMs now, const std::string& customer_id) {
+  return "recommend:" + std::to_string(now) + ":" + customer_id;
+}
+
 ProfileSources Engine::Impl::Sources() const {
   return ProfileSources{&ds, &activity, static_cast<TimeMs>(opt.serving.history_window_days) * kMsPerDay,
                         policy->config().clicked_horizon};
@@ -85,7 +89,9 @@ Status Engine::Impl::SeedStore() {
 
 Status Engine::Impl::Init() {
   QM_ASSIGN_OR_RETURN(tz, TimeZone::Load(opt.data.timezone));
-  {
+  if (opt.dataset) {
+    ds = *opt.dataset;
+  } else {
     LoadReport report;
     auto loaded = LoadDataset(opt.data.dir, opt.data, &report);
     if (!loaded.ok()) return loaded.status();

@@ -68,7 +68,7 @@ Status Run(const RecommendOptions& o) {
         r.count = o.count;
         r.now_ms = now;
         r.dry_run = true;
-        r.request_id = "recommend:" + std::to_string(now) + ":" + ids[i];  // deterministic exploration
+        r.request_id = serving::BatchRequestId(now, ids[i]);  // deterministic exploration
         batch.push_back(std::move(r));
       }
       Status st = engine->Recommend(batch, &out);

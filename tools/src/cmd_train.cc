@@ -17,8 +17,9 @@ Command AddTrainCommand(CLI::App& root) {
   cmd.run = [opts]() -> Status {
     QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(opts->config));
     ApplyOverrides(*opts, &config);
+    const training::ServedSettings served{config.policy, config.serving, "app_home"};
     QM_ASSIGN_OR_RETURN(auto result, training::Train(config.data.dir, config.data, config.artifacts_root,
-                                                     config.training, config.json, &config.store));
+                                                     config.training, config.json, &config.store, &served));
     std::printf("%s", result.eval.Format().c_str());
     std::printf("two-tower: %.0f examples/s; ranker: %.0f rows/s; total %.1f s\n",
                 result.stats["two_tower.examples_per_second"], result.stats["ranker.rows_per_second"],
@@ -40,12 +41,15 @@ Command AddEvalCommand(CLI::App& root) {
   AddCommonOptions(cmd.app, opts.get());
   cmd.app->add_option("--version", eval->version, "version to evaluate (default: CURRENT)");
   cmd.app->add_flag("--no-baselines", *no_baselines, "skip the baselines");
+  cmd.app->add_option("--pages", eval->pages_csv,
+                      "also write every served page as CSV (customer_id,now,k,rank,item_id)");
   cmd.run = [opts, eval, no_baselines]() -> Status {
     QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(opts->config));
     ApplyOverrides(*opts, &config);
     eval->baselines = !*no_baselines;
+    const training::ServedSettings served{config.policy, config.serving, "app_home"};
     QM_ASSIGN_OR_RETURN(auto report, training::Evaluate(config.data.dir, config.data, config.artifacts_root,
-                                                        config.training, *eval, &config.store));
+                                                        config.training, *eval, &config.store, &served));
     std::printf("%s", report.Format().c_str());
     return Status::Ok();
   };

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -26,6 +27,7 @@
 #include "qianmian/training/exposure_sample.h"
 #include "qianmian/training/split.h"
 #include "qianmian/training/store_events.h"
+#include "served_eval.h"
 
 namespace qm::training {
 
@@ -45,11 +47,14 @@ using metrics::RankingMetrics;
 std::string EvalReport::Format() const {
   std::string out;
   char line[160];
+  if (!note.empty()) out += "note: " + note + "\n";
   std::snprintf(line, sizeof line, "evaluated customers: %lld\n", static_cast<long long>(customers));
   out += line;
   // Table of <system> x <metric@K>.
-  std::vector<std::string> systems = {"oracle",    "history_oracle", "attribute_oracle", "two_stage",
-                                      "retrieval", "ease",           "item_knn",         "popularity"};
+  // "served" is the headline: the pages the engine serves. The rows below it are diagnostics
+  // (two_stage: the ranker's order of the filtered candidates, retrieval alone) and references.
+  std::vector<std::string> systems = {"served",    "oracle", "history_oracle", "attribute_oracle", "two_stage",
+                                      "retrieval", "ease",   "item_knn",       "popularity"};
   std::vector<std::string> cols = {"recall@10", "recall@20", "recall@50",  "ndcg@10",
                                    "ndcg@20",   "ndcg@50",   "coverage@20"};
   std::snprintf(line, sizeof line, "%-16s", "system");
@@ -491,11 +496,9 @@ bool Eligible(const policy::Policy& policy, const Dataset& ds, uint32_t customer
 }
 
 // Evaluates a bundle: retrieval alone, two-stage, ranker classification metrics, baselines.
-Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const HeldOut& h, const ByCustomer& by,
-                                  const features::HistoryIndex& hist, const TimeZone& tz, const TrainConfig& c,
-                                  bool baselines, const std::string& data_dir) {
-  EvalReport report;
-  QM_ASSIGN_OR_RETURN(policy::Policy policy, policy::Policy::Create(policy::PolicyConfig{}, ds.channels, tz));
+// The evaluated customers: those with a held-out target, a seeded sample of max_eval_customers
+// when there are more.
+Result<EvalTargets> SampleEvalTargets(const Dataset& ds, const HeldOut& h, const TrainConfig& c) {
   EvalTargets all = BuildEvalTargets(ds.events, h.split);
   if (all.size() == 0) return Status::InvalidArgument("no held-out positives to evaluate on");
   // Seeded sample of evaluated customers.
@@ -515,6 +518,16 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
     t.targets.Append(tg);
     t.seen.Append(sn);
   }
+  return t;
+}
+
+// The diagnostics below the served figure: retrieval alone, the two-stage ranking of the
+// filtered candidates, the ranker's classification quality, baselines and oracles.
+Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const HeldOut& h, const EvalTargets& t,
+                                  const ByCustomer& by, const features::HistoryIndex& hist, const TimeZone& tz,
+                                  const TrainConfig& c, bool baselines, const std::string& data_dir) {
+  EvalReport report;
+  QM_ASSIGN_OR_RETURN(policy::Policy policy, policy::Policy::Create(policy::PolicyConfig{}, ds.channels, tz));
   report.customers = static_cast<int64_t>(t.size());
   const std::vector<int> ks = {10, 20, 50};
   const int kmax = 50;
@@ -931,8 +944,48 @@ Result<std::string> PublishBundle(const Dataset& ds, const Bundle& b, const Trai
 
 }  // namespace
 
+namespace {
+
+// The served evaluation of version `version` under `root` on the evaluated customers `t`, each
+// served at the start of their held-out period.
+Result<std::map<std::string, double>> ServedFigures(const Dataset& ds, const HeldOut& h, const EvalTargets& t,
+                                                    const DataConfig& data, const std::string& root,
+                                                    const std::string& version, const ServedSettings* served,
+                                                    const std::string& pages_csv) {
+  ServedEvalOptions o;
+  o.artifacts_root = root;
+  o.version = version;
+  o.data = data;
+  const ServedSettings defaults;
+  const ServedSettings& s = served ? *served : defaults;
+  o.policy = s.policy;
+  o.serving = s.serving;
+  o.channel = s.channel;
+  o.pages_csv = pages_csv;
+  std::vector<TimeMs> times(t.size());
+  for (size_t i = 0; i < t.size(); ++i) times[i] = h.customer_time[t.customers[i]];
+  return EvaluateServed(ds, h.split.held_out, t, times, o);
+}
+
+// A scratch artifact root inside `root` (removed with the object): the split fit is served from it.
+class ScratchRoot {
+ public:
+  explicit ScratchRoot(const std::string& root) : path_(fs::path(root) / ".served-eval") { fs::remove_all(path_); }
+  ~ScratchRoot() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string path() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+}  // namespace
+
 Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
-                          const TrainConfig& c, const std::string& config_json, const policy::StoreConfig* store) {
+                          const TrainConfig& c, const std::string& config_json, const policy::StoreConfig* store,
+                          const ServedSettings* served) {
   const auto t_all = std::chrono::steady_clock::now();
   recall::SetTorchThreads(Threads(c));
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
@@ -949,7 +1002,36 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   ByCustomer by(ds.events, ds.customers.size());
   Bundle b;
   QM_RETURN_IF_ERROR(FitBundle(ds, h.split, by, hist, tz, c, &b, &stats));
-  QM_ASSIGN_OR_RETURN(result.eval, EvaluateBundle(ds, b, h, by, hist, tz, c, /*baselines=*/true, data_dir));
+  QM_ASSIGN_OR_RETURN(EvalTargets t, SampleEvalTargets(ds, h, c));
+  QM_ASSIGN_OR_RETURN(result.eval, EvaluateBundle(ds, b, h, t, by, hist, tz, c, /*baselines=*/true, data_dir));
+  {  // The headline: the split fit served as the engine serves it.
+    ScratchRoot scratch(artifacts_root);
+    QM_ASSIGN_OR_RETURN(std::string v, PublishBundle(ds, b, c, scratch.path(), {}, config_json, fingerprint));
+    QM_ASSIGN_OR_RETURN(auto figures, ServedFigures(ds, h, t, data, scratch.path(), v, served, ""));
+    result.eval.metrics.insert(figures.begin(), figures.end());
+  }
+  Split fit_split = h.split;
+  if (c.refit) {
+    // The published model learns from every event: the figures above are the split fit's.
+    std::fill(fit_split.held_out.begin(), fit_split.held_out.end(), 0);
+    fit_split.num_train = ds.events.size();
+    fit_split.num_held_out = 0;
+    Bundle all;
+    std::map<std::string, double> refit_stats;
+    QM_RETURN_IF_ERROR(FitBundle(ds, fit_split, by, hist, tz, c, &all, &refit_stats));
+    for (const auto& [k, v] : refit_stats) stats["refit." + k] = v;
+    b = std::move(all);
+    result.eval.note = "figures of the fit on the split (" + std::to_string(h.split.num_train) +
+                       " events); the version published was fit again on all " + std::to_string(ds.events.size()) +
+                       " events";
+  }
+  stats["refit"] = c.refit ? 1 : 0;
+  stats["data.fit_events"] = static_cast<double>(fit_split.num_train);
+  TimeMs fit_end = kNoTime;
+  for (size_t e = 0; e < ds.events.size(); ++e) {
+    if (!fit_split.held_out[e]) fit_end = std::max(fit_end, ds.events.ts[e]);
+  }
+  stats["data.fit_end_ms"] = static_cast<double>(fit_end);
   stats["train.seconds"] = Since(t_all);
   std::map<std::string, double> metrics = result.eval.metrics;
   for (const auto& [k, v] : stats) metrics["stats." + k] = v;
@@ -957,8 +1039,43 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   return result;
 }
 
+namespace {
+
+// When `m` is a version fit again on every event up to a time after some evaluated customer's
+// held-out start, evaluating it here would score it on events it learned from: the report is then
+// the figures its manifest recorded from the split fit.
+std::optional<EvalReport> RecordedIfInSample(const artifacts::Manifest& m, const HeldOut& h, const EvalTargets& t) {
+  std::map<std::string, double> recorded;
+  try {
+    auto j = nlohmann::json::parse(m.metrics_json);
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it.value().is_number()) recorded[it.key()] = it.value().get<double>();
+    }
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  auto refit = recorded.find("stats.refit");
+  auto fit_end = recorded.find("stats.data.fit_end_ms");
+  if (refit == recorded.end() || refit->second == 0 || fit_end == recorded.end()) return std::nullopt;
+  bool in_sample = false;
+  for (uint32_t cu : t.customers) in_sample |= static_cast<double>(h.customer_time[cu]) <= fit_end->second;
+  if (!in_sample) return std::nullopt;
+  EvalReport r;
+  for (const auto& [k, v] : recorded) {
+    if (k.rfind("stats.", 0) != 0) r.metrics[k] = v;
+  }
+  r.customers = static_cast<int64_t>(recorded.count("served.customers") ? recorded["served.customers"] : 0);
+  r.note = "version " + m.version +
+           " was fit again on every event up to the end of this data, held-out period "
+           "included: these are the figures recorded when it was trained (the fit on the split), not a new evaluation";
+  return r;
+}
+
+}  // namespace
+
 Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
-                            const TrainConfig& c, const EvalOptions& options, const policy::StoreConfig* store) {
+                            const TrainConfig& c, const EvalOptions& options, const policy::StoreConfig* store,
+                            const ServedSettings* served) {
   recall::SetTorchThreads(Threads(c));
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
   std::string version = options.version;
@@ -969,6 +1086,8 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
   QM_ASSIGN_OR_RETURN(artifacts::BundleReader bundle, artifacts::BundleReader::Open(artifacts_root, version));
   QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data, store, nullptr));
   QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
+  QM_ASSIGN_OR_RETURN(EvalTargets t, SampleEvalTargets(ds, h, c));
+  if (auto recorded = RecordedIfInSample(bundle.manifest(), h, t)) return *recorded;
   Bundle b;
   b.settings = bundle.settings();
   QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Load(bundle.PathFor(BundleFile::kFeatures)));
@@ -990,7 +1109,10 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
   QM_ASSIGN_OR_RETURN(b.ranker, rank::Ranker::LoadBuiltin(bundle.PathFor(BundleFile::kRanker), *b.space, *b.builder));
   features::HistoryIndex hist(ds.events, ds.customers.size());
   ByCustomer by(ds.events, ds.customers.size());
-  return EvaluateBundle(ds, b, h, by, hist, tz, c, options.baselines, data_dir);
+  QM_ASSIGN_OR_RETURN(EvalReport report, EvaluateBundle(ds, b, h, t, by, hist, tz, c, options.baselines, data_dir));
+  QM_ASSIGN_OR_RETURN(auto figures, ServedFigures(ds, h, t, data, artifacts_root, version, served, options.pages_csv));
+  report.metrics.insert(figures.begin(), figures.end());
+  return report;
 }
 
 }  // namespace qm::training

@@ -43,6 +43,7 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   t.Read("exposure_weight", &c->exposure_weight);
   if (c->retrieval_weight < 0 && c->retrieval_weight != -1) t.Error("retrieval_weight", "must be >= 0 (or -1 = auto)");
   if (c->candidates < 1) t.Error("candidates", "must be >= 1");
+  t.Read("refit", &c->refit);
   t.Read("max_eval_customers", &c->max_eval_customers);
   if (c->max_eval_customers < 1) t.Error("max_eval_customers", "must be >= 1");
   t.Read("exact_index_max", &c->exact_index_max);

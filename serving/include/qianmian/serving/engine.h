@@ -37,7 +37,14 @@ struct EngineOptions {
   ServingConfig serving;
   // An already open store to use instead of opening `store` (e.g. shared with a push run).
   std::shared_ptr<policy::EventStore> shared_store;
+  // A dataset to serve instead of loading data.dir (the engine takes a copy; data.timezone still
+  // applies). Evaluation serves a bank as it was at a past moment this way.
+  std::shared_ptr<const Dataset> dataset;
 };
+
+// The request id of a batch request for `customer_id` at `now` ("recommend:<now>:<id>"): the
+// same id gives the same exploration, so batch recommendations and evaluation are reproducible.
+std::string BatchRequestId(TimeMs now, const std::string& customer_id);
 
 // A `recommend` request (SPEC §5).
 struct Request {

@@ -12,14 +12,25 @@
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/status.h"
 #include "qianmian/policy/policy_config.h"
+#include "qianmian/serving/serving_config.h"
 #include "qianmian/training/training_config.h"
 
 namespace qm::training {
 
+// What the served evaluation serves with: the engine's [policy] and [serving] sections, on the
+// channel whose pages are scored.
+struct ServedSettings {
+  policy::PolicyConfig policy;
+  serving::ServingConfig serving;
+  std::string channel = "app_home";
+};
+
 // Offline quality of one version on its held-out events.
 struct EvalReport {
+  std::string note;       // printed first (e.g. whose fit the figures are)
   int64_t customers = 0;  // evaluated customers (with at least one target)
-  // "<system>.<metric>@K" -> value, e.g. "two_stage.recall@20", "retrieval.ndcg@10",
+  // "<system>.<metric>@K" -> value, e.g. "served.recall@20" (the headline: the pages the engine
+  // serves), "two_stage.recall@20", "retrieval.ndcg@10",
   // "popularity.recall@20", "ranker.auc", "ranker.gauc", "ranker.logloss", "oracle.recall@20".
   std::map<std::string, double> metrics;
   std::string Format() const;  // a readable table
@@ -35,21 +46,29 @@ struct TrainResult {
 // after the bundle is complete and verified. `config_json` is recorded in the manifest.
 // `store` (may be null): the event store whose recorded events (feedback, sends) are added to
 // events.csv's; an embedded store is opened read-only and skipped when it does not exist.
+// The figures come from the models fit on the split; with `config.refit` (the default) the
+// version published is then fit again on every event, and its manifest says so ("stats.refit",
+// "stats.data.fit_events", "stats.data.fit_end_ms"). `served` (may be null: defaults) is what the
+// served evaluation serves with.
 Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
                           const TrainConfig& config, const std::string& config_json,
-                          const policy::StoreConfig* store = nullptr);
+                          const policy::StoreConfig* store = nullptr, const ServedSettings* served = nullptr);
 
 struct EvalOptions {
   bool baselines = true;  // popularity, item-kNN and (if the catalogue allows) EASE
   std::string version;    // "" = CURRENT
+  std::string pages_csv;  // "" = none; else every served page (customer_id,now,k,rank,item_id)
 };
 
 // Evaluates a published version on the held-out events of `data_dir` (same split as training).
 // The two-stage score uses the version's settings (artifacts::BundleSettings: temperatures,
 // exposure and retrieval weights); `config` gives the split and the evaluation's sample,
 // candidate count and seed.
+// A version fit again on every event (`stats.refit`) has seen the held-out events of its own
+// data: its figures would be in-sample, so Evaluate then reports the figures its manifest recorded
+// from the split fit, and says so in `note`.
 Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
                             const TrainConfig& config, const EvalOptions& options,
-                            const policy::StoreConfig* store = nullptr);
+                            const policy::StoreConfig* store = nullptr, const ServedSettings* served = nullptr);
 
 }  // namespace qm::training

@@ -1,0 +1,40 @@
+// The served evaluation: the pages Engine::Recommend returns (the same stages, policy and
+// re-rank as the server, exploration seeded by BatchRequestId) for each evaluated customer at the
+// start of their held-out period, with the state known then (the bank without its held-out
+// events), scored against the held-out targets. `qianmian eval` and `train` report it as their
+// headline ("served.*"). Private to training.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "qianmian/core/dataset.h"
+#include "qianmian/core/status.h"
+#include "qianmian/metrics/held_out.h"
+#include "qianmian/policy/policy_config.h"
+#include "qianmian/serving/serving_config.h"
+
+namespace qm::training {
+
+struct ServedEvalOptions {
+  std::string artifacts_root;  // the version to serve is <root>/CURRENT unless `version` is set
+  std::string version;
+  DataConfig data;  // its time zone
+  policy::PolicyConfig policy;
+  serving::ServingConfig serving;
+  std::string channel = "app_home";
+  std::vector<int> ks = {10, 20, 50};  // one page of each size per customer
+  int threads = 2;                     // concurrent requests
+  std::string pages_csv;               // "" = none; else every served page (customer_id,now,k,rank,item_id)
+};
+
+// Serves `targets.customers[i]` at times[i] from `ds` without the events `held_out` marks, with a
+// scratch event store seeded from the remaining events (nothing reserved: dry runs), and returns
+// "served.recall@K", "served.ndcg@K" for every K, "served.coverage@20" and "served.customers".
+Result<std::map<std::string, double>> EvaluateServed(const Dataset& ds, const std::vector<uint8_t>& held_out,
+                                                     const metrics::EvalTargets& targets,
+                                                     const std::vector<TimeMs>& times,
+                                                     const ServedEvalOptions& options);
+
+}  // namespace qm::training
