@@ -11,6 +11,8 @@ void ReadDataConfig(ConfigTable t, DataConfig* c) {
   t.Read("timezone", &c->timezone);
   t.Read("schema", &c->schema);
   t.Read("channels", &c->channels);
+  t.Read("clock", &c->clock);
+  if (c->clock != "wall" && c->clock != "data_end") t.Error("clock", "must be \"wall\" or \"data_end\"");
 }
 
 }  // namespace qm

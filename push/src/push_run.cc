@@ -111,7 +111,7 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
           "channel '" + o.channel + "' is not a push channel (its contacts are reservations confirmed by impressions)");
   }
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(o.time_zone));
-  const TimeMs now = o.now == kNoTime ? NowMs() : o.now;
+  const TimeMs now = o.now == kNoTime ? engine->Now() : o.now;  // the wall clock or the data's end
   std::vector<std::string> ids;
   if (!o.audience.empty() && o.audience[0] == '@') {
     QM_ASSIGN_OR_RETURN(ids, ReadIdFile(o.audience.substr(1)));

@@ -100,6 +100,10 @@ Status Engine::Impl::Init() {
   if (ds.items.empty()) return Status::InvalidArgument("items.csv holds no items");
   retired.assign(ds.items.size(), 0);
   activity.Build(ds.events, ds.customers.size());
+  if (opt.data.clock == "data_end") {
+    const TimeMs last = activity.last_ts();
+    data_end = last == kNoTime ? NowMs() : last + 1;
+  }
   ds.events = EventLog();  // serving keeps its own compact copy
   const ServingConfig& sc = opt.serving;
   popular.Build(activity, ds, sc.history_window_days, sc.popular);
@@ -148,6 +152,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
+TimeMs Engine::Now() const { return impl_->Now(); }
+
 std::string Engine::model_version() const {
   std::shared_lock<WriterFirstMutex> lock(impl_->mu);
   return impl_->model->version;
@@ -169,7 +175,7 @@ Result<std::vector<ItemScore>> Engine::Score(const std::string& customer_id, con
   std::shared_lock<WriterFirstMutex> lock(im.mu);
   auto ch = im.ds.channels.Find(channel_name);
   if (!ch) return Status::InvalidArgument("unknown channel '" + channel_name + "'");
-  const TimeMs now = now_ms == kNoTime ? NowMs() : now_ms;
+  const TimeMs now = now_ms == kNoTime ? im.Now() : now_ms;
   std::shared_ptr<Model> m = im.model;
   const Model& md = *m;
   ProfileBatch pb;
@@ -376,7 +382,8 @@ void Engine::WithDataset(const std::function<void(const Dataset&)>& fn) const {
 
 Result<policy::CustomerHistory> Engine::History(const std::string& customer_id, TimeMs since, size_t limit,
                                                 TimeMs now_ms) {
-  return impl_->policy->History(impl_->store.get(), customer_id, since, limit, now_ms == kNoTime ? NowMs() : now_ms);
+  return impl_->policy->History(impl_->store.get(), customer_id, since, limit,
+                                now_ms == kNoTime ? impl_->Now() : now_ms);
 }
 
 }  // namespace qm::serving

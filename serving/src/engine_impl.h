@@ -30,6 +30,8 @@ struct Engine::Impl {
   std::atomic<uint64_t> request_counter{0};
   PageOptions home_page, other_page;     // re-rank on app_home (with the slot layout) and elsewhere
   std::vector<uint8_t> reserve_channel;  // per channel id
+  TimeMs data_end = kNoTime;             // [data] clock = "data_end": the time of requests without one
+  TimeMs Now() const { return data_end != kNoTime ? data_end : NowMs(); }
 
   std::mutex writer_mu;         // serialises writers (upserts, retire, reload)
   mutable WriterFirstMutex mu;  // guards everything below: shared for requests

@@ -130,7 +130,7 @@ Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* 
   auto ch_opt = ds.channels.Find(req.channel);
   if (!ch_opt) return Status::InvalidArgument("unknown channel '" + req.channel + "'");
   const ChannelId channel = *ch_opt;
-  const TimeMs now = req.now_ms == kNoTime ? NowMs() : req.now_ms;
+  const TimeMs now = req.now_ms == kNoTime ? Now() : req.now_ms;
   std::shared_ptr<Model> m = model;
   const Model& md = *m;
 

@@ -122,7 +122,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     return Status::Ok();
   }
   const ChannelId channel = *ch_opt;
-  const TimeMs now = req.now_ms == kNoTime ? NowMs() : req.now_ms;
+  const TimeMs now = req.now_ms == kNoTime ? Now() : req.now_ms;
   resp->request_id = req.request_id;
   if (resp->request_id.empty()) {
     char buf[48];

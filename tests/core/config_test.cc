@@ -46,6 +46,16 @@ TEST(Config, RejectsBadValuesNamingTheKey) {
   EXPECT_NE(st.message().find("'data.max_bad_row_share': must be in [0, 1]"), std::string::npos);
 }
 
+TEST(Config, TheClockIsTheWallOrTheDataEnd) {
+  DataConfig c;
+  EXPECT_EQ(c.clock, "wall");
+  ASSERT_TRUE(ReadData("[data]\nclock = \"data_end\"\n", &c).ok());
+  EXPECT_EQ(c.clock, "data_end");
+  Status st = ReadData("[data]\nclock = \"sundial\"\n", &c);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("'data.clock': must be \"wall\" or \"data_end\""), std::string::npos) << st.message();
+}
+
 TEST(Config, ReportsSyntaxErrorsWithLine) {
   auto f = ConfigFile::Parse("[data\nx=1", "engine.toml");
   ASSERT_FALSE(f.ok());

@@ -323,6 +323,28 @@ TEST_F(EngineTest, ScoreReportsProbabilitiesAndTheRulesThatBlock) {
   EXPECT_FALSE(e.Score(ds.customers[c].id, "fax", {held}, kNow).ok());
 }
 
+TEST_F(EngineTest, AHistoricDataSetIsServedAsOfItsEndWhenARequestGivesNoTime) {
+  EngineOptions o = OptionsFor(scratch_);
+  o.data.clock = "data_end";
+  Engine& e = Open(o);
+  const TimeMs end = e.Now();
+  EXPECT_LT(end, NowMs() - kMsPerDay);  // the generated bank ends before today
+  const std::string customer = SharedBank().customers[7].id;
+  Request r;
+  r.customer_id = customer;
+  r.dry_run = true;
+  r.request_id = "clock-test";
+  std::vector<Response> implicit, explicit_end;
+  ASSERT_TRUE(e.Recommend({r}, &implicit).ok());
+  r.now_ms = end;
+  ASSERT_TRUE(e.Recommend({r}, &explicit_end).ok());
+  ASSERT_FALSE(implicit[0].items.empty());
+  ASSERT_EQ(implicit[0].items.size(), explicit_end[0].items.size());
+  for (size_t k = 0; k < implicit[0].items.size(); ++k) {
+    EXPECT_EQ(implicit[0].items[k].item_id, explicit_end[0].items[k].item_id);
+  }
+}
+
 TEST(ServingConfig, ErrorsNameTheKey) {
   auto f = ConfigFile::Parse("[serving]\nexplore_share = 2\nslots = [\"banner\"]\nbogus = 1\n");
   ASSERT_TRUE(f.ok());

@@ -24,6 +24,7 @@ Status BuildFixture(const Fixture& f) {
   QM_RETURN_IF_ERROR(synth::GenerateBank(g).status());
   training::TrainConfig c;
   c.max_eval_customers = 100;
+  c.refit = false;  // the serving tests need the versions, not a second fit on every event
   c.two_tower.epochs = 1;
   c.two_tower.embedding_dim = 32;
   c.two_tower.hidden = 64;

@@ -32,7 +32,7 @@ Status Run(const RecommendOptions& o) {
   ApplyOverrides(o.common, &config);
   if (o.count < 1 || o.count > 100) return Status::InvalidArgument("--count must be in 1..100");
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
-  TimeMs now = NowMs();
+  TimeMs now = kNoTime;
   if (!o.now.empty()) {
     auto t = ParseTime(o.now, tz);
     if (!t) return Status::InvalidArgument("--now: cannot parse time '" + o.now + "'");
@@ -41,6 +41,7 @@ Status Run(const RecommendOptions& o) {
   QM_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadLines(o.customers, "customers file"));
   serving::EngineOptions eo = EngineOptionsFrom(config);
   QM_ASSIGN_OR_RETURN(auto engine, serving::Engine::Open(std::move(eo)));
+  if (now == kNoTime) now = engine->Now();  // the wall clock, or the data's end ([data] clock)
   QM_ASSIGN_OR_RETURN(auto writer, CsvWriter::Open(o.out));
   writer->Row({"customer_id", "rank", "item_id", "kind", "score", "reasons"});
 
@@ -125,7 +126,9 @@ Command AddRecommendCommand(CLI::App& root) {
   cmd.app->add_option("--channel", opts->channel, "channel (default app_home)");
   cmd.app->add_option("--count", opts->count, "items per customer, 1..100 (default 10)");
   cmd.app->add_option("--out", opts->out, "output CSV file")->required();
-  cmd.app->add_option("--now", opts->now, "time of the recommendations (ISO-8601 or epoch ms; default now)");
+  cmd.app->add_option("--now", opts->now,
+                      "time of the recommendations (ISO-8601 or epoch ms; default: now, or the data's end with [data] "
+                      "clock = \"data_end\")");
   cmd.app->add_option("--threads", opts->threads, "worker threads (default: every core)");
   cmd.run = [opts]() -> Status { return Run(*opts); };
   return cmd;

@@ -18,6 +18,10 @@ struct DataConfig {
   std::string schema;                                         // schema file for extra customer columns;
                                                               // empty = <dir>/schema.toml when it exists
   std::vector<std::string> channels = {"sms", "app_banner"};  // channels beyond the built-ins
+  // The time of a request that gives none: "wall" (the clock: a live bank) or "data_end" (just
+  // after the last event of events.csv: a historic data set such as MovieLens, served as of its
+  // end rather than years later, when its time and contact features would leave their range).
+  std::string clock = "wall";
 };
 void ReadDataConfig(ConfigTable t, DataConfig* c);
 

@@ -208,6 +208,10 @@ class Engine {
   [[nodiscard]] Result<policy::CustomerHistory> History(const std::string& customer_id, TimeMs since, size_t limit,
                                                         TimeMs now_ms = kNoTime);
 
+  // The time of a request without one: the wall clock, or with [data] clock = "data_end" just
+  // after the last event of the data the engine opened.
+  TimeMs Now() const;
+
   std::string model_version() const;
   const policy::Policy& policy() const;
   policy::EventStore* store() const;
