@@ -16,7 +16,7 @@
 #include "qianmian/core/time.h"
 #include "qianmian/serving/engine.h"
 #include "recall_sources.h"
-#include "rerank.h"
+#include "qianmian/serving/rerank.h"
 #include "rw_mutex.h"
 
 namespace qm::serving {

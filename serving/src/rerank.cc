@@ -1,4 +1,4 @@
-#include "rerank.h"
+#include "qianmian/serving/rerank.h"
 
 #include <algorithm>
 #include <unordered_map>

@@ -13,7 +13,7 @@
 #include "qianmian/core/status.h"
 #include "qianmian/policy/event_store.h"
 #include "qianmian/policy/policy.h"
-#include "rerank.h"
+#include "qianmian/serving/rerank.h"
 
 namespace qm::serving {
 

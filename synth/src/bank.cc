@@ -6,6 +6,10 @@
 #include <filesystem>
 #include <string>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "world.h"
 #include "writers.h"
 
@@ -25,6 +29,26 @@ Status ValidateBankOptions(const BankOptions& o) {
   QM_RETURN_IF_ERROR(gen::CheckOptionRange("contents", o.contents, 1, 10'000'000));
   QM_RETURN_IF_ERROR(gen::CheckOptionRange("days", o.days, 1, 3660));
   return gen::CheckOptionRange("threads", o.threads, 0, 1024);
+}
+
+Result<BankOptions> ReadBankOptions(const std::string& data_dir) {
+  const std::filesystem::path path = std::filesystem::path(data_dir) / "truth" / "truth.json";
+  std::ifstream in(path);
+  if (!in) return Status::NotFound(path.string() + " is missing: not a generated bank");
+  BankOptions o;
+  try {
+    const auto j = nlohmann::json::parse(in).at("options");
+    o.customers = j.at("customers").get<int64_t>();
+    o.products = j.at("products").get<int64_t>();
+    o.contents = j.at("contents").get<int64_t>();
+    o.days = j.at("days").get<int64_t>();
+    o.seed = j.at("seed").get<uint64_t>();
+    o.end = j.at("end_ms").get<TimeMs>();
+  } catch (const std::exception& e) {
+    return Status::Corruption(path.string() + ": no generate options (" + e.what() + ")");
+  }
+  QM_RETURN_IF_ERROR(ValidateBankOptions(o).Annotate(path.string()));
+  return o;
 }
 
 Result<std::unique_ptr<Bank>> Bank::Create(const BankOptions& options) {

@@ -13,6 +13,32 @@
 
 namespace qm::synth::gen {
 
+constexpr uint32_t kNone = 0xFFFFFFFFu;
+
+// One slot of the logging policy: a mixture of popularity, segment targeting and uniform
+// exploration over `pool`, each component rejection-sampled until `accept` holds.
+template <typename Accept>
+uint32_t DrawSlot(const World& w, const Pool& pool, int segment, float pi_pop, float pi_seg, Rng& r, Accept&& accept) {
+  if (pool.items.empty()) return kNone;
+  double u = r.Uniform();
+  int comp = u < pi_pop ? 0 : u < pi_pop + pi_seg ? 1 : 2;
+  for (int t = 0; t < w.params.max_tries; ++t) {
+    uint32_t i;
+    if (comp == 0) {
+      i = pool.items[pool.popularity.Sample(r)];
+    } else if (comp == 1) {
+      uint32_t cat = pool.segment_category[segment].Sample(r);
+      const auto& v = pool.by_category[cat];
+      if (v.empty()) continue;
+      i = v[pool.category_items[cat].Sample(r)];
+    } else {
+      i = pool.items[r.Below(static_cast<uint32_t>(pool.items.size()))];
+    }
+    if (accept(i)) return i;
+  }
+  return kNone;
+}
+
 class CustomerSim {
  public:
   CustomerSim() = default;
@@ -22,8 +48,9 @@ class CustomerSim {
   // Runs the planned contacts before `until` that have not run yet, appending their events.
   void RunUntil(TimeMs until, std::vector<Event>* out);
   // The true model's probabilities for `item` shown on `channel` at t, given the state now.
-  ResponseProbabilities Probabilities(uint32_t item, uint8_t channel, TimeMs t) const {
-    return TrueResponse(*w_, c_, item, channel, t, state_);
+  ResponseProbabilities Probabilities(uint32_t item, uint8_t channel, TimeMs t,
+                                      Knowledge knowledge = Knowledge::kTruth) const {
+    return TrueResponse(*w_, c_, item, channel, t, state_, knowledge);
   }
   // Shows `item` on `channel` at t under the customer's next request of that kind, or under the
   // latest one when `same_request` (see ShowItem).

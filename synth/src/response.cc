@@ -27,10 +27,10 @@ void CustomerState::Expose(const World& w, uint32_t item, TimeMs t) {
 }
 
 ResponseProbabilities TrueResponse(const World& w, uint32_t c, uint32_t item, uint8_t channel, TimeMs t,
-                                   const CustomerState& state) {
+                                   const CustomerState& state, Knowledge knowledge) {
   const Params& p = w.params;
   const ItemRec& it = w.items[item];
-  const float a = w.Affinity(c, item);
+  const float a = knowledge == Knowledge::kTruth ? w.Affinity(c, item) : w.AttributeAffinity(c, item);
   ResponseProbabilities r;
   if (channel == kChPush) {
     const float fatigue = it.service ? 0.0f : state.Fatigue(w, item, t);

@@ -56,8 +56,10 @@ class CustomerState {
 
 // The true probabilities for `item` shown to customer `c` on `channel` (kChApp or kChPush) at t,
 // given `state` before it. Service items pushed carry no fatigue.
+// With `knowledge` kAttributes the customer's affinity uses only the attribute part of its latent
+// (what the attribute oracle believes), everything else as the truth.
 ResponseProbabilities TrueResponse(const World& w, uint32_t c, uint32_t item, uint8_t channel, TimeMs t,
-                                   const CustomerState& state);
+                                   const CustomerState& state, Knowledge knowledge = Knowledge::kTruth);
 
 // Shows `item` to customer `c`: appends the exposure event (impression or push_sent under
 // `request`), records it in `state`, draws the response from `rng` and appends its events (a

@@ -12,32 +12,6 @@ namespace qm::synth::gen {
 
 namespace {
 
-constexpr uint32_t kNone = 0xFFFFFFFFu;
-
-// One slot of the logging policy: a mixture of popularity, segment targeting and uniform
-// exploration over `pool`, each component rejection-sampled until `accept` holds.
-template <typename Accept>
-uint32_t DrawSlot(const World& w, const Pool& pool, int segment, float pi_pop, float pi_seg, Rng& r, Accept&& accept) {
-  if (pool.items.empty()) return kNone;
-  double u = r.Uniform();
-  int comp = u < pi_pop ? 0 : u < pi_pop + pi_seg ? 1 : 2;
-  for (int t = 0; t < w.params.max_tries; ++t) {
-    uint32_t i;
-    if (comp == 0) {
-      i = pool.items[pool.popularity.Sample(r)];
-    } else if (comp == 1) {
-      uint32_t cat = pool.segment_category[segment].Sample(r);
-      const auto& v = pool.by_category[cat];
-      if (v.empty()) continue;
-      i = v[pool.category_items[cat].Sample(r)];
-    } else {
-      i = pool.items[r.Below(static_cast<uint32_t>(pool.items.size()))];
-    }
-    if (accept(i)) return i;
-  }
-  return kNone;
-}
-
 // Hourly weights of app sessions (local time).
 constexpr double kAppHours[24] = {0.2, 0.1, 0.05, 0.05, 0.05, 0.2, 0.6, 1.2, 1.6, 1.3, 1.1, 1.2,
                                   1.6, 1.3, 1.0,  1.0,  1.0,  1.1, 1.4, 1.7, 1.9, 1.8, 1.2, 0.6};

@@ -94,11 +94,41 @@ Status Simulator::NextDays(int64_t days, std::vector<Event>* events) {
   return Status::Ok();
 }
 
-Status Simulator::Probabilities(const Exposure* shown, size_t n, ResponseProbabilities* out) const {
+Status Simulator::Probabilities(const Exposure* shown, size_t n, Knowledge knowledge,
+                                ResponseProbabilities* out) const {
   for (size_t k = 0; k < n; ++k) QM_RETURN_IF_ERROR(impl_->Check(shown[k]));
   for (size_t k = 0; k < n; ++k) {
     const Exposure& x = shown[k];
-    out[k] = impl_->sims[x.customer - impl_->first].Probabilities(x.item, x.channel, x.ts);
+    out[k] = impl_->sims[x.customer - impl_->first].Probabilities(x.item, x.channel, x.ts, knowledge);
+  }
+  return Status::Ok();
+}
+
+bool Simulator::EligibleOnAppHome(uint32_t customer, uint32_t item, TimeMs t) const {
+  const gen::World& w = *impl_->w;
+  return w.Eligible(w.customers[customer], w.items[item], gen::kChApp, t) && !w.Holds(customer, item) &&
+         !impl_->sims[customer - impl_->first].state().Blocked(item);
+}
+
+Status Simulator::LoggingPage(uint32_t customer, TimeMs t, const std::vector<int>& kinds, LoggingMode mode,
+                              uint64_t seed, std::vector<uint32_t>* page) const {
+  page->clear();
+  if (customer < impl_->first || customer >= impl_->end) {
+    return Status::InvalidArgument("customer " + std::to_string(customer) + " is outside the simulated slice");
+  }
+  const gen::World& w = *impl_->w;
+  const gen::Params& p = w.params;
+  float pi_pop = p.pi_popularity, pi_seg = p.pi_segment;
+  if (mode == LoggingMode::kSegmentTargeting) pi_pop = 0, pi_seg = 1;
+  if (mode == LoggingMode::kPopularity) pi_pop = 1, pi_seg = 0;
+  gen::Rng rng(gen::Mix(seed, customer, static_cast<uint64_t>(t)));
+  auto accept = [&](uint32_t i) {
+    return std::find(page->begin(), page->end(), i) == page->end() && EligibleOnAppHome(customer, i, t);
+  };
+  for (int kind : kinds) {
+    const gen::Pool& pool = kind == 0 ? w.app_products : w.app_contents;
+    const uint32_t i = gen::DrawSlot(w, pool, w.customers[customer].segment, pi_pop, pi_seg, rng, accept);
+    if (i != gen::kNone) page->push_back(i);
   }
   return Status::Ok();
 }

@@ -301,6 +301,15 @@ struct World {
     for (int k = 0; k < kDim; ++k) s += u[k] * v[k];
     return s;
   }
+  // The same with the customer's latent replaced by its attribute part (what an oracle knowing
+  // customers only by their customers.csv attributes believes).
+  float AttributeAffinity(uint32_t c, uint32_t i) const {
+    const float* u = &customer_latent_observable[size_t(c) * kDim];
+    const float* v = &item_latent[size_t(i) * kDim];
+    float s = 0;
+    for (int k = 0; k < kDim; ++k) s += u[k] * v[k];
+    return s;
+  }
   bool Holds(uint32_t c, uint32_t i) const;
   // Static eligibility of an item for a customer on a channel at time t (tier, region,
   // channel, validity, suitability, consent); state-dependent rules are the logging policy's.

@@ -15,7 +15,7 @@
 #include "model.h"
 #include "qianmian/core/time.h"
 #include "recall_sources.h"
-#include "rerank.h"
+#include "qianmian/serving/rerank.h"
 
 namespace qm::serving {
 namespace {

@@ -343,3 +343,66 @@ TEST_F(SimulatorTest, BankToDatasetIsTheFolderAsLoaded) {
 
 }  // namespace
 }  // namespace qm::synth
+
+namespace qm::synth {
+namespace {
+
+TEST_F(SimulatorTest, TheAttributeOracleBelievesTheAffinityOfTheAttributePartOfTheLatent) {
+  const auto& m = (*truth_)["response_model"];
+  const double alpha = m["alpha"], click = m["click_intercept"], offset = m["product_click_offset"];
+  const auto u = test_util::ReadFloats(root_ / "truth" / "customer_latent_observable.f32");
+  const auto v = test_util::ReadFloats(root_ / "truth" / "item_latent.f32");
+  const auto bias = test_util::ReadFloats(root_ / "truth" / "item_bias.f32");
+  const int dim = (*truth_)["dim"];
+  auto sim = NewSimulator();
+  ASSERT_NE(sim, nullptr);
+  std::vector<Exposure> shown;
+  for (uint32_t c = 0; c < bank_->num_customers(); c += 53)
+    for (uint32_t i = c % 5; i < bank_->num_items(); i += 29) shown.push_back({c, i, kAppHome, bank_->start()});
+  std::vector<ResponseProbabilities> believed(shown.size()), truth(shown.size());
+  ASSERT_TRUE(sim->Probabilities(shown.data(), shown.size(), Knowledge::kAttributes, believed.data()).ok());
+  ASSERT_TRUE(sim->Probabilities(shown.data(), shown.size(), truth.data()).ok());
+  int differ = 0;
+  for (size_t k = 0; k < shown.size(); ++k) {
+    const uint32_t c = shown[k].customer, i = shown[k].item;
+    double a = 0;
+    for (int d = 0; d < dim; ++d) a += double(u[size_t(c) * dim + d]) * v[size_t(i) * dim + d];
+    const bool product = data_->items[i].kind == ItemKind::kProduct;
+    EXPECT_NEAR(believed[k].click, Sigmoid(click + (product ? offset : 0.0) + bias[i] + alpha * a), 1e-5);
+    differ += std::abs(believed[k].click - truth[k].click) > 1e-4;
+  }
+  EXPECT_GT(differ, static_cast<int>(shown.size()) / 2);  // the idiosyncratic part matters
+}
+
+TEST_F(SimulatorTest, LoggingPagesAreEligibleDistinctOfTheSlotsKindAndSeeded) {
+  auto sim = NewSimulator();
+  ASSERT_NE(sim, nullptr);
+  const TimeMs t = bank_->start() + 2 * kMsPerDay;
+  const std::vector<int> kinds = {0, 1, 1, 0, 1, 1};
+  int pages = 0;
+  for (uint32_t c = 0; c < bank_->num_customers(); c += 11) {
+    for (LoggingMode mode : {LoggingMode::kAsLogged, LoggingMode::kSegmentTargeting, LoggingMode::kPopularity}) {
+      std::vector<uint32_t> page, again, other;
+      ASSERT_TRUE(sim->LoggingPage(c, t, kinds, mode, 7, &page).ok());
+      ASSERT_TRUE(sim->LoggingPage(c, t, kinds, mode, 7, &again).ok());
+      EXPECT_EQ(page, again);
+      ASSERT_LE(page.size(), kinds.size());
+      std::vector<uint32_t> sorted = page;
+      std::sort(sorted.begin(), sorted.end());
+      EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
+      for (uint32_t i : page) EXPECT_TRUE(sim->EligibleOnAppHome(c, i, t)) << c << " " << i;
+      if (page.size() == kinds.size()) {
+        for (size_t p = 0; p < page.size(); ++p) {
+          EXPECT_EQ(data_->items[page[p]].kind == ItemKind::kProduct, kinds[p] == 0);
+        }
+      }
+      pages += !page.empty();
+    }
+  }
+  EXPECT_GT(pages, 30);
+  std::vector<uint32_t> page;
+  EXPECT_FALSE(sim->LoggingPage(bank_->num_customers(), t, kinds, LoggingMode::kAsLogged, 1, &page).ok());
+}
+
+}  // namespace
+}  // namespace qm::synth

@@ -80,10 +80,27 @@ std::string EvalReport::Format() const {
     }
     out += "\n";
   }
+  if (metrics.count("value.served.clicks")) {
+    std::snprintf(line, sizeof line, "online value per page of 10 items (planted response model, %.0f customers):\n",
+                  metrics.at("value.customers"));
+    out += line;
+    std::snprintf(line, sizeof line, "  %-20s %14s %16s\n", "page", "clicks", "converted value");
+    out += line;
+    for (const char* p : {"served", "oracle", "value_oracle", "attribute_oracle", "logging", "segment_targeting",
+                          "popularity", "random"}) {
+      const std::string k = std::string("value.") + p;
+      if (!metrics.count(k + ".clicks")) continue;
+      std::snprintf(line, sizeof line, "  %-20s %14.4f %16.4f\n", p, metrics.at(k + ".clicks"),
+                    metrics.at(k + ".converted_value"));
+      out += line;
+    }
+  }
   for (const char* k :
-       {"ranker.auc", "ranker.gauc", "ranker.logloss", "ranker.convert_auc", "ranker.rows",
-        "two_stage.candidate_recall", "two_stage.share_of_oracle@20", "two_stage.share_of_history_oracle@20",
-        "two_stage.share_of_attribute_oracle@20", "two_stage.vs_popularity@20"}) {
+       {"value.served.share_of_attribute_oracle", "value.served.share_of_oracle", "value.served.vs_segment_targeting",
+        "value.served.share_of_value_oracle", "ranker.auc", "ranker.gauc", "ranker.logloss", "ranker.convert_auc",
+        "ranker.rows", "two_stage.candidate_recall", "two_stage.share_of_oracle@20",
+        "two_stage.share_of_history_oracle@20", "two_stage.share_of_attribute_oracle@20",
+        "two_stage.vs_popularity@20"}) {
     auto it = metrics.find(k);
     if (it == metrics.end()) continue;
     std::snprintf(line, sizeof line, "%-40s %.4f\n", k, it->second);
@@ -949,7 +966,8 @@ namespace {
 // The served evaluation of version `version` under `root` on the evaluated customers `t`, each
 // served at the start of their held-out period.
 Result<std::map<std::string, double>> ServedFigures(const Dataset& ds, const HeldOut& h, const EvalTargets& t,
-                                                    const DataConfig& data, const std::string& root,
+                                                    const DataConfig& data, const std::string& data_dir,
+                                                    int value_customers, const std::string& root,
                                                     const std::string& version, const ServedSettings* served,
                                                     const std::string& pages_csv) {
   ServedEvalOptions o;
@@ -962,6 +980,9 @@ Result<std::map<std::string, double>> ServedFigures(const Dataset& ds, const Hel
   o.serving = s.serving;
   o.channel = s.channel;
   o.pages_csv = pages_csv;
+  o.data_dir = data_dir;
+  o.value_at = h.holdout_start;  // the time split's held-out start (kNoTime for the other splits)
+  o.value_customers = value_customers;
   std::vector<TimeMs> times(t.size());
   for (size_t i = 0; i < t.size(); ++i) times[i] = h.customer_time[t.customers[i]];
   return EvaluateServed(ds, h.split.held_out, t, times, o);
@@ -1007,7 +1028,8 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   {  // The headline: the split fit served as the engine serves it.
     ScratchRoot scratch(artifacts_root);
     QM_ASSIGN_OR_RETURN(std::string v, PublishBundle(ds, b, c, scratch.path(), {}, config_json, fingerprint));
-    QM_ASSIGN_OR_RETURN(auto figures, ServedFigures(ds, h, t, data, scratch.path(), v, served, ""));
+    QM_ASSIGN_OR_RETURN(auto figures,
+                        ServedFigures(ds, h, t, data, data_dir, c.value_customers, scratch.path(), v, served, ""));
     result.eval.metrics.insert(figures.begin(), figures.end());
   }
   Split fit_split = h.split;
@@ -1110,7 +1132,8 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
   features::HistoryIndex hist(ds.events, ds.customers.size());
   ByCustomer by(ds.events, ds.customers.size());
   QM_ASSIGN_OR_RETURN(EvalReport report, EvaluateBundle(ds, b, h, t, by, hist, tz, c, options.baselines, data_dir));
-  QM_ASSIGN_OR_RETURN(auto figures, ServedFigures(ds, h, t, data, artifacts_root, version, served, options.pages_csv));
+  QM_ASSIGN_OR_RETURN(auto figures, ServedFigures(ds, h, t, data, data_dir, c.value_customers, artifacts_root, version,
+                                                  served, options.pages_csv));
   report.metrics.insert(figures.begin(), figures.end());
   return report;
 }

@@ -9,8 +9,10 @@
 #include <mutex>
 #include <thread>
 
+#include "online_value.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/serving/engine.h"
+#include "qianmian/serving/rerank.h"
 
 namespace qm::training {
 
@@ -161,6 +163,30 @@ Result<std::map<std::string, double>> EvaluateServed(const Dataset& ds, const st
         metrics::CatalogueCoverage(top.data(), targets.size(), kmax, 20, static_cast<uint32_t>(ds.items.size()));
   }
   out["served.customers"] = static_cast<double>(targets.size());
+  if (!options.data_dir.empty() && options.value_at != kNoTime && options.value_customers > 0) {
+    OnlineValueOptions vo;
+    vo.customers = options.value_customers;
+    vo.at = options.value_at;
+    vo.slot_kinds = serving::SlotKinds(options.serving.slots);
+    vo.max_per_category = options.serving.max_per_category;
+    auto serve = [&](const std::string& customer, TimeMs at, std::vector<std::string>* items) -> Status {
+      serving::Request r;
+      r.customer_id = customer;
+      r.channel = "app_home";
+      r.count = vo.page_size;
+      r.now_ms = at;
+      r.dry_run = true;
+      r.request_id = serving::BatchRequestId(at, customer);
+      std::vector<serving::Response> resp;
+      QM_RETURN_IF_ERROR(engine->Recommend({r}, &resp));
+      QM_RETURN_IF_ERROR(resp[0].status);
+      items->clear();
+      for (const auto& it : resp[0].items) items->push_back(it.item_id);
+      return Status::Ok();
+    };
+    QM_ASSIGN_OR_RETURN(auto value, OnlineValue(options.data_dir, ds, vo, serve));
+    out.insert(value.begin(), value.end());
+  }
   if (!options.pages_csv.empty()) {
     std::ofstream f(options.pages_csv, std::ios::trunc);
     f << "customer_id,now,k,rank,item_id\n";

@@ -27,11 +27,17 @@ struct ServedEvalOptions {
   std::vector<int> ks = {10, 20, 50};  // one page of each size per customer
   int threads = 2;                     // concurrent requests
   std::string pages_csv;               // "" = none; else every served page (customer_id,now,k,rank,item_id)
+  // A generated bank's online value (online_value.h), when data_dir holds truth/ and value_at is
+  // set: pages of 10 served at value_at to the bank's first value_customers customers.
+  std::string data_dir;
+  TimeMs value_at = kNoTime;
+  int value_customers = 2000;
 };
 
 // Serves `targets.customers[i]` at times[i] from `ds` without the events `held_out` marks, with a
 // scratch event store seeded from the remaining events (nothing reserved: dry runs), and returns
-// "served.recall@K", "served.ndcg@K" for every K, "served.coverage@20" and "served.customers".
+// "served.recall@K", "served.ndcg@K" for every K, "served.coverage@20" and "served.customers";
+// and on a generated bank the online value ("value.*", online_value.h).
 Result<std::map<std::string, double>> EvaluateServed(const Dataset& ds, const std::vector<uint8_t>& held_out,
                                                      const metrics::EvalTargets& targets,
                                                      const std::vector<TimeMs>& times,

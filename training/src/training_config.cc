@@ -45,6 +45,8 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   if (c->candidates < 1) t.Error("candidates", "must be >= 1");
   t.Read("refit", &c->refit);
   t.Read("max_eval_customers", &c->max_eval_customers);
+  t.Read("value_customers", &c->value_customers);
+  if (c->value_customers < 0) t.Error("value_customers", "must be >= 0");
   if (c->max_eval_customers < 1) t.Error("max_eval_customers", "must be >= 1");
   t.Read("exact_index_max", &c->exact_index_max);
   t.Read("neighbours", &c->neighbours);

@@ -41,6 +41,11 @@ struct BankOptions {
 // InvalidArgument with a one-line reason naming the option's flag when one is out of range.
 [[nodiscard]] Status ValidateBankOptions(const BankOptions& options);
 
+// The options a generated bank's folder was written with (its truth/truth.json "options"), so
+// that Bank::Create rebuilds the same world. NotFound when `data_dir` has no truth/truth.json (not
+// a generated bank); Corruption naming the file when it does not hold them.
+[[nodiscard]] Result<BankOptions> ReadBankOptions(const std::string& data_dir);
+
 // The world of a synthetic bank: customers (customers.csv), items (items.csv), each one's hidden
 // latent taste, the calibrated true response model and the logging policy's pools and targeting
 // (truth/truth.json describes them all). Customer and item indexes are the files' row order, so

@@ -64,6 +64,14 @@ struct ResponseProbabilities {
   float open = 0;     // wechat_push: P(push_open | push_sent)
 };
 
+// Whose knowledge of the customers a probability uses: the truth, or only the customers.csv
+// attributes (each customer's latent replaced by its attribute part: the attribute oracle).
+enum class Knowledge : uint8_t { kTruth, kAttributes };
+
+// How a page of the bank's old logging policy is drawn: as the policy logged (its mixture of
+// popularity, segment targeting and uniform exploration), or by one of its two targeting rules.
+enum class LoggingMode : uint8_t { kAsLogged, kSegmentTargeting, kPopularity };
+
 struct SimulatorOptions {
   // The customers simulated: [first_customer, end_customer); end_customer 0 = to the last one.
   // Customers are independent, so slices of a large bank can be driven separately.
@@ -107,7 +115,27 @@ class Simulator {
   // The true response to `n` exposures, each given its customer's state now (out[i] for
   // shown[i]); changes nothing. InvalidArgument for a customer outside the slice, an unknown
   // item or a channel other than app_home and wechat_push. REQUIRES: out holds n entries.
-  [[nodiscard]] Status Probabilities(const Exposure* shown, size_t n, ResponseProbabilities* out) const;
+  [[nodiscard]] Status Probabilities(const Exposure* shown, size_t n, ResponseProbabilities* out) const {
+    return Probabilities(shown, n, Knowledge::kTruth, out);
+  }
+  // The same as `knowledge` believes it (kAttributes: the attribute oracle's belief; evaluate a
+  // page chosen by it with kTruth).
+  [[nodiscard]] Status Probabilities(const Exposure* shown, size_t n, Knowledge knowledge,
+                                     ResponseProbabilities* out) const;
+
+  // Whether the bank may show `item` on app_home to `customer` at t: truth.json's static
+  // eligibility (channel, consent, tier, region, validity, suitability), not a product the
+  // customer holds, not an item the customer's state blocks (dismissed, converted, content
+  // clicked). REQUIRES: customer in the slice, item in range.
+  bool EligibleOnAppHome(uint32_t customer, uint32_t item, TimeMs t) const;
+
+  // A page of the bank's old logging policy for `customer` at t: position p takes a product when
+  // kinds[p] == 0, else a content item, drawn from the app_home pools by `mode` among the items
+  // EligibleOnAppHome allows, distinct (a position the pool cannot fill is left out). A function
+  // of (customer, t, kinds, mode, seed); changes nothing. InvalidArgument for a customer outside
+  // the slice.
+  [[nodiscard]] Status LoggingPage(uint32_t customer, TimeMs t, const std::vector<int>& kinds, LoggingMode mode,
+                                   uint64_t seed, std::vector<uint32_t>* page) const;
 
   // Shows `n` items (a policy other than the logging one): appends each exposure event
   // (impression or push_sent) and the response the true model draws from the customer's own

@@ -39,10 +39,13 @@ struct TrainConfig {
                                           // valid day (an item launched late is not "rarely shown");
                                           // evaluation multiplies it by the days valid in the horizon
   double exposure_weight = 1.0;
-  bool refit = true;                                        // after evaluating on the split, fit again on every event
-                                                            // and publish that (false: publish the evaluated fit)
-  int max_eval_customers = 20000;                           // evaluated customers (a seeded sample above this)
-  int64_t exact_index_max = 30000;                          // exact Faiss search up to this many items, IVF above
+  bool refit = true;  // after evaluating on the split, fit again on every event
+                      // and publish that (false: publish the evaluated fit)
+  int max_eval_customers = 20000;
+  int value_customers = 2000;       // generated banks: customers whose pages' online value eval
+                                    // reports (the bank's first ones; 0 = none)                           // evaluated
+                                    // customers (a seeded sample above this)
+  int64_t exact_index_max = 30000;  // exact Faiss search up to this many items, IVF above
   recall::IndexKind index_kind = recall::IndexKind::kAuto;  // "index": auto, exact, hnsw or ivf
   int neighbours = 16;                                      // item-to-item table: nearest products and content per item
                                                             //   (0 = none; serving then searches per seed)

@@ -1,7 +1,11 @@
+// Module serving: the online engine. May depend on: core, policy; artifacts, features, recall,
+// rank, BLAS (private); never training or synth.
+//
 // Stage 5 of the request path, re-rank: from the ranked candidates (served order) to a page:
 // exploration (a share of positions offered to new items, seeded per request), the slot layout
 // (the kind of each position) and diversity (at most so many items of a category). A pure
-// function of its inputs: testable with hand-made candidates, no model. Private to serving.
+// function of its inputs: testable with hand-made candidates, no model. Public so that evaluation
+// lays out its reference pages (the oracles') by the same rules.
 #pragma once
 
 #include <cstdint>
