@@ -15,8 +15,8 @@
 #include "profile.h"
 #include "qianmian/core/time.h"
 #include "qianmian/serving/engine.h"
-#include "recall_sources.h"
 #include "qianmian/serving/rerank.h"
+#include "recall_sources.h"
 #include "rw_mutex.h"
 
 namespace qm::serving {

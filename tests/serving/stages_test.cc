@@ -14,8 +14,8 @@
 #include "filter.h"
 #include "model.h"
 #include "qianmian/core/time.h"
-#include "recall_sources.h"
 #include "qianmian/serving/rerank.h"
+#include "recall_sources.h"
 
 namespace qm::serving {
 namespace {
