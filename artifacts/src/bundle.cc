@@ -195,6 +195,11 @@ double ResolveRetrievalWeight(double configured, bool with_exposure_term) {
   return with_exposure_term ? 0.3 : 1.0;
 }
 
+double ResolveServedRetrievalWeight(double configured, bool ranker_on_logged_exposures) {
+  if (configured >= 0) return configured;
+  return ranker_on_logged_exposures ? 0.0 : 1.0;
+}
+
 // ---- BundleWriter ----
 
 Result<BundleWriter> BundleWriter::Create(const std::string& root) {

@@ -386,3 +386,16 @@ TEST(BundleFile, EveryFileKeepsItsNameInTheVersionFolder) {
 
 }  // namespace
 }  // namespace qm::artifacts
+
+namespace qm::artifacts {
+namespace {
+
+TEST(ResolveServedRetrievalWeight, KeepsAConfiguredWeightAndIsZeroForARankerOfLoggedExposuresElseOne) {
+  EXPECT_EQ(ResolveServedRetrievalWeight(0.5, true), 0.5);
+  EXPECT_EQ(ResolveServedRetrievalWeight(0.0, false), 0.0);
+  EXPECT_EQ(ResolveServedRetrievalWeight(-1, true), 0.0);
+  EXPECT_EQ(ResolveServedRetrievalWeight(-1, false), 1.0);
+}
+
+}  // namespace
+}  // namespace qm::artifacts

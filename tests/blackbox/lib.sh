@@ -2,7 +2,7 @@
 # exit, pass/fail counting, checks that a command fails with the expected reason (on one stderr
 # line, SPEC §3), and a small generated bank with a quickly trained version.
 W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+trap '[ -z "${QM_KEEP:-}" ] && rm -rf "$W"' EXIT
 export QM_PROGRESS=0
 pass=0
 fail=0

@@ -76,7 +76,7 @@ cols, served = None, None
 for line in open(f"{w}/eval.txt"):
     f = line.split()
     if f and f[0] == "system": cols = f[1:]
-    if f and f[0] == "served": served = dict(zip(cols, map(float, f[1:])))
+    if f and f[0] == "served" and served is None: served = dict(zip(cols, map(float, f[1:])))  # the table's row
 for k, v in ours.items():
     print(f"{k}: eval {served[k]:.4f}, from recommend {v:.4f} over {n} customers")
     if abs(served[k] - v) > 0.005: sys.exit(1)

@@ -284,6 +284,7 @@ struct Bundle {
   // Where the past (logging) policy exposed items: a second two-tower trained on exposures.
   std::unique_ptr<recall::TwoTowerModel> exposure;
   std::vector<float> exposure_item_emb;  // items x exposure dim
+  bool ranker_on_exposures = false;      // the ranker learned from logged exposures (P(click | shown))
   artifacts::BundleSettings settings;    // resolved by ResolveSettings, or read from the version
 };
 
@@ -298,7 +299,8 @@ artifacts::BundleSettings ResolveSettings(const TrainConfig& c, const Bundle& b)
   s.exposure_weight = c.exposure_weight;
   s.exposure_per_valid_day = c.exposure_per_valid_day;
   s.retrieval_weight = artifacts::ResolveRetrievalWeight(c.retrieval_weight, s.exposure_model);
-  s.retrieval_weight_without_exposure = artifacts::ResolveRetrievalWeight(c.retrieval_weight, false);
+  s.retrieval_weight_without_exposure =
+      artifacts::ResolveServedRetrievalWeight(c.retrieval_weight, b.ranker_on_exposures);
   s.neighbours = c.neighbours;
   return s;
 }
@@ -866,6 +868,10 @@ Status FitBundle(const Dataset& ds, const Split& split, const ByCustomer& by, co
   std::vector<RankRow> rows =
       BuildRankRows(ds, by, split, /*held_out=*/false, c, keep, std::numeric_limits<size_t>::max(), c.seed);
   if (rows.empty()) return Status::InvalidArgument("no exposures or positives to train the ranker on");
+  b->ranker_on_exposures = false;
+  for (size_t e = 0; e < ds.events.size() && !b->ranker_on_exposures; ++e) {
+    b->ranker_on_exposures = !split.held_out[e] && IsExposure(ds.events.type[e]);
+  }
   (*stats)["ranker.rows"] = static_cast<double>(rows.size());
   b->builder = std::make_unique<rank::RankInputBuilder>(*b->space, b->towers->dim());
   QM_ASSIGN_OR_RETURN(b->ranker, rank::Ranker::CreateBuiltin(*b->space, *b->builder, c.ranker));

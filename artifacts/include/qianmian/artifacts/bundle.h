@@ -51,7 +51,8 @@ struct BundleSettings {
   // Two-stage score with the exposure term (evaluation):
   //   log p_click + retrieval_weight * u.v / τ + exposure_weight * (exposure logit [+ log valid share]).
   double retrieval_weight = 1;
-  // The same score without an exposure term (serving today): log(objective) + w * u.v / τ.
+  // The served score, without an exposure term: log(objective) + w * u.v / τ
+  // (ResolveServedRetrievalWeight).
   double retrieval_weight_without_exposure = 1;
   int neighbours = 0;  // width k of the item-to-item table (0: no neighbours.i32)
   // The ranker contract: SHA-256 (64 hex digits) of rank_inputs.json, i.e. of
@@ -69,6 +70,15 @@ bool HoldsFile(const BundleSettings& settings, BundleFile file);
 // towers learned from each customer's history: measured on the generated banks,
 // docs/BENCHMARKS.md) and 1 without one. Legacy versions are read with the same rule.
 double ResolveRetrievalWeight(double configured, bool with_exposure_term);
+
+// The retrieval weight of the served score (no exposure term) for the configured
+// `[training] retrieval_weight`: the configured value when >= 0; otherwise 0 when the ranker
+// learned from logged exposures (its p_click is P(click | shown), what a page earns; the
+// retrieval logit would add the old policy's exposure bias: on the generated 20k bank the served
+// page's expected clicks rise from 2.43 to 2.59, docs/BENCHMARKS.md issue 16), and 1 when it
+// learned from positives and sampled negatives only (e.g. MovieLens, where the retrieval logit
+// carries P(item | customer)). Versions older than this rule keep theirs (1).
+double ResolveServedRetrievalWeight(double configured, bool ranker_on_logged_exposures);
 
 // A version's trained item rows: item_ids.txt and item_embeddings.f32.
 struct ItemEmbeddings {
