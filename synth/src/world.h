@@ -294,17 +294,14 @@ struct World {
   std::vector<uint32_t> service_items;
   int num_services = 0;
 
-  float Affinity(uint32_t c, uint32_t i) const {
-    const float* u = &customer_latent[size_t(c) * kDim];
-    const float* v = &item_latent[size_t(i) * kDim];
-    float s = 0;
-    for (int k = 0; k < kDim; ++k) s += u[k] * v[k];
-    return s;
-  }
+  float Affinity(uint32_t c, uint32_t i) const { return Dot(&customer_latent[size_t(c) * kDim], i); }
   // The same with the customer's latent replaced by its attribute part (what an oracle knowing
   // customers only by their customers.csv attributes believes).
   float AttributeAffinity(uint32_t c, uint32_t i) const {
-    const float* u = &customer_latent_observable[size_t(c) * kDim];
+    return Dot(&customer_latent_observable[size_t(c) * kDim], i);
+  }
+  // dot(u, item_latent of i) for a kDim customer vector u.
+  float Dot(const float* u, uint32_t i) const {
     const float* v = &item_latent[size_t(i) * kDim];
     float s = 0;
     for (int k = 0; k < kDim; ++k) s += u[k] * v[k];

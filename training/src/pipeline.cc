@@ -994,20 +994,6 @@ Result<std::map<std::string, double>> ServedFigures(const Dataset& ds, const Hel
   return EvaluateServed(ds, h.split.held_out, t, times, o);
 }
 
-// A scratch artifact root inside `root` (removed with the object): the split fit is served from it.
-class ScratchRoot {
- public:
-  explicit ScratchRoot(const std::string& root) : path_(fs::path(root) / ".served-eval") { fs::remove_all(path_); }
-  ~ScratchRoot() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
 }  // namespace
 
 Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
@@ -1032,7 +1018,7 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   QM_ASSIGN_OR_RETURN(EvalTargets t, SampleEvalTargets(ds, h, c));
   QM_ASSIGN_OR_RETURN(result.eval, EvaluateBundle(ds, b, h, t, by, hist, tz, c, /*baselines=*/true, data_dir));
   {  // The headline: the split fit served as the engine serves it.
-    ScratchRoot scratch(artifacts_root);
+    ScratchDir scratch((fs::path(artifacts_root) / ".served-eval").string());  // the split fit, served from here
     QM_ASSIGN_OR_RETURN(std::string v, PublishBundle(ds, b, c, scratch.path(), {}, config_json, fingerprint));
     QM_ASSIGN_OR_RETURN(auto figures,
                         ServedFigures(ds, h, t, data, data_dir, c.value_customers, scratch.path(), v, served, ""));

@@ -44,26 +44,23 @@ std::shared_ptr<Dataset> WithoutHeldOut(const Dataset& ds, const std::vector<uin
   return out;
 }
 
-// A scratch folder removed when the object dies.
-class ScratchDir {
- public:
-  ScratchDir() {
-    static std::atomic<int> n{0};
-    path_ = fs::temp_directory_path() / ("qm_served_eval_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
 }  // namespace
+
+ScratchDir::ScratchDir(const std::string& path) {
+  static std::atomic<int> n{0};
+  path_ =
+      !path.empty()
+          ? path
+          : (fs::temp_directory_path() / ("qm_served_eval_" + std::to_string(::getpid()) + "_" + std::to_string(n++)))
+                .string();
+  fs::remove_all(path_);
+  fs::create_directories(path_);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
 
 Result<std::map<std::string, double>> EvaluateServed(const Dataset& ds, const std::vector<uint8_t>& held_out,
                                                      const metrics::EvalTargets& targets,

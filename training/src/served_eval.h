@@ -17,6 +17,20 @@
 
 namespace qm::training {
 
+// A scratch folder, emptied when made and removed with the object: `path`, or a fresh folder
+// under the system's temporary directory when `path` is "".
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& path = "");
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 struct ServedEvalOptions {
   std::string artifacts_root;  // the version to serve is <root>/CURRENT unless `version` is set
   std::string version;
