@@ -375,8 +375,17 @@ class TorchScriptRanker final : public Ranker {
 
 }  // namespace
 
+Result<RankerKind> ParseRankerKind(const std::string& name) {
+  if (name == "cross_net") return RankerKind::kCrossNet;
+  if (name == "gbdt") return RankerKind::kGbdt;
+  return Status::InvalidArgument("unknown ranker kind '" + name + "' (\"cross_net\" or \"gbdt\")");
+}
+
+std::string RankerKindName(RankerKind kind) { return kind == RankerKind::kGbdt ? "gbdt" : "cross_net"; }
+
 Result<std::unique_ptr<Ranker>> Ranker::CreateBuiltin(const features::FeatureSpace& space,
                                                       const RankInputBuilder& builder, const RankerOptions& o) {
+  if (o.kind == RankerKind::kGbdt) return CreateGbdtRanker(builder, o);
   if (o.field_dim < 1 || o.cross_rank < 1 || o.hidden1 < 1 || o.hidden2 < 1 || o.cross_layers < 0 || o.epochs < 1) {
     return Status::InvalidArgument("ranker sizes must be positive (cross_layers >= 0, epochs >= 1)");
   }
@@ -395,6 +404,7 @@ Result<std::unique_ptr<Ranker>> Ranker::LoadBuiltin(const std::string& path, con
   RankerOptions o;
   try {
     auto j = nlohmann::json::parse(in);
+    if (j.value("format", "") == "qianmian.gbdt/1") return LoadGbdtRanker(path, builder);
     if (j.at("format") != "qianmian.ranker/1") return Status::Corruption("'" + path + ".json': unknown format");
     o.field_dim = j.at("field_dim");
     o.cross_layers = j.at("cross_layers");

@@ -98,4 +98,23 @@ cmp -s "$W/rec.csv" "$W/rec2.csv" && ok "recommend is a dry run: a second run gi
 expect_fail "recommend refuses a count outside 1..100" "count" \
   $QM recommend --data "$W/bank" --artifacts "$W/art5" --customers "$W/ids.txt" --count 0 --out "$W/rec3.csv"
 
+# 6. the gradient-boosted trees ranker: trained, published, verified, served.
+cat "$W/fast.toml" > "$W/gbdt.toml"
+printf 'kind = "gbdt"\n[training.ranker.gbdt]\ntrees = 40\n' >> "$W/gbdt.toml"
+if $QM train --data "$W/bank" --artifacts "$W/art6" --config "$W/gbdt.toml" >"$W/train6.txt" 2>&1 &&
+   grep -q '"qianmian.gbdt/1"' "$W/art6/$(cat "$W/art6/CURRENT")/ranker.pt.json" &&
+   $QM recommend --data "$W/bank" --artifacts "$W/art6" --customers "$W/ids.txt" --count 5 --now 2026-11-01T12:00 \
+     --out "$W/rec6.csv" >"$W/rec6.txt" 2>&1 && [ "$(($(wc -l < "$W/rec6.csv") - 1))" -eq 35 ] &&
+   ! cmp -s "$W/rec.csv" "$W/rec6.csv"; then
+  ok "a gbdt ranker is trained, published and served (its pages differ from the cross network's)"
+else
+  bad "gbdt ranker: $(tail -3 "$W/train6.txt" "$W/rec6.txt")"
+fi
+printf '[training.ranker]\nkind = "forest"\n' > "$W/badkind.toml"
+expect_fail "an unknown ranker kind is named" "'training.ranker.kind': must be \"cross_net\" or \"gbdt\"" \
+  $QM train --data "$W/bank" --artifacts "$W/art7" --config "$W/badkind.toml"
+printf '[training.ranker.gbdt]\ndepth = 0\n' > "$W/baddepth.toml"
+expect_fail "a bad tree depth is named" "'training.ranker.gbdt.depth'" \
+  $QM train --data "$W/bank" --artifacts "$W/art7" --config "$W/baddepth.toml"
+
 finish "command-line black-box"

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <torch/script.h>
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 namespace qm::rank {
 namespace {
@@ -33,6 +35,11 @@ struct World {
       cu.tags = {c % 2 ? young : old};
       ds.AddCustomer(cu);
     }
+    // The same split as an attribute column (trees read columns, not label bags).
+    FeatureColumn age;
+    age.name = "age";
+    for (int c = 0; c < 100; ++c) age.numeric.push_back(c % 2 ? 20.0f + c % 13 : 50.0f + c % 17);
+    ds.features.push_back(std::move(age));
     space = std::make_unique<features::FeatureSpace>(*features::FeatureSpace::Fit(ds, features::FeatureOptions{}));
   }
 };
@@ -134,6 +141,130 @@ TEST(Ranker, BuiltinModelSavesAndLoads) {
   Status bad = (*ranker)->Save("/nonexistent-qm-dir/ranker.pt");
   EXPECT_EQ(bad.code(), StatusCode::kIoError);
   EXPECT_NE(bad.message().find("saving ranker"), std::string::npos) << bad.message();
+}
+
+// Trains `ranker` on 20 batches of 256 rows (one pass per epoch).
+RankTrainStats TrainOn(const World& w, const RankInputBuilder& b, Ranker* ranker, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<RankBatch> batches(20);
+  for (auto& batch : batches) MakeBatch(w, b, &rng, 256, &batch);
+  size_t cursor = 0;
+  RankTrainStats stats;
+  Status st = ranker->Train(
+      [&](RankBatch* out) {
+        if (cursor >= batches.size()) return false;
+        *out = batches[cursor++];
+        return true;
+      },
+      [&] { cursor = 0; }, nullptr, &stats);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return stats;
+}
+
+RankerOptions GbdtOptions() {
+  RankerOptions o;
+  o.kind = RankerKind::kGbdt;
+  o.gbdt.trees = 60;
+  o.gbdt.threads = 1;
+  return o;
+}
+
+TEST(GbdtRanker, LearnsPreferenceAndFatigueFromColumns) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  auto ranker = Ranker::CreateBuiltin(*w.space, b, GbdtOptions());
+  ASSERT_TRUE(ranker.ok()) << ranker.status().ToString();
+  EXPECT_EQ((*ranker)->kind(), "gbdt");
+  RankTrainStats stats = TrainOn(w, b, ranker->get(), 1);
+  EXPECT_EQ(stats.rows, 20 * 256);  // one pass, whatever the epochs
+  std::mt19937 rng(7);
+  RankBatch test;
+  MakeBatch(w, b, &rng, 1000, &test);
+  std::vector<float> pc(1000), pv(1000);
+  ASSERT_TRUE((*ranker)->Score(test.inputs, pc.data(), pv.data()).ok());
+  EXPECT_GT(Auc(pc, test.click), 0.8);
+  EXPECT_GT(Auc(pv, test.convert), 0.7);
+  double mean_p = 0, mean_y = 0;
+  for (int i = 0; i < 1000; ++i) {
+    mean_p += pc[i] / 1000;
+    mean_y += test.click[i] / 1000;
+  }
+  EXPECT_NEAR(mean_p, mean_y, 0.05);
+  // Fatigue: the same (customer, item) scores lower when the item was shown recently.
+  int lower = 0, pairs = 0;
+  for (int i = 0; i < 200; ++i) {
+    RankBatch two;
+    std::mt19937 r2(100 + i);
+    MakeBatch(w, b, &r2, 1, &two);
+    RankInputs fresh = two.inputs, tired = two.inputs;
+    const int at = b.dense_width() - features::kContactFeatures + 1;
+    fresh.dense[at] = 0;
+    tired.dense[at] = std::log1p(3.0f);
+    float a, a2, t, t2;
+    ASSERT_TRUE((*ranker)->Score(fresh, &a, &a2).ok());
+    ASSERT_TRUE((*ranker)->Score(tired, &t, &t2).ok());
+    pairs += 1;
+    lower += t < a;
+  }
+  std::printf("lower when tired: %d of %d\n", lower, pairs);
+  EXPECT_GT(lower, pairs / 2);
+}
+
+TEST(GbdtRanker, SavesLoadsAndScoresConcurrently) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  auto ranker = Ranker::CreateBuiltin(*w.space, b, GbdtOptions());
+  ASSERT_TRUE(ranker.ok());
+  std::vector<float> none(1), none2(1);
+  RankBatch one;
+  std::mt19937 rng(3);
+  MakeBatch(w, b, &rng, 1, &one);
+  EXPECT_EQ((*ranker)->Score(one.inputs, none.data(), none2.data()).code(), StatusCode::kFailedPrecondition);
+  TrainOn(w, b, ranker->get(), 2);
+  auto path = (std::filesystem::temp_directory_path() / "qm_gbdt_test.pt").string();
+  ASSERT_TRUE((*ranker)->Save(path).ok());
+  auto loaded = Ranker::LoadBuiltin(path, *w.space, b);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->kind(), "gbdt");
+  RankBatch batch;
+  MakeBatch(w, b, &rng, 300, &batch);
+  std::vector<float> a(300), a2(300), c(300), c2(300);
+  ASSERT_TRUE((*ranker)->Score(batch.inputs, a.data(), a2.data()).ok());
+  ASSERT_TRUE((*loaded)->Score(batch.inputs, c.data(), c2.data()).ok());
+  EXPECT_EQ(a, c);
+  EXPECT_EQ(a2, c2);
+  // Four threads scoring at once get exactly the serial answer.
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      std::vector<float> x(300), x2(300);
+      for (int k = 0; k < 50; ++k) {
+        if (!(*loaded)->Score(batch.inputs, x.data(), x2.data()).ok() || x != a || x2 != a2) ++mismatches;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  // A damaged file is refused with Corruption, not a crash.
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
+  auto damaged = Ranker::LoadBuiltin(path, *w.space, b);
+  EXPECT_EQ(damaged.status().code(), StatusCode::kCorruption) << damaged.status().ToString();
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".json");
+}
+
+TEST(GbdtRanker, RefusesBadOptions) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  RankerOptions o = GbdtOptions();
+  o.gbdt.depth = 0;
+  EXPECT_EQ(Ranker::CreateBuiltin(*w.space, b, o).status().code(), StatusCode::kInvalidArgument);
+  o = GbdtOptions();
+  o.gbdt.learning_rate = 0;
+  EXPECT_EQ(Ranker::CreateBuiltin(*w.space, b, o).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseRankerKind("forest").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(*ParseRankerKind("gbdt"), RankerKind::kGbdt);
 }
 
 // One customer's candidates (one request) take a shortcut through the network: its result must

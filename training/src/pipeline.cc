@@ -899,7 +899,8 @@ Status FitBundle(const Dataset& ds, const Split& split, const ByCustomer& by, co
       return true;
     };
     auto prefetch = std::make_unique<Prefetcher<rank::RankBatch>>(produce);
-    Progress progress("training ranker", static_cast<uint64_t>(rows.size()) * c.ranker.epochs, " rows");
+    const int passes = c.ranker.kind == rank::RankerKind::kGbdt ? 1 : c.ranker.epochs;  // trees: one pass
+    Progress progress("training ranker", static_cast<uint64_t>(rows.size()) * passes, " rows");
     rank::RankTrainStats rs;
     Status st = b->ranker->Train([&](rank::RankBatch* out) { return prefetch->Next(out); },
                                  [&] {

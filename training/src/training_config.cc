@@ -72,6 +72,22 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   c->exposure_tower.seed = c->seed + 1;
   ConfigTable rt = t.Table("ranker");
   auto& r = c->ranker;
+  std::string kind = rank::RankerKindName(r.kind);
+  rt.Read("kind", &kind);
+  if (auto k = rank::ParseRankerKind(kind); k.ok()) {
+    r.kind = *k;
+  } else {
+    rt.Error("kind", "must be \"cross_net\" or \"gbdt\"");
+  }
+  ConfigTable gt = rt.Table("gbdt");
+  gt.Read("trees", &r.gbdt.trees);
+  gt.Read("depth", &r.gbdt.depth);
+  gt.Read("learning_rate", &r.gbdt.learning_rate);
+  gt.Read("min_child_weight", &r.gbdt.min_child_weight);
+  if (r.gbdt.trees < 1) gt.Error("trees", "must be >= 1");
+  if (r.gbdt.depth < 1 || r.gbdt.depth > 16) gt.Error("depth", "must be in [1, 16]");
+  if (!(r.gbdt.learning_rate > 0 && r.gbdt.learning_rate <= 1)) gt.Error("learning_rate", "must be in (0, 1]");
+  if (!(r.gbdt.min_child_weight >= 0)) gt.Error("min_child_weight", "must be >= 0");
   rt.Read("field_dim", &r.field_dim);
   rt.Read("cross_layers", &r.cross_layers);
   rt.Read("cross_rank", &r.cross_rank);

@@ -29,8 +29,8 @@ enum class BundleFile {
   kProductsIndex,         // products.index: products' embeddings (labels: item rows)
   kContentIndex,          // content.index: content items' embeddings
   kNeighbours,            // neighbours.i32: the item-to-item table (when neighbours > 0)
-  kRanker,                // ranker.pt: the built-in ranker's weights
-  kRankerOptions,         // ranker.pt.json: its options
+  kRanker,                // ranker.pt: the built-in ranker (cross network weights, or the trees)
+  kRankerOptions,         // ranker.pt.json: its format (qianmian.ranker/1 or qianmian.gbdt/1) and options
   kRankInputs,            // rank_inputs.json: the ranker's input contract, for model authors
 };
 inline constexpr int kBundleFiles = 14;

@@ -2,8 +2,9 @@
 // features; torchutil, libtorch (private).
 // The rank stage's model: predicts p_click and p_convert for (customer, item, context) rows
 // given as RankInputs (see rank_features.h for the input contract). Two implementations behind
-// one interface: the built-in multi-task cross network (trained by `qianmian train`), and any
-// TorchScript module following the same contract (e.g. exported from Python).
+// one interface: the built-in models trained by `qianmian train` (a multi-task cross network, or
+// gradient-boosted trees for tabular data such as one product and its customers' attributes),
+// and any TorchScript module following the same contract (e.g. exported from Python).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,22 @@
 
 namespace qm::rank {
 
+// Gradient-boosted trees (XGBoost, `hist`): one booster for p_click and one for p_convert, on
+// the categorical ids (as ordered codes) and the dense columns; the bag is not used.
+// Defaults chosen on three Bank Marketing splits (docs/BENCHMARKS.md, issue 16).
+struct GbdtOptions {
+  int trees = 150;
+  int depth = 6;
+  float learning_rate = 0.05f;
+  float min_child_weight = 20.0f;
+  int threads = 0;  // training threads (0 = all cores); scoring is single-threaded per call
+};
+
+enum class RankerKind { kCrossNet, kGbdt };
+
 struct RankerOptions {
+  RankerKind kind = RankerKind::kCrossNet;
+  GbdtOptions gbdt;      // kind kGbdt
   int field_dim = 12;    // width of each categorical embedding
   int cross_layers = 2;  // DCN-v2 cross layers (low rank)
   int cross_rank = 32;   // rank of each cross layer's weight
@@ -58,10 +74,11 @@ class Ranker {
  public:
   virtual ~Ranker() = default;
 
-  // A new built-in model for inputs shaped by `builder` over `space` (both must outlive it).
+  // A new built-in model (options.kind) for inputs shaped by `builder` over `space` (both must
+  // outlive it).
   static Result<std::unique_ptr<Ranker>> CreateBuiltin(const features::FeatureSpace& space,
                                                        const RankInputBuilder& builder, const RankerOptions& options);
-  // Loads a built-in model written by Save.
+  // Loads a built-in model written by Save (its kind is in the `path`.json sidecar).
   static Result<std::unique_ptr<Ranker>> LoadBuiltin(const std::string& path, const features::FeatureSpace& space,
                                                      const RankInputBuilder& builder);
   // Loads a TorchScript module (torch.jit.save) following the input contract. It is probed
@@ -76,7 +93,16 @@ class Ranker {
   virtual Status Train(const std::function<bool(RankBatch*)>& next, const std::function<void()>& rewind,
                        const std::function<void(int64_t rows)>& on_batch, RankTrainStats* stats) = 0;
   virtual Status Save(const std::string& path) const = 0;
-  virtual std::string kind() const = 0;  // "builtin" or "torchscript"
+  virtual std::string kind() const = 0;  // "builtin", "gbdt" or "torchscript"
 };
+
+// The gradient-boosted trees (rank/src/gbdt_ranker.cc): a new model, and one loaded from Save's
+// file (`meta` is its parsed sidecar).
+Result<std::unique_ptr<Ranker>> CreateGbdtRanker(const RankInputBuilder& builder, const RankerOptions& options);
+Result<std::unique_ptr<Ranker>> LoadGbdtRanker(const std::string& path, const RankInputBuilder& builder);
+
+// Parses "cross_net" / "gbdt".
+Result<RankerKind> ParseRankerKind(const std::string& name);
+std::string RankerKindName(RankerKind kind);
 
 }  // namespace qm::rank
