@@ -107,9 +107,7 @@ Status Engine::Impl::Init() {
   ds.events = EventLog();  // serving keeps its own compact copy
   const ServingConfig& sc = opt.serving;
   popular.Build(activity, ds, sc.history_window_days, sc.popular);
-  home_page.slot_kinds = SlotKinds(sc.slots);
-  home_page.max_per_category = other_page.max_per_category = sc.max_per_category;
-  home_page.explore_share = other_page.explore_share = sc.explore_share;
+  PageOptionsFor(sc, &home_page, &other_page);
   // Policy and store.
   QM_ASSIGN_OR_RETURN(policy::Policy p, policy::Policy::Create(opt.policy, ds.channels, tz));
   policy = std::make_unique<policy::Policy>(std::move(p));
@@ -117,6 +115,7 @@ Status Engine::Impl::Init() {
   for (const auto& name : policy->config().reserve_channels) {
     if (auto id = ds.channels.Find(name)) reserve_channel[*id] = 1;
   }
+  QM_RETURN_IF_ERROR(InitExperiments());
   QM_RETURN_IF_ERROR(pins.Configure(sc.campaigns, ds.channels));
   pins.IndexItems(ds, retired);
   if (opt.shared_store) {

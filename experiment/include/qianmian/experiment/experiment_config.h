@@ -23,7 +23,9 @@ struct ArmConfig {
   // none on those channels (names checked against the channel registry by the engine).
   bool control_all = false;
   std::vector<std::string> control_channels;
-  std::string model_version;  // "" = the served version (parsed only: not switched yet)
+  // "" = the served version. Parsed, and checked against the artifact root by the engine, but
+  // not switched yet: every arm is served the version CURRENT names.
+  std::string model_version;
   // The arm's [experiments.layers.arms.serving] / [...policy] tables, overlaid on the base
   // settings by their modules' readers; nullopt when absent.
   std::optional<ConfigTable> serving;
