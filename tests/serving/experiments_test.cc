@@ -178,6 +178,23 @@ TEST_F(ExperimentsEngineTest, AControlArmWithholdsMarketingOnlyOnItsChannels) {
   EXPECT_TRUE(marketing);
 }
 
+TEST_F(ExperimentsEngineTest, ScoreSaysAMarketingItemIsWithheldFromAHoldoutCustomer) {
+  Engine& e = OpenWith("[experiments]\nholdout_share = 1.0\n");
+  const Dataset& ds = testing::SharedBank();
+  std::vector<std::string> items;
+  for (size_t i = 0; i < ds.items.size() && items.size() < 40; ++i) items.push_back(ds.items[i].id);
+  auto scores = e.Score(Customers(1)[0], "app_home", items, kNow);
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  int withheld = 0;
+  for (const ItemScore& s : *scores) {
+    const bool held = std::find(s.blocked_by.begin(), s.blocked_by.end(), "experiment.holdout") != s.blocked_by.end();
+    EXPECT_EQ(held, !IsService(s.item_id)) << s.item_id;
+    EXPECT_FALSE(held && s.eligible);
+    withheld += held ? 1 : 0;
+  }
+  EXPECT_GT(withheld, 0);
+}
+
 TEST_F(ExperimentsEngineTest, AnUnknownControlChannelOrModelVersionIsRefusedAtOpenByItsKey) {
   EngineOptions o = testing::OptionsFor(scratch_);
   ASSERT_EQ(ReadAll(std::string(kLayer) + "[[experiments.layers.arms]]\nname = \"c\"\nshare = 1\ncontrol = [\"fax\"]\n",

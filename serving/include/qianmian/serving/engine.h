@@ -101,7 +101,9 @@ struct ItemScore {
   std::string item_id;
   float p_click = 0, p_convert = 0;
   bool eligible = false;                // no rule blocks it (caps checked, nothing taken)
-  std::vector<std::string> blocked_by;  // rule names; "not_found" for an unknown/retired item
+  std::vector<std::string> blocked_by;  // rule names; "not_found" for an unknown/retired item;
+                                        // "experiment.holdout" / "experiment.control" (marketing
+                                        // withheld from the customer's arm on the channel)
 };
 
 // SPEC §5 `feedback` event.
@@ -219,7 +221,7 @@ class Engine {
   // keeps serving. Returns the version now serving.
   [[nodiscard]] Result<std::string> Reload(const std::string& version);
 
-  // Events and cap usage of a customer (SPEC §5 `history`).
+  // Events and cap usage of a customer (SPEC §5 `history`), under the customer's arm policy.
   [[nodiscard]] Result<policy::CustomerHistory> History(const std::string& customer_id, TimeMs since, size_t limit,
                                                         TimeMs now_ms = kNoTime);
 
