@@ -55,6 +55,18 @@ std::string ConfigTable::PathOf(std::string_view key) const {
 
 bool ConfigTable::Has(std::string_view key) const { return Lookup(table_, key) != nullptr; }
 
+ConfigType ConfigTable::TypeOf(std::string_view key) const {
+  const toml::node* n = Lookup(table_, key);
+  if (!n) return ConfigType::kAbsent;
+  if (n->is_boolean()) return ConfigType::kBool;
+  if (n->is_integer()) return ConfigType::kInteger;
+  if (n->is_floating_point()) return ConfigType::kFloat;
+  if (n->is_string()) return ConfigType::kString;
+  if (n->is_array()) return ConfigType::kArray;
+  if (n->is_table()) return ConfigType::kTable;
+  return ConfigType::kOther;
+}
+
 void ConfigTable::Error(std::string_view key, std::string_view message) {
   state_->errors.push_back("'" + PathOf(key) + "': " + std::string(message));
 }

@@ -24,6 +24,7 @@ void EncodeRecommend(const serving::Response& response, bool debug, MapWriter* r
     d.StrList("fallbacks", response.debug.fallbacks);
     d.IntMap("stage_us", response.debug.stage_us);
     d.Bool("known_customer", response.debug.known_customer);
+    if (!response.debug.arms.empty()) d.StrList("arms", response.debug.arms);  // only with [experiments]
   });
 }
 

@@ -19,7 +19,8 @@ namespace qm::server {
 void EncodeHealth(bool draining, const std::string& model_version, MapWriter* reply);
 
 // recommend: {request_id, model_version, items: [{item_id, kind, score, reasons}], took_us}
-// and, when `debug`, debug: {counts, dropped, fallbacks, stage_us, known_customer}.
+// and, when `debug`, debug: {counts, dropped, fallbacks, stage_us, known_customer} and, with
+// [experiments], arms (the customer's arms, "<layer>=<arm>" or "holdout").
 void EncodeRecommend(const serving::Response& response, bool debug, MapWriter* reply);
 
 // feedback: {accepted, rejected: [{index, code, message}]}.

@@ -107,9 +107,7 @@ Status Engine::Impl::Init() {
   ds.events = EventLog();  // serving keeps its own compact copy
   const ServingConfig& sc = opt.serving;
   popular.Build(activity, ds, sc.history_window_days, sc.popular);
-  home_page.slot_kinds = SlotKinds(sc.slots);
-  home_page.max_per_category = other_page.max_per_category = sc.max_per_category;
-  home_page.explore_share = other_page.explore_share = sc.explore_share;
+  PageOptionsFor(sc, &home_page, &other_page);
   // Policy and store.
   QM_ASSIGN_OR_RETURN(policy::Policy p, policy::Policy::Create(opt.policy, ds.channels, tz));
   policy = std::make_unique<policy::Policy>(std::move(p));
@@ -117,6 +115,7 @@ Status Engine::Impl::Init() {
   for (const auto& name : policy->config().reserve_channels) {
     if (auto id = ds.channels.Find(name)) reserve_channel[*id] = 1;
   }
+  QM_RETURN_IF_ERROR(InitExperiments());
   QM_RETURN_IF_ERROR(pins.Configure(sc.campaigns, ds.channels));
   pins.IndexItems(ds, retired);
   if (opt.shared_store) {
@@ -197,7 +196,12 @@ Result<std::vector<ItemScore>> Engine::Score(const std::string& customer_id, con
   if (items.empty()) return out;
   std::vector<policy::Candidate> pc;
   for (const Candidate& c : items) pc.push_back(policy::MakeCandidate(im.ds, c.item));
-  QM_ASSIGN_OR_RETURN(auto decisions, im.policy->Check(im.store.get(), pb.profiles[0].customer(im.ds), pc, *ch, now));
+  // The customer's arm policy, and a marketing item withheld from a holdout / control customer.
+  const RequestSettings rs = im.SettingsFor(customer_id, *ch);
+  QM_ASSIGN_OR_RETURN(auto decisions, rs.policy->Check(im.store.get(), pb.profiles[0].customer(im.ds), pc, *ch, now));
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (rs.withheld_by && !im.ds.items[items[k].item].service) decisions[k].blocked_by.push_back(rs.withheld_by);
+  }
   std::vector<RankRow> rows;
   for (Candidate& c : items) rows.push_back({0, &c});
   const rank::RankContext ctx{*ch, im.tz.LocalHour(now), im.tz.LocalWeekday(now)};
@@ -382,8 +386,9 @@ void Engine::WithDataset(const std::function<void(const Dataset&)>& fn) const {
 
 Result<policy::CustomerHistory> Engine::History(const std::string& customer_id, TimeMs since, size_t limit,
                                                 TimeMs now_ms) {
-  return impl_->policy->History(impl_->store.get(), customer_id, since, limit,
-                                now_ms == kNoTime ? impl_->Now() : now_ms);
+  // Cap usage under the customer's arm policy (the channel only decides controls: not used here).
+  const RequestSettings rs = impl_->SettingsFor(customer_id, kAppHome);
+  return rs.policy->History(impl_->store.get(), customer_id, since, limit, now_ms == kNoTime ? impl_->Now() : now_ms);
 }
 
 }  // namespace qm::serving

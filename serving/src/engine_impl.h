@@ -14,12 +14,37 @@
 #include "model.h"
 #include "profile.h"
 #include "qianmian/core/time.h"
+#include "qianmian/experiment/assignment.h"
 #include "qianmian/serving/engine.h"
 #include "qianmian/serving/rerank.h"
 #include "recall_sources.h"
 #include "rw_mutex.h"
 
 namespace qm::serving {
+
+// What a customer's experiment arms (issue 17) set for one request: the settings to use (the
+// base ones without experiments) and whether marketing items are withheld on the channel.
+struct RequestSettings {
+  const ServingConfig* serving = nullptr;
+  const policy::Policy* policy = nullptr;
+  const PageOptions* home_page = nullptr;
+  const PageOptions* other_page = nullptr;
+  // "experiment.holdout" | "experiment.control" (the global holdout, or a control arm on this
+  // channel): no marketing item; service items still go out. nullptr = nothing withheld.
+  const char* withheld_by = nullptr;
+  std::vector<std::string> arms;  // "holdout", or "<layer>=<arm>" for each layer
+};
+
+// An arm's settings compiled when the engine opens.
+struct ArmRuntime {
+  std::string label;                       // "<layer>=<arm>"
+  std::unique_ptr<policy::Policy> policy;  // null = the base policy
+  PageOptions home_page, other_page;       // from the arm's serving settings (when it has them)
+  std::vector<uint8_t> controls;           // per channel id: marketing withheld
+};
+
+// The re-rank options of a page on app_home (with the slot layout) and on other channels.
+void PageOptionsFor(const ServingConfig& sc, PageOptions* home, PageOptions* other);
 
 struct Engine::Impl {
   EngineOptions opt;
@@ -41,27 +66,36 @@ struct Engine::Impl {
   ActivityLog activity;
   PopularLists popular;
   CampaignPins pins;
+  experiment::Assigner assigner;                     // opt.experiments' assignment
+  std::vector<std::vector<ArmRuntime>> arm_runtime;  // [layer][arm]
 
   Status Init();
+  // Compiles opt.experiments: each arm's policy, page options and controlled channels.
+  Status InitExperiments();
+  // The settings of `customer_id`'s request on `channel` (the base ones without experiments).
+  RequestSettings SettingsFor(const std::string& customer_id, ChannelId channel) const;
   Status SeedStore();
   ProfileSources Sources() const;
 
+  std::string NewRequestId();  // "r<salt><counter>", unique within the process
   // Recommend: one request, under the shared lock.
   Status One(const Request& req, Response* resp);
   // The recall stage of a home-page request: every source into *set.
-  Status Recall(const Model& md, const Profile& p, const float* u, ChannelId channel, std::mt19937_64* rng,
-                CandidateSet* set, Debug* dbg, int64_t* ann_us) const;
+  Status Recall(const Model& md, const ServingConfig& sc, const Profile& p, const float* u, ChannelId channel,
+                std::mt19937_64* rng, CandidateSet* set, Debug* dbg, int64_t* ann_us) const;
   // The filter stage with its fallbacks (popular, then anything eligible) when fewer than `count` pass.
-  Status Filter(const Profile& p, ChannelId channel, TimeMs now, int count, CandidateSet* set,
-                std::vector<Candidate>* allowed, Debug* dbg) const;
+  // A withheld request (RequestSettings::withheld_by) keeps only service items.
+  Status Filter(const RequestSettings& rs, const Profile& p, ChannelId channel, TimeMs now, int count,
+                CandidateSet* set, std::vector<Candidate>* allowed, Debug* dbg) const;
 
   // Push: one batch, under the shared lock.
   Status PushBatch(const PushRequest& req, std::vector<PushChoice>* choices);
   // The recall and static filter stages of a push batch: per profile its candidates (kept ones in
   // (*kept)[r]) and the first blocking rule of each dropped one.
+  // rs[r]: the settings of profile r (its policy; a withheld customer keeps only service items).
   Status PushRecall(const Model& md, const PushRequest& req, ChannelId channel, TimeMs now, const ProfileBatch& pb,
-                    const std::vector<PushChoice*>& out, std::vector<CandidateSet>* sets,
-                    std::vector<std::vector<Candidate>>* kept,
+                    const std::vector<RequestSettings>& rs, const std::vector<PushChoice*>& out,
+                    std::vector<CandidateSet>* sets, std::vector<std::vector<Candidate>>* kept,
                     std::vector<std::map<std::string, int64_t>>* drops) const;
 };
 

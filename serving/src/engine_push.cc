@@ -2,6 +2,7 @@
 // one customer-tower call for the batch, recall (one batched content search, popular content)
 // with the stateless rules, one ranker call for every candidate of the batch, and one store write
 // reserving the batch under the run id.
+#include <algorithm>
 #include <cstdio>
 
 #include "engine_impl.h"
@@ -75,6 +76,47 @@ void Choose(const Dataset& ds, const CandidateSet& set, const std::vector<Candid
   }
 }
 
+// ReservePushes for a batch whose customers may have different policies (experiment arms): one
+// call per policy, the results back in the batch's order.
+Result<PushReservation> ReserveByPolicy(const std::vector<const policy::Policy*>& policies, policy::EventStore* store,
+                                        const Dataset& ds, const std::vector<const Customer*>& who,
+                                        const std::vector<std::vector<Candidate>>& ranked, ChannelId channel,
+                                        const PushRequest& req, TimeMs now) {
+  const size_t n = who.size();
+  auto reserve = [&](const policy::Policy& p, const std::vector<const Customer*>& w,
+                     const std::vector<std::vector<Candidate>>& rk) {
+    return ReservePushes(p, store, ds, w, rk, channel, req.channel, now, req.run_id, req.per_customer, req.dry_run);
+  };
+  if (std::all_of(policies.begin(), policies.end(), [&](const policy::Policy* p) { return p == policies[0]; })) {
+    return reserve(*policies[0], who, ranked);
+  }
+  PushReservation all;
+  all.contacts.resize(n);
+  all.pushes_7d.resize(n);
+  all.pushes_30d.resize(n);
+  std::vector<uint8_t> done(n, 0);
+  for (size_t first = 0; first < n; ++first) {
+    if (done[first]) continue;
+    std::vector<size_t> rows;
+    std::vector<const Customer*> w;
+    std::vector<std::vector<Candidate>> rk;
+    for (size_t r = first; r < n; ++r) {
+      if (policies[r] != policies[first]) continue;
+      done[r] = 1;
+      rows.push_back(r);
+      w.push_back(who[r]);
+      rk.push_back(ranked[r]);
+    }
+    QM_ASSIGN_OR_RETURN(PushReservation part, reserve(*policies[first], w, rk));
+    for (size_t k = 0; k < rows.size(); ++k) {
+      all.contacts[rows[k]] = std::move(part.contacts[k]);
+      all.pushes_7d[rows[k]] = part.pushes_7d[k];
+      all.pushes_30d[rows[k]] = part.pushes_30d[k];
+    }
+  }
+  return all;
+}
+
 }  // namespace
 
 Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
@@ -92,8 +134,9 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
 }
 
 Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, ChannelId channel, TimeMs now,
-                                const ProfileBatch& pb, const std::vector<PushChoice*>& out,
-                                std::vector<CandidateSet>* sets, std::vector<std::vector<Candidate>>* kept,
+                                const ProfileBatch& pb, const std::vector<RequestSettings>& rs,
+                                const std::vector<PushChoice*>& out, std::vector<CandidateSet>* sets,
+                                std::vector<std::vector<Candidate>>* kept,
                                 std::vector<std::map<std::string, int64_t>>* drops) const {
   const ServingConfig& sc = opt.serving;
   const size_t n = pb.profiles.size();
@@ -112,11 +155,19 @@ Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, Channel
     const Profile& p = pb.profiles[r];
     const Customer& cu = p.customer(ds);
     CandidateSet& set = sets->emplace_back(static_cast<size_t>(k_ann + sc.push_popular), &retired);
-    AddRows(md, labels.data() + r * k_ann, k_ann, Source::kAnn, &set, keep);
-    RecallPushPopular(popular, ds, channel, cu.tier, sc.push_popular, &set, keep);
+    // A holdout / control customer: service items only, the marketing ones counted as withheld.
+    const char* withheld = rs[r].withheld_by;
+    auto keep_r = [&](uint32_t it) {
+      if (!keep(it)) return false;
+      if (withheld == nullptr || ds.items[it].service) return true;
+      ++(*drops)[r][withheld];
+      return false;
+    };
+    AddRows(md, labels.data() + r * k_ann, k_ann, Source::kAnn, &set, keep_r);
+    RecallPushPopular(popular, ds, channel, cu.tier, sc.push_popular, &set, keep_r);
     out[r]->candidates = static_cast<int64_t>(set.size());
     for (const Candidate& c : set.candidates()) {
-      StaticBlocked(*policy, ds, cu, p.activity.clicked, c.item, channel, now, &blocked);
+      StaticBlocked(*rs[r].policy, ds, cu, p.activity.clicked, c.item, channel, now, &blocked);
       if (blocked.empty())
         (*kept)[r].push_back(c);
       else
@@ -134,9 +185,10 @@ Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* 
   std::shared_ptr<Model> m = model;
   const Model& md = *m;
 
-  // Profiles: known customers only.
+  // Profiles: known customers only, and without marketing for holdout / control customers.
   ProfileBatch pb;
-  std::vector<PushChoice*> out;  // batch row -> its choice
+  std::vector<PushChoice*> out;     // batch row -> its choice
+  std::vector<RequestSettings> rs;  // batch row -> its arms' settings
   for (size_t i = 0; i < req.customer_ids.size(); ++i) {
     auto f = ds.FindCustomer(req.customer_ids[i]);
     if (!f) {
@@ -144,8 +196,15 @@ Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* 
       (*choices)[i].skipped_by = "unknown_customer";
       continue;
     }
+    RequestSettings s = SettingsFor(req.customer_ids[i], channel);
+    if (s.withheld_by && !req.include_service) {
+      (*choices)[i].skipped_by = s.withheld_by;
+      (*choices)[i].arms = std::move(s.arms);
+      continue;
+    }
     AddKnownProfile(Sources(), md, *f, now, &pb);
     out.push_back(&(*choices)[i]);
+    rs.push_back(std::move(s));
   }
   const size_t n = out.size();
   if (n == 0) return Status::Ok();
@@ -155,7 +214,7 @@ Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* 
   std::vector<CandidateSet> sets;
   std::vector<std::vector<Candidate>> ranked;
   std::vector<std::map<std::string, int64_t>> drops;  // per customer: first blocking rule -> candidates
-  QM_RETURN_IF_ERROR(PushRecall(md, req, channel, now, pb, out, &sets, &ranked, &drops));
+  QM_RETURN_IF_ERROR(PushRecall(md, req, channel, now, pb, rs, out, &sets, &ranked, &drops));
 
   // Rank: every candidate of every customer in one ranker call.
   std::vector<RankRow> rows;
@@ -169,8 +228,9 @@ Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* 
   // Reserve the batch (one store write; each customer's check and count atomic), then choose.
   std::vector<const Customer*> who(n);
   for (size_t r = 0; r < n; ++r) who[r] = &pb.profiles[r].customer(ds);
-  QM_ASSIGN_OR_RETURN(PushReservation res, ReservePushes(*policy, store.get(), ds, who, ranked, channel, req.channel,
-                                                         now, req.run_id, req.per_customer, req.dry_run));
+  std::vector<const policy::Policy*> policies(n);
+  for (size_t r = 0; r < n; ++r) policies[r] = rs[r].policy;
+  QM_ASSIGN_OR_RETURN(PushReservation res, ReserveByPolicy(policies, store.get(), ds, who, ranked, channel, req, now));
   for (size_t r = 0; r < n; ++r) {
     PushChoice& choice = *out[r];
     choice.pushes_7d = res.pushes_7d[r];
@@ -181,6 +241,10 @@ Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* 
     } else {
       Choose(ds, sets[r], ranked[r], res.contacts[r].decisions, now, &drops[r], &choice);
     }
+    for (ResponseItem& item : choice.items) {
+      for (const std::string& arm : rs[r].arms) item.reasons.push_back("experiment:" + arm);
+    }
+    choice.arms = std::move(rs[r].arms);
   }
   return Status::Ok();
 }

@@ -1,5 +1,6 @@
 // Engine::Recommend: a home-page (or any channel's) request through the stages profile -> recall
 // -> filter -> rank -> re-rank -> reserve.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <unordered_set>
@@ -33,7 +34,8 @@ uint64_t HashString(const std::string& s) {
 }
 
 // The reply's item: every recall reason, exploration, and the ranker's probabilities.
-ResponseItem Served(const Dataset& ds, const CandidateSet& set, const Candidate& c, bool explored) {
+ResponseItem Served(const Dataset& ds, const CandidateSet& set, const Candidate& c, bool explored,
+                    const std::vector<std::string>& arms) {
   const Item& it = ds.items[c.item];
   ResponseItem r;
   r.item_id = it.id;
@@ -46,7 +48,18 @@ ResponseItem Served(const Dataset& ds, const CandidateSet& set, const Candidate&
   r.reasons.push_back(buf);
   std::snprintf(buf, sizeof buf, "rank:p_convert=%.4f", c.pv);
   r.reasons.push_back(buf);
+  for (const std::string& arm : arms) r.reasons.push_back("experiment:" + arm);
   return r;
+}
+
+// A holdout or control customer's request on a controlled channel: only service items stay.
+void WithholdMarketing(const Dataset& ds, const char* withheld_by, std::vector<Candidate>* allowed,
+                       std::map<std::string, int64_t>* dropped) {
+  const size_t before = allowed->size();
+  allowed->erase(
+      std::remove_if(allowed->begin(), allowed->end(), [&](const Candidate& c) { return !ds.items[c.item].service; }),
+      allowed->end());
+  if (allowed->size() < before) (*dropped)[withheld_by] += static_cast<int64_t>(before - allowed->size());
 }
 
 }  // namespace
@@ -60,9 +73,9 @@ Status Engine::Recommend(const std::vector<Request>& requests, std::vector<Respo
   return Status::Ok();
 }
 
-Status Engine::Impl::Recall(const Model& md, const Profile& p, const float* u, ChannelId channel, std::mt19937_64* rng,
-                            CandidateSet* set, Debug* dbg, int64_t* ann_us) const {
-  const ServingConfig& sc = opt.serving;
+Status Engine::Impl::Recall(const Model& md, const ServingConfig& sc, const Profile& p, const float* u,
+                            ChannelId channel, std::mt19937_64* rng, CandidateSet* set, Debug* dbg,
+                            int64_t* ann_us) const {
   auto& counts = dbg->counts;
   const Tier tier = p.customer(ds).tier;
   if (p.known) {
@@ -84,34 +97,41 @@ Status Engine::Impl::Recall(const Model& md, const Profile& p, const float* u, C
   return Status::Ok();
 }
 
-Status Engine::Impl::Filter(const Profile& p, ChannelId channel, TimeMs now, int count, CandidateSet* set,
-                            std::vector<Candidate>* allowed, Debug* dbg) const {
+Status Engine::Impl::Filter(const RequestSettings& rs, const Profile& p, ChannelId channel, TimeMs now, int count,
+                            CandidateSet* set, std::vector<Candidate>* allowed, Debug* dbg) const {
+  const policy::Policy& pol = *rs.policy;
   const Customer& cu = p.customer(ds);
   const auto& clicked = p.activity.clicked;
-  QM_RETURN_IF_ERROR(
-      FilterCandidates(*policy, store.get(), ds, cu, clicked, channel, now, 0, set, allowed, &dbg->dropped));
+  QM_RETURN_IF_ERROR(FilterCandidates(pol, store.get(), ds, cu, clicked, channel, now, 0, set, allowed, &dbg->dropped));
   if (static_cast<int>(allowed->size()) < count) {
     dbg->fallbacks.push_back("popular");
     const size_t from = set->size();
     AddWhileBelow(popular.by_channel[channel], 3 * count, 0, Source::kFallbackPopular, set, /*fallback=*/true);
     QM_RETURN_IF_ERROR(
-        FilterCandidates(*policy, store.get(), ds, cu, clicked, channel, now, from, set, allowed, &dbg->dropped));
+        FilterCandidates(pol, store.get(), ds, cu, clicked, channel, now, from, set, allowed, &dbg->dropped));
   }
   if (static_cast<int>(allowed->size()) < count) {
     dbg->fallbacks.push_back("any_eligible");
     const size_t from = set->size();
-    RecallAnyEligible(popular, ds, retired, *policy, cu, channel, now, 3 * count, set);
+    RecallAnyEligible(popular, ds, retired, pol, cu, channel, now, 3 * count, set);
     QM_RETURN_IF_ERROR(
-        FilterCandidates(*policy, store.get(), ds, cu, clicked, channel, now, from, set, allowed, &dbg->dropped));
+        FilterCandidates(pol, store.get(), ds, cu, clicked, channel, now, from, set, allowed, &dbg->dropped));
   }
+  if (rs.withheld_by) WithholdMarketing(ds, rs.withheld_by, allowed, &dbg->dropped);
   dbg->counts["filter.passed"] = static_cast<int64_t>(allowed->size());
   return Status::Ok();
+}
+
+std::string Engine::Impl::NewRequestId() {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "r%016llx%06llx", static_cast<unsigned long long>(id_salt),
+                static_cast<unsigned long long>(request_counter.fetch_add(1) & 0xffffff));
+  return buf;
 }
 
 Status Engine::Impl::One(const Request& req, Response* resp) {
   const auto t0 = Clock::now();
   Debug& dbg = resp->debug;
-  const ServingConfig& sc = opt.serving;
   auto ch_opt = ds.channels.Find(req.channel);
   if (!ch_opt) {
     resp->status = Status::InvalidArgument("unknown channel '" + req.channel + "'");
@@ -122,14 +142,10 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     return Status::Ok();
   }
   const ChannelId channel = *ch_opt;
+  RequestSettings rs = SettingsFor(req.customer_id, channel);
+  const ServingConfig& sc = *rs.serving;
   const TimeMs now = req.now_ms == kNoTime ? Now() : req.now_ms;
-  resp->request_id = req.request_id;
-  if (resp->request_id.empty()) {
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "r%016llx%06llx", static_cast<unsigned long long>(id_salt),
-                  static_cast<unsigned long long>(request_counter.fetch_add(1) & 0xffffff));
-    resp->request_id = buf;
-  }
+  resp->request_id = req.request_id.empty() ? NewRequestId() : req.request_id;
   std::shared_ptr<Model> m = model;
   resp->model_version = m->version;
   const Model& md = *m;
@@ -152,12 +168,12 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
       static_cast<size_t>(sc.ann_products + sc.ann_content + sc.similar + sc.popular + sc.fresh) + 64;
   CandidateSet set(expected, &retired, std::move(excluded), &dbg.dropped);
   std::mt19937_64 rng(Mix(HashString(resp->request_id) ^ sc.seed));
-  QM_RETURN_IF_ERROR(Recall(md, p, pb.U(0), channel, &rng, &set, &dbg, &ann_us));
+  QM_RETURN_IF_ERROR(Recall(md, sc, p, pb.U(0), channel, &rng, &set, &dbg, &ann_us));
   const auto t_recall = Clock::now();
 
   // Filter.
   std::vector<Candidate> allowed;
-  QM_RETURN_IF_ERROR(Filter(p, channel, now, req.count, &set, &allowed, &dbg));
+  QM_RETURN_IF_ERROR(Filter(rs, p, channel, now, req.count, &set, &allowed, &dbg));
   const auto t_filter = Clock::now();
 
   // Rank: every allowed candidate in one batched call.
@@ -179,21 +195,22 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
     const Item& it = ds.items[allowed[k].item];
     info[k] = {static_cast<int>(it.kind), it.category, popular.IsNew(allowed[k].item, sc.explore_max_positives)};
   }
-  const PageOptions& po = channel == kAppHome ? home_page : other_page;  // the slot layout is app_home's
+  const PageOptions& po = channel == kAppHome ? *rs.home_page : *rs.other_page;  // the slot layout is app_home's
   const Page page = LayOutPage(info, static_cast<size_t>(req.count), po, &rng);
   const auto t_rerank = Clock::now();
 
   // Reserve (app_home and other reserve channels) or only report (dry run, push-like channels).
   std::vector<size_t> served = page.positions;
   if (reserve_channel[channel] && !req.dry_run && !page.positions.empty()) {
-    QM_ASSIGN_OR_RETURN(PageReservation r, ReservePage(*policy, store.get(), ds, cu, allowed, page, channel, now,
+    QM_ASSIGN_OR_RETURN(PageReservation r, ReservePage(*rs.policy, store.get(), ds, cu, allowed, page, channel, now,
                                                        resp->request_id, req.count, &dbg.dropped));
     served = std::move(r.served);
     if (r.replayed) dbg.counts["reserve.replayed"] = 1;
   }
   const auto t_reserve = Clock::now();
 
-  for (size_t k : served) resp->items.push_back(Served(ds, set, allowed[k], page.explored[k]));
+  for (size_t k : served) resp->items.push_back(Served(ds, set, allowed[k], page.explored[k], rs.arms));
+  dbg.arms = std::move(rs.arms);
   dbg.counts["served"] = static_cast<int64_t>(resp->items.size());
   dbg.stage_us["tower"] = tower_us;
   dbg.stage_us["ann"] = ann_us;

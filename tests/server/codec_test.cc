@@ -172,6 +172,20 @@ TEST(ReplyCodec, EncodesRecommendWithAndWithoutDebug) {
             "");
 }
 
+TEST(ReplyCodec, NamesTheCustomersExperimentArmsInDebugOnlyWithExperiments) {
+  serving::Response r = SomeResponse(1, 0);
+  r.debug.arms = {"home=convert", "push=two"};
+  const std::string debug = OkReply([&](MapWriter* m) { EncodeRecommend(r, true, m); });
+  msgpack::object_handle h = msgpack::unpack(debug.data(), debug.size());
+  const msgpack::object arms = Get(Get(h.get(), "debug"), "arms");
+  ASSERT_EQ(arms.type, msgpack::type::ARRAY);
+  ASSERT_EQ(arms.via.array.size, 2u);
+  EXPECT_EQ(arms.via.array.ptr[1].as<std::string>(), "push=two");
+  const std::string plain = OkReply([](MapWriter* m) { EncodeRecommend(SomeResponse(1, 0), true, m); });
+  msgpack::object_handle p = msgpack::unpack(plain.data(), plain.size());
+  EXPECT_EQ(Get(Get(p.get(), "debug"), "arms").type, msgpack::type::NIL);
+}
+
 TEST(ReplyCodec, EncodesFeedbackScoresCountsHistoryReloadAndHealth) {
   serving::FeedbackResult fb;
   fb.accepted = 3;

@@ -16,6 +16,7 @@ Result<EngineConfig> LoadEngineConfig(const std::string& path) {
   policy::ReadPolicyConfig(root.Table("policy"), &config.policy);
   policy::ReadStoreConfig(root.Table("store"), &config.store);
   serving::ReadServingConfig(root.Table("serving"), &config.serving);
+  serving::ReadExperiments(root.Table("experiments"), config.serving, config.policy, &config.experiments);
   server::ReadServerConfig(root.Table("server"), &config.server);
   QM_RETURN_IF_ERROR(file.Finish());
   return config;
@@ -42,6 +43,7 @@ serving::EngineOptions EngineOptionsFrom(const EngineConfig& c) {
   eo.policy = c.policy;
   eo.store = c.store;
   eo.serving = c.serving;
+  eo.experiments = c.experiments;
   return eo;
 }
 

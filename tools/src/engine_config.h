@@ -10,6 +10,7 @@
 #include "qianmian/policy/policy_config.h"
 #include "qianmian/server/server_config.h"
 #include "qianmian/serving/engine.h"
+#include "qianmian/serving/experiments.h"
 #include "qianmian/serving/serving_config.h"
 #include "qianmian/training/training_config.h"
 
@@ -22,6 +23,7 @@ struct EngineConfig {
   policy::PolicyConfig policy;               // [policy]
   policy::StoreConfig store;                 // [store]
   serving::ServingConfig serving;            // [serving]
+  serving::Experiments experiments;          // [experiments], each arm resolved on [serving]/[policy]
   server::ServerConfig server;               // [server]
   std::string json;                          // the effective configuration, for manifests
 };

@@ -18,6 +18,9 @@ namespace qm {
 
 struct ConfigState;  // private
 
+// The TOML type of a value (ConfigTable::TypeOf), for keys that accept more than one type.
+enum class ConfigType : uint8_t { kAbsent, kBool, kInteger, kFloat, kString, kArray, kTable, kOther };
+
 // A view of one TOML table. Reading a key marks it known; a missing key leaves the output
 // untouched (the default stays). Type errors are recorded and surface in ConfigFile::Finish.
 class ConfigTable {
@@ -37,6 +40,8 @@ class ConfigTable {
   // Array of tables `[[key]]` (empty when absent).
   std::vector<ConfigTable> TableArray(std::string_view key);
   bool Has(std::string_view key) const;
+  // The type of `key`'s value (kAbsent when missing); does not mark the key known.
+  ConfigType TypeOf(std::string_view key) const;
   // Records a validation error for `key` (e.g. "must be in [0, 1]").
   void Error(std::string_view key, std::string_view message);
   // Full dotted name of `key` in this table, e.g. "policy.caps[2].limit".

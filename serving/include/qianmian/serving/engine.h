@@ -6,8 +6,8 @@
 // layout, exploration, reasons) -> reserve (caps counted through the event store). A push run
 // takes the same stages in batches of customers.
 // Used by the ZeroMQ server, `qianmian recommend` and push runs.
-// May depend on: core, policy (public); features, recall, rank, artifacts (private). Never on
-// training or the generator. No libtorch, Faiss or BLAS headers here.
+// May depend on: core, policy, experiment (public); features, recall, rank, artifacts
+// (private). Never on training or the generator. No libtorch, Faiss or BLAS headers here.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,7 @@
 #include "qianmian/policy/event_store.h"
 #include "qianmian/policy/policy.h"
 #include "qianmian/policy/policy_config.h"
+#include "qianmian/serving/experiments.h"
 #include "qianmian/serving/serving_config.h"
 
 namespace qm::serving {
@@ -35,6 +36,9 @@ struct EngineOptions {
   // Event store. The default embedded path ("data/store") means <data.dir>/store.
   policy::StoreConfig store;
   ServingConfig serving;
+  // [experiments] (ReadExperiments): the global holdout and the layers' arms with their settings.
+  // Empty: every request uses the settings above.
+  Experiments experiments;
   // An already open store to use instead of opening `store` (e.g. shared with a push run).
   std::shared_ptr<policy::EventStore> shared_store;
   // A dataset to serve instead of loading data.dir (the engine takes a copy; data.timezone still
@@ -64,18 +68,23 @@ struct ResponseItem {
   std::string kind;                  // "product" | "content"
   double score = 0;                  // the re-rank score
   std::vector<std::string> reasons;  // "recall:ann", "recall:similar_to:<item>", "campaign:<id>",
-                                     // "recall:popular", "explore", "rank:p_click=0.12", ...
+                                     // "recall:popular", "explore", "rank:p_click=0.12", ...,
+                                     // "experiment:<layer>=<arm>" / "experiment:holdout"
 };
 
 // Why the list is what it is. Always filled with stage times; counts only with Request::debug.
 struct Debug {
   std::map<std::string, int64_t> counts;    // "recall.ann_products", "recall.merged", "filter.passed",
                                             // "rank.scored", "served", ...
-  std::map<std::string, int64_t> dropped;   // blocked_by rule (or "excluded", "retired") -> candidates
+  std::map<std::string, int64_t> dropped;   // blocked_by rule (or "excluded", "retired",
+                                            // "experiment.holdout", "experiment.control") -> candidates
   std::vector<std::string> fallbacks;       // "popular", "any_eligible" when the list ran short
   std::map<std::string, int64_t> stage_us;  // recall, filter, rank, rerank, reserve; and inside them
                                             // tower (customer tower), ann (Faiss), model (ranker)
   bool known_customer = true;
+  // The customer's experiment arms ("<layer>=<arm>" per layer, or "holdout"); empty without
+  // [experiments]. Always filled, like stage_us.
+  std::vector<std::string> arms;
 };
 
 struct Response {
@@ -92,7 +101,9 @@ struct ItemScore {
   std::string item_id;
   float p_click = 0, p_convert = 0;
   bool eligible = false;                // no rule blocks it (caps checked, nothing taken)
-  std::vector<std::string> blocked_by;  // rule names; "not_found" for an unknown/retired item
+  std::vector<std::string> blocked_by;  // rule names; "not_found" for an unknown/retired item;
+                                        // "experiment.holdout" / "experiment.control" (marketing
+                                        // withheld from the customer's arm on the channel)
 };
 
 // SPEC §5 `feedback` event.
@@ -116,6 +127,9 @@ struct FeedbackResult {
 // A push run's batch (issue 7): the best content for many customers on a push channel, chosen
 // through the engine's path (customer tower, batched ANN over content plus popular content,
 // the contact policy, one ranker call for the whole batch) and reserved under the run id.
+// With [experiments], each customer's arm policy (e.g. another push cap) applies to its
+// reservation and holdout / control customers get no marketing send; the arms' [serving]
+// overrides do not apply to push runs (a batch shares its quotas and score weights).
 struct PushRequest {
   std::vector<std::string> customer_ids;
   std::string channel = "wechat_push";
@@ -140,9 +154,12 @@ struct PushChoice {
   bool replayed = false;        // the run id had already reserved for this customer: the
                                 // earlier sends, nothing new counted
   // Skipped: the rule that blocked most of the customer's candidates (a `blocked_by` name),
-  // "unknown_customer", or "no_candidates".
+  // "unknown_customer", "no_candidates", or "experiment.holdout" / "experiment.control" (the
+  // global holdout or a control arm on the channel: no marketing send; only service items when
+  // the run includes them).
   std::string skipped_by;
-  int64_t candidates = 0;  // content considered
+  std::vector<std::string> arms;  // the customer's experiment arms, as Debug::arms
+  int64_t candidates = 0;         // content considered
   // Push contacts (push_sent on the channel, other runs) in the 7 / 30 days before now.
   int pushes_7d = 0, pushes_30d = 0;
 };
@@ -204,7 +221,7 @@ class Engine {
   // keeps serving. Returns the version now serving.
   [[nodiscard]] Result<std::string> Reload(const std::string& version);
 
-  // Events and cap usage of a customer (SPEC §5 `history`).
+  // Events and cap usage of a customer (SPEC §5 `history`), under the customer's arm policy.
   [[nodiscard]] Result<policy::CustomerHistory> History(const std::string& customer_id, TimeMs since, size_t limit,
                                                         TimeMs now_ms = kNoTime);
 
