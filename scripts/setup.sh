@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ccache pkg-config git
   libopenblas-dev libeigen3-dev
-  libfaiss-dev libtorch-dev libxgboost-dev
+  libfaiss-dev libtorch-dev libxgboost-dev libboost-dev
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   librocksdb-dev redis-server libhiredis-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev nlohmann-json3-dev

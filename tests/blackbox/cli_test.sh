@@ -117,4 +117,40 @@ printf '[training.ranker.gbdt]\ndepth = 0\n' > "$W/baddepth.toml"
 expect_fail "a bad tree depth is named" "'training.ranker.gbdt.depth'" \
   $QM train --data "$W/bank" --artifacts "$W/art7" --config "$W/baddepth.toml"
 
+# 7. report: an experiment layer's effect report from the events (the generated bank's logging
+# policy ignores the arms, so this is an A/A test: same counts, no mismatch).
+cat > "$W/exp.toml" <<'TOML'
+[experiments]
+holdout_share = 0.1
+[[experiments.layers]]
+name = "push_cap"
+salt = "push-cap-test"
+[[experiments.layers.arms]]
+name = "treated"
+share = 0.5
+[[experiments.layers.arms]]
+name = "control"
+share = 0.5
+control = ["wechat_push"]
+TOML
+if $QM report --data "$W/bank" --config "$W/exp.toml" --experiment push_cap --from 2026-10-25 --json "$W/report.json" \
+     >"$W/report.txt" 2>&1 &&
+   python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+arms = {a['arm']: a for a in r['arms']}
+assert sum(a['assigned'] for a in r['arms']) + r['holdout_customers'] == 3000, r
+assert arms['control']['control'] and 'lift' not in arms['control']['metrics']['clicks']
+assert 'lift' in arms['treated']['metrics']['clicks'] and r['cuped']
+assert not r['sample_ratio']['mismatch'] and 200 < r['holdout_customers'] < 400
+" "$W/report.json" && grep -q "clicks per customer" "$W/report.txt"; then
+  ok "report compares the arms with the control, with the holdout apart and no sample-ratio mismatch"
+else
+  bad "report: $(tail -5 "$W/report.txt")"
+fi
+expect_fail "report names an unknown layer" "no layer 'nope' in [experiments] (layers: push_cap)" \
+  $QM report --data "$W/bank" --config "$W/exp.toml" --experiment nope
+expect_fail "report refuses an empty window" "--from must be before --to" \
+  $QM report --data "$W/bank" --config "$W/exp.toml" --experiment push_cap --from 2026-10-25 --to 2026-10-20
+
 finish "command-line black-box"

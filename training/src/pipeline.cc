@@ -758,37 +758,6 @@ Result<EvalReport> EvaluateBundle(const Dataset& ds, const Bundle& b, const Held
   return report;
 }
 
-Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& data, const policy::StoreConfig* store,
-                                std::map<std::string, double>* stats) {
-  LoadReport lr;
-  auto ds = LoadDataset(data_dir, data, &lr);
-  if (lr.items.bad_rows + lr.customers.bad_rows + lr.events.bad_rows > 0) std::fputs(lr.Format().c_str(), stderr);
-  if (!ds.ok()) return ds.status();
-  if (store != nullptr) {
-    policy::StoreConfig sc = *store;
-    bool present = true;
-    if (sc.backend == "embedded") {
-      sc.read_only = true;
-      present = fs::exists(fs::path(sc.path) / "CURRENT");
-    }
-    if (present) {
-      QM_ASSIGN_OR_RETURN(auto es, policy::EventStore::Open(sc));
-      StoreMergeStats ms;
-      QM_RETURN_IF_ERROR(MergeStoreEvents(*es, &*ds, &ms).Annotate("reading the event store"));
-      std::fprintf(stderr,
-                   "event store %s: %llu events read, %llu added, %llu already in events.csv, %llu skipped (unknown "
-                   "customer/item/channel)\n",
-                   sc.backend == "embedded" ? sc.path.c_str() : "redis", static_cast<unsigned long long>(ms.read),
-                   static_cast<unsigned long long>(ms.added), static_cast<unsigned long long>(ms.duplicates),
-                   static_cast<unsigned long long>(ms.unknown_customer + ms.unknown_item + ms.unknown_channel));
-      if (stats) (*stats)["data.store_events_added"] = static_cast<double>(ms.added);
-    }
-  }
-  if (ds->items.empty()) return Status::InvalidArgument("items.csv holds no items");
-  if (ds->customers.empty()) return Status::InvalidArgument("customers.csv holds no customers");
-  return ds;
-}
-
 // Fits every model of a version on the events `split` keeps for training (held_out[e] == 0):
 // the two towers, the exposure model, the indexes and item-to-item table, the ranker; training
 // statistics go to *stats.
@@ -967,6 +936,37 @@ Result<std::string> PublishBundle(const Dataset& ds, const Bundle& b, const Trai
 }
 
 }  // namespace
+
+Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& data, const policy::StoreConfig* store,
+                                std::map<std::string, double>* stats) {
+  LoadReport lr;
+  auto ds = LoadDataset(data_dir, data, &lr);
+  if (lr.items.bad_rows + lr.customers.bad_rows + lr.events.bad_rows > 0) std::fputs(lr.Format().c_str(), stderr);
+  if (!ds.ok()) return ds.status();
+  if (store != nullptr) {
+    policy::StoreConfig sc = *store;
+    bool present = true;
+    if (sc.backend == "embedded") {
+      sc.read_only = true;
+      present = fs::exists(fs::path(sc.path) / "CURRENT");
+    }
+    if (present) {
+      QM_ASSIGN_OR_RETURN(auto es, policy::EventStore::Open(sc));
+      StoreMergeStats ms;
+      QM_RETURN_IF_ERROR(MergeStoreEvents(*es, &*ds, &ms).Annotate("reading the event store"));
+      std::fprintf(stderr,
+                   "event store %s: %llu events read, %llu added, %llu already in events.csv, %llu skipped (unknown "
+                   "customer/item/channel)\n",
+                   sc.backend == "embedded" ? sc.path.c_str() : "redis", static_cast<unsigned long long>(ms.read),
+                   static_cast<unsigned long long>(ms.added), static_cast<unsigned long long>(ms.duplicates),
+                   static_cast<unsigned long long>(ms.unknown_customer + ms.unknown_item + ms.unknown_channel));
+      if (stats) (*stats)["data.store_events_added"] = static_cast<double>(ms.added);
+    }
+  }
+  if (ds->items.empty()) return Status::InvalidArgument("items.csv holds no items");
+  if (ds->customers.empty()) return Status::InvalidArgument("customers.csv holds no customers");
+  return ds;
+}
 
 namespace {
 

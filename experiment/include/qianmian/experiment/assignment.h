@@ -1,5 +1,6 @@
 // Module experiment: experiment layers, arms and the global holdout (issue 17), and the pure
-// assignment of a customer to them. May depend on: core.
+// assignment of a customer to them, and effect reports. May depend on: core; Boost.Math,
+// nlohmann_json (private).
 // Assignment: a customer's arm in a layer is a pure function of (customer id, layer salt): a
 // 64-bit keyed hash mapped to [0, 1) and then to the arm by cumulative shares. The same on
 // every process, replica, restart and reload (no std::hash, no random seed).

@@ -1,5 +1,6 @@
 // Module experiment: experiment layers, arms and the global holdout (issue 17), and the pure
-// assignment of a customer to them. May depend on: core.
+// assignment of a customer to them, and effect reports. May depend on: core; Boost.Math,
+// nlohmann_json (private).
 // [experiments]: the layers and their arms, read and validated by one function. An arm's
 // [serving] and [policy] overrides are kept as the arm's TOML tables: the caller overlays each
 // on its base settings with that module's own reader (serving::ResolveExperiments), so every

@@ -54,6 +54,12 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
                           const TrainConfig& config, const std::string& config_json,
                           const policy::StoreConfig* store = nullptr, const ServedSettings* served = nullptr);
 
+// Loads `data_dir` and adds the events recorded in `store` (may be null; an embedded store is
+// opened read-only and skipped when it does not exist), as train and eval see the data.
+// `stats` (may be null) receives "data.store_events_added".
+Result<Dataset> LoadForTraining(const std::string& data_dir, const DataConfig& data, const policy::StoreConfig* store,
+                                std::map<std::string, double>* stats);
+
 struct EvalOptions {
   bool baselines = true;  // popularity, item-kNN and (if the catalogue allows) EASE
   std::string version;    // "" = CURRENT

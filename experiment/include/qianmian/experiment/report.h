@@ -1,0 +1,67 @@
+// Module experiment: experiment layers, arms and the global holdout (issue 17), and the pure
+// assignment of a customer to them, and effect reports. May depend on: core; Boost.Math,
+// nlohmann_json (private).
+// The effect report of one experiment layer: per arm, the customers assigned and contacted,
+// totals, per-customer means with 95% intervals, each arm's lift over the control arm (Welch's
+// t, CUPED with the pre-period when given) and the sample-ratio check. Built from per-customer
+// outcomes the caller counts from the events (`qianmian report`, the `report` op).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qianmian/core/types.h"
+#include "qianmian/experiment/assignment.h"
+#include "qianmian/experiment/effect.h"
+#include "qianmian/experiment/experiment_config.h"
+
+namespace qm::experiment {
+
+// The metrics counted per customer, in report order.
+enum Metric : int { kContacts = 0, kClicks, kConversions, kValue, kDismissals, kOpens, kNumMetrics };
+const char* MetricName(int metric);  // "contacts", "clicks", "conversions", "value", "dismissals", "opens"
+
+// One customer's counts in the report window and, for CUPED, in the pre-period.
+struct CustomerOutcome {
+  int arm = kNoArm;  // the layer's arm; kNoArm: in the global holdout (reported apart)
+  double in_window[kNumMetrics] = {};
+  double pre_period[kNumMetrics] = {};
+};
+
+struct MetricReport {
+  MeanInterval per_customer;
+  double total = 0;
+  Lift lift;  // over the control arm (not for the control itself)
+  bool has_lift = false;
+};
+
+struct ArmReport {
+  std::string name;
+  double share = 0;
+  bool control = false;   // the arm the others are compared with
+  int64_t assigned = 0;   // customers of the arm
+  int64_t contacted = 0;  // of them, with at least one contact (impression or push) in the window
+  MetricReport metrics[kNumMetrics];
+};
+
+struct ExperimentReport {
+  std::string layer;
+  TimeMs from = kNoTime, to = kNoTime;
+  bool cuped = false;   // lifts adjusted with the pre-period
+  int64_t holdout = 0;  // customers in the global holdout (in no arm)
+  std::vector<ArmReport> arms;
+  SampleRatio sample_ratio;
+};
+
+// The control arm of a layer: the first arm that withholds contact (`control`), else arm 0.
+int ControlArm(const LayerConfig& layer);
+
+// Builds the report; `cuped` uses each metric's pre-period value as the covariate.
+ExperimentReport BuildReport(const LayerConfig& layer, const std::vector<CustomerOutcome>& customers, bool cuped);
+
+// A text table (one block per metric), and the report as JSON (SPEC §7's `arms`).
+std::string FormatReport(const ExperimentReport& r);
+std::string ReportJson(const ExperimentReport& r);
+
+}  // namespace qm::experiment

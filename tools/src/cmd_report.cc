@@ -1,0 +1,137 @@
+// `qianmian report --experiment LAYER [--from T] [--to T] [--json FILE]`: the effect report of
+// one experiment layer of [experiments] (issue 17). Every customer of customers.csv is assigned
+// as the engine assigns them; their events in [from, to) (events.csv and the event store) are
+// counted per customer; each arm is compared with the layer's control arm. With --from, the
+// equally long period before it is the pre-period of CUPED.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include "commands.h"
+#include "engine_config.h"
+#include "qianmian/core/time.h"
+#include "qianmian/experiment/assignment.h"
+#include "qianmian/experiment/report.h"
+#include "qianmian/training/pipeline.h"
+
+namespace qm::tools {
+
+namespace {
+
+struct ReportOptions {
+  CommonOptions common;
+  std::string experiment;
+  std::string from, to;
+  std::string json;
+  bool no_cuped = false;
+};
+
+Result<TimeMs> TimeOption(const std::string& name, const std::string& value, const TimeZone& tz) {
+  if (value.empty()) return kNoTime;
+  auto t = ParseTime(value, tz);
+  if (!t) return Status::InvalidArgument(name + ": cannot parse time '" + value + "'");
+  return *t;
+}
+
+// Adds event `e` of `ds` to its customer's window or pre-period counts.
+void Count(const Dataset& ds, size_t e, double* counts) {
+  switch (ds.events.type[e]) {
+    case EventType::kImpression:
+    case EventType::kPushSent:
+      counts[experiment::kContacts] += 1;
+      break;
+    case EventType::kClick:
+      counts[experiment::kClicks] += 1;
+      break;
+    case EventType::kConvert:
+      counts[experiment::kConversions] += 1;
+      counts[experiment::kValue] += ds.items[ds.events.item[e]].value;
+      break;
+    case EventType::kDismiss:
+      counts[experiment::kDismissals] += 1;
+      break;
+    case EventType::kPushOpen:
+      counts[experiment::kOpens] += 1;
+      break;
+  }
+}
+
+Status Run(const ReportOptions& o) {
+  QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
+  ApplyOverrides(o.common, &config);
+  const auto& ex = config.experiments.config;
+  int layer = -1;
+  std::string names;
+  for (size_t l = 0; l < ex.layers.size(); ++l) {
+    if (ex.layers[l].name == o.experiment) layer = static_cast<int>(l);
+    names += (names.empty() ? "" : ", ") + ex.layers[l].name;
+  }
+  if (layer < 0) {
+    return Status::InvalidArgument("--experiment: no layer '" + o.experiment + "' in [experiments] (" +
+                                   (names.empty() ? "none is configured" : "layers: " + names) + ")");
+  }
+  QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
+  QM_ASSIGN_OR_RETURN(TimeMs from, TimeOption("--from", o.from, tz));
+  QM_ASSIGN_OR_RETURN(TimeMs to, TimeOption("--to", o.to, tz));
+  if (from != kNoTime && to != kNoTime && from >= to) return Status::InvalidArgument("--from must be before --to");
+  QM_ASSIGN_OR_RETURN(Dataset ds, training::LoadForTraining(config.data.dir, config.data, &config.store, nullptr));
+  const EventLog& ev = ds.events;
+  TimeMs first = kNoTime, last = kNoTime;
+  for (size_t e = 0; e < ev.size(); ++e) {
+    first = first == kNoTime ? ev.ts[e] : std::min(first, ev.ts[e]);
+    last = last == kNoTime ? ev.ts[e] : std::max(last, ev.ts[e]);
+  }
+  const bool pre = from != kNoTime && !o.no_cuped;
+  if (from == kNoTime) from = first;
+  if (to == kNoTime) to = last == kNoTime ? kNoTime : last + 1;
+  const TimeMs pre_from = pre ? from - (to - from) : from;
+
+  experiment::Assigner assigner(ex);
+  std::vector<experiment::CustomerOutcome> outcomes(ds.customers.size());
+  experiment::Assignment a;
+  for (size_t c = 0; c < ds.customers.size(); ++c) {
+    assigner.Assign(ds.customers[c].id, &a);
+    outcomes[c].arm = a.holdout ? experiment::kNoArm : a.arms[layer];
+  }
+  bool pre_events = false;
+  for (size_t e = 0; e < ev.size(); ++e) {
+    const TimeMs t = ev.ts[e];
+    if (t >= from && t < to) {
+      Count(ds, e, outcomes[ev.customer[e]].in_window);
+    } else if (pre && t >= pre_from && t < from) {
+      Count(ds, e, outcomes[ev.customer[e]].pre_period);
+      pre_events = true;
+    }
+  }
+  experiment::ExperimentReport r = experiment::BuildReport(ex.layers[layer], outcomes, pre && pre_events);
+  r.from = from;
+  r.to = to;
+  std::printf("window %s .. %s, %zu customers\n", FormatIsoLocal(from, tz).c_str(), FormatIsoLocal(to, tz).c_str(),
+              ds.customers.size());
+  std::fputs(experiment::FormatReport(r).c_str(), stdout);
+  if (!o.json.empty()) {
+    std::ofstream out(o.json, std::ios::trunc);
+    out << experiment::ReportJson(r) << "\n";
+    out.close();
+    if (!out) return Status::IoError("--json: cannot write '" + o.json + "'");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Command AddReportCommand(CLI::App& root) {
+  auto opts = std::make_shared<ReportOptions>();
+  Command cmd;
+  cmd.app = root.add_subcommand("report", "effect report of an experiment layer: arms against the control");
+  AddCommonOptions(cmd.app, &opts->common);
+  cmd.app->add_option("--experiment", opts->experiment, "the layer's name in [experiments]")->required();
+  cmd.app->add_option("--from", opts->from, "window start (default: the first event); also opens a pre-period");
+  cmd.app->add_option("--to", opts->to, "window end, exclusive (default: after the last event)");
+  cmd.app->add_option("--json", opts->json, "also write the report as JSON to FILE");
+  cmd.app->add_flag("--no-cuped", opts->no_cuped, "no CUPED adjustment even with --from");
+  cmd.run = [opts]() { return Run(*opts); };
+  return cmd;
+}
+
+}  // namespace qm::tools
