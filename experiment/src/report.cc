@@ -1,9 +1,12 @@
 #include "qianmian/experiment/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
+
+#include "qianmian/core/canvas.h"
 
 namespace qm::experiment {
 
@@ -146,6 +149,57 @@ std::string ReportJson(const ExperimentReport& r) {
     j["arms"].push_back(ja);
   }
   return j.dump(2);
+}
+
+namespace {
+
+// One panel: each arm's per-customer mean (bar) and its 95% interval (whisker).
+void Panel(Canvas& c, const ExperimentReport& r, int metric, int x0, int y0, int x1, int y1) {
+  c.Text(x0, y0 - 28, std::string(MetricName(metric)) + " per customer", 2);
+  double top = 0;
+  for (const ArmReport& a : r.arms) top = std::max(top, a.metrics[metric].per_customer.high);
+  if (!(top > 0)) top = 1;
+  c.Rect(x0, y1, x1, y1 + 2, 0x202020);
+  c.Rect(x0 - 2, y0, x0, y1 + 2, 0x202020);
+  c.Text(x0 - 4 - c.TextWidth(Num(top), 1), y0, Num(top), 1);
+  c.Text(x0 - 10, y1 - 8, "0", 1);
+  const int n = static_cast<int>(r.arms.size()), slot = n > 0 ? (x1 - x0) / n : 0;
+  auto y_of = [&](double v) { return y1 - static_cast<int>(std::lround(std::max(0.0, v) / top * (y1 - y0))); };
+  for (int i = 0; i < n; ++i) {
+    const ArmReport& a = r.arms[i];
+    const MeanInterval& m = a.metrics[metric].per_customer;
+    const int bx0 = x0 + i * slot + slot / 5, bx1 = x0 + (i + 1) * slot - slot / 5, mid = (bx0 + bx1) / 2;
+    c.Rect(bx0, y_of(m.mean), bx1, y1, a.control ? 0xa0a0a0 : 0x2f6fb5);
+    if (std::isfinite(m.low) && std::isfinite(m.high)) {
+      c.Rect(mid - 1, y_of(m.high), mid + 2, y_of(m.low) + 1, 0x202020);
+      c.Rect(mid - 8, y_of(m.high), mid + 9, y_of(m.high) + 2, 0x202020);
+      c.Rect(mid - 8, y_of(m.low) - 1, mid + 9, y_of(m.low) + 1, 0x202020);
+    }
+    c.Text(mid - c.TextWidth(a.name, 1) / 2, y1 + 8, a.name, 1);
+    if (a.metrics[metric].has_lift) {
+      const Lift& l = a.metrics[metric].lift;
+      char b[64];
+      std::snprintf(b, sizeof(b), "%+.1f%% p=%.3f", 100 * l.relative, l.p_value);
+      c.Text(mid - c.TextWidth(b, 1) / 2, y1 + 20, b, 1, l.p_value < 0.05 ? 0xb02020 : 0x606060);
+    }
+  }
+}
+
+}  // namespace
+
+Status WriteReportPlot(const ExperimentReport& r, const std::string& path) {
+  const int W = 1200, H = 760;
+  Canvas c(W, H);
+  c.Text(20, 12, "Experiment " + r.layer + ": per-customer means with 95% intervals; lift over the control (grey)", 2);
+  if (r.sample_ratio.mismatch)
+    c.Text(20, 36, "SAMPLE RATIO MISMATCH: the assignment or the logging is broken", 2, 0xb02020);
+  const int metrics[4] = {kContacts, kClicks, kConversions, kValue};
+  for (int k = 0; k < 4; ++k) {
+    const int col = k % 2, row = k / 2;
+    const int x0 = 80 + col * (W / 2), x1 = x0 + W / 2 - 130, y0 = 100 + row * 340, y1 = y0 + 250;
+    Panel(c, r, metrics[k], x0, y0, x1, y1);
+  }
+  return c.WritePng(path);
 }
 
 }  // namespace qm::experiment

@@ -1,5 +1,5 @@
 // The contact-pressure PNG: two panels (7 and 30 days), customers by pushes per customer, before
-// (grey) and after (blue) the run. Drawn in memory; text from stb_easy_font, PNG by stb_image_write.
+// (grey) and after (blue) the run, drawn on a core Canvas.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -7,48 +7,12 @@
 #include <string>
 #include <vector>
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STB_IMAGE_WRITE_STATIC
-#include <stb/stb_easy_font.h>
-#include <stb/stb_image_write.h>
-
+#include "qianmian/core/canvas.h"
 #include "qianmian/push/push_run.h"
 
 namespace qm::push {
 
 namespace {
-
-struct Canvas {
-  int w, h;
-  std::vector<uint8_t> px;  // RGB
-  Canvas(int width, int height) : w(width), h(height), px(static_cast<size_t>(width) * height * 3, 255) {}
-  void Rect(int x0, int y0, int x1, int y1, uint32_t rgb) {
-    x0 = std::max(0, x0), y0 = std::max(0, y0), x1 = std::min(w, x1), y1 = std::min(h, y1);
-    for (int y = y0; y < y1; ++y) {
-      for (int x = x0; x < x1; ++x) {
-        uint8_t* p = &px[(static_cast<size_t>(y) * w + x) * 3];
-        p[0] = rgb >> 16 & 255, p[1] = rgb >> 8 & 255, p[2] = rgb & 255;
-      }
-    }
-  }
-  // Text at (x, y) top-left, scaled by `s` pixels per font unit.
-  void Text(int x, int y, const std::string& text, int s = 2, uint32_t rgb = 0x202020) {
-    static char buf[60000];
-    std::string t = text;
-    const int quads = stb_easy_font_print(0, 0, t.data(), nullptr, buf, sizeof buf);
-    const float* v = reinterpret_cast<const float*>(buf);
-    for (int q = 0; q < quads; ++q) {
-      const float* a = v + q * 16;  // 4 vertices of x, y, z, color
-      const float qx0 = a[0], qy0 = a[1], qx1 = a[8], qy1 = a[9];
-      Rect(x + static_cast<int>(qx0 * s), y + static_cast<int>(qy0 * s), x + static_cast<int>(qx1 * s),
-           y + static_cast<int>(qy1 * s), rgb);
-    }
-  }
-  int TextWidth(const std::string& text, int s = 2) {
-    std::string t = text;
-    return stb_easy_font_width(t.data()) * s;
-  }
-};
 
 std::string Count(int64_t n) {
   if (n >= 1000000) return std::to_string(n / 100000 / 10.0).substr(0, 4) + "M";
@@ -96,12 +60,7 @@ Status WritePressurePlot(const PushSummary& s, const std::string& path) {
     }
     c.Text(x0 + (x1 - x0) / 2 - 120, y1 + 32, "pushes per customer", 2);
   }
-  const std::string tmp = path + ".tmp-plot";
-  if (!stbi_write_png(tmp.c_str(), W, H, 3, c.px.data(), W * 3) || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Status::IoError("cannot write plot '" + path + "'");
-  }
-  return Status::Ok();
+  return c.WritePng(path);
 }
 
 }  // namespace qm::push

@@ -134,7 +134,7 @@ share = 0.5
 control = ["wechat_push"]
 TOML
 if $QM report --data "$W/bank" --config "$W/exp.toml" --experiment push_cap --from 2026-10-25 --json "$W/report.json" \
-     >"$W/report.txt" 2>&1 &&
+     --plot "$W/report.png" >"$W/report.txt" 2>&1 && [ "$(head -c 4 "$W/report.png" | tail -c 3)" = "PNG" ] &&
    python3 -c "
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -144,7 +144,7 @@ assert arms['control']['control'] and 'lift' not in arms['control']['metrics']['
 assert 'lift' in arms['treated']['metrics']['clicks'] and r['cuped']
 assert not r['sample_ratio']['mismatch'] and 200 < r['holdout_customers'] < 400
 " "$W/report.json" && grep -q "clicks per customer" "$W/report.txt"; then
-  ok "report compares the arms with the control, with the holdout apart and no sample-ratio mismatch"
+  ok "report compares the arms with the control, with the holdout apart and no sample-ratio mismatch, and draws them"
 else
   bad "report: $(tail -5 "$W/report.txt")"
 fi

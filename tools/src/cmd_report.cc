@@ -1,4 +1,4 @@
-// `qianmian report --experiment LAYER [--from T] [--to T] [--json FILE]`: the effect report of
+// `qianmian report --experiment LAYER [--from T] [--to T] [--json FILE] [--plot FILE.png]`: the effect report of
 // one experiment layer of [experiments] (issue 17). Every customer of customers.csv is assigned
 // as the engine assigns them; their events in [from, to) (events.csv and the event store) are
 // counted per customer; each arm is compared with the layer's control arm. With --from, the
@@ -23,6 +23,7 @@ struct ReportOptions {
   std::string experiment;
   std::string from, to;
   std::string json;
+  std::string plot;
   bool no_cuped = false;
 };
 
@@ -115,6 +116,7 @@ Status Run(const ReportOptions& o) {
     out.close();
     if (!out) return Status::IoError("--json: cannot write '" + o.json + "'");
   }
+  if (!o.plot.empty()) QM_RETURN_IF_ERROR(experiment::WriteReportPlot(r, o.plot));
   return Status::Ok();
 }
 
@@ -129,6 +131,7 @@ Command AddReportCommand(CLI::App& root) {
   cmd.app->add_option("--from", opts->from, "window start (default: the first event); also opens a pre-period");
   cmd.app->add_option("--to", opts->to, "window end, exclusive (default: after the last event)");
   cmd.app->add_option("--json", opts->json, "also write the report as JSON to FILE");
+  cmd.app->add_option("--plot", opts->plot, "also draw the arms' means and intervals to FILE.png");
   cmd.app->add_flag("--no-cuped", opts->no_cuped, "no CUPED adjustment even with --from");
   cmd.run = [opts]() { return Run(*opts); };
   return cmd;

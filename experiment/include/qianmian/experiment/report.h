@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
 #include "qianmian/experiment/assignment.h"
 #include "qianmian/experiment/effect.h"
@@ -63,5 +64,9 @@ ExperimentReport BuildReport(const LayerConfig& layer, const std::vector<Custome
 // A text table (one block per metric), and the report as JSON (SPEC §7's `arms`).
 std::string FormatReport(const ExperimentReport& r);
 std::string ReportJson(const ExperimentReport& r);
+
+// A PNG of contacts, clicks, conversions and value per customer: one bar per arm with its 95%
+// interval, the lift and p-value under it. IoError naming the file.
+Status WriteReportPlot(const ExperimentReport& r, const std::string& path);
 
 }  // namespace qm::experiment
