@@ -44,6 +44,17 @@ void CustomerSim::RunUntil(TimeMs until, std::vector<Event>* out) {
   }
 }
 
+void CustomerSim::HandOverUntil(TimeMs until, std::vector<Event>* out, std::vector<PlannedContact>* taken) {
+  for (; next_ < contacts_.size() && contacts_[next_].t < until; ++next_) {
+    const Contact& k = contacts_[next_];
+    if (k.kind == 2) {
+      Push(k.t, /*service=*/true, out);
+    } else {
+      taken->push_back({c_, k.t, k.kind == 0 ? kAppHome : kWechatPush});
+    }
+  }
+}
+
 void CustomerSim::Show(uint32_t item, uint8_t channel, TimeMs t, bool same_request, std::vector<Event>* out) {
   uint32_t request;
   if (channel == kChPush) {

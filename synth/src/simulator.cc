@@ -70,26 +70,48 @@ int64_t Simulator::day() const { return impl_->day; }
 TimeMs Simulator::DayStart(int64_t d) const { return impl_->day0 + d * kMsPerDay; }
 
 Status Simulator::NextDays(int64_t days, std::vector<Event>* events) {
+  return NextDaysClosedLoop(days, nullptr, events, nullptr);
+}
+
+Status Simulator::NextDaysClosedLoop(int64_t days, const std::function<bool(uint32_t)>& caller_serves,
+                                     std::vector<Event>* events, std::vector<PlannedContact>* contacts) {
   events->clear();
+  if (contacts) contacts->clear();
   if (days < 1) return Status::InvalidArgument("days must be >= 1, got " + std::to_string(days));
   if (done()) return Status::FailedPrecondition("all " + std::to_string(num_days()) + " days are simulated");
+  if (caller_serves && !contacts) return Status::InvalidArgument("the closed loop needs a contacts list");
   const int64_t last = std::min(num_days(), impl_->day + days);
   const TimeMs until = DayStart(last);
   auto& sims = impl_->sims;
+  const uint32_t first = impl_->first;
+  auto run = [&](size_t k, std::vector<Event>* ev, std::vector<PlannedContact>* taken) {
+    if (caller_serves && caller_serves(first + static_cast<uint32_t>(k))) {
+      sims[k].HandOverUntil(until, ev, taken);
+    } else {
+      sims[k].RunUntil(until, ev);
+    }
+  };
   constexpr size_t kBlock = 256;
+  std::vector<PlannedContact> none;
   if (gen::ResolveThreads(impl_->threads) == 1 || sims.size() <= kBlock) {
-    for (auto& sim : sims) sim.RunUntil(until, events);
+    for (size_t k = 0; k < sims.size(); ++k) run(k, events, contacts ? contacts : &none);
   } else {
-    std::vector<std::vector<Event>> parts((sims.size() + kBlock - 1) / kBlock);
+    const size_t blocks = (sims.size() + kBlock - 1) / kBlock;
+    std::vector<std::vector<Event>> parts(blocks);
+    std::vector<std::vector<PlannedContact>> taken(blocks);
     gen::ParallelFor(sims.size(), impl_->threads, kBlock, [&](size_t b, size_t e) {
-      for (size_t k = b; k < e; ++k) sims[k].RunUntil(until, &parts[b / kBlock]);
+      for (size_t k = b; k < e; ++k) run(k, &parts[b / kBlock], &taken[b / kBlock]);
     });
     size_t total = 0;
     for (const auto& p : parts) total += p.size();
     events->reserve(total);
     for (const auto& p : parts) events->insert(events->end(), p.begin(), p.end());
+    if (contacts) {
+      for (const auto& t : taken) contacts->insert(contacts->end(), t.begin(), t.end());
+    }
   }
   std::sort(events->begin(), events->end());
+  if (contacts) std::sort(contacts->begin(), contacts->end());
   impl_->day = last;
   return Status::Ok();
 }

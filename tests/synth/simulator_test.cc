@@ -158,6 +158,76 @@ TEST_F(SimulatorTest, SeveralDaysAtOnceLogWhatTheDaysLogOneByOne) {
   EXPECT_TRUE(at_once->done());
 }
 
+// The closed loop: odd customers' sessions and marketing pushes are handed to the caller, even
+// customers run the logging policy exactly as before.
+TEST_F(SimulatorTest, TheClosedLoopHandsOverTheChosenCustomersContacts) {
+  auto logging = NewSimulator({0, 400, 1});
+  auto loop = NewSimulator({0, 400, 2});
+  ASSERT_TRUE(logging && loop);
+  auto odd = [](uint32_t c) { return c % 2 == 1; };
+  std::vector<Event> expected, got, day;
+  std::vector<PlannedContact> contacts, taken;
+  for (int d = 0; d < 6; ++d) {
+    ASSERT_TRUE(logging->NextDay(&day).ok());
+    expected.insert(expected.end(), day.begin(), day.end());
+    ASSERT_TRUE(loop->NextDaysClosedLoop(1, odd, &day, &taken).ok());
+    got.insert(got.end(), day.begin(), day.end());
+    for (const PlannedContact& k : taken) {
+      ASSERT_TRUE(odd(k.customer));
+      ASSERT_GE(k.ts, loop->DayStart(d));
+      ASSERT_LT(k.ts, loop->DayStart(d + 1));
+    }
+    contacts.insert(contacts.end(), taken.begin(), taken.end());
+  }
+  std::set<std::pair<uint32_t, TimeMs>> sessions, pushes, logged_sessions, logged_pushes;
+  for (const PlannedContact& k : contacts) (k.channel == kAppHome ? sessions : pushes).insert({k.customer, k.ts});
+  std::vector<Event> even_expected;
+  for (const Event& e : expected) {
+    if (!odd(e.customer)) {
+      even_expected.push_back(e);
+    } else if (e.type == EventType::kImpression) {
+      logged_sessions.insert({e.customer, e.ts});  // a session's slot s is shown at its ts + s
+    } else if (e.type == EventType::kPushSent && !data_->items[e.item].service) {
+      logged_pushes.insert({e.customer, e.ts});
+    }
+  }
+  std::vector<Event> even_got;
+  for (const Event& e : got) {
+    if (!odd(e.customer)) {
+      even_got.push_back(e);
+    } else {  // only the planned service pushes run for a handed-over customer
+      ASSERT_TRUE(e.type == EventType::kPushSent || e.type == EventType::kPushOpen) << EventTypeName(e.type);
+      ASSERT_TRUE(data_->items[e.item].service);
+    }
+  }
+  ASSERT_EQ(even_got.size(), even_expected.size());
+  for (size_t e = 0; e < even_got.size(); ++e) {
+    ASSERT_TRUE(!(even_got[e] < even_expected[e]) && !(even_expected[e] < even_got[e])) << e;
+  }
+  // The contacts handed over are the logging policy's: every session it logged is one of them
+  // (a contact where the policy found nothing to show logs no event).
+  EXPECT_GT(logged_sessions.size(), 50u);
+  for (const auto& k : logged_sessions) {
+    auto at = sessions.upper_bound(k);  // the session at or just before this impression
+    ASSERT_TRUE(at != sessions.begin()) << k.first << " " << k.second;
+    --at;
+    ASSERT_TRUE(at->first == k.first && k.second - at->second < 8) << k.first << " " << k.second;
+  }
+  for (const auto& k : logged_pushes) ASSERT_TRUE(pushes.count(k)) << k.first << " " << k.second;
+  // The caller shows its own page at a handed-over session; the true model answers.
+  const PlannedContact& k =
+      *std::find_if(contacts.begin(), contacts.end(), [](const PlannedContact& c) { return c.channel == kAppHome; });
+  std::vector<Event> shown;
+  Exposure x{k.customer, 0, kAppHome, k.ts};
+  while (!loop->EligibleOnAppHome(x.customer, x.item, x.ts)) ++x.item;
+  ASSERT_TRUE(loop->Show(&x, 1, &shown).ok());
+  ASSERT_FALSE(shown.empty());
+  EXPECT_EQ(shown[0].type, EventType::kImpression);
+  EXPECT_EQ(shown[0].ts, k.ts);
+  std::vector<Event> e2;
+  EXPECT_EQ(loop->NextDaysClosedLoop(1, odd, &e2, nullptr).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(SimulatorTest, ABadSliceOrExposureIsAnInvalidArgument) {
   EXPECT_EQ(Simulator::Create(*bank_, {5, 5, 0}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Simulator::Create(*bank_, {0, 3001, 0}).status().code(), StatusCode::kInvalidArgument);

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,20 @@ static_assert(sizeof(Event) == 24, "Event must stay compact");
 // The request id events.csv writes for `e`: "r<customer number>-<n>" for an app_home session,
 // "p<customer number>-<n>" for a push (customer number = index + 1), "" for none.
 std::string RequestIdText(const Event& e);
+
+// A contact the caller's own policy serves in the closed loop (Simulator::NextDaysClosedLoop):
+// an app session (kAppHome: the customer opens the app home page at ts) or a marketing push
+// slot (kWechatPush: the bank's schedule would push the customer at ts).
+struct PlannedContact {
+  uint32_t customer = 0;
+  TimeMs ts = 0;
+  ChannelId channel = kAppHome;
+  bool operator<(const PlannedContact& o) const {
+    if (ts != o.ts) return ts < o.ts;
+    if (customer != o.customer) return customer < o.customer;
+    return channel < o.channel;
+  }
+};
 
 // One item shown to one customer.
 struct Exposure {
@@ -111,6 +126,13 @@ class Simulator {
   // The same for the next `days` days at once (fewer when fewer are left), as one sorted list:
   // what `days` calls of NextDay log, merged. InvalidArgument when days < 1.
   [[nodiscard]] Status NextDays(int64_t days, std::vector<Event>* events);
+  // The closed loop: NextDays, except that for the customers `caller_serves` selects, the
+  // planned app sessions and marketing pushes are not run by the logging policy but returned in
+  // `contacts` (sorted) for the caller to decide what they show (Show draws the responses); their
+  // service pushes still run as planned. The plan is the same either way: a customer's contacts
+  // do not depend on who serves them. `caller_serves` must be a pure function of the customer.
+  [[nodiscard]] Status NextDaysClosedLoop(int64_t days, const std::function<bool(uint32_t customer)>& caller_serves,
+                                          std::vector<Event>* events, std::vector<PlannedContact>* contacts);
 
   // The true response to `n` exposures, each given its customer's state now (out[i] for
   // shown[i]); changes nothing. InvalidArgument for a customer outside the slice, an unknown
