@@ -47,9 +47,11 @@ class CustomerSim {
 
   // Runs the planned contacts before `until` that have not run yet, appending their events.
   void RunUntil(TimeMs until, std::vector<Event>* out);
-  // The closed loop: the same contacts, but the app sessions and marketing pushes are handed to
-  // the caller (appended to `taken`) instead of run by the logging policy; service pushes run.
-  void HandOverUntil(TimeMs until, std::vector<Event>* out, std::vector<PlannedContact>* taken);
+  // The closed loop: the same contacts, handed to the caller (appended to `taken`) instead of
+  // run by the logging policy.
+  void HandOverUntil(TimeMs until, std::vector<PlannedContact>* taken);
+  // A handed-over service push, run as the bank plans it (the caller keeps time order).
+  void ServicePush(TimeMs t, std::vector<Event>* out) { Push(t, /*service=*/true, out); }
   // The true model's probabilities for `item` shown on `channel` at t, given the state now.
   ResponseProbabilities Probabilities(uint32_t item, uint8_t channel, TimeMs t,
                                       Knowledge knowledge = Knowledge::kTruth) const {

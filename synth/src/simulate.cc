@@ -44,14 +44,10 @@ void CustomerSim::RunUntil(TimeMs until, std::vector<Event>* out) {
   }
 }
 
-void CustomerSim::HandOverUntil(TimeMs until, std::vector<Event>* out, std::vector<PlannedContact>* taken) {
+void CustomerSim::HandOverUntil(TimeMs until, std::vector<PlannedContact>* taken) {
   for (; next_ < contacts_.size() && contacts_[next_].t < until; ++next_) {
     const Contact& k = contacts_[next_];
-    if (k.kind == 2) {
-      Push(k.t, /*service=*/true, out);
-    } else {
-      taken->push_back({c_, k.t, k.kind == 0 ? kAppHome : kWechatPush});
-    }
+    taken->push_back({c_, k.t, k.kind == 0 ? kAppHome : kWechatPush, k.kind == 2});
   }
 }
 

@@ -86,7 +86,7 @@ Status Simulator::NextDaysClosedLoop(int64_t days, const std::function<bool(uint
   const uint32_t first = impl_->first;
   auto run = [&](size_t k, std::vector<Event>* ev, std::vector<PlannedContact>* taken) {
     if (caller_serves && caller_serves(first + static_cast<uint32_t>(k))) {
-      sims[k].HandOverUntil(until, ev, taken);
+      sims[k].HandOverUntil(until, taken);
     } else {
       sims[k].RunUntil(until, ev);
     }
@@ -113,6 +113,14 @@ Status Simulator::NextDaysClosedLoop(int64_t days, const std::function<bool(uint
   std::sort(events->begin(), events->end());
   if (contacts) std::sort(contacts->begin(), contacts->end());
   impl_->day = last;
+  return Status::Ok();
+}
+
+Status Simulator::RunServicePush(const PlannedContact& k, std::vector<Event>* events) {
+  if (!k.service || k.customer < impl_->first || k.customer >= impl_->end) {
+    return Status::InvalidArgument("not a service push of the simulated slice");
+  }
+  impl_->sims[k.customer - impl_->first].ServicePush(k.ts, events);
   return Status::Ok();
 }
 

@@ -153,4 +153,46 @@ expect_fail "report names an unknown layer" "no layer 'nope' in [experiments] (l
 expect_fail "report refuses an empty window" "--from must be before --to" \
   $QM report --data "$W/bank" --config "$W/exp.toml" --experiment push_cap --from 2026-10-25 --to 2026-10-20
 
+# 8. simulate: the closed loop on a small generated world (history by the logging policy, the
+# engine serving two arms against the legacy arm for the last days).
+$QM generate --out "$W/world" --customers 1500 --products 30 --contents 200 --days 20 --seed 9 >/dev/null 2>&1
+cat "$W/fast.toml" > "$W/sim.toml"
+cat >> "$W/sim.toml" <<'TOML'
+[experiments]
+[[experiments.layers]]
+name = "strategy"
+salt = "strategy-test"
+[[experiments.layers.arms]]
+name = "legacy"
+share = 0.5
+[[experiments.layers.arms]]
+name = "qianmian"
+share = 0.5
+TOML
+if $QM simulate --world "$W/world" --out "$W/sim" --days 5 --experiment strategy --config "$W/sim.toml" \
+     --legacy legacy >"$W/sim.txt" 2>&1 &&
+   python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+arms = {a['arm']: a for a in r['arms']}
+assert sum(a['assigned'] for a in r['arms']) == 1500 and not r['sample_ratio']['mismatch'], r
+q, l = arms['qianmian']['metrics'], arms['legacy']['metrics']
+assert q['contacts']['per_customer'] > 0 and l['contacts']['per_customer'] > 0
+import csv, re
+engine = re.compile(r'^r[0-9a-f]{22}$')  # the engine's request ids; the logging policy's are r<n>-<k>
+served = {True: 0, False: 0}
+for e in csv.DictReader(open(sys.argv[2])):
+    if e['type'] == 'impression':
+        served[bool(engine.match(e['request_id']))] += 1
+assert served[True] > 100 and served[False] > 100, served
+" "$W/sim/report.json" "$W/sim/simulated_events.csv"; then
+  ok "simulate drives the engine in a closed loop (its pages and the legacy policy's both shown) and reports the arms"
+else
+  bad "simulate: $(tail -5 "$W/sim.txt")"
+fi
+expect_fail "simulate refuses more closed-loop days than the world has" "--days must be in [1, 19]" \
+  $QM simulate --world "$W/world" --out "$W/sim2" --days 20 --experiment strategy --config "$W/sim.toml"
+expect_fail "simulate names an unknown legacy arm" "--legacy: no arm 'old' in layer strategy" \
+  $QM simulate --world "$W/world" --out "$W/sim2" --days 5 --experiment strategy --config "$W/sim.toml" --legacy old
+
 finish "command-line black-box"

@@ -38,5 +38,6 @@ Command AddClientCommand(CLI::App& root);
 Command AddBenchCommand(CLI::App& root);
 Command AddPushCommand(CLI::App& root);
 Command AddReportCommand(CLI::App& root);
+Command AddSimulateCommand(CLI::App& root);
 
 }  // namespace qm::tools

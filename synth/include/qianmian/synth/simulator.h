@@ -48,13 +48,15 @@ static_assert(sizeof(Event) == 24, "Event must stay compact");
 // "p<customer number>-<n>" for a push (customer number = index + 1), "" for none.
 std::string RequestIdText(const Event& e);
 
-// A contact the caller's own policy serves in the closed loop (Simulator::NextDaysClosedLoop):
-// an app session (kAppHome: the customer opens the app home page at ts) or a marketing push
-// slot (kWechatPush: the bank's schedule would push the customer at ts).
+// A contact handed to the caller in the closed loop (Simulator::NextDaysClosedLoop): an app
+// session (kAppHome: the customer opens the app home page at ts), a marketing push slot
+// (kWechatPush: the bank's schedule would push the customer at ts), or a service push (`service`:
+// the bank's own service message, run with Simulator::RunServicePush in its time order).
 struct PlannedContact {
   uint32_t customer = 0;
   TimeMs ts = 0;
   ChannelId channel = kAppHome;
+  bool service = false;
   bool operator<(const PlannedContact& o) const {
     if (ts != o.ts) return ts < o.ts;
     if (customer != o.customer) return customer < o.customer;
@@ -127,10 +129,11 @@ class Simulator {
   // what `days` calls of NextDay log, merged. InvalidArgument when days < 1.
   [[nodiscard]] Status NextDays(int64_t days, std::vector<Event>* events);
   // The closed loop: NextDays, except that for the customers `caller_serves` selects, the
-  // planned app sessions and marketing pushes are not run by the logging policy but returned in
-  // `contacts` (sorted) for the caller to decide what they show (Show draws the responses); their
-  // service pushes still run as planned. The plan is the same either way: a customer's contacts
-  // do not depend on who serves them. `caller_serves` must be a pure function of the customer.
+  // planned contacts are not run by the logging policy but returned in `contacts` (sorted by
+  // time) for the caller to decide, in time order, what app sessions and marketing pushes show
+  // (Show draws the responses) and to run service pushes (RunServicePush). The plan is the same
+  // either way: a customer's contacts do not depend on who serves them. `caller_serves` must be
+  // a pure function of the customer.
   [[nodiscard]] Status NextDaysClosedLoop(int64_t days, const std::function<bool(uint32_t customer)>& caller_serves,
                                           std::vector<Event>* events, std::vector<PlannedContact>* contacts);
 
@@ -158,6 +161,11 @@ class Simulator {
   // the slice.
   [[nodiscard]] Status LoggingPage(uint32_t customer, TimeMs t, const std::vector<int>& kinds, LoggingMode mode,
                                    uint64_t seed, std::vector<uint32_t>* page) const;
+
+  // Runs a handed-over service push as the bank plans it (its service item, the customer's
+  // response), appending the events. InvalidArgument for a contact that is not a service push of
+  // the slice.
+  [[nodiscard]] Status RunServicePush(const PlannedContact& contact, std::vector<Event>* events);
 
   // Shows `n` items (a policy other than the logging one): appends each exposure event
   // (impression or push_sent) and the response the true model draws from the customer's own

@@ -1,0 +1,321 @@
+// `qianmian simulate --world DIR --out DIR --days N --experiment LAYER`: the closed-loop
+// simulator (issue 17). A generated bank's planted world is driven day by day: its first days
+// run the bank's old logging policy for everyone (the history, written as out/data), then `train`
+// learns from that history, and for the last N days each customer's planned app sessions and
+// marketing pushes go through the engine in process (`Engine::Recommend`, reserving caps, under
+// the customer's experiment arm) unless the customer's arm is the legacy policy (--legacy ARM:
+// the generator's logging policy) or random pages (--random ARM). The planted response model
+// answers every item shown (fatigue included) and every event is fed back through
+// `Engine::Feedback`, so caps, suppression and profiles work as in production. The output is the
+// layer's effect report on the simulated days (out/report.txt, out/report.json) and every event
+// (out/simulated_events.csv).
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "commands.h"
+#include "engine_config.h"
+#include "qianmian/core/csv.h"
+#include "qianmian/core/time.h"
+#include "qianmian/experiment/assignment.h"
+#include "qianmian/experiment/report.h"
+#include "qianmian/serving/engine.h"
+#include "qianmian/synth/bank.h"
+#include "qianmian/synth/simulator.h"
+#include "qianmian/training/pipeline.h"
+
+namespace qm::tools {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct SimulateOptions {
+  CommonOptions common;
+  std::string world, out, experiment;
+  int days = 0;
+  int page = 4;  // items per app session: the logging policy's 1 product + 3 contents
+  std::vector<std::string> legacy, random;
+  int threads = 0;
+};
+
+enum class Strategy { kEngine, kLegacy, kRandom, kHoldout };
+
+const char* kChannelName[] = {"app_home", "wechat_push"};
+
+std::string ChannelName(ChannelId ch) { return ch == kAppHome ? kChannelName[0] : kChannelName[1]; }
+
+// events.csv rows for synth events; `request` overrides the request id when not empty.
+void WriteEvent(std::ofstream& out, const synth::Bank& bank, const synth::Event& e, const std::string& request) {
+  out << e.ts << ',' << bank.customer_id(e.customer) << ',' << bank.item_id(e.item) << ',' << EventTypeName(e.type)
+      << ',' << ChannelName(e.channel) << ',' << (request.empty() ? synth::RequestIdText(e) : request) << '\n';
+}
+
+serving::FeedbackEvent ToFeedback(const synth::Bank& bank, const synth::Event& e, const std::string& request) {
+  serving::FeedbackEvent f;
+  f.ts_ms = e.ts;
+  f.customer_id = bank.customer_id(e.customer);
+  f.item_id = bank.item_id(e.item);
+  f.type = EventTypeName(e.type);
+  f.channel = ChannelName(e.channel);
+  f.request_id = request.empty() ? synth::RequestIdText(e) : request;
+  return f;
+}
+
+// The history: the logging policy for everyone over the days before the closed loop, written as
+// a data folder (the world's customers and items, these events).
+Status WriteHistory(const SimulateOptions& o, const synth::Bank& bank, synth::Simulator* sim, int64_t days,
+                    const std::string& data) {
+  fs::create_directories(data);
+  for (const char* f : {"customers.csv", "items.csv"}) {
+    std::error_code ec;
+    fs::copy_file(fs::path(o.world) / f, fs::path(data) / f, fs::copy_options::overwrite_existing, ec);
+    if (ec) return Status::IoError("copying " + std::string(f) + " from --world: " + ec.message());
+  }
+  std::vector<synth::Event> events;
+  QM_RETURN_IF_ERROR(sim->NextDays(days, &events));
+  std::ofstream out(fs::path(data) / "events.csv", std::ios::trunc);
+  out << "ts,customer_id,item_id,type,channel,request_id\n";
+  for (const synth::Event& e : events) WriteEvent(out, bank, e, "");
+  out.close();
+  if (!out) return Status::IoError("writing " + data + "/events.csv");
+  std::fprintf(stderr, "history: %zu events over %lld days\n", events.size(), static_cast<long long>(days));
+  return Status::Ok();
+}
+
+struct Loop {
+  const synth::Bank& bank;
+  synth::Simulator& sim;
+  serving::Engine& engine;
+  const std::vector<Strategy>& strategy;
+  int page;
+  std::ofstream& out;
+  std::vector<synth::Event>* window;  // every event of the closed-loop days
+  std::mt19937_64 rng{7};
+
+  // Shows `items` to the customer of contact `k`, feeds the events back and records them.
+  Status ShowAndFeed(const synth::PlannedContact& k, const std::vector<uint32_t>& items, const std::string& request) {
+    if (items.empty()) return Status::Ok();
+    std::vector<synth::Exposure> x;
+    for (size_t p = 0; p < items.size(); ++p)
+      x.push_back({k.customer, items[p], k.channel, k.ts + static_cast<TimeMs>(p)});
+    std::vector<synth::Event> ev;
+    QM_RETURN_IF_ERROR(sim.Show(x.data(), x.size(), &ev));
+    return Feed(ev, request);
+  }
+
+  Status Feed(const std::vector<synth::Event>& ev, const std::string& request) {
+    if (ev.empty()) return Status::Ok();
+    std::vector<serving::FeedbackEvent> fb;
+    for (const synth::Event& e : ev) {
+      fb.push_back(ToFeedback(bank, e, request));
+      WriteEvent(out, bank, e, request);
+    }
+    window->insert(window->end(), ev.begin(), ev.end());
+    QM_ASSIGN_OR_RETURN(auto r, engine.Feedback(fb));
+    (void)r;  // the simulator's events are well formed; rejections would be counted by the engine
+    return Status::Ok();
+  }
+
+  std::vector<uint32_t> RandomPage(const synth::PlannedContact& k) {
+    std::vector<uint32_t> items;
+    if (k.channel != kAppHome) return items;
+    for (int tries = 0; tries < 50 * page && static_cast<int>(items.size()) < page; ++tries) {
+      const uint32_t i = static_cast<uint32_t>(rng() % bank.num_items());
+      if (sim.EligibleOnAppHome(k.customer, i, k.ts) && std::find(items.begin(), items.end(), i) == items.end())
+        items.push_back(i);
+    }
+    return items;
+  }
+
+  // The engine's answers to a batch of contacts (distinct customers), shown and fed back.
+  Status EngineBatch(const std::vector<synth::PlannedContact>& batch) {
+    std::vector<serving::Request> reqs(batch.size());
+    for (size_t b = 0; b < batch.size(); ++b) {
+      reqs[b].customer_id = bank.customer_id(batch[b].customer);
+      reqs[b].channel = ChannelName(batch[b].channel);
+      reqs[b].count = batch[b].channel == kAppHome ? page : 1;
+      reqs[b].now_ms = batch[b].ts;
+    }
+    std::vector<serving::Response> resp;
+    QM_RETURN_IF_ERROR(engine.Recommend(reqs, &resp));
+    for (size_t b = 0; b < batch.size(); ++b) {
+      if (!resp[b].status.ok()) return resp[b].status;
+      std::vector<uint32_t> items;
+      for (const auto& it : resp[b].items) items.push_back(ItemIndex(it.item_id));
+      QM_RETURN_IF_ERROR(ShowAndFeed(batch[b], items, resp[b].request_id));
+    }
+    return Status::Ok();
+  }
+
+  std::unordered_map<std::string, uint32_t> item_index;
+  uint32_t ItemIndex(const std::string& id) {
+    if (item_index.empty()) {
+      for (uint32_t i = 0; i < bank.num_items(); ++i) item_index[bank.item_id(i)] = i;
+    }
+    return item_index.at(id);
+  }
+
+  // One day: the logging policy's events (legacy customers), then every handed-over contact in
+  // time order (a customer's earlier contacts are answered before a later one is asked).
+  Status Day(const std::vector<synth::Event>& logged, const std::vector<synth::PlannedContact>& contacts) {
+    QM_RETURN_IF_ERROR(Feed(logged, ""));
+    std::vector<synth::PlannedContact> batch;
+    std::unordered_set<uint32_t> in_batch;
+    auto flush = [&]() -> Status {
+      Status st = batch.empty() ? Status::Ok() : EngineBatch(batch);
+      batch.clear();
+      in_batch.clear();
+      return st;
+    };
+    for (const synth::PlannedContact& k : contacts) {
+      const Strategy s = strategy[k.customer];
+      if (k.service) {  // the bank's own service message, in its time order
+        if (in_batch.count(k.customer)) QM_RETURN_IF_ERROR(flush());
+        std::vector<synth::Event> ev;
+        QM_RETURN_IF_ERROR(sim.RunServicePush(k, &ev));
+        QM_RETURN_IF_ERROR(Feed(ev, ""));
+        continue;
+      }
+      if (s == Strategy::kRandom) {
+        QM_RETURN_IF_ERROR(ShowAndFeed(k, RandomPage(k), ""));
+        continue;
+      }
+      if (in_batch.count(k.customer) || batch.size() >= 128) QM_RETURN_IF_ERROR(flush());
+      batch.push_back(k);
+      in_batch.insert(k.customer);
+    }
+    return flush();
+  }
+};
+
+Status Run(const SimulateOptions& o) {
+  QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
+  ApplyOverrides(o.common, &config);
+  const auto& ex = config.experiments.config;
+  int layer = -1;
+  for (size_t l = 0; l < ex.layers.size(); ++l) {
+    if (ex.layers[l].name == o.experiment) layer = static_cast<int>(l);
+  }
+  if (layer < 0) return Status::InvalidArgument("--experiment: no layer '" + o.experiment + "' in [experiments]");
+  const experiment::LayerConfig& lc = ex.layers[layer];
+  auto arm_index = [&](const std::string& name) -> int {
+    for (size_t a = 0; a < lc.arms.size(); ++a) {
+      if (lc.arms[a].name == name) return static_cast<int>(a);
+    }
+    return -1;
+  };
+  std::vector<Strategy> arm_strategy(lc.arms.size(), Strategy::kEngine);
+  for (const auto& n : o.legacy) {
+    if (arm_index(n) < 0) return Status::InvalidArgument("--legacy: no arm '" + n + "' in layer " + lc.name);
+    arm_strategy[arm_index(n)] = Strategy::kLegacy;
+  }
+  for (const auto& n : o.random) {
+    if (arm_index(n) < 0) return Status::InvalidArgument("--random: no arm '" + n + "' in layer " + lc.name);
+    arm_strategy[arm_index(n)] = Strategy::kRandom;
+  }
+  QM_ASSIGN_OR_RETURN(synth::BankOptions bo, synth::ReadBankOptions(o.world));
+  bo.threads = o.threads;
+  QM_ASSIGN_OR_RETURN(auto bank, synth::Bank::Create(bo));
+  QM_ASSIGN_OR_RETURN(auto sim, synth::Simulator::Create(*bank, {0, 0, o.threads}));
+  if (o.days < 1 || o.days >= sim->num_days()) {
+    return Status::InvalidArgument("--days must be in [1, " + std::to_string(sim->num_days() - 1) +
+                                   "]: the world's earlier days are the history");
+  }
+  const int64_t history_days = sim->num_days() - o.days;
+  const std::string data = (fs::path(o.out) / "data").string(), artifacts = (fs::path(o.out) / "artifacts").string();
+  fs::remove_all(o.out);
+  QM_RETURN_IF_ERROR(WriteHistory(o, *bank, sim.get(), history_days, data));
+  config.data.dir = data;
+  config.artifacts_root = artifacts;
+  config.store.path = (fs::path(data) / "store").string();
+  const training::ServedSettings served{config.policy, config.serving, "app_home"};
+  QM_ASSIGN_OR_RETURN(auto trained, training::Train(data, config.data, artifacts, config.training, config.json,
+                                                    &config.store, &served));
+  std::fprintf(stderr, "trained %s on the history\n", trained.version.c_str());
+  QM_ASSIGN_OR_RETURN(auto engine, serving::Engine::Open(EngineOptionsFrom(config)));
+
+  experiment::Assigner assigner(ex);
+  std::vector<Strategy> strategy(bank->num_customers());
+  std::vector<experiment::CustomerOutcome> outcomes(bank->num_customers());
+  experiment::Assignment a;
+  for (uint32_t c = 0; c < bank->num_customers(); ++c) {
+    assigner.Assign(bank->customer_id(c), &a);
+    outcomes[c].arm = a.holdout ? experiment::kNoArm : a.arms[layer];
+    strategy[c] = a.holdout ? Strategy::kHoldout : arm_strategy[a.arms[layer]];
+  }
+  std::ofstream out(fs::path(o.out) / "simulated_events.csv", std::ios::trunc);
+  out << "ts,customer_id,item_id,type,channel,request_id\n";
+  std::vector<synth::Event> window;
+  Loop loop{*bank, *sim, *engine, strategy, o.page, out, &window};
+  const TimeMs from = sim->DayStart(sim->day());
+  std::vector<synth::Event> logged;
+  std::vector<synth::PlannedContact> contacts;
+  while (!sim->done()) {
+    QM_RETURN_IF_ERROR(sim->NextDaysClosedLoop(
+        1, [&](uint32_t c) { return strategy[c] != Strategy::kLegacy; }, &logged, &contacts));
+    QM_RETURN_IF_ERROR(loop.Day(logged, contacts));
+    std::fprintf(stderr, "day %lld of %lld: %zu handed-over contacts, %zu events so far\n",
+                 static_cast<long long>(sim->day() - history_days), static_cast<long long>(o.days), contacts.size(),
+                 window.size());
+  }
+  out.close();
+  QM_ASSIGN_OR_RETURN(Dataset items, bank->ToDataset(config.data));
+  for (const synth::Event& e : window) {
+    double* k = outcomes[e.customer].in_window;
+    const Item& it = items.items[e.item];
+    switch (e.type) {
+      case EventType::kImpression:
+      case EventType::kPushSent:
+        k[experiment::kContacts] += it.service ? 0 : 1;  // marketing contacts
+        break;
+      case EventType::kClick:
+        k[experiment::kClicks] += 1;
+        break;
+      case EventType::kConvert:
+        k[experiment::kConversions] += 1;
+        k[experiment::kValue] += it.value;
+        break;
+      case EventType::kDismiss:
+        k[experiment::kDismissals] += 1;
+        break;
+      case EventType::kPushOpen:
+        k[experiment::kOpens] += 1;
+        break;
+    }
+  }
+  experiment::ExperimentReport r = experiment::BuildReport(lc, outcomes, false);
+  r.from = from;
+  r.to = sim->DayStart(sim->num_days());
+  const std::string text = experiment::FormatReport(r);
+  std::fputs(text.c_str(), stdout);
+  std::ofstream(fs::path(o.out) / "report.txt") << text;
+  std::ofstream(fs::path(o.out) / "report.json") << experiment::ReportJson(r) << "\n";
+  return Status::Ok();
+}
+
+}  // namespace
+
+Command AddSimulateCommand(CLI::App& root) {
+  auto opts = std::make_shared<SimulateOptions>();
+  Command cmd;
+  cmd.app = root.add_subcommand("simulate", "closed-loop simulation of an experiment on a generated bank's world");
+  cmd.app->add_option("--config", opts->common.config, "configuration file (TOML) with [experiments]");
+  cmd.app->add_option("--world", opts->world, "a generated bank's folder (with truth/)")->required();
+  cmd.app->add_option("--out", opts->out, "output folder (replaced): data/, artifacts/, events, report")->required();
+  cmd.app->add_option("--days", opts->days, "closed-loop days at the end of the world's period")->required();
+  cmd.app->add_option("--experiment", opts->experiment, "the layer of [experiments] whose arms are compared")
+      ->required();
+  cmd.app->add_option("--legacy", opts->legacy, "arms served by the bank's old logging policy");
+  cmd.app->add_option("--random", opts->random, "arms shown random eligible pages (no pushes)");
+  cmd.app->add_option("--page", opts->page, "items per app session (default 4, as the logging policy)");
+  cmd.app->add_option("--threads", opts->threads, "simulator threads (0 = all cores)");
+  cmd.run = [opts]() { return Run(*opts); };
+  return cmd;
+}
+
+}  // namespace qm::tools
