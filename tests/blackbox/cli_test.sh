@@ -170,7 +170,7 @@ name = "qianmian"
 share = 0.5
 TOML
 if $QM simulate --world "$W/world" --out "$W/sim" --days 5 --experiment strategy --config "$W/sim.toml" \
-     --legacy legacy >"$W/sim.txt" 2>&1 &&
+     --legacy legacy --retrain-every 3 >"$W/sim.txt" 2>&1 && grep -q "day 3: retrained, now serving v" "$W/sim.txt" &&
    python3 -c "
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -186,7 +186,7 @@ for e in csv.DictReader(open(sys.argv[2])):
         served[bool(engine.match(e['request_id']))] += 1
 assert served[True] > 100 and served[False] > 100, served
 " "$W/sim/report.json" "$W/sim/simulated_events.csv"; then
-  ok "simulate drives the engine in a closed loop (its pages and the legacy policy's both shown) and reports the arms"
+  ok "simulate drives the engine in a closed loop (its pages and the legacy policy's both shown, retrained on day 3) and reports the arms"
 else
   bad "simulate: $(tail -5 "$W/sim.txt")"
 fi

@@ -41,6 +41,7 @@ struct SimulateOptions {
   int page = 4;  // items per app session: the logging policy's 1 product + 3 contents
   std::vector<std::string> legacy, random;
   int threads = 0;
+  int retrain_every = 0;  // days; 0 = never
 };
 
 enum class Strategy { kEngine, kLegacy, kRandom, kHoldout };
@@ -222,6 +223,7 @@ Status Run(const SimulateOptions& o) {
   bo.threads = o.threads;
   QM_ASSIGN_OR_RETURN(auto bank, synth::Bank::Create(bo));
   QM_ASSIGN_OR_RETURN(auto sim, synth::Simulator::Create(*bank, {0, 0, o.threads}));
+  if (o.retrain_every < 0) return Status::InvalidArgument("--retrain-every must be >= 0");
   if (o.days < 1 || o.days >= sim->num_days()) {
     return Status::InvalidArgument("--days must be in [1, " + std::to_string(sim->num_days() - 1) +
                                    "]: the world's earlier days are the history");
@@ -259,9 +261,17 @@ Status Run(const SimulateOptions& o) {
     QM_RETURN_IF_ERROR(sim->NextDaysClosedLoop(
         1, [&](uint32_t c) { return strategy[c] != Strategy::kLegacy; }, &logged, &contacts));
     QM_RETURN_IF_ERROR(loop.Day(logged, contacts));
-    std::fprintf(stderr, "day %lld of %lld: %zu handed-over contacts, %zu events so far\n",
-                 static_cast<long long>(sim->day() - history_days), static_cast<long long>(o.days), contacts.size(),
-                 window.size());
+    const int64_t day = sim->day() - history_days;
+    std::fprintf(stderr, "day %lld of %lld: %zu handed-over contacts, %zu events so far\n", static_cast<long long>(day),
+                 static_cast<long long>(o.days), contacts.size(), window.size());
+    if (o.retrain_every > 0 && day % o.retrain_every == 0 && !sim->done()) {
+      // train reads the history and every event fed back so far (the engine's store), then the
+      // engine swaps the new version in as a server does.
+      QM_ASSIGN_OR_RETURN(auto again, training::Train(data, config.data, artifacts, config.training, config.json,
+                                                      &config.store, &served));
+      QM_ASSIGN_OR_RETURN(std::string now_serving, engine->Reload(again.version));
+      std::fprintf(stderr, "day %lld: retrained, now serving %s\n", static_cast<long long>(day), now_serving.c_str());
+    }
   }
   out.close();
   QM_ASSIGN_OR_RETURN(Dataset items, bank->ToDataset(config.data));
@@ -313,6 +323,8 @@ Command AddSimulateCommand(CLI::App& root) {
   cmd.app->add_option("--legacy", opts->legacy, "arms served by the bank's old logging policy");
   cmd.app->add_option("--random", opts->random, "arms shown random eligible pages (no pushes)");
   cmd.app->add_option("--page", opts->page, "items per app session (default 4, as the logging policy)");
+  cmd.app->add_option("--retrain-every", opts->retrain_every,
+                      "train again on everything so far every K closed-loop days and reload (0 = never)");
   cmd.app->add_option("--threads", opts->threads, "simulator threads (0 = all cores)");
   cmd.run = [opts]() { return Run(*opts); };
   return cmd;
