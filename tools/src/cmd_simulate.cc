@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -43,6 +44,10 @@ struct SimulateOptions {
   int threads = 0;
   int retrain_every = 0;  // days; 0 = never
 };
+
+int ResolveThreads(int threads) {
+  return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 enum class Strategy { kEngine, kLegacy, kRandom, kHoldout };
 
@@ -94,6 +99,7 @@ struct Loop {
   serving::Engine& engine;
   const std::vector<Strategy>& strategy;
   int page;
+  int threads;
   std::ofstream& out;
   std::vector<synth::Event>* window;  // every event of the closed-loop days
   std::mt19937_64 rng{7};
@@ -109,18 +115,24 @@ struct Loop {
     return Feed(ev, request);
   }
 
+  // Queues events for the engine (sent by Flush, before the engine is asked again: one durable
+  // store write per batch instead of one per contact) and records them.
   Status Feed(const std::vector<synth::Event>& ev, const std::string& request) {
-    if (ev.empty()) return Status::Ok();
-    std::vector<serving::FeedbackEvent> fb;
     for (const synth::Event& e : ev) {
-      fb.push_back(ToFeedback(bank, e, request));
+      pending.push_back(ToFeedback(bank, e, request));
       WriteEvent(out, bank, e, request);
     }
     window->insert(window->end(), ev.begin(), ev.end());
-    QM_ASSIGN_OR_RETURN(auto r, engine.Feedback(fb));
-    (void)r;  // the simulator's events are well formed; rejections would be counted by the engine
     return Status::Ok();
   }
+  Status Flush() {
+    if (pending.empty()) return Status::Ok();
+    QM_ASSIGN_OR_RETURN(auto r, engine.Feedback(pending));
+    pending.clear();
+    if (!r.rejected.empty()) return Status::Internal("the engine rejected fed-back events: " + r.rejected[0].message);
+    return Status::Ok();
+  }
+  std::vector<serving::FeedbackEvent> pending;
 
   std::vector<uint32_t> RandomPage(const synth::PlannedContact& k) {
     std::vector<uint32_t> items;
@@ -133,6 +145,25 @@ struct Loop {
     return items;
   }
 
+  // Engine::Recommend over `threads` slices of the requests at once (as a server's workers).
+  Status RecommendInParallel(const std::vector<serving::Request>& reqs, std::vector<serving::Response>* resp) {
+    const size_t t = std::max<size_t>(1, std::min<size_t>(threads, reqs.size()));
+    std::vector<Status> st(t);
+    std::vector<std::thread> workers;
+    for (size_t w = 0; w < t; ++w) {
+      workers.emplace_back([&, w] {
+        const size_t lo = reqs.size() * w / t, hi = reqs.size() * (w + 1) / t;
+        std::vector<serving::Request> part(reqs.begin() + lo, reqs.begin() + hi);
+        std::vector<serving::Response> got;
+        st[w] = engine.Recommend(part, &got);
+        for (size_t k = 0; st[w].ok() && k < got.size(); ++k) (*resp)[lo + k] = std::move(got[k]);
+      });
+    }
+    for (auto& w : workers) w.join();
+    for (const Status& x : st) QM_RETURN_IF_ERROR(x);
+    return Status::Ok();
+  }
+
   // The engine's answers to a batch of contacts (distinct customers), shown and fed back.
   Status EngineBatch(const std::vector<synth::PlannedContact>& batch) {
     std::vector<serving::Request> reqs(batch.size());
@@ -142,8 +173,9 @@ struct Loop {
       reqs[b].count = batch[b].channel == kAppHome ? page : 1;
       reqs[b].now_ms = batch[b].ts;
     }
-    std::vector<serving::Response> resp;
-    QM_RETURN_IF_ERROR(engine.Recommend(reqs, &resp));
+    QM_RETURN_IF_ERROR(Flush());  // the engine sees every earlier response first
+    std::vector<serving::Response> resp(reqs.size());
+    QM_RETURN_IF_ERROR(RecommendInParallel(reqs, &resp));
     for (size_t b = 0; b < batch.size(); ++b) {
       if (!resp[b].status.ok()) return resp[b].status;
       std::vector<uint32_t> items;
@@ -186,11 +218,12 @@ struct Loop {
         QM_RETURN_IF_ERROR(ShowAndFeed(k, RandomPage(k), ""));
         continue;
       }
-      if (in_batch.count(k.customer) || batch.size() >= 128) QM_RETURN_IF_ERROR(flush());
+      if (in_batch.count(k.customer) || batch.size() >= 256) QM_RETURN_IF_ERROR(flush());
       batch.push_back(k);
       in_batch.insert(k.customer);
     }
-    return flush();
+    QM_RETURN_IF_ERROR(flush());
+    return Flush();
   }
 };
 
@@ -253,7 +286,7 @@ Status Run(const SimulateOptions& o) {
   std::ofstream out(fs::path(o.out) / "simulated_events.csv", std::ios::trunc);
   out << "ts,customer_id,item_id,type,channel,request_id\n";
   std::vector<synth::Event> window;
-  Loop loop{*bank, *sim, *engine, strategy, o.page, out, &window};
+  Loop loop{*bank, *sim, *engine, strategy, o.page, ResolveThreads(o.threads), out, &window};
   const TimeMs from = sim->DayStart(sim->day());
   std::vector<synth::Event> logged;
   std::vector<synth::PlannedContact> contacts;
@@ -267,6 +300,7 @@ Status Run(const SimulateOptions& o) {
     if (o.retrain_every > 0 && day % o.retrain_every == 0 && !sim->done()) {
       // train reads the history and every event fed back so far (the engine's store), then the
       // engine swaps the new version in as a server does.
+      QM_RETURN_IF_ERROR(loop.Flush());
       QM_ASSIGN_OR_RETURN(auto again, training::Train(data, config.data, artifacts, config.training, config.json,
                                                       &config.store, &served));
       QM_ASSIGN_OR_RETURN(std::string now_serving, engine->Reload(again.version));
