@@ -37,5 +37,6 @@ Command AddServeCommand(CLI::App& root);
 Command AddClientCommand(CLI::App& root);
 Command AddBenchCommand(CLI::App& root);
 Command AddPushCommand(CLI::App& root);
+Command AddExportCommand(CLI::App& root);
 
 }  // namespace qm::tools

@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
       qm::tools::AddGenerateCommand(app), qm::tools::AddImportCommand(app), qm::tools::AddInspectCommand(app),
       qm::tools::AddTrainCommand(app),    qm::tools::AddEvalCommand(app),   qm::tools::AddRecommendCommand(app),
       qm::tools::AddServeCommand(app),    qm::tools::AddClientCommand(app), qm::tools::AddBenchCommand(app),
-      qm::tools::AddPushCommand(app),
+      qm::tools::AddPushCommand(app),     qm::tools::AddExportCommand(app),
   };
   try {
     app.parse(argc, argv);
