@@ -5,7 +5,7 @@
 //   <prefix>:{c}:l  a sorted set of events scored by ts; member JSON [ts,type,channel,item,
 //                   request,campaign,category,service]; expires after the retention
 //   <prefix>:{c}:d  a sorted set of decisions (the decision log) scored by ts; member
-//                   EncodeDecision (JSON); expires after the retention. Written with plain ZADD:
+//                   EncodeDecision (binary); expires after the retention. Written with plain ZADD:
 //                   decisions touch no contact state.
 // Check-and-count runs the same C++ RunPlan/ApplyEvent as the embedded store on a snapshot of
 // the state (GET), then commits with ONE Lua script per customer that writes the new state and

@@ -187,7 +187,7 @@ class RocksStore final : public EventStore {
       batch.Put(DecisionKey(d), EncodeDecision(d));
     }
     if (batch.Count() == 0) return Status::Ok();
-    return FromRocks(db_->Write(write_, &batch), "append decisions");
+    return Write(&batch, config_.sync_decisions, "append decisions");
   }
 
   Result<std::vector<DecisionRecord>> Decisions(const std::string& customer_id, TimeMs since, size_t limit) override {
@@ -327,10 +327,10 @@ class RocksStore final : public EventStore {
   }
 
   // Writes `batch`; synced (when the store syncs at all) if `sync`.
-  Status Write(rocksdb::WriteBatch* batch, bool sync) {
+  Status Write(rocksdb::WriteBatch* batch, bool sync, const char* what = "reserve") {
     rocksdb::WriteOptions wo = write_;
     if (!sync) wo.sync = false;
-    return FromRocks(db_->Write(wo, batch), "reserve");
+    return FromRocks(db_->Write(wo, batch), what);
   }
 
   Status ReadState(const std::string& customer, CustomerState* state) {

@@ -72,10 +72,12 @@ Setup& Get() {
     std::filesystem::remove_all(store);
     o.store.path = store;
     const std::string config = Env("QM_BENCH_CONFIG", "");
-    if (!config.empty()) {  // a TOML file with a [serving] section
+    if (!config.empty()) {  // a TOML file with [serving] and [store] sections
       auto f = qm::ConfigFile::Load(config);
       if (!f.ok()) std::exit((std::fprintf(stderr, "%s\n", f.status().ToString().c_str()), 1));
       qm::serving::ReadServingConfig(f->Root().Table("serving"), &o.serving);
+      qm::policy::ReadStoreConfig(f->Root().Table("store"), &o.store);  // e.g. sync_decisions
+      o.store.path = store;
       if (!f->Finish().ok()) std::exit((std::fprintf(stderr, "%s\n", f->Finish().ToString().c_str()), 1));
     }
     o.serving.seed_store = false;

@@ -786,14 +786,17 @@ TEST(EventStoreOpen, RefusesAnUnreachableRedis) {
 }
 
 TEST(StoreConfig, ReadsTheStoreSection) {
-  auto f = ConfigFile::Parse("[store]\nbackend = \"redis\"\nredis_port = 7000\nretention = \"30d\"\n");
+  auto f = ConfigFile::Parse(
+      "[store]\nbackend = \"redis\"\nredis_port = 7000\nretention = \"30d\"\nsync_decisions = false\n");
   ASSERT_TRUE(f.ok());
   StoreConfig c;
+  EXPECT_TRUE(c.sync_decisions) << "the decision log is synced as feedback by default";
   ReadStoreConfig(f->Root().Table("store"), &c);
   ASSERT_TRUE(f->Finish().ok());
   EXPECT_EQ(c.backend, "redis");
   EXPECT_EQ(c.redis_port, 7000);
   EXPECT_EQ(c.retention, 30 * kMsPerDay);
+  EXPECT_FALSE(c.sync_decisions);
 }
 
 }  // namespace

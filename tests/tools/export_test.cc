@@ -81,8 +81,9 @@ TEST_F(ExportTest, DecisionsCsvHasAHeaderAndEveryDecisionInTheRange) {
   EXPECT_EQ(lines[0],
             "ts_ms,time,kind,request_id,customer_id,channel,item_id,position,score,p_click,p_convert,model_version,"
             "arms,reasons");
-  EXPECT_EQ(lines[1], "1764810000000,2025-12-04T01:00:00.000Z,served,r1,alice,app_home,P1,1,0.5,0.25,0.125,v3,"
-                      "home=b;push=control,\"recall:ann;campaign:spring, 2025\"");
+  EXPECT_EQ(lines[1],
+            "1764810000000,2025-12-04T01:00:00.000Z,served,r1,alice,app_home,P1,1,0.5,0.25,0.125,v3,"
+            "home=b;push=control,\"recall:ann;campaign:spring, 2025\"");
   EXPECT_EQ(lines[3].substr(0, 45), "1764817200000,2025-12-04T03:00:00.000Z,ghost,");
   EXPECT_FALSE(fs::exists(dir_ / "decisions.csv.tmp"));
 }

@@ -41,7 +41,7 @@ struct DecisionRecord {
   bool operator==(const DecisionRecord& o) const;
 };
 
-// The stored form of a record (a JSON object; the same in both backends) and back. Decode
+// The stored form of a record (binary, versioned; the same in both backends) and back. Decode
 // returns false for anything that is not a record.
 std::string EncodeDecision(const DecisionRecord& d);
 bool DecodeDecision(std::string_view data, DecisionRecord* d);

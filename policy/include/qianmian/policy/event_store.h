@@ -65,7 +65,8 @@ class EventStore {
   [[nodiscard]] virtual Status Export(const std::function<bool(const StoredEvent&)>& fn) = 0;
 
   // Records decisions (any customers) in the decision log, durable as Append's events (embedded:
-  // one WAL write, synced when the store syncs; redis: the server's). An identical record written
+  // one WAL write, synced when the store syncs, unless sync_decisions is off: then it survives a
+  // process crash but not a power loss; redis: the server's). An identical record written
   // again is stored once. Touches no contact state: nothing here counts against a cap.
   [[nodiscard]] virtual Status AppendDecisions(const std::vector<DecisionRecord>& decisions) = 0;
 
