@@ -417,6 +417,7 @@ Result<CustomerHistory> Policy::History(EventStore* store, const std::string& cu
                                         TimeMs now) const {
   CustomerHistory h;
   QM_ASSIGN_OR_RETURN(h.events, store->Log(customer_id, since, limit));
+  QM_ASSIGN_OR_RETURN(h.decisions, store->Decisions(customer_id, since, limit));
   QM_ASSIGN_OR_RETURN(CustomerState state, store->State(customer_id));
   CompactState(now, state_options_, &state);
   for (const CompiledCap& cap : *caps_) {

@@ -178,6 +178,7 @@ void ReadStoreConfig(ConfigTable t, StoreConfig* c) {
   t.Read("sync", &c->sync);
   t.Read("read_only", &c->read_only);
   t.Read("sync_reservations", &c->sync_reservations);
+  t.Read("sync_decisions", &c->sync_decisions);
   t.Read("redis_host", &c->redis_host);
   t.Read("redis_port", &c->redis_port);
   if (c->redis_port <= 0 || c->redis_port > 65535) t.Error("redis_port", "must be in [1, 65535]");

@@ -4,6 +4,9 @@
 //                   of records; it is still read, and replaced on the next write.)
 //   <prefix>:{c}:l  a sorted set of events scored by ts; member JSON [ts,type,channel,item,
 //                   request,campaign,category,service]; expires after the retention
+//   <prefix>:{c}:d  a sorted set of decisions (the decision log) scored by ts; member
+//                   EncodeDecision (binary); expires after the retention. Written with plain ZADD:
+//                   decisions touch no contact state.
 // Check-and-count runs the same C++ RunPlan/ApplyEvent as the embedded store on a snapshot of
 // the state (GET), then commits with ONE Lua script per customer that writes the new state and
 // the log records only if the state's token is still the one read (compare-and-set). A
@@ -276,6 +279,63 @@ class RedisStore final : public EventStore {
     return out;
   }
 
+  Status AppendDecisions(const std::vector<DecisionRecord>& decisions) override {
+    std::map<std::string, std::vector<std::string>> zadd;  // customer -> ZADD arguments
+    for (const DecisionRecord& d : decisions) {
+      if (d.customer_id.empty()) return Status::InvalidArgument("decision without a customer id");
+      std::vector<std::string>& cmd = zadd[d.customer_id];
+      if (cmd.empty()) cmd = {"ZADD", DecisionKey(d.customer_id)};
+      cmd.push_back(std::to_string(d.ts));
+      cmd.push_back(EncodeDecision(d));
+    }
+    if (zadd.empty()) return Status::Ok();
+    std::vector<std::vector<std::string>> cmds;
+    const std::string ttl = std::to_string(config_.retention + kMsPerDay);
+    for (auto& [customer, cmd] : zadd) {
+      cmds.push_back(std::move(cmd));
+      cmds.push_back({"PEXPIRE", DecisionKey(customer), ttl});
+    }
+    QM_ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline(cmds, false));
+    for (const Reply& r : replies) {
+      if (r->type == REDIS_REPLY_ERROR) return Status::Internal(std::string("append decisions: ") + r->str);
+    }
+    return Status::Ok();
+  }
+
+  Result<std::vector<DecisionRecord>> Decisions(const std::string& customer_id, TimeMs since, size_t limit) override {
+    QM_ASSIGN_OR_RETURN(std::vector<Reply> replies,
+                        Pipeline({{"ZREVRANGEBYSCORE", DecisionKey(customer_id), "+inf", std::to_string(since), "LIMIT",
+                                   "0", std::to_string(limit)}},
+                                 false));
+    redisReply* r = replies[0].get();
+    if (r->type != REDIS_REPLY_ARRAY) return Status::Internal("decisions: unexpected reply");
+    std::vector<DecisionRecord> out(r->elements);
+    for (size_t i = 0; i < r->elements; ++i) {
+      if (!DecodeDecision(std::string_view(r->element[i]->str, r->element[i]->len), &out[i])) {
+        return Status::Corruption("bad decision record for customer '" + customer_id + "'");
+      }
+    }
+    return out;
+  }
+
+  Status ExportDecisions(const std::function<bool(const DecisionRecord&)>& fn) override {
+    bool stop = false;
+    return ForEachKey("d", [&](const std::string& key, const std::string& customer) -> Status {
+      if (stop) return Status::Ok();
+      QM_ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline({{"ZRANGE", key, "0", "-1"}}, false));
+      redisReply* r = replies[0].get();
+      if (r->type != REDIS_REPLY_ARRAY) return Status::Internal("export decisions: unexpected reply");
+      for (size_t i = 0; i < r->elements && !stop; ++i) {
+        DecisionRecord d;
+        if (!DecodeDecision(std::string_view(r->element[i]->str, r->element[i]->len), &d)) {
+          return Status::Corruption("bad decision record for customer '" + customer + "'");
+        }
+        if (!fn(d)) stop = true;
+      }
+      return Status::Ok();
+    });
+  }
+
   Status Export(const std::function<bool(const StoredEvent&)>& fn) override {
     bool stop = false;
     return ForEachKey("l", [&](const std::string& key, const std::string& customer) -> Status {
@@ -296,9 +356,11 @@ class RedisStore final : public EventStore {
 
   Status Compact(TimeMs now, const StateOptions& options) override {
     const std::string horizon = "(" + std::to_string(now - config_.retention);
-    QM_RETURN_IF_ERROR(ForEachKey("l", [&](const std::string& key, const std::string&) -> Status {
-      return Pipeline({{"ZREMRANGEBYSCORE", key, "-inf", horizon}}, false).status();
-    }));
+    for (const char* log : {"l", "d"}) {
+      QM_RETURN_IF_ERROR(ForEachKey(log, [&](const std::string& key, const std::string&) -> Status {
+        return Pipeline({{"ZREMRANGEBYSCORE", key, "-inf", horizon}}, false).status();
+      }));
+    }
     return ForEachKey("s", [&](const std::string&, const std::string& customer) -> Status {
       return Transact({customer}, [&](size_t, CustomerState* state, Commit* commit) {
         commit->write = CompactState(now, options, state);
@@ -420,6 +482,7 @@ class RedisStore final : public EventStore {
 
   std::string StateKey(const std::string& c) const { return config_.redis_prefix + ":{" + c + "}:s"; }
   std::string LogKey(const std::string& c) const { return config_.redis_prefix + ":{" + c + "}:l"; }
+  std::string DecisionKey(const std::string& c) const { return config_.redis_prefix + ":{" + c + "}:d"; }
 
   // Calls fn(key, customer) for every key "<prefix>:{customer}:<suffix>".
   Status ForEachKey(const std::string& suffix,

@@ -2,6 +2,8 @@
 //   "s" + customer                       -> EncodeState(contact state)
 //   "l" + customer + '\0' + be64(ts) + type + item + '\0' + request + '\0' + channel
 //                                        -> EncodeEvent(event)   (identical events share a key)
+//   "d" + customer + '\0' + be64(ts) + request + '\0' + kind + be32(position) + item
+//                                        -> EncodeDecision(decision)  (the decision log)
 // Per-customer atomicity: a striped mutex held across read-modify-write of the state and the
 // synced WriteBatch; concurrent synced writes are group-committed by RocksDB's write thread.
 #include <rocksdb/db.h>
@@ -33,9 +35,23 @@ void PutBigEndian(std::string* s, uint64_t v) {
 
 uint64_t OrderedTime(TimeMs t) { return static_cast<uint64_t>(t) ^ (uint64_t{1} << 63); }
 
-std::string LogPrefix(const std::string& customer) {
-  std::string k = "l" + customer;
+// The prefix of a customer's records in a log ('l': events, 'd': decisions).
+std::string LogPrefix(const std::string& customer, char tag = 'l') {
+  std::string k(1, tag);
+  k += customer;
   k.push_back('\0');
+  return k;
+}
+
+std::string DecisionKey(const DecisionRecord& d) {
+  std::string k = LogPrefix(d.customer_id, 'd');
+  PutBigEndian(&k, OrderedTime(d.ts));
+  k += d.request_id;
+  k.push_back('\0');
+  k.push_back(static_cast<char>(d.kind));
+  const uint32_t pos = static_cast<uint32_t>(d.position);
+  for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>(pos >> (8 * i)));
+  k += d.item_id;
   return k;
 }
 
@@ -161,27 +177,33 @@ class RocksStore final : public EventStore {
   }
 
   Result<std::vector<StoredEvent>> Log(const std::string& customer_id, TimeMs since, size_t limit) override {
-    std::vector<StoredEvent> out;
-    const std::string prefix = LogPrefix(customer_id);
-    std::string upper = "l" + customer_id;
-    upper.push_back('\x01');
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-    it->Seek(upper);
-    if (it->Valid())
-      it->Prev();
-    else
-      it->SeekToLast();
-    for (; it->Valid() && out.size() < limit; it->Prev()) {
-      if (!it->key().starts_with(prefix)) break;
-      if (LogKeyTime(it->key(), prefix.size()) < since) break;
-      StoredEvent e;
-      if (!DecodeEvent(std::string_view(it->value().data(), it->value().size()), &e)) {
-        return Status::Corruption("bad event record for customer '" + customer_id + "'");
-      }
-      out.push_back(std::move(e));
+    return NewestFirst<StoredEvent>('l', customer_id, since, limit, DecodeEvent, "event");
+  }
+
+  Status AppendDecisions(const std::vector<DecisionRecord>& decisions) override {
+    rocksdb::WriteBatch batch;
+    for (const DecisionRecord& d : decisions) {
+      if (!ValidCustomer(d.customer_id)) return Status::InvalidArgument("decision without a valid customer id");
+      batch.Put(DecisionKey(d), EncodeDecision(d));
     }
-    QM_RETURN_IF_ERROR(FromRocks(it->status(), "log"));
-    return out;
+    if (batch.Count() == 0) return Status::Ok();
+    return Write(&batch, config_.sync_decisions, "append decisions");
+  }
+
+  Result<std::vector<DecisionRecord>> Decisions(const std::string& customer_id, TimeMs since, size_t limit) override {
+    return NewestFirst<DecisionRecord>('d', customer_id, since, limit, DecodeDecision, "decision");
+  }
+
+  Status ExportDecisions(const std::function<bool(const DecisionRecord&)>& fn) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek("d"); it->Valid() && it->key().starts_with("d"); it->Next()) {
+      DecisionRecord d;
+      if (!DecodeDecision(std::string_view(it->value().data(), it->value().size()), &d)) {
+        return Status::Corruption("bad decision record");
+      }
+      if (!fn(d)) break;
+    }
+    return FromRocks(it->status(), "export decisions");
   }
 
   Status Export(const std::function<bool(const StoredEvent&)>& fn) override {
@@ -198,23 +220,8 @@ class RocksStore final : public EventStore {
 
   Status Compact(TimeMs now, const StateOptions& options) override {
     const TimeMs horizon = now - config_.retention;
-    {
-      rocksdb::WriteBatch batch;
-      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-      for (it->Seek("l"); it->Valid() && it->key().starts_with("l"); it->Next()) {
-        rocksdb::Slice k = it->key();
-        const char* zero = static_cast<const char*>(memchr(k.data(), '\0', k.size()));
-        if (!zero) continue;
-        size_t plen = zero - k.data() + 1;
-        if (k.size() >= plen + 8 && LogKeyTime(k, plen) < horizon) batch.Delete(k);
-        if (batch.Count() >= 10000) {
-          QM_RETURN_IF_ERROR(FromRocks(db_->Write(write_, &batch), "compact"));
-          batch.Clear();
-        }
-      }
-      QM_RETURN_IF_ERROR(FromRocks(it->status(), "compact"));
-      QM_RETURN_IF_ERROR(FromRocks(db_->Write(write_, &batch), "compact"));
-    }
+    QM_RETURN_IF_ERROR(DropOlder('l', horizon));
+    QM_RETURN_IF_ERROR(DropOlder('d', horizon));
     std::vector<std::string> customers;
     {
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -239,6 +246,53 @@ class RocksStore final : public EventStore {
   const char* backend() const override { return "embedded"; }
 
  private:
+  // A customer's records under `tag` with ts >= since, newest first, at most `limit`.
+  template <typename Record>
+  Result<std::vector<Record>> NewestFirst(char tag, const std::string& customer_id, TimeMs since, size_t limit,
+                                          bool (*decode)(std::string_view, Record*), const char* what) {
+    std::vector<Record> out;
+    const std::string prefix = LogPrefix(customer_id, tag);
+    std::string upper = std::string(1, tag) + customer_id;
+    upper.push_back('\x01');
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    it->Seek(upper);
+    if (it->Valid())
+      it->Prev();
+    else
+      it->SeekToLast();
+    for (; it->Valid() && out.size() < limit; it->Prev()) {
+      if (!it->key().starts_with(prefix)) break;
+      if (LogKeyTime(it->key(), prefix.size()) < since) break;
+      Record r;
+      if (!decode(std::string_view(it->value().data(), it->value().size()), &r)) {
+        return Status::Corruption(std::string("bad ") + what + " record for customer '" + customer_id + "'");
+      }
+      out.push_back(std::move(r));
+    }
+    QM_RETURN_IF_ERROR(FromRocks(it->status(), "log"));
+    return out;
+  }
+
+  // Deletes the records under `tag` ("l" events, "d" decisions) older than `horizon`.
+  Status DropOlder(char tag, TimeMs horizon) {
+    const std::string head(1, tag);
+    rocksdb::WriteBatch batch;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(head); it->Valid() && it->key().starts_with(head); it->Next()) {
+      rocksdb::Slice k = it->key();
+      const char* zero = static_cast<const char*>(memchr(k.data(), '\0', k.size()));
+      if (!zero) continue;
+      size_t plen = zero - k.data() + 1;
+      if (k.size() >= plen + 8 && LogKeyTime(k, plen) < horizon) batch.Delete(k);
+      if (batch.Count() >= 10000) {
+        QM_RETURN_IF_ERROR(FromRocks(db_->Write(write_, &batch), "compact"));
+        batch.Clear();
+      }
+    }
+    QM_RETURN_IF_ERROR(FromRocks(it->status(), "compact"));
+    return FromRocks(db_->Write(write_, &batch), "compact");
+  }
+
   size_t Stripe(std::string_view customer) const { return std::hash<std::string_view>()(customer) % kStripes; }
 
   // Locks the stripes of every customer named, in stripe order (so batches never deadlock).
@@ -273,10 +327,10 @@ class RocksStore final : public EventStore {
   }
 
   // Writes `batch`; synced (when the store syncs at all) if `sync`.
-  Status Write(rocksdb::WriteBatch* batch, bool sync) {
+  Status Write(rocksdb::WriteBatch* batch, bool sync, const char* what = "reserve") {
     rocksdb::WriteOptions wo = write_;
     if (!sync) wo.sync = false;
-    return FromRocks(db_->Write(wo, batch), "reserve");
+    return FromRocks(db_->Write(wo, batch), what);
   }
 
   Status ReadState(const std::string& customer, CustomerState* state) {

@@ -57,6 +57,20 @@ void EncodeHistory(const policy::CustomerHistory& history, MapWriter* reply) {
     e.Str("channel", event.channel);
     e.Str("request_id", event.request_id);
   });
+  reply->MapArray("decisions", history.decisions, [](MapWriter& d, const policy::DecisionRecord& dec) {
+    d.Int("ts_ms", dec.ts);
+    d.Str("kind", policy::DecisionKindName(dec.kind));
+    d.Str("request_id", dec.request_id);
+    d.Str("channel", dec.channel);
+    d.Str("item_id", dec.item_id);
+    d.Int("position", dec.position);
+    d.Double("score", dec.score);
+    d.Double("p_click", dec.p_click);
+    d.Double("p_convert", dec.p_convert);
+    d.Str("model_version", dec.model_version);
+    d.StrList("arms", dec.arms);
+    d.StrList("reasons", dec.reasons);
+  });
   reply->MapArray("caps", history.caps, [](MapWriter& c, const policy::CapUsage& cap) {
     c.Str("rule", cap.rule);
     c.Str("scope", cap.scope);

@@ -33,7 +33,10 @@ void EncodeScores(const std::vector<serving::ItemScore>& scores, MapWriter* repl
 void EncodeCount(int64_t count, MapWriter* reply);
 
 // history: {events: [{ts_ms, item_id, type, channel, request_id}],
+//           decisions: [{ts_ms, kind, request_id, channel, item_id, position, score, p_click,
+//                        p_convert, model_version, arms, reasons}],
 //           caps: [{rule, scope, used, limit, window_ms}]}.
+// decisions: the decision log (SPEC §7), newest first, with the events' since_ms and limit.
 void EncodeHistory(const policy::CustomerHistory& history, MapWriter* reply);
 
 // reload: {model_version}.

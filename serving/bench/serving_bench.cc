@@ -5,7 +5,9 @@
 //   QM_BENCH_DATA=/tmp/bank100k QM_BENCH_ARTIFACTS=/tmp/art100k build/serving/qm_serving_bench
 //
 // The event store is a fresh embedded store in a scratch folder (QM_BENCH_STORE, default
-// /tmp/qm_serving_bench_store), so reservations start from zero.
+// /tmp/qm_serving_bench_store), so reservations start from zero. Reserving requests also record
+// their decisions (issue 17): the `record` stage, reported as record_us (mean) and
+// record_p50_us / record_p99_us.
 #include <benchmark/benchmark.h>
 #include <time.h>
 
@@ -70,10 +72,12 @@ Setup& Get() {
     std::filesystem::remove_all(store);
     o.store.path = store;
     const std::string config = Env("QM_BENCH_CONFIG", "");
-    if (!config.empty()) {  // a TOML file with a [serving] section
+    if (!config.empty()) {  // a TOML file with [serving] and [store] sections
       auto f = qm::ConfigFile::Load(config);
       if (!f.ok()) std::exit((std::fprintf(stderr, "%s\n", f.status().ToString().c_str()), 1));
       qm::serving::ReadServingConfig(f->Root().Table("serving"), &o.serving);
+      qm::policy::ReadStoreConfig(f->Root().Table("store"), &o.store);  // e.g. sync_decisions
+      o.store.path = store;
       if (!f->Finish().ok()) std::exit((std::fprintf(stderr, "%s\n", f->Finish().ToString().c_str()), 1));
     }
     o.serving.seed_store = false;
@@ -100,7 +104,7 @@ Setup& Get() {
 
 void Run(benchmark::State& state, bool dry_run, bool unknown) {
   Setup& s = Get();
-  std::vector<double> took, cpu_took;
+  std::vector<double> took, cpu_took, record_took;  // record: the decision log's write (not in dry runs)
   std::map<std::string, double> stage;
   const qm::TimeMs now = 1793462400000 + 12 * qm::kMsPerHour;  // noon after a generated bank's period
   size_t k = 0;
@@ -130,6 +134,9 @@ void Run(benchmark::State& state, bool dry_run, bool unknown) {
     cpu_took.push_back(cpu);
     empty += out[0].items.empty();  // e.g. a customer opted out of app_home with no service item
     for (const auto& [name, v] : out[0].debug.stage_us) stage[name] += static_cast<double>(v);
+    if (auto rec = out[0].debug.stage_us.find("record"); rec != out[0].debug.stage_us.end()) {
+      record_took.push_back(static_cast<double>(rec->second));
+    }
   };
   // Warm-up (QM_BENCH_WARMUP requests, default 50; the item-to-item neighbour cache fills as it goes).
   const int warmup = std::atoi(Env("QM_BENCH_WARMUP", "50").c_str());
@@ -149,6 +156,11 @@ void Run(benchmark::State& state, bool dry_run, bool unknown) {
   std::sort(cpu_took.begin(), cpu_took.end());
   state.counters["cpu_p50_us"] = cpu_took[cpu_took.size() / 2];
   state.counters["cpu_p99_us"] = cpu_took[std::min(cpu_took.size() - 1, cpu_took.size() * 99 / 100)];
+  if (!record_took.empty()) {  // what recording the served page's decisions adds to a request
+    std::sort(record_took.begin(), record_took.end());
+    state.counters["record_p50_us"] = record_took[record_took.size() / 2];
+    state.counters["record_p99_us"] = record_took[std::min(record_took.size() - 1, record_took.size() * 99 / 100)];
+  }
   const double n = static_cast<double>(took.size());
   for (const auto& [name, total] : stage) state.counters[name + "_us"] = total / n;  // every stage the engine reports
   const double outside = (stage["tower"] + stage["ann"] + stage["model"]) / n;

@@ -80,6 +80,10 @@ struct Engine::Impl {
   std::string NewRequestId();  // "r<salt><counter>", unique within the process
   // Recommend: one request, under the shared lock.
   Status One(const Request& req, Response* resp);
+  // The record stage of a served page (nothing for a dry run or an empty page): one decision per
+  // item of resp->items (allowed[served[j]] its candidate), durable in the store before the reply.
+  Status RecordPage(const Request& req, TimeMs now, const std::vector<std::string>& arms,
+                    const std::vector<Candidate>& allowed, const std::vector<size_t>& served, const Response* resp);
   // The recall stage of a home-page request: every source into *set.
   Status Recall(const Model& md, const ServingConfig& sc, const Profile& p, const float* u, ChannelId channel,
                 std::mt19937_64* rng, CandidateSet* set, Debug* dbg, int64_t* ann_us) const;
@@ -88,6 +92,19 @@ struct Engine::Impl {
   Status Filter(const RequestSettings& rs, const Profile& p, ChannelId channel, TimeMs now, int count,
                 CandidateSet* set, std::vector<Candidate>* allowed, Debug* dbg) const;
 
+  // A push batch's rows: per row its choice (a customer's, or a ghost's), its settings and
+  // whether it is a ghost (a control-arm customer's would-be send: evaluated, never reserved).
+  struct PushBatchRows {
+    std::vector<PushChoice*> out;
+    std::vector<RequestSettings> rs;
+    std::vector<uint8_t> ghost;
+  };
+  // The rows of a push batch and their profiles (known customers; holdout / control customers
+  // without service items are skipped in *choices; a control customer of a run that is not a dry
+  // run also gets a ghost row whose choice goes to *ghosts).
+  Status AddPushRows(const PushRequest& req, ChannelId channel, TimeMs now, const Model& md,
+                     std::vector<PushChoice>* choices, std::vector<PushChoice>* ghosts, PushBatchRows* rows,
+                     ProfileBatch* pb) const;
   // Push: one batch, under the shared lock.
   Status PushBatch(const PushRequest& req, std::vector<PushChoice>* choices);
   // The recall and static filter stages of a push batch: per profile its candidates (kept ones in

@@ -4,11 +4,13 @@
 // reserving the batch under the run id.
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "engine_impl.h"
 #include "filter.h"
 #include "qianmian/recall/two_tower.h"
 #include "rank_stage.h"
+#include "record.h"
 #include "reserve.h"
 
 // OpenBLAS (when it is the BLAS libtorch and Faiss use) spins its own worker threads with
@@ -54,14 +56,24 @@ Status Replay(policy::EventStore* store, const Dataset& ds, const PushRequest& r
   return Status::Ok();
 }
 
+// The candidate of `item_id` in `ranked`, or nullptr.
+const Candidate* FindRanked(const Dataset& ds, const std::vector<Candidate>& ranked, const std::string& item_id) {
+  for (const Candidate& c : ranked) {
+    if (ds.items[c.item].id == item_id) return &c;
+  }
+  return nullptr;
+}
+
 // The chosen sends of one customer (decisions over `ranked`, served order), or why none.
+// chosen[j]: the candidate of out->items[j].
 void Choose(const Dataset& ds, const CandidateSet& set, const std::vector<Candidate>& ranked,
             const std::vector<policy::Decision>& decisions, TimeMs now, std::map<std::string, int64_t>* drops,
-            PushChoice* out) {
+            PushChoice* out, std::vector<const Candidate*>* chosen) {
   for (size_t k = 0; k < ranked.size(); ++k) {
     const policy::Decision& dc = decisions[k];
     if (!dc.blocked_by.empty()) ++(*drops)[dc.blocked_by[0]];
     if (!dc.taken) continue;
+    chosen->push_back(&ranked[k]);
     out->items.push_back(PushItem(ds, set, ranked[k], dc.send_at != kNoTime && dc.send_at > now));
     out->send_at.push_back(dc.send_at == kNoTime ? now : dc.send_at);
   }
@@ -108,6 +120,46 @@ Result<PushReservation> ReserveByPolicy(const std::vector<const policy::Policy*>
       rk.push_back(ranked[r]);
     }
     QM_ASSIGN_OR_RETURN(PushReservation part, reserve(*policies[first], w, rk));
+    for (size_t k = 0; k < rows.size(); ++k) {
+      all.contacts[rows[k]] = std::move(part.contacts[k]);
+      all.pushes_7d[rows[k]] = part.pushes_7d[k];
+      all.pushes_30d[rows[k]] = part.pushes_30d[k];
+    }
+  }
+  return all;
+}
+
+// ReserveByPolicy for the sending rows and, for the ghost rows (ghost[r]: a control-arm
+// customer's would-be send), the same rules evaluated as a dry run: nothing reserved or counted.
+Result<PushReservation> ReserveWithGhosts(const std::vector<const policy::Policy*>& policies, policy::EventStore* store,
+                                          const Dataset& ds, const std::vector<const Customer*>& who,
+                                          const std::vector<std::vector<Candidate>>& ranked,
+                                          const std::vector<uint8_t>& ghost, ChannelId channel, const PushRequest& req,
+                                          TimeMs now) {
+  if (std::find(ghost.begin(), ghost.end(), 1) == ghost.end()) {
+    return ReserveByPolicy(policies, store, ds, who, ranked, channel, req, now);
+  }
+  const size_t n = who.size();
+  PushReservation all;
+  all.contacts.resize(n);
+  all.pushes_7d.resize(n);
+  all.pushes_30d.resize(n);
+  for (uint8_t pass = 0; pass < 2; ++pass) {
+    std::vector<size_t> rows;
+    std::vector<const policy::Policy*> p;
+    std::vector<const Customer*> w;
+    std::vector<std::vector<Candidate>> rk;
+    for (size_t r = 0; r < n; ++r) {
+      if (ghost[r] != pass) continue;
+      rows.push_back(r);
+      p.push_back(policies[r]);
+      w.push_back(who[r]);
+      rk.push_back(ranked[r]);
+    }
+    if (rows.empty()) continue;
+    PushRequest part_req = req;
+    part_req.dry_run = req.dry_run || pass == 1;
+    QM_ASSIGN_OR_RETURN(PushReservation part, ReserveByPolicy(p, store, ds, w, rk, channel, part_req, now));
     for (size_t k = 0; k < rows.size(); ++k) {
       all.contacts[rows[k]] = std::move(part.contacts[k]);
       all.pushes_7d[rows[k]] = part.pushes_7d[k];
@@ -177,18 +229,10 @@ Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, Channel
   return Status::Ok();
 }
 
-Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* choices) {
-  auto ch_opt = ds.channels.Find(req.channel);
-  if (!ch_opt) return Status::InvalidArgument("unknown channel '" + req.channel + "'");
-  const ChannelId channel = *ch_opt;
-  const TimeMs now = req.now_ms == kNoTime ? Now() : req.now_ms;
-  std::shared_ptr<Model> m = model;
-  const Model& md = *m;
-
-  // Profiles: known customers only, and without marketing for holdout / control customers.
-  ProfileBatch pb;
-  std::vector<PushChoice*> out;     // batch row -> its choice
-  std::vector<RequestSettings> rs;  // batch row -> its arms' settings
+Status Engine::Impl::AddPushRows(const PushRequest& req, ChannelId channel, TimeMs now, const Model& md,
+                                 std::vector<PushChoice>* choices, std::vector<PushChoice>* ghosts, PushBatchRows* rows,
+                                 ProfileBatch* pb) const {
+  ghosts->reserve(req.customer_ids.size());  // rows point into it
   for (size_t i = 0; i < req.customer_ids.size(); ++i) {
     auto f = ds.FindCustomer(req.customer_ids[i]);
     if (!f) {
@@ -197,15 +241,43 @@ Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* 
       continue;
     }
     RequestSettings s = SettingsFor(req.customer_ids[i], channel);
+    // A control-arm customer of a real run: a ghost row, chosen as a send without the control.
+    if (s.withheld_by && std::strcmp(s.withheld_by, "experiment.control") == 0 && !req.dry_run) {
+      RequestSettings g = s;
+      g.withheld_by = nullptr;
+      AddKnownProfile(Sources(), md, *f, now, pb);
+      rows->out.push_back(&ghosts->emplace_back());
+      rows->rs.push_back(std::move(g));
+      rows->ghost.push_back(1);
+    }
     if (s.withheld_by && !req.include_service) {
       (*choices)[i].skipped_by = s.withheld_by;
       (*choices)[i].arms = std::move(s.arms);
       continue;
     }
-    AddKnownProfile(Sources(), md, *f, now, &pb);
-    out.push_back(&(*choices)[i]);
-    rs.push_back(std::move(s));
+    AddKnownProfile(Sources(), md, *f, now, pb);
+    rows->out.push_back(&(*choices)[i]);
+    rows->rs.push_back(std::move(s));
+    rows->ghost.push_back(0);
   }
+  return Status::Ok();
+}
+
+Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* choices) {
+  auto ch_opt = ds.channels.Find(req.channel);
+  if (!ch_opt) return Status::InvalidArgument("unknown channel '" + req.channel + "'");
+  const ChannelId channel = *ch_opt;
+  const TimeMs now = req.now_ms == kNoTime ? Now() : req.now_ms;
+  std::shared_ptr<Model> m = model;
+  const Model& md = *m;
+
+  // Profiles: known customers only, and without marketing for holdout / control customers (a
+  // control customer's would-be send is a ghost row).
+  ProfileBatch pb;
+  std::vector<PushChoice> ghosts;
+  PushBatchRows rows;
+  QM_RETURN_IF_ERROR(AddPushRows(req, channel, now, md, choices, &ghosts, &rows, &pb));
+  const std::vector<PushChoice*>& out = rows.out;
   const size_t n = out.size();
   if (n == 0) return Status::Ok();
   QM_RETURN_IF_ERROR(EmbedProfiles(ds, md, now, &pb));
@@ -214,39 +286,52 @@ Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* 
   std::vector<CandidateSet> sets;
   std::vector<std::vector<Candidate>> ranked;
   std::vector<std::map<std::string, int64_t>> drops;  // per customer: first blocking rule -> candidates
-  QM_RETURN_IF_ERROR(PushRecall(md, req, channel, now, pb, rs, out, &sets, &ranked, &drops));
+  QM_RETURN_IF_ERROR(PushRecall(md, req, channel, now, pb, rows.rs, out, &sets, &ranked, &drops));
 
   // Rank: every candidate of every customer in one ranker call.
-  std::vector<RankRow> rows;
+  std::vector<RankRow> rank_rows;
   for (size_t r = 0; r < n; ++r) {
-    for (Candidate& c : ranked[r]) rows.push_back({static_cast<uint32_t>(r), &c});
+    for (Candidate& c : ranked[r]) rank_rows.push_back({static_cast<uint32_t>(r), &c});
   }
   const std::vector<rank::RankContext> ctx(n, rank::RankContext{channel, tz.LocalHour(now), tz.LocalWeekday(now)});
-  QM_RETURN_IF_ERROR(RankCandidates(md, ds, pb, now, ctx, ServingScoreWeights(opt.serving, md), rows));
+  QM_RETURN_IF_ERROR(RankCandidates(md, ds, pb, now, ctx, ServingScoreWeights(opt.serving, md), rank_rows));
   for (auto& list : ranked) SortByScore(&list);
 
-  // Reserve the batch (one store write; each customer's check and count atomic), then choose.
+  // Reserve the batch (one store write; each customer's check and count atomic; ghost rows only
+  // evaluated), then choose and record the decisions.
   std::vector<const Customer*> who(n);
   for (size_t r = 0; r < n; ++r) who[r] = &pb.profiles[r].customer(ds);
   std::vector<const policy::Policy*> policies(n);
-  for (size_t r = 0; r < n; ++r) policies[r] = rs[r].policy;
-  QM_ASSIGN_OR_RETURN(PushReservation res, ReserveByPolicy(policies, store.get(), ds, who, ranked, channel, req, now));
+  for (size_t r = 0; r < n; ++r) policies[r] = rows.rs[r].policy;
+  QM_ASSIGN_OR_RETURN(PushReservation res,
+                      ReserveWithGhosts(policies, store.get(), ds, who, ranked, rows.ghost, channel, req, now));
+  std::vector<policy::DecisionRecord> log;
   for (size_t r = 0; r < n; ++r) {
     PushChoice& choice = *out[r];
     choice.pushes_7d = res.pushes_7d[r];
     choice.pushes_30d = res.pushes_30d[r];
     choice.replayed = res.contacts[r].replayed;
+    std::vector<const Candidate*> chosen;
     if (choice.replayed) {
       QM_RETURN_IF_ERROR(Replay(store.get(), ds, req, *who[r], now, sets[r], ranked[r], &choice));
+      for (const ResponseItem& it : choice.items) chosen.push_back(FindRanked(ds, ranked[r], it.item_id));
     } else {
-      Choose(ds, sets[r], ranked[r], res.contacts[r].decisions, now, &drops[r], &choice);
+      Choose(ds, sets[r], ranked[r], res.contacts[r].decisions, now, &drops[r], &choice, &chosen);
     }
     for (ResponseItem& item : choice.items) {
-      for (const std::string& arm : rs[r].arms) item.reasons.push_back("experiment:" + arm);
+      for (const std::string& arm : rows.rs[r].arms) item.reasons.push_back("experiment:" + arm);
     }
-    choice.arms = std::move(rs[r].arms);
+    choice.arms = std::move(rows.rs[r].arms);
+    // A replay records its sends again (the same records: stored once), so a run killed between
+    // its reservation and its decision log completes the log when it is resumed.
+    if (!req.dry_run) {
+      const auto kind = rows.ghost[r] ? policy::DecisionKind::kGhost : policy::DecisionKind::kPushSend;
+      DecisionContext dc{kind, &req.run_id, &who[r]->id, &req.channel, &md.version, &choice.arms};
+      AppendDecisions(dc, choice.items, chosen, choice.send_at, &log);
+    }
   }
-  return Status::Ok();
+  if (log.empty()) return Status::Ok();
+  return store->AppendDecisions(log);
 }
 
 }  // namespace qm::serving

@@ -8,6 +8,7 @@
 #include "engine_impl.h"
 #include "filter.h"
 #include "rank_stage.h"
+#include "record.h"
 #include "reserve.h"
 
 namespace qm::serving {
@@ -129,6 +130,20 @@ std::string Engine::Impl::NewRequestId() {
   return buf;
 }
 
+Status Engine::Impl::RecordPage(const Request& req, TimeMs now, const std::vector<std::string>& arms,
+                                const std::vector<Candidate>& allowed, const std::vector<size_t>& served,
+                                const Response* resp) {
+  if (req.dry_run || resp->items.empty()) return Status::Ok();
+  std::vector<const Candidate*> chosen;
+  for (size_t k : served) chosen.push_back(&allowed[k]);
+  DecisionContext ctx{
+      policy::DecisionKind::kServed, &resp->request_id, &req.customer_id, &req.channel, &resp->model_version, &arms};
+  std::vector<policy::DecisionRecord> log;
+  log.reserve(chosen.size());
+  AppendDecisions(ctx, resp->items, chosen, std::vector<TimeMs>(chosen.size(), now), &log);
+  return store->AppendDecisions(log);
+}
+
 Status Engine::Impl::One(const Request& req, Response* resp) {
   const auto t0 = Clock::now();
   Debug& dbg = resp->debug;
@@ -210,6 +225,8 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
   const auto t_reserve = Clock::now();
 
   for (size_t k : served) resp->items.push_back(Served(ds, set, allowed[k], page.explored[k], rs.arms));
+  QM_RETURN_IF_ERROR(RecordPage(req, now, rs.arms, allowed, served, resp));
+  const auto t_record = Clock::now();
   dbg.arms = std::move(rs.arms);
   dbg.counts["served"] = static_cast<int64_t>(resp->items.size());
   dbg.stage_us["tower"] = tower_us;
@@ -220,6 +237,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
   dbg.stage_us["rank"] = Us(t_filter, t_rank);
   dbg.stage_us["rerank"] = Us(t_rank, t_rerank);
   dbg.stage_us["reserve"] = Us(t_rerank, t_reserve);
+  if (!req.dry_run) dbg.stage_us["record"] = Us(t_reserve, t_record);
   if (!req.debug) {
     dbg.counts.clear();
     dbg.dropped.clear();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Black-box test of `qianmian push` (issue 7): a run killed with SIGKILL half-way resumes to the
 # list an uninterrupted run writes, with no customer sent twice; a re-run re-emits the same list;
-# a dry run reserves nothing; bad input fails with a one-line reason before anything is reserved.
+# a dry run reserves nothing; bad input fails with a one-line reason before anything is reserved;
+# every send is in the decision log, which `qianmian export` writes as CSV.
 # Usage: push_test.sh QIANMIAN_BINARY
 set -u
 QM=${1:?usage: push_test.sh QIANMIAN}
@@ -90,5 +91,29 @@ $QM push "${P[@]}" --run-id run-2 --audience all --out "$W/second.csv" --summary
   ok "a second run inside the cooldown sends nothing and says which rule" || bad "second run: $(cat "$W/second.txt" | head -12)"
 head -c 8 "$W/second.png" | grep -q PNG && ok "the pressure plot is a PNG" || bad "no PNG"
 cmp -s "$W/second.txt" "$W/second.sum" && ok "--summary holds the printed table" || bad "--summary differs from the table"
+
+# 5. The decision log (issue 17): every send of the killed + resumed run is a push_send decision,
+# exported as CSV with `qianmian export`; bad input fails with one line.
+E=(--data "$W/bank" --from 0 --to $((NOW + 86400000)))
+if $QM export decisions "${E[@]}" --out "$W/decisions.csv" >"$W/export.txt" 2>&1; then
+  n=$(tail -n +2 "$W/decisions.csv" | awk -F, '$3 == "push_send" && $4 == "run-1"' | wc -l)
+  [ "$n" = "$(sent "$W/resumed.txt")" ] && ok "export decisions: one push_send row per send of the resumed run ($n)" ||
+    bad "export decisions: $n push_send rows of run-1, $(sent "$W/resumed.txt") sends"
+  head -1 "$W/decisions.csv" | grep -q '^ts_ms,time,kind,request_id,customer_id,channel,item_id,position,' &&
+    ok "the decisions CSV has its header" || bad "decisions header: $(head -1 "$W/decisions.csv")"
+else
+  bad "export decisions failed: $(tail -2 "$W/export.txt")"
+fi
+$QM export events "${E[@]}" --out "$W/events.csv" >/dev/null 2>&1
+n=$(tail -n +2 "$W/events.csv" | awk -F, '$5 == "push_sent" && $7 == "run-1"' | wc -l)
+[ "$n" = "$(sent "$W/resumed.txt")" ] && ok "export events: the run's $n push_sent events" ||
+  bad "export events: $n push_sent events of run-1"
+expect_fail_one_line "export: a bad time" "--from: cannot parse time 'yesterday'" \
+  $QM export decisions --data "$W/bank" --from yesterday --to 0 --out "$W/x.csv"
+expect_fail_one_line "export: from after to" "is after --to" \
+  $QM export decisions --data "$W/bank" --from 2026-12-04 --to 2026-12-03 --out "$W/x.csv"
+expect_fail_one_line "export: an unwritable file" "cannot write" \
+  $QM export events "${E[@]}" --out "$W/no/such/dir/x.csv"
+[ ! -e "$W/x.csv" ] && ok "export wrote nothing on bad input" || bad "export wrote a file on bad input"
 
 finish "push black-box"

@@ -1,6 +1,7 @@
 // Durability of the embedded store: a child process appends with sync and acknowledges each
 // event on a pipe after Append returns; it is killed with SIGKILL mid-stream; every event it
-// acknowledged must be in the reopened store, in the log and in the contact state.
+// acknowledged must be in the reopened store, in the log and in the contact state. A fourth
+// thread appends decisions (the decision log) the same way: every acknowledged one is kept.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
@@ -32,6 +33,20 @@ StoredEvent CrashEvent(uint32_t id) {
   return e;
 }
 
+// Acknowledgements of decisions carry this bit.
+constexpr uint32_t kDecisionAck = 0x80000000u;
+
+DecisionRecord CrashDecision(uint32_t id) {
+  DecisionRecord d;
+  d.ts = kT0 + (id & 0xffffff);
+  d.customer_id = "c" + std::to_string(id % 13);
+  d.item_id = "item" + std::to_string(id % 7);
+  d.channel = "app_home";
+  d.request_id = "dec" + std::to_string(id);
+  d.model_version = "v1";
+  return d;
+}
+
 // Runs only inside the child process the crash test starts (skipped otherwise).
 TEST(CrashChild, AppendsAndAcknowledgesUntilKilled) {
   const char* dir = std::getenv(kChildDirEnv);
@@ -44,6 +59,13 @@ TEST(CrashChild, AppendsAndAcknowledgesUntilKilled) {
   auto store = EventStore::Open(c);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    for (uint32_t i = 0; i < 200000; ++i) {
+      uint32_t id = kDecisionAck | i;
+      if (!(*store)->AppendDecisions({CrashDecision(id)}).ok()) _exit(5);
+      if (write(fd, &id, sizeof id) != sizeof id) _exit(4);
+    }
+  });
   for (uint32_t t = 0; t < 3; ++t) {
     threads.emplace_back([&, t] {
       for (uint32_t i = 0; i < 200000; ++i) {
@@ -111,9 +133,21 @@ TEST(Crash, KillNineLosesNoAcknowledgedEvent) {
                     return true;
                   })
                   .ok());
-  size_t missing_log = 0, missing_state = 0;
+  std::set<std::string> decided;
+  ASSERT_TRUE((*store)
+                  ->ExportDecisions([&](const DecisionRecord& d) {
+                    decided.insert(d.request_id);
+                    return true;
+                  })
+                  .ok());
+  size_t missing_log = 0, missing_state = 0, missing_decisions = 0, acked_decisions = 0;
   std::map<std::string, std::set<std::string>> state_ids;
   for (uint32_t id : acked) {
+    if (id & kDecisionAck) {
+      ++acked_decisions;
+      if (!decided.count(CrashDecision(id).request_id)) ++missing_decisions;
+      continue;
+    }
     StoredEvent e = CrashEvent(id);
     if (!in_log.count(e.request_id)) ++missing_log;
     auto it = state_ids.find(e.customer_id);
@@ -128,7 +162,9 @@ TEST(Crash, KillNineLosesNoAcknowledgedEvent) {
   }
   EXPECT_EQ(missing_log, 0u) << "of " << acked.size() << " acknowledged events";
   EXPECT_EQ(missing_state, 0u) << "counters not recovered";
-  EXPECT_GE(in_log.size(), acked.size());
+  EXPECT_GE(in_log.size(), acked.size() - acked_decisions);
+  EXPECT_GT(acked_decisions, 0u) << "the decision thread acknowledged nothing";
+  EXPECT_EQ(missing_decisions, 0u) << "of " << acked_decisions << " acknowledged decisions";
 }
 
 }  // namespace

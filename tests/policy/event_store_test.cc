@@ -304,6 +304,71 @@ TEST_P(EventStoreTest, CompactionDropsEventsPastRetentionAndStaleCapState) {
   EXPECT_TRUE(store_->State("mona")->records.empty()) << "older than the longest window (7d) + margin";
 }
 
+DecisionRecord MakeDecision(const std::string& customer, TimeMs ts, int position, DecisionKind kind) {
+  DecisionRecord d;
+  d.ts = ts;
+  d.request_id = "req-" + std::to_string(ts);
+  d.customer_id = customer;
+  d.channel = kind == DecisionKind::kServed ? "app_home" : "wechat_push";
+  d.item_id = "item" + std::to_string(position);
+  d.position = position;
+  d.score = 0.5 + position;
+  d.p_click = 0.125f;
+  d.p_convert = 0.0625f;
+  d.model_version = "v7";
+  d.arms = {"home=b", "push=control"};
+  d.reasons = {"recall:ann", "rank:p_click=0.1250", "experiment:home=b"};
+  d.kind = kind;
+  return d;
+}
+
+TEST_P(EventStoreTest, DecisionsRoundTripNewestFirstWithEveryField) {
+  std::vector<DecisionRecord> ds;
+  for (int i = 0; i < 6; ++i)
+    ds.push_back(MakeDecision("olga", t0_ + i / 3 * kMsPerHour, i % 3, DecisionKind::kServed));
+  ds.push_back(MakeDecision("olga", t0_ + 2 * kMsPerHour, 0, DecisionKind::kGhost));
+  ds.push_back(MakeDecision("pete", t0_, 0, DecisionKind::kPushSend));
+  ASSERT_TRUE(store_->AppendDecisions(ds).ok());
+  ASSERT_TRUE(store_->AppendDecisions({ds[0], ds[6]}).ok()) << "written again: stored once";
+  auto got = store_->Decisions("olga", 0, 100);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 7u);
+  EXPECT_EQ((*got)[0], ds[6]) << "newest first, every field kept";
+  EXPECT_EQ(DecisionKindName((*got)[0].kind), std::string("ghost"));
+  auto recent = store_->Decisions("olga", t0_ + kMsPerHour, 100);
+  ASSERT_TRUE(recent.ok());
+  EXPECT_EQ(recent->size(), 4u);
+  EXPECT_EQ(store_->Decisions("olga", 0, 2)->size(), 2u) << "limit";
+  EXPECT_TRUE(store_->Decisions("nobody", 0, 10)->empty());
+  EXPECT_TRUE(store_->Log("olga", 0, 10)->empty()) << "decisions are not events";
+  EXPECT_TRUE(store_->State("olga")->records.empty()) << "decisions count against no cap";
+  size_t exported = 0;
+  ASSERT_TRUE(store_
+                  ->ExportDecisions([&](const DecisionRecord&) {
+                    ++exported;
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(exported, 8u);
+  EXPECT_FALSE(store_->AppendDecisions({MakeDecision("", t0_, 0, DecisionKind::kServed)}).ok());
+}
+
+TEST_P(EventStoreTest, DecisionsSurviveReopeningAndCompactionDropsThosePastRetention) {
+  ASSERT_TRUE(store_
+                  ->AppendDecisions({MakeDecision("quin", t0_ - 100 * kMsPerDay, 0, DecisionKind::kServed),
+                                     MakeDecision("quin", t0_ - 20 * kMsPerDay, 1, DecisionKind::kPushSend)})
+                  .ok());
+  store_.reset();
+  auto s = EventStore::Open(config_);
+  ASSERT_TRUE(s.ok());
+  store_ = std::move(s).value();
+  ASSERT_EQ(store_->Decisions("quin", 0, 10)->size(), 2u);
+  ASSERT_TRUE(store_->Compact(t0_, StateOptions{}).ok());
+  auto left = store_->Decisions("quin", 0, 10);
+  ASSERT_EQ(left->size(), 1u) << "90-day retention";
+  EXPECT_EQ((*left)[0].item_id, "item1");
+}
+
 TEST_P(EventStoreTest, ConcurrentRequestsNeverTakeTheLastUnitTwice) {
   const int kCustomers = 6, kThreads = 8, kPerThread = 60;
   Policy p =
@@ -721,14 +786,17 @@ TEST(EventStoreOpen, RefusesAnUnreachableRedis) {
 }
 
 TEST(StoreConfig, ReadsTheStoreSection) {
-  auto f = ConfigFile::Parse("[store]\nbackend = \"redis\"\nredis_port = 7000\nretention = \"30d\"\n");
+  auto f = ConfigFile::Parse(
+      "[store]\nbackend = \"redis\"\nredis_port = 7000\nretention = \"30d\"\nsync_decisions = true\n");
   ASSERT_TRUE(f.ok());
   StoreConfig c;
+  EXPECT_FALSE(c.sync_decisions) << "the decision log reaches the WAL (no fsync) by default";
   ReadStoreConfig(f->Root().Table("store"), &c);
   ASSERT_TRUE(f->Finish().ok());
   EXPECT_EQ(c.backend, "redis");
   EXPECT_EQ(c.redis_port, 7000);
   EXPECT_EQ(c.retention, 30 * kMsPerDay);
+  EXPECT_TRUE(c.sync_decisions);
 }
 
 }  // namespace

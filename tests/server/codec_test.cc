@@ -222,6 +222,42 @@ TEST(ReplyCodec, EncodesFeedbackScoresCountsHistoryReloadAndHealth) {
   EXPECT_EQ(Get(msgpack::unpack(health.data(), health.size()).get(), "status").as<std::string>(), "draining");
 }
 
+TEST(ReplyCodec, HistoryCarriesTheDecisionsBesideTheEvents) {
+  policy::CustomerHistory h;
+  policy::DecisionRecord d;
+  d.ts = 1700000000123;
+  d.request_id = "r1";
+  d.customer_id = "alice";
+  d.channel = "app_home";
+  d.item_id = "P3";
+  d.position = 2;
+  d.score = 0.75;
+  d.p_click = 0.25f;
+  d.p_convert = 0.5f;
+  d.model_version = "v2";
+  d.arms = {"home=b"};
+  d.reasons = {"recall:ann", "experiment:home=b"};
+  d.kind = policy::DecisionKind::kGhost;
+  h.decisions.push_back(d);
+  const std::string history = OkReply([&](MapWriter* m) { EncodeHistory(h, m); });
+  // Events and caps are empty here; the decisions list is not, so its element shape is checked.
+  const std::string shape =
+      "events:[{ts_ms:int,item_id:str,type:str,channel:str,request_id:str}]*,"
+      "decisions:[{ts_ms:int,kind:str,request_id:str,channel:str,item_id:str,position:int,score:num,p_click:num,"
+      "p_convert:num,model_version:str,arms:[str],reasons:[str]}],"
+      "caps:[{rule:str,scope:str,used:int,limit:int,window_ms:int}]*";
+  EXPECT_EQ(FrameShapeMismatch(history, testing::OkShape(shape, "int")), "");
+  msgpack::object_handle decoded = msgpack::unpack(history.data(), history.size());
+  const msgpack::object dec = Get(decoded.get(), "decisions").via.array.ptr[0];
+  EXPECT_EQ(Get(dec, "kind").as<std::string>(), "ghost");
+  EXPECT_EQ(Get(dec, "model_version").as<std::string>(), "v2");
+  EXPECT_EQ(Get(dec, "position").as<int64_t>(), 2);
+  EXPECT_EQ(Get(dec, "ts_ms").as<int64_t>(), 1700000000123);
+  EXPECT_DOUBLE_EQ(Get(dec, "p_convert").as<double>(), 0.5);
+  EXPECT_EQ(Get(dec, "arms").via.array.ptr[0].as<std::string>(), "home=b");
+  EXPECT_EQ(Get(dec, "reasons").via.array.size, 2u);
+}
+
 TEST(ReplyCodec, EncodesStatsWithEachOpsErrorsAndTheTotals) {
   StatsReply s;
   s.server_version = "0.1.0";

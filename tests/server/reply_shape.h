@@ -43,6 +43,8 @@ inline constexpr const char* kScoreFields =
 inline constexpr const char* kCountFields = "count:int";  // items.upsert, items.retire, customers.upsert
 inline constexpr const char* kHistoryFields =
     "events:[{ts_ms:int,item_id:str,type:str,channel:str,request_id:str}],"
+    "decisions:[{ts_ms:int,kind:str,request_id:str,channel:str,item_id:str,position:int,score:num,p_click:num,"
+    "p_convert:num,model_version:str,arms:[str]*,reasons:[str]*}]*,"
     "caps:[{rule:str,scope:str,used:int,limit:int,window_ms:int}]";
 inline constexpr const char* kReloadFields = "model_version:str";
 // `stats`: the op counters are listed in the order of `ops` (every op of SPEC §5, then "other").

@@ -238,6 +238,17 @@ TEST_F(ServerTest, AnswersEveryOpWithTheFieldsOfTheWireProtocol) {
       found = true;
   }
   EXPECT_TRUE(found) << hist.dump();
+  // ... and, beside the events, the decisions of the pages served (SPEC §7): why and by which version
+  int page = 0;
+  for (const auto& d : hist["decisions"]) {
+    if (d["request_id"] != r["request_id"]) continue;
+    EXPECT_EQ(d["kind"], "served");
+    EXPECT_EQ(d["model_version"], SharedFixture().v2);
+    EXPECT_EQ(d["item_id"], r["items"][d["position"].get<size_t>()]["item_id"]);
+    EXPECT_EQ(d["reasons"], r["items"][d["position"].get<size_t>()]["reasons"]);
+    ++page;
+  }
+  EXPECT_EQ(page, 5) << hist.dump();
   EXPECT_FALSE(hist["caps"].empty());
   for (const auto& cap : hist["caps"]) {
     EXPECT_TRUE(cap.contains("rule") && cap.contains("used") && cap.contains("limit") && cap.contains("window_ms"));

@@ -39,5 +39,6 @@ Command AddBenchCommand(CLI::App& root);
 Command AddPushCommand(CLI::App& root);
 Command AddReportCommand(CLI::App& root);
 Command AddSimulateCommand(CLI::App& root);
+Command AddExportCommand(CLI::App& root);
 
 }  // namespace qm::tools

@@ -1,7 +1,7 @@
 // Module policy: the contact policy and the event store. May depend on: core; RocksDB, hiredis
 // (private).
-// The event store: every event (feedback, sends) and each customer's contact state, with an
-// atomic per-customer check-and-count. Two backends with identical semantics:
+// The event store: every event (feedback, sends), the decision log (decision_log.h) and each
+// customer's contact state, with an atomic per-customer check-and-count. Two backends with identical semantics:
 //   embedded (default): RocksDB in a folder (<data>/store/); Append is durable (WAL synced) before
 //                       it returns; a crash loses no acknowledged event.
 //   redis:              a Redis server shared by replicas; check-and-count runs RunPlan on the
@@ -21,6 +21,7 @@
 #include "qianmian/core/config.h"
 #include "qianmian/core/status.h"
 #include "qianmian/policy/contact_state.h"
+#include "qianmian/policy/decision_log.h"
 #include "qianmian/policy/policy_config.h"
 
 namespace qm::policy {
@@ -63,7 +64,22 @@ class EventStore {
   // when `fn` returns false. For training: serve -> feedback -> train.
   [[nodiscard]] virtual Status Export(const std::function<bool(const StoredEvent&)>& fn) = 0;
 
-  // Drops events older than `now - retention` and state records past their horizons.
+  // Records decisions (any customers) in the decision log, durable as Append's events (embedded:
+  // one WAL write, synced when the store syncs, unless sync_decisions is off: then it survives a
+  // process crash but not a power loss; redis: the server's). An identical record written
+  // again is stored once. Touches no contact state: nothing here counts against a cap.
+  [[nodiscard]] virtual Status AppendDecisions(const std::vector<DecisionRecord>& decisions) = 0;
+
+  // The customer's recorded decisions with ts >= since, newest first, at most `limit`.
+  [[nodiscard]] virtual Result<std::vector<DecisionRecord>> Decisions(const std::string& customer_id, TimeMs since,
+                                                                      size_t limit) = 0;
+
+  // Calls `fn` for every recorded decision (within a customer: by time); stops early when `fn`
+  // returns false.
+  [[nodiscard]] virtual Status ExportDecisions(const std::function<bool(const DecisionRecord&)>& fn) = 0;
+
+  // Drops events and decisions older than `now - retention` and state records past their
+  // horizons.
   [[nodiscard]] virtual Status Compact(TimeMs now, const StateOptions& options) = 0;
 
   // "embedded" or "redis".

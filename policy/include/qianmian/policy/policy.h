@@ -54,7 +54,8 @@ struct CapUsage {
 };
 
 struct CustomerHistory {
-  std::vector<StoredEvent> events;  // newest first
+  std::vector<StoredEvent> events;        // newest first
+  std::vector<DecisionRecord> decisions;  // the decision log, newest first (same since/limit)
   std::vector<CapUsage> caps;
 };
 
@@ -106,7 +107,8 @@ class Policy {
                                                           const std::vector<std::vector<Candidate>>& items,
                                                           ChannelId channel, TimeMs now, const std::string& request_id,
                                                           int max_take) const;
-  // Events since `since` (newest first, at most `limit`) and the usage of every applicable cap.
+  // Events and decisions since `since` (newest first, at most `limit` of each) and the usage of
+  // every applicable cap.
   [[nodiscard]] Result<CustomerHistory> History(EventStore* store, const std::string& customer_id, TimeMs since,
                                                 size_t limit, TimeMs now) const;
 

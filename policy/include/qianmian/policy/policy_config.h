@@ -112,6 +112,11 @@ struct StoreConfig {
                                      // early; the client's impression, which is always
                                      // durable, then counts the contact. Sends and
                                      // feedback are always synced when `sync` is on.
+  bool sync_decisions = false;       // embedded: fsync the decision log's writes (a served
+                                     // page's decisions, a push run's) as feedback (when
+                                     // `sync`). Off: they reach the WAL before the reply (they
+                                     // survive a process crash or SIGKILL) without waiting for
+                                     // the disk: a power loss may lose the last ones.
   bool read_only = false;            // embedded: open without the lock, for readers
                                      // (e.g. `train` beside a running server); writes fail
   std::string redis_host = "127.0.0.1";

@@ -185,7 +185,8 @@ class Engine {
   // outside 1..100) gets its own InvalidArgument; a source or filter that empties the list falls
   // back (popular, then anything eligible) and says so in debug. Returns non-OK only when the
   // event store fails. On reserve channels (app_home) served items reserve one unit of every
-  // applicable cap under the request id unless dry_run.
+  // applicable cap under the request id unless dry_run. Unless dry_run, every served item is
+  // recorded in the decision log (policy::DecisionRecord, kind "served") before returning.
   [[nodiscard]] Status Recommend(const std::vector<Request>& requests, std::vector<Response>* responses);
 
   // Chooses and (unless dry_run) reserves push contacts for req.customer_ids, answering into
@@ -193,8 +194,13 @@ class Engine {
   // ranker calls; call it from several threads to use every core and overlap store writes.
   // InvalidArgument for an unknown channel, a bad per_customer or a missing run id; other
   // errors are the store's. Re-submitting a customer under the same run id replays its earlier
-  // sends (nothing counted twice). The first call on a thread sets that thread's libtorch and
-  // OpenMP threads (and the process's OpenBLAS threads) to 1.
+  // sends (nothing counted twice). Unless dry_run, every send is recorded in the decision log
+  // (kind "push_send"; a replay records the same records again, stored once), and so is what the
+  // run would have sent to each customer in a control arm of the channel (kind "ghost": the same
+  // batch with the control lifted, the rules evaluated as a dry run: nothing reserved or counted;
+  // the customer's choice still says skipped_by "experiment.control"). The first call on a
+  // thread sets that thread's libtorch and OpenMP threads (and the process's OpenBLAS threads)
+  // to 1.
   [[nodiscard]] Status Push(const PushRequest& req, std::vector<PushChoice>* choices);
 
   // Calls fn with the loaded data under the shared lock (read-only; keep no references).
@@ -221,7 +227,8 @@ class Engine {
   // keeps serving. Returns the version now serving.
   [[nodiscard]] Result<std::string> Reload(const std::string& version);
 
-  // Events and cap usage of a customer (SPEC §5 `history`), under the customer's arm policy.
+  // Events, decisions and cap usage of a customer (SPEC §5/§7 `history`), under the customer's
+  // arm policy.
   [[nodiscard]] Result<policy::CustomerHistory> History(const std::string& customer_id, TimeMs since, size_t limit,
                                                         TimeMs now_ms = kNoTime);
 
