@@ -11,7 +11,8 @@
 namespace qm::experiment {
 
 const char* MetricName(int metric) {
-  static const char* kNames[kNumMetrics] = {"contacts", "clicks", "conversions", "value", "dismissals", "opens"};
+  static const char* kNames[kNumMetrics] = {"contacts",   "clicks", "conversions", "value",
+                                            "dismissals", "opens",  "ghosts"};
   return metric >= 0 && metric < kNumMetrics ? kNames[metric] : "?";
 }
 
@@ -40,6 +41,7 @@ ExperimentReport BuildReport(const LayerConfig& layer, const std::vector<Custome
     ArmReport& a = r.arms[c.arm];
     ++a.assigned;
     if (c.in_window[kContacts] > 0) ++a.contacted;
+    if (c.in_window[kGhosts] > 0) ++a.ghosted;
     for (int m = 0; m < kNumMetrics; ++m) {
       y[c.arm][m].push_back(c.in_window[m]);
       x[c.arm][m].push_back(c.pre_period[m]);
@@ -81,12 +83,12 @@ std::string Num(double v) {
 std::string FormatReport(const ExperimentReport& r) {
   std::string out = "experiment " + r.layer + (r.cuped ? " (lifts CUPED-adjusted with the pre-period)" : "") + "\n";
   char line[512];
-  std::snprintf(line, sizeof(line), "%-16s %7s %10s %10s\n", "arm", "share", "assigned", "contacted");
+  std::snprintf(line, sizeof(line), "%-16s %7s %10s %10s %10s\n", "arm", "share", "assigned", "contacted", "ghosted");
   out += line;
   for (const ArmReport& a : r.arms) {
-    std::snprintf(line, sizeof(line), "%-16s %7.3f %10lld %10lld%s\n", a.name.c_str(), a.share,
+    std::snprintf(line, sizeof(line), "%-16s %7.3f %10lld %10lld %10lld%s\n", a.name.c_str(), a.share,
                   static_cast<long long>(a.assigned), static_cast<long long>(a.contacted),
-                  a.control ? "  (control)" : "");
+                  static_cast<long long>(a.ghosted), a.control ? "  (control)" : "");
     out += line;
   }
   if (r.holdout > 0) out += "global holdout: " + std::to_string(r.holdout) + " customers (in no arm)\n";
@@ -129,11 +131,8 @@ std::string ReportJson(const ExperimentReport& r) {
                        {"mismatch", r.sample_ratio.mismatch}};
   auto finite = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
   for (const ArmReport& a : r.arms) {
-    nlohmann::json ja = {{"arm", a.name},
-                         {"share", a.share},
-                         {"control", a.control},
-                         {"assigned", a.assigned},
-                         {"contacted", a.contacted}};
+    nlohmann::json ja = {{"arm", a.name},          {"share", a.share},         {"control", a.control},
+                         {"assigned", a.assigned}, {"contacted", a.contacted}, {"ghosted", a.ghosted}};
     for (int m = 0; m < kNumMetrics; ++m) {
       const MetricReport& mr = a.metrics[m];
       nlohmann::json jm = {{"total", mr.total},

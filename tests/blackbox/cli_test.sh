@@ -148,6 +148,22 @@ assert not r['sample_ratio']['mismatch'] and 200 < r['holdout_customers'] < 400
 else
   bad "report: $(tail -5 "$W/report.txt")"
 fi
+# A push run under the layer: control customers get no send, but a ghost in the decision log,
+# which report counts as their would-be contacts.
+head -601 "$W/bank/customers.csv" | tail -600 | cut -d, -f1 > "$W/aud.txt"
+if $QM push --data "$W/bank" --artifacts "$W/art5" --config "$W/exp.toml" --run-id ghosts1 --audience @"$W/aud.txt" \
+     --out "$W/ghost_sends.csv" --now 2026-11-01T10:00 >"$W/ghost_push.txt" 2>&1 &&
+   $QM report --data "$W/bank" --config "$W/exp.toml" --experiment push_cap --from 2026-10-30 \
+     --json "$W/report2.json" >"$W/report2.txt" 2>&1 &&
+   python3 -c "
+import json, sys
+arms = {a['arm']: a for a in json.load(open(sys.argv[1]))['arms']}
+assert arms['control']['ghosted'] > 20 and arms['treated']['ghosted'] == 0, arms
+" "$W/report2.json"; then
+  ok "report counts the ghosts a push run recorded for the control arm"
+else
+  bad "ghosts in report: $(tail -3 "$W/ghost_push.txt" "$W/report2.txt")"
+fi
 expect_fail "report names an unknown layer" "no layer 'nope' in [experiments] (layers: push_cap)" \
   $QM report --data "$W/bank" --config "$W/exp.toml" --experiment nope
 expect_fail "report refuses an empty window" "--from must be before --to" \

@@ -117,6 +117,7 @@ TEST(Effect, ReportCountsArmsAgainstTheControlArm) {
     cs[i].arm = i == 8 ? kNoArm : i % 2;
     cs[i].in_window[kContacts] = cs[i].arm == 0 ? 2 : 0;
     cs[i].in_window[kClicks] = cs[i].arm == 0 ? (i % 4 == 0 ? 1 : 0) : 0;
+    cs[i].in_window[kGhosts] = cs[i].arm == 1 && i != 7 ? 1 : 0;  // control customers' would-be sends
   }
   ExperimentReport r = BuildReport(layer, cs, false);
   ASSERT_EQ(r.arms.size(), 2u);
@@ -124,6 +125,8 @@ TEST(Effect, ReportCountsArmsAgainstTheControlArm) {
   EXPECT_EQ(r.arms[0].assigned, 4);
   EXPECT_EQ(r.arms[0].contacted, 4);
   EXPECT_EQ(r.arms[1].contacted, 0);
+  EXPECT_EQ(r.arms[1].ghosted, 3);
+  EXPECT_EQ(r.arms[0].ghosted, 0);
   EXPECT_TRUE(r.arms[1].control);
   EXPECT_FALSE(r.arms[1].metrics[kClicks].has_lift);
   EXPECT_TRUE(r.arms[0].metrics[kClicks].has_lift);
@@ -132,6 +135,7 @@ TEST(Effect, ReportCountsArmsAgainstTheControlArm) {
   EXPECT_DOUBLE_EQ(r.arms[0].metrics[kContacts].per_customer.mean, 2);
   auto j = nlohmann::json::parse(ReportJson(r));
   EXPECT_EQ(j["arms"][0]["arm"], "treated");
+  EXPECT_EQ(j["arms"][1]["ghosted"], 3);
   EXPECT_EQ(j["arms"][0]["metrics"]["clicks"]["lift"]["difference"], 0.5);
   EXPECT_FALSE(j["sample_ratio"]["mismatch"]);
   const std::string text = FormatReport(r);

@@ -1,10 +1,12 @@
 // `qianmian report --experiment LAYER [--from T] [--to T] [--json FILE] [--plot FILE.png]`: the effect report of
 // one experiment layer of [experiments] (issue 17). Every customer of customers.csv is assigned
 // as the engine assigns them; their events in [from, to) (events.csv and the event store) are
-// counted per customer; each arm is compared with the layer's control arm. With --from, the
-// equally long period before it is the pre-period of CUPED.
+// counted per customer, with the ghosts of the decision log (a control customer's would-be
+// sends); each arm is compared with the layer's control arm. With --from, the equally long
+// period before it is the pre-period of CUPED.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "commands.h"
@@ -12,6 +14,7 @@
 #include "qianmian/core/time.h"
 #include "qianmian/experiment/assignment.h"
 #include "qianmian/experiment/report.h"
+#include "qianmian/policy/event_store.h"
 #include "qianmian/training/pipeline.h"
 
 namespace qm::tools {
@@ -55,6 +58,29 @@ void Count(const Dataset& ds, size_t e, double* counts) {
       counts[experiment::kOpens] += 1;
       break;
   }
+}
+
+// Adds each ghost decision (a control customer's would-be send) of the event store to its
+// customer's window or pre-period. No store yet: nothing to add.
+Status CountGhosts(const policy::StoreConfig& config, const Dataset& ds, TimeMs pre_from, TimeMs from, TimeMs to,
+                   bool pre, std::vector<experiment::CustomerOutcome>* outcomes) {
+  policy::StoreConfig sc = config;
+  if (sc.backend == "embedded") {
+    if (!std::filesystem::exists(std::filesystem::path(sc.path) / "CURRENT")) return Status::Ok();
+    sc.read_only = true;
+  }
+  QM_ASSIGN_OR_RETURN(auto store, policy::EventStore::Open(sc));
+  return store->ExportDecisions([&](const policy::DecisionRecord& d) {
+    if (d.kind != policy::DecisionKind::kGhost) return true;
+    auto c = ds.FindCustomer(d.customer_id);
+    if (!c) return true;
+    if (d.ts >= from && d.ts < to) {
+      (*outcomes)[*c].in_window[experiment::kGhosts] += 1;
+    } else if (pre && d.ts >= pre_from && d.ts < from) {
+      (*outcomes)[*c].pre_period[experiment::kGhosts] += 1;
+    }
+    return true;
+  });
 }
 
 Status Run(const ReportOptions& o) {
@@ -104,6 +130,8 @@ Status Run(const ReportOptions& o) {
       pre_events = true;
     }
   }
+  QM_RETURN_IF_ERROR(
+      CountGhosts(config.store, ds, pre_from, from, to, pre, &outcomes).Annotate("reading the decision log"));
   experiment::ExperimentReport r = experiment::BuildReport(ex.layers[layer], outcomes, pre && pre_events);
   r.from = from;
   r.to = to;

@@ -20,8 +20,10 @@
 namespace qm::experiment {
 
 // The metrics counted per customer, in report order.
-enum Metric : int { kContacts = 0, kClicks, kConversions, kValue, kDismissals, kOpens, kNumMetrics };
-const char* MetricName(int metric);  // "contacts", "clicks", "conversions", "value", "dismissals", "opens"
+// kGhosts: a control customer's would-be sends, recorded in the decision log and never sent.
+enum Metric : int { kContacts = 0, kClicks, kConversions, kValue, kDismissals, kOpens, kGhosts, kNumMetrics };
+// "contacts", "clicks", "conversions", "value", "dismissals", "opens", "ghosts"
+const char* MetricName(int metric);
 
 // One customer's counts in the report window and, for CUPED, in the pre-period.
 struct CustomerOutcome {
@@ -43,6 +45,7 @@ struct ArmReport {
   bool control = false;   // the arm the others are compared with
   int64_t assigned = 0;   // customers of the arm
   int64_t contacted = 0;  // of them, with at least one contact (impression or push) in the window
+  int64_t ghosted = 0;    // of them, with at least one ghost (a would-be send) in the window
   MetricReport metrics[kNumMetrics];
 };
 
