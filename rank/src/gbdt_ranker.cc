@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qianmian/rank/ranker.h"
+#include "train_stats.h"
 
 namespace qm::rank {
 
@@ -144,11 +145,7 @@ class GbdtRanker final : public Ranker {
       QM_RETURN_IF_ERROR(Xgb(XGBoosterSetParam(b.h, "nthread", "1"), "setting the scoring threads"));
       std::swap(boosters_[k].h, b.h);
     }
-    if (stats) {
-      stats->rows = rows;
-      stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      stats->rows_per_second = stats->seconds > 0 ? rows / stats->seconds : 0;
-    }
+    FillTrainStats(rows, t0, stats);
     return Status::Ok();
   }
 

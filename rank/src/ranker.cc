@@ -1,4 +1,5 @@
 #include "qianmian/rank/ranker.h"
+#include "train_stats.h"
 
 #include <algorithm>
 #include <chrono>
@@ -267,11 +268,7 @@ class BuiltinRanker final : public Ranker {
     }
     net_->eval();
     if (rows == 0) return Status::InvalidArgument("no training rows for the ranker");
-    if (stats) {
-      stats->rows = rows;
-      stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      stats->rows_per_second = stats->seconds > 0 ? rows / stats->seconds : 0;
-    }
+    FillTrainStats(rows, t0, stats);
     return Status::Ok();
   }
 
