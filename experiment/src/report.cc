@@ -16,6 +16,28 @@ const char* MetricName(int metric) {
   return metric >= 0 && metric < kNumMetrics ? kNames[metric] : "?";
 }
 
+void CountEvent(EventType type, bool service, double item_value, double* counts) {
+  switch (type) {
+    case EventType::kImpression:
+    case EventType::kPushSent:
+      counts[kContacts] += service ? 0 : 1;
+      break;
+    case EventType::kClick:
+      counts[kClicks] += 1;
+      break;
+    case EventType::kConvert:
+      counts[kConversions] += 1;
+      counts[kValue] += item_value;
+      break;
+    case EventType::kDismiss:
+      counts[kDismissals] += 1;
+      break;
+    case EventType::kPushOpen:
+      counts[kOpens] += 1;
+      break;
+  }
+}
+
 int ControlArm(const LayerConfig& layer) {
   for (size_t a = 0; a < layer.arms.size(); ++a) {
     if (layer.arms[a].control_all || !layer.arms[a].control_channels.empty()) return static_cast<int>(a);

@@ -23,6 +23,7 @@ const Server::Impl::Op Server::Impl::kOps[] = {
     {"items.retire",      false,     false, &Impl::RetireItems},
     {"customers.upsert",  false,     false, &Impl::UpsertCustomers},
     {"history",           true,      false, &Impl::History},
+    {"report",            true,      false, &Impl::Report},
     {"reload",            false,     false, &Impl::Reload},
     {"stats",             true,      false, &Impl::Stats},
     {"health",            true,      true,  &Impl::Health},
@@ -200,6 +201,17 @@ Status Server::Impl::RetireItems(const Fields& f, MapWriter* reply) {
   QM_RETURN_IF_ERROR(f.StrList("item_ids", &ids, true, 256));
   QM_ASSIGN_OR_RETURN(int64_t n, engine->RetireItems(ids));
   EncodeCount(n, reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::Report(const Fields& f, MapWriter* reply) {
+  std::string layer;
+  int64_t from = kNoTime, to = kNoTime;
+  QM_RETURN_IF_ERROR(f.Str("experiment", &layer, true, 256));
+  QM_RETURN_IF_ERROR(f.Int("from_ms", &from, false, 0, kTimeMax));
+  QM_RETURN_IF_ERROR(f.Int("to_ms", &to, false, 1, kTimeMax));
+  QM_ASSIGN_OR_RETURN(experiment::ExperimentReport r, engine->Report(layer, from, to));
+  EncodeReport(r, reply);
   return Status::Ok();
 }
 

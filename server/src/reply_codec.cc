@@ -1,5 +1,7 @@
 #include "reply_codec.h"
 
+#include <cmath>
+
 namespace qm::server {
 
 void EncodeHealth(bool draining, const std::string& model_version, MapWriter* reply) {
@@ -48,6 +50,51 @@ void EncodeScores(const std::vector<serving::ItemScore>& scores, MapWriter* repl
 }
 
 void EncodeCount(int64_t count, MapWriter* reply) { reply->Int("count", count); }
+
+void EncodeReport(const experiment::ExperimentReport& r, MapWriter* reply) {
+  reply->Str("experiment", r.layer);
+  if (r.from != kNoTime) reply->Int("from_ms", r.from);
+  if (r.to != kNoTime) reply->Int("to_ms", r.to);
+  reply->Bool("cuped", r.cuped);
+  reply->Int("holdout_customers", r.holdout);
+  reply->Map("sample_ratio", [&](MapWriter& m) {
+    m.Double("chi_square", r.sample_ratio.chi_square);
+    m.Double("p_value", r.sample_ratio.p_value);
+    m.Bool("mismatch", r.sample_ratio.mismatch);
+  });
+  // An infinite bound (fewer than two customers) is sent as the mean itself: msgpack has no inf in JSON.
+  auto finite = [](double v, double fallback) { return std::isfinite(v) ? v : fallback; };
+  reply->MapArray("arms", r.arms, [&](MapWriter& a, const experiment::ArmReport& arm) {
+    a.Str("arm", arm.name);
+    a.Double("share", arm.share);
+    a.Bool("control", arm.control);
+    a.Int("assigned", arm.assigned);
+    a.Int("contacted", arm.contacted);
+    a.Int("ghosted", arm.ghosted);
+    a.Map("metrics", [&](MapWriter& ms) {
+      for (int k = 0; k < experiment::kNumMetrics; ++k) {
+        const experiment::MetricReport& m = arm.metrics[k];
+        ms.Map(experiment::MetricName(k), [&](MapWriter& x) {
+          x.Double("total", m.total);
+          x.Double("per_customer", m.per_customer.mean);
+          x.Double("low", finite(m.per_customer.low, m.per_customer.mean));
+          x.Double("high", finite(m.per_customer.high, m.per_customer.mean));
+          // The control arm's lift is over itself: 0 with p = 1 (every arm has the same shape).
+          const experiment::Lift none;
+          const experiment::Lift& lift = m.has_lift ? m.lift : none;
+          x.Map("lift", [&](MapWriter& l) {
+            l.Double("difference", lift.difference);
+            l.Double("low", finite(lift.low, lift.difference));
+            l.Double("high", finite(lift.high, lift.difference));
+            l.Double("relative", lift.relative);
+            l.Double("p_value", lift.p_value);
+            l.Bool("cuped", lift.cuped);
+          });
+        });
+      }
+    });
+  });
+}
 
 void EncodeHistory(const policy::CustomerHistory& history, MapWriter* reply) {
   reply->MapArray("events", history.events, [](MapWriter& e, const policy::StoredEvent& event) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "codec.h"
+#include "qianmian/experiment/report.h"
 #include "qianmian/policy/policy.h"
 #include "qianmian/serving/engine.h"
 
@@ -38,6 +39,8 @@ void EncodeCount(int64_t count, MapWriter* reply);
 //           caps: [{rule, scope, used, limit, window_ms}]}.
 // decisions: the decision log (SPEC §7), newest first, with the events' since_ms and limit.
 void EncodeHistory(const policy::CustomerHistory& history, MapWriter* reply);
+// `report` (SPEC §7): experiment, from_ms, to_ms, cuped, holdout_customers, sample_ratio, arms.
+void EncodeReport(const experiment::ExperimentReport& report, MapWriter* reply);
 
 // reload: {model_version}.
 void EncodeReload(const std::string& model_version, MapWriter* reply);

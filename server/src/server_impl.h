@@ -153,6 +153,7 @@ struct Server::Impl {
   Status RetireItems(const Fields& request, MapWriter* reply);
   Status UpsertCustomers(const Fields& request, MapWriter* reply);
   Status History(const Fields& request, MapWriter* reply);
+  Status Report(const Fields& request, MapWriter* reply);
   Status Reload(const Fields& request, MapWriter* reply);
   Status Stats(const Fields& request, MapWriter* reply);
 };

@@ -258,18 +258,53 @@ TEST(ReplyCodec, HistoryCarriesTheDecisionsBesideTheEvents) {
   EXPECT_EQ(Get(dec, "reasons").via.array.size, 2u);
 }
 
+TEST(ReplyCodec, EncodesTheReportWithEveryArmsMetricsAndTheLiftOfTheTreatedArms) {
+  experiment::LayerConfig layer;
+  layer.name = "push_cap";
+  layer.arms.resize(2);
+  layer.arms[0].name = "control";
+  layer.arms[0].share = 0.5;
+  layer.arms[0].control_all = true;
+  layer.arms[1].name = "cap4";
+  layer.arms[1].share = 0.5;
+  std::vector<experiment::CustomerOutcome> cs(6);
+  for (int i = 0; i < 6; ++i) {
+    cs[i].arm = i % 2;
+    cs[i].in_window[experiment::kClicks] = i % 3;
+  }
+  experiment::ExperimentReport r = experiment::BuildReport(layer, cs, false);
+  r.from = 1000;
+  r.to = 2000;
+  const std::string reply = OkReply([&](MapWriter* m) { EncodeReport(r, m); });
+  const std::string metric =
+      "{total:num,per_customer:num,low:num,high:num,"
+      "lift:{difference:num,low:num,high:num,relative:num,p_value:num,cuped:bool}}";
+  auto metrics = [](const std::string& m) {
+    return "metrics:{contacts:" + m + ",clicks:" + m + ",conversions:" + m + ",value:" + m + ",dismissals:" + m +
+           ",opens:" + m + ",ghosts:" + m + "}";
+  };
+  const std::string arm = "{arm:str,share:num,control:bool,assigned:int,contacted:int,ghosted:int,";
+  EXPECT_EQ(FrameShapeMismatch(reply, testing::OkShape("experiment:str,from_ms:int,to_ms:int,cuped:bool,"
+                                                       "holdout_customers:int,"
+                                                       "sample_ratio:{chi_square:num,p_value:num,mismatch:bool},"
+                                                       "arms:[" +
+                                                           arm + metrics(metric) + "}]",
+                                                       "int")),
+            "");
+}
+
 TEST(ReplyCodec, EncodesStatsWithEachOpsErrorsAndTheTotals) {
   StatsReply s;
   s.server_version = "0.1.0";
   int64_t n = 0;
   for (const char* op : {"recommend", "feedback", "score", "items.upsert", "items.retire", "customers.upsert",
-                         "history", "reload", "stats", "health", "other"}) {
+                         "history", "report", "reload", "stats", "health", "other"}) {
     OpStatsReply& o = s.ops.emplace_back();
     o.name = op;
     o.count = ++n;
   }
   s.ops[0].errors[ErrorCodeIndex("bad_request")] = 2;
-  s.ops[10].errors[ErrorCodeIndex("unknown_op")] = 1;
+  s.ops[11].errors[ErrorCodeIndex("unknown_op")] = 1;
   s.ops[2].errors[ErrorCodeIndex("bad_request")] = 1;
   const std::string stats = OkReply([&](MapWriter* m) { EncodeStats(s, m); });
   EXPECT_EQ(FrameShapeMismatch(stats, testing::OkShape(testing::StatsFields(), "int")), "");
@@ -279,7 +314,7 @@ TEST(ReplyCodec, EncodesStatsWithEachOpsErrorsAndTheTotals) {
   EXPECT_EQ(Get(Get(ops, "recommend"), "errors").via.map.size, 1u);
   EXPECT_EQ(Get(Get(ops, "feedback"), "errors").via.map.size, 0u);
   const msgpack::object totals = Get(h.get(), "totals");
-  EXPECT_EQ(Get(totals, "requests").as<int64_t>(), 66);
+  EXPECT_EQ(Get(totals, "requests").as<int64_t>(), 78);  // 1 + 2 + ... + 12
   EXPECT_EQ(Get(Get(totals, "errors"), "bad_request").as<int64_t>(), 3);
   EXPECT_EQ(Get(Get(totals, "errors"), "unknown_op").as<int64_t>(), 1);
   EXPECT_EQ(Get(Get(totals, "errors"), "internal").as<int64_t>(), 0);

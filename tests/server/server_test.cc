@@ -339,6 +339,9 @@ TEST_F(ServerTest, AnswersEachErrorCodeForTheRequestsThatEarnIt) {
       {{{"op", "customers.upsert"}, {"customers", {{{"tier", "mass"}}}}}, "customers[0]"},
       {{{"op", "history"}}, "customer_id"},
       {{{"op", "history"}, {"customer_id", c}, {"limit", 0}}, "limit"},
+      {{{"op", "report"}}, "experiment"},
+      {{{"op", "report"}, {"experiment", "none"}}, "no layer 'none' in [experiments] (none is configured)"},
+      {{{"op", "report"}, {"experiment", "x"}, {"from_ms", "soon"}}, "from_ms"},
       {{{"op", "reload"}, {"version", "../../etc"}}, "version"},
       {{{"op", "reload"}, {"version", 3}}, "version"},
   };

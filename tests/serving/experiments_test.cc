@@ -252,6 +252,37 @@ TEST_F(ExperimentsEngineTest, PushRunsSkipTheHoldoutAndApplyEachArmsPushCap) {
   EXPECT_GT(sent, 0);
 }
 
+// The `report` op's engine side: every customer assigned, the push run's sends counted as the
+// treated arm's contacts and its ghosts as the control arm's would-be contacts.
+TEST_F(ExperimentsEngineTest, ReportCountsEachArmsContactsAndGhostsFromTheStore) {
+  Engine& e = OpenWith("[experiments]\nholdout_share = 0.1\n" + std::string(kLayer) +
+                       "[[experiments.layers.arms]]\nname = \"treated\"\nshare = 0.5\n"
+                       "[[experiments.layers.arms]]\nname = \"control\"\nshare = 0.5\n"
+                       "control = [\"wechat_push\"]\n");
+  PushRequest req;
+  req.customer_ids = Customers(200);
+  req.now_ms = kNow;
+  req.run_id = "run-report";
+  std::vector<PushChoice> choices;
+  ASSERT_TRUE(e.Push(req, &choices).ok());
+  int64_t sent = 0;
+  for (const PushChoice& c : choices) sent += static_cast<int64_t>(c.items.size());
+  ASSERT_GT(sent, 0);
+  auto r = e.Report("l", kNow - 1000, kNow + 1000);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->arms.size(), 2u);
+  EXPECT_EQ(r->arms[0].assigned + r->arms[1].assigned + r->holdout, e.num_customers());
+  EXPECT_TRUE(r->arms[1].control);
+  EXPECT_EQ(r->arms[0].metrics[experiment::kContacts].total, static_cast<double>(sent));
+  EXPECT_EQ(r->arms[1].metrics[experiment::kContacts].total, 0.0);
+  EXPECT_GT(r->arms[1].ghosted, 0);
+  EXPECT_EQ(r->arms[0].ghosted, 0);
+  EXPECT_FALSE(r->sample_ratio.mismatch);
+  EXPECT_EQ(e.Report("nope", kNoTime, kNoTime).status().message(),
+            "'experiment': no layer 'nope' in [experiments] (layers: l)");
+  EXPECT_EQ(e.Report("l", kNow, kNow).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(ExperimentsEngineTest, AHoldoutCustomerMayStillGetServiceItemsInAPushRunThatIncludesThem) {
   Engine& e = OpenWith("[experiments]\nholdout_share = 1.0\n");
   PushRequest req;

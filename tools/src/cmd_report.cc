@@ -37,27 +37,10 @@ Result<TimeMs> TimeOption(const std::string& name, const std::string& value, con
   return *t;
 }
 
-// Adds event `e` of `ds` to its customer's window or pre-period counts.
+// Adds event `e` of `ds` to its customer's counts.
 void Count(const Dataset& ds, size_t e, double* counts) {
-  switch (ds.events.type[e]) {
-    case EventType::kImpression:
-    case EventType::kPushSent:
-      counts[experiment::kContacts] += 1;
-      break;
-    case EventType::kClick:
-      counts[experiment::kClicks] += 1;
-      break;
-    case EventType::kConvert:
-      counts[experiment::kConversions] += 1;
-      counts[experiment::kValue] += ds.items[ds.events.item[e]].value;
-      break;
-    case EventType::kDismiss:
-      counts[experiment::kDismissals] += 1;
-      break;
-    case EventType::kPushOpen:
-      counts[experiment::kOpens] += 1;
-      break;
-  }
+  const Item& it = ds.items[ds.events.item[e]];
+  experiment::CountEvent(ds.events.type[e], it.service, it.value, counts);
 }
 
 // Adds each ghost decision (a control customer's would-be send) of the event store to its

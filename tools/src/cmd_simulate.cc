@@ -312,25 +312,7 @@ Status Run(const SimulateOptions& o) {
   for (const synth::Event& e : window) {
     double* k = outcomes[e.customer].in_window;
     const Item& it = items.items[e.item];
-    switch (e.type) {
-      case EventType::kImpression:
-      case EventType::kPushSent:
-        k[experiment::kContacts] += it.service ? 0 : 1;  // marketing contacts
-        break;
-      case EventType::kClick:
-        k[experiment::kClicks] += 1;
-        break;
-      case EventType::kConvert:
-        k[experiment::kConversions] += 1;
-        k[experiment::kValue] += it.value;
-        break;
-      case EventType::kDismiss:
-        k[experiment::kDismissals] += 1;
-        break;
-      case EventType::kPushOpen:
-        k[experiment::kOpens] += 1;
-        break;
-    }
+    experiment::CountEvent(e.type, it.service, it.value, k);
   }
   experiment::ExperimentReport r = experiment::BuildReport(lc, outcomes, false);
   r.from = from;

@@ -25,6 +25,10 @@ enum Metric : int { kContacts = 0, kClicks, kConversions, kValue, kDismissals, k
 // "contacts", "clicks", "conversions", "value", "dismissals", "opens", "ghosts"
 const char* MetricName(int metric);
 
+// Adds one event to a customer's counts: impressions and push sends of marketing items are
+// contacts; a conversion adds its item's value.
+void CountEvent(EventType type, bool service, double item_value, double* counts /* kNumMetrics */);
+
 // One customer's counts in the report window and, for CUPED, in the pre-period.
 struct CustomerOutcome {
   int arm = kNoArm;  // the layer's arm; kNoArm: in the global holdout (reported apart)

@@ -21,6 +21,7 @@
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
+#include "qianmian/experiment/report.h"
 #include "qianmian/policy/event_store.h"
 #include "qianmian/policy/policy.h"
 #include "qianmian/policy/policy_config.h"
@@ -231,6 +232,13 @@ class Engine {
   // arm policy.
   [[nodiscard]] Result<policy::CustomerHistory> History(const std::string& customer_id, TimeMs since, size_t limit,
                                                         TimeMs now_ms = kNoTime);
+
+  // The effect report of the experiment layer `layer` over [from, to) (kNoTime: from the first
+  // recorded event / to after the last), counted from the event store's events and the decision
+  // log's ghosts, every customer of the data assigned as requests are; with `from`, the equally
+  // long period before it is CUPED's pre-period. InvalidArgument for an unknown layer (naming
+  // the layers) or from >= to. Reads the whole store: an operator's query, not a request's.
+  [[nodiscard]] Result<experiment::ExperimentReport> Report(const std::string& layer, TimeMs from, TimeMs to);
 
   // The time of a request without one: the wall clock, or with [data] clock = "data_end" just
   // after the last event of the data the engine opened.
