@@ -38,6 +38,27 @@ void CountEvent(EventType type, bool service, double item_value, double* counts)
   }
 }
 
+std::vector<CustomerOutcome> AssignedOutcomes(const Assigner& assigner, int layer, size_t n,
+                                              const std::function<const std::string&(size_t)>& id) {
+  std::vector<CustomerOutcome> out(n);
+  Assignment a;
+  for (size_t c = 0; c < n; ++c) {
+    assigner.Assign(id(c), &a);
+    out[c].arm = a.holdout ? kNoArm : a.arms[layer];
+  }
+  return out;
+}
+
+Result<int> FindLayer(const ExperimentsConfig& config, const std::string& name, const std::string& key) {
+  std::string names;
+  for (size_t l = 0; l < config.layers.size(); ++l) {
+    if (config.layers[l].name == name) return static_cast<int>(l);
+    names += (names.empty() ? "" : ", ") + config.layers[l].name;
+  }
+  return Status::InvalidArgument(key + ": no layer '" + name + "' in [experiments] (" +
+                                 (names.empty() ? "none is configured" : "layers: " + names) + ")");
+}
+
 int ControlArm(const LayerConfig& layer) {
   for (size_t a = 0; a < layer.arms.size(); ++a) {
     if (layer.arms[a].control_all || !layer.arms[a].control_channels.empty()) return static_cast<int>(a);

@@ -44,9 +44,9 @@ void Count(const Dataset& ds, size_t e, double* counts) {
 }
 
 // Adds each ghost decision (a control customer's would-be send) of the event store to its
-// customer's window or pre-period. No store yet: nothing to add.
-Status CountGhosts(const policy::StoreConfig& config, const Dataset& ds, TimeMs pre_from, TimeMs from, TimeMs to,
-                   bool pre, std::vector<experiment::CustomerOutcome>* outcomes) {
+// customer's counts. No store yet: nothing to add.
+Status CountGhosts(const policy::StoreConfig& config, const Dataset& ds, const experiment::ReportWindow& w,
+                   std::vector<experiment::CustomerOutcome>* outcomes) {
   policy::StoreConfig sc = config;
   if (sc.backend == "embedded") {
     if (!std::filesystem::exists(std::filesystem::path(sc.path) / "CURRENT")) return Status::Ok();
@@ -57,11 +57,7 @@ Status CountGhosts(const policy::StoreConfig& config, const Dataset& ds, TimeMs 
     if (d.kind != policy::DecisionKind::kGhost) return true;
     auto c = ds.FindCustomer(d.customer_id);
     if (!c) return true;
-    if (d.ts >= from && d.ts < to) {
-      (*outcomes)[*c].in_window[experiment::kGhosts] += 1;
-    } else if (pre && d.ts >= pre_from && d.ts < from) {
-      (*outcomes)[*c].pre_period[experiment::kGhosts] += 1;
-    }
+    if (double* counts = w.Counts(d.ts, &(*outcomes)[*c])) counts[experiment::kGhosts] += 1;
     return true;
   });
 }
@@ -70,16 +66,7 @@ Status Run(const ReportOptions& o) {
   QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
   ApplyOverrides(o.common, &config);
   const auto& ex = config.experiments.config;
-  int layer = -1;
-  std::string names;
-  for (size_t l = 0; l < ex.layers.size(); ++l) {
-    if (ex.layers[l].name == o.experiment) layer = static_cast<int>(l);
-    names += (names.empty() ? "" : ", ") + ex.layers[l].name;
-  }
-  if (layer < 0) {
-    return Status::InvalidArgument("--experiment: no layer '" + o.experiment + "' in [experiments] (" +
-                                   (names.empty() ? "none is configured" : "layers: " + names) + ")");
-  }
+  QM_ASSIGN_OR_RETURN(const int layer, experiment::FindLayer(ex, o.experiment, "--experiment"));
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
   QM_ASSIGN_OR_RETURN(TimeMs from, TimeOption("--from", o.from, tz));
   QM_ASSIGN_OR_RETURN(TimeMs to, TimeOption("--to", o.to, tz));
@@ -91,31 +78,27 @@ Status Run(const ReportOptions& o) {
     first = first == kNoTime ? ev.ts[e] : std::min(first, ev.ts[e]);
     last = last == kNoTime ? ev.ts[e] : std::max(last, ev.ts[e]);
   }
-  const bool pre = from != kNoTime && !o.no_cuped;
-  if (from == kNoTime) from = first;
-  if (to == kNoTime) to = last == kNoTime ? kNoTime : last + 1;
-  const TimeMs pre_from = pre ? from - (to - from) : from;
+  experiment::ReportWindow w;
+  w.pre = from != kNoTime && !o.no_cuped;
+  w.from = from == kNoTime ? first : from;
+  w.to = to == kNoTime ? (last == kNoTime ? kNoTime : last + 1) : to;
+  w.pre_from = w.pre ? w.from - (w.to - w.from) : w.from;
+  from = w.from;
+  to = w.to;
 
-  experiment::Assigner assigner(ex);
-  std::vector<experiment::CustomerOutcome> outcomes(ds.customers.size());
-  experiment::Assignment a;
-  for (size_t c = 0; c < ds.customers.size(); ++c) {
-    assigner.Assign(ds.customers[c].id, &a);
-    outcomes[c].arm = a.holdout ? experiment::kNoArm : a.arms[layer];
-  }
+  std::vector<experiment::CustomerOutcome> outcomes =
+      experiment::AssignedOutcomes(experiment::Assigner(ex), layer, ds.customers.size(),
+                                   [&](size_t c) -> const std::string& { return ds.customers[c].id; });
   bool pre_events = false;
   for (size_t e = 0; e < ev.size(); ++e) {
-    const TimeMs t = ev.ts[e];
-    if (t >= from && t < to) {
-      Count(ds, e, outcomes[ev.customer[e]].in_window);
-    } else if (pre && t >= pre_from && t < from) {
-      Count(ds, e, outcomes[ev.customer[e]].pre_period);
-      pre_events = true;
+    experiment::CustomerOutcome& c = outcomes[ev.customer[e]];
+    if (double* counts = w.Counts(ev.ts[e], &c)) {
+      Count(ds, e, counts);
+      pre_events |= counts == c.pre_period;
     }
   }
-  QM_RETURN_IF_ERROR(
-      CountGhosts(config.store, ds, pre_from, from, to, pre, &outcomes).Annotate("reading the decision log"));
-  experiment::ExperimentReport r = experiment::BuildReport(ex.layers[layer], outcomes, pre && pre_events);
+  QM_RETURN_IF_ERROR(CountGhosts(config.store, ds, w, &outcomes).Annotate("reading the decision log"));
+  experiment::ExperimentReport r = experiment::BuildReport(ex.layers[layer], outcomes, w.pre && pre_events);
   r.from = from;
   r.to = to;
   std::printf("window %s .. %s, %zu customers\n", FormatIsoLocal(from, tz).c_str(), FormatIsoLocal(to, tz).c_str(),

@@ -51,9 +51,7 @@ int ResolveThreads(int threads) {
 
 enum class Strategy { kEngine, kLegacy, kRandom, kHoldout };
 
-const char* kChannelName[] = {"app_home", "wechat_push"};
-
-std::string ChannelName(ChannelId ch) { return ch == kAppHome ? kChannelName[0] : kChannelName[1]; }
+std::string ChannelName(ChannelId ch) { return ch == kAppHome ? "app_home" : "wechat_push"; }
 
 // events.csv rows for synth events; `request` overrides the request id when not empty.
 void WriteEvent(std::ofstream& out, const synth::Bank& bank, const synth::Event& e, const std::string& request) {
@@ -231,11 +229,7 @@ Status Run(const SimulateOptions& o) {
   QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
   ApplyOverrides(o.common, &config);
   const auto& ex = config.experiments.config;
-  int layer = -1;
-  for (size_t l = 0; l < ex.layers.size(); ++l) {
-    if (ex.layers[l].name == o.experiment) layer = static_cast<int>(l);
-  }
-  if (layer < 0) return Status::InvalidArgument("--experiment: no layer '" + o.experiment + "' in [experiments]");
+  QM_ASSIGN_OR_RETURN(const int layer, experiment::FindLayer(ex, o.experiment, "--experiment"));
   const experiment::LayerConfig& lc = ex.layers[layer];
   auto arm_index = [&](const std::string& name) -> int {
     for (size_t a = 0; a < lc.arms.size(); ++a) {
@@ -274,14 +268,12 @@ Status Run(const SimulateOptions& o) {
   std::fprintf(stderr, "trained %s on the history\n", trained.version.c_str());
   QM_ASSIGN_OR_RETURN(auto engine, serving::Engine::Open(EngineOptionsFrom(config)));
 
-  experiment::Assigner assigner(ex);
+  std::vector<experiment::CustomerOutcome> outcomes =
+      experiment::AssignedOutcomes(experiment::Assigner(ex), layer, bank->num_customers(),
+                                   [&](size_t c) -> const std::string& { return bank->customer_id(c); });
   std::vector<Strategy> strategy(bank->num_customers());
-  std::vector<experiment::CustomerOutcome> outcomes(bank->num_customers());
-  experiment::Assignment a;
-  for (uint32_t c = 0; c < bank->num_customers(); ++c) {
-    assigner.Assign(bank->customer_id(c), &a);
-    outcomes[c].arm = a.holdout ? experiment::kNoArm : a.arms[layer];
-    strategy[c] = a.holdout ? Strategy::kHoldout : arm_strategy[a.arms[layer]];
+  for (size_t c = 0; c < strategy.size(); ++c) {
+    strategy[c] = outcomes[c].arm == experiment::kNoArm ? Strategy::kHoldout : arm_strategy[outcomes[c].arm];
   }
   std::ofstream out(fs::path(o.out) / "simulated_events.csv", std::ios::trunc);
   out << "ts,customer_id,item_id,type,channel,request_id\n";

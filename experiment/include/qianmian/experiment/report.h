@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,28 @@ struct CustomerOutcome {
   double in_window[kNumMetrics] = {};
   double pre_period[kNumMetrics] = {};
 };
+
+// The periods a report counts: the window [from, to) and, when `pre`, CUPED's pre-period
+// [pre_from, from).
+struct ReportWindow {
+  TimeMs pre_from = 0, from = 0, to = 0;
+  bool pre = false;
+  // The counts of `c` that time `ts` belongs to, or null.
+  double* Counts(TimeMs ts, CustomerOutcome* c) const {
+    if (ts >= from && ts < to) return c->in_window;
+    if (pre && ts >= pre_from && ts < from) return c->pre_period;
+    return nullptr;
+  }
+};
+
+// One outcome per customer 0..n-1 (`id(c)` its id), in its arm of layer `layer` as `assigner`
+// assigns requests (kNoArm for the global holdout), all counts zero.
+std::vector<CustomerOutcome> AssignedOutcomes(const Assigner& assigner, int layer, size_t n,
+                                              const std::function<const std::string&(size_t)>& id);
+
+// The index of the layer named `name`; InvalidArgument "<key>: no layer '<name>' in
+// [experiments] (layers: a, b)" otherwise.
+Result<int> FindLayer(const ExperimentsConfig& config, const std::string& name, const std::string& key);
 
 struct MetricReport {
   MeanInterval per_customer;
