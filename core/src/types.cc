@@ -45,6 +45,8 @@ const char* EventTypeName(EventType t) {
       return "push_sent";
     case EventType::kPushOpen:
       return "push_open";
+    case EventType::kOptOut:
+      return "opt_out";
   }
   return "?";
 }

@@ -12,7 +12,7 @@ namespace qm::experiment {
 
 const char* MetricName(int metric) {
   static const char* kNames[kNumMetrics] = {"contacts",   "clicks", "conversions", "value",
-                                            "dismissals", "opens",  "ghosts"};
+                                            "dismissals", "opens",  "ghosts", "opt_outs"};
   return metric >= 0 && metric < kNumMetrics ? kNames[metric] : "?";
 }
 
@@ -34,6 +34,9 @@ void CountEvent(EventType type, bool service, double item_value, double* counts)
       break;
     case EventType::kPushOpen:
       counts[kOpens] += 1;
+      break;
+    case EventType::kOptOut:
+      counts[kOptOuts] += 1;
       break;
   }
 }

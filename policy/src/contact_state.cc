@@ -23,6 +23,8 @@ TimeMs StateOptions::KeepFor(EventType t) const {
       return std::max(keep_contacts, keep_clicks);
     case EventType::kDismiss:
       return std::max(keep_contacts, keep_dismissals);
+    case EventType::kOptOut:
+      return kKeepForever;
     default:
       return keep_contacts;
   }
@@ -82,6 +84,8 @@ const char* StateRuleName(StateRule r) {
       return blocked::kClicked;
     case StateRule::kDismissed:
       return blocked::kDismissed;
+    case StateRule::kConsent:
+      return blocked::kConsent;
   }
   return "cap";
 }

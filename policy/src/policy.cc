@@ -1,6 +1,7 @@
 #include "qianmian/policy/policy.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -91,7 +92,7 @@ Result<Policy> Policy::Create(PolicyConfig config, ChannelRegistry channels, Tim
     }
     if (r.event == "contact") {
       cc.types = kContactTypes;
-    } else if (auto t = ParseEventType(r.event)) {
+    } else if (auto t = ParseEventType(r.event); t && *t != EventType::kOptOut) {
       cc.types = Bit(*t);
     } else {
       return Status::InvalidArgument("'" + where + ".event': unknown event '" + r.event + "'");
@@ -253,6 +254,18 @@ ContactPlan Policy::BuildPlan(const Customer& cu, const std::vector<Candidate>& 
         by_value.push_back({&cap, cap.rule.scope == CapScope::kCustomerCampaign, {}});
         break;
     }
+  }
+  {  // Consent withdrawn on this channel by an opt_out event (kept for good): no marketing.
+    Constraint c;
+    c.rule = StateRule::kConsent;
+    c.scope = KeyScope::kChannel;
+    c.value = plan.channel;
+    c.types = Bit(EventType::kOptOut);
+    c.since = std::numeric_limits<TimeMs>::min();
+    c.limit = 1;
+    c.counted_only = false;
+    common.push_back(static_cast<uint32_t>(plan.shared.size()));
+    plan.shared.push_back(std::move(c));
   }
   if (channel < cooldown_.size() && cooldown_[channel] > 0) {
     Constraint c;

@@ -35,7 +35,7 @@ using json = nlohmann::json;
 // Commits a customer's new state if nobody wrote it since it was read.
 // KEYS: state, log. ARGV[1]: the token read ("" = no state; "QM\2" + 8 bytes; or a whole
 // old-format JSON state). ARGV[2]: the new state ("" = delete). ARGV[3]: state TTL (ms).
-// ARGV[4]: log TTL (ms). ARGV[5..]: score, member pairs added to the log.
+// ARGV[4]: log TTL (ms). A state TTL of 0: no expiry. ARGV[5..]: score, member pairs added to the log.
 // Returns 1 when written, 0 when the state changed meanwhile.
 constexpr const char* kCommitLua = R"LUA(
 local cur
@@ -46,6 +46,7 @@ else
 end
 if cur ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1])
+elseif ARGV[3] == '0' then redis.call('SET', KEYS[1], ARGV[2])
 else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 if #ARGV >= 5 then
   for i = 5, #ARGV, 2 do redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) end
@@ -90,9 +91,16 @@ void JsonString(std::string* out, std::string_view v) {
   out->push_back('"');
 }
 
-TimeMs StateTtl(const StateOptions& o) {
+// The state key's TTL: past the longest horizon of its records, or 0 (no expiry) while it holds
+// an opt-out, which is kept for good.
+TimeMs StateTtl(const StateOptions& o, const CustomerState& state) {
+  for (const ContactRecord& r : state.records) {
+    if (r.type == EventType::kOptOut) return 0;
+  }
   TimeMs m = 0;
-  for (int t = 0; t < kNumEventTypes; ++t) m = std::max(m, o.KeepFor(static_cast<EventType>(t)));
+  for (int t = 0; t < kNumEventTypes; ++t) {
+    if (static_cast<EventType>(t) != EventType::kOptOut) m = std::max(m, o.KeepFor(static_cast<EventType>(t)));
+  }
   return m + kMsPerDay;
 }
 
@@ -203,7 +211,7 @@ class RedisStore final : public EventStore {
       }
       const bool compacted = CompactState(newest, options, state);
       commit->write = !commit->log.empty() || compacted;
-      commit->state_ttl = StateTtl(options);
+      commit->state_ttl = StateTtl(options, *state);
     });
   }
 
@@ -364,7 +372,7 @@ class RedisStore final : public EventStore {
     return ForEachKey("s", [&](const std::string&, const std::string& customer) -> Status {
       return Transact({customer}, [&](size_t, CustomerState* state, Commit* commit) {
         commit->write = CompactState(now, options, state);
-        commit->state_ttl = StateTtl(options);
+        commit->state_ttl = StateTtl(options, *state);
       });
     });
   }
@@ -398,7 +406,7 @@ class RedisStore final : public EventStore {
     });
     if (changed) {
       commit->write = true;
-      commit->state_ttl = StateTtl(plan.options);
+      commit->state_ttl = StateTtl(plan.options, *state);
     }
     return out;
   }

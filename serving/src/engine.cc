@@ -50,6 +50,8 @@ Status Engine::Impl::SeedStore() {
         return so.keep_clicks;
       case EventType::kDismiss:
         return so.keep_dismissals;
+      case EventType::kOptOut:
+        return so.KeepFor(t);  // for good
       case EventType::kConvert:
         return -1;
     }

@@ -43,7 +43,7 @@ class CustomerSim {
  public:
   CustomerSim() = default;
   // Plans customer c's contacts over the period.
-  CustomerSim(const World& w, uint32_t c);
+  CustomerSim(const World& w, uint32_t c, bool opt_outs = false);
 
   // Runs the planned contacts before `until` that have not run yet, appending their events.
   void RunUntil(TimeMs until, std::vector<Event>* out);
@@ -52,6 +52,16 @@ class CustomerSim {
   void HandOverUntil(TimeMs until, std::vector<PlannedContact>* taken);
   // A handed-over service push, run as the bank plans it (the caller keeps time order).
   void ServicePush(TimeMs t, std::vector<Event>* out) { Push(t, /*service=*/true, out); }
+  // A handed-over contact run as the bank planned it (app session, marketing or service push).
+  void RunContact(const PlannedContact& k, std::vector<Event>* out) {
+    if (k.channel == kAppHome) {
+      AppSession(k.ts, out);
+    } else {
+      Push(k.ts, k.service, out);
+    }
+  }
+  // A marketing push of the logging policy at t outside the plan (a caller's push calendar).
+  void MarketingPush(TimeMs t, std::vector<Event>* out) { Push(t, /*service=*/false, out); }
   // The true model's probabilities for `item` shown on `channel` at t, given the state now.
   ResponseProbabilities Probabilities(uint32_t item, uint8_t channel, TimeMs t,
                                       Knowledge knowledge = Knowledge::kTruth) const {

@@ -26,6 +26,13 @@ void CustomerState::Expose(const World& w, uint32_t item, TimeMs t) {
   cat_last_[cat] = t;
 }
 
+int CustomerState::PushPressure(TimeMs t) {
+  pushes_.erase(std::remove_if(pushes_.begin(), pushes_.end(), [&](TimeMs x) { return x <= t - 7 * kMsPerDay; }),
+                pushes_.end());
+  pushes_.push_back(t);
+  return static_cast<int>(pushes_.size());
+}
+
 ResponseProbabilities TrueResponse(const World& w, uint32_t c, uint32_t item, uint8_t channel, TimeMs t,
                                    const CustomerState& state, Knowledge knowledge) {
   const Params& p = w.params;
@@ -46,6 +53,27 @@ ResponseProbabilities TrueResponse(const World& w, uint32_t c, uint32_t item, ui
   return r;
 }
 
+namespace {
+
+// Contact pressure's cost: a marketing push may make the customer opt out of wechat_push.
+void DrawOptOut(const World& w, uint32_t c, uint32_t item, TimeMs t, uint32_t request, Rng& rng, CustomerState* state,
+                std::vector<Event>* out) {
+  if (state->opted_out_push()) {  // the showing policy ignored the customer's opt-out
+    state->CountViolation();
+    return;
+  }
+  const Params& p = w.params;
+  const int pressure = state->PushPressure(t);
+  const float logit = p.opt_out_intercept + p.opt_out_pressure * static_cast<float>(pressure) -
+                      p.opt_out_alpha * w.Affinity(c, item);
+  if (!rng.Bernoulli(Sigmoid(logit))) return;
+  state->OptOutPush();
+  const TimeMs to = t + 60000 + static_cast<TimeMs>(rng.Exponential(30 * 60000.0));
+  if (to < w.end) out->push_back(Event{to, c, item, request, EventType::kOptOut, kChPush});
+}
+
+}  // namespace
+
 ResponseProbabilities ShowItem(const World& w, uint32_t c, uint32_t item, uint8_t channel, TimeMs t, uint32_t request,
                                Rng& rng, CustomerState* state, std::vector<Event>* out) {
   const ItemRec& it = w.items[item];
@@ -55,6 +83,7 @@ ResponseProbabilities ShowItem(const World& w, uint32_t c, uint32_t item, uint8_
   if (channel == kChPush) {
     emit(t, EventType::kPushSent);
     if (!it.service) state->Expose(w, item, t);
+    if (!it.service && state->opt_outs()) DrawOptOut(w, c, item, t, request, rng, state, out);
     if (rng.Bernoulli(p.open)) {
       TimeMs to = t + 60000 + static_cast<TimeMs>(rng.Exponential(40 * 60000.0));
       if (to < w.end) {

@@ -42,6 +42,18 @@ class CustomerState {
   }
   void Expose(const World& w, uint32_t item, TimeMs t);
   void Block(uint32_t item) { blocked_.push_back(item); }
+  // Contact pressure (SimulatorOptions::opt_outs): whether the customer's opt-outs are drawn, the
+  // marketing pushes of the last 7 days, whether they opted out of wechat_push, and how many
+  // marketing pushes reached them after that (consent violations of the showing policy).
+  void EnableOptOuts() { opt_outs_ = true; }
+  bool opt_outs() const { return opt_outs_; }
+  // Records a marketing push at t; returns the pushes in (t - 7 days, t].
+  int PushPressure(TimeMs t);
+  bool opted_out_push() const { return opted_out_push_; }
+  void OptOutPush() { opted_out_push_ = true; }
+  void CountViolation() { ++violations_; }
+  uint32_t violations() const { return violations_; }
+
   // The latest time anything was shown to the customer (kNoTime before the first exposure).
   TimeMs last_shown() const { return last_shown_; }
   void set_last_shown(TimeMs t) { last_shown_ = t; }
@@ -52,6 +64,9 @@ class CustomerState {
   float cat_fatigue_[kMaxCategories] = {};
   TimeMs cat_last_[kMaxCategories] = {};
   TimeMs last_shown_ = kNoTime;
+  std::vector<TimeMs> pushes_;  // marketing pushes of the last 7 days (opt_outs_ only)
+  bool opt_outs_ = false, opted_out_push_ = false;
+  uint32_t violations_ = 0;
 };
 
 // The true probabilities for `item` shown to customer `c` on `channel` (kChApp or kChPush) at t,
@@ -64,7 +79,8 @@ ResponseProbabilities TrueResponse(const World& w, uint32_t c, uint32_t item, ui
 // Shows `item` to customer `c`: appends the exposure event (impression or push_sent under
 // `request`), records it in `state`, draws the response from `rng` and appends its events (a
 // click and maybe a conversion or a dismissal on app_home; an open on a push; none at or after
-// the end), blocking the items the logging policy must not show again. Returns the exposure's
+// the end), blocking the items the logging policy must not show again; with opt-outs enabled a
+// marketing push may also draw an opt_out (Params::opt_out_*). Returns the exposure's
 // probabilities.
 ResponseProbabilities ShowItem(const World& w, uint32_t c, uint32_t item, uint8_t channel, TimeMs t, uint32_t request,
                                Rng& rng, CustomerState* state, std::vector<Event>* out);

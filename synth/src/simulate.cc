@@ -28,9 +28,10 @@ float SolveIntercept(const std::function<double(float)>& mean_fn, double target)
 
 }  // namespace
 
-CustomerSim::CustomerSim(const World& w, uint32_t c)
+CustomerSim::CustomerSim(const World& w, uint32_t c, bool opt_outs)
     : w_(&w), c_(c), rng_(Mix(w.options.seed, c, kStreamEvents)), state_(w.start) {
   PlanContacts();
+  if (opt_outs) state_.EnableOptOuts();
 }
 
 void CustomerSim::RunUntil(TimeMs until, std::vector<Event>* out) {
@@ -117,6 +118,7 @@ void CustomerSim::Push(TimeMs t, bool service, std::vector<Event>* out) {
   const Params& p = w.params;
   const CustomerRec& cust = w.customers[c_];
   if ((cust.opt_out >> kChPush) & 1) return;
+  if (!service && state_.opted_out_push()) return;  // consent withdrawn in the closed loop
   auto accept = [&](uint32_t i) {
     return w.Eligible(cust, w.items[i], kChPush, t) && !state_.Blocked(i) && state_.ExposureCount(i) == 0;
   };

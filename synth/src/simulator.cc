@@ -60,7 +60,7 @@ Result<std::unique_ptr<Simulator>> Simulator::Create(const Bank& bank, const Sim
   impl->num_days = (w.end - impl->day0 + kMsPerDay - 1) / kMsPerDay;
   impl->sims.resize(end - impl->first);
   gen::ParallelFor(impl->sims.size(), options.threads, 1024, [&](size_t b, size_t e) {
-    for (size_t k = b; k < e; ++k) impl->sims[k] = gen::CustomerSim(w, impl->first + static_cast<uint32_t>(k));
+    for (size_t k = b; k < e; ++k) impl->sims[k] = gen::CustomerSim(w, impl->first + static_cast<uint32_t>(k), options.opt_outs);
   });
   return std::unique_ptr<Simulator>(new Simulator(std::move(impl)));
 }
@@ -124,6 +124,35 @@ Status Simulator::RunServicePush(const PlannedContact& k, std::vector<Event>* ev
   return Status::Ok();
 }
 
+Status Simulator::RunLoggingContact(const PlannedContact& k, std::vector<Event>* events) {
+  if (k.customer < impl_->first || k.customer >= impl_->end) {
+    return Status::InvalidArgument("customer " + std::to_string(k.customer) + " is outside the simulated slice");
+  }
+  impl_->sims[k.customer - impl_->first].RunContact(k, events);
+  return Status::Ok();
+}
+
+Status Simulator::LoggingPush(uint32_t customer, TimeMs t, std::vector<Event>* events) {
+  if (customer < impl_->first || customer >= impl_->end) {
+    return Status::InvalidArgument("customer " + std::to_string(customer) + " is outside the simulated slice");
+  }
+  impl_->sims[customer - impl_->first].MarketingPush(t, events);
+  return Status::Ok();
+}
+
+bool Simulator::OptedOutOfPush(uint32_t customer) const {
+  const gen::World& w = *impl_->w;
+  if ((w.customers[customer].opt_out >> gen::kChPush) & 1) return true;
+  return customer >= impl_->first && customer < impl_->end &&
+         impl_->sims[customer - impl_->first].state().opted_out_push();
+}
+
+uint64_t Simulator::ConsentViolations() const {
+  uint64_t n = 0;
+  for (const auto& s : impl_->sims) n += s.state().violations();
+  return n;
+}
+
 Status Simulator::Probabilities(const Exposure* shown, size_t n, Knowledge knowledge,
                                 ResponseProbabilities* out) const {
   for (size_t k = 0; k < n; ++k) QM_RETURN_IF_ERROR(impl_->Check(shown[k]));
@@ -138,6 +167,14 @@ bool Simulator::EligibleOnAppHome(uint32_t customer, uint32_t item, TimeMs t) co
   const gen::World& w = *impl_->w;
   return w.Eligible(w.customers[customer], w.items[item], gen::kChApp, t) && !w.Holds(customer, item) &&
          !impl_->sims[customer - impl_->first].state().Blocked(item);
+}
+
+bool Simulator::EligibleForPush(uint32_t customer, uint32_t item, TimeMs t) const {
+  const gen::World& w = *impl_->w;
+  const gen::ItemRec& it = w.items[item];
+  const gen::CustomerState& st = impl_->sims[customer - impl_->first].state();
+  return !it.product && !it.service && !OptedOutOfPush(customer) &&
+         w.Eligible(w.customers[customer], it, gen::kChPush, t) && !st.Blocked(item) && st.ExposureCount(item) == 0;
 }
 
 Status Simulator::LoggingPage(uint32_t customer, TimeMs t, const std::vector<int>& kinds, LoggingMode mode,

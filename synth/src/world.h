@@ -242,6 +242,13 @@ struct Params {
   float fatigue_item = 0.45f;      // per earlier exposure of the same item
   float fatigue_category = 0.12f;  // per recent (decayed) exposure of the same category
   float fatigue_half_life_days = 2.0f;
+  // Cost of contact pressure (the closed loop only: SimulatorOptions::opt_outs): a marketing push
+  // makes the customer opt out of wechat_push with probability sigmoid(opt_out_intercept +
+  // opt_out_pressure * marketing pushes in the 7 days up to and including it - opt_out_alpha *
+  // affinity): about 0.3% for a lone relevant push, 1.7% at one a day.
+  float opt_out_intercept = -6.5f;
+  float opt_out_pressure = 0.35f;
+  float opt_out_alpha = 0.3f;
   float target_ctr = 0.035f, target_open = 0.10f, target_convert = 0.04f, target_dismiss = 0.01f;
   float unobservable_share = 0.2f;  // idiosyncratic share of latent variance (customers, items)
   // Logging policy.

@@ -273,6 +273,9 @@ Status WriteTruth(const World& w, const fs::path& dir) {
        "item)\",\n"
        "    \"fatigue\": \"fatigue_item * earlier exposures of the item to the customer + fatigue_category * exposures "
        "of the item's category, each halved every fatigue_half_life_days\",\n"
+       "    \"p_opt_out_given_marketing_push\": \"closed loop only (qianmian simulate; generate draws none): "
+       "sigmoid(opt_out_intercept + opt_out_pressure*marketing pushes in the 7 days up to and including this one - "
+       "opt_out_alpha*a); an opt_out event on wechat_push, after which the bank pushes no more marketing\",\n"
        "    \"alpha\": " +
        Num(p.alpha) + ", \"click_intercept\": " + Num(p.click_intercept) +
        ", \"product_click_offset\": " + Num(p.product_click_offset) + ", \"open_intercept\": " + Num(p.open_intercept) +
@@ -282,6 +285,8 @@ Status WriteTruth(const World& w, const fs::path& dir) {
        "    \"fatigue_item\": " +
        Num(p.fatigue_item) + ", \"fatigue_category\": " + Num(p.fatigue_category) +
        ", \"fatigue_half_life_days\": " + Num(p.fatigue_half_life_days) +
+       ", \"opt_out_intercept\": " + Num(p.opt_out_intercept) + ", \"opt_out_pressure\": " + Num(p.opt_out_pressure) +
+       ", \"opt_out_alpha\": " + Num(p.opt_out_alpha) +
        ",\n"
        "    \"calibration_targets\": {\"ctr\": " +
        Num(p.target_ctr) + ", \"push_open\": " + Num(p.target_open) +

@@ -206,6 +206,62 @@ assert served[True] > 100 and served[False] > 100, served
 else
   bad "simulate: $(tail -5 "$W/sim.txt")"
 fi
+# The daily push calendar: every customer is offered a push a day; without caps the engine's arm
+# pushes daily, and contact pressure costs opt-outs, which every later run honours (consent).
+cat "$W/fast.toml" > "$W/sim3.toml"
+cat >> "$W/sim3.toml" <<'TOML'
+[experiments]
+[[experiments.layers]]
+name = "strategy"
+salt = "strategy-test"
+[[experiments.layers.arms]]
+name = "legacy"
+share = 0.3
+[[experiments.layers.arms]]
+name = "qianmian"
+share = 0.35
+[[experiments.layers.arms]]
+name = "no_caps"
+share = 0.35
+[[experiments.layers.arms.policy.caps]]
+scope = "customer_channel"
+channel = "wechat_push"
+limit = 1000
+window = "1d"
+TOML
+if $QM simulate --world "$W/world" --out "$W/sim3" --days 6 --experiment strategy --config "$W/sim3.toml" \
+     --legacy legacy --push-calendar daily --push-time 10:00 >"$W/sim3.txt" 2>&1 &&
+   grep -q "marketing pushes after an opt-out: 0$" "$W/sim3.txt" && grep -q "engine push runs: 6;" "$W/sim3.txt" &&
+   python3 -c "
+import csv, json, sys
+r = json.load(open(sys.argv[1]))
+arms = {a['arm']: a for a in r['arms']}
+q, n = arms['qianmian']['metrics'], arms['no_caps']['metrics']
+assert 'opt_outs' in q and 'opt_outs' in n, q.keys()
+service = {i['item_id'] for i in csv.DictReader(open(sys.argv[3])) if i.get('service') == '1'}
+runs, out_at, late = set(), {}, 0
+pushes = {}
+for e in csv.DictReader(open(sys.argv[2])):
+    if e['type'] == 'opt_out':
+        out_at.setdefault(e['customer_id'], int(e['ts']))
+for e in csv.DictReader(open(sys.argv[2])):
+    if e['type'] == 'push_sent' and e['item_id'] not in service:
+        if e['request_id'].startswith('sim-d'): runs.add(e['request_id'])
+        t = out_at.get(e['customer_id'])
+        late += t is not None and int(e['ts']) > t
+        pushes[e['customer_id']] = pushes.get(e['customer_id'], 0) + 1
+assert late == 0, late
+assert runs == {'sim-d%d-daily' % d for d in range(1, 7)}, runs
+assert n['contacts']['per_customer'] > q['contacts']['per_customer'], (n['contacts'], q['contacts'])
+counted = sum(a['metrics']['opt_outs']['per_customer'] * a['assigned'] for a in r['arms'])
+assert len(out_at) > 0 and abs(counted - len(out_at)) < 1e-6, (counted, len(out_at))
+" "$W/sim3/report.json" "$W/sim3/simulated_events.csv" "$W/world/items.csv"; then
+  ok "simulate's daily push calendar: push runs through the engine, more pushes without caps, opt-outs honoured by every later run"
+else
+  bad "simulate --push-calendar daily: $(tail -5 "$W/sim3.txt")"
+fi
+expect_fail "simulate refuses an unknown push calendar" "--push-calendar must be 'planned' or 'daily'" \
+  $QM simulate --world "$W/world" --out "$W/sim2" --days 5 --experiment strategy --config "$W/sim.toml" --push-calendar weekly
 expect_fail "simulate refuses more closed-loop days than the world has" "--days must be in [1, 19]" \
   $QM simulate --world "$W/world" --out "$W/sim2" --days 20 --experiment strategy --config "$W/sim.toml"
 expect_fail "simulate names an unknown legacy arm" "--legacy: no arm 'old' in layer strategy" \

@@ -304,6 +304,26 @@ TEST_P(EventStoreTest, CompactionDropsEventsPastRetentionAndStaleCapState) {
   EXPECT_TRUE(store_->State("mona")->records.empty()) << "older than the longest window (7d) + margin";
 }
 
+TEST_P(EventStoreTest, AnOptOutBlocksMarketingOnItsChannelThroughAnyCompaction) {
+  Policy p = PolicyWith({kPushWeekly});
+  ASSERT_TRUE(p.Record(store_.get(), {bank_.Event("nora", 0, EventType::kPushSent, "wechat_push", t0_, "run1"),
+                                      bank_.Event("nora", 0, EventType::kOptOut, "wechat_push", t0_ + 60000, "run1")})
+                  .ok());
+  // Two years later, after compactions that drop everything else of that age.
+  const TimeMs later = t0_ + 730 * kMsPerDay;
+  ASSERT_TRUE(store_->Compact(later, p.state_options()).ok());
+  auto r = p.Reserve(store_.get(), MakeCustomer("nora"), bank_.Cands({1, 2}), kWechatPush, later, "run2", 1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(Taken(*r).empty());
+  EXPECT_EQ(r->decisions[0].blocked_by, std::vector<std::string>{blocked::kConsent});
+  auto home = p.Check(store_.get(), MakeCustomer("nora"), bank_.Cands({1}), kAppHome, later);
+  ASSERT_TRUE(home.ok());
+  EXPECT_TRUE((*home)[0].blocked_by.empty()) << "consent is withdrawn on wechat_push only";
+  auto state = store_->State("nora");
+  ASSERT_EQ(state->records.size(), 1u);
+  EXPECT_EQ(state->records[0].type, EventType::kOptOut);
+}
+
 DecisionRecord MakeDecision(const std::string& customer, TimeMs ts, int position, DecisionKind kind) {
   DecisionRecord d;
   d.ts = ts;
@@ -736,6 +756,16 @@ TEST_F(RedisStoreTest, ConcurrentWritersToOneCustomerLoseNothing) {
 }
 
 // A state in the JSON format of earlier versions is read, counted, and replaced on the next write.
+// A state holding an opt-out does not expire (the consent must outlive any TTL); others do.
+TEST_F(RedisStoreTest, AStateWithAnOptOutHasNoTtl) {
+  Policy p = MakePolicy(NoRules());
+  ASSERT_TRUE(p.Record(stores_[0].get(), {bank_.Event("olga", 0, EventType::kPushSent, "wechat_push", t0_, "r1")}).ok());
+  EXPECT_GT(std::stoll(Cli("PTTL " + Key("olga"))), 0);
+  ASSERT_TRUE(
+      p.Record(stores_[0].get(), {bank_.Event("olga", 0, EventType::kOptOut, "wechat_push", t0_ + 1, "r1")}).ok());
+  EXPECT_EQ(std::stoll(Cli("PTTL " + Key("olga"))), -1) << "no expiry";
+}
+
 TEST_F(RedisStoreTest, ReadsAStateInTheOlderJsonFormatAndRewritesIt) {
   const std::string old =
       "'[[" + std::to_string(t0_ - kMsPerHour) + ",0,\"app_home\",\"item0\",\"\",\"news\",\"r0\",1,0]]'";

@@ -188,6 +188,32 @@ TEST_F(Rules, ConsentOptOutRemovesMarketingItemsOnThatChannelOnly) {
   for (const Decision& d : Eval(kAppHome)) EXPECT_FALSE(Has(d, blocked::kConsent));
 }
 
+TEST_F(Rules, AnOptOutEventWithdrawsConsentOnItsChannelForGood) {
+  // An opt_out fed back long ago: the same rule as the attribute, on that channel only.
+  const StateOptions o;
+  auto s = StateOf({bank_.Event("c1", content_, EventType::kOptOut, "wechat_push", now_ - 400 * kMsPerDay)}, o);
+  auto push = Eval(kWechatPush, s);
+  EXPECT_TRUE(Has(push[content_], blocked::kConsent));
+  EXPECT_TRUE(Has(push[deposit_], blocked::kConsent));
+  EXPECT_TRUE(push[alert_].blocked_by.empty()) << "service items are not marketing";
+  for (const Decision& d : Eval(kAppHome, s)) EXPECT_FALSE(Has(d, blocked::kConsent));
+  // Compaction keeps it however old; every other record of that age is gone.
+  s.records.push_back(StateOf({bank_.Event("c1", deposit_, EventType::kClick, "app_home", now_ - 399 * kMsPerDay)}, o)
+                          .records[0]);
+  EXPECT_TRUE(CompactState(now_ + 3650 * kMsPerDay, o, &s));
+  ASSERT_EQ(s.records.size(), 1u);
+  EXPECT_EQ(s.records[0].type, EventType::kOptOut);
+  EXPECT_TRUE(Has(Eval(kWechatPush, s)[content_], blocked::kConsent));
+}
+
+TEST(PolicyConfig, ACapCannotCountOptOuts) {
+  PolicyConfig c = NoRules();
+  c.caps.push_back({"x", CapScope::kCustomerChannel, "wechat_push", "opt_out", 1, kMsPerDay, WindowKind::kRolling});
+  auto p = Policy::Create(c, Channels(), Shanghai());
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("policy.caps[0].event"), std::string::npos) << p.status().message();
+}
+
 TEST_F(Rules, SuitabilityBlocksAProductRiskierThanTheTolerance) {
   customer_.risk = 2;
   EXPECT_TRUE(Has(Eval()[fund_], blocked::kSuitability));

@@ -281,7 +281,7 @@ TEST(ReplyCodec, EncodesTheReportWithEveryArmsMetricsAndTheLiftOfTheTreatedArms)
       "lift:{difference:num,low:num,high:num,relative:num,p_value:num,cuped:bool}}";
   auto metrics = [](const std::string& m) {
     return "metrics:{contacts:" + m + ",clicks:" + m + ",conversions:" + m + ",value:" + m + ",dismissals:" + m +
-           ",opens:" + m + ",ghosts:" + m + "}";
+           ",opens:" + m + ",ghosts:" + m + ",opt_outs:" + m + "}";
   };
   const std::string arm = "{arm:str,share:num,control:bool,assigned:int,contacted:int,ghosted:int,";
   EXPECT_EQ(FrameShapeMismatch(reply, testing::OkShape("experiment:str,from_ms:int,to_ms:int,cuped:bool,"

@@ -270,6 +270,45 @@ TEST_F(EngineTest, AClickRecordedThroughTheEngineChangesTheNextAnswer) {
   EXPECT_EQ(h->events[0].item_id, clicked);
 }
 
+// An opt_out fed back withdraws consent on its channel (SPEC §6 rule 1): later push runs skip the
+// customer with the consent rule, app_home still serves, and `history` shows the opt-out.
+TEST_F(EngineTest, AnOptOutFedBackStopsMarketingOnThatChannelOnly) {
+  Engine& e = Open();
+  const Dataset& ds = Bank();
+  std::vector<std::string> ids;
+  for (size_t c = 0; c < ds.customers.size() && ids.size() < 40; ++c)
+    if (!(ds.customers[c].opt_out >> kWechatPush & 1)) ids.push_back(ds.customers[c].id);
+  PushRequest req;
+  req.customer_ids = ids;
+  req.now_ms = kNow;
+  req.run_id = "before";
+  std::vector<PushChoice> before;
+  ASSERT_TRUE(e.Push(req, &before).ok());
+  size_t k = 0;
+  while (k < before.size() && before[k].items.empty()) ++k;
+  ASSERT_LT(k, before.size()) << "nobody was sent anything";
+  const std::string who = ids[k], item = before[k].items[0].item_id;
+  auto fb = e.Feedback({{kNow + kMsPerMinute, who, item, "opt_out", "wechat_push", "before"}});
+  ASSERT_TRUE(fb.ok()) << fb.status().ToString();
+  EXPECT_EQ(fb->accepted, 1);
+  req.customer_ids = {who};
+  req.now_ms = kNow + 8 * kMsPerDay;  // past every cap and cooldown
+  req.run_id = "after";
+  std::vector<PushChoice> after;
+  ASSERT_TRUE(e.Push(req, &after).ok());
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_TRUE(after[0].items.empty());
+  EXPECT_EQ(after[0].skipped_by, "consent");
+  Response home = Recommend(who, 5);
+  ASSERT_TRUE(home.status.ok());
+  EXPECT_FALSE(home.items.empty()) << "app_home consent is untouched";
+  auto h = e.History(who, 0, 10, kNow + 8 * kMsPerDay);
+  ASSERT_TRUE(h.ok());
+  bool shown = false;
+  for (const auto& ev : h->events) shown |= ev.type == EventType::kOptOut && ev.channel == "wechat_push";
+  EXPECT_TRUE(shown);
+}
+
 TEST_F(EngineTest, ItemToItemRecallFollowsTheLatestClick) {
   EngineOptions o = OptionsFor(scratch_);
   o.serving.ann_products = o.serving.ann_content = o.serving.popular = o.serving.campaign = o.serving.fresh = 0;

@@ -1,14 +1,17 @@
 // `qianmian simulate --world DIR --out DIR --days N --experiment LAYER`: the closed-loop
 // simulator (issue 17). A generated bank's planted world is driven day by day: its first days
 // run the bank's old logging policy for everyone (the history, written as out/data), then `train`
-// learns from that history, and for the last N days each customer's planned app sessions and
-// marketing pushes go through the engine in process (`Engine::Recommend`, reserving caps, under
-// the customer's experiment arm) unless the customer's arm is the legacy policy (--legacy ARM:
-// the generator's logging policy) or random pages (--random ARM). The planted response model
-// answers every item shown (fatigue included) and every event is fed back through
-// `Engine::Feedback`, so caps, suppression and profiles work as in production. The output is the
-// layer's effect report on the simulated days (out/report.txt, out/report.json) and every event
-// (out/simulated_events.csv).
+// learns from that history, and for the last N days every customer's planned contacts are handed
+// over and decided by the customer's experiment arm: app sessions through `Engine::Recommend`
+// (reserving caps), marketing pushes through push runs (`Engine::Push`, the path of `qianmian
+// push`: caps, consent and ghosts for control arms), or by the bank's legacy logging policy
+// (--legacy ARM), or at random (--random ARM). The push calendar is the world's planned push
+// slots, one run per slot window (09:30, 12:00, 18:30), or with --push-calendar daily one run a
+// day for every customer. The planted response model answers every item shown (fatigue and
+// opt-outs from contact pressure included) and every event is fed back through
+// `Engine::Feedback`, so caps, consent, suppression and profiles work as in production. The
+// output is the layer's effect report on the simulated days (out/report.txt, out/report.json)
+// and every event (out/simulated_events.csv).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +27,8 @@
 #include "qianmian/core/time.h"
 #include "qianmian/experiment/assignment.h"
 #include "qianmian/experiment/report.h"
+#include "qianmian/policy/decision_log.h"
+#include "qianmian/policy/event_store.h"
 #include "qianmian/serving/engine.h"
 #include "qianmian/synth/bank.h"
 #include "qianmian/synth/simulator.h"
@@ -43,7 +48,20 @@ struct SimulateOptions {
   std::vector<std::string> legacy, random;
   int threads = 0;
   int retrain_every = 0;  // days; 0 = never
+  std::string calendar = "planned";  // planned | daily
+  std::string push_time = "09:30";   // the daily calendar's run (local time)
 };
+
+enum class Calendar { kPlanned, kDaily };
+
+// A calendar push run in the handed-over contacts (sorted after every contact at its time).
+constexpr uint32_t kCalendarRun = 0xFFFFFFFFu;
+
+// The world's three marketing push windows of a day (09:30, 12:00, 18:30, each + up to 30 min).
+int PushWindow(TimeMs ts, TimeMs day_start) {
+  const TimeMs h = (ts - day_start) / kMsPerHour;
+  return h < 11 ? 0 : h < 15 ? 1 : 2;
+}
 
 int ResolveThreads(int threads) {
   return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -98,9 +116,14 @@ struct Loop {
   const std::vector<Strategy>& strategy;
   int page;
   int threads;
+  Calendar calendar;
+  int push_minute;  // the daily calendar's run, minutes after local midnight
   std::ofstream& out;
   std::vector<synth::Event>* window;  // every event of the closed-loop days
   std::mt19937_64 rng{7};
+  TimeMs day_start = 0;
+  int64_t day = 0;
+  std::vector<serving::FeedbackEvent> pending;
 
   // Shows `items` to the customer of contact `k`, feeds the events back and records them.
   Status ShowAndFeed(const synth::PlannedContact& k, const std::vector<uint32_t>& items, const std::string& request) {
@@ -130,50 +153,60 @@ struct Loop {
     if (!r.rejected.empty()) return Status::Internal("the engine rejected fed-back events: " + r.rejected[0].message);
     return Status::Ok();
   }
-  std::vector<serving::FeedbackEvent> pending;
 
+  uint32_t RandomItem(const std::function<bool(uint32_t)>& ok) {
+    for (int tries = 0; tries < 50; ++tries) {
+      const uint32_t i = static_cast<uint32_t>(rng() % bank.num_items());
+      if (ok(i)) return i;
+    }
+    return UINT32_MAX;
+  }
   std::vector<uint32_t> RandomPage(const synth::PlannedContact& k) {
     std::vector<uint32_t> items;
-    if (k.channel != kAppHome) return items;
-    for (int tries = 0; tries < 50 * page && static_cast<int>(items.size()) < page; ++tries) {
-      const uint32_t i = static_cast<uint32_t>(rng() % bank.num_items());
-      if (sim.EligibleOnAppHome(k.customer, i, k.ts) && std::find(items.begin(), items.end(), i) == items.end())
-        items.push_back(i);
+    for (int p = 0; p < page; ++p) {
+      const uint32_t i = RandomItem([&](uint32_t i) {
+        return sim.EligibleOnAppHome(k.customer, i, k.ts) && std::find(items.begin(), items.end(), i) == items.end();
+      });
+      if (i != UINT32_MAX) items.push_back(i);
     }
     return items;
   }
+  // A random marketing push: eligible content the customer was never pushed (none after an opt-out).
+  Status RandomPush(uint32_t customer, TimeMs ts) {
+    const uint32_t i = RandomItem([&](uint32_t i) { return sim.EligibleForPush(customer, i, ts); });
+    if (i == UINT32_MAX) return Status::Ok();
+    return ShowAndFeed({customer, ts, kWechatPush, false}, {i}, "");
+  }
 
-  // Engine::Recommend over `threads` slices of the requests at once (as a server's workers).
-  Status RecommendInParallel(const std::vector<serving::Request>& reqs, std::vector<serving::Response>* resp) {
-    const size_t t = std::max<size_t>(1, std::min<size_t>(threads, reqs.size()));
+  // Runs fn(lo, hi) over `threads` slices of [0, n) at once (as a server's workers).
+  Status InParallel(size_t n, const std::function<Status(size_t, size_t)>& fn) {
+    const size_t t = std::max<size_t>(1, std::min<size_t>(threads, n));
     std::vector<Status> st(t);
     std::vector<std::thread> workers;
-    for (size_t w = 0; w < t; ++w) {
-      workers.emplace_back([&, w] {
-        const size_t lo = reqs.size() * w / t, hi = reqs.size() * (w + 1) / t;
-        std::vector<serving::Request> part(reqs.begin() + lo, reqs.begin() + hi);
-        std::vector<serving::Response> got;
-        st[w] = engine.Recommend(part, &got);
-        for (size_t k = 0; st[w].ok() && k < got.size(); ++k) (*resp)[lo + k] = std::move(got[k]);
-      });
-    }
+    for (size_t w = 0; w < t; ++w) workers.emplace_back([&, w] { st[w] = fn(n * w / t, n * (w + 1) / t); });
     for (auto& w : workers) w.join();
     for (const Status& x : st) QM_RETURN_IF_ERROR(x);
     return Status::Ok();
   }
 
-  // The engine's answers to a batch of contacts (distinct customers), shown and fed back.
+  // The engine's answers to a batch of app sessions (distinct customers), shown and fed back.
   Status EngineBatch(const std::vector<synth::PlannedContact>& batch) {
     std::vector<serving::Request> reqs(batch.size());
     for (size_t b = 0; b < batch.size(); ++b) {
       reqs[b].customer_id = bank.customer_id(batch[b].customer);
       reqs[b].channel = ChannelName(batch[b].channel);
-      reqs[b].count = batch[b].channel == kAppHome ? page : 1;
+      reqs[b].count = page;
       reqs[b].now_ms = batch[b].ts;
     }
     QM_RETURN_IF_ERROR(Flush());  // the engine sees every earlier response first
     std::vector<serving::Response> resp(reqs.size());
-    QM_RETURN_IF_ERROR(RecommendInParallel(reqs, &resp));
+    QM_RETURN_IF_ERROR(InParallel(reqs.size(), [&](size_t lo, size_t hi) -> Status {
+      std::vector<serving::Request> part(reqs.begin() + lo, reqs.begin() + hi);
+      std::vector<serving::Response> got;
+      QM_RETURN_IF_ERROR(engine.Recommend(part, &got));
+      for (size_t k = 0; k < got.size(); ++k) resp[lo + k] = std::move(got[k]);
+      return Status::Ok();
+    }));
     for (size_t b = 0; b < batch.size(); ++b) {
       if (!resp[b].status.ok()) return resp[b].status;
       std::vector<uint32_t> items;
@@ -183,6 +216,38 @@ struct Loop {
     return Status::Ok();
   }
 
+  // A push run of the engine at ts for `customers` (the path of `qianmian push`: recall, ranker,
+  // consent, caps, control arms' ghosts); each send is shown at ts and its responses fed back
+  // under the run id, which the run's own reservation already counted.
+  Status EnginePushRun(const std::vector<uint32_t>& customers, TimeMs ts, const std::string& run_id) {
+    if (customers.empty()) return Status::Ok();
+    QM_RETURN_IF_ERROR(Flush());
+    std::vector<serving::PushChoice> choices(customers.size());
+    constexpr size_t kChunk = 256;
+    const size_t chunks = (customers.size() + kChunk - 1) / kChunk;
+    QM_RETURN_IF_ERROR(InParallel(chunks, [&](size_t lo, size_t hi) -> Status {
+      for (size_t c = lo; c < hi; ++c) {
+        serving::PushRequest req;
+        const size_t b = c * kChunk, e = std::min(customers.size(), b + kChunk);
+        for (size_t k = b; k < e; ++k) req.customer_ids.push_back(bank.customer_id(customers[k]));
+        req.now_ms = ts;
+        req.run_id = run_id;
+        std::vector<serving::PushChoice> got;
+        QM_RETURN_IF_ERROR(engine.Push(req, &got));
+        for (size_t k = 0; k < got.size(); ++k) choices[b + k] = std::move(got[k]);
+      }
+      return Status::Ok();
+    }));
+    for (size_t k = 0; k < customers.size(); ++k) {
+      if (choices[k].items.empty()) continue;
+      QM_RETURN_IF_ERROR(
+          ShowAndFeed({customers[k], ts, kWechatPush, false}, {ItemIndex(choices[k].items[0].item_id)}, run_id));
+    }
+    ++push_runs;
+    return Status::Ok();
+  }
+  int64_t push_runs = 0;
+
   std::unordered_map<std::string, uint32_t> item_index;
   uint32_t ItemIndex(const std::string& id) {
     if (item_index.empty()) {
@@ -191,10 +256,43 @@ struct Loop {
     return item_index.at(id);
   }
 
-  // One day: the logging policy's events (legacy customers), then every handed-over contact in
-  // time order (a customer's earlier contacts are answered before a later one is asked).
-  Status Day(const std::vector<synth::Event>& logged, const std::vector<synth::PlannedContact>& contacts) {
+  // The daily calendar's run: every customer, each by their arm's strategy.
+  Status CalendarRun(TimeMs ts) {
+    std::vector<uint32_t> engine_customers;
+    for (uint32_t c = 0; c < strategy.size(); ++c) {
+      switch (strategy[c]) {
+        case Strategy::kLegacy: {
+          std::vector<synth::Event> ev;
+          QM_RETURN_IF_ERROR(sim.LoggingPush(c, ts, &ev));
+          QM_RETURN_IF_ERROR(Feed(ev, ""));
+          break;
+        }
+        case Strategy::kRandom:
+          QM_RETURN_IF_ERROR(RandomPush(c, ts));
+          break;
+        default:
+          engine_customers.push_back(c);
+      }
+    }
+    return EnginePushRun(engine_customers, ts, "sim-d" + std::to_string(day) + "-daily");
+  }
+
+  // One day: every handed-over contact in time order (a customer's earlier contacts are answered
+  // before a later one is asked); engine customers' app sessions go in batches of distinct
+  // customers, their planned marketing pushes into one push run per push window.
+  Status Day(const std::vector<synth::Event>& logged, std::vector<synth::PlannedContact> contacts) {
     QM_RETURN_IF_ERROR(Feed(logged, ""));
+    std::vector<std::vector<uint32_t>> window_audience(3);
+    for (const synth::PlannedContact& k : contacts) {
+      const Strategy s = strategy[k.customer];
+      if (k.channel == kWechatPush && !k.service && (s == Strategy::kEngine || s == Strategy::kHoldout))
+        window_audience[PushWindow(k.ts, day_start)].push_back(k.customer);
+    }
+    if (calendar == Calendar::kDaily) {
+      contacts.push_back({kCalendarRun, day_start + push_minute * kMsPerMinute, kWechatPush, false});
+      std::stable_sort(contacts.begin(), contacts.end(), [](const auto& a, const auto& b) { return a.ts < b.ts; });
+    }
+    bool window_done[3] = {false, false, false};
     std::vector<synth::PlannedContact> batch;
     std::unordered_set<uint32_t> in_batch;
     auto flush = [&]() -> Status {
@@ -204,26 +302,77 @@ struct Loop {
       return st;
     };
     for (const synth::PlannedContact& k : contacts) {
+      if (k.customer == kCalendarRun) {
+        QM_RETURN_IF_ERROR(flush());
+        QM_RETURN_IF_ERROR(CalendarRun(k.ts));
+        continue;
+      }
       const Strategy s = strategy[k.customer];
+      const bool marketing_push = k.channel == kWechatPush && !k.service;
+      if (marketing_push && calendar == Calendar::kDaily) continue;  // the calendar replaces the plan
+      if (in_batch.count(k.customer)) QM_RETURN_IF_ERROR(flush());
+      std::vector<synth::Event> ev;
       if (k.service) {  // the bank's own service message, in its time order
-        if (in_batch.count(k.customer)) QM_RETURN_IF_ERROR(flush());
-        std::vector<synth::Event> ev;
         QM_RETURN_IF_ERROR(sim.RunServicePush(k, &ev));
         QM_RETURN_IF_ERROR(Feed(ev, ""));
-        continue;
+      } else if (s == Strategy::kLegacy) {
+        QM_RETURN_IF_ERROR(sim.RunLoggingContact(k, &ev));
+        QM_RETURN_IF_ERROR(Feed(ev, ""));
+      } else if (s == Strategy::kRandom) {
+        QM_RETURN_IF_ERROR(marketing_push ? RandomPush(k.customer, k.ts) : ShowAndFeed(k, RandomPage(k), ""));
+      } else if (marketing_push) {
+        const int w = PushWindow(k.ts, day_start);
+        if (window_done[w]) continue;
+        window_done[w] = true;
+        QM_RETURN_IF_ERROR(flush());
+        QM_RETURN_IF_ERROR(
+            EnginePushRun(window_audience[w], k.ts, "sim-d" + std::to_string(day) + "-w" + std::to_string(w)));
+      } else {
+        if (batch.size() >= 256) QM_RETURN_IF_ERROR(flush());
+        batch.push_back(k);
+        in_batch.insert(k.customer);
       }
-      if (s == Strategy::kRandom) {
-        QM_RETURN_IF_ERROR(ShowAndFeed(k, RandomPage(k), ""));
-        continue;
-      }
-      if (in_batch.count(k.customer) || batch.size() >= 256) QM_RETURN_IF_ERROR(flush());
-      batch.push_back(k);
-      in_batch.insert(k.customer);
     }
     QM_RETURN_IF_ERROR(flush());
     return Flush();
   }
 };
+
+// The decision log's ghosts in [from, to): what push runs would have sent to control customers.
+Status CountGhosts(const synth::Bank& bank, policy::EventStore* store, TimeMs from, TimeMs to,
+                   std::vector<experiment::CustomerOutcome>* outcomes) {
+  std::unordered_map<std::string, uint32_t> index;
+  for (uint32_t c = 0; c < bank.num_customers(); ++c) index[bank.customer_id(c)] = c;
+  return store->ExportDecisions([&](const policy::DecisionRecord& d) {
+    auto c = index.find(d.customer_id);
+    if (d.kind == policy::DecisionKind::kGhost && d.ts >= from && d.ts < to && c != index.end())
+      (*outcomes)[c->second].in_window[experiment::kGhosts] += 1;
+    return true;
+  });
+}
+
+// Per arm: the customers opted out of wechat_push at the end (customers.csv's and the loop's),
+// and the consent check of the whole run.
+std::string Consent(const experiment::LayerConfig& lc, const std::vector<experiment::CustomerOutcome>& outcomes,
+                    const synth::Simulator& sim, int64_t push_runs) {
+  std::vector<int64_t> assigned(lc.arms.size()), opted(lc.arms.size());
+  for (uint32_t c = 0; c < outcomes.size(); ++c) {
+    if (outcomes[c].arm == experiment::kNoArm) continue;
+    ++assigned[outcomes[c].arm];
+    opted[outcomes[c].arm] += sim.OptedOutOfPush(c);
+  }
+  std::string t = "\nopted out of wechat_push at the end (customers.csv's and the simulated days'):\n";
+  char buf[160];
+  for (size_t a = 0; a < lc.arms.size(); ++a) {
+    std::snprintf(buf, sizeof buf, "  %-16s %8lld of %8lld (%.2f%%)\n", lc.arms[a].name.c_str(),
+                  static_cast<long long>(opted[a]), static_cast<long long>(assigned[a]),
+                  assigned[a] ? 100.0 * opted[a] / assigned[a] : 0.0);
+    t += buf;
+  }
+  std::snprintf(buf, sizeof buf, "engine push runs: %lld; marketing pushes after an opt-out: %llu\n",
+                static_cast<long long>(push_runs), static_cast<unsigned long long>(sim.ConsentViolations()));
+  return t + buf;
+}
 
 Status Run(const SimulateOptions& o) {
   QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
@@ -249,7 +398,21 @@ Status Run(const SimulateOptions& o) {
   QM_ASSIGN_OR_RETURN(synth::BankOptions bo, synth::ReadBankOptions(o.world));
   bo.threads = o.threads;
   QM_ASSIGN_OR_RETURN(auto bank, synth::Bank::Create(bo));
-  QM_ASSIGN_OR_RETURN(auto sim, synth::Simulator::Create(*bank, {0, 0, o.threads}));
+  Calendar calendar = Calendar::kPlanned;
+  if (o.calendar == "daily") {
+    calendar = Calendar::kDaily;
+  } else if (o.calendar != "planned") {
+    return Status::InvalidArgument("--push-calendar must be 'planned' or 'daily', got '" + o.calendar + "'");
+  }
+  int hh = 0, mm = 0;
+  char extra = 0;
+  if (std::sscanf(o.push_time.c_str(), "%d:%d%c", &hh, &mm, &extra) != 2 || hh < 0 || hh > 23 || mm < 0 || mm > 59) {
+    return Status::InvalidArgument("--push-time must be HH:MM (local time), got '" + o.push_time + "'");
+  }
+  synth::SimulatorOptions so;
+  so.threads = o.threads;
+  so.opt_outs = true;  // contact pressure costs opt-outs in the closed loop
+  QM_ASSIGN_OR_RETURN(auto sim, synth::Simulator::Create(*bank, so));
   if (o.retrain_every < 0) return Status::InvalidArgument("--retrain-every must be >= 0");
   if (o.days < 1 || o.days >= sim->num_days()) {
     return Status::InvalidArgument("--days must be in [1, " + std::to_string(sim->num_days() - 1) +
@@ -278,14 +441,15 @@ Status Run(const SimulateOptions& o) {
   std::ofstream out(fs::path(o.out) / "simulated_events.csv", std::ios::trunc);
   out << "ts,customer_id,item_id,type,channel,request_id\n";
   std::vector<synth::Event> window;
-  Loop loop{*bank, *sim, *engine, strategy, o.page, ResolveThreads(o.threads), out, &window};
+  Loop loop{*bank, *sim, *engine, strategy, o.page, ResolveThreads(o.threads), calendar, hh * 60 + mm, out, &window};
   const TimeMs from = sim->DayStart(sim->day());
   std::vector<synth::Event> logged;
   std::vector<synth::PlannedContact> contacts;
   while (!sim->done()) {
-    QM_RETURN_IF_ERROR(sim->NextDaysClosedLoop(
-        1, [&](uint32_t c) { return strategy[c] != Strategy::kLegacy; }, &logged, &contacts));
-    QM_RETURN_IF_ERROR(loop.Day(logged, contacts));
+    loop.day_start = sim->DayStart(sim->day());
+    loop.day = sim->day() - history_days + 1;
+    QM_RETURN_IF_ERROR(sim->NextDaysClosedLoop(1, [](uint32_t) { return true; }, &logged, &contacts));
+    QM_RETURN_IF_ERROR(loop.Day(logged, std::move(contacts)));
     const int64_t day = sim->day() - history_days;
     std::fprintf(stderr, "day %lld of %lld: %zu handed-over contacts, %zu events so far\n", static_cast<long long>(day),
                  static_cast<long long>(o.days), contacts.size(), window.size());
@@ -306,10 +470,13 @@ Status Run(const SimulateOptions& o) {
     const Item& it = items.items[e.item];
     experiment::CountEvent(e.type, it.service, it.value, k);
   }
+  const TimeMs to = sim->DayStart(sim->num_days());
+  QM_RETURN_IF_ERROR(CountGhosts(*bank, engine->store(), from, to, &outcomes));
   experiment::ExperimentReport r = experiment::BuildReport(lc, outcomes, false);
   r.from = from;
-  r.to = sim->DayStart(sim->num_days());
-  const std::string text = experiment::FormatReport(r);
+  r.to = to;
+  std::string text = experiment::FormatReport(r);
+  text += Consent(lc, outcomes, *sim, loop.push_runs);
   std::fputs(text.c_str(), stdout);
   std::ofstream(fs::path(o.out) / "report.txt") << text;
   std::ofstream(fs::path(o.out) / "report.json") << experiment::ReportJson(r) << "\n";
@@ -329,11 +496,15 @@ Command AddSimulateCommand(CLI::App& root) {
   cmd.app->add_option("--experiment", opts->experiment, "the layer of [experiments] whose arms are compared")
       ->required();
   cmd.app->add_option("--legacy", opts->legacy, "arms served by the bank's old logging policy");
-  cmd.app->add_option("--random", opts->random, "arms shown random eligible pages (no pushes)");
+  cmd.app->add_option("--random", opts->random, "arms shown random eligible pages and pushes");
   cmd.app->add_option("--page", opts->page, "items per app session (default 4, as the logging policy)");
   cmd.app->add_option("--retrain-every", opts->retrain_every,
                       "train again on everything so far every K closed-loop days and reload (0 = never)");
   cmd.app->add_option("--threads", opts->threads, "simulator threads (0 = all cores)");
+  cmd.app->add_option("--push-calendar", opts->calendar,
+                      "marketing push runs: 'planned' (the world's push slots, one run per window) or 'daily' "
+                      "(one run a day for every customer)");
+  cmd.app->add_option("--push-time", opts->push_time, "the daily calendar's run, local HH:MM (default 09:30)");
   cmd.run = [opts]() { return Run(*opts); };
   return cmd;
 }

@@ -40,8 +40,12 @@ enum class EventType : uint8_t {
   kDismiss = 3,
   kPushSent = 4,
   kPushOpen = 5,
+  // The customer withdrew consent to marketing on the event's channel (e.g. unfollowed after the
+  // event's item was pushed). Kept in the contact state for good: SPEC §6's consent rule then
+  // blocks every marketing item on that channel, as the customer's `opt_out` attribute does.
+  kOptOut = 6,
 };
-inline constexpr int kNumEventTypes = 6;
+inline constexpr int kNumEventTypes = 7;
 const char* EventTypeName(EventType t);
 std::optional<EventType> ParseEventType(std::string_view s);
 // Click, convert and push_open: the events that mean "the customer wanted this".

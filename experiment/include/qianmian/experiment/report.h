@@ -22,7 +22,8 @@ namespace qm::experiment {
 
 // The metrics counted per customer, in report order.
 // kGhosts: a control customer's would-be sends, recorded in the decision log and never sent.
-enum Metric : int { kContacts = 0, kClicks, kConversions, kValue, kDismissals, kOpens, kGhosts, kNumMetrics };
+// kOptOuts: opt_out events (a customer who opts out of two channels counts twice).
+enum Metric : int { kContacts = 0, kClicks, kConversions, kValue, kDismissals, kOpens, kGhosts, kOptOuts, kNumMetrics };
 // "contacts", "clicks", "conversions", "value", "dismissals", "opens", "ghosts"
 const char* MetricName(int metric);
 

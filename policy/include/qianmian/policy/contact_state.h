@@ -45,12 +45,16 @@ struct CustomerState {
   std::vector<ContactRecord> records;
 };
 
+// A record kept for good (opt_out): far enough that `now - kKeepForever` cannot overflow.
+inline constexpr TimeMs kKeepForever = TimeMs{1} << 60;
+
 // How long records stay in the state (the event log keeps events for its own retention).
 struct StateOptions {
   TimeMs keep_contacts = 35 * kMsPerDay;    // longest cap window / cooldown
   TimeMs keep_clicks = 90 * kMsPerDay;      // click/push_open (eligibility.clicked)
   TimeMs keep_dismissals = 30 * kMsPerDay;  // dismiss (eligibility.dismissed)
   bool count_service = false;               // service events count toward caps
+  // opt_out: kKeepForever (consent is withdrawn until the record is removed by hand).
   TimeMs KeepFor(EventType t) const;
 };
 
@@ -66,8 +70,9 @@ enum class StateRule : uint8_t {
   kCooldown,
   kClicked,
   kDismissed,
+  kConsent,  // an opt_out record on the channel (the `consent` rule, as the opt_out attribute)
 };
-inline constexpr int kNumStateRules = 8;
+inline constexpr int kNumStateRules = 9;
 // The rule's `blocked_by` name (policy_config.h).
 const char* StateRuleName(StateRule r);
 

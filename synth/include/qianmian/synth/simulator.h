@@ -95,6 +95,12 @@ struct SimulatorOptions {
   uint32_t first_customer = 0;
   uint32_t end_customer = 0;
   int threads = 0;  // worker threads of NextDay; 0 = all cores. Never changes the output.
+  // The cost of contact pressure (truth.json's response_model "opt_out"): every marketing push
+  // may make its customer opt out of wechat_push (an opt_out event), more likely the more
+  // marketing pushes the customer had in the last 7 days; the logging policy then pushes them no
+  // more marketing. Off by default, so `generate`'s events stay as they were; the closed loop
+  // (`qianmian simulate`) turns it on.
+  bool opt_outs = false;
 };
 
 // The bank's logging policy and its customers' true responses, one local day (Asia/Shanghai) at
@@ -153,6 +159,10 @@ class Simulator {
   // customer holds, not an item the customer's state blocks (dismissed, converted, content
   // clicked). REQUIRES: customer in the slice, item in range.
   bool EligibleOnAppHome(uint32_t customer, uint32_t item, TimeMs t) const;
+  // Whether the bank may push `item` as marketing to `customer` at t: a content item (not a
+  // service message) truth.json's static eligibility allows on wechat_push, not pushed to the
+  // customer before nor blocked by their state, and the customer has not opted out of pushes.
+  bool EligibleForPush(uint32_t customer, uint32_t item, TimeMs t) const;
 
   // A page of the bank's old logging policy for `customer` at t: position p takes a product when
   // kinds[p] == 0, else a content item, drawn from the app_home pools by `mode` among the items
@@ -166,6 +176,19 @@ class Simulator {
   // response), appending the events. InvalidArgument for a contact that is not a service push of
   // the slice.
   [[nodiscard]] Status RunServicePush(const PlannedContact& contact, std::vector<Event>* events);
+  // Runs any handed-over contact as the bank's logging policy plans it (an app session's page, a
+  // marketing push's content, a service push), appending the events: the legacy policy inside
+  // the closed loop. InvalidArgument for a customer outside the slice.
+  [[nodiscard]] Status RunLoggingContact(const PlannedContact& contact, std::vector<Event>* events);
+  // A marketing push chosen by the logging policy for `customer` at t, outside the plan (a
+  // caller's push calendar); nothing when the customer opted out. InvalidArgument as above.
+  [[nodiscard]] Status LoggingPush(uint32_t customer, TimeMs t, std::vector<Event>* events);
+
+  // Whether the customer has opted out of wechat_push (customers.csv, or drawn in the loop).
+  bool OptedOutOfPush(uint32_t customer) const;
+  // Marketing pushes shown (Show) to customers after they opted out of wechat_push: a showing
+  // policy that honours consent leaves this at 0.
+  uint64_t ConsentViolations() const;
 
   // Shows `n` items (a policy other than the logging one): appends each exposure event
   // (impression or push_sent) and the response the true model draws from the customer's own
