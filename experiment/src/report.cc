@@ -69,11 +69,22 @@ int ControlArm(const LayerConfig& layer) {
   return 0;
 }
 
-ExperimentReport BuildReport(const LayerConfig& layer, const std::vector<CustomerOutcome>& customers, bool cuped) {
+Result<int> FindArm(const LayerConfig& layer, const std::string& name, const std::string& key) {
+  std::string names;
+  for (size_t a = 0; a < layer.arms.size(); ++a) {
+    if (layer.arms[a].name == name) return static_cast<int>(a);
+    names += (names.empty() ? "" : ", ") + layer.arms[a].name;
+  }
+  return Status::InvalidArgument(key + ": no arm '" + name + "' in layer " + layer.name + " (arms: " + names + ")");
+}
+
+ExperimentReport BuildReport(const LayerConfig& layer, const std::vector<CustomerOutcome>& customers, bool cuped,
+                             int baseline) {
   ExperimentReport r;
   r.layer = layer.name;
   r.cuped = cuped;
-  const int arms = static_cast<int>(layer.arms.size()), control = ControlArm(layer);
+  const int arms = static_cast<int>(layer.arms.size());
+  const int control = baseline >= 0 && baseline < arms ? baseline : ControlArm(layer);
   // Per arm and metric: the per-customer values (and the pre-period's).
   std::vector<std::vector<std::vector<double>>> y(arms, std::vector<std::vector<double>>(kNumMetrics));
   std::vector<std::vector<std::vector<double>>> x = y;

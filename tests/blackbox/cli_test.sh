@@ -164,6 +164,19 @@ assert arms['control']['ghosted'] > 20 and arms['treated']['ghosted'] == 0, arms
 else
   bad "ghosts in report: $(tail -3 "$W/ghost_push.txt" "$W/report2.txt")"
 fi
+if $QM report --data "$W/bank" --config "$W/exp.toml" --experiment push_cap --from 2026-10-25 --baseline treated \
+     --json "$W/report3.json" >/dev/null 2>&1 &&
+   python3 -c "
+import json, sys
+arms = {a['arm']: a for a in json.load(open(sys.argv[1]))['arms']}
+assert arms['treated']['control'] and not arms['control']['control'] and 'lift' in arms['control']['metrics']['clicks']
+" "$W/report3.json"; then
+  ok "report --baseline compares the arms with the named arm"
+else
+  bad "report --baseline"
+fi
+expect_fail "report names an unknown baseline arm" "--baseline: no arm 'nope' in layer push_cap (arms: treated, control)" \
+  $QM report --data "$W/bank" --config "$W/exp.toml" --experiment push_cap --baseline nope
 expect_fail "report names an unknown layer" "no layer 'nope' in [experiments] (layers: push_cap)" \
   $QM report --data "$W/bank" --config "$W/exp.toml" --experiment nope
 expect_fail "report refuses an empty window" "--from must be before --to" \
@@ -230,7 +243,7 @@ limit = 1000
 window = "1d"
 TOML
 if $QM simulate --world "$W/world" --out "$W/sim3" --days 6 --experiment strategy --config "$W/sim3.toml" \
-     --legacy legacy --push-calendar daily --push-time 10:00 >"$W/sim3.txt" 2>&1 &&
+     --legacy legacy --push-calendar daily --push-time 10:00 --baseline no_caps >"$W/sim3.txt" 2>&1 &&
    grep -q "marketing pushes after an opt-out: 0$" "$W/sim3.txt" && grep -q "engine push runs: 6;" "$W/sim3.txt" &&
    python3 -c "
 import csv, json, sys
@@ -253,13 +266,19 @@ for e in csv.DictReader(open(sys.argv[2])):
 assert late == 0, late
 assert runs == {'sim-d%d-daily' % d for d in range(1, 7)}, runs
 assert n['contacts']['per_customer'] > q['contacts']['per_customer'], (n['contacts'], q['contacts'])
+vs = {a['arm']: a for a in json.load(open(sys.argv[4]))['arms']}
+assert vs['no_caps']['control'] and not vs['legacy']['control'], vs
+assert abs(vs['qianmian']['metrics']['opt_outs']['lift']['difference'] -
+           (q['opt_outs']['per_customer'] - n['opt_outs']['per_customer'])) < 1e-9
 counted = sum(a['metrics']['opt_outs']['per_customer'] * a['assigned'] for a in r['arms'])
 assert len(out_at) > 0 and abs(counted - len(out_at)) < 1e-6, (counted, len(out_at))
-" "$W/sim3/report.json" "$W/sim3/simulated_events.csv" "$W/world/items.csv"; then
+" "$W/sim3/report.json" "$W/sim3/simulated_events.csv" "$W/world/items.csv" "$W/sim3/report_vs_no_caps.json"; then
   ok "simulate's daily push calendar: push runs through the engine, more pushes without caps, opt-outs honoured by every later run"
 else
   bad "simulate --push-calendar daily: $(tail -5 "$W/sim3.txt")"
 fi
+expect_fail "simulate names an unknown baseline arm" "--baseline: no arm 'nope' in layer strategy" \
+  $QM simulate --world "$W/world" --out "$W/sim2" --days 5 --experiment strategy --config "$W/sim.toml" --baseline nope
 expect_fail "simulate refuses an unknown push calendar" "--push-calendar must be 'planned' or 'daily'" \
   $QM simulate --world "$W/world" --out "$W/sim2" --days 5 --experiment strategy --config "$W/sim.toml" --push-calendar weekly
 expect_fail "simulate refuses more closed-loop days than the world has" "--days must be in [1, 19]" \

@@ -27,6 +27,7 @@ struct ReportOptions {
   std::string from, to;
   std::string json;
   std::string plot;
+  std::string baseline;
   bool no_cuped = false;
 };
 
@@ -67,6 +68,10 @@ Status Run(const ReportOptions& o) {
   ApplyOverrides(o.common, &config);
   const auto& ex = config.experiments.config;
   QM_ASSIGN_OR_RETURN(const int layer, experiment::FindLayer(ex, o.experiment, "--experiment"));
+  int baseline = -1;
+  if (!o.baseline.empty()) {
+    QM_ASSIGN_OR_RETURN(baseline, experiment::FindArm(ex.layers[layer], o.baseline, "--baseline"));
+  }
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
   QM_ASSIGN_OR_RETURN(TimeMs from, TimeOption("--from", o.from, tz));
   QM_ASSIGN_OR_RETURN(TimeMs to, TimeOption("--to", o.to, tz));
@@ -98,7 +103,8 @@ Status Run(const ReportOptions& o) {
     }
   }
   QM_RETURN_IF_ERROR(CountGhosts(config.store, ds, w, &outcomes).Annotate("reading the decision log"));
-  experiment::ExperimentReport r = experiment::BuildReport(ex.layers[layer], outcomes, w.pre && pre_events);
+  experiment::ExperimentReport r =
+      experiment::BuildReport(ex.layers[layer], outcomes, w.pre && pre_events, baseline);
   r.from = from;
   r.to = to;
   std::printf("window %s .. %s, %zu customers\n", FormatIsoLocal(from, tz).c_str(), FormatIsoLocal(to, tz).c_str(),
@@ -126,6 +132,8 @@ Command AddReportCommand(CLI::App& root) {
   cmd.app->add_option("--to", opts->to, "window end, exclusive (default: after the last event)");
   cmd.app->add_option("--json", opts->json, "also write the report as JSON to FILE");
   cmd.app->add_option("--plot", opts->plot, "also draw the arms' means and intervals to FILE.png");
+  cmd.app->add_option("--baseline", opts->baseline,
+                      "compare the arms with this arm (default: the first arm with `control`, else the first)");
   cmd.app->add_flag("--no-cuped", opts->no_cuped, "no CUPED adjustment even with --from");
   cmd.run = [opts]() { return Run(*opts); };
   return cmd;

@@ -50,6 +50,7 @@ struct SimulateOptions {
   int retrain_every = 0;  // days; 0 = never
   std::string calendar = "planned";  // planned | daily
   std::string push_time = "09:30";   // the daily calendar's run (local time)
+  std::vector<std::string> baselines;  // more reports, against these arms
 };
 
 enum class Calendar { kPlanned, kDaily };
@@ -386,6 +387,11 @@ Status Run(const SimulateOptions& o) {
     }
     return -1;
   };
+  std::vector<int> baselines;
+  for (const auto& n : o.baselines) {
+    QM_ASSIGN_OR_RETURN(const int b, experiment::FindArm(lc, n, "--baseline"));
+    baselines.push_back(b);
+  }
   std::vector<Strategy> arm_strategy(lc.arms.size(), Strategy::kEngine);
   for (const auto& n : o.legacy) {
     if (arm_index(n) < 0) return Status::InvalidArgument("--legacy: no arm '" + n + "' in layer " + lc.name);
@@ -480,6 +486,16 @@ Status Run(const SimulateOptions& o) {
   std::fputs(text.c_str(), stdout);
   std::ofstream(fs::path(o.out) / "report.txt") << text;
   std::ofstream(fs::path(o.out) / "report.json") << experiment::ReportJson(r) << "\n";
+  for (size_t b = 0; b < baselines.size(); ++b) {  // the same outcomes against another arm
+    experiment::ExperimentReport rb = experiment::BuildReport(lc, outcomes, false, baselines[b]);
+    rb.from = r.from;
+    rb.to = r.to;
+    const std::string name = "report_vs_" + o.baselines[b];
+    const std::string tb = experiment::FormatReport(rb);
+    std::printf("\nagainst %s:\n%s", o.baselines[b].c_str(), tb.c_str());
+    std::ofstream(fs::path(o.out) / (name + ".txt")) << tb;
+    std::ofstream(fs::path(o.out) / (name + ".json")) << experiment::ReportJson(rb) << "\n";
+  }
   return Status::Ok();
 }
 
@@ -505,6 +521,8 @@ Command AddSimulateCommand(CLI::App& root) {
                       "marketing push runs: 'planned' (the world's push slots, one run per window) or 'daily' "
                       "(one run a day for every customer)");
   cmd.app->add_option("--push-time", opts->push_time, "the daily calendar's run, local HH:MM (default 09:30)");
+  cmd.app->add_option("--baseline", opts->baselines,
+                      "also report every arm against this arm (DIR/report_vs_ARM.txt, .json); repeatable");
   cmd.run = [opts]() { return Run(*opts); };
   return cmd;
 }

@@ -89,8 +89,14 @@ struct ExperimentReport {
 // The control arm of a layer: the first arm that withholds contact (`control`), else arm 0.
 int ControlArm(const LayerConfig& layer);
 
-// Builds the report; `cuped` uses each metric's pre-period value as the covariate.
-ExperimentReport BuildReport(const LayerConfig& layer, const std::vector<CustomerOutcome>& customers, bool cuped);
+// Builds the report; `cuped` uses each metric's pre-period value as the covariate. The arms are
+// compared with `baseline` (an arm index; -1: ControlArm).
+ExperimentReport BuildReport(const LayerConfig& layer, const std::vector<CustomerOutcome>& customers, bool cuped,
+                             int baseline = -1);
+
+// The index of the arm named `name` in `layer`, for a --baseline option `key`; InvalidArgument
+// naming the layer's arms otherwise.
+Result<int> FindArm(const LayerConfig& layer, const std::string& name, const std::string& key);
 
 // A text table (one block per metric), and the report as JSON (SPEC §7's `arms`).
 std::string FormatReport(const ExperimentReport& r);
