@@ -237,7 +237,18 @@ Status Server::Impl::Reload(const Fields& f, MapWriter* reply) {
   if (!version.empty() && !std::filesystem::exists(std::filesystem::path(artifacts_root) / version)) {
     return Status::NotFound("'version': no version '" + version + "' under the artifact root");
   }
-  auto r = engine->Reload(version);
+  // With a source, the experiment definition is re-read and swapped in with the version (both
+  // or, when either is refused, neither).
+  Result<std::string> r = Status::Internal("not reloaded");
+  if (experiments) {
+    Result<serving::Experiments> ex = experiments();
+    r = ex.ok() ? engine->Reload(version, *ex)
+                : Result<std::string>(ex.status().Annotate("[experiments] refused; still serving the previous "
+                                                           "definition and version " +
+                                                           engine->model_version()));
+  } else {
+    r = engine->Reload(version);
+  }
   {
     std::lock_guard<std::mutex> lock(stats_mu);
     if (r.ok()) {

@@ -302,7 +302,7 @@ Status Server::Impl::Run(const Op& op, const Decoded& req, msgpack::sbuffer* out
 }
 
 Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config, serving::Engine* engine,
-                                              std::string artifacts_root) {
+                                              std::string artifacts_root, ExperimentsSource experiments) {
   if (!engine) return Status::InvalidArgument("no engine");
   if (config.queue_capacity < 1) return Status::InvalidArgument("'server.queue_capacity': must be >= 1");
   if (config.max_frame_bytes < 64) return Status::InvalidArgument("'server.max_frame_bytes': must be >= 64");
@@ -310,6 +310,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config, servin
   impl->config = config;
   impl->engine = engine;
   impl->artifacts_root = std::move(artifacts_root);
+  impl->experiments = std::move(experiments);
   QM_RETURN_IF_ERROR(impl->Init());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

@@ -100,6 +100,7 @@ struct Server::Impl {
   ServerConfig config;
   serving::Engine* engine = nullptr;
   std::string artifacts_root;
+  ExperimentsSource experiments;  // null: `reload` keeps the experiment definition
   DecodeLimits limits;
   std::string endpoint;
   std::string replies_endpoint;  // inproc PULL of the front thread

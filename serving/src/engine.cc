@@ -117,7 +117,6 @@ Status Engine::Impl::Init() {
   for (const auto& name : policy->config().reserve_channels) {
     if (auto id = ds.channels.Find(name)) reserve_channel[*id] = 1;
   }
-  QM_RETURN_IF_ERROR(InitExperiments());
   QM_RETURN_IF_ERROR(pins.Configure(sc.campaigns, ds.channels));
   pins.IndexItems(ds, retired);
   if (opt.shared_store) {
@@ -138,6 +137,9 @@ Status Engine::Impl::Init() {
   auto m = LoadModel(opt.artifacts_root, version, ds, retired, opt.serving);
   if (!m.ok()) return m.status().Annotate("version " + version + " refused");
   model = std::move(m).value();
+  // The experiments, with the versions their arms pin (each loaded and verified as the current one).
+  QM_RETURN_IF_ERROR(BuildExperiments(opt.experiments, model, &exps));
+  opt.experiments = Experiments();  // exps.def holds it
   std::random_device rd;
   id_salt = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(NowMs());
   return Status::Ok();
@@ -177,8 +179,10 @@ Result<std::vector<ItemScore>> Engine::Score(const std::string& customer_id, con
   auto ch = im.ds.channels.Find(channel_name);
   if (!ch) return Status::InvalidArgument("unknown channel '" + channel_name + "'");
   const TimeMs now = now_ms == kNoTime ? im.Now() : now_ms;
-  std::shared_ptr<Model> m = im.model;
-  const Model& md = *m;
+  // The customer's arm settings: its version, its policy, and a marketing item withheld from a
+  // holdout / control customer.
+  const RequestSettings rs = im.SettingsFor(customer_id, *ch);
+  const Model& md = *rs.model;
   ProfileBatch pb;
   AddProfile(im.Sources(), md, customer_id, now, &pb);
   QM_RETURN_IF_ERROR(EmbedProfiles(im.ds, md, now, &pb));
@@ -198,8 +202,6 @@ Result<std::vector<ItemScore>> Engine::Score(const std::string& customer_id, con
   if (items.empty()) return out;
   std::vector<policy::Candidate> pc;
   for (const Candidate& c : items) pc.push_back(policy::MakeCandidate(im.ds, c.item));
-  // The customer's arm policy, and a marketing item withheld from a holdout / control customer.
-  const RequestSettings rs = im.SettingsFor(customer_id, *ch);
   QM_ASSIGN_OR_RETURN(auto decisions, rs.policy->Check(im.store.get(), pb.profiles[0].customer(im.ds), pc, *ch, now));
   for (size_t k = 0; k < items.size(); ++k) {
     if (rs.withheld_by && !im.ds.items[items[k].item].service) decisions[k].blocked_by.push_back(rs.withheld_by);
@@ -316,7 +318,7 @@ Result<int64_t> Engine::UpsertItems(const std::vector<Record>& records) {
   }
   std::sort(changed.begin(), changed.end());
   changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
-  QM_RETURN_IF_ERROR(im.model->Refresh(im.ds, changed, im.retired));
+  for (Model* m : im.DistinctModels()) QM_RETURN_IF_ERROR(m->Refresh(im.ds, changed, im.retired));
   im.pins.IndexItems(im.ds, im.retired);
   return static_cast<int64_t>(items.size());
 }
@@ -332,7 +334,7 @@ Result<int64_t> Engine::RetireItems(const std::vector<std::string>& item_ids) {
     im.retired[*f] = 1;
     gone.push_back(*f);
   }
-  QM_RETURN_IF_ERROR(im.model->Refresh(im.ds, gone, im.retired));
+  for (Model* m : im.DistinctModels()) QM_RETURN_IF_ERROR(m->Refresh(im.ds, gone, im.retired));
   im.pins.IndexItems(im.ds, im.retired);
   return static_cast<int64_t>(gone.size());
 }
@@ -362,23 +364,15 @@ Result<int64_t> Engine::UpsertCustomers(const std::vector<Record>& records) {
 }
 
 Result<std::string> Engine::Reload(const std::string& version) {
-  Impl& im = *impl_;
-  std::lock_guard<std::mutex> writer(im.writer_mu);
-  std::string v = version;
-  if (v.empty()) {
-    QM_ASSIGN_OR_RETURN(v, artifacts::ReadCurrent(im.opt.artifacts_root));
-  }
-  // Writers are held off by writer_mu, so the catalogue is stable while the version loads;
-  // requests keep running on the old model until the swap below.
-  auto loaded = LoadModel(im.opt.artifacts_root, v, im.ds, im.retired, im.opt.serving);
-  if (!loaded.ok()) return loaded.status().Annotate("version " + v + " refused; still serving " + model_version());
-  std::shared_ptr<Model> old;
-  {
-    std::unique_lock<WriterFirstMutex> lock(im.mu);
-    old = std::move(im.model);
-    im.model = std::move(loaded).value();
-  }
-  return v;  // `old` is freed here, after the swap, outside the lock
+  return impl_->ReloadVersionAndExperiments(true, version, nullptr);
+}
+
+Result<std::string> Engine::Reload(const std::string& version, const Experiments& experiments) {
+  return impl_->ReloadVersionAndExperiments(true, version, &experiments);
+}
+
+Status Engine::ReloadExperiments(const Experiments& experiments) {
+  return impl_->ReloadVersionAndExperiments(false, "", &experiments).status();
 }
 
 void Engine::WithDataset(const std::function<void(const Dataset&)>& fn) const {
@@ -388,7 +382,9 @@ void Engine::WithDataset(const std::function<void(const Dataset&)>& fn) const {
 
 Result<policy::CustomerHistory> Engine::History(const std::string& customer_id, TimeMs since, size_t limit,
                                                 TimeMs now_ms) {
-  // Cap usage under the customer's arm policy (the channel only decides controls: not used here).
+  // Cap usage under the customer's arm policy (the channel only decides controls: not used here);
+  // the lock keeps the arm's policy alive through a reload of the definition.
+  std::shared_lock<WriterFirstMutex> lock(impl_->mu);
   const RequestSettings rs = impl_->SettingsFor(customer_id, kAppHome);
   return rs.policy->History(impl_->store.get(), customer_id, since, limit, now_ms == kNoTime ? impl_->Now() : now_ms);
 }

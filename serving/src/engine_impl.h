@@ -33,14 +33,25 @@ struct RequestSettings {
   // channel): no marketing item; service items still go out. nullptr = nothing withheld.
   const char* withheld_by = nullptr;
   std::vector<std::string> arms;  // "holdout", or "<layer>=<arm>" for each layer
+  std::shared_ptr<Model> model;   // the version serving the customer: an arm's model_version, or the current one
 };
 
-// An arm's settings compiled when the engine opens.
+// An arm's settings compiled when the definition is opened or reloaded.
 struct ArmRuntime {
   std::string label;                       // "<layer>=<arm>"
   std::unique_ptr<policy::Policy> policy;  // null = the base policy
   PageOptions home_page, other_page;       // from the arm's serving settings (when it has them)
   std::vector<uint8_t> controls;           // per channel id: marketing withheld
+  // The arm's model_version, loaded and verified (one object per distinct version, shared by
+  // every arm naming it and by the current version when it is the same one); null = the current.
+  std::shared_ptr<Model> model;
+};
+
+// The experiment definition being served, compiled; replaced whole by a reload.
+struct ExperimentRuntime {
+  Experiments def;
+  experiment::Assigner assigner;              // def's assignment
+  std::vector<std::vector<ArmRuntime>> arms;  // [layer][arm]
 };
 
 // The re-rank options of a page on app_home (with the slot layout) and on other channels.
@@ -66,14 +77,26 @@ struct Engine::Impl {
   ActivityLog activity;
   PopularLists popular;
   CampaignPins pins;
-  experiment::Assigner assigner;                     // opt.experiments' assignment
-  std::vector<std::vector<ArmRuntime>> arm_runtime;  // [layer][arm]
+  ExperimentRuntime exps;  // opt.experiments (moved here at Open), or the last reloaded definition
 
   Status Init();
-  // Compiles opt.experiments: each arm's policy, page options and controlled channels.
-  Status InitExperiments();
+  // Compiles `ex` into *out: each arm's policy, page options, controlled channels and model
+  // version. A pinned version is `current` when it is the same version, else the one the served
+  // definition already holds, else loaded and verified here. Errors name the arm's key.
+  // REQUIRES: writer_mu held (or the engine not yet shared).
+  Status BuildExperiments(const Experiments& ex, const std::shared_ptr<Model>& current, ExperimentRuntime* out) const;
+  // Swaps in `current` (null: keep the model) and *fresh (null: keep the definition; else *fresh
+  // receives the old one, to be freed outside the lock). Without a fresh definition, arms pinned
+  // to current's version move to it. REQUIRES: writer_mu held.
+  void Swap(std::shared_ptr<Model> current, ExperimentRuntime* fresh);
+  // Reload and ReloadExperiments: `version` ("" = CURRENT) when load_version, `ex` when not null.
+  Result<std::string> ReloadVersionAndExperiments(bool load_version, const std::string& version, const Experiments* ex);
+  // The current model and every arm's, each once (catalogue changes refresh them all).
+  std::vector<Model*> DistinctModels() const;
   // The settings of `customer_id`'s request on `channel` (the base ones without experiments).
   RequestSettings SettingsFor(const std::string& customer_id, ChannelId channel) const;
+  // The model serving `customer_id` (its arms' model_version, or the current one).
+  std::shared_ptr<Model> ModelFor(const std::string& customer_id) const;
   Status SeedStore();
   ProfileSources Sources() const;
 
@@ -105,8 +128,11 @@ struct Engine::Impl {
   Status AddPushRows(const PushRequest& req, ChannelId channel, TimeMs now, const Model& md,
                      std::vector<PushChoice>* choices, std::vector<PushChoice>* ghosts, PushBatchRows* rows,
                      ProfileBatch* pb) const;
-  // Push: one batch, under the shared lock.
+  // Push: one batch, under the shared lock; customers served by different versions (arms' model
+  // versions) go through PushVersion one version at a time.
   Status PushBatch(const PushRequest& req, std::vector<PushChoice>* choices);
+  // A push batch whose customers are all served by `md`.
+  Status PushVersion(const PushRequest& req, const Model& md, std::vector<PushChoice>* choices);
   // The recall and static filter stages of a push batch: per profile its candidates (kept ones in
   // (*kept)[r]) and the first blocking rule of each dropped one.
   // rs[r]: the settings of profile r (its policy; a withheld customer keeps only service items).

@@ -264,12 +264,35 @@ Status Engine::Impl::AddPushRows(const PushRequest& req, ChannelId channel, Time
 }
 
 Status Engine::Impl::PushBatch(const PushRequest& req, std::vector<PushChoice>* choices) {
-  auto ch_opt = ds.channels.Find(req.channel);
-  if (!ch_opt) return Status::InvalidArgument("unknown channel '" + req.channel + "'");
-  const ChannelId channel = *ch_opt;
+  if (!ds.channels.Find(req.channel)) return Status::InvalidArgument("unknown channel '" + req.channel + "'");
+  // Each customer's version (an arm's model_version, or the current one); one batch per version.
+  std::vector<std::shared_ptr<Model>> models(req.customer_ids.size());
+  for (size_t i = 0; i < models.size(); ++i) models[i] = ModelFor(req.customer_ids[i]);
+  if (std::all_of(models.begin(), models.end(), [&](const auto& m) { return m == models[0]; })) {
+    return PushVersion(req, models.empty() ? *model : *models[0], choices);
+  }
+  std::vector<uint8_t> done(models.size(), 0);
+  for (size_t first = 0; first < models.size(); ++first) {
+    if (done[first]) continue;
+    PushRequest part = req;
+    part.customer_ids.clear();
+    std::vector<size_t> rows;
+    for (size_t i = first; i < models.size(); ++i) {
+      if (models[i] != models[first]) continue;
+      done[i] = 1;
+      rows.push_back(i);
+      part.customer_ids.push_back(req.customer_ids[i]);
+    }
+    std::vector<PushChoice> part_choices(rows.size());
+    QM_RETURN_IF_ERROR(PushVersion(part, *models[first], &part_choices));
+    for (size_t k = 0; k < rows.size(); ++k) (*choices)[rows[k]] = std::move(part_choices[k]);
+  }
+  return Status::Ok();
+}
+
+Status Engine::Impl::PushVersion(const PushRequest& req, const Model& md, std::vector<PushChoice>* choices) {
+  const ChannelId channel = *ds.channels.Find(req.channel);
   const TimeMs now = req.now_ms == kNoTime ? Now() : req.now_ms;
-  std::shared_ptr<Model> m = model;
-  const Model& md = *m;
 
   // Profiles: known customers only, and without marketing for holdout / control customers (a
   // control customer's would-be send is a ghost row).

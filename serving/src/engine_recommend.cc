@@ -161,7 +161,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
   const ServingConfig& sc = *rs.serving;
   const TimeMs now = req.now_ms == kNoTime ? Now() : req.now_ms;
   resp->request_id = req.request_id.empty() ? NewRequestId() : req.request_id;
-  std::shared_ptr<Model> m = model;
+  const std::shared_ptr<Model> m = rs.model;  // the customer's arm's version, or the current one
   resp->model_version = m->version;
   const Model& md = *m;
 

@@ -11,8 +11,6 @@
 namespace qm::serving {
 
 Result<experiment::ExperimentReport> Engine::Report(const std::string& layer, TimeMs from, TimeMs to) {
-  const auto& ex = impl_->opt.experiments.config;
-  QM_ASSIGN_OR_RETURN(const int l, experiment::FindLayer(ex, layer, "'experiment'"));
   if (from != kNoTime && to != kNoTime && from >= to)
     return Status::InvalidArgument("'from_ms' must be before 'to_ms'");
   experiment::ReportWindow w;
@@ -25,10 +23,14 @@ Result<experiment::ExperimentReport> Engine::Report(const std::string& layer, Ti
   std::vector<experiment::CustomerOutcome> outcomes;
   std::unordered_map<std::string, uint32_t> customer;
   std::unordered_map<std::string, std::pair<bool, double>> item;  // service, value
+  experiment::LayerConfig layer_config;                           // the definition served now (a reload may replace it)
   {
     std::shared_lock<WriterFirstMutex> lock(impl_->mu);
+    const ExperimentRuntime& exps = impl_->exps;
+    QM_ASSIGN_OR_RETURN(const int l, experiment::FindLayer(exps.def.config, layer, "'experiment'"));
+    layer_config = exps.def.config.layers[l];
     const Dataset& ds = impl_->ds;
-    outcomes = experiment::AssignedOutcomes(impl_->assigner, l, ds.customers.size(),
+    outcomes = experiment::AssignedOutcomes(exps.assigner, l, ds.customers.size(),
                                             [&](size_t c) -> const std::string& { return ds.customers[c].id; });
     customer.reserve(ds.customers.size());
     for (size_t c = 0; c < ds.customers.size(); ++c) customer.emplace(ds.customers[c].id, static_cast<uint32_t>(c));
@@ -56,7 +58,7 @@ Result<experiment::ExperimentReport> Engine::Report(const std::string& layer, Ti
     if (double* counts = w.Counts(d.ts, &outcomes[c->second])) counts[experiment::kGhosts] += 1;
     return true;
   }));
-  experiment::ExperimentReport r = experiment::BuildReport(ex.layers[l], outcomes, w.pre && pre_seen);
+  experiment::ExperimentReport r = experiment::BuildReport(layer_config, outcomes, w.pre && pre_seen);
   r.from = from != kNoTime ? from : first;
   r.to = to != kNoTime ? to : (last == kNoTime ? kNoTime : last + 1);
   return r;

@@ -14,8 +14,10 @@ cleanup() {
 trap cleanup EXIT
 ADDR="ipc://$W/s.sock"
 
-start_server() {  # start_server LOG
-  $QM serve --data "$W/bank" --artifacts "$W/art" --bind "$ADDR" >"$1" 2>&1 &
+start_server() {  # start_server LOG [SERVE OPTIONS...]
+  local log=$1
+  shift
+  $QM serve --data "$W/bank" --artifacts "$W/art" --bind "$ADDR" "$@" >"$log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 240); do
     if $QM client --connect "$ADDR" --timeout 500 health >/dev/null 2>&1; then return 0; fi
@@ -90,6 +92,37 @@ printf '%s' "$out" | grep -q '"request_id":"bb-drain-1"' && ok "the acknowledged
   bad "history after restart lacks the event: $out"
 stop_server
 [ "$STOP_RC" = 0 ] && ok "second SIGTERM: exit 0" || bad "second SIGTERM: exit $STOP_RC"
+
+# `reload` re-reads [experiments] from the --config file; a bad definition is refused by its key
+# and the previous one keeps serving.
+V=$(cat "$W/art/CURRENT")
+exp_file() {  # exp_file ARM SHARE [EXTRA LINE]
+  printf '[experiments]\n[[experiments.layers]]\nname = "l"\nsalt = "s"\n[[experiments.layers.arms]]\nname = "%s"\nshare = %s\n%s\n' \
+    "$1" "$2" "${3:-}" >"$W/exp.toml"
+}
+arms_of() {  # the debug arms of a page for $C
+  $QM client --connect "$ADDR" recommend "{\"customer_id\":\"$C\",\"channel\":\"app_home\",\"count\":2,\"debug\":true}" |
+    grep -o '"arms":\[[^]]*\]'
+}
+exp_file a 1
+if start_server "$W/serve3.log" --config "$W/exp.toml"; then ok "serve starts with [experiments]"; else bad "serve with experiments: $(tail -3 "$W/serve3.log")"; fi
+[ "$(arms_of)" = '"arms":["l=a"]' ] && ok "the page names the arm of the file" || bad "arms at start: $(arms_of)"
+exp_file b 1 "model_version = \"$V\""
+out=$($QM client --connect "$ADDR" reload)
+printf '%s' "$out" | grep -q '"ok":true' && [ "$(arms_of)" = '"arms":["l=b"]' ] &&
+  ok "reload swaps in the file's new definition" || bad "reload of experiments: $out / $(arms_of)"
+exp_file c 0.6
+err=$($QM client --connect "$ADDR" reload 2>&1 >/dev/null)
+[ $? -ne 0 ] && printf '%s' "$err" | grep -q "'experiments.layers\[0\].arms': the arms' shares sum to 0.6" &&
+  [ "$(arms_of)" = '"arms":["l=b"]' ] && ok "a bad definition is refused by its key; the previous one serves" ||
+  bad "bad definition: $err / $(arms_of)"
+exp_file c 1 'model_version = "v-nope"'
+err=$($QM client --connect "$ADDR" reload 2>&1 >/dev/null)
+[ $? -ne 0 ] && printf '%s' "$err" | grep -q "'experiments.layers\[0\].arms\[0\].model_version': no version 'v-nope'" &&
+  [ "$(arms_of)" = '"arms":["l=b"]' ] && ok "an unknown arm version is refused by its key" ||
+  bad "unknown arm version: $err / $(arms_of)"
+stop_server
+[ "$STOP_RC" = 0 ] && ok "third SIGTERM: exit 0" || bad "third SIGTERM: exit $STOP_RC"
 
 # A bad [server] value is named.
 printf '[server]\nworkers = -3\n' >"$W/bad.toml"

@@ -83,7 +83,9 @@ std::string ItemOfKind(ItemKind kind, int nth = 0) {
 class ServerTest : public EngineTest {
  protected:
   // Opens an engine over `artifacts` ("" = the shared root) and starts a server on ipc://.
-  void StartServer(ServerConfig config = ServerConfig(), const std::string& artifacts = "") {
+  // With `experiments`, `reload` re-reads the experiment definition from it.
+  void StartServer(ServerConfig config = ServerConfig(), const std::string& artifacts = "",
+                   ExperimentsSource experiments = nullptr) {
     serving::EngineOptions o = serving::testing::OptionsFor(scratch_);
     if (!artifacts.empty()) o.artifacts_root = artifacts;
     root_ = o.artifacts_root;
@@ -92,7 +94,7 @@ class ServerTest : public EngineTest {
     static std::atomic<int> n{0};
     config.bind = "ipc:///tmp/qmsrv-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".sock";
     if (config.workers == 0) config.workers = 2;
-    auto s = Server::Start(config, engine_.get(), root_);
+    auto s = Server::Start(config, engine_.get(), root_, std::move(experiments));
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
   }
@@ -710,6 +712,63 @@ TEST_F(ServerTest, CompactsTheEventStorePeriodically) {
   EXPECT_GE(server_->stats().compactions, 1);
   json st = Call({{"op", "stats"}});
   EXPECT_GE(st["store"]["compactions"].get<int64_t>(), 1) << st.dump();
+}
+
+// `reload` on a server with an experiments source (`qianmian serve --config FILE`: its
+// [experiments]) swaps in the definition read again, with the versions its arms pin; a bad one is
+// refused naming the key and the previous definition keeps serving.
+TEST_F(ServerTest, ReloadReReadsTheExperimentDefinitionAndKeepsThePreviousOneWhenItIsBad) {
+  const std::string file = scratch_ + "/experiments.toml";
+  auto write = [&](const std::string& toml) { std::ofstream(file, std::ios::trunc) << toml; };
+  auto source = [file]() -> Result<serving::Experiments> {
+    QM_ASSIGN_OR_RETURN(ConfigFile f, ConfigFile::Load(file));
+    serving::Experiments ex;
+    serving::ReadExperiments(f.Root().Table("experiments"), serving::ServingConfig(), policy::PolicyConfig(), &ex);
+    QM_RETURN_IF_ERROR(f.Finish());
+    return ex;
+  };
+  const std::string v1 = SharedFixture().v1, v2 = SharedFixture().v2;
+  const std::string layer = "[[experiments.layers]]\nname = \"l\"\nsalt = \"s\"\n";
+  StartServer(ServerConfig(), "", source);  // the engine opens without experiments
+  const std::string c = Customer(3);
+  auto page = [&] {
+    return Call({{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 2}, {"debug", true}});
+  };
+  json r0 = page();
+  EXPECT_EQ(r0["model_version"], v2);
+  EXPECT_FALSE(r0["debug"].contains("arms")) << r0.dump();
+  // One arm for everyone, pinned to the first version.
+  write(layer + "[[experiments.layers.arms]]\nname = \"old\"\nshare = 1\nmodel_version = \"" + v1 + "\"\n");
+  json rl = Call({{"op", "reload"}});
+  ASSERT_EQ(rl["ok"], true) << rl.dump();
+  EXPECT_EQ(rl["model_version"], v2);  // the current version; the arm's is beside it
+  json r1 = page();
+  EXPECT_EQ(r1["model_version"], v1) << r1.dump();
+  EXPECT_EQ(r1["debug"]["arms"], json::array({"l=old"})) << r1.dump();
+  // Bad definitions: shares not summing to 1, an unknown arm setting, an unknown version.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {layer + "[[experiments.layers.arms]]\nname = \"a\"\nshare = 0.6\n",
+       "'experiments.layers[0].arms': the arms' shares sum to 0.6, not 1"},
+      {layer + "[[experiments.layers.arms]]\nname = \"a\"\nshare = 1\nweight = 2\n",
+       "unknown key 'experiments.layers[0].arms[0].weight'"},
+      {layer + "[[experiments.layers.arms]]\nname = \"a\"\nshare = 1\nmodel_version = \"v-nope\"\n",
+       "'experiments.layers[0].arms[0].model_version': no version 'v-nope'"},
+  };
+  for (const auto& [toml, want] : bad) {
+    write(toml);
+    json refused = Call({{"op", "reload"}});
+    EXPECT_EQ(ErrorCode(refused), "bad_request") << refused.dump();
+    EXPECT_NE(refused["error"]["message"].get<std::string>().find(want), std::string::npos) << refused.dump();
+    json still = page();
+    EXPECT_EQ(still["model_version"], v1) << still.dump();
+    EXPECT_EQ(still["debug"]["arms"], json::array({"l=old"})) << still.dump();
+  }
+  // Back to no experiments at all.
+  write("");
+  ASSERT_EQ(Call({{"op", "reload"}})["ok"], true);
+  json r2 = page();
+  EXPECT_EQ(r2["model_version"], v2);
+  EXPECT_FALSE(r2["debug"].contains("arms")) << r2.dump();
 }
 
 TEST(ServerConfigTest, ReadsTheServerSectionAndNamesBadKeys) {

@@ -27,8 +27,13 @@ Status Run(const CommonOptions& o) {
   ApplyOverrides(o, &config);
   serving::EngineOptions eo = EngineOptionsFrom(config);
   QM_ASSIGN_OR_RETURN(std::unique_ptr<serving::Engine> engine, serving::Engine::Open(std::move(eo)));
+  // `reload` re-reads [experiments] from the file given by --config (none: nothing to re-read).
+  server::ExperimentsSource experiments;
+  if (!o.config.empty()) {
+    experiments = [path = o.config, config] { return ReloadExperiments(path, config); };
+  }
   QM_ASSIGN_OR_RETURN(std::unique_ptr<server::Server> srv,
-                      server::Server::Start(config.server, engine.get(), config.artifacts_root));
+                      server::Server::Start(config.server, engine.get(), config.artifacts_root, experiments));
   std::fprintf(stderr, "qianmian serve: listening on %s (model %s, %lld customers, %lld items)\n",
                srv->endpoint().c_str(), engine->model_version().c_str(),
                static_cast<long long>(engine->num_customers()), static_cast<long long>(engine->num_items()));

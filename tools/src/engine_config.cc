@@ -2,24 +2,42 @@
 
 namespace qm::tools {
 
+namespace {
+
+// Reads every section of `file` into *config; the experiment arms overlay `arm_base`'s [serving]
+// and [policy] when given, else the file's.
+Status ReadEngineConfig(ConfigFile& file, const EngineConfig* arm_base, EngineConfig* config) {
+  config->json = file.ToJson();
+  ConfigTable root = file.Root();
+  ReadDataConfig(root.Table("data"), &config->data);
+  root.Table("artifacts").Read("root", &config->artifacts_root);
+  training::ReadTrainConfig(root.Table("training"), &config->training);
+  policy::ReadPolicyConfig(root.Table("policy"), &config->policy);
+  policy::ReadStoreConfig(root.Table("store"), &config->store);
+  serving::ReadServingConfig(root.Table("serving"), &config->serving);
+  const EngineConfig& base = arm_base ? *arm_base : *config;
+  serving::ReadExperiments(root.Table("experiments"), base.serving, base.policy, &config->experiments);
+  server::ReadServerConfig(root.Table("server"), &config->server);
+  return file.Finish();
+}
+
+}  // namespace
+
 Result<EngineConfig> LoadEngineConfig(const std::string& path) {
   EngineConfig config;
   ConfigFile file;
   if (!path.empty()) {
     QM_ASSIGN_OR_RETURN(file, ConfigFile::Load(path));
   }
-  config.json = file.ToJson();
-  ConfigTable root = file.Root();
-  ReadDataConfig(root.Table("data"), &config.data);
-  root.Table("artifacts").Read("root", &config.artifacts_root);
-  training::ReadTrainConfig(root.Table("training"), &config.training);
-  policy::ReadPolicyConfig(root.Table("policy"), &config.policy);
-  policy::ReadStoreConfig(root.Table("store"), &config.store);
-  serving::ReadServingConfig(root.Table("serving"), &config.serving);
-  serving::ReadExperiments(root.Table("experiments"), config.serving, config.policy, &config.experiments);
-  server::ReadServerConfig(root.Table("server"), &config.server);
-  QM_RETURN_IF_ERROR(file.Finish());
+  QM_RETURN_IF_ERROR(ReadEngineConfig(file, nullptr, &config));
   return config;
+}
+
+Result<serving::Experiments> ReloadExperiments(const std::string& path, const EngineConfig& running) {
+  QM_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
+  EngineConfig fresh;
+  QM_RETURN_IF_ERROR(ReadEngineConfig(file, &running, &fresh));
+  return std::move(fresh.experiments);
 }
 
 void AddCommonOptions(CLI::App* app, CommonOptions* o) {

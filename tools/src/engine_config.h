@@ -30,6 +30,10 @@ struct EngineConfig {
 
 // Reads `path` ("" = built-in defaults). InvalidArgument names every unknown key and bad value.
 Result<EngineConfig> LoadEngineConfig(const std::string& path);
+// [experiments] of `path` read again for a reload: the whole file is read and checked as by
+// LoadEngineConfig, and the arms overlay `running`'s [serving] and [policy] (the settings the
+// engine opened with: a reload changes only the experiment definition).
+Result<serving::Experiments> ReloadExperiments(const std::string& path, const EngineConfig& running);
 // Applies --data / --artifacts / --bind over the file (SPEC §3).
 void ApplyOverrides(const CommonOptions& o, EngineConfig* c);
 // What serving::Engine::Open needs of the configuration.

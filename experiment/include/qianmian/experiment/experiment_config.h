@@ -24,8 +24,8 @@ struct ArmConfig {
   // none on those channels (names checked against the channel registry by the engine).
   bool control_all = false;
   std::vector<std::string> control_channels;
-  // "" = the served version. Parsed, and checked against the artifact root by the engine, but
-  // not switched yet: every arm is served the version CURRENT names.
+  // "" = the current version. Else the artifact version that serves the arm's customers: the
+  // engine loads and verifies it beside the current one (refusing the definition when it fails).
   std::string model_version;
   // The arm's [experiments.layers.arms.serving] / [...policy] tables, overlaid on the base
   // settings by their modules' readers; nullopt when absent.

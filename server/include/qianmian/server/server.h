@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,15 +28,23 @@ struct StatsSnapshot {
   int64_t compactions = 0;  // completed event-store compactions
 };
 
+// Where `reload` re-reads the experiment definition from (`qianmian serve`: [experiments] of
+// its --config file, each arm resolved on the [serving] / [policy] the engine opened with). An
+// error names the key. Called from a worker thread, one reload at a time.
+using ExperimentsSource = std::function<Result<serving::Experiments>()>;
+
 // Thread-safety: every method may be called from any thread. The engine is shared, not owned,
 // and must outlive the server.
 class Server {
  public:
   // Binds config.bind and starts the front end, the workers, (watch_interval > 0) the
   // watch of <artifacts_root>/CURRENT and (compact_interval > 0) the store's compaction. InvalidArgument for a bad
-  // configuration, Unavailable when the address cannot be bound.
+  // configuration, Unavailable when the address cannot be bound. With `experiments`, every
+  // `reload` request re-reads the definition and swaps it in with the version (Engine::Reload);
+  // without, `reload` only swaps versions. The CURRENT watch never re-reads it.
   [[nodiscard]] static Result<std::unique_ptr<Server>> Start(const ServerConfig& config, serving::Engine* engine,
-                                                             std::string artifacts_root);
+                                                             std::string artifacts_root,
+                                                             ExperimentsSource experiments = nullptr);
   // Stops (as Stop) if still running.
   ~Server();
   Server(const Server&) = delete;

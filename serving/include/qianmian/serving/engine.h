@@ -174,7 +174,10 @@ using Record = std::map<std::string, std::string>;
 class Engine {
  public:
   // Loads options.data.dir and the version <artifacts_root>/CURRENT (verified: a bundle that
-  // fails verification is refused), opens the event store and builds the policy.
+  // fails verification is refused), opens the event store and builds the policy. Every version
+  // an experiment arm names (model_version) is loaded and verified too, once per version: a
+  // customer in that arm is served by it (recommend, push, score; the reply's and the decision
+  // log's model_version say so).
   // Sets process-wide globals: libtorch's intra-op threads and (when the BLAS is OpenBLAS) its
   // threads to 1, so that each caller runs one thread; parallelism comes from concurrent callers.
   [[nodiscard]] static Result<std::unique_ptr<Engine>> Open(EngineOptions options);
@@ -225,8 +228,17 @@ class Engine {
 
   // Loads `version` ("" = what CURRENT names now), verifies it and swaps it in atomically;
   // requests in flight finish on the old one. A version that fails is refused and the old one
-  // keeps serving. Returns the version now serving.
+  // keeps serving. Returns the version now serving. The versions the experiment arms pin stay
+  // loaded (an arm pinned to `version` moves to the new copy).
   [[nodiscard]] Result<std::string> Reload(const std::string& version);
+  // As Reload, and replaces the experiment definition with `experiments` in the same swap (its
+  // arms' versions loaded and verified first; those already loaded are reused). Either both
+  // change or, when anything is refused (errors name the key, e.g.
+  // "'experiments.layers[0].arms[1].model_version': ..."), neither. Assignment depends only on
+  // (customer id, layer salt): customers keep their arms across a reload with the same salts.
+  [[nodiscard]] Result<std::string> Reload(const std::string& version, const Experiments& experiments);
+  // Replaces the experiment definition only (as above, the current version unchanged).
+  [[nodiscard]] Status ReloadExperiments(const Experiments& experiments);
 
   // Events, decisions and cap usage of a customer (SPEC §5/§7 `history`), under the customer's
   // arm policy.
@@ -244,7 +256,7 @@ class Engine {
   // after the last event of the data the engine opened.
   TimeMs Now() const;
 
-  std::string model_version() const;
+  std::string model_version() const;  // the current version (customers in no pinned arm)
   const policy::Policy& policy() const;
   policy::EventStore* store() const;
   int64_t num_items() const;  // live (not retired) items
