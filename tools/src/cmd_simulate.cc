@@ -13,6 +13,7 @@
 // output is the layer's effect report on the simulated days (out/report.txt, out/report.json)
 // and every event (out/simulated_events.csv).
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -62,6 +63,10 @@ constexpr uint32_t kCalendarRun = 0xFFFFFFFFu;
 int PushWindow(TimeMs ts, TimeMs day_start) {
   const TimeMs h = (ts - day_start) / kMsPerHour;
   return h < 11 ? 0 : h < 15 ? 1 : 2;
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
 int ResolveThreads(int threads) {
@@ -427,6 +432,7 @@ Status Run(const SimulateOptions& o) {
   const int64_t history_days = sim->num_days() - o.days;
   const std::string data = (fs::path(o.out) / "data").string(), artifacts = (fs::path(o.out) / "artifacts").string();
   fs::remove_all(o.out);
+  const auto started = std::chrono::steady_clock::now();
   QM_RETURN_IF_ERROR(WriteHistory(o, *bank, sim.get(), history_days, data));
   config.data.dir = data;
   config.artifacts_root = artifacts;
@@ -434,7 +440,7 @@ Status Run(const SimulateOptions& o) {
   const training::ServedSettings served{config.policy, config.serving, "app_home"};
   QM_ASSIGN_OR_RETURN(auto trained, training::Train(data, config.data, artifacts, config.training, config.json,
                                                     &config.store, &served));
-  std::fprintf(stderr, "trained %s on the history\n", trained.version.c_str());
+  std::fprintf(stderr, "trained %s on the history, %.0f s\n", trained.version.c_str(), Seconds(started));
   QM_ASSIGN_OR_RETURN(auto engine, serving::Engine::Open(EngineOptionsFrom(config)));
 
   std::vector<experiment::CustomerOutcome> outcomes =
@@ -455,10 +461,11 @@ Status Run(const SimulateOptions& o) {
     loop.day_start = sim->DayStart(sim->day());
     loop.day = sim->day() - history_days + 1;
     QM_RETURN_IF_ERROR(sim->NextDaysClosedLoop(1, [](uint32_t) { return true; }, &logged, &contacts));
+    const size_t handed = contacts.size();
     QM_RETURN_IF_ERROR(loop.Day(logged, std::move(contacts)));
     const int64_t day = sim->day() - history_days;
-    std::fprintf(stderr, "day %lld of %lld: %zu handed-over contacts, %zu events so far\n", static_cast<long long>(day),
-                 static_cast<long long>(o.days), contacts.size(), window.size());
+    std::fprintf(stderr, "day %lld of %lld: %zu handed-over contacts, %zu events so far, %.0f s\n",
+                 static_cast<long long>(day), static_cast<long long>(o.days), handed, window.size(), Seconds(started));
     if (o.retrain_every > 0 && day % o.retrain_every == 0 && !sim->done()) {
       // train reads the history and every event fed back so far (the engine's store), then the
       // engine swaps the new version in as a server does.
