@@ -12,7 +12,7 @@ namespace qm::experiment {
 
 const char* MetricName(int metric) {
   static const char* kNames[kNumMetrics] = {"contacts",   "clicks", "conversions", "value",
-                                            "dismissals", "opens",  "ghosts", "opt_outs"};
+                                            "dismissals", "opens",  "ghosts",      "opt_outs"};
   return metric >= 0 && metric < kNumMetrics ? kNames[metric] : "?";
 }
 

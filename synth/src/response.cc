@@ -64,8 +64,8 @@ void DrawOptOut(const World& w, uint32_t c, uint32_t item, TimeMs t, uint32_t re
   }
   const Params& p = w.params;
   const int pressure = state->PushPressure(t);
-  const float logit = p.opt_out_intercept + p.opt_out_pressure * static_cast<float>(pressure) -
-                      p.opt_out_alpha * w.Affinity(c, item);
+  const float logit =
+      p.opt_out_intercept + p.opt_out_pressure * static_cast<float>(pressure) - p.opt_out_alpha * w.Affinity(c, item);
   if (!rng.Bernoulli(Sigmoid(logit))) return;
   state->OptOutPush();
   const TimeMs to = t + 60000 + static_cast<TimeMs>(rng.Exponential(30 * 60000.0));

@@ -60,7 +60,8 @@ Result<std::unique_ptr<Simulator>> Simulator::Create(const Bank& bank, const Sim
   impl->num_days = (w.end - impl->day0 + kMsPerDay - 1) / kMsPerDay;
   impl->sims.resize(end - impl->first);
   gen::ParallelFor(impl->sims.size(), options.threads, 1024, [&](size_t b, size_t e) {
-    for (size_t k = b; k < e; ++k) impl->sims[k] = gen::CustomerSim(w, impl->first + static_cast<uint32_t>(k), options.opt_outs);
+    for (size_t k = b; k < e; ++k)
+      impl->sims[k] = gen::CustomerSim(w, impl->first + static_cast<uint32_t>(k), options.opt_outs);
   });
   return std::unique_ptr<Simulator>(new Simulator(std::move(impl)));
 }

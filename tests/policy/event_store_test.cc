@@ -759,7 +759,8 @@ TEST_F(RedisStoreTest, ConcurrentWritersToOneCustomerLoseNothing) {
 // A state holding an opt-out does not expire (the consent must outlive any TTL); others do.
 TEST_F(RedisStoreTest, AStateWithAnOptOutHasNoTtl) {
   Policy p = MakePolicy(NoRules());
-  ASSERT_TRUE(p.Record(stores_[0].get(), {bank_.Event("olga", 0, EventType::kPushSent, "wechat_push", t0_, "r1")}).ok());
+  ASSERT_TRUE(
+      p.Record(stores_[0].get(), {bank_.Event("olga", 0, EventType::kPushSent, "wechat_push", t0_, "r1")}).ok());
   EXPECT_GT(std::stoll(Cli("PTTL " + Key("olga"))), 0);
   ASSERT_TRUE(
       p.Record(stores_[0].get(), {bank_.Event("olga", 0, EventType::kOptOut, "wechat_push", t0_ + 1, "r1")}).ok());

@@ -198,8 +198,8 @@ TEST_F(Rules, AnOptOutEventWithdrawsConsentOnItsChannelForGood) {
   EXPECT_TRUE(push[alert_].blocked_by.empty()) << "service items are not marketing";
   for (const Decision& d : Eval(kAppHome, s)) EXPECT_FALSE(Has(d, blocked::kConsent));
   // Compaction keeps it however old; every other record of that age is gone.
-  s.records.push_back(StateOf({bank_.Event("c1", deposit_, EventType::kClick, "app_home", now_ - 399 * kMsPerDay)}, o)
-                          .records[0]);
+  s.records.push_back(
+      StateOf({bank_.Event("c1", deposit_, EventType::kClick, "app_home", now_ - 399 * kMsPerDay)}, o).records[0]);
   EXPECT_TRUE(CompactState(now_ + 3650 * kMsPerDay, o, &s));
   ASSERT_EQ(s.records.size(), 1u);
   EXPECT_EQ(s.records[0].type, EventType::kOptOut);

@@ -103,8 +103,7 @@ Status Run(const ReportOptions& o) {
     }
   }
   QM_RETURN_IF_ERROR(CountGhosts(config.store, ds, w, &outcomes).Annotate("reading the decision log"));
-  experiment::ExperimentReport r =
-      experiment::BuildReport(ex.layers[layer], outcomes, w.pre && pre_events, baseline);
+  experiment::ExperimentReport r = experiment::BuildReport(ex.layers[layer], outcomes, w.pre && pre_events, baseline);
   r.from = from;
   r.to = to;
   std::printf("window %s .. %s, %zu customers\n", FormatIsoLocal(from, tz).c_str(), FormatIsoLocal(to, tz).c_str(),

@@ -48,9 +48,9 @@ struct SimulateOptions {
   int page = 4;  // items per app session: the logging policy's 1 product + 3 contents
   std::vector<std::string> legacy, random;
   int threads = 0;
-  int retrain_every = 0;  // days; 0 = never
-  std::string calendar = "planned";  // planned | daily
-  std::string push_time = "09:30";   // the daily calendar's run (local time)
+  int retrain_every = 0;               // days; 0 = never
+  std::string calendar = "planned";    // planned | daily
+  std::string push_time = "09:30";     // the daily calendar's run (local time)
   std::vector<std::string> baselines;  // more reports, against these arms
 };
 
@@ -460,7 +460,8 @@ Status Run(const SimulateOptions& o) {
   while (!sim->done()) {
     loop.day_start = sim->DayStart(sim->day());
     loop.day = sim->day() - history_days + 1;
-    QM_RETURN_IF_ERROR(sim->NextDaysClosedLoop(1, [](uint32_t) { return true; }, &logged, &contacts));
+    QM_RETURN_IF_ERROR(sim->NextDaysClosedLoop(
+        1, [](uint32_t) { return true; }, &logged, &contacts));
     const size_t handed = contacts.size();
     QM_RETURN_IF_ERROR(loop.Day(logged, std::move(contacts)));
     const int64_t day = sim->day() - history_days;
