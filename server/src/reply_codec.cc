@@ -166,6 +166,8 @@ void EncodeStats(const StatsReply& s, MapWriter* reply) {
     q.Int("capacity", s.queue_capacity);
     q.Int("busy_workers", s.busy_workers);
     q.Int("shed", s.counters.shed);
+    q.Int("shed_delay", s.counters.shed_delay);
+    q.Int("queue_deadline", s.counters.queue_deadline);
   });
   reply->Map("reloads", [&](MapWriter& r) {
     r.Int("ok", s.counters.reloads);

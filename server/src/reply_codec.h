@@ -58,6 +58,8 @@ struct OpStatsReply {
 // reports them.
 struct ServerCounters {
   int64_t shed = 0;                          // requests refused at the queue (overloaded)
+  int64_t shed_delay = 0;                    // read-only requests shed by CoDel: waited too long in a standing queue
+  int64_t queue_deadline = 0;                // app_home recommends still queued past [server] app_home_deadline
   int64_t reloads = 0, reload_failures = 0;  // version swaps (request or watch) done, refused
   std::string last_reload_error;
   int64_t compactions = 0, compaction_failures = 0;  // event-store compactions done, failed

@@ -28,6 +28,7 @@ Status Server::Impl::Init() {
   limits.max_array = static_cast<size_t>(config.max_array);
   limits.max_depth = static_cast<size_t>(config.max_depth);
   limits.max_deadline = config.max_deadline;
+  codel = CoDel(std::chrono::milliseconds(config.codel_target), std::chrono::milliseconds(config.codel_interval));
   static std::atomic<int> instance{0};
   replies_endpoint = "inproc://qm-replies-" + std::to_string(instance.fetch_add(1));
   auto router = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::router);
@@ -67,6 +68,14 @@ void Server::Impl::Record(size_t slot, const char* error_code, Clock::time_point
   ++s.count;
   if (error_code) ++s.errors[ErrorCodeIndex(error_code)];
   s.latency.Add(us);
+}
+
+// A `recommend` for app_home (the channel field read from the decoded map).
+bool Server::Impl::IsAppHomeRecommend(const Job& job) {
+  if (job.req.op != "recommend") return false;
+  auto f = Fields::Of(job.req.root(), "");
+  std::string channel;
+  return f.ok() && f->Str("channel", &channel, false).ok() && channel == "app_home";
 }
 
 bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer* out) {
@@ -114,6 +123,9 @@ bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer
   if (draining.load()) return answer("unavailable", "server is shutting down", slot);
   const TimeMs d = job.req.deadline_ms > 0 ? job.req.deadline_ms : config.default_deadline;
   if (d > 0) job.deadline = arrival + std::chrono::milliseconds(d);
+  if (job.req.deadline_ms <= 0 && config.app_home_deadline > 0 && IsAppHomeRecommend(job)) {
+    job.queue_deadline = arrival + std::chrono::milliseconds(config.app_home_deadline);
+  }
   {
     std::lock_guard<std::mutex> lock(mu);
     if (queue.size() < static_cast<size_t>(config.queue_capacity)) {
@@ -183,6 +195,17 @@ void Server::Impl::FrontLoop(zmq::socket_t* router, zmq::socket_t* replies) {
   }
 }
 
+int Server::Impl::NextJob(Job* job, std::vector<Job>* shed) {
+  std::unique_lock<std::mutex> lock(mu);
+  if (queue.empty()) codel.Idle(Clock::now());
+  work_cv.wait(lock, [&] { return stop_workers || !queue.empty(); });
+  const Take take = TakeNext(
+      &queue, &codel, Clock::now(), [](const Job& j) { return j.op->read_only; }, job, shed);
+  if (take == Take::kNone) return kStop;
+  ++busy;  // until the job and the shed jobs are answered
+  return take == Take::kRun ? kRun : kShedOnly;
+}
+
 void Server::Impl::WorkerLoop(int index) {
   recall::SetTorchThreads(1);  // parallelism comes from the workers (also pins OpenMP here)
   if (openblas_set_num_threads) openblas_set_num_threads(1);
@@ -191,28 +214,41 @@ void Server::Impl::WorkerLoop(int index) {
   push.set(zmq::sockopt::sndhwm, 0);
   push.connect(replies_endpoint);
   msgpack::sbuffer buf;
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      work_cv.wait(lock, [&] { return stop_workers || !queue.empty(); });
-      if (queue.empty()) return;
-      job = std::move(queue.front());
-      queue.pop_front();
-      ++busy;
-    }
-    buf.clear();
-    const char* code = nullptr;
-    Handle(job, &buf, &code);
-    Record(OpSlot(job.op), code, job.arrival);
-    if (code && (std::strcmp(code, "internal") == 0 || std::strcmp(code, "unavailable") == 0)) {
-      spdlog::warn("server: worker {}: op {} failed with {}", index, job.req.op, code);
-    }
+  auto send = [&](Job& job) {
     try {
       for (auto& f : job.envelope) push.send(f, zmq::send_flags::sndmore);
       push.send(zmq::buffer(buf.data(), buf.size()), zmq::send_flags::none);
     } catch (const std::exception& e) {
       spdlog::warn("server: worker {}: reply lost: {}", index, e.what());
+    }
+  };
+  std::vector<Job> shed;
+  for (;;) {
+    Job job;
+    shed.clear();
+    const int next = NextJob(&job, &shed);
+    if (next == kStop) return;
+    for (Job& s : shed) {  // CoDel: answered at once, never served late
+      buf.clear();
+      PackError(&buf, s.req.id, "overloaded",
+                "shed after " + std::to_string(MicrosSince(s.arrival) / 1000) +
+                    " ms in a standing queue (the server is over capacity); retry later");
+      Record(OpSlot(s.op), "overloaded", s.arrival);
+      send(s);
+    }
+    if (!shed.empty()) {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      counters.shed_delay += static_cast<int64_t>(shed.size());
+    }
+    if (next == kRun) {
+      buf.clear();
+      const char* code = nullptr;
+      Handle(job, &buf, &code);
+      Record(OpSlot(job.op), code, job.arrival);
+      if (code && (std::strcmp(code, "internal") == 0 || std::strcmp(code, "unavailable") == 0)) {
+        spdlog::warn("server: worker {}: op {} failed with {}", index, job.req.op, code);
+      }
+      send(job);
     }
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -274,6 +310,15 @@ void Server::Impl::Handle(const Job& job, msgpack::sbuffer* out, const char** er
   if (Clock::now() >= job.deadline) {
     return fail("deadline_exceeded",
                 "deadline passed after " + std::to_string(MicrosSince(job.arrival) / 1000) + " ms in the queue");
+  }
+  if (Clock::now() >= job.queue_deadline) {
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      ++counters.queue_deadline;
+    }
+    return fail("deadline_exceeded", "an app_home page still queued after " +
+                                         std::to_string(MicrosSince(job.arrival) / 1000) +
+                                         " ms ([server] app_home_deadline): the app has shown its fallback");
   }
   try {
     Status st = Run(*job.op, job.req, out);

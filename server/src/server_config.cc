@@ -19,6 +19,12 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   if (c->max_depth < 2 || c->max_depth > 64) t.Error("max_depth", "must be in [2, 64]");
   t.ReadDuration("default_deadline", &c->default_deadline);
   if (c->default_deadline < 0) t.Error("default_deadline", "must be >= 0 (0 = none)");
+  t.ReadDuration("app_home_deadline", &c->app_home_deadline);
+  if (c->app_home_deadline < 0) t.Error("app_home_deadline", "must be >= 0 (0 = none)");
+  t.ReadDuration("codel_target", &c->codel_target);
+  if (c->codel_target < 0) t.Error("codel_target", "must be >= 0 (0 = off)");
+  t.ReadDuration("codel_interval", &c->codel_interval);
+  if (c->codel_interval < 1) t.Error("codel_interval", "must be > 0");
   t.ReadDuration("max_deadline", &c->max_deadline);
   if (c->max_deadline < 1) t.Error("max_deadline", "must be > 0");
   t.ReadDuration("watch_interval", &c->watch_interval);

@@ -16,6 +16,7 @@
 #include <zmq.hpp>
 
 #include "codec.h"
+#include "codel.h"
 #include "qianmian/server/server.h"
 #include "reply_codec.h"
 
@@ -95,6 +96,9 @@ struct Server::Impl {
     const Op* op = nullptr;  // the entry of req.op (set before the job is queued)
     Clock::time_point arrival;
     Clock::time_point deadline = Clock::time_point::max();
+    // An app_home recommend without deadline_ms ([server] app_home_deadline): checked only
+    // before it runs.
+    Clock::time_point queue_deadline = Clock::time_point::max();
   };
 
   ServerConfig config;
@@ -112,11 +116,12 @@ struct Server::Impl {
 
   // Queue and drain state.
   std::mutex mu;
-  std::condition_variable work_cv;  // a job arrived, or stopping
-  std::condition_variable idle_cv;  // queue empty and no worker busy
-  std::deque<Job> queue;            // guarded by mu
-  int busy = 0;                     // guarded by mu: workers running a job
-  bool stop_workers = false;        // guarded by mu
+  std::condition_variable work_cv;                                            // a job arrived, or stopping
+  std::condition_variable idle_cv;                                            // queue empty and no worker busy
+  std::deque<Job> queue;                                                      // guarded by mu
+  CoDel codel{std::chrono::milliseconds(0), std::chrono::milliseconds(100)};  // guarded by mu
+  int busy = 0;                                                               // guarded by mu: workers running a job
+  bool stop_workers = false;                                                  // guarded by mu
   std::atomic<bool> draining{false};
   std::atomic<bool> stop_front{false};
   std::atomic<bool> stopped{false};
@@ -134,6 +139,12 @@ struct Server::Impl {
   Status Init();
   void FrontLoop(zmq::socket_t* router, zmq::socket_t* replies);
   void WorkerLoop(int index);
+  // Waits for work and takes the next job (FIFO, or the newest while the queue stands) into *job,
+  // moving into *shed the read-only jobs CoDel sheds (to answer `overloaded`). kRun: run *job;
+  // kShedOnly: only answer *shed; kStop: the workers stop. kRun and kShedOnly count as busy.
+  enum { kStop = 0, kRun = 1, kShedOnly = 2 };
+  int NextJob(Job* job, std::vector<Job>* shed);
+  static bool IsAppHomeRecommend(const Job& job);
   void WatchLoop();
   void MaintainLoop();
   // Handles one frame in the front thread: true when answered there (reply in *out).

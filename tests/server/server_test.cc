@@ -547,6 +547,8 @@ TEST_F(ServerTest, AnswersBadRequestToMalformedFramesAndKeepsServing) {
 
 TEST_F(ServerTest, ServesConcurrentClientsAndSwapsVersionsUnderLoadWithoutAFailedRequest) {
   ServerConfig config;
+  config.codel_target = 0;  // no queue-delay shedding: this test is about something else
+  config.app_home_deadline = 0;
   config.watch_interval = 50;
   config.queue_capacity = 1000;
   const std::string art = CopyArtifacts();
@@ -607,6 +609,8 @@ TEST_F(ServerTest, ServesConcurrentClientsAndSwapsVersionsUnderLoadWithoutAFaile
 
 TEST_F(ServerTest, ShedsLoadWithOverloadedPastTheQueueCapacityAndAnswersEveryRequest) {
   ServerConfig config;
+  config.codel_target = 0;  // no queue-delay shedding: this test is about something else
+  config.app_home_deadline = 0;
   config.workers = 1;
   config.queue_capacity = 2;
   StartServer(config);
@@ -630,6 +634,8 @@ TEST_F(ServerTest, ShedsLoadWithOverloadedPastTheQueueCapacityAndAnswersEveryReq
 
 TEST_F(ServerTest, AnswersDeadlineExceededRatherThanLate) {
   ServerConfig config;
+  config.codel_target = 0;  // no queue-delay shedding: this test is about something else
+  config.app_home_deadline = 0;
   config.workers = 1;
   config.queue_capacity = 1000;
   StartServer(config);
@@ -648,8 +654,97 @@ TEST_F(ServerTest, AnswersDeadlineExceededRatherThanLate) {
   for (const auto& [tag, reply] : again) EXPECT_TRUE(reply.ok) << reply.error_code;
 }
 
+// Issue 20: a standing queue sheds by queueing delay (CoDel; the order is TakeNext's, tested in
+// codel_test.cc). One worker and waves of pages far past its capacity: every request is
+// answered, and those that waited past twice the target get `overloaded` at once.
+TEST_F(ServerTest, AStandingQueueShedsByDelayAndAnswersEveryRequest) {
+  ServerConfig config;
+  config.workers = 1;
+  config.queue_capacity = 100000;
+  config.codel_target = 2;
+  config.codel_interval = 20;
+  config.app_home_deadline = 0;
+  StartServer(config);
+  auto c = Connect();
+  // Waves of 200 pages every 20 ms (several times what one worker serves): the backlog stands,
+  // and each wave's newest pages are fresh.
+  const int waves = 10, n = waves * 200;
+  std::vector<uint64_t> posted;
+  for (int w = 0; w < waves; ++w) {
+    auto some = PostMany(*c, 200);
+    posted.insert(posted.end(), some.begin(), some.end());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(static_cast<int>(posted.size()), n);
+  auto replies = ReceiveMany(*c, n, 60000);
+  ASSERT_EQ(static_cast<int>(replies.size()), n);
+  auto outcomes = Outcomes(replies);
+  EXPECT_GT(outcomes["overloaded"], 0);
+  EXPECT_GT(outcomes["ok"], 0);
+  EXPECT_EQ(outcomes["ok"] + outcomes["overloaded"], n);
+  for (const auto& [tag, reply] : replies) {
+    if (!reply.ok) {
+      EXPECT_NE(reply.error_message.find("standing queue"), std::string::npos) << reply.error_message;
+    }
+  }
+  json st = Call({{"op", "stats"}});
+  EXPECT_EQ(st["queue"]["shed_delay"], outcomes["overloaded"]);
+  EXPECT_EQ(st["queue"]["shed"], 0) << "none refused for a full queue";
+}
+
+// With the controls off (codel_target = 0), the same burst is served in full, in order.
+TEST_F(ServerTest, WithoutQueueDelayControlsABurstIsServedInFullAndInOrder) {
+  ServerConfig config;
+  config.workers = 1;
+  config.queue_capacity = 100000;
+  config.codel_target = 0;
+  config.app_home_deadline = 0;
+  StartServer(config);
+  auto c = Connect();
+  const int n = 60;
+  auto posted = PostMany(*c, n);
+  auto replies = ReceiveMany(*c, n, 60000);
+  ASSERT_EQ(static_cast<int>(replies.size()), n);
+  EXPECT_EQ(Outcomes(replies)["ok"], n);
+  for (int k = 0; k < n; ++k) EXPECT_EQ(replies[k].first, posted[k]);
+}
+
+// An app_home page without deadline_ms that is still queued past [server] app_home_deadline is
+// answered deadline_exceeded (the app has shown its fallback); with deadline_ms it keeps its own.
+TEST_F(ServerTest, AppHomePagesQueuedPastTheirDefaultDeadlineAreAnsweredDeadlineExceeded) {
+  ServerConfig config;
+  config.workers = 1;
+  config.queue_capacity = 100000;
+  config.codel_target = 0;
+  config.app_home_deadline = 5;
+  StartServer(config);
+  auto c = Connect();
+  const int n = 80;
+  ASSERT_EQ(static_cast<int>(PostMany(*c, n).size()), n);
+  auto replies = ReceiveMany(*c, n, 60000);
+  ASSERT_EQ(static_cast<int>(replies.size()), n);
+  auto outcomes = Outcomes(replies);
+  EXPECT_GT(outcomes["deadline_exceeded"], 0);
+  EXPECT_GT(outcomes["ok"], 0);
+  EXPECT_EQ(outcomes["ok"] + outcomes["deadline_exceeded"], n);
+  for (const auto& [tag, reply] : replies) {
+    if (!reply.ok) {
+      EXPECT_NE(reply.error_message.find("app_home_deadline"), std::string::npos) << reply.error_message;
+    }
+  }
+  json st = Call({{"op", "stats"}});
+  EXPECT_EQ(st["queue"]["queue_deadline"], outcomes["deadline_exceeded"]);
+  // Its own, longer deadline_ms overrides the default.
+  ASSERT_EQ(static_cast<int>(PostMany(*c, 30, /*deadline_ms=*/60000).size()), 30);
+  auto own = ReceiveMany(*c, 30, 60000);
+  ASSERT_EQ(own.size(), 30u);
+  EXPECT_EQ(Outcomes(own)["ok"], 30);
+}
+
 TEST_F(ServerTest, StopAnswersEveryQueuedRequestBeforeItReturns) {
   ServerConfig config;
+  config.codel_target = 0;  // no queue-delay shedding: this test is about something else
+  config.app_home_deadline = 0;
   config.workers = 1;
   config.queue_capacity = 1000;
   StartServer(config);

@@ -116,6 +116,19 @@ Status WriteHistory(const SimulateOptions& o, const synth::Bank& bank, synth::Si
 }
 
 struct Loop {
+  Loop(const synth::Bank& b, synth::Simulator& s, serving::Engine& e, const std::vector<Strategy>& st, int page_items,
+       int worker_threads, Calendar cal, int push_at, std::ofstream& events_out, std::vector<synth::Event>* all)
+      : bank(b),
+        sim(s),
+        engine(e),
+        strategy(st),
+        page(page_items),
+        threads(worker_threads),
+        calendar(cal),
+        push_minute(push_at),
+        out(events_out),
+        window(all) {}
+
   const synth::Bank& bank;
   synth::Simulator& sim;
   serving::Engine& engine;
@@ -453,7 +466,7 @@ Status Run(const SimulateOptions& o) {
   std::ofstream out(fs::path(o.out) / "simulated_events.csv", std::ios::trunc);
   out << "ts,customer_id,item_id,type,channel,request_id\n";
   std::vector<synth::Event> window;
-  Loop loop{*bank, *sim, *engine, strategy, o.page, ResolveThreads(o.threads), calendar, hh * 60 + mm, out, &window};
+  Loop loop(*bank, *sim, *engine, strategy, o.page, ResolveThreads(o.threads), calendar, hh * 60 + mm, out, &window);
   const TimeMs from = sim->DayStart(sim->day());
   std::vector<synth::Event> logged;
   std::vector<synth::PlannedContact> contacts;

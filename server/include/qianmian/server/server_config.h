@@ -22,9 +22,19 @@ struct ServerConfig {
   int max_array = 10000;                      // longest array or map inside a request
   int max_depth = 16;                         // deepest nesting inside a request
   TimeMs default_deadline = 0;                // deadline of a request without `deadline_ms`; 0 = none
-  TimeMs max_deadline = 60 * kMsPerSecond;    // largest accepted `deadline_ms`
-  TimeMs watch_interval = 2 * kMsPerSecond;   // poll of <artifacts>/CURRENT; 0 = no watch
-  TimeMs drain_timeout = 10 * kMsPerSecond;   // Stop: longest wait for requests in flight
+  // Overload (issue 20): a `recommend` on app_home without `deadline_ms` still waiting in the
+  // queue after this long is answered `deadline_exceeded` instead of being served after the app
+  // gave up (once a worker runs it, it completes). 0 = none.
+  TimeMs app_home_deadline = 50;
+  // CoDel on the queue (codel.h): when the smallest wait of an interval stays above the target,
+  // read-only requests (recommend, score, history, report, stats) that waited over twice the
+  // target are answered `overloaded` at once and workers take the newest first. 0 = off.
+  // Feedback, upserts and reload are never shed this way (only by queue_capacity).
+  TimeMs codel_target = 5;
+  TimeMs codel_interval = 100;
+  TimeMs max_deadline = 60 * kMsPerSecond;   // largest accepted `deadline_ms`
+  TimeMs watch_interval = 2 * kMsPerSecond;  // poll of <artifacts>/CURRENT; 0 = no watch
+  TimeMs drain_timeout = 10 * kMsPerSecond;  // Stop: longest wait for requests in flight
   // Event-store maintenance: every interval, cap state past the longest window and event
   // records past [store] retention are compacted away (EventStore::Compact, in the background;
   // requests go on). 0 = never. The first run is one interval after the start.
