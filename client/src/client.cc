@@ -4,10 +4,14 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
 #include <zmq.hpp>
 
 namespace qm::client {
@@ -109,10 +113,37 @@ Status DecodeRecommend(const std::string& bytes, RecommendReply* out) {
   return Status::Ok();
 }
 
+// The error code of a msgpack reply ("" when ok or unreadable).
+std::string ReplyErrorCode(const std::string& reply) {
+  nlohmann::json r = nlohmann::json::from_msgpack(reply, /*strict=*/true, /*allow_exceptions=*/false);
+  if (!r.is_object() || r.value("ok", true) || !r.contains("error") || !r["error"].is_object()) return "";
+  return r["error"].value("code", "");
+}
+
 }  // namespace
+
+bool RetryableReply(const std::string& op, const std::string& code) {
+  if (code == "overloaded") return true;
+  return code == "unavailable" && op != "recommend" && op != "reload";
+}
 
 struct Client::Impl {
   ClientOptions options;
+  int64_t retried = 0;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  // Call, sent again while the reply is retryable for `op` (ClientOptions::retries).
+  Result<std::string> CallRetrying(const void* data, size_t size, const std::string& op) {
+    for (int attempt = 0;; ++attempt) {
+      QM_ASSIGN_OR_RETURN(std::string reply, Call(data, size));
+      if (attempt >= options.retries || !RetryableReply(op, ReplyErrorCode(reply))) return reply;
+      const double cap = std::min<double>(static_cast<double>(options.max_backoff_ms),
+                                          static_cast<double>(options.backoff_ms) * std::ldexp(1.0, attempt));
+      const double wait_ms = std::uniform_real_distribution<double>(0.0, std::max(cap, 0.0))(rng);
+      std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(wait_ms * 1000)));
+      ++retried;
+    }
+  }
   zmq::context_t ctx{1};
   std::unique_ptr<zmq::socket_t> socket;
   uint64_t next_tag = 1;
@@ -200,6 +231,9 @@ struct Client::Impl {
 
 Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   if (options.timeout_ms <= 0) return Status::InvalidArgument("timeout_ms must be > 0");
+  if (options.retries < 0 || options.backoff_ms < 0 || options.max_backoff_ms < 0) {
+    return Status::InvalidArgument("retries, backoff_ms and max_backoff_ms must be >= 0");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   QM_RETURN_IF_ERROR(impl->Open());
@@ -210,6 +244,7 @@ Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() = default;
 
 const std::string& Client::endpoint() const { return impl_->options.endpoint; }
+int64_t Client::retried() const { return impl_->retried; }
 
 Result<std::string> Client::CallRaw(const std::string& frame) { return impl_->Call(frame.data(), frame.size()); }
 
@@ -222,7 +257,7 @@ Result<std::string> Client::CallJson(const std::string& request_json) {
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("cannot encode the request: ") + e.what());
   }
-  QM_ASSIGN_OR_RETURN(std::string reply, impl_->Call(bytes.data(), bytes.size()));
+  QM_ASSIGN_OR_RETURN(std::string reply, impl_->CallRetrying(bytes.data(), bytes.size(), j.value("op", "")));
   try {
     return nlohmann::json::from_msgpack(reply).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } catch (const std::exception& e) {
@@ -250,7 +285,7 @@ Result<JsonReply> Client::Call(const std::string& op, const std::string& fields_
 
 Result<RecommendReply> Client::Recommend(const RecommendRequest& request) {
   const std::string bytes = EncodeRecommend(request);
-  QM_ASSIGN_OR_RETURN(std::string reply, impl_->Call(bytes.data(), bytes.size()));
+  QM_ASSIGN_OR_RETURN(std::string reply, impl_->CallRetrying(bytes.data(), bytes.size(), "recommend"));
   RecommendReply out;
   QM_RETURN_IF_ERROR(DecodeRecommend(reply, &out));
   return out;

@@ -81,6 +81,18 @@ if printf '%s' "$out" | grep -q "open loop" && [ "$rows" -ge 40 ] && [ "$rows" -
 else
   bad "bench open loop ($rows rows): $out"
 fi
+out=$($QM bench --connect "$ADDR" --data "$W/bank" --duration 1 --concurrency 2 --retries 3 2>&1)
+if printf '%s' "$out" | grep -q "^retried  *[0-9][0-9]* (overloaded pages sent again, up to 3 times each)"; then
+  ok "bench --retries reports the pages it sent again"
+else
+  bad "bench --retries: $out"
+fi
+out=$($QM bench --connect "$ADDR" --data "$W/bank" --rate 50 --duration 1 --retries 2 2>&1)
+if [ $? -ne 0 ] && printf '%s' "$out" | grep -q "closed loop only"; then
+  ok "bench refuses --retries with an open loop"
+else
+  bad "bench --retries --rate: $out"
+fi
 
 # SIGTERM drains and exits 0; the acknowledged event is there after a restart.
 stop_server

@@ -117,6 +117,67 @@ TEST(Client, ReportsTheServersErrorCodeAndMessage) {
   EXPECT_EQ(t->error_code, "overloaded");
 }
 
+// Issue 20: with retries, `overloaded` is sent again after a backoff until it succeeds (or the
+// retries run out); `unavailable` only for idempotent ops (never a served page).
+TEST(Client, RetriesOverloadedRepliesAndUnavailableOnlyForIdempotentOps) {
+  std::atomic<int> refuse{3};
+  std::atomic<bool> unavailable{false};
+  FakeServer server([&](const json&, int*) {
+    const char* code = unavailable ? "unavailable" : "overloaded";
+    if (refuse.fetch_sub(1) > 0) return json{{"ok", false}, {"error", {{"code", code}, {"message", "busy"}}}};
+    return json{{"ok", true}, {"request_id", "r1"}, {"model_version", "v1"}, {"items", json::array()}};
+  });
+  ClientOptions o;
+  o.endpoint = server.endpoint();
+  o.retries = 5;
+  o.backoff_ms = 1;
+  auto c = Client::Connect(o);
+  ASSERT_TRUE(c.ok());
+  RecommendRequest req;
+  req.customer_id = "C1";
+  auto r = (*c)->Recommend(req);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->ok) << r->error_code;
+  EXPECT_EQ(server.requests(), 4);
+  EXPECT_EQ((*c)->retried(), 3);
+  // Out of retries: the last reply is returned.
+  refuse = 100;
+  auto out = (*c)->Call("stats", "");
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->error_code, "overloaded");
+  EXPECT_EQ(server.requests(), 4 + 6);
+  // `unavailable`: a page is not sent again (it may have reserved caps), feedback is.
+  unavailable = true;
+  refuse = 1;
+  auto page = (*c)->Recommend(req);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->error_code, "unavailable");
+  EXPECT_EQ(server.requests(), 11);
+  refuse = 1;
+  auto fb = (*c)->Call("feedback", R"({"events":[]})");
+  ASSERT_TRUE(fb.ok());
+  EXPECT_TRUE(fb->ok);
+  EXPECT_EQ(server.requests(), 13);
+  // Without retries nothing is sent twice.
+  auto plain = ConnectTo(server.endpoint());
+  refuse = 1;
+  unavailable = false;
+  EXPECT_EQ(plain->Call("stats", "")->error_code, "overloaded");
+  EXPECT_EQ(server.requests(), 14);
+}
+
+TEST(Client, RetryableRepliesAreOverloadedAndUnavailableOfIdempotentOps) {
+  EXPECT_TRUE(RetryableReply("recommend", "overloaded"));
+  EXPECT_FALSE(RetryableReply("recommend", "unavailable"));
+  EXPECT_FALSE(RetryableReply("reload", "unavailable"));
+  for (const char* op : {"feedback", "score", "history", "items.upsert", "customers.upsert", "stats"}) {
+    EXPECT_TRUE(RetryableReply(op, "unavailable")) << op;
+  }
+  for (const char* code : {"bad_request", "not_found", "deadline_exceeded", "internal", "unknown_op", ""}) {
+    EXPECT_FALSE(RetryableReply("score", code)) << code;
+  }
+}
+
 TEST(Client, RejectsRequestsThatAreNotJsonObjectsWithoutSendingThem) {
   FakeServer server([](const json&, int*) { return json{{"ok", true}}; });
   auto c = ConnectTo(server.endpoint());

@@ -38,6 +38,7 @@ struct BenchOptions {
   int64_t timeout_ms = 5000;
   uint64_t seed = 1;
   std::string csv;
+  int retries = 0;  // closed loop: send an `overloaded` page again up to this many times
 };
 
 struct Sample {
@@ -78,10 +79,11 @@ int64_t Us(Clock::duration d) { return std::chrono::duration_cast<std::chrono::m
 
 // One connection's share of the load; appends its samples to *out.
 Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids, int index, Clock::time_point start,
-                     std::vector<Sample>* out) {
+                     std::vector<Sample>* out, int64_t* retried) {
   client::ClientOptions co;
   co.endpoint = o.connect;
   co.timeout_ms = o.timeout_ms;
+  co.retries = o.retries;
   QM_ASSIGN_OR_RETURN(auto c, client::Client::Connect(co));
   std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(index));
   std::uniform_int_distribution<size_t> pick(0, ids.size() - 1);
@@ -100,6 +102,7 @@ Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids,
                                    : (r.status().code() == StatusCode::kDeadlineExceeded ? "timeout" : "client_error");
       out->push_back({Us(t0 - start), Us(t1 - t0), std::move(outcome)});
     }
+    *retried = c->retried();
     return Status::Ok();
   }
   // Open loop: this connection sends at start + (index + k * C) / R.
@@ -155,15 +158,20 @@ Status Run(const BenchOptions& o) {
   if (o.concurrency < 1 || o.concurrency > 1024) return Status::InvalidArgument("--concurrency must be in 1..1024");
   if (!(o.duration > 0)) return Status::InvalidArgument("--duration must be > 0 seconds");
   if (o.rate < 0) return Status::InvalidArgument("--rate must be >= 0 (0 = closed loop)");
+  if (o.retries < 0) return Status::InvalidArgument("--retries must be >= 0");
+  if (o.retries > 0 && o.rate > 0) {
+    return Status::InvalidArgument("--retries applies to the closed loop only (an open loop keeps its schedule)");
+  }
   QM_ASSIGN_OR_RETURN(std::vector<std::string> ids, LoadIds(o));
   std::vector<std::vector<Sample>> samples(o.concurrency);
   std::vector<Status> status(o.concurrency);
+  std::vector<int64_t> retried(o.concurrency, 0);
   const auto start = Clock::now() + std::chrono::milliseconds(50);
   std::vector<std::thread> threads;
   for (int i = 0; i < o.concurrency; ++i) {
     threads.emplace_back([&, i] {
       std::this_thread::sleep_until(start);
-      status[i] = RunConnection(o, ids, i, start, &samples[i]);
+      status[i] = RunConnection(o, ids, i, start, &samples[i], &retried[i]);
     });
   }
   for (auto& t : threads) t.join();
@@ -190,6 +198,12 @@ Status Run(const BenchOptions& o) {
   std::printf("outcomes     ");
   for (const auto& [k, v] : outcomes) std::printf(" %s=%lld", k.c_str(), static_cast<long long>(v));
   std::printf("\n");
+  if (o.retries > 0) {
+    int64_t n = 0;
+    for (int64_t r : retried) n += r;
+    std::printf("retried       %lld (overloaded pages sent again, up to %d times each)\n", static_cast<long long>(n),
+                o.retries);
+  }
   auto line = [](const char* name, const std::vector<int64_t>& v) {
     std::printf("%s p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n", name,
                 Percentile(v, 0.5) / 1e3, Percentile(v, 0.9) / 1e3, Percentile(v, 0.99) / 1e3,
@@ -235,6 +249,9 @@ Command AddBenchCommand(CLI::App& root) {
   c.app->add_option("--timeout", opts->timeout_ms, "client timeout per request in ms (default 5000)");
   c.app->add_option("--seed", opts->seed, "seed of the customer choice (default 1)");
   c.app->add_option("--csv", opts->csv, "write every latency: connection,send_us,latency_us,outcome");
+  c.app->add_option("--retries", opts->retries,
+                    "closed loop: send a page answered `overloaded` again up to N times after a jittered backoff "
+                    "(the latency counts every attempt; default 0)");
   c.run = [opts]() -> Status { return Run(*opts); };
   return c;
 }

@@ -22,7 +22,22 @@ struct ClientOptions {
   TimeMs timeout_ms = 5000;                       // a call without a reply by then fails with DeadlineExceeded
   // After a timeout the connection is dropped and reopened, so a late reply is never taken
   // for the answer to the next request.
+  // Retries (issue 20) of the synchronous calls (Call, CallJson, Recommend; not CallRaw or the
+  // pipelined Post/Receive): a reply RetryableReply accepts is sent again, up to `retries` more
+  // times, after a jittered exponential backoff: uniform in [0, min(max_backoff_ms,
+  // backoff_ms * 2^attempt)] ms ("full jitter"). The last reply is returned. 0 = never retry.
+  int retries = 0;
+  TimeMs backoff_ms = 5;
+  TimeMs max_backoff_ms = 500;
 };
+
+// Whether a reply with error `code` to `op` may be sent again unchanged: `overloaded` always (the
+// server ran nothing: refused at a full queue or shed before running); `unavailable` only for an
+// idempotent op: not `recommend` (a served page reserves caps under a new request id each time)
+// nor `reload`; `feedback` is idempotent (the store records an event once however often it is
+// sent), upserts replace, the rest read. No other code (a timeout is not a reply: whether the
+// request ran is unknown, so it is never retried).
+bool RetryableReply(const std::string& op, const std::string& code);
 
 // A typed `recommend` request (SPEC §5).
 struct RecommendRequest {
@@ -90,6 +105,8 @@ class Client {
   [[nodiscard]] Result<bool> Receive(std::chrono::microseconds timeout, uint64_t* tag, RecommendReply* reply);
 
   const std::string& endpoint() const;
+  // Requests sent again under ClientOptions::retries since the connection opened.
+  int64_t retried() const;
 
  private:
   struct Impl;
