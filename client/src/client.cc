@@ -257,7 +257,8 @@ Result<std::string> Client::CallJson(const std::string& request_json) {
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("cannot encode the request: ") + e.what());
   }
-  QM_ASSIGN_OR_RETURN(std::string reply, impl_->CallRetrying(bytes.data(), bytes.size(), j.value("op", "")));
+  const std::string op = j.contains("op") && j["op"].is_string() ? j["op"].get<std::string>() : "";
+  QM_ASSIGN_OR_RETURN(std::string reply, impl_->CallRetrying(bytes.data(), bytes.size(), op));
   try {
     return nlohmann::json::from_msgpack(reply).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } catch (const std::exception& e) {

@@ -158,12 +158,15 @@ TEST(Client, RetriesOverloadedRepliesAndUnavailableOnlyForIdempotentOps) {
   ASSERT_TRUE(fb.ok());
   EXPECT_TRUE(fb->ok);
   EXPECT_EQ(server.requests(), 13);
+  // A request whose op is not a string is sent as it is (the server answers bad_request).
+  EXPECT_TRUE((*c)->CallJson(R"({"op":5})").ok());
+  EXPECT_EQ(server.requests(), 14);
   // Without retries nothing is sent twice.
   auto plain = ConnectTo(server.endpoint());
   refuse = 1;
   unavailable = false;
   EXPECT_EQ(plain->Call("stats", "")->error_code, "overloaded");
-  EXPECT_EQ(server.requests(), 14);
+  EXPECT_EQ(server.requests(), 15);
 }
 
 TEST(Client, RetryableRepliesAreOverloadedAndUnavailableOfIdempotentOps) {
