@@ -1,5 +1,7 @@
 // Online catalogue updates and atomic version swaps.
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -188,6 +190,127 @@ TEST_F(EngineTest, AVersionThatFailsVerificationIsRefusedAndTheOldOneKeepsServin
   EXPECT_EQ(resp.items.size(), 5u);
   EXPECT_FALSE(e.Reload("v-no-such-version").ok());
   EXPECT_EQ(e.model_version(), v2);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteAll(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// Issue 20: every file of a version's bundle, truncated, with one byte flipped, or replaced by
+// the other version's file (an index from another version), and a manifest whose recorded hash
+// does not match: each is refused at reload naming the file, and the old version keeps serving.
+TEST_F(EngineTest, EveryFileOfTheBundleCorruptedTruncatedOrFromAnotherVersionIsRefusedAtReload) {
+  EngineOptions o = OptionsFor(scratch_);
+  o.artifacts_root = CopyArtifacts(scratch_);
+  const std::string v1 = SharedFixture().v1, v2 = SharedFixture().v2;
+  const fs::path dir = fs::path(o.artifacts_root) / v1, other = fs::path(o.artifacts_root) / v2;
+  Engine& e = Open(std::move(o));
+  ASSERT_EQ(e.model_version(), v2);
+  const std::string manifest_text = ReadAll((dir / "MANIFEST.json").string());
+  const nlohmann::json manifest = nlohmann::json::parse(manifest_text);
+  ASSERT_GE(manifest["files"].size(), 5u);
+  auto refused = [&](const std::string& file, const std::string& how) {
+    auto r = e.Reload(v1);
+    EXPECT_FALSE(r.ok()) << file << " " << how;
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find(file), std::string::npos) << how << ": " << r.status().message();
+    }
+    EXPECT_EQ(e.model_version(), v2) << file << " " << how;
+  };
+  int checked = 0;
+  for (const auto& f : manifest["files"]) {
+    const std::string name = f["path"].get<std::string>();
+    const fs::path path = dir / name;
+    const std::string original = ReadAll(path.string());
+    ASSERT_FALSE(original.empty()) << name;
+    WriteAll(path.string(), original.substr(0, original.size() / 2));  // truncated
+    refused(name, "truncated");
+    std::string flipped = original;
+    flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 0x5a);
+    WriteAll(path.string(), flipped);  // same size, another hash
+    refused(name, "one byte flipped");
+    if (fs::exists(other / name) && ReadAll((other / name).string()) != original) {
+      fs::copy_file(other / name, path, fs::copy_options::overwrite_existing);  // from the other version
+      refused(name, "from " + v2);
+    }
+    WriteAll(path.string(), original);
+    ++checked;
+  }
+  EXPECT_EQ(checked, static_cast<int>(manifest["files"].size()));
+  // The manifest's own record of a file's hash, changed: refused too.
+  nlohmann::json bad = manifest;
+  std::string& sha = bad["files"][0]["sha256"].get_ref<std::string&>();
+  sha[0] = sha[0] == '0' ? '1' : '0';
+  WriteAll((dir / "MANIFEST.json").string(), bad.dump());
+  refused(bad["files"][0]["path"].get<std::string>(), "manifest hash changed");
+  WriteAll((dir / "MANIFEST.json").string(), ReadAll((other / "MANIFEST.json").string()));
+  EXPECT_FALSE(e.Reload(v1).ok()) << "the other version's manifest";
+  EXPECT_EQ(e.model_version(), v2);
+  // Restored, the version loads: the refusals above were the corruption's.
+  WriteAll((dir / "MANIFEST.json").string(), manifest_text);
+  auto ok = e.Reload(v1);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(*ok, v1);
+  EXPECT_EQ(Recommend(SomeCustomer(), 5).model_version, v1);
+}
+
+// Issue 20: clock jumps. A request whose time steps back cannot reopen a cap that a later
+// contact used (a contact counts in every window that starts before it); a century later the
+// contact is out of every window; quiet hours hold in any year; nothing crashes at the epoch.
+TEST_F(EngineTest, RequestTimesThatJumpBackOrFarAheadKeepCapsAndQuietHoursRight) {
+  Engine& e = Open();
+  const Dataset& ds = SharedBank();
+  std::vector<std::string> ids;
+  for (size_t c = 0; c < ds.customers.size() && ids.size() < 30; ++c)
+    if (!(ds.customers[c].opt_out >> kWechatPush & 1)) ids.push_back(ds.customers[c].id);
+  auto push = [&](TimeMs now, const std::string& run) {
+    PushRequest req;
+    req.customer_ids = ids;
+    req.now_ms = now;
+    req.run_id = run;
+    std::vector<PushChoice> out;
+    EXPECT_TRUE(e.Push(req, &out).ok()) << run;
+    return out;
+  };
+  const std::vector<PushChoice> first = push(kNow, "noon");
+  int sent = 0;
+  for (const auto& c : first) sent += !c.items.empty();
+  ASSERT_GT(sent, 5);
+  // Two hours back (10:00 the same day): everyone sent at noon is held by a cap or the cooldown.
+  const std::vector<PushChoice> back = push(kNow - 2 * kMsPerHour, "back");
+  for (size_t k = 0; k < first.size(); ++k) {
+    if (first[k].items.empty()) continue;
+    EXPECT_TRUE(back[k].items.empty()) << ids[k] << " sent again by a clock that stepped back";
+    EXPECT_TRUE(back[k].skipped_by.rfind("cap.", 0) == 0 || back[k].skipped_by == "cooldown") << back[k].skipped_by;
+  }
+  // A century ahead, at 23:30 local: the noon sends are out of every window, and what goes out
+  // waits for the end of quiet hours (08:00 the next morning).
+  const TimeMs late = kNow + 36500 * kMsPerDay + 11 * kMsPerHour + 30 * kMsPerMinute;
+  const std::vector<PushChoice> ahead = push(late, "ahead");
+  int later = 0;
+  for (const auto& c : ahead) {
+    for (TimeMs at : c.send_at) EXPECT_EQ(at, kNow + 36501 * kMsPerDay - 4 * kMsPerHour);
+    later += !c.items.empty();
+  }
+  EXPECT_GT(later, 5);
+  // The epoch and the far past: answered, not crashed.
+  for (TimeMs t : {TimeMs{1}, kNow - 3650 * kMsPerDay}) {
+    Request r;
+    r.customer_id = ids[0];
+    r.channel = "app_home";
+    r.count = 5;
+    r.now_ms = t;
+    r.dry_run = true;
+    std::vector<Response> resp;
+    ASSERT_TRUE(e.Recommend({r}, &resp).ok());
+    EXPECT_TRUE(resp[0].status.ok()) << resp[0].status.ToString();
+    (void)push(t, "past-" + std::to_string(t));
+  }
 }
 
 TEST_F(EngineTest, OpenRefusesABundleThatFailsVerification) {
