@@ -149,7 +149,9 @@ TEST_F(DecisionLogTest, PushSendsAreRecordedAndControlCustomersGetGhostsNeverCou
       EXPECT_EQ(d.channel, "wechat_push");
       ++sent;
     }
-    if (!first[i].items.empty()) EXPECT_TRUE(second[i].items.empty()) << "cooldown";
+    if (!first[i].items.empty()) {
+      EXPECT_TRUE(second[i].items.empty()) << "cooldown";
+    }
     EXPECT_TRUE(by_run["run-2"].empty());
   }
   EXPECT_GT(sent, 0);

@@ -274,10 +274,7 @@ TEST_F(EngineTest, AClickRecordedThroughTheEngineChangesTheNextAnswer) {
 // customer with the consent rule, app_home still serves, and `history` shows the opt-out.
 TEST_F(EngineTest, AnOptOutFedBackStopsMarketingOnThatChannelOnly) {
   Engine& e = Open();
-  const Dataset& ds = Bank();
-  std::vector<std::string> ids;
-  for (size_t c = 0; c < ds.customers.size() && ids.size() < 40; ++c)
-    if (!(ds.customers[c].opt_out >> kWechatPush & 1)) ids.push_back(ds.customers[c].id);
+  const std::vector<std::string> ids = PushableCustomers(40);
   PushRequest req;
   req.customer_ids = ids;
   req.now_ms = kNow;

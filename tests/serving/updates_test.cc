@@ -264,10 +264,7 @@ TEST_F(EngineTest, EveryFileOfTheBundleCorruptedTruncatedOrFromAnotherVersionIsR
 // contact is out of every window; quiet hours hold in any year; nothing crashes at the epoch.
 TEST_F(EngineTest, RequestTimesThatJumpBackOrFarAheadKeepCapsAndQuietHoursRight) {
   Engine& e = Open();
-  const Dataset& ds = SharedBank();
-  std::vector<std::string> ids;
-  for (size_t c = 0; c < ds.customers.size() && ids.size() < 30; ++c)
-    if (!(ds.customers[c].opt_out >> kWechatPush & 1)) ids.push_back(ds.customers[c].id);
+  const std::vector<std::string> ids = PushableCustomers(30);
   auto push = [&](TimeMs now, const std::string& run) {
     PushRequest req;
     req.customer_ids = ids;

@@ -105,6 +105,15 @@ const Dataset& SharedBank() {
   return ds;
 }
 
+std::vector<std::string> PushableCustomers(size_t n) {
+  const Dataset& ds = SharedBank();
+  std::vector<std::string> ids;
+  for (size_t c = 0; c < ds.customers.size() && ids.size() < n; ++c) {
+    if (!(ds.customers[c].opt_out >> kWechatPush & 1)) ids.push_back(ds.customers[c].id);
+  }
+  return ids;
+}
+
 EngineOptions OptionsFor(const std::string& scratch) {
   const Fixture& f = SharedFixture();
   EngineOptions o;

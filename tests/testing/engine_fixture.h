@@ -15,6 +15,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "qianmian/artifacts/manifest.h"
 #include "qianmian/core/dataset.h"
@@ -44,6 +45,9 @@ const Fixture& SharedFixture();
 
 // The shared bank as the engine loads it (loaded once per test process).
 const Dataset& SharedBank();
+
+// The ids of the shared bank's first `n` customers who have not opted out of wechat_push.
+std::vector<std::string> PushableCustomers(size_t n);
 
 // Options for an engine over the shared bank with its own event store (and, when given, its
 // own copy of the artifact root).
