@@ -22,7 +22,8 @@ trap cleanup EXIT
 PORT=
 for _ in $(seq 1 20); do
   p=$((20000 + RANDOM % 40000))
-  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$W" >"$W/redis.log" 2>&1 &
+  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always --dir "$W" \
+    >"$W/redis.log" 2>&1 &
   REDIS_PID=$!
   for _ in $(seq 1 40); do
     if [ "$(redis-cli -p "$p" ping 2>/dev/null)" = PONG ]; then PORT=$p; break 2; fi
@@ -116,6 +117,66 @@ $QM client --connect "ipc://$W/a.sock" recommend "{\"customer_id\":\"$C\",\"chan
   grep -o '"item_id":"[^"]*"' | cut -d'"' -f4 | sort >"$W/after.txt"
 [ "$(comm -23 "$W/after.txt" "$W/service.txt" | wc -l)" -eq 0 ] && ok "after the cap a replica serves no marketing item" ||
   bad "marketing items after the cap: $(comm -23 "$W/after.txt" "$W/service.txt" | tr '\n' ' ')"
+
+# Issue 20: redis-server killed (SIGKILL) and restarted under the replicas. While it is down,
+# requests answer `unavailable` (never a page served without its contact counted); serving resumes
+# by itself once it is back; acknowledged feedback is still there (appendfsync always) and the
+# cap stays exact.
+C2=$(awk -F, 'NR > 1 && $8 == "" { n++; if (n == 2) { print $1; exit } }' "$W/bank/customers.csv")
+ITEM=$(awk -F, 'NR > 1 && $16 != "1" { print $1; exit }' "$W/bank/items.csv")
+TS=$(($(date +%s) * 1000 - 60000))
+ack=$($QM client --connect "ipc://$W/b.sock" feedback \
+  "{\"events\":[{\"ts_ms\":$TS,\"customer_id\":\"$C2\",\"item_id\":\"$ITEM\",\"type\":\"click\",\"channel\":\"app_home\"}]}")
+printf '%s' "$ack" | grep -q '"accepted":1' && ok "feedback acknowledged before the outage" || bad "feedback: $ack"
+# Load on replica a through the outage: every page is answered ok or unavailable, nothing else.
+$QM bench --connect "ipc://$W/a.sock" --data "$W/bank" --duration 4 --concurrency 2 --timeout 10000 >"$W/outage-bench.txt" 2>&1 &
+BENCH=$!
+sleep 1
+kill -KILL "$REDIS_PID"
+wait "$REDIS_PID" 2>/dev/null
+REDIS_PID=
+down_ok=0
+for r in a b; do
+  out=$($QM client --connect "ipc://$W/$r.sock" --timeout 10000 recommend "{\"customer_id\":\"$C2\",\"channel\":\"app_home\",\"count\":2}" 2>&1)
+  printf '%s' "$out" | grep -q '"code":"unavailable"' && down_ok=$((down_ok + 1)) || echo "  replica $r while redis is down: $out"
+  out=$($QM client --connect "ipc://$W/$r.sock" --timeout 10000 feedback \
+    "{\"events\":[{\"ts_ms\":$(($(date +%s) * 1000)),\"customer_id\":\"$C2\",\"item_id\":\"$ITEM\",\"type\":\"dismiss\",\"channel\":\"app_home\"}]}" 2>&1)
+  printf '%s' "$out" | grep -q '"accepted":1' && echo "  replica $r acknowledged feedback while redis was down: $out" ||
+    down_ok=$((down_ok + 1))
+done
+[ "$down_ok" -eq 4 ] && ok "while redis-server is down both replicas answer unavailable and acknowledge nothing" ||
+  bad "during the outage ($down_ok of 4 as expected)"
+redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always --dir "$W" \
+  >>"$W/redis.log" 2>&1 &
+REDIS_PID=$!
+for _ in $(seq 1 50); do [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+back=0
+for r in a b; do
+  for _ in $(seq 1 40); do
+    out=$($QM client --connect "ipc://$W/$r.sock" recommend "{\"customer_id\":\"$C2\",\"channel\":\"app_home\",\"count\":2}" 2>&1)
+    if printf '%s' "$out" | grep -q '"ok":true'; then back=$((back + 1)); break; fi
+    sleep 0.25
+  done
+done
+[ "$back" -eq 2 ] && ok "after redis-server restarts both replicas serve again by themselves" || bad "not serving again: $out"
+wait "$BENCH"
+outcomes=$(grep '^outcomes' "$W/outage-bench.txt")
+if printf '%s' "$outcomes" | grep -q 'ok=' && printf '%s' "$outcomes" | grep -q 'unavailable=' &&
+   [ -z "$(printf '%s' "$outcomes" | sed 's/^outcomes *//' | tr ' ' '\n' | grep -v '^ok=\|^unavailable=\|^$')" ]; then
+  ok "a bench through the outage got only ok and unavailable ($outcomes)"
+else
+  bad "bench through the outage: $outcomes"
+fi
+h=$($QM client --connect "ipc://$W/a.sock" history "{\"customer_id\":\"$C2\"}" | tr -d ' ')
+ev=$(printf '%s' "$h" | grep -o "{[^{}]*\"ts_ms\":$TS[,}][^{}]*}")
+printf '%s' "$ev" | grep -q "\"item_id\":\"$ITEM\"" && printf '%s' "$ev" | grep -q '"type":"click"' &&
+  ok "the feedback acknowledged before the outage survived it" || bad "history after the restart: $(printf '%s' "$h" | head -c 300)"
+for r in a b; do
+  out=$($QM client --connect "ipc://$W/$r.sock" history "{\"customer_id\":\"$C\"}")
+  cap=$(printf '%s' "$out" | tr -d ' ' | grep -o '{[^{}]*"rule":"home_daily"[^{}]*}')
+  printf '%s' "$cap" | grep -q "\"used\":$LIMIT[,}]" && ok "replica $r: the cap is still exactly $LIMIT of $LIMIT after the outage" ||
+    bad "replica $r's cap after the outage: $cap"
+done
 
 for i in "${!PIDS[@]}"; do
   kill -TERM "${PIDS[$i]}"
