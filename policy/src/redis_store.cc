@@ -149,6 +149,17 @@ bool ParseJsonState(std::string_view raw, CustomerState* s) {
   return true;
 }
 
+// An error reply that says the server cannot answer now but will (restarting and loading its
+// data, busy with a script, a cluster failing over): `unavailable`, never `internal`.
+bool TransientError(const redisReply* r) {
+  if (r == nullptr || r->type != REDIS_REPLY_ERROR || r->str == nullptr) return false;
+  const std::string_view m(r->str, r->len);
+  for (std::string_view p : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"}) {
+    if (m.substr(0, p.size()) == p) return true;
+  }
+  return false;
+}
+
 // A fresh write token: random, so a state deleted and written again never repeats one.
 std::string NewToken() {
   thread_local std::mt19937_64 rng(std::random_device{}() ^ std::hash<std::thread::id>()(std::this_thread::get_id()));
@@ -531,6 +542,7 @@ class RedisStore final : public EventStore {
   Status LoadScript(redisContext* c) {
     Reply r(static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %s", kCommitLua)));
     if (!r) return Status::Unavailable(std::string("redis: ") + c->errstr);
+    if (TransientError(r.get())) return Status::Unavailable(std::string("redis: ") + r->str);
     if (r->type != REDIS_REPLY_STRING) {
       return Status::Internal(std::string("redis SCRIPT LOAD failed: ") + (r->str ? r->str : ""));
     }
@@ -570,12 +582,14 @@ class RedisStore final : public EventStore {
 
   // Sends `cmds` pipelined on one connection and returns their replies. With `script`, the
   // commands a NOSCRIPT error refused (the server lost its script cache: they never ran) are
-  // sent again, once, after reloading the commit script.
+  // sent again, once, after reloading the commit script. Unavailable when the connection breaks
+  // or any reply is a TransientError (e.g. LOADING while a restarted server reads its AOF).
   Result<std::vector<Reply>> Pipeline(const std::vector<std::vector<std::string>>& cmds, bool script) {
     QM_ASSIGN_OR_RETURN(Context c, Acquire());
     std::vector<Reply> replies(cmds.size());
     std::vector<size_t> send(cmds.size());
     for (size_t i = 0; i < send.size(); ++i) send[i] = i;
+    Status transient;  // a TransientError reply: the whole pipeline is `unavailable`
     for (int attempt = 0; attempt < 2 && !send.empty(); ++attempt) {
       if (attempt == 1) {
         Status s = LoadScript(c.get());
@@ -603,13 +617,16 @@ class RedisStore final : public EventStore {
         }
         replies[i].reset(static_cast<redisReply*>(raw));
         const redisReply* r = replies[i].get();
+        if (TransientError(r) && transient.ok()) transient = Status::Unavailable(std::string("redis: ") + r->str);
         if (script && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).substr(0, 8) == "NOSCRIPT") {
           refused.push_back(i);
         }
       }
       send = std::move(refused);
+      if (!transient.ok()) break;
     }
     Release(std::move(c));
+    if (!transient.ok()) return transient;
     return replies;
   }
 

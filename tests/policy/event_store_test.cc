@@ -767,6 +767,26 @@ TEST_F(RedisStoreTest, AStateWithAnOptOutHasNoTtl) {
   EXPECT_EQ(std::stoll(Cli("PTTL " + Key("olga"))), -1) << "no expiry";
 }
 
+// Issue 20: a server that cannot answer now (here BUSY with a runaway script; LOADING while a
+// restarted server reads its AOF is the same kind) makes the store `unavailable`, never
+// `internal`, and it answers again once the server does.
+TEST_F(RedisStoreTest, AServerThatCannotAnswerNowIsUnavailableNotInternal) {
+  Cli("CONFIG SET lua-time-limit 10");
+  std::thread busy([&] { Cli("EVAL 'while true do end' 0"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto state = stores_[0]->State("pia");
+  Policy p = MakePolicy(NoRules());
+  Status rec = p.Record(stores_[0].get(), {bank_.Event("pia", 0, EventType::kClick, "app_home", t0_)});
+  Cli("SCRIPT KILL");
+  busy.join();
+  Cli("CONFIG SET lua-time-limit 5000");
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.status().code(), StatusCode::kUnavailable) << state.status().ToString();
+  EXPECT_EQ(rec.code(), StatusCode::kUnavailable) << rec.ToString();
+  EXPECT_TRUE(stores_[0]->State("pia").ok());
+  EXPECT_TRUE(p.Record(stores_[0].get(), {bank_.Event("pia", 0, EventType::kClick, "app_home", t0_)}).ok());
+}
+
 TEST_F(RedisStoreTest, ReadsAStateInTheOlderJsonFormatAndRewritesIt) {
   const std::string old =
       "'[[" + std::to_string(t0_ - kMsPerHour) + ",0,\"app_home\",\"item0\",\"\",\"news\",\"r0\",1,0]]'";
