@@ -16,6 +16,7 @@
 #include "qianmian/experiment/report.h"
 #include "qianmian/policy/event_store.h"
 #include "qianmian/training/pipeline.h"
+#include "report_counts.h"
 
 namespace qm::tools {
 
@@ -54,13 +55,8 @@ Status CountGhosts(const policy::StoreConfig& config, const Dataset& ds, const e
     sc.read_only = true;
   }
   QM_ASSIGN_OR_RETURN(auto store, policy::EventStore::Open(sc));
-  return store->ExportDecisions([&](const policy::DecisionRecord& d) {
-    if (d.kind != policy::DecisionKind::kGhost) return true;
-    auto c = ds.FindCustomer(d.customer_id);
-    if (!c) return true;
-    if (double* counts = w.Counts(d.ts, &(*outcomes)[*c])) counts[experiment::kGhosts] += 1;
-    return true;
-  });
+  return AddGhosts(
+      store.get(), [&](const std::string& id) { return ds.FindCustomer(id); }, w, outcomes);
 }
 
 Status Run(const ReportOptions& o) {

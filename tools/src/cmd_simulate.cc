@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -28,12 +29,12 @@
 #include "qianmian/core/time.h"
 #include "qianmian/experiment/assignment.h"
 #include "qianmian/experiment/report.h"
-#include "qianmian/policy/decision_log.h"
 #include "qianmian/policy/event_store.h"
 #include "qianmian/serving/engine.h"
 #include "qianmian/synth/bank.h"
 #include "qianmian/synth/simulator.h"
 #include "qianmian/training/pipeline.h"
+#include "report_counts.h"
 
 namespace qm::tools {
 
@@ -357,19 +358,6 @@ struct Loop {
   }
 };
 
-// The decision log's ghosts in [from, to): what push runs would have sent to control customers.
-Status CountGhosts(const synth::Bank& bank, policy::EventStore* store, TimeMs from, TimeMs to,
-                   std::vector<experiment::CustomerOutcome>* outcomes) {
-  std::unordered_map<std::string, uint32_t> index;
-  for (uint32_t c = 0; c < bank.num_customers(); ++c) index[bank.customer_id(c)] = c;
-  return store->ExportDecisions([&](const policy::DecisionRecord& d) {
-    auto c = index.find(d.customer_id);
-    if (d.kind == policy::DecisionKind::kGhost && d.ts >= from && d.ts < to && c != index.end())
-      (*outcomes)[c->second].in_window[experiment::kGhosts] += 1;
-    return true;
-  });
-}
-
 // Per arm: the customers opted out of wechat_push at the end (customers.csv's and the loop's),
 // and the consent check of the whole run.
 std::string Consent(const experiment::LayerConfig& lc, const std::vector<experiment::CustomerOutcome>& outcomes,
@@ -497,25 +485,33 @@ Status Run(const SimulateOptions& o) {
     const Item& it = items.items[e.item];
     experiment::CountEvent(e.type, it.service, it.value, k);
   }
-  const TimeMs to = sim->DayStart(sim->num_days());
-  QM_RETURN_IF_ERROR(CountGhosts(*bank, engine->store(), from, to, &outcomes));
-  experiment::ExperimentReport r = experiment::BuildReport(lc, outcomes, false);
-  r.from = from;
-  r.to = to;
-  std::string text = experiment::FormatReport(r);
-  text += Consent(lc, outcomes, *sim, loop.push_runs);
-  std::fputs(text.c_str(), stdout);
-  std::ofstream(fs::path(o.out) / "report.txt") << text;
-  std::ofstream(fs::path(o.out) / "report.json") << experiment::ReportJson(r) << "\n";
-  for (size_t b = 0; b < baselines.size(); ++b) {  // the same outcomes against another arm
-    experiment::ExperimentReport rb = experiment::BuildReport(lc, outcomes, false, baselines[b]);
-    rb.from = r.from;
-    rb.to = r.to;
-    const std::string name = "report_vs_" + o.baselines[b];
-    const std::string tb = experiment::FormatReport(rb);
-    std::printf("\nagainst %s:\n%s", o.baselines[b].c_str(), tb.c_str());
-    std::ofstream(fs::path(o.out) / (name + ".txt")) << tb;
-    std::ofstream(fs::path(o.out) / (name + ".json")) << experiment::ReportJson(rb) << "\n";
+  experiment::ReportWindow w;
+  w.from = from;
+  w.to = sim->DayStart(sim->num_days());
+  std::unordered_map<std::string, uint32_t> index;
+  for (uint32_t c = 0; c < bank->num_customers(); ++c) index[bank->customer_id(c)] = c;
+  QM_RETURN_IF_ERROR(AddGhosts(
+      engine->store(),
+      [&](const std::string& id) -> std::optional<uint32_t> {
+        auto c = index.find(id);
+        if (c == index.end()) return std::nullopt;
+        return c->second;
+      },
+      w, &outcomes));
+  // The report against the layer's control (with the consent lines), then against each baseline.
+  auto write = [&](int baseline, const std::string& name, const std::string& extra) {
+    experiment::ExperimentReport r = experiment::BuildReport(lc, outcomes, false, baseline);
+    r.from = w.from;
+    r.to = w.to;
+    const std::string text = experiment::FormatReport(r) + extra;
+    std::fputs(text.c_str(), stdout);
+    std::ofstream(fs::path(o.out) / (name + ".txt")) << text;
+    std::ofstream(fs::path(o.out) / (name + ".json")) << experiment::ReportJson(r) << "\n";
+  };
+  write(-1, "report", Consent(lc, outcomes, *sim, loop.push_runs));
+  for (size_t b = 0; b < baselines.size(); ++b) {
+    std::printf("\nagainst %s:\n", o.baselines[b].c_str());
+    write(baselines[b], "report_vs_" + o.baselines[b], "");
   }
   return Status::Ok();
 }
