@@ -46,6 +46,8 @@ Result<std::vector<PlanOutcome>> EventStore::ApplyMany(const std::vector<Contact
   return out;
 }
 
+Status EventStore::Health() { return State("__qm_health_probe__").status(); }
+
 Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreConfig& config) {
   if (config.backend == "embedded") return OpenRocksStore(config);
   if (config.backend == "redis") return OpenRedisStore(config);

@@ -9,13 +9,17 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -77,10 +81,32 @@ TimeMs LogKeyTime(const rocksdb::Slice& key, size_t prefix_len) {
 Status FromRocks(const rocksdb::Status& s, const char* what) {
   if (s.ok()) return Status::Ok();
   if (s.IsCorruption()) return Status::Corruption(std::string(what) + ": " + s.ToString());
+  if (s.IsNoSpace()) {
+    return Status::Unavailable(std::string(what) +
+                               ": the event store's disk is full, nothing was written (retry): " + s.ToString());
+  }
   return Status::IoError(std::string(what) + ": " + s.ToString());
 }
 
 bool ValidCustomer(const std::string& id) { return !id.empty() && id.find('\0') == std::string::npos; }
+
+// Opens the RocksDB database of `config` (read-only without the lock when config.read_only).
+Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config) {
+  rocksdb::DB* raw = nullptr;
+  if (config.read_only) {
+    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(rocksdb::Options(), config.path, &raw);
+    if (!s.ok()) return Status::IoError("cannot open event store '" + config.path + "' read-only: " + s.ToString());
+    return std::unique_ptr<rocksdb::DB>(raw);
+  }
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.IncreaseParallelism(2);
+  options.keep_log_file_num = 5;
+  options.max_manifest_file_size = 64 << 20;
+  rocksdb::Status s = rocksdb::DB::Open(options, config.path, &raw);
+  if (!s.ok()) return Status::IoError("cannot open event store '" + config.path + "': " + s.ToString());
+  return std::unique_ptr<rocksdb::DB>(raw);
+}
 
 class RocksStore final : public EventStore {
  public:
@@ -95,6 +121,9 @@ class RocksStore final : public EventStore {
       by_customer[e.customer_id].push_back(&e);
     }
     if (by_customer.empty()) return Status::Ok();
+    MaybeReopen();
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Writable("append"));
     std::vector<std::string_view> customers;
     for (const auto& [c, _] : by_customer) customers.push_back(c);
     auto locks = LockCustomers(customers);
@@ -112,17 +141,21 @@ class RocksStore final : public EventStore {
       CompactState(newest, options, &state);
       PutState(&batch, customer, state);
     }
-    return FromRocks(db_->Write(write_, &batch), "append");
+    return Commit(write_, &batch, "append");
   }
 
   Result<PlanOutcome> Apply(const ContactPlan& plan) override {
     QM_RETURN_IF_ERROR(CheckPlan(plan));
+    if (plan.max_take > 0) MaybeReopen();
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Readable());
     if (plan.max_take == 0) {  // a check: read-only, no lock needed (Get is atomic)
       CustomerState state;
       QM_RETURN_IF_ERROR(ReadState(plan.customer_id, &state));
       bool changed = false;
       return RunPlan(plan, &state, &changed);
     }
+    QM_RETURN_IF_ERROR(Writable("reserve"));
     std::lock_guard<std::mutex> lock(mu_[Stripe(plan.customer_id)]);
     CustomerState state;
     QM_RETURN_IF_ERROR(ReadState(plan.customer_id, &state));
@@ -136,7 +169,14 @@ class RocksStore final : public EventStore {
   }
 
   Result<std::vector<PlanOutcome>> ApplyMany(const std::vector<ContactPlan>& plans) override {
-    for (const ContactPlan& plan : plans) QM_RETURN_IF_ERROR(CheckPlan(plan));
+    bool writes = false;
+    for (const ContactPlan& plan : plans) {
+      QM_RETURN_IF_ERROR(CheckPlan(plan));
+      writes = writes || plan.max_take > 0;
+    }
+    if (writes) MaybeReopen();
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(writes ? Writable("reserve") : Readable());
     // Every customer's lock for the whole batch (in stripe order, as Append), so each plan is
     // atomic with its customer's state; states carry over between plans of one customer.
     std::vector<std::string_view> customers;
@@ -171,6 +211,8 @@ class RocksStore final : public EventStore {
   }
 
   Result<CustomerState> State(const std::string& customer_id) override {
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Readable());
     CustomerState state;
     QM_RETURN_IF_ERROR(ReadState(customer_id, &state));
     return state;
@@ -187,6 +229,9 @@ class RocksStore final : public EventStore {
       batch.Put(DecisionKey(d), EncodeDecision(d));
     }
     if (batch.Count() == 0) return Status::Ok();
+    MaybeReopen();
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Writable("append decisions"));
     return Write(&batch, config_.sync_decisions, "append decisions");
   }
 
@@ -195,6 +240,8 @@ class RocksStore final : public EventStore {
   }
 
   Status ExportDecisions(const std::function<bool(const DecisionRecord&)>& fn) override {
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Readable());
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek("d"); it->Valid() && it->key().starts_with("d"); it->Next()) {
       DecisionRecord d;
@@ -207,6 +254,8 @@ class RocksStore final : public EventStore {
   }
 
   Status Export(const std::function<bool(const StoredEvent&)>& fn) override {
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Readable());
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek("l"); it->Valid() && it->key().starts_with("l"); it->Next()) {
       StoredEvent e;
@@ -220,6 +269,9 @@ class RocksStore final : public EventStore {
 
   Status Compact(TimeMs now, const StateOptions& options) override {
     const TimeMs horizon = now - config_.retention;
+    MaybeReopen();
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Writable("compact", /*check_space=*/false));  // compaction is what frees space
     QM_RETURN_IF_ERROR(DropOlder('l', horizon));
     QM_RETURN_IF_ERROR(DropOlder('d', horizon));
     std::vector<std::string> customers;
@@ -237,10 +289,19 @@ class RocksStore final : public EventStore {
       if (!CompactState(now, options, &state)) continue;
       rocksdb::WriteBatch batch;
       PutState(&batch, c, state);
-      QM_RETURN_IF_ERROR(FromRocks(db_->Write(write_, &batch), "compact"));
+      QM_RETURN_IF_ERROR(Commit(write_, &batch, "compact"));
     }
     rocksdb::CompactRangeOptions cro;
     return FromRocks(db_->CompactRange(cro, nullptr, nullptr), "compact");
+  }
+
+  Status Health() override {
+    MaybeReopen();
+    {
+      std::shared_lock<std::shared_mutex> hold(db_mu_);
+      if (!config_.read_only) QM_RETURN_IF_ERROR(Writable("writes"));
+    }
+    return EventStore::Health();
   }
 
   const char* backend() const override { return "embedded"; }
@@ -250,6 +311,8 @@ class RocksStore final : public EventStore {
   template <typename Record>
   Result<std::vector<Record>> NewestFirst(char tag, const std::string& customer_id, TimeMs since, size_t limit,
                                           bool (*decode)(std::string_view, Record*), const char* what) {
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Readable());
     std::vector<Record> out;
     const std::string prefix = LogPrefix(customer_id, tag);
     std::string upper = std::string(1, tag) + customer_id;
@@ -285,12 +348,12 @@ class RocksStore final : public EventStore {
       size_t plen = zero - k.data() + 1;
       if (k.size() >= plen + 8 && LogKeyTime(k, plen) < horizon) batch.Delete(k);
       if (batch.Count() >= 10000) {
-        QM_RETURN_IF_ERROR(FromRocks(db_->Write(write_, &batch), "compact"));
+        QM_RETURN_IF_ERROR(Commit(write_, &batch, "compact"));
         batch.Clear();
       }
     }
     QM_RETURN_IF_ERROR(FromRocks(it->status(), "compact"));
-    return FromRocks(db_->Write(write_, &batch), "compact");
+    return Commit(write_, &batch, "compact");
   }
 
   size_t Stripe(std::string_view customer) const { return std::hash<std::string_view>()(customer) % kStripes; }
@@ -330,7 +393,81 @@ class RocksStore final : public EventStore {
   Status Write(rocksdb::WriteBatch* batch, bool sync, const char* what = "reserve") {
     rocksdb::WriteOptions wo = write_;
     if (!sync) wo.sync = false;
-    return FromRocks(db_->Write(wo, batch), what);
+    return Commit(wo, batch, what);
+  }
+
+  // Every write goes through here (REQUIRES a hold of db_mu_). A write that fails for the disk
+  // (full, or an I/O error) marks the store broken: RocksDB 7.8 must not write to a WAL after a
+  // failed write to it (Debian's build asserts and aborts; fixed upstream in 9.x), so nothing is
+  // written until MaybeReopen has closed and reopened the database.
+  Status Commit(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* batch, const char* what) {
+    rocksdb::Status s = db_->Write(wo, batch);
+    if (s.IsIOError()) {
+      std::lock_guard<std::mutex> lock(reopen_mu_);
+      broken_reason_ = s.ToString();
+      broken_ = true;
+    }
+    return FromRocks(s, what);
+  }
+
+  // Whether the database can be read (REQUIRES a hold of db_mu_).
+  Status Readable() const {
+    if (db_) return Status::Ok();
+    std::lock_guard<std::mutex> lock(reopen_mu_);
+    return Status::Unavailable("the event store is closed after a failed write (" + broken_reason_ +
+                               ") and could not be reopened yet");
+  }
+
+  // Whether a write may go to the database now (REQUIRES a hold of db_mu_): it is open, no earlier
+  // write failed since it was opened, and (check_space) the disk keeps [store] min_free_mb free.
+  Status Writable(const char* what, bool check_space = true) {
+    QM_RETURN_IF_ERROR(Readable());
+    if (broken_) {
+      std::lock_guard<std::mutex> lock(reopen_mu_);
+      return Status::Unavailable(std::string(what) + ": an earlier write to the event store failed (" + broken_reason_ +
+                                 "); it reopens when the disk works again. Nothing was written (retry)");
+    }
+    if (!check_space || config_.min_free_mb <= 0) return Status::Ok();
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    if (now - space_checked_ms_.load(std::memory_order_relaxed) >= kSpaceCheckMs) {
+      struct statvfs fs;
+      if (statvfs(config_.path.c_str(), &fs) == 0) {
+        free_bytes_.store(static_cast<int64_t>(fs.f_bavail) * static_cast<int64_t>(fs.f_frsize));
+      }
+      space_checked_ms_.store(now, std::memory_order_relaxed);
+    }
+    const int64_t free_mb = free_bytes_.load() >> 20;
+    if (free_mb >= config_.min_free_mb) return Status::Ok();
+    return Status::Unavailable(std::string(what) + ": the event store's disk is full (" + std::to_string(free_mb) +
+                               " MB free, [store] min_free_mb = " + std::to_string(config_.min_free_mb) +
+                               "), nothing was written (retry)");
+  }
+
+  // After a failed write: closes the database and opens it again (at most every kReopenEvery),
+  // so the next write goes to a new WAL. Until it succeeds writes are refused; reads go on while
+  // the database is open.
+  void MaybeReopen() {
+    if (!broken_) return;
+    {
+      std::lock_guard<std::mutex> lock(reopen_mu_);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_reopen_ < kReopenEvery) return;
+      last_reopen_ = now;
+    }
+    std::unique_lock<std::shared_mutex> exclusive(db_mu_);
+    if (!broken_) return;
+    db_.reset();
+    auto db = OpenDb(config_);
+    std::lock_guard<std::mutex> lock(reopen_mu_);
+    if (!db.ok()) {
+      broken_reason_ = db.status().message();
+      return;
+    }
+    db_ = std::move(*db);
+    broken_ = false;
+    broken_reason_.clear();
   }
 
   Status ReadState(const std::string& customer, CustomerState* state) {
@@ -356,6 +493,17 @@ class RocksStore final : public EventStore {
   StoreConfig config_;
   rocksdb::WriteOptions write_;
   std::array<std::mutex, kStripes> mu_;  // mu_[Stripe(c)] guards customer c's state
+  // db_ may be closed and reopened (MaybeReopen): every public method holds db_mu_ shared while it
+  // uses db_ (once: never nested), the reopen holds it exclusively.
+  std::shared_mutex db_mu_;
+  static constexpr std::chrono::seconds kReopenEvery{1};
+  static constexpr int64_t kSpaceCheckMs = 100;  // statvfs at most this often
+  mutable std::mutex reopen_mu_;                 // guards broken_reason_, last_reopen_
+  std::atomic<bool> broken_{false};              // a write failed: nothing is written until reopened
+  std::string broken_reason_;
+  std::chrono::steady_clock::time_point last_reopen_{};
+  std::atomic<int64_t> space_checked_ms_{-kSpaceCheckMs};
+  std::atomic<int64_t> free_bytes_{INT64_MAX};
 };
 
 }  // namespace
@@ -366,26 +514,13 @@ Result<std::unique_ptr<EventStore>> OpenRocksStore(const StoreConfig& config) {
     if (!std::filesystem::exists(std::filesystem::path(config.path) / "CURRENT")) {
       return Status::NotFound("no event store at '" + config.path + "'");
     }
-    rocksdb::Options options;
-    rocksdb::DB* raw = nullptr;
-    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, config.path, &raw);
-    if (!s.ok()) return Status::IoError("cannot open event store '" + config.path + "' read-only: " + s.ToString());
-    return std::unique_ptr<EventStore>(new RocksStore(std::unique_ptr<rocksdb::DB>(raw), config));
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(config.path, ec);
+    if (ec) return Status::IoError("cannot create store folder '" + config.path + "': " + ec.message());
   }
-  std::error_code ec;
-  std::filesystem::create_directories(config.path, ec);
-  if (ec) return Status::IoError("cannot create store folder '" + config.path + "': " + ec.message());
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.IncreaseParallelism(2);
-  options.keep_log_file_num = 5;
-  options.max_manifest_file_size = 64 << 20;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, config.path, &raw);
-  if (!s.ok()) {
-    return Status::IoError("cannot open event store '" + config.path + "': " + s.ToString());
-  }
-  return std::unique_ptr<EventStore>(new RocksStore(std::unique_ptr<rocksdb::DB>(raw), config));
+  QM_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenDb(config));
+  return std::unique_ptr<EventStore>(new RocksStore(std::move(db), config));
 }
 
 }  // namespace qm::policy

@@ -275,8 +275,7 @@ Status Server::Impl::Stats(const Fields&, MapWriter* reply) {
   if (auto c = artifacts::ReadCurrent(artifacts_root); c.ok()) s.current_version = *c;
   s.store_status = "ok";
   if (auto* store = engine->store()) {
-    auto st = store->State("__qm_stats_probe__");
-    if (!st.ok()) s.store_status = st.status().ToString();
+    if (Status st = store->Health(); !st.ok()) s.store_status = st.ToString();
   }
   s.store_backend = engine->store() ? engine->store()->backend() : "none";
   s.queue_capacity = config.queue_capacity;

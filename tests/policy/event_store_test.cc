@@ -836,6 +836,40 @@ TEST(EventStoreOpen, RefusesAnUnreachableRedis) {
   EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
 }
 
+// The embedded store's disk guard ([store] min_free_mb): below it every write is refused as
+// unavailable, naming the full disk, before RocksDB is touched; reads go on; health says why.
+TEST(EmbeddedStoreDiskGuard, BelowMinFreeSpaceWritesAreRefusedAndReadsGoOn) {
+  TempDir dir;
+  StoreConfig c = StoreFor("embedded", dir.path());
+  c.min_free_mb = 0;
+  Bank bank;
+  bank.Add("item0", ItemKind::kContent, "news", "");
+  const TimeMs t0 = At("2024-03-04T10:00");
+  {
+    auto open = EventStore::Open(c);
+    ASSERT_TRUE(open.ok()) << open.status().ToString();
+    ASSERT_TRUE((*open)->Append({bank.Event("erin", 0, EventType::kClick, "app_home", t0, "r1")}, {}).ok());
+  }
+  c.min_free_mb = int64_t{1} << 40;  // no disk has an exabyte free
+  auto open = EventStore::Open(c);
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  EventStore* store = open->get();
+  Status refused = store->Append({bank.Event("erin", 0, EventType::kClick, "app_home", t0 + 1, "r2")}, {});
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.message().find("the event store's disk is full"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("min_free_mb"), std::string::npos) << refused.message();
+  Policy p = MakePolicy(NoRules());
+  auto reserve = p.Reserve(store, MakeCustomer("erin"), bank.Cands({0}), kWechatPush, t0 + 2, "run1", 1);
+  EXPECT_EQ(reserve.status().code(), StatusCode::kUnavailable);
+  auto check = p.Check(store, MakeCustomer("erin"), bank.Cands({0}), kWechatPush, t0 + 2);
+  EXPECT_TRUE(check.ok()) << "a check writes nothing: " << check.status().ToString();
+  auto log = store->Log("erin", 0, 10);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_EQ(log->size(), 1u) << "the acknowledged event is readable, the refused one absent";
+  EXPECT_EQ((*log)[0].request_id, "r1");
+  EXPECT_EQ(store->Health().code(), StatusCode::kUnavailable);
+}
+
 TEST(StoreConfig, ReadsTheStoreSection) {
   auto f = ConfigFile::Parse(
       "[store]\nbackend = \"redis\"\nredis_port = 7000\nretention = \"30d\"\nsync_decisions = true\n");
@@ -848,6 +882,17 @@ TEST(StoreConfig, ReadsTheStoreSection) {
   EXPECT_EQ(c.redis_port, 7000);
   EXPECT_EQ(c.retention, 30 * kMsPerDay);
   EXPECT_TRUE(c.sync_decisions);
+  EXPECT_EQ(c.min_free_mb, 256) << "the default disk guard";
+}
+
+TEST(StoreConfig, RefusesANegativeDiskGuard) {
+  auto f = ConfigFile::Parse("[store]\nmin_free_mb = -1\n");
+  ASSERT_TRUE(f.ok());
+  StoreConfig c;
+  ReadStoreConfig(f->Root().Table("store"), &c);
+  Status st = f->Finish();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("store.min_free_mb"), std::string::npos) << st.message();
 }
 
 }  // namespace

@@ -82,6 +82,10 @@ class EventStore {
   // horizons.
   [[nodiscard]] virtual Status Compact(TimeMs now, const StateOptions& options) = 0;
 
+  // Whether the store answers and takes writes now: Ok, or why not (Unavailable: e.g. the
+  // embedded store's disk is full; it tries to resume first). The default reads a probe state.
+  [[nodiscard]] virtual Status Health();
+
   // "embedded" or "redis".
   virtual const char* backend() const = 0;
 };

@@ -117,6 +117,9 @@ struct StoreConfig {
                                      // `sync`). Off: they reach the WAL before the reply (they
                                      // survive a process crash or SIGKILL) without waiting for
                                      // the disk: a power loss may lose the last ones.
+  int64_t min_free_mb = 256;         // embedded: writes are refused (unavailable) while the
+                                     // store's disk has less free space (0 = no check); RocksDB
+                                     // needs room to flush and compact
   bool read_only = false;            // embedded: open without the lock, for readers
                                      // (e.g. `train` beside a running server); writes fail
   std::string redis_host = "127.0.0.1";
