@@ -13,6 +13,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libstb-dev
   python3 python3-matplotlib
+  libfaketime
   clang-format
 )
 missing=()

@@ -286,7 +286,7 @@ void Server::Impl::MaintainLoop() {
   while (!watch_cv.wait_for(lock, std::chrono::milliseconds(config.compact_interval), [&] { return stop_watch; })) {
     lock.unlock();
     const auto t0 = Clock::now();
-    Status st = engine->store()->Compact(NowMs(), engine->policy().state_options());
+    Status st = engine->store()->Compact(CompactionNow(), engine->policy().state_options());
     const int64_t ms = MicrosSince(t0) / 1000;
     lock.lock();
     std::lock_guard<std::mutex> s(stats_mu);
@@ -299,6 +299,16 @@ void Server::Impl::MaintainLoop() {
       spdlog::error("server: event store compaction failed ({})", StatusCodeName(st.code()));
     }
   }
+}
+
+TimeMs Server::Impl::CompactionNow() {
+  const TimeMs wall = NowMs();
+  const TimeMs bound = started_wall + MicrosSince(started) / 1000 + kMsPerMinute;
+  if (wall <= bound) return wall;
+  spdlog::warn("server: the host clock reads {} s ahead of the time the server has run; compacting the event store "
+               "as of that time instead",
+               (wall - bound) / 1000);
+  return bound;
 }
 
 void Server::Impl::Handle(const Job& job, msgpack::sbuffer* out, const char** error_code) {

@@ -109,6 +109,7 @@ struct Server::Impl {
   std::string endpoint;
   std::string replies_endpoint;  // inproc PULL of the front thread
   Clock::time_point started = Clock::now();
+  TimeMs started_wall = NowMs();  // the host's wall clock when `started` was taken
 
   zmq::context_t ctx{1};
   std::thread front, watch, maintain;
@@ -147,6 +148,10 @@ struct Server::Impl {
   static bool IsAppHomeRecommend(const Job& job);
   void WatchLoop();
   void MaintainLoop();
+  // The time a compaction runs as of: the wall clock, bounded by the wall clock at the start plus
+  // the (monotonic) time the server has run, plus a minute; a host clock stepped forward must not
+  // age the event record (a year ahead would compact all of it away). Logs such a step.
+  TimeMs CompactionNow();
   // Handles one frame in the front thread: true when answered there (reply in *out).
   bool Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer* out);
   void Record(size_t slot, const char* error_code, Clock::time_point arrival);
