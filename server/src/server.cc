@@ -305,9 +305,10 @@ TimeMs Server::Impl::CompactionNow() {
   const TimeMs wall = NowMs();
   const TimeMs bound = started_wall + MicrosSince(started) / 1000 + kMsPerMinute;
   if (wall <= bound) return wall;
-  spdlog::warn("server: the host clock reads {} s ahead of the time the server has run; compacting the event store "
-               "as of that time instead",
-               (wall - bound) / 1000);
+  spdlog::warn(
+      "server: the host clock reads {} s ahead of the time the server has run; compacting the event store "
+      "as of that time instead",
+      (wall - bound) / 1000);
   return bound;
 }
 
