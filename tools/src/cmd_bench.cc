@@ -4,7 +4,13 @@
 //                           the replies do; latency counts from the scheduled send time, so a
 //                           stalled server is not hidden (no coordinated omission).
 // Prints throughput, latency percentiles and error counts; --csv writes every latency.
+// --feedback-every N mixes in what an app reports: every Nth page served, its first item goes back
+// as an `impression` (confirming the page's reservation) over one more connection.
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <deque>
+#include <nlohmann/json.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +24,7 @@
 #include "commands.h"
 #include "qianmian/client/client.h"
 #include "qianmian/core/csv.h"
+#include "qianmian/core/time.h"
 
 namespace qm::tools {
 
@@ -39,12 +46,37 @@ struct BenchOptions {
   uint64_t seed = 1;
   std::string csv;
   int retries = 0;  // closed loop: send an `overloaded` page again up to this many times
+  int feedback_every = 0;  // 0 = no feedback; N = an impression for every Nth page served
 };
 
 struct Sample {
   int64_t send_us;  // scheduled (open loop) or actual (closed loop) send, from the start
   int64_t latency_us;
   std::string outcome;  // "ok", a server error code, or "timeout" / "client_error"
+};
+
+// The pages to feed back (--feedback-every): the page connections hand every Nth served page's
+// (customer, request id, first item) to the feedback connection.
+struct FeedbackFeed {
+  int every = 0;
+  std::string channel;
+  std::atomic<int64_t> pages{0};
+  std::mutex mu;
+  std::deque<std::array<std::string, 3>> queue;
+
+  void Served(const std::string& customer, const client::RecommendReply& r) {
+    if (every <= 0 || !r.ok || r.items.empty()) return;
+    if (pages.fetch_add(1) % every != every - 1) return;
+    std::lock_guard<std::mutex> lock(mu);
+    queue.push_back({customer, r.request_id, r.items[0].item_id});
+  }
+  bool Next(std::array<std::string, 3>* page) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (queue.empty()) return false;
+    *page = std::move(queue.front());
+    queue.pop_front();
+    return true;
+  }
 };
 
 Result<std::vector<std::string>> LoadIds(const BenchOptions& o) {
@@ -79,7 +111,7 @@ int64_t Us(Clock::duration d) { return std::chrono::duration_cast<std::chrono::m
 
 // One connection's share of the load; appends its samples to *out.
 Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids, int index, Clock::time_point start,
-                     std::vector<Sample>* out, int64_t* retried) {
+                     FeedbackFeed* feed, std::vector<Sample>* out, int64_t* retried) {
   client::ClientOptions co;
   co.endpoint = o.connect;
   co.timeout_ms = o.timeout_ms;
@@ -98,6 +130,7 @@ Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids,
       const auto t0 = Clock::now();
       auto r = c->Recommend(req);
       const auto t1 = Clock::now();
+      if (r.ok()) feed->Served(req.customer_id, *r);
       std::string outcome = r.ok() ? (r->ok ? "ok" : r->error_code)
                                    : (r.status().code() == StatusCode::kDeadlineExceeded ? "timeout" : "client_error");
       out->push_back({Us(t0 - start), Us(t1 - t0), std::move(outcome)});
@@ -108,7 +141,11 @@ Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids,
   // Open loop: this connection sends at start + (index + k * C) / R.
   const double gap_us = 1e6 * o.concurrency / o.rate;
   const double offset_us = 1e6 * index / o.rate;
-  std::unordered_map<uint64_t, Clock::time_point> pending;
+  struct Pending {
+    Clock::time_point scheduled;
+    std::string customer;
+  };
+  std::unordered_map<uint64_t, Pending> pending;
   int64_t k = 0;
   auto scheduled = [&](int64_t n) {
     return start + std::chrono::microseconds(static_cast<int64_t>(offset_us + gap_us * static_cast<double>(n)));
@@ -121,7 +158,7 @@ Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids,
       req.customer_id = ids[pick(rng)];
       auto tag = c->PostRecommend(req);
       if (tag.ok()) {
-        pending[*tag] = next;
+        pending[*tag] = {next, req.customer_id};
       } else {
         out->push_back({Us(next - start), Us(Clock::now() - next), "client_error"});
       }
@@ -140,11 +177,47 @@ Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids,
     if (!*got) continue;
     auto it = pending.find(tag);
     if (it == pending.end()) continue;
-    out->push_back({Us(it->second - start), Us(Clock::now() - it->second), reply.ok ? "ok" : reply.error_code});
+    const auto t = it->second.scheduled;
+    out->push_back({Us(t - start), Us(Clock::now() - t), reply.ok ? "ok" : reply.error_code});
+    feed->Served(it->second.customer, reply);
     pending.erase(it);
   }
-  for (const auto& [tag, t] : pending) out->push_back({Us(t - start), Us(Clock::now() - t), "timeout"});
+  for (const auto& [tag, p] : pending) {
+    out->push_back({Us(p.scheduled - start), Us(Clock::now() - p.scheduled), "timeout"});
+  }
   return Status::Ok();
+}
+
+// The feedback connection: sends each handed page's impression (synchronously) until the load has
+// ended and the queue is empty; a sample per request ("ok" only when the event was accepted).
+Status RunFeedback(const BenchOptions& o, Clock::time_point start, const std::atomic<bool>& done, FeedbackFeed* feed,
+                   std::vector<Sample>* out) {
+  client::ClientOptions co;
+  co.endpoint = o.connect;
+  co.timeout_ms = o.timeout_ms;
+  QM_ASSIGN_OR_RETURN(auto c, client::Client::Connect(co));
+  std::array<std::string, 3> page;
+  for (;;) {
+    if (!feed->Next(&page)) {
+      if (done) return Status::Ok();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    nlohmann::json ev = {{"ts_ms", NowMs()},  {"customer_id", page[0]}, {"item_id", page[2]},
+                         {"type", "impression"}, {"channel", o.channel},  {"request_id", page[1]}};
+    const std::string fields = nlohmann::json{{"events", nlohmann::json::array({ev})}}.dump();
+    const auto t0 = Clock::now();
+    auto r = c->Call("feedback", fields);
+    const auto t1 = Clock::now();
+    std::string outcome = "client_error";
+    if (r.ok()) {
+      outcome = !r->ok ? r->error_code
+                       : nlohmann::json::parse(r->json).value("accepted", 0) == 1 ? "ok" : "rejected";
+    } else if (r.status().code() == StatusCode::kDeadlineExceeded) {
+      outcome = "timeout";
+    }
+    out->push_back({Us(t0 - start), Us(t1 - t0), std::move(outcome)});
+  }
 }
 
 int64_t Percentile(const std::vector<int64_t>& sorted, double q) {
@@ -159,6 +232,7 @@ Status Run(const BenchOptions& o) {
   if (!(o.duration > 0)) return Status::InvalidArgument("--duration must be > 0 seconds");
   if (o.rate < 0) return Status::InvalidArgument("--rate must be >= 0 (0 = closed loop)");
   if (o.retries < 0) return Status::InvalidArgument("--retries must be >= 0");
+  if (o.feedback_every < 0) return Status::InvalidArgument("--feedback-every must be >= 0 (0 = none)");
   if (o.retries > 0 && o.rate > 0) {
     return Status::InvalidArgument("--retries applies to the closed loop only (an open loop keeps its schedule)");
   }
@@ -167,16 +241,26 @@ Status Run(const BenchOptions& o) {
   std::vector<Status> status(o.concurrency);
   std::vector<int64_t> retried(o.concurrency, 0);
   const auto start = Clock::now() + std::chrono::milliseconds(50);
+  FeedbackFeed feed;
+  feed.every = o.feedback_every;
+  std::vector<Sample> feedback;
+  Status feedback_status;
+  std::atomic<bool> done{false};
+  std::thread feeder;
+  if (o.feedback_every > 0) feeder = std::thread([&] { feedback_status = RunFeedback(o, start, done, &feed, &feedback); });
   std::vector<std::thread> threads;
   for (int i = 0; i < o.concurrency; ++i) {
     threads.emplace_back([&, i] {
       std::this_thread::sleep_until(start);
-      status[i] = RunConnection(o, ids, i, start, &samples[i], &retried[i]);
+      status[i] = RunConnection(o, ids, i, start, &feed, &samples[i], &retried[i]);
     });
   }
   for (auto& t : threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  done = true;
+  if (feeder.joinable()) feeder.join();
   for (const auto& s : status) QM_RETURN_IF_ERROR(s);
+  QM_RETURN_IF_ERROR(feedback_status);
   std::vector<int64_t> all, ok;
   std::map<std::string, int64_t> outcomes;
   for (const auto& v : samples) {
@@ -211,18 +295,33 @@ Status Run(const BenchOptions& o) {
   };
   line("latency (all)", all);
   line("latency (ok) ", ok);
+  if (o.feedback_every > 0) {
+    std::map<std::string, int64_t> fb_outcomes;
+    std::vector<int64_t> fb;
+    for (const auto& s : feedback) {
+      fb.push_back(s.latency_us);
+      ++fb_outcomes[s.outcome];
+    }
+    std::sort(fb.begin(), fb.end());
+    std::printf("feedback      %zu impressions (one per %d pages served), outcomes", feedback.size(), o.feedback_every);
+    for (const auto& [k, v] : fb_outcomes) std::printf(" %s=%lld", k.c_str(), static_cast<long long>(v));
+    std::printf("\n");
+    line("feedback     ", fb);
+  }
   if (!o.csv.empty()) {
     QM_ASSIGN_OR_RETURN(auto w, CsvWriter::Open(o.csv));
     w->Row({"connection", "send_us", "latency_us", "outcome"});
-    for (size_t c = 0; c < samples.size(); ++c) {
-      for (const auto& s : samples[c]) {
-        w->Field(static_cast<int64_t>(c));
+    auto rows = [&](int64_t connection, const std::vector<Sample>& v) {
+      for (const auto& s : v) {
+        w->Field(connection);
         w->Field(s.send_us);
         w->Field(s.latency_us);
         w->Field(s.outcome);
         w->EndRow();
       }
-    }
+    };
+    for (size_t c = 0; c < samples.size(); ++c) rows(static_cast<int64_t>(c), samples[c]);
+    rows(-1, feedback);  // the feedback connection's requests
     QM_RETURN_IF_ERROR(w->Close());
   }
   return Status::Ok();
@@ -248,7 +347,11 @@ Command AddBenchCommand(CLI::App& root) {
   c.app->add_option("--deadline-ms", opts->deadline_ms, "deadline_ms sent with each request (default none)");
   c.app->add_option("--timeout", opts->timeout_ms, "client timeout per request in ms (default 5000)");
   c.app->add_option("--seed", opts->seed, "seed of the customer choice (default 1)");
-  c.app->add_option("--csv", opts->csv, "write every latency: connection,send_us,latency_us,outcome");
+  c.app->add_option("--csv", opts->csv,
+                    "write every latency: connection,send_us,latency_us,outcome (connection -1: feedback)");
+  c.app->add_option("--feedback-every", opts->feedback_every,
+                    "every Nth page served, feed its first item back as an impression over one more connection "
+                    "(default 0: none)");
   c.app->add_option("--retries", opts->retries,
                     "closed loop: send a page answered `overloaded` again up to N times after a jittered backoff "
                     "(the latency counts every attempt; default 0)");

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Soak (issue 20; not in CI): a server under 70% of its measured capacity for MINUTES (default 30)
+# with feedback mixed in (an impression for every third page), compaction every 5 minutes.
+# Records the server's RSS every 10 s and every latency, then reports per-minute throughput and
+# p99, memory drift, compactions and errors (scripts/soak_report.py), with a verdict against the
+# issue's targets: memory flat (+-5% after the first 2 minutes), p99 flat, compaction running,
+# zero errors.
+# Usage: scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
+set -euo pipefail
+DATA=${1:?usage: soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]}
+ART=${2:?usage: soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]}
+MINUTES=${3:-30}
+OUT=${4:-/tmp/qm-soak}
+QM=${QM:-$(dirname "$0")/../build/tools/qianmian}
+mkdir -p "$OUT"
+PORT=$((20000 + RANDOM % 40000))
+ADDR="tcp://127.0.0.1:$PORT"
+cat >"$OUT/soak.toml" <<TOML
+[server]
+workers = 2
+compact_interval = "5m"
+TOML
+"$QM" serve --data "$DATA" --artifacts "$ART" --config "$OUT/soak.toml" --bind "$ADDR" >"$OUT/serve.log" 2>&1 &
+SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null; kill $SAMPLER 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do
+  "$QM" client --connect "$ADDR" health >/dev/null 2>&1 && break
+  sleep 0.5
+done
+echo "soak: server pid $SERVER on $ADDR"
+# Capacity: closed loop, 4 connections, 30 s (after a 10 s warm-up).
+"$QM" bench --connect "$ADDR" --data "$DATA" --duration 10 --concurrency 4 >/dev/null
+"$QM" bench --connect "$ADDR" --data "$DATA" --duration 30 --concurrency 4 | tee "$OUT/capacity.txt"
+CAP=$(sed -n 's/^requests .*ok [0-9]* (\([0-9.]*\) req\/s)$/\1/p' "$OUT/capacity.txt")
+RATE=$(python3 -c "print(round(0.7 * $CAP, 1))")
+echo "soak: capacity $CAP pages/s, soak at $RATE pages/s for $MINUTES min"
+# RSS every 10 s.
+(
+  echo "t_s,rss_kb"
+  t=0
+  while kill -0 "$SERVER" 2>/dev/null; do
+    echo "$t,$(ps -o rss= -p "$SERVER" | tr -d ' ')"
+    sleep 10
+    t=$((t + 10))
+  done
+) >"$OUT/rss.csv" &
+SAMPLER=$!
+"$QM" bench --connect "$ADDR" --data "$DATA" --rate "$RATE" --duration $((MINUTES * 60)) --concurrency 4 \
+  --feedback-every 3 --csv "$OUT/latency.csv" | tee "$OUT/soak.txt"
+"$QM" client --connect "$ADDR" stats >"$OUT/stats.json"
+kill "$SAMPLER" 2>/dev/null || true
+python3 "$(dirname "$0")/soak_report.py" "$OUT"
