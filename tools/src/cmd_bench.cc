@@ -9,14 +9,14 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <deque>
-#include <nlohmann/json.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -45,7 +45,7 @@ struct BenchOptions {
   int64_t timeout_ms = 5000;
   uint64_t seed = 1;
   std::string csv;
-  int retries = 0;  // closed loop: send an `overloaded` page again up to this many times
+  int retries = 0;         // closed loop: send an `overloaded` page again up to this many times
   int feedback_every = 0;  // 0 = no feedback; N = an impression for every Nth page served
 };
 
@@ -203,16 +203,15 @@ Status RunFeedback(const BenchOptions& o, Clock::time_point start, const std::at
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
-    nlohmann::json ev = {{"ts_ms", NowMs()},  {"customer_id", page[0]}, {"item_id", page[2]},
-                         {"type", "impression"}, {"channel", o.channel},  {"request_id", page[1]}};
+    nlohmann::json ev = {{"ts_ms", NowMs()},     {"customer_id", page[0]}, {"item_id", page[2]},
+                         {"type", "impression"}, {"channel", o.channel},   {"request_id", page[1]}};
     const std::string fields = nlohmann::json{{"events", nlohmann::json::array({ev})}}.dump();
     const auto t0 = Clock::now();
     auto r = c->Call("feedback", fields);
     const auto t1 = Clock::now();
     std::string outcome = "client_error";
     if (r.ok()) {
-      outcome = !r->ok ? r->error_code
-                       : nlohmann::json::parse(r->json).value("accepted", 0) == 1 ? "ok" : "rejected";
+      outcome = !r->ok ? r->error_code : nlohmann::json::parse(r->json).value("accepted", 0) == 1 ? "ok" : "rejected";
     } else if (r.status().code() == StatusCode::kDeadlineExceeded) {
       outcome = "timeout";
     }
@@ -247,7 +246,8 @@ Status Run(const BenchOptions& o) {
   Status feedback_status;
   std::atomic<bool> done{false};
   std::thread feeder;
-  if (o.feedback_every > 0) feeder = std::thread([&] { feedback_status = RunFeedback(o, start, done, &feed, &feedback); });
+  if (o.feedback_every > 0)
+    feeder = std::thread([&] { feedback_status = RunFeedback(o, start, done, &feed, &feedback); });
   std::vector<std::thread> threads;
   for (int i = 0; i < o.concurrency; ++i) {
     threads.emplace_back([&, i] {
