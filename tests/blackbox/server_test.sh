@@ -87,6 +87,16 @@ if printf '%s' "$out" | grep -q "^retried  *[0-9][0-9]* (overloaded pages sent a
 else
   bad "bench --retries: $out"
 fi
+before=$($QM client --connect "$ADDR" stats | grep -o '"feedback":{"count":[0-9]*' | grep -o '[0-9]*$')
+out=$($QM bench --connect "$ADDR" --data "$W/bank" --duration 1 --concurrency 2 --feedback-every 2 2>&1)
+fed=$(printf '%s' "$out" | sed -n 's/^feedback  *\([0-9]*\) impressions (one per 2 pages served), outcomes ok=\([0-9]*\)$/\1 \2/p')
+after=$($QM client --connect "$ADDR" stats | grep -o '"feedback":{"count":[0-9]*' | grep -o '[0-9]*$')
+n=${fed%% *}
+if [ -n "$fed" ] && [ "$n" -gt 0 ] && [ "$n" = "${fed##* }" ] && [ $((after - before)) -eq "$n" ]; then
+  ok "bench --feedback-every 2 feeds back $n impressions, all accepted, each one feedback request at the server"
+else
+  bad "bench --feedback-every ($before -> $after): $out"
+fi
 out=$($QM bench --connect "$ADDR" --data "$W/bank" --rate 50 --duration 1 --retries 2 2>&1)
 if [ $? -ne 0 ] && printf '%s' "$out" | grep -q "closed loop only"; then
   ok "bench refuses --retries with an open loop"
