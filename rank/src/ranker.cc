@@ -68,6 +68,28 @@ struct CrossNetImpl : nn::Module {
     deep2 = nn::Linear(o.hidden1, o.hidden2);
     deep = register_module("deep", nn::Sequential(deep1, nn::ReLU(), deep2, nn::ReLU()));
     head = register_module("head", nn::Linear(x0_dim + o.hidden2, 2));
+    Kc = s.customer_dense();
+    if (!o.tower_features) {  // a mask over the dense columns: 0 on u.v and u*v
+      tower_mask = torch::ones({1, K});
+      tower_mask.slice(1, Kc, K - features::kContactFeatures).zero_();
+      tower_mask = register_buffer("tower_mask", tower_mask);
+    }
+    if (o.factor_dim > 0) {
+      const int r = o.factor_dim;
+      L = s.label_vocab();
+      fm_cust = register_module("fm_cust", nn::Embedding(s.customer_cat_vocab(), r));
+      fm_dense = register_module("fm_dense", nn::Linear(nn::LinearOptions(Kc, r).bias(false)));
+      fm_item = register_module("fm_item", nn::Embedding(s.item_vocab(), r));
+      fm_item_cat = register_module("fm_item_cat", nn::Embedding(s.item_cat_vocab(), r));
+      fm_bag = register_module("fm_bag",
+                               nn::Embedding(nn::EmbeddingOptions(s.label_vocab() + s.tag_vocab(), r).padding_idx(0)));
+      fm_out = register_module("fm_out", nn::Linear(1, 2));
+      for (auto* e : {&fm_cust, &fm_item, &fm_item_cat, &fm_bag}) nn::init::normal_((*e)->weight, 0.0, 0.1);
+      torch::NoGradGuard g;
+      fm_bag->weight[0].zero_();
+      fm_out->weight.fill_(1.0);
+      fm_out->bias.zero_();
+    }
     for (auto* e : {&cust_cat, &item_id, &item_cat, &context, &bag}) nn::init::normal_((*e)->weight, 0.0, 0.05);
     {
       torch::NoGradGuard g;
@@ -89,11 +111,32 @@ struct CrossNetImpl : nn::Module {
     auto bg = bag(bag_ids);
     auto cnt = (bag_ids > 0).sum(1, true).clamp_min(1).to(torch::kFloat32);
     auto bm = bg.sum(1) / cnt;
-    auto x0 = torch::cat({c, id, ic, cx, bm, dense_norm(dense)}, 1);
+    auto x0 = torch::cat({c, id, ic, cx, bm, DenseNorm(dense)}, 1);
     auto x = x0;
     for (size_t l = 0; l < cross_u.size(); ++l) x = x0 * cross_u[l](cross_v[l](x)) + x;
     auto d = deep->forward(x0);
-    return head(torch::cat({x, d}, 1));
+    auto out = head(torch::cat({x, d}, 1));
+    return fm_out ? out + Factorisation(cat, dense, bag_ids) : out;
+  }
+
+  torch::Tensor DenseNorm(const torch::Tensor& dense) {
+    return dense_norm(tower_mask.defined() ? dense * tower_mask : dense);
+  }
+
+  // The customer x item factorisation [n, 2] (factor_dim > 0). Its tables are trained with the
+  // dense parameters; in training it also leaves the batch's item factor penalty in item_l2.
+  torch::Tensor Factorisation(const torch::Tensor& cat, const torch::Tensor& dense, const torch::Tensor& bag_ids) {
+    const int C = features::FeatureSpace::kItemCatFields;
+    auto mean = [&](const torch::Tensor& mask) {
+      auto m = mask.unsqueeze(2).to(torch::kFloat32);
+      return (fm_bag(bag_ids * mask.to(torch::kInt64)) * m).sum(1) / mask.sum(1, true).clamp_min(1).to(torch::kFloat32);
+    };
+    auto cu = fm_cust(cat.slice(1, 0, F)).sum(1) + mean((bag_ids > 0).logical_and(bag_ids < L)) +
+              fm_dense(dense.slice(1, 0, Kc));
+    auto own = fm_item(cat.select(1, F));
+    auto it = own + fm_item_cat(cat.slice(1, F + 1, F + C)).sum(1) + mean(bag_ids >= L);
+    if (is_training()) item_l2 = own.pow(2).sum(1).mean();
+    return fm_out((cu * it).sum(1, true));
   }
 
   // The same logits when every row shares the customer fields and the context (one request):
@@ -113,7 +156,7 @@ struct CrossNetImpl : nn::Module {
     auto bg = bag(bag_ids);
     auto cnt = (bag_ids > 0).sum(1, true).clamp_min(1).to(torch::kFloat32);
     auto bm = bg.sum(1) / cnt;
-    auto dn = dense_norm(dense);
+    auto dn = DenseNorm(dense);
     auto shared = torch::cat({c, cx}, 1);         // [1, (F + 3) * fd]
     auto rows = torch::cat({id, ic, bm, dn}, 1);  // [n, the rest of x0]
     auto x0 = torch::cat({c.expand({n, -1}), id, ic, cx.expand({n, -1}), bm, dn}, 1);
@@ -124,7 +167,8 @@ struct CrossNetImpl : nn::Module {
     }
     auto h = torch::relu(torch::addmm(torch::addmm(split.b1, shared, split.w1_shared.t()), rows, split.w1_rows.t()));
     auto d = torch::relu(deep2(h));
-    return head(torch::cat({x, d}, 1));
+    auto out = head(torch::cat({x, d}, 1));
+    return fm_out ? out + Factorisation(cat, dense, bag_ids) : out;
   }
 
   // Splits the first deep layer's and the first cross projection's weights into the columns
@@ -167,12 +211,18 @@ struct CrossNetImpl : nn::Module {
 
   RankerOptions opt;
   int64_t F = 0, K = 0, x0_dim = 0;
+  int64_t Kc = 0, L = 0;  // customer dense columns; the bag's label ids are [1, L)
   nn::Embedding cust_cat{nullptr}, item_id{nullptr}, item_cat{nullptr}, context{nullptr}, bag{nullptr};
   nn::LayerNorm dense_norm{nullptr};
   std::vector<nn::Linear> cross_u, cross_v;
   nn::Sequential deep{nullptr};
   nn::Linear deep1{nullptr}, deep2{nullptr};  // deep's two linear layers (shared, not copies)
   nn::Linear head{nullptr};
+  torch::Tensor tower_mask;  // defined when !tower_features
+  // factor_dim > 0: the factorisation's tables and its weight in each logit.
+  nn::Embedding fm_cust{nullptr}, fm_item{nullptr}, fm_item_cat{nullptr}, fm_bag{nullptr};
+  nn::Linear fm_dense{nullptr}, fm_out{nullptr};
+  torch::Tensor item_l2;  // the last training batch's mean |own item factor|^2
   struct {
     torch::Tensor w1_shared, w1_rows, b1, v0_shared, v0_rows;
   } split;
@@ -243,6 +293,7 @@ class BuiltinRanker final : public Ranker {
           auto lc = F::binary_cross_entropy_with_logits(logits.select(1, 0), yc, opts);
           auto lv = F::binary_cross_entropy_with_logits(logits.select(1, 1), yv, opts);
           auto loss = ((lc + options_.convert_weight * lv) * w).sum() / w.sum();
+          if (net_->fm_out && options_.item_factor_l2 > 0) loss = loss + options_.item_factor_l2 * net_->item_l2;
           dense_opt.zero_grad();
           sparse_opt.zero_grad();
           loss.backward();
@@ -280,7 +331,9 @@ class BuiltinRanker final : public Ranker {
                                        {"cross_layers", options_.cross_layers},
                                        {"cross_rank", options_.cross_rank},
                                        {"hidden1", options_.hidden1},
-                                       {"hidden2", options_.hidden2}},
+                                       {"hidden2", options_.hidden2},
+                                       {"factor_dim", options_.factor_dim},
+                                       {"tower_features", options_.tower_features}},
                                       "ranker");
   }
 
@@ -383,7 +436,8 @@ std::string RankerKindName(RankerKind kind) { return kind == RankerKind::kGbdt ?
 Result<std::unique_ptr<Ranker>> Ranker::CreateBuiltin(const features::FeatureSpace& space,
                                                       const RankInputBuilder& builder, const RankerOptions& o) {
   if (o.kind == RankerKind::kGbdt) return CreateGbdtRanker(builder, o);
-  if (o.field_dim < 1 || o.cross_rank < 1 || o.hidden1 < 1 || o.hidden2 < 1 || o.cross_layers < 0 || o.epochs < 1) {
+  if (o.field_dim < 1 || o.cross_rank < 1 || o.hidden1 < 1 || o.hidden2 < 1 || o.cross_layers < 0 || o.epochs < 1 ||
+      o.factor_dim < 0) {
     return Status::InvalidArgument("ranker sizes must be positive (cross_layers >= 0, epochs >= 1)");
   }
   try {
@@ -408,6 +462,8 @@ Result<std::unique_ptr<Ranker>> Ranker::LoadBuiltin(const std::string& path, con
     o.cross_rank = j.at("cross_rank");
     o.hidden1 = j.at("hidden1");
     o.hidden2 = j.at("hidden2");
+    o.factor_dim = j.value("factor_dim", 0);  // versions before these two: none, and the towers read
+    o.tower_features = j.value("tower_features", true);
   } catch (const std::exception& e) {
     return Status::Corruption("'" + path + ".json': " + e.what());
   }

@@ -143,6 +143,41 @@ TEST(Ranker, BuiltinModelSavesAndLoads) {
   EXPECT_NE(bad.message().find("saving ranker"), std::string::npos) << bad.message();
 }
 
+// Without tower features the network reads nothing of u.v and u*v: changing them changes no
+// score. The factorisation and that choice survive saving and loading.
+TEST(Ranker, WithoutTowerFeaturesIgnoresTheTowerColumnsAndSavesThatChoice) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  RankerOptions o;
+  o.tower_features = false;
+  o.factor_dim = 6;
+  auto ranker = Ranker::CreateBuiltin(*w.space, b, o);
+  ASSERT_TRUE(ranker.ok());
+  std::mt19937 rng(3);
+  RankBatch batch;
+  MakeBatch(w, b, &rng, 10, &batch);
+  RankInputs changed = batch.inputs;
+  const int first_tower_column = w.space->customer_dense();
+  for (int64_t r = 0; r < changed.n; ++r) {
+    for (int k = first_tower_column; k < changed.dense_width - features::kContactFeatures; ++k) {
+      changed.dense[r * changed.dense_width + k] += 3.0f;
+    }
+  }
+  std::vector<float> a(10), a2(10), c(10), c2(10);
+  ASSERT_TRUE((*ranker)->Score(batch.inputs, a.data(), a2.data()).ok());
+  ASSERT_TRUE((*ranker)->Score(changed, c.data(), c2.data()).ok());
+  EXPECT_EQ(a, c);
+  EXPECT_EQ(a2, c2);
+  auto path = (std::filesystem::temp_directory_path() / "qm_ranker_notower_test.pt").string();
+  ASSERT_TRUE((*ranker)->Save(path).ok());
+  auto loaded = Ranker::LoadBuiltin(path, *w.space, b);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_TRUE((*loaded)->Score(changed, c.data(), c2.data()).ok());
+  EXPECT_EQ(a, c);
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".json");
+}
+
 // Trains `ranker` on 20 batches of 256 rows (one pass per epoch).
 RankTrainStats TrainOn(const World& w, const RankInputBuilder& b, Ranker* ranker, uint32_t seed) {
   std::mt19937 rng(seed);

@@ -843,7 +843,10 @@ Status FitBundle(const Dataset& ds, const Split& split, const ByCustomer& by, co
   }
   (*stats)["ranker.rows"] = static_cast<double>(rows.size());
   b->builder = std::make_unique<rank::RankInputBuilder>(*b->space, b->towers->dim());
-  QM_ASSIGN_OR_RETURN(b->ranker, rank::Ranker::CreateBuiltin(*b->space, *b->builder, c.ranker));
+  rank::RankerOptions ranker_options = c.ranker;
+  ranker_options.tower_features = c.ranker_tower_features < 0 ? !b->ranker_on_exposures : c.ranker_tower_features == 1;
+  (*stats)["ranker.tower_features"] = ranker_options.tower_features ? 1 : 0;
+  QM_ASSIGN_OR_RETURN(b->ranker, rank::Ranker::CreateBuiltin(*b->space, *b->builder, ranker_options));
   {
     std::mt19937_64 rng(c.seed ^ 0x7a11);
     std::vector<size_t> order(rows.size());

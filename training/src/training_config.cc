@@ -93,6 +93,13 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   rt.Read("cross_rank", &r.cross_rank);
   rt.Read("hidden1", &r.hidden1);
   rt.Read("hidden2", &r.hidden2);
+  rt.Read("factor_dim", &r.factor_dim);
+  rt.Read("item_factor_l2", &r.item_factor_l2);
+  if (rt.Has("tower_features")) {
+    bool on = true;
+    rt.Read("tower_features", &on);
+    c->ranker_tower_features = on ? 1 : 0;
+  }
   rt.Read("epochs", &r.epochs);
   rt.Read("learning_rate", &r.learning_rate);
   rt.Read("sparse_learning_rate", &r.sparse_learning_rate);
@@ -100,6 +107,8 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   if (r.epochs < 1) rt.Error("epochs", "must be >= 1");
   if (r.field_dim < 1 || r.cross_rank < 1 || r.hidden1 < 1 || r.hidden2 < 1)
     rt.Error("field_dim", "widths must be positive");
+  if (r.factor_dim < 0) rt.Error("factor_dim", "must be >= 0");
+  if (!(r.item_factor_l2 >= 0)) rt.Error("item_factor_l2", "must be >= 0");
 }
 
 }  // namespace qm::training

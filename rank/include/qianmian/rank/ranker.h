@@ -40,8 +40,19 @@ struct RankerOptions {
   int cross_rank = 32;   // rank of each cross layer's weight
   int hidden1 = 128;     // deep tower widths
   int hidden2 = 64;
-  int epochs = 2;
-  float learning_rate = 2e-3f;         // Adam, dense layers
+  // Width of the explicit customer x item factorisation, the form of a latent-factor click model:
+  // (the customer's field, label and dense factors summed) . (the item's field and tag factors
+  // and its own id factor summed), added to both logits; 0 = none.
+  int factor_dim = 32;
+  // L2 penalty (per row) on the items' own id factors: shrinks each item towards what its
+  // attributes imply, which otherwise overfits on a few hundred impressions per item.
+  float item_factor_l2 = 3.0f;
+  // Whether the network reads the two-tower inputs (u.v and u*v; the contract's columns stay).
+  // Off for a ranker of logged exposures (the trainer's default, TrainConfig): the towers fit the
+  // same training clicks, so the ranker learns to trust them more than they deserve on new pairs.
+  bool tower_features = true;
+  int epochs = 4;
+  float learning_rate = 5e-3f;         // Adam, dense layers
   float sparse_learning_rate = 0.05f;  // Adagrad, embedding tables
   float convert_weight = 1.0f;         // weight of the conversion loss
   uint64_t seed = 42;

@@ -59,6 +59,9 @@ struct TrainConfig {
     return o;
   }();
   rank::RankerOptions ranker;  // [training.ranker]
+  // [training.ranker] tower_features: -1 = auto (off when the ranker learns from logged
+  // exposures, on otherwise, e.g. positives with sampled negatives), 0 = off, 1 = on.
+  int ranker_tower_features = -1;
 };
 void ReadTrainConfig(ConfigTable t, TrainConfig* c);
 
