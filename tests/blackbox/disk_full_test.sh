@@ -26,7 +26,7 @@ mount -t tmpfs -o size=400m tmpfs "$MNT" 2>"$W/mount.err" ||
 
 quick_bank 300 20 60 10 9
 ADDR=
-printf '[store]\npath = "%s"\n[server]\nworkers = 2\n' "$MNT/store" >"$W/df.toml"
+printf '[store]\npath = "%s"\n[server]\nworkers = 2\ncodel_target = 0\napp_home_deadline = 0\n' "$MNT/store" >"$W/df.toml"
 client() { $QM client --connect "$ADDR" "$@" 2>/dev/null; }
 # start_server: serve on a free loopback port (another one when the port is taken).
 start_server() {
@@ -164,7 +164,7 @@ SERVER=
 # The store then marks itself broken and reopens; if RocksDB aborts first, the process dies as if
 # killed. Either way nothing acknowledged may be lost and the store must reopen uncorrupted.
 TOLERATE_ABORT=1
-printf '[store]\npath = "%s"\nmin_free_mb = 0\n[server]\nworkers = 2\n' "$MNT/store" >"$W/df.toml"
+printf '[store]\npath = "%s"\nmin_free_mb = 0\n[server]\nworkers = 2\ncodel_target = 0\napp_home_deadline = 0\n' "$MNT/store" >"$W/df.toml"
 start_server || { bad "server did not start without the guard: $(tail -3 "$W/serve.log")"; exit 1; }
 fill_until_full full 600
 if printf '%s' "$REFUSAL" | grep -q '"code":"unavailable"' && printf '%s' "$REFUSAL" | grep -q "disk is full"; then
@@ -185,7 +185,7 @@ wait "$SERVER" 2>/dev/null
 SERVER=
 TOLERATE_ABORT=
 rm -f "$MNT/filler"
-printf '[store]\npath = "%s"\n[server]\nworkers = 2\n' "$MNT/store" >"$W/df.toml"
+printf '[store]\npath = "%s"\n[server]\nworkers = 2\ncodel_target = 0\napp_home_deadline = 0\n' "$MNT/store" >"$W/df.toml"
 start_server && ok "the store reopens after the server died on a full disk" ||
   { bad "restart after the server died on a full disk: $(tail -3 "$W/serve.log")"; exit 1; }
 out=$(feedback last 20)
