@@ -43,6 +43,12 @@ quick_bank() {
     { bad "train: $(tail -5 "$W/train.txt")"; exit 1; }
 }
 
+# Push-run outputs: a send list's rows (customer,item,scheduled_at, sorted), and from a run's
+# summary the sends and the sends replayed from an earlier run of the same id.
+sends() { tail -n +2 "$1" | cut -d, -f1-3 | sort; }
+sent() { sed -n 's/^ *sends (rows of the send list) *\([0-9]*\)$/\1/p' "$1"; }
+replayed() { sed -n 's/^ *replayed from this run id *\([0-9]*\)$/\1/p' "$1"; }
+
 # finish NAME: prints the counts; the exit status is the verdict.
 finish() {
   echo "$1: $pass passed, $fail failed"

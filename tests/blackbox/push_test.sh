@@ -7,9 +7,6 @@
 set -u
 QM=${1:?usage: push_test.sh QIANMIAN}
 source "$(dirname "$0")/lib.sh"
-sends() { tail -n +2 "$1" | cut -d, -f1-3 | sort; }          # customer,item,scheduled_at
-replayed() { sed -n 's/^ *replayed from this run id *\([0-9]*\)$/\1/p' "$1"; }
-sent() { sed -n 's/^ *sends (rows of the send list) *\([0-9]*\)$/\1/p' "$1"; }
 
 quick_bank 3000 40 300 20 5
 NOW=$(tail -n +2 "$W/bank/events.csv" | cut -d, -f1 | sort -n | tail -1)
