@@ -181,6 +181,8 @@ void ReadStoreConfig(ConfigTable t, StoreConfig* c) {
   t.Read("sync_decisions", &c->sync_decisions);
   t.Read("min_free_mb", &c->min_free_mb);
   if (c->min_free_mb < 0) t.Error("min_free_mb", "must be >= 0 (0 = no check)");
+  t.Read("memory_mb", &c->memory_mb);
+  if (c->memory_mb < 16 || c->memory_mb > 1 << 20) t.Error("memory_mb", "must be in [16, 1048576]");
   t.Read("redis_host", &c->redis_host);
   t.Read("redis_port", &c->redis_port);
   if (c->redis_port <= 0 || c->redis_port > 65535) t.Error("redis_port", "must be in [1, 65535]");

@@ -4,10 +4,19 @@
 //                                        -> EncodeEvent(event)   (identical events share a key)
 //   "d" + customer + '\0' + be64(ts) + request + '\0' + kind + be32(position) + item
 //                                        -> EncodeDecision(decision)  (the decision log)
+//   "mhorizon"                           -> be64(ts): records older than this are past retention
+// Retention: Compact moves the horizon; reads skip the records older than it at once, and a
+// compaction filter removes them from disk when RocksDB next compacts their files (periodic
+// compaction rewrites every file at least every two days). Memory is bounded: [store] memory_mb
+// of LRU block cache for the data, index and filter blocks, and two memtables of 64 MB.
 // Per-customer atomicity: a striped mutex held across read-modify-write of the state and the
 // synced WriteBatch; concurrent synced writes are group-committed by RocksDB's write thread.
+#include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <sys/statvfs.h>
 
@@ -15,8 +24,10 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -78,6 +89,39 @@ TimeMs LogKeyTime(const rocksdb::Slice& key, size_t prefix_len) {
   return static_cast<TimeMs>(v ^ (uint64_t{1} << 63));
 }
 
+// The time of an event ('l') or decision ('d') record's key; false for any other key.
+bool RecordTime(const rocksdb::Slice& key, TimeMs* ts) {
+  if (key.empty() || (key[0] != 'l' && key[0] != 'd')) return false;
+  const char* zero = static_cast<const char*>(memchr(key.data(), '\0', key.size()));
+  if (!zero) return false;
+  const size_t plen = zero - key.data() + 1;
+  if (key.size() < plen + 8) return false;
+  *ts = LogKeyTime(key, plen);
+  return true;
+}
+
+const char kHorizonKey[] = "mhorizon";
+
+// Removes the event and decision records older than the retention horizon when RocksDB compacts
+// their files. Shared by every compaction thread: the horizon is atomic.
+class RetentionFilter final : public rocksdb::CompactionFilter {
+ public:
+  void Raise(TimeMs horizon) {
+    TimeMs was = horizon_.load();
+    while (was < horizon && !horizon_.compare_exchange_weak(was, horizon)) {
+    }
+  }
+  TimeMs horizon() const { return horizon_.load(std::memory_order_relaxed); }
+  bool Filter(int, const rocksdb::Slice& key, const rocksdb::Slice&, std::string*, bool*) const override {
+    TimeMs ts = 0;
+    return RecordTime(key, &ts) && ts < horizon();
+  }
+  const char* Name() const override { return "qianmian.RetentionFilter"; }
+
+ private:
+  std::atomic<TimeMs> horizon_{std::numeric_limits<TimeMs>::min()};
+};
+
 Status FromRocks(const rocksdb::Status& s, const char* what) {
   if (s.ok()) return Status::Ok();
   if (s.IsCorruption()) return Status::Corruption(std::string(what) + ": " + s.ToString());
@@ -90,8 +134,9 @@ Status FromRocks(const rocksdb::Status& s, const char* what) {
 
 bool ValidCustomer(const std::string& id) { return !id.empty() && id.find('\0') == std::string::npos; }
 
-// Opens the RocksDB database of `config` (read-only without the lock when config.read_only).
-Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config) {
+// Opens the RocksDB database of `config` (read-only without the lock when config.read_only);
+// `filter` (retention) must outlive it.
+Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config, const RetentionFilter* filter) {
   rocksdb::DB* raw = nullptr;
   if (config.read_only) {
     rocksdb::Status s = rocksdb::DB::OpenForReadOnly(rocksdb::Options(), config.path, &raw);
@@ -103,6 +148,22 @@ Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config) {
   options.IncreaseParallelism(2);
   options.keep_log_file_num = 5;
   options.max_manifest_file_size = 64 << 20;
+  // Memory: one cache of memory_mb for the data, index and filter blocks (RocksDB's default keeps
+  // every file's index and filter blocks on the heap, so memory grows with the store), plus two
+  // memtables of 64 MB (RocksDB's default size: smaller ones flush and compact so often that a
+  // 2-core server loses a third of its pages per second).
+  std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(static_cast<size_t>(config.memory_mb) << 20);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));  // a state Get skips the files without it
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  options.write_buffer_size = 64 << 20;
+  options.max_write_buffer_number = 2;
+  options.compaction_filter = filter;
+  options.periodic_compaction_seconds = 2 * 24 * 3600;  // expired records leave the disk within 2 days
   rocksdb::Status s = rocksdb::DB::Open(options, config.path, &raw);
   if (!s.ok()) return Status::IoError("cannot open event store '" + config.path + "': " + s.ToString());
   return std::unique_ptr<rocksdb::DB>(raw);
@@ -110,8 +171,20 @@ Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config) {
 
 class RocksStore final : public EventStore {
  public:
-  RocksStore(std::unique_ptr<rocksdb::DB> db, const StoreConfig& c) : db_(std::move(db)), config_(c) {
+  RocksStore(std::shared_ptr<RetentionFilter> filter, std::unique_ptr<rocksdb::DB> db, const StoreConfig& c)
+      : filter_(std::move(filter)), db_(std::move(db)), config_(c) {
     write_.sync = c.sync;
+  }
+
+  // Reads the retention horizon the last compaction stored.
+  Status LoadHorizon() {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kHorizonKey, &v);
+    if (s.IsNotFound()) return Status::Ok();
+    QM_RETURN_IF_ERROR(FromRocks(s, "read the retention horizon"));
+    if (v.size() != 8) return Status::Corruption("bad retention horizon record in the event store");
+    filter_->Raise(LogKeyTime(v, 0));
+    return Status::Ok();
   }
 
   Status Append(const std::vector<StoredEvent>& events, const StateOptions& options) override {
@@ -219,7 +292,7 @@ class RocksStore final : public EventStore {
   }
 
   Result<std::vector<StoredEvent>> Log(const std::string& customer_id, TimeMs since, size_t limit) override {
-    return NewestFirst<StoredEvent>('l', customer_id, since, limit, DecodeEvent, "event");
+    return NewestFirst<StoredEvent>('l', customer_id, std::max(since, filter_->horizon()), limit, DecodeEvent, "event");
   }
 
   Status AppendDecisions(const std::vector<DecisionRecord>& decisions) override {
@@ -236,14 +309,18 @@ class RocksStore final : public EventStore {
   }
 
   Result<std::vector<DecisionRecord>> Decisions(const std::string& customer_id, TimeMs since, size_t limit) override {
-    return NewestFirst<DecisionRecord>('d', customer_id, since, limit, DecodeDecision, "decision");
+    return NewestFirst<DecisionRecord>('d', customer_id, std::max(since, filter_->horizon()), limit, DecodeDecision,
+                                       "decision");
   }
 
   Status ExportDecisions(const std::function<bool(const DecisionRecord&)>& fn) override {
     std::shared_lock<std::shared_mutex> hold(db_mu_);
     QM_RETURN_IF_ERROR(Readable());
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    const TimeMs horizon = filter_->horizon();
     for (it->Seek("d"); it->Valid() && it->key().starts_with("d"); it->Next()) {
+      TimeMs ts = 0;
+      if (RecordTime(it->key(), &ts) && ts < horizon) continue;  // past retention
       DecisionRecord d;
       if (!DecodeDecision(std::string_view(it->value().data(), it->value().size()), &d)) {
         return Status::Corruption("bad decision record");
@@ -257,7 +334,10 @@ class RocksStore final : public EventStore {
     std::shared_lock<std::shared_mutex> hold(db_mu_);
     QM_RETURN_IF_ERROR(Readable());
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    const TimeMs horizon = filter_->horizon();
     for (it->Seek("l"); it->Valid() && it->key().starts_with("l"); it->Next()) {
+      TimeMs ts = 0;
+      if (RecordTime(it->key(), &ts) && ts < horizon) continue;  // past retention
       StoredEvent e;
       if (!DecodeEvent(std::string_view(it->value().data(), it->value().size()), &e)) {
         return Status::Corruption("bad event record");
@@ -272,8 +352,19 @@ class RocksStore final : public EventStore {
     MaybeReopen();
     std::shared_lock<std::shared_mutex> hold(db_mu_);
     QM_RETURN_IF_ERROR(Writable("compact", /*check_space=*/false));  // compaction is what frees space
-    QM_RETURN_IF_ERROR(DropOlder('l', horizon));
-    QM_RETURN_IF_ERROR(DropOlder('d', horizon));
+    // The horizon only moves forward (a clock stepped back must not bring records back).
+    if (horizon > filter_->horizon()) {
+      std::string v;
+      PutBigEndian(&v, OrderedTime(horizon));
+      rocksdb::WriteBatch batch;
+      batch.Put(kHorizonKey, v);
+      QM_RETURN_IF_ERROR(Commit(write_, &batch, "compact"));
+      filter_->Raise(horizon);
+    }
+    // Cap state: each customer's records past their horizons. Not synced (a lost rewrite is
+    // redone by the next compaction), so a compaction costs no fsync per customer.
+    rocksdb::WriteOptions unsynced = write_;
+    unsynced.sync = false;
     std::vector<std::string> customers;
     {
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -289,10 +380,9 @@ class RocksStore final : public EventStore {
       if (!CompactState(now, options, &state)) continue;
       rocksdb::WriteBatch batch;
       PutState(&batch, c, state);
-      QM_RETURN_IF_ERROR(Commit(write_, &batch, "compact"));
+      QM_RETURN_IF_ERROR(Commit(unsynced, &batch, "compact"));
     }
-    rocksdb::CompactRangeOptions cro;
-    return FromRocks(db_->CompactRange(cro, nullptr, nullptr), "compact");
+    return Status::Ok();
   }
 
   Status Health() override {
@@ -334,26 +424,6 @@ class RocksStore final : public EventStore {
     }
     QM_RETURN_IF_ERROR(FromRocks(it->status(), "log"));
     return out;
-  }
-
-  // Deletes the records under `tag` ("l" events, "d" decisions) older than `horizon`.
-  Status DropOlder(char tag, TimeMs horizon) {
-    const std::string head(1, tag);
-    rocksdb::WriteBatch batch;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-    for (it->Seek(head); it->Valid() && it->key().starts_with(head); it->Next()) {
-      rocksdb::Slice k = it->key();
-      const char* zero = static_cast<const char*>(memchr(k.data(), '\0', k.size()));
-      if (!zero) continue;
-      size_t plen = zero - k.data() + 1;
-      if (k.size() >= plen + 8 && LogKeyTime(k, plen) < horizon) batch.Delete(k);
-      if (batch.Count() >= 10000) {
-        QM_RETURN_IF_ERROR(Commit(write_, &batch, "compact"));
-        batch.Clear();
-      }
-    }
-    QM_RETURN_IF_ERROR(FromRocks(it->status(), "compact"));
-    return Commit(write_, &batch, "compact");
   }
 
   size_t Stripe(std::string_view customer) const { return std::hash<std::string_view>()(customer) % kStripes; }
@@ -400,14 +470,42 @@ class RocksStore final : public EventStore {
   // (full, or an I/O error) marks the store broken: RocksDB 7.8 must not write to a WAL after a
   // failed write to it (Debian's build asserts and aborts; fixed upstream in 9.x), so nothing is
   // written until MaybeReopen has closed and reopened the database.
+  // A synced write is written unsynced, then made durable by Durable() (group commit outside
+  // RocksDB's write queue): a synced write inside that queue holds every later write, the
+  // unsynced ones of served pages too, until its fsync returns, and an fsync takes milliseconds
+  // on a busy disk. The write is visible to readers before it is durable; it is acknowledged
+  // only after.
   Status Commit(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* batch, const char* what) {
-    rocksdb::Status s = db_->Write(wo, batch);
+    rocksdb::WriteOptions unsynced = wo;
+    unsynced.sync = false;
+    rocksdb::Status s = db_->Write(unsynced, batch);
+    if (s.ok() && wo.sync) s = Durable(db_->GetLatestSequenceNumber());
     if (s.IsIOError()) {
       std::lock_guard<std::mutex> lock(reopen_mu_);
       broken_reason_ = s.ToString();
       broken_ = true;
     }
     return FromRocks(s, what);
+  }
+
+  // Returns once the WAL is synced up to sequence number `seq` (a write that has returned): one
+  // caller syncs everything written so far while the others wait and share its fsync.
+  rocksdb::Status Durable(rocksdb::SequenceNumber seq) {
+    std::unique_lock<std::mutex> lock(sync_mu_);
+    for (;;) {
+      if (synced_seq_ >= seq) return rocksdb::Status::OK();
+      if (!syncing_) break;
+      sync_cv_.wait(lock);
+    }
+    syncing_ = true;
+    const rocksdb::SequenceNumber target = db_->GetLatestSequenceNumber();
+    lock.unlock();
+    rocksdb::Status s = db_->SyncWAL();
+    lock.lock();
+    syncing_ = false;
+    if (s.ok()) synced_seq_ = std::max(synced_seq_, target);
+    sync_cv_.notify_all();
+    return s;
   }
 
   // Whether the database can be read (REQUIRES a hold of db_mu_).
@@ -459,7 +557,7 @@ class RocksStore final : public EventStore {
     std::unique_lock<std::shared_mutex> exclusive(db_mu_);
     if (!broken_) return;
     db_.reset();
-    auto db = OpenDb(config_);
+    auto db = OpenDb(config_, filter_.get());
     std::lock_guard<std::mutex> lock(reopen_mu_);
     if (!db.ok()) {
       broken_reason_ = db.status().message();
@@ -489,6 +587,7 @@ class RocksStore final : public EventStore {
       b->Put(StateKey(customer), EncodeState(s));
   }
 
+  std::shared_ptr<RetentionFilter> filter_;  // outlives db_ (declared before it)
   std::unique_ptr<rocksdb::DB> db_;
   StoreConfig config_;
   rocksdb::WriteOptions write_;
@@ -504,6 +603,10 @@ class RocksStore final : public EventStore {
   std::chrono::steady_clock::time_point last_reopen_{};
   std::atomic<int64_t> space_checked_ms_{-kSpaceCheckMs};
   std::atomic<int64_t> free_bytes_{INT64_MAX};
+  std::mutex sync_mu_;  // guards synced_seq_, syncing_ (Durable's group commit)
+  std::condition_variable sync_cv_;
+  rocksdb::SequenceNumber synced_seq_ = 0;  // the WAL is synced up to here
+  bool syncing_ = false;                    // a caller is in SyncWAL
 };
 
 }  // namespace
@@ -519,8 +622,11 @@ Result<std::unique_ptr<EventStore>> OpenRocksStore(const StoreConfig& config) {
     std::filesystem::create_directories(config.path, ec);
     if (ec) return Status::IoError("cannot create store folder '" + config.path + "': " + ec.message());
   }
-  QM_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenDb(config));
-  return std::unique_ptr<EventStore>(new RocksStore(std::move(db), config));
+  auto filter = std::make_shared<RetentionFilter>();
+  QM_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenDb(config, filter.get()));
+  auto store = std::make_unique<RocksStore>(filter, std::move(db), config);
+  QM_RETURN_IF_ERROR(store->LoadHorizon());
+  return std::unique_ptr<EventStore>(std::move(store));
 }
 
 }  // namespace qm::policy

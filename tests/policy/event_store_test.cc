@@ -870,6 +870,78 @@ TEST(EmbeddedStoreDiskGuard, BelowMinFreeSpaceWritesAreRefusedAndReadsGoOn) {
   EXPECT_EQ(store->Health().code(), StatusCode::kUnavailable);
 }
 
+// Retention in the embedded store: a compaction moves the horizon, reads hide what is older at
+// once (Log, Decisions, both exports), the horizon survives reopening (also read-only), and a
+// compaction at an earlier time (a clock stepped back) brings nothing back.
+TEST(EmbeddedStoreRetention, TheHorizonHidesOldRecordsSurvivesReopeningAndNeverMovesBack) {
+  TempDir dir;
+  StoreConfig c = StoreFor("embedded", dir.path());
+  Bank bank;
+  bank.Add("item0", ItemKind::kContent, "news", "");
+  bank.Add("item1", ItemKind::kContent, "news", "");
+  const TimeMs t0 = At("2024-03-04T10:00");
+  auto count = [](EventStore* store) {
+    size_t events = 0, decisions = 0;
+    EXPECT_TRUE(store
+                    ->Export([&](const StoredEvent&) {
+                      ++events;
+                      return true;
+                    })
+                    .ok());
+    EXPECT_TRUE(store
+                    ->ExportDecisions([&](const DecisionRecord&) {
+                      ++decisions;
+                      return true;
+                    })
+                    .ok());
+    return std::make_pair(events, decisions);
+  };
+  {
+    auto open = EventStore::Open(c);
+    ASSERT_TRUE(open.ok()) << open.status().ToString();
+    EventStore* store = open->get();
+    ASSERT_TRUE(store
+                    ->Append({bank.Event("ida", 0, EventType::kClick, "app_home", t0 - 100 * kMsPerDay, "r1"),
+                              bank.Event("ida", 1, EventType::kClick, "app_home", t0 - 20 * kMsPerDay, "r2")},
+                             {})
+                    .ok());
+    DecisionRecord d;
+    d.customer_id = "ida";
+    d.request_id = "r1";
+    d.channel = "app_home";
+    d.item_id = "item0";
+    d.ts = t0 - 100 * kMsPerDay;
+    ASSERT_TRUE(store->AppendDecisions({d}).ok());
+    EXPECT_EQ(count(store), std::make_pair(size_t{2}, size_t{1}));
+    ASSERT_TRUE(store->Compact(t0, StateOptions{}).ok());
+    EXPECT_EQ(count(store), std::make_pair(size_t{1}, size_t{0})) << "90-day retention";
+    EXPECT_EQ(store->Log("ida", 0, 10)->size(), 1u);
+    EXPECT_TRUE(store->Decisions("ida", 0, 10)->empty());
+  }
+  auto open = EventStore::Open(c);
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  EXPECT_EQ(count(open->get()), std::make_pair(size_t{1}, size_t{0})) << "the horizon is stored";
+  ASSERT_TRUE((*open)->Compact(t0 - 365 * kMsPerDay, StateOptions{}).ok());
+  EXPECT_EQ((*open)->Log("ida", 0, 10)->size(), 1u) << "a compaction a year earlier brings nothing back";
+  open->reset();
+  c.read_only = true;
+  auto reader = EventStore::Open(c);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ(count(reader->get()), std::make_pair(size_t{1}, size_t{0})) << "a read-only reader sees the horizon";
+}
+
+TEST(StoreConfig, RefusesAMemoryBudgetOutOfRange) {
+  for (const char* text : {"[store]\nmemory_mb = 8\n", "[store]\nmemory_mb = -1\n"}) {
+    auto f = ConfigFile::Parse(text);
+    ASSERT_TRUE(f.ok());
+    StoreConfig c;
+    ReadStoreConfig(f->Root().Table("store"), &c);
+    Status st = f->Finish();
+    ASSERT_FALSE(st.ok()) << text;
+    EXPECT_NE(st.message().find("store.memory_mb"), std::string::npos) << st.message();
+  }
+}
+
 TEST(StoreConfig, ReadsTheStoreSection) {
   auto f = ConfigFile::Parse(
       "[store]\nbackend = \"redis\"\nredis_port = 7000\nretention = \"30d\"\nsync_decisions = true\n");

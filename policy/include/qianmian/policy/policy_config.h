@@ -120,6 +120,9 @@ struct StoreConfig {
   int64_t min_free_mb = 256;         // embedded: writes are refused (unavailable) while the
                                      // store's disk has less free space (0 = no check); RocksDB
                                      // needs room to flush and compact
+  int64_t memory_mb = 256;           // embedded: RocksDB's block cache (data, index and filter
+                                     // blocks), fixed whatever the store's size; the memtables
+                                     // add up to 2 x 64 MB
   bool read_only = false;            // embedded: open without the lock, for readers
                                      // (e.g. `train` beside a running server); writes fail
   std::string redis_host = "127.0.0.1";
