@@ -282,6 +282,7 @@ Status Server::Impl::Stats(const Fields&, MapWriter* reply) {
   {
     std::lock_guard<std::mutex> lock(mu);
     s.queue_depth = static_cast<int64_t>(queue.size());
+    s.write_depth = static_cast<int64_t>(writes.size());
     s.busy_workers = busy;
   }
   std::lock_guard<std::mutex> lock(stats_mu);

@@ -163,6 +163,7 @@ void EncodeStats(const StatsReply& s, MapWriter* reply) {
   });
   reply->Map("queue", [&](MapWriter& q) {
     q.Int("depth", s.queue_depth);
+    q.Int("write_depth", s.write_depth);
     q.Int("capacity", s.queue_capacity);
     q.Int("busy_workers", s.busy_workers);
     q.Int("shed", s.counters.shed);

@@ -71,7 +71,7 @@ struct StatsReply {
   int64_t uptime_s = 0;
   std::string server_version, model_version, current_version;  // current: <artifacts>/CURRENT
   std::string store_backend, store_status;
-  int64_t queue_depth = 0, queue_capacity = 0, busy_workers = 0;
+  int64_t queue_depth = 0, write_depth = 0, queue_capacity = 0, busy_workers = 0;
   ServerCounters counters;
   std::vector<OpStatsReply> ops;  // every op, in the server's order
 };

@@ -1,9 +1,12 @@
 // The ZeroMQ server. Threads:
 //   front   owns the ROUTER socket and an inproc PULL of replies; decodes each frame (hard limits),
 //           answers at once what needs no engine (bad frames, health, overloaded, draining) and
-//           queues the rest in a bounded queue; forwards worker replies to their peers.
+//           queues the rest in one of two bounded queues (read-only ops; writes: feedback,
+//           upserts, reload); forwards worker replies to their peers.
 //   workers pop requests, check deadlines, run the op on the engine, push the encoded reply
-//           (each its own inproc PUSH: ZeroMQ sockets are single-threaded).
+//           (each its own inproc PUSH: ZeroMQ sockets are single-threaded). [server] workers
+//           serve the read-only queue (CoDel, adaptive LIFO); write_workers the writes (FIFO), so
+//           a page never waits for a write's fsync.
 //   watch   polls <artifacts>/CURRENT and reloads the engine when it names another version.
 #include "qianmian/server/server.h"
 
@@ -53,11 +56,12 @@ Status Server::Impl::Init() {
     std::unique_ptr<zmq::socket_t> router_owner(r), replies_owner(p);
     FrontLoop(r, p);
   });
-  for (int i = 0; i < n; ++i) workers.emplace_back([this, i] { WorkerLoop(i); });
+  for (int i = 0; i < n; ++i) workers.emplace_back([this, i] { WorkerLoop(i, false); });
+  for (int i = 0; i < config.write_workers; ++i) workers.emplace_back([this, n, i] { WorkerLoop(n + i, true); });
   if (config.watch_interval > 0) watch = std::thread([this] { WatchLoop(); });
   if (config.compact_interval > 0) maintain = std::thread([this] { MaintainLoop(); });
-  spdlog::info("server: listening on {} with {} workers, queue {}, model {}", endpoint, n, config.queue_capacity,
-               engine->model_version());
+  spdlog::info("server: listening on {} with {} workers and {} write workers, queues {}, model {}", endpoint, n,
+               config.write_workers, config.queue_capacity, engine->model_version());
   return Status::Ok();
 }
 
@@ -128,9 +132,10 @@ bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer
   }
   {
     std::lock_guard<std::mutex> lock(mu);
-    if (queue.size() < static_cast<size_t>(config.queue_capacity)) {
-      queue.push_back(std::move(job));
-      work_cv.notify_one();
+    std::deque<Job>& lane = job.op->read_only ? queue : writes;
+    if (lane.size() < static_cast<size_t>(config.queue_capacity)) {
+      lane.push_back(std::move(job));
+      (&lane == &queue ? work_cv : write_cv).notify_one();
       return false;
     }
   }
@@ -195,8 +200,16 @@ void Server::Impl::FrontLoop(zmq::socket_t* router, zmq::socket_t* replies) {
   }
 }
 
-int Server::Impl::NextJob(Job* job, std::vector<Job>* shed) {
+int Server::Impl::NextJob(bool writer, Job* job, std::vector<Job>* shed) {
   std::unique_lock<std::mutex> lock(mu);
+  if (writer) {
+    write_cv.wait(lock, [&] { return stop_workers || !writes.empty(); });
+    if (writes.empty()) return kStop;
+    *job = std::move(writes.front());
+    writes.pop_front();
+    ++busy;
+    return kRun;
+  }
   if (queue.empty()) codel.Idle(Clock::now());
   work_cv.wait(lock, [&] { return stop_workers || !queue.empty(); });
   const Take take = TakeNext(
@@ -206,7 +219,7 @@ int Server::Impl::NextJob(Job* job, std::vector<Job>* shed) {
   return take == Take::kRun ? kRun : kShedOnly;
 }
 
-void Server::Impl::WorkerLoop(int index) {
+void Server::Impl::WorkerLoop(int index, bool writer) {
   recall::SetTorchThreads(1);  // parallelism comes from the workers (also pins OpenMP here)
   if (openblas_set_num_threads) openblas_set_num_threads(1);
   zmq::socket_t push(ctx, zmq::socket_type::push);
@@ -226,7 +239,7 @@ void Server::Impl::WorkerLoop(int index) {
   for (;;) {
     Job job;
     shed.clear();
-    const int next = NextJob(&job, &shed);
+    const int next = NextJob(writer, &job, &shed);
     if (next == kStop) return;
     for (Job& s : shed) {  // CoDel: answered at once, never served late
       buf.clear();
@@ -253,7 +266,7 @@ void Server::Impl::WorkerLoop(int index) {
     {
       std::lock_guard<std::mutex> lock(mu);
       --busy;
-      if (busy == 0 && queue.empty()) idle_cv.notify_all();
+      if (Idle()) idle_cv.notify_all();
     }
   }
 }
@@ -384,11 +397,11 @@ Status Server::Stop() {
   bool drained;
   {
     std::unique_lock<std::mutex> lock(im.mu);
-    drained = im.idle_cv.wait_for(lock, std::chrono::milliseconds(im.config.drain_timeout),
-                                  [&] { return im.queue.empty() && im.busy == 0; });
+    drained = im.idle_cv.wait_for(lock, std::chrono::milliseconds(im.config.drain_timeout), [&] { return im.Idle(); });
     im.stop_workers = true;
   }
   im.work_cv.notify_all();
+  im.write_cv.notify_all();
   for (auto& t : im.workers) t.join();  // a worker still in the engine finishes its request first
   im.stop_front = true;                 // forwards every reply the workers pushed, then closes (linger 2 s)
   if (im.front.joinable()) im.front.join();

@@ -7,6 +7,8 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   if (c->bind.empty()) t.Error("bind", "an address is required (e.g. tcp://127.0.0.1:5555)");
   t.Read("workers", &c->workers);
   if (c->workers < 0 || c->workers > 256) t.Error("workers", "must be in [0, 256] (0 = one per core)");
+  t.Read("write_workers", &c->write_workers);
+  if (c->write_workers < 1 || c->write_workers > 64) t.Error("write_workers", "must be in [1, 64]");
   t.Read("queue_capacity", &c->queue_capacity);
   if (c->queue_capacity < 1 || c->queue_capacity > 1000000) t.Error("queue_capacity", "must be in [1, 1000000]");
   t.Read("max_frame_bytes", &c->max_frame_bytes);

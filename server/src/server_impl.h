@@ -113,13 +113,15 @@ struct Server::Impl {
 
   zmq::context_t ctx{1};
   std::thread front, watch, maintain;
-  std::vector<std::thread> workers;
+  std::vector<std::thread> workers;  // the read lane's, then the write lane's
 
   // Queue and drain state.
   std::mutex mu;
   std::condition_variable work_cv;                                            // a job arrived, or stopping
-  std::condition_variable idle_cv;                                            // queue empty and no worker busy
-  std::deque<Job> queue;                                                      // guarded by mu
+  std::condition_variable write_cv;                                           // a write arrived, or stopping
+  std::condition_variable idle_cv;                                            // queues empty and no worker busy
+  std::deque<Job> queue;                                                      // guarded by mu: read-only ops
+  std::deque<Job> writes;                                                     // guarded by mu: the write lane
   CoDel codel{std::chrono::milliseconds(0), std::chrono::milliseconds(100)};  // guarded by mu
   int busy = 0;                                                               // guarded by mu: workers running a job
   bool stop_workers = false;                                                  // guarded by mu
@@ -139,12 +141,15 @@ struct Server::Impl {
   // server.cc: the threads.
   Status Init();
   void FrontLoop(zmq::socket_t* router, zmq::socket_t* replies);
-  void WorkerLoop(int index);
-  // Waits for work and takes the next job (FIFO, or the newest while the queue stands) into *job,
-  // moving into *shed the read-only jobs CoDel sheds (to answer `overloaded`). kRun: run *job;
-  // kShedOnly: only answer *shed; kStop: the workers stop. kRun and kShedOnly count as busy.
+  // A worker of the read lane (writer false) or of the write lane.
+  void WorkerLoop(int index, bool writer);
+  // Waits for work and takes the next job into *job. Read lane: FIFO, or the newest while the
+  // queue stands, moving into *shed the jobs CoDel sheds (to answer `overloaded`). Write lane:
+  // FIFO. kRun: run *job; kShedOnly: only answer *shed; kStop: the workers stop. kRun and
+  // kShedOnly count as busy.
   enum { kStop = 0, kRun = 1, kShedOnly = 2 };
-  int NextJob(Job* job, std::vector<Job>* shed);
+  int NextJob(bool writer, Job* job, std::vector<Job>* shed);
+  bool Idle() const { return queue.empty() && writes.empty() && busy == 0; }  // REQUIRES mu
   static bool IsAppHomeRecommend(const Job& job);
   void WatchLoop();
   void MaintainLoop();

@@ -17,11 +17,15 @@ namespace qm::server {
 struct ServerConfig {
   std::string bind = "tcp://127.0.0.1:5555";  // ROUTER endpoint (tcp://, ipc://, inproc://)
   int workers = 0;                            // worker threads; 0 = one per core
-  int queue_capacity = 256;                   // requests waiting for a worker; past it: `overloaded`
-  int64_t max_frame_bytes = 1 << 20;          // a larger request frame gets `bad_request`
-  int max_array = 10000;                      // longest array or map inside a request
-  int max_depth = 16;                         // deepest nesting inside a request
-  TimeMs default_deadline = 0;                // deadline of a request without `deadline_ms`; 0 = none
+  // Threads of the write lane: feedback, upserts, retire and reload have their own FIFO queue
+  // (queue_capacity long, never shed by CoDel), so a page never waits behind a write's fsync and
+  // a write is never starved by the newest-first order of a standing page queue.
+  int write_workers = 2;
+  int queue_capacity = 256;           // requests waiting for a worker; past it: `overloaded`
+  int64_t max_frame_bytes = 1 << 20;  // a larger request frame gets `bad_request`
+  int max_array = 10000;              // longest array or map inside a request
+  int max_depth = 16;                 // deepest nesting inside a request
+  TimeMs default_deadline = 0;        // deadline of a request without `deadline_ms`; 0 = none
   // Overload (issue 20): a `recommend` on app_home without `deadline_ms` still waiting in the
   // queue after this long is answered `deadline_exceeded` instead of being served after the app
   // gave up (once a worker runs it, it completes). 0 = none.
@@ -29,7 +33,8 @@ struct ServerConfig {
   // CoDel on the queue (codel.h): when the smallest wait of an interval stays above the target,
   // read-only requests (recommend, score, history, report, stats) that waited over twice the
   // target are answered `overloaded` at once and workers take the newest first. 0 = off.
-  // Feedback, upserts and reload are never shed this way (only by queue_capacity).
+  // Feedback, upserts and reload go to the write lane and are never shed this way (only by
+  // queue_capacity).
   TimeMs codel_target = 5;
   TimeMs codel_interval = 100;
   TimeMs max_deadline = 60 * kMsPerSecond;   // largest accepted `deadline_ms`
