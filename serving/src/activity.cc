@@ -19,13 +19,20 @@ void ActivityLog::Build(const EventLog& e, size_t nc) {
     auto b = ev_.begin() + begin_[c], en = ev_.begin() + begin_[c + 1];
     if (!std::is_sorted(b, en, EarlierEv)) std::stable_sort(b, en, EarlierEv);
   }
-  overlay_.clear();
+  overlay_.assign(nc, {});
 }
 
-void ActivityLog::AddFeedback(uint32_t customer, const Ev& ev) {
+void ActivityLog::AddFeedback(uint32_t customer, const Ev& ev, TimeMs keep) {
+  if (customer >= overlay_.size()) return;
+  std::lock_guard<std::mutex> lock(Stripe(customer));
   auto& list = overlay_[customer];
   list.push_back(ev);
   if (list.size() > 1 && list[list.size() - 2].ts > ev.ts) std::stable_sort(list.begin(), list.end(), EarlierEv);
+  if (list.size() > kPruneAbove) {
+    const TimeMs horizon = list.back().ts - keep;
+    list.erase(list.begin(),
+               std::lower_bound(list.begin(), list.end(), horizon, [](const Ev& x, TimeMs t) { return x.ts < t; }));
+  }
 }
 
 TimeMs ActivityLog::last_ts() const {
@@ -41,11 +48,13 @@ void ActivityLog::Recent(uint32_t customer, TimeMs since, TimeMs now, std::vecto
     auto lo = std::lower_bound(b, e, since, [](const Ev& x, TimeMs t) { return x.ts < t; });
     for (auto it = lo; it != e && it->ts < now; ++it) out->push_back(*it);
   }
-  auto o = overlay_.find(customer);
-  if (o != overlay_.end()) {
+  if (customer < overlay_.size()) {
     const size_t mid = out->size();
-    for (const Ev& x : o->second) {
-      if (x.ts >= since && x.ts < now) out->push_back(x);
+    {
+      std::lock_guard<std::mutex> lock(Stripe(customer));
+      for (const Ev& x : overlay_[customer]) {
+        if (x.ts >= since && x.ts < now) out->push_back(x);
+      }
     }
     if (mid > 0 && mid < out->size()) std::inplace_merge(out->begin(), out->begin() + mid, out->end(), EarlierEv);
   }

@@ -4,7 +4,8 @@
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "qianmian/core/dataset.h"
@@ -28,16 +29,23 @@ struct Activity {
   std::vector<features::ContactEvent> contact;  // events within the contact window, oldest first
 };
 
-// Not thread-safe for writers: the engine mutates it under its exclusive lock and reads it under
-// the shared one.
+// Build and AddCustomer need the engine's exclusive lock; AddFeedback and the readers its shared
+// one: feedback goes into a customer's list under that customer's stripe lock, so recording an
+// impression never waits for the pages being served.
 class ActivityLog {
  public:
   // Indexes `events` (any order) of `num_customers` customers.
   void Build(const EventLog& events, size_t num_customers);
   // A customer added online (no events.csv history).
-  void AddCustomer() { begin_.push_back(begin_.back()); }
-  // A feedback event of a known customer.
-  void AddFeedback(uint32_t customer, const Ev& ev);
+  void AddCustomer() {
+    begin_.push_back(begin_.back());
+    overlay_.emplace_back();
+  }
+  // A feedback event of a known customer. Once the customer has more than kPruneAbove feedback
+  // events, those older than `keep` before the newest are dropped (memory stays bounded by the
+  // traffic of `keep`; requests read the last max(contact window, clicked horizon)).
+  void AddFeedback(uint32_t customer, const Ev& ev, TimeMs keep);
+  static constexpr size_t kPruneAbove = 256;
 
   // The customer's events in [since, now), oldest first, from events.csv and feedback.
   void Recent(uint32_t customer, TimeMs since, TimeMs now, std::vector<Ev>* out) const;
@@ -57,14 +65,22 @@ class ActivityLog {
   TimeMs last_ts() const;
 
  private:
+  static constexpr size_t kStripes = 64;
+  std::mutex& Stripe(uint32_t customer) const { return stripes_[customer % kStripes]; }
+
   std::vector<uint64_t> begin_{0};  // per customer (+1) into ev_
   std::vector<Ev> ev_;
-  std::unordered_map<uint32_t, std::vector<Ev>> overlay_;  // feedback since Open, time order
+  std::vector<std::vector<Ev>> overlay_;  // per customer: feedback since Open, time order (Stripe)
+  std::unique_ptr<std::mutex[]> stripes_ = std::make_unique<std::mutex[]>(kStripes);
 };
+
+// Counters that feedback bumps under the engine's shared lock while requests read them.
+inline void CountUp(uint32_t* counter) { __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
+inline uint32_t ReadCount(const uint32_t* counter) { return __atomic_load_n(counter, __ATOMIC_RELAXED); }
 
 // Item lists derived from positives: what the popular recall source and the fallbacks read.
 struct PopularLists {
-  std::vector<uint32_t> positives;                // per item: positives seen (data + feedback)
+  std::vector<uint32_t> positives;                // per item: positives seen (data + feedback; CountUp)
   std::vector<std::vector<uint32_t>> by_channel;  // [channel] -> items, best first
   std::vector<std::vector<uint32_t>> by_segment;  // [channel * kNumTiers + tier]
   std::vector<uint32_t> any_order;                // every item, most positives first
@@ -76,7 +92,9 @@ struct PopularLists {
     return by_segment[static_cast<size_t>(channel) * kNumTiers + static_cast<int>(tier)];
   }
   // An item with fewer than `max_positives` positives counts as new (exploration).
-  bool IsNew(uint32_t item, int max_positives) const { return positives[item] < static_cast<uint32_t>(max_positives); }
+  bool IsNew(uint32_t item, int max_positives) const {
+    return ReadCount(&positives[item]) < static_cast<uint32_t>(max_positives);
+  }
 };
 
 }  // namespace qm::serving

@@ -224,11 +224,7 @@ Result<FeedbackResult> Engine::Feedback(const std::vector<FeedbackEvent>& events
   Impl& im = *impl_;
   FeedbackResult result;
   std::vector<policy::StoredEvent> stored;
-  struct Mem {
-    int64_t customer;  // -1: not a known customer (stored only)
-    Ev ev;
-  };
-  std::vector<Mem> mem;
+  std::vector<std::pair<int64_t, Ev>> mem;  // (customer index, -1 for one not known: stored only; event)
   {
     std::shared_lock<WriterFirstMutex> lock(im.mu);
     for (size_t k = 0; k < events.size(); ++k) {
@@ -274,21 +270,41 @@ Result<FeedbackResult> Engine::Feedback(const std::vector<FeedbackEvent>& events
     }
   }
   if (!stored.empty()) QM_RETURN_IF_ERROR(im.policy->Record(im.store.get(), stored));
-  {
-    std::unique_lock<WriterFirstMutex> lock(im.mu);
-    for (const Mem& x : mem) {
-      if (IsPositive(x.ev.type)) ++im.popular.positives[x.ev.item];
-      if (x.customer < 0) continue;
-      im.activity.AddFeedback(static_cast<uint32_t>(x.customer), x.ev);
-      if (x.ev.type == EventType::kConvert && im.ds.items[x.ev.item].kind == ItemKind::kProduct) {
-        auto& h = im.ds.customers[x.customer].holdings;
-        auto pos = std::lower_bound(h.begin(), h.end(), x.ev.item);
-        if (pos == h.end() || *pos != x.ev.item) h.insert(pos, x.ev.item);
-      }
-    }
-  }
+  im.Remember(mem);
   result.accepted = static_cast<int64_t>(stored.size());
   return result;
+}
+
+// Feedback in memory. The shared lock, with the activity log's stripe locks and atomic
+// counters, is enough for impressions, clicks and opens: an exclusive lock would wait for every
+// page in flight and hold the next ones back, a few hundred times a second. A product's
+// conversion changes the customer's holdings, which requests read anywhere: exclusive.
+void Engine::Impl::Remember(const std::vector<std::pair<int64_t, Ev>>& mem) {
+  auto holds = [&](const Ev& ev) {
+    return ev.type == EventType::kConvert && ds.items[ev.item].kind == ItemKind::kProduct;
+  };
+  auto apply = [&] {
+    const TimeMs keep = std::max(Sources().contact_window, Sources().clicked_horizon);
+    for (const auto& [customer, ev] : mem) {
+      if (IsPositive(ev.type)) CountUp(&popular.positives[ev.item]);
+      if (customer < 0) continue;
+      activity.AddFeedback(static_cast<uint32_t>(customer), ev, keep);
+      if (holds(ev)) {
+        auto& h = ds.customers[customer].holdings;
+        auto pos = std::lower_bound(h.begin(), h.end(), ev.item);
+        if (pos == h.end() || *pos != ev.item) h.insert(pos, ev.item);
+      }
+    }
+  };
+  {
+    std::shared_lock<WriterFirstMutex> lock(mu);
+    if (std::none_of(mem.begin(), mem.end(), [&](const auto& x) { return x.first >= 0 && holds(x.second); })) {
+      apply();
+      return;
+    }
+  }
+  std::unique_lock<WriterFirstMutex> lock(mu);
+  apply();
 }
 
 Result<int64_t> Engine::UpsertItems(const std::vector<Record>& records) {

@@ -99,6 +99,9 @@ struct Engine::Impl {
   std::shared_ptr<Model> ModelFor(const std::string& customer_id) const;
   Status SeedStore();
   ProfileSources Sources() const;
+  // Feedback's effect in memory (popular counts, activity, holdings) for (customer index or -1,
+  // event) pairs; takes the lock it needs.
+  void Remember(const std::vector<std::pair<int64_t, Ev>>& mem);
 
   std::string NewRequestId();  // "r<salt><counter>", unique within the process
   // Recommend: one request, under the shared lock.

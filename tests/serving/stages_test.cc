@@ -326,11 +326,33 @@ TEST_F(StagesTest, ActivityGathersHistoryContactAndClickedContentWithinTheirWind
   EXPECT_EQ(a.clicked, (std::vector<uint32_t>{9, 11}));
   ASSERT_EQ(a.contact.size(), 3u);  // the last 30 days, oldest first
   EXPECT_EQ(a.contact[0].item, 10u);
-  activity.AddFeedback(0, Ev{now - kMsPerDay, 13, EventType::kClick, kAppHome});
+  activity.AddFeedback(0, Ev{now - kMsPerDay, 13, EventType::kClick, kAppHome}, 90 * kMsPerDay);
   activity.Gather(ds_, 0, now, 30 * kMsPerDay, 90 * kMsPerDay, 2, &a);
   EXPECT_EQ(a.history, (std::vector<uint32_t>{13, 2}));  // feedback first; history_length 2
   EXPECT_EQ(a.contact.size(), 4u);
   EXPECT_EQ(a.contact.back().item, 13u);
+}
+
+// Feedback kept in memory is bounded: past kPruneAbove events of a customer, those older than
+// `keep` before the newest go; the recent ones stay whole and in time order.
+TEST_F(StagesTest, FeedbackInMemoryKeepsTheRecentEventsOnly) {
+  const TimeMs now = 100 * kMsPerDay;
+  ActivityLog activity;
+  activity.Build(EventLog{}, ds_.customers.size());
+  const int n = 3 * static_cast<int>(ActivityLog::kPruneAbove);
+  for (int k = 0; k < n; ++k) {  // one impression an hour, oldest first
+    activity.AddFeedback(0, Ev{now - (n - k) * kMsPerHour, 10, EventType::kImpression, kAppHome}, 10 * kMsPerDay);
+  }
+  std::vector<Ev> kept;
+  activity.Recent(0, kNoTime + 1, now, &kept);
+  ASSERT_FALSE(kept.empty());
+  EXPECT_LE(kept.size(), ActivityLog::kPruneAbove + 1) << "older than 10 days before the newest: dropped";
+  EXPECT_GE(kept.size(), static_cast<size_t>(10 * 24)) << "the last 10 days stay";
+  EXPECT_EQ(kept.back().ts, now - kMsPerHour);
+  EXPECT_TRUE(std::is_sorted(kept.begin(), kept.end(), [](const Ev& x, const Ev& y) { return x.ts < y.ts; }));
+  std::vector<Ev> other;
+  activity.Recent(1, kNoTime + 1, now, &other);
+  EXPECT_TRUE(other.empty()) << "another customer's list is untouched";
 }
 
 class FilterTest : public StagesTest {
