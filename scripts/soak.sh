@@ -5,7 +5,8 @@
 # p99, memory drift, compactions and errors (scripts/soak_report.py), with a verdict against the
 # issue's targets: memory flat (+-5% after the first 2 minutes), p99 flat, compaction running,
 # zero errors.
-# Usage: scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
+# Usage: [COMPACT_INTERVAL=5m] scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
+# Also samples the CPU of the server's threads and of the bench every minute (top.txt).
 set -euo pipefail
 DATA=${1:?usage: soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]}
 ART=${2:?usage: soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]}
@@ -18,11 +19,13 @@ ADDR="tcp://127.0.0.1:$PORT"
 cat >"$OUT/soak.toml" <<TOML
 [server]
 workers = 2
-compact_interval = "5m"
+compact_interval = "${COMPACT_INTERVAL:-5m}"
 TOML
 "$QM" serve --data "$DATA" --artifacts "$ART" --config "$OUT/soak.toml" --bind "$ADDR" >"$OUT/serve.log" 2>&1 &
 SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null; kill $SAMPLER 2>/dev/null || true' EXIT
+SAMPLER=""
+TOPPER=""
+trap 'kill -TERM $SERVER 2>/dev/null; kill $SAMPLER $TOPPER 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do
   "$QM" client --connect "$ADDR" health >/dev/null 2>&1 && break
   sleep 0.5
@@ -45,8 +48,16 @@ echo "soak: capacity $CAP pages/s, soak at $RATE pages/s for $MINUTES min"
   done
 ) >"$OUT/rss.csv" &
 SAMPLER=$!
+(
+  while kill -0 "$SERVER" 2>/dev/null; do
+    sleep 60
+    date -u +%T
+    top -b -H -n 1 -d 1 | sed -n '7,30p'
+  done
+) >"$OUT/top.txt" 2>&1 &
+TOPPER=$!
 "$QM" bench --connect "$ADDR" --data "$DATA" --rate "$RATE" --duration $((MINUTES * 60)) --concurrency 4 \
   --feedback-every 3 --csv "$OUT/latency.csv" | tee "$OUT/soak.txt"
 "$QM" client --connect "$ADDR" stats >"$OUT/stats.json"
-kill "$SAMPLER" 2>/dev/null || true
+kill "$SAMPLER" "$TOPPER" 2>/dev/null || true
 python3 "$(dirname "$0")/soak_report.py" "$OUT"

@@ -88,7 +88,7 @@ else
   bad "bench --retries: $out"
 fi
 before=$($QM client --connect "$ADDR" stats | grep -o '"feedback":{"count":[0-9]*' | grep -o '[0-9]*$')
-out=$($QM bench --connect "$ADDR" --data "$W/bank" --duration 1 --concurrency 2 --feedback-every 2 2>&1)
+out=$($QM bench --connect "$ADDR" --data "$W/bank" --duration 1 --concurrency 2 --feedback-every 2 --feedback-connections 3 2>&1)
 fed=$(printf '%s' "$out" | sed -n 's/^feedback  *\([0-9]*\) impressions (one per 2 pages served), outcomes ok=\([0-9]*\)$/\1 \2/p')
 after=$($QM client --connect "$ADDR" stats | grep -o '"feedback":{"count":[0-9]*' | grep -o '[0-9]*$')
 n=${fed%% *}

@@ -5,7 +5,8 @@
 //                           stalled server is not hidden (no coordinated omission).
 // Prints throughput, latency percentiles and error counts; --csv writes every latency.
 // --feedback-every N mixes in what an app reports: every Nth page served, its first item goes back
-// as an `impression` (confirming the page's reservation) over one more connection.
+// as an `impression` (confirming the page's reservation) over --feedback-connections more
+// connections (default 4; each sends its next impression when the last is answered).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -47,6 +48,7 @@ struct BenchOptions {
   std::string csv;
   int retries = 0;         // closed loop: send an `overloaded` page again up to this many times
   int feedback_every = 0;  // 0 = no feedback; N = an impression for every Nth page served
+  int feedback_connections = 4;
 };
 
 struct Sample {
@@ -232,6 +234,9 @@ Status Run(const BenchOptions& o) {
   if (o.rate < 0) return Status::InvalidArgument("--rate must be >= 0 (0 = closed loop)");
   if (o.retries < 0) return Status::InvalidArgument("--retries must be >= 0");
   if (o.feedback_every < 0) return Status::InvalidArgument("--feedback-every must be >= 0 (0 = none)");
+  if (o.feedback_connections < 1 || o.feedback_connections > 64) {
+    return Status::InvalidArgument("--feedback-connections must be in 1..64");
+  }
   if (o.retries > 0 && o.rate > 0) {
     return Status::InvalidArgument("--retries applies to the closed loop only (an open loop keeps its schedule)");
   }
@@ -242,12 +247,14 @@ Status Run(const BenchOptions& o) {
   const auto start = Clock::now() + std::chrono::milliseconds(50);
   FeedbackFeed feed;
   feed.every = o.feedback_every;
-  std::vector<Sample> feedback;
-  Status feedback_status;
+  const int feeders = o.feedback_every > 0 ? o.feedback_connections : 0;
+  std::vector<std::vector<Sample>> feedback_samples(feeders);
+  std::vector<Status> feedback_status(feeders);
   std::atomic<bool> done{false};
-  std::thread feeder;
-  if (o.feedback_every > 0)
-    feeder = std::thread([&] { feedback_status = RunFeedback(o, start, done, &feed, &feedback); });
+  std::vector<std::thread> feeder;
+  for (int i = 0; i < feeders; ++i) {
+    feeder.emplace_back([&, i] { feedback_status[i] = RunFeedback(o, start, done, &feed, &feedback_samples[i]); });
+  }
   std::vector<std::thread> threads;
   for (int i = 0; i < o.concurrency; ++i) {
     threads.emplace_back([&, i] {
@@ -258,9 +265,11 @@ Status Run(const BenchOptions& o) {
   for (auto& t : threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   done = true;
-  if (feeder.joinable()) feeder.join();
+  for (auto& t : feeder) t.join();
   for (const auto& s : status) QM_RETURN_IF_ERROR(s);
-  QM_RETURN_IF_ERROR(feedback_status);
+  for (const auto& s : feedback_status) QM_RETURN_IF_ERROR(s);
+  std::vector<Sample> feedback;
+  for (auto& v : feedback_samples) feedback.insert(feedback.end(), v.begin(), v.end());
   std::vector<int64_t> all, ok;
   std::map<std::string, int64_t> outcomes;
   for (const auto& v : samples) {
@@ -321,7 +330,7 @@ Status Run(const BenchOptions& o) {
       }
     };
     for (size_t c = 0; c < samples.size(); ++c) rows(static_cast<int64_t>(c), samples[c]);
-    rows(-1, feedback);  // the feedback connection's requests
+    rows(-1, feedback);  // the feedback connections' requests
     QM_RETURN_IF_ERROR(w->Close());
   }
   return Status::Ok();
@@ -350,8 +359,10 @@ Command AddBenchCommand(CLI::App& root) {
   c.app->add_option("--csv", opts->csv,
                     "write every latency: connection,send_us,latency_us,outcome (connection -1: feedback)");
   c.app->add_option("--feedback-every", opts->feedback_every,
-                    "every Nth page served, feed its first item back as an impression over one more connection "
-                    "(default 0: none)");
+                    "every Nth page served, feed its first item back as an impression over "
+                    "--feedback-connections more connections (default 0: none)");
+  c.app->add_option("--feedback-connections", opts->feedback_connections,
+                    "connections sending the impressions of --feedback-every (default 4)");
   c.app->add_option("--retries", opts->retries,
                     "closed loop: send a page answered `overloaded` again up to N times after a jittered backoff "
                     "(the latency counts every attempt; default 0)");
