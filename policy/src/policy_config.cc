@@ -183,6 +183,7 @@ void ReadStoreConfig(ConfigTable t, StoreConfig* c) {
   if (c->min_free_mb < 0) t.Error("min_free_mb", "must be >= 0 (0 = no check)");
   t.Read("redis_host", &c->redis_host);
   t.Read("redis_port", &c->redis_port);
+  t.ReadSecret("redis_password", &c->redis_password);
   if (c->redis_port <= 0 || c->redis_port > 65535) t.Error("redis_port", "must be in [1, 65535]");
   t.Read("redis_prefix", &c->redis_prefix);
   t.ReadDuration("redis_timeout", &c->redis_timeout);

@@ -104,6 +104,10 @@ Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config) {
   options.keep_log_file_num = 5;
   options.max_manifest_file_size = 64 << 20;
   rocksdb::Status s = rocksdb::DB::Open(options, config.path, &raw);
+  if (s.IsIOError() && s.ToString().find("lock file") != std::string::npos) {
+    // Another process holds the store (one writer): temporary, worth retrying once it is done.
+    return Status::Unavailable("event store '" + config.path + "' is in use by another process: " + s.ToString());
+  }
   if (!s.ok()) return Status::IoError("cannot open event store '" + config.path + "': " + s.ToString());
   return std::unique_ptr<rocksdb::DB>(raw);
 }
