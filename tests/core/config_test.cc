@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <string>
@@ -126,7 +127,8 @@ class ConfigEnvironment : public ::testing::Test {
     for (const auto& n : names_) ::unsetenv(n.c_str());
   }
   std::string TempFile(const std::string& content) {
-    std::string path = ::testing::TempDir() + "/qm_secret_" + std::to_string(names_.size());
+    std::string path = ::testing::TempDir() + "/qm_secret_" + std::to_string(::getpid()) + "_" +
+                       std::to_string(files_++);  // tests run in parallel processes
     std::ofstream(path, std::ios::trunc) << content;
     return path;
   }
@@ -139,6 +141,7 @@ class ConfigEnvironment : public ::testing::Test {
     return f->Finish();
   }
   std::vector<std::string> names_;
+  int files_ = 0;
 };
 
 TEST_F(ConfigEnvironment, VariablesOverrideTheFileKeyByKeyInTheKeysType) {
