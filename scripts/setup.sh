@@ -2,15 +2,15 @@
 # Installs every Debian package qianmian needs. Quick (a dpkg query) when all are present.
 set -euo pipefail
 PKGS=(
-  build-essential cmake ccache pkg-config git
+  build-essential cmake ccache pkg-config git file
   libopenblas-dev libeigen3-dev
   libfaiss-dev libtorch-dev libxgboost-dev libboost-dev
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   librocksdb-dev redis-server libhiredis-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
-  libxxhash-dev libroaring-dev libssl-dev
+  libxxhash-dev libssl-dev
   libhowardhinnant-date-dev tzdata
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libbenchmark-dev
   libstb-dev
   python3 python3-matplotlib
   libfaketime

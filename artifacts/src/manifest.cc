@@ -170,6 +170,7 @@ json ManifestToJson(const Manifest& m) {
   json j;
   j["format"] = m.format;
   j["version"] = m.version;
+  j["qianmian_version"] = m.qianmian_version;
   j["created_ms"] = m.created_ms;
   j["created_at"] = m.created_at;
   j["data_fingerprint"] = m.data_fingerprint;
@@ -188,6 +189,7 @@ Result<Manifest> ManifestFromJson(const std::string& text, const std::string& wh
       return Status::Corruption(where + ": unsupported manifest format " + std::to_string(m.format));
     }
     m.version = j.at("version").get<std::string>();
+    m.qianmian_version = j.value("qianmian_version", std::string());
     m.created_ms = j.at("created_ms").get<TimeMs>();
     m.created_at = j.at("created_at").get<std::string>();
     m.data_fingerprint = j.at("data_fingerprint").get<std::string>();

@@ -2,9 +2,14 @@
 
 #include <toml++/toml.h>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <set>
 #include <sstream>
+
+extern char** environ;  // POSIX
 
 namespace qm {
 
@@ -13,6 +18,11 @@ struct ConfigState {
   std::string source;
   std::map<std::string, bool> known;  // full paths that a section read or opened
   std::vector<std::string> errors;
+  bool environment = false;                // UseEnvironment: QIANMIAN_* variables override keys
+  std::map<std::string, std::string> env;  // path -> the variable that set it
+  std::set<std::string> env_read;          // variables a key's read looked for
+  std::set<std::string> sections;          // top-level tables a section opened
+  std::set<std::string> secrets;           // paths ToJson does not show
 };
 
 namespace {
@@ -24,8 +34,85 @@ const toml::node* Lookup(const void* table, std::string_view key) {
   return AsTable(table)->get(key);
 }
 
+constexpr std::string_view kEnvPrefix = "QIANMIAN_";
+
+// "'path'", or "'path' (from QIANMIAN_PATH)" for a key the environment set.
+std::string Where(const ConfigState& s, const std::string& path) {
+  auto e = s.env.find(path);
+  return "'" + path + "'" + (e == s.env.end() ? std::string() : " (from " + e->second + ")");
+}
+
 void TypeError(ConfigState* s, const std::string& path, const char* want) {
-  s->errors.push_back("'" + path + "': expected " + want);
+  s->errors.push_back(Where(*s, path) + ": expected " + want);
+}
+
+// QIANMIAN_ + the path upper-cased, dots as underscores: server.bind -> QIANMIAN_SERVER_BIND.
+std::string EnvName(const std::string& path) {
+  std::string name(kEnvPrefix);
+  for (char c : path) name += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+// The whole content of `path`, without one trailing newline ("\n" or "\r\n").
+bool ReadSecretFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  if (!out->empty() && out->back() == '\n') out->pop_back();
+  if (!out->empty() && out->back() == '\r') out->pop_back();
+  return true;
+}
+
+// One TOML value parsed from `text` ("v = <text>"), or null.
+std::optional<toml::table> ParseValue(const std::string& text) {
+  try {
+    return toml::parse("v = " + text);
+  } catch (const toml::parse_error&) {
+    return std::nullopt;
+  }
+}
+
+// The environment text of a key as a TOML node of the type the key's reader wants; false when
+// it cannot be one (the reader's type check then names the variable).
+bool EnvNode(const std::string& text, ConfigType want, toml::table* out) {
+  if (want == ConfigType::kString) {
+    out->insert_or_assign("v", text);
+    return true;
+  }
+  if (want == ConfigType::kOther) {  // a duration: milliseconds or "30s"
+    auto t = ParseValue(text);
+    if (t && (*t)["v"].is_integer()) {
+      *out = std::move(*t);
+    } else {
+      out->insert_or_assign("v", text);
+    }
+    return true;
+  }
+  if (want == ConfigType::kArray && (text.empty() || text.front() != '[')) {
+    toml::array a;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.erase(item.begin());
+      while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.pop_back();
+      auto t = ParseValue(item);
+      if (t && (*t)["v"].is_integer()) {
+        a.push_back(*(*t)["v"].value<int64_t>());
+      } else if (t && (*t)["v"].is_floating_point()) {
+        a.push_back(*(*t)["v"].value<double>());
+      } else {
+        a.push_back(item);
+      }
+    }
+    out->insert_or_assign("v", std::move(a));
+    return true;
+  }
+  auto t = ParseValue(text);
+  if (!t) return false;
+  *out = std::move(*t);
+  return true;
 }
 
 void CollectUnknown(const toml::table& t, const std::string& prefix, const ConfigState& s,
@@ -68,11 +155,59 @@ ConfigType ConfigTable::TypeOf(std::string_view key) const {
 }
 
 void ConfigTable::Error(std::string_view key, std::string_view message) {
-  state_->errors.push_back("'" + PathOf(key) + "': " + std::string(message));
+  state_->errors.push_back(Where(*state_, PathOf(key)) + ": " + std::string(message));
+}
+
+void* ConfigTable::MutableTable() {
+  toml::table* t = &state_->root;
+  std::stringstream ss(path_);
+  std::string part, path;
+  while (!path_.empty() && std::getline(ss, part, '.')) {
+    toml::node* n = t->get(part);
+    if (!n) n = &t->insert_or_assign(part, toml::table{}).first->second;
+    t = n->as_table();
+    if (!t) return nullptr;
+    path += (path.empty() ? "" : ".") + part;
+    state_->known[path] = true;
+  }
+  return t;
+}
+
+const void* ConfigTable::Node(std::string_view key, ConfigType want) {
+  const std::string path = PathOf(key);
+  if (!state_->environment || path.find('[') != std::string::npos) return Lookup(table_, key);
+  const std::string name = EnvName(path);
+  state_->env_read.insert(name);
+  const char* value = std::getenv(name.c_str());
+  const char* file = std::getenv((name + "_FILE").c_str());
+  if (!value && !file) return Lookup(table_, key);
+  std::string text;
+  if (value && file) {
+    state_->errors.push_back(name + " and " + name + "_FILE are both set (one value for '" + path + "')");
+    return Lookup(table_, key);
+  }
+  if (value) {
+    text = value;
+  } else if (!ReadSecretFile(file, &text)) {
+    state_->errors.push_back(name + "_FILE: cannot read '" + std::string(file) + "'");
+    return Lookup(table_, key);
+  } else if (want == ConfigType::kString) {
+    state_->secrets.insert(path);  // a value kept in a file is not copied into manifests
+  }
+  state_->env[path] = value ? name : name + "_FILE";
+  toml::table parsed;
+  auto* table = static_cast<toml::table*>(MutableTable());
+  if (!EnvNode(text, want, &parsed) || !table) {
+    state_->errors.push_back(Where(*state_, path) + ": cannot read '" + text + "' as this key's value");
+    return Lookup(table_, key);
+  }
+  parsed.get("v")->visit([&](const auto& v) { table->insert_or_assign(std::string(key), v); });
+  table_ = table;
+  return Lookup(table_, key);
 }
 
 void ConfigTable::Read(std::string_view key, bool* out) {
-  const toml::node* n = Lookup(table_, key);
+  const auto* n = static_cast<const toml::node*>(Node(key, ConfigType::kBool));
   if (!n) return;
   state_->known[PathOf(key)] = true;
   if (auto v = n->value<bool>(); v && n->is_boolean())
@@ -82,7 +217,7 @@ void ConfigTable::Read(std::string_view key, bool* out) {
 }
 
 void ConfigTable::Read(std::string_view key, int64_t* out) {
-  const toml::node* n = Lookup(table_, key);
+  const auto* n = static_cast<const toml::node*>(Node(key, ConfigType::kInteger));
   if (!n) return;
   state_->known[PathOf(key)] = true;
   if (n->is_integer())
@@ -103,7 +238,7 @@ void ConfigTable::Read(std::string_view key, int* out) {
 }
 
 void ConfigTable::Read(std::string_view key, double* out) {
-  const toml::node* n = Lookup(table_, key);
+  const auto* n = static_cast<const toml::node*>(Node(key, ConfigType::kFloat));
   if (!n) return;
   state_->known[PathOf(key)] = true;
   if (n->is_floating_point() || n->is_integer()) {
@@ -124,7 +259,7 @@ void ConfigTable::Read(std::string_view key, float* out) {
 }
 
 void ConfigTable::Read(std::string_view key, std::string* out) {
-  const toml::node* n = Lookup(table_, key);
+  const auto* n = static_cast<const toml::node*>(Node(key, ConfigType::kString));
   if (!n) return;
   state_->known[PathOf(key)] = true;
   if (n->is_string())
@@ -134,7 +269,7 @@ void ConfigTable::Read(std::string_view key, std::string* out) {
 }
 
 void ConfigTable::Read(std::string_view key, std::vector<std::string>* out) {
-  const toml::node* n = Lookup(table_, key);
+  const auto* n = static_cast<const toml::node*>(Node(key, ConfigType::kArray));
   if (!n) return;
   state_->known[PathOf(key)] = true;
   const toml::array* a = n->as_array();
@@ -156,7 +291,7 @@ void ConfigTable::Read(std::string_view key, std::vector<std::string>* out) {
 }
 
 void ConfigTable::Read(std::string_view key, std::vector<double>* out) {
-  const toml::node* n = Lookup(table_, key);
+  const auto* n = static_cast<const toml::node*>(Node(key, ConfigType::kArray));
   if (!n) return;
   state_->known[PathOf(key)] = true;
   const toml::array* a = n->as_array();
@@ -178,7 +313,7 @@ void ConfigTable::Read(std::string_view key, std::vector<double>* out) {
 }
 
 void ConfigTable::ReadDuration(std::string_view key, TimeMs* out) {
-  const toml::node* n = Lookup(table_, key);
+  const auto* n = static_cast<const toml::node*>(Node(key, ConfigType::kOther));
   if (!n) return;
   state_->known[PathOf(key)] = true;
   if (n->is_integer()) {
@@ -208,9 +343,29 @@ void ConfigTable::ReadDuration(std::string_view key, TimeMs* out) {
   *out = std::stoll(s.substr(0, i)) * u->second;
 }
 
+void ConfigTable::ReadSecret(std::string_view key, std::string* out) {
+  const std::string file_key = std::string(key) + "_file";
+  state_->secrets.insert(PathOf(key));
+  std::string value, file;
+  Read(key, &value);
+  const bool environment = state_->environment;  // QIANMIAN_<KEY>_FILE is the key's own file variant
+  state_->environment = false;
+  Read(file_key, &file);
+  state_->environment = environment;
+  const bool has_value = Has(key), has_file = Has(file_key);
+  if (has_value && has_file) {
+    Error(key, "set either it or '" + PathOf(file_key) + "', not both");
+  } else if (has_file && !ReadSecretFile(file, out)) {
+    Error(file_key, "cannot read '" + file + "'");
+  } else if (has_value) {
+    *out = value;
+  }
+}
+
 ConfigTable ConfigTable::Table(std::string_view key) {
   const toml::node* n = Lookup(table_, key);
   std::string path = PathOf(key);
+  if (path_.empty()) state_->sections.insert(path);
   if (!n) return ConfigTable(state_, nullptr, path);
   state_->known[path] = true;
   if (!n->is_table()) {
@@ -266,9 +421,32 @@ Result<ConfigFile> ConfigFile::Load(const std::string& path) {
 
 ConfigTable ConfigFile::Root() { return ConfigTable(state_, &state_->root, ""); }
 
+void ConfigFile::UseEnvironment() { state_->environment = true; }
+
 Status ConfigFile::Finish() const {
   std::vector<std::string> problems = state_->errors;
   CollectUnknown(state_->root, "", *state_, &problems);
+  if (state_->environment) {
+    // A variable of a section that was read, naming no key: a misspelt override.
+    for (char** e = environ; e && *e; ++e) {
+      std::string name(*e);
+      name = name.substr(0, name.find('='));
+      if (name.compare(0, kEnvPrefix.size(), kEnvPrefix) != 0) continue;
+      std::string base = name;
+      if (base.size() > 5 && base.compare(base.size() - 5, 5, "_FILE") == 0 && !state_->env_read.count(base)) {
+        base.resize(base.size() - 5);
+      }
+      if (state_->env_read.count(base)) continue;
+      for (const std::string& section : state_->sections) {
+        const std::string head = EnvName(section) + "_";
+        if (name.compare(0, head.size(), head) == 0) {
+          problems.push_back("unknown setting " + name + " in the environment (no key of [" + section +
+                             "] is named so)");
+          break;
+        }
+      }
+    }
+  }
   if (problems.empty()) return Status::Ok();
   std::string msg =
       "configuration " + (state_->source.empty() ? std::string("") : "'" + state_->source + "' ") + "rejected: ";
@@ -277,8 +455,12 @@ Status ConfigFile::Finish() const {
 }
 
 std::string ConfigFile::ToJson() const {
+  toml::table shown = state_->root;
+  for (const std::string& path : state_->secrets) {
+    if (toml::node* n = shown.at_path(path).node(); n && n->is_string()) *n->as_string() = std::string("(secret)");
+  }
   std::stringstream ss;
-  ss << toml::json_formatter{state_->root};
+  ss << toml::json_formatter{shown};
   return ss.str();
 }
 

@@ -185,6 +185,7 @@ void ReadStoreConfig(ConfigTable t, StoreConfig* c) {
   if (c->memory_mb < 16 || c->memory_mb > 1 << 20) t.Error("memory_mb", "must be in [16, 1048576]");
   t.Read("redis_host", &c->redis_host);
   t.Read("redis_port", &c->redis_port);
+  t.ReadSecret("redis_password", &c->redis_password);
   if (c->redis_port <= 0 || c->redis_port > 65535) t.Error("redis_port", "must be in [1, 65535]");
   t.Read("redis_prefix", &c->redis_prefix);
   t.ReadDuration("redis_timeout", &c->redis_timeout);

@@ -536,6 +536,16 @@ class RedisStore final : public EventStore {
     if (!c) return Status::Unavailable("redis " + where + ": cannot allocate a connection");
     if (c->err) return Status::Unavailable("redis " + where + ": " + c->errstr);
     redisSetTimeout(c.get(), tv);
+    if (!config_.redis_password.empty()) {
+      const std::string& pw = config_.redis_password;
+      Reply r(static_cast<redisReply*>(redisCommand(c.get(), "AUTH %b", pw.data(), pw.size())));
+      if (!r) return Status::Unavailable("redis " + where + ": " + c->errstr);
+      // A refused password is a configuration error: retrying cannot help.
+      if (r->type == REDIS_REPLY_ERROR) {
+        return Status::InvalidArgument("redis " + where +
+                                       ": AUTH with store.redis_password refused: " + std::string(r->str, r->len));
+      }
+    }
     return c;
   }
 

@@ -165,6 +165,10 @@ Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config, const Ret
   options.compaction_filter = filter;
   options.periodic_compaction_seconds = 2 * 24 * 3600;  // expired records leave the disk within 2 days
   rocksdb::Status s = rocksdb::DB::Open(options, config.path, &raw);
+  if (s.IsIOError() && s.ToString().find("lock file") != std::string::npos) {
+    // Another process holds the store (one writer): temporary, worth retrying once it is done.
+    return Status::Unavailable("event store '" + config.path + "' is in use by another process: " + s.ToString());
+  }
   if (!s.ok()) return Status::IoError("cannot open event store '" + config.path + "': " + s.ToString());
   return std::unique_ptr<rocksdb::DB>(raw);
 }

@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "qianmian/artifacts/manifest.h"
+#include "qianmian/core/version.h"
 #include "reply_codec.h"
 #include "server_impl.h"
 
@@ -41,7 +42,6 @@ const Server::Impl::Op* Server::Impl::FindOp(std::string_view name) {
 namespace {
 
 constexpr int64_t kTimeMax = int64_t{1} << 52;
-constexpr const char* kServerVersion = "0.1.0";
 
 Status ReadRecommend(const Fields& f, serving::Request* r) {
   int64_t count = 0, now = kNoTime;
@@ -270,7 +270,7 @@ Status Server::Impl::Reload(const Fields& f, MapWriter* reply) {
 Status Server::Impl::Stats(const Fields&, MapWriter* reply) {
   StatsReply s;
   s.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started).count();
-  s.server_version = kServerVersion;
+  s.server_version = kQianmianVersion;
   s.model_version = engine->model_version();
   if (auto c = artifacts::ReadCurrent(artifacts_root); c.ok()) s.current_version = *c;
   s.store_status = "ok";

@@ -1,4 +1,5 @@
 #include "qianmian/artifacts/manifest.h"
+#include "qianmian/core/version.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -95,6 +96,21 @@ TEST_F(ArtifactsTest, ManifestRecordsConfigurationMetricsAndFingerprint) {
   EXPECT_EQ(m->data_fingerprint, "sha256:abc");
   EXPECT_GT(m->created_ms, 0);
   EXPECT_FALSE(m->created_at.empty());
+}
+
+TEST_F(ArtifactsTest, ManifestRecordsTheQianmianVersionCMakeDefines) {
+  auto w = ArtifactWriter::Create(root_);
+  ASSERT_TRUE(w.ok());
+  WriteFile(w->PathFor("model.bin"), "weights");
+  ASSERT_TRUE(w->AddFile("model.bin").ok());
+  ASSERT_TRUE(w->Commit().ok());
+  std::ifstream in(root_ + "/" + w->version() + "/MANIFEST.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(std::string("\"qianmian_version\": \"") + QIANMIAN_VERSION + "\""), std::string::npos) << text;
+  auto m = ReadManifest(root_, w->version());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->qianmian_version, QIANMIAN_VERSION);
+  EXPECT_STRNE(QIANMIAN_VERSION, "");
 }
 
 TEST_F(ArtifactsTest, ChangingOneByteOfAFileFailsVerificationNamingTheFile) {

@@ -16,6 +16,7 @@
 #include "qianmian/artifacts/manifest.h"
 #include "qianmian/client/client.h"
 #include "qianmian/core/dataset.h"
+#include "qianmian/core/version.h"
 #include "qianmian/server/server.h"
 #include "reply_shape.h"
 #include "testing/engine_fixture.h"
@@ -296,6 +297,7 @@ TEST_F(ServerTest, AnswersEveryOpWithTheFieldsOfTheWireProtocol) {
   EXPECT_GT(st["ops"]["recommend"]["p99_us"].get<int64_t>(), 0);
   EXPECT_GE(st["ops"]["recommend"]["p999_us"].get<int64_t>(), st["ops"]["recommend"]["p50_us"].get<int64_t>());
   EXPECT_EQ(st["versions"]["model"], SharedFixture().v2);
+  EXPECT_EQ(st["versions"]["server"], QIANMIAN_VERSION);  // from CMake, as --version and MANIFEST.json
   EXPECT_EQ(st["store"]["backend"], "embedded");
   EXPECT_EQ(st["store"]["status"], "ok");
   EXPECT_EQ(st["reloads"]["ok"], 2);

@@ -1,5 +1,6 @@
 // `qianmian client` (SPEC §3): one request to a running server, JSON in and out, for operators.
-// Prints the reply (JSON) on stdout; exits non-zero when the server answered ok = false.
+// Prints the reply (JSON) on stdout; exits non-zero when the server answered ok = false (75 when a
+// retry may help: overloaded, unavailable, deadline_exceeded; else 2).
 #include <cstdio>
 #include <memory>
 
@@ -25,7 +26,13 @@ Status Run(const ClientCmdOptions& o) {
   QM_ASSIGN_OR_RETURN(client::JsonReply reply, c->Call(o.op, o.json));
   std::printf("%s\n", reply.json.c_str());
   std::fflush(stdout);
-  if (!reply.ok) return Status::FailedPrecondition("server answered " + reply.error_code + ": " + reply.error_message);
+  if (!reply.ok) {
+    // Exit 75 (retry later) for the codes a retry may cure, 2 for the rest (README, "Exit codes").
+    const std::string msg = "server answered " + reply.error_code + ": " + reply.error_message;
+    const bool later = reply.error_code == "overloaded" || reply.error_code == "unavailable" ||
+                       reply.error_code == "deadline_exceeded";
+    return later ? Status::Unavailable(msg) : Status::FailedPrecondition(msg);
+  }
   return Status::Ok();
 }
 

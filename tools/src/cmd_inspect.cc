@@ -1,9 +1,12 @@
 // `qianmian inspect`: loads a data folder and prints what it holds and what was rejected.
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <string>
 
 #include "commands.h"
 #include "engine_config.h"
+#include "json_output.h"
 #include "qianmian/core/dataset.h"
 
 namespace qm::tools {
@@ -14,13 +17,18 @@ Command AddInspectCommand(CLI::App& root) {
   cmd.app = root.add_subcommand("inspect", "Load a data folder (SPEC §2) and print a summary");
   cmd.app->add_option("--config", opts->config, "configuration file (TOML)");
   cmd.app->add_option("--data", opts->data, "data folder (overrides [data] dir)");
-  cmd.run = [opts]() -> Status {
+  auto json = std::make_shared<std::string>();
+  cmd.app->add_option("--json", *json, kJsonHelp);
+  cmd.run = [opts, json]() -> Status {
     QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(opts->config));
     ApplyOverrides(*opts, &config);
     LoadReport report;
     auto ds = LoadDataset(config.data.dir, config.data, &report);
     std::fputs(report.Format().c_str(), stderr);
+    if (!json->empty())
+      QM_RETURN_IF_ERROR(WriteJson(*json, InspectJson(report, ds.ok() ? &*ds : nullptr, ds.status())));
     if (!ds.ok()) return ds.status();
+    if (*json == "-") return Status::Ok();
     const Dataset& d = *ds;
     int tiers[kNumTiers] = {0};
     int risk[6] = {0};

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "engine_config.h"
+#include "json_output.h"
 #include "qianmian/core/time.h"
 #include "qianmian/push/push_run.h"
 #include "qianmian/serving/engine.h"
@@ -18,6 +19,7 @@ struct PushOptions {
   CommonOptions common;
   push::PushRunOptions run;
   std::string now;
+  std::string json;  // --json FILE ("-": stdout)
 };
 
 Status Run(PushOptions o) {
@@ -36,8 +38,11 @@ Status Run(PushOptions o) {
   // Opening verifies the artifact version: a bundle that fails is refused before anything is reserved.
   QM_ASSIGN_OR_RETURN(auto engine, serving::Engine::Open(std::move(eo)));
   QM_ASSIGN_OR_RETURN(push::PushSummary summary, push::RunPush(engine.get(), o.run));
-  std::fputs(summary.Format().c_str(), stdout);
-  std::fflush(stdout);
+  if (o.json != "-") {
+    std::fputs(summary.Format().c_str(), stdout);
+    std::fflush(stdout);
+  }
+  if (!o.json.empty()) QM_RETURN_IF_ERROR(WriteJson(o.json, PushSummaryJson(summary)));
   return Status::Ok();
 }
 
@@ -68,6 +73,7 @@ Command AddPushCommand(CLI::App& root) {
       "--include-service", r.include_service,
       "also push service items (account alerts); SPEC 6 exempts them from opt-outs, caps and quiet hours");
   cmd.app->add_option("--summary", r.summary, "also write the summary table to this file");
+  cmd.app->add_option("--json", opts->json, kJsonHelp);
   cmd.app->add_option("--plot", r.plot, "write the contact-pressure histogram (PNG) to this file");
   cmd.app->add_option("--threads", r.threads, "worker threads (default 4 per core: store writes overlap computation)");
   cmd.app->add_option("--batch", r.batch, "customers per engine call (default 256)");

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "engine_config.h"
+#include "json_output.h"
 #include "qianmian/core/time.h"
 #include "qianmian/experiment/assignment.h"
 #include "qianmian/experiment/report.h"
@@ -102,15 +103,12 @@ Status Run(const ReportOptions& o) {
   experiment::ExperimentReport r = experiment::BuildReport(ex.layers[layer], outcomes, w.pre && pre_events, baseline);
   r.from = from;
   r.to = to;
-  std::printf("window %s .. %s, %zu customers\n", FormatIsoLocal(from, tz).c_str(), FormatIsoLocal(to, tz).c_str(),
-              ds.customers.size());
-  std::fputs(experiment::FormatReport(r).c_str(), stdout);
-  if (!o.json.empty()) {
-    std::ofstream out(o.json, std::ios::trunc);
-    out << experiment::ReportJson(r) << "\n";
-    out.close();
-    if (!out) return Status::IoError("--json: cannot write '" + o.json + "'");
+  if (o.json != "-") {
+    std::printf("window %s .. %s, %zu customers\n", FormatIsoLocal(from, tz).c_str(), FormatIsoLocal(to, tz).c_str(),
+                ds.customers.size());
+    std::fputs(experiment::FormatReport(r).c_str(), stdout);
   }
+  if (!o.json.empty()) QM_RETURN_IF_ERROR(WriteJson(o.json, experiment::ReportJson(r)));
   if (!o.plot.empty()) QM_RETURN_IF_ERROR(experiment::WriteReportPlot(r, o.plot));
   return Status::Ok();
 }
@@ -125,7 +123,7 @@ Command AddReportCommand(CLI::App& root) {
   cmd.app->add_option("--experiment", opts->experiment, "the layer's name in [experiments]")->required();
   cmd.app->add_option("--from", opts->from, "window start (default: the first event); also opens a pre-period");
   cmd.app->add_option("--to", opts->to, "window end, exclusive (default: after the last event)");
-  cmd.app->add_option("--json", opts->json, "also write the report as JSON to FILE");
+  cmd.app->add_option("--json", opts->json, kJsonHelp);
   cmd.app->add_option("--plot", opts->plot, "also draw the arms' means and intervals to FILE.png");
   cmd.app->add_option("--baseline", opts->baseline,
                       "compare the arms with this arm (default: the first arm with `control`, else the first)");

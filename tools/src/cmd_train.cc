@@ -1,8 +1,12 @@
 // `qianmian train` and `qianmian eval` (SPEC §3-4).
 #include <cstdio>
+#include <memory>
+#include <string>
 
 #include "commands.h"
 #include "engine_config.h"
+#include "json_output.h"
+#include "qianmian/artifacts/manifest.h"
 #include "qianmian/training/pipeline.h"
 
 namespace qm::tools {
@@ -43,14 +47,23 @@ Command AddEvalCommand(CLI::App& root) {
   cmd.app->add_flag("--no-baselines", *no_baselines, "skip the baselines");
   cmd.app->add_option("--pages", eval->pages_csv,
                       "also write every served page as CSV (customer_id,now,k,rank,item_id)");
-  cmd.run = [opts, eval, no_baselines]() -> Status {
+  auto json = std::make_shared<std::string>();
+  cmd.app->add_option("--json", *json, kJsonHelp);
+  cmd.run = [opts, eval, no_baselines, json]() -> Status {
     QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(opts->config));
     ApplyOverrides(*opts, &config);
     eval->baselines = !*no_baselines;
     const training::ServedSettings served{config.policy, config.serving, "app_home"};
     QM_ASSIGN_OR_RETURN(auto report, training::Evaluate(config.data.dir, config.data, config.artifacts_root,
                                                         config.training, *eval, &config.store, &served));
-    std::printf("%s", report.Format().c_str());
+    if (*json != "-") std::printf("%s", report.Format().c_str());
+    if (!json->empty()) {
+      std::string version = eval->version;
+      if (version.empty()) {
+        QM_ASSIGN_OR_RETURN(version, artifacts::ReadCurrent(config.artifacts_root));
+      }
+      QM_RETURN_IF_ERROR(WriteJson(*json, EvalJson(version, report)));
+    }
     return Status::Ok();
   };
   return cmd;

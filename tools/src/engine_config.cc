@@ -7,7 +7,6 @@ namespace {
 // Reads every section of `file` into *config; the experiment arms overlay `arm_base`'s [serving]
 // and [policy] when given, else the file's.
 Status ReadEngineConfig(ConfigFile& file, const EngineConfig* arm_base, EngineConfig* config) {
-  config->json = file.ToJson();
   ConfigTable root = file.Root();
   ReadDataConfig(root.Table("data"), &config->data);
   root.Table("artifacts").Read("root", &config->artifacts_root);
@@ -18,6 +17,7 @@ Status ReadEngineConfig(ConfigFile& file, const EngineConfig* arm_base, EngineCo
   const EngineConfig& base = arm_base ? *arm_base : *config;
   serving::ReadExperiments(root.Table("experiments"), base.serving, base.policy, &config->experiments);
   server::ReadServerConfig(root.Table("server"), &config->server);
+  config->json = file.ToJson();  // after the reads: with the environment's overrides, without secrets
   return file.Finish();
 }
 
@@ -29,12 +29,14 @@ Result<EngineConfig> LoadEngineConfig(const std::string& path) {
   if (!path.empty()) {
     QM_ASSIGN_OR_RETURN(file, ConfigFile::Load(path));
   }
+  file.UseEnvironment();  // QIANMIAN_<SECTION>_<KEY> overrides the file
   QM_RETURN_IF_ERROR(ReadEngineConfig(file, nullptr, &config));
   return config;
 }
 
 Result<serving::Experiments> ReloadExperiments(const std::string& path, const EngineConfig& running) {
   QM_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
+  file.UseEnvironment();
   EngineConfig fresh;
   QM_RETURN_IF_ERROR(ReadEngineConfig(file, &running, &fresh));
   return std::move(fresh.experiments);

@@ -28,7 +28,9 @@ struct EngineConfig {
   std::string json;                          // the effective configuration, for manifests
 };
 
-// Reads `path` ("" = built-in defaults). InvalidArgument names every unknown key and bad value.
+// Reads `path` ("" = built-in defaults), each key overridden by QIANMIAN_<SECTION>_<KEY> (or its
+// _FILE variant) when set (ConfigFile::UseEnvironment). InvalidArgument names every unknown key,
+// unknown QIANMIAN_ variable of a section and bad value.
 Result<EngineConfig> LoadEngineConfig(const std::string& path);
 // [experiments] of `path` read again for a reload: the whole file is read and checked as by
 // LoadEngineConfig, and the arms overlay `running`'s [serving] and [policy] (the settings the

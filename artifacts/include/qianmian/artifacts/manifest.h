@@ -19,6 +19,7 @@
 
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
+#include "qianmian/core/version.h"
 
 namespace qm::artifacts {
 
@@ -37,6 +38,8 @@ struct ArtifactFile {
 struct Manifest {
   int format = kManifestFormat;
   std::string version;
+  // The qianmian build that wrote it (kQianmianVersion); "" in manifests written before 0.1.0 recorded it.
+  std::string qianmian_version = kQianmianVersion;
   TimeMs created_ms = 0;            // epoch ms
   std::string created_at;           // the same instant, ISO-8601 UTC
   std::string data_fingerprint;     // DataFingerprint of the training data; may be empty

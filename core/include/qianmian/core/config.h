@@ -35,6 +35,9 @@ class ConfigTable {
   void Read(std::string_view key, std::vector<double>* out);
   // A duration: an integer of milliseconds or a string "500ms", "30s", "15m", "12h", "7d", "2w".
   void ReadDuration(std::string_view key, TimeMs* out);
+  // A secret string: `key`, or the content of the file `<key>_file` names (one trailing newline
+  // dropped); both set is an error. Never written by ConfigFile::ToJson (shown as "(secret)").
+  void ReadSecret(std::string_view key, std::string* out);
   // Sub-table `key` (an empty view when absent).
   ConfigTable Table(std::string_view key);
   // Array of tables `[[key]]` (empty when absent).
@@ -51,6 +54,12 @@ class ConfigTable {
   friend class ConfigFile;
   ConfigTable(std::shared_ptr<ConfigState> state, const void* table, std::string path)
       : state_(std::move(state)), table_(table), path_(std::move(path)) {}
+  // The node of `key` (a toml::node*, null when absent), after applying its environment override
+  // (ConfigFile::UseEnvironment) read as type `want` (kOther: a duration).
+  const void* Node(std::string_view key, ConfigType want);
+  // This table in the tree, created (with its parents) when absent; null when the path crosses
+  // a value that is not a table.
+  void* MutableTable();
   std::shared_ptr<ConfigState> state_;
   const void* table_ = nullptr;  // toml::table*, null for an absent table
   std::string path_;
@@ -64,11 +73,20 @@ class ConfigFile {
   static Result<ConfigFile> Load(const std::string& path);
   static Result<ConfigFile> Parse(std::string_view text, std::string source_name = "config");
 
+  // Lets the environment override the file (call before reading): every key a section reads at
+  // path `a.b.c` (not inside an array of tables) is taken from QIANMIAN_A_B_C when set, or from
+  // the content of the file QIANMIAN_A_B_C_FILE names (one trailing newline dropped). The text is
+  // read as the key's type: a string as is; a number, a boolean (true/false) or a duration as in
+  // TOML; an array as a TOML array ("[1, 2]") or comma-separated. A QIANMIAN_<SECTION>_... variable
+  // of a section that was read but naming no key it reads is reported by Finish as unknown.
+  void UseEnvironment();
+
   ConfigTable Root();
   // OK when every key was read and every value was valid; otherwise InvalidArgument listing
   // each problem ("unknown key 'data.foo'", "'data.max_bad_row_share': must be in [0, 1]").
   Status Finish() const;
-  // The file's content as JSON ("{}" when empty), e.g. for artifact manifests.
+  // The file's content as JSON ("{}" when empty), e.g. for artifact manifests, with the
+  // environment's overrides applied to the keys read so far and secrets shown as "(secret)".
   std::string ToJson() const;
 
  private:
