@@ -137,6 +137,38 @@ def rank_layout(rank_inputs):
     return layout
 
 
+def read_rank_rows(path):
+    """The output of ``qianmian export rank-rows``: a folder of .npy files, or a CSV file with
+    its ``.layout.json``. Returns ``{"cat": int64 [n, C], "dense": float32 [n, K], "bag": int64
+    [n, B], "labels": float32 [n, 2] (click, convert), "weight": float32 [n], "held_out": uint8
+    [n], "layout": dict}``; the layout is the version's rank_inputs.json plus row counts, so
+    :func:`rank_layout` reads it. ValueError when the arrays disagree with the layout."""
+    np = _numpy()
+    if str(path).endswith(".csv"):
+        with open(f"{path}.layout.json", encoding="utf-8") as f:
+            layout = json.load(f)
+        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
+        C, K, B = layout["C"], layout["K"], layout["B"]
+        rows = {"cat": table[:, :C].astype(np.int64), "dense": table[:, C:C + K].astype(np.float32),
+                "bag": table[:, C + K:C + K + B].astype(np.int64),
+                "labels": table[:, C + K + B:C + K + B + 2].astype(np.float32),
+                "weight": table[:, C + K + B + 2].astype(np.float32),
+                "held_out": table[:, C + K + B + 3].astype(np.uint8)}
+    else:
+        with open(os.path.join(path, "layout.json"), encoding="utf-8") as f:
+            layout = json.load(f)
+        rows = {name: np.load(os.path.join(path, f"{name}.npy"))
+                for name in ("cat", "dense", "bag", "labels", "weight", "held_out")}
+    n = layout["rows"]
+    expected = {"cat": (n, layout["C"]), "dense": (n, layout["K"]), "bag": (n, layout["B"]), "labels": (n, 2),
+                "weight": (n,), "held_out": (n,)}
+    for name, shape in expected.items():
+        if rows[name].shape != shape:
+            raise ValueError(f"{path}: {name} has shape {rows[name].shape}, the layout says {shape}")
+    rows["layout"] = layout
+    return rows
+
+
 # -- CSV exports ------------------------------------------------------------------------------------
 
 
