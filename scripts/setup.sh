@@ -12,7 +12,7 @@ PKGS=(
   libhowardhinnant-date-dev tzdata
   libgtest-dev libbenchmark-dev
   libstb-dev
-  python3 python3-matplotlib
+  python3 python3-matplotlib python3-numpy python3-zmq python3-msgpack python3-torch
   libfaketime
   clang-format
 )

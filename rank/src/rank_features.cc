@@ -57,6 +57,14 @@ void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, cons
   ++out->n;
 }
 
+std::vector<int64_t> RankInputBuilder::CatVocab() const {
+  std::vector<int64_t> v(static_cast<size_t>(space_.customer_cat_fields()), space_.customer_cat_vocab());
+  v.push_back(space_.item_vocab());
+  v.insert(v.end(), features::FeatureSpace::kItemCatFields - 1, space_.item_cat_vocab());
+  v.insert(v.end(), {kMaxChannels, 24, 7});
+  return v;
+}
+
 std::string RankInputBuilder::Describe() const {
   nlohmann::json j;
   j["contract"] = "forward(cat: Long[n, C], dense: Float[n, K], bag: Long[n, B]) -> Float[n, 2] (p_click, p_convert)";

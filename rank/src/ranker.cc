@@ -19,6 +19,15 @@ namespace nn = torch::nn;
 
 namespace {
 
+// One line from a libtorch exception's text, which may span a TorchScript traceback and a C++
+// stack: the interpreter's "RuntimeError: ..." line when there is one, else the first line.
+std::string TorchMessage(const char* what) {
+  std::string s(what);
+  const size_t at = s.rfind("RuntimeError: ");
+  if (at != std::string::npos) s = s.substr(at + 14);
+  return s.substr(0, s.find('\n'));
+}
+
 constexpr int64_t kContextVocab = kMaxChannels + 24 + 7;
 
 struct Tensors {
@@ -397,7 +406,7 @@ class TorchScriptRanker final : public Ranker {
         p_convert[i] = d[2 * i + 1];
       }
     } catch (const std::exception& e) {
-      return Status::InvalidArgument(std::string("TorchScript ranker failed: ") + e.what());
+      return Status::InvalidArgument("TorchScript ranker failed: " + TorchMessage(e.what()));
     }
     return Status::Ok();
   }
@@ -456,6 +465,7 @@ Result<std::unique_ptr<Ranker>> Ranker::LoadBuiltin(const std::string& path, con
   try {
     auto j = nlohmann::json::parse(in);
     if (j.value("format", "") == "qianmian.gbdt/1") return LoadGbdtRanker(path, builder);
+    if (j.value("format", "") == kTorchScriptRankerFormat) return LoadTorchScript(path, builder);
     if (j.at("format") != "qianmian.ranker/1") return Status::Corruption("'" + path + ".json': unknown format");
     o.field_dim = j.at("field_dim");
     o.cross_layers = j.at("cross_layers");
@@ -478,10 +488,11 @@ Result<std::unique_ptr<Ranker>> Ranker::LoadTorchScript(const std::string& path,
     m = torch::jit::load(path);
     m.eval();
   } catch (const std::exception& e) {
-    return Status::InvalidArgument("'" + path + "' is not a loadable TorchScript module: " + e.what());
+    return Status::InvalidArgument("'" + path + "' is not a loadable TorchScript module: " + TorchMessage(e.what()));
   }
   auto r = std::make_unique<TorchScriptRanker>(std::move(m), builder);
-  // Probe with one all-zero row of the contract's shape.
+  // Probes: a row of zeros, then a row of each column's largest id (the version's vocabularies:
+  // a module whose embedding tables are smaller fails here rather than on some customer).
   RankInputs probe;
   probe.n = 1;
   probe.cat_width = builder.cat_width();
@@ -494,6 +505,16 @@ Result<std::unique_ptr<Ranker>> Ranker::LoadTorchScript(const std::string& path,
   if (!st.ok())
     return Status::InvalidArgument("TorchScript ranker '" + path +
                                    "' does not follow the input contract: " + st.message());
+  probe.cat = builder.CatVocab();
+  for (int64_t& id : probe.cat) id -= 1;
+  probe.bag.assign(kBagWidth, builder.BagVocab() - 1);
+  st = r->Score(probe, &pc, &pv);
+  if (!st.ok()) {
+    return Status::InvalidArgument("TorchScript ranker '" + path +
+                                   "' does not accept the version's vocabularies (each column's largest id, "
+                                   "rank_inputs.json): " +
+                                   st.message());
+  }
   return std::unique_ptr<Ranker>(std::move(r));
 }
 

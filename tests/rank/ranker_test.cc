@@ -446,5 +446,44 @@ TEST(TwoStageScore, OrdersByScoreThenByItem) {
   EXPECT_FALSE(ScoresBefore(1.0, 4, 1.0, 4));
 }
 
+// A module whose item-id table is one row short of the version's item vocabulary fails on the
+// largest id only: refused at load, naming the vocabularies; the full-size table is accepted.
+TEST(Ranker, RefusesATorchScriptModelSmallerThanTheVocabularies) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  const std::vector<int64_t> vocab = b.CatVocab();
+  ASSERT_EQ(static_cast<int>(vocab.size()), b.cat_width());
+  std::mt19937 rng(5);
+  RankBatch batch;
+  MakeBatch(w, b, &rng, 20, &batch);
+  for (size_t k = 0; k < batch.inputs.cat.size(); ++k) EXPECT_LT(batch.inputs.cat[k], vocab[k % vocab.size()]);
+  for (int64_t id : batch.inputs.bag) EXPECT_LT(id, b.BagVocab());
+  const int col = w.space->customer_cat_fields();  // the item id
+  auto save = [&](const std::string& name, int64_t rows) {
+    torch::jit::Module m("Fixture");
+    m.register_parameter("t", torch::zeros({rows}), false);
+    m.define(
+        "def forward(self, cat: Tensor, dense: Tensor, bag: Tensor) -> Tensor:\n"
+        "    s = torch.sigmoid(self.t.index_select(0, cat[:, " +
+        std::to_string(col) +
+        "])).unsqueeze(1)\n"
+        "    return torch.cat([s, s], 1)\n");
+    auto path = (std::filesystem::temp_directory_path() / name).string();
+    m.save(path);
+    return path;
+  };
+  const std::string small = save("qm_rank_small_fixture.pt", vocab[col] - 1);
+  auto refused = Ranker::LoadTorchScript(small, b);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("does not accept the version's vocabularies"), std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(refused.status().message().find('\n'), std::string::npos) << "one line";
+  const std::string full = save("qm_rank_full_fixture.pt", vocab[col]);
+  auto accepted = Ranker::LoadTorchScript(full, b);
+  EXPECT_TRUE(accepted.ok()) << accepted.status().ToString();
+  std::filesystem::remove(small);
+  std::filesystem::remove(full);
+}
+
 }  // namespace
 }  // namespace qm::rank

@@ -1,5 +1,6 @@
 // `qianmian export decisions|events`: the event store's decision log or events over a time range
-// as CSV (tools/include/qianmian/tools/export.h).
+// as CSV (tools/include/qianmian/tools/export.h); `qianmian export rank-rows`: a version's ranker
+// rows for model authors (training::ExportRankRows).
 #include <cstdio>
 #include <memory>
 
@@ -8,6 +9,7 @@
 #include "qianmian/core/time.h"
 #include "qianmian/policy/event_store.h"
 #include "qianmian/tools/export.h"
+#include "qianmian/training/pipeline.h"
 
 namespace qm::tools {
 
@@ -15,8 +17,9 @@ namespace {
 
 struct ExportOptions {
   CommonOptions common;
-  std::string what;  // "decisions" | "events"
+  std::string what;  // "decisions" | "events" | "rank-rows"
   std::string from, to, out;
+  std::string version;  // rank-rows: "" = CURRENT
 };
 
 Result<TimeMs> ParseFlagTime(const char* flag, const std::string& text, const TimeZone& tz) {
@@ -28,9 +31,26 @@ Result<TimeMs> ParseFlagTime(const char* flag, const std::string& text, const Ti
   return *t;
 }
 
+Status RunRankRows(const ExportOptions& o, const EngineConfig& config) {
+  if (!o.from.empty() || !o.to.empty()) return Status::InvalidArgument("rank-rows takes no --from/--to");
+  training::RankRowsOptions options;
+  options.version = o.version;
+  options.out = o.out;
+  QM_ASSIGN_OR_RETURN(training::RankRowsResult r,
+                      training::ExportRankRows(config.data.dir, config.data, config.artifacts_root, config.training,
+                                               options, &config.store));
+  std::printf("wrote %lld rank rows of version %s (%lld before the split, %lld held out) to %s\n",
+              static_cast<long long>(r.rows + r.held_out_rows), r.version.c_str(), static_cast<long long>(r.rows),
+              static_cast<long long>(r.held_out_rows), o.out.c_str());
+  return Status::Ok();
+}
+
 Status Run(const ExportOptions& o) {
   QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
   ApplyOverrides(o.common, &config);
+  if (o.what == "rank-rows") return RunRankRows(o, config);
+  if (!o.version.empty()) return Status::InvalidArgument("--version is for rank-rows");
+  if (o.from.empty() || o.to.empty()) return Status::InvalidArgument("export " + o.what + " needs --from and --to");
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
   QM_ASSIGN_OR_RETURN(TimeMs from, ParseFlagTime("--from", o.from, tz));
   QM_ASSIGN_OR_RETURN(TimeMs to, ParseFlagTime("--to", o.to, tz));
@@ -50,19 +70,25 @@ Status Run(const ExportOptions& o) {
 Command AddExportCommand(CLI::App& root) {
   auto opts = std::make_shared<ExportOptions>();
   Command cmd;
-  cmd.app = root.add_subcommand("export",
-                                "Writes the event store's decision log (every served item, push send and ghost, "
-                                "with version, arms and reasons) or its events with from <= time < to as CSV with a "
-                                "header, for the data warehouse. Reads the store without locking it (beside a "
-                                "running server)");
+  cmd.app =
+      root.add_subcommand("export",
+                          "Writes the event store's decision log (every served item, push send and ghost, "
+                          "with version, arms and reasons) or its events with from <= time < to as CSV with a "
+                          "header, for the data warehouse. Reads the store without locking it (beside a "
+                          "running server). `rank-rows`: the ranker's training rows of an artifact version "
+                          "(the inputs the built-in ranker sees, labels, weights) as .npy files in a folder, "
+                          "or one CSV, with the column layout, for training a ranker elsewhere (python/examples/)");
   AddCommonOptions(cmd.app, &opts->common);
-  cmd.app->add_option("what", opts->what, "decisions | events")
+  cmd.app->add_option("what", opts->what, "decisions | events | rank-rows")
       ->required()
-      ->check(CLI::IsMember({"decisions", "events"}));
-  cmd.app->add_option("--from", opts->from, "first time included (ISO-8601 in the bank's time zone, or epoch ms)")
+      ->check(CLI::IsMember({"decisions", "events", "rank-rows"}));
+  cmd.app->add_option("--from", opts->from,
+                      "decisions, events: first time included (ISO-8601 in the bank's time zone, or epoch ms)");
+  cmd.app->add_option("--to", opts->to, "decisions, events: end of the range, excluded");
+  cmd.app->add_option("--version", opts->version, "rank-rows: the artifact version (default: CURRENT)");
+  cmd.app
+      ->add_option("--out", opts->out, "CSV file (written atomically); rank-rows: a folder for .npy files, or FILE.csv")
       ->required();
-  cmd.app->add_option("--to", opts->to, "end of the range, excluded")->required();
-  cmd.app->add_option("--out", opts->out, "CSV file (written atomically)")->required();
   cmd.run = [opts] { return Run(*opts); };
   return cmd;
 }

@@ -1,11 +1,15 @@
 // `qianmian import movielens DIR --out DIR` and `qianmian import bank-marketing FILE --out DIR`:
 // public benchmark data -> SPEC §2 data folders (see qianmian/tools/importers.h).
+// `qianmian import ranker FILE.pt --artifacts ROOT [--version V]`: a TorchScript ranker -> a new
+// artifact version (training::ImportRanker).
 #include <cinttypes>
 #include <cstdio>
 #include <memory>
 
 #include "commands.h"
+#include "engine_config.h"
 #include "qianmian/tools/importers.h"
+#include "qianmian/training/import_ranker.h"
 
 namespace qm::tools {
 
@@ -16,7 +20,19 @@ struct ImportOptions {
   std::string bank_file;
   std::string out;
   MovieLensOptions movielens;
+  std::string ranker_file, base_version;
+  CommonOptions common;  // ranker: --artifacts, --config
 };
+
+Status RunImportRanker(const ImportOptions& o) {
+  QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
+  ApplyOverrides(o.common, &config);
+  QM_ASSIGN_OR_RETURN(training::ImportRankerResult r,
+                      training::ImportRanker(config.artifacts_root, o.base_version, o.ranker_file));
+  std::printf("new version %s (CURRENT): version %s with the TorchScript ranker %s (sha256 %s)\n", r.version.c_str(),
+              r.base_version.c_str(), o.ranker_file.c_str(), r.sha256.c_str());
+  return Status::Ok();
+}
 
 void PrintStats(const std::string& out, const ImportStats& s) {
   std::printf("wrote %s: customers %" PRIu64 ", items %" PRIu64 ", events %" PRIu64 " (impression %" PRIu64
@@ -56,14 +72,27 @@ Command AddImportCommand(CLI::App& root) {
   bank->add_option("FILE", opts->bank_file, "bank-additional-full.csv")->required();
   bank->add_option("--out", opts->out, "output data folder (created; its files are replaced)")->required();
 
-  cmd.run = [opts, ml, bank]() -> Status {
+  CLI::App* ranker = cmd.app->add_subcommand("ranker", "TorchScript ranker -> a new artifact version");
+  ranker->footer(
+      "The module must follow the version's rank_inputs.json contract, forward(cat: Long[n, C],\n"
+      "  dense: Float[n, K], bag: Long[n, B]) -> Float[n, 2] in [0, 1], and accept each column's\n"
+      "  largest id; it is checked before anything is written. The new version holds the base\n"
+      "  version's other files and this module as ranker.pt, hashed in its manifest; CURRENT moves\n"
+      "  to it. Rows to train on: `qianmian export rank-rows`; a template: python/examples/torch_ranker.py.");
+  ranker->add_option("FILE", opts->ranker_file, "the TorchScript module (torch.jit.save)")->required();
+  ranker->add_option("--version", opts->base_version, "the base version (default: CURRENT)");
+  ranker->add_option("--artifacts", opts->common.artifacts, "artifact root (overrides [artifacts] root)");
+  ranker->add_option("--config", opts->common.config, "TOML configuration file");
+
+  cmd.run = [opts, ml, bank, ranker]() -> Status {
+    if (ranker->parsed()) return RunImportRanker(*opts);
     ImportStats stats;
     if (ml->parsed()) {
       QM_RETURN_IF_ERROR(ImportMovieLens(opts->movielens_dir, opts->out, opts->movielens, &stats));
     } else if (bank->parsed()) {
       QM_RETURN_IF_ERROR(ImportBankMarketing(opts->bank_file, opts->out, &stats));
     } else {
-      return Status::InvalidArgument("name a data set: movielens or bank-marketing");
+      return Status::InvalidArgument("name a data set (movielens, bank-marketing) or ranker");
     }
     PrintStats(opts->out, stats);
     return Status::Ok();

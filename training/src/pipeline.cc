@@ -27,6 +27,7 @@
 #include "qianmian/training/exposure_sample.h"
 #include "qianmian/training/split.h"
 #include "qianmian/training/store_events.h"
+#include "rank_rows_writer.h"
 #include "served_eval.h"
 
 namespace qm::training {
@@ -1089,6 +1090,24 @@ std::optional<EvalReport> RecordedIfInSample(const artifacts::Manifest& m, const
   return r;
 }
 
+// The parts of a published version that rank rows need: its feature space, towers (and
+// exposure tower), every item of `ds` encoded, and the rank input builder, checked against the
+// version's rank_inputs.json.
+Status LoadTowersAndRankInputs(const artifacts::BundleReader& bundle, const Dataset& ds, Bundle* b) {
+  using artifacts::BundleFile;
+  b->settings = bundle.settings();
+  QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Load(bundle.PathFor(BundleFile::kFeatures)));
+  b->space = std::make_unique<FeatureSpace>(std::move(space));
+  QM_ASSIGN_OR_RETURN(b->towers, recall::TwoTowerModel::Load(bundle.PathFor(BundleFile::kTwoTower), *b->space));
+  if (bundle.Has(BundleFile::kExposureTower)) {
+    QM_ASSIGN_OR_RETURN(b->exposure,
+                        recall::TwoTowerModel::Load(bundle.PathFor(BundleFile::kExposureTower), *b->space));
+  }
+  QM_RETURN_IF_ERROR(EncodeAllItems(ds, b));
+  b->builder = std::make_unique<rank::RankInputBuilder>(*b->space, b->towers->dim());
+  return bundle.CheckRankInputs(b->builder->Describe());
+}
+
 }  // namespace
 
 Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data, const std::string& artifacts_root,
@@ -1107,14 +1126,7 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
   QM_ASSIGN_OR_RETURN(EvalTargets t, SampleEvalTargets(ds, h, c));
   if (auto recorded = RecordedIfInSample(bundle.manifest(), h, t)) return *recorded;
   Bundle b;
-  b.settings = bundle.settings();
-  QM_ASSIGN_OR_RETURN(FeatureSpace space, FeatureSpace::Load(bundle.PathFor(BundleFile::kFeatures)));
-  b.space = std::make_unique<FeatureSpace>(std::move(space));
-  QM_ASSIGN_OR_RETURN(b.towers, recall::TwoTowerModel::Load(bundle.PathFor(BundleFile::kTwoTower), *b.space));
-  if (bundle.Has(BundleFile::kExposureTower)) {
-    QM_ASSIGN_OR_RETURN(b.exposure, recall::TwoTowerModel::Load(bundle.PathFor(BundleFile::kExposureTower), *b.space));
-  }
-  QM_RETURN_IF_ERROR(EncodeAllItems(ds, &b));
+  QM_RETURN_IF_ERROR(LoadTowersAndRankInputs(bundle, ds, &b));
   QM_ASSIGN_OR_RETURN(b.products, recall::VectorIndex::Load(bundle.PathFor(BundleFile::kProductsIndex)));
   QM_ASSIGN_OR_RETURN(b.contents, recall::VectorIndex::Load(bundle.PathFor(BundleFile::kContentIndex)));
   if (b.products->size() + b.contents->size() != static_cast<int64_t>(ds.items.size())) {
@@ -1122,8 +1134,6 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
                                       std::to_string(b.products->size() + b.contents->size()) + " items, data has " +
                                       std::to_string(ds.items.size()) + ")");
   }
-  b.builder = std::make_unique<rank::RankInputBuilder>(*b.space, b.towers->dim());
-  QM_RETURN_IF_ERROR(bundle.CheckRankInputs(b.builder->Describe()));
   QM_ASSIGN_OR_RETURN(b.ranker, rank::Ranker::LoadBuiltin(bundle.PathFor(BundleFile::kRanker), *b.space, *b.builder));
   features::HistoryIndex hist(ds.events, ds.customers.size());
   ByCustomer by(ds.events, ds.customers.size());
@@ -1132,6 +1142,52 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
                                                   served, options.pages_csv));
   report.metrics.insert(figures.begin(), figures.end());
   return report;
+}
+
+Result<RankRowsResult> ExportRankRows(const std::string& data_dir, const DataConfig& data,
+                                      const std::string& artifacts_root, const TrainConfig& c,
+                                      const RankRowsOptions& options, const policy::StoreConfig* store) {
+  recall::SetTorchThreads(Threads(c));
+  QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(data.timezone));
+  RankRowsResult result;
+  result.version = options.version;
+  if (result.version.empty()) {
+    QM_ASSIGN_OR_RETURN(result.version, artifacts::ReadCurrent(artifacts_root));
+  }
+  QM_ASSIGN_OR_RETURN(artifacts::BundleReader bundle, artifacts::BundleReader::Open(artifacts_root, result.version));
+  QM_ASSIGN_OR_RETURN(Dataset ds, LoadForTraining(data_dir, data, store, nullptr));
+  QM_ASSIGN_OR_RETURN(HeldOut h, MakeSplit(ds, c, tz, TruthHoldoutStart(data_dir)));
+  Bundle b;
+  QM_RETURN_IF_ERROR(LoadTowersAndRankInputs(bundle, ds, &b));
+  features::HistoryIndex hist(ds.events, ds.customers.size());
+  ByCustomer by(ds.events, ds.customers.size());
+  const double keep = c.negative_keep > 0 ? c.negative_keep : 1.0;
+  QM_ASSIGN_OR_RETURN(auto writer, RankRowsWriter::Open(options.out, b.builder->cat_width(), b.builder->dense_width()));
+  for (const bool held_out : {false, true}) {
+    const std::vector<RankRow> rows = BuildRankRows(ds, by, h.split, held_out, c, keep, SIZE_MAX, c.seed);
+    std::vector<size_t> order(rows.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    for (size_t lo = 0; lo < rows.size(); lo += 2048) {
+      rank::RankBatch batch;
+      QM_RETURN_IF_ERROR(MakeRankBatch(ds, b, hist, tz, rows, order, lo, std::min(rows.size(), lo + 2048), &batch));
+      QM_RETURN_IF_ERROR(writer->Append(batch, held_out ? 1 : 0));
+    }
+    (held_out ? result.held_out_rows : result.rows) = static_cast<int64_t>(rows.size());
+  }
+  nlohmann::json layout = nlohmann::json::parse(b.builder->Describe());
+  layout["version"] = result.version;
+  layout["rows"] = result.rows + result.held_out_rows;
+  layout["held_out_rows"] = result.held_out_rows;
+  layout["negative_keep"] = keep;
+  layout["format"] = writer->csv() ? "csv" : "npy";
+  layout["columns"] = {{"cat", "int64 [n, C]"},
+                       {"dense", "float32 [n, K]"},
+                       {"bag", "int64 [n, B]"},
+                       {"labels", "float32 [n, 2]: clicked (or opened, for a push), converted"},
+                       {"weight", "float32 [n]: 1, or 1/negative_keep for a kept unclicked exposure"},
+                       {"held_out", "uint8 [n]: 1 for an exposure in the held-out period of the split"}};
+  QM_RETURN_IF_ERROR(writer->Close(layout.dump(2)));
+  return result;
 }
 
 }  // namespace qm::training

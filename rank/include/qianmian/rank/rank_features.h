@@ -61,6 +61,10 @@ class RankInputBuilder {
               RankInputs* out) const;
   // JSON description of the layout (column names and vocabulary sizes) for model authors.
   std::string Describe() const;
+  // The exclusive upper bound of each categorical column's ids (cat_width() values), and of the
+  // bag's ids: the vocabularies a model's embedding tables must cover.
+  std::vector<int64_t> CatVocab() const;
+  int64_t BagVocab() const { return space_.label_vocab() + space_.tag_vocab(); }
 
  private:
   const features::FeatureSpace& space_;

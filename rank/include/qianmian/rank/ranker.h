@@ -89,12 +89,14 @@ class Ranker {
   // outlive it).
   static Result<std::unique_ptr<Ranker>> CreateBuiltin(const features::FeatureSpace& space,
                                                        const RankInputBuilder& builder, const RankerOptions& options);
-  // Loads a built-in model written by Save (its kind is in the `path`.json sidecar).
+  // Loads a version's model written by Save (its kind is in the `path`.json sidecar), or a
+  // TorchScript module imported into the version (sidecar format kTorchScriptRankerFormat).
   static Result<std::unique_ptr<Ranker>> LoadBuiltin(const std::string& path, const features::FeatureSpace& space,
                                                      const RankInputBuilder& builder);
   // Loads a TorchScript module (torch.jit.save) following the input contract. It is probed
-  // with one row shaped by `builder`; a module that rejects it or returns the wrong shape is
-  // refused with InvalidArgument.
+  // with a row of zeros and a row of each column's largest id (RankInputBuilder::CatVocab,
+  // BagVocab); a module that rejects either or returns the wrong shape or values outside [0, 1]
+  // is refused with InvalidArgument.
   static Result<std::unique_ptr<Ranker>> LoadTorchScript(const std::string& path, const RankInputBuilder& builder);
 
   // Writes p_click[n] and p_convert[n] for the rows of `inputs`.
@@ -111,6 +113,10 @@ class Ranker {
 // file (`meta` is its parsed sidecar).
 Result<std::unique_ptr<Ranker>> CreateGbdtRanker(const RankInputBuilder& builder, const RankerOptions& options);
 Result<std::unique_ptr<Ranker>> LoadGbdtRanker(const std::string& path, const RankInputBuilder& builder);
+
+// The ranker.pt.json format of a TorchScript module imported into a version
+// (`qianmian import ranker`).
+inline constexpr const char* kTorchScriptRankerFormat = "qianmian.torchscript/1";
 
 // Parses "cross_net" / "gbdt".
 Result<RankerKind> ParseRankerKind(const std::string& name);

@@ -77,4 +77,28 @@ Result<EvalReport> Evaluate(const std::string& data_dir, const DataConfig& data,
                             const TrainConfig& config, const EvalOptions& options,
                             const policy::StoreConfig* store = nullptr, const ServedSettings* served = nullptr);
 
+// `qianmian export rank-rows`: the ranker's rows for a version, as the built-in ranker sees
+// them (RankInputBuilder's cat, dense and bag columns, labels and weights), for model authors.
+struct RankRowsOptions {
+  std::string version;  // "" = CURRENT
+  // A path ending in ".csv": one CSV and <out>.layout.json; otherwise a folder of .npy files
+  // and layout.json (the version's rank_inputs.json, row counts and column meanings).
+  std::string out;
+};
+
+struct RankRowsResult {
+  std::string version;
+  int64_t rows = 0;           // rows of the training period of the split
+  int64_t held_out_rows = 0;  // rows of the held-out period (written after them, held_out = 1)
+};
+
+// Writes every exposure of `data_dir` (events.csv and `store`, as train sees them) labelled by
+// what followed, before and after the split of `config` (TrainConfig::negative_keep > 0 keeps
+// that share of unclicked exposures, weighted 1/keep; otherwise all, weight 1), with the
+// version's towers and features. FailedPrecondition when this build lays out the version's rank
+// inputs differently; IoError when `out` cannot be written.
+Result<RankRowsResult> ExportRankRows(const std::string& data_dir, const DataConfig& data,
+                                      const std::string& artifacts_root, const TrainConfig& config,
+                                      const RankRowsOptions& options, const policy::StoreConfig* store = nullptr);
+
 }  // namespace qm::training
