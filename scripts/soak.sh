@@ -5,7 +5,7 @@
 # p99, memory drift, compactions and errors (scripts/soak_report.py), with a verdict against the
 # issue's targets: memory flat (+-5% after the first 2 minutes), p99 flat, compaction running,
 # zero errors.
-# Usage: [COMPACT_INTERVAL=5m] scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
+# Usage: [COMPACT_INTERVAL=5m] [CAPACITY_FEEDBACK=3] scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
 # Also samples the CPU of the server's threads and of the bench every minute (top.txt).
 set -euo pipefail
 DATA=${1:?usage: soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]}
@@ -31,9 +31,13 @@ for _ in $(seq 1 600); do
   sleep 0.5
 done
 echo "soak: server pid $SERVER on $ADDR"
-# Capacity: closed loop, 4 connections, 30 s (after a 10 s warm-up).
-"$QM" bench --connect "$ADDR" --data "$DATA" --duration 10 --concurrency 4 >/dev/null
-"$QM" bench --connect "$ADDR" --data "$DATA" --duration 30 --concurrency 4 | tee "$OUT/capacity.txt"
+# Capacity: closed loop, 4 connections, 30 s (after a 60 s warm-up that gives the store its
+# first flushes and compactions), with the soak's feedback mix (CAPACITY_FEEDBACK=0: pages only,
+# as before 2026-12-05).
+FB_MIX=${CAPACITY_FEEDBACK:-3}
+"$QM" bench --connect "$ADDR" --data "$DATA" --duration 60 --concurrency 4 --feedback-every "$FB_MIX" >/dev/null
+"$QM" bench --connect "$ADDR" --data "$DATA" --duration 30 --concurrency 4 --feedback-every "$FB_MIX" |
+  tee "$OUT/capacity.txt"
 CAP=$(sed -n 's/^requests .*ok [0-9]* (\([0-9.]*\) req\/s)$/\1/p' "$OUT/capacity.txt")
 RATE=$(python3 -c "print(round(0.7 * $CAP, 1))")
 echo "soak: capacity $CAP pages/s, soak at $RATE pages/s for $MINUTES min"

@@ -74,11 +74,7 @@ C=$(sed -n 2p "$W/bank/customers.csv" | cut -d, -f1)
 ADDR="ipc://$W/s.sock"
 $QM serve --data "$W/bank" --artifacts "$W/art" --bind "$ADDR" >"$W/serve.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 240); do
-  $QM client --connect "$ADDR" --timeout 500 health >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.25
-done
+wait_ready "$QM" "$ADDR" "$SERVER_PID" || true  # the checks below say what failed
 out=$(LD_LIBRARY_PATH= "$EX" "$ADDR" "$C" 2>&1)
 rc=$?
 if [ $rc -eq 0 ] && echo "$out" | grep -q '"status":"ok"' && echo "$out" | grep -q "^recommend " &&

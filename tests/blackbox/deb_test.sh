@@ -119,11 +119,7 @@ rooted=${rooted//\/etc\//$R/etc/}
 QIANMIAN_DATA_DIR="$W/bank" QIANMIAN_ARTIFACTS_ROOT="$W/art" QIANMIAN_SERVER_BIND="$ADDR" $rooted >"$W/serve.log" 2>&1 &
 SERVER_PID=$!
 QMR="$R/usr/bin/qianmian"
-for _ in $(seq 1 240); do
-  "$QMR" client --connect "$ADDR" --timeout 500 health >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.25
-done
+wait_ready "$QMR" "$ADDR" "$SERVER_PID" || true  # the checks below say what failed
 out=$("$QMR" client --connect "$ADDR" health 2>&1)
 echo "$out" | grep -q '"status":"ok"' && ok "the installed ExecStart command serves: health ok" ||
   bad "health: $out $(tail -3 "$W/serve.log")"

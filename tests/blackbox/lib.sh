@@ -49,6 +49,18 @@ sends() { tail -n +2 "$1" | cut -d, -f1-3 | sort; }
 sent() { sed -n 's/^ *sends (rows of the send list) *\([0-9]*\)$/\1/p' "$1"; }
 replayed() { sed -n 's/^ *replayed from this run id *\([0-9]*\)$/\1/p' "$1"; }
 
+# wait_ready QM ADDR PID: waits (up to 60 s) until the server at ADDR answers `health`; fails
+# at once when the process PID has exited. QM is split into words (a binary and its wrapper).
+wait_ready() {
+  local qm=$1 addr=$2 pid=$3
+  for _ in $(seq 1 240); do
+    $qm client --connect "$addr" --timeout 500 health >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.25
+  done
+  return 1
+}
+
 # finish NAME: prints the counts; the exit status is the verdict.
 finish() {
   echo "$1: $pass passed, $fail failed"

@@ -110,11 +110,7 @@ ADDR="ipc://$W/s.sock"
 QIANMIAN_SERVER_BIND="$ADDR" QIANMIAN_SERVER_WORKERS=1 $QM serve --data "$W/bank" --artifacts "$W/art" \
   >"$W/serve.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 240); do
-  $QM client --connect "$ADDR" --timeout 500 health >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.25
-done
+wait_ready "$QM" "$ADDR" "$SERVER_PID" || true  # the checks below say what failed
 $QM client --connect "$ADDR" stats >"$W/stats.json" 2>&1
 [ "$(json_get "$W/stats.json" 'j["versions"]["server"]')" = "$VERSION" ] &&
   ok "QIANMIAN_SERVER_BIND: the server listens there; stats shows server version $VERSION" ||

@@ -48,11 +48,7 @@ start_server() {  # a free loopback port (three tries: another process may take 
     ADDR="tcp://127.0.0.1:$(free_port)"
     $QM serve --data "$W/bank" --artifacts "$W/art" --config "$W/exp.toml" --bind "$ADDR" >"$W/serve.log" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 1 240); do
-      if $QM client --connect "$ADDR" --timeout 500 health >/dev/null 2>&1; then return 0; fi
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.25
-    done
+    wait_ready "$QM" "$ADDR" "$SERVER_PID" && return 0
     kill -KILL "$SERVER_PID" 2>/dev/null
     wait "$SERVER_PID" 2>/dev/null
     SERVER_PID=

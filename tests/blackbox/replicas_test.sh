@@ -65,12 +65,7 @@ start_replica() {  # start_replica NAME: serves on ipc://$W/NAME.sock
   $QM serve --config "$W/replica.toml" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/$1.sock" \
     >"$W/$1.log" 2>&1 &
   PIDS+=($!)
-  for _ in $(seq 1 240); do
-    if $QM client --connect "ipc://$W/$1.sock" --timeout 500 health >/dev/null 2>&1; then return 0; fi
-    kill -0 "${PIDS[-1]}" 2>/dev/null || return 1
-    sleep 0.25
-  done
-  return 1
+  wait_ready "$QM" "ipc://$W/$1.sock" "${PIDS[-1]}"
 }
 for r in a b; do
   if start_replica $r; then ok "replica $r serves with the Redis store"; else bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; fi

@@ -19,12 +19,7 @@ start_server() {  # start_server LOG [SERVE OPTIONS...]
   shift
   $QM serve --data "$W/bank" --artifacts "$W/art" --bind "$ADDR" "$@" >"$log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 240); do
-    if $QM client --connect "$ADDR" --timeout 500 health >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then return 1; fi
-    sleep 0.25
-  done
-  return 1
+  wait_ready "$QM" "$ADDR" "$SERVER_PID"
 }
 STOP_RC=
 stop_server() {  # stop_server: SIGTERM; the exit status in STOP_RC
