@@ -284,7 +284,8 @@ void Engine::Impl::Remember(const std::vector<std::pair<int64_t, Ev>>& mem) {
     return ev.type == EventType::kConvert && ds.items[ev.item].kind == ItemKind::kProduct;
   };
   auto apply = [&] {
-    const TimeMs keep = std::max(Sources().contact_window, Sources().clicked_horizon);
+    const ProfileSources sources = Sources();
+    const TimeMs keep = std::max(sources.contact_window, sources.clicked_horizon);
     for (const auto& [customer, ev] : mem) {
       if (IsPositive(ev.type)) CountUp(&popular.positives[ev.item]);
       if (customer < 0) continue;
