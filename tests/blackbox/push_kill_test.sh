@@ -25,11 +25,11 @@ for pct in start 9 18 27 36 45 54 63 72 81; do
   if [ "$pct" = start ]; then
     sleep 0.3
   else
-    for _ in $(seq 1 2400); do  # up to 120 s: until a progress line (one per decile) shows >= pct%
+    for _ in $(seq 1 12000); do  # up to 120 s: until a progress line (one per decile) shows >= pct%
       p=$(grep -oE '^push \[.*\] +[0-9]+%' "$W/run-$pct.err" 2>/dev/null | tail -1 | grep -oE '[0-9]+%$' | tr -d %)
       [ -n "$p" ] && [ "$p" -ge "$pct" ] && break
       kill -0 $pid 2>/dev/null || break
-      sleep 0.05
+      sleep 0.01  # a resumed run is short: a coarser poll can miss it (a CI run did)
     done
   fi
   kill -9 $pid 2>/dev/null
