@@ -452,4 +452,103 @@ bool DecodeDecision(std::string_view data, DecisionRecord* d) {
   return rd.ok && rd.d.empty();
 }
 
+namespace {
+
+constexpr uint8_t kDecisionPageVersion = 0x50;  // 'P'
+
+void PutFloats(std::string* out, float a, float b) {
+  uint32_t bits[2];
+  std::memcpy(&bits[0], &a, 4);
+  std::memcpy(&bits[1], &b, 4);
+  PutU64(out, uint64_t{bits[0]} | uint64_t{bits[1]} << 32);
+}
+
+void PutStrings(std::string* out, const std::vector<std::string>& list) {
+  PutU64(out, list.size());
+  for (const auto& x : list) PutStr(out, x);
+}
+
+bool ReadStrings(Reader* rd, std::vector<std::string>* list) {
+  const uint64_t count = rd->U64();
+  if (!rd->ok || count > rd->d.size() / 4) return false;
+  list->resize(count);
+  for (auto& x : *list) x = rd->Str();
+  return rd->ok;
+}
+
+}  // namespace
+
+bool SameDecisionPage(const DecisionRecord& a, const DecisionRecord& b) {
+  return a.ts == b.ts && a.kind == b.kind && a.request_id == b.request_id && a.customer_id == b.customer_id &&
+         a.channel == b.channel && a.model_version == b.model_version && a.arms == b.arms;
+}
+
+std::string EncodeDecisionPage(const DecisionRecord* records, size_t n) {
+  const DecisionRecord& h = records[0];
+  std::string out;
+  out.reserve(64 + 48 * n);
+  out.push_back(static_cast<char>(kDecisionPageVersion));
+  out.push_back(static_cast<char>(h.kind));
+  PutU64(&out, static_cast<uint64_t>(h.ts));
+  PutStr(&out, h.request_id);
+  PutStr(&out, h.customer_id);
+  PutStr(&out, h.channel);
+  PutStr(&out, h.model_version);
+  PutStrings(&out, h.arms);
+  PutU64(&out, n);
+  for (size_t i = 0; i < n; ++i) {
+    const DecisionRecord& d = records[i];
+    PutU64(&out, static_cast<uint64_t>(static_cast<int64_t>(d.position)));
+    uint64_t bits = 0;
+    std::memcpy(&bits, &d.score, sizeof d.score);
+    PutU64(&out, bits);
+    PutFloats(&out, d.p_click, d.p_convert);
+    PutStr(&out, d.item_id);
+    PutStrings(&out, d.reasons);
+  }
+  return out;
+}
+
+bool DecodeDecisions(std::string_view data, std::vector<DecisionRecord>* out) {
+  if (!data.empty() && static_cast<uint8_t>(data[0]) == kDecisionVersion) {
+    DecisionRecord d;
+    if (!DecodeDecision(data, &d)) return false;
+    out->push_back(std::move(d));
+    return true;
+  }
+  Reader rd{data};
+  if (rd.U8() != kDecisionPageVersion) return false;
+  DecisionRecord h;
+  const uint8_t kind = rd.U8();
+  if (kind >= kNumDecisionKinds) return false;
+  h.kind = static_cast<DecisionKind>(kind);
+  h.ts = static_cast<TimeMs>(rd.U64());
+  h.request_id = rd.Str();
+  h.customer_id = rd.Str();
+  h.channel = rd.Str();
+  h.model_version = rd.Str();
+  if (!ReadStrings(&rd, &h.arms)) return false;
+  const uint64_t n = rd.U64();
+  if (!rd.ok || n == 0 || n > rd.d.size() / 36) return false;  // an item takes at least 36 bytes
+  const size_t before = out->size();
+  for (uint64_t i = 0; i < n; ++i) {
+    DecisionRecord d = h;
+    d.position = static_cast<int>(static_cast<int64_t>(rd.U64()));
+    const uint64_t bits = rd.U64();
+    std::memcpy(&d.score, &bits, sizeof d.score);
+    const uint64_t p = rd.U64();
+    const uint32_t fbits[2] = {static_cast<uint32_t>(p), static_cast<uint32_t>(p >> 32)};
+    std::memcpy(&d.p_click, &fbits[0], 4);
+    std::memcpy(&d.p_convert, &fbits[1], 4);
+    d.item_id = rd.Str();
+    if (!ReadStrings(&rd, &d.reasons)) break;
+    out->push_back(std::move(d));
+  }
+  if (!rd.ok || !rd.d.empty() || out->size() != before + n) {
+    out->resize(before);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace qm::policy

@@ -3,7 +3,9 @@
 //   "l" + customer + '\0' + be64(ts) + type + item + '\0' + request + '\0' + channel
 //                                        -> EncodeEvent(event)   (identical events share a key)
 //   "d" + customer + '\0' + be64(ts) + request + '\0' + kind + be32(position) + item
-//                                        -> EncodeDecision(decision)  (the decision log)
+//                                        -> EncodeDecision(decision)  (the decision log: one record)
+//   "d" + <the key of a page's first record> + '\0' + be64(xxh3 of its positions and items)
+//                                        -> EncodeDecisionPage(records)  (a page's records, one value)
 //   "mhorizon"                           -> be64(ts): records older than this are past retention
 // Retention: Compact moves the horizon; reads skip the records older than it at once, and a
 // compaction filter removes them from disk when RocksDB next compacts their files (periodic
@@ -19,6 +21,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <sys/statvfs.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <array>
@@ -69,6 +72,79 @@ std::string DecisionKey(const DecisionRecord& d) {
   k += d.item_id;
   return k;
 }
+
+// A page's key: its first record's key and a hash of every (position, item) on it, so a page
+// written again is stored once and a different page of the same request is kept beside it.
+std::string PageKey(const DecisionRecord* records, size_t n) {
+  std::string k = DecisionKey(records[0]);
+  std::string items;
+  for (size_t i = 0; i < n; ++i) {
+    items += std::to_string(records[i].position);
+    items.push_back('\0');
+    items += records[i].item_id;
+    items.push_back('\0');
+  }
+  k.push_back('\0');
+  PutBigEndian(&k, XXH3_64bits(items.data(), items.size()));
+  return k;
+}
+
+// Places `it` on the newest record of `customer` under `tag` (or before it, when there is none).
+void SeekToNewest(rocksdb::Iterator* it, char tag, const std::string& customer) {
+  std::string upper = std::string(1, tag) + customer;
+  upper.push_back('\x01');
+  it->Seek(upper);
+  if (it->Valid())
+    it->Prev();
+  else
+    it->SeekToLast();
+}
+
+// Turns stored decision values, read in key order (or its reverse), into records: a request's
+// records (same time, request and kind, adjacent in key order) are gathered, ordered by position
+// (descending when newest_first) and written once each, however many values hold them (a page
+// written again in part, or a store written before pages were grouped).
+class DecisionRuns {
+ public:
+  explicit DecisionRuns(bool newest_first) : newest_first_(newest_first) {}
+
+  // Decodes a value; records of a finished run are appended to *out. False: not a decision.
+  bool Add(std::string_view value, std::vector<DecisionRecord>* out) {
+    const size_t before = decoded_.size();
+    if (!DecodeDecisions(value, &decoded_)) return false;
+    const DecisionRecord& d = decoded_[before];
+    if (before > 0 && !SameRun(decoded_[0], d)) {
+      std::vector<DecisionRecord> next(std::make_move_iterator(decoded_.begin() + before),
+                                       std::make_move_iterator(decoded_.end()));
+      decoded_.resize(before);
+      Flush(out);
+      decoded_ = std::move(next);
+    }
+    return true;
+  }
+
+  void Flush(std::vector<DecisionRecord>* out) {
+    std::stable_sort(decoded_.begin(), decoded_.end(), [this](const DecisionRecord& a, const DecisionRecord& b) {
+      return newest_first_ ? a.position > b.position : a.position < b.position;
+    });
+    for (size_t i = 0; i < decoded_.size(); ++i) {
+      bool seen = false;
+      for (size_t j = i; j-- > 0 && decoded_[j].position == decoded_[i].position;) {
+        seen = seen || decoded_[j].item_id == decoded_[i].item_id;
+      }
+      if (!seen) out->push_back(decoded_[i]);
+    }
+    decoded_.clear();
+  }
+
+ private:
+  static bool SameRun(const DecisionRecord& a, const DecisionRecord& b) {
+    return a.ts == b.ts && a.kind == b.kind && a.request_id == b.request_id && a.customer_id == b.customer_id;
+  }
+
+  bool newest_first_;
+  std::vector<DecisionRecord> decoded_;  // the current run's records
+};
 
 std::string LogKey(const StoredEvent& e) {
   std::string k = LogPrefix(e.customer_id);
@@ -164,6 +240,13 @@ Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config, const Ret
   options.max_write_buffer_number = 2;
   options.compaction_filter = filter;
   options.periodic_compaction_seconds = 2 * 24 * 3600;  // expired records leave the disk within 2 days
+  // Flushes and compactions run at the lowest CPU priority (nice 19): on a busy 2-core server they
+  // take the idle time instead of the workers' (a compaction at normal priority took a core for
+  // seconds and the pages queued behind it were shed), and catch up in the idle time that any
+  // load below capacity leaves.
+  for (auto pool : {rocksdb::Env::Priority::LOW, rocksdb::Env::Priority::HIGH}) {
+    options.env->LowerThreadPoolCPUPriority(pool, rocksdb::CpuPriority::kLow).PermitUncheckedError();
+  }
   rocksdb::Status s = rocksdb::DB::Open(options, config.path, &raw);
   if (s.IsIOError() && s.ToString().find("lock file") != std::string::npos) {
     // Another process holds the store (one writer): temporary, worth retrying once it is done.
@@ -301,9 +384,15 @@ class RocksStore final : public EventStore {
 
   Status AppendDecisions(const std::vector<DecisionRecord>& decisions) override {
     rocksdb::WriteBatch batch;
-    for (const DecisionRecord& d : decisions) {
+    for (size_t i = 0, n = 0; i < decisions.size(); i += n) {
+      const DecisionRecord& d = decisions[i];
       if (!ValidCustomer(d.customer_id)) return Status::InvalidArgument("decision without a valid customer id");
-      batch.Put(DecisionKey(d), EncodeDecision(d));
+      for (n = 1; i + n < decisions.size() && SameDecisionPage(d, decisions[i + n]);) ++n;
+      if (n == 1) {
+        batch.Put(DecisionKey(d), EncodeDecision(d));
+      } else {
+        batch.Put(PageKey(&decisions[i], n), EncodeDecisionPage(&decisions[i], n));
+      }
     }
     if (batch.Count() == 0) return Status::Ok();
     MaybeReopen();
@@ -313,8 +402,23 @@ class RocksStore final : public EventStore {
   }
 
   Result<std::vector<DecisionRecord>> Decisions(const std::string& customer_id, TimeMs since, size_t limit) override {
-    return NewestFirst<DecisionRecord>('d', customer_id, std::max(since, filter_->horizon()), limit, DecodeDecision,
-                                       "decision");
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Readable());
+    since = std::max(since, filter_->horizon());
+    std::vector<DecisionRecord> out;
+    DecisionRuns runs(/*newest_first=*/true);
+    const std::string prefix = LogPrefix(customer_id, 'd');
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (SeekToNewest(it.get(), 'd', customer_id); it->Valid() && out.size() < limit; it->Prev()) {
+      if (!it->key().starts_with(prefix) || LogKeyTime(it->key(), prefix.size()) < since) break;
+      if (!runs.Add(std::string_view(it->value().data(), it->value().size()), &out)) {
+        return Status::Corruption("bad decision record for customer '" + customer_id + "'");
+      }
+    }
+    QM_RETURN_IF_ERROR(FromRocks(it->status(), "decisions"));
+    runs.Flush(&out);
+    if (out.size() > limit) out.resize(limit);
+    return out;
   }
 
   Status ExportDecisions(const std::function<bool(const DecisionRecord&)>& fn) override {
@@ -322,16 +426,29 @@ class RocksStore final : public EventStore {
     QM_RETURN_IF_ERROR(Readable());
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     const TimeMs horizon = filter_->horizon();
-    for (it->Seek("d"); it->Valid() && it->key().starts_with("d"); it->Next()) {
+    DecisionRuns runs(/*newest_first=*/false);
+    std::vector<DecisionRecord> ready;
+    bool more = true;
+    auto emit = [&] {
+      for (const DecisionRecord& d : ready) {
+        if (!(more = fn(d))) break;
+      }
+      ready.clear();
+    };
+    for (it->Seek("d"); more && it->Valid() && it->key().starts_with("d"); it->Next()) {
       TimeMs ts = 0;
       if (RecordTime(it->key(), &ts) && ts < horizon) continue;  // past retention
-      DecisionRecord d;
-      if (!DecodeDecision(std::string_view(it->value().data(), it->value().size()), &d)) {
+      if (!runs.Add(std::string_view(it->value().data(), it->value().size()), &ready)) {
         return Status::Corruption("bad decision record");
       }
-      if (!fn(d)) break;
+      emit();
     }
-    return FromRocks(it->status(), "export decisions");
+    QM_RETURN_IF_ERROR(FromRocks(it->status(), "export decisions"));
+    if (more) {
+      runs.Flush(&ready);
+      emit();
+    }
+    return Status::Ok();
   }
 
   Status Export(const std::function<bool(const StoredEvent&)>& fn) override {
@@ -409,15 +526,8 @@ class RocksStore final : public EventStore {
     QM_RETURN_IF_ERROR(Readable());
     std::vector<Record> out;
     const std::string prefix = LogPrefix(customer_id, tag);
-    std::string upper = std::string(1, tag) + customer_id;
-    upper.push_back('\x01');
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-    it->Seek(upper);
-    if (it->Valid())
-      it->Prev();
-    else
-      it->SeekToLast();
-    for (; it->Valid() && out.size() < limit; it->Prev()) {
+    for (SeekToNewest(it.get(), tag, customer_id); it->Valid() && out.size() < limit; it->Prev()) {
       if (!it->key().starts_with(prefix)) break;
       if (LogKeyTime(it->key(), prefix.size()) < since) break;
       Record r;

@@ -373,6 +373,101 @@ TEST_P(EventStoreTest, DecisionsRoundTripNewestFirstWithEveryField) {
   EXPECT_FALSE(store_->AppendDecisions({MakeDecision("", t0_, 0, DecisionKind::kServed)}).ok());
 }
 
+TEST_P(EventStoreTest, PagesOfDecisionsReadBackOnceEachWhateverIsWrittenAgain) {
+  // A ten-item page (stored as one value by the embedded store), a second request at the same
+  // time, a page whose items differ in score, and parts of the first page written again.
+  std::vector<DecisionRecord> page, other;
+  for (int i = 0; i < 10; ++i) page.push_back(MakeDecision("rita", t0_, i, DecisionKind::kServed));
+  page[3].reasons = {};
+  page[4].score = -1.25;
+  for (int i = 0; i < 2; ++i) {
+    other.push_back(MakeDecision("rita", t0_, i, DecisionKind::kServed));
+    other.back().request_id = "req-other";
+  }
+  ASSERT_TRUE(store_->AppendDecisions(page).ok());
+  ASSERT_TRUE(store_->AppendDecisions(other).ok());
+  ASSERT_TRUE(store_->AppendDecisions(page).ok()) << "the whole page again";
+  ASSERT_TRUE(store_->AppendDecisions({page[2], page[3], page[7]}).ok()) << "a part of it again";
+  ASSERT_TRUE(store_->AppendDecisions({page[9]}).ok());
+  auto got = store_->Decisions("rita", 0, 100);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 12u) << "each record once";
+  std::vector<DecisionRecord> want;  // newest first: by request id in reverse, then position
+  for (int i = 1; i >= 0; --i) want.push_back(other[i]);
+  for (int i = 9; i >= 0; --i) want.push_back(page[i]);
+  std::sort(want.begin(), want.end(), [](const DecisionRecord& a, const DecisionRecord& b) {
+    return a.request_id != b.request_id ? a.request_id > b.request_id : a.position > b.position;
+  });
+  std::vector<DecisionRecord> sorted = *got;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const DecisionRecord& a, const DecisionRecord& b) {
+    return a.request_id != b.request_id ? a.request_id > b.request_id : a.position > b.position;
+  });
+  EXPECT_EQ(sorted, want) << "every field of every record";
+  for (size_t i = 1; i < got->size(); ++i) {
+    if ((*got)[i].request_id == (*got)[i - 1].request_id) {
+      EXPECT_LT((*got)[i].position, (*got)[i - 1].position) << "a request's records newest first by position";
+    }
+  }
+  auto four = store_->Decisions("rita", 0, 4);
+  ASSERT_TRUE(four.ok());
+  EXPECT_EQ(four->size(), 4u) << "the limit cuts inside a page";
+  std::vector<DecisionRecord> exported;
+  ASSERT_TRUE(store_
+                  ->ExportDecisions([&](const DecisionRecord& d) {
+                    exported.push_back(d);
+                    return true;
+                  })
+                  .ok());
+  ASSERT_EQ(exported.size(), 12u) << "the export too holds each record once";
+  std::stable_sort(exported.begin(), exported.end(), [](const DecisionRecord& a, const DecisionRecord& b) {
+    return a.request_id != b.request_id ? a.request_id > b.request_id : a.position > b.position;
+  });
+  EXPECT_EQ(exported, want);
+  size_t stopped = 0;
+  ASSERT_TRUE(store_->ExportDecisions([&](const DecisionRecord&) { return ++stopped < 3; }).ok());
+  EXPECT_EQ(stopped, 3u) << "the export stops when asked, inside a page";
+}
+
+TEST(DecisionPages, RoundTripAndRefuseDamagedValues) {
+  std::vector<DecisionRecord> page;
+  for (int i = 0; i < 3; ++i) {
+    DecisionRecord d;
+    d.ts = 1700000000000 + 5;
+    d.request_id = "r1";
+    d.customer_id = "c1";
+    d.channel = "app_home";
+    d.item_id = "p" + std::to_string(i);
+    d.position = i;
+    d.score = 0.1 * i;
+    d.p_click = 0.5f;
+    d.p_convert = 0.25f * i;
+    d.model_version = "v2";
+    d.arms = {"home=a"};
+    d.reasons = std::vector<std::string>(i, "recall:ann");
+    page.push_back(d);
+  }
+  const std::string v = EncodeDecisionPage(page.data(), page.size());
+  std::vector<DecisionRecord> back;
+  ASSERT_TRUE(DecodeDecisions(v, &back));
+  EXPECT_EQ(back, page);
+  ASSERT_TRUE(DecodeDecisions(EncodeDecision(page[1]), &back)) << "a single record decodes too";
+  EXPECT_EQ(back.back(), page[1]);
+  EXPECT_LT(v.size(), EncodeDecision(page[0]).size() + EncodeDecision(page[1]).size() + EncodeDecision(page[2]).size())
+      << "the shared fields once";
+  for (size_t cut = 0; cut < v.size(); ++cut) {
+    std::vector<DecisionRecord> none;
+    EXPECT_FALSE(DecodeDecisions(std::string_view(v).substr(0, cut), &none)) << cut;
+    EXPECT_TRUE(none.empty()) << "nothing appended from a truncated value";
+  }
+  std::vector<DecisionRecord> none;
+  EXPECT_FALSE(DecodeDecisions(v + "x", &none)) << "trailing bytes";
+  EXPECT_FALSE(SameDecisionPage(page[0], [&] {
+    DecisionRecord d = page[0];
+    d.arms = {"home=b"};
+    return d;
+  }())) << "another arm is another page";
+}
+
 TEST_P(EventStoreTest, DecisionsSurviveReopeningAndCompactionDropsThosePastRetention) {
   ASSERT_TRUE(store_
                   ->AppendDecisions({MakeDecision("quin", t0_ - 100 * kMsPerDay, 0, DecisionKind::kServed),

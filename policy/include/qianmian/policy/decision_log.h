@@ -46,4 +46,14 @@ struct DecisionRecord {
 std::string EncodeDecision(const DecisionRecord& d);
 bool DecodeDecision(std::string_view data, DecisionRecord* d);
 
+// A page: records with the same time, kind, request, customer, channel, model version and arms.
+// The embedded store keeps a page's items as one value with the shared fields once: a ten-item
+// page is one write instead of ten, a third of the bytes (issue 20's soak).
+bool SameDecisionPage(const DecisionRecord& a, const DecisionRecord& b);
+// REQUIRES n >= 1 and every record SameDecisionPage as records[0].
+std::string EncodeDecisionPage(const DecisionRecord* records, size_t n);
+// Appends the records of a stored value of either form (EncodeDecision or EncodeDecisionPage) to
+// *out; false, with *out as it was, for anything that is neither.
+bool DecodeDecisions(std::string_view data, std::vector<DecisionRecord>* out);
+
 }  // namespace qm::policy
