@@ -461,11 +461,13 @@ TEST(DecisionPages, RoundTripAndRefuseDamagedValues) {
   }
   std::vector<DecisionRecord> none;
   EXPECT_FALSE(DecodeDecisions(v + "x", &none)) << "trailing bytes";
-  EXPECT_FALSE(SameDecisionPage(page[0], [&] {
-    DecisionRecord d = page[0];
-    d.arms = {"home=b"};
-    return d;
-  }())) << "another arm is another page";
+  EXPECT_FALSE(SameDecisionPage(page[0],
+                                [&] {
+                                  DecisionRecord d = page[0];
+                                  d.arms = {"home=b"};
+                                  return d;
+                                }()))
+      << "another arm is another page";
 }
 
 TEST_P(EventStoreTest, DecisionsSurviveReopeningAndCompactionDropsThosePastRetention) {
