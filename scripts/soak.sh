@@ -5,7 +5,7 @@
 # p99, memory drift, compactions and errors (scripts/soak_report.py), with a verdict against the
 # issue's targets: memory flat (+-5% after the first 2 minutes), p99 flat, compaction running,
 # zero errors.
-# Usage: [COMPACT_INTERVAL=5m] [CAPACITY_FEEDBACK=3] scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
+# Usage: [COMPACT_INTERVAL=5m] [CAPACITY_FEEDBACK=3] [RATE=pages/s] scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
 # Also samples the CPU of the server's threads and of the bench every minute (top.txt).
 set -euo pipefail
 DATA=${1:?usage: soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]}
@@ -25,7 +25,9 @@ TOML
 SERVER=$!
 SAMPLER=""
 TOPPER=""
-trap 'kill -TERM $SERVER 2>/dev/null; kill $SAMPLER $TOPPER 2>/dev/null || true' EXIT
+# On exit the server is stopped and waited for (it still writes to the store while it drains;
+# a next run that copies a fresh store into DATA must not race it).
+trap 'kill -TERM $SERVER 2>/dev/null; kill $SAMPLER $TOPPER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do
   "$QM" client --connect "$ADDR" health >/dev/null 2>&1 && break
   sleep 0.5
@@ -39,7 +41,7 @@ FB_MIX=${CAPACITY_FEEDBACK:-3}
 "$QM" bench --connect "$ADDR" --data "$DATA" --duration 30 --concurrency 4 --feedback-every "$FB_MIX" |
   tee "$OUT/capacity.txt"
 CAP=$(sed -n 's/^requests .*ok [0-9]* (\([0-9.]*\) req\/s)$/\1/p' "$OUT/capacity.txt")
-RATE=$(python3 -c "print(round(0.7 * $CAP, 1))")
+RATE=${RATE:-$(python3 -c "print(round(0.7 * $CAP, 1))")}  # RATE=N: a fixed rate (A/B runs of two binaries)
 echo "soak: capacity $CAP pages/s, soak at $RATE pages/s for $MINUTES min"
 # RSS every 10 s.
 (

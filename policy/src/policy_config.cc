@@ -183,6 +183,10 @@ void ReadStoreConfig(ConfigTable t, StoreConfig* c) {
   if (c->min_free_mb < 0) t.Error("min_free_mb", "must be >= 0 (0 = no check)");
   t.Read("memory_mb", &c->memory_mb);
   if (c->memory_mb < 16 || c->memory_mb > 1 << 20) t.Error("memory_mb", "must be in [16, 1048576]");
+  t.Read("background_mb_per_s", &c->background_mb_per_s);
+  if (c->background_mb_per_s < 0 || c->background_mb_per_s > 1 << 20) {
+    t.Error("background_mb_per_s", "must be in [0, 1048576] (0 = no limit)");
+  }
   t.Read("redis_host", &c->redis_host);
   t.Read("redis_port", &c->redis_port);
   t.ReadSecret("redis_password", &c->redis_password);

@@ -304,6 +304,31 @@ TEST_P(EventStoreTest, CompactionDropsEventsPastRetentionAndStaleCapState) {
   EXPECT_TRUE(store_->State("mona")->records.empty()) << "older than the longest window (7d) + margin";
 }
 
+TEST_P(EventStoreTest, CompactionReachesEveryCustomerAndKeepsWhatIsStillNeeded) {
+  // Enough customers that the embedded store's stripes hold several each (it compacts a stripe's
+  // customers in chunks under one lock and one write).
+  Policy p = PolicyWith({kPushWeekly});
+  std::vector<StoredEvent> events;
+  const int n = 1500;
+  for (int i = 0; i < n; ++i) {
+    const std::string c = "cust" + std::to_string(i);
+    events.push_back(bank_.Event(c, 0, EventType::kPushSent, "wechat_push", t0_ - 20 * kMsPerDay, "old" + c));
+    if (i % 3 == 0)
+      events.push_back(bank_.Event(c, 1, EventType::kPushSent, "wechat_push", t0_ - kMsPerHour, "new" + c));
+  }
+  ASSERT_TRUE(p.Record(store_.get(), events).ok());
+  ASSERT_TRUE(store_->Compact(t0_, p.state_options()).ok());
+  int kept = 0;
+  for (int i = 0; i < n; ++i) {
+    auto st = store_->State("cust" + std::to_string(i));
+    ASSERT_TRUE(st.ok());
+    ASSERT_EQ(st->records.size(), i % 3 == 0 ? 1u : 0u) << i;
+    kept += static_cast<int>(st->records.size());
+    if (i % 3 == 0) EXPECT_EQ(st->records[0].request_id, "newcust" + std::to_string(i));
+  }
+  EXPECT_EQ(kept, n / 3);
+}
+
 TEST_P(EventStoreTest, AnOptOutBlocksMarketingOnItsChannelThroughAnyCompaction) {
   Policy p = PolicyWith({kPushWeekly});
   ASSERT_TRUE(p.Record(store_.get(), {bank_.Event("nora", 0, EventType::kPushSent, "wechat_push", t0_, "run1"),
@@ -1037,6 +1062,21 @@ TEST(StoreConfig, RefusesAMemoryBudgetOutOfRange) {
     ASSERT_FALSE(st.ok()) << text;
     EXPECT_NE(st.message().find("store.memory_mb"), std::string::npos) << st.message();
   }
+}
+
+TEST(StoreConfig, RefusesABackgroundWriteRateOutOfRange) {
+  auto ok = ConfigFile::Parse("[store]\nbackground_mb_per_s = 0\n");
+  ASSERT_TRUE(ok.ok());
+  StoreConfig c;
+  ReadStoreConfig(ok->Root().Table("store"), &c);
+  ASSERT_TRUE(ok->Finish().ok());
+  EXPECT_EQ(c.background_mb_per_s, 0) << "0: no limit";
+  auto bad = ConfigFile::Parse("[store]\nbackground_mb_per_s = -5\n");
+  ASSERT_TRUE(bad.ok());
+  ReadStoreConfig(bad->Root().Table("store"), &c);
+  Status st = bad->Finish();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("store.background_mb_per_s"), std::string::npos) << st.message();
 }
 
 TEST(StoreConfig, ReadsTheStoreSection) {

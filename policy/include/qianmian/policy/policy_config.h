@@ -123,6 +123,9 @@ struct StoreConfig {
   int64_t memory_mb = 256;           // embedded: RocksDB's block cache (data, index and filter
                                      // blocks), fixed whatever the store's size; the memtables
                                      // add up to 2 x 64 MB
+  int64_t background_mb_per_s = 32;  // embedded: RocksDB's flushes and compactions write at most
+                                     // this fast (0 = no limit): a compaction spread over seconds
+                                     // instead of a burst that takes the workers' cores
   bool read_only = false;            // embedded: open without the lock, for readers
                                      // (e.g. `train` beside a running server); writes fail
   std::string redis_host = "127.0.0.1";
