@@ -20,5 +20,4 @@ find_package(cppzmq REQUIRED)   # ZeroMQ + cppzmq: target cppzmq (server and cli
 find_package(msgpack REQUIRED PATHS /usr/lib/x86_64-linux-gnu/cmake/msgpackc-cxx)  # target msgpackc-cxx
 find_library(XGBOOST_LIBRARY xgboost REQUIRED)  # gradient-boosted trees ranker (rank/src/gbdt_ranker.cc only)
 find_path(XGBOOST_INCLUDE_DIR xgboost/c_api.h REQUIRED)
-find_library(JEMALLOC_LIBRARY jemalloc REQUIRED)  # the qianmian program's allocator: +15% pages/s and bounded memory in `serve` (issue 20)
 find_package(Boost 1.74 REQUIRED)  # header-only Boost.Math: the effect report's t and chi-square (experiment/)

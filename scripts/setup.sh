@@ -8,7 +8,7 @@ PKGS=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   librocksdb-dev redis-server libhiredis-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
-  libxxhash-dev libssl-dev libjemalloc-dev
+  libxxhash-dev libssl-dev
   libhowardhinnant-date-dev tzdata
   libgtest-dev libbenchmark-dev
   libstb-dev
