@@ -111,16 +111,10 @@ class DecisionRuns {
 
   // Decodes a value; records of a finished run are appended to *out. False: not a decision.
   bool Add(std::string_view value, std::vector<DecisionRecord>* out) {
-    const size_t before = decoded_.size();
-    if (!DecodeDecisions(value, &decoded_)) return false;
-    const DecisionRecord& d = decoded_[before];
-    if (before > 0 && !SameRun(decoded_[0], d)) {
-      std::vector<DecisionRecord> next(std::make_move_iterator(decoded_.begin() + before),
-                                       std::make_move_iterator(decoded_.end()));
-      decoded_.resize(before);
-      Flush(out);
-      decoded_ = std::move(next);
-    }
+    std::vector<DecisionRecord> got;
+    if (!DecodeDecisions(value, &got)) return false;
+    if (!decoded_.empty() && !SameRun(decoded_[0], got[0])) Flush(out);
+    decoded_.insert(decoded_.end(), std::make_move_iterator(got.begin()), std::make_move_iterator(got.end()));
     return true;
   }
 
