@@ -486,16 +486,24 @@ class RocksStore final : public EventStore {
     // redone by the next compaction), so a compaction costs no fsync per customer.
     rocksdb::WriteOptions unsynced = write_;
     unsynced.sync = false;
-    // Grouped by stripe, up to kChunk customers under one stripe lock and one write: a compaction
-    // of a million customers is ~16k writes instead of up to a million, each of which waited in
-    // RocksDB's write queue beside the pages' reservations.
+    // First a scan without locks, reading past the block cache (a million states would evict
+    // what the pages read): only the customers with a record past its horizon are rewritten. A
+    // record added since the scan is newer than `now`'s horizons, so a customer the scan skips
+    // has nothing to drop. Then the rewrites, grouped by stripe, up to kChunk customers under one
+    // stripe lock and one write, each state read again under its lock.
     constexpr size_t kChunk = 64;
     std::vector<std::vector<std::string>> by_stripe(kStripes);
     {
-      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+      rocksdb::ReadOptions scan;
+      scan.fill_cache = false;
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan));
+      CustomerState state;
       for (it->Seek("s"); it->Valid() && it->key().starts_with("s"); it->Next()) {
         std::string c = it->key().ToString().substr(1);
-        by_stripe[Stripe(c)].push_back(std::move(c));
+        if (!DecodeState(std::string_view(it->value().data(), it->value().size()), &state)) {
+          return Status::Corruption("bad contact state for customer '" + c + "'");
+        }
+        if (CompactState(now, options, &state)) by_stripe[Stripe(c)].push_back(std::move(c));
       }
       QM_RETURN_IF_ERROR(FromRocks(it->status(), "compact"));
     }

@@ -11,6 +11,9 @@
 #include "qianmian/server/server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -295,6 +298,11 @@ void Server::Impl::WatchLoop() {
 }
 
 void Server::Impl::MaintainLoop() {
+  // The compaction is background work: at the lowest CPU priority (this thread only), it takes
+  // the cores only when the workers leave them idle, as RocksDB's own background threads do.
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19) != 0) {
+    spdlog::warn("server: could not lower the maintenance thread's priority; compactions run at normal priority");
+  }
   std::unique_lock<std::mutex> lock(watch_mu);
   while (!watch_cv.wait_for(lock, std::chrono::milliseconds(config.compact_interval), [&] { return stop_watch; })) {
     lock.unlock();
