@@ -391,67 +391,6 @@ bool DecodeEvent(std::string_view data, StoredEvent* e) {
   return rd.ok && rd.d.empty();
 }
 
-// A decision: a version byte of its own, then fixed-size fields, then strings and two lists.
-constexpr uint8_t kDecisionVersion = 0x44;  // 'D'
-
-std::string EncodeDecision(const DecisionRecord& d) {
-  std::string out;
-  size_t n =
-      64 + d.request_id.size() + d.customer_id.size() + d.channel.size() + d.item_id.size() + d.model_version.size();
-  for (const auto& a : d.arms) n += 4 + a.size();
-  for (const auto& r : d.reasons) n += 4 + r.size();
-  out.reserve(n);
-  out.push_back(static_cast<char>(kDecisionVersion));
-  out.push_back(static_cast<char>(d.kind));
-  PutU64(&out, static_cast<uint64_t>(d.ts));
-  PutU64(&out, static_cast<uint64_t>(static_cast<int64_t>(d.position)));
-  uint64_t bits = 0;
-  std::memcpy(&bits, &d.score, sizeof d.score);
-  PutU64(&out, bits);
-  uint32_t fbits[2];
-  std::memcpy(&fbits[0], &d.p_click, 4);
-  std::memcpy(&fbits[1], &d.p_convert, 4);
-  PutU64(&out, uint64_t{fbits[0]} | uint64_t{fbits[1]} << 32);
-  PutStr(&out, d.request_id);
-  PutStr(&out, d.customer_id);
-  PutStr(&out, d.channel);
-  PutStr(&out, d.item_id);
-  PutStr(&out, d.model_version);
-  PutU64(&out, d.arms.size());
-  for (const auto& a : d.arms) PutStr(&out, a);
-  PutU64(&out, d.reasons.size());
-  for (const auto& r : d.reasons) PutStr(&out, r);
-  return out;
-}
-
-bool DecodeDecision(std::string_view data, DecisionRecord* d) {
-  Reader rd{data};
-  if (rd.U8() != kDecisionVersion) return false;
-  const uint8_t kind = rd.U8();
-  if (kind >= kNumDecisionKinds) return false;
-  d->kind = static_cast<DecisionKind>(kind);
-  d->ts = static_cast<TimeMs>(rd.U64());
-  d->position = static_cast<int>(static_cast<int64_t>(rd.U64()));
-  const uint64_t bits = rd.U64();
-  std::memcpy(&d->score, &bits, sizeof d->score);
-  const uint64_t p = rd.U64();
-  const uint32_t fbits[2] = {static_cast<uint32_t>(p), static_cast<uint32_t>(p >> 32)};
-  std::memcpy(&d->p_click, &fbits[0], 4);
-  std::memcpy(&d->p_convert, &fbits[1], 4);
-  d->request_id = rd.Str();
-  d->customer_id = rd.Str();
-  d->channel = rd.Str();
-  d->item_id = rd.Str();
-  d->model_version = rd.Str();
-  for (auto* list : {&d->arms, &d->reasons}) {
-    const uint64_t count = rd.U64();
-    if (!rd.ok || count > rd.d.size() / 4) return false;
-    list->resize(count);
-    for (auto& x : *list) x = rd.Str();
-  }
-  return rd.ok && rd.d.empty();
-}
-
 namespace {
 
 constexpr uint8_t kDecisionPageVersion = 0x50;  // 'P'
@@ -476,7 +415,68 @@ bool ReadStrings(Reader* rd, std::vector<std::string>* list) {
   return rd->ok;
 }
 
+// A decision's own numbers, in the same layout in a record and in a page: position, score,
+// p_click and p_convert.
+void PutItemNumbers(std::string* out, const DecisionRecord& d) {
+  PutU64(out, static_cast<uint64_t>(static_cast<int64_t>(d.position)));
+  uint64_t bits = 0;
+  std::memcpy(&bits, &d.score, sizeof d.score);
+  PutU64(out, bits);
+  PutFloats(out, d.p_click, d.p_convert);
+}
+
+void ReadItemNumbers(Reader* rd, DecisionRecord* d) {
+  d->position = static_cast<int>(static_cast<int64_t>(rd->U64()));
+  const uint64_t bits = rd->U64();
+  std::memcpy(&d->score, &bits, sizeof d->score);
+  const uint64_t p = rd->U64();
+  const uint32_t fbits[2] = {static_cast<uint32_t>(p), static_cast<uint32_t>(p >> 32)};
+  std::memcpy(&d->p_click, &fbits[0], 4);
+  std::memcpy(&d->p_convert, &fbits[1], 4);
+}
+
 }  // namespace
+
+// A decision: a version byte of its own, then fixed-size fields, then strings and two lists.
+constexpr uint8_t kDecisionVersion = 0x44;  // 'D'
+
+std::string EncodeDecision(const DecisionRecord& d) {
+  std::string out;
+  size_t n =
+      64 + d.request_id.size() + d.customer_id.size() + d.channel.size() + d.item_id.size() + d.model_version.size();
+  for (const auto& a : d.arms) n += 4 + a.size();
+  for (const auto& r : d.reasons) n += 4 + r.size();
+  out.reserve(n);
+  out.push_back(static_cast<char>(kDecisionVersion));
+  out.push_back(static_cast<char>(d.kind));
+  PutU64(&out, static_cast<uint64_t>(d.ts));
+  PutItemNumbers(&out, d);
+  PutStr(&out, d.request_id);
+  PutStr(&out, d.customer_id);
+  PutStr(&out, d.channel);
+  PutStr(&out, d.item_id);
+  PutStr(&out, d.model_version);
+  PutStrings(&out, d.arms);
+  PutStrings(&out, d.reasons);
+  return out;
+}
+
+bool DecodeDecision(std::string_view data, DecisionRecord* d) {
+  Reader rd{data};
+  if (rd.U8() != kDecisionVersion) return false;
+  const uint8_t kind = rd.U8();
+  if (kind >= kNumDecisionKinds) return false;
+  d->kind = static_cast<DecisionKind>(kind);
+  d->ts = static_cast<TimeMs>(rd.U64());
+  ReadItemNumbers(&rd, d);
+  d->request_id = rd.Str();
+  d->customer_id = rd.Str();
+  d->channel = rd.Str();
+  d->item_id = rd.Str();
+  d->model_version = rd.Str();
+  if (!ReadStrings(&rd, &d->arms) || !ReadStrings(&rd, &d->reasons)) return false;
+  return rd.ok && rd.d.empty();
+}
 
 bool SameDecisionPage(const DecisionRecord& a, const DecisionRecord& b) {
   return a.ts == b.ts && a.kind == b.kind && a.request_id == b.request_id && a.customer_id == b.customer_id &&
@@ -498,11 +498,7 @@ std::string EncodeDecisionPage(const DecisionRecord* records, size_t n) {
   PutU64(&out, n);
   for (size_t i = 0; i < n; ++i) {
     const DecisionRecord& d = records[i];
-    PutU64(&out, static_cast<uint64_t>(static_cast<int64_t>(d.position)));
-    uint64_t bits = 0;
-    std::memcpy(&bits, &d.score, sizeof d.score);
-    PutU64(&out, bits);
-    PutFloats(&out, d.p_click, d.p_convert);
+    PutItemNumbers(&out, d);
     PutStr(&out, d.item_id);
     PutStrings(&out, d.reasons);
   }
@@ -533,13 +529,7 @@ bool DecodeDecisions(std::string_view data, std::vector<DecisionRecord>* out) {
   const size_t before = out->size();
   for (uint64_t i = 0; i < n; ++i) {
     DecisionRecord d = h;
-    d.position = static_cast<int>(static_cast<int64_t>(rd.U64()));
-    const uint64_t bits = rd.U64();
-    std::memcpy(&d.score, &bits, sizeof d.score);
-    const uint64_t p = rd.U64();
-    const uint32_t fbits[2] = {static_cast<uint32_t>(p), static_cast<uint32_t>(p >> 32)};
-    std::memcpy(&d.p_click, &fbits[0], 4);
-    std::memcpy(&d.p_convert, &fbits[1], 4);
+    ReadItemNumbers(&rd, &d);
     d.item_id = rd.Str();
     if (!ReadStrings(&rd, &d.reasons)) break;
     out->push_back(std::move(d));

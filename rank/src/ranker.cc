@@ -136,16 +136,23 @@ struct CrossNetImpl : nn::Module {
   // dense parameters; in training it also leaves the batch's item factor penalty in item_l2.
   torch::Tensor Factorisation(const torch::Tensor& cat, const torch::Tensor& dense, const torch::Tensor& bag_ids) {
     const int C = features::FeatureSpace::kItemCatFields;
-    auto mean = [&](const torch::Tensor& mask) {
-      auto m = mask.unsqueeze(2).to(torch::kFloat32);
-      return (fm_bag(bag_ids * mask.to(torch::kInt64)) * m).sum(1) / mask.sum(1, true).clamp_min(1).to(torch::kFloat32);
-    };
-    auto cu = fm_cust(cat.slice(1, 0, F)).sum(1) + mean((bag_ids > 0).logical_and(bag_ids < L)) +
-              fm_dense(dense.slice(1, 0, Kc));
+    auto cu = CustomerFactor(cat, dense, bag_ids);
     auto own = fm_item(cat.select(1, F));
-    auto it = own + fm_item_cat(cat.slice(1, F + 1, F + C)).sum(1) + mean(bag_ids >= L);
+    auto it = own + fm_item_cat(cat.slice(1, F + 1, F + C)).sum(1) + BagMean(bag_ids, bag_ids >= L);
     if (is_training()) item_l2 = own.pow(2).sum(1).mean();
     return fm_out((cu * it).sum(1, true));
+  }
+
+  // The factorisation's customer side [n, r]: the customer's field, label and dense factors summed.
+  torch::Tensor CustomerFactor(const torch::Tensor& cat, const torch::Tensor& dense, const torch::Tensor& bag_ids) {
+    return fm_cust(cat.slice(1, 0, F)).sum(1) + BagMean(bag_ids, (bag_ids > 0).logical_and(bag_ids < L)) +
+           fm_dense(dense.slice(1, 0, Kc));
+  }
+
+  // The mean of the bag's factors where `mask` holds (zeros where it holds nowhere).
+  torch::Tensor BagMean(const torch::Tensor& bag_ids, const torch::Tensor& mask) {
+    auto m = mask.unsqueeze(2).to(torch::kFloat32);
+    return (fm_bag(bag_ids * mask.to(torch::kInt64)) * m).sum(1) / mask.sum(1, true).clamp_min(1).to(torch::kFloat32);
   }
 
   // The same logits when every row shares the customer fields and the context (one request):
@@ -322,6 +329,7 @@ class BuiltinRanker final : public Ranker {
         }
         if (stats) stats->epoch_loss.push_back(l);
       }
+      if (net_->fm_out && options_.item_refit_l2 > 0) QM_RETURN_IF_ERROR(RefitItemFactors(next, rewind));
     } catch (const std::exception& e) {
       net_->eval();
       return Status::Internal(std::string("ranker training failed: ") + e.what());
@@ -361,6 +369,62 @@ class BuiltinRanker final : public Ranker {
 
  private:
   static constexpr int64_t kSharedMinRows = 8;
+
+  // After training (factor_dim > 0, item_refit_l2 > 0): each item's own factor is refitted by
+  // Newton steps on its training rows, the rest of the model fixed, to the MAP estimate under a
+  // Gaussian prior of precision item_refit_l2 (a prior per item, where training's penalty is per
+  // row). Adam's few updates under the per-row penalty shrink every item's own factor alike; here
+  // an item with many impressions moves as far from what its attributes imply as its clicks say,
+  // one with few stays near it, and one with none gets exactly it (a zero own factor).
+  Status RefitItemFactors(const std::function<bool(RankBatch*)>& next, const std::function<void()>& rewind) {
+    torch::NoGradGuard no_grad;
+    net_->eval();
+    torch::Tensor table = net_->fm_item->weight;  // [V, r], updated in place
+    const int64_t V = table.size(0), r = table.size(1);
+    const double lambda = options_.item_refit_l2, cw = options_.convert_weight;
+    auto a = net_->fm_out->weight.detach().view({2});  // the factor's weight in each logit
+    const double a_click = a[0].item<double>(), a_convert = a[1].item<double>();
+    for (int pass = 0; pass < options_.item_refit_passes; ++pass) {
+      rewind();
+      auto g = torch::zeros({V, r}, torch::kFloat64);
+      auto h = torch::zeros({V, r, r}, torch::kFloat32);
+      auto count = torch::zeros({V}, torch::kFloat64);
+      RankBatch batch;
+      while (true) {
+        batch.Clear();
+        if (!next(&batch)) break;
+        if (batch.inputs.n == 0) continue;
+        QM_RETURN_IF_ERROR(CheckShape(batch.inputs, builder_.cat_width(), builder_.dense_width()));
+        const int64_t n = batch.inputs.n;
+        auto t = ToTensors(batch.inputs);
+        auto p = torch::sigmoid(net_->Logits(t.cat, t.dense, t.bag)).to(torch::kFloat64);
+        auto cu = net_->CustomerFactor(t.cat, t.dense, t.bag).to(torch::kFloat64);
+        auto yc = torch::from_blob(batch.click.data(), {n}, torch::kFloat32).to(torch::kFloat64);
+        auto yv = torch::from_blob(batch.convert.data(), {n}, torch::kFloat32).to(torch::kFloat64);
+        auto w = torch::from_blob(batch.weight.data(), {n}, torch::kFloat32).to(torch::kFloat64);
+        w = w / w.mean();  // training's loss is the batch's weighted mean
+        auto pc = p.select(1, 0), pv = p.select(1, 1);
+        auto gc = w * ((pc - yc) * a_click + cw * (pv - yv) * a_convert);
+        auto hc = w * (pc * (1 - pc) * (a_click * a_click) + cw * pv * (1 - pv) * (a_convert * a_convert));
+        auto ids = t.cat.select(1, net_->F).contiguous();
+        g.index_add_(0, ids, cu * gc.unsqueeze(1));
+        h.index_add_(0, ids, (cu.unsqueeze(2) * cu.unsqueeze(1) * hc.view({n, 1, 1})).to(torch::kFloat32));
+        count.index_add_(0, ids, torch::ones({n}, torch::kFloat64));
+      }
+      // One Newton step per item, in chunks (the Hessians in double).
+      auto eye = torch::eye(r, torch::kFloat64) * lambda;
+      for (int64_t from = 0; from < V; from += 4096) {
+        const int64_t to = std::min(V, from + 4096);
+        auto w_old = table.slice(0, from, to).to(torch::kFloat64);
+        auto step = torch::linalg_solve(h.slice(0, from, to).to(torch::kFloat64) + eye,
+                                        (g.slice(0, from, to) + lambda * w_old).unsqueeze(2))
+                        .squeeze(2);
+        auto seen = (count.slice(0, from, to) > 0).unsqueeze(1);
+        table.slice(0, from, to).copy_(torch::where(seen, w_old - step, torch::zeros_like(w_old)));
+      }
+    }
+    return Status::Ok();
+  }
 
   // True when every row has row 0's customer fields and context (one request's candidates).
   bool OneCustomer(const RankInputs& in) const {

@@ -95,6 +95,8 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   rt.Read("hidden2", &r.hidden2);
   rt.Read("factor_dim", &r.factor_dim);
   rt.Read("item_factor_l2", &r.item_factor_l2);
+  rt.Read("item_refit_l2", &r.item_refit_l2);
+  rt.Read("item_refit_passes", &r.item_refit_passes);
   if (rt.Has("tower_features")) {
     bool on = true;
     rt.Read("tower_features", &on);
@@ -109,6 +111,8 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
     rt.Error("field_dim", "widths must be positive");
   if (r.factor_dim < 0) rt.Error("factor_dim", "must be >= 0");
   if (!(r.item_factor_l2 >= 0)) rt.Error("item_factor_l2", "must be >= 0");
+  if (!(r.item_refit_l2 >= 0)) rt.Error("item_refit_l2", "must be >= 0 (0 = no refit)");
+  if (r.item_refit_passes < 1 || r.item_refit_passes > 10) rt.Error("item_refit_passes", "must be in [1, 10]");
 }
 
 }  // namespace qm::training

@@ -47,6 +47,11 @@ struct RankerOptions {
   // L2 penalty (per row) on the items' own id factors: shrinks each item towards what its
   // attributes imply, which otherwise overfits on a few hundred impressions per item.
   float item_factor_l2 = 3.0f;
+  // After training, refit each item's own factor to its MAP estimate given the rest of the model
+  // (Newton steps on its rows under a Gaussian prior of this precision; 0 = no refit), in
+  // item_refit_passes passes over the training rows.
+  float item_refit_l2 = 10.0f;
+  int item_refit_passes = 2;
   // Whether the network reads the two-tower inputs (u.v and u*v; the contract's columns stay).
   // Off for a ranker of logged exposures (the trainer's default, TrainConfig): the towers fit the
   // same training clicks, so the ranker learns to trust them more than they deserve on new pairs.
