@@ -5,7 +5,7 @@
 # p99, memory drift, compactions and errors (scripts/soak_report.py), with a verdict against the
 # issue's targets: memory flat (+-5% after the first 2 minutes), p99 flat, compaction running,
 # zero errors.
-# Usage: [COMPACT_INTERVAL=5m] [CAPACITY_FEEDBACK=3] [RATE=pages/s] scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
+# Usage: [COMPACT_INTERVAL=5m] [CAPACITY_FEEDBACK=3] [RATE=pages/s] [PRELOAD=lib.so] scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
 # Also samples the CPU of the server's threads and of the bench every minute (top.txt).
 set -euo pipefail
 DATA=${1:?usage: soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]}
@@ -21,7 +21,12 @@ cat >"$OUT/soak.toml" <<TOML
 workers = 2
 compact_interval = "${COMPACT_INTERVAL:-5m}"
 TOML
-"$QM" serve --data "$DATA" --artifacts "$ART" --config "$OUT/soak.toml" --bind "$ADDR" >"$OUT/serve.log" 2>&1 &
+# The server runs as the README tells deployments to run it: with jemalloc preloaded when it is
+# installed (glibc's arenas grow RSS by a sixth within 15 minutes here). PRELOAD= (empty): glibc.
+PRELOAD=${PRELOAD-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}
+if [ -n "$PRELOAD" ] && [ ! -f "$PRELOAD" ]; then PRELOAD=""; fi
+echo "soak: allocator ${PRELOAD:-glibc}"
+LD_PRELOAD="$PRELOAD" "$QM" serve --data "$DATA" --artifacts "$ART" --config "$OUT/soak.toml" --bind "$ADDR" >"$OUT/serve.log" 2>&1 &
 SERVER=$!
 SAMPLER=""
 TOPPER=""
