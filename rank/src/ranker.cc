@@ -245,6 +245,20 @@ struct CrossNetImpl : nn::Module {
 };
 TORCH_MODULE(CrossNet);
 
+// Calls fn(batch, its tensors) for each non-empty batch that `next` gives, until it returns
+// false; a batch of the wrong shape stops it with InvalidArgument.
+Status ForEachBatch(const std::function<bool(RankBatch*)>& next, const RankInputBuilder& builder,
+                    const std::function<void(RankBatch&, const Tensors&)>& fn) {
+  RankBatch batch;
+  while (true) {
+    batch.Clear();
+    if (!next(&batch)) return Status::Ok();
+    if (batch.inputs.n == 0) continue;
+    QM_RETURN_IF_ERROR(CheckShape(batch.inputs, builder.cat_width(), builder.dense_width()));
+    fn(batch, ToTensors(batch.inputs));
+  }
+}
+
 class BuiltinRanker final : public Ranker {
  public:
   BuiltinRanker(const features::FeatureSpace& s, const RankInputBuilder& b, const RankerOptions& o)
@@ -286,20 +300,14 @@ class BuiltinRanker final : public Ranker {
     torch::optim::Adam dense_opt(net_->DenseParameters(), torch::optim::AdamOptions(options_.learning_rate));
     torch::optim::Adagrad sparse_opt(net_->SparseParameters(),
                                      torch::optim::AdagradOptions(options_.sparse_learning_rate));
-    RankBatch batch;
     int64_t rows = 0;
     if (stats) stats->epoch_loss.clear();
     try {
       for (int epoch = 0; epoch < options_.epochs; ++epoch) {
         if (epoch > 0) rewind();
         double loss_sum = 0, weight_sum = 0;
-        while (true) {
-          batch.Clear();
-          if (!next(&batch)) break;
-          if (batch.inputs.n == 0) continue;
-          QM_RETURN_IF_ERROR(CheckShape(batch.inputs, builder_.cat_width(), builder_.dense_width()));
+        QM_RETURN_IF_ERROR(ForEachBatch(next, builder_, [&](RankBatch& batch, const Tensors& t) {
           const int64_t n = batch.inputs.n;
-          auto t = ToTensors(batch.inputs);
           auto logits = net_->Logits(t.cat, t.dense, t.bag);
           auto yc = torch::from_blob(batch.click.data(), {n}, torch::kFloat32);
           auto yv = torch::from_blob(batch.convert.data(), {n}, torch::kFloat32);
@@ -321,7 +329,7 @@ class BuiltinRanker final : public Ranker {
           weight_sum += ws;
           rows += n;
           if (on_batch) on_batch(n);
-        }
+        }));
         double l = weight_sum > 0 ? loss_sum / weight_sum : 0.0;
         if (!std::isfinite(l)) {
           net_->eval();
@@ -389,14 +397,8 @@ class BuiltinRanker final : public Ranker {
       auto g = torch::zeros({V, r}, torch::kFloat64);
       auto h = torch::zeros({V, r, r}, torch::kFloat32);
       auto count = torch::zeros({V}, torch::kFloat64);
-      RankBatch batch;
-      while (true) {
-        batch.Clear();
-        if (!next(&batch)) break;
-        if (batch.inputs.n == 0) continue;
-        QM_RETURN_IF_ERROR(CheckShape(batch.inputs, builder_.cat_width(), builder_.dense_width()));
+      QM_RETURN_IF_ERROR(ForEachBatch(next, builder_, [&](RankBatch& batch, const Tensors& t) {
         const int64_t n = batch.inputs.n;
-        auto t = ToTensors(batch.inputs);
         auto p = torch::sigmoid(net_->Logits(t.cat, t.dense, t.bag)).to(torch::kFloat64);
         auto cu = net_->CustomerFactor(t.cat, t.dense, t.bag).to(torch::kFloat64);
         auto yc = torch::from_blob(batch.click.data(), {n}, torch::kFloat32).to(torch::kFloat64);
@@ -410,7 +412,7 @@ class BuiltinRanker final : public Ranker {
         g.index_add_(0, ids, cu * gc.unsqueeze(1));
         h.index_add_(0, ids, (cu.unsqueeze(2) * cu.unsqueeze(1) * hc.view({n, 1, 1})).to(torch::kFloat32));
         count.index_add_(0, ids, torch::ones({n}, torch::kFloat64));
-      }
+      }));
       // One Newton step per item, in chunks (the Hessians in double).
       auto eye = torch::eye(r, torch::kFloat64) * lambda;
       for (int64_t from = 0; from < V; from += 4096) {

@@ -179,11 +179,8 @@ TEST(Ranker, WithoutTowerFeaturesIgnoresTheTowerColumnsAndSavesThatChoice) {
   std::filesystem::remove(path + ".json");
 }
 
-// Trains `ranker` on 20 batches of 256 rows (one pass per epoch).
-RankTrainStats TrainOn(const World& w, const RankInputBuilder& b, Ranker* ranker, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<RankBatch> batches(20);
-  for (auto& batch : batches) MakeBatch(w, b, &rng, 256, &batch);
+// Trains `ranker` on `batches` (one pass per epoch).
+RankTrainStats TrainOnBatches(Ranker* ranker, const std::vector<RankBatch>& batches) {
   size_t cursor = 0;
   RankTrainStats stats;
   Status st = ranker->Train(
@@ -195,6 +192,14 @@ RankTrainStats TrainOn(const World& w, const RankInputBuilder& b, Ranker* ranker
       [&] { cursor = 0; }, nullptr, &stats);
   EXPECT_TRUE(st.ok()) << st.ToString();
   return stats;
+}
+
+// Trains `ranker` on 20 batches of 256 rows (one pass per epoch).
+RankTrainStats TrainOn(const World& w, const RankInputBuilder& b, Ranker* ranker, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<RankBatch> batches(20);
+  for (auto& batch : batches) MakeBatch(w, b, &rng, 256, &batch);
+  return TrainOnBatches(ranker, batches);
 }
 
 RankerOptions GbdtOptions() {
@@ -345,16 +350,7 @@ TEST(Ranker, RefitOfTheItemsOwnFactorsZeroesUnseenItemsAndFitsWhatAttributesMiss
     o.item_refit_l2 = refit_l2;
     auto ranker = Ranker::CreateBuiltin(*w.space, b, o);
     EXPECT_TRUE(ranker.ok());
-    size_t cursor = 0;
-    RankTrainStats stats;
-    Status st = (*ranker)->Train(
-        [&](RankBatch* out) {
-          if (cursor >= batches.size()) return false;
-          *out = batches[cursor++];
-          return true;
-        },
-        [&] { cursor = 0; }, nullptr, &stats);
-    EXPECT_TRUE(st.ok()) << st.ToString();
+    TrainOnBatches(ranker->get(), batches);
     EXPECT_TRUE((*ranker)->Save(path).ok());
     std::vector<float> pc(test.inputs.n), pv(test.inputs.n);
     EXPECT_TRUE((*ranker)->Score(test.inputs, pc.data(), pv.data()).ok());
