@@ -116,6 +116,9 @@ expect_fail "an unknown ranker kind is named" "'training.ranker.kind': must be \
 printf '[training.ranker.gbdt]\ndepth = 0\n' > "$W/baddepth.toml"
 expect_fail "a bad tree depth is named" "'training.ranker.gbdt.depth'" \
   $QM train --data "$W/bank" --artifacts "$W/art7" --config "$W/baddepth.toml"
+printf '[training.ranker]\nitem_refit_l2 = -1\n' > "$W/badrefit.toml"
+expect_fail "a negative item refit prior is named" "'training.ranker.item_refit_l2': must be >= 0" \
+  $QM train --data "$W/bank" --artifacts "$W/art7" --config "$W/badrefit.toml"
 
 # 7. report: an experiment layer's effect report from the events (the generated bank's logging
 # policy ignores the arms, so this is an A/A test: same counts, no mismatch).
