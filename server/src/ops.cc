@@ -16,18 +16,18 @@ namespace qm::server {
 
 // clang-format off
 const Server::Impl::Op Server::Impl::kOps[] = {
-    // name               read_only  front  run
-    {"recommend",         true,      false, &Impl::Recommend},
-    {"feedback",          false,     false, &Impl::Feedback},
-    {"score",             true,      false, &Impl::Score},
-    {"items.upsert",      false,     false, &Impl::UpsertItems},
-    {"items.retire",      false,     false, &Impl::RetireItems},
-    {"customers.upsert",  false,     false, &Impl::UpsertCustomers},
-    {"history",           true,      false, &Impl::History},
-    {"report",            true,      false, &Impl::Report},
-    {"reload",            false,     false, &Impl::Reload},
-    {"stats",             true,      false, &Impl::Stats},
-    {"health",            true,      true,  &Impl::Health},
+    // name               read_only  front  shed   run
+    {"recommend",         true,      false, true,  &Impl::Recommend},
+    {"feedback",          false,     false, false, &Impl::Feedback},
+    {"score",             true,      false, true,  &Impl::Score},
+    {"items.upsert",      false,     false, false, &Impl::UpsertItems},
+    {"items.retire",      false,     false, false, &Impl::RetireItems},
+    {"customers.upsert",  false,     false, false, &Impl::UpsertCustomers},
+    {"history",           true,      false, true,  &Impl::History},
+    {"report",            true,      false, true,  &Impl::Report},
+    {"reload",            false,     false, false, &Impl::Reload},
+    {"stats",             true,      false, false, &Impl::Stats},
+    {"health",            true,      true,  false, &Impl::Health},
 };
 // clang-format on
 const size_t Server::Impl::kNumOps = std::size(kOps);

@@ -216,7 +216,7 @@ int Server::Impl::NextJob(bool writer, Job* job, std::vector<Job>* shed) {
   if (queue.empty()) codel.Idle(Clock::now());
   work_cv.wait(lock, [&] { return stop_workers || !queue.empty(); });
   const Take take = TakeNext(
-      &queue, &codel, Clock::now(), [](const Job& j) { return j.op->read_only; }, job, shed);
+      &queue, &codel, Clock::now(), [](const Job& j) { return j.op->shed; }, job, shed);
   if (take == Take::kNone) return kStop;
   ++busy;  // until the job and the shed jobs are answered
   return take == Take::kRun ? kRun : kShedOnly;

@@ -78,6 +78,8 @@ struct Server::Impl {
     const char* name;
     bool read_only;  // changes nothing: a reply ready past the deadline becomes deadline_exceeded
     bool front;      // answered at once by the front thread, never queued (nor refused while draining)
+    bool shed;       // CoDel may answer it `overloaded` while the queue stands (not `stats`: an
+                     // operator must see an overloaded server's figures)
     Status (Impl::*run)(const Fields& request, MapWriter* reply);
   };
   // The op table (ops.cc): every op once, in the order `stats` lists them.
