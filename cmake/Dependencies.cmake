@@ -18,6 +18,7 @@ find_library(HIREDIS_LIBRARY hiredis REQUIRED)
 find_path(HIREDIS_INCLUDE_DIR hiredis/hiredis.h REQUIRED)
 find_package(cppzmq REQUIRED)   # ZeroMQ + cppzmq: target cppzmq (server and client only)
 find_package(msgpack REQUIRED PATHS /usr/lib/x86_64-linux-gnu/cmake/msgpackc-cxx)  # target msgpackc-cxx
+find_library(OPENBLAS_LIBRARY openblas REQUIRED)  # sgemm of the ranker's inference path (rank/src/cross_net_inference.cc only)
 find_library(XGBOOST_LIBRARY xgboost REQUIRED)  # gradient-boosted trees ranker (rank/src/gbdt_ranker.cc only)
 find_path(XGBOOST_INCLUDE_DIR xgboost/c_api.h REQUIRED)
 find_package(Boost 1.74 REQUIRED)  # header-only Boost.Math: the effect report's t and chi-square (experiment/)

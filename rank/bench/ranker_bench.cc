@@ -1,8 +1,12 @@
 // Forward pass of the ranker for one request's candidates (one customer, one context, n items)
-// and for a batch mixing customers (push runs). Google Benchmark; not a unit test.
-//   QM_BENCH_ARTIFACTS=/tmp/art1m build/rank/qm_ranker_bench
+// and for a batch mixing customers (push runs): Score (the inference path on OpenBLAS) beside
+// libtorch's forward pass of the same network, and a large single-thread sgemm for the core's
+// limit. "FLOPS" is the forward's matrix-product FLOPs per second (for sgemm, its own).
+// Google Benchmark; not a unit test.
+//   OMP_NUM_THREADS=1 QM_BENCH_ARTIFACTS=/tmp/art1m build/rank/qm_ranker_bench
 // Reads <root>/CURRENT's features.json and ranker.pt; rows are random but valid ids.
 #include <benchmark/benchmark.h>
+#include <cblas.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -20,7 +24,40 @@ struct Loaded {
   std::unique_ptr<qm::features::FeatureSpace> space;
   std::unique_ptr<qm::rank::RankInputBuilder> builder;
   std::unique_ptr<qm::rank::Ranker> ranker;
+  // The inference path's FLOPs per row (one request's rows, rows of many customers), and
+  // libtorch's (the whole network, row by row).
+  int64_t flops_shared = 0, flops_rows = 0, flops_libtorch = 0;
 };
+
+// The forwards' matrix-product FLOPs per row (the inference path's as
+// CrossNetInference::FlopsPerRow), from the version's sizes.
+void CountFlops(const std::string& sidecar, Loaded* l) {
+  std::ifstream in(sidecar);
+  std::string all((std::istreambuf_iterator<char>(in)), {});
+  auto get = [&](const char* key) {
+    auto p = all.find(std::string("\"") + key + "\"");
+    return p == std::string::npos ? 0 : std::atoi(all.c_str() + all.find(':', p) + 1);
+  };
+  const int64_t fd = get("field_dim"), h1 = get("hidden1"), h2 = get("hidden2"), rank = get("cross_rank");
+  const int64_t layers = get("cross_layers"), F = l->space->customer_cat_fields();
+  const int64_t D =
+      (F + qm::features::FeatureSpace::kItemCatFields + qm::rank::kContextFields + 1) * fd + l->builder->dense_width();
+  const int64_t S = (F + qm::rank::kContextFields) * fd;
+  // Without tower features the tower columns (u.v and u*v) are masked: the first layer reads
+  // them as one column (cross_net_inference.h), libtorch as all of them.
+  const auto tf = all.find("\"tower_features\"");
+  const bool masked = tf != std::string::npos && all.compare(all.find(':', tf) + 1, 6, " false") == 0;
+  const int64_t M =
+      masked ? l->builder->dense_width() - l->space->customer_dense() - qm::features::kContactFeatures : 0;
+  for (int64_t first : {S, int64_t{0}}) {
+    const int64_t read = D - M - first;
+    int64_t macs = read * h1 + h1 * h2 + (D + h2) * 2;
+    for (int64_t k = 0; k < layers; ++k) macs += (k == 0 ? read : D) * rank + D * rank;
+    (first ? l->flops_shared : l->flops_rows) = 2 * macs;
+  }
+  int64_t macs = D * h1 + h1 * h2 + (D + h2) * 2 + layers * 2 * D * rank;
+  l->flops_libtorch = 2 * macs;
+}
 
 Loaded& Get() {
   static Loaded* l = [] {
@@ -48,6 +85,7 @@ Loaded& Get() {
       std::exit(1);
     }
     out->ranker = std::move(*ranker);
+    CountFlops(dir + "/ranker.pt.json", out);
     return out;
   }();
   return *l;
@@ -85,34 +123,56 @@ qm::rank::RankInputs MakeRows(int n, int customers, uint64_t seed) {
   return in;
 }
 
-void BM_ScoreOneRequest(benchmark::State& state) {
-  auto in = MakeRows(static_cast<int>(state.range(0)), 1, 1);
-  std::vector<float> pc(in.n), pv(in.n);
-  for (auto _ : state) {
-    auto st = Get().ranker->Score(in, pc.data(), pv.data());
-    if (!st.ok()) state.SkipWithError(st.message().c_str());
-    benchmark::DoNotOptimize(pc.data());
-  }
-  state.SetItemsProcessed(state.iterations() * in.n);
-}
-BENCHMARK(BM_ScoreOneRequest)->Arg(100)->Arg(300)->Arg(1000)->Arg(2048)->Arg(3000)->Unit(benchmark::kMicrosecond);
+using ScoreFn = qm::Status (*)(const qm::rank::RankInputs&, float*, float*);
 
-void BM_ScoreManyCustomers(benchmark::State& state) {
-  auto in = MakeRows(static_cast<int>(state.range(0)), static_cast<int>(state.range(0)) / 50, 2);
+qm::Status Inference(const qm::rank::RankInputs& in, float* pc, float* pv) { return Get().ranker->Score(in, pc, pv); }
+qm::Status Libtorch(const qm::rank::RankInputs& in, float* pc, float* pv) {
+  return qm::rank::ScoreWithLibtorch(*Get().ranker, in, pc, pv);
+}
+
+void Run(benchmark::State& state, ScoreFn score, int customers, int64_t flops_per_row) {
+  auto in = MakeRows(static_cast<int>(state.range(0)), customers, customers);
   std::vector<float> pc(in.n), pv(in.n);
   for (auto _ : state) {
-    auto st = Get().ranker->Score(in, pc.data(), pv.data());
+    auto st = score(in, pc.data(), pv.data());
     if (!st.ok()) state.SkipWithError(st.message().c_str());
     benchmark::DoNotOptimize(pc.data());
   }
   state.SetItemsProcessed(state.iterations() * in.n);
+  state.counters["FLOPS"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * in.n * flops_per_row), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_ScoreManyCustomers)->Arg(300)->Arg(1000)->Arg(3000)->Unit(benchmark::kMicrosecond);
+
+void BM_ScoreOneRequest(benchmark::State& state) { Run(state, Inference, 1, Get().flops_shared); }
+void BM_ScoreOneRequestLibtorch(benchmark::State& state) { Run(state, Libtorch, 1, Get().flops_libtorch); }
+void BM_ScoreManyCustomers(benchmark::State& state) {
+  Run(state, Inference, static_cast<int>(state.range(0)) / 50, Get().flops_rows);
+}
+void BM_ScoreManyCustomersLibtorch(benchmark::State& state) {
+  Run(state, Libtorch, static_cast<int>(state.range(0)) / 50, Get().flops_libtorch);
+}
+BENCHMARK(BM_ScoreOneRequest)->Arg(100)->Arg(300)->Arg(1000)->Arg(3000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ScoreOneRequestLibtorch)->Arg(100)->Arg(300)->Arg(1000)->Arg(3000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ScoreManyCustomers)->Arg(300)->Arg(3000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ScoreManyCustomersLibtorch)->Arg(300)->Arg(3000)->Unit(benchmark::kMicrosecond);
+
+// The core's sgemm limit: one thread, square matrices.
+void BM_Sgemm(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["FLOPS"] = benchmark::Counter(2.0 * n * n * n * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Sgemm)->Arg(1024)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (!std::getenv("QM_BENCH_DEFAULT_MALLOC")) qm::ConfigureAllocatorForTensors();
+  openblas_set_num_threads(1);
   benchmark::Initialize(&argc, argv);
   Get();
   benchmark::RunSpecifiedBenchmarks();

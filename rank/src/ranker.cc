@@ -1,4 +1,5 @@
 #include "qianmian/rank/ranker.h"
+#include "cross_net_inference.h"
 #include "train_stats.h"
 
 #include <algorithm>
@@ -155,59 +156,87 @@ struct CrossNetImpl : nn::Module {
     return (fm_bag(bag_ids * mask.to(torch::kInt64)) * m).sum(1) / mask.sum(1, true).clamp_min(1).to(torch::kFloat32);
   }
 
-  // The same logits when every row shares the customer fields and the context (one request):
-  // their part of the first deep layer and of the first cross projection is computed once
-  // instead of per row (about a quarter of the forward pass). REQUIRES Split() after the last
-  // change of the weights.
-  torch::Tensor LogitsOneCustomer(const torch::Tensor& cat, const torch::Tensor& dense, const torch::Tensor& bag_ids) {
-    const int64_t n = cat.size(0);
-    const int C = features::FeatureSpace::kItemCatFields;
-    auto first = cat.slice(0, 0, 1);
-    auto c = cust_cat(first.slice(1, 0, F)).view({1, -1});
-    auto offs =
-        torch::tensor({int64_t{0}, int64_t{kMaxChannels}, int64_t{kMaxChannels + 24}}, torch::kInt64).view({1, 3});
-    auto cx = context(first.slice(1, F + C, F + C + kContextFields) + offs).view({1, -1});
-    auto id = item_id(cat.select(1, F));
-    auto ic = item_cat(cat.slice(1, F + 1, F + C)).view({n, -1});
-    auto bg = bag(bag_ids);
-    auto cnt = (bag_ids > 0).sum(1, true).clamp_min(1).to(torch::kFloat32);
-    auto bm = bg.sum(1) / cnt;
-    auto dn = DenseNorm(dense);
-    auto shared = torch::cat({c, cx}, 1);         // [1, (F + 3) * fd]
-    auto rows = torch::cat({id, ic, bm, dn}, 1);  // [n, the rest of x0]
-    auto x0 = torch::cat({c.expand({n, -1}), id, ic, cx.expand({n, -1}), bm, dn}, 1);
-    auto x = x0;
-    for (size_t l = 0; l < cross_u.size(); ++l) {
-      auto v = l == 0 ? torch::addmm(torch::mm(shared, split.v0_shared.t()), rows, split.v0_rows.t()) : cross_v[l](x);
-      x = x0 * cross_u[l](v) + x;
-    }
-    auto h = torch::relu(torch::addmm(torch::addmm(split.b1, shared, split.w1_shared.t()), rows, split.w1_rows.t()));
-    auto d = torch::relu(deep2(h));
-    auto out = head(torch::cat({x, d}, 1));
-    return fm_out ? out + Factorisation(cat, dense, bag_ids) : out;
-  }
-
-  // Splits the first deep layer's and the first cross projection's weights into the columns
-  // of the shared (customer, context) fields and the per-row ones, for LogitsOneCustomer.
-  void Split() {
+  // The weights for CrossNetInference (Score's path), the first layer's input reordered to its
+  // layout: the shared columns (customer fields, context) first, then the per-row ones (id, item
+  // fields, bag, dense) in the order Logits concatenates them, the masked dense columns last;
+  // the masked columns' part of the first layer collapsed (cross_net_inference.h).
+  CrossNetWeights Export() {
     torch::NoGradGuard g;
     const int64_t fd = opt.field_dim, C = features::FeatureSpace::kItemCatFields;
-    std::vector<int64_t> shared_cols, row_cols;
+    const int64_t dense_at = x0_dim - K;
+    auto mask = tower_mask.defined() ? tower_mask.view({-1}) : torch::ones({K});
+    std::vector<int64_t> shared_cols, row_cols, masked_cols;
     for (int64_t j = 0; j < x0_dim; ++j) {
       const bool is_shared = j < F * fd || (j >= (F + C) * fd && j < (F + C + kContextFields) * fd);
-      (is_shared ? shared_cols : row_cols).push_back(j);
+      const bool is_masked = j >= dense_at && mask[j - dense_at].item<float>() == 0.0f;
+      (is_shared ? shared_cols : is_masked ? masked_cols : row_cols).push_back(j);
     }
-    // Per-row columns in the order LogitsOneCustomer concatenates them: id, item fields, bag, dense.
-    auto sc = torch::tensor(shared_cols, torch::kInt64), rc = torch::tensor(row_cols, torch::kInt64);
-    auto w1 = deep1->weight.detach();
-    split.w1_shared = w1.index_select(1, sc).contiguous();
-    split.w1_rows = w1.index_select(1, rc).contiguous();
-    split.b1 = deep1->bias.detach().view({1, -1}).contiguous();
-    if (!cross_v.empty()) {
-      auto v0 = cross_v[0]->weight.detach();
-      split.v0_shared = v0.index_select(1, sc).contiguous();
-      split.v0_rows = v0.index_select(1, rc).contiguous();
+    const int64_t S = static_cast<int64_t>(shared_cols.size()), M = static_cast<int64_t>(masked_cols.size());
+    shared_cols.insert(shared_cols.end(), row_cols.begin(), row_cols.end());
+    shared_cols.insert(shared_cols.end(), masked_cols.begin(), masked_cols.end());
+    auto perm = torch::tensor(shared_cols, torch::kInt64);
+    auto dense_perm = perm.slice(0, x0_dim - K) - dense_at;  // x0's dense columns, as input columns
+    auto masked = torch::tensor(masked_cols, torch::kInt64), masked_dense = masked - dense_at;
+    auto vec = [](const torch::Tensor& t) { return torchutil::FloatsOf(t); };
+    CrossNetWeights w;
+    w.F = static_cast<int>(F);
+    w.C = static_cast<int>(C);
+    w.fd = static_cast<int>(fd);
+    w.K = static_cast<int>(K);
+    w.Kc = static_cast<int>(Kc);
+    w.L = static_cast<int>(L);
+    w.D = static_cast<int>(x0_dim);
+    w.S = static_cast<int>(S);
+    w.M = static_cast<int>(M);
+    for (int64_t k = 0; k < K; ++k) w.dense_order.push_back(static_cast<int>(dense_perm[k].item<int64_t>()));
+    w.dense_mask = vec(mask.index_select(0, dense_perm));
+    auto gamma = dense_norm->weight.detach(), beta = dense_norm->bias.detach();
+    w.ln_gamma = vec(gamma.index_select(0, dense_perm));
+    w.ln_beta = vec(beta.index_select(0, dense_perm));
+    w.ln_eps = static_cast<float>(dense_norm->options.eps());
+    // A first-layer matrix's masked columns . gamma and . beta (zeros when none is masked).
+    auto collapse = [&](const torch::Tensor& weight, std::vector<float>* times_gamma, std::vector<float>* times_beta) {
+      auto wm = weight.detach().index_select(1, masked);
+      *times_gamma = vec(torch::mv(wm, gamma.index_select(0, masked_dense)));
+      *times_beta = vec(torch::mv(wm, beta.index_select(0, masked_dense)));
+    };
+    std::vector<float> b1_masked;
+    collapse(deep1->weight, &w.w1_a, &b1_masked);
+    if (!cross_v.empty()) collapse(cross_v[0]->weight, &w.v0_a, &w.v0_b);
+    w.rank = opt.cross_rank;
+    w.h1 = opt.hidden1;
+    w.h2 = opt.hidden2;
+    w.cust_cat = vec(cust_cat->weight);
+    w.item_id = vec(item_id->weight);
+    w.item_cat = vec(item_cat->weight);
+    w.context = vec(context->weight);
+    w.bag = vec(bag->weight);
+    for (size_t l = 0; l < cross_v.size(); ++l) {
+      w.cross_v.push_back(vec(cross_v[l]->weight.index_select(1, perm)));
+      w.cross_u.push_back(vec(cross_u[l]->weight.index_select(0, perm)));
+      w.cross_ub.push_back(vec(cross_u[l]->bias.index_select(0, perm)));
     }
+    w.w1 = vec(deep1->weight.index_select(1, perm));
+    w.b1 = vec(deep1->bias);
+    for (size_t k = 0; k < w.b1.size(); ++k) w.b1[k] += b1_masked[k];
+    w.w2 = vec(deep2->weight);
+    w.b2 = vec(deep2->bias);
+    auto hw = head->weight.detach();
+    w.head = vec(torch::cat({hw.slice(1, 0, x0_dim).index_select(1, perm), hw.slice(1, x0_dim)}, 1));
+    w.head_b = vec(head->bias);
+    if (fm_out) {
+      w.factor = opt.factor_dim;
+      w.fm_cust = vec(fm_cust->weight);
+      w.fm_item = vec(fm_item->weight);
+      w.fm_item_cat = vec(fm_item_cat->weight);
+      w.fm_bag = vec(fm_bag->weight);
+      w.fm_dense = vec(fm_dense->weight);
+      for (int k = 0; k < 2; ++k) {
+        w.fm_w[k] = fm_out->weight[k][0].item<float>();
+        w.fm_b[k] = fm_out->bias[k].item<float>();
+      }
+    }
+    return w;
   }
 
   std::vector<torch::Tensor> SparseParameters() {
@@ -239,9 +268,6 @@ struct CrossNetImpl : nn::Module {
   nn::Embedding fm_cust{nullptr}, fm_item{nullptr}, fm_item_cat{nullptr}, fm_bag{nullptr};
   nn::Linear fm_dense{nullptr}, fm_out{nullptr};
   torch::Tensor item_l2;  // the last training batch's mean |own item factor|^2
-  struct {
-    torch::Tensor w1_shared, w1_rows, b1, v0_shared, v0_rows;
-  } split;
 };
 TORCH_MODULE(CrossNet);
 
@@ -264,18 +290,32 @@ class BuiltinRanker final : public Ranker {
   BuiltinRanker(const features::FeatureSpace& s, const RankInputBuilder& b, const RankerOptions& o)
       : builder_(b), options_(o), net_(s, b, o) {
     net_->eval();
-    net_->Split();
+    Prepare();
   }
 
+  // The inference path (CrossNetInference), without libtorch.
   Status Score(const RankInputs& in, float* p_click, float* p_convert) const override {
+    QM_RETURN_IF_ERROR(CheckShape(in, builder_.cat_width(), builder_.dense_width()));
+    if (in.n == 0) return Status::Ok();
+    thread_local std::vector<float> logits;
+    logits.resize(2 * in.n);
+    inference_->Logits(in, in.n >= kSharedMinRows && OneCustomer(in), logits.data());
+    for (int64_t i = 0; i < in.n; ++i) {
+      p_click[i] = 1.0f / (1.0f + std::exp(-logits[2 * i]));
+      p_convert[i] = 1.0f / (1.0f + std::exp(-logits[2 * i + 1]));
+    }
+    return Status::Ok();
+  }
+
+  // libtorch's forward pass of the same network, row by row: the reference Score is tested
+  // against.
+  Status ScoreWithLibtorch(const RankInputs& in, float* p_click, float* p_convert) const {
     QM_RETURN_IF_ERROR(CheckShape(in, builder_.cat_width(), builder_.dense_width()));
     if (in.n == 0) return Status::Ok();
     try {
       c10::InferenceMode guard;
       auto t = ToTensors(in);
-      auto logits = in.n >= kSharedMinRows && OneCustomer(in) ? net_->LogitsOneCustomer(t.cat, t.dense, t.bag)
-                                                              : net_->Logits(t.cat, t.dense, t.bag);
-      auto p = torch::sigmoid(logits).contiguous();
+      auto p = torch::sigmoid(net_->Logits(t.cat, t.dense, t.bag)).contiguous();
       const float* d = p.data_ptr<float>();
       for (int64_t i = 0; i < in.n; ++i) {
         p_click[i] = d[2 * i];
@@ -292,10 +332,10 @@ class BuiltinRanker final : public Ranker {
     std::lock_guard<std::mutex> lock(mu_);
     auto t0 = std::chrono::steady_clock::now();
     torch::manual_seed(options_.seed);
-    struct Resplit {  // however training ends, scoring sees the split of the final weights
-      CrossNet& net;
-      ~Resplit() { net->Split(); }
-    } resplit{net_};
+    struct Reprepare {  // however training ends, scoring sees the final weights
+      BuiltinRanker* ranker;
+      ~Reprepare() { ranker->Prepare(); }
+    } reprepare{this};
     net_->train();
     torch::optim::Adam dense_opt(net_->DenseParameters(), torch::optim::AdamOptions(options_.learning_rate));
     torch::optim::Adagrad sparse_opt(net_->SparseParameters(),
@@ -366,7 +406,7 @@ class BuiltinRanker final : public Ranker {
     try {
       torch::load(net_, path);
       net_->eval();
-      net_->Split();
+      Prepare();
     } catch (const std::exception& e) {
       return Status::Corruption("loading ranker '" + path + "': " + e.what());
     }
@@ -439,9 +479,13 @@ class BuiltinRanker final : public Ranker {
     return true;
   }
 
+  // The inference path's copy of the current weights.
+  void Prepare() { inference_ = std::make_unique<CrossNetInference>(net_->Export()); }
+
   const RankInputBuilder& builder_;
   RankerOptions options_;
   mutable CrossNet net_;
+  std::unique_ptr<CrossNetInference> inference_;
   mutable std::mutex mu_;  // serialises Train and Save
 };
 
@@ -499,6 +543,12 @@ class TorchScriptRanker final : public Ranker {
 };
 
 }  // namespace
+
+Status ScoreWithLibtorch(const Ranker& ranker, const RankInputs& inputs, float* p_click, float* p_convert) {
+  const auto* builtin = dynamic_cast<const BuiltinRanker*>(&ranker);
+  if (!builtin) return Status::InvalidArgument("only the built-in cross network has a libtorch reference path");
+  return builtin->ScoreWithLibtorch(inputs, p_click, p_convert);
+}
 
 Result<RankerKind> ParseRankerKind(const std::string& name) {
   if (name == "cross_net") return RankerKind::kCrossNet;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -442,6 +443,105 @@ TEST(Ranker, ScoresOneRequestsCandidatesExactlyAsRowByRow) {
                       [&] { cursor = 0; }, nullptr, nullptr)
                   .ok());
   compare("trained");
+}
+
+// n rows with every column's ids drawn over its whole vocabulary and normal dense values;
+// rows cycle through `customers` customer-and-context prefixes.
+RankInputs RandomRows(const RankInputBuilder& b, int n, int customers, std::mt19937* rng) {
+  const auto vocab = b.CatVocab();
+  const int prefix = b.cat_width() - features::FeatureSpace::kItemCatFields;  // customer fields + context
+  std::vector<std::vector<int64_t>> cats(customers, std::vector<int64_t>(b.cat_width()));
+  for (auto& c : cats) {
+    for (int k = 0; k < b.cat_width(); ++k) c[k] = static_cast<int64_t>((*rng)() % vocab[k]);
+  }
+  std::normal_distribution<float> g(0, 1);
+  RankInputs in;
+  in.n = n;
+  in.cat_width = b.cat_width();
+  in.dense_width = b.dense_width();
+  for (int r = 0; r < n; ++r) {
+    std::vector<int64_t> c = cats[r % customers];
+    for (int k = 0; k < b.cat_width(); ++k) {
+      const bool item_column = k >= prefix - kContextFields && k < b.cat_width() - kContextFields;
+      if (item_column) c[k] = static_cast<int64_t>((*rng)() % vocab[k]);
+    }
+    in.cat.insert(in.cat.end(), c.begin(), c.end());
+    for (int k = 0; k < b.dense_width(); ++k) in.dense.push_back(g(*rng));
+    const int filled = static_cast<int>((*rng)() % (kBagWidth + 1));  // 0 (all padding) to full
+    for (int k = 0; k < kBagWidth; ++k) in.bag.push_back(k < filled ? 1 + (*rng)() % (b.BagVocab() - 1) : 0);
+  }
+  return in;
+}
+
+// Score runs the inference path (OpenBLAS, no libtorch); it must give libtorch's probabilities
+// for every shape of the network, for one request's rows (shared customer part) and for rows of
+// several customers, untrained and trained.
+TEST(Ranker, InferencePathMatchesLibtorchForEveryShapeOfTheNetwork) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  std::mt19937 rng(11);
+  struct Variant {
+    const char* name;
+    std::function<void(RankerOptions*)> set;
+  };
+  const std::vector<Variant> variants = {
+      {"default", [](RankerOptions*) {}},
+      {"no tower features", [](RankerOptions* o) { o->tower_features = false; }},
+      {"no factorisation", [](RankerOptions* o) { o->factor_dim = 0; }},
+      {"no cross layers", [](RankerOptions* o) { o->cross_layers = 0; }},
+      {"three cross layers, odd sizes",
+       [](RankerOptions* o) {
+         o->cross_layers = 3;
+         o->cross_rank = 5;
+         o->hidden1 = 33;
+         o->hidden2 = 7;
+         o->field_dim = 5;
+         o->factor_dim = 3;
+       }},
+  };
+  auto compare = [&](const Ranker& ranker, const std::string& what) {
+    for (int customers : {1, 3}) {
+      for (int n : {1, 7, 8, 65, 300}) {
+        auto in = RandomRows(b, n, customers, &rng);
+        std::vector<float> pc(n), pv(n), rc(n), rv(n);
+        ASSERT_TRUE(ranker.Score(in, pc.data(), pv.data()).ok());
+        ASSERT_TRUE(ScoreWithLibtorch(ranker, in, rc.data(), rv.data()).ok());
+        double worst = 0;
+        for (int r = 0; r < n; ++r)
+          worst = std::max({worst, std::abs(1.0 * pc[r] - rc[r]), std::abs(1.0 * pv[r] - rv[r])});
+        EXPECT_LT(worst, 1e-5) << what << ", " << customers << " customer(s), " << n << " rows";
+      }
+    }
+  };
+  for (const auto& v : variants) {
+    RankerOptions o;
+    o.epochs = 1;
+    v.set(&o);
+    auto ranker = Ranker::CreateBuiltin(*w.space, b, o);
+    ASSERT_TRUE(ranker.ok()) << v.name;
+    compare(**ranker, std::string(v.name) + ", untrained");
+    std::vector<RankBatch> batches(3);
+    for (auto& batch : batches) MakeBatch(w, b, &rng, 128, &batch);
+    size_t cursor = 0;
+    auto next = [&](RankBatch* out) {
+      if (cursor >= batches.size()) return false;
+      *out = batches[cursor++];
+      return true;
+    };
+    ASSERT_TRUE((*ranker)
+                    ->Train(
+                        next, [&] { cursor = 0; }, nullptr, nullptr)
+                    .ok())
+        << v.name;
+    compare(**ranker, std::string(v.name) + ", trained");
+  }
+  // Not a cross network: no reference path.
+  RankerOptions g;
+  g.kind = RankerKind::kGbdt;
+  auto trees = Ranker::CreateBuiltin(*w.space, b, g);
+  ASSERT_TRUE(trees.ok());
+  float c, p;
+  EXPECT_FALSE(ScoreWithLibtorch(**trees, RandomRows(b, 1, 1, &rng), &c, &p).ok());
 }
 
 std::string SaveScript(const std::string& name, const std::string& body, int dense_width) {

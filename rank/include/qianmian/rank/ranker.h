@@ -123,6 +123,11 @@ Result<std::unique_ptr<Ranker>> LoadGbdtRanker(const std::string& path, const Ra
 // (`qianmian import ranker`).
 inline constexpr const char* kTorchScriptRankerFormat = "qianmian.torchscript/1";
 
+// The built-in cross network's libtorch forward pass (its training path), row by row: the
+// reference that its Score (an inference path on OpenBLAS, rank/src/cross_net_inference.h) is
+// tested and benchmarked against. InvalidArgument for other kinds of ranker.
+Status ScoreWithLibtorch(const Ranker& ranker, const RankInputs& inputs, float* p_click, float* p_convert);
+
 // Parses "cross_net" / "gbdt".
 Result<RankerKind> ParseRankerKind(const std::string& name);
 std::string RankerKindName(RankerKind kind);
