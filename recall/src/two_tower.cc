@@ -13,6 +13,8 @@
 
 #include "qianmian/torchutil/torchutil.h"
 
+#include "customer_tower_inference.h"
+
 #include "qianmian/core/prefetch.h"
 
 namespace qm::recall {
@@ -92,6 +94,29 @@ struct TwoTowerNetImpl : nn::Module {
     return torch::nn::functional::normalize(item_mlp->forward(x), torch::nn::functional::NormalizeFuncOptions().dim(1));
   }
 
+  // The customer tower's weights for CustomerTowerInference (EncodeCustomers' path).
+  CustomerTowerWeights ExportCustomer() {
+    torch::NoGradGuard g;
+    CustomerTowerWeights w;
+    w.F = static_cast<int>(F);
+    w.D = static_cast<int>(D);
+    w.H = static_cast<int>(H);
+    w.fd = opt.field_dim;
+    w.id_dim = opt.id_dim;
+    w.hidden = opt.hidden;
+    w.out = opt.embedding_dim;
+    w.cust_cat = torchutil::FloatsOf(cust_cat->weight);
+    w.labels = torchutil::FloatsOf(labels->weight);
+    w.item_id = torchutil::FloatsOf(item_id->weight);
+    auto* l1 = cust_mlp->ptr(0)->as<nn::LinearImpl>();
+    auto* l2 = cust_mlp->ptr(2)->as<nn::LinearImpl>();
+    w.w1 = torchutil::FloatsOf(l1->weight);
+    w.b1 = torchutil::FloatsOf(l1->bias);
+    w.w2 = torchutil::FloatsOf(l2->weight);
+    w.b2 = torchutil::FloatsOf(l2->bias);
+    return w;
+  }
+
   // Embedding tables (sparse gradients) and the dense layers, optimised separately.
   std::vector<torch::Tensor> SparseParameters() {
     return {cust_cat->weight, labels->weight, item_id->weight, item_cat->weight, tags->weight, text->weight};
@@ -115,6 +140,7 @@ class TorchTwoTower final : public TwoTowerModel {
  public:
   TorchTwoTower(const FeatureSpace& space, const TwoTowerOptions& o) : space_(space), options_(o), net_(space, o) {
     net_->eval();
+    Prepare();
   }
 
   Status Save(const std::string& path) const override {
@@ -134,6 +160,7 @@ class TorchTwoTower final : public TwoTowerModel {
     try {
       torch::load(net_, path);
       net_->eval();
+      Prepare();
     } catch (const std::exception& e) {
       return Status::Corruption("loading two-tower model '" + path + "': " + e.what());
     }
@@ -144,6 +171,10 @@ class TorchTwoTower final : public TwoTowerModel {
                const std::function<void(int64_t, int64_t)>& on_batch, TrainStats* stats) override {
     if (examples.empty()) return Status::InvalidArgument("no positive examples to train the two-tower model on");
     std::lock_guard<std::mutex> lock(mu_);
+    struct Reprepare {  // however training ends, serving's encoder sees the final weights
+      TorchTwoTower* model;
+      ~Reprepare() { model->Prepare(); }
+    } reprepare{this};
     auto t0 = std::chrono::steady_clock::now();
     torch::manual_seed(options_.seed);
     std::mt19937_64 rng(options_.seed);
@@ -261,7 +292,14 @@ class TorchTwoTower final : public TwoTowerModel {
     return Status::Ok();
   }
 
+  // The inference path (CustomerTowerInference), without libtorch.
   Status EncodeCustomers(const CustomerBatch& batch, float* out) const override {
+    if (batch.n > 0) customer_->Encode(batch, out);
+    return Status::Ok();
+  }
+
+  // libtorch's customer tower: the reference EncodeCustomers is tested against.
+  Status EncodeCustomersWithLibtorch(const CustomerBatch& batch, float* out) const {
     if (batch.n == 0) return Status::Ok();
     try {
       c10::InferenceMode guard;
@@ -288,13 +326,22 @@ class TorchTwoTower final : public TwoTowerModel {
   int dim() const override { return options_.embedding_dim; }
 
  private:
+  void Prepare() { customer_ = std::make_unique<CustomerTowerInference>(net_->ExportCustomer()); }
+
   const FeatureSpace& space_;
   TwoTowerOptions options_;
   mutable TwoTowerNet net_;
-  mutable std::mutex mu_;  // serialises Train and Save
+  std::unique_ptr<CustomerTowerInference> customer_;  // a copy of the current weights
+  mutable std::mutex mu_;                             // serialises Train and Save
 };
 
 }  // namespace
+
+Status EncodeCustomersWithLibtorch(const TwoTowerModel& model, const CustomerBatch& batch, float* out) {
+  const auto* torch_model = dynamic_cast<const TorchTwoTower*>(&model);
+  if (!torch_model) return Status::InvalidArgument("not a libtorch two-tower model");
+  return torch_model->EncodeCustomersWithLibtorch(batch, out);
+}
 
 Result<std::unique_ptr<TwoTowerModel>> TwoTowerModel::Create(const FeatureSpace& space, const TwoTowerOptions& o) {
   if (o.embedding_dim < 1 || o.field_dim < 1 || o.id_dim < 1 || o.text_dim < 1 || o.hidden < 1) {

@@ -1,6 +1,7 @@
 #include "qianmian/recall/two_tower.h"
 
 #include <gtest/gtest.h>
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
@@ -118,6 +119,51 @@ TEST(TwoTower, SavesAndLoadsToIdenticalEmbeddings) {
   EXPECT_EQ(a, b);
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".json");
+}
+
+// EncodeCustomers runs the inference path (OpenBLAS, no libtorch); it must give libtorch's
+// embeddings for one customer and for a batch, with and without history and labels, untrained
+// and trained.
+TEST(TwoTower, CustomerTowerInferencePathMatchesLibtorch) {
+  SetTorchThreads(1);
+  Planted p = MakePlanted();
+  features::FeatureOptions fo;
+  fo.text_buckets = 1 << 12;
+  auto fs = features::FeatureSpace::Fit(p.ds, fo);
+  ASSERT_TRUE(fs.ok());
+  TwoTowerOptions o;
+  o.epochs = 1;
+  o.batch_size = 64;
+  o.embedding_dim = 16;
+  o.hidden = 24;
+  auto model = TwoTowerModel::Create(*fs, o);
+  ASSERT_TRUE(model.ok());
+  features::HistoryIndex hist(p.ds.events, p.ds.customers.size());
+  auto compare = [&](const char* when) {
+    // Customers 0-9 at three times: before any event (empty history), mid-way and after all.
+    for (TimeMs now : {TimeMs{0}, TimeMs{4500}, TimeMs{100000}}) {
+      std::vector<uint32_t> ids(10);
+      for (uint32_t c = 0; c < 10; ++c) ids[c] = c;
+      features::CustomerBatch batch;
+      fs->EncodeCustomers(p.ds, ids.data(), 10, now, &hist, &batch);
+      // Customer 0 without labels.
+      batch.labels.erase(batch.labels.begin(), batch.labels.begin() + batch.label_offsets[1]);
+      const int64_t dropped = batch.label_offsets[1];
+      for (auto& off : batch.label_offsets) off = std::max<int64_t>(0, off - dropped);
+      std::vector<float> fast(10 * 16), ref(10 * 16), one(16);
+      ASSERT_TRUE((*model)->EncodeCustomers(batch, fast.data()).ok());
+      ASSERT_TRUE(EncodeCustomersWithLibtorch(**model, batch, ref.data()).ok());
+      for (size_t k = 0; k < fast.size(); ++k) EXPECT_NEAR(fast[k], ref[k], 1e-5) << when << ", now " << now;
+      features::CustomerBatch single;
+      fs->EncodeCustomers(p.ds, &ids[3], 1, now, &hist, &single);
+      ASSERT_TRUE((*model)->EncodeCustomers(single, one.data()).ok());
+      for (int k = 0; k < 16; ++k) EXPECT_NEAR(one[k], ref[3 * 16 + k], 1e-5) << when << ", one customer";
+    }
+  };
+  compare("untrained");
+  TrainStats stats;
+  ASSERT_TRUE((*model)->Train(p.ds, hist, p.examples, nullptr, &stats).ok());
+  compare("trained");
 }
 
 TEST(TwoTower, RefusesToTrainWithoutPositives) {

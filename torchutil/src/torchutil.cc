@@ -28,4 +28,9 @@ Status SaveWithSidecar(const std::function<void(const std::string&)>& save_weigh
   return Status::Ok();
 }
 
+std::vector<float> FloatsOf(const at::Tensor& t) {
+  auto c = t.detach().to(torch::kFloat32).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
 }  // namespace qm::torchutil

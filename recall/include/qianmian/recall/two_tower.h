@@ -74,6 +74,10 @@ class TwoTowerModel {
   virtual int dim() const = 0;
 };
 
+// The customer tower through libtorch (the training path): the reference that EncodeCustomers
+// (an inference path on OpenBLAS, recall/src/customer_tower_inference.h) is tested against.
+Status EncodeCustomersWithLibtorch(const TwoTowerModel& model, const features::CustomerBatch& batch, float* out);
+
 // Threads libtorch may use for one operation (intra-op). Servers set 1 per worker; batch
 // jobs and training use every core. Process-wide.
 void SetTorchThreads(int threads);

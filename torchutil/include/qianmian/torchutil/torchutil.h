@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,9 @@
 namespace torch::optim {
 class Optimizer;
 }  // namespace torch::optim
+namespace at {
+class Tensor;
+}  // namespace at
 
 namespace qm::torchutil {
 
@@ -25,5 +29,9 @@ void DropEmptySparseGrads(torch::optim::Optimizer* opt);
 // loader reads to rebuild the module before loading the weights.
 [[nodiscard]] Status SaveWithSidecar(const std::function<void(const std::string&)>& save_weights,
                                      const std::string& path, const nlohmann::json& meta, const std::string& what);
+
+// A tensor's values as float32, row-major (detached): weights copied out for an inference path
+// that runs without libtorch.
+std::vector<float> FloatsOf(const at::Tensor& t);
 
 }  // namespace qm::torchutil
