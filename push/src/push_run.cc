@@ -129,6 +129,10 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
     });
     QM_RETURN_IF_ERROR(st);
   }
+  if (!o.shard.all()) {
+    ids.erase(std::remove_if(ids.begin(), ids.end(), [&](const std::string& id) { return !o.shard.Holds(id); }),
+              ids.end());
+  }
   if (o.out.empty()) return Status::InvalidArgument("--out is required");
   QM_RETURN_IF_ERROR(CheckWritable(o.out, "--out"));
   if (!o.summary.empty()) QM_RETURN_IF_ERROR(CheckWritable(o.summary, "--summary"));
@@ -139,6 +143,7 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
   sum.channel = o.channel;
   sum.dry_run = o.dry_run;
   sum.model_version = engine->model_version();
+  sum.shard = o.shard.ToString();
   sum.audience = static_cast<int64_t>(ids.size());
 
   const size_t nb = (ids.size() + o.batch - 1) / o.batch;
@@ -278,6 +283,7 @@ std::string PushSummary::Format() const {
   };
   line("push run %s on %s%s (model %s)", run_id.empty() ? "(none)" : run_id.c_str(), channel.c_str(),
        dry_run ? " -- DRY RUN, nothing reserved" : "", model_version.c_str());
+  if (shard != "1/1") line("  %-34s %12s", "shard of the audience", shard.c_str());
   line("  %-34s %12lld", "audience (customers)", static_cast<long long>(audience));
   line("  %-34s %12lld", "customers sent to", static_cast<long long>(sent_customers));
   line("  %-34s %12lld", "sends (rows of the send list)", static_cast<long long>(sends));

@@ -19,22 +19,8 @@ cleanup() {
 trap cleanup EXIT
 
 # A private redis-server on a free loopback port.
-PORT=
-for _ in $(seq 1 20); do
-  p=$((20000 + RANDOM % 40000))
-  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always --dir "$W" \
-    >"$W/redis.log" 2>&1 &
-  REDIS_PID=$!
-  for _ in $(seq 1 40); do
-    if [ "$(redis-cli -p "$p" ping 2>/dev/null)" = PONG ]; then PORT=$p; break 2; fi
-    kill -0 "$REDIS_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -TERM "$REDIS_PID" 2>/dev/null
-  wait "$REDIS_PID" 2>/dev/null
-  REDIS_PID=
-done
-[ -n "$PORT" ] || { bad "could not start redis-server: $(tail -2 "$W/redis.log")"; exit 1; }
+start_redis || { bad "could not start redis-server: $(tail -2 "$W/redis.log")"; exit 1; }
+PORT=$REDIS_PORT
 ok "redis-server on 127.0.0.1:$PORT"
 
 quick_bank 300 20 60 10 9

@@ -20,9 +20,13 @@ struct PushOptions {
   push::PushRunOptions run;
   std::string now;
   std::string json;  // --json FILE ("-": stdout)
+  std::string shard;
 };
 
 Status Run(PushOptions o) {
+  if (!o.shard.empty()) {
+    QM_ASSIGN_OR_RETURN(o.run.shard, push::ParseShard(o.shard));
+  }
   QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
   ApplyOverrides(o.common, &config);
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
@@ -65,6 +69,9 @@ Command AddPushCommand(CLI::App& root) {
                    "tag:payroll and age >= 30', or @FILE with one customer id per line")
       ->required();
   cmd.app->add_option("--out", r.out, "send list CSV (written atomically)")->required();
+  cmd.app->add_option("--shard", opts->shard,
+                      "K/N: only the audience's customers in shard K of N (by a hash of the customer id), for N "
+                      "machines sharing the store; the run id stays the reservation key across shards");
   cmd.app->add_option("--now", opts->now, "time of the run (ISO-8601 or epoch ms; default now)");
   cmd.app->add_flag("--dry-run", r.dry_run, "check every rule but reserve nothing; the list is what would be sent");
   cmd.app->add_option("--channel", r.channel, "push channel (default wechat_push)");

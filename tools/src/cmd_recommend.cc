@@ -11,6 +11,7 @@
 #include "qianmian/core/csv.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/core/time.h"
+#include "qianmian/push/shard.h"
 #include "qianmian/serving/engine.h"
 
 namespace qm::tools {
@@ -25,6 +26,7 @@ struct RecommendOptions {
   std::string out;
   std::string now;
   int threads = 0;
+  std::string shard;
 };
 
 Status Run(const RecommendOptions& o) {
@@ -38,7 +40,14 @@ Status Run(const RecommendOptions& o) {
     if (!t) return Status::InvalidArgument("--now: cannot parse time '" + o.now + "'");
     now = *t;
   }
+  push::Shard shard;
+  if (!o.shard.empty()) {
+    QM_ASSIGN_OR_RETURN(shard, push::ParseShard(o.shard));
+  }
   QM_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadLines(o.customers, "customers file"));
+  if (!shard.all())
+    ids.erase(std::remove_if(ids.begin(), ids.end(), [&](const std::string& id) { return !shard.Holds(id); }),
+              ids.end());
   serving::EngineOptions eo = EngineOptionsFrom(config);
   QM_ASSIGN_OR_RETURN(auto engine, serving::Engine::Open(std::move(eo)));
   if (now == kNoTime) now = engine->Now();  // the wall clock, or the data's end ([data] clock)
@@ -129,6 +138,8 @@ Command AddRecommendCommand(CLI::App& root) {
   cmd.app->add_option("--now", opts->now,
                       "time of the recommendations (ISO-8601 or epoch ms; default: now, or the data's end with [data] "
                       "clock = \"data_end\")");
+  cmd.app->add_option("--shard", opts->shard,
+                      "K/N: only the listed customers in shard K of N (by a hash of the customer id, as push)");
   cmd.app->add_option("--threads", opts->threads, "worker threads (default: every core)");
   cmd.run = [opts]() -> Status { return Run(*opts); };
   return cmd;

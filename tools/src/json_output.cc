@@ -95,6 +95,7 @@ std::string PushSummaryJson(const push::PushSummary& s) {
             {"channel", s.channel},
             {"model_version", s.model_version},
             {"dry_run", s.dry_run},
+            {"shard", s.shard},
             {"audience", s.audience},
             {"sent_customers", s.sent_customers},
             {"sends", s.sends},

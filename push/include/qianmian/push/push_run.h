@@ -20,6 +20,7 @@
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
 #include "qianmian/push/audience.h"
+#include "qianmian/push/shard.h"
 #include "qianmian/serving/engine.h"
 
 namespace qm::push {
@@ -28,6 +29,7 @@ struct PushRunOptions {
   std::string run_id;  // REQUIRED unless dry_run: the reservation key
   std::string channel = "wechat_push";
   std::string audience;                     // an expression (audience.h), or "@FILE" of customer ids
+  Shard shard;                              // only the audience's customers in this shard (shard.h)
   std::string out;                          // send list CSV customer_id,item_id,scheduled_at,reasons
   TimeMs now = kNoTime;                     // kNoTime = the wall clock
   bool dry_run = false;                     // check only: nothing reserved (the list is what would be sent)
@@ -50,7 +52,8 @@ inline constexpr int kPressureBuckets = 11;
 struct PushSummary {
   std::string run_id, channel, model_version;
   bool dry_run = false;
-  int64_t audience = 0;                       // customers selected
+  std::string shard = "1/1";                  // the shard of the audience this run covered
+  int64_t audience = 0;                       // customers selected (in this shard)
   int64_t sent_customers = 0;                 // customers with at least one send
   int64_t sends = 0;                          // rows of the send list
   int64_t scheduled = 0;                      // sends moved to the end of quiet hours
