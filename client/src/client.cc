@@ -156,7 +156,20 @@ struct Client::Impl {
       s->set(zmq::sockopt::rcvhwm, 100000);
       s->set(zmq::sockopt::reconnect_ivl, 50);
       s->set(zmq::sockopt::reconnect_ivl_max, 1000);
-      s->connect(options.endpoint);
+      const std::vector<std::string> endpoints = Endpoints(options.endpoint);
+      if (endpoints.size() > 1) {  // replicas: only to live connections, a dead one dropped
+        s->set(zmq::sockopt::immediate, 1);
+        s->set(zmq::sockopt::sndtimeo, static_cast<int>(options.timeout_ms));
+        s->set(zmq::sockopt::heartbeat_ivl, 1000);
+        s->set(zmq::sockopt::heartbeat_timeout, 3000);
+      }
+      for (const std::string& e : endpoints) {
+        try {
+          s->connect(e);
+        } catch (const zmq::error_t& err) {
+          return Status::InvalidArgument("cannot connect to '" + e + "': " + err.what());
+        }
+      }
       socket = std::move(s);
     } catch (const zmq::error_t& e) {
       return Status::InvalidArgument("cannot connect to '" + options.endpoint + "': " + e.what());
@@ -164,10 +177,27 @@ struct Client::Impl {
     return Status::Ok();
   }
 
+  // The comma-separated addresses of `endpoint` (InvalidArgument-worthy when one is empty: caught
+  // by connect).
+  static std::vector<std::string> Endpoints(const std::string& endpoint) {
+    std::vector<std::string> out;
+    size_t from = 0;
+    for (;;) {
+      const size_t comma = endpoint.find(',', from);
+      out.push_back(endpoint.substr(from, comma == std::string::npos ? std::string::npos : comma - from));
+      if (comma == std::string::npos) return out;
+      from = comma + 1;
+    }
+  }
+
   Result<uint64_t> Send(const void* data, size_t size) {
     const uint64_t tag = next_tag++;
     try {
-      socket->send(zmq::const_buffer(&tag, sizeof tag), zmq::send_flags::sndmore);
+      // With replicas (ZMQ_IMMEDIATE) a send waits up to timeout_ms for a live connection.
+      if (!socket->send(zmq::const_buffer(&tag, sizeof tag), zmq::send_flags::sndmore)) {
+        return Status::DeadlineExceeded("no replica of '" + options.endpoint + "' connected within " +
+                                        std::to_string(options.timeout_ms) + " ms");
+      }
       socket->send(zmq::const_buffer(), zmq::send_flags::sndmore);
       socket->send(zmq::const_buffer(data, size), zmq::send_flags::none);
     } catch (const zmq::error_t& e) {

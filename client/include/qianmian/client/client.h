@@ -18,8 +18,15 @@
 namespace qm::client {
 
 struct ClientOptions {
-  std::string endpoint = "tcp://127.0.0.1:5555";  // the server's address
-  TimeMs timeout_ms = 5000;                       // a call without a reply by then fails with DeadlineExceeded
+  // The server's address, or several replicas' addresses separated by commas (issue 21): the
+  // one socket connects to each and spreads requests over those whose connection is up (ZeroMQ
+  // round robin with ZMQ_IMMEDIATE); ZMTP heartbeats (every 1 s, 3 s to answer) drop a replica
+  // that stops answering, and a reconnect brings it back. A request sent to a replica that dies
+  // before it answers times out (never retried: whether it ran is unknown); every other request
+  // is answered by a live replica. With no replica connected a send fails with DeadlineExceeded
+  // after timeout_ms.
+  std::string endpoint = "tcp://127.0.0.1:5555";
+  TimeMs timeout_ms = 5000;  // a call without a reply by then fails with DeadlineExceeded
   // After a timeout the connection is dropped and reopened, so a late reply is never taken
   // for the answer to the next request.
   // Retries (issue 20) of the synchronous calls (Call, CallJson, Recommend; not CallRaw or the
