@@ -63,7 +63,10 @@ def _without_none(fields):
 class Client:
     """A connection to one qianmian server.
 
-    ``endpoint``: the server's address (``tcp://host:port`` or ``ipc://path``). ``timeout_ms``:
+    ``endpoint``: the server's address (``tcp://host:port`` or ``ipc://path``), or several
+    replicas' addresses separated by commas: requests then go round robin to the replicas whose
+    connection is up (ZMQ_IMMEDIATE), ZMTP heartbeats drop a replica that stops answering, and a
+    send with no replica connected raises Timeout after ``timeout_ms`` (as the C++ client). ``timeout_ms``:
     how long a call waits for its reply (default 5000). ``retries``: how many more times a
     retryable reply (:func:`retryable`) is sent again, after a jittered exponential backoff of
     ``backoff_ms`` doubling up to ``max_backoff_ms`` (default 0: never). ZeroMQ connects lazily,
@@ -72,8 +75,9 @@ class Client:
 
     def __init__(self, endpoint="tcp://127.0.0.1:5555", timeout_ms=5000, retries=0, backoff_ms=5,
                  max_backoff_ms=500, context=None, rng=None):
-        if not isinstance(endpoint, str) or "://" not in endpoint:
-            raise ValueError(f"endpoint must look like tcp://host:port or ipc://path, not {endpoint!r}")
+        if not isinstance(endpoint, str) or any("://" not in e for e in endpoint.split(",")):
+            raise ValueError(f"endpoint must look like tcp://host:port or ipc://path (several separated by "
+                             f"commas), not {endpoint!r}")
         if timeout_ms <= 0:
             raise ValueError("timeout_ms must be > 0")
         if retries < 0 or backoff_ms < 0 or max_backoff_ms < 0:
@@ -102,11 +106,18 @@ class Client:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RECONNECT_IVL, 50)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
-        try:
-            sock.connect(self.endpoint)
-        except zmq.ZMQError as e:
-            sock.close(linger=0)
-            raise ValueError(f"cannot connect to {self.endpoint!r}: {e}") from None
+        endpoints = self.endpoint.split(",")
+        if len(endpoints) > 1:  # replicas: only to live connections, a dead one dropped
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            sock.setsockopt(zmq.SNDTIMEO, int(self.timeout_ms))
+            sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+        for e in endpoints:
+            try:
+                sock.connect(e)
+            except zmq.ZMQError as err:
+                sock.close(linger=0)
+                raise ValueError(f"cannot connect to {e!r}: {err}") from None
         self._socket = sock
 
     def close(self):
@@ -129,7 +140,10 @@ class Client:
         if self._socket is None:
             raise ValueError("the client is closed")
         tag = struct.pack("<Q", next(self._tags))
-        self._socket.send_multipart([tag, b"", bytes(frame)])
+        try:
+            self._socket.send_multipart([tag, b"", bytes(frame)])
+        except zmq.Again:  # replicas: none connected within timeout_ms
+            raise Timeout(f"no replica of {self.endpoint} connected within {self.timeout_ms} ms") from None
         wait_ms = self.timeout_ms if timeout_ms is None else timeout_ms
         until = time.monotonic() + wait_ms / 1000.0
         while True:

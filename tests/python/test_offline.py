@@ -67,6 +67,35 @@ class FakeServer:
         self.context.term()
 
 
+class ReplicaTest(unittest.TestCase):
+    """Several replicas behind one endpoint string (issue 21)."""
+
+    def test_requests_spread_over_live_replicas_and_skip_a_closed_one(self):
+        a, b = FakeServer([]), FakeServer([])
+        self.addCleanup(b.close)
+        client = qianmian.Client(f"{a.endpoint},{b.endpoint}", timeout_ms=2000)
+        self.addCleanup(client.close)
+        time.sleep(0.2)  # both connections up
+        for i in range(20):
+            self.assertTrue(client.call("health")["ok"])
+        self.assertGreater(len(a.received), 3)
+        self.assertGreater(len(b.received), 3)
+        a.close()  # a replica goes away: its connection drops, the rest go to b
+        time.sleep(0.3)
+        before = len(b.received)
+        for i in range(10):
+            self.assertTrue(client.call("health")["ok"])
+        self.assertEqual(len(b.received) - before, 10)
+
+    def test_no_replica_connected_is_a_timeout_and_bad_lists_are_refused(self):
+        client = qianmian.Client("tcp://127.0.0.1:1,tcp://127.0.0.1:2", timeout_ms=200)
+        self.addCleanup(client.close)
+        with self.assertRaises(errors.Timeout):
+            client.call("health")
+        with self.assertRaises(ValueError):
+            qianmian.Client("tcp://127.0.0.1:1,", timeout_ms=200)
+
+
 def failure(code):
     """A failed reply with error `code`."""
     return {"ok": False, "error": {"code": code, "message": f"scripted {code}"}}
