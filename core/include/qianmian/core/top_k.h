@@ -38,6 +38,11 @@ class TopK {
     }
   }
 
+  // Whether k pairs are kept; then only a score above Threshold() can enter.
+  bool full() const { return k_ > 0 && static_cast<int64_t>(heap_.size()) >= k_; }
+  // The worst kept score (REQUIRES full()).
+  float Threshold() const { return heap_.front().first; }
+
   // The kept pairs, best first (equal scores: smaller label first). Push after it needs Reset.
   const std::vector<Entry>& SortBestFirst() {
     std::sort_heap(heap_.begin(), heap_.end(), Worse);
