@@ -195,6 +195,7 @@ void ReadStoreConfig(ConfigTable t, StoreConfig* c) {
   t.ReadDuration("redis_timeout", &c->redis_timeout);
   t.Read("redis_connections", &c->redis_connections);
   if (c->redis_connections < 1) t.Error("redis_connections", "must be >= 1");
+  t.Read("redis_cluster", &c->redis_cluster);
   t.ReadDuration("retention", &c->retention);
   if (c->retention <= 0) t.Error("retention", "must be positive");
 }

@@ -12,6 +12,11 @@
 // the log records only if the state's token is still the one read (compare-and-set). A
 // concurrent writer makes the script refuse, and the step is run again on the new state; so
 // per customer every check-and-count is atomic. Durability is the Redis server's (appendfsync).
+// With [store] redis_cluster (issue 21) the store talks to a Redis Cluster: a slot map from
+// CLUSTER SLOTS sends each command to its slot's master (a pipeline is split per node), a MOVED
+// reply refreshes the map and sends the command again, an ASK reply sends it once to the named
+// node after ASKING; a scan visits every master. A customer's keys share one hash tag, so each
+// compare-and-set script runs on one node.
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
@@ -169,6 +174,45 @@ std::string NewToken() {
   return t;
 }
 
+}  // namespace
+
+int RedisKeySlot(std::string_view key) {
+  const size_t open = key.find('{');
+  if (open != std::string_view::npos) {
+    const size_t close = key.find('}', open + 1);
+    if (close != std::string_view::npos && close > open + 1) key = key.substr(open + 1, close - open - 1);
+  }
+  uint16_t crc = 0;  // CRC16-CCITT (XMODEM), as the cluster specification
+  for (unsigned char b : key) {
+    crc ^= static_cast<uint16_t>(b) << 8;
+    for (int i = 0; i < 8; ++i) crc = (crc & 0x8000) ? static_cast<uint16_t>((crc << 1) ^ 0x1021) : crc << 1;
+  }
+  return crc & 16383;
+}
+
+namespace {
+
+// The key a command addresses ("" for one that goes to a node, not a key: SCAN, CLUSTER).
+std::string_view KeyOf(const std::vector<std::string>& cmd) {
+  if (cmd.empty() || cmd[0] == "SCAN" || cmd[0] == "CLUSTER" || cmd[0] == "ASKING") return {};
+  if (cmd[0] == "EVALSHA" || cmd[0] == "EVAL") return cmd.size() > 3 && cmd[2] != "0" ? cmd[3] : std::string_view();
+  return cmd.size() > 1 ? std::string_view(cmd[1]) : std::string_view();
+}
+
+// "MOVED 3999 127.0.0.1:6381" / "ASK 3999 127.0.0.1:6381": the kind and the node; "" otherwise.
+std::string Redirection(const redisReply* r, std::string* node) {
+  if (r == nullptr || r->type != REDIS_REPLY_ERROR || r->str == nullptr) return "";
+  const std::string m(r->str, r->len);
+  for (const char* kind : {"MOVED ", "ASK "}) {
+    if (m.rfind(kind, 0) != 0) continue;
+    const size_t sp = m.find(' ', std::string_view(kind).size());
+    if (sp == std::string::npos) return "";
+    *node = m.substr(sp + 1);
+    return std::string(kind, std::string_view(kind).size() - 1);
+  }
+  return "";
+}
+
 bool ParseLogMember(const std::string& customer, std::string_view member, StoredEvent* e) {
   json j = json::parse(member, nullptr, false);
   if (j.is_discarded() || !j.is_array() || j.size() != 8) return false;
@@ -195,9 +239,12 @@ class RedisStore final : public EventStore {
   explicit RedisStore(const StoreConfig& c) : config_(c) {}
 
   Status Init() {
-    QM_ASSIGN_OR_RETURN(Context c, Connect());
-    QM_RETURN_IF_ERROR(LoadScript(c.get()));
-    Release(std::move(c));
+    seed_ = NodeAt(config_.redis_host + ":" + std::to_string(config_.redis_port));
+    QM_ASSIGN_OR_RETURN(Context c, Acquire(seed_));
+    Status st = LoadScript(c.get());
+    Release(seed_, st.ok() ? std::move(c) : nullptr);
+    QM_RETURN_IF_ERROR(st);
+    if (config_.redis_cluster) QM_RETURN_IF_ERROR(RefreshSlots());
     return Status::Ok();
   }
 
@@ -393,6 +440,14 @@ class RedisStore final : public EventStore {
  private:
   static constexpr int kMaxAttempts = 64;
 
+  // One server's connection pool.
+  struct Node {
+    std::string host;
+    int port = 0;
+    std::vector<Context> idle;
+    int open = 0;  // connections handed out or idle
+  };
+
   // What a transaction writes for one customer: the state (when `write`), and log records.
   struct Commit {
     bool write = false;
@@ -506,12 +561,21 @@ class RedisStore final : public EventStore {
   // Calls fn(key, customer) for every key "<prefix>:{customer}:<suffix>".
   Status ForEachKey(const std::string& suffix,
                     const std::function<Status(const std::string&, const std::string&)>& fn) {
+    if (!config_.redis_cluster) return ForEachKeyOn(seed_, suffix, fn);
+    QM_RETURN_IF_ERROR(RefreshSlots());
+    for (Node* node : Masters()) QM_RETURN_IF_ERROR(ForEachKeyOn(node, suffix, fn));
+    return Status::Ok();
+  }
+
+  // ForEachKey on one server (a cluster's master holds the keys of its slots).
+  Status ForEachKeyOn(Node* node, const std::string& suffix,
+                      const std::function<Status(const std::string&, const std::string&)>& fn) {
     std::string cursor = "0";
     const std::string head = config_.redis_prefix + ":{";
     const std::string tail = "}:" + suffix;
     do {
       QM_ASSIGN_OR_RETURN(std::vector<Reply> replies,
-                          Pipeline({{"SCAN", cursor, "MATCH", head + "*" + tail, "COUNT", "500"}}, ""));
+                          PipelineOn(node, {{"SCAN", cursor, "MATCH", head + "*" + tail, "COUNT", "500"}}, false));
       redisReply* r = replies[0].get();
       if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) return Status::Internal("scan: bad reply");
       cursor.assign(r->element[0]->str, r->element[0]->len);
@@ -527,12 +591,12 @@ class RedisStore final : public EventStore {
     return Status::Ok();
   }
 
-  Result<Context> Connect() {
+  Result<Context> Connect(const Node& node) {
     struct timeval tv;
     tv.tv_sec = config_.redis_timeout / 1000;
     tv.tv_usec = (config_.redis_timeout % 1000) * 1000;
-    Context c(redisConnectWithTimeout(config_.redis_host.c_str(), config_.redis_port, tv));
-    const std::string where = config_.redis_host + ":" + std::to_string(config_.redis_port);
+    Context c(redisConnectWithTimeout(node.host.c_str(), node.port, tv));
+    const std::string where = node.host + ":" + std::to_string(node.port);
     if (!c) return Status::Unavailable("redis " + where + ": cannot allocate a connection");
     if (c->err) return Status::Unavailable("redis " + where + ": " + c->errstr);
     redisSetTimeout(c.get(), tv);
@@ -561,41 +625,156 @@ class RedisStore final : public EventStore {
     return Status::Ok();
   }
 
-  Result<Context> Acquire() {
+  Result<Context> Acquire(Node* node) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return !idle_.empty() || open_ < config_.redis_connections; });
-      if (!idle_.empty()) {
-        Context c = std::move(idle_.back());
-        idle_.pop_back();
+      cv_.wait(lock, [&] { return !node->idle.empty() || node->open < config_.redis_connections; });
+      if (!node->idle.empty()) {
+        Context c = std::move(node->idle.back());
+        node->idle.pop_back();
         return c;
       }
-      ++open_;
+      ++node->open;
     }
-    Result<Context> c = Connect();
+    Result<Context> c = Connect(*node);
     if (!c.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
-      --open_;
-      cv_.notify_one();
+      --node->open;
+      cv_.notify_all();
     }
     return c;
   }
 
-  void Release(Context c) {
+  void Release(Node* node, Context c) {
     std::lock_guard<std::mutex> lock(mu_);
     if (c)
-      idle_.push_back(std::move(c));
+      node->idle.push_back(std::move(c));
     else
-      --open_;
-    cv_.notify_one();
+      --node->open;
+    cv_.notify_all();
+  }
+
+  // The pool of the server at "host:port", made on first use.
+  Node* NodeAt(const std::string& address) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& n = nodes_[address];
+    if (!n) {
+      n = std::make_unique<Node>();
+      const size_t colon = address.rfind(':');
+      n->host = address.substr(0, colon);
+      n->port = colon == std::string::npos ? 6379 : std::atoi(address.c_str() + colon + 1);
+    }
+    return n.get();
+  }
+
+  // Cluster: the slot map from CLUSTER SLOTS, asked of the known nodes in turn.
+  Status RefreshSlots() {
+    std::vector<Node*> known;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [address, n] : nodes_) known.push_back(n.get());
+    }
+    Status last = Status::Unavailable("redis cluster: no node answered CLUSTER SLOTS");
+    for (Node* node : known) {
+      Result<std::vector<Reply>> r = PipelineOn(node, {{"CLUSTER", "SLOTS"}}, false);
+      if (!r.ok()) {
+        last = r.status();
+        continue;
+      }
+      const redisReply* slots = (*r)[0].get();
+      if (slots->type == REDIS_REPLY_ERROR) {
+        return Status::InvalidArgument(
+            "redis " + node->host + ":" + std::to_string(node->port) +
+            " is not a cluster node (store.redis_cluster is set): " + std::string(slots->str, slots->len));
+      }
+      if (slots->type != REDIS_REPLY_ARRAY) return Status::Internal("CLUSTER SLOTS: bad reply");
+      std::vector<Node*> owners(16384, nullptr);
+      for (size_t i = 0; i < slots->elements; ++i) {
+        const redisReply* range = slots->element[i];
+        if (range->type != REDIS_REPLY_ARRAY || range->elements < 3) continue;
+        const redisReply* master = range->element[2];
+        if (master->type != REDIS_REPLY_ARRAY || master->elements < 2) continue;
+        std::string host(master->element[0]->str, master->element[0]->len);
+        if (host.empty()) host = node->host;  // "the node you asked"
+        Node* owner = NodeAt(host + ":" + std::to_string(master->element[1]->integer));
+        for (long long slot = range->element[0]->integer; slot <= range->element[1]->integer && slot < 16384; ++slot) {
+          owners[slot] = owner;
+        }
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      slots_ = std::move(owners);
+      return Status::Ok();
+    }
+    return last;
+  }
+
+  // The cluster's masters (the nodes owning a slot).
+  std::vector<Node*> Masters() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Node*> out;
+    for (Node* n : slots_) {
+      if (n && std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+    }
+    return out;
+  }
+
+  Node* NodeOfKey(std::string_view key) {
+    if (key.empty()) return seed_;
+    std::lock_guard<std::mutex> lock(mu_);
+    Node* n = slots_.empty() ? nullptr : slots_[RedisKeySlot(key)];
+    return n ? n : seed_;
+  }
+
+  // Sends `cmds` and returns their replies. Without a cluster: one pipeline to the server. With
+  // one: a pipeline per slot owner; commands a MOVED refused go again after the slot map is
+  // refreshed, those an ASK refused go once to the named node after ASKING; up to 5 rounds.
+  Result<std::vector<Reply>> Pipeline(const std::vector<std::vector<std::string>>& cmds, bool script) {
+    if (!config_.redis_cluster) return PipelineOn(seed_, cmds, script);
+    std::vector<Reply> replies(cmds.size());
+    std::vector<size_t> pending(cmds.size());
+    for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+    std::vector<std::string> ask(cmds.size());  // the node an ASK named, for the next round
+    for (int round = 0; round < 5 && !pending.empty(); ++round) {
+      std::map<Node*, std::vector<size_t>> by_node;
+      for (size_t i : pending) by_node[ask[i].empty() ? NodeOfKey(KeyOf(cmds[i])) : NodeAt(ask[i])].push_back(i);
+      std::vector<size_t> again;
+      bool moved = false;
+      for (auto& [node, idx] : by_node) {
+        std::vector<std::vector<std::string>> sub;
+        std::vector<size_t> at;  // idx[j]'s reply in the sub-pipeline's replies
+        for (size_t i : idx) {
+          if (!ask[i].empty()) sub.push_back({"ASKING"});
+          at.push_back(sub.size());
+          sub.push_back(cmds[i]);
+        }
+        QM_ASSIGN_OR_RETURN(std::vector<Reply> got, PipelineOn(node, sub, script));
+        for (size_t j = 0; j < idx.size(); ++j) {
+          const size_t i = idx[j];
+          std::string target;
+          const std::string kind = Redirection(got[at[j]].get(), &target);
+          ask[i].clear();
+          if (kind.empty()) {
+            replies[i] = std::move(got[at[j]]);
+            continue;
+          }
+          again.push_back(i);
+          if (kind == "ASK") ask[i] = target;
+          if (kind == "MOVED") moved = true;
+        }
+      }
+      if (moved) QM_RETURN_IF_ERROR(RefreshSlots());
+      pending = std::move(again);
+    }
+    if (!pending.empty()) return Status::Unavailable("redis cluster: a slot kept moving (5 redirections)");
+    return replies;
   }
 
   // Sends `cmds` pipelined on one connection and returns their replies. With `script`, the
   // commands a NOSCRIPT error refused (the server lost its script cache: they never ran) are
   // sent again, once, after reloading the commit script. Unavailable when the connection breaks
   // or any reply is a TransientError (e.g. LOADING while a restarted server reads its AOF).
-  Result<std::vector<Reply>> Pipeline(const std::vector<std::vector<std::string>>& cmds, bool script) {
-    QM_ASSIGN_OR_RETURN(Context c, Acquire());
+  Result<std::vector<Reply>> PipelineOn(Node* node, const std::vector<std::vector<std::string>>& cmds, bool script) {
+    QM_ASSIGN_OR_RETURN(Context c, Acquire(node));
     std::vector<Reply> replies(cmds.size());
     std::vector<size_t> send(cmds.size());
     for (size_t i = 0; i < send.size(); ++i) send[i] = i;
@@ -604,7 +783,7 @@ class RedisStore final : public EventStore {
       if (attempt == 1) {
         Status s = LoadScript(c.get());
         if (!s.ok()) {
-          Release(nullptr);
+          Release(node, nullptr);
           return s;
         }
       }
@@ -622,7 +801,7 @@ class RedisStore final : public EventStore {
         void* raw = nullptr;
         if (redisGetReply(c.get(), &raw) != REDIS_OK || raw == nullptr) {
           Status s = Status::Unavailable(std::string("redis: ") + c->errstr);
-          Release(nullptr);  // drop the broken connection
+          Release(node, nullptr);  // drop the broken connection
           return s;
         }
         replies[i].reset(static_cast<redisReply*>(raw));
@@ -635,16 +814,17 @@ class RedisStore final : public EventStore {
       send = std::move(refused);
       if (!transient.ok()) break;
     }
-    Release(std::move(c));
+    Release(node, std::move(c));
     if (!transient.ok()) return transient;
     return replies;
   }
 
   StoreConfig config_;
-  std::mutex mu_;  // guards the pool below and the script hashes
+  std::mutex mu_;  // guards the pools, the slot map and the script hash
   std::condition_variable cv_;
-  std::vector<Context> idle_;
-  int open_ = 0;  // connections handed out or idle
+  std::map<std::string, std::unique_ptr<Node>> nodes_;  // "host:port" -> its pool
+  Node* seed_ = nullptr;                                // store.redis_host:redis_port
+  std::vector<Node*> slots_;                            // cluster: slot -> master (empty until known)
   std::string commit_sha_;
 };
 

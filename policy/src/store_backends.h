@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <string_view>
 
 #include "qianmian/policy/event_store.h"
 
@@ -10,6 +11,10 @@ namespace qm::policy {
 
 Result<std::unique_ptr<EventStore>> OpenRocksStore(const StoreConfig& config);
 Result<std::unique_ptr<EventStore>> OpenRedisStore(const StoreConfig& config);
+
+// The Redis Cluster slot of `key`: CRC16 of its hash tag (the text between the first '{' and the
+// next '}', when not empty) or of the whole key, modulo 16384.
+int RedisKeySlot(std::string_view key);
 
 // Runs a reserving plan on a customer's state, as both backends do: RunPlan, then, when the
 // state changed, every send it took (a plan without expiry that was not a replay) goes to `log`

@@ -134,7 +134,8 @@ struct StoreConfig {
                                             // with redis_password_file or QIANMIAN_STORE_REDIS_PASSWORD_FILE
   std::string redis_prefix = "qm";          // key prefix: <prefix>:{<customer>}:s / :l
   TimeMs redis_timeout = 2 * kMsPerSecond;  // connect and command timeout
-  int redis_connections = 8;                // pooled connections per store instance
+  int redis_connections = 8;                // pooled connections per store instance (per node of a cluster)
+  bool redis_cluster = false;               // redis_host:redis_port is a node of a Redis Cluster (issue 21)
   TimeMs retention = 90 * kMsPerDay;        // events older than this are compacted away
 };
 void ReadStoreConfig(ConfigTable t, StoreConfig* c);
