@@ -101,22 +101,7 @@ redis-cli --cluster reshard "127.0.0.1:${PORT[1]}" --cluster-from "$ID1" --clust
   bad "reshard: $(tail -3 "$W/reshard.log")"
 
 # 24 concurrent requests of 2 items each for one customer, half on each replica: the cap holds.
-for i in $(seq 1 24); do
-  r=$([ $((i % 2)) -eq 0 ] && echo a || echo b)
-  $QM client --connect "ipc://$W/$r.sock" recommend \
-    "{\"customer_id\":\"$C\",\"channel\":\"app_home\",\"count\":2,\"id\":\"cl-$i\"}" >"$W/reply-$i.json" 2>&1 &
-done
-wait_fail=0
-for p in $(jobs -p); do
-  case " ${REPLICA_PID[*]} ${NODE_PID[*]} " in *" $p "*) continue ;; esac
-  wait "$p" || wait_fail=$((wait_fail + 1))
-done
-[ "$wait_fail" -eq 0 ] && ok "24 concurrent requests over two replicas all answered" ||
-  bad "$wait_fail requests failed: $(cat "$W"/reply-*.json | grep -v '"ok":true' | head -2)"
-cat "$W"/reply-*.json | grep -o '"item_id":"[^"]*"' | cut -d'"' -f4 | sort >"$W/served.txt"
-marketing=$(comm -23 "$W/served.txt" "$W/service.txt" | wc -l)
-[ "$marketing" -eq "$LIMIT" ] && ok "exactly $LIMIT marketing items served across both replicas (cap $LIMIT)" ||
-  bad "$marketing marketing items served, cap $LIMIT"
+cap_burst "$C" "$LIMIT"
 
 # The customer's slot moved by hand under the replicas: first half-way (its keys migrated, the
 # slot still MIGRATING on the source: the source answers ASK), then for good (the source answers

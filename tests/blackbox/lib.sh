@@ -84,6 +84,27 @@ start_redis() {
   return 1
 }
 
+# cap_burst CUSTOMER LIMIT: 24 concurrent app_home pages of 2 items each for CUSTOMER (48 slots,
+# far above a cap), half to the replica at ipc://$W/a.sock and half to b: all must be answered,
+# and exactly LIMIT marketing items (those not in $W/service.txt) served across both.
+cap_burst() {
+  local c=$1 limit=$2 i r p failed=0 pids=()
+  for i in $(seq 1 24); do
+    r=$([ $((i % 2)) -eq 0 ] && echo a || echo b)
+    $QM client --connect "ipc://$W/$r.sock" recommend \
+      "{\"customer_id\":\"$c\",\"channel\":\"app_home\",\"count\":2,\"id\":\"burst-$i\"}" >"$W/reply-$i.json" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+  [ "$failed" -eq 0 ] && ok "24 concurrent requests over two replicas all answered" ||
+    bad "$failed requests failed: $(cat "$W"/reply-*.json | grep -v '"ok":true' | head -2)"
+  cat "$W"/reply-*.json | grep -o '"item_id":"[^"]*"' | cut -d'"' -f4 | sort >"$W/served.txt"
+  local marketing
+  marketing=$(comm -23 "$W/served.txt" "$W/service.txt" | wc -l)
+  [ "$marketing" -eq "$limit" ] && ok "exactly $limit marketing items were served across both replicas (cap $limit per day)" ||
+    bad "$marketing marketing items served across both replicas, cap $limit"
+}
+
 # finish NAME: prints the counts; the exit status is the verdict.
 finish() {
   echo "$1: $pass passed, $fail failed"

@@ -62,25 +62,7 @@ C=$(awk -F, 'NR > 1 && $8 == "" { print $1; exit }' "$W/bank/customers.csv")
 awk -F, 'NR > 1 && $16 == "1" { print $1 }' "$W/bank/items.csv" | sort >"$W/service.txt"
 
 # 24 concurrent requests of 2 items each (48 slots, far above the cap), half on each replica.
-for i in $(seq 1 24); do
-  r=$([ $((i % 2)) -eq 0 ] && echo a || echo b)
-  $QM client --connect "ipc://$W/$r.sock" recommend \
-    "{\"customer_id\":\"$C\",\"channel\":\"app_home\",\"count\":2,\"id\":\"rep-$i\"}" >"$W/reply-$i.json" 2>&1 &
-done
-wait_fail=0
-for p in $(jobs -p); do
-  case " ${PIDS[*]} $REDIS_PID " in *" $p "*) continue ;; esac
-  wait "$p" || wait_fail=$((wait_fail + 1))
-done
-[ "$wait_fail" -eq 0 ] && ok "24 concurrent requests over two replicas all answered" ||
-  bad "$wait_fail requests failed: $(cat "$W"/reply-*.json | grep -v '"ok":true' | head -2)"
-cat "$W"/reply-*.json | grep -o '"item_id":"[^"]*"' | cut -d'"' -f4 | sort >"$W/served.txt"
-marketing=$(comm -23 "$W/served.txt" "$W/service.txt" | wc -l)
-if [ "$marketing" -eq "$LIMIT" ]; then
-  ok "exactly $LIMIT marketing items were served across both replicas (cap $LIMIT per day)"
-else
-  bad "$marketing marketing items served across both replicas, cap $LIMIT"
-fi
+cap_burst "$C" "$LIMIT"
 
 # Both replicas see the same usage of the cap.
 for r in a b; do
