@@ -11,7 +11,7 @@ QM=${1:?usage: cluster_test.sh QIANMIAN}
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
   { echo "redis-server or redis-cli is not installed: skipped"; exit 77; }
 source "$(dirname "$0")/lib.sh"
-declare -A NODE_PID REPLICA_PID
+declare -A NODE_PID
 cleanup() {
   for p in "${REPLICA_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
   for p in "${NODE_PID[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
@@ -80,14 +80,8 @@ workers = 2
 codel_target = 0
 app_home_deadline = 0
 EOF
-start_replica() {  # start_replica NAME
-  $QM serve --config "$W/cluster.toml" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/$1.sock" \
-    >>"$W/$1.log" 2>&1 &
-  REPLICA_PID[$1]=$!
-  wait_ready "$QM" "ipc://$W/$1.sock" "${REPLICA_PID[$1]}"
-}
 for r in a b; do
-  start_replica $r && ok "replica $r serves on the cluster" || { bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; }
+  start_replica $r "$W/cluster.toml" && ok "replica $r serves on the cluster" || { bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; }
 done
 C=$(awk -F, 'NR > 1 && $8 == "" { print $1; exit }' "$W/bank/customers.csv")
 awk -F, 'NR > 1 && $16 == "1" { print $1 }' "$W/bank/items.csv" | sort >"$W/service.txt"

@@ -12,9 +12,8 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
   { echo "redis-server or redis-cli is not installed: skipped"; exit 77; }
 source "$(dirname "$0")/lib.sh"
 REDIS_PID=
-declare -A PID
 cleanup() {
-  for p in "${PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "${REPLICA_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
   if [ -n "$REDIS_PID" ]; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
   rm -rf "$W"
 }
@@ -35,14 +34,8 @@ workers = 1
 codel_target = 0
 app_home_deadline = 0
 EOF
-start_replica() {  # start_replica NAME: serves on ipc://$W/NAME.sock
-  $QM serve --config "$W/replica.toml" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/$1.sock" \
-    >>"$W/$1.log" 2>&1 &
-  PID[$1]=$!
-  wait_ready "$QM" "ipc://$W/$1.sock" "${PID[$1]}"
-}
 for r in a b; do
-  start_replica $r && ok "replica $r serves" || { bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; }
+  start_replica $r "$W/replica.toml" && ok "replica $r serves" || { bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; }
 done
 BOTH="ipc://$W/a.sock,ipc://$W/b.sock"
 recommends() {  # recommends NAME: the recommend requests replica NAME has answered
@@ -57,9 +50,9 @@ $QM bench --connect "$BOTH" --data "$W/bank" --duration 6 --concurrency 4 --feed
   --csv "$W/samples.csv" >"$W/bench.txt" 2>&1 &
 BENCH=$!
 sleep 2
-kill -KILL "${PID[a]}"
-wait "${PID[a]}" 2>/dev/null
-unset 'PID[a]'
+kill -KILL "${REPLICA_PID[a]}"
+wait "${REPLICA_PID[a]}" 2>/dev/null
+unset 'REPLICA_PID[a]'
 wait $BENCH && ok "the bench over both replicas finished" || bad "bench: $(tail -3 "$W/bench.txt")"
 TO=$(($(date +%s) * 1000 + 60000))
 outcomes=$(grep '^outcomes' "$W/bench.txt")
@@ -91,7 +84,7 @@ else
 fi
 
 # The killed replica restarted: it takes requests again.
-start_replica a && ok "replica a restarted" || bad "replica a did not restart: $(tail -3 "$W/a.log")"
+start_replica a "$W/replica.toml" && ok "replica a restarted" || bad "replica a did not restart: $(tail -3 "$W/a.log")"
 before=$(recommends a)
 $QM bench --connect "$BOTH" --data "$W/bank" --duration 3 --concurrency 4 >"$W/bench2.txt" 2>&1
 after=$(recommends a)
@@ -102,6 +95,6 @@ else
 fi
 expect_fail_one_line "an empty address in the list is refused" "cannot connect to ''" \
   $QM client --connect "ipc://$W/b.sock,,ipc://$W/a.sock" health
-for r in "${!PID[@]}"; do kill -TERM "${PID[$r]}"; wait "${PID[$r]}" 2>/dev/null; done
-PID=()
+for r in "${!REPLICA_PID[@]}"; do kill -TERM "${REPLICA_PID[$r]}"; wait "${REPLICA_PID[$r]}" 2>/dev/null; done
+REPLICA_PID=()
 finish failover_test

@@ -84,6 +84,15 @@ start_redis() {
   return 1
 }
 
+# start_replica NAME CONFIG: `serve --config CONFIG` on $W/bank and $W/art at ipc://$W/NAME.sock
+# (log $W/NAME.log), its pid in REPLICA_PID[NAME]; waits until it answers (1 if it does not).
+declare -A REPLICA_PID
+start_replica() {
+  $QM serve --config "$2" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/$1.sock" >>"$W/$1.log" 2>&1 &
+  REPLICA_PID[$1]=$!
+  wait_ready "$QM" "ipc://$W/$1.sock" "${REPLICA_PID[$1]}"
+}
+
 # cap_burst CUSTOMER LIMIT: 24 concurrent app_home pages of 2 items each for CUSTOMER (48 slots,
 # far above a cap), half to the replica at ipc://$W/a.sock and half to b: all must be answered,
 # and exactly LIMIT marketing items (those not in $W/service.txt) served across both.

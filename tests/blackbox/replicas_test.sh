@@ -9,10 +9,9 @@ QM=${1:?usage: replicas_test.sh QIANMIAN}
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
   { echo "redis-server or redis-cli is not installed: skipped"; exit 77; }
 source "$(dirname "$0")/lib.sh"
-PIDS=()
 REDIS_PID=
 cleanup() {
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "${REPLICA_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
   if [ -n "$REDIS_PID" ]; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
   rm -rf "$W"
 }
@@ -47,14 +46,8 @@ codel_target = 0
 app_home_deadline = 0
 EOF
 
-start_replica() {  # start_replica NAME: serves on ipc://$W/NAME.sock
-  $QM serve --config "$W/replica.toml" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/$1.sock" \
-    >"$W/$1.log" 2>&1 &
-  PIDS+=($!)
-  wait_ready "$QM" "ipc://$W/$1.sock" "${PIDS[-1]}"
-}
 for r in a b; do
-  if start_replica $r; then ok "replica $r serves with the Redis store"; else bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; fi
+  if start_replica $r "$W/replica.toml"; then ok "replica $r serves with the Redis store"; else bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; fi
 done
 
 # A customer who may be contacted on app_home (no opt-out), and the service (cap-exempt) items.
@@ -141,11 +134,11 @@ for r in a b; do
     bad "replica $r's cap after the outage: $cap"
 done
 
-for i in "${!PIDS[@]}"; do
-  kill -TERM "${PIDS[$i]}"
-  wait "${PIDS[$i]}"
+for r in a b; do
+  kill -TERM "${REPLICA_PID[$r]}"
+  wait "${REPLICA_PID[$r]}"
   rc=$?
-  [ $rc -eq 0 ] && ok "replica $i stops on SIGTERM with exit 0" || bad "replica $i exit $rc on SIGTERM"
+  [ $rc -eq 0 ] && ok "replica $r stops on SIGTERM with exit 0" || bad "replica $r exit $rc on SIGTERM"
 done
-PIDS=()
+REPLICA_PID=()
 finish replicas
