@@ -5,7 +5,8 @@
 //   BM_EvaluateOnly                        the pure evaluator, no store
 // Request benchmarks report p50/p99 in microseconds as counters. Redis runs against a private
 // redis-server on a free 127.0.0.1 port, started and stopped by this program (or, with
-// QM_BENCH_REDIS_PORT=P, against a running server on 127.0.0.1:P).
+// QM_BENCH_REDIS_PORT=P, against a running server on 127.0.0.1:P; QM_BENCH_REDIS_CLUSTER=1: P is a
+// node of a Redis Cluster).
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
@@ -134,6 +135,9 @@ struct World {
       rc.backend = "redis";
       rc.redis_port = redis_server.port;
       rc.redis_connections = 16;
+      // QM_BENCH_REDIS_CLUSTER=1 with QM_BENCH_REDIS_PORT: that port is a node of a Redis Cluster.
+      const char* cluster = std::getenv("QM_BENCH_REDIS_CLUSTER");
+      rc.redis_cluster = cluster != nullptr && std::string(cluster) == "1";
       auto r = EventStore::Open(rc);
       if (r.ok()) redis = std::move(r).value();
     }
