@@ -10,7 +10,7 @@ done
 sleep 1
 redis-cli --cluster create 127.0.0.1:31001 127.0.0.1:31002 127.0.0.1:31003 --cluster-replicas 0 --cluster-yes > $W/create.log 2>&1
 for _ in $(seq 1 100); do redis-cli -p 31001 cluster info | grep -q cluster_state:ok && break; sleep 0.1; done
-B=/work/main/build/policy/qm_policy_bench
+B=${QM_POLICY_BENCH:-$(cd "$(dirname "$0")/.." && pwd)/build/policy/qm_policy_bench}
 for round in 1 2; do
   echo "== round $round single"; QM_BENCH_REDIS_PORT=31004 $B --benchmark_filter='/1' 2>&1 | grep "^BM_" | cut -c1-160
   redis-cli -p 31004 flushall >/dev/null
