@@ -24,40 +24,8 @@ struct Loaded {
   std::unique_ptr<qm::features::FeatureSpace> space;
   std::unique_ptr<qm::rank::RankInputBuilder> builder;
   std::unique_ptr<qm::rank::Ranker> ranker;
-  // The inference path's FLOPs per row (one request's rows, rows of many customers), and
-  // libtorch's (the whole network, row by row).
-  int64_t flops_shared = 0, flops_rows = 0, flops_libtorch = 0;
+  qm::rank::ForwardFlops flops;  // per row: the inference path's and libtorch's
 };
-
-// The forwards' matrix-product FLOPs per row (the inference path's as
-// CrossNetInference::FlopsPerRow), from the version's sizes.
-void CountFlops(const std::string& sidecar, Loaded* l) {
-  std::ifstream in(sidecar);
-  std::string all((std::istreambuf_iterator<char>(in)), {});
-  auto get = [&](const char* key) {
-    auto p = all.find(std::string("\"") + key + "\"");
-    return p == std::string::npos ? 0 : std::atoi(all.c_str() + all.find(':', p) + 1);
-  };
-  const int64_t fd = get("field_dim"), h1 = get("hidden1"), h2 = get("hidden2"), rank = get("cross_rank");
-  const int64_t layers = get("cross_layers"), F = l->space->customer_cat_fields();
-  const int64_t D =
-      (F + qm::features::FeatureSpace::kItemCatFields + qm::rank::kContextFields + 1) * fd + l->builder->dense_width();
-  const int64_t S = (F + qm::rank::kContextFields) * fd;
-  // Without tower features the tower columns (u.v and u*v) are masked: the first layer reads
-  // them as one column (cross_net_inference.h), libtorch as all of them.
-  const auto tf = all.find("\"tower_features\"");
-  const bool masked = tf != std::string::npos && all.compare(all.find(':', tf) + 1, 6, " false") == 0;
-  const int64_t M =
-      masked ? l->builder->dense_width() - l->space->customer_dense() - qm::features::kContactFeatures : 0;
-  for (int64_t first : {S, int64_t{0}}) {
-    const int64_t read = D - M - first;
-    int64_t macs = read * h1 + h1 * h2 + (D + h2) * 2;
-    for (int64_t k = 0; k < layers; ++k) macs += (k == 0 ? read : D) * rank + D * rank;
-    (first ? l->flops_shared : l->flops_rows) = 2 * macs;
-  }
-  int64_t macs = D * h1 + h1 * h2 + (D + h2) * 2 + layers * 2 * D * rank;
-  l->flops_libtorch = 2 * macs;
-}
 
 Loaded& Get() {
   static Loaded* l = [] {
@@ -85,7 +53,7 @@ Loaded& Get() {
       std::exit(1);
     }
     out->ranker = std::move(*ranker);
-    CountFlops(dir + "/ranker.pt.json", out);
+    out->flops = qm::rank::ForwardFlopsPerRow(*out->ranker);
     return out;
   }();
   return *l;
@@ -143,13 +111,13 @@ void Run(benchmark::State& state, ScoreFn score, int customers, int64_t flops_pe
       benchmark::Counter(static_cast<double>(state.iterations() * in.n * flops_per_row), benchmark::Counter::kIsRate);
 }
 
-void BM_ScoreOneRequest(benchmark::State& state) { Run(state, Inference, 1, Get().flops_shared); }
-void BM_ScoreOneRequestLibtorch(benchmark::State& state) { Run(state, Libtorch, 1, Get().flops_libtorch); }
+void BM_ScoreOneRequest(benchmark::State& state) { Run(state, Inference, 1, Get().flops.one_request); }
+void BM_ScoreOneRequestLibtorch(benchmark::State& state) { Run(state, Libtorch, 1, Get().flops.libtorch); }
 void BM_ScoreManyCustomers(benchmark::State& state) {
-  Run(state, Inference, static_cast<int>(state.range(0)) / 50, Get().flops_rows);
+  Run(state, Inference, static_cast<int>(state.range(0)) / 50, Get().flops.many_customers);
 }
 void BM_ScoreManyCustomersLibtorch(benchmark::State& state) {
-  Run(state, Libtorch, static_cast<int>(state.range(0)) / 50, Get().flops_libtorch);
+  Run(state, Libtorch, static_cast<int>(state.range(0)) / 50, Get().flops.libtorch);
 }
 BENCHMARK(BM_ScoreOneRequest)->Arg(100)->Arg(300)->Arg(1000)->Arg(3000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ScoreOneRequestLibtorch)->Arg(100)->Arg(300)->Arg(1000)->Arg(3000)->Unit(benchmark::kMicrosecond);

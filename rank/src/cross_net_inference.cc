@@ -199,7 +199,12 @@ float CrossNetInference::Factorisation(const RankInputs& in, int64_t row, Scratc
   const float* dense = in.dense.data() + row * in.dense_width;
   float* cu = s.cu.data();
   float* it = s.it.data();
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, r, w_.Kc, 1.0f, w_.fm_dense.data(), w_.Kc, dense, 1, 0.0f, cu, 1);
+  for (int k = 0; k < r; ++k) {  // fm_dense . dense[0, Kc): a few columns, no BLAS call per row
+    const float* wk = &w_.fm_dense[k * w_.Kc];
+    float sum = 0;
+    for (int j = 0; j < w_.Kc; ++j) sum += wk[j] * dense[j];
+    cu[k] = sum;
+  }
   for (int f = 0; f < w_.F; ++f) AddRow(&w_.fm_cust[cat[f] * r], r, cu);
   std::memcpy(it, &w_.fm_item[cat[w_.F] * r], sizeof(float) * r);
   for (int k = 1; k < w_.C; ++k) AddRow(&w_.fm_item_cat[cat[w_.F + k] * r], r, it);
@@ -219,8 +224,8 @@ float CrossNetInference::Factorisation(const RankInputs& in, int64_t row, Scratc
   return dot;
 }
 
-int64_t CrossNetInference::FlopsPerRow(bool one_customer) const {
-  const int64_t D = w_.D, first = one_customer ? w_.S : 0, read = D - w_.M - first;
+int64_t CrossNetInference::FlopsPerRow(bool one_customer, bool libtorch) const {
+  const int64_t D = w_.D, first = one_customer && !libtorch ? w_.S : 0, read = D - (libtorch ? 0 : w_.M) - first;
   int64_t macs = read * w_.h1 + int64_t{w_.h1} * w_.h2 + (D + w_.h2) * 2;
   for (size_t l = 0; l < w_.cross_v.size(); ++l) macs += (l == 0 ? read : D) * w_.rank + D * w_.rank;
   return 2 * macs;

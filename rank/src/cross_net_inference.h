@@ -62,8 +62,10 @@ class CrossNetInference {
   // the first deep layer and of the first cross projection is computed once.
   void Logits(const RankInputs& in, bool one_customer, float* logits) const;
 
-  // Multiply-adds x 2 per row of the forward pass (the matrix products; one_customer as above).
-  int64_t FlopsPerRow(bool one_customer) const;
+  // Multiply-adds x 2 per row of the forward pass's matrix products: this path's (one_customer
+  // as above), or libtorch's (`libtorch`: the whole network for every row, no column shared or
+  // collapsed).
+  int64_t FlopsPerRow(bool one_customer, bool libtorch = false) const;
 
  private:
   struct Scratch;

@@ -307,6 +307,10 @@ class BuiltinRanker final : public Ranker {
     return Status::Ok();
   }
 
+  ForwardFlops Flops() const {
+    return {inference_->FlopsPerRow(true), inference_->FlopsPerRow(false), inference_->FlopsPerRow(false, true)};
+  }
+
   // libtorch's forward pass of the same network, row by row: the reference Score is tested
   // against.
   Status ScoreWithLibtorch(const RankInputs& in, float* p_click, float* p_convert) const {
@@ -543,6 +547,11 @@ class TorchScriptRanker final : public Ranker {
 };
 
 }  // namespace
+
+ForwardFlops ForwardFlopsPerRow(const Ranker& ranker) {
+  const auto* builtin = dynamic_cast<const BuiltinRanker*>(&ranker);
+  return builtin ? builtin->Flops() : ForwardFlops{};
+}
 
 Status ScoreWithLibtorch(const Ranker& ranker, const RankInputs& inputs, float* p_click, float* p_convert) {
   const auto* builtin = dynamic_cast<const BuiltinRanker*>(&ranker);

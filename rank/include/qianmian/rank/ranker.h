@@ -128,6 +128,14 @@ inline constexpr const char* kTorchScriptRankerFormat = "qianmian.torchscript/1"
 // tested and benchmarked against. InvalidArgument for other kinds of ranker.
 Status ScoreWithLibtorch(const Ranker& ranker, const RankInputs& inputs, float* p_click, float* p_convert);
 
+// The built-in cross network's matrix-product FLOPs per row (multiply-adds x 2): Score's for one
+// request's rows and for rows of many customers, and ScoreWithLibtorch's; all 0 for other kinds.
+// For benchmarks (qm_ranker_bench's FLOP/s against the core's sgemm).
+struct ForwardFlops {
+  int64_t one_request = 0, many_customers = 0, libtorch = 0;
+};
+ForwardFlops ForwardFlopsPerRow(const Ranker& ranker);
+
 // Parses "cross_net" / "gbdt".
 Result<RankerKind> ParseRankerKind(const std::string& name);
 std::string RankerKindName(RankerKind kind);
