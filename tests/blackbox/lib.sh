@@ -61,25 +61,34 @@ wait_ready() {
   return 1
 }
 
-# start_redis: a private redis-server (append-only, fsync always) on a free loopback port, its
-# files in $W; sets REDIS_PORT and REDIS_PID (the caller stops it). Returns 1 when none starts.
+# redis_at PORT: a private redis-server (append-only, fsync always, its files in $W) on PORT;
+# sets REDIS_PID and waits until it answers (1 when it does not within 4 s; then stopped).
+redis_at() {
+  redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always --dir "$W" \
+    >>"$W/redis.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 40); do
+    [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -TERM "$REDIS_PID" 2>/dev/null
+  wait "$REDIS_PID" 2>/dev/null
+  REDIS_PID=
+  return 1
+}
+
+# start_redis: redis_at a free loopback port; sets REDIS_PORT and REDIS_PID (the caller stops
+# it). Returns 1 when none starts.
 start_redis() {
   REDIS_PORT=
-  REDIS_PID=
   local p
   for _ in $(seq 1 20); do
     p=$((20000 + RANDOM % 40000))
-    redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always --dir "$W" \
-      >"$W/redis.log" 2>&1 &
-    REDIS_PID=$!
-    for _ in $(seq 1 40); do
-      if [ "$(redis-cli -p "$p" ping 2>/dev/null)" = PONG ]; then REDIS_PORT=$p; return 0; fi
-      kill -0 "$REDIS_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -TERM "$REDIS_PID" 2>/dev/null
-    wait "$REDIS_PID" 2>/dev/null
-    REDIS_PID=
+    if redis_at "$p"; then
+      REDIS_PORT=$p
+      return 0
+    fi
   done
   return 1
 }

@@ -102,10 +102,7 @@ for r in a b; do
 done
 [ "$down_ok" -eq 4 ] && ok "while redis-server is down both replicas answer unavailable and acknowledge nothing" ||
   bad "during the outage ($down_ok of 4 as expected)"
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always --dir "$W" \
-  >>"$W/redis.log" 2>&1 &
-REDIS_PID=$!
-for _ in $(seq 1 50); do [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+redis_at "$PORT" || bad "redis-server did not restart on port $PORT: $(tail -2 "$W/redis.log")"
 back=0
 for r in a b; do
   for _ in $(seq 1 40); do
