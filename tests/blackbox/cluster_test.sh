@@ -66,20 +66,8 @@ backend = "redis"
 redis_port = ${PORT[1]}
 redis_cluster = true
 redis_prefix = "qmc"
-
-[[policy.caps]]
-name = "home_daily"
-scope = "customer_channel"
-channel = "app_home"
-event = "impression"
-limit = $LIMIT
-window = "1d"
-
-[server]
-workers = 2
-codel_target = 0
-app_home_deadline = 0
 EOF
+capped_replica_settings "$LIMIT" >>"$W/cluster.toml"
 for r in a b; do
   start_replica $r "$W/cluster.toml" && ok "replica $r serves on the cluster" || { bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; }
 done

@@ -102,6 +102,15 @@ start_replica() {
   wait_ready "$QM" "ipc://$W/$1.sock" "${REPLICA_PID[$1]}"
 }
 
+# capped_replica_settings LIMIT: the TOML (after a [store] section) of the replicas that
+# cap_burst tests: app_home impressions capped at LIMIT a day per customer, two workers, and no
+# shedding by delay (every page must be answered; issue 20's controls are tested in ServerTest).
+capped_replica_settings() {
+  printf '\n[[policy.caps]]\nname = "home_daily"\nscope = "customer_channel"\nchannel = "app_home"\n'
+  printf 'event = "impression"\nlimit = %s\nwindow = "1d"\n\n' "$1"
+  printf '[server]\nworkers = 2\ncodel_target = 0\napp_home_deadline = 0\n'
+}
+
 # cap_burst CUSTOMER LIMIT: 24 concurrent app_home pages of 2 items each for CUSTOMER (48 slots,
 # far above a cap), half to the replica at ipc://$W/a.sock and half to b: all must be answered,
 # and exactly LIMIT marketing items (those not in $W/service.txt) served across both.

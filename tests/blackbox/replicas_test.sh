@@ -29,22 +29,8 @@ cat >"$W/replica.toml" <<EOF
 backend = "redis"
 redis_port = $PORT
 redis_prefix = "qmtest:"
-
-[[policy.caps]]
-name = "home_daily"
-scope = "customer_channel"
-channel = "app_home"
-event = "impression"
-limit = $LIMIT
-window = "1d"
-
-[server]
-workers = 2
-# This test counts caps under concurrency: every page must be answered, so no shedding by delay
-# (issue 20's overload controls are tested in ServerTest).
-codel_target = 0
-app_home_deadline = 0
 EOF
+capped_replica_settings "$LIMIT" >>"$W/replica.toml"
 
 for r in a b; do
   if start_replica $r "$W/replica.toml"; then ok "replica $r serves with the Redis store"; else bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; fi
