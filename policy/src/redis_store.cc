@@ -7,6 +7,12 @@
 //   <prefix>:{c}:d  a sorted set of decisions (the decision log) scored by ts; member
 //                   EncodeDecision (binary); expires after the retention. Written with plain ZADD:
 //                   decisions touch no contact state.
+// Governed records (campaigns), all of a collection in one hash slot:
+//   <prefix>:rec:{<collection>}:v:<id>  a hash: rev (the revision), value
+//   <prefix>:rec:{<collection>}:a:<id>  a list: the audit entries, oldest first
+//   <prefix>:rec:{<collection>}:ids     a set: the ids written
+// written together by one Lua script that compares the revision first (kRecordLua). They never
+// expire.
 // Check-and-count runs the same C++ RunPlan/ApplyEvent as the embedded store on a snapshot of
 // the state (GET), then commits with ONE Lua script per customer that writes the new state and
 // the log records only if the state's token is still the one read (compare-and-set). A
@@ -21,6 +27,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -58,6 +65,18 @@ if #ARGV >= 5 then
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
 return 1
+)LUA";
+
+// Writes a governed record if its revision is still the one expected.
+// KEYS: record, audit, ids. ARGV: expected revision, value, audit entry, id.
+// Returns {1, new revision} when written, {0, current revision} when another write came first.
+constexpr const char* kRecordLua = R"LUA(
+local rev = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
+if rev ~= tonumber(ARGV[1]) then return {0, rev} end
+redis.call('HSET', KEYS[1], 'rev', rev + 1, 'value', ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[4])
+return {1, rev + 1}
 )LUA";
 
 constexpr std::string_view kMagic("QM\x02", 3);
@@ -435,9 +454,93 @@ class RedisStore final : public EventStore {
     });
   }
 
+  Result<GovernedRecord> ReadRecord(const std::string& collection, const std::string& id) override {
+    QM_RETURN_IF_ERROR(CheckRecordName(collection, &id));
+    QM_ASSIGN_OR_RETURN(std::vector<Reply> replies,
+                        Pipeline({{"HMGET", RecordKey(collection, 'v', id), "rev", "value"}}, false));
+    GovernedRecord r;
+    QM_RETURN_IF_ERROR(ParseRecord(collection, id, replies[0].get(), &r));
+    if (r.revision == 0) return Status::NotFound("no " + collection + " record '" + id + "'");
+    return r;
+  }
+
+  Result<std::vector<GovernedRecord>> ListRecords(const std::string& collection) override {
+    QM_RETURN_IF_ERROR(CheckRecordName(collection, nullptr));
+    QM_ASSIGN_OR_RETURN(std::vector<Reply> ids, Pipeline({{"SMEMBERS", RecordKey(collection, 'i', "")}}, false));
+    const redisReply* r = ids[0].get();
+    if (r->type != REDIS_REPLY_ARRAY) return Status::Internal("list records: unexpected reply");
+    std::vector<std::string> names;
+    for (size_t i = 0; i < r->elements; ++i) names.emplace_back(r->element[i]->str, r->element[i]->len);
+    std::sort(names.begin(), names.end());
+    std::vector<std::vector<std::string>> gets;
+    for (const std::string& id : names) gets.push_back({"HMGET", RecordKey(collection, 'v', id), "rev", "value"});
+    std::vector<GovernedRecord> out(names.size());
+    if (names.empty()) return out;
+    QM_ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline(gets, false));
+    for (size_t i = 0; i < names.size(); ++i) {
+      QM_RETURN_IF_ERROR(ParseRecord(collection, names[i], replies[i].get(), &out[i]));
+    }
+    return out;
+  }
+
+  Status WriteRecord(const std::string& collection, const std::string& id, uint64_t expected_revision,
+                     const std::string& value, const std::string& audit) override {
+    QM_RETURN_IF_ERROR(CheckRecordName(collection, &id));
+    QM_ASSIGN_OR_RETURN(
+        std::vector<Reply> replies,
+        Pipeline({{"EVAL", kRecordLua, "3", RecordKey(collection, 'v', id), RecordKey(collection, 'a', id),
+                   RecordKey(collection, 'i', ""), std::to_string(expected_revision), value, audit, id}},
+                 false));
+    const redisReply* r = replies[0].get();
+    if (r->type == REDIS_REPLY_ERROR) return Status::Internal("write a record: " + std::string(r->str, r->len));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->type != REDIS_REPLY_INTEGER) {
+      return Status::Internal("write a record: unexpected reply");
+    }
+    if (r->element[0]->integer == 1) return Status::Ok();
+    return Status::Conflict(collection + " record '" + id + "' is at revision " +
+                            std::to_string(r->element[1]->integer) + ", not " + std::to_string(expected_revision) +
+                            ": a concurrent change won");
+  }
+
+  Result<std::vector<std::string>> RecordAudit(const std::string& collection, const std::string& id) override {
+    QM_RETURN_IF_ERROR(CheckRecordName(collection, &id));
+    QM_ASSIGN_OR_RETURN(std::vector<Reply> replies,
+                        Pipeline({{"LRANGE", RecordKey(collection, 'a', id), "0", "-1"}}, false));
+    const redisReply* r = replies[0].get();
+    if (r->type != REDIS_REPLY_ARRAY) return Status::Internal("read an audit log: unexpected reply");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < r->elements; ++i) out.emplace_back(r->element[i]->str, r->element[i]->len);
+    return out;
+  }
+
   const char* backend() const override { return "redis"; }
 
  private:
+  // A governed record's keys: 'v' its value, 'a' its audit list, 'i' the collection's id set.
+  std::string RecordKey(const std::string& collection, char kind, const std::string& id) const {
+    const std::string head = config_.redis_prefix + ":rec:{" + collection + "}:";
+    if (kind == 'i') return head + "ids";
+    return head + kind + ":" + id;
+  }
+
+  // An HMGET rev value reply; revision 0 when the record does not exist.
+  static Status ParseRecord(const std::string& collection, const std::string& id, const redisReply* r,
+                            GovernedRecord* out) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) return Status::Internal("read a record: unexpected reply");
+    out->id = id;
+    out->revision = 0;
+    out->value.clear();
+    if (r->element[0]->type == REDIS_REPLY_NIL) return Status::Ok();
+    char* end = nullptr;
+    const std::string rev(r->element[0]->str, r->element[0]->len);
+    out->revision = std::strtoull(rev.c_str(), &end, 10);
+    if (end == rev.c_str() || *end != '\0' || r->element[1]->type != REDIS_REPLY_STRING) {
+      return Status::Corruption("bad " + collection + " record '" + id + "'");
+    }
+    out->value.assign(r->element[1]->str, r->element[1]->len);
+    return Status::Ok();
+  }
   static constexpr int kMaxAttempts = 64;
 
   // One server's connection pool.

@@ -7,6 +7,9 @@
 //   "d" + <the key of a page's first record> + '\0' + be64(xxh3 of its positions and items)
 //                                        -> EncodeDecisionPage(records)  (a page's records, one value)
 //   "mhorizon"                           -> be64(ts): records older than this are past retention
+//   "r" + collection + '\0' + id         -> be64(revision) + value   (a governed record: campaigns)
+//   "a" + collection + '\0' + id + '\0' + be64(revision)
+//                                        -> the audit entry of that write (never dropped)
 // Retention: Compact moves the horizon; reads skip the records older than it at once, and a
 // compaction filter removes them from disk when RocksDB next compacts their files (periodic
 // compaction rewrites every file at least every two days). Memory is bounded: [store] memory_mb
@@ -523,6 +526,84 @@ class RocksStore final : public EventStore {
     return Status::Ok();
   }
 
+  Result<GovernedRecord> ReadRecord(const std::string& collection, const std::string& id) override {
+    QM_RETURN_IF_ERROR(CheckRecordName(collection, &id));
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Readable());
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), RecordKey(collection, id), &v);
+    if (s.IsNotFound()) return Status::NotFound("no " + collection + " record '" + id + "'");
+    QM_RETURN_IF_ERROR(FromRocks(s, "read a record"));
+    GovernedRecord r;
+    if (!DecodeRecord(id, v, &r)) return Status::Corruption("bad " + collection + " record '" + id + "'");
+    return r;
+  }
+
+  Result<std::vector<GovernedRecord>> ListRecords(const std::string& collection) override {
+    QM_RETURN_IF_ERROR(CheckRecordName(collection, nullptr));
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Readable());
+    const std::string prefix = RecordKey(collection, "");
+    std::vector<GovernedRecord> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      GovernedRecord r;
+      const std::string id = it->key().ToString().substr(prefix.size());
+      if (!DecodeRecord(id, it->value().ToString(), &r)) {
+        return Status::Corruption("bad " + collection + " record '" + id + "'");
+      }
+      out.push_back(std::move(r));
+    }
+    QM_RETURN_IF_ERROR(FromRocks(it->status(), "list records"));
+    return out;
+  }
+
+  Status WriteRecord(const std::string& collection, const std::string& id, uint64_t expected_revision,
+                     const std::string& value, const std::string& audit) override {
+    QM_RETURN_IF_ERROR(CheckRecordName(collection, &id));
+    MaybeReopen();
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Writable("write a record"));
+    std::lock_guard<std::mutex> lock(records_mu_);  // one process holds the folder: this is the CAS
+    std::string v;
+    const std::string key = RecordKey(collection, id);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &v);
+    uint64_t revision = 0;
+    if (!s.IsNotFound()) {
+      QM_RETURN_IF_ERROR(FromRocks(s, "read a record"));
+      GovernedRecord r;
+      if (!DecodeRecord(id, v, &r)) return Status::Corruption("bad " + collection + " record '" + id + "'");
+      revision = r.revision;
+    }
+    if (revision != expected_revision) {
+      return Status::Conflict(collection + " record '" + id + "' is at revision " + std::to_string(revision) +
+                              ", not " + std::to_string(expected_revision) + ": a concurrent change won");
+    }
+    std::string stored;
+    PutBigEndian(&stored, revision + 1);
+    stored += value;
+    std::string audit_key = AuditPrefix(collection, id);
+    PutBigEndian(&audit_key, revision + 1);
+    rocksdb::WriteBatch batch;
+    batch.Put(key, stored);
+    batch.Put(audit_key, audit);
+    return Write(&batch, /*sync=*/true, "write a record");
+  }
+
+  Result<std::vector<std::string>> RecordAudit(const std::string& collection, const std::string& id) override {
+    QM_RETURN_IF_ERROR(CheckRecordName(collection, &id));
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Readable());
+    const std::string prefix = AuditPrefix(collection, id);
+    std::vector<std::string> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      out.push_back(it->value().ToString());
+    }
+    QM_RETURN_IF_ERROR(FromRocks(it->status(), "read an audit log"));
+    return out;
+  }
+
   Status Health() override {
     MaybeReopen();
     {
@@ -711,6 +792,27 @@ class RocksStore final : public EventStore {
     return Status::Ok();
   }
 
+  static std::string RecordKey(const std::string& collection, const std::string& id) {
+    std::string k = "r" + collection;
+    k.push_back('\0');
+    return k + id;
+  }
+  static std::string AuditPrefix(const std::string& collection, const std::string& id) {
+    std::string k = "a" + collection;
+    k.push_back('\0');
+    k += id;
+    k.push_back('\0');
+    return k;
+  }
+  static bool DecodeRecord(const std::string& id, const std::string& v, GovernedRecord* r) {
+    if (v.size() < 8) return false;
+    r->id = id;
+    r->revision = 0;
+    for (size_t i = 0; i < 8; ++i) r->revision = r->revision << 8 | static_cast<uint8_t>(v[i]);
+    r->value = v.substr(8);
+    return true;
+  }
+
   static void PutState(rocksdb::WriteBatch* b, const std::string& customer, const CustomerState& s) {
     if (s.records.empty())
       b->Delete(StateKey(customer));
@@ -723,6 +825,7 @@ class RocksStore final : public EventStore {
   StoreConfig config_;
   rocksdb::WriteOptions write_;
   std::array<std::mutex, kStripes> mu_;  // mu_[Stripe(c)] guards customer c's state
+  std::mutex records_mu_;                // guards every governed record's read-compare-write
   // db_ may be closed and reopened (MaybeReopen): every public method holds db_mu_ shared while it
   // uses db_ (once: never nested), the reopen holds it exclusively.
   std::shared_mutex db_mu_;

@@ -16,6 +16,10 @@ Result<std::unique_ptr<EventStore>> OpenRedisStore(const StoreConfig& config);
 // next '}', when not empty) or of the whole key, modulo 16384.
 int RedisKeySlot(std::string_view key);
 
+// InvalidArgument unless `collection` and `id` (when not null) name a governed record: non-empty,
+// without '\0', '{' or '}' (so a Redis key's hash tag is the record's own).
+Status CheckRecordName(const std::string& collection, const std::string* id);
+
 // Runs a reserving plan on a customer's state, as both backends do: RunPlan, then, when the
 // state changed, every send it took (a plan without expiry that was not a replay) goes to `log`
 // as an event and the state is compacted. *changed is RunPlan's.

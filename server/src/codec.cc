@@ -290,6 +290,10 @@ const char* ErrorCodeOf(const Status& s) {
       return "overloaded";
     case StatusCode::kDeadlineExceeded:
       return "deadline_exceeded";
+    case StatusCode::kConflict:
+      return "conflict";
+    case StatusCode::kPermissionDenied:
+      return "forbidden";
     case StatusCode::kUnavailable:
     case StatusCode::kIoError:
     case StatusCode::kCorruption:

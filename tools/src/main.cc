@@ -20,7 +20,9 @@ int ExitCode(const qm::Status& st) {
     case qm::StatusCode::kNotFound:
     case qm::StatusCode::kAlreadyExists:
     case qm::StatusCode::kFailedPrecondition:
+    case qm::StatusCode::kPermissionDenied:
       return 2;
+    case qm::StatusCode::kConflict:
     case qm::StatusCode::kUnavailable:
     case qm::StatusCode::kResourceExhausted:
     case qm::StatusCode::kDeadlineExceeded:

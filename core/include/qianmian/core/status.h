@@ -23,6 +23,8 @@ enum class StatusCode {
   kUnavailable,         // a dependency (store, server) cannot be reached
   kResourceExhausted,   // over capacity
   kDeadlineExceeded,
+  kConflict,          // a concurrent change won (compare-and-set lost); read again and retry
+  kPermissionDenied,  // the caller may not do this (e.g. approving their own campaign)
   kInternal,
 };
 
@@ -44,6 +46,8 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
   static Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
+  static Status Conflict(std::string m) { return {StatusCode::kConflict, std::move(m)}; }
+  static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }

@@ -26,6 +26,15 @@
 
 namespace qm::policy {
 
+// A record of an operator-side collection (issue 18: campaigns): a value that only
+// compare-and-set writes change. Every write appends one entry to the record's own append-only
+// audit log in the same atomic, durable step, so the log holds every version ever written.
+struct GovernedRecord {
+  std::string id;
+  uint64_t revision = 0;  // 1 after the first write, one more after each write
+  std::string value;
+};
+
 // Thread-safe: every method may be called concurrently from any thread, and (redis) from any
 // number of store instances in any number of processes.
 class EventStore {
@@ -81,6 +90,22 @@ class EventStore {
   // Drops events and decisions older than `now - retention` and state records past their
   // horizons.
   [[nodiscard]] virtual Status Compact(TimeMs now, const StateOptions& options) = 0;
+
+  // Governed records (GovernedRecord). Collections and ids are non-empty, without '\0', '{' or
+  // '}'; values and audit entries any bytes. Unlike events, they are never dropped by retention.
+  // The record `id` of `collection`; NotFound when it was never written.
+  [[nodiscard]] virtual Result<GovernedRecord> ReadRecord(const std::string& collection, const std::string& id) = 0;
+  // Every record of `collection`, by id.
+  [[nodiscard]] virtual Result<std::vector<GovernedRecord>> ListRecords(const std::string& collection) = 0;
+  // Writes `value` as revision `expected_revision + 1` and appends `audit` to the record's audit
+  // log, as one atomic, durable step, only when the record's revision is `expected_revision` (0:
+  // the record must not exist yet). Conflict when another write came first: nothing is written.
+  [[nodiscard]] virtual Status WriteRecord(const std::string& collection, const std::string& id,
+                                           uint64_t expected_revision, const std::string& value,
+                                           const std::string& audit) = 0;
+  // The record's audit entries, oldest first (one per write); empty when never written.
+  [[nodiscard]] virtual Result<std::vector<std::string>> RecordAudit(const std::string& collection,
+                                                                     const std::string& id) = 0;
 
   // Whether the store answers and takes writes now: Ok, or why not (Unavailable: e.g. the
   // embedded store's disk is full; it tries to resume first). The default reads a probe state.
