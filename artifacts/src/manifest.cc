@@ -499,6 +499,12 @@ Result<std::vector<std::string>> ListVersions(const std::string& root) {
 
 // ---- Hashing ----
 
+std::string Sha256Hex(std::string_view bytes) {
+  Sha256 hash;
+  hash.Update(bytes.data(), bytes.size());
+  return hash.HexDigest();
+}
+
 Result<std::string> Sha256File(const std::string& path) {
   Sha256 hash;
   QM_RETURN_IF_ERROR(HashInto(path, &hash, /*sync=*/false).status());

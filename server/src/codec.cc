@@ -291,6 +291,7 @@ const char* ErrorCodeOf(const Status& s) {
     case StatusCode::kDeadlineExceeded:
       return "deadline_exceeded";
     case StatusCode::kConflict:
+    case StatusCode::kAlreadyExists:
       return "conflict";
     case StatusCode::kPermissionDenied:
       return "forbidden";

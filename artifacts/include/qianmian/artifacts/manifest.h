@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "qianmian/core/status.h"
@@ -120,6 +121,9 @@ Status SetCurrent(const std::string& root, const std::string& version);
 // Versions under root that have a MANIFEST.json (not verified), in ascending name order.
 // An absent root is an empty list.
 Result<std::vector<std::string>> ListVersions(const std::string& root);
+
+// SHA-256 of `bytes` as 64 lowercase hex digits.
+std::string Sha256Hex(std::string_view bytes);
 
 // SHA-256 of a file's bytes as 64 lowercase hex digits (streamed). IoError when unreadable.
 Result<std::string> Sha256File(const std::string& path);

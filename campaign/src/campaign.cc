@@ -1,0 +1,317 @@
+// The campaign lifecycle over the event store's governed records (campaign.h).
+#include "qianmian/campaign/campaign.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace qm::campaign {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kCollection = "campaigns";
+
+constexpr const char* kStateNames[] = {"draft",   "submitted", "approved", "scheduled", "running",
+                                       "completed", "paused",  "rejected", "cancelled"};
+
+json CampaignToJson(const Campaign& c) {
+  return {{"definition", json::parse(DefinitionJson(c.definition))},
+          {"state", StateName(c.state)},
+          {"paused_from", StateName(c.paused_from)},
+          {"authors", c.authors},
+          {"approved_hash", c.approved_hash},
+          {"approved_by", c.approved_by},
+          {"approved_at", c.approved_at},
+          {"reason", c.reason},
+          {"created_by", c.created_by},
+          {"created_at", c.created_at},
+          {"updated_at", c.updated_at}};
+}
+
+Result<Campaign> CampaignFromRecord(const policy::GovernedRecord& r) {
+  const json j = json::parse(r.value, nullptr, false);
+  auto bad = [&] { return Status::Corruption("bad campaign record '" + r.id + "'"); };
+  if (j.is_discarded() || !j.is_object() || !j.contains("definition")) return bad();
+  Campaign c;
+  auto d = ParseDefinition(j["definition"].dump());
+  if (!d.ok()) return Status::Corruption("campaign record '" + r.id + "': " + d.status().message());
+  c.definition = std::move(*d);
+  try {
+    auto state = ParseState(j.at("state").get<std::string>());
+    auto paused_from = ParseState(j.at("paused_from").get<std::string>());
+    if (!state || !paused_from) return bad();
+    c.state = *state;
+    c.paused_from = *paused_from;
+    c.authors = j.at("authors").get<std::vector<std::string>>();
+    c.approved_hash = j.at("approved_hash").get<std::string>();
+    c.approved_by = j.at("approved_by").get<std::string>();
+    c.approved_at = j.at("approved_at").get<TimeMs>();
+    c.reason = j.at("reason").get<std::string>();
+    c.created_by = j.at("created_by").get<std::string>();
+    c.created_at = j.at("created_at").get<TimeMs>();
+    c.updated_at = j.at("updated_at").get<TimeMs>();
+  } catch (const json::exception&) {
+    return bad();
+  }
+  c.revision = r.revision;
+  return c;
+}
+
+json AuditToJson(const AuditEntry& e) {
+  json changes = json::parse(e.changes.empty() ? "null" : e.changes, nullptr, false);
+  return {{"revision", e.revision}, {"ts", e.ts},           {"who", e.who},
+          {"from", e.from},         {"action", e.action},   {"from_state", e.from_state},
+          {"to_state", e.to_state}, {"hash", e.hash},       {"changes", changes.is_discarded() ? json() : changes},
+          {"reason", e.reason}};
+}
+
+Result<AuditEntry> AuditFromText(const std::string& id, const std::string& text) {
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Status::Corruption("bad audit entry of campaign '" + id + "'");
+  AuditEntry e;
+  try {
+    e.revision = j.at("revision").get<uint64_t>();
+    e.ts = j.at("ts").get<TimeMs>();
+    e.who = j.at("who").get<std::string>();
+    e.from = j.at("from").get<std::string>();
+    e.action = j.at("action").get<std::string>();
+    e.from_state = j.at("from_state").get<std::string>();
+    e.to_state = j.at("to_state").get<std::string>();
+    e.hash = j.at("hash").get<std::string>();
+    e.changes = j.at("changes").dump();
+    e.reason = j.at("reason").get<std::string>();
+  } catch (const json::exception&) {
+    return Status::Corruption("bad audit entry of campaign '" + id + "'");
+  }
+  return e;
+}
+
+std::string CsvCell(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+Status CheckActor(const Actor& a) {
+  if (a.who.empty()) return Status::InvalidArgument("'operator': required (who makes the change)");
+  return Status::Ok();
+}
+
+bool IsAuthor(const Campaign& c, const std::string& who) {
+  return std::find(c.authors.begin(), c.authors.end(), who) != c.authors.end();
+}
+
+}  // namespace
+
+const char* StateName(State s) { return kStateNames[static_cast<int>(s)]; }
+
+std::optional<State> ParseState(std::string_view name) {
+  for (size_t i = 0; i < std::size(kStateNames); ++i) {
+    if (name == kStateNames[i]) return static_cast<State>(i);
+  }
+  return std::nullopt;
+}
+
+std::vector<State> AllowedTransitions(State from) {
+  switch (from) {
+    case State::kDraft:
+      return {State::kSubmitted, State::kCancelled};
+    case State::kSubmitted:
+      return {State::kApproved, State::kRejected, State::kDraft, State::kCancelled};
+    case State::kApproved:
+      return {State::kScheduled, State::kDraft, State::kCancelled};
+    case State::kScheduled:
+      return {State::kRunning, State::kPaused, State::kCancelled};
+    case State::kRunning:
+      return {State::kCompleted, State::kPaused, State::kCancelled};
+    case State::kPaused:
+      return {State::kScheduled, State::kRunning, State::kCancelled};
+    case State::kRejected:
+      return {State::kDraft, State::kCancelled};
+    case State::kCompleted:
+    case State::kCancelled:
+      return {};
+  }
+  return {};
+}
+
+std::string CampaignJson(const Campaign& c) {
+  json j = CampaignToJson(c);
+  j["hash"] = c.hash();
+  j["revision"] = c.revision;
+  j["id"] = c.definition.id;
+  j["runs_approved_version"] = c.RunsApprovedVersion();
+  return j.dump();
+}
+
+std::string AuditJson(const AuditEntry& e) { return AuditToJson(e).dump(); }
+
+std::string AuditCsv(const std::vector<AuditEntry>& entries) {
+  std::ostringstream out;
+  out << "revision,ts,who,from,action,from_state,to_state,hash,reason,changes\n";
+  for (const AuditEntry& e : entries) {
+    out << e.revision << ',' << e.ts << ',' << CsvCell(e.who) << ',' << CsvCell(e.from) << ',' << e.action << ','
+        << e.from_state << ',' << e.to_state << ',' << e.hash << ',' << CsvCell(e.reason) << ',' << CsvCell(e.changes)
+        << '\n';
+  }
+  return out.str();
+}
+
+Result<Campaign> Campaigns::Write(const Campaign& before, Campaign after, const Actor& actor, AuditEntry entry) {
+  const TimeMs now = actor.now == kNoTime ? NowMs() : actor.now;
+  after.updated_at = now;
+  entry.revision = before.revision + 1;
+  entry.ts = now;
+  entry.who = actor.who;
+  entry.from = actor.from;
+  entry.from_state = before.revision == 0 ? "" : StateName(before.state);
+  entry.to_state = StateName(after.state);
+  entry.hash = after.hash();
+  QM_RETURN_IF_ERROR(store_->WriteRecord(kCollection, after.definition.id, before.revision,
+                                         CampaignToJson(after).dump(), AuditJson(entry)));
+  after.revision = before.revision + 1;
+  return after;
+}
+
+Result<Campaign> Campaigns::Create(const Definition& d, const Actor& actor) {
+  QM_RETURN_IF_ERROR(CheckActor(actor));
+  const TimeMs now = actor.now == kNoTime ? NowMs() : actor.now;
+  QM_RETURN_IF_ERROR(check_(d, now));
+  Campaign c;
+  c.definition = d;
+  c.authors = {actor.who};
+  c.created_by = actor.who;
+  c.created_at = now;
+  AuditEntry e;
+  e.action = "create";
+  e.changes = DefinitionJson(d);
+  Result<Campaign> out = Write(Campaign(), std::move(c), actor, std::move(e));
+  if (out.status().code() == StatusCode::kConflict) {
+    return Status::AlreadyExists("campaign '" + d.id + "' already exists");
+  }
+  return out;
+}
+
+Result<Campaign> Campaigns::Update(const Definition& d, const Actor& actor, uint64_t expected_revision) {
+  QM_RETURN_IF_ERROR(CheckActor(actor));
+  QM_ASSIGN_OR_RETURN(Campaign before, Get(d.id));
+  if (expected_revision != 0 && expected_revision != before.revision) {
+    return Status::Conflict("campaign '" + d.id + "' is at revision " + std::to_string(before.revision) + ", not " +
+                            std::to_string(expected_revision) + ": it changed since it was read");
+  }
+  if (before.state == State::kRunning || before.state == State::kCompleted || before.state == State::kCancelled) {
+    return Status::InvalidArgument("campaign '" + d.id + "' is " + StateName(before.state) +
+                                   ": its definition can no longer be edited" +
+                                   (before.state == State::kRunning ? " (pause it first)" : ""));
+  }
+  QM_RETURN_IF_ERROR(check_(d, actor.now == kNoTime ? NowMs() : actor.now));
+  Campaign after = before;
+  after.definition = d;
+  after.state = State::kDraft;
+  after.approved_hash.clear();
+  after.approved_by.clear();
+  after.approved_at = kNoTime;
+  if (!IsAuthor(after, actor.who)) after.authors.push_back(actor.who);
+  AuditEntry e;
+  e.action = "edit";
+  e.changes = json::diff(json::parse(DefinitionJson(before.definition)), json::parse(DefinitionJson(d))).dump();
+  return Write(before, std::move(after), actor, std::move(e));
+}
+
+Result<Campaign> Campaigns::Transition(const std::string& id, State to, const Actor& actor, const std::string& reason,
+                                       uint64_t expected_revision) {
+  QM_RETURN_IF_ERROR(CheckActor(actor));
+  QM_ASSIGN_OR_RETURN(Campaign before, Get(id));
+  if (expected_revision != 0 && expected_revision != before.revision) {
+    return Status::Conflict("campaign '" + id + "' is at revision " + std::to_string(before.revision) + ", not " +
+                            std::to_string(expected_revision) + ": it changed since it was read");
+  }
+  const std::vector<State> allowed = AllowedTransitions(before.state);
+  const bool resume_elsewhere =
+      before.state == State::kPaused && (to == State::kScheduled || to == State::kRunning) && to != before.paused_from;
+  if (std::find(allowed.begin(), allowed.end(), to) == allowed.end() || resume_elsewhere) {
+    std::string list;
+    for (State s : allowed) {
+      if (before.state == State::kPaused && (s == State::kScheduled || s == State::kRunning) && s != before.paused_from)
+        continue;
+      list += (list.empty() ? "" : ", ") + std::string(StateName(s));
+    }
+    return Status::InvalidArgument("campaign '" + id + "' is " + StateName(before.state) + ": it cannot go to " +
+                                   StateName(to) + " (allowed: " + (list.empty() ? "none" : list) + ")");
+  }
+  const TimeMs now = actor.now == kNoTime ? NowMs() : actor.now;
+  Campaign after = before;
+  after.state = to;
+  if (to == State::kApproved || to == State::kRejected) {
+    if (IsAuthor(before, actor.who)) {
+      return Status::PermissionDenied("'" + actor.who + "' wrote campaign '" + id + "' and so may not " +
+                                      (to == State::kApproved ? "approve" : "reject") +
+                                      " it: a second person must (maker-checker)");
+    }
+  }
+  if (to == State::kApproved) {
+    QM_RETURN_IF_ERROR(check_(before.definition, now));  // the bank may have changed since it was written
+    after.approved_hash = before.hash();
+    after.approved_by = actor.who;
+    after.approved_at = now;
+  }
+  if (to == State::kDraft) {
+    after.approved_hash.clear();
+    after.approved_by.clear();
+    after.approved_at = kNoTime;
+  }
+  if (to == State::kScheduled || to == State::kRunning) {
+    if (!before.RunsApprovedVersion()) {
+      return Status::FailedPrecondition("campaign '" + id + "': its definition (hash " + before.hash() +
+                                        ") is not the approved one; only the approved version runs");
+    }
+  }
+  if (to == State::kScheduled && before.state == State::kApproved) {
+    if (before.definition.schedule.kind == "none") {
+      return Status::InvalidArgument("campaign '" + id + "' has no schedule: edit its 'schedule' first");
+    }
+    QM_RETURN_IF_ERROR(check_(before.definition, now));  // e.g. the schedule is now in the past
+  }
+  if (to == State::kPaused) after.paused_from = before.state;
+  if (to == State::kRejected || to == State::kCancelled) after.reason = reason;
+  AuditEntry e;
+  e.action = "transition";
+  e.reason = reason;
+  return Write(before, std::move(after), actor, std::move(e));
+}
+
+Result<Campaign> Campaigns::Get(const std::string& id) const {
+  Result<policy::GovernedRecord> r = store_->ReadRecord(kCollection, id);
+  if (r.status().code() == StatusCode::kNotFound) return Status::NotFound("no campaign '" + id + "'");
+  QM_RETURN_IF_ERROR(r.status());
+  return CampaignFromRecord(*r);
+}
+
+Result<std::vector<Campaign>> Campaigns::List() const {
+  QM_ASSIGN_OR_RETURN(std::vector<policy::GovernedRecord> records, store_->ListRecords(kCollection));
+  std::vector<Campaign> out;
+  for (const policy::GovernedRecord& r : records) {
+    QM_ASSIGN_OR_RETURN(Campaign c, CampaignFromRecord(r));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<std::vector<AuditEntry>> Campaigns::Audit(const std::string& id) const {
+  QM_ASSIGN_OR_RETURN(std::vector<std::string> entries, store_->RecordAudit(kCollection, id));
+  if (entries.empty()) return Status::NotFound("no campaign '" + id + "'");
+  std::vector<AuditEntry> out;
+  for (const std::string& text : entries) {
+    QM_ASSIGN_OR_RETURN(AuditEntry e, AuditFromText(id, text));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace qm::campaign
