@@ -283,7 +283,11 @@ Status CheckDefinition(const Definition& d, const Dataset& data, TimeMs now, con
   const auto channel = data.channels.Find(d.channel);
   if (!channel) return Bad("channel", "unknown channel '" + d.channel + "'");
   auto audience = push::Audience::Compile(d.audience, data);
-  if (!audience.ok()) return Bad("audience", audience.status().message());
+  if (!audience.ok()) {
+    std::string m = audience.status().message();
+    if (m.rfind("audience: ", 0) == 0) m = m.substr(10);
+    return Bad("audience", m);
+  }
   for (size_t i = 0; i < d.items.size(); ++i) {
     const std::string field = "content.items[" + std::to_string(i) + "]";
     auto it = data.FindItem(d.items[i]);

@@ -33,6 +33,7 @@ struct Decoded {
   std::string op;
   std::optional<msgpack::object> id;  // string or integer, echoed in the reply
   TimeMs deadline_ms = 0;             // 0 = none given
+  std::string peer;                   // the client's address ("tcp://10.0.0.5:51234"), "" when unknown
 };
 
 // Decodes one request frame. InvalidArgument (-> bad_request) names what is wrong; `out->id`

@@ -28,6 +28,12 @@ const Server::Impl::Op Server::Impl::kOps[] = {
     {"reload",            false,     false, false, &Impl::Reload},
     {"stats",             true,      false, false, &Impl::Stats},
     {"health",            true,      true,  false, &Impl::Health},
+    {"campaigns.create",     false,  false, false, &Impl::CampaignsCreate},
+    {"campaigns.update",     false,  false, false, &Impl::CampaignsUpdate},
+    {"campaigns.transition", false,  false, false, &Impl::CampaignsTransition},
+    {"campaigns.get",        true,   false, false, &Impl::CampaignsGet},
+    {"campaigns.list",       true,   false, false, &Impl::CampaignsList},
+    {"campaigns.audit",      true,   false, false, &Impl::CampaignsAudit},
 };
 // clang-format on
 const size_t Server::Impl::kNumOps = std::size(kOps);

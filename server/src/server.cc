@@ -30,6 +30,14 @@ extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 namespace qm::server {
 
 Status Server::Impl::Init() {
+  if (policy::EventStore* store = engine->store()) {
+    serving::Engine* e = engine;
+    campaigns = std::make_unique<campaign::Campaigns>(store, [e](const campaign::Definition& d, TimeMs now) {
+      Status st;
+      e->WithDataset([&](const Dataset& ds) { st = campaign::CheckDefinition(d, ds, now, e->time_zone()); });
+      return st;
+    });
+  }
   limits.max_frame_bytes = static_cast<size_t>(config.max_frame_bytes);
   limits.max_array = static_cast<size_t>(config.max_array);
   limits.max_depth = static_cast<size_t>(config.max_depth);
@@ -108,6 +116,10 @@ bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer
   } else {
     job.body = std::move((*frames)[body_at]);
     st = DecodeRequest(job.body.data(), job.body.size(), limits, &job.req);
+    try {  // where a change came from, for the campaigns' audit log (no address over inproc)
+      if (const char* peer = job.body.gets("Peer-Address")) job.req.peer = peer;
+    } catch (const zmq::error_t&) {
+    }
   }
   frames->clear();
   auto answer = [&](const char* code, const std::string& message, size_t slot) {
@@ -371,10 +383,12 @@ void Server::Impl::Handle(const Job& job, msgpack::sbuffer* out, const char** er
 Status Server::Impl::Run(const Op& op, const Decoded& req, msgpack::sbuffer* out) {
   QM_ASSIGN_OR_RETURN(Fields request, Fields::Of(req.root(), ""));
   Status st;
+  SetCurrentRequest(&req);
   MapWriter::Write(out, [&](MapWriter& reply) {
     WriteReplyHead(true, req.id, &reply);
     st = (this->*op.run)(request, &reply);
   });
+  SetCurrentRequest(nullptr);
   return st;
 }
 

@@ -16,6 +16,7 @@
 #include <zmq.hpp>
 
 #include "codec.h"
+#include "qianmian/campaign/campaign.h"
 #include "codel.h"
 #include "qianmian/server/server.h"
 #include "reply_codec.h"
@@ -70,6 +71,9 @@ struct OpStats {
   std::array<int64_t, kNumErrorCodes> errors{};
   Histogram latency;
 };
+
+// The request an op runs for (campaign_ops.cc reads its peer address); set by Impl::Run.
+void SetCurrentRequest(const Decoded* req);
 
 struct Server::Impl {
   // One op of SPEC §5. `run` reads the request's fields and, on success, writes the reply's own
@@ -180,6 +184,14 @@ struct Server::Impl {
   Status Report(const Fields& request, MapWriter* reply);
   Status Reload(const Fields& request, MapWriter* reply);
   Status Stats(const Fields& request, MapWriter* reply);
+  // campaign_ops.cc: SPEC §8's campaigns.* ops over `campaigns` (null without an event store).
+  std::unique_ptr<campaign::Campaigns> campaigns;
+  Status CampaignsCreate(const Fields& request, MapWriter* reply);
+  Status CampaignsUpdate(const Fields& request, MapWriter* reply);
+  Status CampaignsTransition(const Fields& request, MapWriter* reply);
+  Status CampaignsGet(const Fields& request, MapWriter* reply);
+  Status CampaignsList(const Fields& request, MapWriter* reply);
+  Status CampaignsAudit(const Fields& request, MapWriter* reply);
 };
 
 }  // namespace qm::server

@@ -156,6 +156,7 @@ Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
 TimeMs Engine::Now() const { return impl_->Now(); }
+const TimeZone& Engine::time_zone() const { return impl_->tz; }
 
 std::string Engine::model_version() const {
   std::shared_lock<WriterFirstMutex> lock(impl_->mu);

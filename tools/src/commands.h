@@ -40,5 +40,6 @@ Command AddPushCommand(CLI::App& root);
 Command AddReportCommand(CLI::App& root);
 Command AddSimulateCommand(CLI::App& root);
 Command AddExportCommand(CLI::App& root);
+Command AddCampaignCommand(CLI::App& root);
 
 }  // namespace qm::tools

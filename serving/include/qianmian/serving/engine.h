@@ -255,6 +255,8 @@ class Engine {
   // The time of a request without one: the wall clock, or with [data] clock = "data_end" just
   // after the last event of the data the engine opened.
   TimeMs Now() const;
+  // The bank's time zone ([data] timezone): calendar rules, quiet hours, local times in files.
+  const TimeZone& time_zone() const;
 
   std::string model_version() const;  // the current version (customers in no pinned arm)
   const policy::Policy& policy() const;

@@ -1,0 +1,142 @@
+// SPEC §8's campaigns.* ops: the request's `definition` map becomes the campaign definition's
+// JSON, and each reply's campaign (or audit entries) the same fields as `campaign show --json`.
+#include <msgpack.hpp>
+#include <nlohmann/json.hpp>
+
+#include "server_impl.h"
+
+namespace qm::server {
+
+namespace {
+
+using json = nlohmann::json;
+
+thread_local const Decoded* current_request = nullptr;  // set by Run for the op it calls
+
+// A decoded msgpack value as JSON (through its msgpack bytes).
+Result<json> ToJson(const msgpack::object& obj, const std::string& name) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, obj);
+  json j = json::from_msgpack(buf.data(), buf.data() + buf.size(), true, false);
+  if (j.is_discarded()) return Status::InvalidArgument("'" + name + "': not a JSON-like value");
+  return j;
+}
+
+// Writes JSON `j` under `key` as msgpack (maps, lists, strings, numbers, bools, nil).
+void PutJson(std::string_view key, const json& j, MapWriter* reply) {
+  const std::vector<uint8_t> bytes = json::to_msgpack(j);
+  msgpack::object_handle h = msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  reply->Object(key, h.get());
+}
+
+Status ReadActor(const Fields& f, campaign::Actor* actor) {
+  QM_RETURN_IF_ERROR(f.Str("operator", &actor->who, true, 128));
+  if (actor->who.empty()) return Status::InvalidArgument("'operator': must not be empty");
+  actor->from = current_request && !current_request->peer.empty() ? "zmq:" + current_request->peer : "zmq";
+  return Status::Ok();
+}
+
+Result<campaign::Definition> ReadDefinition(const Fields& f) {
+  const msgpack::object* obj = f.Find("definition");
+  if (!obj) return Status::InvalidArgument("'definition': required");
+  if (obj->type != msgpack::type::MAP) return Status::InvalidArgument("'definition': must be a map");
+  QM_ASSIGN_OR_RETURN(json j, ToJson(*obj, "definition"));
+  Result<campaign::Definition> d = campaign::ParseDefinition(j.dump());
+  if (!d.ok()) return Status::InvalidArgument("definition: " + d.status().message());
+  return d;
+}
+
+Status Unavailable(const campaign::Campaigns* c) {
+  if (c) return Status::Ok();
+  return Status::Unavailable("campaigns need the event store, and this server has none");
+}
+
+void PutCampaign(const campaign::Campaign& c, MapWriter* reply) {
+  PutJson("campaign", json::parse(campaign::CampaignJson(c)), reply);
+}
+
+}  // namespace
+
+Status Server::Impl::CampaignsCreate(const Fields& f, MapWriter* reply) {
+  QM_RETURN_IF_ERROR(Unavailable(campaigns.get()));
+  campaign::Actor actor;
+  QM_RETURN_IF_ERROR(ReadActor(f, &actor));
+  QM_ASSIGN_OR_RETURN(campaign::Definition d, ReadDefinition(f));
+  QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns->Create(d, actor));
+  PutCampaign(c, reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::CampaignsUpdate(const Fields& f, MapWriter* reply) {
+  QM_RETURN_IF_ERROR(Unavailable(campaigns.get()));
+  campaign::Actor actor;
+  QM_RETURN_IF_ERROR(ReadActor(f, &actor));
+  int64_t revision = 0;
+  QM_RETURN_IF_ERROR(f.Int("revision", &revision, false, 1, INT64_MAX));
+  QM_ASSIGN_OR_RETURN(campaign::Definition d, ReadDefinition(f));
+  QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns->Update(d, actor, static_cast<uint64_t>(revision)));
+  PutCampaign(c, reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::CampaignsTransition(const Fields& f, MapWriter* reply) {
+  QM_RETURN_IF_ERROR(Unavailable(campaigns.get()));
+  campaign::Actor actor;
+  QM_RETURN_IF_ERROR(ReadActor(f, &actor));
+  std::string id, to, reason;
+  int64_t revision = 0;
+  QM_RETURN_IF_ERROR(f.Str("campaign_id", &id, true, 64));
+  QM_RETURN_IF_ERROR(f.Str("to", &to, true, 32));
+  QM_RETURN_IF_ERROR(f.Str("reason", &reason, false, 1024));
+  QM_RETURN_IF_ERROR(f.Int("revision", &revision, false, 1, INT64_MAX));
+  const std::optional<campaign::State> state = campaign::ParseState(to);
+  if (!state) {
+    return Status::InvalidArgument("'to': unknown state '" + to +
+                                   "' (draft, submitted, approved, scheduled, running, completed, paused, rejected, "
+                                   "cancelled)");
+  }
+  QM_ASSIGN_OR_RETURN(campaign::Campaign c,
+                      campaigns->Transition(id, *state, actor, reason, static_cast<uint64_t>(revision)));
+  PutCampaign(c, reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::CampaignsGet(const Fields& f, MapWriter* reply) {
+  QM_RETURN_IF_ERROR(Unavailable(campaigns.get()));
+  std::string id;
+  QM_RETURN_IF_ERROR(f.Str("campaign_id", &id, true, 64));
+  QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns->Get(id));
+  PutCampaign(c, reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::CampaignsList(const Fields& f, MapWriter* reply) {
+  QM_RETURN_IF_ERROR(Unavailable(campaigns.get()));
+  std::string state;
+  QM_RETURN_IF_ERROR(f.Str("state", &state, false, 32));
+  if (!state.empty() && !campaign::ParseState(state)) {
+    return Status::InvalidArgument("'state': unknown state '" + state + "'");
+  }
+  QM_ASSIGN_OR_RETURN(std::vector<campaign::Campaign> all, campaigns->List());
+  json list = json::array();
+  for (const campaign::Campaign& c : all) {
+    if (state.empty() || state == campaign::StateName(c.state)) list.push_back(json::parse(campaign::CampaignJson(c)));
+  }
+  PutJson("campaigns", list, reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::CampaignsAudit(const Fields& f, MapWriter* reply) {
+  QM_RETURN_IF_ERROR(Unavailable(campaigns.get()));
+  std::string id;
+  QM_RETURN_IF_ERROR(f.Str("campaign_id", &id, true, 64));
+  QM_ASSIGN_OR_RETURN(std::vector<campaign::AuditEntry> entries, campaigns->Audit(id));
+  json list = json::array();
+  for (const campaign::AuditEntry& e : entries) list.push_back(json::parse(campaign::AuditJson(e)));
+  PutJson("entries", list, reply);
+  return Status::Ok();
+}
+
+void SetCurrentRequest(const Decoded* req) { current_request = req; }
+
+}  // namespace qm::server

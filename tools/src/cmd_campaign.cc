@@ -1,0 +1,232 @@
+// `qianmian campaign create|edit|submit|approve|reject|schedule|pause|resume|cancel|withdraw|
+// show|list|audit` (issue 18, SPEC §8): the governed campaign lifecycle on the event store of
+// --data / [store] (campaign/campaign.h). Changes name their --operator; an author can never
+// approve. Beside a running server with the embedded store (which locks it), use the server's
+// campaigns.* ops instead (`qianmian client --connect ADDR campaigns.transition '{...}'`).
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "commands.h"
+#include "engine_config.h"
+#include "qianmian/campaign/campaign.h"
+#include "qianmian/core/dataset.h"
+#include "qianmian/core/time.h"
+#include "qianmian/policy/event_store.h"
+
+namespace qm::tools {
+
+namespace {
+
+struct CampaignOptions {
+  CommonOptions common;
+  std::string action;  // the subcommand
+  std::string id;      // the campaign (every action but create, edit and list)
+  std::string file;    // create, edit: the definition (JSON)
+  std::string who;     // --operator
+  std::string reason;
+  std::string state;   // list: only this state
+  std::string format = "text";
+  std::string out;
+  std::string now;
+  int64_t revision = 0;
+};
+
+// The state each transition subcommand moves to (resume: back to where the campaign paused).
+std::optional<campaign::State> TargetOf(const std::string& action) {
+  using campaign::State;
+  if (action == "submit") return State::kSubmitted;
+  if (action == "approve") return State::kApproved;
+  if (action == "reject") return State::kRejected;
+  if (action == "schedule") return State::kScheduled;
+  if (action == "pause") return State::kPaused;
+  if (action == "cancel") return State::kCancelled;
+  if (action == "withdraw") return State::kDraft;
+  if (action == "start") return State::kRunning;
+  if (action == "complete") return State::kCompleted;
+  return std::nullopt;
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot read the campaign definition '" + path + "'");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Status WriteOut(const std::string& path, const std::string& text) {
+  if (path.empty() || path == "-") {
+    std::fputs(text.c_str(), stdout);
+    return Status::Ok();
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    f << text;
+    if (!f.flush()) return Status::IoError("cannot write '" + tmp + "'");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IoError("cannot rename '" + tmp + "' into place");
+  return Status::Ok();
+}
+
+std::string Summary(const campaign::Campaign& c) {
+  const campaign::Definition& d = c.definition;
+  std::string s = "campaign " + d.id + " (" + d.name + "): " + campaign::StateName(c.state) + ", revision " +
+                  std::to_string(c.revision) + "\n";
+  s += "  channel " + d.channel + ", audience: " + d.audience + "\n";
+  s += "  hash " + c.hash() + (c.RunsApprovedVersion() ? " (approved by " + c.approved_by + ")" : " (not approved)") +
+       "\n";
+  s += "  authors:";
+  for (const std::string& a : c.authors) s += " " + a;
+  char holdout[32];
+  std::snprintf(holdout, sizeof holdout, "%g", d.holdout);
+  s += "\n  schedule: " + d.schedule.kind + ", priority " + std::to_string(d.priority) + ", holdout " + holdout + "\n";
+  if (!c.reason.empty()) s += "  reason: " + c.reason + "\n";
+  return s;
+}
+
+Status Run(const CampaignOptions& o) {
+  QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
+  ApplyOverrides(o.common, &config);
+  QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
+  const bool reads = o.action == "show" || o.action == "list" || o.action == "audit";
+  policy::StoreConfig sc = config.store;
+  sc.read_only = reads && sc.backend == "embedded";  // beside a running server: the store as of opening
+  QM_ASSIGN_OR_RETURN(std::unique_ptr<policy::EventStore> store, policy::EventStore::Open(sc));
+  // Definitions are checked against the bank's data, loaded only when a change needs it.
+  std::unique_ptr<Dataset> data;
+  campaign::Campaigns campaigns(store.get(), [&](const campaign::Definition& d, TimeMs now) -> Status {
+    if (!data) {  // the catalogue and the customers' fields; the events are not needed
+      data = std::make_unique<Dataset>();
+      FileReport items, customers;
+      QM_RETURN_IF_ERROR(LoadItemsCsv(config.data.dir + "/items.csv", config.data, data.get(), &items));
+      QM_RETURN_IF_ERROR(LoadCustomersCsv(config.data.dir + "/customers.csv", config.data, data.get(), &customers));
+    }
+    return campaign::CheckDefinition(d, *data, now, tz);
+  });
+  if (o.action == "list") {
+    QM_ASSIGN_OR_RETURN(std::vector<campaign::Campaign> all, campaigns.List());
+    std::string text = o.format == "json" ? "[" : "";
+    for (const campaign::Campaign& c : all) {
+      if (!o.state.empty() && o.state != campaign::StateName(c.state)) continue;
+      if (o.format == "json") {
+        text += (text.size() > 1 ? "," : "") + campaign::CampaignJson(c);
+      } else {
+        text += c.definition.id + "\t" + campaign::StateName(c.state) + "\t" + std::to_string(c.revision) + "\t" +
+                c.definition.name + "\n";
+      }
+    }
+    return WriteOut(o.out, o.format == "json" ? text + "]\n" : text);
+  }
+  if (o.action == "show") {
+    QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns.Get(o.id));
+    return WriteOut(o.out, o.format == "json" ? campaign::CampaignJson(c) + "\n" : Summary(c));
+  }
+  if (o.action == "audit") {
+    QM_ASSIGN_OR_RETURN(std::vector<campaign::AuditEntry> entries, campaigns.Audit(o.id));
+    if (o.format == "csv") return WriteOut(o.out, campaign::AuditCsv(entries));
+    std::string text;
+    for (const campaign::AuditEntry& e : entries) text += campaign::AuditJson(e) + "\n";
+    return WriteOut(o.out, text);
+  }
+  if (o.who.empty()) return Status::InvalidArgument("--operator is required: every change names who made it");
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  campaign::Actor actor{o.who, std::string("cli@") + host, kNoTime};
+  if (!o.now.empty()) {
+    auto t = ParseTime(o.now, tz);
+    if (!t) return Status::InvalidArgument("--now: cannot parse time '" + o.now + "'");
+    actor.now = *t;
+  }
+  Result<campaign::Campaign> done = Status::Internal("no action");
+  if (o.action == "create" || o.action == "edit") {
+    if (o.file.empty()) return Status::InvalidArgument("--file is required: the campaign definition (JSON)");
+    QM_ASSIGN_OR_RETURN(std::string text, ReadFile(o.file));
+    Result<campaign::Definition> d = campaign::ParseDefinition(text);
+    if (!d.ok()) return d.status().Annotate(o.file);
+    done = o.action == "create" ? campaigns.Create(*d, actor)
+                                : campaigns.Update(*d, actor, static_cast<uint64_t>(o.revision));
+  } else {
+    std::optional<campaign::State> to = TargetOf(o.action);
+    if (o.action == "resume") {
+      QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns.Get(o.id));
+      to = c.paused_from;
+    }
+    if (!to) return Status::InvalidArgument("unknown campaign action '" + o.action + "'");
+    done = campaigns.Transition(o.id, *to, actor, o.reason, static_cast<uint64_t>(o.revision));
+  }
+  QM_RETURN_IF_ERROR(done.status());
+  std::fputs(Summary(*done).c_str(), stdout);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Command AddCampaignCommand(CLI::App& root) {
+  auto opts = std::make_shared<CampaignOptions>();
+  Command cmd;
+  cmd.app = root.add_subcommand(
+      "campaign",
+      "Governed campaigns (SPEC 8): create or edit a definition (JSON, checked against the bank before anything is "
+      "stored), submit it, approve or reject it as a second person (maker-checker: an author never approves), "
+      "schedule, pause, resume, cancel or withdraw it; show, list, and the append-only audit log. Works on the event "
+      "store of --data / [store]; beside a running server with the embedded store use its campaigns.* ops");
+  cmd.app->require_subcommand(1);
+  struct Sub {
+    const char* name;
+    const char* help;
+  };
+  const Sub subs[] = {
+      {"create", "a new campaign in draft from --file"},
+      {"edit", "replace a campaign's definition with --file (it returns to draft; its approval is dropped)"},
+      {"submit", "draft -> submitted (for approval)"},
+      {"approve", "submitted -> approved, by someone who is not an author; records the approved definition's hash"},
+      {"reject", "submitted -> rejected, by someone who is not an author (--reason)"},
+      {"schedule", "approved -> scheduled (its schedule must be set and in the future)"},
+      {"pause", "scheduled or running -> paused"},
+      {"resume", "paused -> where it was (scheduled or running)"},
+      {"cancel", "any state but completed -> cancelled (--reason)"},
+      {"withdraw", "submitted, approved or rejected -> draft"},
+      {"start", "scheduled -> running (what the scheduler does when an occurrence starts)"},
+      {"complete", "running -> completed"},
+      {"show", "the campaign (--format json for every field)"},
+      {"list", "every campaign: id, state, revision, name (--state S to filter, --format json)"},
+      {"audit", "the audit log: every change with who, when, from where and what changed (--format csv|json)"},
+  };
+  for (const Sub& s : subs) {
+    CLI::App* sub = cmd.app->add_subcommand(s.name, s.help);
+    AddCommonOptions(sub, &opts->common);
+    const std::string name = s.name;
+    sub->callback([opts, name] { opts->action = name; });
+    if (name == "create" || name == "edit") {
+      sub->add_option("--file", opts->file, "the campaign definition, a JSON object (README: Campaigns)")->required();
+    } else if (name != "list") {
+      sub->add_option("id", opts->id, "the campaign id")->required();
+    }
+    if (name == "show" || name == "list" || name == "audit") {
+      sub->add_option("--format", opts->format, name == "audit" ? "json (one entry a line) or csv" : "text or json")
+          ->check(CLI::IsMember({"text", "json", "csv"}));
+      sub->add_option("--out", opts->out, "write to this file (atomically) instead of stdout");
+      if (name == "list") sub->add_option("--state", opts->state, "only campaigns in this state");
+      continue;
+    }
+    sub->add_option("--operator", opts->who, "who makes the change (recorded in the audit log)")->required();
+    sub->add_option("--revision", opts->revision,
+                    "the revision the change is based on: refused (conflict) if the campaign changed since");
+    sub->add_option("--now", opts->now, "time of the change (ISO-8601 or epoch ms; default now)");
+    if (name == "reject" || name == "cancel" || name == "pause") {
+      sub->add_option("--reason", opts->reason, "why (recorded in the audit log)");
+    }
+  }
+  cmd.run = [opts] {
+    if (opts->action == "audit" && opts->format == "text") opts->format = "json";
+    return Run(*opts);
+  };
+  return cmd;
+}
+
+}  // namespace qm::tools
