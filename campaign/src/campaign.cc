@@ -147,6 +147,7 @@ std::string CampaignJson(const Campaign& c) {
   j["revision"] = c.revision;
   j["id"] = c.definition.id;
   j["runs_approved_version"] = c.RunsApprovedVersion();
+  if (c.approved_at == kNoTime) j["approved_at"] = nullptr;
   return j.dump();
 }
 

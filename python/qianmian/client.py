@@ -22,7 +22,8 @@ from .errors import ProtocolError, Timeout, error_from_reply
 
 # The ops the server implements (server/src/ops.cc), in its order.
 OPS = ("recommend", "feedback", "score", "items.upsert", "items.retire", "customers.upsert", "history", "report",
-       "reload", "stats", "health")
+       "reload", "stats", "health", "campaigns.create", "campaigns.update", "campaigns.transition", "campaigns.get",
+       "campaigns.list", "campaigns.audit")
 
 # Ops whose `unavailable` reply may not be sent again: a served page reserves caps under a new
 # request id each time; a reload changes what is served.
@@ -248,3 +249,31 @@ class Client:
     def health(self, **extra):
         """``{status: "ok" | "draining", model_version}``."""
         return self.call("health", dict(extra))
+
+    # Campaigns (SPEC §8): every change names its operator; ``revision`` (optional) is the
+    # revision the change is based on (``Conflict`` when the campaign changed since).
+    def create_campaign(self, definition, operator, **extra):
+        """A new campaign in draft: ``{campaign}``; ``Conflict`` when the id is taken."""
+        return self.call("campaigns.create", dict(definition=definition, operator=operator, **extra))
+
+    def update_campaign(self, definition, operator, revision=None, **extra):
+        """Replaces the definition (back to draft, approval dropped): ``{campaign}``."""
+        return self.call("campaigns.update",
+                         _without_none(dict(definition=definition, operator=operator, revision=revision, **extra)))
+
+    def transition_campaign(self, campaign_id, to, operator, reason=None, revision=None, **extra):
+        """Moves the campaign to state ``to``: ``{campaign}``; ``Forbidden`` when an author approves."""
+        return self.call("campaigns.transition", _without_none(dict(campaign_id=campaign_id, to=to, operator=operator,
+                                                                    reason=reason, revision=revision, **extra)))
+
+    def get_campaign(self, campaign_id, **extra):
+        """``{campaign}``."""
+        return self.call("campaigns.get", dict(campaign_id=campaign_id, **extra))
+
+    def list_campaigns(self, state=None, **extra):
+        """``{campaigns: [...]}``, by id."""
+        return self.call("campaigns.list", _without_none(dict(state=state, **extra)))
+
+    def campaign_audit(self, campaign_id, **extra):
+        """The append-only audit log, oldest first: ``{entries: [...]}``."""
+        return self.call("campaigns.audit", dict(campaign_id=campaign_id, **extra))

@@ -10,6 +10,29 @@ import minischema
 from live import ENV, SCHEMAS, bank_rows, client, current_version, needs_server, qianmian
 
 
+def campaign_requests():
+    """The campaigns.* ops (SPEC §8) through a lifecycle, with their errors: conflict, forbidden,
+    not_found, bad_request."""
+    item = next(r["item_id"] for r in bank_rows("items.csv") if r["kind"] == "content" and r.get("service") != "1"
+                and r.get("channels", "") in ("", "wechat_push"))
+    cid = f"schema-{int(time.time() * 1000)}"
+    definition = dict(id=cid, name="schema", channel="wechat_push", audience="all", content=dict(items=[item]),
+                      objective=dict(w_click=1, w_convert=0.5), budget=dict(total=10, per_day=5), holdout=0.1,
+                      schedule=dict(kind="once", at="2030-01-01T09:30"), priority=1)
+    return [
+        ("campaigns.create", dict(operator="alice", definition=definition), True),
+        ("campaigns.create", dict(operator="bob", definition=definition), True),  # conflict: the id is taken
+        ("campaigns.update", dict(operator="alice", definition=dict(definition, priority=2), revision=1), True),
+        ("campaigns.transition", dict(operator="alice", campaign_id=cid, to="submitted"), True),
+        ("campaigns.transition", dict(operator="alice", campaign_id=cid, to="approved"), True),  # forbidden
+        ("campaigns.transition", dict(operator="bob", campaign_id=cid, to="approved", revision=3), True),
+        ("campaigns.transition", dict(operator="bob", campaign_id=cid, to="scheduled", revision=3), True),  # conflict
+        ("campaigns.get", dict(campaign_id=cid), True), ("campaigns.get", dict(campaign_id="no-such"), True),
+        ("campaigns.list", {}, True), ("campaigns.list", dict(state="approved"), True),
+        ("campaigns.audit", dict(campaign_id=cid), True),
+    ]
+
+
 def requests_of_every_op(customer, item, layer):
     """(op, fields, valid) covering every op, successes and failures; valid: whether the request
     follows its schema (a feedback event of an unknown type does not, yet the server answers ok
@@ -37,7 +60,7 @@ def requests_of_every_op(customer, item, layer):
         ("report", dict(experiment="no-such-layer"), True),
         ("reload", {}, True), ("reload", dict(version=current_version()), True),
         ("reload", dict(version="v-missing"), True),
-    ]
+    ] + campaign_requests()
 
 
 def one_field_variants(customer):
@@ -58,6 +81,14 @@ def one_field_variants(customer):
                                                                                                 "kind": "content",
                                                                                                 "tags": [[1]]}])),
             ("customers.upsert", dict(customers=[dict(tier="mass")])), ("feedback", dict(events="x"))]
+    out += [("campaigns.get", {}), ("campaigns.get", dict(campaign_id="no-such")),
+            ("campaigns.create", dict(operator="x", definition=dict(id="v1", holdout=1.5))),
+            ("campaigns.create", dict(operator="x", definition=dict(id="v 2"))),
+            ("campaigns.create", dict(definition=dict(id="v3"))),
+            ("campaigns.update", dict(operator="x", definition=dict(id="v4"), revision=0)),
+            ("campaigns.transition", dict(operator="x", campaign_id="v5", to="nope")),
+            ("campaigns.transition", dict(operator="x", campaign_id="v6", to="approved")),
+            ("campaigns.list", dict(state="nope"))]
     return out
 
 
@@ -85,6 +116,7 @@ class SchemaAgainstRealRepliesTest(unittest.TestCase):
                 seen.add((op, reply["ok"]))
         self.assertEqual({op for op, _ in seen}, set(qianmian.OPS))
         self.assertTrue({("recommend", False), ("report", False), ("reload", False)} <= seen)
+        self.assertTrue({("campaigns.create", False), ("campaigns.transition", False), ("campaigns.get", False)} <= seen)
 
     def test_an_unknown_op_is_an_error_reply(self):
         reply = self.c.call("frobnicate", check=False)

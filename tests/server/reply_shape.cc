@@ -167,7 +167,8 @@ std::string ErrorShape(std::string_view id) { return OkShape("error:{code:str,me
 std::string StatsFields() {
   std::string ops;
   for (const char* op : {"recommend", "feedback", "score", "items.upsert", "items.retire", "customers.upsert",
-                         "history", "report", "reload", "stats", "health", "other"}) {
+                         "history", "report", "reload", "stats", "health", "campaigns.create", "campaigns.update",
+                         "campaigns.transition", "campaigns.get", "campaigns.list", "campaigns.audit", "other"}) {
     if (!ops.empty()) ops += ",";
     ops +=
         std::string(op) + ":{count:int,errors:{*:int},p50_us:int,p90_us:int,p99_us:int,p999_us:int,max_us_bucket:int}";
@@ -181,7 +182,7 @@ std::string StatsFields() {
          ops +
          "},"
          "totals:{requests:int,errors:{bad_request:int,unknown_op:int,not_found:int,overloaded:int,"
-         "deadline_exceeded:int,unavailable:int,internal:int}}";
+         "deadline_exceeded:int,unavailable:int,conflict:int,forbidden:int,internal:int}}";
 }
 
 }  // namespace qm::server::testing
