@@ -27,7 +27,8 @@ json CampaignToJson(const Campaign& c) {
           {"reason", c.reason},
           {"created_by", c.created_by},
           {"created_at", c.created_at},
-          {"updated_at", c.updated_at}};
+          {"updated_at", c.updated_at},
+          {"occurrences", c.occurrences}};
 }
 
 Result<Campaign> CampaignFromRecord(const policy::GovernedRecord& r) {
@@ -52,6 +53,7 @@ Result<Campaign> CampaignFromRecord(const policy::GovernedRecord& r) {
     c.created_by = j.at("created_by").get<std::string>();
     c.created_at = j.at("created_at").get<TimeMs>();
     c.updated_at = j.at("updated_at").get<TimeMs>();
+    if (j.contains("occurrences")) c.occurrences = j.at("occurrences").get<std::map<std::string, int64_t>>();
   } catch (const json::exception&) {
     return bad();
   }
@@ -284,6 +286,30 @@ Result<Campaign> Campaigns::Transition(const std::string& id, State to, const Ac
   AuditEntry e;
   e.action = "transition";
   e.reason = reason;
+  return Write(before, std::move(after), actor, std::move(e));
+}
+
+Result<Campaign> Campaigns::RecordOccurrence(const std::string& id, const std::string& occurrence, int64_t sends,
+                                             const Actor& actor, uint64_t expected_revision) {
+  QM_RETURN_IF_ERROR(CheckActor(actor));
+  QM_ASSIGN_OR_RETURN(Campaign before, Get(id));
+  if (expected_revision != 0 && expected_revision != before.revision) {
+    return Status::Conflict("campaign '" + id + "' is at revision " + std::to_string(before.revision) + ", not " +
+                            std::to_string(expected_revision) + ": it changed since it was read");
+  }
+  if (before.state != State::kRunning) {
+    return Status::FailedPrecondition("campaign '" + id + "' is " + StateName(before.state) +
+                                      ": an occurrence is recorded for a running campaign");
+  }
+  if (!before.RunsApprovedVersion()) {
+    return Status::FailedPrecondition("campaign '" + id + "': its definition is not the approved one");
+  }
+  Campaign after = before;
+  after.occurrences[occurrence] = sends;
+  after.state = before.definition.schedule.kind == "once" ? State::kCompleted : State::kRunning;
+  AuditEntry e;
+  e.action = "occurrence";
+  e.changes = json{{"occurrence", occurrence}, {"sends", sends}}.dump();
   return Write(before, std::move(after), actor, std::move(e));
 }
 

@@ -171,7 +171,7 @@ Status ReadContent(const json& j, Definition* d) {
 
 Status ReadDefinition(const json& j, Definition* d) {
   if (!j.is_object()) return Status::InvalidArgument("a campaign definition must be a JSON object");
-  QM_RETURN_IF_ERROR(OnlyKnown(j, "", {"id", "name", "channel", "audience", "content", "objective", "caps", "budget",
+  QM_RETURN_IF_ERROR(OnlyKnown(j, "", {"id", "name", "channel", "audience", "content", "objective", "budget",
                                        "holdout", "schedule", "priority"}));
   QM_RETURN_IF_ERROR(ReadString(j, "id", "", &d->id));
   QM_RETURN_IF_ERROR(ReadString(j, "name", "", &d->name));
@@ -191,11 +191,6 @@ Status ReadDefinition(const json& j, Definition* d) {
     QM_RETURN_IF_ERROR(ReadNumber(*o, "w_click", "objective.", 0, 1e6, &d->w_click));
     QM_RETURN_IF_ERROR(ReadNumber(*o, "w_convert", "objective.", 0, 1e6, &d->w_convert));
     if (d->w_click == 0 && d->w_convert == 0) return Bad("objective", "w_click and w_convert cannot both be 0");
-  }
-  if (auto c = j.find("caps"); c != j.end() && !c->is_null()) {
-    if (!c->is_object()) return Bad("caps", "must be an object {per_customer}");
-    QM_RETURN_IF_ERROR(OnlyKnown(*c, "caps", {"per_customer"}));
-    QM_RETURN_IF_ERROR(ReadWhole(*c, "per_customer", "caps.", 0, 1000, &d->per_customer));
   }
   if (auto b = j.find("budget"); b != j.end() && !b->is_null()) {
     if (!b->is_object()) return Bad("budget", "must be an object {total, per_day}");
@@ -269,7 +264,6 @@ std::string DefinitionJson(const Definition& d) {
             {"audience", d.audience},
             {"content", {{"items", d.items}, {"categories", d.categories}, {"tags", d.tags}}},
             {"objective", {{"w_click", d.w_click}, {"w_convert", d.w_convert}}},
-            {"caps", {{"per_customer", d.per_customer}}},
             {"budget", {{"total", d.budget_total}, {"per_day", d.budget_per_day}}},
             {"holdout", d.holdout},
             {"schedule", ScheduleJson(d.schedule)},

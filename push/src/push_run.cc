@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -71,6 +72,8 @@ struct Tally {
   int64_t sent_customers = 0, sends = 0, scheduled = 0, service = 0, replayed = 0, skipped = 0;
   std::map<std::string, int64_t> skipped_by;
   std::vector<double> scores;
+  std::map<std::string, int64_t> items;
+  double expected_clicks = 0, expected_conversions = 0;
   int64_t pressure[2][2][kPressureBuckets] = {};
   double pressure_sum[2][2] = {};
 
@@ -83,6 +86,9 @@ struct Tally {
     skipped += o.skipped;
     for (const auto& [k, v] : o.skipped_by) skipped_by[k] += v;
     scores.insert(scores.end(), o.scores.begin(), o.scores.end());
+    for (const auto& [k, v] : o.items) items[k] += v;
+    expected_clicks += o.expected_clicks;
+    expected_conversions += o.expected_conversions;
     for (int a = 0; a < 2; ++a) {
       for (int w = 0; w < 2; ++w) {
         pressure_sum[a][w] += o.pressure_sum[a][w];
@@ -146,21 +152,60 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
   sum.shard = o.shard.ToString();
   sum.audience = static_cast<int64_t>(ids.size());
 
-  const size_t nb = (ids.size() + o.batch - 1) / o.batch;
-  std::vector<std::string> parts(nb + 1);
-  parts[0] = "customer_id,item_id,scheduled_at,reasons\n";
+  // Customers are handed out in claims of up to `batch`, in audience order. With a budget
+  // (max_sends), a claim also holds send capacity (per_customer a customer): a claim never takes
+  // more customers than the capacity left, and returns what it did not send; when none is left
+  // and no claim is out, the rest of the audience is skipped as "campaign.budget". So the run
+  // never sends more than max_sends, whatever the number of threads.
+  std::vector<std::pair<size_t, std::string>> parts;  // (first customer, rows), guarded by mu
   const int workers =
       o.threads > 0 ? o.threads : 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::atomic<size_t> next{0};
+  const bool budgeted = o.max_sends >= 0;
+  size_t cursor = 0;                         // guarded by mu: the next customer to hand out
+  int64_t capacity = o.max_sends, out = 0;   // guarded by mu: sends left unclaimed; claims out
+  std::condition_variable returned;          // a claim came back
   std::atomic<int64_t> done{0};
   std::atomic<bool> stop{false};
-  std::mutex mu;  // guards first_error and total
+  std::mutex mu;  // guards first_error, total, parts, cursor, capacity, out
   Status first_error;
   Tally total;
   std::unique_ptr<Progress> progress;
   if (o.progress)
     progress = std::make_unique<Progress>(o.dry_run ? "push (dry run)" : "push", ids.size(), " customers");
   const auto t0 = std::chrono::steady_clock::now();
+  // The next claim [lo, hi) of customers; false when there is none.
+  auto claim = [&](size_t* lo, size_t* hi) {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      if (stop.load() || cursor >= ids.size()) return false;
+      size_t k = std::min<size_t>(static_cast<size_t>(o.batch), ids.size() - cursor);
+      if (budgeted) k = std::min<size_t>(k, static_cast<size_t>(std::max<int64_t>(0, capacity / o.per_customer)));
+      if (k > 0) {
+        *lo = cursor;
+        *hi = cursor + k;
+        cursor += k;
+        capacity -= static_cast<int64_t>(k) * o.per_customer;
+        ++out;
+        return true;
+      }
+      if (out == 0) {  // the budget is spent: the rest of the audience is skipped
+        const int64_t rest = static_cast<int64_t>(ids.size() - cursor);
+        total.skipped += rest;
+        total.skipped_by["campaign.budget"] += rest;
+        done.fetch_add(rest);
+        if (progress) progress->Add(static_cast<size_t>(rest));
+        cursor = ids.size();
+        return false;
+      }
+      returned.wait(lock);
+    }
+  };
+  auto give_back = [&](size_t lo, size_t hi, int64_t sends) {
+    std::lock_guard<std::mutex> lock(mu);
+    capacity += static_cast<int64_t>(hi - lo) * o.per_customer - sends;
+    --out;
+    returned.notify_all();
+  };
   auto work = [&] {
     Tally t;
     serving::PushRequest req;
@@ -170,21 +215,23 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
     req.dry_run = o.dry_run;
     req.run_id = o.run_id;
     req.include_service = o.include_service;
+    req.campaign = o.campaign;
     std::vector<serving::PushChoice> choices;
     std::string reasons;
-    for (;;) {
-      const size_t b = next.fetch_add(1);
-      if (b >= nb || stop.load()) break;
-      const size_t lo = b * o.batch, hi = std::min(ids.size(), lo + o.batch);
+    size_t lo = 0, hi = 0;
+    while (claim(&lo, &hi)) {
       req.customer_ids.assign(ids.begin() + lo, ids.begin() + hi);
       Status st = engine->Push(req, &choices);
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         if (first_error.ok()) first_error = st;
         stop = true;
+        --out;
+        returned.notify_all();
         break;
       }
-      std::string& part = parts[b + 1];
+      std::string part;
+      const int64_t sends_before = t.sends;
       for (size_t k = 0; k < choices.size(); ++k) {
         const serving::PushChoice& c = choices[k];
         const int sent = static_cast<int>(c.items.size());
@@ -212,6 +259,7 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
             reasons += r;
             if (r == "exempt:service") ++t.service;
           }
+          ++t.items[c.items[j].item_id];
           Cell(&part, req.customer_ids[k]);
           part.push_back(',');
           Cell(&part, c.items[j].item_id);
@@ -221,7 +269,14 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
           Cell(&part, reasons);
           part.push_back('\n');
         }
+        t.expected_clicks += c.expected_clicks;
+        t.expected_conversions += c.expected_conversions;
       }
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        parts.emplace_back(lo, std::move(part));
+      }
+      give_back(lo, hi, t.sends - sends_before);
       const int64_t d = done.fetch_add(static_cast<int64_t>(hi - lo)) + static_cast<int64_t>(hi - lo);
       if (progress) progress->Add(hi - lo);
       if (o.stop_after >= 0 && d >= o.stop_after) stop = true;
@@ -247,6 +302,9 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
   sum.replayed = total.replayed;
   sum.skipped = total.skipped;
   sum.skipped_by = total.skipped_by;
+  sum.items = total.items;
+  sum.expected_clicks = total.expected_clicks;
+  sum.expected_conversions = total.expected_conversions;
   for (int a = 0; a < 2; ++a) {
     for (int w = 0; w < 2; ++w) {
       std::copy_n(total.pressure[a][w], kPressureBuckets, sum.pressure[a][w]);
@@ -267,7 +325,10 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
     }
   }
 
-  QM_RETURN_IF_ERROR(WriteAtomically(o.out, parts));
+  std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> rows = {"customer_id,item_id,scheduled_at,reasons\n"};
+  for (auto& [_, part] : parts) rows.push_back(std::move(part));
+  QM_RETURN_IF_ERROR(WriteAtomically(o.out, rows));
   if (!o.summary.empty()) QM_RETURN_IF_ERROR(WriteAtomically(o.summary, {sum.Format()}));
   if (!o.plot.empty()) QM_RETURN_IF_ERROR(WritePressurePlot(sum, o.plot));
   return sum;
@@ -299,6 +360,17 @@ std::string PushSummary::Format() const {
     std::string h = "  score histogram (10 bins min..max):";
     for (int64_t c : score_histogram) h += " " + std::to_string(c);
     s += h + "\n";
+  }
+  if (sends > 0) {
+    line("  %-34s %12.1f", "predicted clicks (sum of p_click)", expected_clicks);
+    line("  %-34s %12.2f", "predicted conversions (p_convert)", expected_conversions);
+    std::vector<std::pair<int64_t, std::string>> top;
+    for (const auto& [item, n] : items) top.emplace_back(-n, item);
+    std::sort(top.begin(), top.end());
+    std::string t = "  items sent (most first):";
+    for (size_t k = 0; k < std::min<size_t>(top.size(), 8); ++k) t += " " + top[k].second + " " + std::to_string(-top[k].first);
+    if (top.size() > 8) t += " ... (" + std::to_string(top.size()) + " items)";
+    s += t + "\n";
   }
   line("  contact pressure: customers by pushes on %s", channel.c_str());
   std::string head = "    pushes      ";

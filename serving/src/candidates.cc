@@ -10,8 +10,8 @@ std::string ReasonText(const Reason& r, const Dataset& ds) {
       return "recall:similar_to:" + ds.items[r.arg].id;
     case Source::kPopular:
       return "recall:popular";
-    case Source::kCampaign:
-      return "campaign:" + std::string(ds.campaigns.Name(r.arg));
+    case Source::kCampaign:  // arg 0: a campaign run's own content (PushRequest::Campaign)
+      return r.arg == 0 ? "recall:campaign" : "campaign:" + std::string(ds.campaigns.Name(r.arg));
     case Source::kFresh:
       return "recall:fresh";
     case Source::kFallbackPopular:

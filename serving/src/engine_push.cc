@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "engine_impl.h"
+#include "qianmian/experiment/assignment.h"
 #include "filter.h"
 #include "qianmian/recall/two_tower.h"
 #include "rank_stage.h"
@@ -196,8 +197,10 @@ Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, Channel
   std::vector<int64_t> labels;
   QM_RETURN_IF_ERROR(SearchContentBatch(md, ds, retired, pb.u.data(), static_cast<int64_t>(n), k_ann,
                                         sc.push_exact_max_items, &labels));
+  const std::vector<uint8_t>* allowed = req.campaign ? req.campaign->allowed.get() : nullptr;
   auto keep = [&](uint32_t it) {
-    return ds.items[it].kind == ItemKind::kContent && (!ds.items[it].service || req.include_service);
+    return ds.items[it].kind == ItemKind::kContent && (!ds.items[it].service || req.include_service) &&
+           (allowed == nullptr || (it < allowed->size() && (*allowed)[it]));
   };
   std::vector<std::string> blocked;
   sets->reserve(n);
@@ -206,7 +209,8 @@ Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, Channel
   for (size_t r = 0; r < n; ++r) {
     const Profile& p = pb.profiles[r];
     const Customer& cu = p.customer(ds);
-    CandidateSet& set = sets->emplace_back(static_cast<size_t>(k_ann + sc.push_popular), &retired);
+    const size_t campaign_items = req.campaign ? req.campaign->allowed_list.size() : 0;
+    CandidateSet& set = sets->emplace_back(static_cast<size_t>(k_ann + sc.push_popular) + campaign_items, &retired);
     // A holdout / control customer: service items only, the marketing ones counted as withheld.
     const char* withheld = rs[r].withheld_by;
     auto keep_r = [&](uint32_t it) {
@@ -217,6 +221,11 @@ Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, Channel
     };
     AddRows(md, labels.data() + r * k_ann, k_ann, Source::kAnn, &set, keep_r);
     RecallPushPopular(popular, ds, channel, cu.tier, sc.push_popular, &set, keep_r);
+    if (req.campaign) {  // a campaign with few items: every one of them is a candidate
+      for (uint32_t it : req.campaign->allowed_list) {
+        if (it < ds.items.size() && !set.Contains(it) && keep_r(it)) set.Add(it, Source::kCampaign, 0);
+      }
+    }
     out[r]->candidates = static_cast<int64_t>(set.size());
     for (const Candidate& c : set.candidates()) {
       StaticBlocked(*rs[r].policy, ds, cu, p.activity.clicked, c.item, channel, now, &blocked);
@@ -233,6 +242,7 @@ Status Engine::Impl::AddPushRows(const PushRequest& req, ChannelId channel, Time
                                  std::vector<PushChoice>* choices, std::vector<PushChoice>* ghosts, PushBatchRows* rows,
                                  ProfileBatch* pb) const {
   ghosts->reserve(req.customer_ids.size());  // rows point into it
+  const uint64_t campaign_key = req.campaign ? experiment::SaltKey("campaign:" + req.campaign->id) : 0;
   for (size_t i = 0; i < req.customer_ids.size(); ++i) {
     auto f = ds.FindCustomer(req.customer_ids[i]);
     if (!f) {
@@ -241,8 +251,16 @@ Status Engine::Impl::AddPushRows(const PushRequest& req, ChannelId channel, Time
       continue;
     }
     RequestSettings s = SettingsFor(req.customer_ids[i], channel);
+    if (req.campaign) {  // the campaign's own control group (not within an experiment's holdout)
+      const bool held = req.campaign->holdout > 0 && s.withheld_by == nullptr &&
+                        experiment::UnitValue(req.customer_ids[i], campaign_key) < req.campaign->holdout;
+      s.arms.push_back("campaign:" + req.campaign->id + (held ? "=holdout" : "=treatment"));
+      if (held) s.withheld_by = "campaign.holdout";
+    }
     // A control-arm customer of a real run: a ghost row, chosen as a send without the control.
-    if (s.withheld_by && std::strcmp(s.withheld_by, "experiment.control") == 0 && !req.dry_run) {
+    const bool control = s.withheld_by && (std::strcmp(s.withheld_by, "experiment.control") == 0 ||
+                                           std::strcmp(s.withheld_by, "campaign.holdout") == 0);
+    if (control && !req.dry_run) {
       RequestSettings g = s;
       g.withheld_by = nullptr;
       AddKnownProfile(Sources(), md, *f, now, pb);
@@ -317,7 +335,10 @@ Status Engine::Impl::PushVersion(const PushRequest& req, const Model& md, std::v
     for (Candidate& c : ranked[r]) rank_rows.push_back({static_cast<uint32_t>(r), &c});
   }
   const std::vector<rank::RankContext> ctx(n, rank::RankContext{channel, tz.LocalHour(now), tz.LocalWeekday(now)});
-  QM_RETURN_IF_ERROR(RankCandidates(md, ds, pb, now, ctx, ServingScoreWeights(opt.serving, md), rank_rows));
+  rank::ScoreWeights weights = ServingScoreWeights(opt.serving, md);
+  if (req.campaign && req.campaign->w_click >= 0) weights.w_click = req.campaign->w_click;
+  if (req.campaign && req.campaign->w_convert >= 0) weights.w_convert = req.campaign->w_convert;
+  QM_RETURN_IF_ERROR(RankCandidates(md, ds, pb, now, ctx, weights, rank_rows));
   for (auto& list : ranked) SortByScore(&list);
 
   // Reserve the batch (one store write; each customer's check and count atomic; ghost rows only
@@ -343,6 +364,11 @@ Status Engine::Impl::PushVersion(const PushRequest& req, const Model& md, std::v
     }
     for (ResponseItem& item : choice.items) {
       for (const std::string& arm : rows.rs[r].arms) item.reasons.push_back("experiment:" + arm);
+    }
+    for (const Candidate* c : chosen) {
+      if (c == nullptr) continue;
+      choice.expected_clicks += c->pc;
+      choice.expected_conversions += c->pv;
     }
     choice.arms = std::move(rows.rs[r].arms);
     // A replay records its sends again (the same records: stored once), so a run killed between

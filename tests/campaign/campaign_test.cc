@@ -274,6 +274,39 @@ TEST_P(CampaignsTest, TerminalStatesAndRunningCampaignsRefuseChanges) {
       << "every change names its operator";
 }
 
+TEST_P(CampaignsTest, OccurrencesAreRecordedForARunningCampaignAndAOneOffOneCompletes) {
+  ASSERT_TRUE(campaigns_->Create(Parsed(kSpring), Who("alice")).ok());
+  for (State s : {State::kSubmitted, State::kApproved, State::kScheduled}) {
+    ASSERT_TRUE(campaigns_->Transition("spring", s, Who(s == State::kApproved ? "bob" : "alice")).ok());
+  }
+  EXPECT_EQ(campaigns_->RecordOccurrence("spring", "2026-12-10", 5, Who("ops")).status().code(),
+            StatusCode::kFailedPrecondition)
+      << "a scheduled campaign starts running before an occurrence is recorded";
+  ASSERT_TRUE(campaigns_->Transition("spring", State::kRunning, Who("ops")).ok());
+  ASSERT_TRUE(campaigns_->RecordOccurrence("spring", "2026-12-10", 5, Who("ops")).ok());
+  auto c = campaigns_->RecordOccurrence("spring", "2026-12-11", 7, Who("ops"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->state, State::kRunning) << "a daily campaign keeps running";
+  EXPECT_EQ(c->occurrences, (std::map<std::string, int64_t>{{"2026-12-10", 5}, {"2026-12-11", 7}}));
+  EXPECT_EQ(campaigns_->Get("spring")->occurrences.size(), 2u) << "read back from the store";
+  const auto audit = campaigns_->Audit("spring");
+  EXPECT_EQ(audit->back().action, "occurrence");
+  EXPECT_NE(audit->back().changes.find("\"sends\":7"), std::string::npos);
+
+  Definition once = Parsed(kSpring);
+  once.id = "once";
+  once.schedule = Schedule();
+  once.schedule.kind = "once";
+  once.schedule.at = "2026-12-20T09:30";
+  ASSERT_TRUE(campaigns_->Create(once, Who("alice")).ok());
+  for (State s : {State::kSubmitted, State::kApproved, State::kScheduled, State::kRunning}) {
+    ASSERT_TRUE(campaigns_->Transition("once", s, Who(s == State::kApproved ? "bob" : "alice")).ok());
+  }
+  auto done = campaigns_->RecordOccurrence("once", "2026-12-20", 3, Who("ops"));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, State::kCompleted);
+}
+
 TEST_P(CampaignsTest, OnlyTheApprovedVersionIsScheduled) {
   ASSERT_TRUE(campaigns_->Create(Parsed(kSpring), Who("alice")).ok());
   ASSERT_TRUE(campaigns_->Transition("spring", State::kSubmitted, Who("alice")).ok());

@@ -13,9 +13,11 @@
 #include "commands.h"
 #include "engine_config.h"
 #include "qianmian/campaign/campaign.h"
+#include "qianmian/campaign/run.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/time.h"
 #include "qianmian/policy/event_store.h"
+#include "qianmian/serving/engine.h"
 
 namespace qm::tools {
 
@@ -32,6 +34,7 @@ struct CampaignOptions {
   std::string format = "text";
   std::string out;
   std::string now;
+  std::string occurrence;  // run
   int64_t revision = 0;
 };
 
@@ -89,10 +92,55 @@ std::string Summary(const campaign::Campaign& c) {
   return s;
 }
 
+Result<TimeMs> FlagTime(const std::string& text, const TimeZone& tz) {
+  if (text.empty()) return kNoTime;
+  auto t = ParseTime(text, tz);
+  if (!t) return Status::InvalidArgument("--now: cannot parse time '" + text + "'");
+  return *t;
+}
+
+// `dryrun` and `run`: an occurrence through the engine (which holds the store).
+Status RunThroughEngine(const CampaignOptions& o, const EngineConfig& config, const TimeZone& tz,
+                        const campaign::Actor& actor) {
+  if (o.out.empty()) return Status::InvalidArgument("--out is required: the send list CSV");
+  QM_ASSIGN_OR_RETURN(auto engine, serving::Engine::Open(EngineOptionsFrom(config)));
+  serving::Engine* e = engine.get();
+  campaign::Campaigns campaigns(e->store(), [e, &tz](const campaign::Definition& d, TimeMs now) {
+    Status st;
+    e->WithDataset([&](const Dataset& ds) { st = campaign::CheckDefinition(d, ds, now, tz); });
+    return st;
+  });
+  QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns.Get(o.id));
+  campaign::RunOptions ro;
+  ro.occurrence = o.action == "dryrun" && o.occurrence.empty() ? "dryrun" : o.occurrence;
+  ro.dry_run = o.action == "dryrun";
+  ro.now = actor.now;
+  ro.out = o.out;
+  ro.time_zone = config.data.timezone;
+  if (!ro.dry_run && c.state == campaign::State::kScheduled) {
+    QM_ASSIGN_OR_RETURN(c, campaigns.Transition(o.id, campaign::State::kRunning, actor, "occurrence " + o.occurrence));
+  }
+  QM_ASSIGN_OR_RETURN(push::PushSummary summary, campaign::RunOccurrence(e, c, ro));
+  std::fputs(summary.Format().c_str(), stdout);
+  if (ro.dry_run) return Status::Ok();
+  QM_ASSIGN_OR_RETURN(c, campaigns.RecordOccurrence(o.id, o.occurrence, summary.sends, actor));
+  std::fputs(Summary(c).c_str(), stdout);
+  return Status::Ok();
+}
+
 Status Run(const CampaignOptions& o) {
   QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
   ApplyOverrides(o.common, &config);
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
+  if (o.action == "dryrun" || o.action == "run") {
+    if (o.action == "run" && (o.who.empty() || o.occurrence.empty())) {
+      return Status::InvalidArgument("run needs --operator and --occurrence");
+    }
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    QM_ASSIGN_OR_RETURN(TimeMs now, FlagTime(o.now, tz));
+    return RunThroughEngine(o, config, tz, campaign::Actor{o.who.empty() ? "dryrun" : o.who, std::string("cli@") + host, now});
+  }
   const bool reads = o.action == "show" || o.action == "list" || o.action == "audit";
   policy::StoreConfig sc = config.store;
   sc.read_only = reads && sc.backend == "embedded";  // beside a running server: the store as of opening
@@ -137,11 +185,7 @@ Status Run(const CampaignOptions& o) {
   char host[256] = "";
   gethostname(host, sizeof host - 1);
   campaign::Actor actor{o.who, std::string("cli@") + host, kNoTime};
-  if (!o.now.empty()) {
-    auto t = ParseTime(o.now, tz);
-    if (!t) return Status::InvalidArgument("--now: cannot parse time '" + o.now + "'");
-    actor.now = *t;
-  }
+  QM_ASSIGN_OR_RETURN(actor.now, FlagTime(o.now, tz));
   Result<campaign::Campaign> done = Status::Internal("no action");
   if (o.action == "create" || o.action == "edit") {
     if (o.file.empty()) return Status::InvalidArgument("--file is required: the campaign definition (JSON)");
@@ -193,6 +237,10 @@ Command AddCampaignCommand(CLI::App& root) {
       {"withdraw", "submitted, approved or rejected -> draft"},
       {"start", "scheduled -> running (what the scheduler does when an occurrence starts)"},
       {"complete", "running -> completed"},
+      {"dryrun", "what an occurrence would do now, for the approver: audience, customers blocked by each rule, "
+                 "sends, items, predicted clicks and conversions; nothing reserved or recorded (needs --artifacts)"},
+      {"run", "runs occurrence --occurrence of a scheduled or running campaign (its approved version only) as the "
+              "push run '<id>/<occurrence>' (running it again sends nothing twice), within its budget; writes --out"},
       {"show", "the campaign (--format json for every field)"},
       {"list", "every campaign: id, state, revision, name (--state S to filter, --format json)"},
       {"audit", "the audit log: every change with who, when, from where and what changed (--format csv|json)"},
@@ -206,6 +254,13 @@ Command AddCampaignCommand(CLI::App& root) {
       sub->add_option("--file", opts->file, "the campaign definition, a JSON object (README: Campaigns)")->required();
     } else if (name != "list") {
       sub->add_option("id", opts->id, "the campaign id")->required();
+    }
+    if (name == "dryrun" || name == "run") {
+      sub->add_option("--out", opts->out, "the send list CSV customer_id,item_id,scheduled_at,reasons")->required();
+      sub->add_option("--now", opts->now, "time of the run (ISO-8601 or epoch ms; default now)");
+      sub->add_option("--occurrence", opts->occurrence, "the occurrence, e.g. its date (the run id's second part)");
+      if (name == "run") sub->add_option("--operator", opts->who, "who starts the run (audit log)")->required();
+      continue;
     }
     if (name == "show" || name == "list" || name == "audit") {
       sub->add_option("--format", opts->format, name == "audit" ? "json (one entry a line) or csv" : "text or json")

@@ -1,7 +1,7 @@
 // Module campaign: governed marketing campaigns (issue 18, SPEC §8). May depend on: core, policy,
 // push, artifacts; nlohmann-json (private).
 //
-// A campaign is a definition (channel, audience, content, objective, its own cap and budget,
+// A campaign is a definition (channel, audience, content, objective, budget,
 // holdout share, schedule, priority) and a lifecycle:
 //
 //   draft -> submitted -> approved -> scheduled -> running -> completed
@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,7 +71,6 @@ struct Definition {
   // engine chooses among every item the channel allows.
   std::vector<std::string> items, categories, tags;
   double w_click = 1, w_convert = 0;  // the objective
-  int64_t per_customer = 1;           // sends of this campaign to one customer in all (0 = no own cap)
   int64_t budget_total = 0;           // sends in all (0 = no budget)
   int64_t budget_per_day = 0;         // sends a local day (0 = no budget)
   double holdout = 0.1;               // share of the audience kept as the campaign's control arm
@@ -105,6 +105,8 @@ struct Campaign {
   std::string created_by;
   TimeMs created_at = kNoTime, updated_at = kNoTime;
   uint64_t revision = 0;  // the record's: one more per change
+  // Sends of each occurrence run so far (an occurrence run again replaces its count).
+  std::map<std::string, int64_t> occurrences;
 
   std::string hash() const { return DefinitionHash(definition); }
   // Whether the definition is the approved one (approved and unchanged since).
@@ -158,6 +160,11 @@ class Campaigns {
                                             const std::string& reason = "", uint64_t expected_revision = 0);
   [[nodiscard]] Result<Campaign> Get(const std::string& id) const;
   [[nodiscard]] Result<std::vector<Campaign>> List() const;
+  // Records that occurrence `occurrence` of a running campaign sent `sends` (a one-off campaign
+  // then completes), with an audit entry (action "occurrence"). FailedPrecondition unless the
+  // campaign is running its approved version.
+  [[nodiscard]] Result<Campaign> RecordOccurrence(const std::string& id, const std::string& occurrence, int64_t sends,
+                                                  const Actor& actor, uint64_t expected_revision = 0);
   // The audit log, oldest first.
   [[nodiscard]] Result<std::vector<AuditEntry>> Audit(const std::string& id) const;
 

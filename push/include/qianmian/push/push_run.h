@@ -41,6 +41,12 @@ struct PushRunOptions {
   std::string summary;                      // "" = none; otherwise the summary table is written here
   std::string plot;                         // "" = none; otherwise the pressure histogram PNG
   bool progress = true;                     // progress bar with ETA on stderr
+  // A campaign's run (campaign/campaign.h RunCampaign): its content, objective and holdout (see
+  // serving::PushRequest::Campaign). Null = a plain push run.
+  std::shared_ptr<const serving::PushRequest::Campaign> campaign;
+  // At most this many sends in the run (a campaign's budget), whatever the threads; the customers
+  // left when it is spent are skipped as "campaign.budget". < 0 = no limit.
+  int64_t max_sends = -1;
   // Testing: stop as if killed after at least this many customers were processed (reserved),
   // before anything is written. < 0 = never.
   int64_t stop_after = -1;
@@ -63,6 +69,9 @@ struct PushSummary {
   std::map<std::string, int64_t> skipped_by;  // rule (blocked_by name, unknown_customer, ...) -> customers
   std::vector<double> score_quantiles;        // of sent items: min, p10, p25, p50, p75, p90, max
   std::vector<int64_t> score_histogram;       // 10 equal bins between min and max
+  std::map<std::string, int64_t> items;       // item -> sends
+  // The ranker's predictions summed over the sends: P(click) and P(convert) when shown.
+  double expected_clicks = 0, expected_conversions = 0;
   // Customers by pushes on the channel in the last 7 / 30 days, before and after this run.
   int64_t pressure[2][2][kPressureBuckets] = {};  // [before=0/after=1][7d=0/30d=1][bucket]
   double mean_pressure[2][2] = {};

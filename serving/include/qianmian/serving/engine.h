@@ -142,6 +142,22 @@ struct PushRequest {
   // out. When included they are candidates like any content and SPEC §6 exempts them from
   // consent, caps and quiet hours.
   bool include_service = false;
+  // A campaign's run (issue 18; campaign/campaign.h). Null = a plain push run.
+  struct Campaign {
+    std::string id;  // arms: "campaign:<id>=treatment" or "=holdout"
+    // Item index -> 1 when the campaign may send it; null = any item. An index past the end is
+    // not allowed (an item added since the mask was built).
+    std::shared_ptr<const std::vector<uint8_t>> allowed;
+    // When there are few allowed items, every one of them is a candidate (reason
+    // "recall:campaign"), not only those the ANN and popular sources find.
+    std::vector<uint32_t> allowed_list;
+    double w_click = -1, w_convert = -1;  // the objective; < 0 = [serving]'s
+    // Customers whose UnitValue(id, "campaign:<id>") is below this are the campaign's control
+    // group: nothing sent to them, what would have been sent recorded as a ghost (skipped_by
+    // "campaign.holdout"); not in a dry run.
+    double holdout = 0;
+  };
+  std::shared_ptr<const Campaign> campaign;
 };
 
 struct PushChoice {
@@ -163,6 +179,8 @@ struct PushChoice {
   int64_t candidates = 0;         // content considered
   // Push contacts (push_sent on the channel, other runs) in the 7 / 30 days before now.
   int pushes_7d = 0, pushes_30d = 0;
+  // The ranker's predictions summed over the chosen items: P(click) and P(convert) when shown.
+  double expected_clicks = 0, expected_conversions = 0;
 };
 
 // An item or customer as a map of items.csv / customers.csv columns to cell text.

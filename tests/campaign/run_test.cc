@@ -1,0 +1,154 @@
+// A campaign's occurrence through the engine (issue 18): only its content is sent, never more
+// than its budget whatever the threads, its holdout gets ghosts and no sends, only the approved
+// version of a scheduled or running campaign runs, and an occurrence run again sends nothing twice.
+#include "qianmian/campaign/run.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "testing/engine_fixture.h"
+
+namespace qm::campaign {
+namespace {
+
+using serving::testing::EngineTest;
+using serving::testing::kNow;
+
+class CampaignRunTest : public EngineTest {
+ protected:
+  // A scheduled, approved campaign sending content of the category most content items have.
+  Campaign Approved(const std::string& id) {
+    Campaign c;
+    c.definition.id = id;
+    c.definition.audience = "all";
+    engine_->WithDataset([&](const Dataset& ds) {
+      std::map<uint32_t, int> n;
+      for (const Item& it : ds.items) {
+        if (it.kind == ItemKind::kContent && !it.service) ++n[it.category];
+      }
+      uint32_t best = 0;
+      for (const auto& [cat, k] : n) {
+        if (k > n[best]) best = cat;
+      }
+      c.definition.categories = {ds.categories.Name(best)};
+    });
+    c.definition.holdout = 0;
+    c.state = State::kScheduled;
+    c.approved_hash = c.hash();
+    return c;
+  }
+  RunOptions Options(const std::string& occurrence, const std::string& out = "list.csv") {
+    RunOptions o;
+    o.occurrence = occurrence;
+    o.now = kNow;
+    o.out = scratch_ + "/" + out;
+    o.threads = 4;
+    o.progress = false;
+    return o;
+  }
+  // The send list's (customer, item) rows.
+  static std::vector<std::pair<std::string, std::string>> Rows(const std::string& path) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      const size_t a = line.find(','), b = line.find(',', a + 1);
+      out.emplace_back(line.substr(0, a), line.substr(a + 1, b - a - 1));
+    }
+    return out;
+  }
+};
+
+TEST_F(CampaignRunTest, SendsOnlyItsContentAndNeverMoreThanItsBudget) {
+  Open();
+  Campaign c = Approved("tips");
+  c.definition.budget_per_day = 37;
+  c.approved_hash = c.hash();
+  auto s = RunOccurrence(engine_.get(), c, Options("d1"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->sends, 37) << "4 threads, batches of up to 256: the budget still holds exactly";
+  EXPECT_EQ(s->run_id, "tips/d1");
+  EXPECT_GT(s->skipped_by.at("campaign.budget"), 1000);
+  const auto rows = Rows(scratch_ + "/list.csv");
+  ASSERT_EQ(rows.size(), 37u);
+  engine_->WithDataset([&](const Dataset& ds) {
+    for (const auto& [customer, item] : rows) {
+      const Item& it = ds.items[*ds.FindItem(item)];
+      EXPECT_EQ(ds.categories.Name(it.category), c.definition.categories[0]) << item;
+    }
+  });
+  EXPECT_GT(s->expected_clicks, 0);
+  int64_t by_item = 0;
+  for (const auto& [item, n] : s->items) by_item += n;
+  EXPECT_EQ(by_item, 37);
+
+  // The total budget: a second occurrence gets what the first left.
+  c.definition.budget_total = 50;
+  c.approved_hash = c.hash();
+  c.occurrences["d1"] = 37;
+  auto second = RunOccurrence(engine_.get(), c, Options("d2", "list2.csv"));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->sends, 13);
+  // The first occurrence again: its own sends do not count against it, and nothing is sent twice.
+  auto again = RunOccurrence(engine_.get(), c, Options("d1", "again.csv"));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->sends, 37);
+  EXPECT_EQ(again->replayed, 37);
+  EXPECT_EQ(Rows(scratch_ + "/again.csv"), rows);
+}
+
+TEST_F(CampaignRunTest, TheHoldoutGetsGhostsAndNoSends) {
+  Open();
+  Campaign c = Approved("held");
+  c.definition.holdout = 0.3;
+  c.approved_hash = c.hash();
+  auto s = RunOccurrence(engine_.get(), c, Options("d1"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const int64_t held = s->skipped_by.count("campaign.holdout") ? s->skipped_by.at("campaign.holdout") : 0;
+  EXPECT_NEAR(static_cast<double>(held) / static_cast<double>(s->audience), 0.3, 0.05);
+  std::set<std::string> sent, ghosts;
+  Status st = engine_->store()->ExportDecisions([&](const policy::DecisionRecord& d) {
+    if (d.request_id != "held/d1") return true;
+    const bool holdout = std::find(d.arms.begin(), d.arms.end(), "campaign:held=holdout") != d.arms.end();
+    if (d.kind == policy::DecisionKind::kGhost) {
+      EXPECT_TRUE(holdout) << d.customer_id;
+      ghosts.insert(d.customer_id);
+    } else {
+      EXPECT_FALSE(holdout) << d.customer_id;
+      EXPECT_NE(std::find(d.arms.begin(), d.arms.end(), "campaign:held=treatment"), d.arms.end());
+      sent.insert(d.customer_id);
+    }
+    return true;
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_GT(ghosts.size(), 100u);
+  EXPECT_EQ(static_cast<int64_t>(sent.size()), s->sent_customers);
+  for (const std::string& g : ghosts) EXPECT_EQ(sent.count(g), 0u) << g << " was both sent and held out";
+  for (const auto& [customer, item] : Rows(scratch_ + "/list.csv")) EXPECT_EQ(ghosts.count(customer), 0u);
+}
+
+TEST_F(CampaignRunTest, OnlyTheApprovedVersionOfAScheduledCampaignRuns) {
+  Open();
+  Campaign c = Approved("gate");
+  c.definition.budget_per_day = 5;  // changed after approval
+  auto changed = RunOccurrence(engine_.get(), c, Options("d1"));
+  EXPECT_EQ(changed.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(changed.status().message().find("only the approved version runs"), std::string::npos);
+  c.approved_hash = c.hash();
+  c.state = State::kApproved;
+  EXPECT_EQ(RunOccurrence(engine_.get(), c, Options("d1")).status().code(), StatusCode::kFailedPrecondition);
+  RunOptions dry = Options("d1");
+  dry.dry_run = true;
+  c.state = State::kDraft;
+  auto preview = RunOccurrence(engine_.get(), c, dry);
+  ASSERT_TRUE(preview.ok()) << "a dry run shows the approver what would happen, in any state";
+  EXPECT_EQ(preview->sends, 5);
+  EXPECT_EQ(RunOccurrence(engine_.get(), c, Options("bad/occurrence")).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace qm::campaign
