@@ -28,7 +28,8 @@ json CampaignToJson(const Campaign& c) {
           {"created_by", c.created_by},
           {"created_at", c.created_at},
           {"updated_at", c.updated_at},
-          {"occurrences", c.occurrences}};
+          {"occurrences", c.occurrences},
+          {"missed", c.missed}};
 }
 
 Result<Campaign> CampaignFromRecord(const policy::GovernedRecord& r) {
@@ -54,6 +55,7 @@ Result<Campaign> CampaignFromRecord(const policy::GovernedRecord& r) {
     c.created_at = j.at("created_at").get<TimeMs>();
     c.updated_at = j.at("updated_at").get<TimeMs>();
     if (j.contains("occurrences")) c.occurrences = j.at("occurrences").get<std::map<std::string, int64_t>>();
+    if (j.contains("missed")) c.missed = j.at("missed").get<std::vector<std::string>>();
   } catch (const json::exception&) {
     return bad();
   }
@@ -103,6 +105,18 @@ std::string CsvCell(const std::string& s) {
 Status CheckActor(const Actor& a) {
   if (a.who.empty()) return Status::InvalidArgument("'operator': required (who makes the change)");
   return Status::Ok();
+}
+
+// Whether every occurrence of the schedule has run or was missed (a schedule without any: no).
+bool AllOccurrencesDone(const Campaign& c) {
+  const std::vector<Occurrence> all = OccurrencesOf(c.definition.schedule, TimeZone::Utc());  // names only
+  if (all.empty()) return false;
+  for (const Occurrence& o : all) {
+    if (!c.occurrences.count(o.name) && std::find(c.missed.begin(), c.missed.end(), o.name) == c.missed.end()) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool IsAuthor(const Campaign& c, const std::string& who) {
@@ -306,10 +320,27 @@ Result<Campaign> Campaigns::RecordOccurrence(const std::string& id, const std::s
   }
   Campaign after = before;
   after.occurrences[occurrence] = sends;
-  after.state = before.definition.schedule.kind == "once" ? State::kCompleted : State::kRunning;
+  after.state = AllOccurrencesDone(after) ? State::kCompleted : State::kRunning;
   AuditEntry e;
   e.action = "occurrence";
   e.changes = json{{"occurrence", occurrence}, {"sends", sends}}.dump();
+  return Write(before, std::move(after), actor, std::move(e));
+}
+
+Result<Campaign> Campaigns::RecordMissed(const std::string& id, const std::string& occurrence, const Actor& actor) {
+  QM_RETURN_IF_ERROR(CheckActor(actor));
+  QM_ASSIGN_OR_RETURN(Campaign before, Get(id));
+  if (before.state != State::kScheduled && before.state != State::kRunning) {
+    return Status::FailedPrecondition("campaign '" + id + "' is " + StateName(before.state));
+  }
+  Campaign after = before;
+  if (std::find(after.missed.begin(), after.missed.end(), occurrence) == after.missed.end()) {
+    after.missed.push_back(occurrence);
+  }
+  if (AllOccurrencesDone(after)) after.state = State::kCompleted;
+  AuditEntry e;
+  e.action = "missed";
+  e.changes = json{{"occurrence", occurrence}}.dump();
   return Write(before, std::move(after), actor, std::move(e));
 }
 

@@ -249,6 +249,30 @@ Status CheckSchedule(const Schedule& s, TimeMs now, const TimeZone& tz) {
 
 }  // namespace
 
+std::vector<Occurrence> OccurrencesOf(const Schedule& s, const TimeZone& tz) {
+  constexpr size_t kMax = 5000;
+  std::vector<Occurrence> out;
+  if (s.kind == "once") {
+    if (auto at = ParseTime(s.at, tz)) out.push_back({s.at, *at});
+    return out;
+  }
+  std::vector<std::string> dates = s.dates;
+  if (s.kind == "daily" || s.kind == "weekly") {
+    auto from = ParseTime(s.from, TimeZone::Utc()), to = ParseTime(s.to, TimeZone::Utc());
+    for (TimeMs d = from ? *from : 0; from && to && d <= *to && dates.size() < kMax; d += kMsPerDay) {
+      const int weekday = static_cast<int>(((d / kMsPerDay) % 7 + 7 + 3) % 7);  // 1970-01-01: a Thursday (3)
+      if (s.kind == "weekly" && std::find(s.weekdays.begin(), s.weekdays.end(), weekday) == s.weekdays.end()) continue;
+      dates.push_back(FormatIsoUtc(d).substr(0, 10));
+    }
+  }
+  for (const std::string& date : dates) {
+    if (auto at = ParseTime(date + "T" + s.time, tz)) out.push_back({date, *at});
+    if (out.size() >= kMax) break;
+  }
+  std::sort(out.begin(), out.end(), [](const Occurrence& a, const Occurrence& b) { return a.at < b.at; });
+  return out;
+}
+
 Result<Definition> ParseDefinition(std::string_view json_text) {
   json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::InvalidArgument("a campaign definition must be valid JSON");

@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "qianmian/artifacts/manifest.h"
+#include "qianmian/campaign/scheduler.h"
 #include "qianmian/recall/two_tower.h"
 #include "server_impl.h"
 
@@ -71,6 +72,7 @@ Status Server::Impl::Init() {
   for (int i = 0; i < config.write_workers; ++i) workers.emplace_back([this, n, i] { WorkerLoop(n + i, true); });
   if (config.watch_interval > 0) watch = std::thread([this] { WatchLoop(); });
   if (config.compact_interval > 0) maintain = std::thread([this] { MaintainLoop(); });
+  if (config.campaign_tick > 0 && campaigns) scheduler = std::thread([this] { SchedulerLoop(); });
   spdlog::info("server: listening on {} with {} workers and {} write workers, queues {}, model {}", endpoint, n,
                config.write_workers, config.queue_capacity, engine->model_version());
   return Status::Ok();
@@ -334,6 +336,30 @@ void Server::Impl::MaintainLoop() {
   }
 }
 
+void Server::Impl::SchedulerLoop() {
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  campaign::SchedulerOptions o;
+  o.holder = std::string("serve@") + host + ":" + std::to_string(getpid());
+  o.grace = config.campaign_grace;
+  o.lease = config.campaign_lease;
+  o.outbox = config.campaign_outbox.empty() ? "campaign_runs" : config.campaign_outbox;
+  o.time_zone = engine->time_zone().name();
+  std::unique_lock<std::mutex> lock(watch_mu);
+  while (!watch_cv.wait_for(lock, std::chrono::milliseconds(config.campaign_tick), [&] { return stop_watch; })) {
+    lock.unlock();
+    Result<campaign::PassReport> r = campaign::RunDueOccurrences(engine, campaigns.get(), o, NowMs());
+    if (!r.ok()) {
+      spdlog::error("server: campaign scheduler: {}", r.status().message());
+    } else {
+      for (const std::string& k : r->ran) spdlog::info("server: campaign occurrence {} ran", k);
+      for (const std::string& k : r->missed) spdlog::warn("server: campaign occurrence {} missed (past the grace)", k);
+      for (const std::string& k : r->failed) spdlog::error("server: campaign occurrence {}", k);
+    }
+    lock.lock();
+  }
+}
+
 TimeMs Server::Impl::CompactionNow() {
   const TimeMs wall = NowMs();
   const TimeMs bound = started_wall + MicrosSince(started) / 1000 + kMsPerMinute;
@@ -433,7 +459,8 @@ Status Server::Stop() {
   }
   im.watch_cv.notify_all();
   if (im.watch.joinable()) im.watch.join();
-  if (im.maintain.joinable()) im.maintain.join();  // a compaction in progress finishes first
+  if (im.maintain.joinable()) im.maintain.join();    // a compaction in progress finishes first
+  if (im.scheduler.joinable()) im.scheduler.join();  // an occurrence in progress finishes first
   im.ctx.close();
   spdlog::info("server: stopped ({})", drained ? "drained" : "drain timed out");
   return drained ? Status::Ok() : Status::DeadlineExceeded("drain timed out; queued requests were answered late");

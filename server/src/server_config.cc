@@ -35,6 +35,13 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   if (c->drain_timeout < 0) t.Error("drain_timeout", "must be >= 0");
   t.ReadDuration("compact_interval", &c->compact_interval);
   if (c->compact_interval < 0) t.Error("compact_interval", "must be >= 0 (0 = never)");
+  t.ReadDuration("campaign_tick", &c->campaign_tick);
+  if (c->campaign_tick < 0) t.Error("campaign_tick", "must be >= 0 (0 = the server runs no campaign)");
+  t.ReadDuration("campaign_grace", &c->campaign_grace);
+  if (c->campaign_grace < 0) t.Error("campaign_grace", "must be >= 0");
+  t.ReadDuration("campaign_lease", &c->campaign_lease);
+  if (c->campaign_lease < kMsPerSecond) t.Error("campaign_lease", "must be >= 1s");
+  t.Read("campaign_outbox", &c->campaign_outbox);
 }
 
 }  // namespace qm::server

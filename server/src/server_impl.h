@@ -118,7 +118,7 @@ struct Server::Impl {
   TimeMs started_wall = NowMs();  // the host's wall clock when `started` was taken
 
   zmq::context_t ctx{1};
-  std::thread front, watch, maintain;
+  std::thread front, watch, maintain, scheduler;
   std::vector<std::thread> workers;  // the read lane's, then the write lane's
 
   // Queue and drain state.
@@ -159,6 +159,8 @@ struct Server::Impl {
   static bool IsAppHomeRecommend(const Job& job);
   void WatchLoop();
   void MaintainLoop();
+  // Runs the due campaign occurrences every config.campaign_tick (campaign/scheduler.h).
+  void SchedulerLoop();
   // The time a compaction runs as of: the wall clock, bounded by the wall clock at the start plus
   // the (monotonic) time the server has run, plus a minute; a host clock stepped forward must not
   // age the event record (a year ahead would compact all of it away). Logs such a step.

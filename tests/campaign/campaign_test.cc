@@ -114,6 +114,34 @@ TEST(CampaignDefinition, CanonicalJsonReadsBackAndHashesIndependentlyOfKeyOrder)
   EXPECT_EQ(d.schedule.window_from, "09:00");
 }
 
+TEST(CampaignDefinition, OccurrencesFollowTheScheduleInTheBanksTimeZone) {
+  Schedule weekly;
+  weekly.kind = "weekly";
+  weekly.time = "09:30";
+  weekly.weekdays = {0, 3};  // Monday, Thursday
+  weekly.from = "2026-12-01";
+  weekly.to = "2026-12-14";
+  const auto w = OccurrencesOf(weekly, Tz());
+  std::vector<std::string> names;
+  for (const Occurrence& o : w) names.push_back(o.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"2026-12-03", "2026-12-07", "2026-12-10", "2026-12-14"}));
+  EXPECT_EQ(w[0].at, At("2026-12-03T09:30"));
+  EXPECT_EQ(w[0].at, ParseTime("2026-12-03T01:30Z", Tz()).value()) << "09:30 in Shanghai is 01:30 UTC";
+  Schedule dates;
+  dates.kind = "dates";
+  dates.time = "20:00";
+  dates.dates = {"2026-12-24", "2026-12-01"};
+  const auto d = OccurrencesOf(dates, Tz());
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].name, "2026-12-01") << "in time order";
+  Schedule once;
+  once.kind = "once";
+  once.at = "2026-12-20T09:30";
+  ASSERT_EQ(OccurrencesOf(once, Tz()).size(), 1u);
+  EXPECT_EQ(OccurrencesOf(once, Tz())[0].name, "2026-12-20T09:30");
+  EXPECT_TRUE(OccurrencesOf(Schedule(), Tz()).empty());
+}
+
 TEST(CampaignDefinition, CheckedAgainstTheBankBeforeAnythingIsStored) {
   const Dataset ds = SmallBank();
   const TimeMs now = At("2026-12-05T10:00");
@@ -302,7 +330,7 @@ TEST_P(CampaignsTest, OccurrencesAreRecordedForARunningCampaignAndAOneOffOneComp
   for (State s : {State::kSubmitted, State::kApproved, State::kScheduled, State::kRunning}) {
     ASSERT_TRUE(campaigns_->Transition("once", s, Who(s == State::kApproved ? "bob" : "alice")).ok());
   }
-  auto done = campaigns_->RecordOccurrence("once", "2026-12-20", 3, Who("ops"));
+  auto done = campaigns_->RecordOccurrence("once", "2026-12-20T09:30", 3, Who("ops"));
   ASSERT_TRUE(done.ok());
   EXPECT_EQ(done->state, State::kCompleted);
 }

@@ -2,12 +2,15 @@
 // than its budget whatever the threads, its holdout gets ghosts and no sends, only the approved
 // version of a scheduled or running campaign runs, and an occurrence run again sends nothing twice.
 #include "qianmian/campaign/run.h"
+#include "qianmian/campaign/scheduler.h"
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "testing/engine_fixture.h"
 
@@ -148,6 +151,98 @@ TEST_F(CampaignRunTest, OnlyTheApprovedVersionOfAScheduledCampaignRuns) {
   ASSERT_TRUE(preview.ok()) << "a dry run shows the approver what would happen, in any state";
   EXPECT_EQ(preview->sends, 5);
   EXPECT_EQ(RunOccurrence(engine_.get(), c, Options("bad/occurrence")).status().code(), StatusCode::kInvalidArgument);
+}
+
+// The scheduler: a due occurrence runs once whoever else passes at the same time, a dead
+// runner's lease is taken over, and an occurrence past the grace period is missed, not run.
+class SchedulerTest : public CampaignRunTest {
+ protected:
+  void SetUp() override {
+    CampaignRunTest::SetUp();
+    Open();
+    campaigns_ = std::make_unique<Campaigns>(engine_->store(), [](const Definition&, TimeMs) { return Status::Ok(); });
+  }
+  // A campaign scheduled once at `at` (local), through the lifecycle a day before kNow.
+  void Schedule(const std::string& id, const std::string& at) {
+    Definition d = Approved(id).definition;
+    d.budget_per_day = 20;
+    d.schedule.kind = "once";
+    d.schedule.at = at;
+    const Actor alice{"alice", "test", kNow - kMsPerDay}, bob{"bob", "test", kNow - kMsPerDay};
+    ASSERT_TRUE(campaigns_->Create(d, alice).ok());
+    ASSERT_TRUE(campaigns_->Transition(id, State::kSubmitted, alice).ok());
+    ASSERT_TRUE(campaigns_->Transition(id, State::kApproved, bob).ok());
+    ASSERT_TRUE(campaigns_->Transition(id, State::kScheduled, alice).ok());
+  }
+  SchedulerOptions Options(const std::string& holder) {
+    SchedulerOptions o;
+    o.holder = holder;
+    o.outbox = scratch_ + "/outbox-" + holder;
+    o.grace = kMsPerHour;
+    return o;
+  }
+  std::string LocalAt(TimeMs t) {
+    std::string s = FormatIsoLocal(t, engine_->time_zone());  // 2026-...T..:..:..+08:00
+    return s.substr(0, 16);
+  }
+  std::unique_ptr<Campaigns> campaigns_;
+};
+
+TEST_F(SchedulerTest, ADueOccurrenceRunsExactlyOnceAcrossConcurrentRunners) {
+  const std::string at = LocalAt(kNow - 10 * kMsPerMinute);
+  Schedule("due", at);
+  Schedule("later", LocalAt(kNow + kMsPerHour));
+  Campaigns other(engine_->store(), [](const Definition&, TimeMs) { return Status::Ok(); });
+  Result<PassReport> a = Status::Internal(""), b = Status::Internal("");
+  std::thread ta([&] { a = RunDueOccurrences(engine_.get(), campaigns_.get(), Options("a"), kNow); });
+  std::thread tb([&] { b = RunDueOccurrences(engine_.get(), &other, Options("b"), kNow); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status().ToString() << " / " << b.status().ToString();
+  EXPECT_EQ(a->ran.size() + b->ran.size(), 1u) << "exactly one runner ran it";
+  EXPECT_TRUE(a->failed.empty() && b->failed.empty());
+  const std::string winner = a->ran.empty() ? "b" : "a";
+  EXPECT_EQ((a->ran.empty() ? b : a)->ran[0], "due/" + at);
+  const auto rows = Rows(scratch_ + "/outbox-" + winner + "/due/" + at + ".csv");
+  EXPECT_EQ(rows.size(), 20u) << "the budget";
+  EXPECT_FALSE(std::filesystem::exists(scratch_ + "/outbox-" + (winner == "a" ? "b" : "a") + "/due/" + at + ".csv"));
+  auto c = campaigns_->Get("due");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state, State::kCompleted);
+  EXPECT_EQ(c->occurrences.at(at), 20);
+  EXPECT_EQ(campaigns_->Get("later")->state, State::kScheduled) << "not due yet";
+  // Later passes run nothing again.
+  auto again = RunDueOccurrences(engine_.get(), campaigns_.get(), Options("a"), kNow + kMsPerMinute);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->ran.empty());
+}
+
+TEST_F(SchedulerTest, ADeadRunnersLeaseIsTakenOverAndALateOccurrenceIsMissed) {
+  const std::string at = LocalAt(kNow - 10 * kMsPerMinute);
+  Schedule("orphan", at);
+  // A runner took the lease and died (its lease expired a minute ago).
+  ASSERT_TRUE(engine_->store()
+                  ->WriteRecord("campaign_runs", "orphan/" + at, 0,
+                                R"({"state":"running","holder":"dead","expires":)" + std::to_string(kNow - kMsPerMinute) +
+                                    R"(,"sends":0})",
+                                "{}")
+                  .ok());
+  auto r = RunDueOccurrences(engine_.get(), campaigns_.get(), Options("a"), kNow);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->ran.size(), 1u) << "the expired lease was taken over";
+  EXPECT_EQ(campaigns_->Get("orphan")->state, State::kCompleted);
+
+  const std::string old = LocalAt(kNow - 3 * kMsPerHour);  // past the one-hour grace
+  Schedule("stale", old);
+  auto m = RunDueOccurrences(engine_.get(), campaigns_.get(), Options("a"), kNow);
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->ran.empty());
+  ASSERT_EQ(m->missed, std::vector<std::string>{"stale/" + old});
+  auto c = campaigns_->Get("stale");
+  EXPECT_EQ(c->state, State::kCompleted) << "its only occurrence was missed";
+  EXPECT_EQ(c->missed, std::vector<std::string>{old});
+  EXPECT_EQ(campaigns_->Audit("stale")->back().action, "missed");
+  EXPECT_FALSE(std::filesystem::exists(scratch_ + "/outbox-a/stale"));
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ void ApplyOverrides(const CommonOptions& o, EngineConfig* c) {
   if (c->store.path == policy::StoreConfig{}.path) c->store.path = c->data.dir + "/store";
   if (!o.artifacts.empty()) c->artifacts_root = o.artifacts;
   if (!o.bind.empty()) c->server.bind = o.bind;
+  if (c->server.campaign_outbox.empty()) c->server.campaign_outbox = c->data.dir + "/campaign_runs";
 }
 
 serving::EngineOptions EngineOptionsFrom(const EngineConfig& c) {

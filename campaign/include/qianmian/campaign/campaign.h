@@ -62,6 +62,15 @@ struct Schedule {
   std::string window_from, window_to;
 };
 
+struct Occurrence {
+  std::string name;  // the `at` text (once), or the local date "YYYY-MM-DD"
+  TimeMs at = kNoTime;
+};
+
+// Every occurrence of a schedule, in time order (none for kind "none"; at most 5,000). The names
+// do not depend on the time zone; the times do.
+std::vector<Occurrence> OccurrencesOf(const Schedule& s, const TimeZone& tz);
+
 struct Definition {
   std::string id;    // [A-Za-z0-9_.-], 1..64 characters: the record id and the run ids' prefix
   std::string name;  // free text
@@ -107,6 +116,7 @@ struct Campaign {
   uint64_t revision = 0;  // the record's: one more per change
   // Sends of each occurrence run so far (an occurrence run again replaces its count).
   std::map<std::string, int64_t> occurrences;
+  std::vector<std::string> missed;  // occurrences that never ran in time (scheduler.h)
 
   std::string hash() const { return DefinitionHash(definition); }
   // Whether the definition is the approved one (approved and unchanged since).
@@ -160,11 +170,15 @@ class Campaigns {
                                             const std::string& reason = "", uint64_t expected_revision = 0);
   [[nodiscard]] Result<Campaign> Get(const std::string& id) const;
   [[nodiscard]] Result<std::vector<Campaign>> List() const;
-  // Records that occurrence `occurrence` of a running campaign sent `sends` (a one-off campaign
-  // then completes), with an audit entry (action "occurrence"). FailedPrecondition unless the
-  // campaign is running its approved version.
+  // Records that occurrence `occurrence` of a running campaign sent `sends`, with an audit entry
+  // (action "occurrence"); the campaign completes when every occurrence of its schedule has run
+  // or was missed. FailedPrecondition unless the campaign is running its approved version.
   [[nodiscard]] Result<Campaign> RecordOccurrence(const std::string& id, const std::string& occurrence, int64_t sends,
                                                   const Actor& actor, uint64_t expected_revision = 0);
+  // Records that occurrence `occurrence` of a scheduled or running campaign was missed (never ran
+  // within the grace period), with an audit entry (action "missed"); completes it as above.
+  [[nodiscard]] Result<Campaign> RecordMissed(const std::string& id, const std::string& occurrence, const Actor& actor);
+  policy::EventStore* store() const { return store_; }
   // The audit log, oldest first.
   [[nodiscard]] Result<std::vector<AuditEntry>> Audit(const std::string& id) const;
 

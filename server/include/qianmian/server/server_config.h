@@ -44,6 +44,14 @@ struct ServerConfig {
   // records past [store] retention are compacted away (EventStore::Compact, in the background;
   // requests go on). 0 = never. The first run is one interval after the start.
   TimeMs compact_interval = 6 * 60 * kMsPerMinute;
+  // Campaigns (issue 18): every campaign_tick the server runs the due occurrences of scheduled
+  // campaigns, each exactly once across the replicas sharing the store (campaign/scheduler.h);
+  // 0 = never (run them with `qianmian campaign run`). An occurrence later than campaign_grace is
+  // recorded as missed; a runner's lease not marked done after campaign_lease is taken over.
+  TimeMs campaign_tick = 10 * kMsPerSecond;
+  TimeMs campaign_grace = 2 * 60 * kMsPerMinute;
+  TimeMs campaign_lease = 10 * kMsPerMinute;
+  std::string campaign_outbox;  // send lists: <outbox>/<campaign>/<occurrence>.csv ("" = <data>/campaign_runs)
 };
 
 // Reads [server] into `c`; errors name the key (e.g. "'server.workers': must be in [0, 256]").
