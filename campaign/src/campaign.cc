@@ -29,7 +29,8 @@ json CampaignToJson(const Campaign& c) {
           {"created_at", c.created_at},
           {"updated_at", c.updated_at},
           {"occurrences", c.occurrences},
-          {"missed", c.missed}};
+          {"missed", c.missed},
+          {"scheduled_at", c.scheduled_at}};
 }
 
 Result<Campaign> CampaignFromRecord(const policy::GovernedRecord& r) {
@@ -56,6 +57,7 @@ Result<Campaign> CampaignFromRecord(const policy::GovernedRecord& r) {
     c.updated_at = j.at("updated_at").get<TimeMs>();
     if (j.contains("occurrences")) c.occurrences = j.at("occurrences").get<std::map<std::string, int64_t>>();
     if (j.contains("missed")) c.missed = j.at("missed").get<std::vector<std::string>>();
+    if (j.contains("scheduled_at")) c.scheduled_at = j.at("scheduled_at").get<TimeMs>();
   } catch (const json::exception&) {
     return bad();
   }
@@ -109,9 +111,12 @@ Status CheckActor(const Actor& a) {
 
 // Whether every occurrence of the schedule has run or was missed (a schedule without any: no).
 bool AllOccurrencesDone(const Campaign& c) {
-  const std::vector<Occurrence> all = OccurrencesOf(c.definition.schedule, TimeZone::Utc());  // names only
+  // Names only (they do not depend on the zone); those before the scheduling may be a day off
+  // here, which at worst keeps a campaign running until its last occurrence is recorded.
+  const std::vector<Occurrence> all = OccurrencesOf(c.definition.schedule, TimeZone::Utc());
   if (all.empty()) return false;
   for (const Occurrence& o : all) {
+    if (c.scheduled_at != kNoTime && o.at + kMsPerDay < c.scheduled_at) continue;
     if (!c.occurrences.count(o.name) && std::find(c.missed.begin(), c.missed.end(), o.name) == c.missed.end()) {
       return false;
     }
@@ -164,6 +169,7 @@ std::string CampaignJson(const Campaign& c) {
   j["id"] = c.definition.id;
   j["runs_approved_version"] = c.RunsApprovedVersion();
   if (c.approved_at == kNoTime) j["approved_at"] = nullptr;
+  if (c.scheduled_at == kNoTime) j["scheduled_at"] = nullptr;
   return j.dump();
 }
 
@@ -296,6 +302,7 @@ Result<Campaign> Campaigns::Transition(const std::string& id, State to, const Ac
     QM_RETURN_IF_ERROR(check_(before.definition, now));  // e.g. the schedule is now in the past
   }
   if (to == State::kPaused) after.paused_from = before.state;
+  if (to == State::kScheduled && before.scheduled_at == kNoTime) after.scheduled_at = now;
   if (to == State::kRejected || to == State::kCancelled) after.reason = reason;
   AuditEntry e;
   e.action = "transition";

@@ -105,6 +105,7 @@ Result<PassReport> RunDueOccurrences(serving::Engine* engine, Campaigns* campaig
     if (c.state != State::kScheduled && c.state != State::kRunning) continue;
     for (const Occurrence& occ : OccurrencesOf(c.definition.schedule, tz)) {
       if (occ.at > now) break;  // in time order: the rest are later
+      if (c.scheduled_at != kNoTime && occ.at < c.scheduled_at) continue;  // before it was scheduled
       if (c.occurrences.count(occ.name) ||
           std::find(c.missed.begin(), c.missed.end(), occ.name) != c.missed.end()) {
         continue;

@@ -21,8 +21,10 @@ trap cleanup EXIT
 start_redis || { bad "could not start redis-server: $(tail -2 "$W/redis.log")"; exit 1; }
 quick_bank 300 20 60 10 9
 printf '[store]\nbackend = "redis"\nredis_port = %s\nredis_prefix = "qmcamp"\n' "$REDIS_PORT" >"$W/replica.toml"
-for r in a b; do
-  start_replica $r "$W/replica.toml" || { bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; }
+printf '[server]\ncampaign_tick = "1s"\n' >>"$W/replica.toml"
+for r in a b; do  # each replica's scheduler writes its send lists to its own outbox
+  QIANMIAN_SERVER_CAMPAIGN_OUTBOX="$W/outbox-$r" start_replica $r "$W/replica.toml" ||
+    { bad "replica $r: $(tail -3 "$W/$r.log")"; exit 1; }
 done
 ok "two replicas share the Redis store"
 
@@ -129,7 +131,7 @@ $QM campaign audit spring --config "$W/replica.toml" --data "$W/bank" --format c
 # From approved to sent: a dry run for the approver, then an occurrence through the push path on
 # the shared store (the CLI beside the replicas), within the budget, its holdout kept back as
 # ghosts that a replica's `history` shows; running the occurrence again sends nothing twice.
-def sendme ',"audience":"all","content":{},"budget":{"total":40,"per_day":25},"holdout":0.3,"schedule":{"kind":"daily","time":"09:30","from":"2026-01-01","to":"2030-12-31"}' >"$W/sendme.json"
+def sendme ',"audience":"all","content":{},"budget":{"total":40,"per_day":25},"holdout":0.3,"schedule":{"kind":"daily","time":"09:30","from":"2030-01-01","to":"2030-12-31"}' >"$W/sendme.json"
 CFG=(--config "$W/replica.toml" --data "$W/bank" --artifacts "$W/art")
 $QM campaign create "${CFG[@]}" --file "$W/sendme.json" --operator alice >/dev/null 2>&1
 $QM campaign dryrun sendme "${CFG[@]}" --out "$W/dry.csv" >"$W/dry.txt" 2>&1 &&
@@ -162,6 +164,27 @@ printf '%s' "$out" | grep -q '"request_id":"sendme/d1"' && printf '%s' "$out" | 
   ok "a replica's history shows the send and its decision (run id, arm)" || bad "history: $(printf '%s' "$out" | head -c 400)"
 $QM campaign audit sendme "${CFG[@]}" --format csv | cut -d, -f5 | tail -n +2 | sort | uniq -c | tr -s ' ' >"$W/actions.txt"
 grep -q "occurrence" "$W/actions.txt" && ok "the audit log records each occurrence" || bad "audit actions: $(cat "$W/actions.txt")"
+
+# The replicas' schedulers: a campaign due in a few seconds runs once, on one replica, by itself.
+AT=$(TZ=Asia/Shanghai date -d "@$(($(date +%s) + 25))" +%Y-%m-%dT%H:%M:%S)
+def auto ",\"audience\":\"all\",\"content\":{},\"budget\":{\"total\":30,\"per_day\":30},\"holdout\":0,\"schedule\":{\"kind\":\"once\",\"at\":\"$AT\"}" >"$W/auto.json"
+for step in "create --file $W/auto.json --operator alice" "submit auto --operator alice" "approve auto --operator bob" \
+  "schedule auto --operator alice"; do
+  # shellcheck disable=SC2086  # the step is words
+  $QM campaign $step "${CFG[@]}" >>"$W/auto.log" 2>&1 || bad "campaign $step: $(tail -1 "$W/auto.log")"
+done
+state=
+for _ in $(seq 1 60); do
+  state=$($QM campaign show auto "${CFG[@]}" --format json 2>/dev/null | grep -o '"state":"[a-z]*"' | cut -d'"' -f4)
+  [ "$state" = completed ] && break
+  sleep 1
+done
+lists=$(find "$W/outbox-a/auto" "$W/outbox-b/auto" -name '*.csv' 2>/dev/null | wc -l)
+occ=$($QM campaign audit auto "${CFG[@]}" --format csv | cut -d, -f5 | grep -c '^occurrence$')
+rows=$(find "$W/outbox-a/auto" "$W/outbox-b/auto" -name '*.csv' -exec tail -n +2 {} \; 2>/dev/null | wc -l)
+[ "$state" = completed ] && [ "$lists" -eq 1 ] && [ "$occ" -eq 1 ] && [ "$rows" -eq 30 ] &&
+  ok "a scheduled occurrence ran by itself, once across two replicas (1 send list of 30, 1 audit entry, completed)" ||
+  bad "scheduler: state $state, $lists send lists, $occ occurrence entries, $rows rows; $(grep -h campaign "$W"/a.log "$W"/b.log | tail -3)"
 
 # The CLI on an embedded store: maker-checker, field errors, exit codes.
 def cli >"$W/cli.json"

@@ -117,6 +117,8 @@ struct Campaign {
   // Sends of each occurrence run so far (an occurrence run again replaces its count).
   std::map<std::string, int64_t> occurrences;
   std::vector<std::string> missed;  // occurrences that never ran in time (scheduler.h)
+  // When it was first scheduled: occurrences before it are not run nor missed.
+  TimeMs scheduled_at = kNoTime;
 
   std::string hash() const { return DefinitionHash(definition); }
   // Whether the definition is the approved one (approved and unchanged since).
