@@ -2,7 +2,8 @@
 # The demo: the whole loop in one command, on a fresh Debian machine, in a few minutes.
 #   install + build -> generate a bank -> train -> serve -> home pages of contrasting customers
 #   -> feedback changes the next page -> a cap blocks an over-contacted customer -> a WeChat
-#   push run (and its re-run sends nothing twice) -> retrain on the new events -> reload under
+#   push run (and its re-run sends nothing twice) -> a governed campaign (maker-checker, dry run,
+#   an occurrence, audit log, effect report) -> retrain on the new events -> reload under
 #   load without a failed request -> clean stop.
 # Prints what it does as it goes; exits 0. Output lands in $QM_DEMO_DIR (default out/demo).
 set -euo pipefail
@@ -150,6 +151,37 @@ print(f"   first run: {len(first)} sends; re-run: {len(fresh)} new sends (a send
 if fresh:
     sys.exit("demo: the re-run sent something twice")
 PY
+
+step "5b. A governed campaign: drafted, refused to its author, approved by a second person, sent, reported"
+# The campaign's clock: the day after NOW. Its daily occurrences run at 09:30 for a week.
+DAY1=$(TZ=Asia/Shanghai date -d "@$((NOW / 1000 + 86400))" +%Y-%m-%d)
+DAY7=$(TZ=Asia/Shanghai date -d "@$((NOW / 1000 + 7 * 86400))" +%Y-%m-%d)
+cat > "$OUT/campaign.json" <<EOF
+{"id": "demo-wealth", "name": "理财知识周", "channel": "wechat_push",
+ "audience": "tier in (affluent, private)", "content": {"categories": ["wealth_tips", "retirement_planning"]},
+ "objective": {"w_click": 1, "w_convert": 0.5}, "budget": {"total": 1500, "per_day": 1000}, "holdout": 0.2,
+ "schedule": {"kind": "daily", "time": "09:30", "from": "$DAY1", "to": "$DAY7"}, "priority": 5}
+EOF
+C=(--data "$BANK" --artifacts "$ART" --now "$((NOW + 3600000))")
+say "alice drafts it ($OUT/campaign.json): affluent and private customers, two content categories,"
+say "a budget of 1,000 sends a day and 1,500 in all, 20% held out to measure what it causes"
+"$QM" campaign create "${C[@]}" --file "$OUT/campaign.json" --operator alice | sed 's/^/   /'
+say "the dry run the approver sees before approving (nothing reserved):"
+"$QM" campaign dryrun demo-wealth "${C[@]}" --out "$OUT/campaign-dryrun.csv" | sed -n 1,16p | sed 's/^/   /'
+"$QM" campaign submit demo-wealth "${C[@]}" --operator alice > /dev/null
+say "alice tries to approve her own campaign:"
+"$QM" campaign approve demo-wealth "${C[@]}" --operator alice 2>&1 | sed 's/^/   /' || true
+"$QM" campaign approve demo-wealth "${C[@]}" --operator bob | sed -n 1,3p | sed 's/^/   /'
+"$QM" campaign schedule demo-wealth "${C[@]}" --operator alice > /dev/null
+say "the first occurrence ($DAY1 09:30) runs as push run demo-wealth/$DAY1 (serve does this by itself at"
+say "[server] campaign_tick; here by hand while the server is stopped):"
+"$QM" campaign run demo-wealth --data "$BANK" --artifacts "$ART" --operator ops --occurrence "$DAY1" \
+  --now "${DAY1}T09:30" --out "$OUT/campaign-$DAY1.csv" | grep -E "audience|sends \(|campaign\.|predicted|running" |
+  sed 's/^/   /'
+say "the audit log (who did what, from where; CSV for the auditors: campaign audit --format csv):"
+"$QM" campaign audit demo-wealth --data "$BANK" --format csv | cut -d, -f1,3-7 | sed 's/^/   /'
+say "its effect report (sent against held out; outcomes fill in as the customers' feedback arrives):"
+"$QM" campaign report demo-wealth --data "$BANK" | sed 's/^/   /'
 
 step "6. Train again on the new events, reload under load, no failed request"
 start_server

@@ -13,8 +13,8 @@ using json = nlohmann::json;
 
 constexpr const char* kCollection = "campaigns";
 
-constexpr const char* kStateNames[] = {"draft",   "submitted", "approved", "scheduled", "running",
-                                       "completed", "paused",  "rejected", "cancelled"};
+constexpr const char* kStateNames[] = {"draft",     "submitted", "approved", "scheduled", "running",
+                                       "completed", "paused",    "rejected", "cancelled"};
 
 json CampaignToJson(const Campaign& c) {
   return {{"definition", json::parse(DefinitionJson(c.definition))},
@@ -67,9 +67,9 @@ Result<Campaign> CampaignFromRecord(const policy::GovernedRecord& r) {
 
 json AuditToJson(const AuditEntry& e) {
   json changes = json::parse(e.changes.empty() ? "null" : e.changes, nullptr, false);
-  return {{"revision", e.revision}, {"ts", e.ts},           {"who", e.who},
-          {"from", e.from},         {"action", e.action},   {"from_state", e.from_state},
-          {"to_state", e.to_state}, {"hash", e.hash},       {"changes", changes.is_discarded() ? json() : changes},
+  return {{"revision", e.revision}, {"ts", e.ts},         {"who", e.who},
+          {"from", e.from},         {"action", e.action}, {"from_state", e.from_state},
+          {"to_state", e.to_state}, {"hash", e.hash},     {"changes", changes.is_discarded() ? json() : changes},
           {"reason", e.reason}};
 }
 

@@ -57,8 +57,7 @@ Status ReadStrings(const json& obj, const std::string& key, const std::string& p
   return Status::Ok();
 }
 
-Status ReadNumber(const json& obj, const std::string& key, const std::string& path, double lo, double hi,
-                  double* out) {
+Status ReadNumber(const json& obj, const std::string& key, const std::string& path, double lo, double hi, double* out) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return Status::Ok();
   if (!it->is_number()) return Bad(path + key, "must be a number");
@@ -89,8 +88,8 @@ Status ReadWhole(const json& obj, const std::string& key, const std::string& pat
 bool IsClock(const std::string& s) {
   int h = 0, m = 0;
   char tail = 0;
-  return s.size() == 5 && std::sscanf(s.c_str(), "%2d:%2d%c", &h, &m, &tail) == 2 && s[2] == ':' && h >= 0 &&
-         h < 24 && m >= 0 && m < 60;
+  return s.size() == 5 && std::sscanf(s.c_str(), "%2d:%2d%c", &h, &m, &tail) == 2 && s[2] == ':' && h >= 0 && h < 24 &&
+         m >= 0 && m < 60;
 }
 
 bool IsDate(const std::string& s) {
@@ -171,8 +170,9 @@ Status ReadContent(const json& j, Definition* d) {
 
 Status ReadDefinition(const json& j, Definition* d) {
   if (!j.is_object()) return Status::InvalidArgument("a campaign definition must be a JSON object");
-  QM_RETURN_IF_ERROR(OnlyKnown(j, "", {"id", "name", "channel", "audience", "content", "objective", "budget",
-                                       "holdout", "schedule", "priority"}));
+  QM_RETURN_IF_ERROR(OnlyKnown(
+      j, "",
+      {"id", "name", "channel", "audience", "content", "objective", "budget", "holdout", "schedule", "priority"}));
   QM_RETURN_IF_ERROR(ReadString(j, "id", "", &d->id));
   QM_RETURN_IF_ERROR(ReadString(j, "name", "", &d->name));
   QM_RETURN_IF_ERROR(ReadString(j, "channel", "", &d->channel));

@@ -48,7 +48,7 @@ Result<Take> TakeLease(policy::EventStore* store, const std::string& key, const 
     if (!Lease::Decode(cur->value, &l)) return Status::Corruption("bad lease of campaign occurrence '" + key + "'");
     if (l.state != "running") return Take::kFinished;
     if (l.expires > now) return Take::kNotOurs;  // someone runs it now
-    expected = cur->revision;                     // its runner died: take it over
+    expected = cur->revision;                    // its runner died: take it over
   } else if (cur.status().code() != StatusCode::kNotFound) {
     return cur.status();
   }
@@ -104,10 +104,9 @@ Result<PassReport> RunDueOccurrences(serving::Engine* engine, Campaigns* campaig
   for (const Campaign& c : all) {
     if (c.state != State::kScheduled && c.state != State::kRunning) continue;
     for (const Occurrence& occ : OccurrencesOf(c.definition.schedule, tz)) {
-      if (occ.at > now) break;  // in time order: the rest are later
+      if (occ.at > now) break;                                             // in time order: the rest are later
       if (c.scheduled_at != kNoTime && occ.at < c.scheduled_at) continue;  // before it was scheduled
-      if (c.occurrences.count(occ.name) ||
-          std::find(c.missed.begin(), c.missed.end(), occ.name) != c.missed.end()) {
+      if (c.occurrences.count(occ.name) || std::find(c.missed.begin(), c.missed.end(), occ.name) != c.missed.end()) {
         continue;
       }
       const std::string key = c.definition.id + "/" + occ.name;

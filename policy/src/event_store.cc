@@ -37,7 +37,9 @@ PlanOutcome RunReserving(const ContactPlan& plan, CustomerState* state, bool* ch
 }
 
 Status CheckRecordName(const std::string& collection, const std::string* id) {
-  auto bad = [](const std::string& s) { return s.empty() || s.find_first_of(std::string("{}\0", 3)) != std::string::npos; };
+  auto bad = [](const std::string& s) {
+    return s.empty() || s.find_first_of(std::string("{}\0", 3)) != std::string::npos;
+  };
   if (bad(collection)) return Status::InvalidArgument("bad record collection name '" + collection + "'");
   if (id && bad(*id)) {
     return Status::InvalidArgument("bad record id '" + *id + "': it must be non-empty, without '{', '}' or NUL");

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -161,9 +161,9 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
   const int workers =
       o.threads > 0 ? o.threads : 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const bool budgeted = o.max_sends >= 0;
-  size_t cursor = 0;                         // guarded by mu: the next customer to hand out
-  int64_t capacity = o.max_sends, out = 0;   // guarded by mu: sends left unclaimed; claims out
-  std::condition_variable returned;          // a claim came back
+  size_t cursor = 0;                        // guarded by mu: the next customer to hand out
+  int64_t capacity = o.max_sends, out = 0;  // guarded by mu: sends left unclaimed; claims out
+  std::condition_variable returned;         // a claim came back
   std::atomic<int64_t> done{0};
   std::atomic<bool> stop{false};
   std::mutex mu;  // guards first_error, total, parts, cursor, capacity, out
@@ -368,7 +368,8 @@ std::string PushSummary::Format() const {
     for (const auto& [item, n] : items) top.emplace_back(-n, item);
     std::sort(top.begin(), top.end());
     std::string t = "  items sent (most first):";
-    for (size_t k = 0; k < std::min<size_t>(top.size(), 8); ++k) t += " " + top[k].second + " " + std::to_string(-top[k].first);
+    for (size_t k = 0; k < std::min<size_t>(top.size(), 8); ++k)
+      t += " " + top[k].second + " " + std::to_string(-top[k].first);
     if (top.size() > 8) t += " ... (" + std::to_string(top.size()) + " items)";
     s += t + "\n";
   }

@@ -71,8 +71,9 @@ class Fields {
 Status CellText(const msgpack::object& v, const std::string& name, std::string* out);
 
 // The error codes of SPEC §5, in the order `stats` lists them.
-inline constexpr const char* kErrorCodes[] = {"bad_request", "unknown_op", "not_found", "overloaded", "deadline_exceeded",
-                                              "unavailable", "conflict",   "forbidden", "internal"};
+inline constexpr const char* kErrorCodes[] = {"bad_request", "unknown_op",        "not_found",
+                                              "overloaded",  "deadline_exceeded", "unavailable",
+                                              "conflict",    "forbidden",         "internal"};
 inline constexpr size_t kNumErrorCodes = std::size(kErrorCodes);
 // The index of `code` in kErrorCodes (that of "internal" for a code not listed).
 size_t ErrorCodeIndex(const char* code);

@@ -16,8 +16,8 @@
 #include <zmq.hpp>
 
 #include "codec.h"
-#include "qianmian/campaign/campaign.h"
 #include "codel.h"
+#include "qianmian/campaign/campaign.h"
 #include "qianmian/server/server.h"
 #include "reply_codec.h"
 

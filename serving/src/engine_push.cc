@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "engine_impl.h"
-#include "qianmian/experiment/assignment.h"
 #include "filter.h"
+#include "qianmian/experiment/assignment.h"
 #include "qianmian/recall/two_tower.h"
 #include "rank_stage.h"
 #include "record.h"

@@ -182,9 +182,8 @@ class CampaignsTest : public ::testing::TestWithParam<std::string> {
     auto s = policy::EventStore::Open(StoreFor(GetParam(), dir_.path()));
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
-    campaigns_ = std::make_unique<Campaigns>(store_.get(), [this](const Definition& d, TimeMs now) {
-      return CheckDefinition(d, bank_, now, Tz());
-    });
+    campaigns_ = std::make_unique<Campaigns>(
+        store_.get(), [this](const Definition& d, TimeMs now) { return CheckDefinition(d, bank_, now, Tz()); });
   }
   Actor Who(const std::string& name) const { return {name, "test", now_}; }
 
@@ -287,8 +286,7 @@ TEST_P(CampaignsTest, AnEditReturnsToDraftDropsTheApprovalAndIsAuditedAsAPatch) 
 TEST_P(CampaignsTest, TerminalStatesAndRunningCampaignsRefuseChanges) {
   ASSERT_TRUE(campaigns_->Create(Parsed(kSpring), Who("alice")).ok());
   for (State s : {State::kSubmitted, State::kApproved, State::kScheduled, State::kRunning}) {
-    ASSERT_TRUE(campaigns_->Transition("spring", s, Who(s == State::kApproved ? "bob" : "alice")).ok())
-        << StateName(s);
+    ASSERT_TRUE(campaigns_->Transition("spring", s, Who(s == State::kApproved ? "bob" : "alice")).ok()) << StateName(s);
   }
   EXPECT_EQ(campaigns_->Update(Parsed(kSpring), Who("alice")).status().code(), StatusCode::kInvalidArgument)
       << "a running campaign is paused before it is edited";
@@ -354,7 +352,8 @@ TEST_P(CampaignsTest, OnlyTheApprovedVersionIsScheduled) {
 }
 
 TEST_P(CampaignsTest, ConcurrentApproversAndAnEditRacingAnApprovalHaveExactlyOneWinner) {
-  Campaigns other(store_.get(), [this](const Definition& d, TimeMs now) { return CheckDefinition(d, bank_, now, Tz()); });
+  Campaigns other(store_.get(),
+                  [this](const Definition& d, TimeMs now) { return CheckDefinition(d, bank_, now, Tz()); });
   for (int round = 0; round < 10; ++round) {
     Definition d = Parsed(kSpring);
     d.id = "race" + std::to_string(round);

@@ -2,6 +2,7 @@
 // than its budget whatever the threads, its holdout gets ghosts and no sends, only the approved
 // version of a scheduled or running campaign runs, and an occurrence run again sends nothing twice.
 #include "qianmian/campaign/run.h"
+#include "qianmian/campaign/report.h"
 #include "qianmian/campaign/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -153,6 +154,42 @@ TEST_F(CampaignRunTest, OnlyTheApprovedVersionOfAScheduledCampaignRuns) {
   EXPECT_EQ(RunOccurrence(engine_.get(), c, Options("bad/occurrence")).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(CampaignRunTest, TheEffectReportComparesTheSentWithTheHoldoutOfTheSameSelection) {
+  Open();
+  Campaign c = Approved("eff");
+  c.definition.holdout = 0.5;
+  c.approved_hash = c.hash();
+  auto s = RunOccurrence(engine_.get(), c, Options("d1"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  // Every customer sent to opens and clicks what they were sent; no one held out clicks.
+  std::vector<serving::FeedbackEvent> events;
+  for (const auto& [customer, item] : Rows(scratch_ + "/list.csv")) {
+    for (const char* type : {"push_open", "click"}) {
+      events.push_back({kNow + kMsPerHour, customer, item, type, "wechat_push", "eff/d1"});
+    }
+  }
+  auto fed = engine_->Feedback(events);
+  ASSERT_TRUE(fed.ok() && fed->rejected.empty());
+  auto r = ReportCampaign(engine_->store(), c, kNoTime);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->treatment_customers, s->sent_customers);
+  EXPECT_NEAR(static_cast<double>(r->holdout_customers) / (r->holdout_customers + r->treatment_customers), 0.5, 0.08);
+  EXPECT_FALSE(r->ratio.mismatch);
+  EXPECT_DOUBLE_EQ(r->treatment[1].mean, 1.0) << "each one clicked once";
+  EXPECT_DOUBLE_EQ(r->holdout[1].mean, 0.0);
+  EXPECT_DOUBLE_EQ(r->lift[1].difference, 1.0);
+  EXPECT_LT(r->lift[1].p_value, 1e-6);
+  EXPECT_DOUBLE_EQ(r->lift[2].difference, 0.0) << "no conversions either side";
+  // Events before `to` only: none counted at kNow.
+  auto before = ReportCampaign(engine_->store(), c, kNow);
+  ASSERT_TRUE(before.ok());
+  EXPECT_DOUBLE_EQ(before->treatment[1].mean, 0.0);
+  EXPECT_NE(r->Format().find("clicks"), std::string::npos);
+  EXPECT_NE(r->Json().find("\"holdout_customers\""), std::string::npos);
+  Campaign none = Approved("none");
+  EXPECT_EQ(ReportCampaign(engine_->store(), none, kNoTime).status().code(), StatusCode::kNotFound);
+}
+
 // The scheduler: a due occurrence runs once whoever else passes at the same time, a dead
 // runner's lease is taken over, and an occurrence past the grace period is missed, not run.
 class SchedulerTest : public CampaignRunTest {
@@ -223,8 +260,8 @@ TEST_F(SchedulerTest, ADeadRunnersLeaseIsTakenOverAndALateOccurrenceIsMissed) {
   // A runner took the lease and died (its lease expired a minute ago).
   ASSERT_TRUE(engine_->store()
                   ->WriteRecord("campaign_runs", "orphan/" + at, 0,
-                                R"({"state":"running","holder":"dead","expires":)" + std::to_string(kNow - kMsPerMinute) +
-                                    R"(,"sends":0})",
+                                R"({"state":"running","holder":"dead","expires":)" +
+                                    std::to_string(kNow - kMsPerMinute) + R"(,"sends":0})",
                                 "{}")
                   .ok());
   auto r = RunDueOccurrences(engine_.get(), campaigns_.get(), Options("a"), kNow);

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "engine_config.h"
 #include "qianmian/campaign/campaign.h"
+#include "qianmian/campaign/report.h"
 #include "qianmian/campaign/run.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/time.h"
@@ -30,11 +31,12 @@ struct CampaignOptions {
   std::string file;    // create, edit: the definition (JSON)
   std::string who;     // --operator
   std::string reason;
-  std::string state;   // list: only this state
+  std::string state;  // list: only this state
   std::string format = "text";
   std::string out;
   std::string now;
   std::string occurrence;  // run
+  std::string to;          // report
   int64_t revision = 0;
 };
 
@@ -139,9 +141,10 @@ Status Run(const CampaignOptions& o) {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     QM_ASSIGN_OR_RETURN(TimeMs now, FlagTime(o.now, tz));
-    return RunThroughEngine(o, config, tz, campaign::Actor{o.who.empty() ? "dryrun" : o.who, std::string("cli@") + host, now});
+    return RunThroughEngine(o, config, tz,
+                            campaign::Actor{o.who.empty() ? "dryrun" : o.who, std::string("cli@") + host, now});
   }
-  const bool reads = o.action == "show" || o.action == "list" || o.action == "audit";
+  const bool reads = o.action == "show" || o.action == "list" || o.action == "audit" || o.action == "report";
   policy::StoreConfig sc = config.store;
   sc.read_only = reads && sc.backend == "embedded";  // beside a running server: the store as of opening
   QM_ASSIGN_OR_RETURN(std::unique_ptr<policy::EventStore> store, policy::EventStore::Open(sc));
@@ -173,6 +176,12 @@ Status Run(const CampaignOptions& o) {
   if (o.action == "show") {
     QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns.Get(o.id));
     return WriteOut(o.out, o.format == "json" ? campaign::CampaignJson(c) + "\n" : Summary(c));
+  }
+  if (o.action == "report") {
+    QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns.Get(o.id));
+    QM_ASSIGN_OR_RETURN(TimeMs to, FlagTime(o.to, tz));
+    QM_ASSIGN_OR_RETURN(campaign::CampaignReport r, campaign::ReportCampaign(store.get(), c, to));
+    return WriteOut(o.out, o.format == "json" ? r.Json() + "\n" : r.Format());
   }
   if (o.action == "audit") {
     QM_ASSIGN_OR_RETURN(std::vector<campaign::AuditEntry> entries, campaigns.Audit(o.id));
@@ -237,10 +246,16 @@ Command AddCampaignCommand(CLI::App& root) {
       {"withdraw", "submitted, approved or rejected -> draft"},
       {"start", "scheduled -> running (what the scheduler does when an occurrence starts)"},
       {"complete", "running -> completed"},
-      {"dryrun", "what an occurrence would do now, for the approver: audience, customers blocked by each rule, "
-                 "sends, items, predicted clicks and conversions; nothing reserved or recorded (needs --artifacts)"},
-      {"run", "runs occurrence --occurrence of a scheduled or running campaign (its approved version only) as the "
-              "push run '<id>/<occurrence>' (running it again sends nothing twice), within its budget; writes --out"},
+      {"dryrun",
+       "what an occurrence would do now, for the approver: audience, customers blocked by each rule, "
+       "sends, items, predicted clicks and conversions; nothing reserved or recorded (needs --artifacts)"},
+      {"run",
+       "runs occurrence --occurrence of a scheduled or running campaign (its approved version only) as the "
+       "push run '<id>/<occurrence>' (running it again sends nothing twice), within its budget; writes --out"},
+      {"report",
+       "the effect report: the customers sent to against those its holdout kept back (the same "
+       "selection), per customer since their first decision: push opens, clicks, conversions, opt-outs, "
+       "with 95% intervals and the lift (--to TIME, --format json)"},
       {"show", "the campaign (--format json for every field)"},
       {"list", "every campaign: id, state, revision, name (--state S to filter, --format json)"},
       {"audit", "the audit log: every change with who, when, from where and what changed (--format csv|json)"},
@@ -262,7 +277,10 @@ Command AddCampaignCommand(CLI::App& root) {
       if (name == "run") sub->add_option("--operator", opts->who, "who starts the run (audit log)")->required();
       continue;
     }
-    if (name == "show" || name == "list" || name == "audit") {
+    if (name == "report") {
+      sub->add_option("--to", opts->to, "count outcomes before this time (default: everything recorded)");
+    }
+    if (name == "show" || name == "list" || name == "audit" || name == "report") {
       sub->add_option("--format", opts->format, name == "audit" ? "json (one entry a line) or csv" : "text or json")
           ->check(CLI::IsMember({"text", "json", "csv"}));
       sub->add_option("--out", opts->out, "write to this file (atomically) instead of stdout");

@@ -40,10 +40,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("qianmian ") + qm::kQianmianVersion);
   std::vector<qm::tools::Command> commands = {
-      qm::tools::AddGenerateCommand(app), qm::tools::AddImportCommand(app), qm::tools::AddInspectCommand(app),
-      qm::tools::AddTrainCommand(app),    qm::tools::AddEvalCommand(app),   qm::tools::AddRecommendCommand(app),
-      qm::tools::AddServeCommand(app),    qm::tools::AddClientCommand(app), qm::tools::AddBenchCommand(app),
-      qm::tools::AddPushCommand(app),     qm::tools::AddReportCommand(app), qm::tools::AddSimulateCommand(app),
+      qm::tools::AddGenerateCommand(app), qm::tools::AddImportCommand(app),   qm::tools::AddInspectCommand(app),
+      qm::tools::AddTrainCommand(app),    qm::tools::AddEvalCommand(app),     qm::tools::AddRecommendCommand(app),
+      qm::tools::AddServeCommand(app),    qm::tools::AddClientCommand(app),   qm::tools::AddBenchCommand(app),
+      qm::tools::AddPushCommand(app),     qm::tools::AddReportCommand(app),   qm::tools::AddSimulateCommand(app),
       qm::tools::AddExportCommand(app),   qm::tools::AddCampaignCommand(app),
   };
   try {

@@ -52,10 +52,10 @@ std::optional<State> ParseState(std::string_view name);
 
 // When a campaign's occurrences run, in the bank's time zone.
 struct Schedule {
-  std::string kind = "none";  // "none" (not set yet) | "once" | "daily" | "weekly" | "dates"
-  std::string at;             // once: local date and time, "2026-12-10T09:30"
-  std::string time;           // daily, weekly, dates: local "HH:MM"
-  std::vector<int> weekdays;  // weekly: 0 = Monday .. 6 = Sunday
+  std::string kind = "none";       // "none" (not set yet) | "once" | "daily" | "weekly" | "dates"
+  std::string at;                  // once: local date and time, "2026-12-10T09:30"
+  std::string time;                // daily, weekly, dates: local "HH:MM"
+  std::vector<int> weekdays;       // weekly: 0 = Monday .. 6 = Sunday
   std::vector<std::string> dates;  // dates: local "YYYY-MM-DD"
   std::string from, to;            // daily, weekly: first and last local date ("YYYY-MM-DD")
   // The send window (local "HH:MM", both or neither): an occurrence outside it is not started.

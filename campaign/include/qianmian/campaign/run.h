@@ -27,7 +27,6 @@ struct RunOptions {
 // "campaign:<id>=holdout"), and at most its budget: min(per_day, total minus the sends of its
 // other occurrences). A real run requires the approved version (RunsApprovedVersion) in state
 // scheduled or running: FailedPrecondition otherwise. A dry run works in any state.
-[[nodiscard]] Result<push::PushSummary> RunOccurrence(serving::Engine* engine, const Campaign& c,
-                                                      const RunOptions& o);
+[[nodiscard]] Result<push::PushSummary> RunOccurrence(serving::Engine* engine, const Campaign& c, const RunOptions& o);
 
 }  // namespace qm::campaign

@@ -21,7 +21,7 @@
 namespace qm::campaign {
 
 struct SchedulerOptions {
-  std::string holder;                // who runs (e.g. "serve@host:pid"): the lease's holder and the audit's who
+  std::string holder;                    // who runs (e.g. "serve@host:pid"): the lease's holder and the audit's who
   TimeMs grace = 2 * 60 * kMsPerMinute;  // an occurrence this late still runs; later it is missed
   TimeMs lease = 10 * kMsPerMinute;      // a running lease not marked done by then is taken over
   std::string outbox;                    // send lists go to <outbox>/<campaign>/<occurrence>.csv
