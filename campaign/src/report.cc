@@ -86,7 +86,8 @@ std::string CampaignReport::Format() const {
   s += "  per customer since their first decision    treatment [95%]            holdout [95%]              lift "
        "[95%] (p)\n";
   for (int m = 0; m < kMetrics; ++m) {
-    std::snprintf(buf, sizeof buf, "  %-40s %7.4f [%7.4f, %7.4f]  %7.4f [%7.4f, %7.4f]  %+8.4f [%+.4f, %+.4f] (p=%.3g)\n",
+    std::snprintf(buf, sizeof buf,
+                  "  %-40s %7.4f [%7.4f, %7.4f]  %7.4f [%7.4f, %7.4f]  %+8.4f [%+.4f, %+.4f] (p=%.3g)\n",
                   kMetricNames[m], treatment[m].mean, treatment[m].low, treatment[m].high, holdout[m].mean,
                   holdout[m].low, holdout[m].high, lift[m].difference, lift[m].low, lift[m].high, lift[m].p_value);
     s += buf;
@@ -98,20 +99,23 @@ std::string CampaignReport::Format() const {
 }
 
 std::string CampaignReport::Json() const {
-  nlohmann::json j = {{"campaign", campaign},
-                      {"treatment_customers", treatment_customers},
-                      {"holdout_customers", holdout_customers},
-                      {"sample_ratio", {{"chi_square", ratio.chi_square}, {"p_value", ratio.p_value},
-                                        {"mismatch", ratio.mismatch}}}};
+  nlohmann::json j = {
+      {"campaign", campaign},
+      {"treatment_customers", treatment_customers},
+      {"holdout_customers", holdout_customers},
+      {"sample_ratio", {{"chi_square", ratio.chi_square}, {"p_value", ratio.p_value}, {"mismatch", ratio.mismatch}}}};
   for (int m = 0; m < kMetrics; ++m) {
     auto mi = [](const experiment::MeanInterval& x) {
       return nlohmann::json{{"n", x.n}, {"mean", x.mean}, {"low", x.low}, {"high", x.high}};
     };
     j["metrics"][kMetricNames[m]] = {{"treatment", mi(treatment[m])},
                                      {"holdout", mi(holdout[m])},
-                                     {"lift", {{"difference", lift[m].difference}, {"low", lift[m].low},
-                                               {"high", lift[m].high}, {"p_value", lift[m].p_value},
-                                               {"relative", lift[m].relative}}}};
+                                     {"lift",
+                                      {{"difference", lift[m].difference},
+                                       {"low", lift[m].low},
+                                       {"high", lift[m].high},
+                                       {"p_value", lift[m].p_value},
+                                       {"relative", lift[m].relative}}}};
   }
   return j.dump(2);
 }

@@ -13,7 +13,8 @@
 namespace qm::campaign {
 namespace {
 
-using policy::testing::RedisServer;
+using policy::testing::BackendStarted;
+using policy::testing::SkipReason;
 using policy::testing::StoreFor;
 using policy::testing::TempDir;
 
@@ -175,10 +176,8 @@ TEST(CampaignDefinition, CheckedAgainstTheBankBeforeAnythingIsStored) {
 class CampaignsTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "redis") {
-      if (!RedisServer::Installed()) GTEST_SKIP() << RedisServer::kBinary << " is not installed";
-      ASSERT_NE(RedisServer::Port(), 0) << "could not start a private redis-server";
-    }
+    if (const std::string why = SkipReason(GetParam()); !why.empty()) GTEST_SKIP() << why;
+    ASSERT_TRUE(BackendStarted(GetParam())) << "could not start a private redis-server";
     auto s = policy::EventStore::Open(StoreFor(GetParam(), dir_.path()));
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();

@@ -20,10 +20,8 @@ using namespace qm::policy::testing;  // NOLINT
 class EventStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "redis") {
-      if (!RedisServer::Installed()) GTEST_SKIP() << RedisServer::kBinary << " is not installed";
-      ASSERT_NE(RedisServer::Port(), 0) << "could not start a private redis-server";
-    }
+    if (const std::string why = SkipReason(GetParam()); !why.empty()) GTEST_SKIP() << why;
+    ASSERT_TRUE(BackendStarted(GetParam())) << "could not start a private redis-server";
     config_ = StoreFor(GetParam(), dir_.path());
     auto s = EventStore::Open(config_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();

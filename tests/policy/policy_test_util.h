@@ -227,4 +227,12 @@ inline bool Has(const Decision& d, const std::string& rule) {
   return false;
 }
 
+// Why a test of `backend` ("embedded" or "redis") is skipped: "" when it can run; for redis, when
+// redis-server is not installed. (Installed but unable to start is a failure: RedisServer::Port()
+// is then 0, and BackendStarted says so.)
+inline std::string SkipReason(const std::string& backend) {
+  return backend == "redis" && !RedisServer::Installed() ? std::string(RedisServer::kBinary) + " is not installed" : "";
+}
+inline bool BackendStarted(const std::string& backend) { return backend != "redis" || RedisServer::Port() != 0; }
+
 }  // namespace qm::policy::testing
