@@ -186,6 +186,34 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
   return impl_->PushBatch(req, choices);
 }
 
+namespace {
+
+// A campaign's own content (PushRequest::Campaign::allowed_list): the k items of it nearest the
+// customer's embedding u (two-tower u.v) become candidates, so a campaign ranks no more
+// candidates than a plain push however many items it allows, and a small campaign's items are
+// candidates even when the ANN over all content finds none of them.
+template <class Keep>
+void AddCampaignContent(const Model& md, const PushRequest::Campaign& c, const float* u, int k, CandidateSet* set,
+                        Keep keep) {
+  std::vector<std::pair<float, uint32_t>> near;
+  near.reserve(c.allowed_list.size());
+  for (uint32_t it : c.allowed_list) {
+    if (it >= md.item_row.size() || md.item_row[it] < 0) continue;
+    const float* v = md.Embedding(it);
+    float dot = 0;
+    for (int j = 0; j < md.dim; ++j) dot += u[j] * v[j];
+    near.emplace_back(-dot, it);
+  }
+  const size_t take = std::min(near.size(), static_cast<size_t>(std::max(k, 1)));
+  std::partial_sort(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(take), near.end());
+  for (size_t j = 0; j < take; ++j) {
+    const uint32_t it = near[j].second;
+    if (!set->Contains(it) && keep(it)) set->Add(it, Source::kCampaign, 0);
+  }
+}
+
+}  // namespace
+
 Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, ChannelId channel, TimeMs now,
                                 const ProfileBatch& pb, const std::vector<RequestSettings>& rs,
                                 const std::vector<PushChoice*>& out, std::vector<CandidateSet>* sets,
@@ -209,7 +237,7 @@ Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, Channel
   for (size_t r = 0; r < n; ++r) {
     const Profile& p = pb.profiles[r];
     const Customer& cu = p.customer(ds);
-    const size_t campaign_items = req.campaign ? req.campaign->allowed_list.size() : 0;
+    const size_t campaign_items = req.campaign ? static_cast<size_t>(std::max(k_ann, 1)) : 0;
     CandidateSet& set = sets->emplace_back(static_cast<size_t>(k_ann + sc.push_popular) + campaign_items, &retired);
     // A holdout / control customer: service items only, the marketing ones counted as withheld.
     const char* withheld = rs[r].withheld_by;
@@ -221,11 +249,7 @@ Status Engine::Impl::PushRecall(const Model& md, const PushRequest& req, Channel
     };
     AddRows(md, labels.data() + r * k_ann, k_ann, Source::kAnn, &set, keep_r);
     RecallPushPopular(popular, ds, channel, cu.tier, sc.push_popular, &set, keep_r);
-    if (req.campaign) {  // a campaign with few items: every one of them is a candidate
-      for (uint32_t it : req.campaign->allowed_list) {
-        if (it < ds.items.size() && !set.Contains(it) && keep_r(it)) set.Add(it, Source::kCampaign, 0);
-      }
-    }
+    if (req.campaign) AddCampaignContent(md, *req.campaign, pb.u.data() + r * md.dim, k_ann, &set, keep_r);
     out[r]->candidates = static_cast<int64_t>(set.size());
     for (const Candidate& c : set.candidates()) {
       StaticBlocked(*rs[r].policy, ds, cu, p.activity.clicked, c.item, channel, now, &blocked);

@@ -22,11 +22,11 @@ struct RunOptions {
 };
 
 // Runs one occurrence of `c` as a push run on its channel and audience, its content only (explicit
-// items, or the items of its categories / tags; every one of them a candidate when there are at
-// most 2,000), ranked by its objective, its holdout share kept back as ghosts (the arm
-// "campaign:<id>=holdout"), and at most its budget: min(per_day, total minus the sends of its
-// other occurrences). A real run requires the approved version (RunsApprovedVersion) in state
-// scheduled or running: FailedPrecondition otherwise. A dry run works in any state.
+// items, or the items of its categories / tags; when there are at most 2,000, the push_ann of them
+// nearest each customer are candidates beside what the ANN finds), ranked by its objective, its holdout share kept back
+// as ghosts (the arm "campaign:<id>=holdout"), and at most its budget: min(per_day, total minus the sends of its other
+// occurrences). A real run requires the approved version (RunsApprovedVersion) in state scheduled or running:
+// FailedPrecondition otherwise. A dry run works in any state.
 [[nodiscard]] Result<push::PushSummary> RunOccurrence(serving::Engine* engine, const Campaign& c, const RunOptions& o);
 
 }  // namespace qm::campaign

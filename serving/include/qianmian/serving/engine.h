@@ -148,8 +148,9 @@ struct PushRequest {
     // Item index -> 1 when the campaign may send it; null = any item. An index past the end is
     // not allowed (an item added since the mask was built).
     std::shared_ptr<const std::vector<uint8_t>> allowed;
-    // When there are few allowed items, every one of them is a candidate (reason
-    // "recall:campaign"), not only those the ANN and popular sources find.
+    // When there are few allowed items (their indexes here), the [serving] push_ann of them nearest
+    // the customer (two-tower u.v) are candidates too (reason "recall:campaign"), beside those the
+    // ANN over all content and the popular lists find.
     std::vector<uint32_t> allowed_list;
     double w_click = -1, w_convert = -1;  // the objective; < 0 = [serving]'s
     // Customers whose UnitValue(id, "campaign:<id>") is below this are the campaign's control
