@@ -10,15 +10,7 @@ QM=${1:?usage: campaign_test.sh QIANMIAN}
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
   { echo "redis-server or redis-cli is not installed: skipped"; exit 77; }
 source "$(dirname "$0")/lib.sh"
-REDIS_PID=
-cleanup() {
-  for p in "${REPLICA_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  if [ -n "$REDIS_PID" ]; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-start_redis || { bad "could not start redis-server: $(tail -2 "$W/redis.log")"; exit 1; }
+private_redis
 quick_bank 300 20 60 10 9
 printf '[store]\nbackend = "redis"\nredis_port = %s\nredis_prefix = "qmcamp"\n' "$REDIS_PORT" >"$W/replica.toml"
 printf '[server]\ncampaign_tick = "1s"\n' >>"$W/replica.toml"

@@ -11,14 +11,7 @@ QM=${1:?usage: failover_test.sh QIANMIAN}
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
   { echo "redis-server or redis-cli is not installed: skipped"; exit 77; }
 source "$(dirname "$0")/lib.sh"
-REDIS_PID=
-cleanup() {
-  for p in "${REPLICA_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  if [ -n "$REDIS_PID" ]; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
-start_redis || { bad "could not start redis-server: $(tail -2 "$W/redis.log")"; exit 1; }
+private_redis
 ok "redis-server on 127.0.0.1:$REDIS_PORT"
 quick_bank 400 20 60 10 17
 cat >"$W/replica.toml" <<EOF

@@ -93,6 +93,20 @@ start_redis() {
   return 1
 }
 
+# private_redis: for tests of replicas sharing a private redis-server. Sets an EXIT trap that kills
+# the replicas (start_replica), stops the redis-server and removes $W, then start_redis; the test
+# fails at once when none starts.
+private_redis() {
+  REDIS_PID=
+  trap stop_replicas_and_redis EXIT
+  start_redis || { bad "could not start redis-server: $(tail -2 "$W/redis.log")"; exit 1; }
+}
+stop_replicas_and_redis() {
+  for p in "${REPLICA_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  if [ -n "${REDIS_PID:-}" ]; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
+  rm -rf "$W"
+}
+
 # start_replica NAME CONFIG: `serve --config CONFIG` on $W/bank and $W/art at ipc://$W/NAME.sock
 # (log $W/NAME.log), its pid in REPLICA_PID[NAME]; waits until it answers (1 if it does not).
 declare -A REPLICA_PID

@@ -9,16 +9,9 @@ QM=${1:?usage: replicas_test.sh QIANMIAN}
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
   { echo "redis-server or redis-cli is not installed: skipped"; exit 77; }
 source "$(dirname "$0")/lib.sh"
-REDIS_PID=
-cleanup() {
-  for p in "${REPLICA_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  if [ -n "$REDIS_PID" ]; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
 
 # A private redis-server on a free loopback port.
-start_redis || { bad "could not start redis-server: $(tail -2 "$W/redis.log")"; exit 1; }
+private_redis
 PORT=$REDIS_PORT
 ok "redis-server on 127.0.0.1:$PORT"
 

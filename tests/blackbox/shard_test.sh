@@ -11,13 +11,7 @@ QM=${1:?usage: shard_test.sh QIANMIAN}
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
   { echo "redis-server or redis-cli is not installed: skipped"; exit 77; }
 source "$(dirname "$0")/lib.sh"
-REDIS_PID=
-cleanup() {
-  if [ -n "$REDIS_PID" ]; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
-start_redis || { bad "could not start redis-server: $(tail -2 "$W/redis.log")"; exit 1; }
+private_redis
 ok "redis-server on 127.0.0.1:$REDIS_PORT"
 
 quick_bank 1500 30 200 14 21
