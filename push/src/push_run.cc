@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "qianmian/core/file.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/core/time.h"
 
@@ -46,22 +47,6 @@ Status CheckWritable(const std::string& path, const char* what) {
   if (!f) return Status::IoError(std::string("cannot write ") + what + " '" + path + "'");
   std::fclose(f);
   std::remove(tmp.c_str());
-  return Status::Ok();
-}
-
-// Writes `data` to path atomically: temp file, fsync, rename.
-Status WriteAtomically(const std::string& path, const std::vector<std::string>& parts) {
-  const std::string tmp = TempPath(path);
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return Status::IoError("cannot write '" + path + "'");
-  bool ok = true;
-  for (const auto& p : parts) ok = ok && std::fwrite(p.data(), 1, p.size(), f) == p.size();
-  ok = ok && std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Status::IoError("writing '" + path + "' failed");
-  }
   return Status::Ok();
 }
 
@@ -328,8 +313,8 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
   std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::string> rows = {"customer_id,item_id,scheduled_at,reasons\n"};
   for (auto& [_, part] : parts) rows.push_back(std::move(part));
-  QM_RETURN_IF_ERROR(WriteAtomically(o.out, rows));
-  if (!o.summary.empty()) QM_RETURN_IF_ERROR(WriteAtomically(o.summary, {sum.Format()}));
+  QM_RETURN_IF_ERROR(WriteFileAtomically(o.out, rows));
+  if (!o.summary.empty()) QM_RETURN_IF_ERROR(WriteFileAtomically(o.summary, {sum.Format()}));
   if (!o.plot.empty()) QM_RETURN_IF_ERROR(WritePressurePlot(sum, o.plot));
   return sum;
 }

@@ -16,6 +16,7 @@
 #include "qianmian/campaign/report.h"
 #include "qianmian/campaign/run.h"
 #include "qianmian/core/dataset.h"
+#include "qianmian/core/file.h"
 #include "qianmian/core/time.h"
 #include "qianmian/policy/event_store.h"
 #include "qianmian/serving/engine.h"
@@ -64,17 +65,8 @@ Result<std::string> ReadFile(const std::string& path) {
 }
 
 Status WriteOut(const std::string& path, const std::string& text) {
-  if (path.empty() || path == "-") {
-    std::fputs(text.c_str(), stdout);
-    return Status::Ok();
-  }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f << text;
-    if (!f.flush()) return Status::IoError("cannot write '" + tmp + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IoError("cannot rename '" + tmp + "' into place");
+  if (!path.empty() && path != "-") return WriteFileAtomically(path, {text});
+  std::fputs(text.c_str(), stdout);
   return Status::Ok();
 }
 
