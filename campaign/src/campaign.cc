@@ -296,7 +296,7 @@ Result<Campaign> Campaigns::Transition(const std::string& id, State to, const Ac
     }
   }
   if (to == State::kScheduled && before.state == State::kApproved) {
-    if (before.definition.schedule.kind == "none") {
+    if (before.definition.schedule.kind == "none" && !before.definition.triggered()) {
       return Status::InvalidArgument("campaign '" + id + "' has no schedule: edit its 'schedule' first");
     }
     QM_RETURN_IF_ERROR(check_(before.definition, now));  // e.g. the schedule is now in the past

@@ -9,6 +9,7 @@
 
 #include "qianmian/artifacts/manifest.h"
 #include "qianmian/campaign/campaign.h"
+#include "qianmian/campaign/trigger.h"
 #include "qianmian/push/audience.h"
 
 namespace qm::campaign {
@@ -168,11 +169,23 @@ Status ReadContent(const json& j, Definition* d) {
   return Status::Ok();
 }
 
+Status ReadTrigger(const json& j, Trigger* t) {
+  if (!j.is_object()) return Bad("trigger", "must be an object {event, condition, delay_s, expiry_s}");
+  QM_RETURN_IF_ERROR(OnlyKnown(j, "trigger", {"event", "condition", "delay_s", "expiry_s"}));
+  QM_RETURN_IF_ERROR(ReadString(j, "event", "trigger.", &t->event));
+  QM_RETURN_IF_ERROR(ReadString(j, "condition", "trigger.", &t->condition));
+  QM_RETURN_IF_ERROR(ReadWhole(j, "delay_s", "trigger.", 0, 30 * 86400, &t->delay_s));
+  QM_RETURN_IF_ERROR(ReadWhole(j, "expiry_s", "trigger.", 1, 90 * 86400, &t->expiry_s));
+  if (t->event.empty()) return Bad("trigger.event", "required: the event type that fires the campaign");
+  if (t->delay_s >= t->expiry_s) return Bad("trigger.delay_s", "must be less than expiry_s");
+  return Status::Ok();
+}
+
 Status ReadDefinition(const json& j, Definition* d) {
   if (!j.is_object()) return Status::InvalidArgument("a campaign definition must be a JSON object");
-  QM_RETURN_IF_ERROR(OnlyKnown(
-      j, "",
-      {"id", "name", "channel", "audience", "content", "objective", "budget", "holdout", "schedule", "priority"}));
+  QM_RETURN_IF_ERROR(OnlyKnown(j, "",
+                               {"id", "name", "channel", "audience", "content", "objective", "budget", "holdout",
+                                "schedule", "priority", "trigger"}));
   QM_RETURN_IF_ERROR(ReadString(j, "id", "", &d->id));
   QM_RETURN_IF_ERROR(ReadString(j, "name", "", &d->name));
   QM_RETURN_IF_ERROR(ReadString(j, "channel", "", &d->channel));
@@ -203,6 +216,12 @@ Status ReadDefinition(const json& j, Definition* d) {
   QM_RETURN_IF_ERROR(ReadWhole(j, "priority", "", -1000, 1000, &priority));
   d->priority = static_cast<int>(priority);
   if (auto s = j.find("schedule"); s != j.end() && !s->is_null()) QM_RETURN_IF_ERROR(ReadSchedule(*s, &d->schedule));
+  if (auto t = j.find("trigger"); t != j.end() && !t->is_null()) {
+    QM_RETURN_IF_ERROR(ReadTrigger(*t, &d->trigger));
+    if (d->schedule.kind != "none") {
+      return Bad("schedule", "a triggered campaign has no schedule: it runs when its events arrive");
+    }
+  }
   return Status::Ok();
 }
 
@@ -292,6 +311,12 @@ std::string DefinitionJson(const Definition& d) {
             {"holdout", d.holdout},
             {"schedule", ScheduleJson(d.schedule)},
             {"priority", d.priority}};
+  if (d.triggered()) {  // only when set: the hashes of untriggered definitions stay as they were
+    j["trigger"] = {{"event", d.trigger.event},
+                    {"condition", d.trigger.condition},
+                    {"delay_s", d.trigger.delay_s},
+                    {"expiry_s", d.trigger.expiry_s}};
+  }
   return j.dump();
 }
 
@@ -324,6 +349,13 @@ Status CheckDefinition(const Definition& d, const Dataset& data, TimeMs now, con
     if (!data.item_tags.Find(d.tags[i])) {
       return Bad("content.tags[" + std::to_string(i) + "]", "no item has tag '" + d.tags[i] + "'");
     }
+  }
+  if (d.triggered()) {
+    if (!FindEventType(d.trigger.event)) {
+      return Bad("trigger.event", "unknown event type '" + d.trigger.event + "' (known: " + EventTypeNames() + ")");
+    }
+    auto condition = EventCondition::Compile(d.trigger.condition, d.trigger.event);
+    if (!condition.ok()) return Bad("trigger.condition", condition.status().message());
   }
   return CheckSchedule(d.schedule, now, tz);
 }

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "content.h"
+
 namespace qm::campaign {
 
 namespace {
@@ -15,7 +17,8 @@ bool ValidOccurrence(const std::string& s) {
          s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-") == std::string::npos;
 }
 
-// The campaign's content as an item mask (null = any item) and, when short, a list.
+}  // namespace
+
 std::shared_ptr<serving::PushRequest::Campaign> ContentOf(const Definition& d, const Dataset& ds) {
   auto out = std::make_shared<serving::PushRequest::Campaign>();
   out->id = d.id;
@@ -51,8 +54,6 @@ std::shared_ptr<serving::PushRequest::Campaign> ContentOf(const Definition& d, c
   out->allowed = std::move(mask);
   return out;
 }
-
-}  // namespace
 
 Result<push::PushSummary> RunOccurrence(serving::Engine* engine, const Campaign& c, const RunOptions& o) {
   const Definition& d = c.definition;

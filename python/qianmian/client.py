@@ -23,7 +23,7 @@ from .errors import ProtocolError, Timeout, error_from_reply
 # The ops the server implements (server/src/ops.cc), in its order.
 OPS = ("recommend", "feedback", "score", "items.upsert", "items.retire", "customers.upsert", "history", "report",
        "reload", "stats", "health", "campaigns.create", "campaigns.update", "campaigns.transition", "campaigns.get",
-       "campaigns.list", "campaigns.audit")
+       "campaigns.list", "campaigns.audit", "events.ingest")
 
 # Ops whose `unavailable` reply may not be sent again: a served page reserves caps under a new
 # request id each time; a reload changes what is served.
@@ -277,3 +277,9 @@ class Client:
     def campaign_audit(self, campaign_id, **extra):
         """The append-only audit log, oldest first: ``{entries: [...]}``."""
         return self.call("campaigns.audit", dict(campaign_id=campaign_id, **extra))
+
+    def ingest_events(self, events, now_ms=None, **extra):
+        """Business events for the triggered campaigns: ``{decisions: [...]}``. Each event is a
+        dict ``{event_id, customer_id, type, ts_ms, attrs}``; sending one again replays its
+        decisions (nothing counted twice)."""
+        return self.call("events.ingest", _without_none(dict(events=list(events), now_ms=now_ms, **extra)))

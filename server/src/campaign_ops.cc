@@ -55,6 +55,8 @@ void PutCampaign(const campaign::Campaign& c, MapWriter* reply) {
   PutJson("campaign", json::parse(campaign::CampaignJson(c)), reply);
 }
 
+constexpr size_t kMaxEvents = 1000;  // events a request
+
 }  // namespace
 
 Status Server::Impl::CampaignsCreate(const Fields& f, MapWriter* reply) {
@@ -63,6 +65,7 @@ Status Server::Impl::CampaignsCreate(const Fields& f, MapWriter* reply) {
   QM_RETURN_IF_ERROR(ReadActor(f, &actor));
   QM_ASSIGN_OR_RETURN(campaign::Definition d, ReadDefinition(f));
   QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns->Create(d, actor));
+  triggers->Invalidate();
   PutCampaign(c, reply);
   return Status::Ok();
 }
@@ -75,6 +78,7 @@ Status Server::Impl::CampaignsUpdate(const Fields& f, MapWriter* reply) {
   QM_RETURN_IF_ERROR(f.Int("revision", &revision, false, 1, INT64_MAX));
   QM_ASSIGN_OR_RETURN(campaign::Definition d, ReadDefinition(f));
   QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns->Update(d, actor, static_cast<uint64_t>(revision)));
+  triggers->Invalidate();
   PutCampaign(c, reply);
   return Status::Ok();
 }
@@ -97,6 +101,7 @@ Status Server::Impl::CampaignsTransition(const Fields& f, MapWriter* reply) {
   }
   QM_ASSIGN_OR_RETURN(campaign::Campaign c,
                       campaigns->Transition(id, *state, actor, reason, static_cast<uint64_t>(revision)));
+  triggers->Invalidate();  // a triggered campaign starts or stops firing here at once
   PutCampaign(c, reply);
   return Status::Ok();
 }
@@ -134,6 +139,32 @@ Status Server::Impl::CampaignsAudit(const Fields& f, MapWriter* reply) {
   json list = json::array();
   for (const campaign::AuditEntry& e : entries) list.push_back(json::parse(campaign::AuditJson(e)));
   PutJson("entries", list, reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::EventsIngest(const Fields& f, MapWriter* reply) {
+  if (!triggers) return Status::Unavailable("event triggers need the event store, and this server has none");
+  const msgpack::object* items = nullptr;
+  size_t n = 0;
+  QM_RETURN_IF_ERROR(f.Array("events", &items, &n));
+  if (n == 0 || n > kMaxEvents) {
+    return Status::InvalidArgument("'events': 1.." + std::to_string(kMaxEvents) + " events, not " + std::to_string(n));
+  }
+  int64_t now = kNoTime;
+  QM_RETURN_IF_ERROR(f.Int("now_ms", &now, false, 0, INT64_MAX));
+  std::vector<campaign::BusinessEvent> events;
+  events.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string where = "events[" + std::to_string(i) + "]";
+    if (items[i].type != msgpack::type::MAP) return Status::InvalidArgument("'" + where + "': must be a map");
+    QM_ASSIGN_OR_RETURN(json j, ToJson(items[i], where));
+    QM_ASSIGN_OR_RETURN(campaign::BusinessEvent e, campaign::ParseEvent(j.dump(), where));
+    events.push_back(std::move(e));
+  }
+  QM_ASSIGN_OR_RETURN(std::vector<campaign::TriggerDecision> decisions, triggers->Process(events, now));
+  json list = json::array();
+  for (const campaign::TriggerDecision& d : decisions) list.push_back(json::parse(campaign::DecisionJson(d)));
+  PutJson("decisions", list, reply);
   return Status::Ok();
 }
 

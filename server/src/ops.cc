@@ -34,6 +34,7 @@ const Server::Impl::Op Server::Impl::kOps[] = {
     {"campaigns.get",        true,   false, false, &Impl::CampaignsGet},
     {"campaigns.list",       true,   false, false, &Impl::CampaignsList},
     {"campaigns.audit",      true,   false, false, &Impl::CampaignsAudit},
+    {"events.ingest",        false,  false, false, &Impl::EventsIngest},
 };
 // clang-format on
 const size_t Server::Impl::kNumOps = std::size(kOps);

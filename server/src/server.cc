@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "qianmian/artifacts/manifest.h"
+#include "qianmian/campaign/event_stream.h"
 #include "qianmian/campaign/scheduler.h"
 #include "qianmian/recall/two_tower.h"
 #include "server_impl.h"
@@ -38,6 +39,15 @@ Status Server::Impl::Init() {
       e->WithDataset([&](const Dataset& ds) { st = campaign::CheckDefinition(d, ds, now, e->time_zone()); });
       return st;
     });
+    const std::string outbox = config.trigger_outbox.empty() ? "trigger_outbox" : config.trigger_outbox;
+    Result<std::unique_ptr<campaign::Outbox>> ob = campaign::OpenOutbox(outbox, config.trigger_redis);
+    if (!ob.ok()) return Status(ob.status().code(), "[server] trigger_outbox: " + ob.status().message());
+    trigger_outbox = std::move(*ob);
+    campaign::TriggerOptions to;
+    to.time_zone = engine->time_zone().name();
+    triggers = std::make_unique<campaign::Triggers>(engine, campaigns.get(), trigger_outbox.get(), to);
+  } else if (!config.trigger_stream.empty()) {
+    return Status::InvalidArgument("[server] trigger_stream: event triggers need the event store");
   }
   limits.max_frame_bytes = static_cast<size_t>(config.max_frame_bytes);
   limits.max_array = static_cast<size_t>(config.max_array);
@@ -73,6 +83,7 @@ Status Server::Impl::Init() {
   if (config.watch_interval > 0) watch = std::thread([this] { WatchLoop(); });
   if (config.compact_interval > 0) maintain = std::thread([this] { MaintainLoop(); });
   if (config.campaign_tick > 0 && campaigns) scheduler = std::thread([this] { SchedulerLoop(); });
+  if (!config.trigger_stream.empty()) stream = std::thread([this] { StreamLoop(); });
   spdlog::info("server: listening on {} with {} workers and {} write workers, queues {}, model {}", endpoint, n,
                config.write_workers, config.queue_capacity, engine->model_version());
   return Status::Ok();
@@ -356,7 +367,49 @@ void Server::Impl::SchedulerLoop() {
       for (const std::string& k : r->missed) spdlog::warn("server: campaign occurrence {} missed (past the grace)", k);
       for (const std::string& k : r->failed) spdlog::error("server: campaign occurrence {}", k);
     }
+    Result<std::vector<campaign::TriggerDecision>> due = triggers->RunDue(NowMs());
+    if (!due.ok()) {
+      spdlog::error("server: delayed trigger events: {}", due.status().message());
+    } else if (!due->empty()) {
+      spdlog::info("server: {} delayed trigger events decided", due->size());
+    }
     lock.lock();
+  }
+}
+
+void Server::Impl::StreamLoop() {
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  campaign::StreamOptions o;
+  o.key = config.trigger_stream;
+  o.group = config.trigger_group;
+  o.consumer = config.trigger_consumer.empty() ? std::string("serve@") + host : config.trigger_consumer;
+  o.block_ms = 500;
+  std::unique_ptr<campaign::EventStream> es;
+  auto stopping = [&] {
+    std::lock_guard<std::mutex> lock(watch_mu);
+    return stop_watch;
+  };
+  auto pause = [&] {  // after an error: wait a second (or until the server stops)
+    std::unique_lock<std::mutex> lock(watch_mu);
+    watch_cv.wait_for(lock, std::chrono::seconds(1), [&] { return stop_watch; });
+  };
+  while (!stopping()) {
+    if (!es) {
+      Result<std::unique_ptr<campaign::EventStream>> r = campaign::EventStream::Open(config.trigger_redis, o);
+      if (!r.ok()) {
+        spdlog::error("server: trigger stream {}: {}", o.key, r.status().message());
+        pause();
+        continue;
+      }
+      es = std::move(*r);
+      spdlog::info("server: consuming trigger stream {} as {} of group {}", o.key, o.consumer, o.group);
+    }
+    Status st = es->Poll(triggers.get());
+    if (!st.ok()) {
+      spdlog::error("server: trigger stream {}: {} (the entries are read again)", o.key, st.message());
+      pause();
+    }
   }
 }
 
@@ -461,6 +514,7 @@ Status Server::Stop() {
   if (im.watch.joinable()) im.watch.join();
   if (im.maintain.joinable()) im.maintain.join();    // a compaction in progress finishes first
   if (im.scheduler.joinable()) im.scheduler.join();  // an occurrence in progress finishes first
+  if (im.stream.joinable()) im.stream.join();        // the batch in progress is decided and acknowledged
   im.ctx.close();
   spdlog::info("server: stopped ({})", drained ? "drained" : "drain timed out");
   return drained ? Status::Ok() : Status::DeadlineExceeded("drain timed out; queued requests were answered late");

@@ -42,6 +42,11 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   t.ReadDuration("campaign_lease", &c->campaign_lease);
   if (c->campaign_lease < kMsPerSecond) t.Error("campaign_lease", "must be >= 1s");
   t.Read("campaign_outbox", &c->campaign_outbox);
+  t.Read("trigger_outbox", &c->trigger_outbox);
+  t.Read("trigger_stream", &c->trigger_stream);
+  t.Read("trigger_group", &c->trigger_group);
+  if (c->trigger_group.empty()) t.Error("trigger_group", "must not be empty");
+  t.Read("trigger_consumer", &c->trigger_consumer);
 }
 
 }  // namespace qm::server

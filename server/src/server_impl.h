@@ -18,6 +18,7 @@
 #include "codec.h"
 #include "codel.h"
 #include "qianmian/campaign/campaign.h"
+#include "qianmian/campaign/trigger.h"
 #include "qianmian/server/server.h"
 #include "reply_codec.h"
 
@@ -118,7 +119,7 @@ struct Server::Impl {
   TimeMs started_wall = NowMs();  // the host's wall clock when `started` was taken
 
   zmq::context_t ctx{1};
-  std::thread front, watch, maintain, scheduler;
+  std::thread front, watch, maintain, scheduler, stream;
   std::vector<std::thread> workers;  // the read lane's, then the write lane's
 
   // Queue and drain state.
@@ -159,8 +160,11 @@ struct Server::Impl {
   static bool IsAppHomeRecommend(const Job& job);
   void WatchLoop();
   void MaintainLoop();
-  // Runs the due campaign occurrences every config.campaign_tick (campaign/scheduler.h).
+  // Runs the due campaign occurrences and delayed trigger events every config.campaign_tick
+  // (campaign/scheduler.h, trigger.h).
   void SchedulerLoop();
+  // Consumes config.trigger_stream until the server stops (campaign/event_stream.h).
+  void StreamLoop();
   // The time a compaction runs as of: the wall clock, bounded by the wall clock at the start plus
   // the (monotonic) time the server has run, plus a minute; a host clock stepped forward must not
   // age the event record (a year ahead would compact all of it away). Logs such a step.
@@ -194,6 +198,10 @@ struct Server::Impl {
   Status CampaignsGet(const Fields& request, MapWriter* reply);
   Status CampaignsList(const Fields& request, MapWriter* reply);
   Status CampaignsAudit(const Fields& request, MapWriter* reply);
+  // Event triggers (campaign/trigger.h): null without an event store.
+  std::unique_ptr<campaign::Outbox> trigger_outbox;
+  std::unique_ptr<campaign::Triggers> triggers;
+  Status EventsIngest(const Fields& request, MapWriter* reply);
 };
 
 }  // namespace qm::server

@@ -55,6 +55,8 @@ void ApplyOverrides(const CommonOptions& o, EngineConfig* c) {
   if (!o.artifacts.empty()) c->artifacts_root = o.artifacts;
   if (!o.bind.empty()) c->server.bind = o.bind;
   if (c->server.campaign_outbox.empty()) c->server.campaign_outbox = c->data.dir + "/campaign_runs";
+  if (c->server.trigger_outbox.empty()) c->server.trigger_outbox = c->data.dir + "/trigger_outbox";
+  c->server.trigger_redis = c->store;
 }
 
 serving::EngineOptions EngineOptionsFrom(const EngineConfig& c) {

@@ -71,6 +71,17 @@ struct Occurrence {
 // do not depend on the time zone; the times do.
 std::vector<Occurrence> OccurrencesOf(const Schedule& s, const TimeZone& tz);
 
+// An event-triggered campaign's rule (trigger.h): when an event of type `event` whose attributes
+// satisfy `condition` arrives for a customer of the audience, the engine chooses that customer's
+// best item of the campaign's content under every contact rule, `delay_s` after the event, and
+// not at all once `expiry_s` has passed since it.
+struct Trigger {
+  std::string event;      // a type of the event catalogue (trigger.h); "" = not triggered
+  std::string condition;  // on the event's attributes, e.g. "amount >= 5000" ("" = any event)
+  int64_t delay_s = 0;
+  int64_t expiry_s = 3600;
+};
+
 struct Definition {
   std::string id;    // [A-Za-z0-9_.-], 1..64 characters: the record id and the run ids' prefix
   std::string name;  // free text
@@ -83,8 +94,10 @@ struct Definition {
   int64_t budget_total = 0;           // sends in all (0 = no budget)
   int64_t budget_per_day = 0;         // sends a local day (0 = no budget)
   double holdout = 0.1;               // share of the audience kept as the campaign's control arm
-  Schedule schedule;
-  int priority = 0;  // higher first when campaigns compete
+  Schedule schedule;                  // none for a triggered campaign
+  int priority = 0;                   // higher first when campaigns compete
+  Trigger trigger;                    // set: the campaign runs on events (while scheduled or running), not a schedule
+  bool triggered() const { return !trigger.event.empty(); }
 };
 
 // Parses a definition from a JSON object (a marketer's file, or the wire's `definition`). Every
@@ -98,7 +111,8 @@ std::string DefinitionHash(const Definition& d);
 
 // Checks a definition against the bank's data before anything is stored: the channel exists,
 // the audience parses and names known fields, every item exists and is allowed on the channel,
-// every category and tag is known, the schedule is well-formed and not in the past at `now`.
+// every category and tag is known, the schedule is well-formed and not in the past at `now`, a
+// trigger names a known event type and its condition only that type's attributes.
 // InvalidArgument naming the field and the reason.
 [[nodiscard]] Status CheckDefinition(const Definition& d, const Dataset& data, TimeMs now, const TimeZone& tz);
 

@@ -10,6 +10,7 @@
 
 #include "qianmian/core/config.h"
 #include "qianmian/core/types.h"
+#include "qianmian/policy/policy_config.h"
 
 namespace qm::server {
 
@@ -52,6 +53,16 @@ struct ServerConfig {
   TimeMs campaign_grace = 2 * 60 * kMsPerMinute;
   TimeMs campaign_lease = 10 * kMsPerMinute;
   std::string campaign_outbox;  // send lists: <outbox>/<campaign>/<occurrence>.csv ("" = <data>/campaign_runs)
+  // Event triggers (issue 18, campaign/trigger.h): where triggered decisions go, a folder of
+  // per-minute JSON-lines files or "redis:<stream key>" ("" = <data>/trigger_outbox); the Redis
+  // stream of business events the server consumes ("" = none; events.ingest only) as consumer
+  // `trigger_consumer` ("" = the host name) of group `trigger_group`. Delayed events are decided
+  // every campaign_tick.
+  std::string trigger_outbox;
+  std::string trigger_stream;
+  std::string trigger_group = "qianmian";
+  std::string trigger_consumer;
+  policy::StoreConfig trigger_redis;  // the Redis of the outbox and the stream: [store]'s (not a key)
 };
 
 // Reads [server] into `c`; errors name the key (e.g. "'server.workers': must be in [0, 256]").

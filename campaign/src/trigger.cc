@@ -1,0 +1,239 @@
+// Deciding triggered campaigns for business events (trigger.h).
+#include "qianmian/campaign/trigger.h"
+
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "content.h"
+#include "qianmian/push/audience.h"
+
+namespace qm::campaign {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kPending = "trigger_pending";  // delayed events, by "<campaign>/ev:<event>"
+constexpr const char* kBudget = "trigger_budget";    // a triggered campaign's sends, by campaign id
+constexpr int kCasTries = 50;
+
+}  // namespace
+
+struct Triggers::Active {
+  Campaign c;
+  EventCondition condition;
+  std::shared_ptr<const serving::PushRequest::Campaign> content;
+};
+
+Triggers::Triggers(serving::Engine* engine, Campaigns* campaigns, Outbox* outbox, TriggerOptions o)
+    : engine_(engine), campaigns_(campaigns), outbox_(outbox), o_(std::move(o)) {}
+
+Triggers::~Triggers() = default;
+
+void Triggers::Invalidate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  active_at_ = kNoTime;
+}
+
+Result<std::shared_ptr<const std::vector<Triggers::Active>>> Triggers::ActiveCampaigns(TimeMs now) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (active_ && active_at_ != kNoTime && now >= active_at_ && now - active_at_ < o_.refresh) return active_;
+  }
+  QM_ASSIGN_OR_RETURN(std::vector<Campaign> all, campaigns_->List());
+  auto out = std::make_shared<std::vector<Active>>();
+  for (Campaign& c : all) {
+    if (!c.definition.triggered() || !c.RunsApprovedVersion()) continue;
+    if (c.state != State::kScheduled && c.state != State::kRunning) continue;
+    auto condition = EventCondition::Compile(c.definition.trigger.condition, c.definition.trigger.event);
+    if (!condition.ok()) continue;  // checked at creation; a catalogue change could only narrow it
+    Active a{std::move(c), std::move(*condition), nullptr};
+    engine_->WithDataset([&](const Dataset& ds) { a.content = ContentOf(a.c.definition, ds); });
+    out->push_back(std::move(a));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  active_ = out;
+  active_at_ = now;
+  return active_;
+}
+
+// Counts `delta` sends (+1 to claim, -1 to give back) against the campaign's budget, as a
+// compare-and-set on its budget record: FailedPrecondition when a claim would pass the budget.
+Status Triggers::ClaimBudget(const Active& a, const BusinessEvent& e, TimeMs now, int delta) {
+  const Definition& d = a.c.definition;
+  if (d.budget_total <= 0 && d.budget_per_day <= 0) return Status::Ok();
+  const std::string day = FormatIsoLocal(now, engine_->time_zone()).substr(0, 10);
+  policy::EventStore* store = campaigns_->store();
+  for (int attempt = 0; attempt < kCasTries; ++attempt) {
+    uint64_t revision = 0;
+    json v = {{"total", 0}, {"days", json::object()}};
+    Result<policy::GovernedRecord> r = store->ReadRecord(kBudget, d.id);
+    if (r.ok()) {
+      revision = r->revision;
+      v = json::parse(r->value, nullptr, false);
+      if (v.is_discarded()) return Status::Internal("trigger budget of '" + d.id + "': unreadable record");
+    } else if (r.status().code() != StatusCode::kNotFound) {
+      return r.status();
+    }
+    const int64_t total = v.value("total", int64_t{0});
+    const int64_t today = v["days"].value(day, int64_t{0});
+    if (delta > 0 && ((d.budget_total > 0 && total + delta > d.budget_total) ||
+                      (d.budget_per_day > 0 && today + delta > d.budget_per_day))) {
+      return Status::FailedPrecondition("campaign.budget");
+    }
+    v["total"] = total + delta;
+    v["days"][day] = today + delta;
+    // Keep the last days only: the per-day budget needs today's.
+    while (v["days"].size() > 8) v["days"].erase(v["days"].begin());
+    const std::string audit = json{{"event_id", e.id}, {"delta", delta}, {"ts", now}}.dump();
+    Status st = store->WriteRecord(kBudget, d.id, revision, v.dump(), audit);
+    if (st.ok() || st.code() != StatusCode::kConflict) return st;
+  }
+  return Status::Unavailable("trigger budget of '" + d.id + "': too many concurrent claims, retry");
+}
+
+Result<TriggerDecision> Triggers::Decide(const Active& a, const BusinessEvent& e, TimeMs now) {
+  const Definition& def = a.c.definition;
+  TriggerDecision d;
+  d.event_id = e.id;
+  d.customer_id = e.customer_id;
+  d.campaign_id = def.id;
+  d.event_ts = e.ts;
+  d.key = def.id + "/ev:" + e.id;
+  d.channel = def.channel;
+  d.decided_ms = now;
+  d.outcome = "skipped";
+  if (now > e.ts + def.trigger.expiry_s * kMsPerSecond) {
+    d.skipped_by = "expired";
+    return d;
+  }
+  if (def.trigger.delay_s > 0 && now < e.ts + def.trigger.delay_s * kMsPerSecond) {
+    d.outcome = "pending";
+    d.due_ms = e.ts + def.trigger.delay_s * kMsPerSecond;
+    const std::string value = json{{"event", json::parse(EventJson(e))}, {"campaign", def.id}, {"due_ms", d.due_ms},
+                                   {"state", "pending"}}
+                                  .dump();
+    Status st = campaigns_->store()->WriteRecord(kPending, d.key, 0, value, json{{"ts", now}, {"state", "pending"}}.dump());
+    if (!st.ok() && st.code() != StatusCode::kConflict) return st;  // Conflict: already waiting (a retry)
+    return d;
+  }
+  // The customer and the audience.
+  std::string why;
+  engine_->WithDataset([&](const Dataset& ds) {
+    const auto index = ds.FindCustomer(e.customer_id);
+    if (!index) {
+      why = "unknown_customer";
+      return;
+    }
+    auto audience = push::Audience::Compile(def.audience, ds);
+    if (!audience.ok() || !audience->Matches(ds, *index)) why = "audience";
+  });
+  if (!why.empty()) {
+    d.skipped_by = why;
+    return d;
+  }
+  Status claim = ClaimBudget(a, e, now, +1);
+  if (claim.code() == StatusCode::kFailedPrecondition) {
+    d.skipped_by = "campaign.budget";
+    return d;
+  }
+  QM_RETURN_IF_ERROR(claim);
+  const bool budgeted = def.budget_total > 0 || def.budget_per_day > 0;
+  serving::PushRequest req;
+  req.customer_ids = {e.customer_id};
+  req.channel = def.channel;
+  req.now_ms = now;
+  req.run_id = d.key;
+  req.campaign = a.content;
+  std::vector<serving::PushChoice> choices;
+  Status st = engine_->Push(req, &choices);
+  const serving::PushChoice* ch = st.ok() && !choices.empty() ? &choices[0] : nullptr;
+  const bool sent = ch && !ch->items.empty();
+  if (budgeted && (!sent || ch->replayed)) {
+    // Nothing new sent: give the claim back (a replay counted its send the first time).
+    Status back = ClaimBudget(a, e, now, -1);
+    if (!back.ok() && st.ok()) st = back;
+  }
+  QM_RETURN_IF_ERROR(st);
+  if (!ch) return Status::Internal("push returned no choice");
+  d.replayed = ch->replayed;
+  if (sent) {
+    d.outcome = "sent";
+    d.item_id = ch->items[0].item_id;
+    d.send_at = ch->send_at.empty() ? now : ch->send_at[0];
+    d.p_click = ch->expected_clicks;
+    d.p_convert = ch->expected_conversions;
+  } else if (ch->skipped_by == "campaign.holdout") {
+    d.outcome = "holdout";
+  } else {
+    d.skipped_by = ch->skipped_by.empty() ? "no_candidates" : ch->skipped_by;
+  }
+  return d;
+}
+
+Result<std::vector<TriggerDecision>> Triggers::Process(const std::vector<BusinessEvent>& events, TimeMs now) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    QM_RETURN_IF_ERROR(CheckEvent(events[i], "events[" + std::to_string(i) + "]"));
+  }
+  if (now == kNoTime) now = NowMs();
+  QM_ASSIGN_OR_RETURN(auto active, ActiveCampaigns(now));
+  std::vector<TriggerDecision> out, sent;
+  for (const BusinessEvent& e : events) {
+    for (const Active& a : *active) {
+      if (a.c.definition.trigger.event != e.type || !a.condition.Matches(e)) continue;
+      QM_ASSIGN_OR_RETURN(TriggerDecision d, Decide(a, e, now));
+      if (d.outcome == "sent") sent.push_back(d);
+      out.push_back(std::move(d));
+    }
+  }
+  if (!sent.empty()) QM_RETURN_IF_ERROR(outbox_->Append(sent));
+  return out;
+}
+
+Result<std::vector<TriggerDecision>> Triggers::RunDue(TimeMs now) {
+  if (now == kNoTime) now = NowMs();
+  policy::EventStore* store = campaigns_->store();
+  QM_ASSIGN_OR_RETURN(std::vector<policy::GovernedRecord> pending, store->ListRecords(kPending));
+  QM_ASSIGN_OR_RETURN(auto active, ActiveCampaigns(now));
+  std::vector<TriggerDecision> out;
+  for (const policy::GovernedRecord& r : pending) {
+    json v = json::parse(r.value, nullptr, false);
+    if (v.is_discarded() || v.value("state", "") != "pending" || v.value("due_ms", kNoTime) > now) continue;
+    Result<BusinessEvent> e = ParseEvent(v["event"].dump(), "pending event");
+    const std::string campaign = v.value("campaign", "");
+    const Active* a = nullptr;
+    for (const Active& x : *active) {
+      if (x.c.definition.id == campaign) a = &x;
+    }
+    TriggerDecision d;
+    if (!e.ok()) {
+      d.outcome = "skipped";
+      d.skipped_by = "bad_event";
+    } else if (a == nullptr) {
+      // Paused: it waits (until its expiry); otherwise the campaign no longer fires.
+      Result<Campaign> c = campaigns_->Get(campaign);
+      const bool paused = c.ok() && c->state == State::kPaused;
+      if (paused && now <= e->ts + c->definition.trigger.expiry_s * kMsPerSecond) continue;
+      d.outcome = "skipped";
+      d.skipped_by = paused ? "expired" : "campaign_inactive";
+    } else {
+      // Decide as if not delayed (the delay has passed), exactly as Process would.
+      Active due = *a;
+      due.c.definition.trigger.delay_s = 0;
+      QM_ASSIGN_OR_RETURN(d, Decide(due, *e, now));
+      d.due_ms = v.value("due_ms", kNoTime);
+    }
+    if (d.key.empty()) d.key = r.id;
+    v["state"] = "done";
+    v["outcome"] = d.outcome;
+    if (d.outcome == "sent") QM_RETURN_IF_ERROR(outbox_->Append({d}));
+    // Another process may have decided it too (the run id made that a replay): one marks it done.
+    Status st = store->WriteRecord(kPending, r.id, r.revision, v.dump(),
+                                   json{{"ts", now}, {"state", "done"}, {"outcome", d.outcome}}.dump());
+    if (!st.ok() && st.code() != StatusCode::kConflict) return st;
+    if (st.ok()) out.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace qm::campaign
