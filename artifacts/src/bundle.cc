@@ -21,7 +21,7 @@ constexpr char kSettingsFormat[] = "qianmian.bundle/1";
 constexpr const char* kFileNames[kBundleFiles] = {
     "bundle.json",    "features.json",     "two_tower.pt",           "two_tower.pt.json", "item_embeddings.f32",
     "item_ids.txt",   "exposure_tower.pt", "exposure_tower.pt.json", "products.index",    "content.index",
-    "neighbours.i32", "ranker.pt",         "ranker.pt.json",         "rank_inputs.json",
+    "neighbours.i32", "ranker.pt",         "ranker.pt.json",         "rank_inputs.json",  "portraits.csv",
 };
 
 // Defaults of [training] when versions were written without bundle.json: a legacy version whose
@@ -82,6 +82,7 @@ json SettingsToJson(const BundleSettings& s) {
           {"retrieval_weight", s.retrieval_weight},
           {"retrieval_weight_without_exposure", s.retrieval_weight_without_exposure},
           {"neighbours", s.neighbours},
+          {"portraits", s.portraits},
           {"rank_inputs_sha256", s.rank_inputs_sha256}};
 }
 
@@ -102,6 +103,7 @@ Result<BundleSettings> SettingsFromJson(const std::string& path) {
     s.retrieval_weight = j.at("retrieval_weight").get<double>();
     s.retrieval_weight_without_exposure = j.at("retrieval_weight_without_exposure").get<double>();
     s.neighbours = j.at("neighbours").get<int>();
+    s.portraits = j.value("portraits", false);  // versions before issue 18's portraits have none
     s.rank_inputs_sha256 = j.at("rank_inputs_sha256").get<std::string>();
     return s;
   } catch (const std::exception& e) {
@@ -166,6 +168,7 @@ Result<BundleSettings> LegacySettings(const Manifest& m, const std::string& dir)
   s.retrieval_weight = ResolveRetrievalWeight(configured_weight, s.exposure_model);
   s.retrieval_weight_without_exposure = ResolveRetrievalWeight(configured_weight, false);
   s.neighbours = listed(BundleFile::kNeighbours) != nullptr ? neighbours : 0;
+  s.portraits = listed(BundleFile::kPortraits) != nullptr;
   s.rank_inputs_sha256 = listed(BundleFile::kRankInputs)->sha256;
   return s;
 }
@@ -185,6 +188,8 @@ bool HoldsFile(const BundleSettings& settings, BundleFile file) {
       return settings.exposure_model;
     case BundleFile::kNeighbours:
       return settings.neighbours > 0;
+    case BundleFile::kPortraits:
+      return settings.portraits;
     default:
       return true;
   }

@@ -76,7 +76,8 @@ class FileOutbox : public Outbox {
 // XADD <key> * key <idempotency key> decision <json>, one entry per decision.
 class RedisOutbox : public Outbox {
  public:
-  RedisOutbox(std::string key, std::unique_ptr<RedisClient> client) : key_(std::move(key)), client_(std::move(client)) {}
+  RedisOutbox(std::string key, std::unique_ptr<RedisClient> client)
+      : key_(std::move(key)), client_(std::move(client)) {}
 
   Status Append(const std::vector<TriggerDecision>& sent) override {
     std::lock_guard<std::mutex> lock(mu_);

@@ -82,8 +82,7 @@ Result<RedisValue> RedisClient::Run(const std::vector<std::string>& argv) {
         continue;
       }
     }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lens.data()));
+    auto* r = static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lens.data()));
     if (!r) {  // the connection broke (or timed out): reconnect once
       const std::string why = ctx_->errstr;
       redisFree(ctx_);

@@ -110,10 +110,13 @@ Result<TriggerDecision> Triggers::Decide(const Active& a, const BusinessEvent& e
   if (def.trigger.delay_s > 0 && now < e.ts + def.trigger.delay_s * kMsPerSecond) {
     d.outcome = "pending";
     d.due_ms = e.ts + def.trigger.delay_s * kMsPerSecond;
-    const std::string value = json{{"event", json::parse(EventJson(e))}, {"campaign", def.id}, {"due_ms", d.due_ms},
-                                   {"state", "pending"}}
-                                  .dump();
-    Status st = campaigns_->store()->WriteRecord(kPending, d.key, 0, value, json{{"ts", now}, {"state", "pending"}}.dump());
+    const std::string value = json{
+        {"event", json::parse(EventJson(e))},
+        {"campaign", def.id},
+        {"due_ms", d.due_ms},
+        {"state", "pending"}}.dump();
+    Status st =
+        campaigns_->store()->WriteRecord(kPending, d.key, 0, value, json{{"ts", now}, {"state", "pending"}}.dump());
     if (!st.ok() && st.code() != StatusCode::kConflict) return st;  // Conflict: already waiting (a retry)
     return d;
   }

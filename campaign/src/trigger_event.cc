@@ -37,9 +37,7 @@ std::optional<AttrKind> KindOf(const EventTypeInfo& t, const std::string& attr) 
 const std::vector<EventTypeInfo>& EventTypes() {
   static const std::vector<EventTypeInfo> kTypes = {
       {"salary_credited", "a salary payment reached the customer's account", {{"amount", N}, {"employer", T}}},
-      {"deposit_matured",
-       "a time deposit matured",
-       {{"amount", N}, {"product", T}, {"term_months", N}}},
+      {"deposit_matured", "a time deposit matured", {{"amount", N}, {"product", T}, {"term_months", N}}},
       {"wealth_product_matured", "a wealth-management product matured", {{"amount", N}, {"product", T}}},
       {"large_inflow", "an unusually large incoming transfer", {{"amount", N}, {"counterparty", T}}},
       {"large_outflow", "an unusually large outgoing transfer", {{"amount", N}, {"counterparty", T}}},
@@ -131,9 +129,9 @@ std::string EventJson(const BusinessEvent& e) {
 struct EventCondition::Clause {
   std::string attr;
   AttrKind kind = AttrKind::kNumber;
-  std::string op;                      // = != < <= > >= in "not in"
-  std::vector<double> numbers;         // the value(s), numeric attributes
-  std::vector<std::string> texts;      // the value(s), text attributes
+  std::string op;                  // = != < <= > >= in "not in"
+  std::vector<double> numbers;     // the value(s), numeric attributes
+  std::vector<std::string> texts;  // the value(s), text attributes
 
   bool Matches(const BusinessEvent& e) const {
     const bool negative = op == "!=" || op == "not in";
@@ -205,7 +203,8 @@ struct Lexer {
       ++pos;
     }
     if (pos == start) {
-      return Status::InvalidArgument("position " + std::to_string(pos + 1) + ": unexpected '" + std::string(1, c) + "'");
+      return Status::InvalidArgument("position " + std::to_string(pos + 1) + ": unexpected '" + std::string(1, c) +
+                                     "'");
     }
     return std::string(s.substr(start, pos - start));
   }
@@ -269,8 +268,10 @@ Result<EventCondition> EventCondition::Compile(std::string_view text, const std:
     c->op = op;
     static const std::vector<std::string> kOps = {"=", "!=", "<", "<=", ">", ">=", "in", "not in"};
     if (std::find(kOps.begin(), kOps.end(), op) == kOps.end()) {
-      return Status::InvalidArgument("position " + std::to_string(op_at) + ": expected an operator (= != < <= > >= in), "
-                                     "not '" + op + "'");
+      return Status::InvalidArgument("position " + std::to_string(op_at) +
+                                     ": expected an operator (= != < <= > >= in), "
+                                     "not '" +
+                                     op + "'");
     }
     if (c->kind == AttrKind::kText && op != "=" && op != "!=" && op != "in" && op != "not in") {
       return Status::InvalidArgument("position " + std::to_string(op_at) + ": '" + c->attr +
@@ -306,9 +307,14 @@ bool EventCondition::Matches(const BusinessEvent& e) const {
 }
 
 std::string DecisionJson(const TriggerDecision& d) {
-  json j = {{"key", d.key},           {"event_id", d.event_id},     {"customer_id", d.customer_id},
-            {"campaign_id", d.campaign_id}, {"outcome", d.outcome}, {"event_ts_ms", d.event_ts},
-            {"decided_ms", d.decided_ms}, {"replayed", d.replayed}};
+  json j = {{"key", d.key},
+            {"event_id", d.event_id},
+            {"customer_id", d.customer_id},
+            {"campaign_id", d.campaign_id},
+            {"outcome", d.outcome},
+            {"event_ts_ms", d.event_ts},
+            {"decided_ms", d.decided_ms},
+            {"replayed", d.replayed}};
   if (!d.skipped_by.empty()) j["skipped_by"] = d.skipped_by;
   if (!d.item_id.empty()) {
     j["item_id"] = d.item_id;

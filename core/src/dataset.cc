@@ -551,3 +551,62 @@ Result<Dataset> LoadDataset(const std::string& dir, const DataConfig& config, Lo
 }
 
 }  // namespace qm
+
+namespace qm {
+
+Result<std::vector<FeatureColumn>> LoadPortraitColumns(const std::string& path, const Dataset& ds) {
+  QM_ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> in, CsvReader::Open(path));
+  CsvRecord rec;
+  if (!in->Next(&rec) || rec.fields.empty() || rec.fields[0] != "customer_id") {
+    QM_RETURN_IF_ERROR(in->status());
+    return Status::Corruption(path + ": the header must start with customer_id");
+  }
+  const size_t width = rec.fields.size();
+  std::vector<std::string> names(rec.fields.begin() + 1, rec.fields.end());
+  // Rows of known customers, as text, and whether every non-empty cell of a column is a number.
+  std::vector<std::pair<uint32_t, std::vector<std::string>>> rows;
+  std::vector<bool> numeric(names.size(), true);
+  while (in->Next(&rec)) {
+    if (!rec.error.empty() || rec.fields.size() != width) {
+      return Status::Corruption(path + ":" + std::to_string(rec.line) + ": " +
+                                (rec.error.empty() ? "expected " + std::to_string(width) + " fields" : rec.error));
+    }
+    const auto c = ds.FindCustomer(rec.fields[0]);
+    if (!c) continue;
+    std::vector<std::string> cells(rec.fields.begin() + 1, rec.fields.end());
+    for (size_t k = 0; k < cells.size(); ++k) {
+      if (cells[k].empty() || !numeric[k]) continue;
+      char* end = nullptr;
+      std::strtod(cells[k].c_str(), &end);
+      numeric[k] = end != cells[k].c_str() && *end == '\0';
+    }
+    rows.emplace_back(*c, std::move(cells));
+  }
+  QM_RETURN_IF_ERROR(in->status());
+  std::vector<FeatureColumn> out(names.size());
+  const size_t n = ds.customers.size();
+  for (size_t k = 0; k < names.size(); ++k) {
+    FeatureColumn& col = out[k];
+    col.name = names[k];
+    col.kind = numeric[k] ? FeatureColumn::Kind::kNumeric : FeatureColumn::Kind::kCategorical;
+    if (numeric[k]) {
+      col.numeric.assign(n, NAN);
+    } else {
+      col.codes.assign(n, 0);
+      col.categories.Intern("");
+    }
+  }
+  for (const auto& [c, cells] : rows) {
+    for (size_t k = 0; k < cells.size(); ++k) {
+      if (cells[k].empty()) continue;
+      if (numeric[k]) {
+        out[k].numeric[c] = std::strtof(cells[k].c_str(), nullptr);
+      } else {
+        out[k].codes[c] = out[k].categories.Intern(cells[k]);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace qm

@@ -99,7 +99,8 @@ struct Audience::Node {
   enum class Kind : uint8_t { kAll, kAnd, kOr, kNot, kCompare, kIn } kind = Kind::kAll;
   std::vector<std::shared_ptr<const Node>> kids;
   Field field = Field::kId;
-  size_t column = 0;  // kNumeric / kCategorical: index into Dataset::features
+  size_t column = 0;      // kNumeric / kCategorical: index into Dataset::features (or ::portraits)
+  bool portrait = false;  // the column is one of the served version's portraits
   Op op = Op::kEq;
   bool negate_in = false;          // `not in`
   double number = 0;               // tier / risk / numeric
@@ -113,6 +114,14 @@ namespace {
 
 using Node = Audience::Node;
 using NodePtr = std::shared_ptr<const Node>;
+
+// The column a kNumeric / kCategorical node reads.
+const FeatureColumn& Col(const Dataset& ds, const Node& n) {
+  return n.portrait ? ds.portraits[n.column] : ds.features[n.column];
+}
+// Its value for customer c: NaN / 0 (missing) past its end (a customer added since).
+float NumberAt(const FeatureColumn& col, uint32_t c) { return c < col.numeric.size() ? col.numeric[c] : NAN; }
+uint32_t CodeAt(const FeatureColumn& col, uint32_t c) { return c < col.codes.size() ? col.codes[c] : 0; }
 
 bool CompareNumber(double a, Op op, double b) {
   switch (op) {
@@ -219,7 +228,34 @@ class Parser {
       n->codes.push_back(Code(ds_.labels, label));
       return NodePtr(n);
     }
+    if (lower.rfind("interest:", 0) == 0) return Interest(t);
     return Comparison();
+  }
+
+  // interest:CATEGORY: the category is one of the customer's top interests (portraits'
+  // interest_1..3).
+  Result<NodePtr> Interest(const Token& t) {
+    const std::string category = t.text.substr(9);
+    if (category.empty()) return ErrorAt(t.pos, "'interest:' needs a category name");
+    auto any = std::make_shared<Node>();
+    any->kind = Node::Kind::kOr;
+    for (size_t k = 0; k < ds_.portraits.size(); ++k) {
+      const FeatureColumn& col = ds_.portraits[k];
+      if (col.name.rfind("interest_", 0) != 0 || col.kind != FeatureColumn::Kind::kCategorical) continue;
+      auto n = std::make_shared<Node>();
+      n->kind = Node::Kind::kIn;
+      n->field = Field::kCategorical;
+      n->portrait = true;
+      n->column = k;
+      n->codes.push_back(Code(col.categories, category));
+      any->kids.push_back(n);
+    }
+    if (any->kids.empty()) {
+      return ErrorAt(t.pos, "'interest:' needs portraits: this version has none (train a new one)");
+    }
+    if (!ds_.categories.Find(category)) return ErrorAt(t.pos, "unknown category '" + category + "'");
+    ++i_;
+    return NodePtr(any);
   }
 
   static uint32_t Code(const Dictionary& d, const std::string& v) {
@@ -249,8 +285,19 @@ class Parser {
           return Status::Ok();
         }
       }
+      for (size_t k = 0; k < ds_.portraits.size(); ++k) {
+        if (ds_.portraits[k].name == t.text) {
+          n->column = k;
+          n->portrait = true;
+          n->field = ds_.portraits[k].kind == FeatureColumn::Kind::kNumeric ? Field::kNumeric : Field::kCategorical;
+          return Status::Ok();
+        }
+      }
       std::string known = "customer_id, tier, risk_level, region, tag, opt_out";
       for (const auto& c : ds_.features) known += ", " + c.name;
+      for (const auto& c : ds_.portraits) known += ", " + c.name;
+      known += ds_.portraits.empty() ? "; portraits such as churn_risk come with a version trained with them"
+                                     : ", interest:CATEGORY";
       return ErrorAt(t.pos, "unknown field '" + t.text + "' (known: " + known + ")");
     }
     return Status::Ok();
@@ -295,13 +342,13 @@ class Parser {
         char* end = nullptr;
         const double x = std::strtod(v.text.c_str(), &end);
         if (v.text.empty() || end != v.text.c_str() + v.text.size()) {
-          return ErrorAt(v.pos, "'" + ds_.features[n->column].name + "' is numeric: '" + v.text + "' is not a number");
+          return ErrorAt(v.pos, "'" + Col(ds_, *n).name + "' is numeric: '" + v.text + "' is not a number");
         }
         n->numbers.push_back(x);
         break;
       }
       case Field::kCategorical:
-        n->codes.push_back(Code(ds_.features[n->column].categories, v.text));
+        n->codes.push_back(Code(Col(ds_, *n).categories, v.text));
         break;
     }
     return Status::Ok();
@@ -406,7 +453,7 @@ bool Eval(const Node& n, const Dataset& ds, uint32_t c) {
           x = cu.risk;
           break;
         case Field::kNumeric:
-          x = ds.features[n.column].numeric[c];
+          x = NumberAt(Col(ds, n), c);
           break;
         default:
           return false;
@@ -425,7 +472,7 @@ bool Eval(const Node& n, const Dataset& ds, uint32_t c) {
         case Field::kNumeric: {
           double x = n.field == Field::kTier   ? static_cast<double>(cu.tier)
                      : n.field == Field::kRisk ? (cu.risk == kNoRisk ? NAN : cu.risk)
-                                               : ds.features[n.column].numeric[c];
+                                               : NumberAt(Col(ds, n), c);
           if (std::isnan(x)) return n.negate_in;
           hit = std::find(n.numbers.begin(), n.numbers.end(), x) != n.numbers.end();
           break;
@@ -440,7 +487,7 @@ bool Eval(const Node& n, const Dataset& ds, uint32_t c) {
           for (uint32_t ch : n.codes) hit = hit || ((cu.opt_out >> ch) & 1u);
           break;
         case Field::kCategorical: {
-          const uint32_t v = ds.features[n.column].codes[c];
+          const uint32_t v = CodeAt(Col(ds, n), c);
           if (v == 0) return n.negate_in;  // missing
           hit = std::find(n.codes.begin(), n.codes.end(), v) != n.codes.end();
           break;

@@ -23,7 +23,7 @@ from .errors import ProtocolError, Timeout, error_from_reply
 # The ops the server implements (server/src/ops.cc), in its order.
 OPS = ("recommend", "feedback", "score", "items.upsert", "items.retire", "customers.upsert", "history", "report",
        "reload", "stats", "health", "campaigns.create", "campaigns.update", "campaigns.transition", "campaigns.get",
-       "campaigns.list", "campaigns.audit", "events.ingest")
+       "campaigns.list", "campaigns.audit", "events.ingest", "profile")
 
 # Ops whose `unavailable` reply may not be sent again: a served page reserves caps under a new
 # request id each time; a reload changes what is served.
@@ -277,6 +277,12 @@ class Client:
     def campaign_audit(self, campaign_id, **extra):
         """The append-only audit log, oldest first: ``{entries: [...]}``."""
         return self.call("campaigns.audit", dict(campaign_id=campaign_id, **extra))
+
+    def profile(self, customer_id, **extra):
+        """The customer's portrait in the served version: ``{customer_id, version, portrait}``
+        (``portrait``: churn_risk, lifecycle, value_trend, days_inactive, interests; None when the
+        version has none)."""
+        return self.call("profile", dict(customer_id=customer_id, **extra))
 
     def ingest_events(self, events, now_ms=None, **extra):
         """Business events for the triggered campaigns: ``{decisions: [...]}``. Each event is a

@@ -168,6 +168,25 @@ Status Server::Impl::EventsIngest(const Fields& f, MapWriter* reply) {
   return Status::Ok();
 }
 
+Status Server::Impl::Profile(const Fields& f, MapWriter* reply) {
+  std::string customer;
+  QM_RETURN_IF_ERROR(f.Str("customer_id", &customer, true, 256));
+  if (customer.empty()) return Status::InvalidArgument("'customer_id': must not be empty");
+  QM_ASSIGN_OR_RETURN(serving::Portrait p, engine->CustomerPortrait(customer));
+  reply->Str("customer_id", p.customer_id);
+  reply->Str("version", p.version);
+  if (!p.known) {
+    PutJson("portrait", nullptr, reply);  // the version has no portraits, or none for this customer (added since)
+    return Status::Ok();
+  }
+  json portrait = json::object();
+  for (const auto& [k, v] : p.numbers) portrait[k] = v;
+  for (const auto& [k, v] : p.texts) portrait[k] = v;
+  portrait["interests"] = p.interests;
+  PutJson("portrait", portrait, reply);
+  return Status::Ok();
+}
+
 void SetCurrentRequest(const Decoded* req) { current_request = req; }
 
 }  // namespace qm::server

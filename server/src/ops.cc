@@ -35,6 +35,7 @@ const Server::Impl::Op Server::Impl::kOps[] = {
     {"campaigns.list",       true,   false, false, &Impl::CampaignsList},
     {"campaigns.audit",      true,   false, false, &Impl::CampaignsAudit},
     {"events.ingest",        false,  false, false, &Impl::EventsIngest},
+    {"profile",              true,   false, true,  &Impl::Profile},
 };
 // clang-format on
 const size_t Server::Impl::kNumOps = std::size(kOps);

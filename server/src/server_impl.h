@@ -202,6 +202,8 @@ struct Server::Impl {
   std::unique_ptr<campaign::Outbox> trigger_outbox;
   std::unique_ptr<campaign::Triggers> triggers;
   Status EventsIngest(const Fields& request, MapWriter* reply);
+  // A customer's portrait in the served version (issue 18).
+  Status Profile(const Fields& request, MapWriter* reply);
 };
 
 }  // namespace qm::server

@@ -1,6 +1,7 @@
 #include "qianmian/serving/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -137,6 +138,7 @@ Status Engine::Impl::Init() {
   auto m = LoadModel(opt.artifacts_root, version, ds, retired, opt.serving);
   if (!m.ok()) return m.status().Annotate("version " + version + " refused");
   model = std::move(m).value();
+  ds.portraits = model->portraits;  // audiences read the served version's portraits
   // The experiments, with the versions their arms pin (each loaded and verified as the current one).
   QM_RETURN_IF_ERROR(BuildExperiments(opt.experiments, model, &exps));
   opt.experiments = Experiments();  // exps.def holds it
@@ -405,6 +407,38 @@ Result<policy::CustomerHistory> Engine::History(const std::string& customer_id, 
   std::shared_lock<WriterFirstMutex> lock(impl_->mu);
   const RequestSettings rs = impl_->SettingsFor(customer_id, kAppHome);
   return rs.policy->History(impl_->store.get(), customer_id, since, limit, now_ms == kNoTime ? impl_->Now() : now_ms);
+}
+
+}  // namespace qm::serving
+
+namespace qm::serving {
+
+Result<Portrait> Engine::CustomerPortrait(const std::string& customer_id) const {
+  std::shared_lock<WriterFirstMutex> lock(impl_->mu);
+  const Dataset& ds = impl_->ds;
+  const auto c = ds.FindCustomer(customer_id);
+  if (!c) return Status::NotFound("unknown customer '" + customer_id + "'");
+  Portrait p;
+  p.customer_id = customer_id;
+  p.version = impl_->model->version;
+  for (const FeatureColumn& col : ds.portraits) {
+    if (col.kind == FeatureColumn::Kind::kNumeric) {
+      if (*c < col.numeric.size() && !std::isnan(col.numeric[*c])) {
+        p.numbers[col.name] = col.numeric[*c];
+        p.known = true;
+      }
+      continue;
+    }
+    const uint32_t code = *c < col.codes.size() ? col.codes[*c] : 0;
+    if (code == 0) continue;
+    p.known = true;
+    if (col.name.rfind("interest_", 0) == 0) {
+      p.interests.push_back(col.categories.Name(code));
+    } else {
+      p.texts[col.name] = col.categories.Name(code);
+    }
+  }
+  return p;
 }
 
 }  // namespace qm::serving

@@ -109,7 +109,8 @@ void Engine::Impl::Swap(std::shared_ptr<Model> current, ExperimentRuntime* fresh
       }
     }
   }
-  std::swap(model, current);  // the old model is freed by the caller's `current`, outside the lock
+  ds.portraits = current->portraits;  // audiences read the served version's portraits
+  std::swap(model, current);          // the old model is freed by the caller's `current`, outside the lock
 }
 
 Result<std::string> Engine::Impl::ReloadVersionAndExperiments(bool load_version, const std::string& version,

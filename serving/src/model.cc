@@ -152,6 +152,9 @@ Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::str
                                 " trained items and width " + std::to_string(settings.neighbours));
     }
   }
+  if (bundle.Has(BundleFile::kPortraits)) {
+    QM_ASSIGN_OR_RETURN(m->portraits, LoadPortraitColumns(bundle.PathFor(BundleFile::kPortraits), ds));
+  }
   m->row_item.assign(ids.size(), -1);
   m->item_row.assign(ds.items.size(), -1);
   std::vector<int64_t> dead;

@@ -58,6 +58,10 @@ struct Model {
   mutable std::mutex push_mu;
   mutable std::shared_ptr<const ExactTopK> push_content;
 
+  // Customer portraits (portraits.csv; empty for versions without), indexed like the dataset's
+  // customers when loaded (Dataset::portraits).
+  std::vector<FeatureColumn> portraits;
+
   const float* Embedding(uint32_t item) const { return emb.data() + static_cast<size_t>(item_row[item]) * dim; }
   // The dataset item of embedding row `row` (an index label or a neighbour-list entry), or -1
   // when there is none (out of range, retired or replaced).

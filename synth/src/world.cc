@@ -511,6 +511,14 @@ void MakeCustomer(const World& w, uint32_t index, CustomerRec* c) {
       (c->opt_out >> kChPush) & 1 ? 0.0f : static_cast<float>(std::min(0.9, 0.12 * std::exp(0.5 * r.Normal() - 0.125)));
   const int persona = c->HasLabel(kInvestor) ? 0 : c->HasLabel(kParent) ? 1 : c->HasLabel(kCarOwner) ? 2 : 3;
   c->segment = static_cast<uint8_t>((c->tier * kNumAgeBands + AgeBand(age)) * kNumPersonas + persona);
+  // Planted churn, from its own random stream (the draws above are as they were). The bank's
+  // churn_risk tag makes leaving four times as likely: a weak signal, not the truth.
+  Rng rc(Mix(w.options.seed, index, kStreamChurn));
+  const double leave = w.params.churn_rate * (c->HasLabel(kChurnRisk) ? 4.0 : 0.84);
+  if (!c->HasLabel(kDormant) && rc.Uniform() < leave) {
+    const double span = static_cast<double>(w.end - w.start);
+    c->churn_at = w.start + static_cast<TimeMs>(span * (0.4 + 0.9 * rc.Uniform()));
+  }
 }
 
 // Observable customer features phi(c) (the columns of customers.csv, encoded).

@@ -41,6 +41,7 @@ enum Stream : uint64_t {
   kStreamModel = 4,
   kStreamCalibrate = 5,
   kStreamOracle = 6,
+  kStreamChurn = 7,
 };
 
 class Rng {
@@ -204,7 +205,11 @@ struct CustomerRec {
   float income = 0;     // monthly, CNY
   float aum = 0;        // CNY
   TimeMs assessed = kNoTime;
-  float app_rate = 0;   // app_home sessions per day (before the churn trend)
+  float app_rate = 0;  // app_home sessions per day (before the churn trend)
+  // Planted churn (issue 18; no input column states it): a leaving customer's activity falls
+  // from churn_at - churn_window to churn_at and then stops. kNoTime = not leaving. Some leave
+  // after the data ends (their decline has begun or not): what a churn model should foresee.
+  TimeMs churn_at = kNoTime;
   float push_rate = 0;  // marketing push runs per day that reach the customer
   bool HasLabel(Label l) const { return (labels >> l) & 1u; }
 };
@@ -257,7 +262,10 @@ struct Params {
   float push_pi_popularity = 0.35f, push_pi_segment = 0.65f;           // wechat_push
   float segment_temperature = 1.5f;
   float service_push_rate = 0.004f;  // service pushes per customer-day
-  float churn_decline = 0.7f;        // churn_risk customers' activity falls by this share over the period
+  float churn_decline = 0.6f;        // a leaving customer's activity drops by this share when the decline begins
+  double churn_window_share = 0.4;   // the decline lasts this share of the period
+  float churn_rate = 0.08f;          // the share of customers who leave (four times as many among those
+                                     // the bank tags churn_risk: the tag is a weak, noisy signal)
   float weekend_factor = 1.15f;
   int max_tries = 24;                            // rejection-sampling attempts per slot
   TimeMs assessment_validity = 360 * kMsPerDay;  // stricter than the 12-month rule
@@ -330,11 +338,15 @@ struct World {
     }
     return true;
   }
-  // Multiplier of a customer's activity at time t (the churn trend).
+  // Multiplier of a customer's activity at time t (the churn trend): 1, or for a leaving
+  // customer, during the decline (the `window` before churn_at), a drop to 1 - churn_decline
+  // that falls on linearly to a tenth of it, and 0 from churn_at.
   float Trend(const CustomerRec& c, TimeMs t) const {
-    if (!c.HasLabel(kChurnRisk)) return 1.0f;
-    double f = double(t - start) / double(end - start);
-    return static_cast<float>(1.0 - params.churn_decline * f);
+    if (c.churn_at == kNoTime) return 1.0f;
+    if (t >= c.churn_at) return 0.0f;
+    const double window = params.churn_window_share * double(end - start);
+    const double f = (double(t) - (double(c.churn_at) - window)) / window;
+    return f <= 0 ? 1.0f : static_cast<float>((1.0 - params.churn_decline) * (1.0 - 0.9 * f));
   }
 };
 

@@ -202,7 +202,18 @@ Status WriteText(const fs::path& p, const std::string& text) {
   return Status::Ok();
 }
 
+// truth/churn.csv: every customer, whether they leave and when (planted; issue 18).
+Status WriteChurn(const World& w, const fs::path& dir) {
+  std::string out = "customer_id,leaves,churn_at\n";
+  for (size_t c = 0; c < w.customers.size(); ++c) {
+    const TimeMs at = w.customers[c].churn_at;
+    out += w.customer_ids[c] + (at == kNoTime ? ",0,\n" : ",1," + FormatIsoUtc(at) + "\n");
+  }
+  return WriteText(dir / "churn.csv", out);
+}
+
 Status WriteTruth(const World& w, const fs::path& dir) {
+  QM_RETURN_IF_ERROR(WriteChurn(w, dir));
   const size_t n = w.customers.size(), m = w.items.size();
   QM_RETURN_IF_ERROR(WriteFloats(dir / "customer_latent.f32", w.customer_latent.data(), w.customer_latent.size()));
   QM_RETURN_IF_ERROR(WriteFloats(dir / "customer_latent_observable.f32", w.customer_latent_observable.data(),
@@ -326,7 +337,9 @@ Status WriteTruth(const World& w, const fs::path& dir) {
        "or 18:30 (+ up to 30 min), never before 08:00 or after 21:00; component popularity push_pi_popularity or "
        "segment push_pi_segment; never an item already shown to the customer; service items (account alerts) pushed "
        "with probability service_push_rate per day\",\n"
-       "    \"trend\": \"1, or for churn_risk customers 1 - churn_decline * (t - start) / (end - start)\",\n"
+       "    \"trend\": \"1, or for a leaving customer (churn.csv) (1 - churn_decline) * (1 - 0.9 * (t - (churn_at - "
+       "w)) / w) "
+       "from churn_at - w to churn_at (w = churn_window_share * (end - start)), then 0\",\n"
        "    \"segment\": \"tier x age band (<25, 25-34, 35-49, 50-59, 60+) x persona (investor, else parent, else "
        "car_owner, else other: from tags)\",\n"
        "    \"product_slots\": " +
@@ -337,7 +350,9 @@ Status WriteTruth(const World& w, const fs::path& dir) {
        "    \"push_pi_popularity\": " +
        Num(p.push_pi_popularity) + ", \"push_pi_segment\": " + Num(p.push_pi_segment) +
        ", \"service_push_rate\": " + Num(p.service_push_rate) + ", \"churn_decline\": " + Num(p.churn_decline) +
-       ", \"weekend_factor\": " + Num(p.weekend_factor) + ", \"max_tries\": " + std::to_string(p.max_tries) +
+       ", \"churn_window_share\": " + Num(static_cast<float>(p.churn_window_share)) +
+       ", \"churn_rate\": " + Num(p.churn_rate) + ", \"weekend_factor\": " + Num(p.weekend_factor) +
+       ", \"max_tries\": " + std::to_string(p.max_tries) +
        ", \"assessment_validity_days\": " + std::to_string(p.assessment_validity / kMsPerDay) +
        ",\n"
        "    \"segments\": " +

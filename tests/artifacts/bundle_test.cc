@@ -378,7 +378,7 @@ TEST(BundleFile, EveryFileKeepsItsNameInTheVersionFolder) {
   const std::vector<std::string> names = {
       "bundle.json",    "features.json",     "two_tower.pt",           "two_tower.pt.json", "item_embeddings.f32",
       "item_ids.txt",   "exposure_tower.pt", "exposure_tower.pt.json", "products.index",    "content.index",
-      "neighbours.i32", "ranker.pt",         "ranker.pt.json",         "rank_inputs.json"};
+      "neighbours.i32", "ranker.pt",         "ranker.pt.json",         "rank_inputs.json",  "portraits.csv"};
   ASSERT_EQ(names.size(), static_cast<size_t>(kBundleFiles));
   for (int i = 0; i < kBundleFiles; ++i) EXPECT_EQ(FileName(static_cast<BundleFile>(i)), names[i]);
   EXPECT_EQ(std::set<std::string>(names.begin(), names.end()).size(), names.size());

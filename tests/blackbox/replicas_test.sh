@@ -64,9 +64,18 @@ ack=$($QM client --connect "ipc://$W/b.sock" feedback \
   "{\"events\":[{\"ts_ms\":$TS,\"customer_id\":\"$C2\",\"item_id\":\"$ITEM\",\"type\":\"click\",\"channel\":\"app_home\"}]}")
 printf '%s' "$ack" | grep -q '"accepted":1' && ok "feedback acknowledged before the outage" || bad "feedback: $ack"
 # Load on replica a through the outage: every page is answered ok or unavailable, nothing else.
+recommends() {  # replica a's recommend count (stats)
+  $QM client --connect "ipc://$W/a.sock" stats 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["ops"]["recommend"]["count"])' 2>/dev/null || echo 0
+}
+before=$(recommends)
 $QM bench --connect "ipc://$W/a.sock" --data "$W/bank" --duration 4 --concurrency 2 --timeout 10000 >"$W/outage-bench.txt" 2>&1 &
 BENCH=$!
-sleep 1
+# The outage starts once the bench is serving (it loads the bank first: slow on a loaded machine).
+for _ in $(seq 1 80); do
+  [ "$(recommends)" -gt $((before + 20)) ] && break
+  sleep 0.1
+done
 kill -KILL "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
 REDIS_PID=

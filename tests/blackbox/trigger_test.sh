@@ -17,7 +17,7 @@ private_redis
 quick_bank 300 20 60 10 9
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 printf '[store]\nbackend = "redis"\nredis_port = %s\nredis_prefix = "qmtrig"\n' "$REDIS_PORT" >"$W/replica.toml"
-printf '[server]\ncampaign_tick = "1s"\ntrigger_stream = "qmtrig:events"\n' >>"$W/replica.toml"
+printf '[server]\ncampaign_tick = "1s"\ntrigger_stream = "qmtrig:events"\ncodel_target = 0\n' >>"$W/replica.toml"
 QIANMIAN_SERVER_TRIGGER_OUTBOX="$W/outbox" QIANMIAN_SERVER_TRIGGER_CONSUMER=consumer-a start_replica a "$W/replica.toml" ||
   { bad "replica a: $(tail -3 "$W/a.log")"; exit 1; }
 ok "a replica with a Redis store consumes qmtrig:events"

@@ -104,7 +104,8 @@ TEST(TriggerDefinitionTest, ParsedCheckedAndHashedOnlyWhenSet) {
   EXPECT_FALSE(ParseDefinition(R"({"id":"t","trigger":{"event":"login","delay_s":60,"expiry_s":60}})").ok())
       << "a delay must be shorter than the expiry";
   EXPECT_FALSE(ParseDefinition(R"({"id":"t","trigger":{"condition":"amount > 1"}})").ok()) << "the event is required";
-  auto sched = ParseDefinition(R"({"id":"t","trigger":{"event":"login"},"schedule":{"kind":"once","at":"2030-01-01T09:00"}})");
+  auto sched =
+      ParseDefinition(R"({"id":"t","trigger":{"event":"login"},"schedule":{"kind":"once","at":"2030-01-01T09:00"}})");
   ASSERT_FALSE(sched.ok());
   EXPECT_NE(sched.status().message().find("'schedule': a triggered campaign has no schedule"), std::string::npos);
 }

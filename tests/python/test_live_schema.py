@@ -33,6 +33,7 @@ def campaign_requests():
         ("events.ingest", dict(events=[dict(event_id=f"{cid}-e1", customer_id="C0000001", type="login",
                                             ts_ms=int(time.time() * 1000), attrs=dict(channel="app"))]), True),
         ("events.ingest", dict(events=[dict(event_id="bad", customer_id="C1", type="pay_day", ts_ms=1)]), False),
+        ("profile", dict(customer_id="C0000001"), True), ("profile", dict(customer_id="no-such"), True),
     ]
 
 

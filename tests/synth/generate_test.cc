@@ -87,8 +87,8 @@ TEST_F(Generate, OutputLoadsWithZeroBadRows) {
   for (const char* name : {"age", "gender", "income", "aum", "life_stage", "occupation"}) {
     EXPECT_TRUE(features.count(name)) << name;
   }
-  for (const char* f : {"truth/truth.json", "truth/oracle.json", "truth/customer_latent.f32", "truth/item_latent.f32",
-                        "truth/item_bias.f32", "truth/customer_latent_observable.f32"}) {
+  for (const char* f : {"truth/truth.json", "truth/oracle.json", "truth/churn.csv", "truth/customer_latent.f32",
+                        "truth/item_latent.f32", "truth/item_bias.f32", "truth/customer_latent_observable.f32"}) {
     EXPECT_TRUE(fs::exists(*root_ / "a" / f)) << f;
   }
 }

@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 
 #include "commands.h"
 #include "engine_config.h"
+#include "qianmian/artifacts/manifest.h"
 #include "qianmian/campaign/campaign.h"
 #include "qianmian/campaign/report.h"
 #include "qianmian/campaign/run.h"
@@ -148,6 +150,12 @@ Status Run(const CampaignOptions& o) {
       FileReport items, customers;
       QM_RETURN_IF_ERROR(LoadItemsCsv(config.data.dir + "/items.csv", config.data, data.get(), &items));
       QM_RETURN_IF_ERROR(LoadCustomersCsv(config.data.dir + "/customers.csv", config.data, data.get(), &customers));
+      // The current version's portraits (churn_risk, lifecycle, ...), which audiences may name.
+      Result<std::string> version = artifacts::ReadCurrent(config.artifacts_root);
+      const std::string portraits = config.artifacts_root + "/" + (version.ok() ? *version : "") + "/portraits.csv";
+      if (version.ok() && std::filesystem::exists(portraits)) {
+        QM_ASSIGN_OR_RETURN(data->portraits, LoadPortraitColumns(portraits, *data));
+      }
     }
     return campaign::CheckDefinition(d, *data, now, tz);
   });

@@ -16,6 +16,7 @@
 
 #include "qianmian/artifacts/bundle.h"
 #include "qianmian/artifacts/manifest.h"
+#include "qianmian/core/file.h"
 #include "qianmian/core/prefetch.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/core/time.h"
@@ -25,6 +26,7 @@
 #include "qianmian/rank/two_stage_score.h"
 #include "qianmian/training/baselines.h"
 #include "qianmian/training/exposure_sample.h"
+#include "qianmian/training/portraits.h"
 #include "qianmian/training/split.h"
 #include "qianmian/training/store_events.h"
 #include "rank_rows_writer.h"
@@ -900,10 +902,16 @@ Status FitBundle(const Dataset& ds, const Split& split, const ByCustomer& by, co
 // metrics, configuration and data fingerprint of its manifest. Returns the version.
 Result<std::string> PublishBundle(const Dataset& ds, const Bundle& b, const TrainConfig& c, const std::string& root,
                                   const std::map<std::string, double>& metrics, const std::string& config_json,
-                                  const std::string& fingerprint) {
+                                  const std::string& fingerprint, const std::string* portraits_csv = nullptr) {
   using artifacts::BundleFile;
   QM_ASSIGN_OR_RETURN(artifacts::BundleWriter w, artifacts::BundleWriter::Create(root));
-  w.SetSettings(b.settings);
+  artifacts::BundleSettings settings = b.settings;
+  settings.portraits = portraits_csv != nullptr;
+  w.SetSettings(settings);
+  if (portraits_csv) {
+    QM_RETURN_IF_ERROR(WriteFileAtomically(w.PathFor(BundleFile::kPortraits), {*portraits_csv}));
+    QM_RETURN_IF_ERROR(w.Add(BundleFile::kPortraits));
+  }
   QM_RETURN_IF_ERROR(b.space->Save(w.PathFor(BundleFile::kFeatures)));
   QM_RETURN_IF_ERROR(w.Add(BundleFile::kFeatures));
   QM_RETURN_IF_ERROR(b.towers->Save(w.PathFor(BundleFile::kTwoTower)));
@@ -1051,10 +1059,19 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
     if (!fit_split.held_out[e]) fit_end = std::max(fit_end, ds.events.ts[e]);
   }
   stats["data.fit_end_ms"] = static_cast<double>(fit_end);
+  // Portraits and the churn model (issue 18), from every event; their held-out figures join the
+  // evaluation's.
+  Result<PortraitResult> portraits = FitPortraits(ds);
+  if (portraits.ok()) {
+    result.eval.metrics.insert(portraits->metrics.begin(), portraits->metrics.end());
+  } else {
+    std::fprintf(stderr, "portraits: none in this version (%s)\n", portraits.status().message().c_str());
+  }
   stats["train.seconds"] = Since(t_all);
   std::map<std::string, double> metrics = result.eval.metrics;
   for (const auto& [k, v] : stats) metrics["stats." + k] = v;
-  QM_ASSIGN_OR_RETURN(result.version, PublishBundle(ds, b, c, artifacts_root, metrics, config_json, fingerprint));
+  QM_ASSIGN_OR_RETURN(result.version, PublishBundle(ds, b, c, artifacts_root, metrics, config_json, fingerprint,
+                                                    portraits.ok() ? &portraits->csv : nullptr));
   return result;
 }
 

@@ -32,8 +32,9 @@ enum class BundleFile {
   kRanker,                // ranker.pt: the built-in ranker (cross network weights, or the trees)
   kRankerOptions,         // ranker.pt.json: its format (qianmian.ranker/1 or qianmian.gbdt/1) and options
   kRankInputs,            // rank_inputs.json: the ranker's input contract, for model authors
+  kPortraits,             // portraits.csv: customer portraits and churn risk (issue 18; when portraits)
 };
-inline constexpr int kBundleFiles = 14;
+inline constexpr int kBundleFiles = 15;
 
 // The file's name in the version folder, e.g. "two_tower.pt".
 const char* FileName(BundleFile file);
@@ -58,6 +59,7 @@ struct BundleSettings {
   // The ranker contract: SHA-256 (64 hex digits) of rank_inputs.json, i.e. of
   // RankInputBuilder::Describe() for the version's features. Filled by BundleWriter::Commit.
   std::string rank_inputs_sha256;
+  bool portraits = false;  // the version holds portraits.csv (issue 18)
 };
 
 // Whether a version with `settings` holds `file`: always, except the exposure model's files

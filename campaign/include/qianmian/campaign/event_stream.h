@@ -23,12 +23,12 @@
 namespace qm::campaign {
 
 struct StreamOptions {
-  std::string key;                // the stream
+  std::string key;  // the stream
   std::string group = "qianmian";
-  std::string consumer;           // stable across restarts (e.g. the host name)
-  int batch = 100;                // entries a read
-  long block_ms = 1000;           // a read waits this long for new entries
-  long claim_idle_ms = 60 * 1000; // entries left pending this long by another consumer are taken over
+  std::string consumer;            // stable across restarts (e.g. the host name)
+  int batch = 100;                 // entries a read
+  long block_ms = 1000;            // a read waits this long for new entries
+  long claim_idle_ms = 60 * 1000;  // entries left pending this long by another consumer are taken over
 };
 
 struct StreamStats {
@@ -58,7 +58,7 @@ class EventStream {
 
   std::unique_ptr<RedisClient> client_;
   StreamOptions o_;
-  bool pending_ = true;    // read this consumer's own pending entries first
+  bool pending_ = true;  // read this consumer's own pending entries first
   int64_t rounds_ = 0;
   StreamStats stats_;
 };

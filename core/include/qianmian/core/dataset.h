@@ -56,6 +56,10 @@ class Dataset {
   std::vector<Customer> customers;
   std::vector<Item> items;
   std::vector<FeatureColumn> features;  // extra customers.csv columns, in file order
+  // Customer portraits of the served version (issue 18: churn_risk, lifecycle, value_trend,
+  // days_inactive, interest_1..3), for audiences; empty when the version has none. A customer
+  // past their end (added since) has none. Not model features.
+  std::vector<FeatureColumn> portraits;
   EventLog events;
 
   Dataset();  // interns "" as code 0 where documented above
@@ -78,6 +82,11 @@ class Dataset {
 // InvalidArgument naming the file when a required column is missing or more than
 // config.max_bad_row_share of a file's rows are bad. `report` may be null.
 Result<Dataset> LoadDataset(const std::string& dir, const DataConfig& config, LoadReport* report = nullptr);
+
+// Reads a version's portraits.csv (customer_id, then one column each: numeric when every
+// non-empty cell is a number, else categorical) into columns indexed like ds.customers (rows of
+// unknown customers skipped). Corruption naming the line when a row is malformed.
+Result<std::vector<FeatureColumn>> LoadPortraitColumns(const std::string& path, const Dataset& ds);
 
 // The single-file loaders LoadDataset uses, for callers that load piecemeal.
 // Items before customers (holdings refer to items), both before events.

@@ -184,6 +184,15 @@ struct PushChoice {
   double expected_clicks = 0, expected_conversions = 0;
 };
 
+// A customer's portrait in the served version (issue 18: training/portraits.h).
+struct Portrait {
+  std::string customer_id, version;
+  bool known = false;                        // the version has portraits and a row for the customer
+  std::map<std::string, double> numbers;     // churn_risk, days_inactive
+  std::map<std::string, std::string> texts;  // lifecycle, value_trend
+  std::vector<std::string> interests;        // top item categories, best first
+};
+
 // An item or customer as a map of items.csv / customers.csv columns to cell text.
 using Record = std::map<std::string, std::string>;
 
@@ -261,6 +270,8 @@ class Engine {
 
   // Events, decisions and cap usage of a customer (SPEC §5/§7 `history`), under the customer's
   // arm policy.
+  // The customer's portrait in the served version. NotFound for an unknown customer.
+  [[nodiscard]] Result<Portrait> CustomerPortrait(const std::string& customer_id) const;
   [[nodiscard]] Result<policy::CustomerHistory> History(const std::string& customer_id, TimeMs since, size_t limit,
                                                         TimeMs now_ms = kNoTime);
 
