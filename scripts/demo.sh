@@ -283,6 +283,7 @@ cat > "$OUT/retention.json" <<EOF
  "schedule": {"kind": "once", "at": "${DAY7}T10:00"}, "priority": 9}
 EOF
 R=(--data "$BANK" --artifacts "$ART" --now "$((NOW + 3600000))")
+export QM_PROGRESS=0  # no progress bars from here on
 "$QM" campaign create "${R[@]}" --file "$OUT/retention.json" --operator alice > /dev/null
 "$QM" campaign submit demo-retain "${R[@]}" --operator alice > /dev/null
 "$QM" campaign approve demo-retain "${R[@]}" --operator bob > /dev/null

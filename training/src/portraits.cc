@@ -288,9 +288,9 @@ Result<PortraitResult> FitPortraits(const Dataset& ds) {
       const double before = static_cast<double>(CountIn(v, end - 28, end - 14));
       if (v.front() >= end - 14 && end > 28) {
         stage = "new";
-      } else if (risk >= 0.5 || recent < 0.6 * before) {
+      } else if (risk >= 0.5 || (before >= 6 && recent < 0.5 * before)) {
         stage = "declining";
-      } else if (recent > 1.4 * before + 1) {
+      } else if (recent > 1.5 * before + 3) {
         stage = "growing";
       } else {
         stage = "mature";

@@ -4,8 +4,10 @@
 //   churn_risk    P(no activity in the next `horizon`) for a customer active in the lookback, from a
 //                 logistic regression on the customer's activity (recency, counts per week over
 //                 eight weeks, active days, the trend, push opens, tier and the bank's labels);
-//   lifecycle     new (first active in the last 14 days) | growing | mature | declining | dormant
-//                 (no activity in the lookback);
+//   lifecycle     new (first active in the last 14 days) | growing (the last two weeks' activity
+//                 over 1.5 times the two before, plus 3) | declining (churn_risk >= 0.5, or under
+//                 half of the two weeks before when they held 6 or more) | mature | dormant (no
+//                 activity in the lookback);
 //   days_inactive days since the last activity;
 //   value_trend   up | flat | down | none: conversions' value in the last horizon against the one before;
 //   interest_1..3 the customer's top item categories by clicks, conversions and push opens.
