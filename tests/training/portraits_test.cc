@@ -123,9 +123,10 @@ TEST_F(PortraitsTest, EveryCustomerHasAPortraitAndThePlantedLeaversScoreHigher) 
   const double auc = Auc(score, leaves);
   size_t n_leave = 0;
   for (uint8_t l : leaves) n_leave += l;
-  std::printf("truth: %zu customers (%zu leave within the horizon), AUC for the planted leavers: churn_risk %.3f, "
-              "days inactive %.3f\n",
-              score.size(), n_leave, auc, Auc(baseline, leaves));
+  std::printf(
+      "truth: %zu customers (%zu leave within the horizon), AUC for the planted leavers: churn_risk %.3f, "
+      "days inactive %.3f\n",
+      score.size(), n_leave, auc, Auc(baseline, leaves));
   // Far better than chance; not as good as recency alone on this truth: the model learns the
   // observable label (silence in the next horizon), which rare visitors share with leavers
   // (docs/BENCHMARKS.md, issue 18: churn).

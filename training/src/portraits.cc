@@ -270,7 +270,8 @@ Result<PortraitResult> FitPortraits(const Dataset& ds) {
       if (d >= end - horizon) value_now[c] += it.value;
       if (d >= end - 2 * horizon && d < end - horizon) value_before[c] += it.value;
     }
-    if (IsPositive(ev.type[e]) && it.category != 0) interest[c][it.category] += ev.type[e] == EventType::kConvert ? 3 : 1;
+    if (IsPositive(ev.type[e]) && it.category != 0)
+      interest[c][it.category] += ev.type[e] == EventType::kConvert ? 3 : 1;
   }
   std::string csv = "customer_id,churn_risk,lifecycle,value_trend,days_inactive,interest_1,interest_2,interest_3\n";
   int64_t at_risk = 0;
