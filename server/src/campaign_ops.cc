@@ -3,6 +3,7 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
+#include "reply_codec.h"
 #include "server_impl.h"
 
 namespace qm::server {
@@ -179,11 +180,7 @@ Status Server::Impl::Profile(const Fields& f, MapWriter* reply) {
     PutJson("portrait", nullptr, reply);  // the version has no portraits, or none for this customer (added since)
     return Status::Ok();
   }
-  json portrait = json::object();
-  for (const auto& [k, v] : p.numbers) portrait[k] = v;
-  for (const auto& [k, v] : p.texts) portrait[k] = v;
-  portrait["interests"] = p.interests;
-  PutJson("portrait", portrait, reply);
+  EncodePortrait(p, reply);
   return Status::Ok();
 }
 

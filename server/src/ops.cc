@@ -193,6 +193,10 @@ Status Server::Impl::Score(const Fields& f, MapWriter* reply) {
     return scores.status();
   }
   EncodeScores(*scores, reply);
+  // The customer's churn risk in the served version, when it has one (issue 18).
+  Result<serving::Portrait> portrait = engine->CustomerPortrait(customer);
+  if (portrait.ok() && portrait->numbers.count("churn_risk"))
+    reply->Double("churn_risk", portrait->numbers["churn_risk"]);
   return Status::Ok();
 }
 
@@ -233,6 +237,10 @@ Status Server::Impl::History(const Fields& f, MapWriter* reply) {
   QM_RETURN_IF_ERROR(f.Int("now_ms", &now, false, 1, kTimeMax));
   QM_ASSIGN_OR_RETURN(policy::CustomerHistory h, engine->History(customer, since, static_cast<size_t>(limit), now));
   EncodeHistory(h, reply);
+  // The customer's portrait in the served version, when it has one (issue 18): a service agent
+  // sees the churn risk and lifecycle beside the contacts.
+  Result<serving::Portrait> portrait = engine->CustomerPortrait(customer);
+  if (portrait.ok() && portrait->known) EncodePortrait(*portrait, reply);
   return Status::Ok();
 }
 

@@ -96,6 +96,14 @@ void EncodeReport(const experiment::ExperimentReport& r, MapWriter* reply) {
   });
 }
 
+void EncodePortrait(const serving::Portrait& portrait, MapWriter* reply) {
+  reply->Map("portrait", [&](MapWriter& m) {
+    for (const auto& [k, v] : portrait.numbers) m.Double(k, v);
+    for (const auto& [k, v] : portrait.texts) m.Str(k, v);
+    m.StrList("interests", portrait.interests);
+  });
+}
+
 void EncodeHistory(const policy::CustomerHistory& history, MapWriter* reply) {
   reply->MapArray("events", history.events, [](MapWriter& e, const policy::StoredEvent& event) {
     e.Int("ts_ms", event.ts);

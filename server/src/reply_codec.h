@@ -39,6 +39,9 @@ void EncodeCount(int64_t count, MapWriter* reply);
 //           caps: [{rule, scope, used, limit, window_ms}]}.
 // decisions: the decision log (SPEC §7), newest first, with the events' since_ms and limit.
 void EncodeHistory(const policy::CustomerHistory& history, MapWriter* reply);
+// `portrait`: {churn_risk, days_inactive, lifecycle, value_trend, interests} of a known portrait
+// (issue 18; the profile op, and history beside a customer's events).
+void EncodePortrait(const serving::Portrait& portrait, MapWriter* reply);
 // `report` (SPEC §7): experiment, from_ms, to_ms, cuped, holdout_customers, sample_ratio, arms.
 void EncodeReport(const experiment::ExperimentReport& report, MapWriter* reply);
 

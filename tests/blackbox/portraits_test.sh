@@ -34,6 +34,15 @@ r = json.load(sys.stdin); p = r["portrait"]
 assert r["ok"] and 0 <= p["churn_risk"] <= 1 and p["lifecycle"] in ("new", "growing", "mature", "declining", "dormant")
 assert p["value_trend"] in ("up", "flat", "down", "none") and isinstance(p["interests"], list)' &&
   ok "profile: churn_risk, lifecycle, value_trend, interests" || bad "profile: $out"
+risk=$(printf '%s' "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["portrait"]["churn_risk"])')
+ITEM=$(awk -F, 'NR > 1 && $2 == "content" { print $1; exit }' "$W/bank/items.csv")
+h=$($QM client --connect "ipc://$W/s.sock" history "{\"customer_id\":\"$C\"}" 2>&1)
+s=$($QM client --connect "ipc://$W/s.sock" score "{\"customer_id\":\"$C\",\"channel\":\"wechat_push\",\"item_ids\":[\"$ITEM\"]}" 2>&1)
+printf '%s\n%s\n' "$h" "$s" | python3 -c 'import json, sys
+h, s = (json.loads(line) for line in sys.stdin.read().splitlines()[:2])
+risk = float(sys.argv[1])
+assert abs(h["portrait"]["churn_risk"] - risk) < 1e-6 and abs(s["churn_risk"] - risk) < 1e-6, (h.get("portrait"), s)' "$risk" &&
+  ok "history and score carry the same churn risk ($risk)" || bad "history/score: $h / $s"
 out=$($QM client --connect "ipc://$W/s.sock" profile '{"customer_id":"no-such"}' 2>&1)
 printf '%s' "$out" | grep -q '"code":"not_found"' && ok "profile of an unknown customer: not_found" || bad "$out"
 kill "$SERVER"
