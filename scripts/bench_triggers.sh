@@ -8,7 +8,7 @@
 set -eu
 QM=$(readlink -f "$1"); DATA=$(readlink -f "$2"); ART=$(readlink -f "$3"); RATE=${4:-500}; DUR=${5:-30}
 W=$(mktemp -d)
-RP=$((20000 + RANDOM % 20000)); SP=$((RP + 1))
+RP=$((20000 + RANDOM % 12000)); SP=$((RP + 1))
 redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec --dir "$W" >"$W/redis.log" 2>&1 &
 RPID=$!
 cleanup() { kill "${SPID:-}" 2>/dev/null || true; sleep 1; kill "$RPID" 2>/dev/null || true; rm -rf "$W"; }

@@ -14,7 +14,7 @@ MINUTES=${3:-30}
 OUT=${4:-/tmp/qm-soak}
 QM=${QM:-$(dirname "$0")/../build/tools/qianmian}
 mkdir -p "$OUT"
-PORT=$((20000 + RANDOM % 40000))
+PORT=$((20000 + RANDOM % 12000))
 ADDR="tcp://127.0.0.1:$PORT"
 cat >"$OUT/soak.toml" <<TOML
 [server]

@@ -2,7 +2,10 @@
 #include "redis_client.h"
 
 #include <hiredis/hiredis.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+
+#include <cstring>
 
 namespace qm::campaign {
 
@@ -56,6 +59,15 @@ Status RedisClient::Reconnect() {
     if (ctx_) redisFree(ctx_);
     ctx_ = nullptr;
     return Status::Unavailable(where + ": " + why);
+  }
+  sockaddr_storage local{}, peer{};  // a socket connected to itself (nothing listening): refused
+  socklen_t ll = sizeof local, pl = sizeof peer;
+  if (getsockname(ctx_->fd, reinterpret_cast<sockaddr*>(&local), &ll) == 0 &&
+      getpeername(ctx_->fd, reinterpret_cast<sockaddr*>(&peer), &pl) == 0 && ll == pl &&
+      std::memcmp(&local, &peer, ll) == 0) {
+    redisFree(ctx_);
+    ctx_ = nullptr;
+    return Status::Unavailable(where + ": not listening (the connection reached itself)");
   }
   redisSetTimeout(ctx_, Tv(config_.redis_timeout));
   if (!config_.redis_password.empty()) {

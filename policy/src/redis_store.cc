@@ -24,7 +24,9 @@
 // node after ASKING; a scan visits every master. A customer's keys share one hash tag, so each
 // compare-and-set script runs on one node.
 #include <hiredis/hiredis.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <cstring>
 
 #include <algorithm>
 #include <chrono>
@@ -81,6 +83,17 @@ return {1, rev + 1}
 
 constexpr std::string_view kMagic("QM\x02", 3);
 constexpr size_t kHeader = 11;  // magic + token
+
+// Whether TCP socket `fd` is connected to itself (the same local and peer address).
+bool ConnectedToItself(int fd) {
+  sockaddr_storage local{}, peer{};
+  socklen_t ll = sizeof local, pl = sizeof peer;
+  if (fd < 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 ||
+      getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) {
+    return false;
+  }
+  return ll == pl && std::memcmp(&local, &peer, ll) == 0;
+}
 
 struct ReplyDeleter {
   void operator()(redisReply* r) const {
@@ -702,6 +715,12 @@ class RedisStore final : public EventStore {
     const std::string where = node.host + ":" + std::to_string(node.port);
     if (!c) return Status::Unavailable("redis " + where + ": cannot allocate a connection");
     if (c->err) return Status::Unavailable("redis " + where + ": " + c->errstr);
+    if (ConnectedToItself(c->fd)) {
+      // With nothing listening on a port of the ephemeral range, TCP may connect a socket to
+      // itself (its local port chosen equal to the server's): every reply would be our own
+      // request. Refused like a refused connection.
+      return Status::Unavailable("redis " + where + ": not listening (the connection reached itself)");
+    }
     redisSetTimeout(c.get(), tv);
     if (!config_.redis_password.empty()) {
       const std::string& pw = config_.redis_password;

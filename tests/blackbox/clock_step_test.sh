@@ -53,7 +53,7 @@ EOF
 # set_clock MS: the server's wall clock reads MS from now on (and keeps running).
 set_clock() { printf "%+d\n" $(($1 / 1000 - $(date +%s))) >"$W/offset"; }
 set_clock "$NOON"
-PORT=$((20000 + RANDOM % 40000))
+PORT=$((20000 + RANDOM % 12000))
 ADDR="tcp://127.0.0.1:$PORT"
 client() { $QM client --connect "$ADDR" "$@" 2>/dev/null; }
 LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE="$W/offset" FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 \

@@ -47,7 +47,7 @@ cluster_ok() {  # waits up to 20 s for cluster_state:ok as every node sees it
 declare -A PORT
 for i in 1 2 3; do
   for _ in $(seq 1 20); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))
     if start_node "$i" "$p"; then PORT[$i]=$p; break; fi
     kill -TERM "${NODE_PID[$i]}" 2>/dev/null
   done

@@ -31,7 +31,7 @@ client() { $QM client --connect "$ADDR" "$@" 2>/dev/null; }
 # start_server: serve on a free loopback port (another one when the port is taken).
 start_server() {
   for _ in 1 2 3 4 5; do
-    ADDR="tcp://127.0.0.1:$((20000 + RANDOM % 40000))"
+    ADDR="tcp://127.0.0.1:$((20000 + RANDOM % 12000))"
     $QM serve --data "$W/bank" --artifacts "$W/art" --config "$W/df.toml" --bind "$ADDR" >>"$W/serve.log" 2>&1 &
     SERVER=$!
     for _ in $(seq 1 100); do

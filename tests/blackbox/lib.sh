@@ -79,12 +79,13 @@ redis_at() {
 }
 
 # start_redis: redis_at a free loopback port; sets REDIS_PORT and REDIS_PID (the caller stops
-# it). Returns 1 when none starts.
+# it). Returns 1 when none starts. Ports stay below Linux's ephemeral range (32768-60999): there a
+# client's own outgoing port could take the port while the server is down (the outage tests).
 start_redis() {
   REDIS_PORT=
   local p
   for _ in $(seq 1 20); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))
     if redis_at "$p"; then
       REDIS_PORT=$p
       return 0

@@ -125,7 +125,7 @@ wait "$SERVER_PID"
 SERVER_PID=
 
 # --- Redis: unreachable = retry later; the password from a file; a wrong one = bad input
-port=$((20000 + RANDOM % 40000))
+port=$((20000 + RANDOM % 12000))
 expect_rc 75 "push with the Redis store down: retry later" env QIANMIAN_STORE_BACKEND=redis QIANMIAN_STORE_REDIS_PORT=$port \
   QIANMIAN_STORE_REDIS_TIMEOUT=300ms $QM push --data "$W/bank" --artifacts "$W/art" --run-id r2 --audience all --out "$W/r2.csv"
 if command -v redis-server >/dev/null; then
