@@ -876,8 +876,13 @@ TEST_F(ServerTest, ReloadReReadsTheExperimentDefinitionAndKeepsThePreviousOneWhe
   const std::string layer = "[[experiments.layers]]\nname = \"l\"\nsalt = \"s\"\n";
   StartServer(ServerConfig(), "", source);  // the engine opens without experiments
   const std::string c = Customer(3);
-  auto page = [&] {
-    return Call({{"op", "recommend"}, {"customer_id", c}, {"channel", "app_home"}, {"count", 2}, {"debug", true}});
+  auto page = [&] {  // a generous deadline: a loaded CI machine must not turn a page into deadline_exceeded
+    return Call({{"op", "recommend"},
+                 {"customer_id", c},
+                 {"channel", "app_home"},
+                 {"count", 2},
+                 {"debug", true},
+                 {"deadline_ms", 10000}});
   };
   json r0 = page();
   EXPECT_EQ(r0["model_version"], v2);
