@@ -81,6 +81,8 @@ Result<push::PushSummary> RunOccurrence(serving::Engine* engine, const Campaign&
   p.time_zone = o.time_zone;
   p.threads = o.threads;
   p.progress = o.progress;
+  p.customers = o.customers;
+  p.on_choice = o.on_choice;
   engine->WithDataset([&](const Dataset& ds) { p.campaign = ContentOf(d, ds); });
   // The budget: per day, and what the other occurrences left of the total.
   int64_t budget = -1;
@@ -93,7 +95,8 @@ Result<push::PushSummary> RunOccurrence(serving::Engine* engine, const Campaign&
     const int64_t left = std::max<int64_t>(0, d.budget_total - others);
     budget = budget < 0 ? left : std::min(budget, left);
   }
-  p.max_sends = budget;
+  if (budget >= 0) budget = std::max<int64_t>(0, budget - o.spent);
+  p.max_sends = o.no_budget && o.dry_run ? -1 : budget;
   return push::RunPush(engine, p);
 }
 

@@ -104,7 +104,9 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(o.time_zone));
   const TimeMs now = o.now == kNoTime ? engine->Now() : o.now;  // the wall clock or the data's end
   std::vector<std::string> ids;
-  if (!o.audience.empty() && o.audience[0] == '@') {
+  if (o.customers) {
+    ids = *o.customers;
+  } else if (!o.audience.empty() && o.audience[0] == '@') {
     QM_ASSIGN_OR_RETURN(ids, ReadIdFile(o.audience.substr(1)));
   } else {
     Status st;
@@ -120,7 +122,7 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
     });
     QM_RETURN_IF_ERROR(st);
   }
-  if (!o.shard.all()) {
+  if (!o.shard.all() && !o.customers) {
     ids.erase(std::remove_if(ids.begin(), ids.end(), [&](const std::string& id) { return !o.shard.Holds(id); }),
               ids.end());
   }
@@ -151,7 +153,8 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
   std::condition_variable returned;         // a claim came back
   std::atomic<int64_t> done{0};
   std::atomic<bool> stop{false};
-  std::mutex mu;  // guards first_error, total, parts, cursor, capacity, out
+  std::mutex mu;       // guards first_error, total, parts, cursor, capacity, out
+  std::mutex observe;  // one on_choice call at a time
   Status first_error;
   Tally total;
   std::unique_ptr<Progress> progress;
@@ -214,6 +217,10 @@ Result<PushSummary> RunPush(serving::Engine* engine, const PushRunOptions& o) {
         --out;
         returned.notify_all();
         break;
+      }
+      if (o.on_choice) {
+        std::lock_guard<std::mutex> lock(observe);
+        for (size_t k = 0; k < choices.size(); ++k) o.on_choice(req.customer_ids[k], choices[k]);
       }
       std::string part;
       const int64_t sends_before = t.sends;

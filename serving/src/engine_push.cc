@@ -359,7 +359,8 @@ Status Engine::Impl::PushVersion(const PushRequest& req, const Model& md, std::v
     for (Candidate& c : ranked[r]) rank_rows.push_back({static_cast<uint32_t>(r), &c});
   }
   const std::vector<rank::RankContext> ctx(n, rank::RankContext{channel, tz.LocalHour(now), tz.LocalWeekday(now)});
-  rank::ScoreWeights weights = ServingScoreWeights(opt.serving, md);
+  const rank::ScoreWeights bank = ServingScoreWeights(opt.serving, md);
+  rank::ScoreWeights weights = bank;
   if (req.campaign && req.campaign->w_click >= 0) weights.w_click = req.campaign->w_click;
   if (req.campaign && req.campaign->w_convert >= 0) weights.w_convert = req.campaign->w_convert;
   QM_RETURN_IF_ERROR(RankCandidates(md, ds, pb, now, ctx, weights, rank_rows));
@@ -393,6 +394,7 @@ Status Engine::Impl::PushVersion(const PushRequest& req, const Model& md, std::v
       if (c == nullptr) continue;
       choice.expected_clicks += c->pc;
       choice.expected_conversions += c->pv;
+      choice.expected_value += bank.w_click * c->pc + bank.w_convert * c->pv * ds.items[c->item].value;
     }
     choice.arms = std::move(rows.rs[r].arms);
     // A replay records its sends again (the same records: stored once), so a run killed between

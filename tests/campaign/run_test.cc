@@ -282,5 +282,103 @@ TEST_F(SchedulerTest, ADeadRunnersLeaseIsTakenOverAndALateOccurrenceIsMissed) {
   EXPECT_FALSE(std::filesystem::exists(scratch_ + "/outbox-a/stale"));
 }
 
+// Campaigns due together compete for a customer's last unit of a cap (marketing_daily: one push a
+// day): each customer gets the campaign whose send has the higher expected value for them, not
+// whichever campaign is listed (and so runs) first; a priority overrides the expected value.
+TEST_F(SchedulerTest, CompetingCampaignsGiveTheLastCapUnitToTheHigherExpectedValue) {
+  const std::string at = LocalAt(kNow - 10 * kMsPerMinute);
+  // Two campaigns over everyone with different content: the two largest content categories.
+  std::vector<std::string> cats;
+  engine_->WithDataset([&](const Dataset& ds) {
+    std::map<uint32_t, int> n;
+    for (const Item& it : ds.items) {
+      if (it.kind == ItemKind::kContent && !it.service) ++n[it.category];
+    }
+    std::vector<std::pair<int, uint32_t>> by;
+    for (const auto& [cat, k] : n) by.emplace_back(-k, cat);
+    std::sort(by.begin(), by.end());
+    for (size_t k = 0; k < 2 && k < by.size(); ++k) cats.push_back(ds.categories.Name(by[k].second));
+  });
+  ASSERT_EQ(cats.size(), 2u);
+  auto schedule = [&](const std::string& id, const std::string& category, int priority, const std::string& when) {
+    Definition d = Approved(id).definition;
+    d.categories = {category};
+    d.priority = priority;
+    d.schedule.kind = "once";
+    d.schedule.at = when;
+    const Actor alice{"alice", "test", kNow - kMsPerDay}, bob{"bob", "test", kNow - kMsPerDay};
+    ASSERT_TRUE(campaigns_->Create(d, alice).ok());
+    ASSERT_TRUE(campaigns_->Transition(id, State::kSubmitted, alice).ok());
+    ASSERT_TRUE(campaigns_->Transition(id, State::kApproved, bob).ok());
+    ASSERT_TRUE(campaigns_->Transition(id, State::kScheduled, alice).ok());
+  };
+  // What each would send each customer alone, and its expected value.
+  auto alone = [&](const std::string& id, TimeMs now) {
+    std::map<std::string, double> ev;
+    Campaign c = *campaigns_->Get(id);
+    RunOptions ro = CampaignRunTest::Options("preview", "preview.csv");
+    ro.now = now;
+    ro.dry_run = true;
+    ro.on_choice = [&](const std::string& who, const serving::PushChoice& ch) {
+      if (!ch.items.empty()) ev[who] = ch.expected_value;
+    };
+    EXPECT_TRUE(RunOccurrence(engine_.get(), c, ro).ok());
+    return ev;
+  };
+  auto senders = [&](const std::string& path) {
+    std::map<std::string, int> n;
+    for (const auto& [customer, item] : Rows(path)) ++n[customer];
+    return n;
+  };
+
+  schedule("a_first", cats[0], 0, at);
+  schedule("b_second", cats[1], 0, at);
+  const auto ev_a = alone("a_first", kNow), ev_b = alone("b_second", kNow);
+  auto r = RunDueOccurrences(engine_.get(), campaigns_.get(), Options("a"), kNow);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->ran.size(), 2u);
+  EXPECT_TRUE(r->failed.empty()) << r->failed[0];
+  const auto got_a = senders(scratch_ + "/outbox-a/a_first/" + at + ".csv");
+  const auto got_b = senders(scratch_ + "/outbox-a/b_second/" + at + ".csv");
+  int contested = 0, to_a = 0, to_b = 0, wrong = 0;
+  for (const auto& [who, va] : ev_a) {
+    auto vb = ev_b.find(who);
+    if (vb == ev_b.end() || va == vb->second) continue;
+    ++contested;
+    const bool a = got_a.count(who) > 0, b = got_b.count(who) > 0;
+    EXPECT_FALSE(a && b) << who << ": one push a day";
+    to_a += a;
+    to_b += b;
+    if ((va > vb->second && !a) || (vb->second > va && !b)) ++wrong;
+  }
+  EXPECT_GT(contested, 100);
+  EXPECT_EQ(wrong, 0) << "of " << contested << " contested customers";
+  EXPECT_GT(to_a, 0);
+  EXPECT_GT(to_b, 0) << "the second-listed campaign wins where it is worth more";
+  EXPECT_EQ(to_a + to_b, contested);
+  EXPECT_EQ(campaigns_->Get("a_first")->occurrences.at(at), static_cast<int64_t>(got_a.size()));
+  EXPECT_EQ(campaigns_->Get("b_second")->occurrences.at(at), static_cast<int64_t>(got_b.size()));
+
+  // The next day a priority overrides the expected value: the prioritised campaign wins them all.
+  const TimeMs next = kNow + kMsPerDay;
+  const std::string at2 = LocalAt(next - 10 * kMsPerMinute);
+  schedule("c_low", cats[0], 0, at2);
+  schedule("d_priority", cats[1], 5, at2);
+  const auto ev_c = alone("c_low", next), ev_d = alone("d_priority", next);
+  auto r2 = RunDueOccurrences(engine_.get(), campaigns_.get(), Options("a"), next);
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  ASSERT_EQ(r2->ran.size(), 2u);
+  const auto got_c = senders(scratch_ + "/outbox-a/c_low/" + at2 + ".csv");
+  const auto got_d = senders(scratch_ + "/outbox-a/d_priority/" + at2 + ".csv");
+  int both = 0, d_won = 0;
+  for (const auto& [who, vc] : ev_c) {
+    if (!ev_d.count(who)) continue;
+    ++both;
+    d_won += got_d.count(who) > 0 && got_c.count(who) == 0;
+  }
+  EXPECT_GT(both, 100);
+  EXPECT_EQ(d_won, both);
+}
+
 }  // namespace
 }  // namespace qm::campaign

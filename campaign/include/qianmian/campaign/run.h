@@ -1,7 +1,10 @@
 // Module campaign: running a campaign's occurrence (issue 18) as a push run through the engine.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "qianmian/campaign/campaign.h"
 #include "qianmian/push/push_run.h"
@@ -19,6 +22,15 @@ struct RunOptions {
   std::string time_zone = "Asia/Shanghai";
   int threads = 0;
   bool progress = true;
+  // Campaign competition (scheduler.h) runs an occurrence in rounds:
+  // set: only these customers, in this order, instead of the audience's;
+  std::shared_ptr<const std::vector<std::string>> customers;
+  // sends this occurrence already made in earlier rounds (taken off its budget);
+  int64_t spent = 0;
+  // a dry run that ignores the budget (what every customer would get);
+  bool no_budget = false;
+  // every customer's choice (push_run.h PushRunOptions::on_choice).
+  std::function<void(const std::string& customer_id, const serving::PushChoice& choice)> on_choice;
 };
 
 // Runs one occurrence of `c` as a push run on its channel and audience, its content only (explicit

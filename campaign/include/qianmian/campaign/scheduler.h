@@ -9,6 +9,19 @@
 // runs O again under the same push run id, which replays what the dead run reserved and sends the
 // rest: nothing is sent twice. An occurrence whose time is more than `grace` ago and never ran is
 // marked missed (in the lease and the campaign's audit log) and never runs.
+//
+// Competition: when several campaigns have occurrences due in one pass on one channel, they
+// compete for each customer's caps. Each is first run dry to learn what it would send each
+// customer and the bank's expected value of that send (serving::PushChoice::expected_value: the
+// bank's [serving] objective, whatever each campaign's own). A customer's campaigns are ordered by
+// priority (the bank's explicit override), then by that expected value, then by id. The real runs
+// then go in rounds: round k sends each campaign to the customers whose k-th choice it is, the
+// highest expected value first (so a budget goes to the best customers). The last unit of a
+// customer's cap therefore goes to their best campaign, not to whichever campaign runs first; the
+// others are skipped by the cap's rule. A campaign's holdout customer gets a ghost in its round
+// and stays available to the next campaign, as it would without that campaign. Competition costs
+// one dry run per campaign; only occurrences due in the same pass compete (campaigns that should
+// compete share a send time), and a manual `campaign run` runs alone.
 #pragma once
 
 #include <string>

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,7 +29,10 @@ namespace qm::push {
 struct PushRunOptions {
   std::string run_id;  // REQUIRED unless dry_run: the reservation key
   std::string channel = "wechat_push";
-  std::string audience;                     // an expression (audience.h), or "@FILE" of customer ids
+  std::string audience;  // an expression (audience.h), or "@FILE" of customer ids
+  // Set: exactly these customers, in this order, instead of the audience's (campaign competition:
+  // campaign/scheduler.h); `audience` and `shard` are then not read.
+  std::shared_ptr<const std::vector<std::string>> customers;
   Shard shard;                              // only the audience's customers in this shard (shard.h)
   std::string out;                          // send list CSV customer_id,item_id,scheduled_at,reasons
   TimeMs now = kNoTime;                     // kNoTime = the wall clock
@@ -50,6 +54,9 @@ struct PushRunOptions {
   // Testing: stop as if killed after at least this many customers were processed (reserved),
   // before anything is written. < 0 = never.
   int64_t stop_after = -1;
+  // Called with every customer's choice (sent, skipped or a holdout's), one call at a time, from
+  // the workers; null = none.
+  std::function<void(const std::string& customer_id, const serving::PushChoice& choice)> on_choice;
 };
 
 // Histogram buckets of pushes per customer: 0, 1, ..., kPressureBuckets-2, and "more".

@@ -182,6 +182,10 @@ struct PushChoice {
   int pushes_7d = 0, pushes_30d = 0;
   // The ranker's predictions summed over the chosen items: P(click) and P(convert) when shown.
   double expected_clicks = 0, expected_conversions = 0;
+  // The bank's expected value of the chosen items, in the bank's own objective ([serving]
+  // w_click * P(click) + w_convert * P(convert) * the item's value), whatever the campaign's
+  // objective: what competing campaigns are compared by (campaign/scheduler.h).
+  double expected_value = 0;
 };
 
 // A customer's portrait in the served version (issue 18: training/portraits.h).
