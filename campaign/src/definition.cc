@@ -185,7 +185,7 @@ Status ReadDefinition(const json& j, Definition* d) {
   if (!j.is_object()) return Status::InvalidArgument("a campaign definition must be a JSON object");
   QM_RETURN_IF_ERROR(OnlyKnown(j, "",
                                {"id", "name", "channel", "audience", "content", "objective", "budget", "holdout",
-                                "schedule", "priority", "trigger"}));
+                                "schedule", "priority", "trigger", "caps"}));
   QM_RETURN_IF_ERROR(ReadString(j, "id", "", &d->id));
   QM_RETURN_IF_ERROR(ReadString(j, "name", "", &d->name));
   QM_RETURN_IF_ERROR(ReadString(j, "channel", "", &d->channel));
@@ -210,6 +210,12 @@ Status ReadDefinition(const json& j, Definition* d) {
     QM_RETURN_IF_ERROR(OnlyKnown(*b, "budget", {"total", "per_day"}));
     QM_RETURN_IF_ERROR(ReadWhole(*b, "total", "budget.", 0, INT64_MAX, &d->budget_total));
     QM_RETURN_IF_ERROR(ReadWhole(*b, "per_day", "budget.", 0, INT64_MAX, &d->budget_per_day));
+  }
+  if (auto c = j.find("caps"); c != j.end() && !c->is_null()) {
+    if (!c->is_object()) return Bad("caps", "must be an object {per_customer, days}");
+    QM_RETURN_IF_ERROR(OnlyKnown(*c, "caps", {"per_customer", "days"}));
+    QM_RETURN_IF_ERROR(ReadWhole(*c, "per_customer", "caps.", 0, 1000, &d->cap_per_customer));
+    QM_RETURN_IF_ERROR(ReadWhole(*c, "days", "caps.", 1, 366, &d->cap_days));
   }
   QM_RETURN_IF_ERROR(ReadNumber(j, "holdout", "", 0, 1, &d->holdout));
   int64_t priority = d->priority;
@@ -311,6 +317,7 @@ std::string DefinitionJson(const Definition& d) {
             {"holdout", d.holdout},
             {"schedule", ScheduleJson(d.schedule)},
             {"priority", d.priority}};
+  if (d.cap_per_customer > 0) j["caps"] = {{"per_customer", d.cap_per_customer}, {"days", d.cap_days}};
   if (d.triggered()) {  // only when set: the hashes of untriggered definitions stay as they were
     j["trigger"] = {{"event", d.trigger.event},
                     {"condition", d.trigger.condition},
@@ -322,9 +329,14 @@ std::string DefinitionJson(const Definition& d) {
 
 std::string DefinitionHash(const Definition& d) { return artifacts::Sha256Hex(DefinitionJson(d)); }
 
-Status CheckDefinition(const Definition& d, const Dataset& data, TimeMs now, const TimeZone& tz) {
+Status CheckDefinition(const Definition& d, const Dataset& data, TimeMs now, const TimeZone& tz,
+                       TimeMs contact_horizon) {
   const auto channel = data.channels.Find(d.channel);
   if (!channel) return Bad("channel", "unknown channel '" + d.channel + "'");
+  if (d.cap_per_customer > 0 && contact_horizon > 0 && (d.cap_days + 1) * kMsPerDay > contact_horizon) {
+    return Bad("caps.days", "at most " + std::to_string(contact_horizon / kMsPerDay - 1) +
+                                " days: the store keeps contacts for the longest [policy] cap window plus a day");
+  }
   auto audience = push::Audience::Compile(d.audience, data);
   if (!audience.ok()) {
     std::string m = audience.status().message();

@@ -25,6 +25,8 @@ std::shared_ptr<serving::PushRequest::Campaign> ContentOf(const Definition& d, c
   out->w_click = d.w_click;
   out->w_convert = d.w_convert;
   out->holdout = d.holdout;
+  out->cap_limit = static_cast<int>(d.cap_per_customer);
+  out->cap_window = d.cap_days * kMsPerDay;
   if (d.items.empty() && d.categories.empty() && d.tags.empty()) return out;
   auto mask = std::make_shared<std::vector<uint8_t>>(ds.items.size(), 0);
   for (const std::string& id : d.items) {

@@ -348,6 +348,17 @@ void Policy::Combine(const PlanOutcome& out, Prepared* p) const {
   }
 }
 
+Policy Policy::WithCampaignCap(int limit, TimeMs window) const {
+  Policy p = *this;
+  auto caps = std::make_shared<std::vector<CompiledCap>>(*caps_);
+  CompiledCap cc;
+  cc.rule = {"campaign_own", CapScope::kCustomerCampaign, "", "contact", limit, window, WindowKind::kRolling};
+  cc.types = kContactTypes;
+  caps->push_back(std::move(cc));
+  p.caps_ = std::move(caps);
+  return p;
+}
+
 Policy::Prepared Policy::Prepare(const Customer& cu, const std::vector<Candidate>& items, ChannelId channel,
                                  TimeMs now) const {
   Prepared p;

@@ -36,7 +36,9 @@ Status Server::Impl::Init() {
     serving::Engine* e = engine;
     campaigns = std::make_unique<campaign::Campaigns>(store, [e](const campaign::Definition& d, TimeMs now) {
       Status st;
-      e->WithDataset([&](const Dataset& ds) { st = campaign::CheckDefinition(d, ds, now, e->time_zone()); });
+      e->WithDataset([&](const Dataset& ds) {
+        st = campaign::CheckDefinition(d, ds, now, e->time_zone(), e->policy().state_options().keep_contacts);
+      });
       return st;
     });
     const std::string outbox = config.trigger_outbox.empty() ? "trigger_outbox" : config.trigger_outbox;

@@ -98,7 +98,8 @@ Result<PushReservation> ReserveByPolicy(const std::vector<const policy::Policy*>
   const size_t n = who.size();
   auto reserve = [&](const policy::Policy& p, const std::vector<const Customer*>& w,
                      const std::vector<std::vector<Candidate>>& rk) {
-    return ReservePushes(p, store, ds, w, rk, channel, req.channel, now, req.run_id, req.per_customer, req.dry_run);
+    return ReservePushes(p, store, ds, w, rk, channel, req.channel, now, req.run_id, req.per_customer, req.dry_run,
+                         req.campaign ? std::string_view(req.campaign->id) : std::string_view());
   };
   if (std::all_of(policies.begin(), policies.end(), [&](const policy::Policy* p) { return p == policies[0]; })) {
     return reserve(*policies[0], who, ranked);
@@ -176,6 +177,12 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
   choices->assign(req.customer_ids.size(), PushChoice());
   if (req.per_customer < 1 || req.per_customer > 10) return Status::InvalidArgument("per_customer must be in 1..10");
   if (!req.dry_run && req.run_id.empty()) return Status::InvalidArgument("a push run needs a run id");
+  if (req.campaign && req.campaign->cap_limit > 0 &&
+      req.campaign->cap_window + kMsPerDay > policy().state_options().keep_contacts) {
+    return Status::InvalidArgument("campaign '" + req.campaign->id + "': its cap's window of " +
+                                   std::to_string(req.campaign->cap_window / kMsPerDay) +
+                                   " days is longer than the store keeps contacts (the longest [policy] cap window)");
+  }
   thread_local bool single_threaded = false;  // torch and Faiss (OpenMP) run one thread per caller
   if (!single_threaded) {
     recall::SetTorchThreads(1);
@@ -372,6 +379,16 @@ Status Engine::Impl::PushVersion(const PushRequest& req, const Model& md, std::v
   for (size_t r = 0; r < n; ++r) who[r] = &pb.profiles[r].customer(ds);
   std::vector<const policy::Policy*> policies(n);
   for (size_t r = 0; r < n; ++r) policies[r] = rows.rs[r].policy;
+  std::map<const policy::Policy*, policy::Policy> with_cap;  // each policy with the campaign's own cap
+  if (req.campaign && req.campaign->cap_limit > 0) {
+    for (const policy::Policy*& p : policies) {
+      auto it = with_cap.find(p);
+      if (it == with_cap.end()) {
+        it = with_cap.emplace(p, p->WithCampaignCap(req.campaign->cap_limit, req.campaign->cap_window)).first;
+      }
+      p = &it->second;
+    }
+  }
   QM_ASSIGN_OR_RETURN(PushReservation res,
                       ReserveWithGhosts(policies, store.get(), ds, who, ranked, rows.ghost, channel, req, now));
   std::vector<policy::DecisionRecord> log;

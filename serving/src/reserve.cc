@@ -45,7 +45,7 @@ Result<PushReservation> ReservePushes(const policy::Policy& policy, policy::Even
                                       const std::vector<const Customer*>& customers,
                                       const std::vector<std::vector<Candidate>>& ranked, ChannelId channel,
                                       const std::string& channel_name, TimeMs now, const std::string& run_id,
-                                      int per_customer, bool dry_run) {
+                                      int per_customer, bool dry_run, std::string_view campaign) {
   const size_t n = customers.size();
   PushReservation out;
   out.pushes_7d.assign(n, 0);
@@ -55,7 +55,10 @@ Result<PushReservation> ReservePushes(const policy::Policy& policy, policy::Even
   for (size_t r = 0; r < n; ++r) {
     QM_ASSIGN_OR_RETURN(policy::CustomerState state, store->State(customers[r]->id));
     CountPressure(state, channel_name, run_id, now, &out.pushes_7d[r], &out.pushes_30d[r]);
-    for (const Candidate& c : ranked[r]) pcands[r].push_back(policy::MakeCandidate(ds, c.item));
+    for (const Candidate& c : ranked[r]) {
+      pcands[r].push_back(policy::MakeCandidate(ds, c.item));
+      if (!campaign.empty()) pcands[r].back().campaign = campaign;
+    }
     if (dry_run) {
       auto& decisions = out.contacts[r].decisions;
       decisions = policy.Evaluate(*customers[r], pcands[r], channel, now, state);

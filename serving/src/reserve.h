@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "candidates.h"
@@ -44,7 +45,7 @@ Result<PushReservation> ReservePushes(const policy::Policy& policy, policy::Even
                                       const std::vector<const Customer*>& customers,
                                       const std::vector<std::vector<Candidate>>& ranked, ChannelId channel,
                                       const std::string& channel_name, TimeMs now, const std::string& run_id,
-                                      int per_customer, bool dry_run);
+                                      int per_customer, bool dry_run, std::string_view campaign = {});
 
 // The sends a run already recorded for a customer (a replay): the store's push_sent records of
 // `run_id` on the channel.

@@ -95,6 +95,12 @@ TEST(CampaignDefinition, ParseErrorsNameTheField) {
                 .find("'schedule.time'"),
             std::string::npos);
   EXPECT_NE(ParseError(R"J({"id": "x", "schedule": {"kind": "hourly"}})J").find("'schedule.kind'"), std::string::npos);
+  EXPECT_NE(ParseError(R"J({"id": "x", "caps": {"per_customer": -1}})J").find("'caps.per_customer'"),
+            std::string::npos);
+  EXPECT_NE(ParseError(R"J({"id": "x", "caps": {"per_customer": 1, "days": 0}})J").find("'caps.days'"),
+            std::string::npos);
+  EXPECT_NE(ParseError(R"J({"id": "x", "caps": {"weekly": 1}})J").find("'caps.weekly': unknown field"),
+            std::string::npos);
 }
 
 TEST(CampaignDefinition, CanonicalJsonReadsBackAndHashesIndependentlyOfKeyOrder) {
@@ -113,6 +119,15 @@ TEST(CampaignDefinition, CanonicalJsonReadsBackAndHashesIndependentlyOfKeyOrder)
   changed.budget_per_day = 201;
   EXPECT_NE(DefinitionHash(changed), DefinitionHash(d));
   EXPECT_EQ(d.schedule.window_from, "09:00");
+  // The campaign's own cap is in the canonical JSON only when set: older hashes stay valid.
+  EXPECT_EQ(DefinitionJson(d).find("caps"), std::string::npos);
+  Definition capped = d;
+  capped.cap_per_customer = 2;
+  capped.cap_days = 5;
+  EXPECT_NE(DefinitionHash(capped), DefinitionHash(d));
+  const Definition capped_again = Parsed(DefinitionJson(capped));
+  EXPECT_EQ(capped_again.cap_per_customer, 2);
+  EXPECT_EQ(capped_again.cap_days, 5);
 }
 
 TEST(CampaignDefinition, OccurrencesFollowTheScheduleInTheBanksTimeZone) {
@@ -171,6 +186,12 @@ TEST(CampaignDefinition, CheckedAgainstTheBankBeforeAnythingIsStored) {
                 .find("'schedule.dates[1]'"),
             std::string::npos);
   EXPECT_TRUE(check(R"J({"id": "x", "schedule": {"kind": "once", "at": "2026-12-05T11:00"}})J").ok());
+  // The campaign's own cap cannot look further back than the store keeps contacts.
+  const Definition week = Parsed(R"J({"id": "x", "caps": {"per_customer": 1, "days": 7}})J");
+  const Definition month = Parsed(R"J({"id": "x", "caps": {"per_customer": 1, "days": 30}})J");
+  EXPECT_TRUE(CheckDefinition(week, ds, now, Tz(), 8 * kMsPerDay).ok());
+  const Status too_long = CheckDefinition(month, ds, now, Tz(), 8 * kMsPerDay);
+  EXPECT_NE(too_long.message().find("'caps.days': at most 7 days"), std::string::npos) << too_long.ToString();
 }
 
 class CampaignsTest : public ::testing::TestWithParam<std::string> {

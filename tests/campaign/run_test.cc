@@ -105,6 +105,53 @@ TEST_F(CampaignRunTest, SendsOnlyItsContentAndNeverMoreThanItsBudget) {
   EXPECT_EQ(Rows(scratch_ + "/again.csv"), rows);
 }
 
+// The campaign's own cap (one send a customer in 7 days) holds across its occurrences, atomically
+// with the bank's caps; without it the bank's caps allow the same customers a second send.
+TEST_F(CampaignRunTest, ItsOwnCapHoldsAcrossItsOccurrences) {
+  Open();
+  auto sent = [&](const std::string& path) {
+    std::set<std::string> who;
+    for (const auto& [customer, item] : Rows(path)) who.insert(customer);
+    return who;
+  };
+  auto run = [&](const Campaign& c, const std::string& occurrence, TimeMs now) {
+    RunOptions o = Options(occurrence, c.definition.id + "-" + occurrence + ".csv");
+    o.now = now;
+    auto s = RunOccurrence(engine_.get(), c, o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::make_pair(s.ok() ? *s : push::PushSummary(), sent(o.out));
+  };
+  Campaign capped = Approved("capped");
+  capped.definition.cap_per_customer = 1;
+  capped.definition.cap_days = 7;
+  capped.approved_hash = capped.hash();
+  const auto [s1, first] = run(capped, "d1", kNow);
+  const auto [s2, second] = run(capped, "d2", kNow + kMsPerDay);
+  ASSERT_GT(first.size(), 100u);
+  for (const std::string& who : second) EXPECT_EQ(first.count(who), 0u) << who << " was sent twice in 7 days";
+  EXPECT_GE(s2.skipped_by.at("cap.customer_campaign"), static_cast<int64_t>(first.size()) / 2);
+  // Without its own cap, the same campaign content reaches the same customers on the next day.
+  Campaign open = Approved("open");
+  const auto [u1, open_first] = run(open, "d3", kNow + 2 * kMsPerDay);
+  const auto [u2, open_second] = run(open, "d4", kNow + 3 * kMsPerDay);
+  size_t again = 0;
+  for (const std::string& who : open_second) again += open_first.count(who);
+  EXPECT_GT(again, open_first.size() / 2);
+
+  // A week later the cap has room again.
+  const auto [s3, third] = run(capped, "d8", kNow + 8 * kMsPerDay);
+  EXPECT_GT(third.size(), first.size() / 2);
+
+  // Longer than the store keeps contacts: refused before anything is reserved.
+  Campaign month = Approved("month");
+  month.definition.cap_per_customer = 1;
+  month.definition.cap_days = 30;
+  month.approved_hash = month.hash();
+  auto refused = RunOccurrence(engine_.get(), month, Options("d1", "month.csv"));
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("longer than the store keeps contacts"), std::string::npos);
+}
+
 TEST_F(CampaignRunTest, TheHoldoutGetsGhostsAndNoSends) {
   Open();
   Campaign c = Approved("held");

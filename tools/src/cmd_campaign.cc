@@ -103,7 +103,9 @@ Status RunThroughEngine(const CampaignOptions& o, const EngineConfig& config, co
   serving::Engine* e = engine.get();
   campaign::Campaigns campaigns(e->store(), [e, &tz](const campaign::Definition& d, TimeMs now) {
     Status st;
-    e->WithDataset([&](const Dataset& ds) { st = campaign::CheckDefinition(d, ds, now, tz); });
+    e->WithDataset([&](const Dataset& ds) {
+      st = campaign::CheckDefinition(d, ds, now, tz, e->policy().state_options().keep_contacts);
+    });
     return st;
   });
   QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns.Get(o.id));

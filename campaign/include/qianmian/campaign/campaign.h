@@ -94,9 +94,13 @@ struct Definition {
   int64_t budget_total = 0;           // sends in all (0 = no budget)
   int64_t budget_per_day = 0;         // sends a local day (0 = no budget)
   double holdout = 0.1;               // share of the audience kept as the campaign's control arm
-  Schedule schedule;                  // none for a triggered campaign
-  int priority = 0;                   // higher first when campaigns compete
-  Trigger trigger;                    // set: the campaign runs on events (while scheduled or running), not a schedule
+  // The campaign's own cap: at most cap_per_customer sends to one customer in any cap_days days
+  // (0 = none; only the bank's caps apply). Counted atomically with the bank's caps.
+  int64_t cap_per_customer = 0;
+  int64_t cap_days = 7;
+  Schedule schedule;  // none for a triggered campaign
+  int priority = 0;   // higher first when campaigns compete
+  Trigger trigger;    // set: the campaign runs on events (while scheduled or running), not a schedule
   bool triggered() const { return !trigger.event.empty(); }
 };
 
@@ -114,7 +118,10 @@ std::string DefinitionHash(const Definition& d);
 // every category and tag is known, the schedule is well-formed and not in the past at `now`, a
 // trigger names a known event type and its condition only that type's attributes.
 // InvalidArgument naming the field and the reason.
-[[nodiscard]] Status CheckDefinition(const Definition& d, const Dataset& data, TimeMs now, const TimeZone& tz);
+// `contact_horizon` (policy::StateOptions::keep_contacts; 0 = not checked): how long the store
+// keeps contacts, which bounds the window of the campaign's own cap.
+[[nodiscard]] Status CheckDefinition(const Definition& d, const Dataset& data, TimeMs now, const TimeZone& tz,
+                                     TimeMs contact_horizon = 0);
 
 struct Campaign {
   Definition definition;

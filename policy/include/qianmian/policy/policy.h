@@ -119,6 +119,12 @@ class Policy {
 
   const ChannelRegistry& channels() const { return channels_; }
 
+  // This policy with one more cap: at most `limit` contacts to a customer in any `window`
+  // (rolling) per campaign value (scope customer_campaign, every channel). A governed campaign's
+  // own cap: its sends carry its id as their campaign, so the cap counts only them. REQUIRES
+  // window + a day <= state_options().keep_contacts (the store keeps contacts that long).
+  Policy WithCampaignCap(int limit, TimeMs window) const;
+
  private:
   struct CompiledCap;
   Policy() = default;

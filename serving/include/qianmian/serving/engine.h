@@ -157,6 +157,11 @@ struct PushRequest {
     // group: nothing sent to them, what would have been sent recorded as a ghost (skipped_by
     // "campaign.holdout"); not in a dry run.
     double holdout = 0;
+    // The campaign's own cap: at most cap_limit sends to a customer in any cap_window (0 = none).
+    // A campaign's sends are recorded under its id (not the item's campaign column), so the
+    // [policy] customer_campaign caps count them as this campaign's too.
+    int cap_limit = 0;
+    TimeMs cap_window = 0;
   };
   std::shared_ptr<const Campaign> campaign;
 };
