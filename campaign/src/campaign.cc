@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "qianmian/campaign/segments.h"
+
 namespace qm::campaign {
 
 namespace {
@@ -30,7 +32,8 @@ json CampaignToJson(const Campaign& c) {
           {"updated_at", c.updated_at},
           {"occurrences", c.occurrences},
           {"missed", c.missed},
-          {"scheduled_at", c.scheduled_at}};
+          {"scheduled_at", c.scheduled_at},
+          {"segments", c.segments}};
 }
 
 Result<Campaign> CampaignFromRecord(const policy::GovernedRecord& r) {
@@ -58,6 +61,7 @@ Result<Campaign> CampaignFromRecord(const policy::GovernedRecord& r) {
     if (j.contains("occurrences")) c.occurrences = j.at("occurrences").get<std::map<std::string, int64_t>>();
     if (j.contains("missed")) c.missed = j.at("missed").get<std::vector<std::string>>();
     if (j.contains("scheduled_at")) c.scheduled_at = j.at("scheduled_at").get<TimeMs>();
+    if (j.contains("segments")) c.segments = j.at("segments").get<std::map<std::string, std::string>>();
   } catch (const json::exception&) {
     return bad();
   }
@@ -202,10 +206,35 @@ Result<Campaign> Campaigns::Write(const Campaign& before, Campaign after, const 
   return after;
 }
 
+Status Campaigns::CheckExpanded(const Definition& d, TimeMs now, const std::map<std::string, std::string>* snapshot,
+                                std::map<std::string, std::string>* used) const {
+  std::map<std::string, std::string> current;
+  if (snapshot == nullptr) {
+    Result<std::map<std::string, std::string>> r = Segments(store_, nullptr).Resolve(d.audience);
+    if (r.status().code() == StatusCode::kNotFound)
+      return Status::InvalidArgument("'audience': " + r.status().message());
+    QM_RETURN_IF_ERROR(r.status());
+    current = *std::move(r);
+    snapshot = &current;
+  }
+  auto lookup = [&](const std::string& name) -> std::optional<std::string> {
+    auto it = snapshot->find(name);
+    if (it == snapshot->end()) return std::nullopt;
+    return it->second;
+  };
+  Result<std::string> audience = ExpandSegments(d.audience, lookup);
+  if (!audience.ok()) return Status::InvalidArgument("'audience': " + audience.status().message());
+  Definition expanded = d;
+  expanded.audience = *audience;
+  QM_RETURN_IF_ERROR(check_(expanded, now));
+  if (used) *used = *snapshot;
+  return Status::Ok();
+}
+
 Result<Campaign> Campaigns::Create(const Definition& d, const Actor& actor) {
   QM_RETURN_IF_ERROR(CheckActor(actor));
   const TimeMs now = actor.now == kNoTime ? NowMs() : actor.now;
-  QM_RETURN_IF_ERROR(check_(d, now));
+  QM_RETURN_IF_ERROR(CheckExpanded(d, now, nullptr));
   Campaign c;
   c.definition = d;
   c.authors = {actor.who};
@@ -233,9 +262,10 @@ Result<Campaign> Campaigns::Update(const Definition& d, const Actor& actor, uint
                                    ": its definition can no longer be edited" +
                                    (before.state == State::kRunning ? " (pause it first)" : ""));
   }
-  QM_RETURN_IF_ERROR(check_(d, actor.now == kNoTime ? NowMs() : actor.now));
+  QM_RETURN_IF_ERROR(CheckExpanded(d, actor.now == kNoTime ? NowMs() : actor.now, nullptr));
   Campaign after = before;
   after.definition = d;
+  after.segments.clear();
   after.state = State::kDraft;
   after.approved_hash.clear();
   after.approved_by.clear();
@@ -279,12 +309,14 @@ Result<Campaign> Campaigns::Transition(const std::string& id, State to, const Ac
     }
   }
   if (to == State::kApproved) {
-    QM_RETURN_IF_ERROR(check_(before.definition, now));  // the bank may have changed since it was written
+    // The bank may have changed since it was written; the segments are snapshotted.
+    QM_RETURN_IF_ERROR(CheckExpanded(before.definition, now, nullptr, &after.segments));
     after.approved_hash = before.hash();
     after.approved_by = actor.who;
     after.approved_at = now;
   }
   if (to == State::kDraft) {
+    after.segments.clear();
     after.approved_hash.clear();
     after.approved_by.clear();
     after.approved_at = kNoTime;
@@ -299,7 +331,7 @@ Result<Campaign> Campaigns::Transition(const std::string& id, State to, const Ac
     if (before.definition.schedule.kind == "none" && !before.definition.triggered()) {
       return Status::InvalidArgument("campaign '" + id + "' has no schedule: edit its 'schedule' first");
     }
-    QM_RETURN_IF_ERROR(check_(before.definition, now));  // e.g. the schedule is now in the past
+    QM_RETURN_IF_ERROR(CheckExpanded(before.definition, now, &before.segments));  // e.g. the schedule is now past
   }
   if (to == State::kPaused) after.paused_from = before.state;
   if (to == State::kScheduled && before.scheduled_at == kNoTime) after.scheduled_at = now;

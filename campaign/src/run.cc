@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "content.h"
+#include "qianmian/campaign/segments.h"
 
 namespace qm::campaign {
 
@@ -76,7 +77,11 @@ Result<push::PushSummary> RunOccurrence(serving::Engine* engine, const Campaign&
   push::PushRunOptions p;
   p.run_id = d.id + "/" + o.occurrence;
   p.channel = d.channel;
-  p.audience = d.audience;
+  Campaign resolved = c;
+  if (!c.RunsApprovedVersion() && engine->store()) {  // a dry run before approval: the segments now
+    QM_ASSIGN_OR_RETURN(resolved.segments, Segments(engine->store(), nullptr).Resolve(d.audience));
+  }
+  QM_ASSIGN_OR_RETURN(p.audience, CampaignAudience(resolved));
   p.out = o.out;
   p.now = o.now;
   p.dry_run = o.dry_run;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "content.h"
+#include "qianmian/campaign/segments.h"
 #include "qianmian/push/audience.h"
 
 namespace qm::campaign {
@@ -23,7 +24,25 @@ struct Triggers::Active {
   Campaign c;
   EventCondition condition;
   std::shared_ptr<const serving::PushRequest::Campaign> content;
+  // The audience (its segments from the approval's snapshot), compiled once per refresh against
+  // the dataset `audience_of`; an event meeting another dataset (a reload since) compiles anew.
+  std::shared_ptr<const push::Audience> audience;
+  const Dataset* audience_of = nullptr;
 };
+
+namespace {
+
+// Whether customer `index` is in the campaign's audience; compiled anew unless `a` holds it
+// compiled against `ds`.
+bool InAudience(const Triggers::Active& a, const Dataset& ds, uint32_t index) {
+  if (a.audience && a.audience_of == &ds) return a.audience->Matches(ds, index);
+  Result<std::string> text = CampaignAudience(a.c);
+  if (!text.ok()) return false;
+  auto audience = push::Audience::Compile(*text, ds);
+  return audience.ok() && audience->Matches(ds, index);
+}
+
+}  // namespace
 
 Triggers::Triggers(serving::Engine* engine, Campaigns* campaigns, Outbox* outbox, TriggerOptions o)
     : engine_(engine), campaigns_(campaigns), outbox_(outbox), o_(std::move(o)) {}
@@ -47,8 +66,16 @@ Result<std::shared_ptr<const std::vector<Triggers::Active>>> Triggers::ActiveCam
     if (c.state != State::kScheduled && c.state != State::kRunning) continue;
     auto condition = EventCondition::Compile(c.definition.trigger.condition, c.definition.trigger.event);
     if (!condition.ok()) continue;  // checked at creation; a catalogue change could only narrow it
-    Active a{std::move(c), std::move(*condition), nullptr};
-    engine_->WithDataset([&](const Dataset& ds) { a.content = ContentOf(a.c.definition, ds); });
+    Active a{std::move(c), std::move(*condition), nullptr, nullptr, nullptr};
+    Result<std::string> text = CampaignAudience(a.c);
+    engine_->WithDataset([&](const Dataset& ds) {
+      a.content = ContentOf(a.c.definition, ds);
+      if (!text.ok()) return;
+      auto audience = push::Audience::Compile(*text, ds);
+      if (!audience.ok()) return;  // checked at approval; InAudience refuses its customers
+      a.audience = std::make_shared<const push::Audience>(*std::move(audience));
+      a.audience_of = &ds;
+    });
     out->push_back(std::move(a));
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -128,8 +155,7 @@ Result<TriggerDecision> Triggers::Decide(const Active& a, const BusinessEvent& e
       why = "unknown_customer";
       return;
     }
-    auto audience = push::Audience::Compile(def.audience, ds);
-    if (!audience.ok() || !audience->Matches(ds, *index)) why = "audience";
+    if (!InAudience(a, ds, *index)) why = "audience";
   });
   if (!why.empty()) {
     d.skipped_by = why;

@@ -23,7 +23,8 @@ from .errors import ProtocolError, Timeout, error_from_reply
 # The ops the server implements (server/src/ops.cc), in its order.
 OPS = ("recommend", "feedback", "score", "items.upsert", "items.retire", "customers.upsert", "history", "report",
        "reload", "stats", "health", "campaigns.create", "campaigns.update", "campaigns.transition", "campaigns.get",
-       "campaigns.list", "campaigns.audit", "events.ingest", "profile")
+       "campaigns.list", "campaigns.audit", "events.ingest", "profile", "segments.save", "segments.get",
+       "segments.list")
 
 # Ops whose `unavailable` reply may not be sent again: a served page reserves caps under a new
 # request id each time; a reload changes what is served.
@@ -277,6 +278,20 @@ class Client:
     def campaign_audit(self, campaign_id, **extra):
         """The append-only audit log, oldest first: ``{entries: [...]}``."""
         return self.call("campaigns.audit", dict(campaign_id=campaign_id, **extra))
+
+    def save_segment(self, operator, name, audience, description=None, revision=None, **extra):
+        """Creates or replaces a saved segment: ``{segment}`` (name, audience, description,
+        updated_by, updated_at, revision)."""
+        return self.call("segments.save", _without_none(dict(operator=operator, name=name, audience=audience,
+                                                             description=description, revision=revision, **extra)))
+
+    def get_segment(self, name, **extra):
+        """``{segment}``."""
+        return self.call("segments.get", dict(name=name, **extra))
+
+    def list_segments(self, **extra):
+        """``{segments: [...]}``, by name."""
+        return self.call("segments.list", dict(**extra))
 
     def profile(self, customer_id, **extra):
         """The customer's portrait in the served version: ``{customer_id, version, portrait}``

@@ -186,4 +186,38 @@ Status Server::Impl::Profile(const Fields& f, MapWriter* reply) {
 
 void SetCurrentRequest(const Decoded* req) { current_request = req; }
 
+Status Server::Impl::SegmentsSave(const Fields& f, MapWriter* reply) {
+  QM_RETURN_IF_ERROR(Unavailable(campaigns.get()));
+  campaign::Actor actor;
+  QM_RETURN_IF_ERROR(ReadActor(f, &actor));
+  std::string name, audience, description;
+  int64_t revision = 0;
+  QM_RETURN_IF_ERROR(f.Str("name", &name, true, 64));
+  QM_RETURN_IF_ERROR(f.Str("audience", &audience, true, 8192));
+  QM_RETURN_IF_ERROR(f.Str("description", &description, false, 1024));
+  QM_RETURN_IF_ERROR(f.Int("revision", &revision, false, 1, INT64_MAX));
+  QM_ASSIGN_OR_RETURN(campaign::Segment s,
+                      segments->Save(name, audience, description, actor, static_cast<uint64_t>(revision)));
+  PutJson("segment", json::parse(campaign::SegmentJson(s)), reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::SegmentsGet(const Fields& f, MapWriter* reply) {
+  QM_RETURN_IF_ERROR(Unavailable(campaigns.get()));
+  std::string name;
+  QM_RETURN_IF_ERROR(f.Str("name", &name, true, 64));
+  QM_ASSIGN_OR_RETURN(campaign::Segment s, segments->Get(name));
+  PutJson("segment", json::parse(campaign::SegmentJson(s)), reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::SegmentsList(const Fields&, MapWriter* reply) {
+  QM_RETURN_IF_ERROR(Unavailable(campaigns.get()));
+  QM_ASSIGN_OR_RETURN(std::vector<campaign::Segment> all, segments->List());
+  json list = json::array();
+  for (const campaign::Segment& s : all) list.push_back(json::parse(campaign::SegmentJson(s)));
+  PutJson("segments", list, reply);
+  return Status::Ok();
+}
+
 }  // namespace qm::server

@@ -36,6 +36,9 @@ const Server::Impl::Op Server::Impl::kOps[] = {
     {"campaigns.audit",      true,   false, false, &Impl::CampaignsAudit},
     {"events.ingest",        false,  false, false, &Impl::EventsIngest},
     {"profile",              true,   false, true,  &Impl::Profile},
+    {"segments.save",        false,  false, false, &Impl::SegmentsSave},
+    {"segments.get",         true,   false, false, &Impl::SegmentsGet},
+    {"segments.list",        true,   false, false, &Impl::SegmentsList},
 };
 // clang-format on
 const size_t Server::Impl::kNumOps = std::size(kOps);

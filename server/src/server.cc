@@ -22,6 +22,7 @@
 #include "qianmian/artifacts/manifest.h"
 #include "qianmian/campaign/event_stream.h"
 #include "qianmian/campaign/scheduler.h"
+#include "qianmian/push/audience.h"
 #include "qianmian/recall/two_tower.h"
 #include "server_impl.h"
 
@@ -39,6 +40,11 @@ Status Server::Impl::Init() {
       e->WithDataset([&](const Dataset& ds) {
         st = campaign::CheckDefinition(d, ds, now, e->time_zone(), e->policy().state_options().keep_contacts);
       });
+      return st;
+    });
+    segments = std::make_unique<campaign::Segments>(store, [e](const std::string& audience) {
+      Status st;
+      e->WithDataset([&](const Dataset& ds) { st = push::Audience::Compile(audience, ds).status(); });
       return st;
     });
     const std::string outbox = config.trigger_outbox.empty() ? "trigger_outbox" : config.trigger_outbox;

@@ -18,6 +18,7 @@
 #include "codec.h"
 #include "codel.h"
 #include "qianmian/campaign/campaign.h"
+#include "qianmian/campaign/segments.h"
 #include "qianmian/campaign/trigger.h"
 #include "qianmian/server/server.h"
 #include "reply_codec.h"
@@ -198,6 +199,11 @@ struct Server::Impl {
   Status CampaignsGet(const Fields& request, MapWriter* reply);
   Status CampaignsList(const Fields& request, MapWriter* reply);
   Status CampaignsAudit(const Fields& request, MapWriter* reply);
+  // Saved segments (campaign/segments.h), null without an event store.
+  std::unique_ptr<campaign::Segments> segments;
+  Status SegmentsSave(const Fields& request, MapWriter* reply);
+  Status SegmentsGet(const Fields& request, MapWriter* reply);
+  Status SegmentsList(const Fields& request, MapWriter* reply);
   // Event triggers (campaign/trigger.h): null without an event store.
   std::unique_ptr<campaign::Outbox> trigger_outbox;
   std::unique_ptr<campaign::Triggers> triggers;

@@ -193,4 +193,29 @@ $QM campaign approve cli --data "$W/bank" --operator bob >"$W/approved.txt" 2>&1
   grep -q "approved by bob" "$W/approved.txt" && ok "campaign approve by a second person (CLI)" ||
   bad "approve: $(cat "$W/approved.txt")"
 
+# Saved segments: saved on one replica, named by a campaign on the other; approval snapshots them.
+out=$(call a segments.save '{"operator":"alice","name":"rich","audience":"tier in (affluent, private)"}')
+printf '%s' "$out" | grep -q '"revision":1' && ok "segments.save on replica a" || bad "segments.save: $out"
+out=$(call a segments.save '{"operator":"alice","name":"typo","audience":"teir = mass"}')
+printf '%s' "$out" | grep -q '"code":"bad_request"' && printf '%s' "$out" | grep -q "'audience'" &&
+  ok "a segment that does not compile is refused" || bad "bad segment: $out"
+out=$(call b campaigns.create "{\"operator\":\"alice\",\"definition\":$(def segd ',"audience":"segment:nope"')}")
+printf '%s' "$out" | grep -q "unknown segment 'nope'" && ok "a campaign naming an unknown segment is refused" ||
+  bad "unknown segment: $out"
+call b campaigns.create "{\"operator\":\"alice\",\"definition\":$(def segc ',"audience":"segment:rich"')}" >/dev/null
+call b campaigns.transition '{"operator":"alice","campaign_id":"segc","to":"submitted"}' >/dev/null
+out=$(call a campaigns.transition '{"operator":"bob","campaign_id":"segc","to":"approved"}')
+printf '%s' "$out" | grep -qF '"segments":{"rich":"tier in (affluent, private)"}' &&
+  ok "approval snapshots the segment's expression" || bad "approve segc: $out"
+call b segments.save '{"operator":"carol","name":"rich","audience":"tier = mass","revision":1}' >/dev/null
+out=$(call a campaigns.get '{"campaign_id":"segc"}')
+printf '%s' "$out" | grep -qF '"segments":{"rich":"tier in (affluent, private)"}' &&
+  printf '%s' "$out" | grep -q '"runs_approved_version":true' &&
+  ok "a segment edited after approval leaves the approved campaign as approved" || bad "after edit: $out"
+out=$($QM segment show rich "${CFG[@]}" --format json 2>&1)
+printf '%s' "$out" | grep -q '"revision":2' && printf '%s' "$out" | grep -q '"updated_by":"carol"' &&
+  ok "segment show (CLI) reads the replicas' segment" || bad "segment show: $out"
+[ "$($QM segment audit rich "${CFG[@]}" 2>/dev/null | wc -l)" -eq 2 ] && ok "segment audit: one entry a save" ||
+  bad "segment audit: $($QM segment audit rich "${CFG[@]}" 2>&1)"
+
 finish "campaign_test"

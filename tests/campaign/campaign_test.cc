@@ -2,6 +2,7 @@
 // maker-checker lifecycle, only the approved version runs, the audit log, and exactly one
 // winner among concurrent changes, on both event-store backends.
 #include "qianmian/campaign/campaign.h"
+#include "qianmian/campaign/segments.h"
 
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "policy_test_util.h"
+#include "qianmian/push/audience.h"
 
 namespace qm::campaign {
 namespace {
@@ -192,6 +194,22 @@ TEST(CampaignDefinition, CheckedAgainstTheBankBeforeAnythingIsStored) {
   EXPECT_TRUE(CheckDefinition(week, ds, now, Tz(), 8 * kMsPerDay).ok());
   const Status too_long = CheckDefinition(month, ds, now, Tz(), 8 * kMsPerDay);
   EXPECT_NE(too_long.message().find("'caps.days': at most 7 days"), std::string::npos) << too_long.ToString();
+}
+
+TEST(Segments, ReferencesAreFoundOutsideQuotesAndExpandedInParentheses) {
+  EXPECT_EQ(SegmentNames(R"J(segment:young and (Segment:rich or region = "segment:no") and not segment:young)J"),
+            (std::vector<std::string>{"young", "rich"}));
+  EXPECT_TRUE(SegmentNames("mysegment:x = 1 and tag:segment").empty());
+  auto lookup = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "young") return "age < 30";
+    if (name == "rich") return "tier in (affluent, private) or tag:vip";
+    return std::nullopt;
+  };
+  EXPECT_EQ(ExpandSegments("segment:young and not segment:rich", lookup).value(),
+            "(age < 30) and not (tier in (affluent, private) or tag:vip)");
+  EXPECT_EQ(ExpandSegments("tier = mass", lookup).value(), "tier = mass");
+  EXPECT_NE(ExpandSegments("segment:old", lookup).status().message().find("unknown segment 'old'"), std::string::npos);
+  EXPECT_FALSE(ExpandSegments("segment: and all", lookup).ok());
 }
 
 class CampaignsTest : public ::testing::TestWithParam<std::string> {
@@ -417,6 +435,61 @@ TEST_P(CampaignsTest, ListsEveryCampaignById) {
   EXPECT_EQ((*all)[0].definition.id, "a");
   EXPECT_EQ((*all)[2].definition.id, "c");
   EXPECT_NE(CampaignJson((*all)[0]).find("\"state\":\"draft\""), std::string::npos);
+}
+
+// Saved segments: checked against the bank, audited, compare-and-set; a campaign naming one is
+// checked with its expression, and approval snapshots it, so a later edit of the segment does not
+// change what the approved campaign selects.
+TEST_P(CampaignsTest, SavedSegmentsAreCheckedAuditedAndSnapshottedAtApproval) {
+  Segments segments(store_.get(),
+                    [this](const std::string& audience) { return push::Audience::Compile(audience, bank_).status(); });
+  EXPECT_NE(segments.Save("bad", "agee > 3", "", Who("alice")).status().message().find("'audience'"),
+            std::string::npos);
+  EXPECT_NE(segments.Save("a b", "all", "", Who("alice")).status().message().find("'name'"), std::string::npos);
+  EXPECT_NE(segments.Save("nested", "segment:vip", "", Who("alice")).status().message().find("another segment"),
+            std::string::npos);
+  EXPECT_EQ(segments.Save("x", "all", "", Who("")).status().code(), StatusCode::kInvalidArgument);
+  auto vip = segments.Save("vip", "tier in (affluent, private)", "the wealthy", Who("alice"));
+  ASSERT_TRUE(vip.ok()) << vip.status().ToString();
+  EXPECT_EQ(vip->revision, 1u);
+  EXPECT_EQ(segments.Save("vip", "tier = private", "", Who("bob"), 7).status().code(), StatusCode::kConflict);
+  EXPECT_EQ(segments.Get("nope").status().code(), StatusCode::kNotFound);
+
+  // A campaign naming an unknown segment is refused with the field.
+  Definition d = Parsed(kSpring);
+  d.audience = "segment:nope";
+  EXPECT_NE(campaigns_->Create(d, Who("alice")).status().message().find("'audience': unknown segment 'nope'"),
+            std::string::npos);
+  d.audience = "segment:vip and not customer_id = C3";
+  ASSERT_TRUE(campaigns_->Create(d, Who("alice")).ok());
+  ASSERT_TRUE(campaigns_->Transition("spring", State::kSubmitted, Who("alice")).ok());
+  auto approved = campaigns_->Transition("spring", State::kApproved, Who("bob"));
+  ASSERT_TRUE(approved.ok()) << approved.status().ToString();
+  EXPECT_EQ(approved->segments, (std::map<std::string, std::string>{{"vip", "tier in (affluent, private)"}}));
+  EXPECT_EQ(CampaignAudience(*approved).value(), "(tier in (affluent, private)) and not customer_id = C3");
+
+  // The segment changes after the approval: the approved campaign keeps what was approved.
+  ASSERT_TRUE(segments.Save("vip", "tier = mass", "changed", Who("carol"), 1).ok());
+  auto again = campaigns_->Get("spring");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(CampaignAudience(*again).value(), "(tier in (affluent, private)) and not customer_id = C3");
+  EXPECT_NE(CampaignJson(*again).find(R"J("segments":{"vip":"tier in (affluent, private)"})J"), std::string::npos);
+  ASSERT_TRUE(campaigns_->Transition("spring", State::kScheduled, Who("alice")).ok());
+  // Back to draft drops the snapshot; the next approval takes the segment as it is then.
+  ASSERT_TRUE(campaigns_->Transition("spring", State::kPaused, Who("alice")).ok());
+  ASSERT_TRUE(campaigns_->Update(d, Who("alice")).ok());
+  EXPECT_TRUE(campaigns_->Get("spring")->segments.empty());
+  EXPECT_EQ(CampaignAudience(*campaigns_->Get("spring")).status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(campaigns_->Transition("spring", State::kSubmitted, Who("alice")).ok());
+  EXPECT_EQ(campaigns_->Transition("spring", State::kApproved, Who("bob"))->segments.at("vip"), "tier = mass");
+
+  // Every save is audited; the list is by name.
+  auto audit = segments.Audit("vip");
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 2u);
+  EXPECT_NE((*audit)[1].find(R"("who":"carol")"), std::string::npos);
+  ASSERT_TRUE(segments.Save("aaa", "all", "", Who("alice")).ok());
+  EXPECT_EQ(segments.List()->front().name, "aaa");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CampaignsTest, ::testing::Values("embedded", "redis"),

@@ -4,6 +4,7 @@
 #include "qianmian/campaign/run.h"
 #include "qianmian/campaign/report.h"
 #include "qianmian/campaign/scheduler.h"
+#include "qianmian/campaign/segments.h"
 
 #include <gtest/gtest.h>
 
@@ -327,6 +328,44 @@ TEST_F(SchedulerTest, ADeadRunnersLeaseIsTakenOverAndALateOccurrenceIsMissed) {
   EXPECT_EQ(c->missed, std::vector<std::string>{old});
   EXPECT_EQ(campaigns_->Audit("stale")->back().action, "missed");
   EXPECT_FALSE(std::filesystem::exists(scratch_ + "/outbox-a/stale"));
+}
+
+// A campaign naming a saved segment runs with the segment as approved: a later edit of the
+// segment changes a dry run of a new draft, not the approved campaign's sends.
+TEST_F(SchedulerTest, AnApprovedCampaignRunsTheSegmentAsApproved) {
+  Segments segments(engine_->store(), nullptr);
+  ASSERT_TRUE(segments.Save("rich", "tier = affluent", "", Actor{"alice", "test", kNow - kMsPerDay}).ok());
+  Definition d = Approved("seg").definition;
+  d.audience = "segment:rich";
+  d.schedule.kind = "once";
+  d.schedule.at = LocalAt(kNow + kMsPerHour);
+  const Actor alice{"alice", "test", kNow - kMsPerDay}, bob{"bob", "test", kNow - kMsPerDay};
+  ASSERT_TRUE(campaigns_->Create(d, alice).ok());
+  ASSERT_TRUE(campaigns_->Transition("seg", State::kSubmitted, alice).ok());
+  ASSERT_TRUE(campaigns_->Transition("seg", State::kApproved, bob).ok());
+  ASSERT_TRUE(campaigns_->Transition("seg", State::kScheduled, alice).ok());
+  ASSERT_TRUE(segments.Save("rich", "tier = mass", "", Actor{"carol", "test", kNow}).ok());
+  auto tiers = [&](const std::string& path) {
+    std::map<Tier, int> n;
+    engine_->WithDataset([&](const Dataset& ds) {
+      for (const auto& [customer, item] : Rows(path)) ++n[ds.customers[*ds.FindCustomer(customer)].tier];
+    });
+    return n;
+  };
+  auto sent = RunOccurrence(engine_.get(), *campaigns_->Get("seg"), CampaignRunTest::Options("d1", "seg.csv"));
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  const auto approved = tiers(scratch_ + "/seg.csv");
+  ASSERT_GT(approved.count(Tier::kAffluent), 0u);
+  EXPECT_EQ(approved.size(), 1u) << "only the affluent, as approved";
+  // A draft naming the segment is previewed with the segment as it is now.
+  d.id = "seg2";
+  ASSERT_TRUE(campaigns_->Create(d, alice).ok());
+  RunOptions dry = CampaignRunTest::Options("preview", "seg2.csv");
+  dry.dry_run = true;
+  ASSERT_TRUE(RunOccurrence(engine_.get(), *campaigns_->Get("seg2"), dry).ok());
+  const auto now_mass = tiers(scratch_ + "/seg2.csv");
+  ASSERT_GT(now_mass.count(Tier::kMass), 0u);
+  EXPECT_EQ(now_mass.size(), 1u);
 }
 
 // Campaigns due together compete for a customer's last unit of a cap (marketing_daily: one push a

@@ -34,6 +34,11 @@ def campaign_requests():
                                             ts_ms=int(time.time() * 1000), attrs=dict(channel="app"))]), True),
         ("events.ingest", dict(events=[dict(event_id="bad", customer_id="C1", type="pay_day", ts_ms=1)]), False),
         ("profile", dict(customer_id="C0000001"), True), ("profile", dict(customer_id="no-such"), True),
+        ("segments.save", dict(operator="alice", name=f"{cid}-seg", audience="tier = affluent", description="d"),
+         True),
+        ("segments.save", dict(operator="alice", name=f"{cid}-seg", audience="tier = affluent", revision=9), True),
+        ("segments.get", dict(name=f"{cid}-seg"), True), ("segments.get", dict(name="no-such"), True),
+        ("segments.list", {}, True),
     ]
 
 
@@ -92,7 +97,9 @@ def one_field_variants(customer):
             ("campaigns.update", dict(operator="x", definition=dict(id="v4"), revision=0)),
             ("campaigns.transition", dict(operator="x", campaign_id="v5", to="nope")),
             ("campaigns.transition", dict(operator="x", campaign_id="v6", to="approved")),
-            ("campaigns.list", dict(state="nope"))]
+            ("campaigns.list", dict(state="nope")),
+            ("segments.save", dict(operator="x", name="v7")), ("segments.save", dict(name="v8", audience="all")),
+            ("segments.get", {})]
     return out
 
 

@@ -166,26 +166,7 @@ std::string ErrorShape(std::string_view id) { return OkShape("error:{code:str,me
 
 std::string StatsFields() {
   std::string ops;
-  for (const char* op : {"recommend",
-                         "feedback",
-                         "score",
-                         "items.upsert",
-                         "items.retire",
-                         "customers.upsert",
-                         "history",
-                         "report",
-                         "reload",
-                         "stats",
-                         "health",
-                         "campaigns.create",
-                         "campaigns.update",
-                         "campaigns.transition",
-                         "campaigns.get",
-                         "campaigns.list",
-                         "campaigns.audit",
-                         "events.ingest",
-                         "profile",
-                         "other"}) {
+  for (const char* op : kStatsOps) {
     if (!ops.empty()) ops += ",";
     ops +=
         std::string(op) + ":{count:int,errors:{*:int},p50_us:int,p90_us:int,p99_us:int,p999_us:int,max_us_bucket:int}";

@@ -47,6 +47,30 @@ inline constexpr const char* kHistoryFields =
     "p_convert:num,model_version:str,arms:[str]*,reasons:[str]*}]*,"
     "caps:[{rule:str,scope:str,used:int,limit:int,window_ms:int}]";
 inline constexpr const char* kReloadFields = "model_version:str";
+// Every op the server has, in the order `stats` lists them, then "other" (unknown ops).
+inline constexpr const char* kStatsOps[] = {"recommend",
+                                            "feedback",
+                                            "score",
+                                            "items.upsert",
+                                            "items.retire",
+                                            "customers.upsert",
+                                            "history",
+                                            "report",
+                                            "reload",
+                                            "stats",
+                                            "health",
+                                            "campaigns.create",
+                                            "campaigns.update",
+                                            "campaigns.transition",
+                                            "campaigns.get",
+                                            "campaigns.list",
+                                            "campaigns.audit",
+                                            "events.ingest",
+                                            "profile",
+                                            "segments.save",
+                                            "segments.get",
+                                            "segments.list",
+                                            "other"};
 // `stats`: the op counters are listed in the order of `ops` (every op of SPEC §5, then "other").
 std::string StatsFields();
 

@@ -17,10 +17,12 @@
 #include "qianmian/campaign/campaign.h"
 #include "qianmian/campaign/report.h"
 #include "qianmian/campaign/run.h"
+#include "qianmian/campaign/segments.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/file.h"
 #include "qianmian/core/time.h"
 #include "qianmian/policy/event_store.h"
+#include "qianmian/push/audience.h"
 #include "qianmian/serving/engine.h"
 
 namespace qm::tools {
@@ -85,6 +87,7 @@ std::string Summary(const campaign::Campaign& c) {
   std::snprintf(holdout, sizeof holdout, "%g", d.holdout);
   s += "\n  schedule: " + d.schedule.kind + ", priority " + std::to_string(d.priority) + ", holdout " + holdout + "\n";
   if (!c.reason.empty()) s += "  reason: " + c.reason + "\n";
+  for (const auto& [name, expr] : c.segments) s += "  segment " + name + " (as approved): " + expr + "\n";
   return s;
 }
 
@@ -93,6 +96,21 @@ Result<TimeMs> FlagTime(const std::string& text, const TimeZone& tz) {
   auto t = ParseTime(text, tz);
   if (!t) return Status::InvalidArgument("--now: cannot parse time '" + text + "'");
   return *t;
+}
+
+// The catalogue and the customers' fields (the events are not needed), with the current version's
+// portraits (churn_risk, lifecycle, ...), which audiences may name.
+Result<std::unique_ptr<Dataset>> LoadBankFields(const EngineConfig& config) {
+  auto data = std::make_unique<Dataset>();
+  FileReport items, customers;
+  QM_RETURN_IF_ERROR(LoadItemsCsv(config.data.dir + "/items.csv", config.data, data.get(), &items));
+  QM_RETURN_IF_ERROR(LoadCustomersCsv(config.data.dir + "/customers.csv", config.data, data.get(), &customers));
+  Result<std::string> version = artifacts::ReadCurrent(config.artifacts_root);
+  const std::string portraits = config.artifacts_root + "/" + (version.ok() ? *version : "") + "/portraits.csv";
+  if (version.ok() && std::filesystem::exists(portraits)) {
+    QM_ASSIGN_OR_RETURN(data->portraits, LoadPortraitColumns(portraits, *data));
+  }
+  return data;
 }
 
 // `dryrun` and `run`: an occurrence through the engine (which holds the store).
@@ -147,17 +165,8 @@ Status Run(const CampaignOptions& o) {
   // Definitions are checked against the bank's data, loaded only when a change needs it.
   std::unique_ptr<Dataset> data;
   campaign::Campaigns campaigns(store.get(), [&](const campaign::Definition& d, TimeMs now) -> Status {
-    if (!data) {  // the catalogue and the customers' fields; the events are not needed
-      data = std::make_unique<Dataset>();
-      FileReport items, customers;
-      QM_RETURN_IF_ERROR(LoadItemsCsv(config.data.dir + "/items.csv", config.data, data.get(), &items));
-      QM_RETURN_IF_ERROR(LoadCustomersCsv(config.data.dir + "/customers.csv", config.data, data.get(), &customers));
-      // The current version's portraits (churn_risk, lifecycle, ...), which audiences may name.
-      Result<std::string> version = artifacts::ReadCurrent(config.artifacts_root);
-      const std::string portraits = config.artifacts_root + "/" + (version.ok() ? *version : "") + "/portraits.csv";
-      if (version.ok() && std::filesystem::exists(portraits)) {
-        QM_ASSIGN_OR_RETURN(data->portraits, LoadPortraitColumns(portraits, *data));
-      }
+    if (!data) {
+      QM_ASSIGN_OR_RETURN(data, LoadBankFields(config));
     }
     return campaign::CheckDefinition(d, *data, now, tz);
   });
@@ -301,6 +310,102 @@ Command AddCampaignCommand(CLI::App& root) {
     if (opts->action == "audit" && opts->format == "text") opts->format = "json";
     return Run(*opts);
   };
+  return cmd;
+}
+
+namespace {
+
+struct SegmentOptions {
+  CommonOptions common;
+  std::string action, name, audience, description, who, now, format = "text", out;
+  int64_t revision = 0;
+};
+
+Status RunSegment(const SegmentOptions& o) {
+  QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
+  ApplyOverrides(o.common, &config);
+  QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
+  policy::StoreConfig sc = config.store;
+  sc.read_only = o.action != "save" && sc.backend == "embedded";
+  QM_ASSIGN_OR_RETURN(std::unique_ptr<policy::EventStore> store, policy::EventStore::Open(sc));
+  std::unique_ptr<Dataset> data;
+  campaign::Segments segments(store.get(), [&](const std::string& audience) -> Status {
+    if (!data) {
+      QM_ASSIGN_OR_RETURN(data, LoadBankFields(config));
+    }
+    return push::Audience::Compile(audience, *data).status();
+  });
+  if (o.action == "list") {
+    QM_ASSIGN_OR_RETURN(std::vector<campaign::Segment> all, segments.List());
+    std::string text = o.format == "json" ? "[" : "";
+    for (const campaign::Segment& s : all) {
+      if (o.format == "json") {
+        text += (text.size() > 1 ? "," : "") + campaign::SegmentJson(s);
+      } else {
+        text += s.name + "\t" + std::to_string(s.revision) + "\t" + s.audience + "\t" + s.description + "\n";
+      }
+    }
+    return WriteOut(o.out, o.format == "json" ? text + "]\n" : text);
+  }
+  if (o.action == "show") {
+    QM_ASSIGN_OR_RETURN(campaign::Segment s, segments.Get(o.name));
+    if (o.format == "json") return WriteOut(o.out, campaign::SegmentJson(s) + "\n");
+    return WriteOut(o.out, "segment " + s.name + ", revision " + std::to_string(s.revision) + " (saved by " +
+                               s.updated_by + ")\n  audience: " + s.audience + "\n  " + s.description + "\n");
+  }
+  if (o.action == "audit") {
+    QM_ASSIGN_OR_RETURN(std::vector<std::string> entries, segments.Audit(o.name));
+    std::string text;
+    for (const std::string& e : entries) text += e + "\n";
+    return WriteOut(o.out, text);
+  }
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  campaign::Actor actor{o.who, std::string("cli@") + host, kNoTime};
+  QM_ASSIGN_OR_RETURN(actor.now, FlagTime(o.now, tz));
+  QM_ASSIGN_OR_RETURN(campaign::Segment s,
+                      segments.Save(o.name, o.audience, o.description, actor, static_cast<uint64_t>(o.revision)));
+  std::printf("segment %s saved: revision %llu\n", s.name.c_str(), static_cast<unsigned long long>(s.revision));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Command AddSegmentCommand(CLI::App& root) {
+  auto opts = std::make_shared<SegmentOptions>();
+  Command cmd;
+  cmd.app = root.add_subcommand(
+      "segment",
+      "Saved segments: named audience expressions that campaigns name in their audience (segment:NAME). "
+      "An approval snapshots the segments a campaign names; editing a segment later does not change an approved "
+      "campaign. Works on the event store of --data / [store]");
+  cmd.app->require_subcommand(1);
+  const std::pair<const char*, const char*> subs[] = {
+      {"save", "create or replace segment NAME with --audience (checked against the bank's fields)"},
+      {"show", "the segment (--format json)"},
+      {"list", "every segment: name, revision, audience, description (--format json)"},
+      {"audit", "every save of the segment: who, when, from where, the expression (JSON lines)"},
+  };
+  for (const auto& [name_c, help] : subs) {
+    const std::string name = name_c;
+    CLI::App* sub = cmd.app->add_subcommand(name, help);
+    AddCommonOptions(sub, &opts->common);
+    sub->callback([opts, name] { opts->action = name; });
+    if (name != "list") sub->add_option("name", opts->name, "the segment's name")->required();
+    if (name == "save") {
+      sub->add_option("--audience", opts->audience, "the expression (the push audience language)")->required();
+      sub->add_option("--description", opts->description, "what it is for");
+      sub->add_option("--operator", opts->who, "who saves it (recorded in the audit log)")->required();
+      sub->add_option("--revision", opts->revision, "refused (conflict) unless the segment is at this revision");
+      sub->add_option("--now", opts->now, "time of the change (ISO-8601 or epoch ms; default now)");
+      continue;
+    }
+    if (name != "audit") {
+      sub->add_option("--format", opts->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+    }
+    sub->add_option("--out", opts->out, "write to this file (atomically) instead of stdout");
+  }
+  cmd.run = [opts] { return RunSegment(*opts); };
   return cmd;
 }
 

@@ -41,5 +41,6 @@ Command AddReportCommand(CLI::App& root);
 Command AddSimulateCommand(CLI::App& root);
 Command AddExportCommand(CLI::App& root);
 Command AddCampaignCommand(CLI::App& root);
+Command AddSegmentCommand(CLI::App& root);
 
 }  // namespace qm::tools

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
       qm::tools::AddTrainCommand(app),    qm::tools::AddEvalCommand(app),     qm::tools::AddRecommendCommand(app),
       qm::tools::AddServeCommand(app),    qm::tools::AddClientCommand(app),   qm::tools::AddBenchCommand(app),
       qm::tools::AddPushCommand(app),     qm::tools::AddReportCommand(app),   qm::tools::AddSimulateCommand(app),
-      qm::tools::AddExportCommand(app),   qm::tools::AddCampaignCommand(app),
+      qm::tools::AddExportCommand(app),   qm::tools::AddCampaignCommand(app), qm::tools::AddSegmentCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -140,6 +140,9 @@ struct Campaign {
   std::vector<std::string> missed;  // occurrences that never ran in time (scheduler.h)
   // When it was first scheduled: occurrences before it are not run nor missed.
   TimeMs scheduled_at = kNoTime;
+  // The approval's snapshot of the saved segments its audience names (segments.h): name ->
+  // expression when it was approved. Runs select with these, whatever the segments say later.
+  std::map<std::string, std::string> segments;
 
   std::string hash() const { return DefinitionHash(definition); }
   // Whether the definition is the approved one (approved and unchanged since).
@@ -207,6 +210,10 @@ class Campaigns {
 
  private:
   Result<Campaign> Write(const Campaign& before, Campaign after, const Actor& actor, AuditEntry entry);
+  // check_ on `d` with its audience's segments expanded (`snapshot`, or the current ones when
+  // null); the expressions used go to *used when given.
+  Status CheckExpanded(const Definition& d, TimeMs now, const std::map<std::string, std::string>* snapshot,
+                       std::map<std::string, std::string>* used = nullptr) const;
 
   policy::EventStore* store_;
   Check check_;
