@@ -137,11 +137,11 @@ Result<Segment> Segments::Save(const std::string& name, const std::string& audie
   const TimeMs now = actor.now == kNoTime ? NowMs() : actor.now;
   Segment s{name, audience, description, actor.who, now, revision + 1};
   const std::string value =
-      json{{"audience", audience}, {"description", description}, {"updated_by", actor.who}, {"updated_at", now}}
+      json{{"audience", audience}, {"description", description}, {"updated_by", actor.who}, {"updated_at", now}}.dump();
+  const std::string audit =
+      json{{"revision", revision + 1},  {"ts", now}, {"who", actor.who}, {"from", actor.from}, {"audience", audience},
+           {"description", description}}
           .dump();
-  const std::string audit = json{{"revision", revision + 1}, {"ts", now},          {"who", actor.who},
-                                 {"from", actor.from},       {"audience", audience}, {"description", description}}
-                                .dump();
   QM_RETURN_IF_ERROR(store_->WriteRecord(kCollection, name, revision, value, audit));
   return s;
 }

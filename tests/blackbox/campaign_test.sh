@@ -130,6 +130,11 @@ $QM campaign dryrun sendme "${CFG[@]}" --out "$W/dry.csv" >"$W/dry.txt" 2>&1 &&
   grep -q "DRY RUN" "$W/dry.txt" && grep -q "predicted clicks" "$W/dry.txt" && [ "$(tail -n +2 "$W/dry.csv" | wc -l)" -eq 25 ] &&
   ok "campaign dryrun (a draft): 25 sends within the daily budget, predicted clicks, nothing reserved" ||
   bad "dryrun: $(tail -5 "$W/dry.txt")"
+# On a generated bank the dry run also gives the planted world's expected opens of those sends.
+opens=$(sed -n 's/.*expected push opens \([0-9.]*\) over 25 sends.*/\1/p' "$W/dry.txt")
+[ -n "$opens" ] && python3 -c "import sys; sys.exit(not 0 < float(sys.argv[1]) < 25)" "$opens" &&
+  ok "campaign dryrun: the planted world expects $opens opens of the 25 sends" ||
+  bad "dryrun world estimate: $(grep -A1 'planted world' "$W/dry.txt")"
 expect_fail_one_line "an unapproved campaign does not run" "only a scheduled or running campaign runs" \
   $QM campaign run sendme "${CFG[@]}" --operator ops --occurrence d1 --out "$W/run.csv"
 $QM campaign submit sendme "${CFG[@]}" --operator alice >/dev/null 2>&1

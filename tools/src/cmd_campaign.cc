@@ -24,6 +24,7 @@
 #include "qianmian/policy/event_store.h"
 #include "qianmian/push/audience.h"
 #include "qianmian/serving/engine.h"
+#include "sim_estimate.h"
 
 namespace qm::tools {
 
@@ -136,9 +137,27 @@ Status RunThroughEngine(const CampaignOptions& o, const EngineConfig& config, co
   if (!ro.dry_run && c.state == campaign::State::kScheduled) {
     QM_ASSIGN_OR_RETURN(c, campaigns.Transition(o.id, campaign::State::kRunning, actor, "occurrence " + o.occurrence));
   }
+  std::vector<PlannedSend> planned;  // a dry run's sends, for the planted world's estimate
+  if (ro.dry_run) {
+    ro.on_choice = [&](const std::string& customer, const serving::PushChoice& choice) {
+      for (size_t k = 0; k < choice.items.size(); ++k)
+        planned.push_back({customer, choice.items[k].item_id, choice.send_at[k]});
+    };
+  }
   QM_ASSIGN_OR_RETURN(push::PushSummary summary, campaign::RunOccurrence(e, c, ro));
   std::fputs(summary.Format().c_str(), stdout);
-  if (ro.dry_run) return Status::Ok();
+  if (ro.dry_run) {
+    QM_ASSIGN_OR_RETURN(WorldEstimate w, EstimateInPlantedWorld(config.data.dir, planned, 0));
+    if (w.available) {
+      std::printf(
+          "  planted world (truth/ of this generated bank, as at the end of its data):\n"
+          "    expected push opens %.1f over %lld sends (the ranker predicted %.1f)%s; %.0f s\n",
+          w.opens, static_cast<long long>(w.sends), summary.expected_clicks,
+          w.unknown ? (", " + std::to_string(w.unknown) + " sends to customers or of items added since").c_str() : "",
+          w.seconds);
+    }
+    return Status::Ok();
+  }
   QM_ASSIGN_OR_RETURN(c, campaigns.RecordOccurrence(o.id, o.occurrence, summary.sends, actor));
   std::fputs(Summary(c).c_str(), stdout);
   return Status::Ok();
