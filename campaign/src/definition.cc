@@ -184,8 +184,8 @@ Status ReadTrigger(const json& j, Trigger* t) {
 Status ReadDefinition(const json& j, Definition* d) {
   if (!j.is_object()) return Status::InvalidArgument("a campaign definition must be a JSON object");
   QM_RETURN_IF_ERROR(OnlyKnown(j, "",
-                               {"id", "name", "channel", "audience", "content", "objective", "budget", "holdout",
-                                "schedule", "priority", "trigger", "caps"}));
+                               {"id", "name", "channel", "channels", "audience", "content", "objective", "budget",
+                                "holdout", "schedule", "priority", "trigger", "caps"}));
   QM_RETURN_IF_ERROR(ReadString(j, "id", "", &d->id));
   QM_RETURN_IF_ERROR(ReadString(j, "name", "", &d->name));
   QM_RETURN_IF_ERROR(ReadString(j, "channel", "", &d->channel));
@@ -196,6 +196,20 @@ Status ReadDefinition(const json& j, Definition* d) {
     return Bad("id", "required: 1..64 letters, digits, '_', '.' or '-' (it names the campaign's push runs)");
   }
   if (d->channel.empty()) return Bad("channel", "must not be empty");
+  QM_RETURN_IF_ERROR(ReadStrings(j, "channels", "", &d->channels));
+  if (!d->channels.empty()) {
+    for (size_t i = 0; i < d->channels.size(); ++i) {
+      if (std::find(d->channels.begin(), d->channels.begin() + static_cast<std::ptrdiff_t>(i), d->channels[i]) !=
+          d->channels.begin() + static_cast<std::ptrdiff_t>(i)) {
+        return Bad("channels[" + std::to_string(i) + "]", "'" + d->channels[i] + "' is listed twice");
+      }
+    }
+    if (j.contains("channel") && d->channel != d->channels[0]) {
+      return Bad("channel", "must be the first of 'channels' (or left out)");
+    }
+    d->channel = d->channels[0];
+    if (d->channels.size() == 1) d->channels.clear();
+  }
   if (d->audience.empty()) d->audience = "all";
   if (auto c = j.find("content"); c != j.end() && !c->is_null()) QM_RETURN_IF_ERROR(ReadContent(*c, d));
   if (auto o = j.find("objective"); o != j.end() && !o->is_null()) {
@@ -317,6 +331,7 @@ std::string DefinitionJson(const Definition& d) {
             {"holdout", d.holdout},
             {"schedule", ScheduleJson(d.schedule)},
             {"priority", d.priority}};
+  if (!d.channels.empty()) j["channels"] = d.channels;  // only when several: older hashes stay valid
   if (d.cap_per_customer > 0) j["caps"] = {{"per_customer", d.cap_per_customer}, {"days", d.cap_days}};
   if (d.triggered()) {  // only when set: the hashes of untriggered definitions stay as they were
     j["trigger"] = {{"event", d.trigger.event},
@@ -333,6 +348,17 @@ Status CheckDefinition(const Definition& d, const Dataset& data, TimeMs now, con
                        TimeMs contact_horizon) {
   const auto channel = data.channels.Find(d.channel);
   if (!channel) return Bad("channel", "unknown channel '" + d.channel + "'");
+  ChannelMask offered = ChannelMask{1} << *channel;
+  for (size_t i = 0; i < d.channels.size(); ++i) {
+    const std::string field = "channels[" + std::to_string(i) + "]";
+    const auto c = data.channels.Find(d.channels[i]);
+    if (!c) return Bad(field, "unknown channel '" + d.channels[i] + "'");
+    if (*c == kAppHome) return Bad(field, "channel choice is among push channels; app_home serves pages");
+    offered |= ChannelMask{1} << *c;
+  }
+  if (!d.channels.empty() && d.triggered()) {
+    return Bad("channels", "a triggered campaign sends on one channel (channel choice is for scheduled campaigns)");
+  }
   if (d.cap_per_customer > 0 && contact_horizon > 0 && (d.cap_days + 1) * kMsPerDay > contact_horizon) {
     return Bad("caps.days", "at most " + std::to_string(contact_horizon / kMsPerDay - 1) +
                                 " days: the store keeps contacts for the longest [policy] cap window plus a day");
@@ -348,8 +374,9 @@ Status CheckDefinition(const Definition& d, const Dataset& data, TimeMs now, con
     auto it = data.FindItem(d.items[i]);
     if (!it) return Bad(field, "unknown item '" + d.items[i] + "'");
     const Item& item = data.items[*it];
-    if (item.channels != 0 && !(item.channels & (ChannelMask{1} << *channel))) {
-      return Bad(field, "item '" + d.items[i] + "' is not allowed on channel '" + d.channel + "'");
+    if (item.channels != 0 && !(item.channels & offered)) {
+      return Bad(field, "item '" + d.items[i] + "' is not allowed on channel '" + d.channel + "'" +
+                            (d.channels.empty() ? "" : " nor on the campaign's other channels"));
     }
   }
   for (size_t i = 0; i < d.categories.size(); ++i) {

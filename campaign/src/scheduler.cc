@@ -252,7 +252,8 @@ void RunTaken(serving::Engine* engine, Campaigns* campaigns, const SchedulerOpti
     std::vector<Due*>& group = by_channel[d.campaign.definition.channel];
     const bool twice = std::any_of(group.begin(), group.end(),
                                    [&](const Due* g) { return g->campaign.definition.id == d.campaign.definition.id; });
-    (twice ? alone : group).push_back(&d);
+    const bool several_channels = !d.campaign.definition.channels.empty();  // chooses its channels alone
+    (twice || several_channels ? alone : group).push_back(&d);
   }
   for (auto& [channel, group] : by_channel) {
     if (group.size() > 1) {

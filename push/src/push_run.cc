@@ -365,24 +365,28 @@ std::string PushSummary::Format() const {
     if (top.size() > 8) t += " ... (" + std::to_string(top.size()) + " items)";
     s += t + "\n";
   }
-  line("  contact pressure: customers by pushes on %s", channel.c_str());
-  std::string head = "    pushes      ";
-  for (int b = 0; b < kPressureBuckets; ++b) {
-    std::snprintf(buf, sizeof buf, "%9s",
-                  b == kPressureBuckets - 1 ? (std::to_string(b) + "+").c_str() : std::to_string(b).c_str());
-    head += buf;
-  }
-  s += head + "       mean\n";
-  const char* names[2][2] = {{"7d before ", "30d before"}, {"7d after  ", "30d after "}};
-  for (int w = 0; w < 2; ++w) {
-    for (int a = 0; a < 2; ++a) {
-      std::string row = std::string("    ") + names[a][w] + "  ";
-      for (int b = 0; b < kPressureBuckets; ++b) {
-        std::snprintf(buf, sizeof buf, "%9lld", static_cast<long long>(pressure[a][w][b]));
-        row += buf;
+  for (const auto& [ch, n] : channel_sends)
+    line("    %-32s %12lld", ("sends on " + ch).c_str(), static_cast<long long>(n));
+  if (channel_sends.empty()) {  // several channels: no single pressure table
+    line("  contact pressure: customers by pushes on %s", channel.c_str());
+    std::string head = "    pushes      ";
+    for (int b = 0; b < kPressureBuckets; ++b) {
+      std::snprintf(buf, sizeof buf, "%9s",
+                    b == kPressureBuckets - 1 ? (std::to_string(b) + "+").c_str() : std::to_string(b).c_str());
+      head += buf;
+    }
+    s += head + "       mean\n";
+    const char* names[2][2] = {{"7d before ", "30d before"}, {"7d after  ", "30d after "}};
+    for (int w = 0; w < 2; ++w) {
+      for (int a = 0; a < 2; ++a) {
+        std::string row = std::string("    ") + names[a][w] + "  ";
+        for (int b = 0; b < kPressureBuckets; ++b) {
+          std::snprintf(buf, sizeof buf, "%9lld", static_cast<long long>(pressure[a][w][b]));
+          row += buf;
+        }
+        std::snprintf(buf, sizeof buf, "  %9.3f", mean_pressure[a][w]);
+        s += row + buf + "\n";
       }
-      std::snprintf(buf, sizeof buf, "  %9.3f", mean_pressure[a][w]);
-      s += row + buf + "\n";
     }
   }
   line("  %-34s %12.1f s (%.0f customers/s)", "choose + reserve time", seconds, customers_per_second);

@@ -406,6 +406,7 @@ Status Engine::Impl::PushVersion(const PushRequest& req, const Model& md, std::v
     }
     for (ResponseItem& item : choice.items) {
       for (const std::string& arm : rows.rs[r].arms) item.reasons.push_back("experiment:" + arm);
+      if (req.campaign && !req.campaign->reason.empty()) item.reasons.push_back(req.campaign->reason);
     }
     for (const Candidate* c : chosen) {
       if (c == nullptr) continue;

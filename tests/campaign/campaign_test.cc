@@ -103,6 +103,15 @@ TEST(CampaignDefinition, ParseErrorsNameTheField) {
             std::string::npos);
   EXPECT_NE(ParseError(R"J({"id": "x", "caps": {"weekly": 1}})J").find("'caps.weekly': unknown field"),
             std::string::npos);
+  EXPECT_NE(ParseError(R"J({"id": "x", "channels": ["sms", "sms"]})J").find("'channels[1]': 'sms' is listed twice"),
+            std::string::npos);
+  EXPECT_NE(ParseError(R"J({"id": "x", "channel": "wechat_push", "channels": ["sms", "wechat_push"]})J")
+                .find("'channel': must be the first of 'channels'"),
+            std::string::npos);
+  // One channel listed is the plain `channel`; several are kept, the first being `channel`.
+  EXPECT_EQ(Parsed(R"J({"id": "x", "channels": ["sms"]})J").channel, "sms");
+  EXPECT_TRUE(Parsed(R"J({"id": "x", "channels": ["sms"]})J").channels.empty());
+  EXPECT_EQ(Parsed(R"J({"id": "x", "channels": ["sms", "wechat_push"]})J").channel, "sms");
 }
 
 TEST(CampaignDefinition, CanonicalJsonReadsBackAndHashesIndependentlyOfKeyOrder) {
@@ -188,6 +197,19 @@ TEST(CampaignDefinition, CheckedAgainstTheBankBeforeAnythingIsStored) {
                 .find("'schedule.dates[1]'"),
             std::string::npos);
   EXPECT_TRUE(check(R"J({"id": "x", "schedule": {"kind": "once", "at": "2026-12-05T11:00"}})J").ok());
+  // Channel choice: known push channels only; an item must be allowed on one of them.
+  EXPECT_NE(error(R"J({"id": "x", "channels": ["wechat_push", "sms"]})J").find("'channels[1]': unknown channel"),
+            std::string::npos);
+  Dataset with_sms = SmallBank();
+  ASSERT_TRUE(with_sms.channels.Declare("sms").ok());
+  EXPECT_TRUE(
+      CheckDefinition(Parsed(R"J({"id": "x", "channels": ["wechat_push", "sms"]})J"), with_sms, now, Tz()).ok());
+  EXPECT_NE(error(R"J({"id": "x", "channels": ["wechat_push", "app_home"]})J").find("push channels"),
+            std::string::npos);
+  const Status triggered =
+      CheckDefinition(Parsed(R"J({"id": "x", "channels": ["wechat_push", "sms"], "trigger": {"event": "login"}})J"),
+                      with_sms, now, Tz());
+  EXPECT_NE(triggered.message().find("'channels': a triggered campaign"), std::string::npos) << triggered.ToString();
   // The campaign's own cap cannot look further back than the store keeps contacts.
   const Definition week = Parsed(R"J({"id": "x", "caps": {"per_customer": 1, "days": 7}})J");
   const Definition month = Parsed(R"J({"id": "x", "caps": {"per_customer": 1, "days": 30}})J");

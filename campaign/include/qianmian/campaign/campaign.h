@@ -86,6 +86,13 @@ struct Definition {
   std::string id;    // [A-Za-z0-9_.-], 1..64 characters: the record id and the run ids' prefix
   std::string name;  // free text
   std::string channel = "wechat_push";
+  // Channel choice: the push channels the campaign may use (the first is `channel`); each
+  // customer gets the one with the highest expected value that the caps, consent and quiet hours
+  // allow (run.h). Empty = `channel` only.
+  std::vector<std::string> channels;
+  std::vector<std::string> AllChannels() const {
+    return channels.empty() ? std::vector<std::string>{channel} : channels;
+  }
   std::string audience = "all";  // a push audience expression (push/audience.h)
   // Content: explicit items, or items of these categories / with these tags; all empty = the
   // engine chooses among every item the channel allows.

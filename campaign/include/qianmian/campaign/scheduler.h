@@ -21,7 +21,8 @@
 // others are skipped by the cap's rule. A campaign's holdout customer gets a ghost in its round
 // and stays available to the next campaign, as it would without that campaign. Competition costs
 // one dry run per campaign; only occurrences due in the same pass compete (campaigns that should
-// compete share a send time), and a manual `campaign run` runs alone.
+// compete share a send time), and a manual `campaign run` or a campaign choosing among several
+// channels runs alone.
 #pragma once
 
 #include <string>

@@ -65,18 +65,19 @@ inline constexpr int kPressureBuckets = 11;
 struct PushSummary {
   std::string run_id, channel, model_version;
   bool dry_run = false;
-  std::string shard = "1/1";                  // the shard of the audience this run covered
-  int64_t audience = 0;                       // customers selected (in this shard)
-  int64_t sent_customers = 0;                 // customers with at least one send
-  int64_t sends = 0;                          // rows of the send list
-  int64_t scheduled = 0;                      // sends moved to the end of quiet hours
-  int64_t service = 0;                        // sends of service items (exempt from consent, caps, quiet hours)
-  int64_t replayed = 0;                       // customers whose sends an earlier run with this id reserved
-  int64_t skipped = 0;                        // customers with nothing sent
-  std::map<std::string, int64_t> skipped_by;  // rule (blocked_by name, unknown_customer, ...) -> customers
-  std::vector<double> score_quantiles;        // of sent items: min, p10, p25, p50, p75, p90, max
-  std::vector<int64_t> score_histogram;       // 10 equal bins between min and max
-  std::map<std::string, int64_t> items;       // item -> sends
+  std::string shard = "1/1";                     // the shard of the audience this run covered
+  int64_t audience = 0;                          // customers selected (in this shard)
+  int64_t sent_customers = 0;                    // customers with at least one send
+  int64_t sends = 0;                             // rows of the send list
+  int64_t scheduled = 0;                         // sends moved to the end of quiet hours
+  int64_t service = 0;                           // sends of service items (exempt from consent, caps, quiet hours)
+  int64_t replayed = 0;                          // customers whose sends an earlier run with this id reserved
+  int64_t skipped = 0;                           // customers with nothing sent
+  std::map<std::string, int64_t> skipped_by;     // rule (blocked_by name, unknown_customer, ...) -> customers
+  std::vector<double> score_quantiles;           // of sent items: min, p10, p25, p50, p75, p90, max
+  std::vector<int64_t> score_histogram;          // 10 equal bins between min and max
+  std::map<std::string, int64_t> items;          // item -> sends
+  std::map<std::string, int64_t> channel_sends;  // a campaign choosing channels: channel -> sends
   // The ranker's predictions summed over the sends: P(click) and P(convert) when shown.
   double expected_clicks = 0, expected_conversions = 0;
   // Customers by pushes on the channel in the last 7 / 30 days, before and after this run.

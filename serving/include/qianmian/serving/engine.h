@@ -162,6 +162,8 @@ struct PushRequest {
     // [policy] customer_campaign caps count them as this campaign's too.
     int cap_limit = 0;
     TimeMs cap_window = 0;
+    // Added to every send's reasons when set (channel choice: "channel:sms=best").
+    std::string reason;
   };
   std::shared_ptr<const Campaign> campaign;
 };
