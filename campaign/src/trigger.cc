@@ -17,6 +17,7 @@ using json = nlohmann::json;
 constexpr const char* kPending = "trigger_pending";  // delayed events, by "<campaign>/ev:<event>"
 constexpr const char* kBudget = "trigger_budget";    // a triggered campaign's sends, by campaign id
 constexpr int kCasTries = 50;
+constexpr TimeMs kMaxExpiry = 90 * kMsPerDay;  // the longest trigger.expiry_s (definition.cc)
 
 }  // namespace
 
@@ -141,6 +142,7 @@ Result<TriggerDecision> Triggers::Decide(const Active& a, const BusinessEvent& e
         {"event", json::parse(EventJson(e))},
         {"campaign", def.id},
         {"due_ms", d.due_ms},
+        {"expires_ms", e.ts + def.trigger.expiry_s * kMsPerSecond},
         {"state", "pending"}}.dump();
     Status st =
         campaigns_->store()->WriteRecord(kPending, d.key, 0, value, json{{"ts", now}, {"state", "pending"}}.dump());
@@ -227,6 +229,17 @@ Result<std::vector<TriggerDecision>> Triggers::RunDue(TimeMs now) {
   std::vector<TriggerDecision> out;
   for (const policy::GovernedRecord& r : pending) {
     json v = json::parse(r.value, nullptr, false);
+    if (!v.is_discarded() && v.value("state", "") == "done") {
+      // Kept while a retry of its event could still arrive (it is a conflict then, not decided
+      // again); pruned once the event is past its expiry, when a retry is skipped as expired.
+      const TimeMs event_ts = v.contains("event") ? v["event"].value("ts_ms", TimeMs{0}) : TimeMs{0};
+      const TimeMs expires = v.value("expires_ms", event_ts + kMaxExpiry);
+      if (now > expires) {
+        Status st = store->DeleteRecord(kPending, r.id, r.revision);
+        if (!st.ok() && st.code() != StatusCode::kConflict && st.code() != StatusCode::kNotFound) return st;
+      }
+      continue;
+    }
     if (v.is_discarded() || v.value("state", "") != "pending" || v.value("due_ms", kNoTime) > now) continue;
     Result<BusinessEvent> e = ParseEvent(v["event"].dump(), "pending event");
     const std::string campaign = v.value("campaign", "");

@@ -72,6 +72,16 @@ return 1
 // Writes a governed record if its revision is still the one expected.
 // KEYS: record, audit, ids. ARGV: expected revision, value, audit entry, id.
 // Returns {1, new revision} when written, {0, current revision} when another write came first.
+// Deletes a governed record (value, audit list, id) if its revision is ARGV[1]: {1, rev} done,
+// {0, rev} not (rev 0: there is none).
+constexpr const char* kDeleteRecordLua = R"LUA(
+local rev = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
+if rev == 0 or rev ~= tonumber(ARGV[1]) then return {0, rev} end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[2])
+return {1, rev}
+)LUA";
+
 constexpr const char* kRecordLua = R"LUA(
 local rev = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
 if rev ~= tonumber(ARGV[1]) then return {0, rev} end
@@ -511,6 +521,26 @@ class RedisStore final : public EventStore {
       return Status::Internal("write a record: unexpected reply");
     }
     if (r->element[0]->integer == 1) return Status::Ok();
+    return Status::Conflict(collection + " record '" + id + "' is at revision " +
+                            std::to_string(r->element[1]->integer) + ", not " + std::to_string(expected_revision) +
+                            ": a concurrent change won");
+  }
+
+  Status DeleteRecord(const std::string& collection, const std::string& id, uint64_t expected_revision) override {
+    QM_RETURN_IF_ERROR(CheckRecordName(collection, &id));
+    QM_ASSIGN_OR_RETURN(
+        std::vector<Reply> replies,
+        Pipeline({{"EVAL", kDeleteRecordLua, "3", RecordKey(collection, 'v', id), RecordKey(collection, 'a', id),
+                   RecordKey(collection, 'i', ""), std::to_string(expected_revision), id}},
+                 false));
+    const redisReply* r = replies[0].get();
+    if (r->type == REDIS_REPLY_ERROR) return Status::Internal("delete a record: " + std::string(r->str, r->len));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->type != REDIS_REPLY_INTEGER) {
+      return Status::Internal("delete a record: unexpected reply");
+    }
+    if (r->element[0]->integer == 1) return Status::Ok();
+    if (r->element[1]->integer == 0) return Status::NotFound("no " + collection + " record '" + id + "'");
     return Status::Conflict(collection + " record '" + id + "' is at revision " +
                             std::to_string(r->element[1]->integer) + ", not " + std::to_string(expected_revision) +
                             ": a concurrent change won");

@@ -590,6 +590,34 @@ class RocksStore final : public EventStore {
     return Write(&batch, /*sync=*/true, "write a record");
   }
 
+  Status DeleteRecord(const std::string& collection, const std::string& id, uint64_t expected_revision) override {
+    QM_RETURN_IF_ERROR(CheckRecordName(collection, &id));
+    MaybeReopen();
+    std::shared_lock<std::shared_mutex> hold(db_mu_);
+    QM_RETURN_IF_ERROR(Writable("delete a record"));
+    std::lock_guard<std::mutex> lock(records_mu_);
+    std::string v;
+    const std::string key = RecordKey(collection, id);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &v);
+    if (s.IsNotFound()) return Status::NotFound("no " + collection + " record '" + id + "'");
+    QM_RETURN_IF_ERROR(FromRocks(s, "read a record"));
+    GovernedRecord r;
+    if (!DecodeRecord(id, v, &r)) return Status::Corruption("bad " + collection + " record '" + id + "'");
+    if (r.revision != expected_revision) {
+      return Status::Conflict(collection + " record '" + id + "' is at revision " + std::to_string(r.revision) +
+                              ", not " + std::to_string(expected_revision) + ": a concurrent change won");
+    }
+    rocksdb::WriteBatch batch;
+    batch.Delete(key);
+    std::string audit_key = AuditPrefix(collection, id);
+    for (uint64_t k = 1; k <= r.revision; ++k) {
+      std::string ak = audit_key;
+      PutBigEndian(&ak, k);
+      batch.Delete(ak);
+    }
+    return Write(&batch, /*sync=*/true, "delete a record");
+  }
+
   Result<std::vector<std::string>> RecordAudit(const std::string& collection, const std::string& id) override {
     QM_RETURN_IF_ERROR(CheckRecordName(collection, &id));
     std::shared_lock<std::shared_mutex> hold(db_mu_);

@@ -274,6 +274,15 @@ TEST_F(TriggerTest, ADelayedEventWaitsAndIsDecidedOnceDue) {
   auto after = triggers_->RunDue(kNow + 700 * kMsPerSecond);
   ASSERT_TRUE(after.ok());
   EXPECT_TRUE(after->empty()) << "done: never decided again";
+  // A late retry of the delivery of the event (the clock as when it first came) finds the done
+  // record: it is not queued again.
+  auto retry = triggers_->Process({Salary("d1", customers_[0], 9000)}, kNow + 100 * kMsPerSecond);
+  ASSERT_TRUE(retry.ok());
+  EXPECT_EQ(engine_->store()->ListRecords("trigger_pending")->size(), 1u);
+  EXPECT_TRUE(triggers_->RunDue(kNow + 1400 * kMsPerSecond)->empty());
+  // Past the event's expiry (expiry_s) the done record is pruned: the pending records do not grow.
+  ASSERT_TRUE(triggers_->RunDue(kNow + (d.trigger.expiry_s + 1) * kMsPerSecond).ok());
+  EXPECT_TRUE(engine_->store()->ListRecords("trigger_pending")->empty());
 }
 
 TEST_F(TriggerTest, AnExpiredEventAndAPausedCampaignDecideNothing) {

@@ -65,6 +65,24 @@ TEST_P(GovernedRecordsTest, WritesCompareTheRevisionAndKeepOneAuditEntryEach) {
   EXPECT_EQ(store_->ReadRecord("segments", "spring")->value, "s");
 }
 
+TEST_P(GovernedRecordsTest, ADeleteComparesTheRevisionAndRemovesTheAuditLogToo) {
+  ASSERT_TRUE(store_->WriteRecord("work", "a", 0, "v1", "one").ok());
+  ASSERT_TRUE(store_->WriteRecord("work", "a", 1, "v2", "two").ok());
+  ASSERT_TRUE(store_->WriteRecord("work", "b", 0, "v", "one").ok());
+  EXPECT_EQ(store_->DeleteRecord("work", "a", 1).code(), StatusCode::kConflict) << "a stale revision";
+  EXPECT_EQ(store_->DeleteRecord("work", "zz", 0).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->DeleteRecord("work", "a", 2).ok());
+  EXPECT_EQ(store_->ReadRecord("work", "a").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->RecordAudit("work", "a")->empty());
+  auto left = store_->ListRecords("work");
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].id, "b");
+  // Written again from scratch: revision 1, a fresh audit log.
+  ASSERT_TRUE(store_->WriteRecord("work", "a", 0, "v3", "again").ok());
+  EXPECT_EQ(*store_->RecordAudit("work", "a"), std::vector<std::string>{"again"});
+}
+
 TEST_P(GovernedRecordsTest, RefusesNamesThatCouldEscapeTheirKey) {
   for (const std::string& id : {std::string(), std::string("a{b"), std::string("a}b"), std::string("a\0b", 3)}) {
     EXPECT_EQ(store_->WriteRecord("campaigns", id, 0, "v", "a").code(), StatusCode::kInvalidArgument);

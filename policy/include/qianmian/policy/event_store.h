@@ -103,6 +103,11 @@ class EventStore {
   [[nodiscard]] virtual Status WriteRecord(const std::string& collection, const std::string& id,
                                            uint64_t expected_revision, const std::string& value,
                                            const std::string& audit) = 0;
+  // Deletes the record and its audit log when its revision is `expected_revision` (Conflict
+  // otherwise, NotFound when it does not exist): for working records that a process prunes once
+  // done (e.g. delayed trigger events), never for governed ones (campaigns keep their history).
+  [[nodiscard]] virtual Status DeleteRecord(const std::string& collection, const std::string& id,
+                                            uint64_t expected_revision) = 0;
   // The record's audit entries, oldest first (one per write); empty when never written.
   [[nodiscard]] virtual Result<std::vector<std::string>> RecordAudit(const std::string& collection,
                                                                      const std::string& id) = 0;
