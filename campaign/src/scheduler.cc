@@ -106,11 +106,12 @@ RunOptions Options(const SchedulerOptions& o, const Due& d, TimeMs now, const st
 
 // Records a run occurrence's sends on the campaign (again on a concurrent edit's new revision),
 // then marks its lease done.
-Status Finish(Campaigns* campaigns, const SchedulerOptions& o, const Due& d, int64_t sends, TimeMs now) {
+Status Finish(Campaigns* campaigns, const SchedulerOptions& o, const Due& d, int64_t sends, TimeMs now,
+              const std::string& from = "scheduler") {
   const std::string id = d.campaign.definition.id;
   Result<Campaign> recorded = Status::Internal("not recorded");
   for (int attempt = 0; attempt < 5; ++attempt) {
-    recorded = campaigns->RecordOccurrence(id, d.occ.name, sends, Actor{o.holder, "scheduler", now});
+    recorded = campaigns->RecordOccurrence(id, d.occ.name, sends, Actor{o.holder, from, now});
     if (recorded.status().code() != StatusCode::kConflict) break;
   }
   QM_RETURN_IF_ERROR(recorded.status());
@@ -273,6 +274,41 @@ void RunTaken(serving::Engine* engine, Campaigns* campaigns, const SchedulerOpti
 }
 
 }  // namespace
+
+Result<push::PushSummary> RunByHand(serving::Engine* engine, Campaigns* campaigns, const SchedulerOptions& o,
+                                    const std::string& id, const std::string& occurrence, const std::string& out,
+                                    TimeMs now) {
+  if (o.holder.empty()) return Status::InvalidArgument("a run needs a holder name");
+  Due d;
+  QM_ASSIGN_OR_RETURN(d.campaign, campaigns->Get(id));
+  d.occ = Occurrence{occurrence, now};
+  if (d.campaign.state != State::kScheduled && d.campaign.state != State::kRunning) {
+    return Status::FailedPrecondition("campaign '" + id + "' is " + StateName(d.campaign.state) +
+                                      ": only a scheduled or running campaign runs (a dry run works in any state)");
+  }
+  if (!d.campaign.RunsApprovedVersion()) {
+    return Status::FailedPrecondition("campaign '" + id + "': its definition (hash " + d.campaign.hash() +
+                                      ") is not the approved one; only the approved version runs");
+  }
+  const Lease next{"running", o.holder, now + o.lease, 0};
+  QM_ASSIGN_OR_RETURN(Take take, TakeLease(campaigns->store(), d.key(), next, now, &d.revision));
+  if (take == Take::kNotOurs) {
+    return Status::FailedPrecondition("occurrence '" + d.key() +
+                                      "' is being run by another process now (it holds the lease): try again later");
+  }
+  const Actor actor{o.holder, "cli", now};
+  if (d.campaign.state == State::kScheduled) {
+    QM_ASSIGN_OR_RETURN(d.campaign, campaigns->Transition(id, State::kRunning, actor, "occurrence " + occurrence));
+  }
+  RunOptions ro = Options(o, d, now, out);
+  QM_ASSIGN_OR_RETURN(push::PushSummary summary, RunOccurrence(engine, d.campaign, ro));
+  if (take == Take::kOurs) {
+    QM_RETURN_IF_ERROR(Finish(campaigns, o, d, summary.sends, now, "cli"));
+  } else {  // done before: a replay, recorded again (the same sends)
+    QM_RETURN_IF_ERROR(campaigns->RecordOccurrence(id, occurrence, summary.sends, actor).status());
+  }
+  return summary;
+}
 
 Result<PassReport> RunDueOccurrences(serving::Engine* engine, Campaigns* campaigns, const SchedulerOptions& o,
                                      TimeMs now) {

@@ -407,6 +407,34 @@ TEST_F(SchedulerTest, ADeadRunnersLeaseIsTakenOverAndALateOccurrenceIsMissed) {
   EXPECT_FALSE(std::filesystem::exists(scratch_ + "/outbox-a/stale"));
 }
 
+// A run by hand takes the scheduler's lease: refused while another process runs the occurrence,
+// and once it is done, run again as a replay.
+TEST_F(SchedulerTest, ARunByHandTakesTheLeaseAndAfterwardsReplays) {
+  const std::string at = LocalAt(kNow + kMsPerHour);
+  Schedule("byhand", at);
+  ASSERT_TRUE(engine_->store()
+                  ->WriteRecord("campaign_runs", "byhand/d1", 0,
+                                R"({"state":"running","holder":"replica-b","expires":)" +
+                                    std::to_string(kNow + kMsPerMinute) + R"(,"sends":0})",
+                                "{}")
+                  .ok());
+  const std::string out = scratch_ + "/byhand.csv";
+  auto busy = RunByHand(engine_.get(), campaigns_.get(), Options("ops"), "byhand", "d1", out, kNow);
+  EXPECT_EQ(busy.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(busy.status().message().find("holds the lease"), std::string::npos) << busy.status().ToString();
+  EXPECT_EQ(campaigns_->Get("byhand")->state, State::kScheduled) << "nothing changed";
+  // The other process died: its lease expires and the run by hand takes it over.
+  auto first = RunByHand(engine_.get(), campaigns_.get(), Options("ops"), "byhand", "d1", out, kNow + 2 * kMsPerMinute);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->sends, 20);
+  EXPECT_NE(engine_->store()->ReadRecord("campaign_runs", "byhand/d1")->value.find(R"("state":"done")"),
+            std::string::npos);
+  auto again = RunByHand(engine_.get(), campaigns_.get(), Options("ops"), "byhand", "d1", out, kNow + kMsPerHour);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->replayed, 20) << "done: a replay, nothing sent twice";
+  EXPECT_EQ(campaigns_->Get("byhand")->occurrences.at("d1"), 20);
+}
+
 // A campaign naming a saved segment runs with the segment as approved: a later edit of the
 // segment changes a dry run of a new draft, not the approved campaign's sends.
 TEST_F(SchedulerTest, AnApprovedCampaignRunsTheSegmentAsApproved) {

@@ -17,6 +17,7 @@
 #include "qianmian/campaign/campaign.h"
 #include "qianmian/campaign/report.h"
 #include "qianmian/campaign/run.h"
+#include "qianmian/campaign/scheduler.h"
 #include "qianmian/campaign/segments.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/file.h"
@@ -134,32 +135,34 @@ Status RunThroughEngine(const CampaignOptions& o, const EngineConfig& config, co
   ro.now = actor.now;
   ro.out = o.out;
   ro.time_zone = config.data.timezone;
-  if (!ro.dry_run && c.state == campaign::State::kScheduled) {
-    QM_ASSIGN_OR_RETURN(c, campaigns.Transition(o.id, campaign::State::kRunning, actor, "occurrence " + o.occurrence));
-  }
-  std::vector<PlannedSend> planned;  // a dry run's sends, for the planted world's estimate
-  if (ro.dry_run) {
-    ro.on_choice = [&](const std::string& customer, const serving::PushChoice& choice) {
-      for (size_t k = 0; k < choice.items.size(); ++k)
-        planned.push_back({customer, choice.items[k].item_id, choice.send_at[k]});
-    };
-  }
-  QM_ASSIGN_OR_RETURN(push::PushSummary summary, campaign::RunOccurrence(e, c, ro));
-  std::fputs(summary.Format().c_str(), stdout);
-  if (ro.dry_run) {
-    QM_ASSIGN_OR_RETURN(WorldEstimate w, EstimateInPlantedWorld(config.data.dir, planned, 0));
-    if (w.available) {
-      std::printf(
-          "  planted world (truth/ of this generated bank, as at the end of its data):\n"
-          "    expected push opens %.1f over %lld sends (the ranker predicted %.1f)%s; %.0f s\n",
-          w.opens, static_cast<long long>(w.sends), summary.expected_clicks,
-          w.unknown ? (", " + std::to_string(w.unknown) + " sends to customers or of items added since").c_str() : "",
-          w.seconds);
-    }
+  if (!ro.dry_run) {  // under the scheduler's lease: never at the same time as a replica running it
+    campaign::SchedulerOptions so;
+    so.holder = actor.who + "@" + actor.from;
+    so.time_zone = config.data.timezone;
+    const TimeMs now = actor.now != kNoTime ? actor.now : e->Now();
+    QM_ASSIGN_OR_RETURN(push::PushSummary summary,
+                        campaign::RunByHand(e, &campaigns, so, o.id, o.occurrence, o.out, now));
+    std::fputs(summary.Format().c_str(), stdout);
+    QM_ASSIGN_OR_RETURN(c, campaigns.Get(o.id));
+    std::fputs(Summary(c).c_str(), stdout);
     return Status::Ok();
   }
-  QM_ASSIGN_OR_RETURN(c, campaigns.RecordOccurrence(o.id, o.occurrence, summary.sends, actor));
-  std::fputs(Summary(c).c_str(), stdout);
+  std::vector<PlannedSend> planned;  // the dry run's sends, for the planted world's estimate
+  ro.on_choice = [&](const std::string& customer, const serving::PushChoice& choice) {
+    for (size_t k = 0; k < choice.items.size(); ++k)
+      planned.push_back({customer, choice.items[k].item_id, choice.send_at[k]});
+  };
+  QM_ASSIGN_OR_RETURN(push::PushSummary summary, campaign::RunOccurrence(e, c, ro));
+  std::fputs(summary.Format().c_str(), stdout);
+  QM_ASSIGN_OR_RETURN(WorldEstimate w, EstimateInPlantedWorld(config.data.dir, planned, 0));
+  if (w.available) {
+    std::printf(
+        "  planted world (truth/ of this generated bank, as at the end of its data):\n"
+        "    expected push opens %.1f over %lld sends (the ranker predicted %.1f)%s; %.0f s\n",
+        w.opens, static_cast<long long>(w.sends), summary.expected_clicks,
+        w.unknown ? (", " + std::to_string(w.unknown) + " sends to customers or of items added since").c_str() : "",
+        w.seconds);
+  }
   return Status::Ok();
 }
 

@@ -53,6 +53,16 @@ struct PassReport {
 // scheduled or running campaign that this process wins the lease of is run (RunOccurrence, the
 // send list in the outbox) and recorded (Campaigns::RecordOccurrence); late ones are marked missed.
 // Returns non-OK only when the campaigns cannot be listed.
+// Runs occurrence `occurrence` of campaign `id` by hand (`campaign run`) under the same lease as
+// the scheduler's, so it never runs at the same time as a replica's scheduler: FailedPrecondition
+// when another process holds the lease now (or the campaign does not run its approved version in
+// state scheduled or running). An occurrence already done runs again without a lease: a replay
+// that re-emits its send list and sends nothing twice. The sends are recorded on the campaign
+// and the lease is marked done. `out`: the send list.
+[[nodiscard]] Result<push::PushSummary> RunByHand(serving::Engine* engine, Campaigns* campaigns,
+                                                  const SchedulerOptions& o, const std::string& id,
+                                                  const std::string& occurrence, const std::string& out, TimeMs now);
+
 [[nodiscard]] Result<PassReport> RunDueOccurrences(serving::Engine* engine, Campaigns* campaigns,
                                                    const SchedulerOptions& o, TimeMs now);
 
