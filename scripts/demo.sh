@@ -169,7 +169,10 @@ say "alice drafts it ($OUT/campaign.json): affluent and private customers, two c
 say "a budget of 1,000 sends a day and 1,500 in all, 20% held out to measure what it causes"
 "$QM" campaign create "${C[@]}" --file "$OUT/campaign.json" --operator alice | sed 's/^/   /'
 say "the dry run the approver sees before approving (nothing reserved):"
-"$QM" campaign dryrun demo-wealth "${C[@]}" --out "$OUT/campaign-dryrun.csv" | sed -n 1,16p | sed 's/^/   /'
+"$QM" campaign dryrun demo-wealth "${C[@]}" --out "$OUT/campaign-dryrun.csv" > "$OUT/campaign-dryrun.txt"
+sed -n 1,16p "$OUT/campaign-dryrun.txt" | sed 's/^/   /'
+say "and, this being a generated bank, what its planted world expects of those sends:"
+grep -A1 "planted world" "$OUT/campaign-dryrun.txt" | sed 's/^/   /' || true
 "$QM" campaign submit demo-wealth "${C[@]}" --operator alice > /dev/null
 say "alice tries to approve her own campaign:"
 "$QM" campaign approve demo-wealth "${C[@]}" --operator alice 2>&1 | sed 's/^/   /' || true
