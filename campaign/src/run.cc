@@ -158,6 +158,7 @@ Result<push::PushSummary> RunChoosingChannels(serving::Engine* engine, const Cam
   const std::vector<std::string> channels = d.AllChannels();
   std::unordered_map<std::string, std::vector<std::pair<double, size_t>>> offers;  // customer -> (value, channel)
   std::vector<std::string> order;                                                  // the audience, first seen
+  double choosing = 0;                                                             // seconds of the channels' dry runs
   for (size_t ch = 0; ch < channels.size(); ++ch) {
     RunOptions dry = o;
     dry.dry_run = true;
@@ -172,6 +173,7 @@ Result<push::PushSummary> RunChoosingChannels(serving::Engine* engine, const Cam
     Result<push::PushSummary> part = RunOn(engine, c, dry, channels[ch], "");
     std::remove(OutOn(d, dry.out, channels[ch]).c_str());
     QM_RETURN_IF_ERROR(part.status());
+    choosing += part->seconds;
   }
   std::sort(order.begin(), order.end());
   for (auto& [id, list] : offers) std::sort(list.begin(), list.end());  // best value first, then the listed order
@@ -223,6 +225,8 @@ Result<push::PushSummary> RunChoosingChannels(serving::Engine* engine, const Cam
   for (size_t ch = 0; ch < channels.size(); ++ch) {
     QM_RETURN_IF_ERROR(WriteFileAtomically(OutOn(d, o.out, channels[ch]), rows[ch]));
   }
+  sum.seconds += choosing;  // the dry runs that chose the channels, and the rounds
+  sum.customers_per_second = sum.seconds > 0 ? static_cast<double>(sum.audience) / sum.seconds : 0;
   for (const std::string& id : order) {
     if (sent[id]) {
       ++sum.sent_customers;

@@ -158,7 +158,7 @@ Status RunThroughEngine(const CampaignOptions& o, const EngineConfig& config, co
   if (w.available) {
     std::printf(
         "  planted world (truth/ of this generated bank, as at the end of its data):\n"
-        "    expected push opens %.1f over %lld sends (the ranker predicted %.1f)%s; %.0f s\n",
+        "    expected push opens %.1f over %lld sends (the ranker predicted %.1f)%s; %.1f s\n",
         w.opens, static_cast<long long>(w.sends), summary.expected_clicks,
         w.unknown ? (", " + std::to_string(w.unknown) + " sends to customers or of items added since").c_str() : "",
         w.seconds);
