@@ -298,5 +298,9 @@ say "its occurrence ($DAY7 10:00) under every contact rule:"
   sed 's/^/   /'
 say "its effect report (the held-out 30% against those sent to; outcomes fill in as feedback arrives):"
 "$QM" campaign report demo-retain --data "$BANK" | sed -n 1,12p | sed 's/^/   /'
+say "no feedback follows these sends here, so the report has no outcomes yet; on this generated bank"
+say "the planted world can show what the campaign causes: one occurrence a week before the data's end,"
+say "its holdout sent nothing, then the world's remaining days for everyone:"
+QM_PROGRESS=0 "$QM" campaign simulate demo-retain --data "$BANK" --artifacts "$ART" | sed 's/^/   /'
 
 step "Done. Everything is in $OUT/ (pages, send lists, the push pressure plot, logs)"

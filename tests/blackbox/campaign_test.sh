@@ -135,6 +135,14 @@ opens=$(sed -n 's/.*expected push opens \([0-9.]*\) over 25 sends.*/\1/p' "$W/dr
 [ -n "$opens" ] && python3 -c "import sys; sys.exit(not 0 < float(sys.argv[1]) < 25)" "$opens" &&
   ok "campaign dryrun: the planted world expects $opens opens of the 25 sends" ||
   bad "dryrun world estimate: $(grep -A1 'planted world' "$W/dry.txt")"
+# ... and what one occurrence causes in the planted world (its holdout sent nothing).
+$QM campaign simulate sendme "${CFG[@]}" >"$W/sim.txt" 2>&1
+treated=$(awk '/treated \(sent\)/ {print $3}' "$W/sim.txt")
+held=$(awk '/held out/ && !/minus/ {print $3}' "$W/sim.txt")
+sent=$(sed -n 's/^ *\([0-9]*\) of the treated arm were sent.*/\1/p' "$W/sim.txt")
+[ "${treated:-0}" -gt 0 ] && [ "${held:-0}" -gt 0 ] && [ "${sent:-0}" -gt 0 ] && grep -q "clicks .*\[" "$W/sim.txt" &&
+  ok "campaign simulate: $treated treated ($sent sent) against $held held out, with intervals" ||
+  bad "simulate: $(cat "$W/sim.txt")"
 expect_fail_one_line "an unapproved campaign does not run" "only a scheduled or running campaign runs" \
   $QM campaign run sendme "${CFG[@]}" --operator ops --occurrence d1 --out "$W/run.csv"
 $QM campaign submit sendme "${CFG[@]}" --operator alice >/dev/null 2>&1

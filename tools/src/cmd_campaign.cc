@@ -44,6 +44,7 @@ struct CampaignOptions {
   std::string now;
   std::string occurrence;  // run
   std::string to;          // report
+  int64_t day = 0;         // simulate: the occurrence's day in the world (0 = a week before its end)
   int64_t revision = 0;
 };
 
@@ -115,6 +116,28 @@ Result<std::unique_ptr<Dataset>> LoadBankFields(const EngineConfig& config) {
   return data;
 }
 
+// `simulate`: one occurrence in the planted world of a generated bank (sim_estimate.h).
+Status SimulateThroughEngine(const CampaignOptions& o, const EngineConfig& config) {
+  campaign::Campaign c;
+  {
+    policy::StoreConfig sc = config.store;
+    sc.read_only = sc.backend == "embedded";
+    QM_ASSIGN_OR_RETURN(std::unique_ptr<policy::EventStore> store, policy::EventStore::Open(sc));
+    campaign::Campaigns campaigns(store.get(), [](const campaign::Definition&, TimeMs) { return Status::Ok(); });
+    QM_ASSIGN_OR_RETURN(c, campaigns.Get(o.id));
+    if (!c.RunsApprovedVersion()) {  // not approved yet: the segments as they are now
+      QM_ASSIGN_OR_RETURN(c.segments, campaign::Segments(store.get(), nullptr).Resolve(c.definition.audience));
+    }
+  }
+  QM_ASSIGN_OR_RETURN(SimulatedEffect effect,
+                      SimulateOccurrence(EngineOptionsFrom(config), c, config.data.dir, o.day, 0));
+  if (!effect.available) {
+    return Status::FailedPrecondition("'" + config.data.dir +
+                                      "' is not a generated bank (no truth/): there is no planted world to simulate");
+  }
+  return WriteOut(o.out, effect.Format());
+}
+
 // `dryrun` and `run`: an occurrence through the engine (which holds the store).
 Status RunThroughEngine(const CampaignOptions& o, const EngineConfig& config, const TimeZone& tz,
                         const campaign::Actor& actor) {
@@ -170,6 +193,7 @@ Status Run(const CampaignOptions& o) {
   QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.common.config));
   ApplyOverrides(o.common, &config);
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
+  if (o.action == "simulate") return SimulateThroughEngine(o, config);
   if (o.action == "dryrun" || o.action == "run") {
     if (o.action == "run" && (o.who.empty() || o.occurrence.empty())) {
       return Status::InvalidArgument("run needs --operator and --occurrence");
@@ -289,6 +313,10 @@ Command AddCampaignCommand(CLI::App& root) {
        "the effect report: the customers sent to against those its holdout kept back (the same "
        "selection), per customer since their first decision: push opens, clicks, conversions, opt-outs, "
        "with 95% intervals and the lift (--to TIME, --format json)"},
+      {"simulate",
+       "on a generated bank: one occurrence in its planted world (--day D of its period, default a week before its "
+       "end), the holdout sent nothing, then the world's remaining days; the two arms' clicks, conversions and "
+       "opt-outs per customer with 95% intervals"},
       {"show", "the campaign (--format json for every field)"},
       {"list", "every campaign: id, state, revision, name (--state S to filter, --format json)"},
       {"audit", "the audit log: every change with who, when, from where and what changed (--format csv|json)"},
@@ -312,6 +340,11 @@ Command AddCampaignCommand(CLI::App& root) {
     }
     if (name == "report") {
       sub->add_option("--to", opts->to, "count outcomes before this time (default: everything recorded)");
+    }
+    if (name == "simulate") {
+      sub->add_option("--day", opts->day, "the occurrence's day in the world's period (1..days-1)");
+      sub->add_option("--out", opts->out, "write the report here instead of stdout");
+      continue;
     }
     if (name == "show" || name == "list" || name == "audit" || name == "report") {
       sub->add_option("--format", opts->format, name == "audit" ? "json (one entry a line) or csv" : "text or json")

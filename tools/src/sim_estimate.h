@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "qianmian/campaign/campaign.h"
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
+#include "qianmian/serving/engine.h"
 
 namespace qm::tools {
 
@@ -30,5 +32,37 @@ struct WorldEstimate {
 // NotFound-free: a folder without truth/ gives available = false.
 [[nodiscard]] Result<WorldEstimate> EstimateInPlantedWorld(const std::string& data_dir,
                                                            const std::vector<PlannedSend>& sends, int threads);
+
+// The simulated effect of one occurrence of a campaign on a generated bank: the world is driven
+// as logged up to the local midnight starting `day` (a day index of the world's period); the
+// engine chooses the occurrence's sends then (a dry run of the campaign: its audience, content,
+// objective and budget, over the events before that midnight; the served model itself was
+// trained on the whole data, which the randomised comparison below does not depend on); the
+// campaign's holdout
+// (the same keyed hash of the customer id as its runs) is sent nothing, the others get their
+// sends at that midnight with the true responses; then the world runs its remaining days as
+// logged for everyone. The report compares the two arms over those days, per customer.
+struct SimulatedArm {
+  int64_t customers = 0;
+  int64_t sent = 0;                                             // customers sent the campaign's push (the treated arm)
+  double opens = 0, clicks = 0, conversions = 0, opt_outs = 0;  // totals over the days after
+};
+struct SimulatedEffect {
+  bool available = false;
+  std::string campaign;
+  TimeMs at = 0;     // the occurrence (local midnight)
+  int64_t days = 0;  // days simulated after it
+  SimulatedArm treated, held_out;
+  double seconds = 0;
+  std::string Format() const;  // the table: per arm per customer, the differences with 95% intervals
+};
+
+// `engine`: the options of the engine that serves the bank (its artifacts serve the campaign);
+// the simulation opens its own engine on a scratch copy of the bank holding only the events
+// before the occurrence, with a store seeded from them, so the choice knows no later event.
+// REQUIRES: c.segments holds the expressions of the segments its audience names.
+[[nodiscard]] Result<SimulatedEffect> SimulateOccurrence(const serving::EngineOptions& engine,
+                                                         const campaign::Campaign& c, const std::string& data_dir,
+                                                         int64_t day, int threads);
 
 }  // namespace qm::tools
