@@ -26,6 +26,17 @@ bool ValidOccurrence(const std::string& s) {
 
 }  // namespace
 
+Status AppendRows(const std::string& path, std::vector<std::string>* rows) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot read the send list '" + path + "'");
+  std::string header;
+  std::getline(in, header);
+  std::ostringstream rest;
+  rest << in.rdbuf();
+  rows->push_back(rest.str());
+  return Status::Ok();
+}
+
 std::shared_ptr<serving::PushRequest::Campaign> ContentOf(const Definition& d, const Dataset& ds) {
   auto out = std::make_shared<serving::PushRequest::Campaign>();
   out->id = d.id;
@@ -120,18 +131,6 @@ Result<push::PushSummary> RunOn(serving::Engine* engine, const Campaign& c, cons
   if (budget >= 0) budget = std::max<int64_t>(0, budget - o.spent);
   p.max_sends = o.no_budget && o.dry_run ? -1 : budget;
   return push::RunPush(engine, p);
-}
-
-// Appends the rows of send list `path` (its header dropped) to *rows.
-Status AppendRows(const std::string& path, std::vector<std::string>* rows) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError("cannot read the send list '" + path + "'");
-  std::string header;
-  std::getline(in, header);
-  std::ostringstream rest;
-  rest << in.rdbuf();
-  rows->push_back(rest.str());
-  return Status::Ok();
 }
 
 // Adds a channel's run to the occurrence's summary (counts; the distributions are the first

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "content.h"
 #include "qianmian/core/file.h"
 
 namespace qm::campaign {
@@ -163,18 +164,6 @@ Result<std::unordered_map<std::string, std::vector<Bid>>> Bids(serving::Engine* 
     std::sort(list.begin(), list.end(), [&](const Bid& a, const Bid& b) { return Better(a, b, group); });
   }
   return bids;
-}
-
-// Appends the rows of send list `part` (its header dropped) to *rows.
-Status AppendRows(const std::string& part, std::vector<std::string>* rows) {
-  std::ifstream in(part, std::ios::binary);
-  if (!in) return Status::IoError("cannot read the send list '" + part + "'");
-  std::string header;
-  std::getline(in, header);
-  std::ostringstream rest;
-  rest << in.rdbuf();
-  rows->push_back(rest.str());
-  return Status::Ok();
 }
 
 // Several occurrences due in one pass on one channel compete for each customer's caps. Each is

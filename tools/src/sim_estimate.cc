@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <unordered_map>
 
 #include "qianmian/campaign/run.h"
@@ -17,18 +18,38 @@
 
 namespace qm::tools {
 
+namespace {
+
+// The generated bank's world and its simulator (opt-outs drawn when `opt_outs`); nullptr bank
+// when `data_dir` is not a generated bank.
+struct World {
+  std::unique_ptr<synth::Bank> bank;
+  std::unique_ptr<synth::Simulator> sim;
+};
+Result<World> BuildWorld(const std::string& data_dir, int threads, bool opt_outs) {
+  World w;
+  Result<synth::BankOptions> bo = synth::ReadBankOptions(data_dir);
+  if (bo.status().code() == StatusCode::kNotFound) return w;
+  QM_RETURN_IF_ERROR(bo.status());
+  bo->threads = threads;
+  QM_ASSIGN_OR_RETURN(w.bank, synth::Bank::Create(*bo));
+  synth::SimulatorOptions so;
+  so.threads = threads;
+  so.opt_outs = opt_outs;
+  QM_ASSIGN_OR_RETURN(w.sim, synth::Simulator::Create(*w.bank, so));
+  return w;
+}
+
+}  // namespace
+
 Result<WorldEstimate> EstimateInPlantedWorld(const std::string& data_dir, const std::vector<PlannedSend>& sends,
                                              int threads) {
   WorldEstimate out;
-  Result<synth::BankOptions> bo = synth::ReadBankOptions(data_dir);
-  if (bo.status().code() == StatusCode::kNotFound) return out;
-  QM_RETURN_IF_ERROR(bo.status());
   const auto t0 = std::chrono::steady_clock::now();
-  bo->threads = threads;
-  QM_ASSIGN_OR_RETURN(auto bank, synth::Bank::Create(*bo));
-  synth::SimulatorOptions so;
-  so.threads = threads;
-  QM_ASSIGN_OR_RETURN(auto sim, synth::Simulator::Create(*bank, so));
+  QM_ASSIGN_OR_RETURN(World world, BuildWorld(data_dir, threads, false));
+  if (!world.bank) return out;
+  const synth::Bank* bank = world.bank.get();
+  synth::Simulator* sim = world.sim.get();
   std::vector<synth::Event> events;
   QM_RETURN_IF_ERROR(sim->NextDays(sim->num_days(), &events));  // every customer's state as logged
   events = {};
@@ -104,16 +125,12 @@ Result<SimulatedEffect> SimulateOccurrence(const serving::EngineOptions& engine_
                                            const std::string& data_dir, int64_t day, int threads) {
   SimulatedEffect out;
   out.campaign = c.definition.id;
-  Result<synth::BankOptions> bo = synth::ReadBankOptions(data_dir);
-  if (bo.status().code() == StatusCode::kNotFound) return out;
-  QM_RETURN_IF_ERROR(bo.status());
   const auto t0 = std::chrono::steady_clock::now();
-  bo->threads = threads;
-  QM_ASSIGN_OR_RETURN(auto bank, synth::Bank::Create(*bo));
-  synth::SimulatorOptions so;
-  so.threads = threads;
-  so.opt_outs = true;  // contact pressure costs opt-outs, as in the closed loop
-  QM_ASSIGN_OR_RETURN(auto sim, synth::Simulator::Create(*bank, so));
+  // Contact pressure costs opt-outs, as in the closed loop.
+  QM_ASSIGN_OR_RETURN(World world, BuildWorld(data_dir, threads, true));
+  if (!world.bank) return out;
+  const synth::Bank* bank = world.bank.get();
+  synth::Simulator* sim = world.sim.get();
   if (day == 0) day = std::max<int64_t>(1, sim->num_days() - 7);  // a week of effect
   if (day < 1 || day >= sim->num_days()) {
     return Status::InvalidArgument("the occurrence's day must be within the world's period: 1.." +
