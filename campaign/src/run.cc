@@ -239,22 +239,26 @@ Result<push::PushSummary> RunChoosingChannels(serving::Engine* engine, const Cam
 
 }  // namespace
 
+Status CheckRunnable(const Campaign& c) {
+  const std::string& id = c.definition.id;
+  if (c.state != State::kScheduled && c.state != State::kRunning) {
+    return Status::FailedPrecondition("campaign '" + id + "' is " + StateName(c.state) +
+                                      ": only a scheduled or running campaign runs (a dry run works in any state)");
+  }
+  if (!c.RunsApprovedVersion()) {
+    return Status::FailedPrecondition("campaign '" + id + "': its definition (hash " + c.hash() +
+                                      ") is not the approved one; only the approved version runs");
+  }
+  return Status::Ok();
+}
+
 Result<push::PushSummary> RunOccurrence(serving::Engine* engine, const Campaign& c, const RunOptions& o) {
   const Definition& d = c.definition;
   if (!ValidOccurrence(o.occurrence)) {
     return Status::InvalidArgument("occurrence '" + o.occurrence +
                                    "': 1..64 letters, digits, '_', '.', ':' or '-' (e.g. the date it runs)");
   }
-  if (!o.dry_run) {
-    if (c.state != State::kScheduled && c.state != State::kRunning) {
-      return Status::FailedPrecondition("campaign '" + d.id + "' is " + StateName(c.state) +
-                                        ": only a scheduled or running campaign runs (a dry run works in any state)");
-    }
-    if (!c.RunsApprovedVersion()) {
-      return Status::FailedPrecondition("campaign '" + d.id + "': its definition (hash " + c.hash() +
-                                        ") is not the approved one; only the approved version runs");
-    }
-  }
+  if (!o.dry_run) QM_RETURN_IF_ERROR(CheckRunnable(c));
   if (!d.channels.empty()) return RunChoosingChannels(engine, c, o);
   return RunOn(engine, c, o, d.channel, "");
 }

@@ -271,14 +271,7 @@ Result<push::PushSummary> RunByHand(serving::Engine* engine, Campaigns* campaign
   Due d;
   QM_ASSIGN_OR_RETURN(d.campaign, campaigns->Get(id));
   d.occ = Occurrence{occurrence, now};
-  if (d.campaign.state != State::kScheduled && d.campaign.state != State::kRunning) {
-    return Status::FailedPrecondition("campaign '" + id + "' is " + StateName(d.campaign.state) +
-                                      ": only a scheduled or running campaign runs (a dry run works in any state)");
-  }
-  if (!d.campaign.RunsApprovedVersion()) {
-    return Status::FailedPrecondition("campaign '" + id + "': its definition (hash " + d.campaign.hash() +
-                                      ") is not the approved one; only the approved version runs");
-  }
+  QM_RETURN_IF_ERROR(CheckRunnable(d.campaign));  // before the lease: a refusal holds nothing
   const Lease next{"running", o.holder, now + o.lease, 0};
   QM_ASSIGN_OR_RETURN(Take take, TakeLease(campaigns->store(), d.key(), next, now, &d.revision));
   if (take == Take::kNotOurs) {

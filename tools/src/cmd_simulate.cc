@@ -35,6 +35,7 @@
 #include "qianmian/synth/simulator.h"
 #include "qianmian/training/pipeline.h"
 #include "report_counts.h"
+#include "sim_estimate.h"
 
 namespace qm::tools {
 
@@ -78,12 +79,6 @@ enum class Strategy { kEngine, kLegacy, kRandom, kHoldout };
 
 std::string ChannelName(ChannelId ch) { return ch == kAppHome ? "app_home" : "wechat_push"; }
 
-// events.csv rows for synth events; `request` overrides the request id when not empty.
-void WriteEvent(std::ofstream& out, const synth::Bank& bank, const synth::Event& e, const std::string& request) {
-  out << e.ts << ',' << bank.customer_id(e.customer) << ',' << bank.item_id(e.item) << ',' << EventTypeName(e.type)
-      << ',' << ChannelName(e.channel) << ',' << (request.empty() ? synth::RequestIdText(e) : request) << '\n';
-}
-
 serving::FeedbackEvent ToFeedback(const synth::Bank& bank, const synth::Event& e, const std::string& request) {
   serving::FeedbackEvent f;
   f.ts_ms = e.ts;
@@ -109,7 +104,7 @@ Status WriteHistory(const SimulateOptions& o, const synth::Bank& bank, synth::Si
   QM_RETURN_IF_ERROR(sim->NextDays(days, &events));
   std::ofstream out(fs::path(data) / "events.csv", std::ios::trunc);
   out << "ts,customer_id,item_id,type,channel,request_id\n";
-  for (const synth::Event& e : events) WriteEvent(out, bank, e, "");
+  for (const synth::Event& e : events) WriteSynthEvent(out, bank, e);
   out.close();
   if (!out) return Status::IoError("writing " + data + "/events.csv");
   std::fprintf(stderr, "history: %zu events over %lld days\n", events.size(), static_cast<long long>(days));
@@ -161,7 +156,7 @@ struct Loop {
   Status Feed(const std::vector<synth::Event>& ev, const std::string& request) {
     for (const synth::Event& e : ev) {
       pending.push_back(ToFeedback(bank, e, request));
-      WriteEvent(out, bank, e, request);
+      WriteSynthEvent(out, bank, e, request);
     }
     window->insert(window->end(), ev.begin(), ev.end());
     return Status::Ok();

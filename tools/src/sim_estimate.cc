@@ -42,6 +42,12 @@ Result<World> BuildWorld(const std::string& data_dir, int threads, bool opt_outs
 
 }  // namespace
 
+void WriteSynthEvent(std::ostream& out, const synth::Bank& bank, const synth::Event& e, const std::string& request) {
+  out << e.ts << ',' << bank.customer_id(e.customer) << ',' << bank.item_id(e.item) << ',' << EventTypeName(e.type)
+      << ',' << (e.channel == kAppHome ? "app_home" : "wechat_push") << ','
+      << (request.empty() ? synth::RequestIdText(e) : request) << '\n';
+}
+
 Result<WorldEstimate> EstimateInPlantedWorld(const std::string& data_dir, const std::vector<PlannedSend>& sends,
                                              int threads) {
   WorldEstimate out;
@@ -160,10 +166,7 @@ Result<SimulatedEffect> SimulateOccurrence(const serving::EngineOptions& engine_
   {
     std::ofstream ev(scratch / "events.csv", std::ios::trunc);
     ev << "ts,customer_id,item_id,type,channel,request_id\n";
-    for (const synth::Event& e : events) {
-      ev << e.ts << ',' << bank->customer_id(e.customer) << ',' << bank->item_id(e.item) << ',' << EventTypeName(e.type)
-         << ',' << (e.channel == kAppHome ? "app_home" : "wechat_push") << ',' << synth::RequestIdText(e) << '\n';
-    }
+    for (const synth::Event& e : events) WriteSynthEvent(ev, *bank, e);
     if (!ev) return Status::IoError("writing the simulation's events.csv");
   }
   events = {};

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,15 @@
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
 #include "qianmian/serving/engine.h"
+#include "qianmian/synth/bank.h"
+#include "qianmian/synth/simulator.h"
 
 namespace qm::tools {
+
+// One events.csv row (ts,customer_id,item_id,type,channel,request_id) of a simulated event;
+// `request` overrides its request id when not empty.
+void WriteSynthEvent(std::ostream& out, const synth::Bank& bank, const synth::Event& e,
+                     const std::string& request = "");
 
 struct PlannedSend {
   std::string customer_id, item_id;

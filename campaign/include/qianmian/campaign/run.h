@@ -39,6 +39,10 @@ struct RunOptions {
 // as ghosts (the arm "campaign:<id>=holdout"), and at most its budget: min(per_day, total minus the sends of its other
 // occurrences). A real run requires the approved version (RunsApprovedVersion) in state scheduled or running:
 // FailedPrecondition otherwise. A dry run works in any state.
+// Whether `c` may run for real: the approved version in state scheduled or running
+// (FailedPrecondition naming what is missing).
+[[nodiscard]] Status CheckRunnable(const Campaign& c);
+
 [[nodiscard]] Result<push::PushSummary> RunOccurrence(serving::Engine* engine, const Campaign& c, const RunOptions& o);
 
 }  // namespace qm::campaign
