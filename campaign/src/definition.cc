@@ -356,9 +356,6 @@ Status CheckDefinition(const Definition& d, const Dataset& data, TimeMs now, con
     if (*c == kAppHome) return Bad(field, "channel choice is among push channels; app_home serves pages");
     offered |= ChannelMask{1} << *c;
   }
-  if (!d.channels.empty() && d.triggered()) {
-    return Bad("channels", "a triggered campaign sends on one channel (channel choice is for scheduled campaigns)");
-  }
   if (d.cap_per_customer > 0 && contact_horizon > 0 && (d.cap_days + 1) * kMsPerDay > contact_horizon) {
     return Bad("caps.days", "at most " + std::to_string(contact_horizon / kMsPerDay - 1) +
                                 " days: the store keeps contacts for the longest [policy] cap window plus a day");

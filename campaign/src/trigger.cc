@@ -1,6 +1,8 @@
 // Deciding triggered campaigns for business events (trigger.h).
 #include "qianmian/campaign/trigger.h"
 
+#include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -16,6 +18,7 @@ using json = nlohmann::json;
 
 constexpr const char* kPending = "trigger_pending";  // delayed events, by "<campaign>/ev:<event>"
 constexpr const char* kBudget = "trigger_budget";    // a triggered campaign's sends, by campaign id
+constexpr const char* kChannel = "trigger_channel";  // channel choice: the order and how far tried, by key
 constexpr int kCasTries = 50;
 constexpr TimeMs kMaxExpiry = 90 * kMsPerDay;  // the longest trigger.expiry_s (definition.cc)
 
@@ -170,15 +173,10 @@ Result<TriggerDecision> Triggers::Decide(const Active& a, const BusinessEvent& e
   }
   QM_RETURN_IF_ERROR(claim);
   const bool budgeted = def.budget_total > 0 || def.budget_per_day > 0;
-  serving::PushRequest req;
-  req.customer_ids = {e.customer_id};
-  req.channel = def.channel;
-  req.now_ms = now;
-  req.run_id = d.key;
-  req.campaign = a.content;
-  std::vector<serving::PushChoice> choices;
-  Status st = engine_->Push(req, &choices);
-  const serving::PushChoice* ch = st.ok() && !choices.empty() ? &choices[0] : nullptr;
+  serving::PushChoice choice;
+  Status st = def.channels.empty() ? PushOn(a, e.customer_id, now, d.key, def.channel, "", false, &choice)
+                                   : PushChoosingChannel(a, e, now, &d, &choice);
+  const serving::PushChoice* ch = st.ok() ? &choice : nullptr;
   const bool sent = ch && !ch->items.empty();
   if (budgeted && (!sent || ch->replayed)) {
     // Nothing new sent: give the claim back (a replay counted its send the first time).
@@ -186,7 +184,6 @@ Result<TriggerDecision> Triggers::Decide(const Active& a, const BusinessEvent& e
     if (!back.ok() && st.ok()) st = back;
   }
   QM_RETURN_IF_ERROR(st);
-  if (!ch) return Status::Internal("push returned no choice");
   d.replayed = ch->replayed;
   if (sent) {
     d.outcome = "sent";
@@ -200,6 +197,85 @@ Result<TriggerDecision> Triggers::Decide(const Active& a, const BusinessEvent& e
     d.skipped_by = ch->skipped_by.empty() ? "no_candidates" : ch->skipped_by;
   }
   return d;
+}
+
+Status Triggers::PushOn(const Active& a, const std::string& customer, TimeMs now, const std::string& key,
+                        const std::string& channel, const std::string& reason, bool dry_run, serving::PushChoice* out) {
+  serving::PushRequest req;
+  req.customer_ids = {customer};
+  req.channel = channel;
+  req.now_ms = now;
+  req.dry_run = dry_run;
+  if (!dry_run) req.run_id = key;
+  req.campaign = a.content;
+  if (!reason.empty()) {
+    auto content = std::make_shared<serving::PushRequest::Campaign>(*a.content);
+    content->reason = reason;
+    req.campaign = std::move(content);
+  }
+  std::vector<serving::PushChoice> choices;
+  QM_RETURN_IF_ERROR(engine_->Push(req, &choices));
+  if (choices.empty()) return Status::Internal("push returned no choice");
+  *out = std::move(choices[0]);
+  return Status::Ok();
+}
+
+// Channel choice for one event, exactly once across retries and processes. The channels are
+// ordered once by a dry run on each (the bank's expected value of what it would send; channels
+// that would send nothing last, then the listed order) and the order is stored under the
+// decision's key with how far it has been tried. Each channel is marked tried before its real
+// push, so a retry (or another process) resumes at the last one tried: a push that had sent
+// replays there, and no channel before it (each blocked then) is asked again.
+Status Triggers::PushChoosingChannel(const Active& a, const BusinessEvent& e, TimeMs now, TriggerDecision* d,
+                                     serving::PushChoice* out) {
+  const Definition& def = a.c.definition;
+  policy::EventStore* store = campaigns_->store();
+  for (int attempt = 0; attempt < kCasTries; ++attempt) {
+    json plan;
+    uint64_t revision = 0;
+    Result<policy::GovernedRecord> r = store->ReadRecord(kChannel, d->key);
+    if (r.ok()) {
+      plan = json::parse(r->value, nullptr, false);
+      if (plan.is_discarded()) return Status::Internal("trigger channel plan '" + d->key + "': unreadable record");
+      revision = r->revision;
+    } else if (r.status().code() == StatusCode::kNotFound) {
+      std::vector<std::pair<double, std::string>> by_value;  // (-value, channel), stable: the listed order on ties
+      for (const std::string& ch : def.AllChannels()) {
+        serving::PushChoice dry;
+        QM_RETURN_IF_ERROR(PushOn(a, e.customer_id, now, d->key, ch, "", true, &dry));
+        by_value.emplace_back(dry.items.empty() ? std::numeric_limits<double>::infinity() : -dry.expected_value, ch);
+      }
+      std::stable_sort(by_value.begin(), by_value.end(),
+                       [](const auto& x, const auto& y) { return x.first < y.first; });
+      plan = {{"order", json::array()}, {"tried", 0}, {"expires_ms", e.ts + def.trigger.expiry_s * kMsPerSecond}};
+      for (const auto& [_, ch] : by_value) plan["order"].push_back(ch);
+    } else {
+      return r.status();
+    }
+    const std::vector<std::string> order = plan.value("order", std::vector<std::string>{});
+    const size_t tried = plan.value("tried", size_t{0});
+    bool conflict = false;
+    for (size_t k = tried > 0 ? tried - 1 : 0; k < order.size() && !conflict; ++k) {
+      if (k + 1 > plan.value("tried", size_t{0})) {
+        plan["tried"] = k + 1;
+        Status st =
+            store->WriteRecord(kChannel, d->key, revision, plan.dump(), json{{"ts", now}, {"trying", order[k]}}.dump());
+        if (st.code() == StatusCode::kConflict) {
+          conflict = true;  // another process is deciding this event: follow its plan
+          break;
+        }
+        QM_RETURN_IF_ERROR(st);
+        ++revision;
+      }
+      const std::string reason = "channel:" + order[k] + (k == 0 ? "=best" : "=fallback");
+      QM_RETURN_IF_ERROR(PushOn(a, e.customer_id, now, d->key, order[k], reason, false, out));
+      d->channel = order[k];
+      d->reason = reason;
+      if (!out->items.empty() || out->skipped_by == "campaign.holdout") return Status::Ok();
+    }
+    if (!conflict) return Status::Ok();  // every channel blocked: *out says why (the last one's rule)
+  }
+  return Status::Unavailable("trigger channel plan '" + d->key + "': too many concurrent decisions, retry");
 }
 
 Result<std::vector<TriggerDecision>> Triggers::Process(const std::vector<BusinessEvent>& events, TimeMs now) {
@@ -221,9 +297,24 @@ Result<std::vector<TriggerDecision>> Triggers::Process(const std::vector<Busines
   return out;
 }
 
+// Channel plans are kept while a retry of their event could still arrive; past its expiry a
+// retry is skipped as expired, so the plan is dropped.
+Status Triggers::PruneChannelPlans(TimeMs now) {
+  policy::EventStore* store = campaigns_->store();
+  QM_ASSIGN_OR_RETURN(std::vector<policy::GovernedRecord> plans, store->ListRecords(kChannel));
+  for (const policy::GovernedRecord& r : plans) {
+    json v = json::parse(r.value, nullptr, false);
+    if (!v.is_discarded() && now <= v.value("expires_ms", TimeMs{0})) continue;
+    Status st = store->DeleteRecord(kChannel, r.id, r.revision);
+    if (!st.ok() && st.code() != StatusCode::kConflict && st.code() != StatusCode::kNotFound) return st;
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<TriggerDecision>> Triggers::RunDue(TimeMs now) {
   if (now == kNoTime) now = NowMs();
   policy::EventStore* store = campaigns_->store();
+  QM_RETURN_IF_ERROR(PruneChannelPlans(now));
   QM_ASSIGN_OR_RETURN(std::vector<policy::GovernedRecord> pending, store->ListRecords(kPending));
   QM_ASSIGN_OR_RETURN(auto active, ActiveCampaigns(now));
   std::vector<TriggerDecision> out;

@@ -319,6 +319,7 @@ std::string DecisionJson(const TriggerDecision& d) {
   if (!d.item_id.empty()) {
     j["item_id"] = d.item_id;
     j["channel"] = d.channel;
+    if (!d.reason.empty()) j["reason"] = d.reason;
     j["send_at_ms"] = d.send_at;
     j["p_click"] = d.p_click;
     j["p_convert"] = d.p_convert;

@@ -206,10 +206,11 @@ TEST(CampaignDefinition, CheckedAgainstTheBankBeforeAnythingIsStored) {
       CheckDefinition(Parsed(R"J({"id": "x", "channels": ["wechat_push", "sms"]})J"), with_sms, now, Tz()).ok());
   EXPECT_NE(error(R"J({"id": "x", "channels": ["wechat_push", "app_home"]})J").find("push channels"),
             std::string::npos);
-  const Status triggered =
+  EXPECT_TRUE(
       CheckDefinition(Parsed(R"J({"id": "x", "channels": ["wechat_push", "sms"], "trigger": {"event": "login"}})J"),
-                      with_sms, now, Tz());
-  EXPECT_NE(triggered.message().find("'channels': a triggered campaign"), std::string::npos) << triggered.ToString();
+                      with_sms, now, Tz())
+          .ok())
+      << "a triggered campaign chooses a channel per event";
   // The campaign's own cap cannot look further back than the store keeps contacts.
   const Definition week = Parsed(R"J({"id": "x", "caps": {"per_customer": 1, "days": 7}})J");
   const Definition month = Parsed(R"J({"id": "x", "caps": {"per_customer": 1, "days": 30}})J");

@@ -2,12 +2,14 @@
 // campaign is created; matching events are decided through the engine under every contact rule,
 // exactly once (a retry replays), never past the budget whatever the threads; a delayed event
 // waits in the store and is decided once due, by exactly one of two processes; the file outbox
-// holds one durable line per send.
+// holds one durable line per send; a campaign with several channels sends each event on the
+// customer's best allowed channel, once across retries.
 #include "qianmian/campaign/trigger.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -296,6 +298,95 @@ TEST_F(TriggerTest, AnExpiredEventAndAPausedCampaignDecideNothing) {
   auto p = triggers_->Process({Salary("new", customers_[0], 9000)}, kNow);
   ASSERT_TRUE(p.ok());
   EXPECT_TRUE(p->empty()) << "a paused campaign does not fire";
+}
+
+TEST_F(TriggerTest, AnEventIsSentOnItsCustomersBestAllowedChannelOnce) {
+  Definition d = Salary5000("multi");
+  d.channels = {"wechat_push", "sms"};  // sms is one of the data's declared channels by default
+  d.channel = "wechat_push";
+  Live(d);
+  // What each channel would send each customer now, and its expected value (dry, nothing kept).
+  auto value_on = [&](const std::string& channel, const std::string& customer) {
+    serving::PushRequest req;
+    req.customer_ids = {customer};
+    req.channel = channel;
+    req.now_ms = kNow;
+    req.dry_run = true;
+    std::vector<serving::PushChoice> out;
+    EXPECT_TRUE(engine_->Push(req, &out).ok());
+    return out.empty() || out[0].items.empty() ? -1.0 : out[0].expected_value;
+  };
+  std::vector<BusinessEvent> events;
+  std::map<std::string, std::pair<double, double>> values;  // customer -> (wechat_push, sms)
+  for (size_t i = 0; i < 80; ++i) {
+    events.push_back(Salary("m" + std::to_string(i), customers_[i], 9000));
+    values[customers_[i]] = {value_on("wechat_push", customers_[i]), value_on("sms", customers_[i])};
+  }
+  // One event whose order is already stored (as a crashed process left it): sms first, though
+  // not tried yet. The decision follows the stored plan.
+  const std::string planned = customers_[80];
+  events.push_back(Salary("m80", planned, 9000));
+  ASSERT_TRUE(engine_->store()
+                  ->WriteRecord("trigger_channel", "multi/ev:m80", 0,
+                                R"({"order":["sms","wechat_push"],"tried":0,"expires_ms":)" +
+                                    std::to_string(kNow + kMsPerDay) + "}",
+                                "{}")
+                  .ok());
+  auto first = triggers_->Process(events, kNow);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  std::map<std::string, std::string> channel_of;
+  int on_sms = 0, on_wechat = 0, compared = 0;
+  for (const TriggerDecision& dec : *first) {
+    if (dec.outcome != "sent") continue;
+    channel_of[dec.customer_id] = dec.channel;
+    (dec.channel == "sms" ? on_sms : on_wechat) += 1;
+    EXPECT_EQ(dec.reason, "channel:" + dec.channel + "=best") << dec.customer_id;
+    EXPECT_NE(DecisionJson(dec).find("\"reason\":\"channel:" + dec.channel), std::string::npos);
+    if (dec.customer_id == planned) {
+      EXPECT_EQ(dec.channel, "sms") << "the stored plan is followed";
+      continue;
+    }
+    const auto [wechat, sms] = values.at(dec.customer_id);
+    if (std::fabs(wechat - sms) < 1e-9) continue;
+    ++compared;
+    EXPECT_EQ(dec.channel, wechat > sms ? "wechat_push" : "sms")
+        << dec.customer_id << ": wechat_push " << wechat << ", sms " << sms;
+  }
+  EXPECT_GT(compared, 20);
+  EXPECT_GT(on_sms, 0);
+  EXPECT_GT(on_wechat, 0);
+  // Customers WeChat may not reach (opted out) are reached on sms.
+  engine_->WithDataset([&](const Dataset& ds) {
+    const ChannelId wc = *ds.channels.Find("wechat_push");
+    for (const auto& [who, ch] : channel_of) {
+      const Customer& cu = ds.customers[*ds.FindCustomer(who)];
+      if (cu.opt_out & (ChannelMask{1} << wc)) EXPECT_EQ(ch, "sms") << who;
+    }
+  });
+  // A retry replays on the channel that sent; nothing is sent on a second channel.
+  auto again = triggers_->Process(events, kNow + 1000);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  for (const TriggerDecision& dec : *again) {
+    if (!channel_of.count(dec.customer_id)) continue;
+    EXPECT_EQ(dec.outcome, "sent") << dec.customer_id;
+    EXPECT_TRUE(dec.replayed) << dec.customer_id;
+    EXPECT_EQ(dec.channel, channel_of[dec.customer_id]) << dec.customer_id;
+  }
+  for (const auto& [customer, ch] : channel_of) {
+    auto log = engine_->store()->Log(customer, 0, 1000);
+    ASSERT_TRUE(log.ok());
+    int n = 0;
+    for (const auto& e : *log) n += e.request_id.rfind("multi/ev:", 0) == 0;
+    EXPECT_EQ(n, 1) << customer << ": one send across both channels";
+  }
+  // The plans are dropped once their events are past expiry.
+  auto plans = engine_->store()->ListRecords("trigger_channel");
+  ASSERT_TRUE(plans.ok());
+  EXPECT_EQ(plans->size(), events.size());
+  ASSERT_TRUE(triggers_->RunDue(kNow + 2 * kMsPerDay).ok());
+  plans = engine_->store()->ListRecords("trigger_channel");
+  ASSERT_TRUE(plans.ok());
+  EXPECT_TRUE(plans->empty());
 }
 
 }  // namespace

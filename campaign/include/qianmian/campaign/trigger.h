@@ -98,6 +98,7 @@ struct TriggerDecision {
   std::string skipped_by;
   std::string key;  // the idempotency key (the run id)
   std::string item_id, channel;
+  std::string reason;  // channel choice: "channel:<name>=best" or "=fallback" (a better one was blocked)
   TimeMs send_at = kNoTime, due_ms = kNoTime, decided_ms = kNoTime, event_ts = kNoTime;
   double p_click = 0, p_convert = 0;
   bool replayed = false;  // the event had already been decided: nothing new counted
@@ -143,6 +144,13 @@ class Triggers {
   Result<std::shared_ptr<const std::vector<Active>>> ActiveCampaigns(TimeMs now);
   Result<TriggerDecision> Decide(const Active& a, const BusinessEvent& e, TimeMs now);
   Status ClaimBudget(const Active& a, const BusinessEvent& e, TimeMs now, int delta);
+  // One push of the campaign to `customer` on `channel` (run id `key` unless dry), `reason`
+  // added to the send's reasons when not empty.
+  Status PushOn(const Active& a, const std::string& customer, TimeMs now, const std::string& key,
+                const std::string& channel, const std::string& reason, bool dry_run, serving::PushChoice* out);
+  Status PushChoosingChannel(const Active& a, const BusinessEvent& e, TimeMs now, TriggerDecision* d,
+                             serving::PushChoice* out);
+  Status PruneChannelPlans(TimeMs now);
 
   serving::Engine* engine_;
   Campaigns* campaigns_;
