@@ -4,7 +4,7 @@
 # scheduled triggered campaign fires on `events.ingest` for matching events only, sends within
 # the contact rules to the outbox (one line per send, with its idempotency key) or records a
 # ghost for its holdout; the same events again replay (nothing new counted); a budget is never
-# passed; a delayed trigger decides later; business events from a Redis stream are decided and
+# passed; a campaign with two channels sends each event on one, with its reason; a delayed trigger decides later; business events from a Redis stream are decided and
 # acknowledged, a bad entry is set aside, and entries delivered but never acknowledged (a crash)
 # are decided when the consumer comes back.
 # Usage: trigger_test.sh QIANMIAN_BINARY   (exit 77 = skipped: redis-server is not installed)
@@ -29,6 +29,7 @@ CUSTOMERS=$(printf '%s\n' $ALL | head -120)          # the wire's events
 STREAM=$(printf '%s\n' $ALL | sed -n '121,160p')     # the stream's (no contact yet: caps allow one)
 CRASH=$(printf '%s\n' $ALL | sed -n '161,180p')      # the stream's after a crash
 LATE=$(printf '%s\n' $ALL | sed -n '200p')           # the delayed event's
+MULTI=$(printf '%s\n' $ALL | sed -n '201,300p')      # channel choice's (no contact yet)
 # trig ID EVENT CONDITION [FIELDS]: a triggered campaign's definition.
 trig() {
   printf '{"id":"%s","name":"salary day","channel":"wechat_push","audience":"all","holdout":0.2,' "$1"
@@ -117,6 +118,25 @@ call events.ingest "$(events large_inflow 500 inflow)" >"$W/inflow.json"
 s=$(count '"outcome":"sent"' <"$W/inflow.json")
 b=$(count '"skipped_by":"campaign.budget"' <"$W/inflow.json")
 [ "$s" -eq 7 ] && [ "$b" -gt 0 ] && ok "a budget of 7: 7 sent, $b skipped as campaign.budget" || bad "budget: sent $s, budget $b"
+
+# Channel choice: each event sent on one channel, its customer's best allowed; a retry replays it there.
+live multi "$(trig multi large_outflow 'amount > 100' ',"channels":["wechat_push","sms"],"holdout":0')"
+call events.ingest "$(CUSTOMERS=$MULTI events large_outflow 500 outflow)" >"$W/outflow1.json"
+call events.ingest "$(CUSTOMERS=$MULTI events large_outflow 500 outflow)" >"$W/outflow2.json"
+out=$(python3 - "$W/outflow1.json" "$W/outflow2.json" "$W"/outbox/*.jsonl <<'PY'
+import json, sys
+first = {d["customer_id"]: d for d in json.load(open(sys.argv[1]))["decisions"] if d["outcome"] == "sent"}
+again = {d["customer_id"]: d for d in json.load(open(sys.argv[2]))["decisions"] if d["outcome"] == "sent"}
+chans = {d["channel"] for d in first.values()}
+assert len(first) > 20 and chans == {"wechat_push", "sms"}, (len(first), chans)
+assert all(d["reason"] == "channel:" + d["channel"] + "=best" for d in first.values())
+assert again.keys() == first.keys() and all(again[c]["replayed"] and again[c]["channel"] == first[c]["channel"] for c in first)
+keys = [json.loads(l)["key"] for f in sys.argv[3:] for l in open(f) if '"key":"multi/ev:' in l]
+assert sorted(set(keys)) == sorted("multi/ev:outflow-" + c for c in first), "one outbox key per send"
+print(len(first), sum(d["channel"] == "sms" for d in first.values()))
+PY
+) && ok "channel choice: $(echo "$out" | cut -d' ' -f1) sends, $(echo "$out" | cut -d' ' -f2) on sms, each with its reason; a retry replays on the same channel" ||
+  bad "channel choice: $out"
 
 # A delayed trigger: pending now, decided by the server's tick once due.
 live later "$(trig later deposit_matured 'amount >= 1' ',"holdout":0' ',"delay_s":2')"
