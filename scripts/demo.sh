@@ -272,15 +272,15 @@ import csv, collections, sys
 tier = {r["customer_id"]: r["tier"] for r in csv.DictReader(open(sys.argv[2], encoding="utf-8"))}
 rows = list(csv.DictReader(open(sys.argv[1], encoding="utf-8")))
 print("   lifecycle:", dict(collections.Counter(r["lifecycle"] for r in rows).most_common()))
-risky = [r for r in rows if tier[r["customer_id"]] != "mass" and r["lifecycle"] != "dormant" and float(r["churn_risk"]) >= 0.4]
-print(f"   affluent or private, not dormant, churn_risk >= 0.4: {len(risky)} customers, e.g.")
+risky = [r for r in rows if tier[r["customer_id"]] != "mass" and r["lifecycle"] != "dormant" and float(r["churn_risk"]) >= 0.2]
+print(f"   affluent or private, not dormant, churn_risk >= 0.2: {len(risky)} customers, e.g.")
 for r in sorted(risky, key=lambda r: -float(r["churn_risk"]))[:3]:
     print(f"     {r['customer_id']}: churn_risk {float(r['churn_risk']):.2f}, {r['lifecycle']}, "
           f"{r['days_inactive'] or '-'} days inactive, interests {r['interest_1']} {r['interest_2']}")
 PY
 cat > "$OUT/retention.json" <<EOF
 {"id": "demo-retain", "name": "挽留: 高价值流失预警", "channel": "wechat_push",
- "audience": "tier in (affluent, private) and churn_risk >= 0.4 and lifecycle != dormant",
+ "audience": "tier in (affluent, private) and churn_risk >= 0.2 and lifecycle != dormant",
  "content": {"categories": ["wealth_tips", "fund_insight", "retirement_planning"]},
  "objective": {"w_click": 1, "w_convert": 1}, "holdout": 0.3,
  "schedule": {"kind": "once", "at": "${DAY7}T10:00"}, "priority": 9}

@@ -125,12 +125,14 @@ TEST_F(PortraitsTest, EveryCustomerHasAPortraitAndThePlantedLeaversScoreHigher) 
   for (uint8_t l : leaves) n_leave += l;
   std::printf(
       "truth: %zu customers (%zu leave within the horizon), AUC for the planted leavers: churn_risk %.3f, "
-      "days inactive %.3f\n",
-      score.size(), n_leave, auc, Auc(baseline, leaves));
-  // Far better than chance; not as good as recency alone on this truth: the model learns the
-  // observable label (silence in the next horizon), which rare visitors share with leavers
-  // (docs/BENCHMARKS.md, issue 18: churn).
-  EXPECT_GT(auc, 0.62);
+      "days inactive %.3f; precision in the top 5%%: %.3f, %.3f\n",
+      score.size(), n_leave, auc, Auc(baseline, leaves), PrecisionAtTop(score, leaves, 0.05),
+      PrecisionAtTop(baseline, leaves, 0.05));
+  // The model separates leaving from a rare visitor's chance silence (FitChurn), so it ranks the
+  // planted leavers better than recency alone (0.814 against 0.774 on this bank; it did not when
+  // it learnt silence itself: 0.69 against 0.77).
+  EXPECT_GT(auc, Auc(baseline, leaves));
+  EXPECT_GT(auc, 0.75);
   for (const char* s : {"dormant", "mature", "declining"}) EXPECT_GT(stages[s], 0) << s;
   size_t with_interest = 0;
   for (const auto& [id, cells] : rows) with_interest += !cells[5].empty();
