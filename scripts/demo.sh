@@ -185,7 +185,11 @@ say "[server] campaign_tick; here by hand while the server is stopped):"
   sed 's/^/   /'
 say "the audit log (who did what, from where; CSV for the auditors: campaign audit --format csv):"
 "$QM" campaign audit demo-wealth --data "$BANK" --format csv | cut -d, -f1,3-7 | sed 's/^/   /'
-say "its effect report (sent against held out; outcomes fill in as the customers' feedback arrives):"
+say "the customers answer: on this generated bank its planted world opens each send with its true"
+say "probability, recorded as push_open feedback of the run (what a delivery system's callbacks would post):"
+QM_PROGRESS=0 "$QM" campaign respond demo-wealth --data "$BANK" --artifacts "$ART" --occurrence "$DAY1" \
+  --sends "$OUT/campaign-$DAY1.csv" | sed 's/^/   /'
+say "its effect report from the store (sent against held out, the same selection):"
 "$QM" campaign report demo-wealth --data "$BANK" | sed 's/^/   /'
 
 step "5c. An event trigger: a salary arrives, the engine picks that customer's best offer at once"
@@ -296,11 +300,13 @@ say "its occurrence ($DAY7 10:00) under every contact rule:"
 "$QM" campaign run demo-retain --data "$BANK" --artifacts "$ART" --operator ops --occurrence "${DAY7}T10:00" \
   --now "${DAY7}T10:00" --out "$OUT/retention-sends.csv" | grep -E "audience|sends \(|campaign\.|predicted|cap\." |
   sed 's/^/   /'
-say "its effect report (the held-out 30% against those sent to; outcomes fill in as feedback arrives):"
+QM_PROGRESS=0 "$QM" campaign respond demo-retain --data "$BANK" --artifacts "$ART" --occurrence "${DAY7}T10:00" \
+  --sends "$OUT/retention-sends.csv" | sed 's/^/   /'
+say "its effect report (the held-out 30% against those sent to):"
 "$QM" campaign report demo-retain --data "$BANK" | sed -n 1,12p | sed 's/^/   /'
-say "no feedback follows these sends here, so the report has no outcomes yet; on this generated bank"
-say "the planted world can show what the campaign causes: one occurrence a week before the data's end,"
-say "its holdout sent nothing, then the world's remaining days for everyone:"
+say "the world's app sessions end with its data, so opens are all it can answer after it; what the"
+say "campaign causes in app clicks, conversions and opt-outs, the planted world shows by simulation:"
+say "one occurrence a week before the data's end, its holdout sent nothing, then the remaining days:"
 QM_PROGRESS=0 "$QM" campaign simulate demo-retain --data "$BANK" --artifacts "$ART" | sed 's/^/   /'
 
 step "Done. Everything is in $OUT/ (pages, send lists, the push pressure plot, logs)"

@@ -167,6 +167,25 @@ SENT=$(sed -n 2p "$W/run1.csv" | cut -d, -f1)
 out=$(call b history "{\"customer_id\":\"$SENT\"}")
 printf '%s' "$out" | grep -q '"request_id":"sendme/d1"' && printf '%s' "$out" | grep -q 'campaign:sendme=treatment' &&
   ok "a replica's history shows the send and its decision (run id, arm)" || bad "history: $(printf '%s' "$out" | head -c 400)"
+# The planted world answers d1's sends (as a delivery system's callbacks would): the report fills in.
+$QM campaign report sendme "${CFG[@]}" --format json >"$W/report0.json" 2>&1
+$QM campaign respond sendme "${CFG[@]}" --occurrence d1 --sends "$W/run1.csv" >"$W/respond.txt" 2>&1
+$QM campaign report sendme "${CFG[@]}" --format json >"$W/report1.json" 2>&1
+$QM campaign respond sendme "${CFG[@]}" --occurrence d1 --sends "$W/run1.csv" >>"$W/respond.txt" 2>&1
+$QM campaign report sendme "${CFG[@]}" --format json >"$W/report2.json" 2>&1
+out=$(python3 - "$W"/report0.json "$W"/report1.json "$W"/report2.json "$W/respond.txt" <<'PY'
+import json, re, sys
+r0, r1, r2 = (json.load(open(f))["metrics"]["push_opens"] for f in sys.argv[1:4])
+opened = [int(x) for x in re.findall(r"(\d+) opened", open(sys.argv[4]).read())]
+assert r0["treatment"]["mean"] == 0, r0
+t = r1["treatment"]
+assert len(opened) == 2 and opened[0] == opened[1] > 0, opened
+assert abs(t["mean"] * t["n"] - opened[0]) < 1e-6 and r1["holdout"]["mean"] == 0, (t, opened)
+assert r1["lift"]["low"] > 0 and r2 == r1, (r1["lift"], r2)
+print(opened[0], t["n"])
+PY
+) && ok "campaign respond: the planted world opened $(echo "$out" | cut -d' ' -f1) of the sends; the report counts them against a holdout with none, and answering again adds nothing" ||
+  bad "respond: $out $(cat "$W/respond.txt")"
 $QM campaign audit sendme "${CFG[@]}" --format csv | cut -d, -f5 | tail -n +2 | sort | uniq -c | tr -s ' ' >"$W/actions.txt"
 grep -q "occurrence" "$W/actions.txt" && ok "the audit log records each occurrence" || bad "audit actions: $(cat "$W/actions.txt")"
 

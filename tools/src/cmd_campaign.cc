@@ -5,6 +5,7 @@
 // campaigns.* ops instead (`qianmian client --connect ADDR campaigns.transition '{...}'`).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "qianmian/campaign/run.h"
 #include "qianmian/campaign/scheduler.h"
 #include "qianmian/campaign/segments.h"
+#include "qianmian/core/csv.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/file.h"
 #include "qianmian/core/time.h"
@@ -45,6 +47,8 @@ struct CampaignOptions {
   std::string occurrence;  // run
   std::string to;          // report
   int64_t day = 0;         // simulate: the occurrence's day in the world (0 = a week before its end)
+  std::string sends;       // respond: the occurrence's send list
+  uint64_t seed = 1;       // respond: the draws
   int64_t revision = 0;
 };
 
@@ -138,6 +142,71 @@ Status SimulateThroughEngine(const CampaignOptions& o, const EngineConfig& confi
   return WriteOut(o.out, effect.Format());
 }
 
+// The send list of a run (customer_id,item_id,scheduled_at,reasons).
+Result<std::vector<PlannedSend>> ReadSendList(const std::string& path, const TimeZone& tz) {
+  QM_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path));
+  std::vector<PlannedSend> out;
+  CsvRecord rec;
+  bool header = true;
+  while (reader->Next(&rec)) {
+    const std::string where = path + ":" + std::to_string(rec.line);
+    if (!rec.error.empty()) return Status::InvalidArgument(where + ": " + rec.error);
+    if (rec.fields.size() < 3) return Status::InvalidArgument(where + ": expected customer_id,item_id,scheduled_at");
+    if (header) {
+      if (rec.fields[0] != "customer_id" || rec.fields[1] != "item_id" || rec.fields[2] != "scheduled_at") {
+        return Status::InvalidArgument(where + ": not a send list (header customer_id,item_id,scheduled_at,...)");
+      }
+      header = false;
+      continue;
+    }
+    const auto at = ParseTime(std::string(rec.fields[2]), tz);
+    if (!at)
+      return Status::InvalidArgument(where + ": scheduled_at '" + std::string(rec.fields[2]) + "' is not a time");
+    out.push_back({std::string(rec.fields[0]), std::string(rec.fields[1]), *at});
+  }
+  QM_RETURN_IF_ERROR(reader->status());
+  if (header) return Status::InvalidArgument(path + ": empty, not a send list");
+  return out;
+}
+
+// `respond`: on a generated bank, the planted world opens an occurrence's sends (sim_estimate.h),
+// recorded through the engine as the run's push_open feedback, as a delivery system's callbacks
+// would be. What `report` then counts.
+Status RespondThroughEngine(const CampaignOptions& o, const EngineConfig& config, const TimeZone& tz) {
+  if (o.sends.empty() || o.occurrence.empty()) return Status::InvalidArgument("respond needs --sends and --occurrence");
+  QM_ASSIGN_OR_RETURN(std::vector<PlannedSend> sends, ReadSendList(o.sends, tz));
+  QM_ASSIGN_OR_RETURN(WorldResponses r, RespondInPlantedWorld(config.data.dir, sends, o.seed, 0));
+  if (!r.available) {
+    return Status::FailedPrecondition("'" + config.data.dir +
+                                      "' is not a generated bank (no truth/): there is no planted world to respond");
+  }
+  QM_ASSIGN_OR_RETURN(auto engine, serving::Engine::Open(EngineOptionsFrom(config)));
+  serving::Engine* e = engine.get();
+  campaign::Campaigns campaigns(e->store(), [](const campaign::Definition&, TimeMs) { return Status::Ok(); });
+  QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns.Get(o.id));
+  std::vector<serving::FeedbackEvent> events;
+  for (const PlannedSend& open : r.opens) {
+    events.push_back(
+        {open.at, open.customer_id, open.item_id, "push_open", c.definition.channel, o.id + "/" + o.occurrence});
+  }
+  int64_t accepted = 0;
+  for (size_t i = 0; i < events.size(); i += 1000) {
+    const std::vector<serving::FeedbackEvent> part(
+        events.begin() + static_cast<std::ptrdiff_t>(i),
+        events.begin() + static_cast<std::ptrdiff_t>(std::min(i + 1000, events.size())));
+    QM_ASSIGN_OR_RETURN(serving::FeedbackResult fr, e->Feedback(part));
+    if (!fr.rejected.empty()) {
+      return Status::Internal("feedback refused: " + fr.rejected[0].code + ": " + fr.rejected[0].message);
+    }
+    accepted += fr.accepted;
+  }
+  std::printf("planted world: %lld sends of %s/%s, %lld opened (expected %.1f), recorded as push_open feedback%s\n",
+              static_cast<long long>(r.sends), o.id.c_str(), o.occurrence.c_str(), static_cast<long long>(accepted),
+              r.expected_opens,
+              r.unknown ? (" (" + std::to_string(r.unknown) + " sends the world does not know)").c_str() : "");
+  return Status::Ok();
+}
+
 // `dryrun` and `run`: an occurrence through the engine (which holds the store).
 Status RunThroughEngine(const CampaignOptions& o, const EngineConfig& config, const TimeZone& tz,
                         const campaign::Actor& actor) {
@@ -194,6 +263,7 @@ Status Run(const CampaignOptions& o) {
   ApplyOverrides(o.common, &config);
   QM_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Load(config.data.timezone));
   if (o.action == "simulate") return SimulateThroughEngine(o, config);
+  if (o.action == "respond") return RespondThroughEngine(o, config, tz);
   if (o.action == "dryrun" || o.action == "run") {
     if (o.action == "run" && (o.who.empty() || o.occurrence.empty())) {
       return Status::InvalidArgument("run needs --operator and --occurrence");
@@ -317,6 +387,10 @@ Command AddCampaignCommand(CLI::App& root) {
        "on a generated bank: one occurrence in its planted world (--day D of its period, default a week before its "
        "end), the holdout sent nothing, then the world's remaining days; the two arms' clicks, conversions and "
        "opt-outs per customer with 95% intervals"},
+      {"respond",
+       "on a generated bank: its planted world's customers open the sends of occurrence --occurrence (--sends, the "
+       "run's send list), each with its true probability (--seed), recorded as push_open feedback of the run; what "
+       "report then counts (the world's app sessions end with its data, so opens are its only response)"},
       {"show", "the campaign (--format json for every field)"},
       {"list", "every campaign: id, state, revision, name (--state S to filter, --format json)"},
       {"audit", "the audit log: every change with who, when, from where and what changed (--format csv|json)"},
@@ -340,6 +414,12 @@ Command AddCampaignCommand(CLI::App& root) {
     }
     if (name == "report") {
       sub->add_option("--to", opts->to, "count outcomes before this time (default: everything recorded)");
+    }
+    if (name == "respond") {
+      sub->add_option("--occurrence", opts->occurrence, "the occurrence whose sends are answered")->required();
+      sub->add_option("--sends", opts->sends, "its send list (the CSV `campaign run --out` wrote)")->required();
+      sub->add_option("--seed", opts->seed, "seed of the draws (default 1)");
+      continue;
     }
     if (name == "simulate") {
       sub->add_option("--day", opts->day, "the occurrence's day in the world's period (1..days-1)");

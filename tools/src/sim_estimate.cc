@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <unordered_map>
 
 #include "qianmian/campaign/run.h"
@@ -49,7 +50,7 @@ void WriteSynthEvent(std::ostream& out, const synth::Bank& bank, const synth::Ev
 }
 
 Result<WorldEstimate> EstimateInPlantedWorld(const std::string& data_dir, const std::vector<PlannedSend>& sends,
-                                             int threads) {
+                                             int threads, std::vector<float>* open_probability) {
   WorldEstimate out;
   const auto t0 = std::chrono::steady_clock::now();
   QM_ASSIGN_OR_RETURN(World world, BuildWorld(data_dir, threads, false));
@@ -63,7 +64,9 @@ Result<WorldEstimate> EstimateInPlantedWorld(const std::string& data_dir, const 
   for (uint32_t c = 0; c < bank->num_customers(); ++c) customers.emplace(bank->customer_id(c), c);
   for (uint32_t i = 0; i < bank->num_items(); ++i) items.emplace(bank->item_id(i), i);
   std::vector<synth::Exposure> shown;
-  for (const PlannedSend& s : sends) {
+  std::vector<size_t> of;  // shown[k] is sends[of[k]]
+  for (size_t k = 0; k < sends.size(); ++k) {
+    const PlannedSend& s = sends[k];
     auto c = customers.find(s.customer_id);
     auto i = items.find(s.item_id);
     if (c == customers.end() || i == items.end()) {
@@ -71,13 +74,39 @@ Result<WorldEstimate> EstimateInPlantedWorld(const std::string& data_dir, const 
       continue;
     }
     shown.push_back({c->second, i->second, kWechatPush, std::max(s.at, bank->start())});
+    of.push_back(k);
   }
   std::vector<synth::ResponseProbabilities> p(shown.size());
   QM_RETURN_IF_ERROR(sim->Probabilities(shown.data(), shown.size(), p.data()));
   for (const auto& r : p) out.opens += r.open;
+  if (open_probability) {
+    open_probability->assign(sends.size(), -1.0f);
+    for (size_t k = 0; k < shown.size(); ++k) (*open_probability)[of[k]] = p[k].open;
+  }
   out.sends = static_cast<int64_t>(shown.size());
   out.available = true;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+Result<WorldResponses> RespondInPlantedWorld(const std::string& data_dir, const std::vector<PlannedSend>& sends,
+                                             uint64_t seed, int threads) {
+  WorldResponses out;
+  std::vector<float> p;
+  QM_ASSIGN_OR_RETURN(WorldEstimate w, EstimateInPlantedWorld(data_dir, sends, threads, &p));
+  if (!w.available) return out;
+  out.available = true;
+  out.sends = w.sends;
+  out.unknown = w.unknown;
+  out.expected_opens = w.opens;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::exponential_distribution<double> delay(1.0 / (40.0 * 60000.0));  // the world's open delay, mean 40 min
+  for (size_t k = 0; k < sends.size(); ++k) {
+    const double u = uniform(rng), d = delay(rng);  // drawn for every send: a send's draw never depends on another's
+    if (p[k] < 0 || u >= p[k]) continue;
+    out.opens.push_back({sends[k].customer_id, sends[k].item_id, sends[k].at + 60000 + static_cast<TimeMs>(d)});
+  }
   return out;
 }
 

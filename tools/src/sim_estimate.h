@@ -37,9 +37,27 @@ struct WorldEstimate {
   double seconds = 0;      // rebuilding and driving the world
 };
 
-// NotFound-free: a folder without truth/ gives available = false.
+// NotFound-free: a folder without truth/ gives available = false. `open_probability`, when not
+// null, receives each send's true P(push_open) (-1 for a send the world does not know).
 [[nodiscard]] Result<WorldEstimate> EstimateInPlantedWorld(const std::string& data_dir,
-                                                           const std::vector<PlannedSend>& sends, int threads);
+                                                           const std::vector<PlannedSend>& sends, int threads,
+                                                           std::vector<float>* open_probability = nullptr);
+
+// The planted world's answers to sends made at or after the end of its data (a campaign's
+// occurrence after the bank's last day): each send is opened with its true probability given the
+// customer's state at the end of the data (EstimateInPlantedWorld), drawn from `seed`; an open
+// comes one minute plus an exponential 40 minutes after the send, as the world's opens do. The
+// opens, as PlannedSend {customer, item, when}. The world's push response is the open alone: its
+// clicks and conversions come from app sessions, which end with the data.
+struct WorldResponses {
+  bool available = false;
+  int64_t sends = 0, unknown = 0;
+  double expected_opens = 0;
+  std::vector<PlannedSend> opens;
+};
+[[nodiscard]] Result<WorldResponses> RespondInPlantedWorld(const std::string& data_dir,
+                                                           const std::vector<PlannedSend>& sends, uint64_t seed,
+                                                           int threads);
 
 // The simulated effect of one occurrence of a campaign on a generated bank: the world is driven
 // as logged up to the local midnight starting `day` (a day index of the world's period); the
