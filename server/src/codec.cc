@@ -5,6 +5,9 @@
 #include <cstring>
 #include <exception>
 #include <set>
+#include <string_view>
+
+#include "qianmian/core/utf8.h"
 
 namespace qm::server {
 
@@ -62,6 +65,39 @@ bool ToInt64(const msgpack::object& o, int64_t* out) {
   return false;
 }
 
+// Every string of `o` (map keys and values, at any depth) must be UTF-8: a reply may name a
+// request's text (e.g. "unknown channel '...'"), and strict clients (Python's msgpack with
+// raw=False, Java) cannot decode a reply carrying ill-formed text.
+Status CheckText(const msgpack::object& o, const std::string& path) {
+  switch (o.type) {
+    case msgpack::type::STR: {
+      const size_t at = FirstInvalidUtf8(std::string_view(o.via.str.ptr, o.via.str.size));
+      if (at != std::string_view::npos) return Bad(path, "not valid UTF-8 (byte " + std::to_string(at) + ")");
+      return Status::Ok();
+    }
+    case msgpack::type::ARRAY:
+      for (uint32_t i = 0; i < o.via.array.size; ++i) {
+        QM_RETURN_IF_ERROR(CheckText(o.via.array.ptr[i], path + "[" + std::to_string(i) + "]"));
+      }
+      return Status::Ok();
+    case msgpack::type::MAP:
+      for (uint32_t i = 0; i < o.via.map.size; ++i) {
+        const msgpack::object& k = o.via.map.ptr[i].key;
+        if (k.type != msgpack::type::STR) {
+          QM_RETURN_IF_ERROR(CheckText(o.via.map.ptr[i].val, path + "[" + std::to_string(i) + "]"));
+          continue;
+        }
+        const std::string_view key(k.via.str.ptr, k.via.str.size);
+        if (!ValidUtf8(key)) return Bad(path.empty() ? "(request)" : path, "a key is not valid UTF-8");
+        QM_RETURN_IF_ERROR(
+            CheckText(o.via.map.ptr[i].val, path.empty() ? std::string(key) : path + "." + std::string(key)));
+      }
+      return Status::Ok();
+    default:
+      return Status::Ok();
+  }
+}
+
 }  // namespace
 
 Status DecodeRequest(const void* data, size_t size, const DecodeLimits& limits, Decoded* out) {
@@ -113,6 +149,7 @@ Status DecodeRequest(const void* data, size_t size, const DecodeLimits& limits, 
   if (const msgpack::object* id = find("id")) {
     if (id->type == msgpack::type::STR) {
       if (id->via.str.size > 256) return Bad("id", "longer than 256 bytes");
+      QM_RETURN_IF_ERROR(CheckText(*id, "id"));  // not echoed: the reply would carry it
       out->id = *id;
     } else if (IsInt(*id)) {
       out->id = *id;
@@ -133,7 +170,7 @@ Status DecodeRequest(const void* data, size_t size, const DecodeLimits& limits, 
     }
     out->deadline_ms = v;
   }
-  return Status::Ok();
+  return CheckText(root, "");
 }
 
 Result<Fields> Fields::Of(const msgpack::object& obj, std::string path) {
@@ -316,6 +353,13 @@ void MapWriter::Key(std::string_view key) {
 }
 
 void MapWriter::PackText(std::string_view s) {
+  if (!ValidUtf8(s)) {  // whatever a message quotes or a catalogue holds, a reply stays decodable
+    const std::string valid = ToValidUtf8(s);
+    Packer pk(*buf_);
+    pk.pack_str(static_cast<uint32_t>(valid.size()));
+    pk.pack_str_body(valid.data(), static_cast<uint32_t>(valid.size()));
+    return;
+  }
   Packer pk(*buf_);
   pk.pack_str(static_cast<uint32_t>(s.size()));
   pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));

@@ -32,6 +32,16 @@ extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace qm::server {
 
+namespace {
+
+// Frames up to this size (or twice max_frame_bytes when that is more) are read whole and, past
+// max_frame_bytes, answered with bad_request; larger ones the transport cuts (ZeroMQ's
+// maxmsgsize: the connection is dropped without a reply).
+constexpr int64_t kTransportCut = int64_t{64} << 20;
+int64_t TransportCut(int64_t max_frame_bytes) { return std::max(kTransportCut, max_frame_bytes * 2 + 1024); }
+
+}  // namespace
+
 Status Server::Impl::Init() {
   if (policy::EventStore* store = engine->store()) {
     serving::Engine* e = engine;
@@ -68,9 +78,9 @@ Status Server::Impl::Init() {
   auto replies = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pull);
   try {
     router->set(zmq::sockopt::linger, 2000);
-    // Frames far past the limit are cut at the transport (the peer is disconnected); frames
-    // up to twice the limit are read and answered with bad_request.
-    router->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(config.max_frame_bytes) * 2 + 1024);
+    // Frames past the limit are read and answered with bad_request up to kTransportCut (or twice
+    // the limit when that is more); beyond it the transport drops the connection unanswered.
+    router->set(zmq::sockopt::maxmsgsize, TransportCut(config.max_frame_bytes));
     router->set(zmq::sockopt::sndhwm, 100000);
     router->set(zmq::sockopt::rcvhwm, 100000);
     router->bind(config.bind);

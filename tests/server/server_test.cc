@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -16,6 +17,7 @@
 #include "qianmian/artifacts/manifest.h"
 #include "qianmian/client/client.h"
 #include "qianmian/core/dataset.h"
+#include "qianmian/core/utf8.h"
 #include "qianmian/core/version.h"
 #include "qianmian/server/server.h"
 #include "reply_shape.h"
@@ -484,20 +486,54 @@ TEST_F(ServerTest, AnswersBadRequestToMalformedFramesAndKeepsServing) {
   json deep = json::array();
   for (int i = 0; i < 100; ++i) deep = json::array({deep});
   expect_bad(Msgpack({{"op", "recommend"}, {"context", deep}}), "nesting", "deep nesting");
-  // a frame over the limit
+  // a frame over the limit, and one far over it (5 MB against 64 KB): both answered
   expect_bad(Msgpack({{"op", "health"}, {"pad", std::string(70 * 1024, 'x')}}), "exceeds the limit", "a large frame");
-  // random bytes (seeded): each gets an answer and none brings the server down
+  expect_bad(Msgpack({{"op", "health"}, {"pad", std::string(5 << 20, 'x')}}), "exceeds the limit", "a 5 MB frame");
+  // Text that is not UTF-8 is refused naming its field, never echoed into a reply.
+  expect_bad(Msgpack({{"op", "recommend"}, {"customer_id", "C1"}, {"channel", "app_h\xc3me"}}),
+             "'channel': not valid UTF-8 (byte 5)", "a channel with an ill-formed byte");
+  expect_bad(Msgpack({{"op", "feedback"}, {"events", {{{"customer_id", "C\xff"}}}}}),
+             "'events[0].customer_id': not valid UTF-8", "a nested field");
+  expect_bad(Msgpack({{"op", "recommend"}, {"context", {{"k\xe7", 1}}}}), "'context': a key is not valid UTF-8",
+             "a key");
+  expect_bad(Msgpack({{"op", "health"}, {"id", "r\xc0\x80"}}), "'id': not valid UTF-8", "an id (not echoed)");
+  // Random bytes (seeded): each gets an answer, none brings the server down, and no reply carries
+  // text that is not UTF-8 (strict clients could not decode it).
+  std::function<bool(const json&)> text_ok = [&](const json& j) {
+    if (j.is_string()) return ValidUtf8(j.get_ref<const std::string&>());
+    if (j.is_object()) {
+      for (const auto& [k, v] : j.items()) {
+        if (!ValidUtf8(k) || !text_ok(v)) return false;
+      }
+    }
+    if (j.is_array()) {
+      for (const json& v : j) {
+        if (!text_ok(v)) return false;
+      }
+    }
+    return true;
+  };
   std::mt19937 rng(12345);
-  for (int k = 0; k < 300; ++k) {
+  int ill_formed = 0;
+  for (int k = 0; k < 3000; ++k) {
     std::string frame(1 + rng() % 200, '\0');
     for (char& ch : frame) ch = static_cast<char>(rng());
     if (k % 3 == 0) frame[0] = static_cast<char>(0x80 | (rng() % 16));  // a fixmap header: deeper paths
+    if (k % 3 == 1) {  // a well-formed request whose channel holds random bytes
+      std::string channel(1 + rng() % 12, '\0');
+      for (char& ch : channel) ch = static_cast<char>(rng());
+      frame = Msgpack({{"op", "recommend"}, {"customer_id", "C1"}, {"channel", channel}});
+      ill_formed += !ValidUtf8(channel);
+    }
     json r = CallRaw(frame);
     ASSERT_TRUE(r.is_object()) << "frame " << k;
+    ASSERT_TRUE(text_ok(r)) << "frame " << k << ": a reply with text that is not UTF-8";
+    if (k % 3 == 1) continue;  // a valid channel name may be served
     EXPECT_EQ(r["ok"], false) << "frame " << k;
     const std::string code = ErrorCode(r);
     EXPECT_TRUE(code == "bad_request" || code == "unknown_op") << "frame " << k << " -> " << r.dump();
   }
+  EXPECT_GT(ill_formed, 500);
   // multi-frame requests, straight on a DEALER socket: [tag, "", a, b]
   {
     zmq::context_t ctx;
