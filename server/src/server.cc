@@ -7,7 +7,7 @@
 //           (each its own inproc PUSH: ZeroMQ sockets are single-threaded). [server] workers
 //           serve the read-only queue (CoDel, adaptive LIFO); write_workers the writes (FIFO), so
 //           a page never waits for a write's fsync.
-//   watch   polls <artifacts>/CURRENT and reloads the engine when it names another version.
+//   watch   polls <artifacts>/CURRENT and reloads the engine when CURRENT changes to another version.
 #include "qianmian/server/server.h"
 
 #include <spdlog/spdlog.h>
@@ -318,22 +318,26 @@ void Server::Impl::WorkerLoop(int index, bool writer) {
 }
 
 void Server::Impl::WatchLoop() {
-  std::string failed;  // a version that failed to load is not retried until CURRENT changes
+  // The watch follows *changes* of CURRENT: a version loaded another way (the reload op, e.g. a
+  // rollback on one replica) stays until CURRENT names another version. What CURRENT named when
+  // the engine was opened counts as seen; a version that fails to load is not retried until
+  // CURRENT changes again.
+  std::string seen = engine->model_version();
   std::unique_lock<std::mutex> lock(watch_mu);
   while (!watch_cv.wait_for(lock, std::chrono::milliseconds(config.watch_interval), [&] { return stop_watch; })) {
     auto current = artifacts::ReadCurrent(artifacts_root);
-    if (!current.ok() || *current == engine->model_version() || *current == failed) continue;
+    if (!current.ok() || *current == seen) continue;
+    seen = *current;
+    if (*current == engine->model_version()) continue;
     lock.unlock();
     auto r = engine->Reload(*current);
     lock.lock();
     std::lock_guard<std::mutex> s(stats_mu);
     if (r.ok()) {
       ++counters.reloads;
-      failed.clear();
       spdlog::info("server: CURRENT names {}: now serving {}", *current, *r);
     } else {
       ++counters.reload_failures;
-      failed = *current;
       counters.last_reload_error = r.status().message();
       spdlog::error("server: CURRENT names {} but it was refused: {}", *current, r.status().message());
     }

@@ -43,6 +43,20 @@ for f in features.json two_tower.pt products.index content.index ranker.pt rank_
 done
 grep -q "two_stage" "$W/train.txt" && grep -q "oracle" "$W/train.txt" && ok "train reports two-stage metrics beside the oracle" ||
   bad "train output lacks metrics"
+# versions and rollback: a second version, CURRENT moved back to the first (verified first),
+# refused for an unknown or corrupted version with CURRENT unchanged.
+$QM train --data "$W/bank" --artifacts "$W/art" --config "$W/fast.toml" >"$W/train2.txt" 2>&1 || bad "second train"
+v2=$(cat "$W/art/CURRENT")
+$QM versions --artifacts "$W/art" >"$W/versions.txt" 2>&1
+[ "$v2" != "$v" ] && grep -q "^  $v " "$W/versions.txt" && grep -q "^\* $v2 " "$W/versions.txt" &&
+  ok "versions lists both, * on CURRENT ($v2)" || bad "versions: $(cat "$W/versions.txt")"
+$QM rollback "$v" --artifacts "$W/art" >"$W/rollback.txt" 2>&1 && [ "$(cat "$W/art/CURRENT")" = "$v" ] &&
+  grep -q "$v2 -> $v (verified)" "$W/rollback.txt" && ok "rollback moves CURRENT back to $v" ||
+  bad "rollback: $(cat "$W/rollback.txt")"
+expect_fail_one_line "rollback to an unknown version is refused" "v-nope" $QM rollback v-nope --artifacts "$W/art"
+printf 'x' >>"$W/art/$v2/ranker.pt"
+expect_fail_one_line "rollback to a corrupted version is refused" "ranker.pt" $QM rollback "$v2" --artifacts "$W/art"
+[ "$(cat "$W/art/CURRENT")" = "$v" ] && ok "CURRENT unchanged by the refused rollbacks" || bad "CURRENT moved: $(cat "$W/art/CURRENT")"
 if $QM eval --data "$W/bank" --artifacts "$W/art" --config "$W/fast.toml" >"$W/eval.txt" 2>&1 && grep -q "^popularity" "$W/eval.txt"; then
   ok "eval reports the version beside the baselines"
 else

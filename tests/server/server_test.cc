@@ -645,6 +645,36 @@ TEST_F(ServerTest, ServesConcurrentClientsAndSwapsVersionsUnderLoadWithoutAFaile
   EXPECT_GE(server_->stats().reloads, 5);
 }
 
+TEST_F(ServerTest, AManualReloadStaysUntilCurrentChanges) {
+  ServerConfig config;
+  config.watch_interval = 20;
+  const std::string art = CopyArtifacts();
+  const auto& f = SharedFixture();
+  ASSERT_TRUE(artifacts::SetCurrent(art, f.v2).ok());
+  StartServer(config, art);
+  ASSERT_EQ(engine_->model_version(), f.v2);
+  auto admin = Connect();
+  // An operator reloads the older version (a rollback on this replica): the watch leaves it.
+  auto r = admin->Call("reload", json{{"version", f.v1}}.dump());
+  ASSERT_TRUE(r.ok() && r->ok) << (r.ok() ? r->json : r.status().ToString());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // 25 polls of CURRENT
+  EXPECT_EQ(engine_->model_version(), f.v1) << "the watch undid a manual reload";
+  // CURRENT moving is followed, both ways (`qianmian rollback` moves it).
+  auto wait_for = [&](const std::string& v) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (engine_->model_version() != v && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return engine_->model_version();
+  };
+  ASSERT_TRUE(artifacts::SetCurrent(art, f.v1).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(artifacts::SetCurrent(art, f.v2).ok());
+  EXPECT_EQ(wait_for(f.v2), f.v2) << "CURRENT changed to v2";
+  ASSERT_TRUE(artifacts::SetCurrent(art, f.v1).ok());
+  EXPECT_EQ(wait_for(f.v1), f.v1) << "CURRENT rolled back to v1";
+}
+
 TEST_F(ServerTest, ShedsLoadWithOverloadedPastTheQueueCapacityAndAnswersEveryRequest) {
   ServerConfig config;
   config.codel_target = 0;  // no queue-delay shedding: this test is about something else

@@ -42,5 +42,7 @@ Command AddSimulateCommand(CLI::App& root);
 Command AddExportCommand(CLI::App& root);
 Command AddCampaignCommand(CLI::App& root);
 Command AddSegmentCommand(CLI::App& root);
+Command AddVersionsCommand(CLI::App& root);
+Command AddRollbackCommand(CLI::App& root);
 
 }  // namespace qm::tools
