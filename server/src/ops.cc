@@ -157,6 +157,7 @@ Status Server::Impl::Recommend(const Fields& f, MapWriter* reply) {
     return resp.status;
   }
   EncodeRecommend(resp, r.debug, reply);
+  if (http) CountServed(resp);  // for /metrics
   return Status::Ok();
 }
 

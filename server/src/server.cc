@@ -85,11 +85,29 @@ Status Server::Impl::Init() {
     router->set(zmq::sockopt::rcvhwm, 100000);
     router->bind(config.bind);
     endpoint = router->get(zmq::sockopt::last_endpoint);
+    if (!config.http_bind.empty()) {
+      http_inproc = replies_endpoint + "-http";
+      router->bind(http_inproc);
+    }
     replies->set(zmq::sockopt::linger, 0);
     replies->set(zmq::sockopt::rcvhwm, 0);
     replies->bind(replies_endpoint);
   } catch (const zmq::error_t& e) {
     return Status::Unavailable("cannot bind '" + config.bind + "': " + e.what());
+  }
+  if (!config.http_bind.empty()) {
+    HttpHooks hooks;
+    hooks.metrics = [this] { return Metrics(); };
+    hooks.ready = [this] { return Ready(); };
+    hooks.live = [this] { return !stop_front.load(); };
+    hooks.ctx = &ctx;
+    hooks.router = http_inproc;
+    hooks.max_body = static_cast<size_t>(config.max_frame_bytes);
+    hooks.threads = config.http_threads;
+    hooks.timeout_ms = static_cast<int>(std::min<TimeMs>(config.max_deadline + 5 * kMsPerSecond, 600000));
+    Result<std::unique_ptr<HttpFront>> h = HttpFront::Start(config.http_bind, std::move(hooks));
+    QM_RETURN_IF_ERROR(h.status());  // before any thread starts: nothing to stop
+    http = std::move(*h);
   }
   int n = config.workers > 0 ? config.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   front = std::thread([this, r = router.release(), p = replies.release()] {
@@ -513,6 +531,8 @@ Server::~Server() { (void)Stop(); }
 
 std::string Server::endpoint() const { return impl_->endpoint; }
 
+std::string Server::http_endpoint() const { return impl_->http ? impl_->http->endpoint() : ""; }
+
 Status Server::Stop() {
   Impl& im = *impl_;
   if (im.stopped.exchange(true)) return Status::Ok();
@@ -526,6 +546,7 @@ Status Server::Stop() {
   im.work_cv.notify_all();
   im.write_cv.notify_all();
   for (auto& t : im.workers) t.join();  // a worker still in the engine finishes its request first
+  if (im.http) im.http->Stop();         // its requests in flight have their replies (the front forwards them)
   im.stop_front = true;                 // forwards every reply the workers pushed, then closes (linger 2 s)
   if (im.front.joinable()) im.front.join();
   {

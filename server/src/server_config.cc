@@ -47,6 +47,12 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   t.Read("trigger_group", &c->trigger_group);
   if (c->trigger_group.empty()) t.Error("trigger_group", "must not be empty");
   t.Read("trigger_consumer", &c->trigger_consumer);
+  t.Read("http_bind", &c->http_bind);
+  if (!c->http_bind.empty() && c->http_bind.find(':') == std::string::npos) {
+    t.Error("http_bind", "must be host:port (e.g. 127.0.0.1:8080), or empty for none");
+  }
+  t.Read("http_threads", &c->http_threads);
+  if (c->http_threads < 1 || c->http_threads > 256) t.Error("http_threads", "must be in [1, 256]");
 }
 
 }  // namespace qm::server

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 
 #include "codec.h"
 #include "codel.h"
+#include "http.h"
 #include "qianmian/campaign/campaign.h"
 #include "qianmian/campaign/segments.h"
 #include "qianmian/campaign/trigger.h"
@@ -38,8 +40,16 @@ class Histogram {
   void Add(int64_t us) {
     ++b_[Index(us)];
     ++n_;
+    sum_ += us;
   }
   int64_t count() const { return n_; }
+  int64_t sum() const { return sum_; }
+  // Entries whose bucket lies wholly at or below `us` (a Prometheus bucket's count, <= 6.25% low).
+  int64_t CountAtMost(int64_t us) const {
+    int64_t n = 0;
+    for (int i = 0; i < kBuckets && Upper(i) <= us; ++i) n += b_[i];
+    return n;
+  }
   // The upper bound of the bucket holding quantile q (0 when empty).
   int64_t Quantile(double q) const {
     if (n_ == 0) return 0;
@@ -66,6 +76,7 @@ class Histogram {
   }
   std::array<int64_t, kBuckets> b_{};
   int64_t n_ = 0;
+  int64_t sum_ = 0;
 };
 
 struct OpStats {
@@ -145,6 +156,19 @@ struct Server::Impl {
   std::vector<OpStats> ops = std::vector<OpStats>(kNumOps + 1);  // by OpSlot
   ServerCounters counters;
   std::atomic<int64_t> received{0};  // frames the front thread took off the socket
+  // What pages served (recommend): items by recall source ("ann", "popular", "similar_to",
+  // "campaign", "explore", ...) and by experiment arm, and candidates blocked by each rule.
+  std::map<std::string, int64_t> served_by_source, served_by_arm, blocked_by_rule;
+
+  // The HTTP port (http.h): its JSON API reaches the ROUTER at http_inproc.
+  std::unique_ptr<HttpFront> http;
+  std::string http_inproc;
+  // /metrics: the Prometheus text exposition of the counters above and `stats`'.
+  std::string Metrics();
+  // /readyz: a version is loaded, the store answers and the server is not draining.
+  std::pair<bool, std::string> Ready();
+  // Counts a served page for /metrics.
+  void CountServed(const serving::Response& resp);
 
   // server.cc: the threads.
   Status Init();

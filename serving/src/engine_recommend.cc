@@ -238,10 +238,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
   dbg.stage_us["rerank"] = Us(t_rank, t_rerank);
   dbg.stage_us["reserve"] = Us(t_rerank, t_reserve);
   if (!req.dry_run) dbg.stage_us["record"] = Us(t_reserve, t_record);
-  if (!req.debug) {
-    dbg.counts.clear();
-    dbg.dropped.clear();
-  }
+  if (!req.debug) dbg.counts.clear();  // `dropped` stays: the server counts blocks by rule (/metrics)
   resp->took_us = Us(t0, Clock::now());
   return Status::Ok();
 }

@@ -990,7 +990,7 @@ TEST_F(ServerTest, ReloadReReadsTheExperimentDefinitionAndKeepsThePreviousOneWhe
 TEST(ServerConfigTest, ReadsTheServerSectionAndNamesBadKeys) {
   auto f = ConfigFile::Parse(
       "[server]\nbind = \"tcp://0.0.0.0:6000\"\nworkers = 3\nqueue_capacity = 10\nwatch_interval = \"5s\"\n"
-      "default_deadline = \"50ms\"\n");
+      "default_deadline = \"50ms\"\nhttp_bind = \"127.0.0.1:8080\"\n");
   ASSERT_TRUE(f.ok());
   ServerConfig c;
   ReadServerConfig(f->Root().Table("server"), &c);
@@ -1000,7 +1000,8 @@ TEST(ServerConfigTest, ReadsTheServerSectionAndNamesBadKeys) {
   EXPECT_EQ(c.queue_capacity, 10);
   EXPECT_EQ(c.watch_interval, 5000);
   EXPECT_EQ(c.default_deadline, 50);
-  auto g = ConfigFile::Parse("[server]\nworkers = -1\nqueue_capacity = 0\nbogus = 1\n");
+  EXPECT_EQ(c.http_bind, "127.0.0.1:8080");
+  auto g = ConfigFile::Parse("[server]\nworkers = -1\nqueue_capacity = 0\nbogus = 1\nhttp_bind = \"8080\"\n");
   ASSERT_TRUE(g.ok());
   ServerConfig d;
   ReadServerConfig(g->Root().Table("server"), &d);
@@ -1008,6 +1009,7 @@ TEST(ServerConfigTest, ReadsTheServerSectionAndNamesBadKeys) {
   EXPECT_NE(msg.find("'server.workers'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'server.queue_capacity'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("unknown key 'server.bogus'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'server.http_bind': must be host:port"), std::string::npos) << msg;
 }
 
 TEST_F(ServerTest, RefusesAnAddressItCannotBind) {

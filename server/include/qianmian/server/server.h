@@ -52,6 +52,8 @@ class Server {
 
   // The bound address, with a tcp wildcard port resolved (e.g. "tcp://127.0.0.1:41234").
   std::string endpoint() const;
+  // The HTTP port's address ("http://127.0.0.1:8080", the port resolved); "" without one.
+  std::string http_endpoint() const;
 
   // Drains: new requests get `unavailable`; requests already queued or running finish and
   // their replies are sent (waiting at most drain_timeout); then every thread stops.

@@ -63,6 +63,10 @@ struct ServerConfig {
   std::string trigger_group = "qianmian";
   std::string trigger_consumer;
   policy::StoreConfig trigger_redis;  // the Redis of the outbox and the stream: [store]'s (not a key)
+  // The HTTP port (issue 19): "host:port" (port 0 = any free one) for GET /livez, /readyz,
+  // /metrics and the JSON API POST /v1/<op>; "" = none.
+  std::string http_bind;
+  int http_threads = 8;  // HTTP worker threads (each JSON API request waits for its reply in one)
 };
 
 // Reads [server] into `c`; errors name the key (e.g. "'server.workers': must be in [0, 256]").

@@ -73,7 +73,8 @@ struct ResponseItem {
                                      // "experiment:<layer>=<arm>" / "experiment:holdout"
 };
 
-// Why the list is what it is. Always filled with stage times; counts only with Request::debug.
+// Why the list is what it is. Always filled with stage times, dropped and arms; counts only with
+// Request::debug.
 struct Debug {
   std::map<std::string, int64_t> counts;    // "recall.ann_products", "recall.merged", "filter.passed",
                                             // "rank.scored", "served", ...

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Black-box test of the server's HTTP port (issue 19): /livez and /readyz; /metrics parsed by
+# Prometheus's own text parser (python3-prometheus-client), its counters agreeing with the
+# requests made and with `stats`; the JSON API (POST /v1/<op>) answering as the ZeroMQ wire does
+# (the same page, the same error codes as HTTP statuses); a body over max_frame_bytes, a body that
+# is not JSON, an unknown path; /readyz 503 while the server drains.
+# Usage: http_test.sh QIANMIAN_BINARY   (exit 77 = skipped: python3-prometheus-client is missing)
+set -u
+QM=${1:?usage: http_test.sh QIANMIAN}
+PY=/usr/bin/python3
+$PY -c "import prometheus_client" 2>/dev/null || { echo "python3-prometheus-client is not installed: skipped"; exit 77; }
+source "$(dirname "$0")/lib.sh"
+SERVER_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
+quick_bank 300 20 60 10 3
+PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HTTP="http://127.0.0.1:$PORT"
+printf '[server]\nhttp_bind = "127.0.0.1:%s"\nworkers = 1\ncodel_target = 0\napp_home_deadline = 0\n' "$PORT" >"$W/http.toml"
+$QM serve --config "$W/http.toml" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/s.sock" >"$W/serve.log" 2>&1 &
+SERVER_PID=$!
+wait_ready "$QM" "ipc://$W/s.sock" "$SERVER_PID" || { bad "serve: $(tail -3 "$W/serve.log")"; exit 1; }
+C=$(sed -n 2p "$W/bank/customers.csv" | cut -d, -f1)
+
+# get|post PATH [BODY] -> "STATUS BODY" (Python's urllib: no curl needed).
+http() {
+  $PY - "$HTTP$2" "${3-}" "$1" <<'PY'
+import sys, urllib.request, urllib.error
+url, body, method = sys.argv[1], sys.argv[2], sys.argv[3]
+data = open(body[1:], "rb").read() if body.startswith("@") else body.encode("utf-8", "surrogateescape")
+req = urllib.request.Request(url, data=data if method == "post" else None, method=method.upper())
+try:
+    with urllib.request.urlopen(req, timeout=30) as r:
+        print(r.status, r.read().decode().strip())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode().strip())
+PY
+}
+out=$(http get /livez) && [ "$out" = "200 ok" ] && ok "/livez: 200" || bad "/livez: $out"
+out=$(http get /readyz) && [ "$out" = "200 ready" ] && ok "/readyz: 200 (a version loaded, the store up)" || bad "/readyz: $out"
+
+# The JSON API answers as the ZeroMQ wire does.
+page='{"customer_id":"'$C'","channel":"app_home","count":4,"now_ms":1790000000000,"id":"h1"}'
+zmq=$($QM client --connect "ipc://$W/s.sock" score '{"customer_id":"'$C'","channel":"app_home","item_ids":["x"]}' 2>&1)
+out=$(http post /v1/recommend "$page")
+printf '%s' "$out" | grep -q '^200 {"id":"h1",.*"items":\[{"item_id"' && ok "POST /v1/recommend: 200 with the page and the id" ||
+  bad "recommend over HTTP: $out"
+# The same engine: the page's items scored over HTTP and over ZeroMQ (read-only, so comparable).
+ids=$(printf '%s' "${out#200 }" | $PY -c 'import json, sys; print(json.dumps([i["item_id"] for i in json.load(sys.stdin)["items"]]))')
+req='{"customer_id":"'$C'","channel":"app_home","item_ids":'$ids',"now_ms":1790000000000}'
+s_http=$(http post /v1/score "$req" | sed 's/^200 //' | $PY -c 'import json, sys; print(json.load(sys.stdin)["scores"])')
+s_zmq=$($QM client --connect "ipc://$W/s.sock" score "$req" | $PY -c 'import json, sys; print(json.load(sys.stdin)["scores"])')
+[ -n "$s_http" ] && [ "$s_http" = "$s_zmq" ] && ok "POST /v1/score gives the ZeroMQ wire's scores" || bad "http $s_http, zmq $s_zmq"
+check_error() {  # check_error WHAT PATH BODY STATUS CODE [NEEDLE]
+  local out
+  out=$(http post "$2" "$3")
+  if printf '%s' "$out" | grep -q "^$4 .*\"code\":\"$5\"" && printf '%s' "$out" | grep -qF "${6:-$5}"; then
+    ok "$1: $4 $5"
+  else
+    bad "$1: $out"
+  fi
+}
+check_error "a bad field" /v1/recommend '{"customer_id":"'$C'","channel":"app_hom","count":3}' 400 bad_request "'channel'"
+check_error "a missing field" /v1/recommend '{"channel":"app_home","count":3}' 400 bad_request "customer_id"
+check_error "an unknown op" /v1/nosuch '{}' 404 unknown_op
+check_error "an unknown customer's profile" /v1/profile '{"customer_id":"NOBODY"}' 404 not_found
+check_error "a body that is not JSON" /v1/recommend '{"customer_id":' 400 bad_request "not JSON"
+check_error "text that is not UTF-8" /v1/recommend $'{"customer_id":"\xc3(","channel":"app_home","count":3}' 400 bad_request
+check_error "an op in the body that is not the path's" /v1/recommend '{"op":"reload"}' 400 bad_request "'op'"
+$PY -c 'print("{\"pad\":\"" + "x" * 1100000 + "\"}")' >"$W/big.json"
+check_error "a body over max_frame_bytes" /v1/health "@$W/big.json" 413 bad_request "max_frame_bytes"
+out=$(http get /nowhere) && printf '%s' "$out" | grep -q '^404 .*"code":"not_found"' && ok "an unknown path: 404" || bad "unknown path: $out"
+out=$(http post /v1/feedback '{"events":[{"ts_ms":1790000000000,"customer_id":"'$C'","item_id":"x","type":"click","channel":"app_home"}]}')
+printf '%s' "$out" | grep -q '^200 .*"rejected":\[{' && ok "feedback over HTTP: 200, the bad event rejected on its own" || bad "feedback: $out"
+
+# /metrics, parsed by Prometheus's parser, agrees with the requests made and with `stats`.
+for _ in 1 2 3; do http post /v1/recommend "$page" >/dev/null; done
+http get /metrics | sed '1s/^200 //' >"$W/metrics.txt"
+$QM client --connect "ipc://$W/s.sock" stats >"$W/stats.json"
+out=$($PY - "$W/metrics.txt" "$W/stats.json" <<'PY'
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+stats = json.load(open(sys.argv[2]))
+def samples(name, **labels):
+    return [s for s in fams[name].samples if all(s.labels.get(k) == v for k, v in labels.items())]
+need = ["qianmian_http_refused", "qianmian_requests", "qianmian_request_duration_seconds", "qianmian_queue_depth", "qianmian_shed",
+        "qianmian_reloads", "qianmian_store_up", "qianmian_ready", "qianmian_served_items",
+        "qianmian_policy_blocked", "qianmian_build_info"]
+missing = [n for n in need if n not in fams]
+assert not missing, missing
+ok_recs = samples("qianmian_requests", op="recommend", code="ok")[0].value
+bad_recs = samples("qianmian_requests", op="recommend", code="bad_request")[0].value
+assert ok_recs == 4 and bad_recs == 2, (ok_recs, bad_recs)  # 1 + 3 pages, 2 bad fields
+refused = {s.labels["reason"]: s.value for s in fams["qianmian_http_refused"].samples}
+assert refused["not_json"] == 2 and refused["too_large"] == 1 and refused["op_mismatch"] == 1, refused
+assert stats["ops"]["recommend"]["count"] == ok_recs + bad_recs, stats["ops"]["recommend"]
+count = samples("qianmian_request_duration_seconds", op="recommend")
+total = [s for s in count if s.name.endswith("_count")][0].value
+inf = [s for s in count if s.name.endswith("_bucket") and s.labels["le"] == "+Inf"][0].value
+assert total == inf == ok_recs + bad_recs, (total, inf)
+buckets = [s.value for s in count if s.name.endswith("_bucket")]
+assert buckets == sorted(buckets), "cumulative buckets"
+served = sum(s.value for s in fams["qianmian_served_items"].samples)
+assert served == 4 * 4, served
+assert samples("qianmian_ready")[0].value == 1 and samples("qianmian_store_up")[0].value == 1
+blocked = {s.labels["rule"]: s.value for s in fams["qianmian_policy_blocked"].samples}
+assert sum(blocked.values()) > 0, blocked  # four pages for one customer: the items shown today are capped
+print(int(ok_recs), int(bad_recs), int(served), len(fams))
+PY
+) && ok "/metrics parses ($(echo "$out" | cut -d' ' -f4) families): $(echo "$out" | cut -d' ' -f1) ok and $(echo "$out" | cut -d' ' -f2) bad recommends, as stats says; $(echo "$out" | cut -d' ' -f3) items by source" ||
+  bad "metrics: $out"
+
+# While the server drains, /readyz says so (503).
+$PY - "$HTTP" "$page" "$SERVER_PID" <<'PY' >"$W/drain.txt"
+import os, signal, sys, threading, time, urllib.request, urllib.error
+base, page, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def post():
+    try:
+        urllib.request.urlopen(urllib.request.Request(base + "/v1/recommend", data=page.encode()), timeout=30).read()
+    except Exception:
+        pass
+def reload():
+    try:
+        urllib.request.urlopen(urllib.request.Request(base + "/v1/reload", data=b"{}"), timeout=30).read()
+    except Exception:
+        pass
+# One worker and a reload (the write lane: it loads the version again): something to drain.
+threads = [threading.Thread(target=reload)] + [threading.Thread(target=post) for _ in range(40)]
+for t in threads:
+    t.start()
+time.sleep(0.02)
+os.kill(pid, signal.SIGTERM)
+seen = set()
+for _ in range(4000):
+    try:
+        with urllib.request.urlopen(base + "/readyz", timeout=5) as r:
+            seen.add((r.status, r.read().decode().strip()))
+    except urllib.error.HTTPError as e:
+        seen.add((e.code, e.read().decode().strip()))
+        if e.code == 503:
+            break
+    except Exception:
+        break
+print(sorted(seen))
+PY
+wait "$SERVER_PID"
+rc=$?
+SERVER_PID=
+grep -q "(503, 'not ready: draining')" "$W/drain.txt" && ok "/readyz: 503 while draining" || bad "readyz during drain: $(cat "$W/drain.txt")"
+[ "$rc" = 0 ] && ok "SIGTERM: serve exits 0 with the HTTP port open" || bad "serve exit $rc: $(tail -3 "$W/serve.log")"
+finish "http_test"
