@@ -40,8 +40,8 @@ std::string VersionLine(const std::string& root, const std::string& version, con
 Command AddVersionsCommand(CLI::App& root) {
   auto opts = std::make_shared<CommonOptions>();
   Command cmd;
-  cmd.app = root.add_subcommand(
-      "versions", "The versions under the artifact root, oldest first; * marks the one CURRENT names");
+  cmd.app = root.add_subcommand("versions",
+                                "The versions under the artifact root, oldest first; * marks the one CURRENT names");
   cmd.app->add_option("--config", opts->config, "configuration file (TOML)");
   cmd.app->add_option("--artifacts", opts->artifacts, "artifact root (overrides [artifacts] root)");
   cmd.run = [opts]() -> Status {
