@@ -71,7 +71,11 @@ Status RedisClient::Reconnect() {
   }
   redisSetTimeout(ctx_, Tv(config_.redis_timeout));
   if (!config_.redis_password.empty()) {
-    auto* r = static_cast<redisReply*>(redisCommand(ctx_, "AUTH %s", config_.redis_password.c_str()));
+    const std::string& pw = config_.redis_password;
+    const std::string& user = config_.redis_user;
+    auto* r = static_cast<redisReply*>(
+        user.empty() ? redisCommand(ctx_, "AUTH %b", pw.data(), pw.size())
+                     : redisCommand(ctx_, "AUTH %b %b", user.data(), user.size(), pw.data(), pw.size()));
     const bool ok = r && r->type != REDIS_REPLY_ERROR;
     if (r) freeReplyObject(r);
     if (!ok) return Status::Unavailable(where + ": AUTH refused");

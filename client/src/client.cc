@@ -156,6 +156,17 @@ struct Client::Impl {
       s->set(zmq::sockopt::rcvhwm, 100000);
       s->set(zmq::sockopt::reconnect_ivl, 50);
       s->set(zmq::sockopt::reconnect_ivl_max, 1000);
+      if (!options.curve_server_key.empty()) {
+        for (const std::string* k : {&options.curve_server_key, &options.curve_public_key, &options.curve_secret_key}) {
+          if (k->size() != 40) {
+            return Status::InvalidArgument(
+                "CURVE: the server's public key and this client's key pair must be Z85 keys");
+          }
+        }
+        s->set(zmq::sockopt::curve_serverkey, options.curve_server_key);
+        s->set(zmq::sockopt::curve_publickey, options.curve_public_key);
+        s->set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
+      }
       const std::vector<std::string> endpoints = Endpoints(options.endpoint);
       if (endpoints.size() > 1) {  // replicas: only to live connections, a dead one dropped
         s->set(zmq::sockopt::immediate, 1);
@@ -337,6 +348,15 @@ Result<bool> Client::Receive(std::chrono::microseconds timeout, uint64_t* tag, R
   if (!got) return false;
   QM_RETURN_IF_ERROR(DecodeRecommend(body, reply));
   return true;
+}
+
+Result<CurveKeyPair> GenerateCurveKeys() {
+  char pub[41] = {}, sec[41] = {};
+  if (zmq_curve_keypair(pub, sec) != 0) {
+    return Status::Unavailable(std::string("CURVE keys: ") + zmq_strerror(zmq_errno()) +
+                               " (libzmq built without CURVE?)");
+  }
+  return CurveKeyPair{pub, sec};
 }
 
 }  // namespace qm::client

@@ -190,6 +190,8 @@ void ReadStoreConfig(ConfigTable t, StoreConfig* c) {
   t.Read("redis_host", &c->redis_host);
   t.Read("redis_port", &c->redis_port);
   t.ReadSecret("redis_password", &c->redis_password);
+  t.Read("redis_user", &c->redis_user);
+  if (!c->redis_user.empty() && c->redis_password.empty()) t.Error("redis_user", "needs redis_password (or its _file)");
   if (c->redis_port <= 0 || c->redis_port > 65535) t.Error("redis_port", "must be in [1, 65535]");
   t.Read("redis_prefix", &c->redis_prefix);
   t.ReadDuration("redis_timeout", &c->redis_timeout);

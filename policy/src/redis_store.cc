@@ -754,7 +754,10 @@ class RedisStore final : public EventStore {
     redisSetTimeout(c.get(), tv);
     if (!config_.redis_password.empty()) {
       const std::string& pw = config_.redis_password;
-      Reply r(static_cast<redisReply*>(redisCommand(c.get(), "AUTH %b", pw.data(), pw.size())));
+      const std::string& user = config_.redis_user;
+      Reply r(static_cast<redisReply*>(
+          user.empty() ? redisCommand(c.get(), "AUTH %b", pw.data(), pw.size())
+                       : redisCommand(c.get(), "AUTH %b %b", user.data(), user.size(), pw.data(), pw.size())));
       if (!r) return Status::Unavailable("redis " + where + ": " + c->errstr);
       // A refused password is a configuration error: retrying cannot help.
       if (r->type == REDIS_REPLY_ERROR) {

@@ -34,6 +34,7 @@ struct Decoded {
   std::optional<msgpack::object> id;  // string or integer, echoed in the reply
   TimeMs deadline_ms = 0;             // 0 = none given
   std::string peer;                   // the client's address ("tcp://10.0.0.5:51234"), "" when unknown
+  std::string user;                   // the CURVE client's name (its ZAP User-Id); "" without CURVE
 };
 
 // Decodes one request frame. InvalidArgument (-> bad_request) names what is wrong; `out->id`

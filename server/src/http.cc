@@ -75,8 +75,9 @@ struct HttpFront::Impl {
       body = json::parse(req.body, nullptr, false);
       if (body.is_discarded() || !body.is_object()) {
         ++not_json;
-        return Reply(res, 400, Error("bad_request", body.is_discarded() ? "the body is not JSON (UTF-8)"
-                                                                         : "the body must be a JSON object"));
+        return Reply(res, 400,
+                     Error("bad_request",
+                           body.is_discarded() ? "the body is not JSON (UTF-8)" : "the body must be a JSON object"));
       }
     }
     if (body.contains("op") && body["op"] != op) {
@@ -166,9 +167,8 @@ Result<std::unique_ptr<HttpFront>> HttpFront::Start(const std::string& address, 
     }
     res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
   });
-  h.Post(R"(/v1/([a-z][a-z._]{0,63}))", [im](const httplib::Request& req, httplib::Response& res) {
-    im->Call(req.matches[1], req, res);
-  });
+  h.Post(R"(/v1/([a-z][a-z._]{0,63}))",
+         [im](const httplib::Request& req, httplib::Response& res) { im->Call(req.matches[1], req, res); });
   h.set_error_handler([im](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 413) {
@@ -177,8 +177,9 @@ Result<std::unique_ptr<HttpFront>> HttpFront::Start(const std::string& address, 
     }
     if (res.status == 404) {
       ++im->no_path;
-      return Impl::Reply(res, 404, Impl::Error("not_found", "no such path: " + req.method + " " + req.path +
-                                                                 " (GET /livez, /readyz, /metrics; POST /v1/<op>)"));
+      return Impl::Reply(res, 404,
+                         Impl::Error("not_found", "no such path: " + req.method + " " + req.path +
+                                                      " (GET /livez, /readyz, /metrics; POST /v1/<op>)"));
     }
   });
   im->port = port == 0 ? h.bind_to_any_port(im->host) : (h.bind_to_port(im->host, port) ? port : -1);

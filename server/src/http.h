@@ -15,14 +15,14 @@
 namespace qm::server {
 
 struct HttpHooks {
-  std::function<std::string()> metrics;                  // the Prometheus text of /metrics
-  std::function<std::pair<bool, std::string>()> ready;   // (ready, why not) for /readyz
-  std::function<bool()> live;                            // false once the server stops
-  zmq::context_t* ctx = nullptr;                         // of the ROUTER
-  std::string router;                                    // the ROUTER's inproc endpoint
-  size_t max_body = 1 << 20;                             // [server] max_frame_bytes
-  int threads = 8;                                       // HTTP worker threads
-  int timeout_ms = 30000;                                // a JSON API request's wait for its reply
+  std::function<std::string()> metrics;                 // the Prometheus text of /metrics
+  std::function<std::pair<bool, std::string>()> ready;  // (ready, why not) for /readyz
+  std::function<bool()> live;                           // false once the server stops
+  zmq::context_t* ctx = nullptr;                        // of the ROUTER
+  std::string router;                                   // the ROUTER's inproc endpoint
+  size_t max_body = 1 << 20;                            // [server] max_frame_bytes
+  int threads = 8;                                      // HTTP worker threads
+  int timeout_ms = 30000;                               // a JSON API request's wait for its reply
 };
 
 class HttpFront {

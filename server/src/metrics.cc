@@ -45,7 +45,7 @@ class Text {
 
 // Request latency buckets, seconds.
 constexpr double kBounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                              0.05,   0.1,     0.25,   0.5,   1,     2.5,   5,     10};
+                              0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 
 // The recall source of a served item: its "recall:<source>[:<item>]" reason, or "explore".
 std::string SourceOf(const serving::ResponseItem& it) {
@@ -53,8 +53,8 @@ std::string SourceOf(const serving::ResponseItem& it) {
     if (r == "explore") return "explore";
   }
   for (const std::string& r : it.reasons) {
-    if (r.rfind("recall:", 0) == 0) return r.substr(7, r.find(':', 7) == std::string::npos ? std::string::npos
-                                                                                            : r.find(':', 7) - 7);
+    if (r.rfind("recall:", 0) == 0)
+      return r.substr(7, r.find(':', 7) == std::string::npos ? std::string::npos : r.find(':', 7) - 7);
   }
   return "other";
 }
@@ -148,6 +148,10 @@ std::string Server::Impl::Metrics() {
   t.Family("qianmian_compactions_total", "counter", "Event-store compactions, by result.");
   t.Sample("qianmian_compactions_total", "result=\"ok\"", static_cast<double>(counters.compactions));
   t.Sample("qianmian_compactions_total", "result=\"failed\"", static_cast<double>(counters.compaction_failures));
+  if (config.curve) {
+    t.Family("qianmian_curve_refused_total", "counter", "CURVE handshakes refused: keys not in curve_clients.");
+    t.Sample("qianmian_curve_refused_total", "", static_cast<double>(curve_refused.load()));
+  }
   t.Family("qianmian_served_items_total", "counter", "Items served on pages (recommend), by recall source.");
   for (const auto& [source, n] : served_by_source) {
     t.Sample("qianmian_served_items_total", "source=\"" + Label(source) + "\"", static_cast<double>(n));

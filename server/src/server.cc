@@ -83,6 +83,7 @@ Status Server::Impl::Init() {
     router->set(zmq::sockopt::maxmsgsize, TransportCut(config.max_frame_bytes));
     router->set(zmq::sockopt::sndhwm, 100000);
     router->set(zmq::sockopt::rcvhwm, 100000);
+    if (config.curve) QM_RETURN_IF_ERROR(InitCurve(router.get()));
     router->bind(config.bind);
     endpoint = router->get(zmq::sockopt::last_endpoint);
     if (!config.http_bind.empty()) {
@@ -169,6 +170,12 @@ bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer
       if (const char* peer = job.body.gets("Peer-Address")) job.req.peer = peer;
     } catch (const zmq::error_t&) {
     }
+    if (config.curve) {
+      try {
+        if (const char* user = job.body.gets("User-Id")) job.req.user = user;
+      } catch (const zmq::error_t&) {
+      }
+    }
   }
   frames->clear();
   auto answer = [&](const char* code, const std::string& message, size_t slot) {
@@ -181,6 +188,7 @@ bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer
   const size_t slot = OpSlot(job.op);
   if (!st.ok()) return answer("bad_request", st.message(), slot);
   if (!job.op) return answer("unknown_op", "unknown op '" + job.req.op + "'", slot);
+  if (std::string why; !MayCall(job, &why)) return answer("forbidden", why, slot);
   if (job.op->front) {
     const char* code = nullptr;
     Handle(job, out, &code);
@@ -558,6 +566,8 @@ Status Server::Stop() {
   if (im.maintain.joinable()) im.maintain.join();    // a compaction in progress finishes first
   if (im.scheduler.joinable()) im.scheduler.join();  // an occurrence in progress finishes first
   if (im.stream.joinable()) im.stream.join();        // the batch in progress is decided and acknowledged
+  im.stop_zap = true;
+  if (im.zap.joinable()) im.zap.join();
   im.ctx.close();
   spdlog::info("server: stopped ({})", drained ? "drained" : "drain timed out");
   return drained ? Status::Ok() : Status::DeadlineExceeded("drain timed out; queued requests were answered late");

@@ -51,6 +51,12 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   if (!c->http_bind.empty() && c->http_bind.find(':') == std::string::npos) {
     t.Error("http_bind", "must be host:port (e.g. 127.0.0.1:8080), or empty for none");
   }
+  t.Read("curve", &c->curve);
+  t.Read("curve_key", &c->curve_key);
+  t.Read("curve_clients", &c->curve_clients);
+  if (c->curve && (c->curve_key.empty() || c->curve_clients.empty())) {
+    t.Error("curve", "needs curve_key (the server's key pair file) and curve_clients (who may connect)");
+  }
   t.Read("http_threads", &c->http_threads);
   if (c->http_threads < 1 || c->http_threads > 256) t.Error("http_threads", "must be in [1, 256]");
 }

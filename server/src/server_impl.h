@@ -160,6 +160,19 @@ struct Server::Impl {
   // "campaign", "explore", ...) and by experiment arm, and candidates blocked by each rule.
   std::map<std::string, int64_t> served_by_source, served_by_arm, blocked_by_rule;
 
+  // CURVE (config.curve): each client's ops by the name its key maps to ("*" = all), by key
+  // (32 raw bytes) the name, and the ZAP handler that lets in only those keys.
+  std::map<std::string, std::vector<std::string>> client_ops;
+  std::map<std::string, std::string> client_of_key;
+  std::thread zap;
+  std::atomic<bool> stop_zap{false};
+  std::atomic<int64_t> curve_refused{0};  // handshakes the ZAP handler refused (/metrics)
+  Status InitCurve(zmq::socket_t* router);
+  void ZapLoop(zmq::socket_t* zap);
+  // Whether the request's client may call its op (always without CURVE, and for the HTTP port's
+  // JSON API); else the reason.
+  bool MayCall(const Job& job, std::string* why) const;
+
   // The HTTP port (http.h): its JSON API reaches the ROUTER at http_inproc.
   std::unique_ptr<HttpFront> http;
   std::string http_inproc;

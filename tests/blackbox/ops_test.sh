@@ -130,6 +130,7 @@ expect_rc 75 "push with the Redis store down: retry later" env QIANMIAN_STORE_BA
   QIANMIAN_STORE_REDIS_TIMEOUT=300ms $QM push --data "$W/bank" --artifacts "$W/art" --run-id r2 --audience all --out "$W/r2.csv"
 if command -v redis-server >/dev/null; then
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --requirepass 'pw with spaces' --dir "$W" \
+    --user qm on '>qm secret' '~*' '&*' '+@all' \
     >"$W/redis.log" 2>&1 &
   REDIS_PID=$!
   for _ in $(seq 1 40); do
@@ -144,6 +145,13 @@ if command -v redis-server >/dev/null; then
     QIANMIAN_STORE_REDIS_PASSWORD=wrong $QM push --data "$W/bank" --artifacts "$W/art" --run-id r4 --audience all \
     --out "$W/r4.csv"
   grep -q "AUTH with store.redis_password refused" "$W/rc.err" || bad "message: $(cat "$W/rc.err")"
+  printf 'qm secret\n' >"$W/qm_password"
+  expect_rc 0 "push as the Redis ACL user of QIANMIAN_STORE_REDIS_USER" env QIANMIAN_STORE_BACKEND=redis \
+    QIANMIAN_STORE_REDIS_PORT=$port QIANMIAN_STORE_REDIS_USER=qm QIANMIAN_STORE_REDIS_PASSWORD_FILE="$W/qm_password" \
+    $QM push --data "$W/bank" --artifacts "$W/art" --run-id r5 --audience all --out "$W/r5.csv"
+  expect_rc 2 "an ACL user with another's password is bad input" env QIANMIAN_STORE_BACKEND=redis \
+    QIANMIAN_STORE_REDIS_PORT=$port QIANMIAN_STORE_REDIS_USER=qm QIANMIAN_STORE_REDIS_PASSWORD_FILE="$W/redis_password" \
+    $QM push --data "$W/bank" --artifacts "$W/art" --run-id r6 --audience all --out "$W/r6.csv"
 else
   echo "skip - redis-server is not installed: the password checks"
 fi

@@ -141,6 +141,41 @@ err=$($QM client --connect "$ADDR" reload 2>&1 >/dev/null)
 stop_server
 [ "$STOP_RC" = 0 ] && ok "third SIGTERM: exit 0" || bad "third SIGTERM: exit $STOP_RC"
 
+# CURVE: keys from `qianmian keygen`; only the listed client keys are answered, each within its ops;
+# a plaintext client and an unknown key get nothing; no secret key in the log.
+K="$W/keys"
+mkdir -p "$K"
+for n in server app ops stranger; do $QM keygen --out "$K/$n" >/dev/null || bad "keygen $n"; done
+expect_fail "keygen never overwrites a key" "never overwritten" $QM keygen --out "$K/app"
+[ "$(stat -c %a "$K/app.key")" = 600 ] && ok "keygen: the .key file is private (0600)" || bad "mode $(stat -c %a "$K/app.key")"
+pub() { sed -n 's/^public_key = "\(.*\)"$/\1/p' "$K/$1.pub"; }
+printf '[[clients]]\nname = "app-backend"\npublic_key = "%s"\nops = ["recommend", "feedback", "health"]\n' "$(pub app)" >"$K/clients.toml"
+printf '[[clients]]\nname = "ops"\npublic_key = "%s"\nops = ["*"]\n' "$(pub ops)" >>"$K/clients.toml"
+printf '[server]\ncurve = true\ncurve_key = "%s"\ncurve_clients = "%s"\n' "$K/server.key" "$K/clients.toml" >"$W/curve.toml"
+$QM serve --config "$W/curve.toml" --data "$W/bank" --artifacts "$W/art" --bind "$ADDR" >"$W/curve.log" 2>&1 &
+SERVER_PID=$!
+as() { local who=$1; shift; $QM client --connect "$ADDR" --curve-key "$K/$who.key" --server-key "$K/server.pub" "$@"; }
+for _ in $(seq 1 240); do as ops --timeout 500 health >/dev/null 2>&1 && break; sleep 0.25; done
+out=$(as app recommend "{\"customer_id\":\"$C\",\"channel\":\"app_home\",\"count\":2}" 2>&1)
+printf '%s' "$out" | grep -q '"ok":true' && ok "CURVE: the app back end's key pages" || bad "app recommend: $out"
+out=$(as app items.retire '{"item_ids":["x"]}' 2>&1)
+printf '%s' "$out" | grep -q "forbidden.*'app-backend' may not call 'items.retire'" && ok "CURVE: an op not in the key's list is forbidden" ||
+  bad "app items.retire: $out"
+out=$($QM client --connect "$ADDR" --timeout 1500 feedback "{\"events\":[{\"ts_ms\":1,\"customer_id\":\"$C\",\"item_id\":\"x\",\"type\":\"click\",\"channel\":\"app_home\",\"request_id\":\"plain-1\"}]}" 2>&1)
+printf '%s' "$out" | grep -q "no reply" && ok "CURVE: a plaintext client gets no reply" || bad "plaintext: $out"
+out=$(as stranger --timeout 1500 health 2>&1)
+printf '%s' "$out" | grep -q "no reply" && ok "CURVE: an unlisted key gets no reply" || bad "stranger: $out"
+out=$(as ops history "{\"customer_id\":\"$C\"}" 2>&1)
+printf '%s' "$out" | grep -q '"ok":true' && ! printf '%s' "$out" | grep -q plain-1 &&
+  ok "CURVE: the ops key reads history; the plaintext feedback was not applied" || bad "ops history: $out"
+stop_server
+leaked=0
+for n in server app ops stranger; do
+  grep -qF "$(sed -n 's/^secret_key = "\(.*\)"$/\1/p' "$K/$n.key")" "$W/curve.log" && leaked=1
+done
+[ "$leaked" = 0 ] && grep -q "refused a connection" "$W/curve.log" && ok "CURVE: refusals logged, no secret key in the log" ||
+  bad "log: leaked=$leaked $(grep -c refused "$W/curve.log")"
+
 # A bad [server] value is named.
 printf '[server]\nworkers = -3\n' >"$W/bad.toml"
 err=$($QM serve --config "$W/bad.toml" --data "$W/bank" --artifacts "$W/art" 2>&1 >/dev/null)

@@ -16,6 +16,7 @@
 
 #include "qianmian/artifacts/manifest.h"
 #include "qianmian/client/client.h"
+#include "qianmian/core/curve_keys.h"
 #include "qianmian/core/dataset.h"
 #include "qianmian/core/utf8.h"
 #include "qianmian/core/version.h"
@@ -673,6 +674,85 @@ TEST_F(ServerTest, AManualReloadStaysUntilCurrentChanges) {
   EXPECT_EQ(wait_for(f.v2), f.v2) << "CURRENT changed to v2";
   ASSERT_TRUE(artifacts::SetCurrent(art, f.v1).ok());
   EXPECT_EQ(wait_for(f.v1), f.v1) << "CURRENT rolled back to v1";
+}
+
+TEST_F(ServerTest, CurveAdmitsOnlyListedClientKeysEachToItsOps) {
+  // Keys as `qianmian keygen` writes them; the app back end may page and feed back, ops all.
+  auto make = [&](const std::string& name) {
+    auto k = client::GenerateCurveKeys();
+    QM_CHECK(k.ok());
+    QM_CHECK(WriteCurveKeyFiles(CurveKeys{k->public_key, k->secret_key}, scratch_ + "/" + name).ok());
+    return *k;
+  };
+  const client::CurveKeyPair server_keys = make("server"), app = make("app"), ops = make("ops"),
+                             stranger = make("stranger");
+  {
+    std::ofstream f(scratch_ + "/clients.toml");
+    f << "[[clients]]\nname = \"app-backend\"\npublic_key = \"" << app.public_key
+      << "\"\nops = [\"recommend\", \"feedback\", \"health\"]\n[[clients]]\nname = \"ops\"\npublic_key = \""
+      << ops.public_key << "\"\nops = [\"*\"]\n";
+  }
+  ServerConfig config;
+  config.curve = true;
+  config.curve_key = scratch_ + "/server.key";
+  config.curve_clients = scratch_ + "/clients.toml";
+  StartServer(config);
+  auto connect = [&](const client::CurveKeyPair* keys, TimeMs timeout) {
+    client::ClientOptions o;
+    o.endpoint = server_->endpoint();
+    o.timeout_ms = timeout;
+    if (keys) {
+      o.curve_server_key = server_keys.public_key;
+      o.curve_public_key = keys->public_key;
+      o.curve_secret_key = keys->secret_key;
+    }
+    auto c = client::Client::Connect(o);
+    QM_CHECK(c.ok());
+    return std::move(c).value();
+  };
+  const std::string customer = Customer(3);
+  auto event = [&](const std::string& request_id) {
+    return json{{"op", "feedback"},
+                {"events",
+                 {{{"ts_ms", kNow},
+                   {"customer_id", customer},
+                   {"item_id", Bank().items[1].id},
+                   {"type", "click"},
+                   {"channel", "app_home"},
+                   {"request_id", request_id}}}}}
+        .dump();
+  };
+  auto app_client = connect(&app, 20000);
+  auto page = app_client->CallJson(
+      json{{"op", "recommend"}, {"customer_id", customer}, {"channel", "app_home"}, {"count", 2}}.dump());
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(json::parse(*page)["ok"], true) << *page;
+  auto fed = app_client->CallJson(event("curve-app"));
+  ASSERT_TRUE(fed.ok());
+  EXPECT_EQ(json::parse(*fed)["accepted"], 1) << *fed;
+  auto reload = app_client->CallJson(json{{"op", "reload"}}.dump());
+  ASSERT_TRUE(reload.ok());
+  EXPECT_EQ(json::parse(*reload)["error"]["code"], "forbidden") << *reload;
+  EXPECT_NE(json::parse(*reload)["error"]["message"].get<std::string>().find("'app-backend' may not call 'reload'"),
+            std::string::npos);
+  // A key not listed, and a plaintext client: never answered, and what they sent never applied.
+  for (const client::CurveKeyPair* keys : {&stranger, static_cast<const client::CurveKeyPair*>(nullptr)}) {
+    auto c = connect(keys, 1500);
+    auto r = c->CallJson(event(keys ? "curve-stranger" : "curve-plain"));
+    EXPECT_FALSE(r.ok()) << (keys ? "a stranger" : "plaintext") << " was answered: " << *r;
+  }
+  auto admin = connect(&ops, 20000);
+  auto history = admin->CallJson(json{{"op", "history"}, {"customer_id", customer}, {"limit", 100}}.dump());
+  ASSERT_TRUE(history.ok());
+  EXPECT_NE(history->find("curve-app"), std::string::npos);
+  EXPECT_EQ(history->find("curve-stranger"), std::string::npos);
+  EXPECT_EQ(history->find("curve-plain"), std::string::npos);
+  auto stats = admin->CallJson(json{{"op", "stats"}}.dump());
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(json::parse(*stats)["ok"], true) << "ops may call everything";
+  for (const client::CurveKeyPair* k : {&server_keys, &app, &ops}) {
+    EXPECT_EQ(stats->find(k->secret_key), std::string::npos) << "a secret key in stats";
+  }
 }
 
 TEST_F(ServerTest, ShedsLoadWithOverloadedPastTheQueueCapacityAndAnswersEveryRequest) {

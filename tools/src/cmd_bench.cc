@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "commands.h"
+#include "curve_flags.h"
 #include "qianmian/client/client.h"
 #include "qianmian/core/csv.h"
 #include "qianmian/core/time.h"
@@ -49,6 +50,7 @@ struct BenchOptions {
   int retries = 0;         // closed loop: send an `overloaded` page again up to this many times
   int feedback_every = 0;  // 0 = no feedback; N = an impression for every Nth page served
   int feedback_connections = 4;
+  CurveFlags curve;
 };
 
 struct Sample {
@@ -117,6 +119,7 @@ Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids,
   client::ClientOptions co;
   co.endpoint = o.connect;
   co.timeout_ms = o.timeout_ms;
+  QM_RETURN_IF_ERROR(ApplyCurve(o.curve, &co));
   co.retries = o.retries;
   QM_ASSIGN_OR_RETURN(auto c, client::Client::Connect(co));
   std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(index));
@@ -197,6 +200,7 @@ Status RunFeedback(const BenchOptions& o, Clock::time_point start, const std::at
   client::ClientOptions co;
   co.endpoint = o.connect;
   co.timeout_ms = o.timeout_ms;
+  QM_RETURN_IF_ERROR(ApplyCurve(o.curve, &co));
   QM_ASSIGN_OR_RETURN(auto c, client::Client::Connect(co));
   std::array<std::string, 3> page;
   for (;;) {
@@ -346,6 +350,7 @@ Command AddBenchCommand(CLI::App& root) {
                               "connections, or open loop at a fixed rate; prints throughput, latency "
                               "percentiles and error counts");
   c.app->add_option("--connect", opts->connect, "server address (default tcp://127.0.0.1:5555)");
+  AddCurveOptions(c.app, &opts->curve);
   c.app->add_option("--rate", opts->rate, "requests per second over all connections; 0 = closed loop (default)");
   c.app->add_option("--duration", opts->duration, "seconds of load (default 10)");
   c.app->add_option("--concurrency", opts->concurrency, "connections (default 4)");

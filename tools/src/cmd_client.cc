@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "curve_flags.h"
 #include "qianmian/client/client.h"
 
 namespace qm::tools {
@@ -16,12 +17,14 @@ struct ClientCmdOptions {
   std::string op;
   std::string json;
   int64_t timeout_ms = 10000;
+  CurveFlags curve;
 };
 
 Status Run(const ClientCmdOptions& o) {
   client::ClientOptions co;
   co.endpoint = o.connect;
   co.timeout_ms = o.timeout_ms;
+  QM_RETURN_IF_ERROR(ApplyCurve(o.curve, &co));
   QM_ASSIGN_OR_RETURN(auto c, client::Client::Connect(co));
   QM_ASSIGN_OR_RETURN(client::JsonReply reply, c->Call(o.op, o.json));
   std::printf("%s\n", reply.json.c_str());
@@ -54,6 +57,7 @@ Command AddClientCommand(CLI::App& root) {
                    "stats or health")
       ->required();
   c.app->add_option("json", opts->json, "the request's other fields as a JSON object (default {})");
+  AddCurveOptions(c.app, &opts->curve);
   c.run = [opts]() -> Status { return Run(*opts); };
   return c;
 }

@@ -44,5 +44,6 @@ Command AddCampaignCommand(CLI::App& root);
 Command AddSegmentCommand(CLI::App& root);
 Command AddVersionsCommand(CLI::App& root);
 Command AddRollbackCommand(CLI::App& root);
+Command AddKeygenCommand(CLI::App& root);
 
 }  // namespace qm::tools

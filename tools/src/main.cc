@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
       qm::tools::AddServeCommand(app),    qm::tools::AddClientCommand(app),   qm::tools::AddBenchCommand(app),
       qm::tools::AddPushCommand(app),     qm::tools::AddReportCommand(app),   qm::tools::AddSimulateCommand(app),
       qm::tools::AddExportCommand(app),   qm::tools::AddCampaignCommand(app), qm::tools::AddSegmentCommand(app),
-      qm::tools::AddVersionsCommand(app), qm::tools::AddRollbackCommand(app),
+      qm::tools::AddVersionsCommand(app), qm::tools::AddRollbackCommand(app), qm::tools::AddKeygenCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -36,7 +36,17 @@ struct ClientOptions {
   int retries = 0;
   TimeMs backoff_ms = 5;
   TimeMs max_backoff_ms = 500;
+  // ZeroMQ CURVE (issue 19): the server's public key and this client's key pair, Z85 text of 40
+  // characters (`qianmian keygen` writes them to files). All empty: plaintext, which a server with
+  // [server] curve = true never answers.
+  std::string curve_server_key, curve_public_key, curve_secret_key;
 };
+
+// A new CURVE key pair (Z85), for `qianmian keygen`.
+struct CurveKeyPair {
+  std::string public_key, secret_key;
+};
+[[nodiscard]] Result<CurveKeyPair> GenerateCurveKeys();
 
 // Whether a reply with error `code` to `op` may be sent again unchanged: `overloaded` always (the
 // server ran nothing: refused at a full queue or shed before running); `unavailable` only for an

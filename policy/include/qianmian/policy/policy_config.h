@@ -132,6 +132,7 @@ struct StoreConfig {
   int redis_port = 6379;
   std::string redis_password;               // AUTH on connect ("" = none); a secret: read it from a file
                                             // with redis_password_file or QIANMIAN_STORE_REDIS_PASSWORD_FILE
+  std::string redis_user;                   // the ACL user of AUTH ("" = Redis's default user)
   std::string redis_prefix = "qm";          // key prefix: <prefix>:{<customer>}:s / :l
   TimeMs redis_timeout = 2 * kMsPerSecond;  // connect and command timeout
   int redis_connections = 8;                // pooled connections per store instance (per node of a cluster)

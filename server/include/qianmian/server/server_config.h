@@ -66,7 +66,13 @@ struct ServerConfig {
   // The HTTP port (issue 19): "host:port" (port 0 = any free one) for GET /livez, /readyz,
   // /metrics and the JSON API POST /v1/<op>; "" = none.
   std::string http_bind;
-  int http_threads = 8;  // HTTP worker threads (each JSON API request waits for its reply in one)
+  int http_threads = 8;
+  // ZeroMQ CURVE (issue 19): with curve = true the ROUTER encrypts and authenticates: only the
+  // clients of curve_clients (a TOML file of [[clients]] name, public_key, ops; core/curve_keys.h)
+  // complete the handshake, each may call only its ops (others: `forbidden`); curve_key is the
+  // server's key pair file (`qianmian keygen`). The HTTP port's JSON API is not covered.
+  bool curve = false;
+  std::string curve_key, curve_clients;  // HTTP worker threads (each JSON API request waits for its reply in one)
 };
 
 // Reads [server] into `c`; errors name the key (e.g. "'server.workers': must be in [0, 256]").
