@@ -34,8 +34,9 @@ Result<CurveKeys> ReadCurveKeyFile(const std::string& path, bool need_secret) {
     return Status::InvalidArgument(path + ": 'public_key' must be a Z85 key of 40 characters (qianmian keygen)");
   }
   if (need_secret && !IsZ85Key(k.secret_key)) {
-    return Status::InvalidArgument(path + ": 'secret_key' must be a Z85 key of 40 characters (a .key file of "
-                                          "qianmian keygen, not its .pub)");
+    return Status::InvalidArgument(path +
+                                   ": 'secret_key' must be a Z85 key of 40 characters (a .key file of "
+                                   "qianmian keygen, not its .pub)");
   }
   return k;
 }
@@ -52,8 +53,8 @@ Status WriteCurveKeyFiles(const CurveKeys& keys, const std::string& base) {
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) return Status::IoError("cannot write '" + secret + "'");
-  return WriteFileAtomically(base + ".pub", {"# qianmian CURVE public key (qianmian keygen)\npublic_key = \"" +
-                                             keys.public_key + "\"\n"});
+  return WriteFileAtomically(
+      base + ".pub", {"# qianmian CURVE public key (qianmian keygen)\npublic_key = \"" + keys.public_key + "\"\n"});
 }
 
 Result<std::vector<CurveClient>> ReadCurveClients(const std::string& path) {
@@ -72,7 +73,8 @@ Result<std::vector<CurveClient>> ReadCurveClients(const std::string& path) {
       return Status::InvalidArgument(where + " (" + c.name + "): 'public_key' must be a Z85 key of 40 characters");
     }
     if (c.ops.empty()) return Status::InvalidArgument(where + " (" + c.name + "): 'ops' lists none (\"*\" = all)");
-    if (!names.insert(c.name).second) return Status::InvalidArgument(where + ": the name '" + c.name + "' is listed twice");
+    if (!names.insert(c.name).second)
+      return Status::InvalidArgument(where + ": the name '" + c.name + "' is listed twice");
     if (!keys.insert(c.public_key).second) {
       return Status::InvalidArgument(where + " (" + c.name + "): its public key is another client's");
     }
