@@ -6,7 +6,7 @@
 #   http   plus [server] http_bind, /metrics scraped every second during the load (as Prometheus
 #          would, more often than its usual 15 s);
 #   curve  [server] curve = true, bench connecting with a listed client key.
-# Each run starts `serve` on DATA and ART (a fresh store), warms up for 5 s, then measures a closed
+# ORDER="curve http plain" changes the order within a round. Each run starts `serve` on DATA and ART (a fresh store), warms up for 5 s, then measures a closed
 # loop (BENCH_CONCURRENCY connections, default 4, BENCH_SECONDS s, default 20) and prints one line:
 # ok pages/s, ok p50/p99 and the server's CPU-seconds per 1,000 ok pages. Not in CI; records go to
 # docs/BENCHMARKS.md.
@@ -64,5 +64,5 @@ while True:
 
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r ($(date -u +%H:%M:%S) UTC)"
-  for label in plain http curve; do run "$label"; done
+  for label in ${ORDER:-plain http curve}; do run "$label"; done
 done
