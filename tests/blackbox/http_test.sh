@@ -3,7 +3,8 @@
 # Prometheus's own text parser (python3-prometheus-client), its counters agreeing with the
 # requests made and with `stats`; the JSON API (POST /v1/<op>) answering as the ZeroMQ wire does
 # (the same page, the same error codes as HTTP statuses); a body over max_frame_bytes, a body that
-# is not JSON, an unknown path; /readyz 503 while the server drains.
+# is not JSON, an unknown path; 600 fuzzed bodies (random bytes, random JSON, injection-like
+# text), each answered with JSON and a mapped status; /readyz 503 while the server drains.
 # Usage: http_test.sh QIANMIAN_BINARY   (exit 77 = skipped: python3-prometheus-client is missing)
 set -u
 QM=${1:?usage: http_test.sh QIANMIAN}
@@ -113,6 +114,52 @@ print(int(ok_recs), int(bad_recs), int(served), len(fams))
 PY
 ) && ok "/metrics parses ($(echo "$out" | cut -d' ' -f4) families): $(echo "$out" | cut -d' ' -f1) ok and $(echo "$out" | cut -d' ' -f2) bad recommends, as stats says; $(echo "$out" | cut -d' ' -f3) items by source" ||
   bad "metrics: $out"
+
+# Fuzz (seeded): random bytes, random JSON and injection-like text in every op's fields. Every
+# reply is JSON with a status the error codes map to, and the server keeps serving.
+out=$($PY - "$HTTP" <<'PY'
+import json, random, sys, urllib.request, urllib.error
+base = sys.argv[1]
+rng = random.Random(19)
+ops = ["recommend", "feedback", "score", "items.upsert", "items.retire", "customers.upsert", "history", "report",
+       "stats", "health", "campaigns.create", "campaigns.transition", "campaigns.get", "events.ingest", "profile",
+       "segments.save", "nosuch", "Recommend", "a.b.c"]
+nasty = ["<script>alert(1)</script>", "'; DROP TABLE x; --", "../../etc/passwd", "%s%n%x", "\u0000", "理财" * 50,
+         "\ud83d\ude00", "a" * 5000, "", " ", "null", "1e309", "-0", "app_home\n"]
+def value(depth=0):
+    k = rng.randrange(9 if depth < 4 else 6)
+    if k == 0: return rng.choice(nasty)
+    if k == 1: return rng.randrange(-2**63, 2**63)
+    if k == 2: return rng.random() * 10 ** rng.randrange(-5, 300)
+    if k == 3: return rng.choice([True, False, None])
+    if k == 4: return "".join(chr(rng.randrange(32, 0x3000)) for _ in range(rng.randrange(20)))
+    if k == 5: return rng.choice(["customer_id", "channel", "count", "items", "events", "now_ms"])
+    if k in (6, 7): return {rng.choice(["customer_id", "channel", "count", "item_ids", "events", "items", "id",
+                                         "deadline_ms", rng.choice(nasty)]): value(depth + 1)
+                            for _ in range(rng.randrange(6))}
+    return [value(depth + 1) for _ in range(rng.randrange(5))]
+statuses = {}
+for i in range(600):
+    op = rng.choice(ops)
+    if i % 5 == 0:
+        body = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+    else:
+        body = json.dumps(value() if i % 7 else {"customer_id": value(), "channel": value(), "count": value()}).encode()
+    req = urllib.request.Request(base + "/v1/" + op, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, text = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read()
+    reply = json.loads(text.decode("utf-8"))  # strict: valid UTF-8 and JSON
+    assert status in (200, 400, 403, 404, 409, 413, 503, 504), (status, op, body[:100], reply)
+    assert (status == 200) == reply["ok"], (status, reply)
+    statuses[status] = statuses.get(status, 0) + 1
+with urllib.request.urlopen(base + "/livez", timeout=5) as r:
+    assert r.status == 200
+print(" ".join(f"{k}:{v}" for k, v in sorted(statuses.items())))
+PY
+) && ok "fuzz: 600 random bodies, every reply JSON with a mapped status ($out); still live" || bad "fuzz: $out"
 
 # While the server drains, /readyz says so (503).
 $PY - "$HTTP" "$page" "$SERVER_PID" <<'PY' >"$W/drain.txt"
