@@ -126,8 +126,19 @@ Status Server::Impl::Init() {
   return Status::Ok();
 }
 
-void Server::Impl::Record(size_t slot, const char* error_code, Clock::time_point arrival) {
+void Server::Impl::Record(size_t slot, const char* error_code, Clock::time_point arrival, const Decoded* req) {
   const int64_t us = MicrosSince(arrival);
+  if (config.access_log) {
+    std::string id;
+    if (req && req->id) {
+      const msgpack::object& o = *req->id;
+      if (o.type == msgpack::type::STR) id.assign(o.via.str.ptr, o.via.str.size);
+      if (o.type == msgpack::type::POSITIVE_INTEGER) id = std::to_string(o.via.u64);
+      if (o.type == msgpack::type::NEGATIVE_INTEGER) id = std::to_string(o.via.i64);
+    }
+    LogAccess(slot < kNumOps ? kOps[slot].name : "other", error_code, id, engine->model_version(), us,
+              config.log_format == "json");
+  }
   std::lock_guard<std::mutex> lock(stats_mu);
   OpStats& s = ops[slot];
   ++s.count;
@@ -180,7 +191,7 @@ bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer
   frames->clear();
   auto answer = [&](const char* code, const std::string& message, size_t slot) {
     PackError(out, job.req.id, code, message);
-    Record(slot, code, arrival);
+    Record(slot, code, arrival, &job.req);
     for (auto& f : job.envelope) frames->push_back(std::move(f));
     return true;
   };
@@ -192,7 +203,7 @@ bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer
   if (job.op->front) {
     const char* code = nullptr;
     Handle(job, out, &code);
-    Record(slot, code, arrival);
+    Record(slot, code, arrival, &job.req);
     for (auto& f : job.envelope) frames->push_back(std::move(f));
     return true;
   }
@@ -318,7 +329,7 @@ void Server::Impl::WorkerLoop(int index, bool writer) {
       PackError(&buf, s.req.id, "overloaded",
                 "shed after " + std::to_string(MicrosSince(s.arrival) / 1000) +
                     " ms in a standing queue (the server is over capacity); retry later");
-      Record(OpSlot(s.op), "overloaded", s.arrival);
+      Record(OpSlot(s.op), "overloaded", s.arrival, &s.req);
       send(s);
     }
     if (!shed.empty()) {
@@ -329,7 +340,7 @@ void Server::Impl::WorkerLoop(int index, bool writer) {
       buf.clear();
       const char* code = nullptr;
       Handle(job, &buf, &code);
-      Record(OpSlot(job.op), code, job.arrival);
+      Record(OpSlot(job.op), code, job.arrival, &job.req);
       if (code && (std::strcmp(code, "internal") == 0 || std::strcmp(code, "unavailable") == 0)) {
         spdlog::warn("server: worker {}: op {} failed with {}", index, job.req.op, code);
       }

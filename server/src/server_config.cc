@@ -57,6 +57,10 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   if (c->curve && (c->curve_key.empty() || c->curve_clients.empty())) {
     t.Error("curve", "needs curve_key (the server's key pair file) and curve_clients (who may connect)");
   }
+  t.Read("log_format", &c->log_format);
+  if (c->log_format != "text" && c->log_format != "json") t.Error("log_format", "must be text or json");
+  t.Read("log_level", &c->log_level);
+  t.Read("access_log", &c->access_log);
   t.Read("http_threads", &c->http_threads);
   if (c->http_threads < 1 || c->http_threads > 256) t.Error("http_threads", "must be in [1, 256]");
 }

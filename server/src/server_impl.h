@@ -209,7 +209,7 @@ struct Server::Impl {
   TimeMs CompactionNow();
   // Handles one frame in the front thread: true when answered there (reply in *out).
   bool Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer* out);
-  void Record(size_t slot, const char* error_code, Clock::time_point arrival);
+  void Record(size_t slot, const char* error_code, Clock::time_point arrival, const Decoded* req = nullptr);
   // Runs a decoded request; fills `out` with the reply (*error_code: null or the error's code).
   // Never throws.
   void Handle(const Job& job, msgpack::sbuffer* out, const char** error_code);

@@ -21,6 +21,7 @@ quick_bank 300 20 60 10 3
 PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 HTTP="http://127.0.0.1:$PORT"
 printf '[server]\nhttp_bind = "127.0.0.1:%s"\nworkers = 1\ncodel_target = 0\napp_home_deadline = 0\n' "$PORT" >"$W/http.toml"
+printf 'log_format = "json"\naccess_log = true\n' >>"$W/http.toml"
 $QM serve --config "$W/http.toml" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/s.sock" >"$W/serve.log" 2>&1 &
 SERVER_PID=$!
 wait_ready "$QM" "ipc://$W/s.sock" "$SERVER_PID" || { bad "serve: $(tail -3 "$W/serve.log")"; exit 1; }
@@ -199,4 +200,21 @@ rc=$?
 SERVER_PID=
 grep -q "(503, 'not ready: draining')" "$W/drain.txt" && ok "/readyz: 503 while draining" || bad "readyz during drain: $(cat "$W/drain.txt")"
 [ "$rc" = 0 ] && ok "SIGTERM: serve exits 0 with the HTTP port open" || bad "serve exit $rc: $(tail -3 "$W/serve.log")"
+
+# log_format = "json": every line of the server's output is a JSON object; access_log: one line
+# per reply with op, code, request id, version and time, and no customer id.
+out=$($PY - "$W/serve.log" "$C" <<'PY'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+objs = [json.loads(l) for l in lines]  # every line
+assert all({"ts", "level", "logger"} <= o.keys() for o in objs)
+access = [o for o in objs if o["logger"] == "access"]
+assert all({"op", "code", "request_id", "version", "us"} <= o.keys() for o in access)
+assert any(o["op"] == "recommend" and o["request_id"] == "h1" and o["code"] == "ok" for o in access)
+assert any(o["code"] == "bad_request" for o in access)
+assert sys.argv[2] not in open(sys.argv[1]).read(), "a customer id in the log"
+print(len(objs), len(access))
+PY
+) && ok "JSON-lines log: $(echo "$out" | cut -d' ' -f1) lines, $(echo "$out" | cut -d' ' -f2) access lines (op, code, request id, version), no customer id" ||
+  bad "json log: $out $(head -3 "$W/serve.log")"
 finish "http_test"

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <memory>
 
+#include <spdlog/spdlog.h>
+
 #include "commands.h"
 #include "engine_config.h"
 #include "qianmian/server/server.h"
@@ -25,6 +27,8 @@ Status Run(const CommonOptions& o) {
 
   QM_ASSIGN_OR_RETURN(EngineConfig config, LoadEngineConfig(o.config));
   ApplyOverrides(o, &config);
+  QM_RETURN_IF_ERROR(server::ConfigureLogging(config.server));
+  if (config.server.log_format == "json") setenv("QM_PROGRESS", "0", 1);  // no progress bars among JSON lines
   serving::EngineOptions eo = EngineOptionsFrom(config);
   QM_ASSIGN_OR_RETURN(std::unique_ptr<serving::Engine> engine, serving::Engine::Open(std::move(eo)));
   // `reload` re-reads [experiments] from the file given by --config (none: nothing to re-read).
@@ -34,19 +38,19 @@ Status Run(const CommonOptions& o) {
   }
   QM_ASSIGN_OR_RETURN(std::unique_ptr<server::Server> srv,
                       server::Server::Start(config.server, engine.get(), config.artifacts_root, experiments));
-  std::fprintf(stderr, "qianmian serve: listening on %s (model %s, %lld customers, %lld items)\n",
-               srv->endpoint().c_str(), engine->model_version().c_str(),
-               static_cast<long long>(engine->num_customers()), static_cast<long long>(engine->num_items()));
-  std::fflush(stderr);
+  spdlog::info("qianmian serve: listening on {} (model {}, {} customers, {} items)", srv->endpoint(),
+               engine->model_version(), engine->num_customers(), engine->num_items());
+  spdlog::default_logger()->flush();
   int sig = 0;
   while (sigwait(&stop, &sig) != 0) {
   }
-  std::fprintf(stderr, "qianmian serve: %s: draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  spdlog::info("qianmian serve: {}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   Status drained = srv->Stop();
   srv.reset();
   engine.reset();  // closes the event store (every acknowledged event is already durable)
   if (!drained.ok()) return drained;
-  std::fprintf(stderr, "qianmian serve: stopped\n");
+  spdlog::info("qianmian serve: stopped");
+  spdlog::default_logger()->flush();
   return Status::Ok();
 }
 

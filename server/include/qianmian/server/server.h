@@ -33,6 +33,14 @@ struct StatsSnapshot {
 // error names the key. Called from a worker thread, one reload at a time.
 using ExperimentsSource = std::function<Result<serving::Experiments>()>;
 
+// Sets spdlog's loggers from [server] log_format, log_level and access_log (stderr, text or JSON
+// lines). InvalidArgument naming the key for an unknown format or level. Call before Start.
+[[nodiscard]] Status ConfigureLogging(const ServerConfig& config);
+// One access-log line (when access_log made the "access" logger): op, code (null = ok), request
+// id, model version, microseconds.
+void LogAccess(const std::string& op, const char* code, const std::string& request_id, const std::string& version,
+               int64_t us, bool json_format);
+
 // Thread-safety: every method may be called from any thread. The engine is shared, not owned,
 // and must outlive the server.
 class Server {

@@ -72,7 +72,13 @@ struct ServerConfig {
   // complete the handshake, each may call only its ops (others: `forbidden`); curve_key is the
   // server's key pair file (`qianmian keygen`). The HTTP port's JSON API is not covered.
   bool curve = false;
-  std::string curve_key, curve_clients;  // HTTP worker threads (each JSON API request waits for its reply in one)
+  std::string curve_key, curve_clients;
+  // Logs (issue 19), on stderr: "text" or "json" (one JSON object a line: ts, level, logger, msg);
+  // the level (trace, debug, info, warn, error, critical, off); with access_log, one line per
+  // reply: op, code, request id, model version and microseconds (never a customer's data).
+  std::string log_format = "text";
+  std::string log_level = "info";
+  bool access_log = false;  // HTTP worker threads (each JSON API request waits for its reply in one)
 };
 
 // Reads [server] into `c`; errors name the key (e.g. "'server.workers': must be in [0, 256]").
