@@ -21,6 +21,7 @@ VIEW=$ROOT/scripts/demo_view.py
 OUT=${QM_DEMO_DIR:-out/demo}
 PORT=${QM_DEMO_PORT:-5571}
 ADDR=tcp://127.0.0.1:$PORT
+HTTP_PORT=${QM_DEMO_HTTP_PORT:-$((PORT + 1))}
 export QM_PROGRESS=${QM_PROGRESS:-1}
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -44,7 +45,8 @@ V1=$(cat "$ART/CURRENT")
 say "published version $V1 (MANIFEST.json lists every file with its SHA-256)"
 
 start_server() {
-  "$QM" serve --data "$BANK" --artifacts "$ART" --bind "$ADDR" >> "$OUT/serve.log" 2>&1 &
+  QIANMIAN_SERVER_HTTP_BIND=127.0.0.1:$HTTP_PORT "$QM" serve --data "$BANK" --artifacts "$ART" --bind "$ADDR" \
+    >> "$OUT/serve.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 240); do
     if client health > /dev/null 2>&1; then break; fi
@@ -52,7 +54,20 @@ start_server() {
     sleep 0.5
   done
   client health > /dev/null
-  say "server up at $ADDR (pid $SERVER_PID), log in $OUT/serve.log"
+  say "server up at $ADDR (pid $SERVER_PID), log in $OUT/serve.log; HTTP port http://127.0.0.1:$HTTP_PORT"
+}
+# http PATH [BODY]: the HTTP port (GET, or POST with BODY), the status and the body.
+http() {
+  python3 - "http://127.0.0.1:$HTTP_PORT$1" "${2-}" <<'PY'
+import sys, urllib.error, urllib.request
+url, body = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(url, data=body.encode() if body else None)
+try:
+    with urllib.request.urlopen(req, timeout=30) as r:
+        print(r.status, r.read().decode().strip())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode().strip())
+PY
 }
 stop_server() {
   kill -TERM "$SERVER_PID"
@@ -93,6 +108,14 @@ for k in 1 2 3 4 5; do
   client recommend "{\"customer_id\":\"$RETIREE\",\"channel\":\"app_home\",\"count\":20,\"now_ms\":$((NOW + k * 60000))}" > "$OUT/retiree-$k.json"
 done
 "$VIEW" risk "$BANK/items.csv" "$OUT"/retiree-*.json
+
+echo
+say "the operators' side, the HTTP port: readiness, a page through the JSON API, Prometheus metrics"
+say "   GET /readyz -> $(http /readyz)"
+http /v1/recommend "{\"customer_id\":\"$RETIREE\",\"channel\":\"app_home\",\"count\":3,\"now_ms\":$((NOW + 360000))}" |
+  cut -c1-150 | sed 's/^/   POST \/v1\/recommend -> /'
+http /metrics | grep -E '^qianmian_(requests_total\{op="recommend",code="ok"\}|served_items_total|policy_blocked_total\{rule="suitability"|ready )' |
+  sed 's/^/   /'
 
 step "4. Feedback changes the next answer; a cap blocks an over-contacted customer"
 FIRST=$(python3 -c "import json,sys; print(next(i['item_id'] for i in json.load(open(sys.argv[1]))['items'] if i['kind'] == 'content'))" "$OUT/page-$YOUNG.json")
