@@ -735,6 +735,26 @@ TEST_F(ServerTest, CurveAdmitsOnlyListedClientKeysEachToItsOps) {
   EXPECT_EQ(json::parse(*reload)["error"]["code"], "forbidden") << *reload;
   EXPECT_NE(json::parse(*reload)["error"]["message"].get<std::string>().find("'app-backend' may not call 'reload'"),
             std::string::npos);
+  // A listed client that names itself like the HTTP port's inproc sockets is still itself.
+  {
+    zmq::context_t ctx;
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::rcvtimeo, 20000);
+    s.set(zmq::sockopt::routing_id, "http-0");
+    s.set(zmq::sockopt::curve_serverkey, server_keys.public_key);
+    s.set(zmq::sockopt::curve_publickey, app.public_key);
+    s.set(zmq::sockopt::curve_secretkey, app.secret_key);
+    s.connect(server_->endpoint());
+    const std::string req = Msgpack({{"op", "reload"}});
+    s.send(zmq::const_buffer(), zmq::send_flags::sndmore);
+    s.send(zmq::buffer(req), zmq::send_flags::none);
+    zmq::message_t delim, reply;
+    ASSERT_TRUE(s.recv(delim).has_value());
+    ASSERT_TRUE(s.recv(reply).has_value());
+    const json r = json::from_msgpack(std::string(static_cast<const char*>(reply.data()), reply.size()));
+    EXPECT_EQ(r["error"]["code"], "forbidden") << r.dump();
+  }
   // A key not listed, and a plaintext client: never answered, and what they sent never applied.
   for (const client::CurveKeyPair* keys : {&stranger, static_cast<const client::CurveKeyPair*>(nullptr)}) {
     auto c = connect(keys, 1500);
