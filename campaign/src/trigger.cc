@@ -300,6 +300,13 @@ Result<std::vector<TriggerDecision>> Triggers::Process(const std::vector<Busines
 // Channel plans are kept while a retry of their event could still arrive; past its expiry a
 // retry is skipped as expired, so the plan is dropped.
 Status Triggers::PruneChannelPlans(TimeMs now) {
+  {
+    // Listing every plan each campaign tick would cost as much as the plans are many: at most
+    // once in ten minutes (a plan outlives its expiry by that much at most).
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pruned_at_ != kNoTime && now >= pruned_at_ && now - pruned_at_ < 10 * kMsPerMinute) return Status::Ok();
+    pruned_at_ = now;
+  }
   policy::EventStore* store = campaigns_->store();
   QM_ASSIGN_OR_RETURN(std::vector<policy::GovernedRecord> plans, store->ListRecords(kChannel));
   for (const policy::GovernedRecord& r : plans) {

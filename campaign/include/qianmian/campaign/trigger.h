@@ -159,6 +159,7 @@ class Triggers {
   std::mutex mu_;
   std::shared_ptr<const std::vector<Active>> active_;  // guarded by mu_
   TimeMs active_at_ = kNoTime;                         // guarded by mu_
+  TimeMs pruned_at_ = kNoTime;                         // guarded by mu_: the last PruneChannelPlans
 };
 
 }  // namespace qm::campaign
