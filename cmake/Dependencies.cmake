@@ -16,6 +16,7 @@ find_package(benchmark REQUIRED)
 find_package(RocksDB REQUIRED)
 find_library(HIREDIS_LIBRARY hiredis REQUIRED)
 find_library(HTTPLIB_LIBRARY cpp-httplib REQUIRED)  # the server's HTTP port (server/src/http.cc only)
+find_library(SODIUM_LIBRARY sodium REQUIRED)  # operator passwords (Argon2id) and console tokens (campaign/src/operators.cc)
 find_path(HIREDIS_INCLUDE_DIR hiredis/hiredis.h REQUIRED)
 find_package(cppzmq REQUIRED)   # ZeroMQ + cppzmq: target cppzmq (server and client only)
 find_package(msgpack REQUIRED PATHS /usr/lib/x86_64-linux-gnu/cmake/msgpackc-cxx)  # target msgpackc-cxx

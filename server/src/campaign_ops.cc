@@ -34,6 +34,11 @@ Status ReadActor(const Fields& f, campaign::Actor* actor) {
   QM_RETURN_IF_ERROR(f.Str("operator", &actor->who, true, 128));
   if (actor->who.empty()) return Status::InvalidArgument("'operator': must not be empty");
   actor->from = current_request && !current_request->peer.empty() ? "zmq:" + current_request->peer : "zmq";
+  if (current_request && current_request->via_http) {  // "console:<address>" or "http:<address>", set by the port
+    std::string via;
+    QM_RETURN_IF_ERROR(f.Str("_via", &via, false, 128));
+    if (!via.empty()) actor->from = via;
+  }
   return Status::Ok();
 }
 

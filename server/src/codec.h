@@ -35,6 +35,7 @@ struct Decoded {
   TimeMs deadline_ms = 0;             // 0 = none given
   std::string peer;                   // the client's address ("tcp://10.0.0.5:51234"), "" when unknown
   std::string user;                   // the CURVE client's name (its ZAP User-Id); "" without CURVE
+  bool via_http = false;              // through the HTTP port (its JSON API or console): `_via` says who
 };
 
 // Decodes one request frame. InvalidArgument (-> bad_request) names what is wrong; `out->id`

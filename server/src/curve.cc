@@ -95,13 +95,10 @@ void Server::Impl::ZapLoop(zmq::socket_t* handler) {
 
 bool Server::Impl::MayCall(const Job& job, std::string* why) const {
   if (!config.curve) return true;
-  // The HTTP port's JSON API (inproc, routing ids "http-N"): no CURVE identity and no peer
-  // address. A network client naming itself "http-..." still has its CURVE identity, so it is
-  // held to its own ops.
-  if (job.req.user.empty() && job.req.peer.empty() && !job.envelope.empty() &&
-      job.envelope[0].to_string_view().substr(0, 5) == "http-") {
-    return true;
-  }
+  // The HTTP port's JSON API and console (inproc, random routing id prefix): no CURVE identity
+  // and no peer address. A network client naming itself like them still has its CURVE identity,
+  // so it is held to its own ops.
+  if (FromHttpPort(job)) return true;
   auto it = client_ops.find(job.req.user);
   if (it == client_ops.end()) {
     *why = "no CURVE client identity";

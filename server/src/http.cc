@@ -38,6 +38,7 @@ struct HttpFront::Impl {
   std::atomic<uint64_t> next_id{0};
   // Requests refused before the wire, for /metrics.
   std::atomic<int64_t> not_json{0}, too_large{0}, op_mismatch{0}, no_path{0};
+  std::shared_ptr<Console> console;
 
   std::unique_ptr<zmq::socket_t> Take() {
     {
@@ -51,7 +52,7 @@ struct HttpFront::Impl {
     auto s = std::make_unique<zmq::socket_t>(*hooks.ctx, zmq::socket_type::dealer);
     s->set(zmq::sockopt::linger, 0);
     s->set(zmq::sockopt::rcvtimeo, hooks.timeout_ms);
-    s->set(zmq::sockopt::routing_id, "http-" + std::to_string(next_id.fetch_add(1)));
+    s->set(zmq::sockopt::routing_id, hooks.identity_prefix + std::to_string(next_id.fetch_add(1)));
     s->connect(hooks.router);
     return s;
   }
@@ -85,7 +86,16 @@ struct HttpFront::Impl {
       return Reply(res, 400, Error("bad_request", "'op': the path names '" + op + "'"));
     }
     body["op"] = op;
+    body["_via"] = "http:" + req.remote_addr;  // where a change came from, for the audit logs
     if (!body.contains("id") && req.has_header("X-Request-Id")) body["id"] = req.get_header_value("X-Request-Id");
+    int status = 200;
+    json out = Forward(std::move(body), &status);
+    if (status == 503) res.set_header("Retry-After", "1");
+    Reply(res, status, out);
+  }
+
+  // One request through the wire: its reply, and *status the HTTP status of its code.
+  json Forward(json body, int* status) {
     const std::vector<uint8_t> frame = json::to_msgpack(body);
     std::unique_ptr<zmq::socket_t> s = Take();
     zmq::message_t reply;
@@ -103,21 +113,25 @@ struct HttpFront::Impl {
         }
       }
     } catch (const zmq::error_t& e) {
-      return Reply(res, 503, Error("unavailable", std::string("the server is stopping: ") + e.what()));
+      *status = 503;
+      return Error("unavailable", std::string("the server is stopping: ") + e.what());
     }
     if (!got) {  // no reply in time: the socket may still receive it, so it is not reused
-      return Reply(res, 504, Error("deadline_exceeded", "no reply within " + std::to_string(hooks.timeout_ms) + " ms"));
+      *status = 504;
+      return Error("deadline_exceeded", "no reply within " + std::to_string(hooks.timeout_ms) + " ms");
     }
     Give(std::move(s));
     json out = json::from_msgpack(static_cast<const uint8_t*>(reply.data()),
                                   static_cast<const uint8_t*>(reply.data()) + reply.size(), true, false);
-    if (out.is_discarded()) return Reply(res, 500, Error("internal", "the reply could not be read"));
-    int status = 200;
-    if (out.value("ok", false) == false && out.contains("error")) {
-      status = HttpStatusOf(out["error"].value("code", "internal"));
-      if (status == 503) res.set_header("Retry-After", "1");
+    if (out.is_discarded()) {
+      *status = 500;
+      return Error("internal", "the reply could not be read");
     }
-    Reply(res, status, out);
+    *status = 200;
+    if (out.value("ok", false) == false && out.contains("error")) {
+      *status = HttpStatusOf(out["error"].value("code", "internal"));
+    }
+    return out;
   }
 };
 
@@ -167,8 +181,16 @@ Result<std::unique_ptr<HttpFront>> HttpFront::Start(const std::string& address, 
     }
     res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
   });
-  h.Post(R"(/v1/([a-z][a-z._]{0,63}))",
-         [im](const httplib::Request& req, httplib::Response& res) { im->Call(req.matches[1], req, res); });
+  if (im->hooks.console) {
+    ConsoleHooks ch;
+    ch.operators = im->hooks.operators;
+    ch.forward = [im](json request, int* status) { return im->Forward(std::move(request), status); };
+    im->console = MountConsole(h, im->hooks.console_config, std::move(ch));
+  }
+  if (im->hooks.api) {
+    h.Post(R"(/v1/([a-z][a-z._]{0,63}))",
+           [im](const httplib::Request& req, httplib::Response& res) { im->Call(req.matches[1], req, res); });
+  }
   h.set_error_handler([im](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 413) {
@@ -179,14 +201,15 @@ Result<std::unique_ptr<HttpFront>> HttpFront::Start(const std::string& address, 
       ++im->no_path;
       return Impl::Reply(res, 404,
                          Impl::Error("not_found", "no such path: " + req.method + " " + req.path +
-                                                      " (GET /livez, /readyz, /metrics; POST /v1/<op>)"));
+                                                      " (GET /livez, /readyz, /metrics, /console/; POST /v1/<op>)"));
     }
   });
   im->port = port == 0 ? h.bind_to_any_port(im->host) : (h.bind_to_port(im->host, port) ? port : -1);
   if (im->port <= 0) return Status::Unavailable("cannot bind the HTTP port '" + address + "'");
   im->thread = std::thread([im] { im->http.listen_after_bind(); });
   for (int i = 0; i < 1000 && !im->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  spdlog::info("server: HTTP on {}:{} (/livez /readyz /metrics, POST /v1/<op>)", im->host, im->port);
+  spdlog::info("server: HTTP on {}:{} (/livez /readyz /metrics{}, POST /v1/<op>)", im->host, im->port,
+               im->hooks.console ? " /console/" : "");
   return std::unique_ptr<HttpFront>(new HttpFront(std::move(impl)));
 }
 

@@ -1,7 +1,8 @@
 // Private: the server's HTTP port (issue 19): GET /livez, /readyz and /metrics, and a JSON API
 // mirroring every op of the ZeroMQ wire (POST /v1/<op>). The JSON API is a client of the server's
 // own ROUTER over inproc: the same decoder, limits, queues, shedding, deadlines and stats as a
-// ZeroMQ request. cpp-httplib stays in http.cc.
+// ZeroMQ request. The operator console (console.h) is mounted on the same port. cpp-httplib
+// stays in http.cc and console.cc.
 #pragma once
 
 #include <functional>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <zmq.hpp>
 
+#include "console.h"
 #include "qianmian/core/status.h"
 
 namespace qm::server {
@@ -23,6 +25,13 @@ struct HttpHooks {
   size_t max_body = 1 << 20;                            // [server] max_frame_bytes
   int threads = 8;                                      // HTTP worker threads
   int timeout_ms = 30000;                               // a JSON API request's wait for its reply
+  // The inproc DEALERs' routing ids start with this (random per server: the wire recognises the
+  // HTTP port's requests by it, server_impl.h FromHttpPort).
+  std::string identity_prefix = "http-";
+  bool api = true;      // serve the JSON API (/v1/<op>)
+  bool console = true;  // serve the operator console (/console/)
+  ConsoleConfig console_config;
+  campaign::Operators* operators = nullptr;  // the accounts; null without an event store
 };
 
 class HttpFront {

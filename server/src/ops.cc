@@ -298,6 +298,7 @@ Status Server::Impl::Stats(const Fields&, MapWriter* reply) {
     if (Status st = store->Health(); !st.ok()) s.store_status = st.ToString();
   }
   s.store_backend = engine->store() ? engine->store()->backend() : "none";
+  s.experiments = engine->ExperimentLayers();
   s.queue_capacity = config.queue_capacity;
   {
     std::lock_guard<std::mutex> lock(mu);

@@ -178,6 +178,7 @@ void EncodeStats(const StatsReply& s, MapWriter* reply) {
     q.Int("shed_delay", s.counters.shed_delay);
     q.Int("queue_deadline", s.counters.queue_deadline);
   });
+  reply->StrList("experiments", s.experiments);
   reply->Map("reloads", [&](MapWriter& r) {
     r.Int("ok", s.counters.reloads);
     r.Int("failed", s.counters.reload_failures);

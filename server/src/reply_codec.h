@@ -76,12 +76,13 @@ struct StatsReply {
   std::string store_backend, store_status;
   int64_t queue_depth = 0, write_depth = 0, queue_capacity = 0, busy_workers = 0;
   ServerCounters counters;
-  std::vector<OpStatsReply> ops;  // every op, in the server's order
+  std::vector<OpStatsReply> ops;         // every op, in the server's order
+  std::vector<std::string> experiments;  // the experiment layers served now
 };
 
 // stats: {uptime_s, versions, store, queue, reloads, ops: {<op>: {count, errors, p50_us, p90_us,
-// p99_us, p999_us, max_us_bucket}}, totals: {requests, errors}}. An op's `errors` lists the codes
-// it has had; the totals list every code.
+// p99_us, p999_us, max_us_bucket}}, totals: {requests, errors}, experiments: [layer names]}. An op's `errors` lists the
+// codes it has had; the totals list every code.
 void EncodeStats(const StatsReply& stats, MapWriter* reply);
 
 }  // namespace qm::server

@@ -16,11 +16,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
+#include <random>
 
 #include "qianmian/artifacts/manifest.h"
 #include "qianmian/campaign/event_stream.h"
+#include "qianmian/campaign/operators.h"
 #include "qianmian/campaign/scheduler.h"
 #include "qianmian/push/audience.h"
 #include "qianmian/recall/two_tower.h"
@@ -40,6 +44,27 @@ namespace {
 constexpr int64_t kTransportCut = int64_t{64} << 20;
 int64_t TransportCut(int64_t max_frame_bytes) { return std::max(kTransportCut, max_frame_bytes * 2 + 1024); }
 
+// 16 hex digits from the system's random source.
+std::string RandomToken() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return buf;
+}
+
+// The console's files when [server] console_dir is not set: <repo>/console beside a build tree
+// (<repo>/build/tools/qianmian), <prefix>/share/qianmian/console installed; "" when neither.
+std::string FindConsoleDir() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  for (const std::filesystem::path& p : {exe.parent_path().parent_path().parent_path() / "console",
+                                         exe.parent_path().parent_path() / "share" / "qianmian" / "console"}) {
+    if (std::filesystem::is_regular_file(p / "index.html", ec)) return p.string();
+  }
+  return "";
+}
+
 }  // namespace
 
 Status Server::Impl::Init() {
@@ -52,6 +77,7 @@ Status Server::Impl::Init() {
       });
       return st;
     });
+    operators = std::make_unique<campaign::Operators>(store);
     segments = std::make_unique<campaign::Segments>(store, [e](const std::string& audience) {
       Status st;
       e->WithDataset([&](const Dataset& ds) { st = push::Audience::Compile(audience, ds).status(); });
@@ -106,6 +132,17 @@ Status Server::Impl::Init() {
     hooks.max_body = static_cast<size_t>(config.max_frame_bytes);
     hooks.threads = config.http_threads;
     hooks.timeout_ms = static_cast<int>(std::min<TimeMs>(config.max_deadline + 5 * kMsPerSecond, 600000));
+    http_prefix = "http-" + RandomToken() + "-";
+    hooks.identity_prefix = http_prefix;
+    hooks.api = config.http_api;
+    hooks.console = config.console;
+    hooks.operators = operators.get();
+    hooks.console_config.dir = config.console_dir.empty() ? FindConsoleDir() : config.console_dir;
+    hooks.console_config.idle_minutes = static_cast<int>(config.console_idle / 60000);
+    hooks.console_config.max_hours = static_cast<int>(std::max<TimeMs>(1, config.console_session / 3600000));
+    hooks.console_config.secure_cookie = config.console_secure_cookie;
+    hooks.console_config.max_failures = config.console_login_failures;
+    hooks.console_config.lockout_minutes = static_cast<int>(std::max<TimeMs>(1, config.console_lockout / 60000));
     Result<std::unique_ptr<HttpFront>> h = HttpFront::Start(config.http_bind, std::move(hooks));
     QM_RETURN_IF_ERROR(h.status());  // before any thread starts: nothing to stop
     http = std::move(*h);
@@ -187,6 +224,7 @@ bool Server::Impl::Receive(std::vector<zmq::message_t>* frames, msgpack::sbuffer
       } catch (const zmq::error_t&) {
       }
     }
+    job.req.via_http = FromHttpPort(job);
   }
   frames->clear();
   auto answer = [&](const char* code, const std::string& message, size_t slot) {
@@ -549,6 +587,11 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() { (void)Stop(); }
 
 std::string Server::endpoint() const { return impl_->endpoint; }
+
+bool Server::Impl::FromHttpPort(const Job& job) const {
+  return !http_prefix.empty() && job.req.user.empty() && job.req.peer.empty() && !job.envelope.empty() &&
+         job.envelope[0].to_string_view().substr(0, http_prefix.size()) == http_prefix;
+}
 
 std::string Server::http_endpoint() const { return impl_->http ? impl_->http->endpoint() : ""; }
 

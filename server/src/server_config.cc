@@ -63,6 +63,20 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   t.Read("access_log", &c->access_log);
   t.Read("http_threads", &c->http_threads);
   if (c->http_threads < 1 || c->http_threads > 256) t.Error("http_threads", "must be in [1, 256]");
+  t.Read("http_api", &c->http_api);
+  t.Read("console", &c->console);
+  t.Read("console_dir", &c->console_dir);
+  t.ReadDuration("console_idle", &c->console_idle);
+  if (c->console_idle < 60 * kMsPerSecond) t.Error("console_idle", "must be >= 1m");
+  t.ReadDuration("console_session", &c->console_session);
+  if (c->console_session < c->console_idle) t.Error("console_session", "must be >= console_idle");
+  t.Read("console_secure_cookie", &c->console_secure_cookie);
+  t.Read("console_login_failures", &c->console_login_failures);
+  if (c->console_login_failures < 1 || c->console_login_failures > 1000) {
+    t.Error("console_login_failures", "must be in [1, 1000]");
+  }
+  t.ReadDuration("console_lockout", &c->console_lockout);
+  if (c->console_lockout < kMsPerSecond) t.Error("console_lockout", "must be >= 1s");
 }
 
 }  // namespace qm::server

@@ -20,6 +20,7 @@
 #include "codel.h"
 #include "http.h"
 #include "qianmian/campaign/campaign.h"
+#include "qianmian/campaign/operators.h"
 #include "qianmian/campaign/segments.h"
 #include "qianmian/campaign/trigger.h"
 #include "qianmian/server/server.h"
@@ -176,6 +177,12 @@ struct Server::Impl {
   // The HTTP port (http.h): its JSON API reaches the ROUTER at http_inproc.
   std::unique_ptr<HttpFront> http;
   std::string http_inproc;
+  std::string http_prefix;  // the routing ids of its inproc DEALERs start with this (random)
+  // Whether the job came through the HTTP port (its inproc DEALERs: the random prefix, no CURVE
+  // identity, no peer address).
+  bool FromHttpPort(const Job& job) const;
+  // The console's operator accounts (campaign/operators.h), null without an event store.
+  std::unique_ptr<campaign::Operators> operators;
   // /metrics: the Prometheus text exposition of the counters above and `stats`'.
   std::string Metrics();
   // /readyz: a version is loaded, the store answers and the server is not draining.
@@ -238,6 +245,7 @@ struct Server::Impl {
   Status CampaignsAudit(const Fields& request, MapWriter* reply);
   // Saved segments (campaign/segments.h), null without an event store.
   std::unique_ptr<campaign::Segments> segments;
+  // (operators: see the HTTP port above)
   Status SegmentsSave(const Fields& request, MapWriter* reply);
   Status SegmentsGet(const Fields& request, MapWriter* reply);
   Status SegmentsList(const Fields& request, MapWriter* reply);

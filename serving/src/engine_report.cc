@@ -10,6 +10,13 @@
 
 namespace qm::serving {
 
+std::vector<std::string> Engine::ExperimentLayers() const {
+  std::shared_lock<WriterFirstMutex> lock(impl_->mu);
+  std::vector<std::string> names;
+  for (const experiment::LayerConfig& l : impl_->exps.def.config.layers) names.push_back(l.name);
+  return names;
+}
+
 Result<experiment::ExperimentReport> Engine::Report(const std::string& layer, TimeMs from, TimeMs to) {
   if (from != kNoTime && to != kNoTime && from >= to)
     return Status::InvalidArgument("'from_ms' must be before 'to_ms'");

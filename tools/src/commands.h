@@ -45,5 +45,6 @@ Command AddSegmentCommand(CLI::App& root);
 Command AddVersionsCommand(CLI::App& root);
 Command AddRollbackCommand(CLI::App& root);
 Command AddKeygenCommand(CLI::App& root);
+Command AddUserCommand(CLI::App& root);
 
 }  // namespace qm::tools

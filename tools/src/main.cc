@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
       qm::tools::AddPushCommand(app),     qm::tools::AddReportCommand(app),   qm::tools::AddSimulateCommand(app),
       qm::tools::AddExportCommand(app),   qm::tools::AddCampaignCommand(app), qm::tools::AddSegmentCommand(app),
       qm::tools::AddVersionsCommand(app), qm::tools::AddRollbackCommand(app), qm::tools::AddKeygenCommand(app),
+      qm::tools::AddUserCommand(app),
   };
   try {
     app.parse(argc, argv);

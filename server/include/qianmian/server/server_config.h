@@ -67,6 +67,21 @@ struct ServerConfig {
   // /metrics and the JSON API POST /v1/<op>; "" = none.
   std::string http_bind;
   int http_threads = 8;
+  // http_api = false turns the JSON API off (it has no authentication of its own: bind the port to
+  // loopback or a private network, or leave only the console on it).
+  bool http_api = true;
+  // The operator console on the HTTP port (issue 19, server/src/console.h): its files
+  // (console_dir; "" = the console/ folder found beside the binary: <repo>/console for a build
+  // tree, <prefix>/share/qianmian/console installed), sessions ending after console_idle without
+  // use or console_session after login, the cookie marked Secure (behind an HTTPS proxy), and
+  // logins refused for console_lockout after console_login_failures failures of a name or address.
+  bool console = true;
+  std::string console_dir;
+  TimeMs console_idle = 30 * 60 * kMsPerSecond;
+  TimeMs console_session = 12 * 3600 * kMsPerSecond;
+  bool console_secure_cookie = false;
+  int console_login_failures = 5;
+  TimeMs console_lockout = 15 * 60 * kMsPerSecond;
   // ZeroMQ CURVE (issue 19): with curve = true the ROUTER encrypts and authenticates: only the
   // clients of curve_clients (a TOML file of [[clients]] name, public_key, ops; core/curve_keys.h)
   // complete the handshake, each may call only its ops (others: `forbidden`); curve_key is the

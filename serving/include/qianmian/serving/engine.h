@@ -279,6 +279,8 @@ class Engine {
   [[nodiscard]] Result<std::string> Reload(const std::string& version, const Experiments& experiments);
   // Replaces the experiment definition only (as above, the current version unchanged).
   [[nodiscard]] Status ReloadExperiments(const Experiments& experiments);
+  // The names of the experiment layers served now (for the console's report page).
+  std::vector<std::string> ExperimentLayers() const;
 
   // Events, decisions and cap usage of a customer (SPEC §5/§7 `history`), under the customer's
   // arm policy.
