@@ -13,6 +13,9 @@ install(FILES ${QM_PACKAGING}/qianmian-serve.service DESTINATION /lib/systemd/sy
 install(FILES ${QM_PACKAGING}/qianmian.toml DESTINATION /etc/qianmian COMPONENT server)
 install(FILES ${QM_PACKAGING}/qianmian.default DESTINATION /etc/default RENAME qianmian COMPONENT server)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT server)
+# The operator console's files (serve finds them at <prefix>/share/qianmian/console).
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/console/ DESTINATION ${CMAKE_INSTALL_DATADIR}/qianmian/console COMPONENT server
+        PATTERN "*.md" EXCLUDE)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME qianmian)

@@ -10,7 +10,8 @@ PKGS=(
   libtomlplusplus-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   libxxhash-dev libssl-dev
   libhowardhinnant-date-dev tzdata
-  libcpp-httplib-dev python3-prometheus-client
+  libcpp-httplib-dev python3-prometheus-client libsodium-dev
+  chromium chromium-driver python3-selenium
   libgtest-dev libbenchmark-dev
   libstb-dev
   python3 python3-matplotlib python3-numpy python3-zmq python3-msgpack python3-torch

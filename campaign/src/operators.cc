@@ -236,7 +236,13 @@ Result<OperatorAccount> Operators::Verify(const std::string& name, const std::st
 Status Operators::LogAction(const std::string& who, const OperatorAction& action) {
   std::string id = who;
   OperatorAction entry = action;
-  if (!CheckOperatorName(who).ok()) {
+  bool account = CheckOperatorName(who).ok();
+  if (account) {
+    Result<policy::GovernedRecord> r = store_->ReadRecord(kAccounts, who);
+    if (!r.ok() && r.status().code() != StatusCode::kNotFound) return r.status();
+    account = r.ok();
+  }
+  if (!account) {
     id = kUnknown;
     entry.detail = "name '" + ToValidUtf8(who.substr(0, 64)) + "'" + (entry.detail.empty() ? "" : "; " + entry.detail);
   }
@@ -260,7 +266,7 @@ Status Operators::LogAction(const std::string& who, const OperatorAction& action
 }
 
 Result<std::vector<OperatorAction>> Operators::Actions(const std::string& who) const {
-  const std::string id = CheckOperatorName(who).ok() ? who : std::string(kUnknown);
+  const std::string id = who == kUnknown || !CheckOperatorName(who).ok() ? std::string(kUnknown) : who;
   QM_ASSIGN_OR_RETURN(std::vector<std::string> entries, store_->RecordAudit(kActions, id));
   std::vector<OperatorAction> out;
   out.reserve(entries.size());

@@ -184,8 +184,7 @@ class Console {
 
  private:
   TimeMs ExpiresOf(const Session& s) const {
-    return std::min(s.last_seen + TimeMs{config_.idle_minutes} * 60000,
-                    s.created + TimeMs{config_.max_hours} * 3600000);
+    return std::min(s.last_seen + config_.idle_ms, s.created + config_.max_ms);
   }
   json SessionJson(const Session& s) const {
     return json{{"ok", true},
@@ -229,7 +228,7 @@ class Console {
 };
 
 int64_t Console::LockedFor(const std::string& name, const std::string& addr, TimeMs now) {
-  const TimeMs window = TimeMs{config_.lockout_minutes} * 60000;
+  const TimeMs window = config_.lockout_ms;
   std::lock_guard<std::mutex> lock(mu_);
   int64_t wait = 0;
   for (const std::string& key : {"n:" + name, "a:" + addr}) {
@@ -245,7 +244,7 @@ int64_t Console::LockedFor(const std::string& name, const std::string& addr, Tim
 }
 
 void Console::Failed(const std::string& name, const std::string& addr, TimeMs now) {
-  const TimeMs window = TimeMs{config_.lockout_minutes} * 60000;
+  const TimeMs window = config_.lockout_ms;
   std::lock_guard<std::mutex> lock(mu_);
   if (failures_.size() > 100000) {  // forget addresses and names whose failures are all old
     for (auto it = failures_.begin(); it != failures_.end();) {
@@ -337,7 +336,7 @@ void Console::Login(const httplib::Request& req, httplib::Response& res) {
       return Reply(res, status, Error(code, a.status().message()));
     }
     Failed(name, req.remote_addr, now);
-    Log(name, from, "login_failed", a.status().message());
+    Log(name, from, "login_failed", a.status().message());  // an unknown name's under "_unknown"
     return Reply(res, 401, Error("unauthenticated", a.status().message()));
   }
   {

@@ -8,6 +8,7 @@
 // customer lookup goes to the operator's action log. httplib stays in console.cc and http.cc.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -26,11 +27,11 @@ namespace qm::server {
 
 struct ConsoleConfig {
   std::string dir;             // the static files ("" or missing: the API only, "/console/" says so)
-  int idle_minutes = 30;       // a session ends after this long without a request
-  int max_hours = 12;          // and this long after its login, whatever its use
+  int64_t idle_ms = 30 * 60000;      // a session ends after this long without a request
+  int64_t max_ms = 12 * 3600000;     // and this long after its login, whatever its use
   bool secure_cookie = false;  // mark the cookie Secure (behind an HTTPS terminating proxy)
   int max_failures = 5;        // failed logins per name, and per client address, within
-  int lockout_minutes = 15;    // this window before further attempts are refused (429)
+  int64_t lockout_ms = 15 * 60000;  // this window before further attempts are refused (429)
 };
 
 struct ConsoleHooks {

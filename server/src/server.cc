@@ -138,11 +138,11 @@ Status Server::Impl::Init() {
     hooks.console = config.console;
     hooks.operators = operators.get();
     hooks.console_config.dir = config.console_dir.empty() ? FindConsoleDir() : config.console_dir;
-    hooks.console_config.idle_minutes = static_cast<int>(config.console_idle / 60000);
-    hooks.console_config.max_hours = static_cast<int>(std::max<TimeMs>(1, config.console_session / 3600000));
+    hooks.console_config.idle_ms = config.console_idle;
+    hooks.console_config.max_ms = config.console_session;
     hooks.console_config.secure_cookie = config.console_secure_cookie;
     hooks.console_config.max_failures = config.console_login_failures;
-    hooks.console_config.lockout_minutes = static_cast<int>(std::max<TimeMs>(1, config.console_lockout / 60000));
+    hooks.console_config.lockout_ms = config.console_lockout;
     Result<std::unique_ptr<HttpFront>> h = HttpFront::Start(config.http_bind, std::move(hooks));
     QM_RETURN_IF_ERROR(h.status());  // before any thread starts: nothing to stop
     http = std::move(*h);

@@ -121,6 +121,7 @@ TEST_P(OperatorsTest, PasswordAndRoleChangesAreAuditedWithoutTheHash) {
 }
 
 TEST_P(OperatorsTest, ConcurrentActionsAreAllLoggedNoneLost) {
+  ASSERT_TRUE(ops_->Add("carol", Role::kServiceAgent, "carol-password-1", admin_).ok());
   constexpr int kThreads = 4, kEach = 25;
   std::vector<std::thread> threads;
   std::atomic<int> failed{0};
@@ -141,12 +142,15 @@ TEST_P(OperatorsTest, ConcurrentActionsAreAllLoggedNoneLost) {
   std::set<std::string> seen;
   for (const OperatorAction& a : *log) seen.insert(a.detail);
   EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kEach));  // none lost, none twice
-  // A name that is no account logs under "_unknown", with the name in the detail.
+  // A name that is no account (or no name at all) logs under "_unknown", the name in the detail.
   ASSERT_TRUE(ops_->LogAction("not a name!", {1, "console:x", "login_failed", "wrong name or password"}).ok());
+  ASSERT_TRUE(ops_->LogAction("mallory", {2, "console:x", "login_failed", "wrong name or password"}).ok());
   Result<std::vector<OperatorAction>> unknown = ops_->Actions("_unknown");
   ASSERT_TRUE(unknown.ok());
-  ASSERT_EQ(unknown->size(), 1u);
+  ASSERT_EQ(unknown->size(), 2u);
   EXPECT_NE((*unknown)[0].detail.find("not a name!"), std::string::npos);
+  EXPECT_NE((*unknown)[1].detail.find("mallory"), std::string::npos);
+  EXPECT_TRUE(ops_->Actions("mallory")->empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OperatorsTest, ::testing::Values("embedded", "redis"),

@@ -71,9 +71,11 @@ class Operators {
   // the name exists or not) or "account disabled". Argon2id takes ~0.1 s and 64 MiB by design.
   [[nodiscard]] Result<OperatorAccount> Verify(const std::string& name, const std::string& password) const;
 
-  // Appends to operator `who`'s action log (an unknown name's entries go to "_unknown", the name
-  // in the detail). Retries compare-and-set conflicts with concurrent appends.
+  // Appends to operator `who`'s action log; the entries of a name that is no account (a failed
+  // login's, a command line user's) go to "_unknown", the name in the detail. Retries
+  // compare-and-set conflicts with concurrent appends.
   [[nodiscard]] Status LogAction(const std::string& who, const OperatorAction& action);
+  // `who`'s action log, oldest first ("_unknown": the names that are no account).
   [[nodiscard]] Result<std::vector<OperatorAction>> Actions(const std::string& who) const;
 
  private:

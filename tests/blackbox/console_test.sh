@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Black-box test of the operator console (issue 19): accounts made with `qianmian user`, the
+# console's session API from outside (console_api_test.py: logins, rate limiting, CSRF, roles,
+# maker-checker, masking, disabling, password changes, the action logs, a fuzz), then the console
+# itself in headless Chromium (console_selenium.py: a marketer creates and submits a campaign, is
+# refused approving it, an approver approves and schedules it, an author is refused approving
+# their own, a service agent sees the reasons of a customer's last page, zh/en, the admin's
+# users and audit pages). Usage: console_test.sh QIANMIAN_BINARY
+# (exit 77 = skipped: chromium, chromedriver or python3-selenium missing)
+set -u
+QM=${1:?usage: console_test.sh QIANMIAN}
+PY=/usr/bin/python3
+HERE=$(cd "$(dirname "$0")" && pwd)
+for need in /usr/bin/chromium /usr/bin/chromedriver; do
+  [ -x "$need" ] || { echo "$need is not installed: skipped"; exit 77; }
+done
+$PY -c "import selenium" 2>/dev/null || { echo "python3-selenium is not installed: skipped"; exit 77; }
+source "$HERE/lib.sh"
+SERVER_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
+quick_bank 300 20 60 10 3
+
+# The accounts, made before the server opens the embedded store.
+add_user() {  # add_user NAME ROLE PASSWORD
+  printf '%s\n' "$3" | $QM user add "$1" --role "$2" --data "$W/bank" --operator setup >>"$W/users.txt" 2>&1 ||
+    { bad "user add $1: $(tail -2 "$W/users.txt")"; exit 1; }
+}
+add_user alice marketer alice-password-1
+add_user bob approver bob-password-12
+add_user carol service_agent carol-password-1
+add_user root admin root-password-1
+add_user vic viewer vic-password-12
+out=$(printf 'short\n' | $QM user add eve --role admin --data "$W/bank" 2>&1) && bad "a short password accepted" ||
+  { printf '%s' "$out" | grep -q "at least 10" && ok "user add refuses a short password" || bad "short: $out"; }
+out=$(printf 'eve-password-1\n' | $QM user add eve --role boss --data "$W/bank" 2>&1) && bad "an unknown role accepted" ||
+  { printf '%s' "$out" | grep -q -- "--role" && ok "user add refuses an unknown role" || bad "role: $out"; }
+$QM user list --data "$W/bank" --format json >"$W/users.json" 2>&1
+$PY -c 'import json,sys; u=json.load(open(sys.argv[1])); sys.exit(0 if sorted((x["name"], x["role"]) for x in u) ==
+  [("alice","marketer"),("bob","approver"),("carol","service_agent"),("root","admin"),("vic","viewer")] and
+  all("hash" not in x for x in u) else 1)' "$W/users.json" && ok "user list: the five accounts with their roles, no hash" ||
+  bad "user list: $(cat "$W/users.json")"
+grep -rq 'alice-password-1' "$W/bank/store" 2>/dev/null && bad "a password in clear in the store" ||
+  ok "no password in clear in the store's files"
+
+PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+LOCKOUT=3
+printf '[server]\nhttp_bind = "127.0.0.1:%s"\nworkers = 1\nconsole_login_failures = 5\nconsole_lockout = "%ss"\n' \
+  "$PORT" "$LOCKOUT" >"$W/console.toml"
+$QM serve --config "$W/console.toml" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/s.sock" >"$W/serve.log" 2>&1 &
+SERVER_PID=$!
+wait_ready "$QM" "ipc://$W/s.sock" "$SERVER_PID" || { bad "serve: $(tail -3 "$W/serve.log")"; exit 1; }
+C=$(sed -n 2p "$W/bank/customers.csv" | cut -d, -f1)
+# A page for the customer, so that the lookup has decisions with reasons.
+$QM client --connect "ipc://$W/s.sock" recommend '{"customer_id":"'"$C"'","channel":"app_home","count":4}' \
+  >"$W/page.json" 2>&1 && grep -q '"items"' "$W/page.json" && ok "a page served to $C" || bad "page: $(cat "$W/page.json")"
+
+$PY "$HERE/console_api_test.py" "http://127.0.0.1:$PORT" "$C" "$LOCKOUT" >"$W/api.txt" 2>&1
+api=$?
+cat "$W/api.txt"
+[ $api -eq 0 ] || bad "console_api_test.py failed"
+
+timeout 600 $PY "$HERE/console_selenium.py" --url "http://127.0.0.1:$PORT/console/" \
+  --marketer alice:alice-password-2 --approver bob:bob-password-12 --agent carol:carol-password-2 \
+  --admin root:root-password-1 --customer "$C" --campaign-id selenium-1 >"$W/selenium.txt" 2>&1
+sel=$?
+cat "$W/selenium.txt"
+[ $sel -eq 0 ] || bad "console_selenium.py failed"
+
+# The CLI sees the console's actions in the accounts' logs (after the server stops: the embedded
+# store is locked while it runs).
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+SERVER_PID=
+$QM user audit carol --data "$W/bank" >"$W/carol.jsonl" 2>&1
+grep -q '"action":"lookup","detail":"customer '"$C"' (ok)"' "$W/carol.jsonl" && grep -q '"action":"login"' "$W/carol.jsonl" &&
+  ok "user audit carol: her logins and lookups" || bad "user audit: $(head -5 "$W/carol.jsonl")"
+grep -q '"action":"passwd"' "$W/carol.jsonl" && ok "user audit carol: her password change" || bad "no passwd entry"
+grep -q 'argon2\|password-' "$W/carol.jsonl" && bad "a hash or password in the audit" || ok "no hash or password in the audit"
+finish console_test
