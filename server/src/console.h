@@ -26,11 +26,11 @@ class Operators;
 namespace qm::server {
 
 struct ConsoleConfig {
-  std::string dir;             // the static files ("" or missing: the API only, "/console/" says so)
-  int64_t idle_ms = 30 * 60000;      // a session ends after this long without a request
-  int64_t max_ms = 12 * 3600000;     // and this long after its login, whatever its use
-  bool secure_cookie = false;  // mark the cookie Secure (behind an HTTPS terminating proxy)
-  int max_failures = 5;        // failed logins per name, and per client address, within
+  std::string dir;                  // the static files ("" or missing: the API only, "/console/" says so)
+  int64_t idle_ms = 30 * 60000;     // a session ends after this long without a request
+  int64_t max_ms = 12 * 3600000;    // and this long after its login, whatever its use
+  bool secure_cookie = false;       // mark the cookie Secure (behind an HTTPS terminating proxy)
+  int max_failures = 5;             // failed logins per name, and per client address, within
   int64_t lockout_ms = 15 * 60000;  // this window before further attempts are refused (429)
 };
 
