@@ -579,6 +579,8 @@
   async function openCampaign(id) {
     const seq = ++S.detailSeq;
     showError($('detail-error'), null);
+    showError($('dryrun-error'), null);
+    show($('dryrun-result'), false);
     $('act-reason').value = '';
     try {
       const r = await op('campaigns.get', { campaign_id: id });
@@ -690,7 +692,69 @@
     if (!offered.length) acts.appendChild(el('span', { className: 'muted', text: t('campaigns.no_actions') }));
     show($('act-reason-label'), offered.length > 0);
     show($('campaign-edit'), has('campaigns.update') && ['running', 'completed', 'cancelled'].indexOf(c.state) < 0);
+    show($('dryrun-bar'), has('campaigns.dryrun') && ['completed', 'cancelled', 'rejected'].indexOf(c.state) < 0);
     show(panel, true);
+  }
+
+  // --- the dry run: what the campaign would send now, before anyone approves it
+
+  async function onDryRun() {
+    const c = S.detail;
+    if (!c) return;
+    const seq = S.detailSeq;
+    const btn = $('dryrun-go');
+    showError($('dryrun-error'), null);
+    btn.disabled = true;
+    try {
+      const r = await op('campaigns.dryrun', { campaign_id: c.id });
+      if (seq !== S.detailSeq) return;
+      renderDryRun(r.summary || {});
+    } catch (e) {
+      if (seq === S.detailSeq) showError($('dryrun-error'), e);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  function renderDryRun(s) {
+    const skipped = s.skipped_by && typeof s.skipped_by === 'object' ? Object.keys(s.skipped_by) : [];
+    const kv = kvList([
+      [t('dryrun.audience'), fmtNum(s.audience)],
+      [t('dryrun.sent_customers'), fmtNum(s.sent_customers)],
+      [t('dryrun.sends'), fmtNum(s.sends)],
+      [t('dryrun.skipped'), fmtNum(s.skipped) + (skipped.length ? ' (' + skipped.map(function (k) { return k + ' ' + s.skipped_by[k]; }).join(', ') + ')' : '')],
+      [t('dryrun.expected_clicks'), fmtNum(s.expected_clicks, 1)],
+      [t('dryrun.expected_conversions'), fmtNum(s.expected_conversions, 2)],
+      [t('dryrun.model'), s.model_version],
+      [t('dryrun.seconds'), fmtNum(s.seconds, 2)],
+    ]);
+    const meta = clear($('dryrun-meta'));
+    while (kv.firstChild) meta.appendChild(kv.firstChild);
+    const table = clear($('dryrun-pressure'));
+    const p = s.pressure || {};
+    const n = ((p.before || {})['7d'] || {}).customers_by_bucket ? p.before['7d'].customers_by_bucket.length : 0;
+    const head = [el('th', { text: t('dryrun.window') })];
+    for (let i = 0; i < n; ++i) head.push(el('th', { text: i === n - 1 ? (n - 1) + '+' : String(i) }));
+    head.push(el('th', { text: t('dryrun.mean') }));
+    table.appendChild(el('thead', null, [el('tr', null, head)]));
+    const body = el('tbody');
+    [['before', '7d'], ['after', '7d'], ['before', '30d'], ['after', '30d']].forEach(function (w) {
+      const row = (p[w[0]] || {})[w[1]];
+      if (!row) return;
+      const cells = [el('td', { text: t('dryrun.' + w[0]) + ' · ' + w[1] })];
+      (row.customers_by_bucket || []).forEach(function (v) { cells.push(el('td', { className: 'num', text: fmtNum(v) })); });
+      cells.push(el('td', { className: 'num', text: fmtNum(row.mean, 3) }));
+      body.appendChild(el('tr', { dataset: { test: 'pressure-row', when: w[0], window: w[1] } }, cells));
+    });
+    table.appendChild(body);
+    const items = clear($('dryrun-items'));
+    items.appendChild(el('thead', null, [el('tr', null, [el('th', { text: t('dryrun.item') }), el('th', { text: t('dryrun.sends') })])]));
+    const ib = el('tbody');
+    (s.top_items || []).forEach(function (it) {
+      ib.appendChild(el('tr', null, [el('td', { text: it.item_id }), el('td', { className: 'num', text: fmtNum(it.sends) })]));
+    });
+    items.appendChild(ib);
+    show($('dryrun-result'), true);
   }
 
   async function doTransition(c, to, btn) {
@@ -1416,6 +1480,7 @@
     });
     $('campaign-new').addEventListener('click', function () { openForm(null); });
     $('campaign-edit').addEventListener('click', function () { if (S.detail) openForm(S.detail); });
+    $('dryrun-go').addEventListener('click', onDryRun);
     $('cf-cancel').addEventListener('click', function () { show($('campaign-form'), false); S.editing = null; });
     $('cf-raw-mode').addEventListener('change', onRawToggle);
     $('campaign-form').addEventListener('submit', onSaveCampaign);

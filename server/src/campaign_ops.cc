@@ -3,6 +3,12 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "qianmian/campaign/run.h"
 #include "reply_codec.h"
 #include "server_impl.h"
 
@@ -145,6 +151,44 @@ Status Server::Impl::CampaignsAudit(const Fields& f, MapWriter* reply) {
   json list = json::array();
   for (const campaign::AuditEntry& e : entries) list.push_back(json::parse(campaign::AuditJson(e)));
   PutJson("entries", list, reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::CampaignsDryrun(const Fields& f, MapWriter* reply) {
+  QM_RETURN_IF_ERROR(Unavailable(campaigns.get()));
+  std::string id, occurrence = "dryrun";
+  int64_t now = kNoTime;
+  QM_RETURN_IF_ERROR(f.Str("campaign_id", &id, true, 64));
+  QM_RETURN_IF_ERROR(f.Str("occurrence", &occurrence, false, 64));
+  QM_RETURN_IF_ERROR(f.Int("now_ms", &now, false, 1, INT64_MAX));
+  QM_ASSIGN_OR_RETURN(campaign::Campaign c, campaigns->Get(id));
+  campaign::RunOptions ro;
+  ro.occurrence = occurrence;
+  ro.dry_run = true;
+  ro.now = now;
+  ro.threads = 1;  // a worker's share of the machine
+  ro.progress = false;
+  ro.time_zone = engine->time_zone().name();
+  // The send list goes to a private temporary file, removed after.
+  std::error_code ec;
+  const std::filesystem::path out =
+      std::filesystem::temp_directory_path(ec) /
+      ("qianmian-dryrun-" + std::to_string(::getpid()) + "-" + std::to_string(dryruns.fetch_add(1)) + ".csv");
+  ro.out = out.string();
+  Result<push::PushSummary> s = campaign::RunOccurrence(engine, c, ro);
+  std::filesystem::remove(out, ec);
+  QM_RETURN_IF_ERROR(s.status());
+  json summary = json::parse(s->Json());
+  json top = json::array();  // the items sent most, at most 20
+  std::vector<std::pair<std::string, int64_t>> items(s->items.begin(), s->items.end());
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  for (size_t i = 0; i < items.size() && i < 20; ++i)
+    top.push_back({{"item_id", items[i].first}, {"sends", items[i].second}});
+  summary["top_items"] = top;
+  summary["expected_clicks"] = s->expected_clicks;
+  summary["expected_conversions"] = s->expected_conversions;
+  summary["text"] = s->Format();
+  PutJson("summary", summary, reply);
   return Status::Ok();
 }
 

@@ -45,6 +45,7 @@ const std::vector<std::string> kWireOps = {"recommend",
                                            "campaigns.get",
                                            "campaigns.list",
                                            "campaigns.audit",
+                                           "campaigns.dryrun",
                                            "events.ingest",
                                            "profile",
                                            "segments.save",
@@ -64,11 +65,12 @@ std::vector<std::string> OpsOf(Role r) {
       break;
     case Role::kMarketer:
       ops = kViewerOps;
-      ops.insert(ops.end(), {"campaigns.create", "campaigns.update", "campaigns.transition", "segments.save"});
+      ops.insert(ops.end(),
+                 {"campaigns.create", "campaigns.update", "campaigns.transition", "campaigns.dryrun", "segments.save"});
       break;
     case Role::kApprover:
       ops = kViewerOps;
-      ops.push_back("campaigns.transition");
+      ops.insert(ops.end(), {"campaigns.transition", "campaigns.dryrun"});
       break;
     case Role::kServiceAgent:
       ops = {"health", "history", "profile", "campaigns.list", "campaigns.get"};

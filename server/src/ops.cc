@@ -34,6 +34,7 @@ const Server::Impl::Op Server::Impl::kOps[] = {
     {"campaigns.get",        true,   false, false, &Impl::CampaignsGet},
     {"campaigns.list",       true,   false, false, &Impl::CampaignsList},
     {"campaigns.audit",      true,   false, false, &Impl::CampaignsAudit},
+    {"campaigns.dryrun",     true,   false, false, &Impl::CampaignsDryrun},
     {"events.ingest",        false,  false, false, &Impl::EventsIngest},
     {"profile",              true,   false, true,  &Impl::Profile},
     {"segments.save",        false,  false, false, &Impl::SegmentsSave},

@@ -243,6 +243,11 @@ struct Server::Impl {
   Status CampaignsGet(const Fields& request, MapWriter* reply);
   Status CampaignsList(const Fields& request, MapWriter* reply);
   Status CampaignsAudit(const Fields& request, MapWriter* reply);
+  // The approver's preview of an occurrence: a dry run (campaign/run.h) through this engine on
+  // one thread; nothing reserved or recorded. Its summary, with the channel's contact pressure
+  // over the audience before and after.
+  Status CampaignsDryrun(const Fields& request, MapWriter* reply);
+  std::atomic<uint64_t> dryruns{0};  // names the dry runs' temporary send lists
   // Saved segments (campaign/segments.h), null without an event store.
   std::unique_ptr<campaign::Segments> segments;
   // (operators: see the HTTP port above)

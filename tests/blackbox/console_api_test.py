@@ -140,6 +140,16 @@ check(status == 404 and code(out) == "unknown_op", "an unknown op: 404 unknown_o
 # The checker.
 bob = Client()
 bob.login("bob")
+status, out = bob.op("campaigns.dryrun", {"campaign_id": "api-1"})
+summary = out.get("summary", {}) if status == 200 else {}
+check(status == 200 and summary.get("dry_run") is True and summary.get("audience", 0) > 0 and
+      summary.get("sends", 0) + summary.get("skipped", 0) == summary.get("audience") and
+      set(summary.get("pressure", {})) == {"before", "after"},
+      "bob's dry run before approving: audience = sends + skipped, pressure before and after")
+status, again = bob.op("campaigns.dryrun", {"campaign_id": "api-1"})
+check(status == 200 and again["summary"]["sends"] == summary.get("sends"), "a dry run reserves nothing: the same again")
+status, out = bob.op("campaigns.dryrun", {"campaign_id": "no-such"})
+check(status == 404, "a dry run of an unknown campaign: 404")
 status, out = bob.op("campaigns.transition", {"campaign_id": "api-1", "to": "approved"})
 check(status == 200 and out["campaign"]["approved_by"] == "bob", "bob approves alice's campaign")
 status, out = bob.op("campaigns.transition", {"campaign_id": "api-1", "to": "scheduled"})
@@ -169,6 +179,7 @@ check(status == 200 and "caps" in out and "decisions" in out, "carol looks up a 
 portrait = out.get("portrait") if status == 200 else None
 check(portrait is None or portrait.get("churn_risk") in (None, "masked"), "the agent's portrait masks the churn risk")
 for op, fields in (("campaigns.create", {"definition": definition("api-4")}), ("reload", {}), ("stats", {}),
+                   ("campaigns.dryrun", {"campaign_id": "api-1"}),
                    ("users.list", {}), ("feedback", {"events": []})):
     status, out = carol.op(op, fields)
     check(status == 403, "a service agent may not call " + op)

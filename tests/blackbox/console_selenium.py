@@ -351,6 +351,15 @@ def main():
         c.goto('campaigns')
         c.open_campaign(cid)
         T.check(not driver.find_elements(By.ID, 'act-submitted'), '(d) no submit button for a submitted campaign')
+        # The dry run before approving: who would receive what, the contact pressure before and after.
+        c.click('dryrun-go')
+        c.wait_displayed('dryrun-result', 'the dry run result')
+        rows = c.wait(lambda: driver.find_elements(By.CSS_SELECTOR, '#dryrun-pressure tr[data-test=pressure-row]'),
+                      lambda: 'the pressure rows of the dry run')
+        T.check(len(rows) == 4, '(d) the dry run shows the contact pressure before and after, 7 and 30 days (%d rows)'
+                % len(rows))
+        meta = c.by_id('dryrun-meta').text
+        T.check(any(ch.isdigit() for ch in meta), '(d) the dry run shows its audience and sends', meta[:200])
         c.transition(cid, 'act-approved', 'approved')
         T.check(True, '(d) %s approved %s' % (approver, cid))
         c.transition(cid, 'act-scheduled', 'scheduled')

@@ -88,6 +88,9 @@ struct PushSummary {
 
   // The printed table.
   std::string Format() const;
+  // As JSON (`push --json`, the campaigns.dryrun op): every field above, the pressure as
+  // {before|after: {7d|30d: {customers_by_bucket, mean}}}.
+  std::string Json() const;
 };
 
 // Runs a push (see the header comment). Everything that can be checked is checked before the
