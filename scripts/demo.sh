@@ -81,6 +81,13 @@ stop_server() {
 }
 
 step "3. Start the server and ask for the home page of three contrasting customers"
+# The console's operator accounts (passwords hashed with Argon2id), made before the server locks
+# the embedded store. Demo passwords only: a bank's admin types them (qianmian user add NAME --role R).
+add_operator() { printf '%s\n' "$3" | "$QM" user add "$1" --role "$2" --data "$BANK" --operator demo-setup > /dev/null; }
+add_operator alice marketer alice-demo-pass
+add_operator bob approver bob-demo-pass
+add_operator carol service_agent carol-demo-pass
+add_operator admin admin admin-demo-pass
 start_server
 YOUNG=$("$VIEW" pick "$BANK/customers.csv" young_payroll "$NOW")
 RETIREE=$("$VIEW" pick "$BANK/customers.csv" affluent_c2_retiree "$NOW")
@@ -116,6 +123,32 @@ http /v1/recommend "{\"customer_id\":\"$RETIREE\",\"channel\":\"app_home\",\"cou
   cut -c1-150 | sed 's/^/   POST \/v1\/recommend -> /'
 http /metrics | grep -E '^qianmian_(requests_total\{op="recommend",code="ok"\}|served_items_total|policy_blocked_total\{rule="suitability"|ready )' |
   sed 's/^/   /'
+say "the operator console: http://127.0.0.1:$HTTP_PORT/console/ (zh/en) with the accounts made above:"
+"$QM" user list --data "$BANK" 2>/dev/null | cut -f1,2 | sed 's/^/   /' || true
+say "   (passwords: alice-demo-pass, bob-demo-pass, carol-demo-pass, admin-demo-pass)"
+say "what the service agent carol sees when $RETIREE calls ('why do you keep showing me this?'):"
+python3 - "http://127.0.0.1:$HTTP_PORT" "$RETIREE" <<'PY'
+import http.cookiejar, json, sys, urllib.error, urllib.request
+base, customer = sys.argv[1], sys.argv[2]
+web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+def post(path, body, csrf=""):
+    req = urllib.request.Request(base + path, json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "X-CSRF-Token": csrf})
+    try:
+        with web.open(req, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+_, me = post("/console/api/login", {"name": "carol", "password": "carol-demo-pass"})
+status, h = post("/console/api/op/history", {"customer_id": customer}, me["csrf"])
+caps = ", ".join(f"{c['rule']} {c['used']}/{c['limit']}" for c in h["caps"])
+last = [d for d in h["decisions"] if d["request_id"] == h["decisions"][0]["request_id"]] if h["decisions"] else []
+print(f"   caps used/limit: {caps}")
+for d in sorted(last, key=lambda d: d["position"])[:3]:
+    print(f"   position {d['position']}: {d['item_id']} by model {d['model_version']}: {' '.join(d['reasons'][:3])}")
+status, out = post("/console/api/op/reload", {}, me["csrf"])
+print(f"   carol asking to reload the model: {status} {out['error']['message']}")
+PY
 
 step "4. Feedback changes the next answer; a cap blocks an over-contacted customer"
 FIRST=$(python3 -c "import json,sys; print(next(i['item_id'] for i in json.load(open(sys.argv[1]))['items'] if i['kind'] == 'content'))" "$OUT/page-$YOUNG.json")
@@ -333,3 +366,6 @@ say "one occurrence a week before the data's end, its holdout sent nothing, then
 QM_PROGRESS=0 "$QM" campaign simulate demo-retain --data "$BANK" --artifacts "$ART" | sed 's/^/   /'
 
 step "Done. Everything is in $OUT/ (pages, send lists, the push pressure plot, logs)"
+say "To browse the operator console on this bank (log in as alice, bob, carol or admin; passwords above):"
+say "   QIANMIAN_SERVER_HTTP_BIND=127.0.0.1:8080 $QM serve --data $BANK --artifacts $ART --bind tcp://127.0.0.1:5555"
+say "   then open http://127.0.0.1:8080/console/"

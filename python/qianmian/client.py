@@ -23,7 +23,7 @@ from .errors import ProtocolError, Timeout, error_from_reply
 # The ops the server implements (server/src/ops.cc), in its order.
 OPS = ("recommend", "feedback", "score", "items.upsert", "items.retire", "customers.upsert", "history", "report",
        "reload", "stats", "health", "campaigns.create", "campaigns.update", "campaigns.transition", "campaigns.get",
-       "campaigns.list", "campaigns.audit", "events.ingest", "profile", "segments.save", "segments.get",
+       "campaigns.list", "campaigns.audit", "campaigns.dryrun", "events.ingest", "profile", "segments.save", "segments.get",
        "segments.list")
 
 # Ops whose `unavailable` reply may not be sent again: a served page reserves caps under a new
@@ -278,6 +278,11 @@ class Client:
     def campaign_audit(self, campaign_id, **extra):
         """The append-only audit log, oldest first: ``{entries: [...]}``."""
         return self.call("campaigns.audit", dict(campaign_id=campaign_id, **extra))
+
+    def dryrun_campaign(self, campaign_id, occurrence=None, now_ms=None, **extra):
+        """The approver's preview: ``{summary}`` of a dry run (nothing reserved or recorded)."""
+        return self.call("campaigns.dryrun", _without_none(dict(campaign_id=campaign_id, occurrence=occurrence,
+                                                                now_ms=now_ms, **extra)))
 
     def save_segment(self, operator, name, audience, description=None, revision=None, **extra):
         """Creates or replaces a saved segment: ``{segment}`` (name, audience, description,

@@ -174,6 +174,7 @@ std::string StatsFields() {
   return "uptime_s:int,versions:{server:str,model:str,current:str},"
          "store:{backend:str,status:str,compactions:int,compaction_failures:int,last_compaction_error:str},"
          "queue:{depth:int,write_depth:int,capacity:int,busy_workers:int,shed:int,shed_delay:int,queue_deadline:int},"
+         "experiments:[str]*,"
          "reloads:{ok:int,"
          "failed:int,last_error:str},"
          "ops:{" +
