@@ -435,6 +435,21 @@
     return n;
   }
 
+  // The last reloads, newest first: when, asked for what, by the op or the CURRENT watch, the result.
+  function reloadHistory(recent) {
+    if (!Array.isArray(recent) || !recent.length) return el('div', { className: 'muted', text: t('overview.r.none') });
+    const tb = el('tbody');
+    recent.slice().reverse().forEach(function (r) {
+      tb.appendChild(el('tr', { dataset: { test: 'reload-row' } }, [
+        el('td', { text: fmtTime(r.ts_ms) }), el('td', { text: r.asked }), el('td', { text: t('overview.r.by_' + r.by) }),
+        el('td', { text: r.error ? t('overview.r.refused') + ': ' + r.error : r.served }),
+      ]));
+    });
+    return el('table', { className: 'data', id: 'reload-history' }, [
+      el('thead', null, [el('tr', null, [el('th', { text: t('overview.r.when') }), el('th', { text: t('overview.r.asked') }),
+        el('th', { text: t('overview.r.by') }), el('th', { text: t('overview.r.result') })])]), tb]);
+  }
+
   function renderStats(st) {
     const body = clear($('overview-body'));
     const totals = st.totals || {};
@@ -486,6 +501,7 @@
       kvList([[t('overview.v.server'), versions.server], [t('overview.v.model'), versions.model], [t('overview.v.current'), versions.current]]),
       el('h3', { text: t('overview.reloads_title') }),
       kvList([[t('overview.r.ok'), fmtNum(reloads.ok)], [t('overview.r.failed'), fmtNum(reloads.failed)], [t('overview.r.last_error'), reloads.last_error]]),
+      reloadHistory(reloads.recent),
       el('h3', { text: t('overview.experiments_title') }),
       el('div', { text: Array.isArray(st.experiments) && st.experiments.length ? st.experiments.join(', ') : t('experiments.none') }),
     ]));

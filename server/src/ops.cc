@@ -272,12 +272,8 @@ Status Server::Impl::Reload(const Fields& f, MapWriter* reply) {
   }
   {
     std::lock_guard<std::mutex> lock(stats_mu);
-    if (r.ok()) {
-      ++counters.reloads;
-    } else {
-      ++counters.reload_failures;
-      counters.last_reload_error = r.status().message();
-    }
+    counters.RecordReload({NowMs(), version.empty() ? "CURRENT" : version, "request", r.ok() ? *r : "",
+                           r.ok() ? "" : r.status().message()});
   }
   if (!r.ok()) {
     spdlog::error("server: reload refused: {}", r.status().message());

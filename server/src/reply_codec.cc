@@ -183,6 +183,13 @@ void EncodeStats(const StatsReply& s, MapWriter* reply) {
     r.Int("ok", s.counters.reloads);
     r.Int("failed", s.counters.reload_failures);
     r.Str("last_error", s.counters.last_reload_error);
+    r.MapArray("recent", s.counters.recent_reloads, [](MapWriter& e, const ServerCounters::Reload& x) {
+      e.Int("ts_ms", x.ts_ms);
+      e.Str("asked", x.asked);
+      e.Str("by", x.by);
+      e.Str("served", x.served);
+      e.Str("error", x.error);
+    });
   });
   int64_t requests = 0, errors[kNumErrorCodes] = {};
   for (const OpStatsReply& op : s.ops) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +66,24 @@ struct ServerCounters {
   int64_t queue_deadline = 0;                // app_home recommends still queued past [server] app_home_deadline
   int64_t reloads = 0, reload_failures = 0;  // version swaps (request or watch) done, refused
   std::string last_reload_error;
+  // The last kRecentReloads reloads, oldest first: when, what was asked, by whom (the `reload`
+  // op or the CURRENT watch), and the version served after or why it was refused.
+  struct Reload {
+    int64_t ts_ms = 0;
+    std::string asked, by, served, error;
+  };
+  static constexpr size_t kRecentReloads = 20;
+  std::deque<Reload> recent_reloads;
+  void RecordReload(Reload r) {
+    if (r.error.empty()) {
+      ++reloads;
+    } else {
+      ++reload_failures;
+      last_reload_error = r.error;
+    }
+    recent_reloads.push_back(std::move(r));
+    while (recent_reloads.size() > kRecentReloads) recent_reloads.pop_front();
+  }
   int64_t compactions = 0, compaction_failures = 0;  // event-store compactions done, failed
   std::string last_compaction_error;
 };

@@ -408,12 +408,10 @@ void Server::Impl::WatchLoop() {
     auto r = engine->Reload(*current);
     lock.lock();
     std::lock_guard<std::mutex> s(stats_mu);
+    counters.RecordReload({NowMs(), *current, "watch", r.ok() ? *r : "", r.ok() ? "" : r.status().message()});
     if (r.ok()) {
-      ++counters.reloads;
       spdlog::info("server: CURRENT names {}: now serving {}", *current, *r);
     } else {
-      ++counters.reload_failures;
-      counters.last_reload_error = r.status().message();
       spdlog::error("server: CURRENT names {} but it was refused: {}", *current, r.status().message());
     }
   }

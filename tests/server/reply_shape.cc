@@ -176,7 +176,7 @@ std::string StatsFields() {
          "queue:{depth:int,write_depth:int,capacity:int,busy_workers:int,shed:int,shed_delay:int,queue_deadline:int},"
          "experiments:[str]*,"
          "reloads:{ok:int,"
-         "failed:int,last_error:str},"
+         "failed:int,last_error:str,recent:[{ts_ms:int,asked:str,by:str,served:str,error:str}]*},"
          "ops:{" +
          ops +
          "},"
