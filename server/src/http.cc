@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <httplib.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -10,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
+
+#include "qianmian/artifacts/manifest.h"
 
 namespace qm::server {
 
@@ -37,7 +40,7 @@ struct HttpFront::Impl {
   std::vector<std::unique_ptr<zmq::socket_t>> pool;  // guarded by pool_mu
   std::atomic<uint64_t> next_id{0};
   // Requests refused before the wire, for /metrics.
-  std::atomic<int64_t> not_json{0}, too_large{0}, op_mismatch{0}, no_path{0};
+  std::atomic<int64_t> not_json{0}, too_large{0}, op_mismatch{0}, no_path{0}, unauthenticated{0}, forbidden{0};
   std::shared_ptr<Console> console;
 
   std::unique_ptr<zmq::socket_t> Take() {
@@ -69,8 +72,42 @@ struct HttpFront::Impl {
     return json{{"ok", false}, {"error", {{"code", code}, {"message", message}}}};
   }
 
+  // The API client of a request's bearer token ("" without api_clients), or nullptr after
+  // answering 401 or 403.
+  const HttpClient* Authorize(const std::string& op, const httplib::Request& req, httplib::Response& res) {
+    static const HttpClient kOpen;
+    if (hooks.api_clients.empty()) return &kOpen;
+    const std::string auth = req.get_header_value("Authorization");
+    const HttpClient* who = nullptr;
+    if (auth.rfind("Bearer ", 0) == 0) {
+      const std::string hash = artifacts::Sha256Hex(auth.substr(7));
+      for (const HttpClient& c : hooks.api_clients) {  // every entry compared, in constant time each
+        if (sodium_memcmp(hash.data(), c.token_sha256.data(), 64) == 0) who = &c;
+      }
+    }
+    if (!who) {
+      ++unauthenticated;
+      res.set_header("WWW-Authenticate", "Bearer realm=\"qianmian\"");
+      Reply(res, 401,
+            Error("unauthenticated",
+                  "the JSON API needs 'Authorization: Bearer <token>' of a client listed in "
+                  "[server] http_clients"));
+      return nullptr;
+    }
+    const std::vector<std::string>& ops = who->ops;
+    if (std::find(ops.begin(), ops.end(), "*") == ops.end() && std::find(ops.begin(), ops.end(), op) == ops.end()) {
+      ++forbidden;
+      Reply(res, 403,
+            Error("forbidden", "client '" + who->name + "' may not call '" + op + "' ([server] http_clients)"));
+      return nullptr;
+    }
+    return who;
+  }
+
   // POST /v1/<op>: the body (a JSON object, the op's fields) as one request on the wire.
   void Call(const std::string& op, const httplib::Request& req, httplib::Response& res) {
+    const HttpClient* client = Authorize(op, req, res);
+    if (!client) return;
     json body = json::object();
     if (!req.body.empty()) {
       body = json::parse(req.body, nullptr, false);
@@ -86,7 +123,8 @@ struct HttpFront::Impl {
       return Reply(res, 400, Error("bad_request", "'op': the path names '" + op + "'"));
     }
     body["op"] = op;
-    body["_via"] = "http:" + req.remote_addr;  // where a change came from, for the audit logs
+    // Where a change came from, for the audit logs: the API client's name and address.
+    body["_via"] = "http:" + (client->name.empty() ? "" : client->name + "@") + req.remote_addr;
     if (!body.contains("id") && req.has_header("X-Request-Id")) body["id"] = req.get_header_value("X-Request-Id");
     int status = 200;
     json out = Forward(std::move(body), &status);
@@ -175,7 +213,9 @@ Result<std::unique_ptr<HttpFront>> HttpFront::Start(const std::string& address, 
     const std::pair<const char*, int64_t> refused[] = {{"not_json", im->not_json.load()},
                                                        {"too_large", im->too_large.load()},
                                                        {"op_mismatch", im->op_mismatch.load()},
-                                                       {"no_path", im->no_path.load()}};
+                                                       {"no_path", im->no_path.load()},
+                                                       {"unauthenticated", im->unauthenticated.load()},
+                                                       {"forbidden", im->forbidden.load()}};
     for (const auto& [reason, n] : refused) {
       text += std::string("qianmian_http_refused_total{reason=\"") + reason + "\"} " + std::to_string(n) + "\n";
     }

@@ -12,6 +12,7 @@
 #include <zmq.hpp>
 
 #include "console.h"
+#include "qianmian/core/curve_keys.h"
 #include "qianmian/core/status.h"
 
 namespace qm::server {
@@ -28,7 +29,10 @@ struct HttpHooks {
   // The inproc DEALERs' routing ids start with this (random per server: the wire recognises the
   // HTTP port's requests by it, server_impl.h FromHttpPort).
   std::string identity_prefix = "http-";
-  bool api = true;      // serve the JSON API (/v1/<op>)
+  bool api = true;  // serve the JSON API (/v1/<op>)
+  // Its clients (empty: no authentication): a request must carry `Authorization: Bearer <token>`
+  // whose SHA-256 is one's token_sha256, and name one of its ops ("*" = every op).
+  std::vector<HttpClient> api_clients;
   bool console = true;  // serve the operator console (/console/)
   ConsoleConfig console_config;
   campaign::Operators* operators = nullptr;  // the accounts; null without an event store

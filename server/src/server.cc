@@ -135,6 +135,22 @@ Status Server::Impl::Init() {
     http_prefix = "http-" + RandomToken() + "-";
     hooks.identity_prefix = http_prefix;
     hooks.api = config.http_api;
+    if (!config.http_clients.empty()) {
+      QM_ASSIGN_OR_RETURN(hooks.api_clients, ReadHttpClients(config.http_clients));
+      for (const HttpClient& c : hooks.api_clients) {
+        for (const std::string& op : c.ops) {
+          if (op != "*" && !FindOp(op)) {
+            return Status::InvalidArgument(config.http_clients + ": client '" + c.name + "': unknown op '" + op + "'");
+          }
+        }
+      }
+    } else if (config.http_api && config.http_bind.rfind("127.", 0) != 0 &&
+               config.http_bind.rfind("localhost:", 0) != 0) {
+      spdlog::warn(
+          "server: the JSON API on {} has no authentication ([server] http_clients); anyone who reaches the "
+          "port may call every op",
+          config.http_bind);
+    }
     hooks.console = config.console;
     hooks.operators = operators.get();
     hooks.console_config.dir = config.console_dir.empty() ? FindConsoleDir() : config.console_dir;

@@ -64,6 +64,7 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   t.Read("http_threads", &c->http_threads);
   if (c->http_threads < 1 || c->http_threads > 256) t.Error("http_threads", "must be in [1, 256]");
   t.Read("http_api", &c->http_api);
+  t.Read("http_clients", &c->http_clients);
   t.Read("console", &c->console);
   t.Read("console_dir", &c->console_dir);
   t.ReadDuration("console_idle", &c->console_idle);

@@ -46,10 +46,23 @@ $PY -c 'import json,sys; u=json.load(open(sys.argv[1])); sys.exit(0 if sorted((x
 grep -rq 'alice-password-1' "$W/bank/store" 2>/dev/null && bad "a password in clear in the store" ||
   ok "no password in clear in the store's files"
 
+# The JSON API's bearer tokens: two clients, one limited to paging.
+$QM keygen --http-token --out "$W/app" >"$W/app.txt" 2>&1 && $QM keygen --http-token --out "$W/ops" >"$W/ops.txt" 2>&1 ||
+  { bad "keygen --http-token: $(cat "$W/app.txt")"; exit 1; }
+[ "$(stat -c %a "$W/app.token")" = 600 ] && ok "keygen --http-token: the token file is mode 0600" || bad "token mode"
+$QM keygen --http-token --out "$W/app" >/dev/null 2>&1 && bad "a token overwritten" || ok "keygen never overwrites a token"
+{
+  printf '[[clients]]\nname = "app"\n%s\nops = ["recommend", "health"]\n' "$(grep token_sha256 "$W/app.txt")"
+  printf '[[clients]]\nname = "ops"\n%s\nops = ["*"]\n' "$(grep token_sha256 "$W/ops.txt")"
+} >"$W/http_clients.toml"
+grep -q "$(cat "$W/app.token")" "$W/http_clients.toml" && bad "a token in clear in the clients file" ||
+  ok "the clients file holds the tokens' hashes only"
+
 PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 LOCKOUT=10  # long enough for 5 Argon2id checks on a loaded machine
 printf '[server]\nhttp_bind = "127.0.0.1:%s"\nworkers = 1\nconsole_login_failures = 5\nconsole_lockout = "%ss"\n' \
   "$PORT" "$LOCKOUT" >"$W/console.toml"
+printf 'http_clients = "%s"\n' "$W/http_clients.toml" >>"$W/console.toml"
 $QM serve --config "$W/console.toml" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/s.sock" >"$W/serve.log" 2>&1 &
 SERVER_PID=$!
 wait_ready "$QM" "ipc://$W/s.sock" "$SERVER_PID" || { bad "serve: $(tail -3 "$W/serve.log")"; exit 1; }
@@ -57,6 +70,35 @@ C=$(sed -n 2p "$W/bank/customers.csv" | cut -d, -f1)
 # A page for the customer, so that the lookup has decisions with reasons.
 $QM client --connect "ipc://$W/s.sock" recommend '{"customer_id":"'"$C"'","channel":"app_home","count":4}' \
   >"$W/page.json" 2>&1 && grep -q '"items"' "$W/page.json" && ok "a page served to $C" || bad "page: $(cat "$W/page.json")"
+
+# api PATH TOKEN BODY -> "STATUS CODE" of POST /v1/PATH with that bearer token ("" = none).
+api() {
+  $PY - "http://127.0.0.1:$PORT/v1/$1" "$2" "$3" <<'PY'
+import json, sys, urllib.error, urllib.request
+url, token, body = sys.argv[1:4]
+req = urllib.request.Request(url, data=body.encode(), method="POST",
+                             headers={"Authorization": "Bearer " + token} if token else {})
+try:
+    with urllib.request.urlopen(req, timeout=30) as r:
+        print(r.status, "ok")
+except urllib.error.HTTPError as e:
+    print(e.code, json.load(e)["error"]["code"])
+PY
+}
+APP=$(cat "$W/app.token")
+OPS=$(cat "$W/ops.token")
+page='{"customer_id":"'"$C"'","channel":"app_home","count":2}'
+[ "$(api recommend "" "$page")" = "401 unauthenticated" ] && ok "the JSON API without a token: 401" || bad "no token"
+[ "$(api recommend "${APP%?}x" "$page")" = "401 unauthenticated" ] && ok "a wrong token: 401" || bad "wrong token"
+[ "$(api recommend "$APP" "$page")" = "200 ok" ] && ok "the app's token pages: 200" || bad "app: $(api recommend "$APP" "$page")"
+[ "$(api reload "$APP" '{}')" = "403 forbidden" ] && ok "the app's token may not reload: 403" || bad "app reload"
+[ "$(api campaigns.list "$OPS" '{}')" = "200 ok" ] && ok "the ops token lists campaigns (every op)" || bad "ops"
+$PY - "http://127.0.0.1:$PORT/metrics" <<'PY' && ok "/metrics counts the refused API requests by reason" || bad "metrics"
+import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=30).read().decode()
+want = {'qianmian_http_refused_total{reason="unauthenticated"} 2', 'qianmian_http_refused_total{reason="forbidden"} 1'}
+sys.exit(0 if want <= set(text.splitlines()) else 1)
+PY
 
 $PY "$HERE/console_api_test.py" "http://127.0.0.1:$PORT" "$C" "$LOCKOUT" >"$W/api.txt" 2>&1
 api=$?

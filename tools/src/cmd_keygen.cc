@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "curve_flags.h"
+#include "qianmian/artifacts/manifest.h"
 #include "qianmian/core/curve_keys.h"
 
 namespace qm::tools {
@@ -29,6 +30,7 @@ Status ApplyCurve(const CurveFlags& flags, client::ClientOptions* options) {
 
 Command AddKeygenCommand(CLI::App& root) {
   auto out = std::make_shared<std::string>();
+  auto token = std::make_shared<bool>(false);
   Command cmd;
   cmd.app = root.add_subcommand(
       "keygen",
@@ -36,7 +38,18 @@ Command AddKeygenCommand(CLI::App& root) {
       "public key to hand out). The server's in [server] curve_key; a client's public key in the server's "
       "curve_clients file, its .key with `client`/`bench` --curve-key");
   cmd.app->add_option("--out", *out, "the files' path without extension, e.g. /etc/qianmian/server")->required();
-  cmd.run = [out]() -> Status {
+  cmd.app->add_flag("--http-token", *token,
+                    "instead: a bearer token for the HTTP port's JSON API in OUT.token (mode 0600); prints the "
+                    "token_sha256 line of [server] http_clients");
+  cmd.run = [out, token]() -> Status {
+    if (*token) {
+      QM_ASSIGN_OR_RETURN(std::string t, WriteHttpToken(*out + ".token"));
+      std::printf(
+          "wrote %s.token (secret: send it as 'Authorization: Bearer <token>'); list the client in "
+          "[server] http_clients with\ntoken_sha256 = \"%s\"\n",
+          out->c_str(), artifacts::Sha256Hex(t).c_str());
+      return Status::Ok();
+    }
     QM_ASSIGN_OR_RETURN(client::CurveKeyPair k, client::GenerateCurveKeys());
     QM_RETURN_IF_ERROR(WriteCurveKeyFiles(CurveKeys{k.public_key, k.secret_key}, *out));
     std::printf("wrote %s.key (secret) and %s.pub; public key %s\n", out->c_str(), out->c_str(), k.public_key.c_str());

@@ -37,4 +37,17 @@ struct CurveClient {
 // or key, a name or key listed twice, or no ops.
 [[nodiscard]] Result<std::vector<CurveClient>> ReadCurveClients(const std::string& path);
 
+// The HTTP port's JSON API clients ([server] http_clients): the same file layout with the
+// SHA-256 of each client's bearer token instead of a public key:
+//   [[clients]] name = "java-backend"  token_sha256 = "<64 lowercase hex>"  ops = ["recommend"]
+// A token is 64 hex digits (`qianmian keygen --http-token`); only its hash is kept.
+struct HttpClient {
+  std::string name, token_sha256;
+  std::vector<std::string> ops;
+};
+[[nodiscard]] Result<std::vector<HttpClient>> ReadHttpClients(const std::string& path);
+// Writes a new random token to `path` (created with mode 0600; refused when it exists) and
+// returns it.
+[[nodiscard]] Result<std::string> WriteHttpToken(const std::string& path);
+
 }  // namespace qm

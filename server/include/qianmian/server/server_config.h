@@ -70,6 +70,10 @@ struct ServerConfig {
   // http_api = false turns the JSON API off (it has no authentication of its own: bind the port to
   // loopback or a private network, or leave only the console on it).
   bool http_api = true;
+  // With http_clients (a TOML file of [[clients]] name, token_sha256, ops; core/curve_keys.h), the
+  // JSON API answers only requests carrying `Authorization: Bearer <token>` of a listed client
+  // (401 otherwise), each to its ops (403 otherwise).
+  std::string http_clients;
   // The operator console on the HTTP port (issue 19, server/src/console.h): its files
   // (console_dir; "" = the console/ folder found beside the binary: <repo>/console for a build
   // tree, <prefix>/share/qianmian/console installed), sessions ending after console_idle without
