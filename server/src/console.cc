@@ -27,37 +27,14 @@ constexpr const char* kCookie = "qm_session";
 constexpr size_t kMaxSessions = 10000;
 constexpr int kMaxVerifying = 4;  // Argon2id verifications at once (64 MiB each)
 
-// The server's ops (SPEC §5) and the console's own account ops.
-const std::vector<std::string> kWireOps = {"recommend",
-                                           "feedback",
-                                           "score",
-                                           "items.upsert",
-                                           "items.retire",
-                                           "customers.upsert",
-                                           "history",
-                                           "report",
-                                           "reload",
-                                           "stats",
-                                           "health",
-                                           "campaigns.create",
-                                           "campaigns.update",
-                                           "campaigns.transition",
-                                           "campaigns.get",
-                                           "campaigns.list",
-                                           "campaigns.audit",
-                                           "campaigns.dryrun",
-                                           "events.ingest",
-                                           "profile",
-                                           "segments.save",
-                                           "segments.get",
-                                           "segments.list"};
+// The console's own account ops.
 const std::vector<std::string> kAccountOps = {"users.list",    "users.add",    "users.passwd",   "users.role",
                                               "users.disable", "users.enable", "operators.audit"};
 const std::vector<std::string> kViewerOps = {"stats",           "health",        "campaigns.list", "campaigns.get",
                                              "campaigns.audit", "segments.list", "segments.get",   "report"};
 
 // What a role may call ("password.change", one's own password, every role may).
-std::vector<std::string> OpsOf(Role r) {
+std::vector<std::string> OpsOf(Role r, const std::vector<std::string>& wire_ops) {
   std::vector<std::string> ops;
   switch (r) {
     case Role::kViewer:
@@ -76,7 +53,7 @@ std::vector<std::string> OpsOf(Role r) {
       ops = {"health", "history", "profile", "campaigns.list", "campaigns.get"};
       break;
     case Role::kAdmin:
-      ops = kWireOps;
+      ops = wire_ops;
       ops.insert(ops.end(), kAccountOps.begin(), kAccountOps.end());
       break;
   }
@@ -194,7 +171,7 @@ class Console {
                 {"role", campaign::RoleName(s.role)},
                 {"csrf", s.csrf},
                 {"expires_ms", ExpiresOf(s)},
-                {"ops", OpsOf(s.role)},
+                {"ops", OpsOf(s.role, hooks_.wire_ops)},
                 {"transitions", TransitionsOf(s.role)}};
   }
   void Log(const std::string& who, const std::string& from, const std::string& action, const std::string& detail) {
@@ -463,9 +440,9 @@ void Console::Op(const std::string& op, const httplib::Request& req, httplib::Re
     return Reply(res, 400, Error("bad_request", "the body must be a JSON object (UTF-8)"));
   }
   const std::string from = From(req);
-  const std::vector<std::string> allowed = OpsOf(s->role);
+  const std::vector<std::string> allowed = OpsOf(s->role, hooks_.wire_ops);
   if (!Contains(allowed, op)) {
-    const bool known = Contains(kWireOps, op) || Contains(kAccountOps, op) || op == "password.change";
+    const bool known = Contains(hooks_.wire_ops, op) || Contains(kAccountOps, op) || op == "password.change";
     if (!known) return Reply(res, 404, Error("unknown_op", "unknown op '" + op + "'"));
     Log(s->name, from, "denied", op);
     return Reply(res, 403,

@@ -36,6 +36,7 @@ struct ConsoleConfig {
 
 struct ConsoleHooks {
   campaign::Operators* operators = nullptr;  // null: no event store, so no accounts (login says so)
+  std::vector<std::string> wire_ops;         // every op of the server (an admin may call each)
   // Sends one request (a JSON object with "op") through the server's wire; returns its reply
   // and sets *status to the HTTP status of the reply's code.
   std::function<nlohmann::json(nlohmann::json request, int* status)> forward;

@@ -224,6 +224,7 @@ Result<std::unique_ptr<HttpFront>> HttpFront::Start(const std::string& address, 
   if (im->hooks.console) {
     ConsoleHooks ch;
     ch.operators = im->hooks.operators;
+    ch.wire_ops = im->hooks.ops;
     ch.forward = [im](json request, int* status) { return im->Forward(std::move(request), status); };
     im->console = MountConsole(h, im->hooks.console_config, std::move(ch));
   }

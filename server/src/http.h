@@ -36,6 +36,7 @@ struct HttpHooks {
   bool console = true;  // serve the operator console (/console/)
   ConsoleConfig console_config;
   campaign::Operators* operators = nullptr;  // the accounts; null without an event store
+  std::vector<std::string> ops;              // the server's ops
 };
 
 class HttpFront {

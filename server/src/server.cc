@@ -153,6 +153,7 @@ Status Server::Impl::Init() {
     }
     hooks.console = config.console;
     hooks.operators = operators.get();
+    for (size_t i = 0; i < kNumOps; ++i) hooks.ops.push_back(kOps[i].name);
     hooks.console_config.dir = config.console_dir.empty() ? FindConsoleDir() : config.console_dir;
     hooks.console_config.idle_ms = config.console_idle;
     hooks.console_config.max_ms = config.console_session;
