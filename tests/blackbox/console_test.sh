@@ -122,4 +122,7 @@ grep -q '"action":"lookup","detail":"customer '"$C"' (ok)"' "$W/carol.jsonl" && 
   ok "user audit carol: her logins and lookups" || bad "user audit: $(head -5 "$W/carol.jsonl")"
 grep -q '"action":"passwd"' "$W/carol.jsonl" && ok "user audit carol: her password change" || bad "no passwd entry"
 grep -q 'argon2\|password-' "$W/carol.jsonl" && bad "a hash or password in the audit" || ok "no hash or password in the audit"
+# Secrets never in the server's log: passwords, hashes, session cookies, API tokens.
+leaks=$(grep -c -e 'password-1' -e 'password-2' -e 'argon2' -e "$APP" -e "$OPS" -e 'qm_session=' "$W/serve.log")
+[ "$leaks" = 0 ] && ok "no password, hash, cookie or token in the server's log" || bad "$leaks secret(s) in serve.log"
 finish console_test
