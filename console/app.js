@@ -49,6 +49,7 @@
     { page: 'campaigns', op: 'campaigns.list' },
     { page: 'experiments', op: 'report' },
     { page: 'lookup', op: 'history' },
+    { page: 'pressure', op: 'pressure' },
     { page: 'users', op: 'users.list' },
   ];
 
@@ -383,7 +384,73 @@
     else if (page === 'campaigns') loadCampaigns();
     else if (page === 'experiments') loadExperimentNames();
     else if (page === 'lookup') $('lookup-id').focus();
+    else if (page === 'pressure') $('pressure-channel').focus();
     else if (page === 'users') loadUsers();
+  }
+
+  // ---------------------------------------------------------------- contact pressure
+
+  async function onPressure(ev) {
+    ev.preventDefault();
+    const btn = $('pressure-go');
+    showError($('pressure-error'), null);
+    btn.disabled = true;
+    try {
+      const r = await op('pressure', { channel: $('pressure-channel').value });
+      renderPressure(r.pressure || {});
+    } catch (e) {
+      showError($('pressure-error'), e);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  function renderPressure(p) {
+    const kv = kvList([
+      [t('pressure.channel'), p.channel], [t('pressure.customers'), fmtNum(p.customers)],
+      [t('pressure.at'), fmtTime(p.now_ms)], [t('pressure.most'), fmtNum(p.most_30d)],
+      [t('dryrun.seconds'), fmtNum(p.seconds, 2)],
+    ]);
+    const meta = clear($('pressure-meta'));
+    while (kv.firstChild) meta.appendChild(kv.firstChild);
+    const table = clear($('pressure-table'));
+    const n = ((p['7d'] || {}).customers_by_bucket || []).length;
+    const head = [el('th', { text: t('dryrun.window') })];
+    for (let i = 0; i < n; ++i) head.push(el('th', { text: i === n - 1 ? (n - 1) + '+' : String(i) }));
+    head.push(el('th', { text: t('dryrun.mean') }));
+    table.appendChild(el('thead', null, [el('tr', null, head)]));
+    const body = el('tbody');
+    ['7d', '30d'].forEach(function (w) {
+      const row = p[w];
+      if (!row) return;
+      const cells = [el('td', { text: t('pressure.last_' + w) })];
+      (row.customers_by_bucket || []).forEach(function (v) { cells.push(el('td', { className: 'num', text: fmtNum(v) })); });
+      cells.push(el('td', { className: 'num', text: fmtNum(row.mean, 3) }));
+      body.appendChild(el('tr', { dataset: { test: 'pressure-row', window: w } }, cells));
+    });
+    table.appendChild(body);
+    clear($('pressure-chart')).appendChild(pressureChart(((p['30d'] || {}).customers_by_bucket) || []));
+    show($('pressure-result'), true);
+  }
+
+  // Bars of customers by pushes in 30 days (a square-root scale, so the few heavily contacted
+  // customers stay visible beside the many with none).
+  function pressureChart(counts) {
+    const width = 720, height = 220, left = 60, bottom = 30, top = 16;
+    const root = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, class: 'chart', role: 'img', 'data-test': 'pressure-chart' });
+    root.appendChild(svg('title', {}, t('pressure.chart_title')));
+    const most = Math.max(1, Math.max.apply(null, counts.concat([1])));
+    const bw = (width - left - 10) / Math.max(1, counts.length);
+    counts.forEach(function (v, i) {
+      const h = Math.sqrt(v / most) * (height - top - bottom);
+      const x = left + i * bw + 4;
+      const bar = svg('rect', { x: x, y: height - bottom - h, width: Math.max(1, bw - 8), height: Math.max(0, h), class: 'bar pos' });
+      bar.appendChild(svg('title', {}, (i === counts.length - 1 ? (counts.length - 1) + '+' : i) + ': ' + fmtNum(v)));
+      root.appendChild(bar);
+      root.appendChild(svg('text', { x: x + (bw - 8) / 2, y: height - 10, class: 'tick', 'text-anchor': 'middle' }, i === counts.length - 1 ? (counts.length - 1) + '+' : String(i)));
+      root.appendChild(svg('text', { x: x + (bw - 8) / 2, y: height - bottom - h - 4, class: 'tick', 'text-anchor': 'middle' }, fmtNum(v)));
+    });
+    return root;
   }
 
   // ---------------------------------------------------------------- overview
@@ -1509,6 +1576,7 @@
     $('report-form').addEventListener('submit', onReport);
     $('report-metric').addEventListener('change', function () { if (S.lastReport) renderReport(S.lastReport); });
     $('lookup-form').addEventListener('submit', onLookup);
+    $('pressure-form').addEventListener('submit', onPressure);
 
     $('users-refresh').addEventListener('click', loadUsers);
     $('user-add-form').addEventListener('submit', onAddUser);

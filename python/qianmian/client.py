@@ -23,7 +23,7 @@ from .errors import ProtocolError, Timeout, error_from_reply
 # The ops the server implements (server/src/ops.cc), in its order.
 OPS = ("recommend", "feedback", "score", "items.upsert", "items.retire", "customers.upsert", "history", "report",
        "reload", "stats", "health", "campaigns.create", "campaigns.update", "campaigns.transition", "campaigns.get",
-       "campaigns.list", "campaigns.audit", "campaigns.dryrun", "events.ingest", "profile", "segments.save", "segments.get",
+       "campaigns.list", "campaigns.audit", "campaigns.dryrun", "pressure", "events.ingest", "profile", "segments.save", "segments.get",
        "segments.list")
 
 # Ops whose `unavailable` reply may not be sent again: a served page reserves caps under a new
@@ -283,6 +283,11 @@ class Client:
         """The approver's preview: ``{summary}`` of a dry run (nothing reserved or recorded)."""
         return self.call("campaigns.dryrun", _without_none(dict(campaign_id=campaign_id, occurrence=occurrence,
                                                                 now_ms=now_ms, **extra)))
+
+    def pressure(self, channel, now_ms=None, **extra):
+        """Contact pressure across the customer base: ``{pressure}`` (customers by pushes on the
+        channel in the last 7 and 30 days)."""
+        return self.call("pressure", _without_none(dict(channel=channel, now_ms=now_ms, **extra)))
 
     def save_segment(self, operator, name, audience, description=None, revision=None, **extra):
         """Creates or replaces a saved segment: ``{segment}`` (name, audience, description,

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "qianmian/campaign/run.h"
@@ -189,6 +190,50 @@ Status Server::Impl::CampaignsDryrun(const Fields& f, MapWriter* reply) {
   summary["expected_conversions"] = s->expected_conversions;
   summary["text"] = s->Format();
   PutJson("summary", summary, reply);
+  return Status::Ok();
+}
+
+Status Server::Impl::Pressure(const Fields& f, MapWriter* reply) {
+  policy::EventStore* store = engine->store();
+  if (!store) return Status::Unavailable("contact pressure needs the event store, and this server has none");
+  std::string channel;
+  int64_t now = kNoTime;
+  QM_RETURN_IF_ERROR(f.Str("channel", &channel, true, 64));
+  if (channel.empty()) return Status::InvalidArgument("'channel': must not be empty");
+  QM_RETURN_IF_ERROR(f.Int("now_ms", &now, false, 1, INT64_MAX));
+  if (now == kNoTime) now = engine->Now();
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::string> ids;
+  engine->WithDataset([&](const Dataset& ds) {
+    ids.reserve(ds.customers.size());
+    for (const Customer& c : ds.customers) ids.push_back(c.id);
+  });
+  constexpr int kBuckets = push::kPressureBuckets;  // 0, 1, ..., 9, 10 or more
+  const TimeMs window[2] = {7 * kMsPerDay, 30 * kMsPerDay};
+  std::vector<int64_t> buckets[2] = {std::vector<int64_t>(kBuckets), std::vector<int64_t>(kBuckets)};
+  double sum[2] = {0, 0};
+  int64_t most = 0;
+  for (const std::string& id : ids) {
+    QM_ASSIGN_OR_RETURN(policy::CustomerState state, store->State(id));
+    int64_t n[2] = {0, 0};
+    for (const policy::ContactRecord& r : state.records) {
+      if (r.type != EventType::kPushSent || r.channel != channel || r.ts > now) continue;
+      for (int w = 0; w < 2; ++w) n[w] += r.ts > now - window[w];
+    }
+    for (int w = 0; w < 2; ++w) {
+      ++buckets[w][std::min<int64_t>(n[w], kBuckets - 1)];
+      sum[w] += static_cast<double>(n[w]);
+    }
+    most = std::max(most, n[1]);
+  }
+  json out = {{"channel", channel}, {"now_ms", now}, {"customers", ids.size()}, {"most_30d", most}};
+  const char* names[2] = {"7d", "30d"};
+  for (int w = 0; w < 2; ++w) {
+    out[names[w]] = {{"customers_by_bucket", buckets[w]},
+                     {"mean", ids.empty() ? 0.0 : sum[w] / static_cast<double>(ids.size())}};
+  }
+  out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  PutJson("pressure", out, reply);
   return Status::Ok();
 }
 

@@ -30,8 +30,9 @@ constexpr int kMaxVerifying = 4;  // Argon2id verifications at once (64 MiB each
 // The console's own account ops.
 const std::vector<std::string> kAccountOps = {"users.list",    "users.add",    "users.passwd",   "users.role",
                                               "users.disable", "users.enable", "operators.audit"};
-const std::vector<std::string> kViewerOps = {"stats",           "health",        "campaigns.list", "campaigns.get",
-                                             "campaigns.audit", "segments.list", "segments.get",   "report"};
+const std::vector<std::string> kViewerOps = {"pressure",       "stats",         "health",
+                                             "campaigns.list", "campaigns.get", "campaigns.audit",
+                                             "segments.list",  "segments.get",  "report"};
 
 // What a role may call ("password.change", one's own password, every role may).
 std::vector<std::string> OpsOf(Role r, const std::vector<std::string>& wire_ops) {

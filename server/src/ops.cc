@@ -35,6 +35,7 @@ const Server::Impl::Op Server::Impl::kOps[] = {
     {"campaigns.list",       true,   false, false, &Impl::CampaignsList},
     {"campaigns.audit",      true,   false, false, &Impl::CampaignsAudit},
     {"campaigns.dryrun",     true,   false, false, &Impl::CampaignsDryrun},
+    {"pressure",             true,   false, false, &Impl::Pressure},
     {"events.ingest",        false,  false, false, &Impl::EventsIngest},
     {"profile",              true,   false, true,  &Impl::Profile},
     {"segments.save",        false,  false, false, &Impl::SegmentsSave},

@@ -68,7 +68,7 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   t.Read("console", &c->console);
   t.Read("console_dir", &c->console_dir);
   t.ReadDuration("console_idle", &c->console_idle);
-  if (c->console_idle < 60 * kMsPerSecond) t.Error("console_idle", "must be >= 1m");
+  if (c->console_idle < kMsPerSecond) t.Error("console_idle", "must be >= 1s");
   t.ReadDuration("console_session", &c->console_session);
   if (c->console_session < c->console_idle) t.Error("console_session", "must be >= console_idle");
   t.Read("console_secure_cookie", &c->console_secure_cookie);

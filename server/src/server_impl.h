@@ -247,7 +247,11 @@ struct Server::Impl {
   // one thread; nothing reserved or recorded. Its summary, with the channel's contact pressure
   // over the audience before and after.
   Status CampaignsDryrun(const Fields& request, MapWriter* reply);
-  std::atomic<uint64_t> dryruns{0};  // names the dry runs' temporary send lists
+  std::atomic<uint64_t> dryruns{0};
+  // Contact pressure across the customer base: every customer of the data by the pushes on a
+  // channel in the 7 and 30 days before now (confirmed contacts; reservations pending included).
+  // Reads every customer's state: an operator's query.
+  Status Pressure(const Fields& request, MapWriter* reply);  // names the dry runs' temporary send lists
   // Saved segments (campaign/segments.h), null without an event store.
   std::unique_ptr<campaign::Segments> segments;
   // (operators: see the HTTP port above)

@@ -182,6 +182,15 @@ recent = st.get("reloads", {}).get("recent", []) if status == 200 else []
 check(len(recent) >= 1 and recent[-1]["by"] == "request" and recent[-1]["served"] and not recent[-1]["error"],
       "stats' reload history names the reload, by request, and the version served: %s" % recent[-1:])
 
+# Contact pressure across the customer base: every customer counted once in each window.
+status, out = root.op("pressure", {"channel": "wechat_push"})
+p = out.get("pressure", {}) if status == 200 else {}
+check(status == 200 and p.get("customers", 0) > 0 and sum(p["7d"]["customers_by_bucket"]) == p["customers"] and
+      sum(p["30d"]["customers_by_bucket"]) == p["customers"] and p["30d"]["mean"] >= p["7d"]["mean"],
+      "pressure: every customer in one bucket of each window, 30 days at least 7: %s" % str(p)[:200])
+status, out = root.op("pressure", {"channel": ""})
+check(status == 400, "pressure without a channel: 400")
+
 # The service agent.
 carol = Client()
 carol.login("carol")
@@ -190,7 +199,7 @@ check(status == 200 and "caps" in out and "decisions" in out, "carol looks up a 
 portrait = out.get("portrait") if status == 200 else None
 check(portrait is None or portrait.get("churn_risk") in (None, "masked"), "the agent's portrait masks the churn risk")
 for op, fields in (("campaigns.create", {"definition": definition("api-4")}), ("reload", {}), ("stats", {}),
-                   ("campaigns.dryrun", {"campaign_id": "api-1"}),
+                   ("campaigns.dryrun", {"campaign_id": "api-1"}), ("pressure", {"channel": "sms"}),
                    ("users.list", {}), ("feedback", {"events": []})):
     status, out = carol.op(op, fields)
     check(status == 403, "a service agent may not call " + op)

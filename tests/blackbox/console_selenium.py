@@ -514,6 +514,15 @@ def main():
         T.check(True, '(i) the audit of %s shows a login' % agent)
         T.check(True, '(i) the audit of %s shows the lookup of %s' % (agent, customer))
 
+        # The contact pressure across the customer base, with its chart.
+        c.goto('pressure')
+        c.click('pressure-go')
+        rows = c.wait(lambda: driver.find_elements(By.CSS_SELECTOR, '#pressure-table tr[data-test=pressure-row]'),
+                      'the contact pressure rows')
+        T.check(len(rows) == 2, '(i) the contact pressure page counts the last 7 and 30 days (%d rows)' % len(rows))
+        T.check(bool(driver.find_elements(By.CSS_SELECTOR, '#pressure-chart svg[data-test=pressure-chart] rect')),
+                '(i) and draws the 30 days as bars')
+
     step('(i) users and audit', i)
 
     # No JavaScript errors in the browser console (CSP violations included).

@@ -112,11 +112,50 @@ sel=$?
 cat "$W/selenium.txt"
 [ $sel -eq 0 ] || bad "console_selenium.py failed"
 
-# The CLI sees the console's actions in the accounts' logs (after the server stops: the embedded
-# store is locked while it runs).
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
 SERVER_PID=
+
+# Session expiry: a server whose sessions end after 2 s unused or 5 s after login.
+printf '[server]\nhttp_bind = "127.0.0.1:%s"\nworkers = 1\nconsole_idle = "2s"\nconsole_session = "5s"\n' "$PORT" \
+  >"$W/expiry.toml"
+$QM serve --config "$W/expiry.toml" --data "$W/bank" --artifacts "$W/art" --bind "ipc://$W/s.sock" >>"$W/serve.log" 2>&1 &
+SERVER_PID=$!
+wait_ready "$QM" "ipc://$W/s.sock" "$SERVER_PID" || { bad "serve: $(tail -3 "$W/serve.log")"; exit 1; }
+$PY - "http://127.0.0.1:$PORT" >"$W/expiry.txt" 2>&1 <<'PY'
+import http.cookiejar, json, sys, time, urllib.error, urllib.request
+base = sys.argv[1]
+def session():
+    web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    req = urllib.request.Request(base + "/console/api/login", json.dumps({"name": "root", "password": "root-password-1"}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    web.open(req, timeout=30).read()
+    return web
+def me(web):
+    try:
+        return web.open(base + "/console/api/me", timeout=30).status
+    except urllib.error.HTTPError as e:
+        return e.code
+idle = session()
+first = me(idle)
+time.sleep(2.5)
+print("idle", first, me(idle))
+busy = session()
+start, seen = time.time(), []
+while time.time() - start < 6.5:
+    seen.append((round(time.time() - start, 1), me(busy)))
+    time.sleep(0.5)
+print("busy", all(s == 200 for t, s in seen if t < 4.5), all(s == 401 for t, s in seen if t > 5.5), seen)
+PY
+grep -q '^idle 200 401$' "$W/expiry.txt" && ok "a session unused for console_idle ends (401)" || bad "idle: $(cat "$W/expiry.txt")"
+grep -q '^busy True True' "$W/expiry.txt" && ok "a session in use ends console_session after its login" ||
+  bad "absolute: $(cat "$W/expiry.txt")"
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+SERVER_PID=
+
+# The CLI sees the console's actions in the accounts' logs (after the server stops: the embedded
+# store is locked while it runs).
 $QM user audit carol --data "$W/bank" >"$W/carol.jsonl" 2>&1
 grep -q '"action":"lookup","detail":"customer '"$C"' (ok)"' "$W/carol.jsonl" && grep -q '"action":"login"' "$W/carol.jsonl" &&
   ok "user audit carol: her logins and lookups" || bad "user audit: $(head -5 "$W/carol.jsonl")"

@@ -31,6 +31,7 @@ def campaign_requests():
         ("campaigns.list", {}, True), ("campaigns.list", dict(state="approved"), True),
         ("campaigns.audit", dict(campaign_id=cid), True),
         ("campaigns.dryrun", dict(campaign_id=cid), True), ("campaigns.dryrun", dict(campaign_id="no-such"), True),
+        ("pressure", dict(channel="wechat_push"), True), ("pressure", dict(channel=""), False),
         ("events.ingest", dict(events=[dict(event_id=f"{cid}-e1", customer_id="C0000001", type="login",
                                             ts_ms=int(time.time() * 1000), attrs=dict(channel="app"))]), True),
         ("events.ingest", dict(events=[dict(event_id="bad", customer_id="C1", type="pay_day", ts_ms=1)]), False),
