@@ -100,6 +100,21 @@ std::optional<Role> ParseRole(std::string_view name) {
   return std::nullopt;
 }
 
+std::string OperatorAccountJson(const OperatorAccount& a) {
+  return json{{"name", a.name},
+              {"role", RoleName(a.role)},
+              {"disabled", a.disabled},
+              {"created_at", a.created_at},
+              {"created_by", a.created_by},
+              {"password_set_at", a.password_set_at},
+              {"revision", a.revision}}
+      .dump();
+}
+
+std::string OperatorActionJson(const OperatorAction& a) {
+  return json{{"ts", a.ts}, {"from", a.from}, {"action", a.action}, {"detail", a.detail}}.dump();
+}
+
 Status CheckOperatorName(const std::string& name) {
   if (name.empty() || name.size() > 64 ||
       name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=

@@ -220,6 +220,16 @@ PlanOutcome RunPlan(const ContactPlan& plan, CustomerState* state, bool* changed
   return out;
 }
 
+void CountPushes(const CustomerState& state, std::string_view channel, std::string_view skip_request, TimeMs now,
+                 int* pushes_7d, int* pushes_30d) {
+  for (const ContactRecord& rec : state.records) {
+    if (rec.type != EventType::kPushSent || rec.channel != channel || rec.ts > now) continue;
+    if (!skip_request.empty() && rec.request_id == skip_request) continue;
+    if (rec.ts > now - 30 * kMsPerDay) ++*pushes_30d;
+    if (rec.ts > now - 7 * kMsPerDay) ++*pushes_7d;
+  }
+}
+
 bool ApplyEvent(const StoredEvent& e, const StateOptions& o, CustomerState* state) {
   for (ContactRecord& r : state->records) {
     if (!SameEvent(r, e)) continue;

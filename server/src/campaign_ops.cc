@@ -209,22 +209,18 @@ Status Server::Impl::Pressure(const Fields& f, MapWriter* reply) {
     for (const Customer& c : ds.customers) ids.push_back(c.id);
   });
   constexpr int kBuckets = push::kPressureBuckets;  // 0, 1, ..., 9, 10 or more
-  const TimeMs window[2] = {7 * kMsPerDay, 30 * kMsPerDay};
   std::vector<int64_t> buckets[2] = {std::vector<int64_t>(kBuckets), std::vector<int64_t>(kBuckets)};
   double sum[2] = {0, 0};
   int64_t most = 0;
   for (const std::string& id : ids) {
     QM_ASSIGN_OR_RETURN(policy::CustomerState state, store->State(id));
-    int64_t n[2] = {0, 0};
-    for (const policy::ContactRecord& r : state.records) {
-      if (r.type != EventType::kPushSent || r.channel != channel || r.ts > now) continue;
-      for (int w = 0; w < 2; ++w) n[w] += r.ts > now - window[w];
-    }
+    int n[2] = {0, 0};
+    policy::CountPushes(state, channel, "", now, &n[0], &n[1]);
     for (int w = 0; w < 2; ++w) {
-      ++buckets[w][std::min<int64_t>(n[w], kBuckets - 1)];
+      ++buckets[w][std::min(n[w], kBuckets - 1)];
       sum[w] += static_cast<double>(n[w]);
     }
-    most = std::max(most, n[1]);
+    most = std::max<int64_t>(most, n[1]);
   }
   json out = {{"channel", channel}, {"now_ms", now}, {"customers", ids.size()}, {"most_30d", most}};
   const char* names[2] = {"7d", "30d"};

@@ -13,6 +13,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "codec.h"
+#include "http.h"
 #include "qianmian/campaign/operators.h"
 #include "qianmian/core/time.h"
 
@@ -92,24 +94,10 @@ void Reply(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
 }
 
-// The wire code and HTTP status of a local Status.
+// The wire code and HTTP status of a local Status (the wire's own mapping).
 std::pair<std::string, int> CodeOf(const Status& st) {
-  switch (st.code()) {
-    case StatusCode::kInvalidArgument:
-      return {"bad_request", 400};
-    case StatusCode::kNotFound:
-      return {"not_found", 404};
-    case StatusCode::kAlreadyExists:
-    case StatusCode::kConflict:
-      return {"conflict", 409};
-    case StatusCode::kPermissionDenied:
-      return {"forbidden", 403};
-    case StatusCode::kUnavailable:
-    case StatusCode::kResourceExhausted:
-      return {"unavailable", 503};
-    default:
-      return {"internal", 500};
-  }
+  const std::string code = ErrorCodeOf(st);
+  return {code, HttpStatusOf(code)};
 }
 
 std::string RandomHex(size_t bytes) {
@@ -373,15 +361,7 @@ json Console::AccountOp(const std::string& op, const json& body, Session* s, con
   };
   const campaign::Actor by{s->name, from, kNoTime};
   campaign::Operators& ops = *hooks_.operators;
-  auto account = [](const campaign::OperatorAccount& a) {
-    return json{{"name", a.name},
-                {"role", campaign::RoleName(a.role)},
-                {"disabled", a.disabled},
-                {"created_at", a.created_at},
-                {"created_by", a.created_by},
-                {"password_set_at", a.password_set_at},
-                {"revision", a.revision}};
-  };
+  auto account = [](const campaign::OperatorAccount& a) { return json::parse(campaign::OperatorAccountJson(a)); };
   *status = 200;
   if (op == "users.list") {
     Result<std::vector<campaign::OperatorAccount>> all = ops.List();
@@ -394,9 +374,7 @@ json Console::AccountOp(const std::string& op, const json& body, Session* s, con
     Result<std::vector<campaign::OperatorAction>> actions = ops.Actions(str("name"));
     if (!actions.ok()) return fail(actions.status());
     json list = json::array();
-    for (const auto& a : *actions) {
-      list.push_back({{"ts", a.ts}, {"from", a.from}, {"action", a.action}, {"detail", a.detail}});
-    }
+    for (const auto& a : *actions) list.push_back(json::parse(campaign::OperatorActionJson(a)));
     return json{{"ok", true}, {"entries", list}};
   }
   Result<campaign::OperatorAccount> done = Status::Internal("unknown account op");

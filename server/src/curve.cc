@@ -98,7 +98,7 @@ bool Server::Impl::MayCall(const Job& job, std::string* why) const {
   // The HTTP port's JSON API and console (inproc, random routing id prefix): no CURVE identity
   // and no peer address. A network client naming itself like them still has its CURVE identity,
   // so it is held to its own ops.
-  if (FromHttpPort(job)) return true;
+  if (job.req.via_http) return true;
   auto it = client_ops.find(job.req.user);
   if (it == client_ops.end()) {
     *why = "no CURVE client identity";

@@ -26,21 +26,6 @@ Result<PageReservation> ReservePage(const policy::Policy& policy, policy::EventS
   return out;
 }
 
-namespace {
-
-// Push contacts on the channel from other runs in the 7 and 30 days before now.
-void CountPressure(const policy::CustomerState& state, const std::string& channel_name, const std::string& run_id,
-                   TimeMs now, int* pushes_7d, int* pushes_30d) {
-  for (const policy::ContactRecord& rec : state.records) {
-    if (rec.type != EventType::kPushSent || rec.channel != channel_name) continue;
-    if (!run_id.empty() && rec.request_id == run_id) continue;
-    if (rec.ts > now - 30 * kMsPerDay && rec.ts <= now) ++*pushes_30d;
-    if (rec.ts > now - 7 * kMsPerDay && rec.ts <= now) ++*pushes_7d;
-  }
-}
-
-}  // namespace
-
 Result<PushReservation> ReservePushes(const policy::Policy& policy, policy::EventStore* store, const Dataset& ds,
                                       const std::vector<const Customer*>& customers,
                                       const std::vector<std::vector<Candidate>>& ranked, ChannelId channel,
@@ -54,7 +39,7 @@ Result<PushReservation> ReservePushes(const policy::Policy& policy, policy::Even
   std::vector<std::vector<policy::Candidate>> pcands(n);
   for (size_t r = 0; r < n; ++r) {
     QM_ASSIGN_OR_RETURN(policy::CustomerState state, store->State(customers[r]->id));
-    CountPressure(state, channel_name, run_id, now, &out.pushes_7d[r], &out.pushes_30d[r]);
+    policy::CountPushes(state, channel_name, run_id, now, &out.pushes_7d[r], &out.pushes_30d[r]);
     for (const Candidate& c : ranked[r]) {
       pcands[r].push_back(policy::MakeCandidate(ds, c.item));
       if (!campaign.empty()) pcands[r].back().campaign = campaign;

@@ -77,12 +77,7 @@ Status Run(const UserOptions& o) {
     json list = json::array();
     std::string text;
     for (const campaign::OperatorAccount& a : all) {
-      list.push_back({{"name", a.name},
-                      {"role", campaign::RoleName(a.role)},
-                      {"disabled", a.disabled},
-                      {"created_at", a.created_at},
-                      {"created_by", a.created_by},
-                      {"password_set_at", a.password_set_at}});
+      list.push_back(json::parse(campaign::OperatorAccountJson(a)));
       text += a.name + "\t" + campaign::RoleName(a.role) + "\t" + (a.disabled ? "disabled" : "active") + "\t" +
               FormatIsoUtc(a.created_at) + "\t" + a.created_by + "\n";
     }
@@ -94,7 +89,7 @@ Status Run(const UserOptions& o) {
     std::string text;
     for (const std::string& c : changes) text += json{{"account", json::parse(c)}}.dump() + "\n";
     for (const campaign::OperatorAction& a : actions) {
-      text += json{{"ts", a.ts}, {"from", a.from}, {"action", a.action}, {"detail", a.detail}}.dump() + "\n";
+      text += campaign::OperatorActionJson(a) + "\n";
     }
     return write(text);
   }

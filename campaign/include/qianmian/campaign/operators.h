@@ -45,6 +45,12 @@ struct OperatorAction {
   std::string detail;  // e.g. "customer C0000028", "demo-1 -> approved"
 };
 
+// An account as the console and `qianmian user list` show it (never the hash): name, role,
+// disabled, created_at, created_by, password_set_at, revision.
+std::string OperatorAccountJson(const OperatorAccount& a);
+// An action log entry: ts, from, action, detail.
+std::string OperatorActionJson(const OperatorAction& a);
+
 // Names: 1..64 of [A-Za-z0-9_.-]. Passwords: 10..256 bytes of UTF-8, not the name.
 [[nodiscard]] Status CheckOperatorName(const std::string& name);
 [[nodiscard]] Status CheckPassword(const std::string& name, const std::string& password);

@@ -134,6 +134,11 @@ PlanOutcome RunPlan(const ContactPlan& plan, CustomerState* state, bool* changed
 // was a duplicate (already recorded). Pure.
 bool ApplyEvent(const StoredEvent& e, const StateOptions& o, CustomerState* state);
 
+// Contact pressure: the customer's pushes (push_sent records) on `channel` in the 7 and 30 days
+// up to `now`, leaving out those of request `skip_request` ("" = none; a push run's own).
+void CountPushes(const CustomerState& state, std::string_view channel, std::string_view skip_request, TimeMs now,
+                 int* pushes_7d, int* pushes_30d);
+
 // Drops records older than the horizons relative to `now` (and expired reservations).
 // Returns true when something was dropped.
 bool CompactState(TimeMs now, const StateOptions& o, CustomerState* state);
