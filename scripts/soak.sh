@@ -6,7 +6,11 @@
 # issue's targets: memory flat (+-5% after the first 2 minutes), p99 flat, compaction running,
 # zero errors.
 # Usage: [COMPACT_INTERVAL=5m] [CAPACITY_FEEDBACK=3] [RATE=pages/s] [PRELOAD=lib.so] scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
-# Also samples the CPU of the server's threads and of the bench every minute (top.txt).
+# Also samples the CPU of the server's threads and of the bench every minute (top.txt), and every
+# second the host's steal time, the machine's busy time, the server's CPU time and its threads' run
+# delay (time runnable but waiting for a core, /proc/PID/task/*/schedstat) in cpu.csv, which the
+# report lines up with each second's shed pages: host stalls and CPU contention told apart from
+# the server's own stalls.
 set -euo pipefail
 DATA=${1:?usage: soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]}
 ART=${2:?usage: soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]}
@@ -30,9 +34,10 @@ LD_PRELOAD="$PRELOAD" "$QM" serve --data "$DATA" --artifacts "$ART" --config "$O
 SERVER=$!
 SAMPLER=""
 TOPPER=""
+CPUS=""
 # On exit the server is stopped and waited for (it still writes to the store while it drains;
 # a next run that copies a fresh store into DATA must not race it).
-trap 'kill -TERM $SERVER 2>/dev/null; kill $SAMPLER $TOPPER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
+trap 'kill -TERM $SERVER 2>/dev/null; kill $SAMPLER $TOPPER $CPUS 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do
   "$QM" client --connect "$ADDR" health >/dev/null 2>&1 && break
   sleep 0.5
@@ -67,8 +72,25 @@ SAMPLER=$!
   done
 ) >"$OUT/top.txt" 2>&1 &
 TOPPER=$!
+(
+  echo "epoch_s,steal_ticks,busy_ticks,total_ticks,server_ticks,server_run_delay_ns,serving_run_delay_ns"
+  while kill -0 "$SERVER" 2>/dev/null; do
+    # /proc/stat's first line: cpu user nice system idle iowait irq softirq steal ...
+    read -r _ us ni sy id io hi si st _ </proc/stat
+    srv=$(awk '{ print $14 + $15 }' "/proc/$SERVER/stat" 2>/dev/null || echo "")
+    # Run delay of all the server's threads, and of those that serve (not RocksDB's background
+    # threads, which run at nice 19 and wait by design).
+    delays=$(for t in /proc/"$SERVER"/task/*; do
+      read -r name <"$t/comm" && read -r _ d _ <"$t/schedstat" && echo "$name $d"
+    done 2>/dev/null | awk '{ a += $2; if ($1 !~ /^rocksdb/) s += $2 } END { printf "%.0f,%.0f\n", a, s }')
+    echo "$(date +%s.%N),$st,$((us + ni + sy + hi + si)),$((us + ni + sy + id + io + hi + si + st)),$srv,$delays"
+    sleep 1
+  done
+) >"$OUT/cpu.csv" 2>/dev/null &
+CPUS=$!
+date +%s.%N >"$OUT/bench_start"
 "$QM" bench --connect "$ADDR" --data "$DATA" --rate "$RATE" --duration $((MINUTES * 60)) --concurrency 4 \
   --feedback-every 3 --csv "$OUT/latency.csv" | tee "$OUT/soak.txt"
 "$QM" client --connect "$ADDR" stats >"$OUT/stats.json"
-kill "$SAMPLER" "$TOPPER" 2>/dev/null || true
+kill "$SAMPLER" "$TOPPER" "$CPUS" 2>/dev/null || true
 python3 "$(dirname "$0")/soak_report.py" "$OUT"

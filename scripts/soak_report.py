@@ -2,7 +2,8 @@
 """Report of scripts/soak.sh: per-minute pages/s and p99 (pages and feedback), server RSS, compactions
 and errors, with the issue-20 verdicts. Standard library only.
 
-Usage: soak_report.py OUT_DIR (holding latency.csv, rss.csv, stats.json, capacity.txt)
+Usage: soak_report.py OUT_DIR (holding latency.csv, rss.csv, stats.json, capacity.txt; and, from
+soak.sh since 2026-12-06, cpu.csv and bench_start for the per-second view of the shed pages)
 """
 import csv
 import json
@@ -17,9 +18,71 @@ def p99(values):
     return s[max(0, math.ceil(0.99 * len(s)) - 1)] / 1000.0
 
 
+def corr(xs, ys):
+    n = len(xs)
+    if n < 3:
+        return float("nan")
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+
+
+def shed_seconds(out, shed_by_second):
+    """Each second of the soak: its shed pages beside the host's steal time, the machine's busy
+    share, the server's CPU and its threads' run delay (cpu.csv, one sample a second)."""
+    try:
+        start = float(open(f"{out}/bench_start").read())
+        rows = list(csv.DictReader(open(f"{out}/cpu.csv")))
+    except (OSError, ValueError):
+        return
+    hz = 100.0  # USER_HZ on Linux
+    secs = []
+    for a, b in zip(rows, rows[1:]):
+        try:
+            t0, t1 = float(a["epoch_s"]), float(b["epoch_s"])
+            total = int(b["total_ticks"]) - int(a["total_ticks"])
+            d = {
+                "second": int(t1 - start),
+                "steal": (int(b["steal_ticks"]) - int(a["steal_ticks"])) / total if total > 0 else 0.0,
+                "busy": (int(b["busy_ticks"]) - int(a["busy_ticks"])) / total if total > 0 else 0.0,
+                "server_cores": (int(b["server_ticks"]) - int(a["server_ticks"])) / hz / (t1 - t0),
+                "run_delay_ms": max(0.0, float(b["server_run_delay_ns"]) - float(a["server_run_delay_ns"])) / 1e6 / (t1 - t0),
+            }
+            if b.get("serving_run_delay_ns") and a.get("serving_run_delay_ns"):
+                d["serving_delay_ms"] = (max(0.0, float(b["serving_run_delay_ns"]) - float(a["serving_run_delay_ns"])) /
+                                         1e6 / (t1 - t0))
+        except (ValueError, KeyError, ZeroDivisionError):
+            continue
+        if d["second"] >= 0:
+            secs.append(d)
+    if not secs:
+        return
+    for d in secs:
+        d["shed"] = shed_by_second.get(d["second"], 0)
+    with_shed = [d for d in secs if d["shed"] > 0]
+    without = [d for d in secs if d["shed"] == 0]
+
+    def mean(ds, k):
+        return sum(d[k] for d in ds) / len(ds) if ds else float("nan")
+
+    print(f"seconds with shed pages: {len(with_shed)} of {len(secs)} ({sum(d['shed'] for d in secs)} pages)")
+    keys = ["steal", "busy", "server_cores", "run_delay_ms"] + (["serving_delay_ms"] if "serving_delay_ms" in secs[0] else [])
+    print("(run delay: time the server's threads were runnable but waiting for a core, ms per second; "
+          "serving: all but RocksDB's nice-19 background threads)")
+    print(f"{'':24s} " + " ".join(f"{k:>16s}" for k in keys))
+    for name, ds in (("seconds with shedding", with_shed), ("seconds without", without)):
+        print(f"{name:24s} " + " ".join(f"{mean(ds, k):16.3f}" for k in keys))
+    sh = [d["shed"] for d in secs]
+    print("correlation of a second's shed pages with: " +
+          ", ".join(f"{k} {corr(sh, [d[k] for d in secs if k in d]):+.2f}" for k in keys))
+
+
 def main(out):
     minutes = {}
     errors = {}
+    shed_by_second = {}
     with open(f"{out}/latency.csv") as f:
         for row in csv.DictReader(f):
             m = int(row["send_us"]) // 60_000_000
@@ -28,6 +91,9 @@ def main(out):
             bucket[kind].append(int(row["latency_us"]))
             if row["outcome"] != "ok":
                 errors[(kind, row["outcome"])] = errors.get((kind, row["outcome"]), 0) + 1
+                if kind == "page":
+                    s = int(row["send_us"]) // 1_000_000
+                    shed_by_second[s] = shed_by_second.get(s, 0) + 1
     rss = []
     with open(f"{out}/rss.csv") as f:
         for row in csv.DictReader(f):
@@ -63,6 +129,7 @@ def main(out):
     print("verdict: memory flat (+-5%):", "yes" if ok_mem else "NO")
     print("verdict: compaction ran:", "yes" if (store.get("compactions") or 0) > 0 and not store.get("compaction_failures") else "NO")
     print("verdict: zero errors:", "yes" if not errors and not server_errors else "NO")
+    shed_seconds(out, shed_by_second)
 
 
 if __name__ == "__main__":
