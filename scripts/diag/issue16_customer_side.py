@@ -85,7 +85,8 @@ def pageval(sc):
         tot += truth[a:b][d.page(sc[a:b], kind[i[a:b]], cat[i[a:b]])].sum()
     return tot
 ref = pageval(lb)
-def report(name, uu, vm, bm):
+def report(name, uu, vm, bm=None):
+    bm = base_item if bm is None else bm
     sc = bm[i] + alpha * np.einsum("nd,nd->n", uu[c], vm[i]) - fat
     print(f"{name}: {pageval(sc)/ref:.1%}", flush=True)
 vm, bm = fit(u, s2, base_item); report("MAP per-dim prior, true bias", u, vm, bm)
@@ -123,17 +124,6 @@ print("customer features", F)
 # how well can phi express u_obs linearly?
 Wls = np.linalg.lstsq(Phi, u, rcond=None)[0]
 print("R2 of u_obs on phi:", 1 - ((u - Phi @ Wls) ** 2).sum() / ((u - u.mean(0)) ** 2).sum())
-rows = np.genfromtxt(dump, delimiter=",", names=True)
-c = rows["c"].astype(int); i = rows["item"].astype(int)
-lb = d.logit(rows["believed"]); truth = rows["truth"]
-fat = base_item[i] + alpha * np.einsum("nd,nd->n", u[c], v[i]) - lb
-starts_c = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]); ends_c = np.r_[starts_c[1:], len(c)]
-def pageval(sc):
-    return sum(truth[a:b][d.page(sc[a:b], kind[i[a:b]], cat[i[a:b]])].sum() for a, b in zip(starts_c, ends_c))
-ref = pageval(lb)
-def report(name, uu, vm):
-    sc = base_item[i] + alpha * np.einsum("nd,nd->n", uu[c], vm[i]) - fat
-    print(f"{name}: {pageval(sc)/ref:.1%}", flush=True)
 report("u = phi W_ls, v true", Phi @ Wls, v)
 def fitW(vm, W0, l2):
     V = alpha * vm[imp_i]
