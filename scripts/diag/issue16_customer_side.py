@@ -37,13 +37,7 @@ with open(f"{bank}/events.csv") as f:
         elif typ == "click": clicked.add((req, iid))
 imp_c = np.array(imp_c); imp_i = np.array(imp_i)
 y = np.array([x in clicked for x in reqs], float)
-cols = [(cat == q).astype(float) for q in np.unique(cat)]
-risks = [it["risk_level"] for it in items]
-cols += [np.array([x == q for x in risks], float) for q in sorted(set(risks))]
-alltags = sorted({g for it in items for g in it["tags"].split(";") if g})
-cols += [np.array([g in it["tags"].split(";") for it in items], float) for g in alltags]
-X = np.column_stack(cols + [np.ones(m)])
-vhat = X @ np.linalg.lstsq(X, v, rcond=None)[0]
+vhat = d.attribute_regression(items, cat, v)
 s2 = ((v - vhat) ** 2).mean(0)
 alpha = rm["alpha"]
 base_item = rm["click_intercept"] + np.where(kind == 0, rm["product_click_offset"], 0.0) + bias

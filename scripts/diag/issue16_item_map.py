@@ -49,13 +49,7 @@ with open(f"{bank}/events.csv") as f:
         y[k] = (req, iid) in clicked
         k += 1
 print(f"impressions {len(y)}, clicked {y.mean():.4f}")
-cols = [(cat == q).astype(float) for q in np.unique(cat)]
-risks = [it["risk_level"] for it in items]
-cols += [np.array([x == q for x in risks], float) for q in sorted(set(risks))]
-alltags = sorted({g for it in items for g in it["tags"].split(";") if g})
-cols += [np.array([g in it["tags"].split(";") for it in items], float) for g in alltags]
-X = np.column_stack(cols + [np.ones(m)])
-vhat = X @ np.linalg.lstsq(X, v, rcond=None)[0]
+vhat = d.attribute_regression(items, cat, v)
 s2 = ((v - vhat) ** 2).mean(0)  # prior variance per dim
 alpha = rm["alpha"]
 base_item = rm["click_intercept"] + np.where(kind == 0, rm["product_click_offset"], 0.0) + bias

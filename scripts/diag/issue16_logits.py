@@ -53,6 +53,18 @@ def exposures(bank, at, customers, item_index):
     return cnt
 
 
+def attribute_regression(items, cat, v):
+    """The item latents' least-squares regression on the item attributes (category, risk, tags):
+    what a model that learned no item beyond its attributes could know."""
+    cols = [(cat == k).astype(float) for k in np.unique(cat)]
+    risks = [it["risk_level"] for it in items]
+    cols += [np.array([r == x for r in risks], float) for x in sorted(set(risks))]
+    alltags = sorted({g for it in items for g in it["tags"].split(";") if g})
+    cols += [np.array([g in it["tags"].split(";") for it in items], float) for g in alltags]
+    X = np.column_stack(cols + [np.ones(len(items))])
+    return X @ np.linalg.lstsq(X, v, rcond=None)[0]
+
+
 def page(score, kind, cat):
     order = np.argsort(-score, kind="stable")
     used = np.zeros(len(score), bool)
@@ -145,15 +157,8 @@ def main():
         "ranker + slope-matched fatigue gap": lr - (1 - coef[2]) * fat,
     }
     scores.pop("ranker with the oracle's fatigue (lr + fat_hat - fat)")
-    # The item latent replaced by its least-squares regression on the item attributes
-    # (category, risk, tags): what a model that learned no item beyond its attributes could know.
-    cols = [(cat == k).astype(float) for k in np.unique(cat)]
-    risks = [it["risk_level"] for it in items]
-    cols += [np.array([r == x for r in risks], float) for x in sorted(set(risks))]
-    alltags = sorted({g for it in items for g in it["tags"].split(";") if g})
-    cols += [np.array([g in it["tags"].split(";") for it in items], float) for g in alltags]
-    X = np.column_stack(cols + [np.ones(len(items))])
-    vhat = X @ np.linalg.lstsq(X, v, rcond=None)[0]
+    # The item latent replaced by its regression on the item attributes.
+    vhat = attribute_regression(items, cat, v)
     print(f"item latent R2 on attributes {1 - ((v - vhat) ** 2).sum() / ((v - v.mean(0)) ** 2).sum():.3f}")
     inter_hat = rm["alpha"] * np.einsum("nd,nd->n", u[c], vhat[i])
     X2 = np.stack([within(x) for x in (item_part, inter_hat, inter - inter_hat, -fat)], 1)
