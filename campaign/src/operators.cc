@@ -36,15 +36,21 @@ Result<std::string> Hash(const std::string& password) {
 
 TimeMs Now(const Actor& a) { return a.now == kNoTime ? NowMs() : a.now; }
 
-json AccountJson(const OperatorAccount& a, const std::string& hash) {
+// The fields an account shows (the CLI's list, the console); the stored record adds the rest.
+json ShownFields(const OperatorAccount& a) {
   return json{{"name", a.name},
               {"role", RoleName(a.role)},
               {"disabled", a.disabled},
               {"created_at", a.created_at},
               {"created_by", a.created_by},
-              {"password_set_at", a.password_set_at},
-              {"changed_at", a.changed_at},
-              {"hash", hash}};
+              {"password_set_at", a.password_set_at}};
+}
+
+json AccountJson(const OperatorAccount& a, const std::string& hash) {
+  json j = ShownFields(a);
+  j["changed_at"] = a.changed_at;
+  j["hash"] = hash;
+  return j;
 }
 
 Result<OperatorAccount> FromRecord(const policy::GovernedRecord& r, std::string* hash) {
@@ -101,14 +107,9 @@ std::optional<Role> ParseRole(std::string_view name) {
 }
 
 std::string OperatorAccountJson(const OperatorAccount& a) {
-  return json{{"name", a.name},
-              {"role", RoleName(a.role)},
-              {"disabled", a.disabled},
-              {"created_at", a.created_at},
-              {"created_by", a.created_by},
-              {"password_set_at", a.password_set_at},
-              {"revision", a.revision}}
-      .dump();
+  json j = ShownFields(a);
+  j["revision"] = a.revision;
+  return j.dump();
 }
 
 std::string OperatorActionJson(const OperatorAction& a) {
