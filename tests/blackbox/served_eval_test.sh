@@ -103,5 +103,23 @@ $QM eval --data "$W/bank" --artifacts "$W/art2" --config "$W/refit.toml" --no-ba
   ok "eval of a refit version reports its recorded split-fit figures, and says so" ||
   bad "eval of a refit version: $(head -3 "$W/eval2.txt")"
 
+# evaluate = false (what `simulate` trains with): one fit, on every event, and no figures.
+printf '[training]\nevaluate = false\n' | cat - "$W/refit.toml" >"$W/noeval.toml"
+$QM train --data "$W/bank" --artifacts "$W/art3" --config "$W/noeval.toml" >"$W/train3.txt" 2>&1 ||
+  { bad "train with evaluate = false: $(tail -5 "$W/train3.txt")"; exit 1; }
+m="$W/art3/$(cat "$W/art3/CURRENT")/MANIFEST.json"
+if python3 - "$m" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+assert m["stats.evaluated"] == 0 and m["stats.refit"] == 1, m.get("stats.evaluated")
+assert m["stats.data.fit_events"] == m["stats.data.events"] > 0, (m["stats.data.fit_events"], m["stats.data.events"])
+assert not any(k.startswith("served.") for k in m), [k for k in m if k.startswith("served.")]
+assert not any(k.startswith("stats.refit.") for k in m)  # fit once, not twice
+PY
+then ok "evaluate = false: one fit on all events, no figures in the manifest"; else bad "evaluate = false manifest: $m"; fi
+$QM eval --data "$W/bank" --artifacts "$W/art3" --config "$W/noeval.toml" --no-baselines >"$W/eval3.txt" 2>&1 &&
+  grep -q "^note: version .* without an evaluation" "$W/eval3.txt" && ! grep -q "^served" "$W/eval3.txt" &&
+  ok "eval of an unevaluated version says it has no figures" || bad "eval of an unevaluated version: $(head -3 "$W/eval3.txt")"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

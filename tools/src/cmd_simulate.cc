@@ -54,6 +54,7 @@ struct SimulateOptions {
   std::string calendar = "planned";    // planned | daily
   std::string push_time = "09:30";     // the daily calendar's run (local time)
   std::vector<std::string> baselines;  // more reports, against these arms
+  bool evaluate_training = false;      // false: train fits once, on every event, without figures
 };
 
 enum class Calendar { kPlanned, kDaily };
@@ -434,6 +435,9 @@ Status Run(const SimulateOptions& o) {
   config.artifacts_root = artifacts;
   config.store.path = (fs::path(data) / "store").string();
   const training::ServedSettings served{config.policy, config.serving, "app_home"};
+  // The loop serves only the published fit: without --evaluate-training, train skips the fit on
+  // the split and its evaluation (about half of its time) and fits once, on every event.
+  config.training.evaluate = o.evaluate_training;
   QM_ASSIGN_OR_RETURN(auto trained, training::Train(data, config.data, artifacts, config.training, config.json,
                                                     &config.store, &served));
   std::fprintf(stderr, "trained %s on the history, %.0f s\n", trained.version.c_str(), Seconds(started));
@@ -535,6 +539,9 @@ Command AddSimulateCommand(CLI::App& root) {
   cmd.app->add_option("--push-time", opts->push_time, "the daily calendar's run, local HH:MM (default 09:30)");
   cmd.app->add_option("--baseline", opts->baselines,
                       "also report every arm against this arm (DIR/report_vs_ARM.txt, .json); repeatable");
+  cmd.app->add_flag("--evaluate-training", opts->evaluate_training,
+                    "train as `train` does (fit on the split, evaluate, fit again on every event) instead of "
+                    "one fit on every event without figures");
   cmd.run = [opts]() { return Run(*opts); };
   return cmd;
 }

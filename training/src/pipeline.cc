@@ -1027,10 +1027,11 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
   features::HistoryIndex hist(ds.events, ds.customers.size());
   ByCustomer by(ds.events, ds.customers.size());
   Bundle b;
-  QM_RETURN_IF_ERROR(FitBundle(ds, h.split, by, hist, tz, c, &b, &stats));
-  QM_ASSIGN_OR_RETURN(EvalTargets t, SampleEvalTargets(ds, h, c));
-  QM_ASSIGN_OR_RETURN(result.eval, EvaluateBundle(ds, b, h, t, by, hist, tz, c, /*baselines=*/true, data_dir));
-  {  // The headline: the split fit served as the engine serves it.
+  if (c.evaluate) {
+    QM_RETURN_IF_ERROR(FitBundle(ds, h.split, by, hist, tz, c, &b, &stats));
+    QM_ASSIGN_OR_RETURN(EvalTargets t, SampleEvalTargets(ds, h, c));
+    QM_ASSIGN_OR_RETURN(result.eval, EvaluateBundle(ds, b, h, t, by, hist, tz, c, /*baselines=*/true, data_dir));
+    // The headline: the split fit served as the engine serves it.
     ScratchDir scratch((fs::path(artifacts_root) / ".served-eval").string());  // the split fit, served from here
     QM_ASSIGN_OR_RETURN(std::string v, PublishBundle(ds, b, c, scratch.path(), {}, config_json, fingerprint));
     QM_ASSIGN_OR_RETURN(auto figures,
@@ -1038,11 +1039,19 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
     result.eval.metrics.insert(figures.begin(), figures.end());
   }
   Split fit_split = h.split;
-  if (c.refit) {
-    // The published model learns from every event: the figures above are the split fit's.
+  const bool fit_all = c.refit || !c.evaluate;
+  if (fit_all) {
     std::fill(fit_split.held_out.begin(), fit_split.held_out.end(), 0);
     fit_split.num_train = ds.events.size();
     fit_split.num_held_out = 0;
+  }
+  if (!c.evaluate) {
+    // One fit, on every event, published without figures.
+    QM_RETURN_IF_ERROR(FitBundle(ds, fit_split, by, hist, tz, c, &b, &stats));
+    result.eval.note = "not evaluated ([training] evaluate = false); the version published was fit on all " +
+                       std::to_string(ds.events.size()) + " events";
+  } else if (c.refit) {
+    // The published model learns from every event: the figures above are the split fit's.
     Bundle all;
     std::map<std::string, double> refit_stats;
     QM_RETURN_IF_ERROR(FitBundle(ds, fit_split, by, hist, tz, c, &all, &refit_stats));
@@ -1052,7 +1061,8 @@ Result<TrainResult> Train(const std::string& data_dir, const DataConfig& data, c
                        " events); the version published was fit again on all " + std::to_string(ds.events.size()) +
                        " events";
   }
-  stats["refit"] = c.refit ? 1 : 0;
+  stats["refit"] = fit_all ? 1 : 0;
+  stats["evaluated"] = c.evaluate ? 1 : 0;
   stats["data.fit_events"] = static_cast<double>(fit_split.num_train);
   TimeMs fit_end = kNoTime;
   for (size_t e = 0; e < ds.events.size(); ++e) {
@@ -1097,6 +1107,13 @@ std::optional<EvalReport> RecordedIfInSample(const artifacts::Manifest& m, const
   for (uint32_t cu : t.customers) in_sample |= static_cast<double>(h.customer_time[cu]) <= fit_end->second;
   if (!in_sample) return std::nullopt;
   EvalReport r;
+  if (auto evaluated = recorded.find("stats.evaluated"); evaluated != recorded.end() && evaluated->second == 0) {
+    r.note = "version " + m.version +
+             " was fit on every event up to the end of this data without an evaluation ([training] evaluate = "
+             "false): it learned from these held-out events and recorded no figures; train with evaluate = true "
+             "for figures";
+    return r;
+  }
   for (const auto& [k, v] : recorded) {
     if (k.rfind("stats.", 0) != 0) r.metrics[k] = v;
   }

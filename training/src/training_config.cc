@@ -44,6 +44,7 @@ void ReadTrainConfig(ConfigTable t, TrainConfig* c) {
   if (c->retrieval_weight < 0 && c->retrieval_weight != -1) t.Error("retrieval_weight", "must be >= 0 (or -1 = auto)");
   if (c->candidates < 1) t.Error("candidates", "must be >= 1");
   t.Read("refit", &c->refit);
+  t.Read("evaluate", &c->evaluate);
   t.Read("max_eval_customers", &c->max_eval_customers);
   t.Read("value_customers", &c->value_customers);
   if (c->value_customers < 0) t.Error("value_customers", "must be >= 0");

@@ -40,7 +40,11 @@ struct TrainConfig {
                                           // evaluation multiplies it by the days valid in the horizon
   double exposure_weight = 1.0;
   bool refit = true;  // after evaluating on the split, fit again on every event
-                      // and publish that (false: publish the evaluated fit)
+  // false: no split fit and no evaluation; the models are fit once, on every event, and
+  // published without figures (for retraining loops such as `simulate`'s, which need only the
+  // published fit).
+  bool evaluate = true;
+  // and publish that (false: publish the evaluated fit)
   int max_eval_customers = 20000;
   int value_customers = 2000;       // generated banks: customers whose pages' online value eval
                                     // reports (the bank's first ones; 0 = none)                           // evaluated
