@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include <cblas.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
@@ -90,7 +91,9 @@ class FaissVectorIndex final : public VectorIndex {
     std::vector<idx_t> l(nq * fetch);
     std::vector<float> s(nq * fetch);
     try {
-      if (ivf_) {
+      if (ivf_ && nq > kFewQueries) {
+        SearchIvfBatch(queries, nq, fetch, l.data(), s.data());
+      } else if (ivf_) {
         for (int64_t q = 0; q < nq; ++q)
           SearchIvf(queries + q * options_.dim, fetch, l.data() + q * fetch, s.data() + q * fetch);
       } else if (kind_ == IndexKind::kExact && nq <= kFewQueries) {
@@ -279,6 +282,67 @@ class FaissVectorIndex final : public VectorIndex {
       for (size_t j = 0; j < n; ++j) top.Push(list_scores[static_cast<Eigen::Index>(j)], ids[j]);
     }
     Take(&top, k, labels, scores);
+  }
+
+  // Many IVF queries (push runs): the same cells and lists as SearchIvf, in matrix products
+  // (BLAS) instead of one matrix-vector product per list and query. For a block of queries, one
+  // product scores every cell; then each probed cell's list is scored against the block's queries
+  // that probe it, in one product. Best first; -1 where fewer than k exist. REQUIRES: mu_ held.
+  void SearchIvfBatch(const float* queries, int64_t nq, int64_t k, idx_t* labels, float* scores) const {
+    const int d = options_.dim;
+    const int nlist = static_cast<int>(ivf_->nlist);
+    const int nprobe = std::min<int>(options_.ivf_nprobe, nlist);
+    const auto* cells = static_cast<const faiss::IndexFlat*>(ivf_->quantizer);
+    constexpr int64_t kBlock = 256;
+    const int64_t block = std::min(nq, kBlock);
+    std::vector<float> cell_scores(static_cast<size_t>(block) * nlist);
+    std::vector<int> order(nlist), first(nlist + 1), member(static_cast<size_t>(block) * nprobe);
+    std::vector<int> probed(static_cast<size_t>(block) * nprobe);
+    std::vector<float> gathered, list_scores;
+    std::vector<TopK<idx_t>> top(static_cast<size_t>(block));
+    for (int64_t lo = 0; lo < nq; lo += kBlock) {
+      const int m = static_cast<int>(std::min(kBlock, nq - lo));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nlist, d, 1.0f, queries + lo * d, d, cells->get_xb(), d,
+                  0.0f, cell_scores.data(), nlist);
+      std::fill(first.begin(), first.end(), 0);
+      for (int i = 0; i < m; ++i) {
+        const float* s = cell_scores.data() + static_cast<size_t>(i) * nlist;
+        std::iota(order.begin(), order.end(), 0);
+        std::nth_element(order.begin(), order.begin() + (nprobe - 1), order.end(),
+                         [s](int a, int b) { return s[a] > s[b] || (s[a] == s[b] && a < b); });
+        for (int p = 0; p < nprobe; ++p) {
+          probed[static_cast<size_t>(i) * nprobe + p] = order[p];
+          ++first[order[p] + 1];
+        }
+        top[i].Reset(k);
+      }
+      // The block's (query, cell) pairs grouped by cell (a counting sort).
+      for (int c = 0; c < nlist; ++c) first[c + 1] += first[c];
+      std::vector<int> next(first.begin(), first.end() - 1);
+      for (int i = 0; i < m; ++i) {
+        for (int p = 0; p < nprobe; ++p) member[next[probed[static_cast<size_t>(i) * nprobe + p]]++] = i;
+      }
+      for (int c = 0; c < nlist; ++c) {
+        const int count = first[c + 1] - first[c];
+        const size_t n = ivf_->invlists->list_size(static_cast<size_t>(c));
+        if (count == 0 || n == 0) continue;
+        faiss::InvertedLists::ScopedCodes codes(ivf_->invlists, static_cast<size_t>(c));
+        faiss::InvertedLists::ScopedIds ids(ivf_->invlists, static_cast<size_t>(c));
+        gathered.resize(static_cast<size_t>(count) * d);
+        for (int j = 0; j < count; ++j) {
+          std::copy_n(queries + (lo + member[first[c] + j]) * d, d, gathered.data() + static_cast<size_t>(j) * d);
+        }
+        list_scores.resize(static_cast<size_t>(count) * n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, static_cast<int>(n), d, 1.0f, gathered.data(), d,
+                    reinterpret_cast<const float*>(codes.get()), d, 0.0f, list_scores.data(), static_cast<int>(n));
+        for (int j = 0; j < count; ++j) {
+          TopK<idx_t>& t = top[member[first[c] + j]];
+          const float* s = list_scores.data() + static_cast<size_t>(j) * n;
+          for (size_t r = 0; r < n; ++r) t.Push(s[r], ids[r]);
+        }
+      }
+      for (int i = 0; i < m; ++i) Take(&top[i], k, labels + (lo + i) * k, scores + (lo + i) * k);
+    }
   }
 
   // REQUIRES: mu_ held exclusively.

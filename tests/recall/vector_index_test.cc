@@ -180,6 +180,35 @@ TEST(VectorIndex, IvfOverEveryCellIsExact) {
   EXPECT_EQ(std::count(all.begin(), all.end(), -1), 100);
 }
 
+// Many queries at once (push runs) go through the batched IVF scan: the same cells and lists as
+// one query at a time, so the same labels, over a block boundary (256 queries) and with cells
+// emptied by removals.
+TEST(VectorIndex, IvfSearchOfManyQueriesEqualsOneQueryAtATime) {
+  Data d = RandomData(6000, 16, 21);
+  auto ivf = BuildOf(d, IndexKind::kIvf);
+  ASSERT_TRUE(ivf);
+  ivf->SetSearchEffort(8);
+  const int nq = 300, k = 30;
+  Data q = RandomData(nq, 16, 22);
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1) {  // empty some cells and shorten others
+      std::vector<int64_t> gone(d.ids.begin(), d.ids.begin() + 3000);
+      auto removed = ivf->Remove(gone.data(), static_cast<int64_t>(gone.size()));
+      ASSERT_TRUE(removed.ok());
+      ASSERT_EQ(*removed, 3000);
+    }
+    std::vector<int64_t> batch(nq * k), one(nq * k);
+    std::vector<float> sb(nq * k), so(nq * k);
+    ASSERT_TRUE(ivf->Search(q.vecs.data(), nq, k, batch.data(), sb.data()).ok());
+    for (int i = 0; i < nq; ++i) {
+      ASSERT_TRUE(ivf->Search(q.vecs.data() + i * 16, 1, k, one.data() + i * k, so.data() + i * k).ok());
+    }
+    EXPECT_EQ(batch, one) << "round " << round;
+    for (int j = 0; j < nq * k; ++j) ASSERT_NEAR(sb[j], so[j], 1e-4f) << "round " << round << " at " << j;
+    EXPECT_EQ(std::count(batch.begin(), batch.end(), -1), 0);
+  }
+}
+
 TEST(VectorIndex, SavesAndLoadsAnIvfIndexWithItsSearchEffort) {
   Data d = RandomData(4000, 8, 4);
   auto idx = BuildOf(d, IndexKind::kIvf);

@@ -59,8 +59,11 @@ struct ServingConfig {
   int push_ann = 24;
   int push_popular = 6;
   // Up to this many live content items, push runs score the customer embedding against every
-  // content item exactly (one matrix product per batch); above it they search the content index.
-  int push_exact_max_items = 300000;
+  // content item exactly (one matrix product per batch); above it they search the content index
+  // (IVF above [training] exact_index_max, 30,000 by default: the cells and lists the home page
+  // searches, scored for a batch of customers in matrix products). At 100,000 contents the index
+  // makes a 1M push run about twice as fast with sends worth as much (docs/BENCHMARKS.md, issue 21).
+  int push_exact_max_items = 30000;
 };
 
 // Reads [serving] into `c`; errors name the key (e.g. "'serving.explore_share': must be in [0, 1]").
