@@ -140,6 +140,9 @@ struct Loop {
   TimeMs day_start = 0;
   int64_t day = 0;
   std::vector<serving::FeedbackEvent> pending;
+  // Wall seconds so far in the engine's pages and push runs, and in Engine::Feedback (the rest of
+  // a day is the world's simulation and the loop's own work).
+  double engine_seconds = 0, feedback_seconds = 0;
 
   // Shows `items` to the customer of contact `k`, feeds the events back and records them.
   Status ShowAndFeed(const synth::PlannedContact& k, const std::vector<uint32_t>& items, const std::string& request) {
@@ -164,7 +167,9 @@ struct Loop {
   }
   Status Flush() {
     if (pending.empty()) return Status::Ok();
+    const auto t0 = std::chrono::steady_clock::now();
     QM_ASSIGN_OR_RETURN(auto r, engine.Feedback(pending));
+    feedback_seconds += Seconds(t0);
     pending.clear();
     if (!r.rejected.empty()) return Status::Internal("the engine rejected fed-back events: " + r.rejected[0].message);
     return Status::Ok();
@@ -194,13 +199,16 @@ struct Loop {
     return ShowAndFeed({customer, ts, kWechatPush, false}, {i}, "");
   }
 
-  // Runs fn(lo, hi) over `threads` slices of [0, n) at once (as a server's workers).
+  // Runs fn(lo, hi) over `threads` slices of [0, n) at once (as a server's workers); the engine's
+  // work, timed into engine_seconds.
   Status InParallel(size_t n, const std::function<Status(size_t, size_t)>& fn) {
+    const auto t0 = std::chrono::steady_clock::now();
     const size_t t = std::max<size_t>(1, std::min<size_t>(threads, n));
     std::vector<Status> st(t);
     std::vector<std::thread> workers;
     for (size_t w = 0; w < t; ++w) workers.emplace_back([&, w] { st[w] = fn(n * w / t, n * (w + 1) / t); });
     for (auto& w : workers) w.join();
+    engine_seconds += Seconds(t0);
     for (const Status& x : st) QM_RETURN_IF_ERROR(x);
     return Status::Ok();
   }
@@ -458,6 +466,8 @@ Status Run(const SimulateOptions& o) {
   std::vector<synth::Event> logged;
   std::vector<synth::PlannedContact> contacts;
   while (!sim->done()) {
+    const auto day_started = std::chrono::steady_clock::now();
+    const double engine_before = loop.engine_seconds, feedback_before = loop.feedback_seconds;
     loop.day_start = sim->DayStart(sim->day());
     loop.day = sim->day() - history_days + 1;
     QM_RETURN_IF_ERROR(sim->NextDaysClosedLoop(
@@ -465,8 +475,13 @@ Status Run(const SimulateOptions& o) {
     const size_t handed = contacts.size();
     QM_RETURN_IF_ERROR(loop.Day(logged, std::move(contacts)));
     const int64_t day = sim->day() - history_days;
-    std::fprintf(stderr, "day %lld of %lld: %zu handed-over contacts, %zu events so far, %.0f s\n",
-                 static_cast<long long>(day), static_cast<long long>(o.days), handed, window.size(), Seconds(started));
+    const double day_seconds = Seconds(day_started), engine_s = loop.engine_seconds - engine_before,
+                 feedback_s = loop.feedback_seconds - feedback_before;
+    std::fprintf(stderr,
+                 "day %lld of %lld: %zu handed-over contacts, %zu events so far, %.0f s (the day %.1f s: engine pages "
+                 "and push runs %.1f s, feedback %.1f s, the world and the loop %.1f s)\n",
+                 static_cast<long long>(day), static_cast<long long>(o.days), handed, window.size(), Seconds(started),
+                 day_seconds, engine_s, feedback_s, day_seconds - engine_s - feedback_s);
     if (o.retrain_every > 0 && day % o.retrain_every == 0 && !sim->done()) {
       // train reads the history and every event fed back so far (the engine's store), then the
       // engine swaps the new version in as a server does.
