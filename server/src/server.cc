@@ -26,13 +26,10 @@
 #include "qianmian/campaign/event_stream.h"
 #include "qianmian/campaign/operators.h"
 #include "qianmian/campaign/scheduler.h"
+#include "qianmian/core/blas_threads.h"
 #include "qianmian/push/audience.h"
 #include "qianmian/recall/two_tower.h"
 #include "server_impl.h"
-
-// OpenBLAS (under Faiss and libtorch) keeps its own thread pool; when it is linked in, the
-// server pins it to one thread like libtorch. Weak: absent, the pointer is null.
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace qm::server {
 
@@ -359,7 +356,7 @@ int Server::Impl::NextJob(bool writer, Job* job, std::vector<Job>* shed) {
 
 void Server::Impl::WorkerLoop(int index, bool writer) {
   recall::SetTorchThreads(1);  // parallelism comes from the workers (also pins OpenMP here)
-  if (openblas_set_num_threads) openblas_set_num_threads(1);
+  SetBlasThreads(1);
   zmq::socket_t push(ctx, zmq::socket_type::push);
   push.set(zmq::sockopt::linger, -1);
   push.set(zmq::sockopt::sndhwm, 0);

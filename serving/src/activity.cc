@@ -145,4 +145,10 @@ void PopularLists::Build(const ActivityLog& log, const Dataset& ds, int window_d
                    [&](uint32_t a, uint32_t b) { return positives[a] > positives[b]; });
 }
 
+size_t PopularLists::NewFrom(int max_positives) const {
+  return static_cast<size_t>(std::partition_point(any_order.begin(), any_order.end(),
+                                                  [&](uint32_t item) { return !IsNew(item, max_positives); }) -
+                             any_order.begin());
+}
+
 }  // namespace qm::serving

@@ -95,6 +95,10 @@ struct PopularLists {
   bool IsNew(uint32_t item, int max_positives) const {
     return ReadCount(&positives[item]) < static_cast<uint32_t>(max_positives);
   }
+  // The position in any_order where its new items begin: a binary search (any_order is sorted by
+  // positives when built; feedback's counts since may leave a few items out of order, which
+  // RecallFresh checks one by one). Scanning back from the end cost a page 0.5 ms at 1M items.
+  size_t NewFrom(int max_positives) const;
 };
 
 }  // namespace qm::serving

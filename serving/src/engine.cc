@@ -8,13 +8,13 @@
 
 #include "engine_impl.h"
 #include "qianmian/artifacts/manifest.h"
+#include "qianmian/core/blas_threads.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/recall/two_tower.h"
 #include "rank_stage.h"
 #include "records.h"
 
 // Serving runs one libtorch/OpenMP/OpenBLAS thread per caller (engine.h says so).
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace qm::serving {
 
@@ -133,7 +133,7 @@ Status Engine::Impl::Init() {
   // The version CURRENT names. Requests run one thread each (libtorch, OpenMP and OpenBLAS),
   // as in the server's workers; parallelism comes from concurrent callers.
   recall::SetTorchThreads(1);
-  if (openblas_set_num_threads) openblas_set_num_threads(1);
+  SetBlasThreads(1);
   QM_ASSIGN_OR_RETURN(std::string version, artifacts::ReadCurrent(opt.artifacts_root));
   auto m = LoadModel(opt.artifacts_root, version, ds, retired, opt.serving);
   if (!m.ok()) return m.status().Annotate("version " + version + " refused");

@@ -8,6 +8,7 @@
 
 #include "engine_impl.h"
 #include "filter.h"
+#include "qianmian/core/blas_threads.h"
 #include "qianmian/experiment/assignment.h"
 #include "qianmian/recall/two_tower.h"
 #include "rank_stage.h"
@@ -16,7 +17,6 @@
 
 // OpenBLAS (when it is the BLAS libtorch and Faiss use) spins its own worker threads with
 // sched_yield; push runs parallelise across customers instead, so they pin BLAS to one thread.
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace qm::serving {
 
@@ -186,7 +186,7 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
   thread_local bool single_threaded = false;  // torch and Faiss (OpenMP) run one thread per caller
   if (!single_threaded) {
     recall::SetTorchThreads(1);
-    if (openblas_set_num_threads) openblas_set_num_threads(1);
+    SetBlasThreads(1);
     single_threaded = true;
   }
   std::shared_lock<WriterFirstMutex> lock(impl_->mu);

@@ -174,11 +174,11 @@ int64_t RecallFresh(const PopularLists& popular, int max_positives, int quota, s
                     CandidateSet* set) {
   int64_t n = 0;
   const auto& order = popular.any_order;
-  size_t lo = order.size();
-  while (lo > 0 && popular.IsNew(order[lo - 1], max_positives)) --lo;
+  const size_t lo = popular.NewFrom(max_positives);
   const size_t span = order.size() - lo;
   for (int tries = 0; span > 0 && tries < 4 * quota && n < quota; ++tries) {
-    n += set->Add(order[lo + (*rng)() % span], Source::kFresh);
+    const uint32_t item = order[lo + (*rng)() % span];
+    if (popular.IsNew(item, max_positives)) n += set->Add(item, Source::kFresh);  // not if it has gained positives
   }
   return n;
 }

@@ -77,7 +77,8 @@ int64_t RecallCampaigns(const CampaignPins& pins, const Dataset& ds, ChannelId c
                         CandidateSet* set);
 
 // Fresh: a sample (seeded by *rng) of the items with fewer than `max_positives` positives (the
-// least-known end of popular.any_order), up to `quota`, trying at most 4 * quota draws.
+// least-known end of popular.any_order, found by binary search), up to `quota`, trying at most
+// 4 * quota draws; a drawn item that has gained positives since the order was built is skipped.
 int64_t RecallFresh(const PopularLists& popular, int max_positives, int quota, std::mt19937_64* rng, CandidateSet* set);
 
 // Fallback when the filtered list runs short: any item that passes the stateless rules, most

@@ -259,6 +259,41 @@ TEST_F(StagesTest, FreshSamplesOnlyNewItemsAndIsSeeded) {
   EXPECT_EQ(Reasons(first, ds_, 0), (std::vector<std::string>{"recall:fresh"}));
 }
 
+TEST_F(StagesTest, FreshFindsTheNewItemsByBinarySearchAndSkipsItemsThatGainedPositives) {
+  // A large catalogue: 6,000 known items (5 positives), then 4,000 new ones (0-2), sorted as Build does.
+  constexpr uint32_t kMany = 10000;
+  std::vector<uint8_t> retired(kMany, 0);
+  PopularLists popular;
+  popular.positives.resize(kMany);
+  for (uint32_t i = 0; i < kMany; ++i) popular.positives[i] = (i * 7919) % kMany < 6000 ? 5 : (i % 3);
+  popular.any_order.resize(kMany);
+  for (uint32_t i = 0; i < kMany; ++i) popular.any_order[i] = i;
+  std::stable_sort(popular.any_order.begin(), popular.any_order.end(),
+                   [&](uint32_t a, uint32_t b) { return popular.positives[a] > popular.positives[b]; });
+  for (int max_positives : {1, 3, 6, 100}) {
+    size_t scanned = popular.any_order.size();  // the reference: back from the end while new
+    while (scanned > 0 && popular.IsNew(popular.any_order[scanned - 1], max_positives)) --scanned;
+    EXPECT_EQ(popular.NewFrom(max_positives), scanned) << max_positives;
+  }
+  // Feedback since the order was built: every other new item gains positives and is never drawn.
+  std::vector<bool> gained(kMany, false);
+  for (size_t k = popular.NewFrom(3); k < kMany; k += 2) {
+    popular.positives[popular.any_order[k]] = 4;
+    gained[popular.any_order[k]] = true;
+  }
+  std::mt19937_64 rng(5);
+  int64_t drawn = 0;
+  for (int page = 0; page < 200; ++page) {
+    CandidateSet set(64, &retired);
+    drawn += RecallFresh(popular, 3, 8, &rng, &set);
+    for (uint32_t it : Items(set)) {
+      EXPECT_LT(popular.positives[it], 3u) << it;
+      EXPECT_FALSE(gained[it]) << it;
+    }
+  }
+  EXPECT_GT(drawn, 200 * 4);  // about half the draws land on an item still new
+}
+
 TEST(Rerank, FollowsTheSlotLayoutAndFallsBackToEitherKindWhenASlotsKindRunsOut) {
   // Ranked: three products, then two content items.
   std::vector<PageCandidate> ranked = {{0, 1}, {0, 2}, {0, 3}, {1, 4}, {1, 5}};

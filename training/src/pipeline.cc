@@ -16,6 +16,7 @@
 
 #include "qianmian/artifacts/bundle.h"
 #include "qianmian/artifacts/manifest.h"
+#include "qianmian/core/blas_threads.h"
 #include "qianmian/core/file.h"
 #include "qianmian/core/prefetch.h"
 #include "qianmian/core/progress.h"
@@ -781,6 +782,7 @@ Status FitBundle(const Dataset& ds, const Split& split, const ByCustomer& by, co
   b->space = std::make_unique<FeatureSpace>(std::move(space));
   QM_ASSIGN_OR_RETURN(b->towers, recall::TwoTowerModel::Create(*b->space, c.two_tower));
   {
+    ScopedBlasThreads blas(Threads(c));  // as libtorch: the other core prepares batches
     Progress progress("training two-tower", 0, " batches");
     recall::TrainStats ts;
     QM_RETURN_IF_ERROR(b->towers->Train(
@@ -808,6 +810,7 @@ Status FitBundle(const Dataset& ds, const Split& split, const ByCustomer& by, co
     (*stats)["exposure_model.per_valid_day"] = sample.per_valid_day ? 1 : 0;
     if (!exposures.empty()) {
       QM_ASSIGN_OR_RETURN(b->exposure, recall::TwoTowerModel::Create(*b->space, c.exposure_tower));
+      ScopedBlasThreads blas(Threads(c));
       Progress progress("training exposure model", 0, " batches");
       recall::TrainStats ts;
       QM_RETURN_IF_ERROR(b->exposure->Train(
@@ -851,6 +854,7 @@ Status FitBundle(const Dataset& ds, const Split& split, const ByCustomer& by, co
   (*stats)["ranker.tower_features"] = ranker_options.tower_features ? 1 : 0;
   QM_ASSIGN_OR_RETURN(b->ranker, rank::Ranker::CreateBuiltin(*b->space, *b->builder, ranker_options));
   {
+    ScopedBlasThreads blas(Threads(c));
     std::mt19937_64 rng(c.seed ^ 0x7a11);
     std::vector<size_t> order(rows.size());
     std::iota(order.begin(), order.end(), size_t{0});
