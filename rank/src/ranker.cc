@@ -87,12 +87,15 @@ struct CrossNetImpl : nn::Module {
     if (o.factor_dim > 0) {
       const int r = o.factor_dim;
       L = s.label_vocab();
-      fm_cust = register_module("fm_cust", nn::Embedding(s.customer_cat_vocab(), r));
+      // Sparse gradients: Train steps FactorTables() by torchutil::LazyAdam, the rows a batch touched.
+      fm_cust = register_module("fm_cust", nn::Embedding(nn::EmbeddingOptions(s.customer_cat_vocab(), r).sparse(true)));
       fm_dense = register_module("fm_dense", nn::Linear(nn::LinearOptions(Kc, r).bias(false)));
-      fm_item = register_module("fm_item", nn::Embedding(s.item_vocab(), r));
-      fm_item_cat = register_module("fm_item_cat", nn::Embedding(s.item_cat_vocab(), r));
-      fm_bag = register_module("fm_bag",
-                               nn::Embedding(nn::EmbeddingOptions(s.label_vocab() + s.tag_vocab(), r).padding_idx(0)));
+      fm_item = register_module("fm_item", nn::Embedding(nn::EmbeddingOptions(s.item_vocab(), r).sparse(true)));
+      fm_item_cat =
+          register_module("fm_item_cat", nn::Embedding(nn::EmbeddingOptions(s.item_cat_vocab(), r).sparse(true)));
+      fm_bag = register_module(
+          "fm_bag",
+          nn::Embedding(nn::EmbeddingOptions(s.label_vocab() + s.tag_vocab(), r).padding_idx(0).sparse(true)));
       fm_out = register_module("fm_out", nn::Linear(1, 2));
       for (auto* e : {&fm_cust, &fm_item, &fm_item_cat, &fm_bag}) nn::init::normal_((*e)->weight, 0.0, 0.1);
       torch::NoGradGuard g;
@@ -242,12 +245,18 @@ struct CrossNetImpl : nn::Module {
   std::vector<torch::Tensor> SparseParameters() {
     return {cust_cat->weight, item_id->weight, item_cat->weight, context->weight, bag->weight};
   }
+  // The factorisation's tables (none when factor_dim is 0).
+  std::vector<torch::Tensor> FactorTables() {
+    if (!fm_out) return {};
+    return {fm_cust->weight, fm_item->weight, fm_item_cat->weight, fm_bag->weight};
+  }
   std::vector<torch::Tensor> DenseParameters() {
     std::vector<torch::Tensor> out;
     for (auto& p : named_parameters()) {
       const auto& k = p.key();
       if (k.rfind("cust_cat", 0) == 0 || k.rfind("item_id", 0) == 0 || k.rfind("item_cat", 0) == 0 ||
-          k.rfind("context", 0) == 0 || k.rfind("bag", 0) == 0)
+          k.rfind("context", 0) == 0 || k.rfind("bag", 0) == 0 || k.rfind("fm_cust", 0) == 0 ||
+          k.rfind("fm_item", 0) == 0 || k.rfind("fm_bag", 0) == 0)
         continue;
       out.push_back(p.value());
     }
@@ -344,6 +353,7 @@ class BuiltinRanker final : public Ranker {
     torch::optim::Adam dense_opt(net_->DenseParameters(), torch::optim::AdamOptions(options_.learning_rate));
     torch::optim::Adagrad sparse_opt(net_->SparseParameters(),
                                      torch::optim::AdagradOptions(options_.sparse_learning_rate));
+    torchutil::LazyAdam factor_opt(net_->FactorTables(), options_.learning_rate);
     int64_t rows = 0;
     if (stats) stats->epoch_loss.clear();
     try {
@@ -364,8 +374,10 @@ class BuiltinRanker final : public Ranker {
           if (net_->fm_out && options_.item_factor_l2 > 0) loss = loss + options_.item_factor_l2 * net_->item_l2;
           dense_opt.zero_grad();
           sparse_opt.zero_grad();
+          factor_opt.ZeroGrad();
           loss.backward();
           dense_opt.step();
+          factor_opt.Step();
           torchutil::DropEmptySparseGrads(&sparse_opt);  // libtorch's sparse Adagrad fails on empty gradients
           sparse_opt.step();
           double ws = w.sum().item<double>();

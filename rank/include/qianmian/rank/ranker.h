@@ -57,7 +57,7 @@ struct RankerOptions {
   // same training clicks, so the ranker learns to trust them more than they deserve on new pairs.
   bool tower_features = true;
   int epochs = 4;
-  float learning_rate = 5e-3f;         // Adam, dense layers
+  float learning_rate = 5e-3f;         // Adam, dense layers; lazy Adam, the factorisation's tables
   float sparse_learning_rate = 0.05f;  // Adagrad, embedding tables
   float convert_weight = 1.0f;         // weight of the conversion loss
   uint64_t seed = 42;
