@@ -22,28 +22,20 @@ Dataset::Dataset() {
   campaigns.Intern("");
 }
 
-std::optional<uint32_t> Dataset::FindCustomer(std::string_view id) const {
-  auto it = customer_index_.find(std::string(id));
-  if (it == customer_index_.end()) return std::nullopt;
-  return it->second;
-}
+std::optional<uint32_t> Dataset::FindCustomer(std::string_view id) const { return customer_index_.Find(id, customers); }
 
-std::optional<uint32_t> Dataset::FindItem(std::string_view id) const {
-  auto it = item_index_.find(std::string(id));
-  if (it == item_index_.end()) return std::nullopt;
-  return it->second;
-}
+std::optional<uint32_t> Dataset::FindItem(std::string_view id) const { return item_index_.Find(id, items); }
 
 uint32_t Dataset::AddCustomer(Customer c) {
   uint32_t idx = static_cast<uint32_t>(customers.size());
-  QM_CHECK_MSG(customer_index_.emplace(c.id, idx).second, "duplicate customer id " + c.id);
+  QM_CHECK_MSG(customer_index_.Insert(c.id, idx, customers), "duplicate customer id " + c.id);
   customers.push_back(std::move(c));
   return idx;
 }
 
 uint32_t Dataset::AddItem(Item item) {
   uint32_t idx = static_cast<uint32_t>(items.size());
-  QM_CHECK_MSG(item_index_.emplace(item.id, idx).second, "duplicate item id " + item.id);
+  QM_CHECK_MSG(item_index_.Insert(item.id, idx, items), "duplicate item id " + item.id);
   items.push_back(std::move(item));
   return idx;
 }

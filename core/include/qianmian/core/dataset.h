@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "qianmian/core/core_config.h"
+#include "qianmian/core/id_index.h"
 #include "qianmian/core/status.h"
 #include "qianmian/core/types.h"
 
@@ -73,8 +75,8 @@ class Dataset {
   uint32_t AddItem(Item item);
 
  private:
-  std::unordered_map<std::string, uint32_t> customer_index_;
-  std::unordered_map<std::string, uint32_t> item_index_;
+  IdIndex customer_index_;  // ids -> positions in customers
+  IdIndex item_index_;      // ids -> positions in items
 };
 
 // Loads items.csv, then customers.csv, then events.csv (if present) from `dir`.
