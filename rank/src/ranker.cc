@@ -250,15 +250,13 @@ struct CrossNetImpl : nn::Module {
     if (!fm_out) return {};
     return {fm_cust->weight, fm_item->weight, fm_item_cat->weight, fm_bag->weight};
   }
+  // Every parameter but the tables (SparseParameters, FactorTables), in registration order.
   std::vector<torch::Tensor> DenseParameters() {
-    std::vector<torch::Tensor> out;
-    for (auto& p : named_parameters()) {
-      const auto& k = p.key();
-      if (k.rfind("cust_cat", 0) == 0 || k.rfind("item_id", 0) == 0 || k.rfind("item_cat", 0) == 0 ||
-          k.rfind("context", 0) == 0 || k.rfind("bag", 0) == 0 || k.rfind("fm_cust", 0) == 0 ||
-          k.rfind("fm_item", 0) == 0 || k.rfind("fm_bag", 0) == 0)
-        continue;
-      out.push_back(p.value());
+    std::vector<torch::Tensor> tables = SparseParameters(), factors = FactorTables(), out;
+    tables.insert(tables.end(), factors.begin(), factors.end());
+    for (const auto& p : parameters()) {
+      if (std::none_of(tables.begin(), tables.end(), [&](const torch::Tensor& t) { return t.is_same(p); }))
+        out.push_back(p);
     }
     return out;
   }

@@ -14,8 +14,6 @@
 #include "rank_stage.h"
 #include "records.h"
 
-// Serving runs one libtorch/OpenMP/OpenBLAS thread per caller (engine.h says so).
-
 namespace qm::serving {
 
 namespace fs = std::filesystem;

@@ -15,9 +15,6 @@
 #include "record.h"
 #include "reserve.h"
 
-// OpenBLAS (when it is the BLAS libtorch and Faiss use) spins its own worker threads with
-// sched_yield; push runs parallelise across customers instead, so they pin BLAS to one thread.
-
 namespace qm::serving {
 
 namespace {
@@ -183,7 +180,9 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
                                    std::to_string(req.campaign->cap_window / kMsPerDay) +
                                    " days is longer than the store keeps contacts (the longest [policy] cap window)");
   }
-  thread_local bool single_threaded = false;  // torch and Faiss (OpenMP) run one thread per caller
+  // Push runs parallelise across customers: libtorch, OpenMP (Faiss) and OpenBLAS, whose idle
+  // workers spin in sched_yield, run one thread per caller.
+  thread_local bool single_threaded = false;
   if (!single_threaded) {
     recall::SetTorchThreads(1);
     SetBlasThreads(1);
