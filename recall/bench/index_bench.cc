@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -149,6 +150,44 @@ BENCHMARK(BM_ContentSearch)
     ->Args({static_cast<int>(IndexKind::kHnsw), 0})
     ->Unit(benchmark::kMicrosecond)
     ->MinTime(2.0);
+
+// The item-to-item table as training builds it (BuildNeighbours): every item's embedding searched
+// in the version's content index, k = 16. QM_BENCH_NEIGHBOUR_QUERIES limits the queries to the
+// first N items (default: all). Writes the lists to QM_BENCH_NEIGHBOUR_OUT if set, to compare
+// two builds. Time per run of the whole table.
+void BM_NeighbourLists(benchmark::State& state) {
+  const char* a = std::getenv("QM_BENCH_ARTIFACTS");
+  const std::string root = a ? a : "/tmp/art1m-v3";
+  std::string version;
+  std::ifstream(root + "/CURRENT") >> version;
+  const std::string dir = root + "/" + version;
+  auto index = VectorIndex::Load(dir + "/content.index");
+  if (!index.ok()) Die(index.status().ToString());
+  const int dim = (*index)->dim();
+  std::ifstream emb(dir + "/item_embeddings.f32", std::ios::binary | std::ios::ate);
+  if (!emb) Die("cannot read " + dir + "/item_embeddings.f32");
+  const auto bytes = static_cast<size_t>(emb.tellg());
+  std::vector<float> all(bytes / sizeof(float));
+  emb.seekg(0);
+  emb.read(reinterpret_cast<char*>(all.data()), static_cast<std::streamsize>(bytes));
+  int64_t n = static_cast<int64_t>(all.size() / dim);
+  if (const char* q = std::getenv("QM_BENCH_NEIGHBOUR_QUERIES")) n = std::min<int64_t>(n, std::atoll(q));
+  std::vector<int64_t> self(n);
+  for (int64_t i = 0; i < n; ++i) self[i] = i;
+  const int k = 16;
+  std::vector<int32_t> out(static_cast<size_t>(n) * k);
+  for (auto _ : state) {
+    auto st = qm::recall::NeighbourLists(**index, all.data(), self.data(), n, k, out.data());
+    if (!st.ok()) Die(st.ToString());
+  }
+  if (const char* path = std::getenv("QM_BENCH_NEIGHBOUR_OUT")) {
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size() * sizeof(int32_t)));
+  }
+  state.counters["queries"] = static_cast<double>(n);
+  state.counters["effort"] = (*index)->search_effort();
+}
+BENCHMARK(BM_NeighbourLists)->Unit(benchmark::kSecond)->Iterations(1);
 
 }  // namespace
 

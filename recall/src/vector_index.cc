@@ -1,12 +1,14 @@
 #include "qianmian/recall/vector_index.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
 #include <numeric>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -20,6 +22,7 @@
 #include <faiss/index_io.h>
 #include <Eigen/Core>
 
+#include "qianmian/core/blas_threads.h"
 #include "qianmian/core/top_k.h"
 
 namespace qm::recall {
@@ -61,6 +64,24 @@ struct OptionsV1 {
 struct OptionsV2 {
   int64_t dim, exact_max, hnsw_m, hnsw_ef_construction, hnsw_ef_search, ivf_nlist, ivf_nprobe;
 };
+
+// Pushes n scored labels into top, as top->Push(scores[j], labels[j]) in order would: once k are
+// kept, only a score above the worst kept one can enter, so the scan compares against a threshold
+// held in a register and touches the heap only for the few that enter (a million contents'
+// item-to-item table: 42% of its time was the heap's front and size read per score).
+template <class Labels>
+void PushScores(TopK<idx_t>* top, const float* scores, const Labels& labels, size_t n) {
+  size_t j = 0;
+  for (; j < n && !top->full(); ++j) top->Push(scores[j], labels[j]);
+  if (j == n) return;
+  float threshold = top->Threshold();
+  for (; j < n; ++j) {
+    if (scores[j] > threshold) {
+      top->Push(scores[j], labels[j]);
+      threshold = top->Threshold();
+    }
+  }
+}
 
 int AutoNlist(int64_t n) {
   const double want = 4.0 * std::sqrt(static_cast<double>(std::max<int64_t>(n, 1)));
@@ -224,6 +245,29 @@ class FaissVectorIndex final : public VectorIndex {
 
   static Result<std::unique_ptr<VectorIndex>> LoadFrom(const std::string& path);
 
+  // Each query's nearest IVF cell (the first cell its search probes), for grouping queries that
+  // probe the same cells; empty for an index without cells.
+  std::vector<int32_t> NearestCells(const float* queries, int64_t nq) const {
+    std::shared_lock lock(mu_);
+    if (!ivf_ || nq <= 0) return {};
+    const int d = options_.dim;
+    const int nlist = static_cast<int>(ivf_->nlist);
+    const auto* cells = static_cast<const faiss::IndexFlat*>(ivf_->quantizer);
+    constexpr int64_t kBlock = 1024;
+    std::vector<float> s(static_cast<size_t>(std::min(nq, kBlock)) * nlist);
+    std::vector<int32_t> out(static_cast<size_t>(nq));
+    for (int64_t lo = 0; lo < nq; lo += kBlock) {
+      const int m = static_cast<int>(std::min(kBlock, nq - lo));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nlist, d, 1.0f, queries + lo * d, d, cells->get_xb(), d,
+                  0.0f, s.data(), nlist);
+      for (int i = 0; i < m; ++i) {
+        const float* row = s.data() + static_cast<size_t>(i) * nlist;
+        out[static_cast<size_t>(lo + i)] = static_cast<int32_t>(std::max_element(row, row + nlist) - row);
+      }
+    }
+    return out;
+  }
+
  private:
   int64_t ntotal() const { return ivf_ ? ivf_->ntotal : map_->ntotal; }
 
@@ -250,7 +294,7 @@ class FaissVectorIndex final : public VectorIndex {
         Eigen::Map<const Rows>(flat->get_xb(), static_cast<Eigen::Index>(flat->ntotal), options_.dim) *
         Eigen::Map<const Eigen::VectorXf>(query, options_.dim);
     TopK<idx_t> top(k);
-    for (Eigen::Index j = 0; j < all.size(); ++j) top.Push(all[j], map_->id_map[static_cast<size_t>(j)]);
+    PushScores(&top, all.data(), map_->id_map, static_cast<size_t>(all.size()));
     Take(&top, k, labels, scores);
   }
 
@@ -279,7 +323,7 @@ class FaissVectorIndex final : public VectorIndex {
       faiss::InvertedLists::ScopedIds ids(ivf_->invlists, list);
       list_scores.noalias() =
           Eigen::Map<const Rows>(reinterpret_cast<const float*>(codes.get()), static_cast<Eigen::Index>(n), d) * q;
-      for (size_t j = 0; j < n; ++j) top.Push(list_scores[static_cast<Eigen::Index>(j)], ids[j]);
+      PushScores(&top, list_scores.data(), ids.get(), n);
     }
     Take(&top, k, labels, scores);
   }
@@ -338,7 +382,7 @@ class FaissVectorIndex final : public VectorIndex {
         for (int j = 0; j < count; ++j) {
           TopK<idx_t>& t = top[member[first[c] + j]];
           const float* s = list_scores.data() + static_cast<size_t>(j) * n;
-          for (size_t r = 0; r < n; ++r) t.Push(s[r], ids[r]);
+          PushScores(&t, s, ids.get(), n);
         }
       }
       for (int i = 0; i < m; ++i) Take(&top[i], k, labels + (lo + i) * k, scores + (lo + i) * k);
@@ -566,28 +610,69 @@ Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* 
 Status NeighbourLists(const VectorIndex& index, const float* queries, const int64_t* self, int64_t nq, int k,
                       int32_t* out) {
   if (k <= 0 || nq < 0) return Status::InvalidArgument("k must be positive and nq >= 0");
-  constexpr int64_t kChunk = 4096;
   const int d = index.dim();
-  const int fetch = k + 1;  // the query's own label may take a place
-  std::vector<int64_t> labels(static_cast<size_t>(std::min(nq, kChunk)) * fetch);
-  std::vector<float> scores(labels.size());
-  for (int64_t lo = 0; lo < nq; lo += kChunk) {
-    const int64_t n = std::min(kChunk, nq - lo);
-    QM_RETURN_IF_ERROR(index.Search(queries + lo * d, n, fetch, labels.data(), scores.data()));
-    for (int64_t q = 0; q < n; ++q) {
-      int32_t* row = out + (lo + q) * k;
-      int got = 0;
-      for (int j = 0; j < fetch && got < k; ++j) {
-        const int64_t id = labels[q * fetch + j];
-        if (id < 0 || id == self[lo + q]) continue;
-        if (id > INT32_MAX)
-          return Status::InvalidArgument("label " + std::to_string(id) + " does not fit a neighbour list");
-        row[got++] = static_cast<int32_t>(id);
-      }
-      std::fill(row + got, row + k, -1);
+  // The queries grouped by their nearest IVF cell: a batched IVF search scores each probed cell's
+  // list against the block's queries that probe it, so a block of neighbouring queries reads a
+  // few hundred lists in large matrix products where a block of scattered ones reads nearly every
+  // list for a handful of queries each (a million contents: 20.7 s for 50,000 items' lists
+  // ungrouped). A query's result does not depend on its block.
+  std::vector<int64_t> order(static_cast<size_t>(nq));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  if (const auto* faiss_index = dynamic_cast<const FaissVectorIndex*>(&index)) {
+    const std::vector<int32_t> cell = faiss_index->NearestCells(queries, nq);
+    if (!cell.empty()) {
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return cell[a] < cell[b]; });
     }
   }
-  return Status::Ok();
+  // Chunks of the grouped order on every core, OpenBLAS on one thread under each.
+  constexpr int64_t kChunk = 4096;
+  const int fetch = k + 1;  // the query's own label may take a place
+  std::atomic<int64_t> next{0};
+  std::mutex error_mu;
+  Status error;
+  auto work = [&] {
+    std::vector<float> q;
+    std::vector<int64_t> labels;
+    std::vector<float> scores;
+    for (int64_t lo = next.fetch_add(kChunk); lo < nq; lo = next.fetch_add(kChunk)) {
+      const int64_t n = std::min(kChunk, nq - lo);
+      q.resize(static_cast<size_t>(n) * d);
+      for (int64_t i = 0; i < n; ++i) std::copy_n(queries + order[lo + i] * d, d, q.data() + i * d);
+      labels.resize(static_cast<size_t>(n) * fetch);
+      scores.resize(labels.size());
+      Status st = index.Search(q.data(), n, fetch, labels.data(), scores.data());
+      for (int64_t i = 0; st.ok() && i < n; ++i) {
+        const int64_t row_index = order[lo + i];
+        int32_t* row = out + row_index * k;
+        int got = 0;
+        for (int j = 0; j < fetch && got < k; ++j) {
+          const int64_t id = labels[i * fetch + j];
+          if (id < 0 || id == self[row_index]) continue;
+          if (id > INT32_MAX) {
+            st = Status::InvalidArgument("label " + std::to_string(id) + " does not fit a neighbour list");
+            break;
+          }
+          row[got++] = static_cast<int32_t>(id);
+        }
+        std::fill(row + got, row + k, -1);
+      }
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (error.ok()) error = st;
+        next = nq;
+      }
+    }
+  };
+  const int threads = static_cast<int>(
+      std::clamp<int64_t>((nq + kChunk - 1) / kChunk, 1, std::max(1u, std::thread::hardware_concurrency())));
+  {
+    ScopedBlasThreads one(1);
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+  }
+  return error;
 }
 
 namespace {

@@ -302,6 +302,41 @@ TEST(NeighbourLists, AreTheNearestOtherLabelsInOrder) {
   EXPECT_EQ(std::count(small.begin(), small.end(), -1), k - 2);
 }
 
+// Over an IVF index the queries are searched grouped by their nearest cell, in chunks on every
+// core: each item's list is still its own search's (the batched scan in the items' own order),
+// over several chunks (4,096 queries) and with queries whose label is not in the index.
+TEST(NeighbourLists, OverAnIvfIndexEqualTheQueriesOwnSearchesInTheirOrder) {
+  Data d = RandomData(10000, 16, 31);
+  auto ivf = BuildOf(d, IndexKind::kIvf);
+  ASSERT_TRUE(ivf);
+  ivf->SetSearchEffort(6);
+  const int64_t nq = 10000;
+  const int k = 8;
+  std::vector<int64_t> self(d.ids);
+  for (int64_t q = 0; q < nq; q += 10) self[q] = -1;  // not in the index: nothing to skip
+  std::vector<int32_t> out(nq * k);
+  ASSERT_TRUE(NeighbourLists(*ivf, d.vecs.data(), self.data(), nq, k, out.data()).ok());
+  std::vector<int64_t> labels(nq * (k + 1));
+  std::vector<float> scores(labels.size());
+  ASSERT_TRUE(ivf->Search(d.vecs.data(), nq, k + 1, labels.data(), scores.data()).ok());
+  int64_t differ = 0;
+  for (int64_t q = 0; q < nq; ++q) {
+    std::vector<int32_t> want;
+    for (int j = 0; j <= k && static_cast<int>(want.size()) < k; ++j) {
+      const int64_t id = labels[q * (k + 1) + j];
+      if (id >= 0 && id != self[q]) want.push_back(static_cast<int32_t>(id));
+    }
+    want.resize(k, -1);
+    differ += std::vector<int32_t>(out.begin() + q * k, out.begin() + (q + 1) * k) != want;
+  }
+  EXPECT_EQ(differ, 0) << "of " << nq << " lists";
+  // Every list is full, and an item in the index is never its own neighbour.
+  EXPECT_EQ(std::count(out.begin(), out.end(), -1), 0);
+  for (int64_t q = 1; q < nq; q += 10) {
+    EXPECT_EQ(std::count(out.begin() + q * k, out.begin() + (q + 1) * k, static_cast<int32_t>(d.ids[q])), 0);
+  }
+}
+
 TEST(NeighbourTable, SavesLoadsAndRejectsAWrongSize) {
   NeighbourTable t;
   t.rows = 3;

@@ -74,7 +74,8 @@ Result<double> MeasureRecallAgainstExact(const VectorIndex& index, const float* 
 
 // Item-to-item lists: for each of `nq` queries (row-major nq x dim), the k best labels of
 // `index` other than self[q] (a query's own label; -1 = none), best first, into out[q * k ..],
-// -1 where fewer exist. Searches in chunks, so nq may be the whole catalogue.
+// -1 where fewer exist. Searches in chunks on every core (OpenBLAS on one thread under each),
+// over an IVF index with the queries grouped by their nearest cell, so nq may be the whole catalogue.
 Status NeighbourLists(const VectorIndex& index, const float* queries, const int64_t* self, int64_t nq, int k,
                       int32_t* out);
 
