@@ -22,6 +22,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/rate_limiter.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <sys/statvfs.h>
@@ -36,11 +37,14 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "store_backends.h"
 
@@ -305,6 +309,29 @@ class RocksStore final : public EventStore {
       PutState(&batch, customer, state);
     }
     return Commit(write_, &batch, "append");
+  }
+
+  Result<std::unique_ptr<Seeder>> Seed(const StateOptions& options, int parts) override {
+    if (parts < 1) return Status::InvalidArgument("seeding the event store: at least one part");
+    rocksdb::Options table_options;
+    {
+      std::shared_lock<std::shared_mutex> hold(db_mu_);
+      QM_RETURN_IF_ERROR(Writable("seed the event store"));
+      // A store that holds events or states already is seeded by Append, which merges.
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+      for (char tag : {'l', 's'}) {
+        it->Seek(std::string(1, tag));
+        if (it->Valid() && it->key().starts_with(std::string(1, tag))) return EventStore::Seed(options, parts);
+        QM_RETURN_IF_ERROR(FromRocks(it->status(), "seed the event store"));
+      }
+      table_options = db_->GetOptions();
+    }
+    const std::string dir = (std::filesystem::path(config_.path) / "seeding").string();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);  // a seeding interrupted before it ingested its files
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IoError("cannot create '" + dir + "': " + ec.message());
+    return std::unique_ptr<Seeder>(std::make_unique<BulkSeeder>(this, options, table_options, dir, parts));
   }
 
   Result<PlanOutcome> Apply(const ContactPlan& plan) override {
@@ -847,6 +874,114 @@ class RocksStore final : public EventStore {
     else
       b->Put(StateKey(customer), EncodeState(s));
   }
+
+  // Sorted table files of at most about kFileBytes each, written in key order (SstFileWriter).
+  class TableFiles {
+   public:
+    TableFiles(const rocksdb::Options& options, std::string stem) : options_(options), stem_(std::move(stem)) {}
+    Status Put(const std::string& key, const std::string& value) {
+      if (!writer_) {
+        writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), options_);
+        files_.push_back(stem_ + "-" + std::to_string(files_.size()) + ".sst");
+        QM_RETURN_IF_ERROR(FromRocks(writer_->Open(files_.back()), "seed the event store"));
+      }
+      QM_RETURN_IF_ERROR(FromRocks(writer_->Put(key, value), "seed the event store"));
+      return writer_->FileSize() >= kFileBytes ? Close() : Status::Ok();
+    }
+    Status Close() {
+      if (!writer_) return Status::Ok();
+      rocksdb::Status s = writer_->Finish();
+      writer_.reset();
+      return FromRocks(s, "seed the event store");
+    }
+    const std::vector<std::string>& files() const { return files_; }
+
+   private:
+    static constexpr uint64_t kFileBytes = uint64_t{128} << 20;
+    rocksdb::Options options_;
+    std::string stem_;
+    std::unique_ptr<rocksdb::SstFileWriter> writer_;
+    std::vector<std::string> files_;
+  };
+
+  // The bulk load of an empty store: each customer's state and log records as Append computes
+  // them, written in key order into table files, per part ('l' records and 's' states in files of
+  // their own: the parts' id ranges follow each other, so no two files overlap), ingested into
+  // the database at Finish.
+  class BulkSeeder final : public Seeder {
+   public:
+    BulkSeeder(RocksStore* store, const StateOptions& options, const rocksdb::Options& table_options, std::string dir,
+               int parts)
+        : store_(store), options_(options), dir_(std::move(dir)), order_(parts) {
+      for (int p = 0; p < parts; ++p) {
+        const std::string stem = dir_ + "/" + std::to_string(p);
+        parts_.push_back(std::make_unique<Part>(table_options, stem));
+      }
+    }
+    ~BulkSeeder() override {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+
+    Status Add(int part, const std::vector<StoredEvent>& events) override {
+      QM_RETURN_IF_ERROR(order_.Check(part, events));
+      if (events.empty()) return Status::Ok();
+      Part& p = *parts_[static_cast<size_t>(part)];
+      CustomerState state;
+      TimeMs newest = kNoTime;
+      p.records.clear();
+      for (const StoredEvent& e : events) {
+        newest = std::max(newest, e.ts);
+        if (!ApplyEvent(e, options_, &state)) continue;
+        p.records.emplace_back(LogKey(e), EncodeEvent(e));
+      }
+      CompactState(newest, options_, &state);
+      // Key order; of records with one key the last, as Append's batch keeps the last Put.
+      std::stable_sort(p.records.begin(), p.records.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (size_t i = 0; i < p.records.size(); ++i) {
+        if (i + 1 < p.records.size() && p.records[i + 1].first == p.records[i].first) continue;
+        QM_RETURN_IF_ERROR(p.log.Put(p.records[i].first, p.records[i].second));
+      }
+      if (!state.records.empty()) {
+        QM_RETURN_IF_ERROR(p.states.Put(StateKey(events[0].customer_id), EncodeState(state)));
+      }
+      return Status::Ok();
+    }
+
+    Status Finish() override {
+      QM_RETURN_IF_ERROR(order_.CheckParts());
+      std::vector<std::string> files;
+      for (auto& p : parts_) {
+        QM_RETURN_IF_ERROR(p->log.Close());
+        files.insert(files.end(), p->log.files().begin(), p->log.files().end());
+      }
+      for (auto& p : parts_) {
+        QM_RETURN_IF_ERROR(p->states.Close());
+        files.insert(files.end(), p->states.files().begin(), p->states.files().end());
+      }
+      if (files.empty()) return Status::Ok();
+      std::shared_lock<std::shared_mutex> hold(store_->db_mu_);
+      QM_RETURN_IF_ERROR(store_->Writable("seed the event store"));
+      rocksdb::IngestExternalFileOptions ingest;
+      ingest.move_files = true;  // hard links: the files are not copied
+      return FromRocks(store_->db_->IngestExternalFile(files, ingest), "seed the event store (ingest)");
+    }
+
+   private:
+    struct Part {
+      Part(const rocksdb::Options& options, const std::string& stem)
+          : log(options, stem + "-log"), states(options, stem + "-state") {}
+      TableFiles log, states;
+      std::vector<std::pair<std::string, std::string>> records;  // one customer's, reused
+    };
+
+    RocksStore* store_;
+    StateOptions options_;
+    std::string dir_;
+    SeedOrder order_;
+    std::vector<std::unique_ptr<Part>> parts_;
+  };
 
   std::shared_ptr<RetentionFilter> filter_;  // outlives db_ (declared before it)
   std::unique_ptr<rocksdb::DB> db_;

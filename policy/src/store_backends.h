@@ -1,9 +1,12 @@
 // Private: the event-store backends and helpers they share.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "qianmian/policy/event_store.h"
 
@@ -19,6 +22,21 @@ int RedisKeySlot(std::string_view key);
 // InvalidArgument unless `collection` and `id` (when not null) name a governed record: non-empty,
 // without '\0', '{' or '}' (so a Redis key's hash tag is the record's own).
 Status CheckRecordName(const std::string& collection, const std::string* id);
+
+// A seeding's order (EventStore::Seeder): per part, each Add one valid customer's events,
+// customers in ascending id order, each once; across parts (Finish), ascending too.
+class SeedOrder {
+ public:
+  explicit SeedOrder(int parts) : first_(static_cast<size_t>(std::max(parts, 0))), last_(first_.size()) {}
+  int parts() const { return static_cast<int>(first_.size()); }
+  // Checks one Add; the parts may be checked concurrently, each by one thread.
+  Status Check(int part, const std::vector<StoredEvent>& events);
+  // Checks that every part's ids are above the previous non-empty part's.
+  Status CheckParts() const;
+
+ private:
+  std::vector<std::string> first_, last_;  // per part; "" = nothing added yet (ids are non-empty)
+};
 
 // Runs a reserving plan on a customer's state, as both backends do: RunPlan, then, when the
 // state changed, every send it took (a plan without expiry that was not a replay) goes to `log`

@@ -197,6 +197,125 @@ TEST_P(EventStoreTest, AppendingTheSameEventsTwiceRecordsThemOnce) {
   EXPECT_EQ(store_->Log("hugo", 0, 100)->size(), 1u);
 }
 
+// Seeding (serve's first opening: the embedded store's bulk load into table files) records what
+// Append records: the same contact states and logs, after reopening too, in one part or in two
+// added concurrently; customers must come in id order, one at a time, the parts' ranges in
+// order. A store that already holds events is seeded through Append.
+// A contact state, one line per record.
+std::string Describe(const CustomerState& state) {
+  std::string out;
+  for (const ContactRecord& r : state.records) {
+    out += std::to_string(r.ts) + " " + std::to_string(static_cast<int>(r.type)) + " " + r.channel + " " + r.item +
+           " " + r.campaign + " " + r.category + " " + r.request_id + " " + (r.counted ? "counted" : "-") + " " +
+           std::to_string(r.expires) + "\n";
+  }
+  return out;
+}
+
+TEST_P(EventStoreTest, SeedingRecordsWhatAppendRecords) {
+  std::mt19937 rng(7);
+  const EventType types[] = {EventType::kImpression, EventType::kClick,   EventType::kDismiss,
+                             EventType::kPushSent,   EventType::kConvert, EventType::kOptOut};
+  const char* channels[] = {"app_home", "wechat_push"};
+  std::map<std::string, std::vector<StoredEvent>> by_customer;  // id order
+  for (int c = 0; c < 80; ++c) {
+    const std::string id = "c" + std::to_string(c);  // "c10" sorts before "c2": not the creation order
+    std::vector<StoredEvent>& evs = by_customer[id];
+    TimeMs ts = t0_ - 40 * kMsPerDay + static_cast<TimeMs>(rng() % (5 * kMsPerDay));
+    for (int i = 0, n = static_cast<int>(rng() % 30); i < n; ++i) {
+      ts += static_cast<TimeMs>(rng() % (2 * kMsPerDay));
+      evs.push_back(bank_.Event(id, rng() % 12, types[rng() % (i % 9 == 8 ? 6 : 5)], channels[rng() % 2], ts,
+                                rng() % 4 == 0 ? "req" + std::to_string(i) : ""));
+      if (rng() % 10 == 0) evs.push_back(evs.back());  // an exact duplicate
+    }
+  }
+  Policy p = PolicyWith({kPushWeekly});
+  const StoredEvent early = bank_.Event("c3", 1, EventType::kClick, "app_home", t0_ - 50 * kMsPerDay);
+  std::vector<const std::vector<StoredEvent>*> ordered;
+  for (const auto& [id, evs] : by_customer) ordered.push_back(&evs);
+  for (int combination = 0; combination < 4; ++combination) {
+    const bool holds_events = combination % 2 == 1;
+    const int parts = combination < 2 ? 1 : 2;
+    SCOPED_TRACE(std::string(holds_events ? "a store holding events" : "a new store") + ", parts " +
+                 std::to_string(parts));
+    TempDir seeded_dir, appended_dir;
+    StoreConfig seeded_config = StoreFor(GetParam(), seeded_dir.path());
+    auto seeded = EventStore::Open(seeded_config);
+    auto appended = EventStore::Open(StoreFor(GetParam(), appended_dir.path()));
+    ASSERT_TRUE(seeded.ok() && appended.ok());
+    if (holds_events) {
+      ASSERT_TRUE(p.Record(seeded->get(), {early}).ok());
+      ASSERT_TRUE(p.Record(appended->get(), {early}).ok());
+    }
+    auto seeder = (*seeded)->Seed(p.state_options(), parts);
+    ASSERT_TRUE(seeder.ok()) << seeder.status().ToString();
+    // Part k: the k-th contiguous range of the id order, each part on its own thread.
+    std::vector<Status> added(static_cast<size_t>(parts));
+    auto add_part = [&](int part) {
+      const size_t lo = ordered.size() * part / parts, hi = ordered.size() * (part + 1) / parts;
+      for (size_t i = lo; i < hi && added[part].ok(); ++i) added[part] = (*seeder)->Add(part, *ordered[i]);
+    };
+    std::thread second(add_part, parts - 1);
+    if (parts > 1) add_part(0);
+    second.join();
+    for (const Status& st : added) ASSERT_TRUE(st.ok()) << st.ToString();
+    for (const auto& [id, evs] : by_customer) {
+      if (!evs.empty()) {
+        ASSERT_TRUE(p.Record(appended->get(), evs).ok());
+      }
+    }
+    if (GetParam() == "embedded" && !holds_events) {
+      for (const auto& [id, evs] : by_customer) {
+        if (evs.empty()) continue;
+        EXPECT_TRUE((*seeded)->Log(id, 0, 10)->empty()) << "a bulk load is visible only once finished";
+        break;
+      }
+    }
+    ASSERT_TRUE((*seeder)->Finish().ok());
+    for (int reopen = 0; reopen < 2; ++reopen) {
+      if (reopen == 1) {
+        seeded->reset();
+        seeded = EventStore::Open(seeded_config);
+        ASSERT_TRUE(seeded.ok());
+      }
+      int64_t records = 0;
+      for (const auto& [id, evs] : by_customer) {
+        auto got = (*seeded)->State(id), want = (*appended)->State(id);
+        ASSERT_TRUE(got.ok() && want.ok());
+        EXPECT_EQ(Describe(*got), Describe(*want)) << id << (reopen ? " after reopening" : "");
+        auto got_log = (*seeded)->Log(id, 0, 1000), want_log = (*appended)->Log(id, 0, 1000);
+        ASSERT_TRUE(got_log.ok() && want_log.ok());
+        EXPECT_EQ(*got_log, *want_log) << id;
+        records += static_cast<int64_t>(got_log->size());
+      }
+      EXPECT_GT(records, 800);
+    }
+  }
+  // Order: one customer per Add, ids ascending within a part, each once, parts in order.
+  auto event = [&](const std::string& customer, uint32_t item) {
+    return bank_.Event(customer, item, EventType::kClick, "app_home", t0_);
+  };
+  auto seeder = store_->Seed(PolicyWith({}).state_options(), 2);
+  ASSERT_TRUE(seeder.ok());
+  ASSERT_TRUE((*seeder)->Add(0, {event("b", 1)}).ok());
+  EXPECT_EQ((*seeder)->Add(0, {event("a", 1)}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*seeder)->Add(0, {event("b", 2)}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*seeder)->Add(0, {event("c", 1), event("d", 1)}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*seeder)->Add(2, {event("e", 1)}).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*seeder)->Add(1, {event("x", 1)}).ok());
+  ASSERT_TRUE((*seeder)->Finish().ok());
+  EXPECT_EQ(store_->Log("b", 0, 10)->size(), 1u);
+  EXPECT_EQ(store_->Log("x", 0, 10)->size(), 1u);
+  TempDir other_dir;
+  auto other = EventStore::Open(StoreFor(GetParam(), other_dir.path()));
+  ASSERT_TRUE(other.ok());
+  auto crossed = (*other)->Seed(PolicyWith({}).state_options(), 2);
+  ASSERT_TRUE(crossed.ok());
+  ASSERT_TRUE((*crossed)->Add(0, {event("m", 1)}).ok());
+  ASSERT_TRUE((*crossed)->Add(1, {event("c", 1)}).ok());
+  EXPECT_EQ((*crossed)->Finish().code(), StatusCode::kInvalidArgument) << "part 1 starts below part 0's end";
+}
+
 TEST_P(EventStoreTest, ClickedAndDismissedItemsAreBlockedFromTheStore) {
   Policy p = PolicyWith({});
   ASSERT_TRUE(p.Record(store_.get(), {bank_.Event("ivan", 1, EventType::kClick, "app_home", t0_),

@@ -87,6 +87,27 @@ class EventStore {
   // returns false.
   [[nodiscard]] virtual Status ExportDecisions(const std::function<bool(const DecisionRecord&)>& fn) = 0;
 
+  // A bulk load of a store's first history: serve seeds the embedded store from events.csv when
+  // it opens a new one. Customers come in `parts` that may be added concurrently, one thread per
+  // part: within a part each customer once, ids ascending (bytewise), and every id of a part below
+  // every id of the next. A customer's events come together, by time; they are recorded as
+  // Append records them.
+  class Seeder {
+   public:
+    virtual ~Seeder() = default;
+    // One customer's events into `part` (InvalidArgument for a part out of range, more than one
+    // customer, or an id not above the part's last one).
+    [[nodiscard]] virtual Status Add(int part, const std::vector<StoredEvent>& events) = 0;
+    // Makes everything added durable and visible (the default: already as added); REQUIRES no Add
+    // running. InvalidArgument when a part's ids are not all above the previous part's.
+    [[nodiscard]] virtual Status Finish() = 0;
+  };
+  // The default appends what is added in batches (Append). The embedded store, when it holds no
+  // events or contact states yet, writes what is added into sorted table files and ingests them
+  // at Finish (RocksDB's bulk load: no write-ahead log, no compaction): nothing is visible before
+  // Finish, and a seeding interrupted before it leaves the store as it was.
+  [[nodiscard]] virtual Result<std::unique_ptr<Seeder>> Seed(const StateOptions& options, int parts = 1);
+
   // Drops events and decisions older than `now - retention` and state records past their
   // horizons.
   [[nodiscard]] virtual Status Compact(TimeMs now, const StateOptions& options) = 0;
