@@ -63,7 +63,7 @@ Status SeedOrder::Check(int part, const std::vector<StoredEvent>& events) {
   }
   if (events.empty()) return Status::Ok();
   const std::string& customer = events[0].customer_id;
-  if (customer.empty() || customer.find('\0') != std::string::npos) {
+  if (!ValidCustomer(customer)) {
     return Status::InvalidArgument("seeding the event store: an event without a valid customer id");
   }
   for (const StoredEvent& e : events) {

@@ -210,8 +210,6 @@ Status FromRocks(const rocksdb::Status& s, const char* what) {
   return Status::IoError(std::string(what) + ": " + s.ToString());
 }
 
-bool ValidCustomer(const std::string& id) { return !id.empty() && id.find('\0') == std::string::npos; }
-
 // Opens the RocksDB database of `config` (read-only without the lock when config.read_only);
 // `filter` (retention) must outlive it.
 Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config, const RetentionFilter* filter) {

@@ -23,6 +23,9 @@ int RedisKeySlot(std::string_view key);
 // without '\0', '{' or '}' (so a Redis key's hash tag is the record's own).
 Status CheckRecordName(const std::string& collection, const std::string* id);
 
+// Whether `id` can be a customer's key in a store: non-empty, without NUL.
+inline bool ValidCustomer(const std::string& id) { return !id.empty() && id.find('\0') == std::string::npos; }
+
 // A seeding's order (EventStore::Seeder): per part, each Add one valid customer's events,
 // customers in ascending id order, each once; across parts (Finish), ascending too.
 class SeedOrder {
