@@ -146,6 +146,7 @@ void BM_ContentSearch(benchmark::State& state) {
 BENCHMARK(BM_ContentSearch)
     ->Args({static_cast<int>(IndexKind::kExact), 0})
     ->Args({static_cast<int>(IndexKind::kIvf), 1})
+    ->Args({static_cast<int>(IndexKind::kIvf), 0})
     ->Args({static_cast<int>(IndexKind::kHnsw), 1})
     ->Args({static_cast<int>(IndexKind::kHnsw), 0})
     ->Unit(benchmark::kMicrosecond)
