@@ -44,7 +44,7 @@ void GemmNT(int64_t m, int n, int k, const float* a, int lda, const float* b, in
 }  // namespace
 
 struct CrossNetInference::Scratch {
-  std::vector<float> x0, x, u, v, h, d, out, a, shared, h_bias, v_bias, cu, it;
+  std::vector<float> x0, x, u, v, h, d, out, a, shared, h_bias, v_bias, cu, it, cu_shared;
   void Size(const CrossNetWeights& w) {
     x0.resize(kBlockRows * w.D);
     x.resize(kBlockRows * w.D);
@@ -58,6 +58,7 @@ struct CrossNetInference::Scratch {
     h_bias.resize(w.h1);
     v_bias.resize(std::max(w.rank, 1));
     cu.resize(std::max(w.factor, 1));
+    cu_shared.resize(std::max(w.factor, 1));
     it.resize(std::max(w.factor, 1));
   }
 };
@@ -84,6 +85,10 @@ void CrossNetInference::Logits(const RankInputs& in, bool one_customer, float* l
                   1.0f, s.v_bias.data(), 1);
     }
   }
+  // The factorisation's customer side, summed once when every row holds row 0's (the customer's
+  // raw dense columns and labels are the same on each row of one customer's request).
+  const bool shared_cu = one_customer && w_.factor > 0 && SameCustomerFactorInputs(in);
+  if (shared_cu) CustomerFactors(in, 0, s.cu_shared.data());
   // The rows' entries in the per-item tables (the whole catalogue's, mostly cold) are fetched
   // before the first block, so their cache misses overlap instead of stalling the copies one by
   // one (they were ~2/5 of the ranker's time outside the matrix products in a page's profile).
@@ -99,7 +104,7 @@ void CrossNetInference::Logits(const RankInputs& in, bool one_customer, float* l
     }
   }
   for (int64_t r0 = 0; r0 < in.n; r0 += kBlockRows) {
-    Block(in, r0, std::min(kBlockRows, in.n - r0), one_customer, s, logits + 2 * r0);
+    Block(in, r0, std::min(kBlockRows, in.n - r0), one_customer, shared_cu, s, logits + 2 * r0);
   }
 }
 
@@ -145,8 +150,8 @@ void CrossNetInference::FillX0(const RankInputs& in, int64_t r0, int64_t m, bool
   }
 }
 
-void CrossNetInference::Block(const RankInputs& in, int64_t r0, int64_t m, bool one_customer, Scratch& s,
-                              float* logits) const {
+void CrossNetInference::Block(const RankInputs& in, int64_t r0, int64_t m, bool one_customer, bool shared_cu,
+                              Scratch& s, float* logits) const {
   const int D = w_.D, S = w_.S;
   FillX0(in, r0, m, one_customer, s);
   // Deep tower.
@@ -183,22 +188,40 @@ void CrossNetInference::Block(const RankInputs& in, int64_t r0, int64_t m, bool 
   GemmNT(m, 2, D, x, D, w_.head.data(), D + w_.h2, 0.0f, s.out.data());
   GemmNT(m, 2, w_.h2, s.d.data(), w_.h2, &w_.head[D], D + w_.h2, 1.0f, s.out.data());
   for (int64_t i = 0; i < m; ++i) {
-    const float f = w_.factor > 0 ? Factorisation(in, r0 + i, s) : 0.0f;
+    const float f = w_.factor > 0 ? Factorisation(in, r0 + i, shared_cu ? s.cu_shared.data() : nullptr, s) : 0.0f;
     for (int k = 0; k < 2; ++k) {
       logits[2 * i + k] = s.out[2 * i + k] + w_.head_b[k] + (w_.factor > 0 ? w_.fm_w[k] * f + w_.fm_b[k] : 0.0f);
     }
   }
 }
 
-// (the customer's field, label and raw dense factors summed) . (the item's own, field and tag
-// factors summed); a mean over the bag's labels or tags is 0 when it has none.
-float CrossNetInference::Factorisation(const RankInputs& in, int64_t row, Scratch& s) const {
+bool CrossNetInference::SameCustomerFactorInputs(const RankInputs& in) const {
+  const float* d0 = in.dense.data();
+  const int64_t* b0 = in.bag.data();
+  auto label = [&](int64_t id) { return id > 0 && id < w_.L; };
+  for (int64_t i = 1; i < in.n; ++i) {
+    if (!std::equal(d0, d0 + w_.Kc, d0 + i * in.dense_width)) return false;
+    // The labels in bag order (the sum's order), padding and tags skipped.
+    const int64_t* bi = b0 + i * kBagWidth;
+    int a = 0, b = 0;
+    while (true) {
+      while (a < kBagWidth && !label(b0[a])) ++a;
+      while (b < kBagWidth && !label(bi[b])) ++b;
+      if (a == kBagWidth || b == kBagWidth) {
+        if (a != b) return false;
+        break;
+      }
+      if (b0[a++] != bi[b++]) return false;
+    }
+  }
+  return true;
+}
+
+void CrossNetInference::CustomerFactors(const RankInputs& in, int64_t row, float* cu) const {
   const int r = w_.factor;
   const int64_t* cat = in.cat.data() + row * in.cat_width;
   const int64_t* bag = in.bag.data() + row * kBagWidth;
   const float* dense = in.dense.data() + row * in.dense_width;
-  float* cu = s.cu.data();
-  float* it = s.it.data();
   for (int k = 0; k < r; ++k) {  // fm_dense . dense[0, Kc): a few columns, no BLAS call per row
     const float* wk = &w_.fm_dense[k * w_.Kc];
     float sum = 0;
@@ -206,18 +229,37 @@ float CrossNetInference::Factorisation(const RankInputs& in, int64_t row, Scratc
     cu[k] = sum;
   }
   for (int f = 0; f < w_.F; ++f) AddRow(&w_.fm_cust[cat[f] * r], r, cu);
+  int labels = 0;
+  for (int b = 0; b < kBagWidth; ++b) labels += bag[b] > 0 && bag[b] < w_.L;
+  const float to_label = 1.0f / static_cast<float>(std::max(labels, 1));
+  for (int b = 0; b < kBagWidth; ++b) {
+    if (bag[b] <= 0 || bag[b] >= w_.L) continue;
+    const float* e = &w_.fm_bag[bag[b] * r];
+    for (int k = 0; k < r; ++k) cu[k] += e[k] * to_label;
+  }
+}
+
+// (the customer's field, label and raw dense factors summed) . (the item's own, field and tag
+// factors summed); a mean over the bag's labels or tags is 0 when it has none.
+float CrossNetInference::Factorisation(const RankInputs& in, int64_t row, const float* cu_shared, Scratch& s) const {
+  const int r = w_.factor;
+  const int64_t* cat = in.cat.data() + row * in.cat_width;
+  const int64_t* bag = in.bag.data() + row * kBagWidth;
+  const float* cu = cu_shared;
+  if (!cu) {
+    CustomerFactors(in, row, s.cu.data());
+    cu = s.cu.data();
+  }
+  float* it = s.it.data();
   std::memcpy(it, &w_.fm_item[cat[w_.F] * r], sizeof(float) * r);
   for (int k = 1; k < w_.C; ++k) AddRow(&w_.fm_item_cat[cat[w_.F + k] * r], r, it);
-  int labels = 0, tags = 0;
-  for (int b = 0; b < kBagWidth; ++b) labels += bag[b] > 0 && bag[b] < w_.L, tags += bag[b] >= w_.L;
-  const float to_label = 1.0f / static_cast<float>(std::max(labels, 1));
+  int tags = 0;
+  for (int b = 0; b < kBagWidth; ++b) tags += bag[b] >= w_.L;
   const float to_tag = 1.0f / static_cast<float>(std::max(tags, 1));
   for (int b = 0; b < kBagWidth; ++b) {
-    if (bag[b] <= 0) continue;
+    if (bag[b] <= 0 || bag[b] < w_.L) continue;  // padding and the customer's labels
     const float* e = &w_.fm_bag[bag[b] * r];
-    float* dst = bag[b] < w_.L ? cu : it;
-    const float scale = bag[b] < w_.L ? to_label : to_tag;
-    for (int k = 0; k < r; ++k) dst[k] += e[k] * scale;
+    for (int k = 0; k < r; ++k) it[k] += e[k] * to_tag;
   }
   float dot = 0;
   for (int k = 0; k < r; ++k) dot += cu[k] * it[k];

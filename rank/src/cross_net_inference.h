@@ -69,9 +69,16 @@ class CrossNetInference {
 
  private:
   struct Scratch;
-  void Block(const RankInputs& in, int64_t r0, int64_t m, bool one_customer, Scratch& s, float* logits) const;
+  void Block(const RankInputs& in, int64_t r0, int64_t m, bool one_customer, bool shared_cu, Scratch& s,
+             float* logits) const;
   void FillX0(const RankInputs& in, int64_t r0, int64_t m, bool one_customer, Scratch& s) const;
-  float Factorisation(const RankInputs& in, int64_t row, Scratch& s) const;
+  // Whether every row's customer factor inputs (raw dense columns, labels in bag order) equal row 0's.
+  bool SameCustomerFactorInputs(const RankInputs& in) const;
+  // The customer's factor sum of `row` (fields, labels, raw dense columns) into `cu`.
+  void CustomerFactors(const RankInputs& in, int64_t row, float* cu) const;
+  // `cu_shared`: the rows' customer factor sum when every row is one customer's (computed once
+  // per request), else null (computed per row).
+  float Factorisation(const RankInputs& in, int64_t row, const float* cu_shared, Scratch& s) const;
 
   CrossNetWeights w_;
 };

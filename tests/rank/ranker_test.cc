@@ -446,8 +446,12 @@ TEST(Ranker, ScoresOneRequestsCandidatesExactlyAsRowByRow) {
 }
 
 // n rows with every column's ids drawn over its whole vocabulary and normal dense values;
-// rows cycle through `customers` customer-and-context prefixes.
-RankInputs RandomRows(const RankInputBuilder& b, int n, int customers, std::mt19937* rng) {
+// rows cycle through `customers` customer-and-context prefixes. With `customer_dense` > 0 and
+// `labels` > 0 (the feature space's customer_dense() and label_vocab()), each customer's first
+// `customer_dense` dense columns and the labels in its bag are the same on all its rows, as in
+// a request (its tags still vary); otherwise every row's dense values and bag are drawn anew.
+RankInputs RandomRows(const RankInputBuilder& b, int n, int customers, std::mt19937* rng, int customer_dense = 0,
+                      int labels = 0) {
   const auto vocab = b.CatVocab();
   const int prefix = b.cat_width() - features::FeatureSpace::kItemCatFields;  // customer fields + context
   std::vector<std::vector<int64_t>> cats(customers, std::vector<int64_t>(b.cat_width()));
@@ -459,6 +463,13 @@ RankInputs RandomRows(const RankInputBuilder& b, int n, int customers, std::mt19
   in.n = n;
   in.cat_width = b.cat_width();
   in.dense_width = b.dense_width();
+  std::vector<std::vector<float>> cust_dense(customers);
+  std::vector<std::vector<int64_t>> cust_labels(customers);
+  for (int k = 0; k < customers; ++k) {
+    for (int j = 0; j < customer_dense; ++j) cust_dense[k].push_back(g(*rng));
+    const int m = labels > 1 ? static_cast<int>((*rng)() % 4) : 0;  // 0 to 3 labels
+    for (int j = 0; j < m; ++j) cust_labels[k].push_back(1 + static_cast<int64_t>((*rng)() % (labels - 1)));
+  }
   for (int r = 0; r < n; ++r) {
     std::vector<int64_t> c = cats[r % customers];
     for (int k = 0; k < b.cat_width(); ++k) {
@@ -466,7 +477,18 @@ RankInputs RandomRows(const RankInputBuilder& b, int n, int customers, std::mt19
       if (item_column) c[k] = static_cast<int64_t>((*rng)() % vocab[k]);
     }
     in.cat.insert(in.cat.end(), c.begin(), c.end());
-    for (int k = 0; k < b.dense_width(); ++k) in.dense.push_back(g(*rng));
+    for (int k = 0; k < b.dense_width(); ++k) {
+      in.dense.push_back(k < customer_dense ? cust_dense[r % customers][k] : g(*rng));
+    }
+    if (labels > 0) {  // the customer's labels, then tags, then padding
+      const auto& own = cust_labels[r % customers];
+      const int tags = b.BagVocab() > labels ? static_cast<int>((*rng)() % (kBagWidth - own.size() + 1)) : 0;
+      for (int64_t l : own) in.bag.push_back(l);
+      for (int k = 0; k < tags; ++k)
+        in.bag.push_back(labels + static_cast<int64_t>((*rng)() % (b.BagVocab() - labels)));
+      for (int k = static_cast<int>(own.size()) + tags; k < kBagWidth; ++k) in.bag.push_back(0);
+      continue;
+    }
     const int filled = static_cast<int>((*rng)() % (kBagWidth + 1));  // 0 (all padding) to full
     for (int k = 0; k < kBagWidth; ++k) in.bag.push_back(k < filled ? 1 + (*rng)() % (b.BagVocab() - 1) : 0);
   }
@@ -500,16 +522,22 @@ TEST(Ranker, InferencePathMatchesLibtorchForEveryShapeOfTheNetwork) {
        }},
   };
   auto compare = [&](const Ranker& ranker, const std::string& what) {
-    for (int customers : {1, 3}) {
-      for (int n : {1, 7, 8, 65, 300}) {
-        auto in = RandomRows(b, n, customers, &rng);
-        std::vector<float> pc(n), pv(n), rc(n), rv(n);
-        ASSERT_TRUE(ranker.Score(in, pc.data(), pv.data()).ok());
-        ASSERT_TRUE(ScoreWithLibtorch(ranker, in, rc.data(), rv.data()).ok());
-        double worst = 0;
-        for (int r = 0; r < n; ++r)
-          worst = std::max({worst, std::abs(1.0 * pc[r] - rc[r]), std::abs(1.0 * pv[r] - rv[r])});
-        EXPECT_LT(worst, 1e-5) << what << ", " << customers << " customer(s), " << n << " rows";
+    // Rows whose customer part is constant per customer (as requests are: the factorisation's
+    // customer side is then summed once), and rows whose dense values and bags all vary.
+    for (const bool as_requests : {true, false}) {
+      for (int customers : {1, 3}) {
+        for (int n : {1, 7, 8, 65, 300}) {
+          auto in = as_requests ? RandomRows(b, n, customers, &rng, w.space->customer_dense(), w.space->label_vocab())
+                                : RandomRows(b, n, customers, &rng);
+          std::vector<float> pc(n), pv(n), rc(n), rv(n);
+          ASSERT_TRUE(ranker.Score(in, pc.data(), pv.data()).ok());
+          ASSERT_TRUE(ScoreWithLibtorch(ranker, in, rc.data(), rv.data()).ok());
+          double worst = 0;
+          for (int r = 0; r < n; ++r)
+            worst = std::max({worst, std::abs(1.0 * pc[r] - rc[r]), std::abs(1.0 * pv[r] - rv[r])});
+          EXPECT_LT(worst, 1e-5) << what << ", " << customers << " customer(s), " << n << " rows"
+                                 << (as_requests ? ", customer part constant" : ", every column drawn per row");
+        }
       }
     }
   };
