@@ -14,6 +14,7 @@
 #include <string>
 
 #include "qianmian/core/allocator.h"
+#include "qianmian/core/blas_threads.h"
 #include "qianmian/features/feature_space.h"
 #include "qianmian/rank/rank_features.h"
 #include "qianmian/rank/ranker.h"
@@ -140,7 +141,7 @@ BENCHMARK(BM_Sgemm)->Arg(1024)->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
   if (!std::getenv("QM_BENCH_DEFAULT_MALLOC")) qm::ConfigureAllocatorForTensors();
-  openblas_set_num_threads(1);
+  qm::SetBlasThreads(1);
   benchmark::Initialize(&argc, argv);
   Get();
   benchmark::RunSpecifiedBenchmarks();

@@ -15,6 +15,7 @@
 
 #include "customer_tower_inference.h"
 
+#include "qianmian/core/blas_threads.h"
 #include "qianmian/core/prefetch.h"
 
 namespace qm::recall {
@@ -27,6 +28,11 @@ using features::ItemBatch;
 void SetTorchThreads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
+}
+
+void OneThreadPerCaller() {
+  SetTorchThreads(1);
+  SetBlasThreads(1);
 }
 
 namespace {

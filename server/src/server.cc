@@ -26,7 +26,6 @@
 #include "qianmian/campaign/event_stream.h"
 #include "qianmian/campaign/operators.h"
 #include "qianmian/campaign/scheduler.h"
-#include "qianmian/core/blas_threads.h"
 #include "qianmian/push/audience.h"
 #include "qianmian/recall/two_tower.h"
 #include "server_impl.h"
@@ -355,8 +354,7 @@ int Server::Impl::NextJob(bool writer, Job* job, std::vector<Job>* shed) {
 }
 
 void Server::Impl::WorkerLoop(int index, bool writer) {
-  recall::SetTorchThreads(1);  // parallelism comes from the workers (also pins OpenMP here)
-  SetBlasThreads(1);
+  recall::OneThreadPerCaller();  // parallelism comes from the workers (also pins OpenMP here)
   zmq::socket_t push(ctx, zmq::socket_type::push);
   push.set(zmq::sockopt::linger, -1);
   push.set(zmq::sockopt::sndhwm, 0);

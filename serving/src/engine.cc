@@ -11,7 +11,6 @@
 
 #include "engine_impl.h"
 #include "qianmian/artifacts/manifest.h"
-#include "qianmian/core/blas_threads.h"
 #include "qianmian/core/progress.h"
 #include "qianmian/recall/two_tower.h"
 #include "rank_stage.h"
@@ -153,8 +152,7 @@ Status Engine::Impl::Init() {
   QM_RETURN_IF_ERROR(SeedStore());
   // The version CURRENT names. Requests run one thread each (libtorch, OpenMP and OpenBLAS),
   // as in the server's workers; parallelism comes from concurrent callers.
-  recall::SetTorchThreads(1);
-  SetBlasThreads(1);
+  recall::OneThreadPerCaller();
   QM_ASSIGN_OR_RETURN(std::string version, artifacts::ReadCurrent(opt.artifacts_root));
   auto m = LoadModel(opt.artifacts_root, version, ds, retired, opt.serving);
   if (!m.ok()) return m.status().Annotate("version " + version + " refused");

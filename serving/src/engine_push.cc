@@ -8,7 +8,6 @@
 
 #include "engine_impl.h"
 #include "filter.h"
-#include "qianmian/core/blas_threads.h"
 #include "qianmian/experiment/assignment.h"
 #include "qianmian/recall/two_tower.h"
 #include "rank_stage.h"
@@ -184,8 +183,7 @@ Status Engine::Push(const PushRequest& req, std::vector<PushChoice>* choices) {
   // workers spin in sched_yield, run one thread per caller.
   thread_local bool single_threaded = false;
   if (!single_threaded) {
-    recall::SetTorchThreads(1);
-    SetBlasThreads(1);
+    recall::OneThreadPerCaller();
     single_threaded = true;
   }
   std::shared_lock<WriterFirstMutex> lock(impl_->mu);

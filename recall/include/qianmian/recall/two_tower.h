@@ -81,5 +81,8 @@ Status EncodeCustomersWithLibtorch(const TwoTowerModel& model, const features::C
 // Threads libtorch may use for one operation (intra-op). Servers set 1 per worker; batch
 // jobs and training use every core. Process-wide.
 void SetTorchThreads(int threads);
+// A server worker's or a push-run thread's setting: libtorch (with OpenMP) and OpenBLAS on the
+// calling thread only; parallelism comes from concurrent callers. Process-wide.
+void OneThreadPerCaller();
 
 }  // namespace qm::recall
