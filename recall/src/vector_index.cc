@@ -65,24 +65,6 @@ struct OptionsV2 {
   int64_t dim, exact_max, hnsw_m, hnsw_ef_construction, hnsw_ef_search, ivf_nlist, ivf_nprobe;
 };
 
-// Pushes n scored labels into top, as top->Push(scores[j], labels[j]) in order would: once k are
-// kept, only a score above the worst kept one can enter, so the scan compares against a threshold
-// held in a register and touches the heap only for the few that enter (a million contents'
-// item-to-item table: 42% of its time was the heap's front and size read per score).
-template <class Labels>
-void PushScores(TopK<idx_t>* top, const float* scores, const Labels& labels, size_t n) {
-  size_t j = 0;
-  for (; j < n && !top->full(); ++j) top->Push(scores[j], labels[j]);
-  if (j == n) return;
-  float threshold = top->Threshold();
-  for (; j < n; ++j) {
-    if (scores[j] > threshold) {
-      top->Push(scores[j], labels[j]);
-      threshold = top->Threshold();
-    }
-  }
-}
-
 int AutoNlist(int64_t n) {
   const double want = 4.0 * std::sqrt(static_cast<double>(std::max<int64_t>(n, 1)));
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(std::llround(want), n / 39)));
@@ -294,7 +276,7 @@ class FaissVectorIndex final : public VectorIndex {
         Eigen::Map<const Rows>(flat->get_xb(), static_cast<Eigen::Index>(flat->ntotal), options_.dim) *
         Eigen::Map<const Eigen::VectorXf>(query, options_.dim);
     TopK<idx_t> top(k);
-    PushScores(&top, all.data(), map_->id_map, static_cast<size_t>(all.size()));
+    top.PushAll(all.data(), all.size(), [&](int64_t j) { return map_->id_map[static_cast<size_t>(j)]; });
     Take(&top, k, labels, scores);
   }
 
@@ -323,7 +305,7 @@ class FaissVectorIndex final : public VectorIndex {
       faiss::InvertedLists::ScopedIds ids(ivf_->invlists, list);
       list_scores.noalias() =
           Eigen::Map<const Rows>(reinterpret_cast<const float*>(codes.get()), static_cast<Eigen::Index>(n), d) * q;
-      PushScores(&top, list_scores.data(), ids.get(), n);
+      top.PushAll(list_scores.data(), static_cast<int64_t>(n), [&](int64_t j) { return ids.get()[j]; });
     }
     Take(&top, k, labels, scores);
   }
@@ -382,7 +364,7 @@ class FaissVectorIndex final : public VectorIndex {
         for (int j = 0; j < count; ++j) {
           TopK<idx_t>& t = top[member[first[c] + j]];
           const float* s = list_scores.data() + static_cast<size_t>(j) * n;
-          PushScores(&t, s, ids.get(), n);
+          t.PushAll(s, static_cast<int64_t>(n), [&](int64_t j) { return ids.get()[j]; });
         }
       }
       for (int i = 0; i < m; ++i) Take(&top[i], k, labels + (lo + i) * k, scores + (lo + i) * k);
