@@ -21,7 +21,29 @@ namespace qm::serving {
 namespace fs = std::filesystem;
 
 namespace {
+
 const char* const kStoreMarker = "QM_SEEDED";
+
+// How far before the data's end a new store is seeded with events of type t (-1: none): as far
+// back as the contact state keeps them (conversions do not change the state).
+TimeMs SeedHorizon(const policy::StateOptions& so, EventType t) {
+  switch (t) {
+    case EventType::kImpression:
+    case EventType::kPushSent:
+      return so.keep_contacts;
+    case EventType::kClick:
+    case EventType::kPushOpen:
+      return so.keep_clicks;
+    case EventType::kDismiss:
+      return so.keep_dismissals;
+    case EventType::kOptOut:
+      return so.KeepFor(t);  // for good
+    case EventType::kConvert:
+      return -1;
+  }
+  return -1;
+}
+
 }  // namespace
 
 std::string BatchRequestId(TimeMs now, const std::string& customer_id) {
@@ -33,31 +55,31 @@ ProfileSources Engine::Impl::Sources() const {
                         policy->config().clicked_horizon};
 }
 
+void Engine::Impl::SeedEventsOf(uint32_t c, TimeMs last, std::vector<policy::StoredEvent>* events) const {
+  const policy::StateOptions& so = policy->state_options();
+  events->clear();
+  for (const Ev* x = activity.begin(c); x != activity.end(c); ++x) {
+    const TimeMs k = SeedHorizon(so, x->type);
+    if (last == kNoTime || k < 0 || x->ts < last - k) continue;
+    policy::StoredEvent& s = events->emplace_back();
+    s.ts = x->ts;
+    s.customer_id = ds.customers[c].id;
+    const Item& it = ds.items[x->item];
+    s.item_id = it.id;
+    s.type = x->type;
+    s.channel = ds.channels.Name(x->channel);
+    s.campaign = ds.campaigns.Name(it.campaign);
+    s.category = ds.categories.Name(it.category);
+    s.service = it.service;
+  }
+}
+
 Status Engine::Impl::SeedStore() {
   if (!opt.serving.seed_store || opt.shared_store || opt.store.backend != "embedded") return Status::Ok();
   const fs::path marker = fs::path(opt.store.path) / kStoreMarker;
   if (fs::exists(marker)) return Status::Ok();
-  // Only what the contact state still needs: events within the longest horizon of the data's end.
-  const auto& so = policy->state_options();
+  // Only what the contact state still needs: events within their horizon of the data's end.
   const TimeMs last = activity.last_ts();
-  // Each type only as far back as the state keeps it (conversions do not change the state).
-  auto keep = [&](EventType t) -> TimeMs {
-    switch (t) {
-      case EventType::kImpression:
-      case EventType::kPushSent:
-        return so.keep_contacts;
-      case EventType::kClick:
-      case EventType::kPushOpen:
-        return so.keep_clicks;
-      case EventType::kDismiss:
-        return so.keep_dismissals;
-      case EventType::kOptOut:
-        return so.KeepFor(t);  // for good
-      case EventType::kConvert:
-        return -1;
-    }
-    return -1;
-  };
   // Customers in id order, as the store's bulk load takes them, in one part per core (each a
   // contiguous range of that order, on its own thread).
   std::vector<uint32_t> order(activity.num_customers());
@@ -74,23 +96,8 @@ Status Engine::Impl::SeedStore() {
     const size_t hi = order.size() * static_cast<size_t>(part + 1) / static_cast<size_t>(parts);
     std::vector<policy::StoredEvent> events;
     for (size_t r = lo; r < hi; ++r) {
-      const uint32_t c = order[r];
       progress.Add(1);
-      events.clear();
-      for (const Ev* x = activity.begin(c); x != activity.end(c); ++x) {
-        const TimeMs k = keep(x->type);
-        if (last == kNoTime || k < 0 || x->ts < last - k) continue;
-        policy::StoredEvent& s = events.emplace_back();
-        s.ts = x->ts;
-        s.customer_id = ds.customers[c].id;
-        const Item& it = ds.items[x->item];
-        s.item_id = it.id;
-        s.type = x->type;
-        s.channel = ds.channels.Name(x->channel);
-        s.campaign = ds.campaigns.Name(it.campaign);
-        s.category = ds.categories.Name(it.category);
-        s.service = it.service;
-      }
+      SeedEventsOf(order[r], last, &events);
       seeded += events.size();
       QM_RETURN_IF_ERROR(seeder->Add(part, events));
     }

@@ -98,6 +98,9 @@ struct Engine::Impl {
   // The model serving `customer_id` (its arms' model_version, or the current one).
   std::shared_ptr<Model> ModelFor(const std::string& customer_id) const;
   Status SeedStore();
+  // Customer c's recorded events that a new store is seeded with (those within their type's
+  // horizon of `last`, the data's end), as the store records them, into *events (cleared first).
+  void SeedEventsOf(uint32_t c, TimeMs last, std::vector<policy::StoredEvent>* events) const;
   ProfileSources Sources() const;
   // Feedback's effect in memory (popular counts, activity, holdings) for (customer index or -1,
   // event) pairs; takes the lock it needs.
