@@ -210,6 +210,20 @@ Status FromRocks(const rocksdb::Status& s, const char* what) {
   return Status::IoError(std::string(what) + ": " + s.ToString());
 }
 
+// Applies one customer's events (by time) to `state` as the store records them: `logged(e)` for
+// each event the state takes (its log record), then the state compacted at the newest event's
+// time. Append and the bulk seeding both record this way.
+template <class Logged>
+void ApplyCustomerEvents(const std::vector<const StoredEvent*>& events, const StateOptions& options,
+                         CustomerState* state, Logged&& logged) {
+  TimeMs newest = kNoTime;
+  for (const StoredEvent* e : events) {
+    newest = std::max(newest, e->ts);
+    if (ApplyEvent(*e, options, state)) logged(*e);
+  }
+  CompactState(newest, options, state);
+}
+
 // Opens the RocksDB database of `config` (read-only without the lock when config.read_only);
 // `filter` (retention) must outlive it.
 Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config, const RetentionFilter* filter) {
@@ -297,13 +311,7 @@ class RocksStore final : public EventStore {
     for (const auto& [customer, evs] : by_customer) {
       CustomerState state;
       QM_RETURN_IF_ERROR(ReadState(customer, &state));
-      TimeMs newest = kNoTime;
-      for (const StoredEvent* e : evs) {
-        newest = std::max(newest, e->ts);
-        if (!ApplyEvent(*e, options, &state)) continue;
-        batch.Put(LogKey(*e), EncodeEvent(*e));
-      }
-      CompactState(newest, options, &state);
+      ApplyCustomerEvents(evs, options, &state, [&](const StoredEvent& e) { batch.Put(LogKey(e), EncodeEvent(e)); });
       PutState(&batch, customer, state);
     }
     return Commit(write_, &batch, "append");
@@ -926,14 +934,11 @@ class RocksStore final : public EventStore {
       if (events.empty()) return Status::Ok();
       Part& p = *parts_[static_cast<size_t>(part)];
       CustomerState state;
-      TimeMs newest = kNoTime;
       p.records.clear();
-      for (const StoredEvent& e : events) {
-        newest = std::max(newest, e.ts);
-        if (!ApplyEvent(e, options_, &state)) continue;
-        p.records.emplace_back(LogKey(e), EncodeEvent(e));
-      }
-      CompactState(newest, options_, &state);
+      p.events.clear();
+      for (const StoredEvent& e : events) p.events.push_back(&e);
+      ApplyCustomerEvents(p.events, options_, &state,
+                          [&](const StoredEvent& e) { p.records.emplace_back(LogKey(e), EncodeEvent(e)); });
       // Key order; of records with one key the last, as Append's batch keeps the last Put.
       std::stable_sort(p.records.begin(), p.records.end(),
                        [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -972,6 +977,7 @@ class RocksStore final : public EventStore {
           : log(options, stem + "-log"), states(options, stem + "-state") {}
       TableFiles log, states;
       std::vector<std::pair<std::string, std::string>> records;  // one customer's, reused
+      std::vector<const StoredEvent*> events;                    // likewise
     };
 
     RocksStore* store_;
