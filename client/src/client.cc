@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -144,13 +145,15 @@ struct Client::Impl {
       ++retried;
     }
   }
-  zmq::context_t ctx{1};
+  // The ZeroMQ context (its I/O thread); shared by the connections of one ConnectMany. Declared
+  // before the socket, so the socket closes first.
+  std::shared_ptr<zmq::context_t> ctx = std::make_shared<zmq::context_t>(1);
   std::unique_ptr<zmq::socket_t> socket;
   uint64_t next_tag = 1;
 
   Status Open() {
     try {
-      auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+      auto s = std::make_unique<zmq::socket_t>(*ctx, zmq::socket_type::dealer);
       s->set(zmq::sockopt::linger, 0);
       s->set(zmq::sockopt::sndhwm, 100000);
       s->set(zmq::sockopt::rcvhwm, 100000);
@@ -270,15 +273,62 @@ struct Client::Impl {
   }
 };
 
-Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
+namespace {
+
+Status CheckOptions(const ClientOptions& options) {
   if (options.timeout_ms <= 0) return Status::InvalidArgument("timeout_ms must be > 0");
   if (options.retries < 0 || options.backoff_ms < 0 || options.max_backoff_ms < 0) {
     return Status::InvalidArgument("retries, backoff_ms and max_backoff_ms must be >= 0");
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
+  QM_RETURN_IF_ERROR(CheckOptions(options));
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   QM_RETURN_IF_ERROR(impl->Open());
   return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Result<std::vector<std::unique_ptr<Client>>> Client::ConnectMany(const ClientOptions& options, int n) {
+  QM_RETURN_IF_ERROR(CheckOptions(options));
+  if (n < 1) return Status::InvalidArgument("ConnectMany needs at least one connection");
+  std::vector<std::unique_ptr<Client>> out;
+  std::shared_ptr<zmq::context_t> ctx;
+  for (int i = 0; i < n; ++i) {
+    auto impl = std::make_unique<Impl>();
+    impl->options = options;
+    if (ctx) impl->ctx = ctx;
+    ctx = impl->ctx;
+    QM_RETURN_IF_ERROR(impl->Open());
+    out.push_back(std::unique_ptr<Client>(new Client(std::move(impl))));
+  }
+  return out;
+}
+
+Result<bool> Client::WaitAny(const std::vector<Client*>& clients, std::chrono::microseconds timeout) {
+  const auto until = Clock::now() + timeout;
+  std::vector<pollfd> fds(clients.size());
+  try {
+    for (;;) {
+      // ZMQ_EVENTS first: a descriptor only signals changes, so a reply already queued on a
+      // socket may not wake it.
+      for (size_t i = 0; i < clients.size(); ++i) {
+        zmq::socket_t& s = *clients[i]->impl_->socket;
+        if (s.get(zmq::sockopt::events) & ZMQ_POLLIN) return true;
+        fds[i] = pollfd{s.get(zmq::sockopt::fd), POLLIN, 0};
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(until - Clock::now()).count();
+      if (left <= 0) return false;
+      const timespec ts{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+      ::ppoll(fds.data(), fds.size(), &ts, nullptr);  // EINTR or a wake without a message: check again
+    }
+  } catch (const zmq::error_t& e) {
+    return Status::Unavailable(std::string("wait failed: ") + e.what());
+  }
 }
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

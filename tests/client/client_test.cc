@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -270,6 +271,53 @@ TEST(Client, PipelinesRequestsAndMatchesRepliesByTag) {
   auto none = c->Receive(20, &tag, &reply);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(*none) << "no reply is pending: Receive times out with false";
+}
+
+TEST(Client, ManyConnectionsOnOneIoThreadAreDrivenFromOneThread) {
+  FakeServer server([](const json& req, int*) {
+    return json{{"ok", true}, {"request_id", req["customer_id"]}, {"items", json::array()}};
+  });
+  ClientOptions o;
+  o.endpoint = server.endpoint();
+  EXPECT_EQ(Client::ConnectMany(o, 0).status().code(), StatusCode::kInvalidArgument);
+  auto many = Client::ConnectMany(o, 3);
+  ASSERT_TRUE(many.ok()) << many.status().ToString();
+  ASSERT_EQ(many->size(), 3u);
+  std::vector<Client*> clients;
+  for (auto& c : *many) clients.push_back(c.get());
+  // Nothing sent: WaitAny times out with false.
+  auto idle = Client::WaitAny(clients, std::chrono::microseconds(20000));
+  ASSERT_TRUE(idle.ok());
+  EXPECT_FALSE(*idle);
+  // Requests on every connection; each reply comes back on the connection that sent it.
+  std::vector<std::map<uint64_t, std::string>> sent(3);
+  for (int k = 0; k < 12; ++k) {
+    RecommendRequest req;
+    req.customer_id = "C" + std::to_string(k);
+    auto tag = clients[k % 3]->PostRecommend(req);
+    ASSERT_TRUE(tag.ok());
+    sent[k % 3][*tag] = req.customer_id;
+  }
+  int got = 0;
+  while (got < 12) {
+    auto any = Client::WaitAny(clients, std::chrono::microseconds(5000000));
+    ASSERT_TRUE(any.ok() && *any) << "a reply was due";
+    for (size_t c = 0; c < 3; ++c) {
+      uint64_t tag = 0;
+      RecommendReply reply;
+      for (;;) {
+        auto r = clients[c]->Receive(std::chrono::microseconds(0), &tag, &reply);
+        ASSERT_TRUE(r.ok());
+        if (!*r) break;
+        ASSERT_EQ(sent[c].count(tag), 1u) << "connection " << c;
+        EXPECT_EQ(reply.request_id, sent[c][tag]);
+        sent[c].erase(tag);
+        ++got;
+      }
+    }
+  }
+  for (const auto& m : sent) EXPECT_TRUE(m.empty());
+  EXPECT_EQ(server.requests(), 12);
 }
 
 }  // namespace

@@ -50,6 +50,7 @@ struct BenchOptions {
   int retries = 0;         // closed loop: send an `overloaded` page again up to this many times
   int feedback_every = 0;  // 0 = no feedback; N = an impression for every Nth page served
   int feedback_connections = 4;
+  int64_t tick_us = 0;  // open loop: send what is due every tick_us (0 = each request at its time)
   CurveFlags curve;
 };
 
@@ -113,82 +114,184 @@ Result<std::vector<std::string>> LoadIds(const BenchOptions& o) {
 
 int64_t Us(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
 
-// One connection's share of the load; appends its samples to *out.
-Status RunConnection(const BenchOptions& o, const std::vector<std::string>& ids, int index, Clock::time_point start,
-                     FeedbackFeed* feed, std::vector<Sample>* out, int64_t* retried) {
+// The closed loop: each connection sends its next request when the last is answered (or, with
+// --retries, sends an `overloaded` one again after a jittered backoff: uniform in [0, min(500,
+// 5 x 2^attempt)] ms, as the client library retries; the sample's latency then spans every
+// attempt). One thread drives every connection, as in the open loop. A request unanswered after
+// --timeout counts as a timeout and its connection goes on (a late reply is told apart by its tag).
+Status RunClosedLoop(const BenchOptions& o, const std::vector<std::string>& ids, Clock::time_point start,
+                     FeedbackFeed* feed, std::vector<std::vector<Sample>>* out, int64_t* retried) {
   client::ClientOptions co;
   co.endpoint = o.connect;
   co.timeout_ms = o.timeout_ms;
   QM_RETURN_IF_ERROR(ApplyCurve(o.curve, &co));
-  co.retries = o.retries;
-  QM_ASSIGN_OR_RETURN(auto c, client::Client::Connect(co));
-  std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(index));
+  QM_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<client::Client>> owned,
+                      client::Client::ConnectMany(co, o.concurrency));
+  std::vector<client::Client*> clients;
+  for (auto& c : owned) clients.push_back(c.get());
+  std::mt19937_64 rng(o.seed * 1000003);
   std::uniform_int_distribution<size_t> pick(0, ids.size() - 1);
   client::RecommendRequest req;
   req.channel = o.channel;
   req.count = o.count;
   req.deadline_ms = o.deadline_ms;
   const auto end = start + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
-  if (o.rate <= 0) {
-    while (Clock::now() < end) {
-      req.customer_id = ids[pick(rng)];
-      const auto t0 = Clock::now();
-      auto r = c->Recommend(req);
-      const auto t1 = Clock::now();
-      if (r.ok()) feed->Served(req.customer_id, *r);
-      std::string outcome = r.ok() ? (r->ok ? "ok" : r->error_code)
-                                   : (r.status().code() == StatusCode::kDeadlineExceeded ? "timeout" : "client_error");
-      out->push_back({Us(t0 - start), Us(t1 - t0), std::move(outcome)});
+  const auto timeout = std::chrono::milliseconds(o.timeout_ms);
+  enum class State { kIdle, kWaiting, kBackoff };
+  struct Conn {
+    State state = State::kIdle;
+    std::string customer;
+    Clock::time_point first, sent, resend_at;
+    uint64_t tag = 0;
+    int attempt = 0;
+  };
+  std::vector<Conn> conns(clients.size());
+  auto post = [&](size_t c, Clock::time_point now) {
+    Conn& k = conns[c];
+    req.customer_id = k.customer;
+    auto tag = clients[c]->PostRecommend(req);
+    k.sent = now;
+    if (tag.ok()) {
+      k.tag = *tag;
+      k.state = State::kWaiting;
+    } else {
+      (*out)[c].push_back({Us(k.first - start), Us(now - k.first), "client_error"});
+      k.state = State::kIdle;
     }
-    *retried = c->retried();
-    return Status::Ok();
+  };
+  client::RecommendReply reply;
+  for (;;) {
+    auto now = Clock::now();
+    bool busy = false;
+    auto wake = now + std::chrono::milliseconds(100);
+    for (size_t c = 0; c < conns.size(); ++c) {
+      Conn& k = conns[c];
+      if (k.state == State::kBackoff && k.resend_at <= now) post(c, now);
+      if (k.state == State::kWaiting && now - k.sent >= timeout) {
+        (*out)[c].push_back({Us(k.first - start), Us(now - k.first), "timeout"});
+        k.state = State::kIdle;
+      }
+      if (k.state == State::kIdle && now < end) {
+        k.customer = ids[pick(rng)];
+        k.first = now;
+        k.attempt = 0;
+        post(c, now);
+      }
+      if (k.state == State::kBackoff) wake = std::min(wake, k.resend_at);
+      if (k.state == State::kWaiting) wake = std::min(wake, k.sent + timeout);
+      busy = busy || k.state != State::kIdle;
+    }
+    if (!busy && now >= end) break;
+    if (now < end) wake = std::min(wake, end);
+    auto any = client::Client::WaitAny(clients, std::chrono::microseconds(std::max<int64_t>(0, Us(wake - now))));
+    if (!any.ok()) return any.status();
+    if (!*any) continue;
+    for (size_t c = 0; c < conns.size(); ++c) {
+      for (;;) {
+        uint64_t tag = 0;
+        auto got = clients[c]->Receive(std::chrono::microseconds(0), &tag, &reply);
+        if (!got.ok()) return got.status();
+        if (!*got) break;
+        Conn& k = conns[c];
+        if (k.state != State::kWaiting || tag != k.tag) continue;  // the late reply of a timed-out request
+        const auto t = Clock::now();
+        if (!reply.ok && k.attempt < o.retries && client::RetryableReply("recommend", reply.error_code)) {
+          const double cap = std::min(500.0, 5.0 * std::ldexp(1.0, k.attempt));
+          const double wait_ms = std::uniform_real_distribution<double>(0.0, cap)(rng);
+          k.resend_at = t + std::chrono::microseconds(static_cast<int64_t>(wait_ms * 1000));
+          k.state = State::kBackoff;
+          ++k.attempt;
+          ++*retried;
+          continue;
+        }
+        (*out)[c].push_back({Us(k.first - start), Us(t - k.first), reply.ok ? "ok" : reply.error_code});
+        feed->Served(k.customer, reply);
+        k.state = State::kIdle;
+      }
+    }
   }
-  // Open loop: this connection sends at start + (index + k * C) / R.
-  const double gap_us = 1e6 * o.concurrency / o.rate;
-  const double offset_us = 1e6 * index / o.rate;
+  return Status::Ok();
+}
+
+// The open loop: one thread drives every connection (they share one ZeroMQ I/O thread), so the
+// load generator's own cost on a machine it shares with the server stays small (a thread and an
+// I/O thread per connection cost about twice the CPU, most of it in wake-ups). Request n goes at
+// start + n / R on connection n mod C; latency counts from that scheduled time, so a request the
+// generator sends late counts its lateness too.
+Status RunOpenLoop(const BenchOptions& o, const std::vector<std::string>& ids, Clock::time_point start,
+                   FeedbackFeed* feed, std::vector<std::vector<Sample>>* out) {
+  client::ClientOptions co;
+  co.endpoint = o.connect;
+  co.timeout_ms = o.timeout_ms;
+  QM_RETURN_IF_ERROR(ApplyCurve(o.curve, &co));
+  QM_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<client::Client>> owned,
+                      client::Client::ConnectMany(co, o.concurrency));
+  std::vector<client::Client*> clients;
+  for (auto& c : owned) clients.push_back(c.get());
+  const size_t n_conn = clients.size();
+  std::mt19937_64 rng(o.seed * 1000003);
+  std::uniform_int_distribution<size_t> pick(0, ids.size() - 1);
+  client::RecommendRequest req;
+  req.channel = o.channel;
+  req.count = o.count;
+  req.deadline_ms = o.deadline_ms;
+  const auto end = start + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
+  const double gap_us = 1e6 / o.rate;
   struct Pending {
     Clock::time_point scheduled;
     std::string customer;
   };
-  std::unordered_map<uint64_t, Pending> pending;
-  int64_t k = 0;
-  auto scheduled = [&](int64_t n) {
-    return start + std::chrono::microseconds(static_cast<int64_t>(offset_us + gap_us * static_cast<double>(n)));
+  std::vector<std::unordered_map<uint64_t, Pending>> pending(n_conn);
+  size_t in_flight = 0;
+  int64_t n = 0;
+  auto scheduled = [&](int64_t k) {
+    return start + std::chrono::microseconds(static_cast<int64_t>(gap_us * static_cast<double>(k)));
   };
   const auto drain_until = end + std::chrono::milliseconds(o.timeout_ms);
+  client::RecommendReply reply;
   for (;;) {
-    const auto now = Clock::now();
-    auto next = scheduled(k);
-    if (next < end && next <= now) {
+    auto now = Clock::now();
+    auto next = scheduled(n);
+    while (next < end && next <= now) {
+      const size_t c = static_cast<size_t>(n % static_cast<int64_t>(n_conn));
       req.customer_id = ids[pick(rng)];
-      auto tag = c->PostRecommend(req);
+      auto tag = clients[c]->PostRecommend(req);
       if (tag.ok()) {
-        pending[*tag] = {next, req.customer_id};
+        pending[c][*tag] = {next, req.customer_id};
+        ++in_flight;
       } else {
-        out->push_back({Us(next - start), Us(Clock::now() - next), "client_error"});
+        (*out)[c].push_back({Us(next - start), Us(Clock::now() - next), "client_error"});
       }
-      ++k;
-      continue;
+      next = scheduled(++n);
     }
-    if (next >= end && (pending.empty() || now >= drain_until)) break;
-    const auto wait_until = next < end ? next : drain_until;
+    if (next >= end && (in_flight == 0 || now >= drain_until)) break;
+    auto wait_until = next < end ? next : drain_until;
+    if (o.tick_us > 0 && next < end) wait_until = std::max(wait_until, now + std::chrono::microseconds(o.tick_us));
     // Waits to the microsecond (a request sent late would add the delay to its latency, which
-    // counts from its schedule), receiving the replies that come meanwhile.
-    const auto wait = std::chrono::microseconds(std::max<int64_t>(0, Us(wait_until - now)));
-    uint64_t tag = 0;
-    client::RecommendReply reply;
-    auto got = c->Receive(wait, &tag, &reply);
-    if (!got.ok()) return got.status();
-    if (!*got) continue;
-    auto it = pending.find(tag);
-    if (it == pending.end()) continue;
-    const auto t = it->second.scheduled;
-    out->push_back({Us(t - start), Us(Clock::now() - t), reply.ok ? "ok" : reply.error_code});
-    feed->Served(it->second.customer, reply);
-    pending.erase(it);
+    // counts from its schedule), then takes every reply that is ready.
+    auto any = client::Client::WaitAny(clients, std::chrono::microseconds(std::max<int64_t>(0, Us(wait_until - now))));
+    if (!any.ok()) return any.status();
+    if (!*any) continue;
+    for (size_t c = 0; c < n_conn; ++c) {
+      for (;;) {
+        uint64_t tag = 0;
+        auto got = clients[c]->Receive(std::chrono::microseconds(0), &tag, &reply);
+        if (!got.ok()) return got.status();
+        if (!*got) break;
+        auto it = pending[c].find(tag);
+        if (it == pending[c].end()) continue;
+        const auto t = it->second.scheduled;
+        (*out)[c].push_back({Us(t - start), Us(Clock::now() - t), reply.ok ? "ok" : reply.error_code});
+        feed->Served(it->second.customer, reply);
+        pending[c].erase(it);
+        --in_flight;
+      }
+    }
   }
-  for (const auto& [tag, p] : pending) {
-    out->push_back({Us(p.scheduled - start), Us(Clock::now() - p.scheduled), "timeout"});
+  for (size_t c = 0; c < n_conn; ++c) {
+    for (const auto& [tag, p] : pending[c]) {
+      (*out)[c].push_back({Us(p.scheduled - start), Us(Clock::now() - p.scheduled), "timeout"});
+    }
   }
   return Status::Ok();
 }
@@ -260,10 +363,15 @@ Status Run(const BenchOptions& o) {
     feeder.emplace_back([&, i] { feedback_status[i] = RunFeedback(o, start, done, &feed, &feedback_samples[i]); });
   }
   std::vector<std::thread> threads;
-  for (int i = 0; i < o.concurrency; ++i) {
-    threads.emplace_back([&, i] {
+  if (o.rate > 0) {
+    threads.emplace_back([&] {
       std::this_thread::sleep_until(start);
-      status[i] = RunConnection(o, ids, i, start, &feed, &samples[i], &retried[i]);
+      status[0] = RunOpenLoop(o, ids, start, &feed, &samples);
+    });
+  } else {
+    threads.emplace_back([&] {
+      std::this_thread::sleep_until(start);
+      status[0] = RunClosedLoop(o, ids, start, &feed, &samples, &retried[0]);
     });
   }
   for (auto& t : threads) t.join();
@@ -368,6 +476,9 @@ Command AddBenchCommand(CLI::App& root) {
                     "--feedback-connections more connections (default 0: none)");
   c.app->add_option("--feedback-connections", opts->feedback_connections,
                     "connections sending the impressions of --feedback-every (default 4)");
+  c.app->add_option("--tick-us", opts->tick_us,
+                    "open loop: wake to send what is due at most every N microseconds (fewer wake-ups for the "
+                    "load generator; a request sent late counts its lateness; default 0: each at its time)");
   c.app->add_option("--retries", opts->retries,
                     "closed loop: send a page answered `overloaded` again up to N times after a jittered backoff "
                     "(the latency counts every attempt; default 0)");

@@ -95,6 +95,13 @@ class Client {
   // Opens the connection (ZeroMQ connects lazily: an absent server shows as a timeout).
   // InvalidArgument for a malformed endpoint.
   [[nodiscard]] static Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+  // n connections to the same server that share one ZeroMQ I/O thread, for a caller that drives
+  // them all from one thread (a load generator, a back end's event loop) with WaitAny. Each is
+  // still used by one thread at a time. Errors as Connect; InvalidArgument for n < 1.
+  [[nodiscard]] static Result<std::vector<std::unique_ptr<Client>>> ConnectMany(const ClientOptions& options, int n);
+  // Waits up to `timeout` until a reply is ready on any of `clients` (then Receive with a zero
+  // timeout takes it without waiting); false when none came in time.
+  [[nodiscard]] static Result<bool> WaitAny(const std::vector<Client*>& clients, std::chrono::microseconds timeout);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
