@@ -43,12 +43,24 @@ class CoDel {
   // Whether a request that waited `sojourn` should be shed: the queue stands and it waited more
   // than twice the target.
   bool Shed(Clock::duration sojourn) const { return standing_ && sojourn > slough(); }
-  // An idle queue (nothing waiting when a worker looks) cannot be standing.
+  // Called when a worker finds the queue empty at `now`: a delay of zero. An empty moment keeps a
+  // queue from starting to stand in this interval (a burst that drains is not a backlog), but it
+  // does not end a standing queue by itself: under overload, shedding empties the queue for an
+  // instant now and then (a worker sheds the stale requests, the other finds nothing), and
+  // clearing the state there restarted the whole interval of observation each time, in which the
+  // stale requests were neither shed nor served until the app_home deadline passed (2026-12-07,
+  // three times capacity: 1,600-1,800 deadline_exceeded in 10 s). A standing queue ends, as in
+  // Observe, with an interval whose largest delay stayed under the target; an idle interval has
+  // none.
   void Idle(Clock::time_point now) {
-    standing_ = false;
-    min_delay_ = Clock::duration::max();
-    max_delay_ = Clock::duration::zero();
-    interval_end_ = now + interval_;
+    if (!enabled()) return;
+    if (interval_end_ == Clock::time_point{}) interval_end_ = now + interval_;
+    if (now > interval_end_) {
+      standing_ = standing_ && max_delay_ >= target_;
+      max_delay_ = Clock::duration::zero();
+      interval_end_ = now + interval_;
+    }
+    min_delay_ = Clock::duration::zero();
   }
   bool standing() const { return standing_; }
   Clock::duration target() const { return target_; }

@@ -39,13 +39,29 @@ TEST(CoDel, AQueueStandsOnlyWhenAWholeIntervalStayedAboveTheTarget) {
   EXPECT_FALSE(c.standing());
 }
 
-TEST(CoDel, AnIdleQueueIsNotStandingAndATargetOfZeroNeverSheds) {
-  CoDel c(milliseconds(5), milliseconds(100));
+TEST(CoDel, AnEmptyQueueKeepsItFromStandingButEndsAStandingQueueOnlyWithAQuietInterval) {
   const auto t0 = CoDel::Clock::time_point{} + std::chrono::hours(1);
+  // Not standing: an empty moment in the interval means the delays were a burst that drained.
+  CoDel burst(milliseconds(5), milliseconds(100));
+  burst.Observe(t0, milliseconds(20));
+  burst.Idle(t0 + milliseconds(50));
+  burst.Observe(t0 + milliseconds(101), milliseconds(20));  // closes the interval: its smallest delay was 0
+  EXPECT_FALSE(burst.standing());
+  // Standing: shedding empties the queue for an instant; that does not end it...
+  CoDel c(milliseconds(5), milliseconds(100));
   c.Observe(t0, milliseconds(20));
   c.Observe(t0 + milliseconds(101), milliseconds(20));
   ASSERT_TRUE(c.standing());
   c.Idle(t0 + milliseconds(102));
+  EXPECT_TRUE(c.standing());
+  EXPECT_TRUE(c.Shed(milliseconds(50)));
+  c.Observe(t0 + milliseconds(150), milliseconds(8));
+  c.Observe(t0 + milliseconds(203), milliseconds(1));  // closes 101..201: largest 20 ms, still standing
+  EXPECT_TRUE(c.standing());
+  // ...an interval whose delays all stayed under the target does, also when the queue was empty
+  // at its close.
+  c.Idle(t0 + milliseconds(250));
+  c.Idle(t0 + milliseconds(304));  // closes 203..303: largest 1 ms
   EXPECT_FALSE(c.standing());
   EXPECT_FALSE(c.Shed(milliseconds(50)));
   CoDel off(milliseconds(0), milliseconds(100));
