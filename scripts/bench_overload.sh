@@ -11,11 +11,17 @@
 # quota, so on a 2-core machine the load generator's own CPU (which grows with the offered load)
 # does not come out of the server's share: capacity and the 3x run then measure the server on the
 # same CPU budget.
+# TICK_US=N (default 1000): the 3x open loop's load generator sends what is due every N us
+# (bench --tick-us; a request sent late counts its lateness), so that it wakes a thousand times a
+# second instead of once a request on the cores it shares with the server; 0 = each request at its
+# time. The unloaded open loop sends each request at its time. A load generator before bench's
+# --tick-us (2026-12-07) needs TICK_US=0.
+# BENCH=PATH: the load generator's binary (default ./BIN), e.g. one load generator for two servers.
 # The server runs as the README tells deployments to run it: with jemalloc preloaded when it is
 # installed (PRELOAD= (empty): glibc's allocator, which spends about a tenth of an overloaded
 # server's CPU in malloc and free here).
 set -u
-BIN=$1; LABEL=$2; PORT=${PORT:-5599}; ART=${ART:-/work/exp/art20k}
+BIN=$1; LABEL=$2; PORT=${PORT:-5599}; ART=${ART:-/work/exp/art20k}; BENCH=${BENCH:-./$BIN}
 PRELOAD=${PRELOAD-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}
 if [ -n "$PRELOAD" ] && [ ! -f "$PRELOAD" ]; then PRELOAD=""; fi
 echo "server allocator: ${PRELOAD:-glibc}"
@@ -33,8 +39,8 @@ if [ -n "${SERVER_CPUS:-}" ]; then
   trap 'rmdir "$CG" 2>/dev/null' EXIT
 fi
 for i in $(seq 1 120); do "./$BIN" client --connect tcp://127.0.0.1:$PORT health 2>/dev/null | grep -q '"ok":true' && break; sleep 1; done
-"./$BIN" bench --connect tcp://127.0.0.1:$PORT --customers ids.txt --duration 5 --concurrency 4 > /dev/null 2>&1   # warm-up
-echo "== $LABEL unloaded (open loop 100/s)"; "./$BIN" bench --connect tcp://127.0.0.1:$PORT --customers ids.txt --rate 100 --duration 10 --concurrency 4 2>&1 | grep -E "requests|outcomes|latency \(ok\)|bench cpu"
+"$BENCH" bench --connect tcp://127.0.0.1:$PORT --customers ids.txt --duration 5 --concurrency 4 > /dev/null 2>&1   # warm-up
+echo "== $LABEL unloaded (open loop 100/s)"; "$BENCH" bench --connect tcp://127.0.0.1:$PORT --customers ids.txt --rate 100 --duration 10 --concurrency 4 2>&1 | grep -E "requests|outcomes|latency \(ok\)|bench cpu"
 # The server's CPU time in clock ticks (user + system, all threads).
 ticks() { awk '{ print $14 + $15 }' "/proc/$SP/stat"; }
 HZ=$(getconf CLK_TCK)
@@ -42,19 +48,21 @@ HZ=$(getconf CLK_TCK)
 capacity() {
   local t0 t1 line
   t0=$(ticks)
-  line=$("./$BIN" bench --connect tcp://127.0.0.1:$PORT --customers ids.txt --duration 10 --concurrency 8 2>&1 |
+  line=$("$BENCH" bench --connect tcp://127.0.0.1:$PORT --customers ids.txt --duration 10 --concurrency 8 2>&1 |
     sed -n 's/.*ok \([0-9]*\) (\([0-9.]*\) req\/s).*/\2 \1/p' | head -1)
   t1=$(ticks)
   echo "$line $(awk "BEGIN { print ($t1 - $t0) / $HZ }")"
 }
-echo "== $LABEL capacity (closed loop, 8 connections)"; "./$BIN" bench --connect tcp://127.0.0.1:$PORT --customers ids.txt --duration 10 --concurrency 8 2>&1 | grep -E "requests|outcomes|latency \(ok\)|bench cpu"
+echo "== $LABEL capacity (closed loop, 8 connections)"; "$BENCH" bench --connect tcp://127.0.0.1:$PORT --customers ids.txt --duration 10 --concurrency 8 2>&1 | grep -E "requests|outcomes|latency \(ok\)|bench cpu"
 read -r CAP CAPN CAPCPU <<<"$(capacity)"
 for round in $(seq 1 "${ROUNDS:-1}"); do
   echo "capacity before round $round: $CAP ok/s ($CAPN ok in ${CAPCPU} s of server CPU)"
   R=$(awk "BEGIN { print int(3 * $CAP) }")
   echo "== $LABEL round $round overload: open loop at $R/s (3x), 8 connections"
   T0=$(ticks)
-  OUT=$(/usr/bin/time -f "bench cpu: %U s user + %S s sys over 10 s" "./$BIN" bench --connect tcp://127.0.0.1:$PORT --customers ids.txt --rate $R --duration 10 --concurrency 8 2>&1)
+  TICK=()
+  if [ "${TICK_US:-1000}" != 0 ]; then TICK=(--tick-us "${TICK_US:-1000}"); fi
+  OUT=$(/usr/bin/time -f "bench cpu: %U s user + %S s sys over 10 s" "$BENCH" bench --connect tcp://127.0.0.1:$PORT --customers ids.txt --rate $R --duration 10 --concurrency 8 "${TICK[@]}" 2>&1)
   T1=$(ticks)
   echo "$OUT" | grep -E "requests|outcomes|latency \(ok\)|bench cpu"
   read -r OK OKN <<<"$(echo "$OUT" | sed -n 's/.*ok \([0-9]*\) (\([0-9.]*\) req\/s).*/\2 \1/p' | head -1)"
