@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -59,6 +60,18 @@ std::string FindConsoleDir() {
     if (std::filesystem::is_regular_file(p / "index.html", ec)) return p.string();
   }
   return "";
+}
+
+// Lowers the calling thread's CPU priority by `by` nice steps (at most to 19); `what` names the
+// thread in the warning when the system refuses.
+void LowerThisThread(int by, const char* what) {
+  if (by <= 0) return;
+  const id_t tid = static_cast<id_t>(syscall(SYS_gettid));
+  errno = 0;
+  const int now = getpriority(PRIO_PROCESS, tid);
+  if (errno != 0 || setpriority(PRIO_PROCESS, tid, std::min(19, now + by)) != 0) {
+    spdlog::warn("server: could not lower the priority of {} ([server] worker_nice)", what);
+  }
 }
 
 }  // namespace
@@ -355,6 +368,7 @@ int Server::Impl::NextJob(bool writer, Job* job, std::vector<Job>* shed) {
 
 void Server::Impl::WorkerLoop(int index, bool writer) {
   recall::OneThreadPerCaller();  // parallelism comes from the workers (also pins OpenMP here)
+  LowerThisThread(config.worker_nice, writer ? "a write worker" : "a worker");
   zmq::socket_t push(ctx, zmq::socket_type::push);
   push.set(zmq::sockopt::linger, -1);
   push.set(zmq::sockopt::sndhwm, 0);
@@ -455,6 +469,7 @@ void Server::Impl::MaintainLoop() {
 }
 
 void Server::Impl::SchedulerLoop() {
+  LowerThisThread(config.worker_nice, "the campaign scheduler");  // threads it starts inherit it
   char host[256] = "";
   gethostname(host, sizeof host - 1);
   campaign::SchedulerOptions o;
@@ -485,6 +500,7 @@ void Server::Impl::SchedulerLoop() {
 }
 
 void Server::Impl::StreamLoop() {
+  LowerThisThread(config.worker_nice, "the trigger stream");
   char host[256] = "";
   gethostname(host, sizeof host - 1);
   campaign::StreamOptions o;

@@ -9,6 +9,9 @@ void ReadServerConfig(ConfigTable t, ServerConfig* c) {
   if (c->workers < 0 || c->workers > 256) t.Error("workers", "must be in [0, 256] (0 = one per core)");
   t.Read("write_workers", &c->write_workers);
   if (c->write_workers < 1 || c->write_workers > 64) t.Error("write_workers", "must be in [1, 64]");
+  t.Read("worker_nice", &c->worker_nice);
+  if (c->worker_nice < 0 || c->worker_nice > 19)
+    t.Error("worker_nice", "must be in [0, 19] (0 = the process's priority)");
   t.Read("queue_capacity", &c->queue_capacity);
   if (c->queue_capacity < 1 || c->queue_capacity > 1000000) t.Error("queue_capacity", "must be in [1, 1000000]");
   t.Read("max_frame_bytes", &c->max_frame_bytes);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <zmq.hpp>
 
@@ -1090,7 +1091,7 @@ TEST_F(ServerTest, ReloadReReadsTheExperimentDefinitionAndKeepsThePreviousOneWhe
 TEST(ServerConfigTest, ReadsTheServerSectionAndNamesBadKeys) {
   auto f = ConfigFile::Parse(
       "[server]\nbind = \"tcp://0.0.0.0:6000\"\nworkers = 3\nqueue_capacity = 10\nwatch_interval = \"5s\"\n"
-      "default_deadline = \"50ms\"\nhttp_bind = \"127.0.0.1:8080\"\n");
+      "default_deadline = \"50ms\"\nhttp_bind = \"127.0.0.1:8080\"\nworker_nice = 10\n");
   ASSERT_TRUE(f.ok());
   ServerConfig c;
   ReadServerConfig(f->Root().Table("server"), &c);
@@ -1101,7 +1102,9 @@ TEST(ServerConfigTest, ReadsTheServerSectionAndNamesBadKeys) {
   EXPECT_EQ(c.watch_interval, 5000);
   EXPECT_EQ(c.default_deadline, 50);
   EXPECT_EQ(c.http_bind, "127.0.0.1:8080");
-  auto g = ConfigFile::Parse("[server]\nworkers = -1\nqueue_capacity = 0\nbogus = 1\nhttp_bind = \"8080\"\n");
+  EXPECT_EQ(c.worker_nice, 10);
+  auto g = ConfigFile::Parse(
+      "[server]\nworkers = -1\nqueue_capacity = 0\nbogus = 1\nhttp_bind = \"8080\"\nworker_nice = 20\n");
   ASSERT_TRUE(g.ok());
   ServerConfig d;
   ReadServerConfig(g->Root().Table("server"), &d);
@@ -1110,6 +1113,51 @@ TEST(ServerConfigTest, ReadsTheServerSectionAndNamesBadKeys) {
   EXPECT_NE(msg.find("'server.queue_capacity'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("unknown key 'server.bogus'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'server.http_bind': must be host:port"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'server.worker_nice': must be in [0, 19]"), std::string::npos) << msg;
+}
+
+// The nice values of this process's threads, by thread id.
+std::map<std::string, int> ThreadNice() {
+  std::map<std::string, int> out;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(t.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t close = stat.rfind(')');  // the name may hold spaces; the fields follow it
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string f;
+    for (int k = 3; k <= 19 && fields >> f; ++k) {
+      if (k == 19) out[t.path().filename().string()] = std::stoi(f);  // field 19: nice
+    }
+  }
+  return out;
+}
+
+TEST_F(ServerTest, WorkerNiceLowersTheEngineThreadsButNotTheFront) {
+  const std::map<std::string, int> before = ThreadNice();
+  ServerConfig config;
+  config.workers = 2;
+  config.write_workers = 2;
+  config.worker_nice = 7;
+  StartServer(config);
+  // Serving works, and each worker has lowered itself by then (it does so before its first job).
+  EXPECT_EQ(Call({{"op", "health"}})["ok"], true);
+  ASSERT_FALSE(before.empty());
+  const int base = before.begin()->second;
+  int lowered = 0, at_base = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    lowered = at_base = 0;
+    for (const auto& [tid, nice] : ThreadNice()) {
+      if (before.count(tid)) continue;  // threads of the engine and the test, older than the server
+      if (nice == std::min(19, base + 7)) ++lowered;
+      if (nice == base) ++at_base;
+    }
+    if (lowered >= 4 || std::chrono::steady_clock::now() > until) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(lowered, 4) << "two workers and two write workers";
+  EXPECT_GE(at_base, 2) << "the front and ZeroMQ's I/O thread keep the process's priority";
 }
 
 TEST_F(ServerTest, RefusesAnAddressItCannotBind) {

@@ -22,7 +22,14 @@ struct ServerConfig {
   // (queue_capacity long, never shed by CoDel), so a page never waits behind a write's fsync and
   // a write is never starved by the newest-first order of a standing page queue.
   int write_workers = 2;
-  int queue_capacity = 256;           // requests waiting for a worker; past it: `overloaded`
+  int queue_capacity = 256;  // requests waiting for a worker; past it: `overloaded`
+  // How much lower the CPU priority (nice) of the threads that run the engine (workers, write
+  // workers, the campaign scheduler and the trigger stream) is than the process's: the front and
+  // ZeroMQ's I/O thread, which receive every request and forward every reply, then get a core as
+  // soon as they have work instead of waiting behind a worker's page. 0 = the same priority. On
+  // a machine the server has to itself, 10 keeps overloaded pages' p99 lower (README: Overload);
+  // any other process at the server's priority then takes CPU from the workers first.
+  int worker_nice = 0;
   int64_t max_frame_bytes = 1 << 20;  // a larger request frame gets `bad_request`
   int max_array = 10000;              // longest array or map inside a request
   int max_depth = 16;                 // deepest nesting inside a request
