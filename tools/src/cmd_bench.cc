@@ -114,13 +114,32 @@ Result<std::vector<std::string>> LoadIds(const BenchOptions& o) {
 
 int64_t Us(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
 
-// The page connections, all on one ZeroMQ I/O thread; *co gets their options (the closed loop's
-// backoff reads them; its retries are its own, not the client library's synchronous ones).
-Result<std::vector<std::unique_ptr<client::Client>>> ConnectPages(const BenchOptions& o, client::ClientOptions* co) {
-  co->endpoint = o.connect;
-  co->timeout_ms = o.timeout_ms;
-  QM_RETURN_IF_ERROR(ApplyCurve(o.curve, co));
-  return client::Client::ConnectMany(*co, o.concurrency);
+// What both loops start from: the page connections, all on one ZeroMQ I/O thread (`options`
+// holds theirs; the closed loop's backoff reads it, its retries being its own, not the client
+// library's synchronous ones), the customer draw and the request.
+struct PageLoad {
+  client::ClientOptions options;
+  std::vector<std::unique_ptr<client::Client>> owned;
+  std::vector<client::Client*> clients;
+  std::mt19937_64 rng;
+  std::uniform_int_distribution<size_t> pick;
+  client::RecommendRequest req;
+  Clock::time_point end;
+};
+
+Status OpenPageLoad(const BenchOptions& o, size_t n_ids, Clock::time_point start, PageLoad* p) {
+  p->options.endpoint = o.connect;
+  p->options.timeout_ms = o.timeout_ms;
+  QM_RETURN_IF_ERROR(ApplyCurve(o.curve, &p->options));
+  QM_ASSIGN_OR_RETURN(p->owned, client::Client::ConnectMany(p->options, o.concurrency));
+  for (auto& c : p->owned) p->clients.push_back(c.get());
+  p->rng.seed(o.seed * 1000003);
+  p->pick = std::uniform_int_distribution<size_t>(0, n_ids - 1);
+  p->req.channel = o.channel;
+  p->req.count = o.count;
+  p->req.deadline_ms = o.deadline_ms;
+  p->end = start + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
+  return Status::Ok();
 }
 
 // The closed loop: each connection sends its next request when the last is answered (or, with
@@ -130,17 +149,13 @@ Result<std::vector<std::unique_ptr<client::Client>>> ConnectPages(const BenchOpt
 // --timeout counts as a timeout and its connection goes on (a late reply is told apart by its tag).
 Status RunClosedLoop(const BenchOptions& o, const std::vector<std::string>& ids, Clock::time_point start,
                      FeedbackFeed* feed, std::vector<std::vector<Sample>>* out, int64_t* retried) {
-  client::ClientOptions co;
-  QM_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<client::Client>> owned, ConnectPages(o, &co));
-  std::vector<client::Client*> clients;
-  for (auto& c : owned) clients.push_back(c.get());
-  std::mt19937_64 rng(o.seed * 1000003);
-  std::uniform_int_distribution<size_t> pick(0, ids.size() - 1);
-  client::RecommendRequest req;
-  req.channel = o.channel;
-  req.count = o.count;
-  req.deadline_ms = o.deadline_ms;
-  const auto end = start + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
+  PageLoad load;
+  QM_RETURN_IF_ERROR(OpenPageLoad(o, ids.size(), start, &load));
+  const std::vector<client::Client*>& clients = load.clients;
+  auto& rng = load.rng;
+  auto& pick = load.pick;
+  client::RecommendRequest& req = load.req;
+  const auto end = load.end;
   const auto timeout = std::chrono::milliseconds(o.timeout_ms);
   enum class State { kIdle, kWaiting, kBackoff };
   struct Conn {
@@ -201,8 +216,8 @@ Status RunClosedLoop(const BenchOptions& o, const std::vector<std::string>& ids,
         if (k.state != State::kWaiting || tag != k.tag) continue;  // the late reply of a timed-out request
         const auto t = Clock::now();
         if (!reply.ok && k.attempt < o.retries && client::RetryableReply("recommend", reply.error_code)) {
-          const double cap = std::min(static_cast<double>(co.max_backoff_ms),
-                                      static_cast<double>(co.backoff_ms) * std::ldexp(1.0, k.attempt));
+          const double cap = std::min(static_cast<double>(load.options.max_backoff_ms),
+                                      static_cast<double>(load.options.backoff_ms) * std::ldexp(1.0, k.attempt));
           const double wait_ms = std::uniform_real_distribution<double>(0.0, cap)(rng);
           k.resend_at = t + std::chrono::microseconds(static_cast<int64_t>(wait_ms * 1000));
           k.state = State::kBackoff;
@@ -227,18 +242,14 @@ Status RunClosedLoop(const BenchOptions& o, const std::vector<std::string>& ids,
 // the generator sends late counts its lateness too.
 Status RunOpenLoop(const BenchOptions& o, const std::vector<std::string>& ids, Clock::time_point start,
                    FeedbackFeed* feed, std::vector<std::vector<Sample>>* out) {
-  client::ClientOptions co;
-  QM_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<client::Client>> owned, ConnectPages(o, &co));
-  std::vector<client::Client*> clients;
-  for (auto& c : owned) clients.push_back(c.get());
+  PageLoad load;
+  QM_RETURN_IF_ERROR(OpenPageLoad(o, ids.size(), start, &load));
+  const std::vector<client::Client*>& clients = load.clients;
   const size_t n_conn = clients.size();
-  std::mt19937_64 rng(o.seed * 1000003);
-  std::uniform_int_distribution<size_t> pick(0, ids.size() - 1);
-  client::RecommendRequest req;
-  req.channel = o.channel;
-  req.count = o.count;
-  req.deadline_ms = o.deadline_ms;
-  const auto end = start + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
+  auto& rng = load.rng;
+  auto& pick = load.pick;
+  client::RecommendRequest& req = load.req;
+  const auto end = load.end;
   const double gap_us = 1e6 / o.rate;
   struct Pending {
     Clock::time_point scheduled;
