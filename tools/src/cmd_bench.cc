@@ -114,9 +114,8 @@ Result<std::vector<std::string>> LoadIds(const BenchOptions& o) {
 
 int64_t Us(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
 
-// What both loops start from: the page connections, all on one ZeroMQ I/O thread (`options`
-// holds theirs; the closed loop's backoff reads it, its retries being its own, not the client
-// library's synchronous ones), the customer draw and the request.
+// What the open loop starts from: the page connections, all on one ZeroMQ I/O thread, the
+// customer draw and the request.
 struct PageLoad {
   client::ClientOptions options;
   std::vector<std::unique_ptr<client::Client>> owned;
@@ -142,95 +141,37 @@ Status OpenPageLoad(const BenchOptions& o, size_t n_ids, Clock::time_point start
   return Status::Ok();
 }
 
-// The closed loop: each connection sends its next request when the last is answered (or, with
-// --retries, sends an `overloaded` one again after the client library's jittered backoff:
-// uniform in [0, min(max_backoff_ms, backoff_ms x 2^attempt)] ms; the sample's latency then spans
-// every attempt). One thread drives every connection, as in the open loop. A request unanswered after
-// --timeout counts as a timeout and its connection goes on (a late reply is told apart by its tag).
-Status RunClosedLoop(const BenchOptions& o, const std::vector<std::string>& ids, Clock::time_point start,
-                     FeedbackFeed* feed, std::vector<std::vector<Sample>>* out, int64_t* retried) {
-  PageLoad load;
-  QM_RETURN_IF_ERROR(OpenPageLoad(o, ids.size(), start, &load));
-  const std::vector<client::Client*>& clients = load.clients;
-  auto& rng = load.rng;
-  auto& pick = load.pick;
-  client::RecommendRequest& req = load.req;
-  const auto end = load.end;
-  const auto timeout = std::chrono::milliseconds(o.timeout_ms);
-  enum class State { kIdle, kWaiting, kBackoff };
-  struct Conn {
-    State state = State::kIdle;
-    std::string customer;
-    Clock::time_point first, sent, resend_at;
-    uint64_t tag = 0;
-    int attempt = 0;
-  };
-  std::vector<Conn> conns(clients.size());
-  auto post = [&](size_t c, Clock::time_point now) {
-    Conn& k = conns[c];
-    req.customer_id = k.customer;
-    auto tag = clients[c]->PostRecommend(req);
-    k.sent = now;
-    if (tag.ok()) {
-      k.tag = *tag;
-      k.state = State::kWaiting;
-    } else {
-      (*out)[c].push_back({Us(k.first - start), Us(now - k.first), "client_error"});
-      k.state = State::kIdle;
-    }
-  };
-  client::RecommendReply reply;
-  for (;;) {
-    auto now = Clock::now();
-    bool busy = false;
-    auto wake = now + std::chrono::milliseconds(100);
-    for (size_t c = 0; c < conns.size(); ++c) {
-      Conn& k = conns[c];
-      if (k.state == State::kBackoff && k.resend_at <= now) post(c, now);
-      if (k.state == State::kWaiting && now - k.sent >= timeout) {
-        (*out)[c].push_back({Us(k.first - start), Us(now - k.first), "timeout"});
-        k.state = State::kIdle;
-      }
-      if (k.state == State::kIdle && now < end) {
-        k.customer = ids[pick(rng)];
-        k.first = now;
-        k.attempt = 0;
-        post(c, now);
-      }
-      if (k.state == State::kBackoff) wake = std::min(wake, k.resend_at);
-      if (k.state == State::kWaiting) wake = std::min(wake, k.sent + timeout);
-      busy = busy || k.state != State::kIdle;
-    }
-    if (!busy && now >= end) break;
-    if (now < end) wake = std::min(wake, end);
-    auto any = client::Client::WaitAny(clients, std::chrono::microseconds(std::max<int64_t>(0, Us(wake - now))));
-    if (!any.ok()) return any.status();
-    if (!*any) continue;
-    for (size_t c = 0; c < conns.size(); ++c) {
-      for (;;) {
-        uint64_t tag = 0;
-        auto got = clients[c]->Receive(std::chrono::microseconds(0), &tag, &reply);
-        if (!got.ok()) return got.status();
-        if (!*got) break;
-        Conn& k = conns[c];
-        if (k.state != State::kWaiting || tag != k.tag) continue;  // the late reply of a timed-out request
-        const auto t = Clock::now();
-        if (!reply.ok && k.attempt < o.retries && client::RetryableReply("recommend", reply.error_code)) {
-          const double cap = std::min(static_cast<double>(load.options.max_backoff_ms),
-                                      static_cast<double>(load.options.backoff_ms) * std::ldexp(1.0, k.attempt));
-          const double wait_ms = std::uniform_real_distribution<double>(0.0, cap)(rng);
-          k.resend_at = t + std::chrono::microseconds(static_cast<int64_t>(wait_ms * 1000));
-          k.state = State::kBackoff;
-          ++k.attempt;
-          ++*retried;
-          continue;
-        }
-        (*out)[c].push_back({Us(k.first - start), Us(t - k.first), reply.ok ? "ok" : reply.error_code});
-        feed->Served(k.customer, reply);
-        k.state = State::kIdle;
-      }
-    }
+// The closed loop: one connection's requests, each sent when the last is answered (with
+// --retries, the client library's retries); appends its samples to *out. A thread per connection:
+// driven from one thread (as the open loop is), connections opened together alternate between
+// replicas in step (ZeroMQ's round robin counts per socket), so a replica killed under them held
+// every connection's request at once (2026-12-07).
+Status RunClosedConnection(const BenchOptions& o, const std::vector<std::string>& ids, int index,
+                           Clock::time_point start, FeedbackFeed* feed, std::vector<Sample>* out, int64_t* retried) {
+  client::ClientOptions co;
+  co.endpoint = o.connect;
+  co.timeout_ms = o.timeout_ms;
+  QM_RETURN_IF_ERROR(ApplyCurve(o.curve, &co));
+  co.retries = o.retries;
+  QM_ASSIGN_OR_RETURN(auto c, client::Client::Connect(co));
+  std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(index));
+  std::uniform_int_distribution<size_t> pick(0, ids.size() - 1);
+  client::RecommendRequest req;
+  req.channel = o.channel;
+  req.count = o.count;
+  req.deadline_ms = o.deadline_ms;
+  const auto end = start + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
+  while (Clock::now() < end) {
+    req.customer_id = ids[pick(rng)];
+    const auto t0 = Clock::now();
+    auto r = c->Recommend(req);
+    const auto t1 = Clock::now();
+    if (r.ok()) feed->Served(req.customer_id, *r);
+    std::string outcome = r.ok() ? (r->ok ? "ok" : r->error_code)
+                                 : (r.status().code() == StatusCode::kDeadlineExceeded ? "timeout" : "client_error");
+    out->push_back({Us(t0 - start), Us(t1 - t0), std::move(outcome)});
   }
+  *retried = c->retried();
   return Status::Ok();
 }
 
@@ -383,10 +324,12 @@ Status Run(const BenchOptions& o) {
       status[0] = RunOpenLoop(o, ids, start, &feed, &samples);
     });
   } else {
-    threads.emplace_back([&] {
-      std::this_thread::sleep_until(start);
-      status[0] = RunClosedLoop(o, ids, start, &feed, &samples, &retried[0]);
-    });
+    for (int i = 0; i < o.concurrency; ++i) {
+      threads.emplace_back([&, i] {
+        std::this_thread::sleep_until(start);
+        status[i] = RunClosedConnection(o, ids, i, start, &feed, &samples[i], &retried[i]);
+      });
+    }
   }
   for (auto& t : threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
