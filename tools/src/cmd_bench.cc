@@ -114,6 +114,15 @@ Result<std::vector<std::string>> LoadIds(const BenchOptions& o) {
 
 int64_t Us(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
 
+// The page request both loops send (the customer is drawn for each).
+client::RecommendRequest PageRequest(const BenchOptions& o) {
+  client::RecommendRequest req;
+  req.channel = o.channel;
+  req.count = o.count;
+  req.deadline_ms = o.deadline_ms;
+  return req;
+}
+
 // The closed loop: one connection's requests, each sent when the last is answered (with
 // --retries, the client library's retries); appends its samples to *out. Each connection has its
 // own thread (the closed loop's cost is small next to the open loop's at three times capacity).
@@ -127,10 +136,7 @@ Status RunClosedConnection(const BenchOptions& o, const std::vector<std::string>
   QM_ASSIGN_OR_RETURN(auto c, client::Client::Connect(co));
   std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(index));
   std::uniform_int_distribution<size_t> pick(0, ids.size() - 1);
-  client::RecommendRequest req;
-  req.channel = o.channel;
-  req.count = o.count;
-  req.deadline_ms = o.deadline_ms;
+  client::RecommendRequest req = PageRequest(o);
   const auto end = start + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
   while (Clock::now() < end) {
     req.customer_id = ids[pick(rng)];
@@ -165,10 +171,7 @@ Status RunOpenLoop(const BenchOptions& o, const std::vector<std::string>& ids, C
   const size_t n_conn = clients.size();
   std::mt19937_64 rng(o.seed * 1000003);
   std::uniform_int_distribution<size_t> pick(0, ids.size() - 1);
-  client::RecommendRequest req;
-  req.channel = o.channel;
-  req.count = o.count;
-  req.deadline_ms = o.deadline_ms;
+  client::RecommendRequest req = PageRequest(o);
   const auto end = start + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
   const double gap_us = 1e6 / o.rate;
   struct Pending {
