@@ -254,17 +254,20 @@ Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config, const Ret
   options.max_write_buffer_number = 2;
   options.compaction_filter = filter;
   options.periodic_compaction_seconds = 2 * 24 * 3600;  // expired records leave the disk within 2 days
-  // Flushes and compactions run at the lowest CPU priority (nice 19): on a busy 2-core server they
-  // take the idle time instead of the workers' (a compaction at normal priority took a core for
-  // seconds and the pages queued behind it were shed), and catch up in the idle time that any
-  // load below capacity leaves.
+  // Flushes and compactions run in Linux's idle scheduling class (SCHED_IDLE): on a busy 2-core
+  // server they take the idle time instead of the workers' (a compaction at normal priority took
+  // a core for seconds and the pages queued behind it were shed), and catch up in the idle time
+  // that any load below capacity leaves. Not nice 19: the fair scheduler lets a nice-19 thread
+  // that has just been given a core keep it for its time slice before a woken worker may preempt
+  // it, and in the 1M soak the seconds in which RocksDB's threads ran were those in which pages
+  // were shed; a woken thread of the normal class preempts an idle-class one at once.
   // And they write at a bounded rate, so that a compaction's CPU and I/O are spread over seconds
   // (a 300 MB compaction at full speed shed pages in the soak even at nice 19).
   if (config.background_mb_per_s > 0) {
     options.rate_limiter.reset(rocksdb::NewGenericRateLimiter(config.background_mb_per_s << 20));
   }
   for (auto pool : {rocksdb::Env::Priority::LOW, rocksdb::Env::Priority::HIGH}) {
-    options.env->LowerThreadPoolCPUPriority(pool, rocksdb::CpuPriority::kLow).PermitUncheckedError();
+    options.env->LowerThreadPoolCPUPriority(pool, rocksdb::CpuPriority::kIdle).PermitUncheckedError();
   }
   rocksdb::Status s = rocksdb::DB::Open(options, config.path, &raw);
   if (s.IsIOError() && s.ToString().find("lock file") != std::string::npos) {
@@ -526,8 +529,10 @@ class RocksStore final : public EventStore {
     // what the pages read): only the customers with a record past its horizon are rewritten. A
     // record added since the scan is newer than `now`'s horizons, so a customer the scan skips
     // has nothing to drop. Then the rewrites, grouped by stripe, up to kChunk customers under one
-    // stripe lock and one write, each state read again under its lock.
-    constexpr size_t kChunk = 64;
+    // stripe lock and one write, each state read again under its lock. Few per lock: the server
+    // compacts in the idle scheduling class, and a worker that needs the stripe waits while the
+    // compacting thread holds it.
+    constexpr size_t kChunk = 16;
     std::vector<std::vector<std::string>> by_stripe(kStripes);
     {
       rocksdb::ReadOptions scan;

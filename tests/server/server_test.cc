@@ -2,6 +2,7 @@
 // every op, every error code, malformed frames, concurrent clients, reload under load,
 // overload, deadlines and the draining stop.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <filesystem>
@@ -1116,22 +1117,25 @@ TEST(ServerConfigTest, ReadsTheServerSectionAndNamesBadKeys) {
   EXPECT_NE(msg.find("'server.worker_nice': must be in [0, 19]"), std::string::npos) << msg;
 }
 
-// The nice values of this process's threads, by thread id.
-std::map<std::string, int> ThreadNice() {
+// Field `field` of /proc/<tid>/stat (19: nice, 41: scheduling policy) of this process's threads,
+// by thread id; with `name`, only the threads of that name.
+std::map<std::string, int> ThreadStat(int field, const std::string& name = "") {
   std::map<std::string, int> out;
   for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
     std::ifstream in(t.path() / "stat");
     std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const size_t close = stat.rfind(')');  // the name may hold spaces; the fields follow it
-    if (close == std::string::npos) continue;
+    const size_t open = stat.find('('), close = stat.rfind(')');  // the name may hold spaces
+    if (open == std::string::npos || close == std::string::npos) continue;
+    if (!name.empty() && stat.substr(open + 1, close - open - 1) != name) continue;
     std::istringstream fields(stat.substr(close + 2));
     std::string f;
-    for (int k = 3; k <= 19 && fields >> f; ++k) {
-      if (k == 19) out[t.path().filename().string()] = std::stoi(f);  // field 19: nice
+    for (int k = 3; k <= field && fields >> f; ++k) {
+      if (k == field) out[t.path().filename().string()] = std::stoi(f);
     }
   }
   return out;
 }
+std::map<std::string, int> ThreadNice() { return ThreadStat(19); }
 
 TEST_F(ServerTest, WorkerNiceLowersTheEngineThreadsButNotTheFront) {
   const std::map<std::string, int> before = ThreadNice();
@@ -1158,6 +1162,25 @@ TEST_F(ServerTest, WorkerNiceLowersTheEngineThreadsButNotTheFront) {
   }
   EXPECT_GE(lowered, 4) << "two workers and two write workers";
   EXPECT_GE(at_base, 2) << "the front and ZeroMQ's I/O thread keep the process's priority";
+}
+
+TEST_F(ServerTest, TheStoreIsCompactedInTheIdleSchedulingClassWhileTheWorkersKeepTheNormalOne) {
+  ServerConfig config;
+  config.workers = 2;
+  config.compact_interval = 60 * kMsPerMinute;  // the thread starts now; no compaction in the test
+  StartServer(config);
+  EXPECT_EQ(Call({{"op", "health"}})["ok"], true);
+  std::map<std::string, int> compactor;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((compactor = ThreadStat(41, "qm-compact")).empty() || compactor.begin()->second != SCHED_IDLE) {
+    if (std::chrono::steady_clock::now() > until) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(compactor.size(), 1u) << "one compaction thread, named qm-compact";
+  EXPECT_EQ(compactor.begin()->second, SCHED_IDLE);
+  int normal = 0;
+  for (const auto& [tid, policy] : ThreadStat(41)) normal += policy == SCHED_OTHER;
+  EXPECT_GE(normal, 4) << "the front, ZeroMQ's I/O thread and the two workers stay in the normal class";
 }
 
 TEST_F(ServerTest, RefusesAnAddressItCannotBind) {
