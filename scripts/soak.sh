@@ -79,10 +79,10 @@ TOPPER=$!
     read -r _ us ni sy id io hi si st _ </proc/stat
     srv=$(awk '{ print $14 + $15 }' "/proc/$SERVER/stat" 2>/dev/null || echo "")
     # Run delay of all the server's threads, and of those that serve (not RocksDB's background
-    # threads, which run at nice 19 and wait by design).
+    # threads and the compaction thread, which run in the idle scheduling class and wait by design).
     delays=$(for t in /proc/"$SERVER"/task/*; do
       read -r name <"$t/comm" && read -r _ d _ <"$t/schedstat" && echo "$name $d"
-    done 2>/dev/null | awk '{ a += $2; if ($1 !~ /^rocksdb/) s += $2 } END { printf "%.0f,%.0f\n", a, s }')
+    done 2>/dev/null | awk '{ a += $2; if ($1 !~ /^(rocksdb|qm-compact)/) s += $2 } END { printf "%.0f,%.0f\n", a, s }')
     echo "$(date +%s.%N),$st,$((us + ni + sy + hi + si)),$((us + ni + sy + id + io + hi + si + st)),$srv,$delays"
     sleep 1
   done
