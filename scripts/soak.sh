@@ -18,6 +18,7 @@ MINUTES=${3:-30}
 OUT=${4:-/tmp/qm-soak}
 QM=${QM:-$(dirname "$0")/../build/tools/qianmian}
 mkdir -p "$OUT"
+rm -f "$OUT/bench.pid"
 PORT=$((20000 + RANDOM % 12000))
 ADDR="tcp://127.0.0.1:$PORT"
 cat >"$OUT/soak.toml" <<TOML
@@ -73,24 +74,45 @@ SAMPLER=$!
 ) >"$OUT/top.txt" 2>&1 &
 TOPPER=$!
 (
-  echo "epoch_s,steal_ticks,busy_ticks,total_ticks,server_ticks,server_run_delay_ns,serving_run_delay_ns"
+  echo "epoch_s,steal_ticks,busy_ticks,total_ticks,server_ticks,server_run_delay_ns,serving_run_delay_ns,workers_ticks,workers_sys_ticks,rocksdb_ticks,compact_ticks,other_ticks,bench_ticks,minflt,majflt"
   while kill -0 "$SERVER" 2>/dev/null; do
     # /proc/stat's first line: cpu user nice system idle iowait irq softirq steal ...
     read -r _ us ni sy id io hi si st _ </proc/stat
     srv=$(awk '{ print $14 + $15 }' "/proc/$SERVER/stat" 2>/dev/null || echo "")
-    # Run delay of all the server's threads, and of those that serve (not RocksDB's background
-    # threads and the compaction thread, which run in the idle scheduling class and wait by design).
-    delays=$(for t in /proc/"$SERVER"/task/*; do
-      read -r name <"$t/comm" && read -r _ d _ <"$t/schedstat" && echo "$name $d"
-    done 2>/dev/null | awk '{ a += $2; if ($1 !~ /^(rocksdb|qm-compact)/) s += $2 } END { printf "%.0f,%.0f\n", a, s }')
-    echo "$(date +%s.%N),$st,$((us + ni + sy + hi + si)),$((us + ni + sy + id + io + hi + si + st)),$srv,$delays"
+    faults=$(awk '{ print $10 "," $12 }' "/proc/$SERVER/stat" 2>/dev/null || echo ",")
+    # Per thread (one awk over /proc/PID/task/*/stat and schedstat): the run delay of all the
+    # server's threads and of those that serve (not RocksDB's background threads and qm-compact,
+    # which run in the idle scheduling class and wait by design), and the CPU ticks of the workers
+    # (qm-worker-*, qm-writer-*; and their system share), RocksDB's threads, qm-compact and the
+    # rest; then the bench's ticks and the server's minor and major page faults.
+    threads=$(awk '
+      { n = split(FILENAME, p, "/"); tid = p[n - 1] }
+      p[n] == "schedstat" { d[tid] = $2; next }
+      { line = $0; name = line; sub(/^[^(]*\(/, "", name); sub(/\)[^)]*$/, "", name)
+        sub(/^.*\) /, "", line); split(line, f, " "); who[tid] = name; ticks[tid] = f[12] + f[13]; sys[tid] = f[13] }
+      END {
+        for (t in who) {
+          g = who[t] ~ /^qm-(worker|writer)/ ? "w" : who[t] ~ /^rocksdb/ ? "r" : who[t] == "qm-compact" ? "c" : "o"
+          c[g] += ticks[t]; if (g == "w") ws += sys[t]; all += d[t]; if (g != "r" && g != "c") serving += d[t]
+        }
+        printf "%.0f,%.0f,%d,%d,%d,%d,%d\n", all, serving, c["w"], ws, c["r"], c["c"], c["o"]
+      }' /proc/"$SERVER"/task/*/stat /proc/"$SERVER"/task/*/schedstat 2>/dev/null)
+    bench=""
+    [ -f "$OUT/bench.pid" ] && bench=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$(cat "$OUT/bench.pid")/stat" 2>/dev/null)
+    echo "$(date +%s.%N),$st,$((us + ni + sy + hi + si)),$((us + ni + sy + id + io + hi + si + st)),$srv,$threads,$bench,$faults"
     sleep 1
   done
 ) >"$OUT/cpu.csv" 2>/dev/null &
 CPUS=$!
 date +%s.%N >"$OUT/bench_start"
 "$QM" bench --connect "$ADDR" --data "$DATA" --rate "$RATE" --duration $((MINUTES * 60)) --concurrency 4 \
-  --feedback-every 3 --csv "$OUT/latency.csv" | tee "$OUT/soak.txt"
+  --feedback-every 3 --csv "$OUT/latency.csv" >"$OUT/soak.txt" &
+echo $! >"$OUT/bench.pid"
+wait "$(cat "$OUT/bench.pid")"
+cat "$OUT/soak.txt"
+# RocksDB's own log: its flushes and compactions (EVENT_LOG_v1 lines), which the report lines up
+# with the shed pages.
+cp "$DATA/store/LOG" "$OUT/rocksdb.LOG" 2>/dev/null || true
 "$QM" client --connect "$ADDR" stats >"$OUT/stats.json"
 kill "$SAMPLER" "$TOPPER" "$CPUS" 2>/dev/null || true
 python3 "$(dirname "$0")/soak_report.py" "$OUT"

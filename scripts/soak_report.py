@@ -6,6 +6,7 @@ Usage: soak_report.py OUT_DIR (holding latency.csv, rss.csv, stats.json, capacit
 soak.sh since 2026-12-06, cpu.csv and bench_start for the per-second view of the shed pages)
 """
 import csv
+import datetime
 import json
 import math
 import sys
@@ -29,9 +30,59 @@ def corr(xs, ys):
     return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
 
 
-def shed_seconds(out, shed_by_second):
+def rocksdb_jobs(out):
+    """RocksDB's flushes and compactions from its LOG (EVENT_LOG_v1 lines): (start_s, end_s, kind,
+    detail) in epoch seconds; [] without the log (soak.sh copies it since 2026-12-07)."""
+    starts, jobs = {}, []
+    try:
+        lines = open(f"{out}/rocksdb.LOG", errors="replace").readlines()
+    except OSError:
+        return jobs
+    for line in lines:
+        k = line.find("EVENT_LOG_v1 ")
+        if k < 0:
+            continue
+        try:
+            e = json.loads(line[k + len("EVENT_LOG_v1 "):])
+        except ValueError:
+            continue
+        ev, t = e.get("event", ""), e.get("time_micros", 0) / 1e6
+        if ev in ("flush_started", "compaction_started"):
+            starts[e.get("job")] = (t, e)
+        elif ev in ("flush_finished", "compaction_finished") and e.get("job") in starts:
+            t0, s0 = starts.pop(e.get("job"))
+            if ev == "flush_finished":
+                detail = f"flush of {s0.get('total_data_size', 0) / 1e6:.0f} MB"
+            else:
+                levels = sorted(int(key[len("files_L"):]) for key in s0 if key.startswith("files_L"))
+                detail = (f"compaction L{'+L'.join(map(str, levels))} -> L{e.get('output_level')}, "
+                          f"{s0.get('input_data_size', 0) / 1e6:.0f} MB in, "
+                          f"{e.get('compaction_time_cpu_micros', 0) / 1e6:.1f} s CPU")
+            jobs.append((t0, t, ev.split("_")[0], detail))
+    return jobs
+
+
+def server_compactions(out):
+    """The server's own compactions (serve.log: 'event store compacted in N ms'): (start_s, end_s)."""
+    spans = []
+    try:
+        for line in open(f"{out}/serve.log", errors="replace"):
+            if "event store compacted in" not in line:
+                continue
+            stamp = datetime.datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S.%f")
+            end = stamp.replace(tzinfo=datetime.timezone.utc).timestamp()  # the server logs the host's (UTC) time
+            ms = int(line.split("compacted in ")[1].split()[0])
+            spans.append((end - ms / 1000.0, end))
+    except (OSError, ValueError, IndexError):
+        pass
+    return spans
+
+
+def shed_seconds(out, shed_by_second, ok_by_second):
     """Each second of the soak: its shed pages beside the host's steal time, the machine's busy
-    share, the server's CPU and its threads' run delay (cpu.csv, one sample a second)."""
+    share, the server's CPU (all, its workers, RocksDB's threads, qm-compact), the bench's, the
+    workers' CPU per page served, and the threads' run delay (cpu.csv, one sample a second). Then
+    the episodes of shedding, each with what ran in it."""
     try:
         start = float(open(f"{out}/bench_start").read())
         rows = list(csv.DictReader(open(f"{out}/cpu.csv")))
@@ -39,12 +90,19 @@ def shed_seconds(out, shed_by_second):
         return
     hz = 100.0  # USER_HZ on Linux
     secs = []
+
+    def rate(a, b, key, per):
+        if not a.get(key) or not b.get(key):
+            raise KeyError(key)
+        return (float(b[key]) - float(a[key])) / per
+
     for a, b in zip(rows, rows[1:]):
         try:
             t0, t1 = float(a["epoch_s"]), float(b["epoch_s"])
             total = int(b["total_ticks"]) - int(a["total_ticks"])
             d = {
                 "second": int(t1 - start),
+                "epoch": t1,
                 "steal": (int(b["steal_ticks"]) - int(a["steal_ticks"])) / total if total > 0 else 0.0,
                 "busy": (int(b["busy_ticks"]) - int(a["busy_ticks"])) / total if total > 0 else 0.0,
                 "server_cores": (int(b["server_ticks"]) - int(a["server_ticks"])) / hz / (t1 - t0),
@@ -55,40 +113,97 @@ def shed_seconds(out, shed_by_second):
                                          1e6 / (t1 - t0))
         except (ValueError, KeyError, ZeroDivisionError):
             continue
+        for key, name in (("workers_ticks", "workers_cores"), ("workers_sys_ticks", "workers_sys"),
+                          ("rocksdb_ticks", "rocksdb_cores"), ("compact_ticks", "compact_cores"),
+                          ("other_ticks", "other_cores"), ("bench_ticks", "bench_cores")):
+            try:
+                d[name] = rate(a, b, key, hz * (t1 - t0))
+            except (ValueError, KeyError):
+                pass
+        for key in ("minflt", "majflt"):
+            try:
+                d[key + "_per_s"] = rate(a, b, key, t1 - t0)
+            except (ValueError, KeyError):
+                pass
         if d["second"] >= 0:
             secs.append(d)
     if not secs:
         return
     for d in secs:
         d["shed"] = shed_by_second.get(d["second"], 0)
+        ok = ok_by_second.get(d["second"], 0)
+        if "workers_cores" in d and ok > 0:
+            d["worker_ms_per_page"] = d["workers_cores"] * 1000.0 / ok
     with_shed = [d for d in secs if d["shed"] > 0]
     without = [d for d in secs if d["shed"] == 0]
 
     def mean(ds, k):
-        return sum(d[k] for d in ds) / len(ds) if ds else float("nan")
+        vs = [d[k] for d in ds if k in d]
+        return sum(vs) / len(vs) if vs else float("nan")
 
     print(f"seconds with shed pages: {len(with_shed)} of {len(secs)} ({sum(d['shed'] for d in secs)} pages)")
-    keys = ["steal", "busy", "server_cores", "run_delay_ms"] + (["serving_delay_ms"] if "serving_delay_ms" in secs[0] else [])
+    order = ["steal", "busy", "server_cores", "workers_cores", "workers_sys", "worker_ms_per_page", "rocksdb_cores",
+             "compact_cores", "other_cores", "bench_cores", "minflt_per_s", "majflt_per_s", "run_delay_ms",
+             "serving_delay_ms"]
+    keys = [k for k in order if any(k in d for d in secs)]
     print("(run delay: time the server's threads were runnable but waiting for a core, ms per second; "
-          "serving: all but RocksDB's background threads and qm-compact, in the idle class)")
-    print(f"{'':24s} " + " ".join(f"{k:>16s}" for k in keys))
+          "serving: all but RocksDB's background threads and qm-compact, in the idle class; "
+          "worker_ms_per_page: the workers' CPU per page answered ok)")
     for name, ds in (("seconds with shedding", with_shed), ("seconds without", without)):
-        print(f"{name:24s} " + " ".join(f"{mean(ds, k):16.3f}" for k in keys))
+        print(f"  {name}: " + ", ".join(f"{k} {mean(ds, k):.3f}" for k in keys))
     sh = [d["shed"] for d in secs]
     print("correlation of a second's shed pages with: " +
-          ", ".join(f"{k} {corr(sh, [d[k] for d in secs if k in d]):+.2f}" for k in keys))
+          ", ".join(f"{k} {corr([d['shed'] for d in secs if k in d], [d[k] for d in secs if k in d]):+.2f}"
+                    for k in keys))
+    # Episodes: shed seconds less than 3 s apart; the largest five, with what ran in them.
+    episodes = []
+    for d in with_shed:
+        if episodes and d["second"] - episodes[-1][-1]["second"] < 3:
+            episodes[-1].append(d)
+        else:
+            episodes.append([d])
+    jobs, compactions = rocksdb_jobs(out), server_compactions(out)
+    big = sorted(episodes, key=lambda e: -sum(d["shed"] for d in e))[:5]
+    total = sum(sh)
+    print(f"episodes of shedding: {len(episodes)}; the largest {len(big)} hold "
+          f"{sum(sum(d['shed'] for d in e) for e in big)} of {total} shed pages")
+    by_second = {d["second"]: d for d in secs}
+    for e in sorted(big, key=lambda e: e[0]["second"]):
+        s0, s1 = e[0]["second"], e[-1]["second"]
+        before = [by_second[s] for s in range(s0 - 60, s0 - 5) if s in by_second]
+        e0, e1 = e[0]["epoch"] - 1, e[-1]["epoch"]
+        print(f"  seconds {s0}-{s1} ({s1 - s0 + 1} s, {sum(d['shed'] for d in e)} shed): " +
+              ", ".join(f"{k} {mean(e, k):.3f} (the minute before {mean(before, k):.3f})"
+                        for k in ("busy", "workers_cores", "worker_ms_per_page", "workers_sys", "rocksdb_cores",
+                                  "compact_cores", "bench_cores", "minflt_per_s") if k in keys))
+        for j0, j1, kind, detail in jobs:
+            if j0 < e1 + 30 and j1 > e0 - 30:
+                print(f"    rocksdb {detail}: seconds {j0 - start:.0f}-{j1 - start:.0f}")
+        for c0, c1 in compactions:
+            if c0 < e1 + 30 and c1 > e0 - 30:
+                print(f"    server compaction: seconds {c0 - start:.0f}-{c1 - start:.0f}")
+    if jobs:
+        spans = [(j0, j1) for j0, j1, kind, _ in jobs if kind == "compaction"]
+        inside = sum(d["shed"] for d in secs if any(j0 - 1 <= d["epoch"] <= j1 + 1 for j0, j1 in spans))
+        print(f"rocksdb: {sum(1 for j in jobs if j[2] == 'flush')} flushes, "
+              f"{sum(1 for j in jobs if j[2] == 'compaction')} compactions; shed pages in seconds of a RocksDB "
+              f"compaction: {inside} of {total}")
 
 
 def main(out):
     minutes = {}
     errors = {}
     shed_by_second = {}
+    ok_by_second = {}
     with open(f"{out}/latency.csv") as f:
         for row in csv.DictReader(f):
             m = int(row["send_us"]) // 60_000_000
             kind = "feedback" if row["connection"] == "-1" else "page"
             bucket = minutes.setdefault(m, {"page": [], "feedback": []})
             bucket[kind].append(int(row["latency_us"]))
+            if kind == "page" and row["outcome"] == "ok":
+                s = int(row["send_us"]) // 1_000_000
+                ok_by_second[s] = ok_by_second.get(s, 0) + 1
             if row["outcome"] != "ok":
                 errors[(kind, row["outcome"])] = errors.get((kind, row["outcome"]), 0) + 1
                 if kind == "page":
@@ -143,7 +258,7 @@ def main(out):
     print("verdict: memory flat (+-5%):", "yes" if ok_mem else "NO")
     print("verdict: compaction ran:", "yes" if (store.get("compactions") or 0) > 0 and not store.get("compaction_failures") else "NO")
     print("verdict: zero errors:", "yes" if not errors and not server_errors else "NO")
-    shed_seconds(out, shed_by_second)
+    shed_seconds(out, shed_by_second, ok_by_second)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <httplib.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -247,7 +248,10 @@ Result<std::unique_ptr<HttpFront>> HttpFront::Start(const std::string& address, 
   });
   im->port = port == 0 ? h.bind_to_any_port(im->host) : (h.bind_to_port(im->host, port) ? port : -1);
   if (im->port <= 0) return Status::Unavailable("cannot bind the HTTP port '" + address + "'");
-  im->thread = std::thread([im] { im->http.listen_after_bind(); });
+  im->thread = std::thread([im] {
+    pthread_setname_np(pthread_self(), "qm-http");  // its request threads inherit the name
+    im->http.listen_after_bind();
+  });
   for (int i = 0; i < 1000 && !im->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   spdlog::info("server: HTTP on {}:{} (/livez /readyz /metrics{}, POST /v1/<op>)", im->host, im->port,
                im->hooks.console ? " /console/" : "");

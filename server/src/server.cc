@@ -64,6 +64,10 @@ std::string FindConsoleDir() {
   return "";
 }
 
+// Names the calling thread as `top -H`, ps and /proc show it (Linux keeps 15 characters); threads
+// it starts inherit the name.
+void NameThisThread(const std::string& name) { pthread_setname_np(pthread_self(), name.substr(0, 15).c_str()); }
+
 // Lowers the calling thread's CPU priority by `by` nice steps (at most to 19); `what` names the
 // thread in the warning when the system refuses.
 void LowerThisThread(int by, const char* what) {
@@ -178,14 +182,46 @@ Status Server::Impl::Init() {
   int n = config.workers > 0 ? config.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   front = std::thread([this, r = router.release(), p = replies.release()] {
     std::unique_ptr<zmq::socket_t> router_owner(r), replies_owner(p);
+    NameThisThread("qm-front");
     FrontLoop(r, p);
   });
-  for (int i = 0; i < n; ++i) workers.emplace_back([this, i] { WorkerLoop(i, false); });
-  for (int i = 0; i < config.write_workers; ++i) workers.emplace_back([this, n, i] { WorkerLoop(n + i, true); });
-  if (config.watch_interval > 0) watch = std::thread([this] { WatchLoop(); });
-  if (config.compact_interval > 0) maintain = std::thread([this] { MaintainLoop(); });
-  if (config.campaign_tick > 0 && campaigns) scheduler = std::thread([this] { SchedulerLoop(); });
-  if (!config.trigger_stream.empty()) stream = std::thread([this] { StreamLoop(); });
+  // Each thread named for what it does (`top -H`, /proc/PID/task/*/comm: the soak's per-thread CPU).
+  for (int i = 0; i < n; ++i) {
+    workers.emplace_back([this, i] {
+      NameThisThread("qm-worker-" + std::to_string(i));
+      WorkerLoop(i, false);
+    });
+  }
+  for (int i = 0; i < config.write_workers; ++i) {
+    workers.emplace_back([this, n, i] {
+      NameThisThread("qm-writer-" + std::to_string(i));
+      WorkerLoop(n + i, true);
+    });
+  }
+  if (config.watch_interval > 0) {
+    watch = std::thread([this] {
+      NameThisThread("qm-watch");
+      WatchLoop();
+    });
+  }
+  if (config.compact_interval > 0) {
+    maintain = std::thread([this] {
+      NameThisThread("qm-compact");
+      MaintainLoop();
+    });
+  }
+  if (config.campaign_tick > 0 && campaigns) {
+    scheduler = std::thread([this] {
+      NameThisThread("qm-campaigns");
+      SchedulerLoop();
+    });
+  }
+  if (!config.trigger_stream.empty()) {
+    stream = std::thread([this] {
+      NameThisThread("qm-triggers");
+      StreamLoop();
+    });
+  }
   spdlog::info("server: listening on {} with {} workers and {} write workers, queues {}, model {}", endpoint, n,
                config.write_workers, config.queue_capacity, engine->model_version());
   return Status::Ok();
@@ -451,7 +487,6 @@ void Server::Impl::MaintainLoop() {
   // do; a woken worker preempts it at once (at nice 19 the fair scheduler first let it finish its
   // time slice, and the 1M soak shed pages through every compaction). It holds a stripe's lock
   // only for a few customers' rewrite at a time (see the store's Compact).
-  pthread_setname_np(pthread_self(), "qm-compact");  // as `top -H` and /proc show it
   sched_param idle{};
   if (sched_setscheduler(0, SCHED_IDLE, &idle) != 0 &&
       setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19) != 0) {

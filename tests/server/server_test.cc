@@ -3,6 +3,8 @@
 // overload, deadlines and the draining stop.
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -1137,8 +1139,14 @@ std::map<std::string, int> ThreadStat(int field, const std::string& name = "") {
 }
 std::map<std::string, int> ThreadNice() { return ThreadStat(19); }
 
+// The server's threads by name (each names itself as it starts, `qm-worker-0`, `qm-front`, ...).
+int NiceOf(const std::string& name) {
+  const std::map<std::string, int> n = ThreadStat(19, name);
+  return n.size() == 1 ? n.begin()->second : -100;  // -100: no such thread (yet), or several
+}
+
 TEST_F(ServerTest, WorkerNiceLowersTheEngineThreadsButNotTheFront) {
-  const std::map<std::string, int> before = ThreadNice();
+  const int base = ThreadNice().at(std::to_string(syscall(SYS_gettid)));
   ServerConfig config;
   config.workers = 2;
   config.write_workers = 2;
@@ -1146,26 +1154,25 @@ TEST_F(ServerTest, WorkerNiceLowersTheEngineThreadsButNotTheFront) {
   StartServer(config);
   // Serving works, and each worker has lowered itself by then (it does so before its first job).
   EXPECT_EQ(Call({{"op", "health"}})["ok"], true);
-  ASSERT_FALSE(before.empty());
-  const int base = before.begin()->second;
-  int lowered = 0, at_base = 0;
+  const std::vector<std::string> engine_threads = {"qm-worker-0", "qm-worker-1", "qm-writer-0", "qm-writer-1"};
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  for (;;) {
-    lowered = at_base = 0;
-    for (const auto& [tid, nice] : ThreadNice()) {
-      if (before.count(tid)) continue;  // threads of the engine and the test, older than the server
-      if (nice == std::min(19, base + 7)) ++lowered;
-      if (nice == base) ++at_base;
+  auto all_lowered = [&] {
+    for (const std::string& t : engine_threads) {
+      if (NiceOf(t) != std::min(19, base + 7)) return false;
     }
-    if (lowered >= 4 || std::chrono::steady_clock::now() > until) break;
+    return true;
+  };
+  while (!all_lowered() && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_GE(lowered, 4) << "two workers and two write workers";
-  EXPECT_GE(at_base, 2) << "the front and ZeroMQ's I/O thread keep the process's priority";
+  for (const std::string& t : engine_threads) EXPECT_EQ(NiceOf(t), std::min(19, base + 7)) << t;
+  EXPECT_EQ(NiceOf("qm-front"), base) << "the front keeps the process's priority";
+  int zmq_io = 0;
+  for (const auto& [tid, nice] : ThreadStat(19, "ZMQbg/IO/0")) zmq_io += nice == base;
+  EXPECT_GE(zmq_io, 1) << "ZeroMQ's I/O thread keeps the process's priority";
 }
 
 TEST_F(ServerTest, TheStoreIsCompactedInTheIdleSchedulingClassWhileTheWorkersKeepTheNormalOne) {
-  const std::map<std::string, int> before = ThreadStat(41);
   ServerConfig config;
   config.workers = 2;
   config.compact_interval = 60 * kMsPerMinute;  // the thread starts now; no compaction in the test
@@ -1179,10 +1186,11 @@ TEST_F(ServerTest, TheStoreIsCompactedInTheIdleSchedulingClassWhileTheWorkersKee
   }
   ASSERT_EQ(compactor.size(), 1u) << "one compaction thread, named qm-compact";
   EXPECT_EQ(compactor.begin()->second, SCHED_IDLE);
-  int normal = 0;
-  for (const auto& [tid, policy] : ThreadStat(41)) normal += !before.count(tid) && policy == SCHED_OTHER;
-  EXPECT_GE(normal, 4)
-      << "of the server's threads, the front, ZeroMQ's I/O thread and the workers stay in the normal class";
+  for (const std::string& t : {"qm-front", "qm-worker-0", "qm-worker-1", "ZMQbg/IO/0"}) {
+    const std::map<std::string, int> policy = ThreadStat(41, t);
+    ASSERT_FALSE(policy.empty()) << t;
+    for (const auto& [tid, p] : policy) EXPECT_EQ(p, SCHED_OTHER) << t << " stays in the normal class";
+  }
 }
 
 TEST_F(ServerTest, RefusesAnAddressItCannotBind) {
