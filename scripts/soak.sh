@@ -5,7 +5,7 @@
 # p99, memory drift, compactions and errors (scripts/soak_report.py), with a verdict against the
 # issue's targets: memory flat (+-5% after the first 2 minutes), p99 flat, compaction running,
 # zero errors.
-# Usage: [COMPACT_INTERVAL=5m] [CAPACITY_FEEDBACK=3] [RATE=pages/s] [PRELOAD=lib.so] scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
+# Usage: [COMPACT_INTERVAL=5m] [CAPACITY_FEEDBACK=3] [RATE=pages/s] [PRELOAD=lib.so] [PERF=1] scripts/soak.sh DATA ARTIFACTS [MINUTES] [OUT_DIR]
 # Also samples the CPU of the server's threads and of the bench every minute (top.txt), and every
 # second the host's steal time, the machine's busy time, the server's CPU time and its threads' run
 # delay (time runnable but waiting for a core, /proc/PID/task/*/schedstat) in cpu.csv, which the
@@ -105,10 +105,18 @@ TOPPER=$!
 ) >"$OUT/cpu.csv" 2>/dev/null &
 CPUS=$!
 date +%s.%N >"$OUT/bench_start"
+# PERF=1: the server's CPU samples (99 a second, wall-clock stamps) through the soak, for
+# `perf report -i OUT/perf.data --time A,B` over an episode of shedding against a quiet stretch.
+PERFREC=""
+if [ "${PERF:-0}" = 1 ]; then
+  perf record -q -F 99 -k CLOCK_REALTIME -p "$SERVER" -o "$OUT/perf.data" >/dev/null 2>&1 &
+  PERFREC=$!
+fi
 "$QM" bench --connect "$ADDR" --data "$DATA" --rate "$RATE" --duration $((MINUTES * 60)) --concurrency 4 \
   --feedback-every 3 --csv "$OUT/latency.csv" >"$OUT/soak.txt" &
 echo $! >"$OUT/bench.pid"
 wait "$(cat "$OUT/bench.pid")"
+if [ -n "$PERFREC" ]; then kill -INT "$PERFREC" 2>/dev/null; wait "$PERFREC" 2>/dev/null || true; fi
 cat "$OUT/soak.txt"
 # RocksDB's own log: its flushes and compactions (EVENT_LOG_v1 lines), which the report lines up
 # with the shed pages.
