@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -1107,6 +1109,49 @@ TEST(EmbeddedStoreDiskGuard, BelowMinFreeSpaceWritesAreRefusedAndReadsGoOn) {
   ASSERT_EQ(log->size(), 1u) << "the acknowledged event is readable, the refused one absent";
   EXPECT_EQ((*log)[0].request_id, "r1");
   EXPECT_EQ(store->Health().code(), StatusCode::kUnavailable);
+}
+
+// The embedded store's table files keep their index and filter blocks in small partitions (a
+// point read loads a few KB of them, not a whole file's: see OpenDb), and what is written through
+// them reads back after reopening.
+TEST(EmbeddedStoreTables, IndexAndFiltersArePartitionedAndReadBack) {
+  TempDir dir;
+  StoreConfig c = StoreFor("embedded", dir.path());
+  c.min_free_mb = 0;
+  Bank bank;
+  bank.Add("item0", ItemKind::kContent, "news", "");
+  const TimeMs t0 = At("2024-03-04T10:00");
+  constexpr int kCustomers = 20000;  // table files of a few MB: many index and filter partitions
+  {
+    auto open = EventStore::Open(c);
+    ASSERT_TRUE(open.ok()) << open.status().ToString();
+    std::vector<StoredEvent> events;
+    for (int i = 0; i < kCustomers; ++i) {
+      events.push_back(bank.Event("c" + std::to_string(i), 0, EventType::kClick, "app_home", t0 + i, "r"));
+    }
+    ASSERT_TRUE((*open)->Append(events, {}).ok());
+  }  // closing flushes the memtable into a table file
+  std::string options;
+  for (const auto& f : std::filesystem::directory_iterator(c.path)) {
+    if (f.path().filename().string().rfind("OPTIONS-", 0) == 0) {
+      std::ifstream in(f.path());
+      options.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+  }
+  EXPECT_NE(options.find("index_type=kTwoLevelIndexSearch"), std::string::npos) << options;
+  EXPECT_NE(options.find("partition_filters=true"), std::string::npos) << options;
+  EXPECT_NE(options.find("pin_top_level_index_and_filter=true"), std::string::npos) << options;
+  auto open = EventStore::Open(c);
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  for (int i = 0; i < kCustomers; i += 997) {
+    auto log = (*open)->Log("c" + std::to_string(i), 0, 10);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    ASSERT_EQ(log->size(), 1u) << "c" << i;
+    EXPECT_EQ((*log)[0].ts, t0 + i);
+  }
+  auto absent = (*open)->Log("c" + std::to_string(kCustomers), 0, 10);
+  ASSERT_TRUE(absent.ok());
+  EXPECT_TRUE(absent->empty());
 }
 
 // Retention in the embedded store: a compaction moves the horizon, reads hide what is older at
