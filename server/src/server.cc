@@ -68,6 +68,15 @@ std::string FindConsoleDir() {
 // it starts inherit the name.
 void NameThisThread(const std::string& name) { pthread_setname_np(pthread_self(), name.substr(0, 15).c_str()); }
 
+// Starts `body` on a new thread that first names itself `name`.
+template <class F>
+std::thread NamedThread(std::string name, F body) {
+  return std::thread([name = std::move(name), body = std::move(body)] {
+    NameThisThread(name);
+    body();
+  });
+}
+
 // Lowers the calling thread's CPU priority: by `by` nice steps (at most to 19), or with `idle`
 // into Linux's idle scheduling class (nice 19 where that is refused); `what` names the thread in
 // the warning when the system refuses.
@@ -187,48 +196,20 @@ Status Server::Impl::Init() {
     http = std::move(*h);
   }
   int n = config.workers > 0 ? config.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  front = std::thread([this, r = router.release(), p = replies.release()] {
+  front = NamedThread("qm-front", [this, r = router.release(), p = replies.release()] {
     std::unique_ptr<zmq::socket_t> router_owner(r), replies_owner(p);
-    NameThisThread("qm-front");
     FrontLoop(r, p);
   });
   // Each thread named for what it does (`top -H`, /proc/PID/task/*/comm: the soak's per-thread CPU).
-  for (int i = 0; i < n; ++i) {
-    workers.emplace_back([this, i] {
-      NameThisThread("qm-worker-" + std::to_string(i));
-      WorkerLoop(i, false);
-    });
-  }
+  for (int i = 0; i < n; ++i)
+    workers.push_back(NamedThread("qm-worker-" + std::to_string(i), [this, i] { WorkerLoop(i, false); }));
   for (int i = 0; i < config.write_workers; ++i) {
-    workers.emplace_back([this, n, i] {
-      NameThisThread("qm-writer-" + std::to_string(i));
-      WorkerLoop(n + i, true);
-    });
+    workers.push_back(NamedThread("qm-writer-" + std::to_string(i), [this, n, i] { WorkerLoop(n + i, true); }));
   }
-  if (config.watch_interval > 0) {
-    watch = std::thread([this] {
-      NameThisThread("qm-watch");
-      WatchLoop();
-    });
-  }
-  if (config.compact_interval > 0) {
-    maintain = std::thread([this] {
-      NameThisThread("qm-compact");
-      MaintainLoop();
-    });
-  }
-  if (config.campaign_tick > 0 && campaigns) {
-    scheduler = std::thread([this] {
-      NameThisThread("qm-campaigns");
-      SchedulerLoop();
-    });
-  }
-  if (!config.trigger_stream.empty()) {
-    stream = std::thread([this] {
-      NameThisThread("qm-triggers");
-      StreamLoop();
-    });
-  }
+  if (config.watch_interval > 0) watch = NamedThread("qm-watch", [this] { WatchLoop(); });
+  if (config.compact_interval > 0) maintain = NamedThread("qm-compact", [this] { MaintainLoop(); });
+  if (config.campaign_tick > 0 && campaigns) scheduler = NamedThread("qm-campaigns", [this] { SchedulerLoop(); });
+  if (!config.trigger_stream.empty()) stream = NamedThread("qm-triggers", [this] { StreamLoop(); });
   spdlog::info("server: listening on {} with {} workers and {} write workers, queues {}, model {}", endpoint, n,
                config.write_workers, config.queue_capacity, engine->model_version());
   return Status::Ok();

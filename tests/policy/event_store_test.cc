@@ -1077,15 +1077,26 @@ TEST(EventStoreOpen, RefusesAnUnreachableRedis) {
   EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
 }
 
+// An embedded store's configuration in a temporary folder, without the disk guard, and a bank of
+// one content item.
+struct OneItemEmbeddedStore {
+  TempDir dir;
+  StoreConfig config = StoreFor("embedded", dir.path());
+  Bank bank;
+  const TimeMs t0 = At("2024-03-04T10:00");
+  OneItemEmbeddedStore() {
+    config.min_free_mb = 0;
+    bank.Add("item0", ItemKind::kContent, "news", "");
+  }
+};
+
 // The embedded store's disk guard ([store] min_free_mb): below it every write is refused as
 // unavailable, naming the full disk, before RocksDB is touched; reads go on; health says why.
 TEST(EmbeddedStoreDiskGuard, BelowMinFreeSpaceWritesAreRefusedAndReadsGoOn) {
-  TempDir dir;
-  StoreConfig c = StoreFor("embedded", dir.path());
-  c.min_free_mb = 0;
-  Bank bank;
-  bank.Add("item0", ItemKind::kContent, "news", "");
-  const TimeMs t0 = At("2024-03-04T10:00");
+  OneItemEmbeddedStore fx;
+  StoreConfig& c = fx.config;
+  Bank& bank = fx.bank;
+  const TimeMs t0 = fx.t0;
   {
     auto open = EventStore::Open(c);
     ASSERT_TRUE(open.ok()) << open.status().ToString();
@@ -1115,12 +1126,10 @@ TEST(EmbeddedStoreDiskGuard, BelowMinFreeSpaceWritesAreRefusedAndReadsGoOn) {
 // point read loads a few KB of them, not a whole file's: see OpenDb), and what is written through
 // them reads back after reopening.
 TEST(EmbeddedStoreTables, IndexAndFiltersArePartitionedAndReadBack) {
-  TempDir dir;
-  StoreConfig c = StoreFor("embedded", dir.path());
-  c.min_free_mb = 0;
-  Bank bank;
-  bank.Add("item0", ItemKind::kContent, "news", "");
-  const TimeMs t0 = At("2024-03-04T10:00");
+  OneItemEmbeddedStore fx;
+  StoreConfig& c = fx.config;
+  Bank& bank = fx.bank;
+  const TimeMs t0 = fx.t0;
   constexpr int kCustomers = 20000;  // table files of a few MB: many index and filter partitions
   {
     auto open = EventStore::Open(c);
