@@ -78,8 +78,9 @@ TOPPER=$!
   while kill -0 "$SERVER" 2>/dev/null; do
     # /proc/stat's first line: cpu user nice system idle iowait irq softirq steal ...
     read -r _ us ni sy id io hi si st _ </proc/stat
-    srv=$(awk '{ print $14 + $15 }' "/proc/$SERVER/stat" 2>/dev/null || echo "")
-    faults=$(awk '{ print $10 "," $12 }' "/proc/$SERVER/stat" 2>/dev/null || echo ",")
+    srv="" faults=","
+    read -r srv faults < <(awk '{ print $14 + $15, $10 "," $12 }' "/proc/$SERVER/stat" 2>/dev/null) || true
+    faults=${faults:-,}
     # Per thread (one awk over /proc/PID/task/*/stat and schedstat): the run delay of all the
     # server's threads and of those that serve (not RocksDB's background threads and qm-compact,
     # which run in the idle scheduling class and wait by design), and the CPU ticks of the workers

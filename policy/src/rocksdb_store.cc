@@ -266,10 +266,8 @@ Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config, const Ret
   // Flushes and compactions run in Linux's idle scheduling class (SCHED_IDLE): on a busy 2-core
   // server they take the idle time instead of the workers' (a compaction at normal priority took
   // a core for seconds and the pages queued behind it were shed), and catch up in the idle time
-  // that any load below capacity leaves. Not nice 19: the fair scheduler lets a nice-19 thread
-  // that has just been given a core keep it for its time slice before a woken worker may preempt
-  // it, and in the 1M soak the seconds in which RocksDB's threads ran were those in which pages
-  // were shed; a woken thread of the normal class preempts an idle-class one at once.
+  // that any load below capacity leaves. (Against nice 19, their class alone made no difference
+  // the 1M soak's A/B runs could tell; the server's compaction thread's did: docs/BENCHMARKS.md.)
   // And they write at a bounded rate, so that a compaction's CPU and I/O are spread over seconds
   // (a 300 MB compaction at full speed shed pages in the soak even at nice 19).
   if (config.background_mb_per_s > 0) {

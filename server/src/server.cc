@@ -77,23 +77,22 @@ std::thread NamedThread(std::string name, F body) {
   });
 }
 
-// Lowers the calling thread's CPU priority: by `by` nice steps (at most to 19), or with `idle`
-// into Linux's idle scheduling class (nice 19 where that is refused); `what` names the thread in
-// the warning when the system refuses.
-void LowerThisThread(int by, const char* what, bool idle = false) {
-  const id_t tid = static_cast<id_t>(syscall(SYS_gettid));
-  if (idle) {
-    sched_param none{};
-    if (sched_setscheduler(0, SCHED_IDLE, &none) == 0 || setpriority(PRIO_PROCESS, tid, 19) == 0) return;
-    spdlog::warn("server: could not lower the priority of {}; it runs at normal priority", what);
-    return;
-  }
+// Lowers the calling thread's CPU priority by `by` nice steps (at most to 19); `what` names the
+// thread in the warning when the system refuses.
+void LowerThisThread(int by, const char* what) {
   if (by <= 0) return;
+  const id_t tid = static_cast<id_t>(syscall(SYS_gettid));
   errno = 0;
   const int now = getpriority(PRIO_PROCESS, tid);
   if (errno != 0 || setpriority(PRIO_PROCESS, tid, std::min(19, now + by)) != 0) {
     spdlog::warn("server: could not lower the priority of {} ([server] worker_nice)", what);
   }
+}
+
+// Puts the calling thread in Linux's idle scheduling class, or at nice 19 where that is refused.
+void IdleThisThread(const char* what) {
+  sched_param none{};
+  if (sched_setscheduler(0, SCHED_IDLE, &none) != 0) LowerThisThread(19, what);
 }
 
 }  // namespace
@@ -475,7 +474,7 @@ void Server::Impl::MaintainLoop() {
   // do. Measured on the 1M soak: at nice 19 pages were shed through every compaction, in the idle
   // class few (docs/BENCHMARKS.md; that the fair scheduler lets a nice-19 thread finish its slice
   // before a woken worker preempts it is the likely reason, not a measured one).
-  LowerThisThread(19, "the compaction thread", /*idle=*/true);
+  IdleThisThread("the compaction thread");
   std::unique_lock<std::mutex> lock(watch_mu);
   while (!watch_cv.wait_for(lock, std::chrono::milliseconds(config.compact_interval), [&] { return stop_watch; })) {
     lock.unlock();
