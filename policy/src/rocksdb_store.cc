@@ -285,6 +285,27 @@ Result<std::unique_ptr<rocksdb::DB>> OpenDb(const StoreConfig& config, const Ret
   return std::unique_ptr<rocksdb::DB>(raw);
 }
 
+// Holds a stripe's lock (RocksStore::mu_); on release it counts one more write to the stripe
+// (whether or not the holder wrote), so that a compaction that read the stripe's states without
+// the lock can tell that nothing has written them since.
+class StripeLock {
+ public:
+  StripeLock(std::mutex& mu, std::atomic<uint64_t>& writes) : mu_(&mu), writes_(&writes) { mu_->lock(); }
+  StripeLock(StripeLock&& o) noexcept : mu_(std::exchange(o.mu_, nullptr)), writes_(o.writes_) {}
+  StripeLock(const StripeLock&) = delete;
+  StripeLock& operator=(const StripeLock&) = delete;
+  StripeLock& operator=(StripeLock&&) = delete;
+  ~StripeLock() {
+    if (mu_ == nullptr) return;
+    writes_->fetch_add(1, std::memory_order_release);
+    mu_->unlock();
+  }
+
+ private:
+  std::mutex* mu_;
+  std::atomic<uint64_t>* writes_;
+};
+
 class RocksStore final : public EventStore {
  public:
   RocksStore(std::shared_ptr<RetentionFilter> filter, std::unique_ptr<rocksdb::DB> db, const StoreConfig& c)
@@ -362,7 +383,8 @@ class RocksStore final : public EventStore {
       return RunPlan(plan, &state, &changed);
     }
     QM_RETURN_IF_ERROR(Writable("reserve"));
-    std::lock_guard<std::mutex> lock(mu_[Stripe(plan.customer_id)]);
+    const size_t stripe = Stripe(plan.customer_id);
+    StripeLock lock(mu_[stripe], writes_[stripe]);
     CustomerState state;
     QM_RETURN_IF_ERROR(ReadState(plan.customer_id, &state));
     rocksdb::WriteBatch batch;
@@ -514,7 +536,7 @@ class RocksStore final : public EventStore {
     return FromRocks(it->status(), "export");
   }
 
-  Status Compact(TimeMs now, const StateOptions& options) override {
+  Status Compact(TimeMs now, const StateOptions& options, const HoldingHook& holding) override {
     const TimeMs horizon = now - config_.retention;
     MaybeReopen();
     std::shared_lock<std::shared_mutex> hold(db_mu_);
@@ -535,10 +557,12 @@ class RocksStore final : public EventStore {
     // First a scan without locks, reading past the block cache (a million states would evict
     // what the pages read): only the customers with a record past its horizon are rewritten. A
     // record added since the scan is newer than `now`'s horizons, so a customer the scan skips
-    // has nothing to drop. Then the rewrites, grouped by stripe, up to kChunk customers under one
-    // stripe lock and one write, each state read again under its lock. Few per lock: a compaction
-    // is background work that its caller may run at a low priority, and a request that needs the
-    // stripe waits for as long as the compacting thread, perhaps preempted, holds it.
+    // has nothing to drop. Then the rewrites, grouped by stripe, kChunk customers at a time: each
+    // state read and compacted without a lock, then written under the stripe's lock: as compacted
+    // if no request has taken the stripe since (its count of writes unchanged), else read again
+    // and compacted afresh. So the lock is held mostly for one write: a request that needs the
+    // stripe waits for as long as the compacting thread, which its caller may run at a low
+    // priority, holds it.
     constexpr size_t kChunk = 16;
     std::vector<std::vector<std::string>> by_stripe(kStripes);
     {
@@ -555,17 +579,52 @@ class RocksStore final : public EventStore {
       }
       QM_RETURN_IF_ERROR(FromRocks(it->status(), "compact"));
     }
+    struct Rewrite {
+      const std::string* customer;
+      std::string before;  // the encoded state as read without the lock
+      CustomerState after;
+    };
+    std::vector<Rewrite> chunk;
     for (size_t s = 0; s < kStripes; ++s) {
       const std::vector<std::string>& customers = by_stripe[s];
       for (size_t from = 0; from < customers.size(); from += kChunk) {
-        std::lock_guard<std::mutex> lock(mu_[s]);
-        rocksdb::WriteBatch batch;
+        chunk.clear();
+        const uint64_t writes = writes_[s].load(std::memory_order_acquire);
         for (size_t i = from; i < std::min(customers.size(), from + kChunk); ++i) {
-          CustomerState state;
-          QM_RETURN_IF_ERROR(ReadState(customers[i], &state));
-          if (CompactState(now, options, &state)) PutState(&batch, customers[i], state);
+          Rewrite r{&customers[i], {}, {}};
+          rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), StateKey(customers[i]), &r.before);
+          if (got.IsNotFound()) continue;
+          QM_RETURN_IF_ERROR(FromRocks(got, "compact"));
+          if (!DecodeState(r.before, &r.after))
+            return Status::Corruption("bad contact state for customer '" + customers[i] + "'");
+          if (CompactState(now, options, &r.after)) chunk.push_back(std::move(r));
         }
-        if (batch.Count() > 0) QM_RETURN_IF_ERROR(Commit(unsynced, &batch, "compact"));
+        if (chunk.empty()) continue;
+        if (holding) holding(true);
+        Status st = [&] {
+          std::lock_guard<std::mutex> lock(mu_[s]);  // not counted: it rewrites only what it read
+          rocksdb::WriteBatch batch;
+          std::string current;
+          const bool unchanged = writes_[s].load(std::memory_order_acquire) == writes;
+          for (Rewrite& r : chunk) {
+            if (unchanged) {
+              PutState(&batch, *r.customer, r.after);
+              continue;
+            }
+            rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), StateKey(*r.customer), &current);
+            if (got.IsNotFound()) continue;
+            QM_RETURN_IF_ERROR(FromRocks(got, "compact"));
+            if (current != r.before) {  // a request wrote it since: compact what it wrote
+              if (!DecodeState(current, &r.after))
+                return Status::Corruption("bad contact state for customer '" + *r.customer + "'");
+              if (!CompactState(now, options, &r.after)) continue;
+            }
+            PutState(&batch, *r.customer, r.after);
+          }
+          return batch.Count() > 0 ? Commit(unsynced, &batch, "compact") : Status::Ok();
+        }();
+        if (holding) holding(false);
+        QM_RETURN_IF_ERROR(st);
       }
     }
     return Status::Ok();
@@ -714,14 +773,14 @@ class RocksStore final : public EventStore {
   size_t Stripe(std::string_view customer) const { return std::hash<std::string_view>()(customer) % kStripes; }
 
   // Locks the stripes of every customer named, in stripe order (so batches never deadlock).
-  std::vector<std::unique_lock<std::mutex>> LockCustomers(const std::vector<std::string_view>& customers) {
+  std::vector<StripeLock> LockCustomers(const std::vector<std::string_view>& customers) {
     std::vector<size_t> stripes;
     for (std::string_view c : customers) stripes.push_back(Stripe(c));
     std::sort(stripes.begin(), stripes.end());
     stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
-    std::vector<std::unique_lock<std::mutex>> locks;
+    std::vector<StripeLock> locks;
     locks.reserve(stripes.size());
-    for (size_t st : stripes) locks.emplace_back(mu_[st]);
+    for (size_t st : stripes) locks.emplace_back(mu_[st], writes_[st]);
     return locks;
   }
 
@@ -1003,8 +1062,9 @@ class RocksStore final : public EventStore {
   std::unique_ptr<rocksdb::DB> db_;
   StoreConfig config_;
   rocksdb::WriteOptions write_;
-  std::array<std::mutex, kStripes> mu_;  // mu_[Stripe(c)] guards customer c's state
-  std::mutex records_mu_;                // guards every governed record's read-compare-write
+  std::array<std::mutex, kStripes> mu_;                   // mu_[Stripe(c)] guards customer c's state (StripeLock)
+  std::array<std::atomic<uint64_t>, kStripes> writes_{};  // releases of mu_[s] by StripeLock
+  std::mutex records_mu_;                                 // guards every governed record's read-compare-write
   // db_ may be closed and reopened (MaybeReopen): every public method holds db_mu_ shared while it
   // uses db_ (once: never nested), the reopen holds it exclusively.
   std::shared_mutex db_mu_;

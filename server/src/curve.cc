@@ -1,6 +1,5 @@
 // ZeroMQ CURVE for the server (issue 19; server_impl.h): the key pair, the clients' keys and
 // ops, and the ZAP handler (RFC 27) that admits only the listed keys.
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <zmq.h>
 
@@ -8,6 +7,7 @@
 
 #include "qianmian/core/curve_keys.h"
 #include "server_impl.h"
+#include "thread_name.h"
 
 namespace qm::server {
 
@@ -36,7 +36,7 @@ Status Server::Impl::InitCurve(zmq::socket_t* router) {
   router->set(zmq::sockopt::curve_secretkey, keys.secret_key);
   zap = std::thread([this, h = handler.release()] {
     std::unique_ptr<zmq::socket_t> owner(h);
-    pthread_setname_np(pthread_self(), "qm-zap");
+    NameThisThread("qm-zap");
     ZapLoop(h);
   });
   spdlog::info("server: CURVE on, {} clients may connect", clients.size());

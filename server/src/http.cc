@@ -2,7 +2,6 @@
 #include "http.h"
 
 #include <httplib.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "qianmian/artifacts/manifest.h"
+#include "thread_name.h"
 
 namespace qm::server {
 
@@ -249,7 +249,7 @@ Result<std::unique_ptr<HttpFront>> HttpFront::Start(const std::string& address, 
   im->port = port == 0 ? h.bind_to_any_port(im->host) : (h.bind_to_port(im->host, port) ? port : -1);
   if (im->port <= 0) return Status::Unavailable("cannot bind the HTTP port '" + address + "'");
   im->thread = std::thread([im] {
-    pthread_setname_np(pthread_self(), "qm-http");  // its request threads inherit the name
+    NameThisThread("qm-http");  // its request threads inherit the name
     im->http.listen_after_bind();
   });
   for (int i = 0; i < 1000 && !im->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -10,7 +10,6 @@
 //   watch   polls <artifacts>/CURRENT and reloads the engine when CURRENT changes to another version.
 #include "qianmian/server/server.h"
 
-#include <pthread.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -22,6 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <random>
 
@@ -32,6 +32,7 @@
 #include "qianmian/push/audience.h"
 #include "qianmian/recall/two_tower.h"
 #include "server_impl.h"
+#include "thread_name.h"
 
 namespace qm::server {
 
@@ -64,10 +65,6 @@ std::string FindConsoleDir() {
   return "";
 }
 
-// Names the calling thread as `top -H`, ps and /proc show it (Linux keeps 15 characters); threads
-// it starts inherit the name.
-void NameThisThread(const std::string& name) { pthread_setname_np(pthread_self(), name.substr(0, 15).c_str()); }
-
 // Starts `body` on a new thread that first names itself `name`.
 template <class F>
 std::thread NamedThread(std::string name, F body) {
@@ -94,6 +91,33 @@ void IdleThisThread(const char* what) {
   sched_param none{};
   if (sched_setscheduler(0, SCHED_IDLE, &none) != 0) LowerThisThread(19, what);
 }
+
+// Times the spans in which the compaction thread holds a lock that requests may wait for
+// (EventStore::Compact's `holding`), for the server's log.
+class HoldingSpans {
+ public:
+  void operator()(bool on) {
+    if (on) {
+      since_ = Clock::now();
+      return;
+    }
+    const int64_t us = MicrosSince(since_);
+    longest_us_ = std::max(longest_us_, us);
+    total_us_ += us;
+    ++spans_;
+  }
+  // "N locks held for T ms in all, at most L ms", and starts counting afresh.
+  std::string Summary() {
+    std::string s = fmt::format("{} locks held for {} ms in all, at most {:.1f} ms", spans_, total_us_ / 1000,
+                                static_cast<double>(longest_us_) / 1000);
+    spans_ = total_us_ = longest_us_ = 0;
+    return s;
+  }
+
+ private:
+  Clock::time_point since_;
+  int64_t spans_ = 0, total_us_ = 0, longest_us_ = 0;
+};
 
 }  // namespace
 
@@ -475,17 +499,18 @@ void Server::Impl::MaintainLoop() {
   // class few (docs/BENCHMARKS.md; that the fair scheduler lets a nice-19 thread finish its slice
   // before a woken worker preempts it is the likely reason, not a measured one).
   IdleThisThread("the compaction thread");
+  HoldingSpans holding;
   std::unique_lock<std::mutex> lock(watch_mu);
   while (!watch_cv.wait_for(lock, std::chrono::milliseconds(config.compact_interval), [&] { return stop_watch; })) {
     lock.unlock();
     const auto t0 = Clock::now();
-    Status st = engine->store()->Compact(CompactionNow(), engine->policy().state_options());
+    Status st = engine->store()->Compact(CompactionNow(), engine->policy().state_options(), std::ref(holding));
     const int64_t ms = MicrosSince(t0) / 1000;
     lock.lock();
     std::lock_guard<std::mutex> s(stats_mu);
     if (st.ok()) {
       ++counters.compactions;
-      spdlog::info("server: event store compacted in {} ms", ms);
+      spdlog::info("server: event store compacted in {} ms ({})", ms, holding.Summary());
     } else {
       ++counters.compaction_failures;
       counters.last_compaction_error = st.message();

@@ -109,8 +109,11 @@ class EventStore {
   [[nodiscard]] virtual Result<std::unique_ptr<Seeder>> Seed(const StateOptions& options, int parts = 1);
 
   // Drops events and decisions older than `now - retention` and state records past their
-  // horizons.
-  [[nodiscard]] virtual Status Compact(TimeMs now, const StateOptions& options) = 0;
+  // horizons. `holding` (may be empty) is called with true before Compact takes a lock that
+  // requests may wait for and with false after it lets go (the server times these spans).
+  using HoldingHook = std::function<void(bool holding)>;
+  [[nodiscard]] virtual Status Compact(TimeMs now, const StateOptions& options, const HoldingHook& holding) = 0;
+  [[nodiscard]] Status Compact(TimeMs now, const StateOptions& options) { return Compact(now, options, {}); }
 
   // Governed records (GovernedRecord). Collections and ids are non-empty, without '\0', '{' or
   // '}'; values and audit entries any bytes. Unlike events, they are never dropped by retention.
