@@ -563,7 +563,6 @@ class RocksStore final : public EventStore {
     // and compacted afresh. So the lock is held mostly for one write: a request that needs the
     // stripe waits for as long as the compacting thread, which its caller may run at a low
     // priority, holds it.
-    constexpr size_t kChunk = 16;
     std::vector<std::vector<std::string>> by_stripe(kStripes);
     {
       rocksdb::ReadOptions scan;
@@ -579,53 +578,8 @@ class RocksStore final : public EventStore {
       }
       QM_RETURN_IF_ERROR(FromRocks(it->status(), "compact"));
     }
-    struct Rewrite {
-      const std::string* customer;
-      std::string before;  // the encoded state as read without the lock
-      CustomerState after;
-    };
-    std::vector<Rewrite> chunk;
     for (size_t s = 0; s < kStripes; ++s) {
-      const std::vector<std::string>& customers = by_stripe[s];
-      for (size_t from = 0; from < customers.size(); from += kChunk) {
-        chunk.clear();
-        const uint64_t writes = writes_[s].load(std::memory_order_acquire);
-        for (size_t i = from; i < std::min(customers.size(), from + kChunk); ++i) {
-          Rewrite r{&customers[i], {}, {}};
-          rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), StateKey(customers[i]), &r.before);
-          if (got.IsNotFound()) continue;
-          QM_RETURN_IF_ERROR(FromRocks(got, "compact"));
-          if (!DecodeState(r.before, &r.after))
-            return Status::Corruption("bad contact state for customer '" + customers[i] + "'");
-          if (CompactState(now, options, &r.after)) chunk.push_back(std::move(r));
-        }
-        if (chunk.empty()) continue;
-        if (holding) holding(true);
-        Status st = [&] {
-          std::lock_guard<std::mutex> lock(mu_[s]);  // not counted: it rewrites only what it read
-          rocksdb::WriteBatch batch;
-          std::string current;
-          const bool unchanged = writes_[s].load(std::memory_order_acquire) == writes;
-          for (Rewrite& r : chunk) {
-            if (unchanged) {
-              PutState(&batch, *r.customer, r.after);
-              continue;
-            }
-            rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), StateKey(*r.customer), &current);
-            if (got.IsNotFound()) continue;
-            QM_RETURN_IF_ERROR(FromRocks(got, "compact"));
-            if (current != r.before) {  // a request wrote it since: compact what it wrote
-              if (!DecodeState(current, &r.after))
-                return Status::Corruption("bad contact state for customer '" + *r.customer + "'");
-              if (!CompactState(now, options, &r.after)) continue;
-            }
-            PutState(&batch, *r.customer, r.after);
-          }
-          return batch.Count() > 0 ? Commit(unsynced, &batch, "compact") : Status::Ok();
-        }();
-        if (holding) holding(false);
-        QM_RETURN_IF_ERROR(st);
-      }
+      QM_RETURN_IF_ERROR(CompactStripe(s, by_stripe[s], now, options, unsynced, holding));
     }
     return Status::Ok();
   }
@@ -768,6 +722,57 @@ class RocksStore final : public EventStore {
     }
     QM_RETURN_IF_ERROR(FromRocks(it->status(), "log"));
     return out;
+  }
+
+  // Compact's rewrites of one stripe's customers (those its scan found with records past their
+  // horizons), kChunk at a time.
+  Status CompactStripe(size_t s, const std::vector<std::string>& customers, TimeMs now, const StateOptions& options,
+                       const rocksdb::WriteOptions& unsynced, const HoldingHook& holding) {
+    constexpr size_t kChunk = 16;
+    struct Rewrite {
+      const std::string* customer;
+      std::string before;  // the encoded state as read without the lock
+      CustomerState after;
+    };
+    std::vector<Rewrite> chunk;
+    for (size_t from = 0; from < customers.size(); from += kChunk) {
+      chunk.clear();
+      const uint64_t writes = writes_[s].load(std::memory_order_acquire);
+      for (size_t i = from; i < std::min(customers.size(), from + kChunk); ++i) {
+        Rewrite r{&customers[i], {}, {}};
+        rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), StateKey(customers[i]), &r.before);
+        if (got.IsNotFound()) continue;
+        QM_RETURN_IF_ERROR(FromRocks(got, "compact"));
+        if (!DecodeState(r.before, &r.after))
+          return Status::Corruption("bad contact state for customer '" + customers[i] + "'");
+        if (CompactState(now, options, &r.after)) chunk.push_back(std::move(r));
+      }
+      if (chunk.empty()) continue;
+      if (holding) holding(true);
+      Status st = [&] {
+        std::lock_guard<std::mutex> lock(mu_[s]);  // not counted: it rewrites only what it read
+        const bool unchanged = writes_[s].load(std::memory_order_acquire) == writes;
+        rocksdb::WriteBatch batch;
+        std::string current;
+        for (Rewrite& r : chunk) {
+          if (!unchanged) {  // a request took the stripe since: read again what it may have written
+            rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), StateKey(*r.customer), &current);
+            if (got.IsNotFound()) continue;
+            QM_RETURN_IF_ERROR(FromRocks(got, "compact"));
+            if (current != r.before) {
+              if (!DecodeState(current, &r.after))
+                return Status::Corruption("bad contact state for customer '" + *r.customer + "'");
+              if (!CompactState(now, options, &r.after)) continue;
+            }
+          }
+          PutState(&batch, *r.customer, r.after);
+        }
+        return batch.Count() > 0 ? Commit(unsynced, &batch, "compact") : Status::Ok();
+      }();
+      if (holding) holding(false);
+      QM_RETURN_IF_ERROR(st);
+    }
+    return Status::Ok();
   }
 
   size_t Stripe(std::string_view customer) const { return std::hash<std::string_view>()(customer) % kStripes; }
