@@ -963,7 +963,11 @@ class RocksStore final : public EventStore {
     TableFiles(const rocksdb::Options& options, std::string stem) : options_(options), stem_(std::move(stem)) {}
     Status Put(const std::string& key, const std::string& value) {
       if (!writer_) {
-        writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), options_);
+        // The files stay in the page cache: by default SstFileWriter has the OS drop each MB it
+        // writes, and the server's first reads of a freshly seeded store then went to the disk
+        // (workers waiting on reads of up to 15 ms: docs/BENCHMARKS.md).
+        writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), options_, nullptr,
+                                                           /*invalidate_page_cache=*/false);
         files_.push_back(stem_ + "-" + std::to_string(files_.size()) + ".sst");
         QM_RETURN_IF_ERROR(FromRocks(writer_->Open(files_.back()), "seed the event store"));
       }
