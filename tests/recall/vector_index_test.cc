@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -319,7 +320,18 @@ TEST(NeighbourLists, OverAnIvfIndexEqualTheQueriesOwnSearchesInTheirOrder) {
   std::vector<int64_t> labels(nq * (k + 1));
   std::vector<float> scores(labels.size());
   ASSERT_TRUE(ivf->Search(d.vecs.data(), nq, k + 1, labels.data(), scores.data()).ok());
-  int64_t differ = 0;
+  // A list may differ from the query's own search only by the order of near-ties: the batched
+  // scan's matrix products round by the shape of the block the query is in (seen on an AVX-512
+  // host: 1 list of 10,000 with two items swapped). So where the labels differ, each position's
+  // inner product, in double, must be the same within float rounding.
+  auto dot = [&](int64_t q, int32_t id) {
+    const float* a = d.vecs.data() + q * 16;
+    const float* b = d.vecs.data() + (id - 1000) / 7 * 16;
+    double s = 0;
+    for (int i = 0; i < 16; ++i) s += static_cast<double>(a[i]) * b[i];
+    return s;
+  };
+  int64_t differ = 0, ties = 0;
   for (int64_t q = 0; q < nq; ++q) {
     std::vector<int32_t> want;
     for (int j = 0; j <= k && static_cast<int>(want.size()) < k; ++j) {
@@ -327,9 +339,17 @@ TEST(NeighbourLists, OverAnIvfIndexEqualTheQueriesOwnSearchesInTheirOrder) {
       if (id >= 0 && id != self[q]) want.push_back(static_cast<int32_t>(id));
     }
     want.resize(k, -1);
-    differ += std::vector<int32_t>(out.begin() + q * k, out.begin() + (q + 1) * k) != want;
+    const std::vector<int32_t> got(out.begin() + q * k, out.begin() + (q + 1) * k);
+    if (got == want) continue;
+    bool tie = true;
+    for (int j = 0; j < k && tie; ++j) {
+      tie = got[j] >= 0 && want[j] >= 0 &&
+            std::abs(dot(q, got[j]) - dot(q, want[j])) <= 1e-5 * (1 + std::abs(dot(q, want[j])));
+    }
+    ++(tie ? ties : differ);
   }
-  EXPECT_EQ(differ, 0) << "of " << nq << " lists";
+  EXPECT_EQ(differ, 0) << "of " << nq << " lists (and " << ties << " that differ by the order of near-ties)";
+  EXPECT_LE(ties, 10) << "lists that differ by the order of near-ties";
   // Every list is full, and an item in the index is never its own neighbour.
   EXPECT_EQ(std::count(out.begin(), out.end(), -1), 0);
   for (int64_t q = 1; q < nq; q += 10) {
