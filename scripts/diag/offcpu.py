@@ -7,10 +7,9 @@
 
 Each sched_switch event carries the stack of the thread switched out. A thread's off-CPU span
 runs from its switch-out to the next event that switches it in; the span is charged to the
-stack it left with. Spans are summed by stack (its first two kernel frames past the scheduler's own, then user-space
-frames, D in all),
-for the threads whose name matches REGEX (default: the server's workers), and printed by total
-time: count, total, longest. Preemptions (prev_state R: the thread was still runnable) are
+stack it left with. Spans are summed by stack (its first two kernel frames past the scheduler's
+own, then user-space frames, D in all), for the threads whose name matches REGEX (default: the
+server's workers), and printed by total time: count, total, longest. Preemptions (prev_state R: the thread was still runnable) are
 reported apart, as run delay, not as waiting.
 """
 import argparse
@@ -35,7 +34,8 @@ def frames_of(lines, depth, kernel_depth=2):
             continue
         sym = parts[1].split("+")[0]
         if line.rstrip().endswith("([kernel.kallsyms])"):
-            if not user and len(kernel) < kernel_depth and not (not kernel and sym.startswith(SCHED)):
+            leading_sched = not kernel and sym.startswith(SCHED)
+            if not user and len(kernel) < kernel_depth and not leading_sched:
                 kernel.append(sym)
             continue
         user.append(sym)
@@ -72,7 +72,7 @@ def main():
     ap.add_argument("--min-ms", type=float, default=0.0, help="only spans at least this long")
     a = ap.parse_args()
     want = re.compile(a.threads)
-    out_at = {}  # tid -> (time, comm, state, frames)
+    out_at = {}  # tid -> (time, state, frames) of its last switch-out
     wait = collections.defaultdict(lambda: [0, 0.0, 0.0])  # frames -> count, total s, longest s
     delay = collections.defaultdict(lambda: [0, 0.0, 0.0])
     first = last = None
@@ -80,9 +80,9 @@ def main():
         first = t if first is None else first
         last = t
         if want.search(comm):
-            out_at[prev] = (t, comm, state, tuple(frames_of(stack, a.depth)))
+            out_at[prev] = (t, state, tuple(frames_of(stack, a.depth)))
         if nxt in out_at:
-            t0, _, st, frames = out_at.pop(nxt)
+            t0, st, frames = out_at.pop(nxt)
             span = t - t0
             if span * 1e3 < a.min_ms:
                 continue

@@ -324,11 +324,11 @@ TEST(NeighbourLists, OverAnIvfIndexEqualTheQueriesOwnSearchesInTheirOrder) {
   // scan's matrix products round by the shape of the block the query is in (seen on an AVX-512
   // host: 1 list of 10,000 with two items swapped). So where the labels differ, each position's
   // inner product, in double, must be the same within float rounding.
-  auto dot = [&](int64_t q, int32_t id) {
-    const float* a = d.vecs.data() + q * 16;
-    const float* b = d.vecs.data() + (id - 1000) / 7 * 16;
+  auto dot = [&](int64_t q, int32_t id) {  // RandomData's labels: 1000 + 7 x row
+    const float* a = d.vecs.data() + q * d.dim;
+    const float* b = d.vecs.data() + (id - 1000) / 7 * d.dim;
     double s = 0;
-    for (int i = 0; i < 16; ++i) s += static_cast<double>(a[i]) * b[i];
+    for (int i = 0; i < d.dim; ++i) s += static_cast<double>(a[i]) * b[i];
     return s;
   };
   int64_t differ = 0, ties = 0;
