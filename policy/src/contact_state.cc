@@ -323,31 +323,43 @@ struct Reader {
   }
 };
 
+// Version bytes: 1 begins an event, and a state written before 2026-12-07; 2 a state of the
+// compact layout (EncodeState), whose records keep two flags beside their type.
 constexpr uint8_t kStateVersion = 1;
+constexpr uint8_t kStateVersion2 = 2;
+constexpr uint8_t kCounted = 0x80, kExpires = 0x40;
 
-}  // namespace
-
-std::string EncodeState(const CustomerState& s) {
-  std::string out;
-  out.push_back(static_cast<char>(kStateVersion));
-  PutU64(&out, s.records.size());
-  for (const ContactRecord& r : s.records) {
-    PutU64(&out, static_cast<uint64_t>(r.ts));
-    out.push_back(static_cast<char>(r.type));
-    out.push_back(static_cast<char>(r.counted));
-    PutU64(&out, static_cast<uint64_t>(r.expires));
-    PutStr(&out, r.channel);
-    PutStr(&out, r.item);
-    PutStr(&out, r.campaign);
-    PutStr(&out, r.category);
-    PutStr(&out, r.request_id);
+void PutVarint(std::string* s, uint64_t v) {
+  while (v >= 0x80) {
+    s->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
   }
-  return out;
+  s->push_back(static_cast<char>(v));
 }
 
-bool DecodeState(std::string_view data, CustomerState* s) {
+bool GetVarint(std::string_view* d, uint64_t* v) {
+  uint64_t out = 0;
+  for (int shift = 0; shift < 64 && !d->empty(); shift += 7) {
+    const auto b = static_cast<uint8_t>(d->front());
+    d->remove_prefix(1);
+    out |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      *v = out;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Differences of times, wrapping in 64 bits (any two values round-trip), small either way.
+uint64_t ZigZag(uint64_t delta) {
+  const auto d = static_cast<int64_t>(delta);
+  return (static_cast<uint64_t>(d) << 1) ^ static_cast<uint64_t>(d >> 63);
+}
+uint64_t UnZigZag(uint64_t z) { return (z >> 1) ^ (~(z & 1) + 1); }
+
+bool DecodeStateV1(std::string_view data, CustomerState* s) {
   Reader rd{data};
-  s->records.clear();
   if (rd.U8() != kStateVersion) return false;
   uint64_t n = rd.U64();
   if (!rd.ok || n > data.size()) return false;
@@ -367,6 +379,102 @@ bool DecodeState(std::string_view data, CustomerState* s) {
     if (!rd.ok) return false;
   }
   return rd.ok && rd.d.empty();
+}
+
+}  // namespace
+
+// A state, version 2: the distinct strings of its records once (a page's ten reservations share
+// their channel and request id), then per record the time as a difference from the record
+// before, a byte of type and flags (counted, has an expiry), the expiry (when it has one) as a
+// difference from the time, and five indexes into the strings. A ten-item page's reservations
+// take ~210 bytes instead of ~920 (version 1: fixed 8-byte fields and every string whole), and
+// the state is rewritten on every page: in issue 20's soak states were two thirds of the bytes
+// the store wrote.
+std::string EncodeState(const CustomerState& s) {
+  std::vector<std::string_view> strings;
+  std::unordered_map<std::string_view, uint64_t> index;
+  std::vector<uint64_t> refs;
+  refs.reserve(5 * s.records.size());
+  size_t string_bytes = 0;
+  for (const ContactRecord& r : s.records) {
+    for (const std::string* x : {&r.channel, &r.item, &r.campaign, &r.category, &r.request_id}) {
+      auto [it, added] = index.try_emplace(*x, strings.size());
+      if (added) {
+        strings.push_back(*x);
+        string_bytes += x->size() + 2;
+      }
+      refs.push_back(it->second);
+    }
+  }
+  std::string out;
+  out.reserve(8 + string_bytes + 16 * s.records.size());
+  out.push_back(static_cast<char>(kStateVersion2));
+  PutVarint(&out, strings.size());
+  for (std::string_view x : strings) {
+    PutVarint(&out, x.size());
+    out.append(x);
+  }
+  PutVarint(&out, s.records.size());
+  uint64_t previous = 0;
+  const uint64_t* ref = refs.data();
+  for (const ContactRecord& r : s.records) {
+    const auto ts = static_cast<uint64_t>(r.ts);
+    PutVarint(&out, ZigZag(ts - previous));
+    previous = ts;
+    out.push_back(
+        static_cast<char>(static_cast<uint8_t>(r.type) | (r.counted ? kCounted : 0) | (r.expires != 0 ? kExpires : 0)));
+    if (r.expires != 0) PutVarint(&out, ZigZag(static_cast<uint64_t>(r.expires) - ts));
+    for (int i = 0; i < 5; ++i) PutVarint(&out, *ref++);
+  }
+  return out;
+}
+
+bool DecodeState(std::string_view data, CustomerState* s) {
+  s->records.clear();
+  if (data.empty()) return false;
+  if (static_cast<uint8_t>(data[0]) == kStateVersion) return DecodeStateV1(data, s);
+  if (static_cast<uint8_t>(data[0]) != kStateVersion2) return false;
+  std::string_view d = data.substr(1);
+  uint64_t count = 0;
+  if (!GetVarint(&d, &count) || count > d.size()) return false;  // a string takes a byte at least
+  std::vector<std::string_view> strings(count);
+  for (std::string_view& x : strings) {
+    uint64_t n = 0;
+    if (!GetVarint(&d, &n) || n > d.size()) return false;
+    x = d.substr(0, n);
+    d.remove_prefix(n);
+  }
+  uint64_t n = 0;
+  if (!GetVarint(&d, &n) || n > d.size() / 7) return false;  // a record takes 7 bytes at least
+  s->records.resize(n);
+  uint64_t previous = 0;
+  for (ContactRecord& r : s->records) {
+    uint64_t delta = 0, expires = 0;
+    if (!GetVarint(&d, &delta) || d.empty()) return false;
+    previous += UnZigZag(delta);
+    r.ts = static_cast<TimeMs>(previous);
+    const auto flags = static_cast<uint8_t>(d.front());
+    d.remove_prefix(1);
+    const uint8_t type = flags & ~(kCounted | kExpires);
+    if (type >= kNumEventTypes) return false;
+    r.type = static_cast<EventType>(type);
+    r.counted = (flags & kCounted) != 0;
+    r.expires = 0;
+    if ((flags & kExpires) != 0) {
+      if (!GetVarint(&d, &expires)) return false;
+      r.expires = static_cast<TimeMs>(previous + UnZigZag(expires));
+    }
+    for (std::string* x : {&r.channel, &r.item, &r.campaign, &r.category, &r.request_id}) {
+      uint64_t i = 0;
+      if (!GetVarint(&d, &i) || i >= strings.size()) return false;
+      x->assign(strings[i]);
+    }
+  }
+  if (!d.empty()) {
+    s->records.clear();
+    return false;
+  }
+  return true;
 }
 
 std::string EncodeEvent(const StoredEvent& e) {
@@ -403,7 +511,28 @@ bool DecodeEvent(std::string_view data, StoredEvent* e) {
 
 namespace {
 
-constexpr uint8_t kDecisionPageVersion = 0x50;  // 'P'
+constexpr uint8_t kDecisionPageVersion = 0x50;   // 'P': a page written before 2026-12-07
+constexpr uint8_t kDecisionPageVersion2 = 0x51;  // 'Q': varints and a table of the reasons
+
+void PutVarStr(std::string* out, std::string_view v) {
+  PutVarint(out, v.size());
+  out->append(v);
+}
+
+bool GetVarStr(std::string_view* d, std::string* s) {
+  uint64_t n = 0;
+  if (!GetVarint(d, &n) || n > d->size()) return false;
+  s->assign(d->substr(0, n));
+  d->remove_prefix(n);
+  return true;
+}
+
+bool GetFixed64(std::string_view* d, uint64_t* v) {
+  Reader rd{*d};
+  *v = rd.U64();
+  *d = rd.d;
+  return rd.ok;
+}
 
 void PutFloats(std::string* out, float a, float b) {
   uint32_t bits[2];
@@ -493,27 +622,100 @@ bool SameDecisionPage(const DecisionRecord& a, const DecisionRecord& b) {
          a.channel == b.channel && a.model_version == b.model_version && a.arms == b.arms;
 }
 
+// A page, version 2 ('Q'): the shared fields once, the distinct reasons once (every item of a
+// page says "recall:ann"), then per item its position (a varint), score and probabilities (fixed:
+// they are any bits), id, and indexes of its reasons. A ten-item page of the soak: ~770 bytes
+// instead of ~1,160 ('P': 8-byte counts and positions, every reason whole).
 std::string EncodeDecisionPage(const DecisionRecord* records, size_t n) {
   const DecisionRecord& h = records[0];
+  std::vector<std::string_view> reasons;
+  std::unordered_map<std::string_view, uint64_t> index;
+  for (size_t i = 0; i < n; ++i) {
+    for (const std::string& r : records[i].reasons) {
+      if (index.try_emplace(r, reasons.size()).second) reasons.push_back(r);
+    }
+  }
   std::string out;
-  out.reserve(64 + 48 * n);
-  out.push_back(static_cast<char>(kDecisionPageVersion));
+  out.reserve(64 + 40 * n);
+  out.push_back(static_cast<char>(kDecisionPageVersion2));
   out.push_back(static_cast<char>(h.kind));
   PutU64(&out, static_cast<uint64_t>(h.ts));
-  PutStr(&out, h.request_id);
-  PutStr(&out, h.customer_id);
-  PutStr(&out, h.channel);
-  PutStr(&out, h.model_version);
-  PutStrings(&out, h.arms);
-  PutU64(&out, n);
+  PutVarStr(&out, h.request_id);
+  PutVarStr(&out, h.customer_id);
+  PutVarStr(&out, h.channel);
+  PutVarStr(&out, h.model_version);
+  PutVarint(&out, h.arms.size());
+  for (const auto& a : h.arms) PutVarStr(&out, a);
+  PutVarint(&out, reasons.size());
+  for (std::string_view r : reasons) PutVarStr(&out, r);
+  PutVarint(&out, n);
   for (size_t i = 0; i < n; ++i) {
     const DecisionRecord& d = records[i];
-    PutItemNumbers(&out, d);
-    PutStr(&out, d.item_id);
-    PutStrings(&out, d.reasons);
+    PutVarint(&out, ZigZag(static_cast<uint64_t>(static_cast<int64_t>(d.position))));
+    uint64_t bits = 0;
+    std::memcpy(&bits, &d.score, sizeof d.score);
+    PutU64(&out, bits);
+    PutFloats(&out, d.p_click, d.p_convert);
+    PutVarStr(&out, d.item_id);
+    PutVarint(&out, d.reasons.size());
+    for (const std::string& r : d.reasons) PutVarint(&out, index[r]);
   }
   return out;
 }
+
+namespace {
+
+// Reads a page of version 2 into *out (appending); false when the value is not one.
+bool DecodePageV2(std::string_view d, std::vector<DecisionRecord>* out) {
+  DecisionRecord h;
+  uint64_t ts = 0, count = 0;
+  if (d.size() < 2) return false;
+  const auto kind = static_cast<uint8_t>(d[1]);
+  d.remove_prefix(2);
+  if (kind >= kNumDecisionKinds) return false;
+  h.kind = static_cast<DecisionKind>(kind);
+  if (!GetFixed64(&d, &ts)) return false;
+  h.ts = static_cast<TimeMs>(ts);
+  if (!GetVarStr(&d, &h.request_id) || !GetVarStr(&d, &h.customer_id) || !GetVarStr(&d, &h.channel) ||
+      !GetVarStr(&d, &h.model_version) || !GetVarint(&d, &count) || count > d.size()) {
+    return false;
+  }
+  h.arms.resize(count);
+  for (auto& a : h.arms) {
+    if (!GetVarStr(&d, &a)) return false;
+  }
+  if (!GetVarint(&d, &count) || count > d.size()) return false;
+  std::vector<std::string> reasons(count);
+  for (auto& r : reasons) {
+    if (!GetVarStr(&d, &r)) return false;
+  }
+  uint64_t n = 0;
+  if (!GetVarint(&d, &n) || n == 0 || n > d.size() / 19) return false;  // an item takes 19 bytes at least
+  std::vector<DecisionRecord> items(n, h);
+  for (DecisionRecord& x : items) {
+    uint64_t position = 0, score = 0, p = 0, k = 0;
+    if (!GetVarint(&d, &position) || !GetFixed64(&d, &score) || !GetFixed64(&d, &p) || !GetVarStr(&d, &x.item_id) ||
+        !GetVarint(&d, &k) || k > d.size()) {
+      return false;
+    }
+    x.position = static_cast<int>(static_cast<int64_t>(UnZigZag(position)));
+    std::memcpy(&x.score, &score, sizeof x.score);
+    const uint32_t fbits[2] = {static_cast<uint32_t>(p), static_cast<uint32_t>(p >> 32)};
+    std::memcpy(&x.p_click, &fbits[0], 4);
+    std::memcpy(&x.p_convert, &fbits[1], 4);
+    x.reasons.resize(k);
+    for (auto& r : x.reasons) {
+      uint64_t i = 0;
+      if (!GetVarint(&d, &i) || i >= reasons.size()) return false;
+      r = reasons[i];
+    }
+  }
+  if (!d.empty()) return false;
+  out->insert(out->end(), std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
+  return true;
+}
+
+}  // namespace
 
 bool DecodeDecisions(std::string_view data, std::vector<DecisionRecord>* out) {
   if (!data.empty() && static_cast<uint8_t>(data[0]) == kDecisionVersion) {
@@ -522,6 +724,7 @@ bool DecodeDecisions(std::string_view data, std::vector<DecisionRecord>* out) {
     out->push_back(std::move(d));
     return true;
   }
+  if (!data.empty() && static_cast<uint8_t>(data[0]) == kDecisionPageVersion2) return DecodePageV2(data, out);
   Reader rd{data};
   if (rd.U8() != kDecisionPageVersion) return false;
   DecisionRecord h;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -603,6 +604,93 @@ TEST_P(EventStoreTest, PagesOfDecisionsReadBackOnceEachWhateverIsWrittenAgain) {
   size_t stopped = 0;
   ASSERT_TRUE(store_->ExportDecisions([&](const DecisionRecord&) { return ++stopped < 3; }).ok());
   EXPECT_EQ(stopped, 3u) << "the export stops when asked, inside a page";
+}
+
+// The layout of a page before 2026-12-07 ('P': 8-byte counts and positions, 4-byte string
+// lengths, every reason whole), written here by hand: stores written then must still read.
+std::string PageV1(const std::vector<DecisionRecord>& page) {
+  auto u64 = [](std::string* o, uint64_t v) {
+    for (int i = 0; i < 8; ++i) o->push_back(static_cast<char>(v >> (8 * i)));
+  };
+  auto str = [](std::string* o, const std::string& v) {
+    for (int i = 0; i < 4; ++i) o->push_back(static_cast<char>(v.size() >> (8 * i)));
+    o->append(v);
+  };
+  auto strs = [&](std::string* o, const std::vector<std::string>& v) {
+    u64(o, v.size());
+    for (const auto& x : v) str(o, x);
+  };
+  const DecisionRecord& h = page[0];
+  std::string out = {'P', static_cast<char>(h.kind)};
+  u64(&out, static_cast<uint64_t>(h.ts));
+  for (const std::string* x : {&h.request_id, &h.customer_id, &h.channel, &h.model_version}) str(&out, *x);
+  strs(&out, h.arms);
+  u64(&out, page.size());
+  for (const DecisionRecord& d : page) {
+    u64(&out, static_cast<uint64_t>(static_cast<int64_t>(d.position)));
+    uint64_t bits = 0;
+    std::memcpy(&bits, &d.score, 8);
+    u64(&out, bits);
+    uint32_t f[2];
+    std::memcpy(&f[0], &d.p_click, 4);
+    std::memcpy(&f[1], &d.p_convert, 4);
+    u64(&out, uint64_t{f[0]} | uint64_t{f[1]} << 32);
+    str(&out, d.item_id);
+    strs(&out, d.reasons);
+  }
+  return out;
+}
+
+// A served page as the soak's server logs it: ten items, each with its recall sources and the
+// ranker's two probabilities among its reasons.
+std::vector<DecisionRecord> ServedPage() {
+  std::vector<DecisionRecord> page;
+  for (int i = 0; i < 10; ++i) {
+    DecisionRecord d;
+    d.ts = 1796659760983;
+    d.request_id = "rb865b58f0f55589c0434a9";
+    d.customer_id = "C0023713";
+    d.channel = "app_home";
+    d.item_id = (i % 3 ? "M0" : "P0") + std::to_string(55383 + 97 * i);
+    d.position = i;
+    d.score = -0.7 + 0.01 * i;
+    d.p_click = 0.9f - 0.05f * i;
+    d.p_convert = 0.001f * i;
+    d.model_version = "v20261207-142635-0000";
+    d.reasons = {"recall:ann"};
+    if (i % 3 == 0) d.reasons.push_back("recall:popular");
+    d.reasons.push_back("rank:p_click=0." + std::to_string(9000 - 500 * i));
+    d.reasons.push_back("rank:p_convert=0.00" + std::to_string(10 + i));
+    page.push_back(d);
+  }
+  page[4].position = -3;  // positions are ints: negative ones round-trip too
+  page[7].reasons.clear();
+  return page;
+}
+
+TEST(DecisionPages, PagesOfTheOldLayoutStillReadAndTheNewIsSmaller) {
+  const std::vector<DecisionRecord> page = ServedPage();
+  std::vector<DecisionRecord> back;
+  ASSERT_TRUE(DecodeDecisions(PageV1(page), &back));
+  EXPECT_EQ(back, page);
+  back.clear();
+  const std::string now = EncodeDecisionPage(page.data(), page.size());
+  ASSERT_TRUE(DecodeDecisions(now, &back));
+  EXPECT_EQ(back, page);
+  EXPECT_LT(now.size() * 4, PageV1(page).size() * 3) << now.size() << " bytes against " << PageV1(page).size();
+  for (size_t cut = 0; cut < now.size(); ++cut) {
+    std::vector<DecisionRecord> none;
+    EXPECT_FALSE(DecodeDecisions(std::string_view(now).substr(0, cut), &none)) << cut;
+    EXPECT_TRUE(none.empty()) << "nothing appended from a truncated value";
+  }
+  for (size_t i = 0; i < now.size(); ++i) {  // a flipped byte fails or reads as some page, no more
+    std::string bad = now;
+    bad[i] = static_cast<char>(bad[i] ^ 0x5a);
+    std::vector<DecisionRecord> any;
+    if (!DecodeDecisions(bad, &any)) {
+      EXPECT_TRUE(any.empty()) << i;
+    }
+  }
 }
 
 TEST(DecisionPages, RoundTripAndRefuseDamagedValues) {

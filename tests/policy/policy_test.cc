@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <tuple>
+
 #include "policy_test_util.h"
 
 namespace qm::policy {
@@ -460,6 +463,113 @@ TEST(ContactState, EncodingRoundTrips) {
   StoredEvent e2;
   ASSERT_TRUE(DecodeEvent(EncodeEvent(e), &e2));
   EXPECT_EQ(e, e2);
+}
+
+// The layout of a state before 2026-12-07 (version 1: 8-byte integers, strings with a 4-byte
+// length), written here by hand: stores written then must still read.
+std::string StateV1(const CustomerState& s) {
+  auto u64 = [](std::string* o, uint64_t v) {
+    for (int i = 0; i < 8; ++i) o->push_back(static_cast<char>(v >> (8 * i)));
+  };
+  auto str = [](std::string* o, const std::string& v) {
+    for (int i = 0; i < 4; ++i) o->push_back(static_cast<char>(v.size() >> (8 * i)));
+    o->append(v);
+  };
+  std::string out(1, '\x01');
+  u64(&out, s.records.size());
+  for (const ContactRecord& r : s.records) {
+    u64(&out, static_cast<uint64_t>(r.ts));
+    out.push_back(static_cast<char>(r.type));
+    out.push_back(static_cast<char>(r.counted));
+    u64(&out, static_cast<uint64_t>(r.expires));
+    for (const std::string* x : {&r.channel, &r.item, &r.campaign, &r.category, &r.request_id}) str(&out, *x);
+  }
+  return out;
+}
+
+void ExpectSameState(const CustomerState& a, const CustomerState& b) {
+  ASSERT_EQ(a.records.size(), b.records.size());
+  for (size_t i = 0; i < a.records.size(); ++i) {
+    const ContactRecord &x = a.records[i], &y = b.records[i];
+    EXPECT_EQ(x.ts, y.ts) << i;
+    EXPECT_EQ(x.type, y.type) << i;
+    EXPECT_EQ(x.counted, y.counted) << i;
+    EXPECT_EQ(x.expires, y.expires) << i;
+    EXPECT_EQ(std::tie(x.channel, x.item, x.campaign, x.category, x.request_id),
+              std::tie(y.channel, y.item, y.campaign, y.category, y.request_id))
+        << i;
+  }
+}
+
+// A customer's state as the soak writes it: earlier pages' reservations (ten items, one request,
+// 30 minutes to expiry), a click, an opt-out kept for good, times out of order and at the limits.
+CustomerState BusyState() {
+  CustomerState s;
+  const TimeMs t0 = At("2026-12-07T10:00");
+  s.records.push_back(
+      {t0 - 40 * kMsPerDay, EventType::kClick, "app_home", "M048795", "CMP2026-561", "shopping", "", true, 0});
+  s.records.push_back({t0, EventType::kOptOut, "wechat_push", "", "", "", "r0", true, 0});
+  for (int page = 0; page < 3; ++page) {
+    const std::string request = "ra3374e6cbb3ba0cd0467" + std::to_string(page);
+    for (int i = 0; i < 10; ++i) {
+      s.records.push_back({t0 + page * 60000, EventType::kImpression, "app_home", "M0" + std::to_string(10000 + i * 7),
+                           i == 3 ? "CMP2026-400" : "", i % 2 ? "credit_card_offers" : "shopping_deals", request,
+                           i != 5, t0 + page * 60000 + 1800000});
+    }
+  }
+  s.records.push_back({t0 - 5, EventType::kDismiss, "sms", "P1", "", "", "", false, t0 - 10});  // out of order
+  s.records.push_back({0, EventType::kPushSent, "", "", "", "", "", true, 0});
+  s.records.push_back({std::numeric_limits<TimeMs>::min(), EventType::kImpression, "x", "", "", "", "", true,
+                       std::numeric_limits<TimeMs>::max()});
+  s.records.push_back({std::numeric_limits<TimeMs>::max(), EventType::kConvert, "x", "", "", "", "", true, -1});
+  return s;
+}
+
+TEST(ContactState, CompactEncodingRoundTripsEveryFieldAndValue) {
+  const CustomerState s = BusyState();
+  CustomerState back;
+  ASSERT_TRUE(DecodeState(EncodeState(s), &back));
+  ExpectSameState(s, back);
+  ASSERT_TRUE(DecodeState(EncodeState(CustomerState{}), &back));
+  EXPECT_TRUE(back.records.empty());
+  // Records at their smallest (7 bytes: same time, no expiry, the same strings), many of them.
+  CustomerState clicks;
+  for (int i = 0; i < 50; ++i) clicks.records.push_back({5, EventType::kClick, "c", "i", "", "", "", true, 0});
+  ASSERT_TRUE(DecodeState(EncodeState(clicks), &back));
+  ExpectSameState(clicks, back);
+}
+
+TEST(ContactState, StatesOfTheOldLayoutStillRead) {
+  const CustomerState s = BusyState();
+  CustomerState back;
+  ASSERT_TRUE(DecodeState(StateV1(s), &back));
+  ExpectSameState(s, back);
+  // Written again, it takes the new layout, which reads the same.
+  CustomerState again;
+  ASSERT_TRUE(DecodeState(EncodeState(back), &again));
+  ExpectSameState(s, again);
+}
+
+TEST(ContactState, CompactEncodingIsUnderAQuarterOfTheOldForPagesOfReservations) {
+  const CustomerState s = BusyState();
+  const size_t now = EncodeState(s).size(), before = StateV1(s).size();
+  EXPECT_LT(now * 4, before) << now << " bytes against " << before;
+}
+
+TEST(ContactState, EveryTruncationOrCorruptionOfAStateIsRefusedOrReadsWithoutHarm) {
+  const std::string good = EncodeState(BusyState());
+  CustomerState back;
+  for (size_t n = 0; n < good.size(); ++n) {
+    EXPECT_FALSE(DecodeState(std::string_view(good).substr(0, n), &back)) << "truncated at " << n;
+  }
+  EXPECT_FALSE(DecodeState(good + "x", &back)) << "trailing bytes";
+  // A flipped byte either fails or reads as some state; it never reads past the value.
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x5a);
+    (void)DecodeState(bad, &back);
+  }
+  EXPECT_FALSE(DecodeState(std::string("\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11), &back));
 }
 
 TEST(ContactState, DuplicateEventsAreRecordedOnce) {
