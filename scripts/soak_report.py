@@ -5,6 +5,7 @@ and errors, with the issue-20 verdicts. Standard library only.
 Usage: soak_report.py OUT_DIR (holding latency.csv, rss.csv, stats.json, capacity.txt; and, from
 soak.sh since 2026-12-06, cpu.csv and bench_start for the per-second view of the shed pages)
 """
+import collections
 import csv
 import datetime
 import json
@@ -53,12 +54,15 @@ def rocksdb_jobs(out):
             t0, s0 = starts.pop(e.get("job"))
             if ev == "flush_finished":
                 detail = f"flush of {s0.get('total_data_size', 0) / 1e6:.0f} MB"
+                volume = {"flushed": s0.get("total_data_size", 0)}
             else:
+                volume = {"compacted_in": s0.get("input_data_size", 0), "compacted_out": e.get("total_output_size", 0),
+                          "compaction_cpu_s": e.get("compaction_time_cpu_micros", 0) / 1e6}
                 levels = sorted(int(key[len("files_L"):]) for key in s0 if key.startswith("files_L"))
                 detail = (f"compaction L{'+L'.join(map(str, levels))} -> L{e.get('output_level')}, "
                           f"{s0.get('input_data_size', 0) / 1e6:.0f} MB in, "
                           f"{e.get('compaction_time_cpu_micros', 0) / 1e6:.1f} s CPU")
-            jobs.append((t0, t, ev.split("_")[0], detail))
+            jobs.append((t0, t, ev.split("_")[0], detail, volume))
     return jobs
 
 
@@ -176,18 +180,39 @@ def shed_seconds(out, shed_by_second, ok_by_second):
               ", ".join(f"{k} {mean(e, k):.3f} (the minute before {mean(before, k):.3f})"
                         for k in ("busy", "workers_cores", "worker_ms_per_page", "workers_sys", "rocksdb_cores",
                                   "compact_cores", "bench_cores", "minflt_per_s") if k in keys))
-        for j0, j1, kind, detail in jobs:
+        for j0, j1, kind, detail, _ in jobs:
             if j0 < e1 + 30 and j1 > e0 - 30:
                 print(f"    rocksdb {detail}: seconds {j0 - start:.0f}-{j1 - start:.0f}")
         for c0, c1 in compactions:
             if c0 < e1 + 30 and c1 > e0 - 30:
                 print(f"    server compaction: seconds {c0 - start:.0f}-{c1 - start:.0f}")
     if jobs:
-        spans = [(j0, j1) for j0, j1, kind, _ in jobs if kind == "compaction"]
+        spans = [(j0, j1) for j0, j1, kind, _, _ in jobs if kind == "compaction"]
         inside = sum(d["shed"] for d in secs if any(j0 - 1 <= d["epoch"] <= j1 + 1 for j0, j1 in spans))
         print(f"rocksdb: {sum(1 for j in jobs if j[2] == 'flush')} flushes, "
               f"{sum(1 for j in jobs if j[2] == 'compaction')} compactions; shed pages in seconds of a RocksDB "
               f"compaction: {inside} of {total}")
+        # The store's background work in the soak's window (jobs begun after its start), per page
+        # sent: what a change to what the store writes changes, whatever the host's noise.
+        pages = sum(ok_by_second.values()) + sum(shed_by_second.values())  # every page sent but other errors
+        vol = collections.Counter()
+        for j0, _, _, _, v in jobs:
+            if j0 >= start:
+                vol.update(v)
+        if pages:
+            print(f"rocksdb in the soak: {vol['flushed'] / 1e6:.0f} MB flushed ({vol['flushed'] / pages:.0f} bytes a "
+                  f"page), compactions {vol['compacted_in'] / 1e6:.0f} MB in, {vol['compacted_out'] / 1e6:.0f} MB out "
+                  f"({vol['compacted_out'] / pages:.0f} bytes a page), {vol['compaction_cpu_s']:.1f} s of CPU")
+    # The host's steal per minute beside the pages shed: a VM's neighbours take its CPU in bursts,
+    # and a minute of steal sheds pages whatever the server does.
+    by_minute = collections.defaultdict(list)
+    for d in secs:
+        by_minute[d["second"] // 60].append(d)
+    print("steal (share of the CPU time) / shed pages, by minute: " +
+          " ".join(f"{mean(v, 'steal'):.2f}/{sum(d['shed'] for d in v)}" for _, v in sorted(by_minute.items())))
+    quiet = [v for v in by_minute.values() if mean(v, "steal") < 0.02]
+    print(f"minutes with steal under 2%: {len(quiet)} of {len(by_minute)}, "
+          f"{sum(d['shed'] for v in quiet for d in v)} of {total} shed pages in them")
 
 
 def main(out):
