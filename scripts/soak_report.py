@@ -129,6 +129,11 @@ def shed_seconds(out, shed_by_second, ok_by_second):
                 d[key + "_per_s"] = rate(a, b, key, t1 - t0)
             except (ValueError, KeyError):
                 pass
+        if "bench_cores" in d:
+            # What ran outside the server and the load generator (other processes, the kernel's
+            # own threads): a soak wants the machine to itself, and this says when it did not.
+            busy_cores = (int(b["busy_ticks"]) - int(a["busy_ticks"])) / hz / (t1 - t0)
+            d["outside_cores"] = max(0.0, busy_cores - d["server_cores"] - d["bench_cores"])
         if d["second"] >= 0:
             secs.append(d)
     if not secs:
@@ -147,7 +152,7 @@ def shed_seconds(out, shed_by_second, ok_by_second):
 
     print(f"seconds with shed pages: {len(with_shed)} of {len(secs)} ({sum(d['shed'] for d in secs)} pages)")
     order = ["steal", "busy", "server_cores", "workers_cores", "workers_sys", "worker_ms_per_page", "rocksdb_cores",
-             "compact_cores", "other_cores", "bench_cores", "minflt_per_s", "majflt_per_s", "run_delay_ms",
+             "compact_cores", "other_cores", "bench_cores", "outside_cores", "minflt_per_s", "majflt_per_s", "run_delay_ms",
              "serving_delay_ms"]
     keys = [k for k in order if any(k in d for d in secs)]
     print("(run delay: time the server's threads were runnable but waiting for a core, ms per second; "
@@ -179,7 +184,7 @@ def shed_seconds(out, shed_by_second, ok_by_second):
         print(f"  seconds {s0}-{s1} ({s1 - s0 + 1} s, {sum(d['shed'] for d in e)} shed): " +
               ", ".join(f"{k} {mean(e, k):.3f} (the minute before {mean(before, k):.3f})"
                         for k in ("busy", "workers_cores", "worker_ms_per_page", "workers_sys", "rocksdb_cores",
-                                  "compact_cores", "bench_cores", "minflt_per_s") if k in keys))
+                                  "compact_cores", "bench_cores", "outside_cores", "minflt_per_s") if k in keys))
         for j0, j1, kind, detail, _ in jobs:
             if j0 < e1 + 30 and j1 > e0 - 30:
                 print(f"    rocksdb {detail}: seconds {j0 - start:.0f}-{j1 - start:.0f}")
