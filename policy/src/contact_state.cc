@@ -351,6 +351,61 @@ bool GetVarint(std::string_view* d, uint64_t* v) {
   return false;
 }
 
+void PutVarStr(std::string* out, std::string_view v) {
+  PutVarint(out, v.size());
+  out->append(v);
+}
+
+// Reads a string written by PutVarStr as a view into *d's data.
+bool GetVarView(std::string_view* d, std::string_view* s) {
+  uint64_t n = 0;
+  if (!GetVarint(d, &n) || n > d->size()) return false;
+  *s = d->substr(0, n);
+  d->remove_prefix(n);
+  return true;
+}
+
+bool GetVarStr(std::string_view* d, std::string* s) {
+  std::string_view v;
+  if (!GetVarView(d, &v)) return false;
+  s->assign(v);
+  return true;
+}
+
+// The distinct strings of a value, each stored once and referred to by its index (the compact
+// layouts of a state and of a decision page).
+class StringTable {
+ public:
+  uint64_t Add(std::string_view x) {
+    auto [it, added] = index_.try_emplace(x, strings_.size());
+    if (added) strings_.push_back(x);
+    return it->second;
+  }
+  size_t bytes() const {
+    size_t n = 0;
+    for (std::string_view x : strings_) n += x.size() + 2;
+    return n;
+  }
+  void Put(std::string* out) const {
+    PutVarint(out, strings_.size());
+    for (std::string_view x : strings_) PutVarStr(out, x);
+  }
+  // Reads a table written by Put: views into *d's data.
+  static bool Get(std::string_view* d, std::vector<std::string_view>* strings) {
+    uint64_t count = 0;
+    if (!GetVarint(d, &count) || count > d->size()) return false;  // a string takes a byte at least
+    strings->resize(count);
+    for (std::string_view& x : *strings) {
+      if (!GetVarView(d, &x)) return false;
+    }
+    return true;
+  }
+
+ private:
+  std::vector<std::string_view> strings_;
+  std::unordered_map<std::string_view, uint64_t> index_;
+};
+
 // Differences of times, wrapping in 64 bits (any two values round-trip), small either way.
 uint64_t ZigZag(uint64_t delta) {
   const auto d = static_cast<int64_t>(delta);
@@ -391,29 +446,18 @@ bool DecodeStateV1(std::string_view data, CustomerState* s) {
 // the state is rewritten on every page: in issue 20's soak states were two thirds of the bytes
 // the store wrote.
 std::string EncodeState(const CustomerState& s) {
-  std::vector<std::string_view> strings;
-  std::unordered_map<std::string_view, uint64_t> index;
+  StringTable strings;
   std::vector<uint64_t> refs;
   refs.reserve(5 * s.records.size());
-  size_t string_bytes = 0;
   for (const ContactRecord& r : s.records) {
     for (const std::string* x : {&r.channel, &r.item, &r.campaign, &r.category, &r.request_id}) {
-      auto [it, added] = index.try_emplace(*x, strings.size());
-      if (added) {
-        strings.push_back(*x);
-        string_bytes += x->size() + 2;
-      }
-      refs.push_back(it->second);
+      refs.push_back(strings.Add(*x));
     }
   }
   std::string out;
-  out.reserve(8 + string_bytes + 16 * s.records.size());
+  out.reserve(8 + strings.bytes() + 16 * s.records.size());
   out.push_back(static_cast<char>(kStateVersion2));
-  PutVarint(&out, strings.size());
-  for (std::string_view x : strings) {
-    PutVarint(&out, x.size());
-    out.append(x);
-  }
+  strings.Put(&out);
   PutVarint(&out, s.records.size());
   uint64_t previous = 0;
   const uint64_t* ref = refs.data();
@@ -435,15 +479,8 @@ bool DecodeState(std::string_view data, CustomerState* s) {
   if (static_cast<uint8_t>(data[0]) == kStateVersion) return DecodeStateV1(data, s);
   if (static_cast<uint8_t>(data[0]) != kStateVersion2) return false;
   std::string_view d = data.substr(1);
-  uint64_t count = 0;
-  if (!GetVarint(&d, &count) || count > d.size()) return false;  // a string takes a byte at least
-  std::vector<std::string_view> strings(count);
-  for (std::string_view& x : strings) {
-    uint64_t n = 0;
-    if (!GetVarint(&d, &n) || n > d.size()) return false;
-    x = d.substr(0, n);
-    d.remove_prefix(n);
-  }
+  std::vector<std::string_view> strings;
+  if (!StringTable::Get(&d, &strings)) return false;
   uint64_t n = 0;
   if (!GetVarint(&d, &n) || n > d.size() / 7) return false;  // a record takes 7 bytes at least
   s->records.resize(n);
@@ -513,19 +550,6 @@ namespace {
 
 constexpr uint8_t kDecisionPageVersion = 0x50;   // 'P': a page written before 2026-12-07
 constexpr uint8_t kDecisionPageVersion2 = 0x51;  // 'Q': varints and a table of the reasons
-
-void PutVarStr(std::string* out, std::string_view v) {
-  PutVarint(out, v.size());
-  out->append(v);
-}
-
-bool GetVarStr(std::string_view* d, std::string* s) {
-  uint64_t n = 0;
-  if (!GetVarint(d, &n) || n > d->size()) return false;
-  s->assign(d->substr(0, n));
-  d->remove_prefix(n);
-  return true;
-}
 
 bool GetFixed64(std::string_view* d, uint64_t* v) {
   Reader rd{*d};
@@ -628,12 +652,10 @@ bool SameDecisionPage(const DecisionRecord& a, const DecisionRecord& b) {
 // instead of ~1,160 ('P': 8-byte counts and positions, every reason whole).
 std::string EncodeDecisionPage(const DecisionRecord* records, size_t n) {
   const DecisionRecord& h = records[0];
-  std::vector<std::string_view> reasons;
-  std::unordered_map<std::string_view, uint64_t> index;
+  StringTable reasons;
+  std::vector<uint64_t> refs;
   for (size_t i = 0; i < n; ++i) {
-    for (const std::string& r : records[i].reasons) {
-      if (index.try_emplace(r, reasons.size()).second) reasons.push_back(r);
-    }
+    for (const std::string& r : records[i].reasons) refs.push_back(reasons.Add(r));
   }
   std::string out;
   out.reserve(64 + 40 * n);
@@ -646,9 +668,9 @@ std::string EncodeDecisionPage(const DecisionRecord* records, size_t n) {
   PutVarStr(&out, h.model_version);
   PutVarint(&out, h.arms.size());
   for (const auto& a : h.arms) PutVarStr(&out, a);
-  PutVarint(&out, reasons.size());
-  for (std::string_view r : reasons) PutVarStr(&out, r);
+  reasons.Put(&out);
   PutVarint(&out, n);
+  const uint64_t* ref = refs.data();
   for (size_t i = 0; i < n; ++i) {
     const DecisionRecord& d = records[i];
     PutVarint(&out, ZigZag(static_cast<uint64_t>(static_cast<int64_t>(d.position))));
@@ -658,7 +680,7 @@ std::string EncodeDecisionPage(const DecisionRecord* records, size_t n) {
     PutFloats(&out, d.p_click, d.p_convert);
     PutVarStr(&out, d.item_id);
     PutVarint(&out, d.reasons.size());
-    for (const std::string& r : d.reasons) PutVarint(&out, index[r]);
+    for (size_t k = 0; k < d.reasons.size(); ++k) PutVarint(&out, *ref++);
   }
   return out;
 }
@@ -684,11 +706,8 @@ bool DecodePageV2(std::string_view d, std::vector<DecisionRecord>* out) {
   for (auto& a : h.arms) {
     if (!GetVarStr(&d, &a)) return false;
   }
-  if (!GetVarint(&d, &count) || count > d.size()) return false;
-  std::vector<std::string> reasons(count);
-  for (auto& r : reasons) {
-    if (!GetVarStr(&d, &r)) return false;
-  }
+  std::vector<std::string_view> reasons;
+  if (!StringTable::Get(&d, &reasons)) return false;
   uint64_t n = 0;
   if (!GetVarint(&d, &n) || n == 0 || n > d.size() / 19) return false;  // an item takes 19 bytes at least
   std::vector<DecisionRecord> items(n, h);
