@@ -462,7 +462,7 @@ class RedisStore final : public EventStore {
     });
   }
 
-  Status Compact(TimeMs now, const StateOptions& options, const HoldingHook& /*holding: no local locks*/) override {
+  Status Compact(TimeMs now, const StateOptions& options, const StepRunner& /*locked: no local locks*/) override {
     const std::string horizon = "(" + std::to_string(now - config_.retention);
     for (const char* log : {"l", "d"}) {
       QM_RETURN_IF_ERROR(ForEachKey(log, [&](const std::string& key, const std::string&) -> Status {

@@ -536,9 +536,15 @@ class RocksStore final : public EventStore {
     return FromRocks(it->status(), "export");
   }
 
-  Status Compact(TimeMs now, const StateOptions& options, const HoldingHook& holding) override {
+  Status Compact(TimeMs now, const StateOptions& options, const StepRunner& locked) override {
+    // The steps that take a lock a request may wait for (the store's, a stripe's, RocksDB's queue
+    // of writers) go through `locked`; reading and compacting do not.
+    auto run = [&locked](const Step& step) { return locked ? locked(step) : step(); };
     const TimeMs horizon = now - config_.retention;
-    MaybeReopen();
+    QM_RETURN_IF_ERROR(run([this] {
+      MaybeReopen();
+      return Status::Ok();
+    }));
     std::shared_lock<std::shared_mutex> hold(db_mu_);
     QM_RETURN_IF_ERROR(Writable("compact", /*check_space=*/false));  // compaction is what frees space
     // The horizon only moves forward (a clock stepped back must not bring records back).
@@ -547,7 +553,7 @@ class RocksStore final : public EventStore {
       PutBigEndian(&v, OrderedTime(horizon));
       rocksdb::WriteBatch batch;
       batch.Put(kHorizonKey, v);
-      QM_RETURN_IF_ERROR(Commit(write_, &batch, "compact"));
+      QM_RETURN_IF_ERROR(run([&] { return Commit(write_, &batch, "compact"); }));
       filter_->Raise(horizon);
     }
     // Cap state: each customer's records past their horizons. Not synced (a lost rewrite is
@@ -560,9 +566,8 @@ class RocksStore final : public EventStore {
     // has nothing to drop. Then the rewrites, grouped by stripe, kChunk customers at a time: each
     // state read and compacted without a lock, then written under the stripe's lock: as compacted
     // if no request has taken the stripe since (its count of writes unchanged), else read again
-    // and compacted afresh. So the lock is held mostly for one write: a request that needs the
-    // stripe waits for as long as the compacting thread, which its caller may run at a low
-    // priority, holds it.
+    // and compacted afresh. So the lock is held mostly for one write, and that step goes through
+    // `locked`: the caller runs the compaction at a low priority and these steps at a normal one.
     std::vector<std::vector<std::string>> by_stripe(kStripes);
     {
       rocksdb::ReadOptions scan;
@@ -579,7 +584,7 @@ class RocksStore final : public EventStore {
       QM_RETURN_IF_ERROR(FromRocks(it->status(), "compact"));
     }
     for (size_t s = 0; s < kStripes; ++s) {
-      QM_RETURN_IF_ERROR(CompactStripe(s, by_stripe[s], now, options, unsynced, holding));
+      QM_RETURN_IF_ERROR(CompactStripe(s, by_stripe[s], now, options, unsynced, run));
     }
     return Status::Ok();
   }
@@ -726,8 +731,9 @@ class RocksStore final : public EventStore {
 
   // Compact's rewrites of one stripe's customers (those its scan found with records past their
   // horizons), kChunk at a time.
+  template <class Run>
   Status CompactStripe(size_t s, const std::vector<std::string>& customers, TimeMs now, const StateOptions& options,
-                       const rocksdb::WriteOptions& unsynced, const HoldingHook& holding) {
+                       const rocksdb::WriteOptions& unsynced, const Run& run) {
     constexpr size_t kChunk = 16;
     // Read past the block cache, as the scan does: the first compaction of an old store rewrites
     // most of its customers, and their blocks would evict what the pages read.
@@ -752,8 +758,7 @@ class RocksStore final : public EventStore {
         if (CompactState(now, options, &r.after)) chunk.push_back(std::move(r));
       }
       if (chunk.empty()) continue;
-      if (holding) holding(true);
-      Status st = [&] {
+      QM_RETURN_IF_ERROR(run([&] {
         std::lock_guard<std::mutex> lock(mu_[s]);  // not counted: it rewrites only what it read
         const bool unchanged = writes_[s].load(std::memory_order_acquire) == writes;
         rocksdb::WriteBatch batch;
@@ -772,9 +777,7 @@ class RocksStore final : public EventStore {
           PutState(&batch, *r.customer, r.after);
         }
         return batch.Count() > 0 ? Commit(unsynced, &batch, "compact") : Status::Ok();
-      }();
-      if (holding) holding(false);
-      QM_RETURN_IF_ERROR(st);
+      }));
     }
     return Status::Ok();
   }

@@ -439,13 +439,15 @@ TEST_P(EventStoreTest, CompactionReachesEveryCustomerAndKeepsWhatIsStillNeeded) 
   }
   ASSERT_TRUE(p.Record(store_.get(), events).ok());
   // Contacts recorded after the compaction read a chunk's states but before it wrote them back
-  // (every customer's, when the embedded store first takes a lock) are kept: it writes back what
-  // is there when it writes, compacted, not what it read before. Redis has no such locks.
+  // (every customer's, before the embedded store's first step that takes a lock) are kept: it
+  // writes back what is there when it writes, compacted, not what it read before. Redis has no
+  // such steps.
   bool recorded = false;
   ASSERT_TRUE(store_
                   ->Compact(t0_, p.state_options(),
-                            [&](bool on) {
-                              if (on && !recorded) recorded = p.Record(store_.get(), late).ok();
+                            [&](const EventStore::Step& step) {
+                              if (!recorded) recorded = p.Record(store_.get(), late).ok();
+                              return step();
                             })
                   .ok());
   EXPECT_EQ(recorded, GetParam() == "embedded");
@@ -466,20 +468,86 @@ TEST_P(EventStoreTest, CompactionReachesEveryCustomerAndKeepsWhatIsStillNeeded) 
   }
   EXPECT_EQ(kept, n + n / 3);
 
-  // A month later every state is past its horizons. The embedded store says when it holds a
-  // stripe's lock (its caller may raise a low-priority compaction for those spans): each span
-  // opened then closed, one per chunk of at most 16 of a stripe's customers.
-  std::vector<bool> calls;
-  ASSERT_TRUE(store_->Compact(t0_ + 30 * kMsPerDay, p.state_options(), [&](bool on) { calls.push_back(on); }).ok());
-  for (size_t i = 0; i < calls.size(); ++i) ASSERT_EQ(calls[i], i % 2 == 0) << i;
-  EXPECT_EQ(calls.size() % 2, 0u);
+  // A month later every state is past its horizons. The embedded store hands each step that takes
+  // a lock requests wait for to its caller's runner, here a thread of its own per step (the server
+  // runs them on a thread of a higher priority than the compaction's): one to reopen the store if
+  // it broke, one to record the new horizon, one per chunk of at most 16 of a stripe's customers.
+  // The rewrite is complete, on the other thread as in this one.
+  const TimeMs month = t0_ + 30 * kMsPerDay;
+  size_t steps = 0, elsewhere = 0;
+  ASSERT_TRUE(store_
+                  ->Compact(month, p.state_options(),
+                            [&](const EventStore::Step& step) {
+                              Status st;
+                              const std::thread::id caller = std::this_thread::get_id();
+                              std::thread t([&] {
+                                elsewhere += std::this_thread::get_id() != caller;
+                                st = step();
+                              });
+                              t.join();
+                              ++steps;
+                              return st;
+                            })
+                  .ok());
   if (GetParam() == "embedded") {
-    EXPECT_GE(calls.size() / 2, static_cast<size_t>((n + 15) / 16));
-    EXPECT_LE(calls.size() / 2, static_cast<size_t>(n)) << "each customer is rewritten once";
+    EXPECT_GE(steps, 2 + static_cast<size_t>((n + 15) / 16));
+    EXPECT_LE(steps, 2 + static_cast<size_t>(n)) << "each customer is rewritten once";
+    EXPECT_EQ(elsewhere, steps);
   } else {
-    EXPECT_TRUE(calls.empty());
+    EXPECT_EQ(steps, 0u);
   }
-  for (int i = 0; i < n; i += 7) EXPECT_TRUE(store_->State("cust" + std::to_string(i))->records.empty()) << i;
+  for (int i = 0; i < n; ++i) ASSERT_TRUE(store_->State("cust" + std::to_string(i))->records.empty()) << i;
+}
+
+TEST_P(EventStoreTest, ACompactionWritesStatesOnlyInTheStepsItHandsToItsRunner) {
+  Policy p = PolicyWith({kPushWeekly});
+  std::vector<StoredEvent> events;
+  for (int i = 0; i < 40; ++i) {
+    const std::string c = "cust" + std::to_string(i);
+    events.push_back(bank_.Event(c, 0, EventType::kPushSent, "wechat_push", t0_ - 3 * kMsPerDay, "old" + c));
+    events.push_back(bank_.Event(c, 1, EventType::kPushSent, "wechat_push", t0_ - kMsPerHour, "new" + c));
+  }
+  ASSERT_TRUE(p.Record(store_.get(), events).ok());
+  const TimeMs later = t0_ + 6 * kMsPerDay;  // the older contact is past the weekly cap's horizon
+  auto states = [&] {
+    std::vector<size_t> sizes;
+    for (int i = 0; i < 40; ++i) sizes.push_back(store_->State("cust" + std::to_string(i))->records.size());
+    return sizes;
+  };
+  const std::vector<size_t> before = states();
+  ASSERT_EQ(before, std::vector<size_t>(40, 2));
+  // A runner that skips every step (answers ok without running it): the compaction goes through
+  // and no state is rewritten, so each of its writes is such a step.
+  int skipped = 0;
+  ASSERT_TRUE(store_
+                  ->Compact(later, p.state_options(),
+                            [&](const EventStore::Step&) {
+                              ++skipped;
+                              return Status::Ok();
+                            })
+                  .ok());
+  if (GetParam() == "embedded") {
+    EXPECT_GE(skipped, 3) << "reopen, horizon, at least one chunk";
+    EXPECT_EQ(states(), before) << "nothing written outside the steps";
+  }
+  // A runner that refuses: the compaction stops with its error at the first step refused.
+  int refused = 0;
+  Status st = store_->Compact(later, p.state_options(), [&](const EventStore::Step&) {
+    ++refused;
+    return Status::Unavailable("refused by the test");
+  });
+  if (GetParam() == "embedded") {
+    EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+    EXPECT_EQ(st.message(), "refused by the test");
+    EXPECT_EQ(refused, 1);
+    EXPECT_EQ(states(), before);
+  } else {
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(refused, 0) << "Redis holds no lock here a request waits for";
+  }
+  // Once its steps run, it does its work.
+  ASSERT_TRUE(store_->Compact(later, p.state_options(), [](const EventStore::Step& step) { return step(); }).ok());
+  EXPECT_EQ(states(), std::vector<size_t>(40, 1));
 }
 
 TEST_P(EventStoreTest, AnOptOutBlocksMarketingOnItsChannelThroughAnyCompaction) {

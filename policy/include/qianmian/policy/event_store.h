@@ -109,10 +109,16 @@ class EventStore {
   [[nodiscard]] virtual Result<std::unique_ptr<Seeder>> Seed(const StateOptions& options, int parts = 1);
 
   // Drops events and decisions older than `now - retention` and state records past their
-  // horizons. `holding` (may be empty) is called with true before Compact takes a lock that
-  // requests may wait for and with false after it lets go (the server times these spans).
-  using HoldingHook = std::function<void(bool holding)>;
-  [[nodiscard]] virtual Status Compact(TimeMs now, const StateOptions& options, const HoldingHook& holding) = 0;
+  // horizons. Most of the work (finding what to drop, reading and compacting states) takes no lock
+  // that requests wait for; each step that does (recording the new horizon, writing back a group
+  // of compacted states under their stripe's lock, reopening a store that broke) is handed to
+  // `locked` (may be empty: the step runs in the calling thread), which runs it, at once or on
+  // another thread, and returns its status. The server compacts in the idle scheduling class and
+  // runs these steps on a thread of the normal class: a thread that only gets a core when one is
+  // idle never holds a lock that a request waits for.
+  using Step = std::function<Status()>;
+  using StepRunner = std::function<Status(const Step& step)>;
+  [[nodiscard]] virtual Status Compact(TimeMs now, const StateOptions& options, const StepRunner& locked) = 0;
   [[nodiscard]] Status Compact(TimeMs now, const StateOptions& options) { return Compact(now, options, {}); }
 
   // Governed records (GovernedRecord). Collections and ids are non-empty, without '\0', '{' or
