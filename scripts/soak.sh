@@ -83,7 +83,8 @@ TOPPER=$!
     faults=${faults:-,}
     # Per thread (one awk over /proc/PID/task/*/stat and schedstat): the run delay of all the
     # server's threads and of those that serve (not RocksDB's background threads and qm-compact,
-    # which run in the idle scheduling class and wait by design), and the CPU ticks of the workers
+    # which run in the idle scheduling class and wait by design; qm-compact-lock, which runs the
+    # compaction's steps that hold locks, counts with those that serve), and the CPU ticks of the workers
     # (qm-worker-*, qm-writer-*; and their system share), RocksDB's threads, qm-compact and the
     # rest; then the bench's ticks and the server's minor and major page faults.
     threads=$(awk '

@@ -67,7 +67,8 @@ def rocksdb_jobs(out):
 
 
 def server_compactions(out):
-    """The server's own compactions (serve.log: 'event store compacted in N ms'): (start_s, end_s)."""
+    """The server's own compactions (serve.log: 'event store compacted in N ms (DETAIL)'): (start_s,
+    end_s, DETAIL), DETAIL the locks it held or, since 2026-12-07, its steps holding locks."""
     spans = []
     try:
         for line in open(f"{out}/serve.log", errors="replace"):
@@ -76,7 +77,8 @@ def server_compactions(out):
             stamp = datetime.datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S.%f")
             end = stamp.replace(tzinfo=datetime.timezone.utc).timestamp()  # the server logs the host's (UTC) time
             ms = int(line.split("compacted in ")[1].split()[0])
-            spans.append((end - ms / 1000.0, end))
+            detail = line.split(" ms (", 1)[1].rstrip().rstrip(")") if " ms (" in line else ""
+            spans.append((end - ms / 1000.0, end, detail))
     except (OSError, ValueError, IndexError):
         pass
     return spans
@@ -188,7 +190,7 @@ def shed_seconds(out, shed_by_second, ok_by_second):
         for j0, j1, kind, detail, _ in jobs:
             if j0 < e1 + 30 and j1 > e0 - 30:
                 print(f"    rocksdb {detail}: seconds {j0 - start:.0f}-{j1 - start:.0f}")
-        for c0, c1 in compactions:
+        for c0, c1, _ in compactions:
             if c0 < e1 + 30 and c1 > e0 - 30:
                 print(f"    server compaction: seconds {c0 - start:.0f}-{c1 - start:.0f}")
     if jobs:
@@ -208,6 +210,20 @@ def shed_seconds(out, shed_by_second, ok_by_second):
             print(f"rocksdb in the soak: {vol['flushed'] / 1e6:.0f} MB flushed ({vol['flushed'] / pages:.0f} bytes a "
                   f"page), compactions {vol['compacted_in'] / 1e6:.0f} MB in, {vol['compacted_out'] / 1e6:.0f} MB out "
                   f"({vol['compacted_out'] / pages:.0f} bytes a page), {vol['compaction_cpu_s']:.1f} s of CPU")
+    # The server's own compactions: shed pages in their seconds against the others (a compaction that
+    # holds a lock the workers wait for sheds in its seconds), and what each held.
+    if compactions:
+        during = [any(c0 - 1 <= d["epoch"] <= c1 + 1 for c0, c1, _ in compactions) for d in secs]
+        inside = [d for d, x in zip(secs, during) if x]
+        outside = [d for d, x in zip(secs, during) if not x]
+        per_s = lambda ds: sum(d["shed"] for d in ds) / max(1, len(ds))  # noqa: E731
+        print(f"server compactions: {len(compactions)}, {sum(c1 - c0 for c0, c1, _ in compactions):.0f} s; shed pages "
+              f"in their seconds: {sum(d['shed'] for d in inside)} of {total} ({per_s(inside):.1f} a second against "
+              f"{per_s(outside):.1f} in the others; steal {mean(inside, 'steal'):.3f} against "
+              f"{mean(outside, 'steal'):.3f})")
+        for c0, c1, detail in compactions:
+            if c1 >= start:
+                print(f"  seconds {c0 - start:.0f}-{c1 - start:.0f}: {detail}")
     # The host's steal per minute beside the pages shed: a VM's neighbours take its CPU in bursts,
     # and a minute of steal sheds pages whatever the server does.
     by_minute = collections.defaultdict(list)
