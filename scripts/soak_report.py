@@ -3,7 +3,8 @@
 and errors, with the issue-20 verdicts. Standard library only.
 
 Usage: soak_report.py OUT_DIR (holding latency.csv, rss.csv, stats.json, capacity.txt; and, from
-soak.sh since 2026-12-06, cpu.csv and bench_start for the per-second view of the shed pages)
+soak.sh since 2026-12-06, cpu.csv and bench_start for the per-second view of the shed pages; since
+2026-12-07 capacity_end.txt, the capacity measured again after the soak)
 """
 import collections
 import csv
@@ -296,6 +297,20 @@ def main(out):
         b = sorted(p99s[half:])[len(p99s[half:]) // 2]
         print(f"page p99 per minute: min {min(p99s):.2f} ms, max {max(p99s):.2f} ms; median first half {a:.2f} ms, "
               f"second half {b:.2f} ms")
+    # Capacity at the start and (soak.sh since 2026-12-07) at the end, beside the soak's rate.
+    caps = {}
+    for name, label in (("capacity.txt", "start"), ("capacity_end.txt", "end")):
+        try:
+            for line in open(f"{out}/{name}"):
+                if line.startswith("requests ") and "ok " in line:
+                    caps[label] = float(line.rsplit("(", 1)[1].split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    pages = sum(len(minutes[m]["page"]) for m in full)
+    if caps and full:
+        rate = pages / (60 * len(full))
+        print("capacity: " + ", ".join(f"at the {k} {v:.1f} pages/s (the soak's {rate:.1f} pages/s: {100 * rate / v:.0f}%)"
+                                        for k, v in caps.items() if v > 0))
     store = stats.get("store", {})
     print(f"compactions {store.get('compactions')}, failures {store.get('compaction_failures')}, store {store.get('status')}")
     server_errors = {op: v["errors"] for op, v in stats.get("ops", {}).items() if v.get("errors")}
