@@ -539,7 +539,7 @@ class RocksStore final : public EventStore {
   Status Compact(TimeMs now, const StateOptions& options, const StepRunner& locked) override {
     // The steps that take a lock a request may wait for (the store's, a stripe's, RocksDB's queue
     // of writers) go through `locked`; reading and compacting do not.
-    auto run = [&locked](const Step& step) { return locked ? locked(step) : step(); };
+    const StepRunner run = locked ? locked : StepRunner([](const Step& step) { return step(); });
     const TimeMs horizon = now - config_.retention;
     QM_RETURN_IF_ERROR(run([this] {
       MaybeReopen();
@@ -731,9 +731,8 @@ class RocksStore final : public EventStore {
 
   // Compact's rewrites of one stripe's customers (those its scan found with records past their
   // horizons), kChunk at a time.
-  template <class Run>
   Status CompactStripe(size_t s, const std::vector<std::string>& customers, TimeMs now, const StateOptions& options,
-                       const rocksdb::WriteOptions& unsynced, const Run& run) {
+                       const rocksdb::WriteOptions& unsynced, const StepRunner& run) {
     constexpr size_t kChunk = 16;
     // Read past the block cache, as the scan does: the first compaction of an old store rewrites
     // most of its customers, and their blocks would evict what the pages read.
