@@ -187,6 +187,7 @@ Status Engine::Impl::One(const Request& req, Response* resp) {
   const auto t_recall = Clock::now();
 
   // Filter.
+  PrefetchCandidates(md, ds, set);
   std::vector<Candidate> allowed;
   QM_RETURN_IF_ERROR(Filter(rs, p, channel, now, req.count, &set, &allowed, &dbg));
   const auto t_filter = Clock::now();

@@ -26,26 +26,6 @@ void AppendWithoutText(const features::ItemBatch& src, features::ItemBatch* dst)
 
 }  // namespace
 
-void GatherForRank(const features::ItemBatch& all, const uint32_t* rows, int64_t n, features::ItemBatch* out) {
-  out->Clear();
-  const int C = features::FeatureSpace::kItemCatFields;
-  out->cat.reserve(static_cast<size_t>(n) * C);
-  out->tag_offsets.reserve(static_cast<size_t>(n));
-  out->text_offsets.reserve(static_cast<size_t>(n));
-  out->text.reserve(static_cast<size_t>(n));
-  for (int64_t k = 0; k < n; ++k) {
-    const int64_t r = rows[k];
-    out->cat.insert(out->cat.end(), all.cat.begin() + r * C, all.cat.begin() + (r + 1) * C);
-    const int64_t b = all.tag_offsets[r];
-    const int64_t e = r + 1 < all.n ? all.tag_offsets[r + 1] : static_cast<int64_t>(all.tags.size());
-    out->tag_offsets.push_back(static_cast<int64_t>(out->tags.size()));
-    out->tags.insert(out->tags.end(), all.tags.begin() + b, all.tags.begin() + e);
-    out->text_offsets.push_back(static_cast<int64_t>(out->text.size()));
-    out->text.push_back(0);
-  }
-  out->n = n;
-}
-
 Status Model::Refresh(const Dataset& ds, const std::vector<uint32_t>& items, const std::vector<uint8_t>& retired) {
   {
     std::lock_guard<std::mutex> lock(nn_mu);

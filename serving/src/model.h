@@ -74,10 +74,6 @@ struct Model {
   Status Refresh(const Dataset& ds, const std::vector<uint32_t>& items, const std::vector<uint8_t>& retired);
 };
 
-// Copies rows of `all` into `out` (cleared) for RankInputBuilder::Append: categorical fields and
-// tags; text bags are left empty (one padding id per row), as the ranker does not read them.
-void GatherForRank(const features::ItemBatch& all, const uint32_t* rows, int64_t n, features::ItemBatch* out);
-
 // Verifies <root>/<version> and loads it; items of `ds` missing from the version are embedded by
 // its item tower, retired ones and those no longer in `ds` leave the indexes.
 Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::string& version, const Dataset& ds,
