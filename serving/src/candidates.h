@@ -70,6 +70,10 @@ class CandidateSet {
   // Adds `item` as a new candidate (true), or the reason to the candidate it already is (false).
   bool Add(uint32_t item, Source source, uint32_t arg = 0, bool fallback = false);
   bool Contains(uint32_t item) const { return where_.Find(item) >= 0; }
+  // Starts loading what Add(item) reads first (its retired flag, a cache miss per item otherwise).
+  void Prefetch(uint32_t item) const {
+    if (item < num_items_) __builtin_prefetch(retired_->data() + item);
+  }
   // Stops collecting reasons for candidate k (it moved on to ranking).
   void Close(size_t k) { cands_[k].reasons = kReasonsClosed; }
 

@@ -31,6 +31,10 @@ Status SearchIndex(const Model& md, int kind, const float* queries, int64_t nq, 
 template <class Keep>
 int64_t AddRows(const Model& md, const int64_t* labels, int k, Source source, CandidateSet* set, Keep keep) {
   int64_t n = 0;
+  for (int j = 0; j < k; ++j) {  // the rows' items looked up and their flags loaded together first
+    const int32_t item = md.ItemOfRow(labels[j]);
+    if (item >= 0) set->Prefetch(static_cast<uint32_t>(item));
+  }
   for (int j = 0; j < k; ++j) {
     const int32_t item = md.ItemOfRow(labels[j]);
     if (item >= 0 && keep(static_cast<uint32_t>(item))) n += set->Add(static_cast<uint32_t>(item), source);
