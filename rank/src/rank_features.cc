@@ -31,29 +31,36 @@ void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, cons
   const int C = features::FeatureSpace::kItemCatFields;
   out->cat_width = cat_width_;
   out->dense_width = dense_width_;
-  out->cat.insert(out->cat.end(), cb.cat.begin() + c * F, cb.cat.begin() + (c + 1) * F);
-  out->cat.insert(out->cat.end(), ib.cat.begin() + i * C, ib.cat.begin() + (i + 1) * C);
-  out->cat.push_back(std::clamp<int64_t>(ctx.channel, 0, kMaxChannels - 1));
-  out->cat.push_back(std::clamp(ctx.hour, 0, 23));
-  out->cat.push_back(std::clamp(ctx.weekday, 0, 6));
-  out->dense.insert(out->dense.end(), cb.dense.begin() + c * D, cb.dense.begin() + (c + 1) * D);
-  out->dense.push_back(uv);
-  const size_t at = out->dense.size();
-  out->dense.resize(at + dim_);
-  features::ScaledProduct(u, v, dim_, static_cast<float>(dim_), out->dense.data() + at);  // ~unit scale
-  out->dense.insert(out->dense.end(), contact, contact + features::kContactFeatures);
-  // Bag: labels then tags (offset), padded / truncated to kBagWidth.
-  size_t start = out->bag.size();
+  // Each part is sized once and written in place (a request appends a few hundred rows).
+  const size_t c0 = out->cat.size();
+  out->cat.resize(c0 + static_cast<size_t>(cat_width_));
+  int64_t* cat = out->cat.data() + c0;
+  std::copy_n(cb.cat.data() + c * F, F, cat);
+  std::copy_n(ib.cat.data() + i * C, C, cat + F);
+  cat[F + C] = std::clamp<int64_t>(ctx.channel, 0, kMaxChannels - 1);
+  cat[F + C + 1] = std::clamp(ctx.hour, 0, 23);
+  cat[F + C + 2] = std::clamp(ctx.weekday, 0, 6);
+  const size_t d0 = out->dense.size();
+  out->dense.resize(d0 + static_cast<size_t>(dense_width_));
+  float* dense = out->dense.data() + d0;
+  std::copy_n(cb.dense.data() + c * D, D, dense);
+  dense[D] = uv;
+  features::ScaledProduct(u, v, dim_, static_cast<float>(dim_), dense + D + 1);  // ~unit scale
+  std::copy_n(contact, features::kContactFeatures, dense + D + 1 + dim_);
+  // Bag: labels then tags (offset), truncated to kBagWidth; the rest stays 0 (padding).
+  const size_t b0 = out->bag.size();
+  out->bag.resize(b0 + static_cast<size_t>(kBagWidth));
+  int64_t* bag = out->bag.data() + b0;
+  int used = 0;
   auto add_range = [&](const std::vector<int64_t>& vals, const std::vector<int64_t>& offs, int64_t row, int64_t rows,
                        int64_t shift) {
-    int64_t b = offs[row], e = row + 1 < rows ? offs[row + 1] : static_cast<int64_t>(vals.size());
-    for (int64_t k = b; k < e && out->bag.size() - start < static_cast<size_t>(kBagWidth); ++k) {
-      if (vals[k] > 0) out->bag.push_back(vals[k] + shift);
+    const int64_t b = offs[row], e = row + 1 < rows ? offs[row + 1] : static_cast<int64_t>(vals.size());
+    for (int64_t k = b; k < e && used < kBagWidth; ++k) {
+      if (vals[k] > 0) bag[used++] = vals[k] + shift;
     }
   };
   add_range(cb.labels, cb.label_offsets, c, cb.n, 0);
   add_range(ib.tags, ib.tag_offsets, i, ib.n, space_.label_vocab());
-  while (out->bag.size() - start < static_cast<size_t>(kBagWidth)) out->bag.push_back(0);
   ++out->n;
 }
 
