@@ -105,7 +105,7 @@ void PrefetchCandidates(const Model& md, const Dataset& ds, const CandidateSet& 
   }
   for (size_t k = 0; k < n; ++k) {  // then the item's tags, where its (now loaded) offset points
     const size_t r = md.item_enc[set[k].item];
-    __builtin_prefetch(md.enc.tags.data() + md.enc.tag_offsets[r]);
+    if (r < md.enc.tag_offsets.size()) __builtin_prefetch(md.enc.tags.data() + md.enc.tag_offsets[r]);
   }
 }
 
