@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "qianmian/core/prefetch_range.h"
 #include "qianmian/core/types.h"
 
 namespace qm::rank {
@@ -94,14 +95,8 @@ void CrossNetInference::Logits(const RankInputs& in, bool one_customer, float* l
   // one (they were ~2/5 of the ranker's time outside the matrix products in a page's profile).
   for (int64_t i = 0; i < in.n; ++i) {
     const int64_t id = in.cat[i * in.cat_width + w_.F];
-    const float* e = &w_.item_id[id * w_.fd];
-    __builtin_prefetch(e);
-    __builtin_prefetch(e + w_.fd - 1);
-    if (w_.factor > 0) {
-      const float* f = &w_.fm_item[id * w_.factor];
-      for (int k = 0; k < w_.factor; k += 16) __builtin_prefetch(f + k);
-      __builtin_prefetch(f + w_.factor - 1);
-    }
+    PrefetchRange(&w_.item_id[id * w_.fd], static_cast<size_t>(w_.fd) * sizeof(float));
+    if (w_.factor > 0) PrefetchRange(&w_.fm_item[id * w_.factor], static_cast<size_t>(w_.factor) * sizeof(float));
   }
   for (int64_t r0 = 0; r0 < in.n; r0 += kBlockRows) {
     Block(in, r0, std::min(kBlockRows, in.n - r0), one_customer, shared_cu, s, logits + 2 * r0);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "qianmian/core/prefetch_range.h"
+
 namespace qm::serving {
 
 rank::ScoreWeights ServingScoreWeights(const ServingConfig& sc, const Model& md) {
@@ -25,17 +27,20 @@ Status RankCandidates(const Model& md, const Dataset& ds, const ProfileBatch& pr
   // ~20 us less than with the product inside the loop below).
   // The Item fields read below are taken here too, for the same reason: read one at a time in the
   // loops below, each was a cache miss of its own (`perf annotate`: half of this function's samples).
+  const std::vector<float> zero(d, 0.0f);
   struct ItemFields {
+    const float* v;  // the item's embedding (zeros when the version has none)
     uint32_t category;
     float value, boost;
   };
   std::vector<ItemFields> fields(n);
   for (size_t k = 0; k < n; ++k) {
     const uint32_t it = rows[k].candidate->item;
-    rows[k].candidate->uv =
-        md.item_row[it] >= 0 ? features::Dot(profiles.U(rows[k].profile), md.Embedding(it), d) : 0.0f;
+    const bool embedded = md.item_row[it] >= 0;
+    const float* v = embedded ? md.Embedding(it) : zero.data();
+    rows[k].candidate->uv = embedded ? features::Dot(profiles.U(rows[k].profile), v, d) : 0.0f;
     const Item& item = ds.items[it];
-    fields[k] = {item.category, item.value, item.boost};
+    fields[k] = {v, item.category, item.value, item.boost};
   }
   std::vector<features::ContactSummary> summary;
   summary.reserve(profiles.profiles.size());
@@ -47,15 +52,13 @@ Status RankCandidates(const Model& md, const Dataset& ds, const ProfileBatch& pr
   in.dense.reserve(n * md.builder->dense_width());
   in.bag.reserve(n * rank::kBagWidth);
   float cf[features::kContactFeatures];
-  const std::vector<float> zero(d, 0.0f);
   for (size_t k = 0; k < n; ++k) {
     const Candidate& c = *rows[k].candidate;
     const uint32_t p = rows[k].profile;
-    const float* v = md.item_row[c.item] >= 0 ? md.Embedding(c.item) : zero.data();
     summary[p].Features(c.item, fields[k].category, cf);
     // The item's encoded row is read where it lies (md.enc), not gathered into a copy first.
-    md.builder->Append(profiles.encoded, p, md.enc, md.item_enc[c.item], profiles.U(p), v, static_cast<float>(c.uv),
-                       context[p], cf, &in);
+    md.builder->Append(profiles.encoded, p, md.enc, md.item_enc[c.item], profiles.U(p), fields[k].v,
+                       static_cast<float>(c.uv), context[p], cf, &in);
   }
   std::vector<float> pc(n), pv(n);
   const auto t0 = std::chrono::steady_clock::now();
@@ -78,29 +81,21 @@ Status RankCandidates(const Model& md, const Dataset& ds, const ProfileBatch& pr
   return Status::Ok();
 }
 
-namespace {
-void PrefetchBytes(const void* p, size_t bytes) {
-  const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
-  const uintptr_t last = reinterpret_cast<uintptr_t>(p) + bytes - 1;
-  for (uintptr_t a = first; a <= last; a += 64) __builtin_prefetch(reinterpret_cast<const void*>(a));
-}
-}  // namespace
-
 void PrefetchCandidates(const Model& md, const Dataset& ds, const CandidateSet& set) {
   const size_t n = set.size();
   for (size_t k = 0; k < n; ++k) {  // first what locates the rows
     const uint32_t it = set[k].item;
     __builtin_prefetch(&md.item_row[it]);
     __builtin_prefetch(&md.item_enc[it]);
-    PrefetchBytes(&ds.items[it], sizeof(Item));
+    PrefetchRange(&ds.items[it], sizeof(Item));
   }
   constexpr int C = features::FeatureSpace::kItemCatFields;
   const size_t row_bytes = static_cast<size_t>(md.dim) * sizeof(float);
   for (size_t k = 0; k < n; ++k) {
     const uint32_t it = set[k].item;
-    if (md.item_row[it] >= 0) PrefetchBytes(md.Embedding(it), row_bytes);
+    if (md.item_row[it] >= 0) PrefetchRange(md.Embedding(it), row_bytes);
     const size_t r = md.item_enc[it];
-    PrefetchBytes(md.enc.cat.data() + r * C, C * sizeof(int64_t));
+    PrefetchRange(md.enc.cat.data() + r * C, C * sizeof(int64_t));
     __builtin_prefetch(md.enc.tag_offsets.data() + r);
   }
   for (size_t k = 0; k < n; ++k) {  // then the item's tags, where its (now loaded) offset points
