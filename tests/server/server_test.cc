@@ -1180,7 +1180,9 @@ TEST_F(ServerTest, TheStoreIsCompactedInTheIdleSchedulingClassWhileTheWorkersAnd
   EXPECT_EQ(Call({{"op", "health"}})["ok"], true);
   std::map<std::string, int> compactor;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while ((compactor = ThreadStat(41, "qm-compact")).empty() || compactor.begin()->second != SCHED_IDLE) {
+  // The lock-step thread is started by the compaction thread and carries its name until it names
+  // itself, so wait for exactly one `qm-compact`, in the idle class.
+  while ((compactor = ThreadStat(41, "qm-compact")).size() != 1 || compactor.begin()->second != SCHED_IDLE) {
     if (std::chrono::steady_clock::now() > until) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
