@@ -1,6 +1,8 @@
 #include "qianmian/rank/rank_features.h"
 
 #include <algorithm>
+#include <climits>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 namespace qm::rank {
@@ -24,9 +26,31 @@ void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, cons
   Append(cb, c, ib, i, u, v, features::Dot(u, v, dim_), ctx, contact, out);
 }
 
-void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, const features::ItemBatch& ib, int64_t i,
-                              const float* u, const float* v, float uv, const RankContext& ctx, const float* contact,
-                              RankInputs* out) const {
+PackedItemRow PackedItemRow::Pack(const features::ItemBatch& ib, int64_t i) {
+  constexpr int C = features::FeatureSpace::kItemCatFields;
+  PackedItemRow r;
+  std::fill(std::begin(r.cat), std::end(r.cat), 0);
+  std::fill(std::begin(r.tags), std::end(r.tags), 0);
+  auto fits = [](int64_t x) { return x >= 0 && x <= INT32_MAX; };
+  for (int f = 0; f < C; ++f) {
+    const int64_t x = ib.cat[static_cast<size_t>(i * C + f)];
+    if (!fits(x)) return r;  // tag_count stays -1
+    r.cat[f] = static_cast<int32_t>(x);
+  }
+  const int64_t b = ib.tag_offsets[i], e = i + 1 < ib.n ? ib.tag_offsets[i + 1] : static_cast<int64_t>(ib.tags.size());
+  int used = 0;
+  for (int64_t k = b; k < e; ++k) {
+    if (ib.tags[k] <= 0) continue;  // what Append skips
+    if (used == kPackedTags || !fits(ib.tags[k])) return r;
+    r.tags[used++] = static_cast<int32_t>(ib.tags[k]);
+  }
+  r.tag_count = used;
+  return r;
+}
+
+void RankInputBuilder::AppendCommon(const features::CustomerBatch& cb, int64_t c, const float* u, const float* v,
+                                    float uv, const RankContext& ctx, const float* contact, RankInputs* out,
+                                    int64_t** cat_out, int64_t** bag_out, int* bag_used) const {
   const int F = space_.customer_cat_fields(), D = space_.customer_dense();
   const int C = features::FeatureSpace::kItemCatFields;
   out->cat_width = cat_width_;
@@ -36,7 +60,6 @@ void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, cons
   out->cat.resize(c0 + static_cast<size_t>(cat_width_));
   int64_t* cat = out->cat.data() + c0;
   std::copy_n(cb.cat.data() + c * F, F, cat);
-  std::copy_n(ib.cat.data() + i * C, C, cat + F);
   cat[F + C] = std::clamp<int64_t>(ctx.channel, 0, kMaxChannels - 1);
   cat[F + C + 1] = std::clamp(ctx.hour, 0, 23);
   cat[F + C + 2] = std::clamp(ctx.weekday, 0, 6);
@@ -52,16 +75,41 @@ void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, cons
   out->bag.resize(b0 + static_cast<size_t>(kBagWidth));
   int64_t* bag = out->bag.data() + b0;
   int used = 0;
-  auto add_range = [&](const std::vector<int64_t>& vals, const std::vector<int64_t>& offs, int64_t row, int64_t rows,
-                       int64_t shift) {
-    const int64_t b = offs[row], e = row + 1 < rows ? offs[row + 1] : static_cast<int64_t>(vals.size());
-    for (int64_t k = b; k < e && used < kBagWidth; ++k) {
-      if (vals[k] > 0) bag[used++] = vals[k] + shift;
-    }
-  };
-  add_range(cb.labels, cb.label_offsets, c, cb.n, 0);
-  add_range(ib.tags, ib.tag_offsets, i, ib.n, space_.label_vocab());
+  const int64_t lb = cb.label_offsets[c];
+  const int64_t le = c + 1 < cb.n ? cb.label_offsets[c + 1] : static_cast<int64_t>(cb.labels.size());
+  for (int64_t k = lb; k < le && used < kBagWidth; ++k) {
+    if (cb.labels[k] > 0) bag[used++] = cb.labels[k];
+  }
+  *cat_out = cat + F;
+  *bag_out = bag;
+  *bag_used = used;
   ++out->n;
+}
+
+void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, const features::ItemBatch& ib, int64_t i,
+                              const float* u, const float* v, float uv, const RankContext& ctx, const float* contact,
+                              RankInputs* out) const {
+  int64_t *item_cat = nullptr, *bag = nullptr;
+  int used = 0;
+  AppendCommon(cb, c, u, v, uv, ctx, contact, out, &item_cat, &bag, &used);
+  std::copy_n(ib.cat.data() + i * features::FeatureSpace::kItemCatFields, features::FeatureSpace::kItemCatFields,
+              item_cat);
+  const int64_t b = ib.tag_offsets[i], e = i + 1 < ib.n ? ib.tag_offsets[i + 1] : static_cast<int64_t>(ib.tags.size());
+  const int64_t shift = space_.label_vocab();
+  for (int64_t k = b; k < e && used < kBagWidth; ++k) {
+    if (ib.tags[k] > 0) bag[used++] = ib.tags[k] + shift;
+  }
+}
+
+void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, const PackedItemRow& item, const float* u,
+                              const float* v, float uv, const RankContext& ctx, const float* contact,
+                              RankInputs* out) const {
+  int64_t *item_cat = nullptr, *bag = nullptr;
+  int used = 0;
+  AppendCommon(cb, c, u, v, uv, ctx, contact, out, &item_cat, &bag, &used);
+  std::copy_n(item.cat, features::FeatureSpace::kItemCatFields, item_cat);
+  const int64_t shift = space_.label_vocab();
+  for (int k = 0; k < item.tag_count && used < kBagWidth; ++k) bag[used++] = item.tags[k] + shift;
 }
 
 std::vector<int64_t> RankInputBuilder::CatVocab() const {

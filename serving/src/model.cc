@@ -24,6 +24,12 @@ void AppendWithoutText(const features::ItemBatch& src, features::ItemBatch* dst)
   dst->n += src.n;
 }
 
+// Packs the encoded rows of dataset items `items` into m->packed (grown to the dataset's size).
+void PackItems(const Dataset& ds, const std::vector<uint32_t>& items, Model* m) {
+  if (m->packed.size() < ds.items.size()) m->packed.resize(ds.items.size());
+  for (uint32_t it : items) m->packed[it] = rank::PackedItemRow::Pack(m->enc, m->item_enc[it]);
+}
+
 }  // namespace
 
 Status Model::Refresh(const Dataset& ds, const std::vector<uint32_t>& items, const std::vector<uint8_t>& retired) {
@@ -62,6 +68,7 @@ Status Model::Refresh(const Dataset& ds, const std::vector<uint32_t>& items, con
   AppendWithoutText(batch, &enc);
   for (size_t k = 0; k < live.size(); ++k)
     item_enc[live[k]] = static_cast<uint32_t>(first_enc + static_cast<int64_t>(k));
+  PackItems(ds, live, this);
   std::vector<float> v(live.size() * dim);
   QM_RETURN_IF_ERROR(towers->EncodeItems(batch, v.data()));
   const int64_t first_row = static_cast<int64_t>(row_item.size());
@@ -159,6 +166,7 @@ Result<std::shared_ptr<Model>> LoadModel(const std::string& root, const std::str
     AppendWithoutText(part, &m->enc);
   }
   m->item_enc = all;
+  PackItems(ds, all, m.get());
   std::vector<uint32_t> missing;
   for (uint32_t i = 0; i < ds.items.size(); ++i) {
     if (m->item_row[i] < 0 && !(i < retired.size() && retired[i])) missing.push_back(i);

@@ -43,6 +43,9 @@ struct Model {
   std::vector<int32_t> item_row;   // dataset item -> row, -1 = none
   features::ItemBatch enc;         // encoded items without text (what the ranker reads), one row per encoding
   std::vector<uint32_t> item_enc;  // dataset item -> row of `enc`
+  // Each dataset item's row of `enc` packed into one cache line (what a page's rank stage reads
+  // of a few hundred scattered items; `tag_count` -1: read `enc`). Kept with item_enc.
+  std::vector<rank::PackedItemRow> packed;
 
   // Item-to-item neighbours of trained rows, computed by training (immutable; empty for versions
   // without neighbours.i32). Rows retired or replaced since are skipped by their row_item of -1;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 #include "qianmian/core/prefetch_range.h"
 
@@ -56,9 +58,16 @@ Status RankCandidates(const Model& md, const Dataset& ds, const ProfileBatch& pr
     const Candidate& c = *rows[k].candidate;
     const uint32_t p = rows[k].profile;
     summary[p].Features(c.item, fields[k].category, cf);
-    // The item's encoded row is read where it lies (md.enc), not gathered into a copy first.
-    md.builder->Append(profiles.encoded, p, md.enc, md.item_enc[c.item], profiles.U(p), fields[k].v,
-                       static_cast<float>(c.uv), context[p], cf, &in);
+    // The item's encoded row is read where it lies, packed in one line (md.packed), or from
+    // md.enc when it does not fit there.
+    const rank::PackedItemRow& row = md.packed[c.item];
+    if (row.tag_count >= 0) {
+      md.builder->Append(profiles.encoded, p, row, profiles.U(p), fields[k].v, static_cast<float>(c.uv), context[p], cf,
+                         &in);
+    } else {
+      md.builder->Append(profiles.encoded, p, md.enc, md.item_enc[c.item], profiles.U(p), fields[k].v,
+                         static_cast<float>(c.uv), context[p], cf, &in);
+    }
   }
   std::vector<float> pc(n), pv(n);
   const auto t0 = std::chrono::steady_clock::now();
@@ -83,31 +92,42 @@ Status RankCandidates(const Model& md, const Dataset& ds, const ProfileBatch& pr
 
 void PrefetchCandidates(const Model& md, const Dataset& ds, const CandidateSet& set) {
   const size_t n = set.size();
-  for (size_t k = 0; k < n; ++k) {  // first what locates the rows
+  for (size_t k = 0; k < n; ++k) {  // first what is read by item index
     const uint32_t it = set[k].item;
     __builtin_prefetch(&md.item_row[it]);
-    __builtin_prefetch(&md.item_enc[it]);
+    __builtin_prefetch(&md.packed[it]);
     PrefetchRange(&ds.items[it], sizeof(Item));
   }
-  constexpr int C = features::FeatureSpace::kItemCatFields;
   const size_t row_bytes = static_cast<size_t>(md.dim) * sizeof(float);
-  for (size_t k = 0; k < n; ++k) {
+  for (size_t k = 0; k < n; ++k) {  // then the embedding rows, where item_row (now loaded) points
     const uint32_t it = set[k].item;
     if (md.item_row[it] >= 0) PrefetchRange(md.Embedding(it), row_bytes);
-    const size_t r = md.item_enc[it];
-    PrefetchRange(md.enc.cat.data() + r * C, C * sizeof(int64_t));
-    __builtin_prefetch(md.enc.tag_offsets.data() + r);
-  }
-  for (size_t k = 0; k < n; ++k) {  // then the item's tags, where its (now loaded) offset points
-    const size_t r = md.item_enc[set[k].item];
-    if (r < md.enc.tag_offsets.size()) __builtin_prefetch(md.enc.tags.data() + md.enc.tag_offsets[r]);
   }
 }
 
 void SortByScore(std::vector<Candidate>* candidates) {
-  std::stable_sort(candidates->begin(), candidates->end(), [](const Candidate& a, const Candidate& b) {
-    return rank::ScoresBefore(a.score, a.item, b.score, b.item);
+  // Sorted by small keys, then moved once: cheaper than a stable sort of the 40-byte candidates
+  // (its merge buffer and moves). Ties of (score, item) keep their order (the position is the
+  // last key), so this is the stable sort's order; a NaN score (never expected) sorts last.
+  struct Key {
+    double score;
+    uint32_t item, at;
+  };
+  const size_t n = candidates->size();
+  std::vector<Key> keys(n);
+  for (size_t k = 0; k < n; ++k) {
+    const Candidate& c = (*candidates)[k];
+    keys[k] = {std::isnan(c.score) ? -std::numeric_limits<double>::infinity() : c.score, c.item,
+               static_cast<uint32_t>(k)};
+  }
+  std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+    if (rank::ScoresBefore(a.score, a.item, b.score, b.item)) return true;
+    return !rank::ScoresBefore(b.score, b.item, a.score, a.item) && a.at < b.at;
   });
+  std::vector<Candidate> sorted;
+  sorted.reserve(n);
+  for (const Key& k : keys) sorted.push_back((*candidates)[k.at]);
+  candidates->swap(sorted);
 }
 
 }  // namespace qm::serving

@@ -652,6 +652,63 @@ TEST(TwoStageScore, IsTheLogObjectivePlusTheRetrievalAndExposureTerms) {
   EXPECT_TRUE(std::isfinite(TwoStageScore(w, t)));
 }
 
+// An item's packed row gives the rank row its ItemBatch row gives, the bag truncated alike after
+// the customer's labels; a row that does not fit (more than kPackedTags tags, an id beyond int32)
+// says so.
+TEST(PackedItemRow, GivesTheRowOfItsItemBatchRowOrSaysItDoesNotFit) {
+  World w;
+  RankInputBuilder b(*w.space, 8);
+  constexpr int C = features::FeatureSpace::kItemCatFields;
+  features::ItemBatch ib;
+  auto add_item = [&](std::vector<int64_t> cat, std::vector<int64_t> tags) {
+    ib.cat.insert(ib.cat.end(), cat.begin(), cat.end());
+    ib.tag_offsets.push_back(static_cast<int64_t>(ib.tags.size()));
+    ib.tags.insert(ib.tags.end(), tags.begin(), tags.end());
+    ++ib.n;
+  };
+  add_item({3, 0, 1, 2, 0}, {0});                              // no tags (0 = none)
+  add_item({7, 1, 2, 3, 1}, {4, 0, 2, 9});                     // a padding 0 among its tags
+  add_item({5, 0, 1, 1, 0}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10});  // exactly kPackedTags
+  add_item({6, 0, 1, 1, 0}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  add_item({int64_t{1} << 33, 0, 1, 1, 0}, {1});  // an id beyond int32
+  ASSERT_EQ(PackedItemRow::kPackedTags, 10);
+  EXPECT_EQ(PackedItemRow::Pack(ib, 0).tag_count, 0);
+  EXPECT_EQ(PackedItemRow::Pack(ib, 1).tag_count, 3);
+  EXPECT_EQ(PackedItemRow::Pack(ib, 2).tag_count, 10);
+  EXPECT_EQ(PackedItemRow::Pack(ib, 3).tag_count, -1);
+  EXPECT_EQ(PackedItemRow::Pack(ib, 4).tag_count, -1);
+  // Customers with one label, and one with 14 (the bag of 16 then holds only 2 of the item's tags).
+  features::CustomerBatch cb;
+  w.space->EncodeCustomer(w.ds, 0, 0, {}, &cb);
+  w.space->EncodeCustomer(w.ds, 1, 0, {}, &cb);
+  while (static_cast<int64_t>(cb.labels.size()) - cb.label_offsets[1] < 14) {
+    cb.labels.push_back(1 + static_cast<int64_t>(cb.labels.size()) % (w.space->label_vocab() - 1));
+  }
+  const std::vector<float> u = {0.1f, -0.2f, 0.3f, 0.4f, 0.0f, 0.5f, -0.6f, 0.7f}, v(8, 0.25f);
+  float contact[features::kContactFeatures];
+  for (int k = 0; k < features::kContactFeatures; ++k) contact[k] = 0.1f * static_cast<float>(k);
+  const RankContext ctx{kAppHome, 9, 3};
+  for (int64_t c = 0; c < 2; ++c) {
+    for (int64_t i = 0; i < 3; ++i) {
+      RankInputs from_batch, from_packed;
+      b.Append(cb, c, ib, i, u.data(), v.data(), 0.7f, ctx, contact, &from_batch);
+      b.Append(cb, c, PackedItemRow::Pack(ib, i), u.data(), v.data(), 0.7f, ctx, contact, &from_packed);
+      EXPECT_EQ(from_packed.n, 1);
+      EXPECT_EQ(from_packed.cat, from_batch.cat) << c << " " << i;
+      EXPECT_EQ(from_packed.dense, from_batch.dense) << c << " " << i;
+      EXPECT_EQ(from_packed.bag, from_batch.bag) << c << " " << i;
+      EXPECT_EQ(from_batch.cat[static_cast<size_t>(w.space->customer_cat_fields())],
+                ib.cat[static_cast<size_t>(i * C)]);
+    }
+  }
+  // The long-labelled customer's bag: 14 labels, then the first two of item 2's tags.
+  RankInputs r;
+  b.Append(cb, 1, PackedItemRow::Pack(ib, 2), u.data(), v.data(), 0.7f, ctx, contact, &r);
+  ASSERT_EQ(r.bag.size(), static_cast<size_t>(kBagWidth));
+  EXPECT_EQ(r.bag[14], 1 + w.space->label_vocab());
+  EXPECT_EQ(r.bag[15], 2 + w.space->label_vocab());
+}
+
 TEST(TwoStageScore, OrdersByScoreThenByItem) {
   EXPECT_TRUE(ScoresBefore(2.0, 9, 1.0, 1));
   EXPECT_FALSE(ScoresBefore(1.0, 1, 2.0, 9));

@@ -113,6 +113,60 @@ TEST_F(ModelStagesTest, RankScoresEveryRowWithItsOwnProfileAndTheOneTwoStageScor
   EXPECT_TRUE(a[0].score >= a[1].score && a[1].score >= a[2].score);
 }
 
+// The rank stage reads each item's packed row: the same rank row as its encoded row, for every
+// item of a loaded version and for an item refreshed with more tags than a packed row holds.
+TEST_F(ModelStagesTest, EachItemsPackedRowGivesTheRankRowOfItsEncodedRow) {
+  ProfileBatch pb;
+  AddProfile(Sources(), md(), ds().customers[5].id, kNow, &pb);
+  ASSERT_TRUE(EmbedProfiles(ds(), md(), kNow, &pb).ok());
+  const std::vector<float> v(md().dim, 0.5f);
+  float contact[features::kContactFeatures] = {};
+  const rank::RankContext ctx{kAppHome, 12, 2};
+  auto same_rows = [&](const Model& m, uint32_t it) {
+    rank::RankInputs a, b;
+    m.builder->Append(pb.encoded, 0, m.enc, m.item_enc[it], pb.U(0), v.data(), 0.3f, ctx, contact, &a);
+    m.builder->Append(pb.encoded, 0, m.packed[it], pb.U(0), v.data(), 0.3f, ctx, contact, &b);
+    return a.cat == b.cat && a.dense == b.dense && a.bag == b.bag;
+  };
+  ASSERT_EQ(md().packed.size(), ds().items.size());
+  for (uint32_t it = 0; it < ds().items.size(); ++it) {
+    ASSERT_GE(md().packed[it].tag_count, 0) << it;
+    ASSERT_TRUE(same_rows(md(), it)) << it;
+  }
+  // A refreshed item: its new row is packed, or marked as not fitting when it has too many tags.
+  Dataset copy = ds();
+  auto m = LoadModel(SharedFixture().artifacts, SharedFixture().v2, copy, *retired_, ServingConfig{});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  Model& fresh = **m;
+  const uint32_t it = 3;
+  copy.items[it].tags.clear();
+  for (uint32_t t = 0; t < copy.item_tags.size() && copy.items[it].tags.size() < 12; ++t)
+    copy.items[it].tags.push_back(t);
+  ASSERT_GT(copy.items[it].tags.size(), static_cast<size_t>(rank::PackedItemRow::kPackedTags)) << "the bank's tags";
+  ASSERT_TRUE(fresh.Refresh(copy, {it}, *retired_).ok());
+  EXPECT_EQ(fresh.item_enc[it], static_cast<uint32_t>(fresh.enc.n - 1));
+  EXPECT_EQ(fresh.packed[it].tag_count, -1);
+  copy.items[it].tags.resize(std::min<size_t>(copy.items[it].tags.size(), 2));
+  ASSERT_TRUE(fresh.Refresh(copy, {it}, *retired_).ok());
+  ASSERT_GE(fresh.packed[it].tag_count, 0);
+  EXPECT_TRUE(same_rows(fresh, it));
+}
+
+// Best score first, ties by item, equal (score, item) pairs in their given order, NaN last.
+TEST(SortByScore, OrdersByScoreThenItemKeepsEqualPairsInOrderAndPutsNanLast) {
+  std::vector<Candidate> c(7);
+  const double scores[] = {1.0, 2.0, 1.0, std::nan(""), 2.0, 1.0, 3.0};
+  const uint32_t items[] = {5, 9, 4, 1, 8, 5, 2};
+  for (size_t k = 0; k < c.size(); ++k) {
+    c[k].item = items[k];
+    c[k].score = scores[k];
+    c[k].reasons = static_cast<int32_t>(k);
+  }
+  SortByScore(&c);
+  const std::vector<int32_t> want = {6, 4, 1, 2, 0, 5, 3};  // by their given positions
+  for (size_t k = 0; k < c.size(); ++k) EXPECT_EQ(c[k].reasons, want[k]) << k;
+}
+
 class ReserveTest : public ModelStagesTest {
  protected:
   void SetUp() override {

@@ -37,6 +37,20 @@ struct RankInputs {
   void Clear();
 };
 
+// An item's part of a rank row packed into one cache line, for a caller that reads the rows of
+// a few hundred scattered items (a served page): its categorical fields and its tags, where an
+// ItemBatch holds them in three arrays reached through an offset. `tag_count` is -1 when the
+// row does not fit (more than kPackedTags tags, or an id beyond int32): read the ItemBatch then.
+struct alignas(64) PackedItemRow {
+  static constexpr int kPackedTags = 10;
+  int32_t cat[features::FeatureSpace::kItemCatFields];
+  int32_t tag_count = -1;
+  int32_t tags[kPackedTags];
+  // Packs row `i` of `items`.
+  static PackedItemRow Pack(const features::ItemBatch& items, int64_t i);
+};
+static_assert(sizeof(PackedItemRow) == 64, "one cache line");
+
 struct RankContext {
   ChannelId channel = kAppHome;
   int hour = 12;    // local hour 0..23
@@ -59,6 +73,10 @@ class RankInputBuilder {
   void Append(const features::CustomerBatch& customers, int64_t c, const features::ItemBatch& items, int64_t i,
               const float* u, const float* v, float uv, const RankContext& context, const float* contact,
               RankInputs* out) const;
+  // Same, with the item's row packed (REQUIRES: item.tag_count >= 0); the same row as from the
+  // ItemBatch it was packed from.
+  void Append(const features::CustomerBatch& customers, int64_t c, const PackedItemRow& item, const float* u,
+              const float* v, float uv, const RankContext& context, const float* contact, RankInputs* out) const;
   // JSON description of the layout (column names and vocabulary sizes) for model authors.
   std::string Describe() const;
   // The exclusive upper bound of each categorical column's ids (cat_width() values), and of the
@@ -67,6 +85,12 @@ class RankInputBuilder {
   int64_t BagVocab() const { return space_.label_vocab() + space_.tag_vocab(); }
 
  private:
+  // The row's columns except the item's categorical fields and tags (and the bag's customer
+  // labels, which come first: `*bag_used`); returns the row's cat and bag starts.
+  void AppendCommon(const features::CustomerBatch& cb, int64_t c, const float* u, const float* v, float uv,
+                    const RankContext& ctx, const float* contact, RankInputs* out, int64_t** cat, int64_t** bag,
+                    int* bag_used) const;
+
   const features::FeatureSpace& space_;
   int dim_;
   int cat_width_, dense_width_;
