@@ -147,6 +147,13 @@ TimeMs Policy::SendTime(ChannelId channel, TimeMs now, bool* quiet) const {
   return tz_.LocalToUtc(target);
 }
 
+bool Policy::BlocksAllMarketing(const Customer& cu, ChannelId channel, TimeMs now) const {
+  if (cu.opt_out >> channel & 1u) return true;
+  bool quiet = false;
+  SendTime(channel, now, &quiet);
+  return quiet && channel < quiet_.size() && config_->quiet_hours[quiet_[channel]].action == QuietAction::kDrop;
+}
+
 void Policy::StaticCheck(const Customer& cu, const Candidate& c, ChannelId channel, TimeMs now,
                          std::vector<std::string>* out) const {
   bool quiet = false;

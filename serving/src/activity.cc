@@ -143,6 +143,14 @@ void PopularLists::Build(const ActivityLog& log, const Dataset& ds, int window_d
   for (uint32_t i = 0; i < ni; ++i) any_order[i] = i;
   std::stable_sort(any_order.begin(), any_order.end(),
                    [&](uint32_t a, uint32_t b) { return positives[a] > positives[b]; });
+  IndexService(ds);
+}
+
+void PopularLists::IndexService(const Dataset& ds) {
+  service_at.clear();
+  for (size_t k = 0; k < any_order.size() && k < kAnyEligibleScan; ++k) {
+    if (ds.items[any_order[k]].service) service_at.push_back(static_cast<uint32_t>(k));
+  }
 }
 
 size_t PopularLists::NewFrom(int max_positives) const {

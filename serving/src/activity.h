@@ -84,10 +84,16 @@ struct PopularLists {
   std::vector<std::vector<uint32_t>> by_channel;  // [channel] -> items, best first
   std::vector<std::vector<uint32_t>> by_segment;  // [channel * kNumTiers + tier]
   std::vector<uint32_t> any_order;                // every item, most positives first
+  // The any-eligible fallback scans the first kAnyEligibleScan items of any_order; the positions
+  // among them of service items (what it can find for a customer no marketing may reach).
+  static constexpr size_t kAnyEligibleScan = 5000;
+  std::vector<uint32_t> service_at;
 
   // Counts positives of `log` (popular lists over the last `window_days` days of its data),
   // keeping max(200, 4 * popular_quota) items per list.
   void Build(const ActivityLog& log, const Dataset& ds, int window_days, int popular_quota);
+  // Re-finds service_at (after Build, and after items were added or changed).
+  void IndexService(const Dataset& ds);
   const std::vector<uint32_t>& Segment(ChannelId channel, Tier tier) const {
     return by_segment[static_cast<size_t>(channel) * kNumTiers + static_cast<int>(tier)];
   }

@@ -364,6 +364,7 @@ Result<int64_t> Engine::UpsertItems(const std::vector<Record>& records) {
   }
   std::sort(changed.begin(), changed.end());
   changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  im.popular.IndexService(im.ds);  // an item may have become a service item, or stopped being one
   for (Model* m : im.DistinctModels()) QM_RETURN_IF_ERROR(m->Refresh(im.ds, changed, im.retired));
   im.pins.IndexItems(im.ds, im.retired);
   return static_cast<int64_t>(items.size());

@@ -187,15 +187,23 @@ int64_t RecallAnyEligible(const PopularLists& popular, const Dataset& ds, const 
                           const policy::Policy& policy, const Customer& customer, ChannelId channel, TimeMs now,
                           int quota, CandidateSet* set) {
   // The catalogue, most positives first; a bounded scan so a customer nothing suits stays cheap.
+  // When no marketing item can pass (consent withdrawn, quiet hours that drop), only the service
+  // items among the same positions are tried: the same items found, without checking thousands.
   std::vector<std::string> blocked;
   int64_t n = 0;
-  for (size_t k = 0; k < popular.any_order.size() && k < 5000 && n < quota; ++k) {
-    const uint32_t it = popular.any_order[k];
-    if (set->Contains(it) || retired[it]) continue;
+  auto consider = [&](uint32_t it) {
+    if (set->Contains(it) || retired[it]) return;
     blocked.clear();
     policy.StaticCheck(customer, policy::MakeCandidate(ds, it), channel, now, &blocked);
-    if (!blocked.empty()) continue;
-    n += set->Add(it, Source::kFallbackAnyEligible, 0, true);
+    if (blocked.empty()) n += set->Add(it, Source::kFallbackAnyEligible, 0, true);
+  };
+  if (policy.BlocksAllMarketing(customer, channel, now)) {
+    for (size_t j = 0; j < popular.service_at.size() && n < quota; ++j)
+      consider(popular.any_order[popular.service_at[j]]);
+    return n;
+  }
+  for (size_t k = 0; k < popular.any_order.size() && k < PopularLists::kAnyEligibleScan && n < quota; ++k) {
+    consider(popular.any_order[k]);
   }
   return n;
 }

@@ -86,7 +86,8 @@ int64_t RecallCampaigns(const CampaignPins& pins, const Dataset& ds, ChannelId c
 int64_t RecallFresh(const PopularLists& popular, int max_positives, int quota, std::mt19937_64* rng, CandidateSet* set);
 
 // Fallback when the filtered list runs short: any item that passes the stateless rules, most
-// positives first, scanning at most 5,000 items, up to `quota` new candidates.
+// positives first, scanning at most PopularLists::kAnyEligibleScan items (only the service items
+// among them when the policy blocks all marketing for the customer), up to `quota` new candidates.
 int64_t RecallAnyEligible(const PopularLists& popular, const Dataset& ds, const std::vector<uint8_t>& retired,
                           const policy::Policy& policy, const Customer& customer, ChannelId channel, TimeMs now,
                           int quota, CandidateSet* set);

@@ -189,6 +189,9 @@ TEST_F(Rules, ConsentOptOutRemovesMarketingItemsOnThatChannelOnly) {
   EXPECT_TRUE(Has(push[deposit_], blocked::kConsent));
   EXPECT_TRUE(push[alert_].blocked_by.empty()) << "service items are not marketing";
   for (const Decision& d : Eval(kAppHome)) EXPECT_FALSE(Has(d, blocked::kConsent));
+  // What the any-eligible fallback asks first: every marketing item is blocked on that channel.
+  EXPECT_TRUE(policy_.BlocksAllMarketing(customer_, kWechatPush, now_));
+  EXPECT_FALSE(policy_.BlocksAllMarketing(customer_, kAppHome, now_));
 }
 
 TEST_F(Rules, AnOptOutEventWithdrawsConsentOnItsChannelForGood) {
@@ -430,6 +433,11 @@ TEST(QuietHours, DropActionBlocksMarketingButNotServiceItems) {
   auto night = at("2024-03-04T23:00");
   EXPECT_TRUE(night[alert].blocked_by.empty());
   EXPECT_EQ(night[alert].send_at, At("2024-03-04T23:00")) << "service items go out at once";
+  EXPECT_TRUE(p.BlocksAllMarketing(MakeCustomer("c"), kWechatPush, At("2024-03-04T23:00")));
+  EXPECT_FALSE(p.BlocksAllMarketing(MakeCustomer("c"), kWechatPush, At("2024-03-04T20:59:59")));
+  EXPECT_FALSE(p.BlocksAllMarketing(MakeCustomer("c"), kAppHome, At("2024-03-04T23:00"))) << "no quiet hours";
+  // Quiet hours that defer instead of dropping block nothing.
+  EXPECT_FALSE(MakePolicy(PolicyConfig{}).BlocksAllMarketing(MakeCustomer("c"), kWechatPush, At("2024-03-04T23:00")));
 }
 
 TEST(QuietHours, ScheduledPushIsCheckedAgainstCapsAtItsSendTime) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -447,6 +448,40 @@ TEST_F(FilterTest, AnyEligibleFallbackTakesOnlyWhatTheStatelessRulesAllow) {
   EXPECT_EQ(Items(set), (std::vector<uint32_t>{0, 2, 9}));
   EXPECT_TRUE(set[1].fallback);
   EXPECT_EQ(Reasons(set, ds_, 1), (std::vector<std::string>{"fallback:any_eligible"}));
+}
+
+// A customer no marketing may reach on the channel: only the service items among the scanned
+// positions are tried, and they are the items the whole scan finds.
+TEST_F(FilterTest, AnyEligibleFallbackForACustomerWithoutConsentFindsWhatTheWholeScanFinds) {
+  ds_.items[2].service = ds_.items[9].service = ds_.items[11].service = ds_.items[15].service = true;
+  ds_.items[9].risk = 5;  // a service item the stateless rules still block (suitability)
+  PopularLists popular;
+  popular.any_order = {1, 0, 2, 9, 4, 15, 5};
+  popular.any_order.resize(PopularLists::kAnyEligibleScan, 6);  // padding up to the scan's end
+  popular.any_order.push_back(11);                              // a service item past it
+  popular.IndexService(ds_);
+  EXPECT_EQ(popular.service_at, (std::vector<uint32_t>{2, 3, 5}));
+  Customer cu = ds_.customers[0];
+  cu.opt_out = 1u << kAppHome;
+  ASSERT_TRUE(policy_->BlocksAllMarketing(cu, kAppHome, 50 * kMsPerDay));
+  // The whole scan's answer, item by item.
+  std::vector<uint32_t> want;
+  for (size_t k = 0; k < PopularLists::kAnyEligibleScan; ++k) {
+    const uint32_t it = popular.any_order[k];
+    std::vector<std::string> blocked;
+    policy_->StaticCheck(cu, policy::MakeCandidate(ds_, it), kAppHome, 50 * kMsPerDay, &blocked);
+    if (blocked.empty() && std::find(want.begin(), want.end(), it) == want.end()) want.push_back(it);
+  }
+  EXPECT_EQ(want, (std::vector<uint32_t>{2, 15}));
+  CandidateSet set(16, &retired_);
+  EXPECT_EQ(RecallAnyEligible(popular, ds_, retired_, *policy_, cu, kAppHome, 50 * kMsPerDay, 10, &set), 2);
+  EXPECT_EQ(Items(set), want);
+  // An item made a service item later is found once the positions are re-indexed.
+  ds_.items[4].service = true;
+  popular.IndexService(ds_);
+  CandidateSet again(16, &retired_);
+  EXPECT_EQ(RecallAnyEligible(popular, ds_, retired_, *policy_, cu, kAppHome, 50 * kMsPerDay, 10, &again), 3);
+  EXPECT_EQ(Items(again), (std::vector<uint32_t>{2, 4, 15}));
 }
 
 }  // namespace

@@ -78,6 +78,11 @@ class Policy {
   void StaticCheck(const Customer& customer, const Candidate& c, ChannelId channel, TimeMs now,
                    std::vector<std::string>* blocked_by) const;
 
+  // Whether the stateless rules block every marketing (non-service) item for `customer` on
+  // `channel` at `now`: consent withdrawn, or quiet hours with action drop. Then StaticCheck
+  // blocks each such item, and only service items can pass.
+  bool BlocksAllMarketing(const Customer& customer, ChannelId channel, TimeMs now) const;
+
   // The pure evaluator: every rule against a given contact state, nothing taken or written.
   std::vector<Decision> Evaluate(const Customer& customer, const std::vector<Candidate>& items, ChannelId channel,
                                  TimeMs now, const CustomerState& state) const;
