@@ -36,6 +36,10 @@ Status RankCandidates(const Model& md, const Dataset& ds, const ProfileBatch& pr
     float value, boost;
   };
   std::vector<ItemFields> fields(n);
+  // The packed rows were prefetched after recall, but the filter's work in between evicts many
+  // (perf: most of this function's samples were on the first read of a packed row); fetched
+  // again here, they load while the loop below waits on the embedding rows.
+  for (size_t k = 0; k < n; ++k) __builtin_prefetch(&md.packed[rows[k].candidate->item]);
   for (size_t k = 0; k < n; ++k) {
     const uint32_t it = rows[k].candidate->item;
     const bool embedded = md.item_row[it] >= 0;
