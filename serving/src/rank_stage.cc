@@ -100,7 +100,7 @@ void PrefetchCandidates(const Model& md, const Dataset& ds, const CandidateSet& 
     const uint32_t it = set[k].item;
     __builtin_prefetch(&md.item_row[it]);
     __builtin_prefetch(&md.packed[it]);
-    PrefetchRange(&ds.items[it], sizeof(Item));
+    __builtin_prefetch(&ds.items[it]);  // the Item's first line: what every candidate is read for
   }
   const size_t row_bytes = static_cast<size_t>(md.dim) * sizeof(float);
   for (size_t k = 0; k < n; ++k) {  // then the embedding rows, where item_row (now loaded) points

@@ -47,6 +47,28 @@ class DatasetTest : public ::testing::Test {
   DataConfig config_;
 };
 
+// The fields each of a request's candidates is read for (the stateless rules, the rank stage,
+// the page layout) lie in the first cache line of an item, and items start on a line.
+TEST(Item, TheFieldsEveryCandidateIsReadForLieInItsFirstCacheLine) {
+  EXPECT_EQ(alignof(Item), 64u);
+  Dataset ds;
+  for (int i = 0; i < 3; ++i) {
+    Item it;
+    it.id = "i" + std::to_string(i);
+    ds.AddItem(std::move(it));
+  }
+  for (const Item& it : ds.items) {
+    const auto* base = reinterpret_cast<const char*>(&it);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(base) % 64, 0u);
+    auto end_of = [&](const auto& field) { return reinterpret_cast<const char*>(&field) + sizeof(field) - base; };
+    for (ptrdiff_t end : {end_of(it.kind), end_of(it.risk), end_of(it.tiers), end_of(it.service), end_of(it.category),
+                          end_of(it.channels), end_of(it.campaign), end_of(it.value), end_of(it.boost),
+                          end_of(it.start), end_of(it.end), end_of(it.regions)}) {
+      EXPECT_LE(end, 64);
+    }
+  }
+}
+
 TEST_F(DatasetTest, LoadsAWellFormedFolder) {
   LoadReport report;
   auto ds = LoadDataset(dir_.string(), config_, &report);

@@ -104,23 +104,28 @@ struct Customer {
   ChannelMask opt_out = 0;         // channels the customer opted out of (marketing)
 };
 
-struct Item {
-  std::string id;
+// The fields every request reads of each of its few hundred candidates (the policy's stateless
+// rules, the rank stage, the page layout) come first and fill the first 64 bytes: with the item
+// aligned to a cache line, one line of a candidate is read instead of four (the item array is tens
+// of megabytes, and each candidate's first touch was a miss of its own).
+struct alignas(64) Item {
   ItemKind kind = ItemKind::kContent;
-  std::string title;
-  uint32_t category = 0;          // Dataset::categories code; 0 is ""
-  std::vector<uint32_t> tags;     // Dataset::item_tags codes, sorted, unique
-  std::string text;               // body (content)
-  RiskLevel risk = kNoRisk;       // R1..R5 as 1..5; kNoRisk = not an investment product
-  uint8_t tiers = 0;              // bit t = Tier t eligible; 0 = all tiers
-  std::vector<uint32_t> regions;  // Dataset::regions codes; empty = all regions
-  ChannelMask channels = 0;       // 0 = all channels
-  TimeMs start = kNoTime;         // validity window [start, end); kNoTime = open
+  RiskLevel risk = kNoRisk;  // R1..R5 as 1..5; kNoRisk = not an investment product
+  uint8_t tiers = 0;         // bit t = Tier t eligible; 0 = all tiers
+  bool service = false;      // service message (not marketing)
+  uint32_t category = 0;     // Dataset::categories code; 0 is ""
+  ChannelMask channels = 0;  // 0 = all channels
+  uint32_t campaign = 0;     // Dataset::campaigns code; 0 = no campaign
+  float value = 1.0f;        // business value of a conversion
+  float boost = 1.0f;        // operator boost
+  TimeMs start = kNoTime;    // validity window [start, end); kNoTime = open
   TimeMs end = kNoTime;
-  uint32_t campaign = 0;  // Dataset::campaigns code; 0 = no campaign
-  float value = 1.0f;     // business value of a conversion
-  float boost = 1.0f;     // operator boost
-  bool service = false;   // service message (not marketing)
+  std::vector<uint32_t> regions;  // Dataset::regions codes; empty = all regions
+  // Read for the served items only.
+  std::string id;
+  std::string title;
+  std::vector<uint32_t> tags;  // Dataset::item_tags codes, sorted, unique
+  std::string text;            // body (content)
 };
 
 // Events as columns (structure of arrays): 22 bytes an event plus request ids.
