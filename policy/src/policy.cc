@@ -151,7 +151,12 @@ bool Policy::BlocksAllMarketing(const Customer& cu, ChannelId channel, TimeMs no
   if (cu.opt_out >> channel & 1u) return true;
   bool quiet = false;
   SendTime(channel, now, &quiet);
-  return quiet && channel < quiet_.size() && config_->quiet_hours[quiet_[channel]].action == QuietAction::kDrop;
+  return quiet && QuietDrops(channel);
+}
+
+bool Policy::QuietDrops(ChannelId channel) const {
+  return channel < quiet_.size() && quiet_[channel] >= 0 &&
+         config_->quiet_hours[quiet_[channel]].action == QuietAction::kDrop;
 }
 
 void Policy::StaticCheck(const Customer& cu, const Candidate& c, ChannelId channel, TimeMs now,
@@ -184,7 +189,7 @@ void Policy::StaticCheckAt(const Customer& cu, const Candidate& c, ChannelId cha
       std::binary_search(cu.holdings.begin(), cu.holdings.end(), c.index)) {
     out->push_back(blocked::kHeld);
   }
-  if (quiet && channel < quiet_.size() && config_->quiet_hours[quiet_[channel]].action == QuietAction::kDrop) {
+  if (quiet && QuietDrops(channel)) {
     out->push_back(blocked::kQuietHours);
   }
 }

@@ -37,7 +37,7 @@ PackedItemRow PackedItemRow::Pack(const features::ItemBatch& ib, int64_t i) {
     if (!fits(x)) return r;  // tag_count stays -1
     r.cat[f] = static_cast<int32_t>(x);
   }
-  const int64_t b = ib.tag_offsets[i], e = i + 1 < ib.n ? ib.tag_offsets[i + 1] : static_cast<int64_t>(ib.tags.size());
+  const int64_t b = ib.tag_offsets[i], e = ib.TagsEnd(i);
   int used = 0;
   for (int64_t k = b; k < e; ++k) {
     if (ib.tags[k] <= 0) continue;  // what Append skips
@@ -94,7 +94,7 @@ void RankInputBuilder::Append(const features::CustomerBatch& cb, int64_t c, cons
   AppendCommon(cb, c, u, v, uv, ctx, contact, out, &item_cat, &bag, &used);
   std::copy_n(ib.cat.data() + i * features::FeatureSpace::kItemCatFields, features::FeatureSpace::kItemCatFields,
               item_cat);
-  const int64_t b = ib.tag_offsets[i], e = i + 1 < ib.n ? ib.tag_offsets[i + 1] : static_cast<int64_t>(ib.tags.size());
+  const int64_t b = ib.tag_offsets[i], e = ib.TagsEnd(i);
   const int64_t shift = space_.label_vocab();
   for (int64_t k = b; k < e && used < kBagWidth; ++k) {
     if (ib.tags[k] > 0) bag[used++] = ib.tags[k] + shift;

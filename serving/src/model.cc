@@ -14,8 +14,7 @@ namespace {
 void AppendWithoutText(const features::ItemBatch& src, features::ItemBatch* dst) {
   dst->cat.insert(dst->cat.end(), src.cat.begin(), src.cat.end());
   for (int64_t i = 0; i < src.n; ++i) {
-    const int64_t b = src.tag_offsets[i];
-    const int64_t e = i + 1 < src.n ? src.tag_offsets[i + 1] : static_cast<int64_t>(src.tags.size());
+    const int64_t b = src.tag_offsets[i], e = src.TagsEnd(i);
     dst->tag_offsets.push_back(static_cast<int64_t>(dst->tags.size()));
     dst->tags.insert(dst->tags.end(), src.tags.begin() + b, src.tags.begin() + e);
     dst->text_offsets.push_back(static_cast<int64_t>(dst->text.size()));

@@ -36,9 +36,9 @@ Status RankCandidates(const Model& md, const Dataset& ds, const ProfileBatch& pr
     float value, boost;
   };
   std::vector<ItemFields> fields(n);
-  // The packed rows were prefetched after recall, but the filter's work in between evicts many
-  // (perf: most of this function's samples were on the first read of a packed row); fetched
-  // again here, they load while the loop below waits on the embedding rows.
+  // The packed rows are fetched here, not with the rest after recall: the filter's work in between
+  // evicted many (perf: most of this function's samples were on the first read of a packed row);
+  // here they load while the loop below waits on the embedding rows.
   for (size_t k = 0; k < n; ++k) __builtin_prefetch(&md.packed[rows[k].candidate->item]);
   for (size_t k = 0; k < n; ++k) {
     const uint32_t it = rows[k].candidate->item;
@@ -99,7 +99,6 @@ void PrefetchCandidates(const Model& md, const Dataset& ds, const CandidateSet& 
   for (size_t k = 0; k < n; ++k) {  // first what is read by item index
     const uint32_t it = set[k].item;
     __builtin_prefetch(&md.item_row[it]);
-    __builtin_prefetch(&md.packed[it]);
     __builtin_prefetch(&ds.items[it]);  // the Item's first line: what every candidate is read for
   }
   const size_t row_bytes = static_cast<size_t>(md.dim) * sizeof(float);

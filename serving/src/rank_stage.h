@@ -35,7 +35,8 @@ Status RankCandidates(const Model& md, const Dataset& ds, const ProfileBatch& pr
                       const std::vector<RankRow>& rows, int64_t* model_us = nullptr);
 
 // Starts loading, for every candidate of `set`, what the filter and the rank stage read of it: its
-// Item, its embedding row and its packed encoded row, scattered over tables of tens of megabytes. Issued
+// Item and its embedding row (the packed rows the rank stage fetches itself), scattered over tables
+// of tens of megabytes. Issued
 // together once recall is done, their cache misses overlap instead of each stalling a later loop.
 void PrefetchCandidates(const Model& md, const Dataset& ds, const CandidateSet& set);
 

@@ -44,6 +44,8 @@ struct ItemBatch {
   std::vector<int64_t> tag_offsets;   // n
   std::vector<int64_t> text;          // hashed n-gram ids, concatenated (>= 1 per item)
   std::vector<int64_t> text_offsets;  // n
+  // Where row i's tags end in `tags` (they start at tag_offsets[i]).
+  int64_t TagsEnd(int64_t i) const { return i + 1 < n ? tag_offsets[i + 1] : static_cast<int64_t>(tags.size()); }
   void Clear();
 };
 

@@ -141,6 +141,8 @@ class Policy {
   std::vector<int> quiet_;        // per channel id: index into quiet_hours or -1
   std::vector<TimeMs> cooldown_;  // per channel id: gap or 0
   std::vector<bool> reserve_;     // per channel id: reservations need confirmation
+  // Whether the channel's quiet hours drop marketing (rather than defer it).
+  bool QuietDrops(ChannelId channel) const;
   // StaticCheck with the channel's send time for `now` (and whether `now` is in its quiet window)
   // worked out once for all candidates.
   void StaticCheckAt(const Customer& customer, const Candidate& c, ChannelId channel, TimeMs now, TimeMs send,
